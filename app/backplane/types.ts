@@ -1,0 +1,118 @@
+/**
+ * The Backplane routes signals between peers, wherever they are connected, and owns what makes
+ * delivery exactly-once across reconnects: the per-recipient sequence (`seq`), the bounded replay
+ * history, the `(sender, id)` dedupe window, and presence. The server never keeps any of this itself,
+ * so a peer that reconnects to another server (sharing the backplane) resumes where it left off.
+ *
+ * Implementations: `MemoryBackplane` (one process; several servers in one process may share it) and
+ * `RedisBackplane` (a region of servers).
+ */
+import type { PeerKind } from '../auth/token';
+
+/** A signal as sent: `from` comes from the verified token, never from the payload. */
+export interface SignalEnvelope {
+  from: string;
+  to: string;
+  id: string;
+  data: unknown;
+}
+
+/** A signal as numbered for its recipient. */
+export interface Delivery {
+  from: string;
+  id: string;
+  /** 1, 2, 3, ... per recipient, without holes. */
+  seq: number;
+  data: unknown;
+  /** Epoch ms when the backplane accepted it (drives age trimming). */
+  ts: number;
+}
+
+/**
+ * - `delivered`: handed to the recipient's socket on its owning server;
+ * - `stored`: recipient is away (within its grace) or its socket refused it; kept for its resume;
+ * - `duplicate`: `(from, id)` was accepted before; nothing new happened (`seq` is the original's).
+ */
+export interface PublishOutcome {
+  status: 'delivered' | 'stored' | 'duplicate';
+  seq: number;
+}
+
+export type BackplaneErrorReason = 'unknown_peer' | 'backplane_unavailable';
+
+export class BackplaneError extends Error {
+  constructor(readonly reason: BackplaneErrorReason, message: string) {
+    super(message);
+  }
+}
+
+export interface ReplayResult {
+  /** Deliveries with seq > afterSeq, in order. */
+  deliveries: Delivery[];
+  /** The recipient's newest seq. */
+  lastSeq: number;
+  /**
+   * Set when the history cannot fill the gap: `trimmed` (older signals left the bounded history) or
+   * `seq_reset` (the backplane knows fewer signals than the peer claims to have seen).
+   */
+  gap?: { reason: 'trimmed' | 'seq_reset'; missedFrom: number; missedTo: number };
+}
+
+export interface PresenceEntry {
+  peerId: string;
+  kind: PeerKind;
+  serverId: string;
+  /** online: attached to a server; away: disconnected, still addressable until `awayUntil`. */
+  state: 'online' | 'away';
+  since: number;
+  awayUntil?: number;
+}
+
+export type PresenceEvent =
+  | { type: 'online'; entry: PresenceEntry }
+  | { type: 'away'; entry: PresenceEntry }
+  | { type: 'offline'; peerId: string };
+
+/**
+ * Receives a delivery for a locally attached peer. Returns true when the bytes were handed to the
+ * socket; false when the socket could not take them (closing, slow consumer): the delivery then
+ * stays in history for the peer's resume.
+ */
+export type DeliverFn = (d: Delivery) => boolean;
+
+export interface PeerSession {
+  readonly peerId: string;
+  /** Detach: the peer turns `away` (unless another server has taken it over meanwhile). */
+  close(): Promise<void>;
+}
+
+export interface AttachOptions {
+  deliver: DeliverFn;
+  /** Called when the same peer attached elsewhere: this connection is stale and must go. */
+  onEvicted(): void;
+}
+
+export interface BackplaneHealth {
+  ok: boolean;
+  detail?: string;
+}
+
+export interface Backplane {
+  readonly kind: 'memory' | 'redis';
+  /** Claim `peer` for this server: from now on its deliveries go to `opts.deliver`. */
+  attach(peer: { id: string; kind: PeerKind }, serverId: string, opts: AttachOptions): Promise<PeerSession>;
+  /** Dedupe, number, store and route one signal. Throws BackplaneError. */
+  publish(signal: SignalEnvelope): Promise<PublishOutcome>;
+  /**
+   * What `peerId` missed after `afterSeq`. `null` (a peer with no resume state) replays nothing and
+   * only reports `lastSeq`, so the peer starts from now.
+   */
+  replay(peerId: string, afterSeq: number | null): Promise<ReplayResult>;
+  presence(): Promise<PresenceEntry[]>;
+  /** Presence changes as they happen; returns the unsubscribe function. */
+  subscribePresence(listener: (ev: PresenceEvent) => void): () => void;
+  health(): BackplaneHealth;
+  /** Health changes (for /readyz and metrics); returns the unsubscribe function. */
+  onHealthChange(listener: (h: BackplaneHealth) => void): () => void;
+  close(): Promise<void>;
+}

@@ -1,0 +1,386 @@
+/**
+ * The timeouts contract: every timer in sluice (server, client SDK, load balancer, GCE lifecycle,
+ * shutdown script, container stop) is derived from ONE value of this type, and `validate()` checks
+ * that the layers fit together. The postmortem's three defenses only work if they nest:
+ *
+ *   heartbeats (seconds)  <  LB idle timeout (tens of seconds)
+ *   drain window          <  RST deadline  <  LB connection draining  <=  the VM's shutdown path
+ *
+ * This module is plain data and functions: no Pulumi, no I/O, so the server, the client and the
+ * Pulumi program all import it without cycles. Units are in the field names (Ms / Sec).
+ */
+
+/** Which GCP load balancer fronts the servers; it changes what the backend `timeoutSec` means. */
+export type LbKind = 'external-application' | 'external-proxy-network';
+export const LB_KINDS: readonly LbKind[] = ['external-application', 'external-proxy-network'];
+
+export interface Timeouts {
+  client: {
+    /** Phoenix `heartbeat` every this often, whether or not other traffic flows. */
+    heartbeatIntervalMs: number;
+    /** No heartbeat reply for this long after sending one: terminate the socket and reconnect. */
+    heartbeatTimeoutMs: number;
+    /** Upper bound on noticing a silent (black-holed) server: interval + timeout must fit in it. */
+    deadPeerDetectionMs: number;
+    /** TCP + TLS + upgrade must finish within this. */
+    connectTimeoutMs: number;
+    /** `phx_join` must be answered within this. */
+    joinTimeoutMs: number;
+    /** Full-jitter exponential backoff: delay = random(0, min(cap, base * 2^attempt)). */
+    reconnectBaseMs: number;
+    reconnectCapMs: number;
+    /** After a polite close 1012/1001 (server restart) reconnect within random(0, this). */
+    restartJitterMs: number;
+  };
+  server: {
+    /** WebSocket ping to every connection this often. */
+    pingIntervalMs: number;
+    /** A connection with no frame at all (data, heartbeat or pong) for this long is terminated. */
+    idleTimeoutMs: number;
+    /** Each connection is rotated (close 1012) after this lifetime, shortened by up to `lifetimeJitter`. */
+    maxConnectionLifetimeMs: number;
+    /** Fraction (0..1) of the lifetime taken off at random so rotations of one server never line up. */
+    lifetimeJitter: number;
+  };
+  lb: {
+    kind: LbKind;
+    /** Idle timeout of the LB (the backend `timeoutSec` of a proxy Network LB). */
+    idleTimeoutSec: number;
+    /**
+     * Maximum WebSocket lifetime at the LB: the backend `timeoutSec` of a global external
+     * Application LB, which is NOT an idle timeout there (see infra/load-balancer).
+     */
+    maxConnectionLifetimeSec: number;
+    /** Backend service `connectionDraining.drainingTimeoutSec`: how long a leaving VM keeps its connections. */
+    connectionDrainingSec: number;
+  };
+  drain: {
+    /** Closes (1012) are spread evenly, with jitter, over this window from drain start. */
+    windowMs: number;
+    /** At this time after drain start every connection still open is reset (TCP RST). */
+    deadlineMs: number;
+    /** Slack kept between layers (process exit, a late poll, clock skew). */
+    marginMs: number;
+  };
+  gce: {
+    /** The lifecycle watcher polls `listManagedInstances` this often. */
+    watcherPollIntervalMs: number;
+    /** Whether the VMs are preemptible/Spot: shutdown scripts then get 30 s, not 90 s. */
+    preemptible: boolean;
+    /** `docker stop -t`: SIGTERM, then SIGKILL after this many seconds. */
+    dockerStopTimeoutSec: number;
+  };
+  resume: {
+    /** Per-recipient replay history: at most this many signals ... */
+    historyMaxMessages: number;
+    /** ... and none older than this. */
+    historyMaxAgeMs: number;
+    /** `(sender, id)` pairs are remembered this long to drop re-sent signals. */
+    dedupeWindowMs: number;
+    /** A peer that disconnected stays addressable (signals are stored for it) this long. */
+    awayGraceMs: number;
+  };
+  presence: {
+    /** A server's presence records expire after this unless renewed (a SIGKILLed server's peers vanish). */
+    ttlMs: number;
+    /** Renew presence this often. */
+    renewIntervalMs: number;
+  };
+}
+
+/** Shutdown-script budgets from cloud.google.com/compute/docs/shutdownscript (best effort). */
+export const SHUTDOWN_BUDGET_SEC = { onDemand: 90, preemptible: 30 } as const;
+/** Backend service `timeoutSec` range accepted by the Compute API. */
+export const LB_TIMEOUT_RANGE_SEC = { min: 1, max: 2_147_483_647 } as const;
+/** Google advises against a longer WebSocket lifetime on the global ALB: front ends restart for maintenance. */
+export const ALB_MAX_ADVISED_LIFETIME_SEC = 86_400;
+/** Presence must let a dead server's peers go within this, whatever the config (issue: "no more than 60 s"). */
+export const PRESENCE_MAX_BOUND_MS = 60_000;
+
+export const defaultTimeouts: Timeouts = {
+  client: {
+    heartbeatIntervalMs: 5_000,
+    heartbeatTimeoutMs: 10_000,
+    deadPeerDetectionMs: 15_000,
+    connectTimeoutMs: 5_000,
+    joinTimeoutMs: 5_000,
+    reconnectBaseMs: 250,
+    reconnectCapMs: 10_000,
+    restartJitterMs: 1_000,
+  },
+  server: {
+    pingIntervalMs: 5_000,
+    idleTimeoutMs: 15_000,
+    maxConnectionLifetimeMs: 30 * 60_000,
+    lifetimeJitter: 0.1,
+  },
+  lb: {
+    kind: 'external-application',
+    idleTimeoutSec: 30,
+    maxConnectionLifetimeSec: 3_600,
+    connectionDrainingSec: 35,
+  },
+  drain: { windowMs: 10_000, deadlineMs: 20_000, marginMs: 5_000 },
+  gce: { watcherPollIntervalMs: 5_000, preemptible: false, dockerStopTimeoutSec: 30 },
+  resume: { historyMaxMessages: 1_000, historyMaxAgeMs: 5 * 60_000, dedupeWindowMs: 5 * 60_000, awayGraceMs: 60_000 },
+  presence: { ttlMs: 30_000, renewIntervalMs: 10_000 },
+};
+
+/** One broken rule: its name, what it demands, and the numbers that broke it. */
+export interface Violation {
+  rule: string;
+  message: string;
+  values: Record<string, number | string | boolean>;
+}
+
+interface Rule {
+  name: string;
+  /** Why the rule exists, in one sentence (also rendered into the README table). */
+  why: string;
+  check(t: Timeouts): Violation | undefined;
+}
+
+function rule(
+  name: string,
+  why: string,
+  holds: (t: Timeouts) => boolean,
+  explain: (t: Timeouts) => { message: string; values: Violation['values'] },
+): Rule {
+  return { name, why, check: (t) => (holds(t) ? undefined : { rule: name, ...explain(t) }) };
+}
+
+/** Shutdown script: wait for the drain deadline plus margin after POST /drain. */
+export function shutdownScriptWaitSec(t: Timeouts): number {
+  return Math.ceil((t.drain.deadlineMs + t.drain.marginMs) / 1000);
+}
+export function shutdownBudgetSec(t: Timeouts): number {
+  return t.gce.preemptible ? SHUTDOWN_BUDGET_SEC.preemptible : SHUTDOWN_BUDGET_SEC.onDemand;
+}
+/** The backend service `timeoutSec` the LB kind needs: idle timeout, or maximum lifetime. */
+export function backendTimeoutSec(t: Timeouts): number {
+  return t.lb.kind === 'external-application' ? t.lb.maxConnectionLifetimeSec : t.lb.idleTimeoutSec;
+}
+/** Longest a server lets a connection live (rotation never ends later than this). */
+export function longestLifetimeMs(t: Timeouts): number {
+  return t.server.maxConnectionLifetimeMs;
+}
+/** Shortest lifetime after jitter. */
+export function shortestLifetimeMs(t: Timeouts): number {
+  return t.server.maxConnectionLifetimeMs * (1 - t.server.lifetimeJitter);
+}
+
+const sec = (ms: number) => ms / 1000;
+
+export const RULES: readonly Rule[] = [
+  rule('positive-values', 'Every duration is a positive finite number.',
+    (t) => allDurations(t).every(([, v]) => Number.isFinite(v) && v > 0),
+    (t) => {
+      const bad = allDurations(t).filter(([, v]) => !(Number.isFinite(v) && v > 0));
+      return { message: `durations must be positive numbers: ${bad.map(([k]) => k).join(', ')}`, values: Object.fromEntries(bad) };
+    }),
+  rule('client-detects-dead-peer-in-bound',
+    'A silent server is noticed within the bound: the next heartbeat goes out after one interval and is given up on after the timeout.',
+    (t) => t.client.heartbeatIntervalMs + t.client.heartbeatTimeoutMs <= t.client.deadPeerDetectionMs,
+    (t) => ({
+      message: `client.heartbeatIntervalMs + client.heartbeatTimeoutMs (${t.client.heartbeatIntervalMs + t.client.heartbeatTimeoutMs}) must be <= client.deadPeerDetectionMs (${t.client.deadPeerDetectionMs})`,
+      values: { heartbeatIntervalMs: t.client.heartbeatIntervalMs, heartbeatTimeoutMs: t.client.heartbeatTimeoutMs, deadPeerDetectionMs: t.client.deadPeerDetectionMs },
+    })),
+  rule('client-timeout-covers-interval',
+    'One late reply on a busy link must not kill a healthy connection: the reply timeout is at least one interval.',
+    (t) => t.client.heartbeatTimeoutMs >= t.client.heartbeatIntervalMs,
+    (t) => ({
+      message: `client.heartbeatTimeoutMs (${t.client.heartbeatTimeoutMs}) must be >= client.heartbeatIntervalMs (${t.client.heartbeatIntervalMs})`,
+      values: { heartbeatTimeoutMs: t.client.heartbeatTimeoutMs, heartbeatIntervalMs: t.client.heartbeatIntervalMs },
+    })),
+  rule('client-backoff-ordered', 'Backoff base is below its cap.',
+    (t) => t.client.reconnectBaseMs <= t.client.reconnectCapMs,
+    (t) => ({
+      message: `client.reconnectBaseMs (${t.client.reconnectBaseMs}) must be <= client.reconnectCapMs (${t.client.reconnectCapMs})`,
+      values: { reconnectBaseMs: t.client.reconnectBaseMs, reconnectCapMs: t.client.reconnectCapMs },
+    })),
+  rule('server-idle-covers-two-client-heartbeats',
+    'The server must not drop a healthy client whose one heartbeat was delayed: idle limit >= 2 client intervals.',
+    (t) => t.server.idleTimeoutMs >= 2 * t.client.heartbeatIntervalMs,
+    (t) => ({
+      message: `server.idleTimeoutMs (${t.server.idleTimeoutMs}) must be >= 2 * client.heartbeatIntervalMs (${2 * t.client.heartbeatIntervalMs})`,
+      values: { idleTimeoutMs: t.server.idleTimeoutMs, clientHeartbeatIntervalMs: t.client.heartbeatIntervalMs },
+    })),
+  rule('server-idle-covers-two-pings',
+    'A pong to one of two consecutive pings must be able to arrive before the idle limit.',
+    (t) => t.server.idleTimeoutMs >= 2 * t.server.pingIntervalMs,
+    (t) => ({
+      message: `server.idleTimeoutMs (${t.server.idleTimeoutMs}) must be >= 2 * server.pingIntervalMs (${2 * t.server.pingIntervalMs})`,
+      values: { idleTimeoutMs: t.server.idleTimeoutMs, pingIntervalMs: t.server.pingIntervalMs },
+    })),
+  rule('lb-idle-exceeds-heartbeats',
+    'Heartbeats keep a healthy connection busy at the LB: the LB idle timeout is at least twice the longer heartbeat interval.',
+    (t) => t.lb.idleTimeoutSec * 1000 >= 2 * Math.max(t.client.heartbeatIntervalMs, t.server.pingIntervalMs),
+    (t) => ({
+      message: `lb.idleTimeoutSec (${t.lb.idleTimeoutSec}) must be >= 2 * max(client.heartbeatIntervalMs, server.pingIntervalMs) = ${sec(2 * Math.max(t.client.heartbeatIntervalMs, t.server.pingIntervalMs))} s`,
+      values: { idleTimeoutSec: t.lb.idleTimeoutSec, clientHeartbeatIntervalMs: t.client.heartbeatIntervalMs, serverPingIntervalMs: t.server.pingIntervalMs },
+    })),
+  rule('lb-idle-exceeds-server-idle',
+    'The server notices a dead peer before the LB does, so the LB idle timeout only catches what the application missed.',
+    (t) => t.lb.idleTimeoutSec * 1000 > t.server.idleTimeoutMs,
+    (t) => ({
+      message: `lb.idleTimeoutSec (${t.lb.idleTimeoutSec}) must be > server.idleTimeoutMs (${sec(t.server.idleTimeoutMs)} s)`,
+      values: { idleTimeoutSec: t.lb.idleTimeoutSec, serverIdleTimeoutMs: t.server.idleTimeoutMs },
+    })),
+  rule('rotation-under-lb-max-lifetime',
+    'On the global ALB, timeoutSec cuts every WebSocket at that age: the server rotates each connection (and finishes its close) before then.',
+    (t) => t.lb.kind !== 'external-application'
+      || longestLifetimeMs(t) + t.drain.marginMs <= t.lb.maxConnectionLifetimeSec * 1000,
+    (t) => ({
+      message: `server.maxConnectionLifetimeMs + drain.marginMs (${sec(longestLifetimeMs(t) + t.drain.marginMs)} s) must be <= lb.maxConnectionLifetimeSec (${t.lb.maxConnectionLifetimeSec}) for lb.kind external-application`,
+      values: { maxConnectionLifetimeMs: t.server.maxConnectionLifetimeMs, marginMs: t.drain.marginMs, maxConnectionLifetimeSec: t.lb.maxConnectionLifetimeSec },
+    })),
+  rule('lb-lifetime-advised-maximum',
+    'Google advises a WebSocket lifetime of at most 86,400 s on the global ALB (front ends restart for maintenance).',
+    (t) => t.lb.maxConnectionLifetimeSec <= ALB_MAX_ADVISED_LIFETIME_SEC,
+    (t) => ({
+      message: `lb.maxConnectionLifetimeSec (${t.lb.maxConnectionLifetimeSec}) must be <= ${ALB_MAX_ADVISED_LIFETIME_SEC}`,
+      values: { maxConnectionLifetimeSec: t.lb.maxConnectionLifetimeSec },
+    })),
+  rule('lifetime-jitter-fraction', 'Lifetime jitter is a fraction in [0, 0.5].',
+    (t) => t.server.lifetimeJitter >= 0 && t.server.lifetimeJitter <= 0.5,
+    (t) => ({ message: `server.lifetimeJitter (${t.server.lifetimeJitter}) must be within [0, 0.5]`, values: { lifetimeJitter: t.server.lifetimeJitter } })),
+  rule('rotation-longer-than-drain',
+    'Rotating connections faster than a drain would churn the fleet: the shortest lifetime exceeds the drain deadline.',
+    (t) => shortestLifetimeMs(t) > t.drain.deadlineMs,
+    (t) => ({
+      message: `shortest connection lifetime (${sec(shortestLifetimeMs(t))} s) must be > drain.deadlineMs (${sec(t.drain.deadlineMs)} s)`,
+      values: { maxConnectionLifetimeMs: t.server.maxConnectionLifetimeMs, lifetimeJitter: t.server.lifetimeJitter, deadlineMs: t.drain.deadlineMs },
+    })),
+  rule('drain-window-before-deadline',
+    'Peers get a polite 1012 and time to answer it before the RST: window + margin <= deadline.',
+    (t) => t.drain.windowMs + t.drain.marginMs <= t.drain.deadlineMs,
+    (t) => ({
+      message: `drain.windowMs + drain.marginMs (${t.drain.windowMs + t.drain.marginMs}) must be <= drain.deadlineMs (${t.drain.deadlineMs})`,
+      values: { windowMs: t.drain.windowMs, marginMs: t.drain.marginMs, deadlineMs: t.drain.deadlineMs },
+    })),
+  rule('drain-inside-lb-draining',
+    'GCP drains the VM at the LB before deletion: the watcher notices within one poll and the drain (to its RST deadline) finishes inside connection draining, with margin.',
+    (t) => t.gce.watcherPollIntervalMs + t.drain.deadlineMs + t.drain.marginMs <= t.lb.connectionDrainingSec * 1000,
+    (t) => ({
+      message: `gce.watcherPollIntervalMs + drain.deadlineMs + drain.marginMs (${sec(t.gce.watcherPollIntervalMs + t.drain.deadlineMs + t.drain.marginMs)} s) must be <= lb.connectionDrainingSec (${t.lb.connectionDrainingSec})`,
+      values: { watcherPollIntervalMs: t.gce.watcherPollIntervalMs, deadlineMs: t.drain.deadlineMs, marginMs: t.drain.marginMs, connectionDrainingSec: t.lb.connectionDrainingSec },
+    })),
+  rule('lb-draining-in-range', 'Connection draining is 1..3600 s (0 would turn it off).',
+    (t) => t.lb.connectionDrainingSec >= 1 && t.lb.connectionDrainingSec <= 3600,
+    (t) => ({ message: `lb.connectionDrainingSec (${t.lb.connectionDrainingSec}) must be within [1, 3600]`, values: { connectionDrainingSec: t.lb.connectionDrainingSec } })),
+  rule('drain-fits-shutdown-budget',
+    'Where only the shutdown script sees the VM go, its wait (drain deadline + margin) fits the best-effort budget: 90 s on-demand, 30 s preemptible.',
+    (t) => shutdownScriptWaitSec(t) <= shutdownBudgetSec(t),
+    (t) => ({
+      message: `shutdown script wait = drain.deadlineMs + drain.marginMs (${shutdownScriptWaitSec(t)} s) must be <= the ${t.gce.preemptible ? 'preemptible' : 'on-demand'} shutdown budget (${shutdownBudgetSec(t)} s)`,
+      values: { deadlineMs: t.drain.deadlineMs, marginMs: t.drain.marginMs, preemptible: t.gce.preemptible, budgetSec: shutdownBudgetSec(t) },
+    })),
+  rule('docker-stop-covers-drain',
+    'SIGTERM starts a drain; docker must not SIGKILL the server before the drain deadline has passed.',
+    (t) => t.gce.dockerStopTimeoutSec * 1000 >= t.drain.deadlineMs + t.drain.marginMs,
+    (t) => ({
+      message: `gce.dockerStopTimeoutSec (${t.gce.dockerStopTimeoutSec}) must be >= drain.deadlineMs + drain.marginMs (${sec(t.drain.deadlineMs + t.drain.marginMs)} s)`,
+      values: { dockerStopTimeoutSec: t.gce.dockerStopTimeoutSec, deadlineMs: t.drain.deadlineMs, marginMs: t.drain.marginMs },
+    })),
+  rule('docker-stop-fits-shutdown-budget',
+    'The VM shutdown does not wait forever on the container: docker stop timeout fits the shutdown budget.',
+    (t) => t.gce.dockerStopTimeoutSec <= shutdownBudgetSec(t),
+    (t) => ({
+      message: `gce.dockerStopTimeoutSec (${t.gce.dockerStopTimeoutSec}) must be <= the shutdown budget (${shutdownBudgetSec(t)} s)`,
+      values: { dockerStopTimeoutSec: t.gce.dockerStopTimeoutSec, budgetSec: shutdownBudgetSec(t) },
+    })),
+  rule('lb-timeout-in-range', 'The backend service timeoutSec the LB kind needs is within the Compute API range.',
+    (t) => backendTimeoutSec(t) >= LB_TIMEOUT_RANGE_SEC.min && backendTimeoutSec(t) <= LB_TIMEOUT_RANGE_SEC.max && Number.isInteger(backendTimeoutSec(t)),
+    (t) => ({ message: `backend timeoutSec (${backendTimeoutSec(t)}) must be an integer within [1, ${LB_TIMEOUT_RANGE_SEC.max}]`, values: { timeoutSec: backendTimeoutSec(t), kind: t.lb.kind } })),
+  rule('resume-grace-covers-reconnect',
+    'A peer reconnecting after a drain stays addressable: the away grace outlasts the drain deadline plus the longest backoff.',
+    (t) => t.resume.awayGraceMs >= t.drain.deadlineMs + t.client.reconnectCapMs,
+    (t) => ({
+      message: `resume.awayGraceMs (${t.resume.awayGraceMs}) must be >= drain.deadlineMs + client.reconnectCapMs (${t.drain.deadlineMs + t.client.reconnectCapMs})`,
+      values: { awayGraceMs: t.resume.awayGraceMs, deadlineMs: t.drain.deadlineMs, reconnectCapMs: t.client.reconnectCapMs },
+    })),
+  rule('resume-history-covers-grace',
+    'Signals stored for an away peer are still in history when it comes back: history age >= away grace.',
+    (t) => t.resume.historyMaxAgeMs >= t.resume.awayGraceMs,
+    (t) => ({
+      message: `resume.historyMaxAgeMs (${t.resume.historyMaxAgeMs}) must be >= resume.awayGraceMs (${t.resume.awayGraceMs})`,
+      values: { historyMaxAgeMs: t.resume.historyMaxAgeMs, awayGraceMs: t.resume.awayGraceMs },
+    })),
+  rule('dedupe-covers-history',
+    'A re-sent signal is recognised as long as the original can still be replayed: dedupe window >= history age.',
+    (t) => t.resume.dedupeWindowMs >= t.resume.historyMaxAgeMs,
+    (t) => ({
+      message: `resume.dedupeWindowMs (${t.resume.dedupeWindowMs}) must be >= resume.historyMaxAgeMs (${t.resume.historyMaxAgeMs})`,
+      values: { dedupeWindowMs: t.resume.dedupeWindowMs, historyMaxAgeMs: t.resume.historyMaxAgeMs },
+    })),
+  rule('presence-renewed-before-expiry',
+    'A live server renews presence at least twice per TTL, so one slow renewal does not drop its peers.',
+    (t) => 2 * t.presence.renewIntervalMs <= t.presence.ttlMs,
+    (t) => ({
+      message: `2 * presence.renewIntervalMs (${2 * t.presence.renewIntervalMs}) must be <= presence.ttlMs (${t.presence.ttlMs})`,
+      values: { renewIntervalMs: t.presence.renewIntervalMs, ttlMs: t.presence.ttlMs },
+    })),
+  rule('presence-bound',
+    'The peers of a dead (SIGKILLed) server leave presence within 60 s.',
+    (t) => t.presence.ttlMs <= PRESENCE_MAX_BOUND_MS,
+    (t) => ({ message: `presence.ttlMs (${t.presence.ttlMs}) must be <= ${PRESENCE_MAX_BOUND_MS}`, values: { ttlMs: t.presence.ttlMs } })),
+];
+
+function allDurations(t: Timeouts): Array<[string, number]> {
+  const out: Array<[string, number]> = [];
+  for (const [group, fields] of Object.entries(t) as Array<[string, Record<string, unknown>]>) {
+    for (const [k, v] of Object.entries(fields)) {
+      if (/(Ms|Sec)$/.test(k) || k === 'historyMaxMessages') out.push([`${group}.${k}`, v as number]);
+    }
+  }
+  return out;
+}
+
+/** Every rule the config breaks, by name, with the numbers; empty when the config is sound. */
+export function validate(t: Timeouts): Violation[] {
+  const out: Violation[] = [];
+  if (!LB_KINDS.includes(t.lb.kind)) {
+    out.push({ rule: 'lb-kind', message: `lb.kind must be one of ${LB_KINDS.join(', ')}, got ${String(t.lb.kind)}`, values: { kind: String(t.lb.kind) } });
+    return out;
+  }
+  for (const r of RULES) {
+    const v = r.check(t);
+    if (v) out.push(v);
+  }
+  return out;
+}
+
+export class TimeoutsContractError extends Error {
+  constructor(readonly violations: Violation[]) {
+    super(`timeouts contract broken:\n${violations.map((v) => `  - [${v.rule}] ${v.message}`).join('\n')}`);
+    this.name = 'TimeoutsContractError';
+  }
+}
+
+export type TimeoutsOverrides = { [G in keyof Timeouts]?: Partial<Timeouts[G]> };
+
+/** Defaults merged with overrides, validated; throws TimeoutsContractError naming every broken rule. */
+export function resolveTimeouts(overrides: TimeoutsOverrides = {}, base: Timeouts = defaultTimeouts): Timeouts {
+  const merged = mergeTimeouts(base, overrides);
+  const violations = validate(merged);
+  if (violations.length > 0) throw new TimeoutsContractError(violations);
+  return merged;
+}
+
+/** Defaults merged with overrides, NOT validated (for tests and tools that report violations themselves). */
+export function mergeTimeouts(base: Timeouts, overrides: TimeoutsOverrides): Timeouts {
+  const out = structuredClone(base) as unknown as Record<string, Record<string, unknown>>;
+  for (const [group, fields] of Object.entries(overrides)) {
+    if (!(group in out)) throw new TimeoutsContractError([{ rule: 'known-keys', message: `unknown timeouts group "${group}"`, values: { group } }]);
+    for (const [k, v] of Object.entries(fields ?? {})) {
+      if (!(k in out[group])) throw new TimeoutsContractError([{ rule: 'known-keys', message: `unknown timeouts key "${group}.${k}"`, values: { key: `${group}.${k}` } }]);
+      if (v !== undefined) out[group][k] = v;
+    }
+  }
+  return out as unknown as Timeouts;
+}
+
+/** The rules with their reasons, for docs and `plan` output. */
+export function describeRules(): Array<{ name: string; why: string }> {
+  return RULES.map((r) => ({ name: r.name, why: r.why }));
+}

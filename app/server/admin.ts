@@ -1,0 +1,91 @@
+/**
+ * The admin listener: bound to SLUICE_ADMIN_HOST (127.0.0.1 by default), never the public port,
+ * and on GCP never exposed by the firewall. Only local agents (the shutdown script, the lifecycle
+ * watcher, an operator over IAP/ssh) reach it.
+ *
+ *   POST /drain[?wait=1]   start the drain (idempotent); with wait=1 answer when it has finished
+ *   GET  /status           state, connections, drain progress, backplane health
+ *   GET  /metrics          Prometheus text
+ *   GET  /presence         online and away peers (from the backplane)
+ *   GET  /presence/stream  presence changes as server-sent events
+ */
+import type http from 'node:http';
+import type { PresenceEvent } from '../backplane/types';
+import type { SluiceServer } from './server';
+import { json } from './server';
+
+export interface AdminHandler {
+  (req: http.IncomingMessage, res: http.ServerResponse): void;
+  /** End open event streams so the listener can close. */
+  closeStreams(): void;
+}
+
+export function createAdminHandler(server: SluiceServer): AdminHandler {
+  const streams = new Set<http.ServerResponse>();
+
+  const handler = ((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const route = `${req.method} ${url.pathname}`;
+    const fail = (err: Error) => {
+      server.log.error({ err: err.message, route }, 'admin request failed');
+      if (!res.headersSent) json(res, 500, { error: 'internal_error' });
+      else res.end();
+    };
+    switch (route) {
+      case 'POST /drain': {
+        server.log.info({ remote: req.socket.remoteAddress }, 'drain requested over admin');
+        void server.drain('admin');
+        if (url.searchParams.get('wait') === '1') {
+          server.drained().then((report) => json(res, 200, { state: server.state, drain: report })).catch(fail);
+        } else {
+          json(res, 202, status(server));
+        }
+        return;
+      }
+      case 'GET /status':
+        return json(res, 200, status(server));
+      case 'GET /metrics':
+        server.metrics.registry.metrics().then((text) => {
+          res.writeHead(200, { 'Content-Type': server.metrics.registry.contentType });
+          res.end(text);
+        }).catch(fail);
+        return;
+      case 'GET /presence':
+        server.backplane.presence().then((peers) => json(res, 200, { peers })).catch(fail);
+        return;
+      case 'GET /presence/stream': {
+        res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
+        res.write(': presence changes follow\n\n');
+        const unsubscribe = server.backplane.subscribePresence((ev: PresenceEvent) => {
+          res.write(`event: ${ev.type}\ndata: ${JSON.stringify(ev)}\n\n`);
+        });
+        streams.add(res);
+        res.on('close', () => {
+          unsubscribe();
+          streams.delete(res);
+        });
+        return;
+      }
+      default:
+        if (['/drain', '/status', '/metrics', '/presence', '/presence/stream'].includes(url.pathname)) {
+          return json(res, 405, { error: 'method_not_allowed' });
+        }
+        return json(res, 404, { error: 'not_found' });
+    }
+  }) as AdminHandler;
+  handler.closeStreams = () => {
+    for (const s of streams) s.end();
+  };
+  return handler;
+}
+
+function status(server: SluiceServer) {
+  return {
+    serverId: server.config.serverId,
+    state: server.state,
+    ready: server.ready(),
+    connections: server.connectionCount,
+    drain: server.drainer.progress() ?? null,
+    backplane: { kind: server.backplane.kind, ...server.backplane.health() },
+  };
+}

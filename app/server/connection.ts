@@ -1,0 +1,328 @@
+/**
+ * One peer's WebSocket: Phoenix V2 framing, its own `peer:<sub>` channel, signals, heartbeats,
+ * limits, and the three ways it can end on the server's initiative:
+ *   - idle: no frame at all (data, heartbeat, pong) for `server.idleTimeoutMs` -> terminate;
+ *   - restart: close 1012 (drain or lifetime rotation), then RST if the peer never completes it;
+ *   - limits: oversized frame 1009 (by ws), flood 1008, slow consumer -> terminate.
+ * Everything async (join, signal) runs through a per-connection queue so a peer's signals reach the
+ * backplane in the order it sent them; heartbeats are answered at once, never behind that queue.
+ */
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import WebSocket from 'ws';
+import type { PeerIdentity } from '../auth/token';
+import { PEER_ID_PATTERN } from '../auth/token';
+import { Backplane, BackplaneError, Delivery, PeerSession } from '../backplane/types';
+import type { Timeouts } from '../contract/timeouts';
+import {
+  CLOSE, decode, EVENTS, Frame, PHOENIX_TOPIC, peerTopic, ProtocolError, push, reply, SIGNAL_EVENT,
+} from '../protocol/phoenix';
+import type { Limits } from './config';
+import type { Metrics } from './metrics';
+import { TokenBucket } from './rate-limit';
+
+export interface ConnectionContext {
+  serverId: string;
+  backplane: Backplane;
+  metrics: Metrics;
+  log: Logger;
+  limits: Limits;
+  timeouts: Timeouts;
+  random: () => number;
+  onClosed(conn: PeerConnection): void;
+}
+
+type State = 'open' | 'closing' | 'closed';
+
+const MAX_SIGNAL_ID = 128;
+
+let nextId = 1;
+
+export class PeerConnection {
+  readonly id = nextId++;
+  readonly openedAt = Date.now();
+  private state: State = 'open';
+  private lastSeen = Date.now();
+  private joinRef: string | null = null;
+  private session?: PeerSession;
+  /** While a join replays history, live deliveries wait here so order stays seq order. */
+  private pending: Delivery[] | null = null;
+  private lastSentSeq = 0;
+  private queue: Promise<void> = Promise.resolve();
+  private readonly bucket: TokenBucket;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private idleTimer?: NodeJS.Timeout;
+  private readonly log: Logger;
+  closeReason = 'peer';
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly socket: Socket,
+    readonly peer: PeerIdentity,
+    private readonly ctx: ConnectionContext,
+  ) {
+    this.log = ctx.log.child({ conn: this.id, peer: peer.sub, kind: peer.kind });
+    this.bucket = new TokenBucket(ctx.limits.ratePerSec, ctx.limits.rateBurst);
+    ws.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
+    ws.on('pong', () => this.touch());
+    ws.on('ping', () => this.touch());
+    ws.on('error', (err) => {
+      // ws emits an error and then closes for protocol violations (e.g. 1009 for maxPayload).
+      this.closeReason = (err as { code?: string }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'frame_too_big' : 'socket_error';
+      this.log.info({ err: err.message }, 'connection error');
+    });
+    ws.on('close', (code) => this.onClose(code));
+    this.armIdleTimer();
+    this.armLifetime();
+    this.log.info('connection open');
+  }
+
+  get isOpen(): boolean {
+    return this.state === 'open';
+  }
+  get isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
+  /** Called on the server's ping interval. */
+  ping(): void {
+    if (this.state === 'open' && this.ws.readyState === WebSocket.OPEN) this.ws.ping();
+  }
+
+  /** Polite close 1012 "reconnect elsewhere". With `resetAfterMs`, RST if the peer has not finished closing by then. */
+  closeForRestart(reason: 'drain' | 'rotate', resetAfterMs?: number): void {
+    if (this.state !== 'open') return;
+    this.state = 'closing';
+    this.closeReason = reason;
+    this.ws.close(CLOSE.serviceRestart, reason === 'drain' ? 'server draining' : 'connection rotation');
+    if (resetAfterMs !== undefined) this.after(resetAfterMs, () => this.reset(`${reason}_deadline`));
+  }
+
+  /** TCP RST: the peer learns at once that this connection is gone (no FIN dance with a dead peer). */
+  reset(reason: string): void {
+    if (this.state === 'closed') return;
+    this.closeReason = reason;
+    this.state = 'closing';
+    this.socket.resetAndDestroy();
+  }
+
+  private terminate(reason: string): void {
+    if (this.state === 'closed') return;
+    this.closeReason = reason;
+    this.state = 'closing';
+    this.ws.terminate();
+  }
+
+  private closeWith(code: number, reason: string, text: string): void {
+    if (this.state !== 'open') return;
+    this.state = 'closing';
+    this.closeReason = reason;
+    this.ws.close(code, text);
+    // A peer that floods or misbehaves does not get to hold the socket open by ignoring our close.
+    this.after(this.ctx.timeouts.drain.marginMs, () => this.terminate(reason));
+  }
+
+  private touch(): void {
+    this.lastSeen = Date.now();
+  }
+
+  private armIdleTimer(): void {
+    const idle = this.ctx.timeouts.server.idleTimeoutMs;
+    const due = this.lastSeen + idle - Date.now();
+    this.idleTimer = setTimeout(() => {
+      if (this.state === 'closed') return;
+      if (Date.now() - this.lastSeen >= idle) {
+        this.ctx.metrics.heartbeatTimeouts.inc();
+        this.log.warn({ idleMs: Date.now() - this.lastSeen }, 'idle limit passed, terminating');
+        this.terminate('idle_timeout');
+      } else {
+        this.armIdleTimer();
+      }
+    }, Math.max(due, 0));
+  }
+
+  private armLifetime(): void {
+    const { maxConnectionLifetimeMs, lifetimeJitter } = this.ctx.timeouts.server;
+    const lifetime = maxConnectionLifetimeMs * (1 - lifetimeJitter * this.ctx.random());
+    this.after(lifetime, () => this.closeForRestart('rotate', this.ctx.timeouts.drain.marginMs));
+  }
+
+  private after(ms: number, fn: () => void): void {
+    const t = setTimeout(fn, ms);
+    this.timers.push(t);
+  }
+
+  private onMessage(data: Buffer, isBinary: boolean): void {
+    this.touch();
+    if (this.state !== 'open') return;
+    if (!this.bucket.take()) {
+      this.log.warn('message rate exceeded');
+      this.closeWith(CLOSE.policyViolation, 'rate_limited', 'message rate exceeded');
+      return;
+    }
+    if (isBinary) {
+      this.closeWith(1003, 'binary_frame', 'binary frames are not supported');
+      return;
+    }
+    let frame: Frame;
+    try {
+      frame = decode(data.toString('utf8'));
+    } catch (err) {
+      const reason = err instanceof ProtocolError ? err.reason : 'malformed_frame';
+      this.log.info({ reason }, 'malformed frame');
+      this.closeWith(1007, reason, reason);
+      return;
+    }
+    if (frame.topic === PHOENIX_TOPIC && frame.event === EVENTS.heartbeat) {
+      this.send(reply(frame, 'ok', {}));
+      return;
+    }
+    this.queue = this.queue.then(() => this.dispatch(frame)).catch((err: Error) => {
+      this.log.error({ err: err.message }, 'frame handler failed');
+      this.send(reply(frame, 'error', { reason: 'internal_error' }));
+    });
+  }
+
+  private async dispatch(f: Frame): Promise<void> {
+    if (this.state !== 'open') return;
+    const own = peerTopic(this.peer.sub);
+    if (f.event === EVENTS.join) return this.join(f, own);
+    if (f.topic !== own || this.joinRef === null) {
+      this.send(reply(f, 'error', { reason: 'unmatched topic' }));
+      return;
+    }
+    if (f.event === EVENTS.leave) {
+      await this.leave();
+      this.send(reply(f, 'ok', {}));
+      return;
+    }
+    if (f.event === SIGNAL_EVENT) return this.signal(f);
+    this.send(reply(f, 'error', { reason: 'unknown_event', event: f.event }));
+  }
+
+  private async join(f: Frame, own: string): Promise<void> {
+    if (f.topic !== own) {
+      this.ctx.metrics.joins.inc({ result: 'unauthorized' });
+      this.send(reply(f, 'error', { reason: 'unauthorized' }));
+      return;
+    }
+    const lastSeq = f.payload.last_seq;
+    if (lastSeq !== undefined && lastSeq !== null && !(Number.isSafeInteger(lastSeq) && (lastSeq as number) >= 0)) {
+      this.ctx.metrics.joins.inc({ result: 'invalid' });
+      this.send(reply(f, 'error', { reason: 'invalid_payload', field: 'last_seq', expected: 'a non-negative integer or null' }));
+      return;
+    }
+    if (this.session) await this.leave(); // a rejoin replaces the old join
+    this.joinRef = f.joinRef;
+    this.pending = [];
+    let session: PeerSession;
+    try {
+      session = await this.ctx.backplane.attach({ id: this.peer.sub, kind: this.peer.kind }, this.ctx.serverId, {
+        deliver: (d) => this.deliver(d),
+        onEvicted: () => {
+          this.log.info('peer attached elsewhere, closing this connection');
+          this.closeWith(CLOSE.policyViolation, 'evicted', 'peer connected elsewhere');
+        },
+      });
+    } catch (err) {
+      this.joinRef = null;
+      this.pending = null;
+      const reason = err instanceof BackplaneError ? err.reason : 'internal_error';
+      this.ctx.metrics.joins.inc({ result: reason });
+      this.send(reply(f, 'error', { reason }));
+      return;
+    }
+    if (this.state !== 'open') {
+      await session.close();
+      return;
+    }
+    this.session = session;
+    try {
+      const replay = await this.ctx.backplane.replay(this.peer.sub, (lastSeq as number | undefined) ?? null);
+      this.ctx.metrics.joins.inc({ result: 'ok' });
+      this.send(reply(f, 'ok', { last_seq: replay.lastSeq, replayed: replay.deliveries.length, gap: replay.gap ?? null }));
+      this.lastSentSeq = (lastSeq as number | undefined) ?? replay.lastSeq;
+      for (const d of replay.deliveries) this.sendDelivery(d, true);
+      this.ctx.metrics.replayed.inc(replay.deliveries.length);
+      if (replay.deliveries.length > 0 || replay.gap) this.log.info({ replayed: replay.deliveries.length, gap: replay.gap }, 'resumed');
+    } catch (err) {
+      const reason = err instanceof BackplaneError ? err.reason : 'internal_error';
+      this.ctx.metrics.joins.inc({ result: reason });
+      await this.leave();
+      this.send(reply(f, 'error', { reason }));
+      return;
+    }
+    const waiting = this.pending ?? [];
+    this.pending = null;
+    for (const d of waiting) this.sendDelivery(d, false);
+    this.log.info({ lastSeq: this.lastSentSeq }, 'joined');
+  }
+
+  private async leave(): Promise<void> {
+    const s = this.session;
+    this.session = undefined;
+    this.joinRef = null;
+    this.pending = null;
+    if (s) await s.close();
+  }
+
+  private deliver(d: Delivery): boolean {
+    if (this.state !== 'open' || this.joinRef === null) return false;
+    if (this.pending) {
+      this.pending.push(d);
+      return true;
+    }
+    return this.sendDelivery(d, false);
+  }
+
+  private sendDelivery(d: Delivery, replayed: boolean): boolean {
+    if (d.seq <= this.lastSentSeq) return true; // already sent by the replay
+    const ok = this.send(push(this.joinRef, peerTopic(this.peer.sub), SIGNAL_EVENT, { from: d.from, id: d.id, seq: d.seq, data: d.data, replayed }));
+    if (ok) this.lastSentSeq = d.seq;
+    return ok;
+  }
+
+  private async signal(f: Frame): Promise<void> {
+    const { to, id, data } = f.payload;
+    const bad = (field: string, expected: string) => {
+      this.ctx.metrics.signalsFailed.inc({ reason: 'invalid_payload' });
+      this.send(reply(f, 'error', { reason: 'invalid_payload', field, expected }));
+    };
+    if (typeof to !== 'string' || !PEER_ID_PATTERN.test(to)) return bad('to', 'a peer id (1-128 characters of [A-Za-z0-9_.-])');
+    if (typeof id !== 'string' || id.length === 0 || id.length > MAX_SIGNAL_ID) return bad('id', `a string of 1-${MAX_SIGNAL_ID} characters`);
+    if (data === undefined) return bad('data', 'any JSON value');
+    try {
+      const outcome = await this.ctx.backplane.publish({ from: this.peer.sub, to, id, data });
+      this.ctx.metrics.signalsRelayed.inc({ status: outcome.status });
+      this.send(reply(f, 'ok', { status: outcome.status }));
+    } catch (err) {
+      const reason = err instanceof BackplaneError ? err.reason : 'internal_error';
+      if (!(err instanceof BackplaneError)) this.log.error({ err: (err as Error).message }, 'publish failed');
+      this.ctx.metrics.signalsFailed.inc({ reason });
+      this.send(reply(f, 'error', { reason }));
+    }
+  }
+
+  /** Queue text on the socket unless the peer is a slow consumer (then it is disconnected). */
+  private send(text: string): boolean {
+    if (this.state !== 'open' || this.ws.readyState !== WebSocket.OPEN) return false;
+    if (this.ws.bufferedAmount + Buffer.byteLength(text) > this.ctx.limits.maxBufferedBytes) {
+      this.log.warn({ buffered: this.ws.bufferedAmount }, 'slow consumer, disconnecting');
+      this.terminate('slow_consumer');
+      return false;
+    }
+    this.ws.send(text);
+    return true;
+  }
+
+  private onClose(code: number): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    for (const t of this.timers) clearTimeout(t);
+    this.ctx.metrics.closes.inc({ reason: this.closeReason });
+    this.log.info({ code, reason: this.closeReason, lifetimeMs: Date.now() - this.openedAt }, 'connection closed');
+    this.leave().catch((err: Error) => this.log.warn({ err: err.message }, 'detach failed'));
+    this.ctx.onClosed(this);
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * The drain state machine: serving -> draining -> drained, entered once from any trigger (admin
+ * POST /drain, SIGTERM, SIGINT, the GCE lifecycle watcher). While draining:
+ *   - readiness is false at once (the LB stops sending new connections);
+ *   - each open connection gets close 1012 at its own moment, spread evenly over `drain.windowMs`
+ *     with jitter inside each slot, so the peers' reconnects do not stampede the rest of the fleet;
+ *   - at `drain.deadlineMs` every connection still there (a peer that never answered its close
+ *     frame, a half-open socket) is reset with a TCP RST. Nothing half-open outlives the drain.
+ */
+import { EventEmitter } from 'node:events';
+import type { Timeouts } from '../contract/timeouts';
+
+export type DrainState = 'serving' | 'draining' | 'drained';
+
+export interface Drainable {
+  readonly isClosed: boolean;
+  closeForRestart(reason: 'drain'): void;
+  reset(reason: string): void;
+}
+
+export interface DrainReport {
+  reason: string;
+  startedAt: number;
+  finishedAt: number;
+  /** Connections open when the drain started. */
+  total: number;
+  /** Sent their 1012. */
+  closeSent: number;
+  /** Still open at the deadline, reset with RST. */
+  reset: number;
+  /** Offsets from drain start of the first and last 1012 sent. */
+  firstCloseMs: number | null;
+  lastCloseMs: number | null;
+}
+
+export class Drainer extends EventEmitter {
+  private _state: DrainState = 'serving';
+  private report?: DrainReport;
+  private done?: Promise<DrainReport>;
+  private targets = new Set<Drainable>();
+  private timers: NodeJS.Timeout[] = [];
+  private finish?: () => void;
+
+  constructor(private readonly drain: Timeouts['drain'], private readonly random: () => number = Math.random) {
+    super();
+  }
+
+  get state(): DrainState {
+    return this._state;
+  }
+
+  progress(): DrainReport | undefined {
+    return this.report && { ...this.report };
+  }
+
+  /** Start draining `conns` (idempotent: later calls return the first drain's promise). */
+  start(conns: Iterable<Drainable>, reason: string): Promise<DrainReport> {
+    if (this.done) return this.done;
+    const startedAt = Date.now();
+    const order = shuffle([...conns].filter((c) => !c.isClosed), this.random);
+    this.targets = new Set(order);
+    this._state = 'draining';
+    const report: DrainReport = { reason, startedAt, finishedAt: 0, total: order.length, closeSent: 0, reset: 0, firstCloseMs: null, lastCloseMs: null };
+    this.report = report;
+
+    this.done = new Promise<DrainReport>((resolve) => {
+      this.finish = () => {
+        if (this._state === 'drained') return;
+        for (const t of this.timers) clearTimeout(t);
+        this._state = 'drained';
+        report.finishedAt = Date.now();
+        this.emit('state', this._state, reason);
+        resolve({ ...report });
+      };
+    });
+
+    // Slot i of n covers [i, i+1) * window/n; the close lands at a random point inside its slot.
+    const slot = order.length > 0 ? this.drain.windowMs / order.length : 0;
+    order.forEach((conn, i) => {
+      const at = (i + this.random()) * slot;
+      this.timers.push(setTimeout(() => {
+        if (conn.isClosed) return;
+        conn.closeForRestart('drain');
+        const offset = Date.now() - startedAt;
+        report.closeSent++;
+        report.firstCloseMs ??= offset;
+        report.lastCloseMs = offset;
+        this.emit('progress', { ...report });
+      }, at));
+    });
+
+    this.timers.push(setTimeout(() => {
+      for (const conn of this.targets) {
+        if (!conn.isClosed) {
+          conn.reset('drain_deadline');
+          report.reset++;
+        }
+      }
+      this.finish?.();
+    }, this.drain.deadlineMs));
+
+    // Announce only now: a listener may call start() again, which must find this drain.
+    this.emit('state', this._state, reason);
+    if (order.length === 0) this.finish?.();
+    return this.done;
+  }
+
+  /** A connection ended: when the last one goes, the drain is over before its deadline. */
+  connectionClosed(conn: Drainable): void {
+    if (this._state !== 'draining' || !this.targets.delete(conn)) return;
+    if (this.targets.size === 0) this.finish?.();
+  }
+
+  /** Stop all timers (hard shutdown in tests). */
+  dispose(): void {
+    for (const t of this.timers) clearTimeout(t);
+  }
+}
+
+function shuffle<T>(xs: T[], random: () => number): T[] {
+  for (let i = xs.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [xs[i], xs[j]] = [xs[j], xs[i]];
+  }
+  return xs;
+}

@@ -1,0 +1,26 @@
+/** Prometheus metrics, one registry per server instance (tests run several servers in one process). */
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+
+export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
+  const registry = new Registry();
+  if (opts.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'sluice_process_' });
+  const m = {
+    registry,
+    connections: new Gauge({ name: 'sluice_connections', help: 'Open WebSocket connections', registers: [registry] }),
+    upgradesRejected: new Counter({ name: 'sluice_upgrades_rejected_total', help: 'Upgrade requests refused', labelNames: ['reason'] as const, registers: [registry] }),
+    joins: new Counter({ name: 'sluice_joins_total', help: 'Channel joins', labelNames: ['result'] as const, registers: [registry] }),
+    signalsRelayed: new Counter({ name: 'sluice_signals_relayed_total', help: 'Signals accepted by the backplane', labelNames: ['status'] as const, registers: [registry] }),
+    signalsFailed: new Counter({ name: 'sluice_signals_failed_total', help: 'Signals refused', labelNames: ['reason'] as const, registers: [registry] }),
+    replayed: new Counter({ name: 'sluice_signals_replayed_total', help: 'Signals replayed on resume', registers: [registry] }),
+    closes: new Counter({ name: 'sluice_connections_closed_total', help: 'Connections ended, by why', labelNames: ['reason'] as const, registers: [registry] }),
+    heartbeatTimeouts: new Counter({ name: 'sluice_heartbeat_timeouts_total', help: 'Connections terminated after the idle limit (no frame, no pong)', registers: [registry] }),
+    draining: new Gauge({ name: 'sluice_draining', help: '1 while the server drains', registers: [registry] }),
+    drainClosed: new Gauge({ name: 'sluice_drain_closed', help: 'Connections closed with 1012 by the current drain', registers: [registry] }),
+    drainReset: new Gauge({ name: 'sluice_drain_reset', help: 'Connections reset (RST) at the drain deadline', registers: [registry] }),
+    drainTotal: new Gauge({ name: 'sluice_drain_total', help: 'Connections open when the drain started', registers: [registry] }),
+    backplaneUp: new Gauge({ name: 'sluice_backplane_up', help: '1 when the backplane is reachable', registers: [registry] }),
+  };
+  return m;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,237 @@
+/**
+ * SluiceServer: the public listener (WebSocket upgrades, /healthz, /readyz), the admin listener
+ * (drain, status, metrics, presence; bound to a private address), and the drain that ties them.
+ * Construct with a config (see config.ts) and optionally a shared Backplane and logger.
+ */
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import pino, { Logger } from 'pino';
+import { WebSocketServer } from 'ws';
+import { TokenError, verifyToken } from '../auth/token';
+import { MemoryBackplane } from '../backplane/memory';
+import type { Backplane } from '../backplane/types';
+import { PROTOCOL_VSN, SOCKET_PATH } from '../protocol/phoenix';
+import { AdminHandler, createAdminHandler } from './admin';
+import type { ServerConfig } from './config';
+import { PeerConnection } from './connection';
+import { Drainer, DrainReport, DrainState } from './drain';
+import { createMetrics, Metrics } from './metrics';
+
+export interface SluiceServerOptions {
+  config: ServerConfig;
+  /** Shared backplane; a private MemoryBackplane when omitted. */
+  backplane?: Backplane;
+  logger?: Logger;
+  /** Source of randomness for drain jitter and lifetime jitter (seed it in tests). */
+  random?: () => number;
+}
+
+/** Seconds a refused upgrade is told to wait: the LB routes the retry to a serving VM. */
+const RETRY_AFTER_SEC = 1;
+
+export class SluiceServer {
+  readonly config: ServerConfig;
+  readonly backplane: Backplane;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly drainer: Drainer;
+  private readonly ownsBackplane: boolean;
+  private readonly connections = new Set<PeerConnection>();
+  private readonly public: http.Server;
+  private readonly admin: http.Server;
+  private readonly adminHandler: AdminHandler;
+  private drainedPromise?: Promise<DrainReport>;
+  private shutdownPromise?: Promise<void>;
+  private readonly wss: WebSocketServer;
+  private pingTimer?: NodeJS.Timeout;
+  private readonly random: () => number;
+
+  constructor(opts: SluiceServerOptions) {
+    this.config = opts.config;
+    this.log = opts.logger ?? pino({ level: opts.config.logLevel, base: { server: opts.config.serverId } });
+    this.random = opts.random ?? Math.random;
+    this.ownsBackplane = !opts.backplane;
+    this.backplane = opts.backplane ?? new MemoryBackplane(opts.config.timeouts.resume);
+    this.metrics = createMetrics();
+    this.drainer = new Drainer(opts.config.timeouts.drain, this.random);
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: opts.config.limits.maxFrameBytes, perMessageDeflate: false, clientTracking: false });
+
+    this.public = http.createServer((req, res) => this.onPublicRequest(req, res));
+    this.public.on('upgrade', (req, socket, head) => {
+      this.onUpgrade(req, socket as Socket, head).catch((err: Error) => {
+        this.log.error({ err: err.message }, 'upgrade failed');
+        refuse(socket as Socket, 500, 'Internal Server Error');
+      });
+    });
+    this.adminHandler = createAdminHandler(this);
+    this.admin = http.createServer(this.adminHandler);
+
+    this.metrics.backplaneUp.set(this.backplane.health().ok ? 1 : 0);
+    this.backplane.onHealthChange((h) => {
+      this.metrics.backplaneUp.set(h.ok ? 1 : 0);
+      this.log.warn({ backplane: h }, h.ok ? 'backplane recovered' : 'backplane unavailable');
+    });
+    this.drainer.on('state', (state: DrainState, reason: string) => {
+      this.metrics.draining.set(state === 'draining' ? 1 : 0);
+      this.log.info({ state, reason }, `drain ${state}`);
+    });
+    this.drainer.on('progress', (r: DrainReport) => {
+      this.metrics.drainClosed.set(r.closeSent);
+    });
+  }
+
+  get state(): DrainState {
+    return this.drainer.state;
+  }
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  /** Ready for new connections: serving and able to route. */
+  ready(): { ok: boolean; reason?: string } {
+    if (this.drainer.state !== 'serving') return { ok: false, reason: this.drainer.state };
+    const h = this.backplane.health();
+    if (!h.ok) return { ok: false, reason: 'backplane_unavailable' };
+    return { ok: true };
+  }
+
+  async start(): Promise<{ port: number; adminPort: number }> {
+    await listen(this.public, this.config.port, this.config.host);
+    await listen(this.admin, this.config.adminPort, this.config.adminHost);
+    const { pingIntervalMs } = this.config.timeouts.server;
+    this.pingTimer = setInterval(() => {
+      for (const c of this.connections) c.ping();
+    }, pingIntervalMs);
+    const addr = { port: (this.public.address() as AddressInfo).port, adminPort: (this.admin.address() as AddressInfo).port };
+    this.log.info({ ...addr, host: this.config.host, adminHost: this.config.adminHost, backplane: this.backplane.kind }, 'server listening');
+    return addr;
+  }
+
+  /**
+   * Drain (idempotent). Resolves when every connection is gone (closed politely, or reset at the
+   * deadline) and the listeners are closed.
+   */
+  async drain(reason: string): Promise<DrainReport> {
+    if (!this.drainedPromise) {
+      // Assigned before drainer.start(): its 'state' listeners may call drain() re-entrantly.
+      let done!: (r: DrainReport) => void;
+      this.drainedPromise = new Promise<DrainReport>((resolve) => (done = resolve));
+      this.metrics.drainTotal.set(this.connections.size);
+      void this.drainer.start(this.connections, reason).then((report) => {
+        this.metrics.drainReset.set(report.reset);
+        this.log.info({ ...report, durationMs: report.finishedAt - report.startedAt }, 'drain finished');
+        done(report);
+      });
+    }
+    const report = await this.drainedPromise;
+    await this.shutdown();
+    return report;
+  }
+
+  /** Resolves when the drain has finished (before the listeners close); rejects if none started. */
+  drained(): Promise<DrainReport> {
+    return this.drainedPromise ?? Promise.reject(new Error('no drain started'));
+  }
+
+  /**
+   * Stop: timers, remaining sockets (reset), listeners. The admin listener finishes requests in
+   * flight (a shutdown script waiting on POST /drain?wait=1 gets its answer) before it closes.
+   */
+  shutdown(): Promise<void> {
+    this.shutdownPromise ??= (async () => {
+      if (this.pingTimer) clearInterval(this.pingTimer);
+      this.drainer.dispose();
+      for (const c of this.connections) c.reset('shutdown');
+      this.adminHandler.closeStreams();
+      const force = setTimeout(() => this.admin.closeAllConnections(), 2_000);
+      await Promise.all([closeServer(this.public, true), closeServer(this.admin, false)]);
+      clearTimeout(force);
+      if (this.ownsBackplane) await this.backplane.close();
+      this.log.info('server stopped');
+    })();
+    return this.shutdownPromise;
+  }
+
+  private onPublicRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method === 'GET' && path === '/healthz') return json(res, 200, { status: 'ok' });
+    if (req.method === 'GET' && path === '/readyz') {
+      const r = this.ready();
+      return json(res, r.ok ? 200 : 503, { status: r.ok ? 'ready' : r.reason });
+    }
+    json(res, 404, { error: 'not_found' });
+  }
+
+  private async onUpgrade(req: http.IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
+    socket.on('error', () => socket.destroy());
+    const url = new URL(req.url ?? '/', 'http://sluice');
+    const rejected = (status: number, reason: string, headers: Record<string, string> = {}) => {
+      this.metrics.upgradesRejected.inc({ reason });
+      refuse(socket, status, http.STATUS_CODES[status] ?? 'Error', headers);
+    };
+    if (url.pathname !== SOCKET_PATH) return rejected(404, 'not_found');
+    const vsn = url.searchParams.get('vsn');
+    if (vsn !== null && vsn !== PROTOCOL_VSN) return rejected(400, 'bad_vsn');
+    if (this.drainer.state !== 'serving') return rejected(503, 'draining', { 'Retry-After': String(RETRY_AFTER_SEC) });
+    let peer;
+    try {
+      peer = await verifyToken(this.config.tokenSecret, url.searchParams.get('token'));
+    } catch (err) {
+      const reason = err instanceof TokenError ? err.reason : 'invalid';
+      this.log.info({ reason }, 'upgrade refused: token');
+      return rejected(401, `token_${reason}`);
+    }
+    // The drain may have started while the token was being verified.
+    if (this.drainer.state !== 'serving') return rejected(503, 'draining', { 'Retry-After': String(RETRY_AFTER_SEC) });
+    if (socket.destroyed) return;
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      const conn = new PeerConnection(ws, socket, peer, {
+        serverId: this.config.serverId,
+        backplane: this.backplane,
+        metrics: this.metrics,
+        log: this.log,
+        limits: this.config.limits,
+        timeouts: this.config.timeouts,
+        random: this.random,
+        onClosed: (c) => {
+          this.connections.delete(c);
+          this.metrics.connections.set(this.connections.size);
+          this.drainer.connectionClosed(c);
+        },
+      });
+      this.connections.add(conn);
+      this.metrics.connections.set(this.connections.size);
+    });
+  }
+}
+
+function refuse(socket: Socket, status: number, text: string, headers: Record<string, string> = {}): void {
+  if (socket.destroyed) return;
+  const lines = [`HTTP/1.1 ${status} ${text}`, 'Connection: close', 'Content-Length: 0', ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
+  socket.end(`${lines.join('\r\n')}\r\n\r\n`);
+}
+
+export function json(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+function listen(server: http.Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function closeServer(server: http.Server, force: boolean): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) return resolve();
+    server.close(() => resolve());
+    if (force) server.closeAllConnections();
+    else server.closeIdleConnections();
+  });
+}
