@@ -1,0 +1,107 @@
+/** Test helpers: real servers on 127.0.0.1 with ephemeral ports, tokens, and small awaitables. */
+import pino from 'pino';
+import WebSocket from 'ws';
+import { signToken, PeerKind } from '../../app/auth/token';
+import type { Backplane } from '../../app/backplane/types';
+import { resolveTimeouts, TimeoutsOverrides } from '../../app/contract/timeouts';
+import { DEV_TOKEN_SECRET, defaultLimits, Limits, ServerConfig } from '../../app/server/config';
+import { SluiceServer } from '../../app/server/server';
+
+export const SECRET = 'test-secret-that-is-at-least-32-characters-long';
+
+export interface TestServer {
+  server: SluiceServer;
+  port: number;
+  adminPort: number;
+  /** ws://127.0.0.1:port/socket/websocket */
+  socketUrl: string;
+  adminUrl: string;
+  /** Full URL with vsn and a token for `sub`. */
+  urlFor(sub: string, kind?: PeerKind): Promise<string>;
+}
+
+export interface TestServerOptions {
+  timeouts?: TimeoutsOverrides;
+  limits?: Partial<Limits>;
+  backplane?: Backplane;
+  serverId?: string;
+  random?: () => number;
+}
+
+export function testConfig(opts: TestServerOptions = {}): ServerConfig {
+  return {
+    env: 'development',
+    host: '127.0.0.1',
+    port: 0,
+    adminHost: '127.0.0.1',
+    adminPort: 0,
+    tokenSecret: SECRET,
+    logLevel: process.env.SLUICE_TEST_LOG ?? 'silent',
+    serverId: opts.serverId ?? 'test-1',
+    gceWatcher: false,
+    timeouts: resolveTimeouts(opts.timeouts ?? {}),
+    limits: { ...defaultLimits, ...opts.limits },
+  };
+}
+
+export async function startServer(opts: TestServerOptions = {}): Promise<TestServer> {
+  const config = testConfig(opts);
+  const server = new SluiceServer({
+    config,
+    backplane: opts.backplane,
+    random: opts.random,
+    logger: pino({ level: config.logLevel, base: { server: config.serverId } }),
+  });
+  const { port, adminPort } = await server.start();
+  const socketUrl = `ws://127.0.0.1:${port}/socket/websocket`;
+  return {
+    server,
+    port,
+    adminPort,
+    socketUrl,
+    adminUrl: `http://127.0.0.1:${adminPort}`,
+    urlFor: async (sub, kind = 'client') => `${socketUrl}?vsn=2.0.0&token=${await token(sub, kind)}`,
+  };
+}
+
+export function token(sub: string, kind: PeerKind = 'client', secret = SECRET, ttlSec?: number): Promise<string> {
+  return signToken(secret, { sub, kind }, ttlSec);
+}
+
+export { DEV_TOKEN_SECRET };
+
+/** Open a raw ws client and wait for `open` (rejects on an HTTP refusal with its status). */
+export function openRaw(url: string): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    ws.once('open', () => resolve(ws));
+    ws.once('unexpected-response', (_req, res) => reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode, headers: res.headers })));
+    ws.once('error', reject);
+  });
+}
+
+/** Resolves with [code, reason] when `ws` closes. */
+export function closed(ws: WebSocket): Promise<[number, string]> {
+  return new Promise((resolve) => ws.once('close', (code, reason) => resolve([code, reason.toString()])));
+}
+
+/** Mulberry32: a tiny seeded PRNG so jittered behaviour is reproducible in tests. */
+export function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Wait for `predicate` to hold, checking on every event-loop turn; fails after `timeoutMs`. */
+export async function until(predicate: () => boolean | Promise<boolean>, timeoutMs = 5_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
