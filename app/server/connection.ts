@@ -242,7 +242,12 @@ export class PeerConnection {
       this.ctx.metrics.joins.inc({ result: 'ok' });
       this.send(reply(f, 'ok', { last_seq: replay.lastSeq, replayed: replay.deliveries.length, gap: replay.gap ?? null }));
       this.lastSentSeq = (lastSeq as number | undefined) ?? replay.lastSeq;
-      for (const d of replay.deliveries) this.sendDelivery(d, true);
+      for (const d of replay.deliveries) {
+        // A long replay must respect the send-buffer bound too: wait for the socket to drain
+        // rather than queueing megabytes (or mistaking a resuming peer for a slow consumer).
+        if (!(await this.writable())) return;
+        this.sendDelivery(d, true);
+      }
       this.ctx.metrics.replayed.inc(replay.deliveries.length);
       if (replay.deliveries.length > 0 || replay.gap) this.log.info({ replayed: replay.deliveries.length, gap: replay.gap }, 'resumed');
     } catch (err) {
@@ -301,6 +306,33 @@ export class PeerConnection {
       this.ctx.metrics.signalsFailed.inc({ reason });
       this.send(reply(f, 'error', { reason }));
     }
+  }
+
+  /**
+   * Resolves true once the send buffer is below half its bound; false if the connection ended or
+   * the peer did not read for a whole idle period (then it is disconnected as a slow consumer).
+   */
+  private async writable(): Promise<boolean> {
+    const limit = this.ctx.limits.maxBufferedBytes / 2;
+    if (this.ws.bufferedAmount <= limit) return this.state === 'open';
+    const drained = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => done(false), this.ctx.timeouts.server.idleTimeoutMs);
+      const onDrain = () => done(true);
+      const onClose = () => done(false);
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        this.socket.off('drain', onDrain);
+        this.socket.off('close', onClose);
+        resolve(ok);
+      };
+      this.socket.on('drain', onDrain);
+      this.socket.on('close', onClose);
+    });
+    if (!drained && this.state === 'open') {
+      this.log.warn({ buffered: this.ws.bufferedAmount }, 'slow consumer during replay, disconnecting');
+      this.terminate('slow_consumer');
+    }
+    return drained && this.state === 'open';
   }
 
   /** Queue text on the socket unless the peer is a slow consumer (then it is disconnected). */
