@@ -102,9 +102,14 @@ export class SluiceServer {
     this.pingTimer = setInterval(() => {
       for (const c of this.connections) c.ping();
     }, pingIntervalMs);
-    const addr = { port: (this.public.address() as AddressInfo).port, adminPort: (this.admin.address() as AddressInfo).port };
+    const addr = this.ports();
     this.log.info({ ...addr, host: this.config.host, adminHost: this.config.adminHost, backplane: this.backplane.kind }, 'server listening');
     return addr;
+  }
+
+  /** The bound ports (differ from the config when it asked for port 0). */
+  ports(): { port: number; adminPort: number } {
+    return { port: (this.public.address() as AddressInfo).port, adminPort: (this.admin.address() as AddressInfo).port };
   }
 
   /**
