@@ -1,0 +1,42 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { verifyToken } from '../../app/auth/token';
+import { ConfigError, DEV_TOKEN_SECRET, loadConfig } from '../../app/server/config';
+
+const ROOT = path.resolve(__dirname, '../..');
+
+describe('server config', () => {
+  it('has the documented defaults', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({ env: 'development', port: 4000, adminPort: 9090, adminHost: '127.0.0.1', tokenSecret: DEV_TOKEN_SECRET, gceWatcher: false });
+    expect(c.limits).toEqual({ maxFrameBytes: 65536, ratePerSec: 50, rateBurst: 100, maxBufferedBytes: 1048576 });
+    expect(c.timeouts.client.heartbeatIntervalMs).toBe(5_000);
+  });
+
+  it.each([
+    [{ SLUICE_PORT: 'abc' }, /SLUICE_PORT/],
+    [{ SLUICE_PORT: '70000' }, /SLUICE_PORT/],
+    [{ SLUICE_LOG_LEVEL: 'loud' }, /SLUICE_LOG_LEVEL/],
+    [{ SLUICE_TOKEN_SECRET: 'short' }, /SLUICE_TOKEN_SECRET: must be at least 32 characters/],
+    [{ SLUICE_ENV: 'production' }, /SLUICE_TOKEN_SECRET: required when SLUICE_ENV=production/],
+    [{ SLUICE_ADMIN_PORT: '4000' }, /SLUICE_ADMIN_PORT: must differ from SLUICE_PORT/],
+    [{ SLUICE_TIMEOUTS: '{oops' }, /SLUICE_TIMEOUTS: must be a JSON object/],
+    [{ SLUICE_TIMEOUTS: '{"lb":{"idleTimeoutSec":5}}' }, /\[lb-idle-exceeds-heartbeats\]/],
+    [{ SLUICE_REDIS_URL: 'not a url' }, /SLUICE_REDIS_URL/],
+  ])('rejects %j naming the field', (env, message) => {
+    expect(() => loadConfig(env as NodeJS.ProcessEnv)).toThrow(ConfigError);
+    expect(() => loadConfig(env as NodeJS.ProcessEnv)).toThrow(message);
+  });
+
+  it('applies valid timeout overrides', () => {
+    const c = loadConfig({ SLUICE_TIMEOUTS: JSON.stringify({ drain: { windowMs: 5_000 } }) });
+    expect(c.timeouts.drain.windowMs).toBe(5_000);
+    expect(c.timeouts.drain.deadlineMs).toBe(20_000);
+  });
+
+  it('npm run token prints a token the server accepts', async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'app/cli/token.ts', '--sub', 'gw-1', '--kind', 'gateway'], { cwd: ROOT, env: { PATH: process.env.PATH } });
+    expect(await verifyToken(DEV_TOKEN_SECRET, stdout.trim())).toEqual({ sub: 'gw-1', kind: 'gateway' });
+  });
+});
