@@ -1,0 +1,5 @@
+/** The sluice client SDK: `new SluiceClient({ url, token }).connect()`; see docs/client.md. */
+export { SluiceClient } from './client';
+export * from './types';
+export { Backoff, backoffCeilingMs, fullJitterMs, parseRetryAfterMs, restartDelayMs, retryAfterDelayMs } from './backoff';
+export { subjectOf } from './wire';

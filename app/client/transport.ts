@@ -1,0 +1,131 @@
+/**
+ * One WebSocket, from connect to close, and nothing else: no retries, no state beyond this socket.
+ * It owns the connect timer, captures an HTTP refusal (status, Retry-After) before ws turns it into
+ * a generic error, decodes Phoenix V2 frames, and reports exactly one `onEnd` with everything the
+ * client needs to decide what to do next.
+ *
+ * Ending it from our side is always `terminate()` (destroy the TCP socket at once) except for the
+ * client's own close(), which says goodbye politely but still terminates after a bound: a polite
+ * close would otherwise wait on a peer that may be dead.
+ */
+import WebSocket from 'ws';
+import { decode, Frame, ProtocolError } from '../protocol/phoenix';
+import { parseRetryAfterMs } from './backoff';
+
+export interface TransportEnd {
+  /** The upgrade had completed. */
+  opened: boolean;
+  /** Close code seen (1006 when the socket just died). */
+  code: number;
+  /** Close reason text from the server. */
+  text: string;
+  /** Set when we ended it ourselves (heartbeat_timeout, connect_timeout, ...). */
+  local?: string;
+  /** Set when the upgrade was refused with an HTTP response. */
+  refusal?: { status: number; retryAfterMs?: number };
+  /** Socket-level error message, if any. */
+  error?: string;
+}
+
+export interface TransportHandlers {
+  onOpen(): void;
+  onFrame(frame: Frame): void;
+  onEnd(end: TransportEnd): void;
+}
+
+export class Transport {
+  private readonly ws: WebSocket;
+  private connectTimer?: NodeJS.Timeout;
+  private closeTimer?: NodeJS.Timeout;
+  private opened = false;
+  private ended = false;
+  private local?: string;
+  private refusal?: TransportEnd['refusal'];
+  private error?: string;
+
+  constructor(url: string, connectTimeoutMs: number, private readonly h: TransportHandlers) {
+    // perMessageDeflate off: signals are small, and compression costs CPU and memory per socket.
+    this.ws = new WebSocket(url, { perMessageDeflate: false });
+    // Covers DNS, TCP, TLS and the HTTP upgrade: a server that accepts TCP and then says nothing
+    // must not hold the client forever.
+    this.connectTimer = setTimeout(() => this.terminate('connect_timeout'), connectTimeoutMs);
+
+    this.ws.on('unexpected-response', (_req, res) => {
+      this.refusal = { status: res.statusCode ?? 0, retryAfterMs: parseRetryAfterMs(res.headers['retry-after']) };
+      res.resume();
+      // On a CONNECTING socket ws aborts the request and emits error + close: one path to onEnd.
+      this.ws.terminate();
+    });
+    this.ws.on('open', () => {
+      this.clearConnectTimer();
+      this.opened = true;
+      this.h.onOpen();
+    });
+    this.ws.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
+    this.ws.on('error', (err) => {
+      this.error ??= err.message;
+    });
+    this.ws.on('close', (code, reason) => this.end(code, reason.toString()));
+  }
+
+  get isOpen(): boolean {
+    return this.ws.readyState === WebSocket.OPEN;
+  }
+
+  /** Queue a text frame; false when the socket cannot take it. */
+  send(text: string): boolean {
+    if (this.ws.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(text);
+    return true;
+  }
+
+  /** Destroy the socket now, no closing handshake. `reason` is reported in onEnd. */
+  terminate(reason: string): void {
+    if (this.ended) return;
+    this.local ??= reason;
+    this.ws.terminate();
+  }
+
+  /** Polite close (1000), terminated anyway after `graceMs`. */
+  close(reason: string, graceMs: number): void {
+    if (this.ended) return;
+    this.local ??= reason;
+    if (this.ws.readyState === WebSocket.OPEN) {
+      this.ws.close(1000, reason);
+      this.closeTimer = setTimeout(() => this.ws.terminate(), graceMs);
+    } else {
+      this.ws.terminate();
+    }
+  }
+
+  private onMessage(data: Buffer, isBinary: boolean): void {
+    if (this.ended || this.local) return;
+    if (isBinary) {
+      this.error ??= 'binary frame';
+      this.terminate('protocol_error');
+      return;
+    }
+    let frame: Frame;
+    try {
+      frame = decode(data.toString('utf8'));
+    } catch (err) {
+      this.error ??= err instanceof ProtocolError ? err.reason : 'malformed_frame';
+      this.terminate('protocol_error');
+      return;
+    }
+    this.h.onFrame(frame);
+  }
+
+  private clearConnectTimer(): void {
+    if (this.connectTimer) clearTimeout(this.connectTimer);
+    this.connectTimer = undefined;
+  }
+
+  private end(code: number, text: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.clearConnectTimer();
+    if (this.closeTimer) clearTimeout(this.closeTimer);
+    this.h.onEnd({ opened: this.opened, code, text, local: this.local, refusal: this.refusal, error: this.error });
+  }
+}

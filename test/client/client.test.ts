@@ -1,0 +1,102 @@
+/** The client against a real server: join, signals both ways, refusals, close. */
+import { SendError, SluiceClient, SluiceClientError } from '../../app/client';
+import type { ReceivedSignal } from '../../app/client';
+import { startServer, TestServer, token } from '../helpers/server';
+import { client, closeClients, fastTimeouts, next } from './helpers';
+
+let srv: TestServer;
+beforeAll(async () => {
+  srv = await startServer();
+});
+afterEach(closeClients);
+afterAll(async () => {
+  await srv.server.shutdown();
+});
+
+test('joins its own peer topic and reports connected', async () => {
+  const c = await client(srv.socketUrl, 'c-join', { timeouts: fastTimeouts() });
+  const connected = next(c, 'connected');
+  c.connect();
+  await c.ready();
+  const [info] = await connected;
+  expect(info).toMatchObject({ peerId: 'c-join', reconnects: 0, lastSeq: 0 });
+  expect(c.state).toBe('joined');
+  expect(c.lastSeq).toBe(0);
+});
+
+test('signals flow both ways, numbered per recipient', async () => {
+  const a = await client(srv.socketUrl, 'c-a', { timeouts: fastTimeouts() });
+  const b = await client(srv.socketUrl, 'gw-b', { timeouts: fastTimeouts() });
+  a.connect();
+  b.connect();
+  await Promise.all([a.ready(), b.ready()]);
+  const got: ReceivedSignal[] = [];
+  b.on('signal', (s) => got.push(s));
+  const statuses = await Promise.all([1, 2, 3].map((n) => a.send('gw-b', { n })));
+  expect(statuses).toEqual(['delivered', 'delivered', 'delivered']);
+  await new Promise<void>((resolve) => (got.length >= 3 ? resolve() : b.on('signal', () => got.length >= 3 && resolve())));
+  expect(got.map((s) => [s.from, s.seq, (s.data as { n: number }).n, s.replayed])).toEqual([
+    ['c-a', 1, 1, false], ['c-a', 2, 2, false], ['c-a', 3, 3, false],
+  ]);
+  const [back] = await Promise.all([next(a, 'signal'), b.send('c-a', 'pong', 'fixed-id')]);
+  expect(back[0]).toMatchObject({ from: 'gw-b', id: 'fixed-id', seq: 1, data: 'pong' });
+});
+
+test('a final error reply rejects send with the server reason', async () => {
+  const a = await client(srv.socketUrl, 'c-lonely', { timeouts: fastTimeouts() });
+  a.connect();
+  await a.ready();
+  await expect(a.send('nobody-here', 1)).rejects.toMatchObject({ name: 'SendError', reason: 'unknown_peer' });
+  await expect(a.send('nobody-here', 1)).rejects.toBeInstanceOf(SendError);
+  expect(a.pendingSends).toBe(0);
+});
+
+test('sends made before the join go out once joined', async () => {
+  const b = await client(srv.socketUrl, 'gw-early', { timeouts: fastTimeouts() });
+  b.connect();
+  await b.ready();
+  const a = await client(srv.socketUrl, 'c-early', { timeouts: fastTimeouts() });
+  const sent = a.send('gw-early', 'hello');
+  const got = next(b, 'signal');
+  a.connect();
+  await expect(sent).resolves.toBe('delivered');
+  expect((await got)[0].data).toBe('hello');
+});
+
+test('heartbeats are answered', async () => {
+  const a = await client(srv.socketUrl, 'c-hb', { timeouts: fastTimeouts() });
+  a.connect();
+  const [hb] = await next(a, 'heartbeat');
+  expect(hb.rttMs).toBeGreaterThanOrEqual(0);
+  expect(a.state).toBe('joined');
+});
+
+test('a join the server refuses as unauthorized stops the client', async () => {
+  // The token says c-x, the client claims to be someone else: the server refuses the topic.
+  const a = new SluiceClient({ url: srv.socketUrl, token: await token('c-x'), peerId: 'c-other', timeouts: fastTimeouts() });
+  const err = next(a, 'error');
+  a.connect();
+  await expect(a.ready()).rejects.toMatchObject({ code: 'join_refused' });
+  expect((await err)[0]).toBeInstanceOf(SluiceClientError);
+  expect(a.state).toBe('stopped');
+  await a.close();
+});
+
+test('close() rejects pending sends and ends the socket', async () => {
+  const a = await client(srv.socketUrl, 'c-close', { timeouts: fastTimeouts() });
+  const pending = a.send('whoever', 1); // never joined: stays in the outbox
+  const disconnected = next(a, 'disconnected');
+  a.connect();
+  await next(a, 'state', (s) => s.to === 'joining');
+  await a.close();
+  await expect(pending).rejects.toMatchObject({ code: 'closed' });
+  expect((await disconnected)[0]).toMatchObject({ reason: 'client_closed', willReconnect: false });
+  expect(a.state).toBe('stopped');
+  await expect(a.send('x', 1)).rejects.toMatchObject({ code: 'closed' });
+});
+
+test('the constructor refuses a timeouts value that breaks the contract', () => {
+  const bad = fastTimeouts();
+  bad.client.heartbeatTimeoutMs = 50; // below the interval: rule client-timeout-covers-interval
+  expect(() => new SluiceClient({ url: srv.socketUrl, token: 'x.eyJzdWIiOiJhIn0.y', timeouts: bad })).toThrow(/client-timeout-covers-interval/);
+});
