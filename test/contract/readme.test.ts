@@ -1,0 +1,29 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { withRulesTable } from '../../app/contract/docs';
+import { defaultTimeouts } from '../../app/contract/timeouts';
+
+const readme = fs.readFileSync(path.resolve(__dirname, '../../README.md'), 'utf8');
+
+describe('README', () => {
+  it('lists the contract rules exactly as the code has them (regenerate: npx tsx app/contract/docs.ts)', () => {
+    expect(withRulesTable(readme)).toBe(readme);
+  });
+
+  it('states the default numbers the contract really has', () => {
+    const row = (name: string) => readme.split('\n').find((l) => l.startsWith(`| \`${name}\``)) ?? '';
+    expect(row('client.heartbeatIntervalMs')).toContain(`${defaultTimeouts.client.heartbeatIntervalMs / 1000} s`);
+    expect(row('client.heartbeatTimeoutMs')).toContain(`${defaultTimeouts.client.heartbeatTimeoutMs / 1000} s`);
+    expect(row('server.idleTimeoutMs')).toContain(`${defaultTimeouts.server.idleTimeoutMs / 1000} s`);
+    expect(row('lb.idleTimeoutSec')).toContain(`${defaultTimeouts.lb.idleTimeoutSec} s`);
+    expect(row('lb.connectionDrainingSec')).toContain(`${defaultTimeouts.lb.connectionDrainingSec} s`);
+    expect(row('drain.windowMs')).toContain(`${defaultTimeouts.drain.windowMs / 1000} s`);
+    expect(row('drain.deadlineMs')).toContain(`${defaultTimeouts.drain.deadlineMs / 1000} s`);
+    expect(row('gce.dockerStopTimeoutSec')).toContain(`${defaultTimeouts.gce.dockerStopTimeoutSec} s`);
+  });
+
+  it('holds the two commands that work on a fresh machine', () => {
+    expect(readme).toContain('npm install && npm start');
+    expect(readme).toContain('npm test');
+  });
+});
