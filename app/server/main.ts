@@ -6,6 +6,7 @@
  */
 import pino from 'pino';
 import { createBackplane } from '../backplane';
+import { endpointsFromEnv, LifecycleWatcher } from '../lifecycle';
 import { ConfigError, loadConfig } from './config';
 import { SluiceServer } from './server';
 
@@ -37,6 +38,20 @@ export async function main(): Promise<SluiceServer> {
   server.drainer.on('state', (state: string) => {
     if (state === 'draining') drainAndExit('drain');
   });
+
+  // GCE lifecycle watcher (drain layer 1, app/lifecycle): drains as soon as the MIG schedules this VM's
+  // removal, before the LB's connection draining runs out. Stopped once any drain has started.
+  if (config.gceWatcher) {
+    const watcher = new LifecycleWatcher({
+      pollIntervalMs: config.timeouts.gce.watcherPollIntervalMs,
+      log: log.child({ component: 'lifecycle' }),
+      ...endpointsFromEnv(process.env),
+      onDrain: (action) => void server.drain(`gce-lifecycle:${action}`),
+    }).start();
+    server.drainer.on('state', (state: string) => {
+      if (state !== 'serving') void watcher.stop();
+    });
+  }
 
   if (process.stdout.isTTY || config.env === 'development') {
     process.stderr.write(

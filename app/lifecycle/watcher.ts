@@ -1,0 +1,230 @@
+/**
+ * The GCE lifecycle watcher: layer 1 of "drain on every lifecycle path".
+ *
+ * On GCP the load balancer's connection draining runs BEFORE a MIG deletes a VM and before its
+ * shutdown script runs (instanceGroupManagers.deleteInstances: "it can take up to 60 seconds after
+ * the connection draining duration has elapsed before the VM instance is removed or deleted"). A
+ * drain that starts in the shutdown script therefore starts after the LB has already given up on the
+ * VM's connections. This watcher starts the drain as soon as the MIG *schedules* the VM's removal:
+ *
+ *   - it finds its MIG from `instance/attributes/created-by` on the metadata server;
+ *   - every `gce.watcherPollIntervalMs` (the timeouts contract) it calls listManagedInstances and
+ *     drains when its own entry's currentAction is one of DRAIN_ACTIONS, or when it was listed before
+ *     and is no longer (abandoned or deleted between two polls);
+ *   - it long-polls `instance/preempted` and drains when it turns TRUE.
+ *
+ * The contract rule `drain-inside-lb-draining` guarantees that a drain started one poll late still
+ * finishes (RST deadline + margin) inside the LB's connection draining.
+ *
+ * Failure policy: a 403, a timeout or a network error is logged and retried on the next poll; the
+ * watcher never throws into the server and never drains on an error (the shutdown script and SIGTERM
+ * remain as layers 2 and 3). No Pulumi or cloud SDK here: plain fetch against two HTTP endpoints.
+ */
+import { EventEmitter } from 'node:events';
+import { GceClient, GceHttpError, isInstance, lastSegment, ManagedInstance, MigRef, parseCreatedBy } from './gce';
+
+/** currentAction values after which this VM stops serving (or is no longer in the group). */
+export const DRAIN_ACTIONS = ['DELETING', 'ABANDONING', 'RECREATING', 'RESTARTING', 'REFRESHING', 'STOPPING', 'SUSPENDING'] as const;
+export type DrainAction = (typeof DRAIN_ACTIONS)[number];
+/** Extra reasons: preempted (metadata), removed (no longer listed by its MIG). */
+export type LifecycleEvent = DrainAction | 'PREEMPTED' | 'REMOVED';
+
+export const DEFAULT_METADATA_URL = 'http://169.254.169.254/computeMetadata/v1';
+export const DEFAULT_COMPUTE_URL = 'https://compute.googleapis.com/compute/v1';
+
+/** The subset of a pino logger the watcher uses. */
+export interface WatcherLogger {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface LifecycleWatcherOptions {
+  /** How often to call listManagedInstances: `timeouts.gce.watcherPollIntervalMs`. */
+  pollIntervalMs: number;
+  /** Called once, with the event that requires the drain. */
+  onDrain(event: LifecycleEvent): void;
+  log?: WatcherLogger;
+  /** Metadata server base URL (default http://169.254.169.254/computeMetadata/v1). */
+  metadataUrl?: string;
+  /** Compute API base URL (default https://compute.googleapis.com/compute/v1). */
+  computeUrl?: string;
+  /** Per-request timeout; defaults to the poll interval, at least 1 s. */
+  requestTimeoutMs?: number;
+  /** `timeout_sec` of the preempted long-poll (default 60). */
+  preemptWaitSec?: number;
+}
+
+/** Endpoints from the environment: `GCE_METADATA_HOST` (the variable Google's client libraries honour) and `SLUICE_GCE_COMPUTE_URL`. */
+export function endpointsFromEnv(env: NodeJS.ProcessEnv): Pick<LifecycleWatcherOptions, 'metadataUrl' | 'computeUrl'> {
+  return {
+    metadataUrl: env.GCE_METADATA_HOST ? `http://${env.GCE_METADATA_HOST}/computeMetadata/v1` : undefined,
+    computeUrl: env.SLUICE_GCE_COMPUTE_URL || undefined,
+  };
+}
+
+const silentLog: WatcherLogger = { debug() {}, info() {}, warn() {}, error() {} };
+
+interface Identity {
+  name: string;
+  zone: string;
+  /** Undefined when the VM was not created by a MIG (then only preemption is watched). */
+  mig?: MigRef;
+}
+
+export class LifecycleWatcher extends EventEmitter {
+  private readonly client: GceClient;
+  private readonly log: WatcherLogger;
+  private readonly abort = new AbortController();
+  private identity?: Identity;
+  private listedBefore = false;
+  private fired?: LifecycleEvent;
+  private loops: Promise<void>[] = [];
+  /** Polls done (successful or not), for status and tests. */
+  polls = 0;
+  consecutiveErrors = 0;
+
+  constructor(private readonly opts: LifecycleWatcherOptions) {
+    super();
+    if (!(opts.pollIntervalMs > 0)) throw new Error('pollIntervalMs must be positive');
+    this.log = opts.log ?? silentLog;
+    this.client = new GceClient({
+      metadataUrl: (opts.metadataUrl ?? DEFAULT_METADATA_URL).replace(/\/+$/, ''),
+      computeUrl: (opts.computeUrl ?? DEFAULT_COMPUTE_URL).replace(/\/+$/, ''),
+      requestTimeoutMs: opts.requestTimeoutMs ?? Math.max(1_000, opts.pollIntervalMs),
+    });
+  }
+
+  /** The event that fired the drain, if any. */
+  get triggered(): LifecycleEvent | undefined {
+    return this.fired;
+  }
+
+  start(): this {
+    if (this.loops.length > 0) return this;
+    this.log.info({ pollIntervalMs: this.opts.pollIntervalMs }, 'lifecycle watcher started');
+    this.loops = [this.pollLoop(), this.preemptLoop()];
+    return this;
+  }
+
+  /** Stop polling and abort requests in flight; resolves when both loops have ended. */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await Promise.all(this.loops);
+  }
+
+  /** One listManagedInstances round (exposed for tests); never throws. */
+  async pollOnce(): Promise<void> {
+    const signal = this.abort.signal;
+    try {
+      const id = await this.resolveIdentity(signal);
+      if (!id.mig) return;
+      const all = await this.client.listManagedInstances(id.mig, signal);
+      const mine = all.find((mi) => isInstance(mi, id.name, id.zone));
+      this.consecutiveErrors = 0;
+      this.emit('poll', mine);
+      if (!mine) {
+        if (this.listedBefore) this.fire('REMOVED', { mig: id.mig.name });
+        else this.log.warn({ mig: id.mig.name, instance: id.name }, 'lifecycle watcher: this VM is not listed by its MIG yet');
+        return;
+      }
+      this.listedBefore = true;
+      const action = mine.currentAction ?? 'NONE';
+      if ((DRAIN_ACTIONS as readonly string[]).includes(action)) this.fire(action as DrainAction, summary(mine));
+    } catch (err) {
+      if (signal.aborted) return;
+      this.consecutiveErrors++;
+      const e = err as Error;
+      const status = err instanceof GceHttpError ? err.status : undefined;
+      // 403 is a configuration error (the custom role is missing): loud, but still retried.
+      const level = status === 403 || status === 401 ? 'error' : 'warn';
+      this.log[level]({ err: e.message, status, consecutiveErrors: this.consecutiveErrors }, 'lifecycle watcher: poll failed, retrying next interval');
+      this.emit('pollError', err);
+    } finally {
+      this.polls++;
+    }
+  }
+
+  private async resolveIdentity(signal: AbortSignal): Promise<Identity> {
+    if (this.identity) return this.identity;
+    const [name, zonePath] = await Promise.all([this.client.metadata('instance/name', signal), this.client.metadata('instance/zone', signal)]);
+    let mig: MigRef | undefined;
+    try {
+      const createdBy = await this.client.metadata('instance/attributes/created-by', signal);
+      mig = parseCreatedBy(createdBy);
+      if (!mig) this.log.warn({ createdBy }, 'lifecycle watcher: created-by is not a MIG; watching preemption only');
+    } catch (err) {
+      if (!(err instanceof GceHttpError && err.status === 404)) throw err;
+      this.log.warn({}, 'lifecycle watcher: no created-by attribute (VM not in a MIG); watching preemption only');
+    }
+    this.identity = { name, zone: lastSegment(zonePath), mig };
+    this.log.info({ instance: name, zone: this.identity.zone, mig: mig && `${mig.scope}/${mig.location}/${mig.name}` }, 'lifecycle watcher: identity resolved');
+    return this.identity;
+  }
+
+  private async pollLoop(): Promise<void> {
+    while (!this.abort.signal.aborted && !this.fired) {
+      await this.pollOnce();
+      if (this.abort.signal.aborted || this.fired) break;
+      await delay(this.opts.pollIntervalMs, this.abort.signal);
+      // A VM outside any MIG has nothing to poll for.
+      if (this.identity && !this.identity.mig) break;
+    }
+  }
+
+  /** Long-poll `instance/preempted`; on errors wait one poll interval and start again. */
+  private async preemptLoop(): Promise<void> {
+    const signal = this.abort.signal;
+    const waitSec = this.opts.preemptWaitSec ?? 60;
+    let etag: string | undefined;
+    let first = true;
+    while (!signal.aborted && !this.fired) {
+      try {
+        const r = first
+          ? await this.client.metadataWithEtag('instance/preempted', signal)
+          : await this.client.waitForChange('instance/preempted', etag, waitSec, signal);
+        first = false;
+        etag = r.etag ?? etag;
+        if (r.value.toUpperCase() === 'TRUE') this.fire('PREEMPTED', {});
+      } catch (err) {
+        if (signal.aborted) return;
+        first = true;
+        this.log.warn({ err: (err as Error).message }, 'lifecycle watcher: preempted query failed, retrying');
+        await delay(this.opts.pollIntervalMs, signal);
+      }
+    }
+  }
+
+  private fire(event: LifecycleEvent, detail: object): void {
+    if (this.fired) return;
+    this.fired = event;
+    this.log.warn({ event, ...detail }, `lifecycle watcher: ${event}, starting the drain`);
+    this.emit('drain', event);
+    // Nothing left to watch: the drain is idempotent and the process exits after it.
+    this.abort.abort();
+    try {
+      this.opts.onDrain(event);
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'lifecycle watcher: onDrain threw');
+    }
+  }
+}
+
+function summary(mi: ManagedInstance): object {
+  return { currentAction: mi.currentAction, instanceStatus: mi.instanceStatus, version: mi.version?.name };
+}
+
+/** A timer that an abort ends early (resolves, never rejects). */
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,0 +1,248 @@
+/**
+ * The lifecycle watcher against a local double of the metadata server and the Compute API
+ * (test/lifecycle/gce-double.ts). Synchronisation is by events (each list call, each drain), never
+ * by sleeping; the poll interval is short so a test takes a few hundred milliseconds.
+ */
+import { DRAIN_ACTIONS, LifecycleEvent, LifecycleWatcher, WatcherLogger } from '../../app/lifecycle';
+import { parseCreatedBy } from '../../app/lifecycle/gce';
+import { GceDouble, ListCall } from './gce-double';
+
+const POLL_MS = 25;
+
+interface Entry { level: string; obj: Record<string, unknown>; msg: string }
+function recordingLog(): WatcherLogger & { entries: Entry[] } {
+  const entries: Entry[] = [];
+  const at = (level: string) => (obj: object, msg: string) => void entries.push({ level, obj: obj as Record<string, unknown>, msg });
+  return { entries, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+let double: GceDouble;
+let watcher: LifecycleWatcher | undefined;
+const unhandled: unknown[] = [];
+const onUnhandled = (err: unknown) => void unhandled.push(err);
+
+beforeAll(() => process.on('unhandledRejection', onUnhandled));
+afterAll(() => process.off('unhandledRejection', onUnhandled));
+beforeEach(async () => {
+  unhandled.length = 0;
+  double = await new GceDouble().start();
+});
+afterEach(async () => {
+  await watcher?.stop();
+  watcher = undefined;
+  await double.close();
+  expect(unhandled).toEqual([]);
+});
+
+function startWatcher(log?: WatcherLogger): { drained: Promise<LifecycleEvent>; calls: LifecycleEvent[] } {
+  const calls: LifecycleEvent[] = [];
+  let resolve!: (e: LifecycleEvent) => void;
+  const drained = new Promise<LifecycleEvent>((r) => (resolve = r));
+  watcher = new LifecycleWatcher({
+    pollIntervalMs: POLL_MS,
+    metadataUrl: double.metadataUrl,
+    computeUrl: double.computeUrl,
+    log,
+    onDrain: (e) => {
+      calls.push(e);
+      resolve(e);
+    },
+  }).start();
+  return { drained, calls };
+}
+
+/** Run `fn` synchronously right after list call number `n` has been answered. */
+function afterListCall(n: number, fn: (call: ListCall) => void): Promise<void> {
+  return new Promise((resolve) => {
+    const h = (call: ListCall) => {
+      if (call.n !== n) return;
+      double.off('list', h);
+      fn(call);
+      resolve();
+    };
+    double.on('list', h);
+  });
+}
+
+/** The issue's list, spelled out here so that shrinking DRAIN_ACTIONS fails a test. */
+const MUST_DRAIN = ['DELETING', 'ABANDONING', 'RECREATING', 'RESTARTING', 'REFRESHING', 'STOPPING', 'SUSPENDING'];
+
+describe('lifecycle watcher: currentAction', () => {
+  it('drains on exactly the actions that take the VM out of service', () => {
+    expect([...DRAIN_ACTIONS].sort()).toEqual([...MUST_DRAIN].sort());
+  });
+
+  it.each(MUST_DRAIN)('%s starts the drain on the first poll that sees it', async (action) => {
+    const changed = afterListCall(2, () => (double.action = action));
+    const { drained, calls } = startWatcher();
+    await changed;
+    const t0 = Date.now();
+    expect(await drained).toBe(action);
+    // Exactly one poll after the change, then no more polling.
+    expect(double.listCalls.map((c) => c.answered)).toEqual(['NONE', 'NONE', action]);
+    expect(calls).toEqual([action]);
+    expect(Date.now() - t0).toBeLessThan(POLL_MS + 2_000);
+    await watcher!.stop();
+    expect(double.listCalls).toHaveLength(3);
+  });
+
+  it.each(['NONE', 'CREATING', 'CREATING_WITHOUT_RETRIES', 'VERIFYING', 'STARTING', 'RESUMING'])('%s does not drain', async (action) => {
+    double.action = action;
+    const fivePolls = afterListCall(5, () => undefined);
+    const { calls } = startWatcher();
+    await fivePolls;
+    expect(calls).toEqual([]);
+    expect(watcher!.triggered).toBeUndefined();
+  });
+
+  it('talks to the APIs the way they require: metadata header, bearer token, POST on the regional MIG', async () => {
+    const changed = afterListCall(1, () => (double.action = 'DELETING'));
+    const { drained } = startWatcher();
+    await changed;
+    await drained;
+    const meta = double.requests.filter((r) => r.path.startsWith('/computeMetadata/'));
+    expect(meta.length).toBeGreaterThan(0);
+    expect(meta.every((r) => r.headers['metadata-flavor'] === 'Google')).toBe(true);
+    const lists = double.requests.filter((r) => r.path.endsWith('/listManagedInstances'));
+    expect(lists.every((r) => r.method === 'POST' && r.headers.authorization === `Bearer ${double.accessToken}`)).toBe(true);
+    expect(lists[0].path).toBe('/compute/v1/projects/123456789012/regions/us-central1/instanceGroupManagers/sluice-us-central1/listManagedInstances');
+    // The token is fetched once and cached across polls.
+    expect(double.requests.filter((r) => r.path.endsWith('/token'))).toHaveLength(1);
+  });
+
+  it('drains when the VM disappears from its MIG between two polls (abandoned)', async () => {
+    const removed = afterListCall(2, () => (double.action = null));
+    const { drained } = startWatcher();
+    await removed;
+    expect(await drained).toBe('REMOVED');
+    expect(double.listCalls.map((c) => c.answered)).toEqual(['NONE', 'NONE', '-']);
+  });
+
+  it('does not drain when it was never listed (still being added), and says so', async () => {
+    double.action = null;
+    const log = recordingLog();
+    const three = afterListCall(3, () => undefined);
+    const { calls } = startWatcher(log);
+    await three;
+    expect(calls).toEqual([]);
+    expect(log.entries.some((e) => e.level === 'warn' && /not listed/.test(e.msg))).toBe(true);
+  });
+});
+
+describe('lifecycle watcher: failures are logged and retried, never fatal', () => {
+  it('a 403 (missing IAM grant) is logged as an error and retried; the drain still starts afterwards', async () => {
+    double.listFaults.push('forbidden', 'forbidden', 'forbidden');
+    const log = recordingLog();
+    const changed = afterListCall(4, () => (double.action = 'DELETING'));
+    const { drained, calls } = startWatcher(log);
+    await changed;
+    expect(calls).toEqual([]);
+    expect(await drained).toBe('DELETING');
+    expect(double.listCalls.map((c) => c.answered)).toEqual(['forbidden', 'forbidden', 'forbidden', 'NONE', 'DELETING']);
+    const errors = log.entries.filter((e) => e.level === 'error' && e.obj.status === 403);
+    expect(errors).toHaveLength(3);
+    expect(String(errors[0].obj.err)).toContain("compute.instanceGroupManagers.get");
+    expect(errors.map((e) => e.obj.consecutiveErrors)).toEqual([1, 2, 3]);
+  });
+
+  it('a network error (connection reset) and a non-JSON answer are logged as warnings and retried', async () => {
+    double.listFaults.push('reset', 'garbage', 'reset');
+    const log = recordingLog();
+    const changed = afterListCall(4, () => (double.action = 'RECREATING'));
+    const { drained } = startWatcher(log);
+    await changed;
+    expect(await drained).toBe('RECREATING');
+    const warns = log.entries.filter((e) => e.level === 'warn' && /poll failed/.test(e.msg));
+    expect(warns.map((e) => e.obj.status)).toEqual([0, 200, 0]);
+    expect(watcher!.consecutiveErrors).toBe(0);
+  });
+
+  it('a failing token endpoint is retried too', async () => {
+    double.tokenFaults = 2;
+    const log = recordingLog();
+    const changed = afterListCall(1, () => (double.action = 'STOPPING'));
+    const { drained } = startWatcher(log);
+    await changed;
+    expect(await drained).toBe('STOPPING');
+    expect(log.entries.filter((e) => /poll failed/.test(e.msg)).map((e) => e.obj.status)).toEqual([500, 500]);
+  });
+
+  it('an unreachable metadata server is retried (nothing listens on the port)', async () => {
+    const port = double.port;
+    await double.close();
+    const log = recordingLog();
+    watcher = new LifecycleWatcher({
+      pollIntervalMs: POLL_MS,
+      metadataUrl: `http://127.0.0.1:${port}/computeMetadata/v1`,
+      computeUrl: `http://127.0.0.1:${port}/compute/v1`,
+      log,
+      onDrain: () => undefined,
+    });
+    const twoFailures = new Promise<void>((resolve) => {
+      let n = 0;
+      watcher!.on('pollError', () => ++n === 2 && resolve());
+    });
+    watcher.start();
+    await twoFailures;
+    expect(watcher.triggered).toBeUndefined();
+    expect(log.entries.filter((e) => /poll failed/.test(e.msg)).every((e) => e.obj.status === 0)).toBe(true);
+    await watcher.stop();
+    double = await new GceDouble().start();
+  });
+});
+
+describe('lifecycle watcher: preemption and MIG discovery', () => {
+  it('drains when instance/preempted turns TRUE during the hanging GET', async () => {
+    const waiting = new Promise<void>((resolve) => double.once('preemptWait', resolve));
+    const { drained } = startWatcher();
+    await waiting;
+    double.preempt();
+    expect(await drained).toBe('PREEMPTED');
+  });
+
+  it('a VM outside any MIG watches preemption only', async () => {
+    await double.close();
+    double = await new GceDouble({ createdBy: null }).start();
+    const log = recordingLog();
+    const waiting = new Promise<void>((resolve) => double.once('preemptWait', resolve));
+    const { drained } = startWatcher(log);
+    await waiting;
+    expect(double.listCalls).toHaveLength(0);
+    expect(log.entries.some((e) => /not in a MIG/.test(e.msg))).toBe(true);
+    double.preempt();
+    expect(await drained).toBe('PREEMPTED');
+  });
+
+  it('follows a zonal MIG from created-by', async () => {
+    await double.close();
+    double = await new GceDouble({ migScope: 'zones/us-central1-b', migName: 'sluice-zonal' }).start();
+    const changed = afterListCall(1, () => (double.action = 'ABANDONING'));
+    const { drained } = startWatcher();
+    await changed;
+    expect(await drained).toBe('ABANDONING');
+    expect(double.listCalls[0].path).toBe('/compute/v1/projects/123456789012/zones/us-central1-b/instanceGroupManagers/sluice-zonal/listManagedInstances');
+  });
+
+  it('stop() ends both loops promptly, with a hanging GET in flight', async () => {
+    const waiting = new Promise<void>((resolve) => double.once('preemptWait', resolve));
+    const { calls } = startWatcher();
+    await waiting;
+    await watcher!.stop();
+    const after = double.listCalls.length;
+    await afterTimers();
+    expect(double.listCalls.length).toBe(after);
+    expect(calls).toEqual([]);
+  });
+
+  it('parses created-by for regional and zonal groups and rejects anything else', () => {
+    expect(parseCreatedBy('projects/123/regions/europe-west1/instanceGroupManagers/sluice-europe-west1')).toEqual({ project: '123', scope: 'regions', location: 'europe-west1', name: 'sluice-europe-west1' });
+    expect(parseCreatedBy('projects/123/zones/europe-west1-b/instanceGroupManagers/g\n')).toEqual({ project: '123', scope: 'zones', location: 'europe-west1-b', name: 'g' });
+    expect(parseCreatedBy('projects/123/zones/europe-west1-b/instances/x')).toBeUndefined();
+    expect(parseCreatedBy('test-kitchen')).toBeUndefined();
+  });
+});
+
+/** Let every timer that was due run (a stopped watcher schedules none). */
+function afterTimers(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, POLL_MS * 3));
+}
