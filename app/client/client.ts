@@ -53,6 +53,8 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
   private transport?: Transport;
   /** The ref of the join on the current socket; deliveries carrying another join_ref are stale. */
   private joinRef: string | null = null;
+  /** The current socket completed its join (survives halt(), which changes the state first). */
+  private sessionJoined = false;
   /** `last_seq` sent with the join in flight (null: first join, start from now). */
   private joinLastSeq: number | null = null;
   private _lastSeq: number | null;
@@ -186,6 +188,7 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
   }
 
   private onOpen(t: Transport): void {
+    this.sessionJoined = false;
     this.setState('joining');
     this.heartbeat.start();
     const ref = this.makeRef();
@@ -255,6 +258,7 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
       this._lastSeq = Math.max(sent, gap.missedTo);
     }
     this.backoff.reset();
+    this.sessionJoined = true;
     this.setState('joined');
     const reconnects = this.joins++;
     this.log.info({ url: this.currentUrl, lastSeq: serverSeq, replayed, gap, reconnects }, 'joined');
@@ -323,7 +327,8 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
   private onEnd(t: Transport, endpoint: string, end: TransportEnd): void {
     if (this.transport !== t) return;
     this.transport = undefined;
-    const wasJoined = this._state === 'joined';
+    const wasJoined = this.sessionJoined;
+    this.sessionJoined = false;
     this.heartbeat.stop();
     clearTimeout(this.joinTimer);
     this.joinRef = null;

@@ -1,0 +1,115 @@
+/**
+ * `npm run peer -- ...`: drill peers from the command line, logging every state change as a JSON
+ * line on stdout and, on exit (SIGINT, SIGTERM or --duration), one final `{"event":"summary",...}`
+ * line. Exit code 0, or 1 when the summary shows a lost or duplicated signal.
+ *
+ *   npm run peer -- --kind gateway --id gw-1 --to c-1 --url ws://127.0.0.1:4000/socket/websocket
+ *   npm run peer -- --count 200 --url ws://127.0.0.1:4000/socket/websocket,ws://127.0.0.1:4001/socket/websocket --duration 60
+ *
+ * Token: SLUICE_TOKEN (one peer only), else minted from SLUICE_TOKEN_SECRET, else from the
+ * development secret (as `npm run token` does). Timeouts: SLUICE_TIMEOUTS, JSON overrides of the
+ * contract, validated like the server's.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import pino from 'pino';
+import { PEER_ID_PATTERN, PEER_KINDS, PeerKind, signToken } from '../auth/token';
+import { resolveTimeouts, Timeouts, TimeoutsOverrides } from '../contract/timeouts';
+import { DEV_TOKEN_SECRET } from '../server/config';
+import { FleetSummary, runFleet } from './fleet';
+import { PeerSummary, runPeer } from './single';
+
+interface CliOptions {
+  url: string[];
+  kind: PeerKind;
+  id?: string;
+  to?: string;
+  count?: number;
+  interval: number;
+  duration?: number;
+  seed: number;
+  logLevel: string;
+}
+
+const DEFAULT_URL = 'ws://127.0.0.1:4000/socket/websocket';
+
+const positiveInt = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+};
+const peerId = (v: string) => {
+  if (!PEER_ID_PATTERN.test(v)) throw new InvalidArgumentError('must be 1-128 characters of [A-Za-z0-9_.-]');
+  return v;
+};
+/** `--url a --url b,c` -> [a, b, c]; each must be a ws:// or wss:// URL. */
+const collectUrls = (v: string, prev: string[]) => {
+  const urls = v.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const u of urls) {
+    let parsed: URL;
+    try {
+      parsed = new URL(u);
+    } catch {
+      throw new InvalidArgumentError(`not a URL: ${u}`);
+    }
+    if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') throw new InvalidArgumentError(`not a ws:// or wss:// URL: ${u}`);
+  }
+  return [...prev, ...urls];
+};
+
+function timeoutsFromEnv(): Timeouts {
+  const raw = process.env.SLUICE_TIMEOUTS;
+  if (!raw) return resolveTimeouts();
+  let overrides: TimeoutsOverrides;
+  try {
+    overrides = JSON.parse(raw) as TimeoutsOverrides;
+  } catch {
+    throw new Error('SLUICE_TIMEOUTS must be a JSON object of timeouts overrides');
+  }
+  return resolveTimeouts(overrides);
+}
+
+const program = new Command('peer')
+  .description('Drill peers: exchange numbered signals with a partner through sluice and report loss, duplicates and reconnect gaps.')
+  .option('--url <url>', `server endpoint; repeat or comma-separate to spread over servers (default ${DEFAULT_URL})`, collectUrls, [])
+  .addOption(new Option('--kind <kind>', 'peer kind (single peer)').choices([...PEER_KINDS]).default('client'))
+  .option('--id <id>', 'peer id (single peer), or the id prefix with --count', peerId)
+  .option('--to <id>', 'partner peer id (single peer)', peerId)
+  .option('--count <n>', 'run a fleet of N peers in this process, clients paired with gateways', positiveInt)
+  .option('--interval <ms>', 'one numbered signal per peer every this many ms', positiveInt, 250)
+  .option('--duration <seconds>', 'stop after this many seconds (default: until SIGINT/SIGTERM)', positiveInt)
+  .option('--seed <n>', 'seed for backoff, jitter and send phases', positiveInt, 1)
+  .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('info'))
+  .action(async (opts: CliOptions) => {
+    const urls = opts.url.length > 0 ? opts.url : [DEFAULT_URL];
+    const timeouts = timeoutsFromEnv();
+    // One synchronous destination for the log lines and the summary, so the summary is the last line.
+    const out = pino.destination({ fd: 1, sync: true });
+    const logger = pino({ level: opts.logLevel, base: undefined }, out);
+    const secret = process.env.SLUICE_TOKEN_SECRET ?? DEV_TOKEN_SECRET;
+    const durationMs = opts.duration !== undefined ? opts.duration * 1000 : undefined;
+
+    let run: { stop(): Promise<FleetSummary | PeerSummary>; done: Promise<FleetSummary | PeerSummary> };
+    if (opts.count !== undefined) {
+      run = runFleet({ urls, count: opts.count, tokenSecret: secret, timeouts, intervalMs: opts.interval, durationMs, seed: opts.seed, prefix: opts.id ?? 'fleet', logger });
+    } else {
+      if (!opts.id || !opts.to) throw new InvalidArgumentError('a single peer needs --id and --to (or use --count N for a fleet)');
+      const id = opts.id;
+      const kind = opts.kind;
+      const token = process.env.SLUICE_TOKEN ?? (() => signToken(secret, { sub: id, kind }));
+      run = runPeer({ urls, spec: { id, kind, to: opts.to }, token, timeouts, intervalMs: opts.interval, durationMs, seed: opts.seed, logger });
+    }
+    const onSignal = (sig: string) => {
+      logger.info({ event: 'stopping', signal: sig }, 'stopping');
+      void run.stop();
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    const summary = await run.done;
+    out.write(`${JSON.stringify({ event: 'summary', ...summary })}\n`);
+    process.exitCode = summary.lost > 0 || summary.duplicated > 0 ? 1 : 0;
+  });
+
+program.parseAsync().catch((err: Error) => {
+  process.stderr.write(`peer: ${err.message}\n`);
+  process.exit(2);
+});

@@ -1,0 +1,82 @@
+/**
+ * One drill peer on its own (the CLI without --count): it sends numbered signals to a partner that
+ * runs elsewhere, so only the receiving side of the books is complete here. Its `lost` counts the
+ * holes in the partner's numbering (numbers below the highest received that never arrived).
+ */
+import pino, { Logger } from 'pino';
+import { defaultTimeouts, Timeouts } from '../contract/timeouts';
+import { DrillPeer, PeerSpec } from './peer';
+import { percentiles, Percentiles } from './fleet';
+import { mulberry32 } from './prng';
+
+export interface SinglePeerOptions {
+  urls: string[];
+  spec: PeerSpec;
+  token: string | (() => string | Promise<string>);
+  timeouts?: Timeouts;
+  intervalMs?: number;
+  durationMs?: number;
+  seed?: number;
+  logger?: Logger;
+}
+
+export interface PeerSummary {
+  peer: string;
+  to: string;
+  durationMs: number;
+  sent: number;
+  acked: number;
+  failed: number;
+  failures: Record<string, number>;
+  delivered: number;
+  duplicated: number;
+  lost: number;
+  unacked: number;
+  reconnects: number;
+  replayed: number;
+  historyGaps: number;
+  longestGapMs: number;
+  gapMs: Percentiles;
+}
+
+export function runPeer(opts: SinglePeerOptions): { peer: DrillPeer; stop(): Promise<PeerSummary>; done: Promise<PeerSummary> } {
+  const timeouts = opts.timeouts ?? defaultTimeouts;
+  const c = timeouts.client;
+  const logger = opts.logger ?? pino({ level: 'silent' });
+  const log = logger.child({ peer: opts.spec.id, kind: opts.spec.kind });
+  const random = mulberry32(opts.seed ?? 1);
+  const startedAt = Date.now();
+  const peer = new DrillPeer(opts.spec, {
+    url: opts.urls, token: opts.token, timeouts, random, logger: log.child({ src: 'sdk' }, { level: 'warn' }),
+  }, log);
+  peer.client.once('connected', () => peer.startSending(opts.intervalMs ?? 250, 0));
+  peer.connect();
+
+  let resolveDone!: (s: PeerSummary) => void;
+  const done = new Promise<PeerSummary>((resolve) => (resolveDone = resolve));
+  let stopping: Promise<PeerSummary> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      clearTimeout(timer);
+      peer.stopSending();
+      // Let what is in flight be answered, within the time a reconnect may take.
+      let bound: NodeJS.Timeout | undefined;
+      await Promise.race([peer.idle(), new Promise((r) => (bound = setTimeout(r, c.deadPeerDetectionMs + c.reconnectCapMs + c.connectTimeoutMs)))]);
+      clearTimeout(bound);
+      const s = peer.stats;
+      const g = percentiles(s.gapsMs);
+      const summary: PeerSummary = {
+        peer: opts.spec.id, to: opts.spec.to, durationMs: Date.now() - startedAt,
+        sent: s.sent, acked: s.acked, failed: s.failed, failures: s.failures, delivered: s.received, duplicated: s.duplicated,
+        lost: peer.holesFrom(opts.spec.to), unacked: peer.pending, reconnects: s.reconnects, replayed: s.replayed,
+        historyGaps: s.historyGaps, longestGapMs: g.max, gapMs: g,
+      };
+      await peer.close();
+      resolveDone(summary);
+      return summary;
+    })();
+    return stopping;
+  };
+  const timer = opts.durationMs !== undefined ? setTimeout(() => void stop(), opts.durationMs) : undefined;
+  return { peer, stop, done };
+}
