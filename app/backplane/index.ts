@@ -1,9 +1,13 @@
-/** Picks the backplane from config: in-memory unless SLUICE_REDIS_URL is set. */
+/** Picks the backplane from config: Redis when SLUICE_REDIS_URL is set, in-memory otherwise. */
 import type { Logger } from 'pino';
 import type { ServerConfig } from '../server/config';
 import { MemoryBackplane } from './memory';
+import { RedisBackplane } from './redis';
 import type { Backplane } from './types';
 
-export function createBackplane(config: ServerConfig, _log: Logger): Backplane {
+export function createBackplane(config: ServerConfig, log: Logger): Backplane {
+  if (config.redisUrl) {
+    return new RedisBackplane({ url: config.redisUrl, serverId: config.serverId, timeouts: config.timeouts, log });
+  }
   return new MemoryBackplane(config.timeouts.resume);
 }

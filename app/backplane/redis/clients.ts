@@ -1,0 +1,105 @@
+/**
+ * The three ioredis connections a server keeps, and the timing they share.
+ *
+ *   command: scripts and plain commands. No offline queue and no retries per request: while Redis
+ *            is unreachable a command fails at once (-> `backplane_unavailable`) instead of queueing
+ *            behind a reconnect the client is not waiting for; `commandTimeout` turns a hung Redis
+ *            into the same error.
+ *   reader:  the blocking XREAD on this server's inbox (a blocked connection can run nothing else).
+ *   sub:     pub/sub (presence events, delivery acks); it queues its SUBSCRIBEs until connected and
+ *            resubscribes after every reconnect.
+ *
+ * All three reconnect forever with a short capped backoff, so the backplane recovers by itself.
+ */
+import Redis, { RedisOptions } from 'ioredis';
+import type { Timeouts } from '../../contract/timeouts';
+
+export interface RedisTiming {
+  /** A command (script) that has no answer after this fails with backplane_unavailable. */
+  commandTimeoutMs: number;
+  /** How long a publisher waits for the owner to say it handed a signal to the socket. */
+  ackTimeoutMs: number;
+  /** XREAD BLOCK on the inbox; also how long a shutdown may wait for the reader. */
+  readBlockMs: number;
+  /** Reconnect backoff cap. */
+  reconnectCapMs: number;
+  /** After (re)connecting, do not reap other servers for this long: give them time to renew. */
+  reapGraceMs: number;
+}
+
+/**
+ * Derived from the contract. A signal's reply is what the client waits for: command + ack must
+ * fit well inside `client.joinTimeoutMs` (the client's bound for a reply from the server); with the
+ * defaults 1.25 s + 1 s against 5 s. Reconnects are capped at a quarter of the renew interval so
+ * a server that lost Redis renews its presence within `reapGraceMs` (one renew interval) of Redis
+ * coming back, before anyone may reap it.
+ */
+export function redisTiming(t: Timeouts): RedisTiming {
+  return {
+    commandTimeoutMs: Math.max(200, Math.floor(t.client.joinTimeoutMs / 4)),
+    ackTimeoutMs: Math.max(100, Math.floor(t.client.joinTimeoutMs / 5)),
+    readBlockMs: Math.max(100, Math.min(2_000, t.presence.renewIntervalMs)),
+    reconnectCapMs: Math.max(50, Math.min(1_000, Math.floor(t.presence.renewIntervalMs / 4))),
+    reapGraceMs: t.presence.renewIntervalMs,
+  };
+}
+
+export interface RedisClients {
+  command: Redis;
+  reader: Redis;
+  sub: Redis;
+}
+
+export function createClients(url: string, timing: RedisTiming, name: string, onError: (which: string, err: Error) => void): RedisClients {
+  const base: RedisOptions = {
+    connectionName: name,
+    connectTimeout: Math.max(1_000, timing.commandTimeoutMs),
+    // Full jitter would slow recovery for no gain here: a handful of connections per server.
+    retryStrategy: (attempt) => Math.min(timing.reconnectCapMs, 25 * 2 ** Math.min(attempt, 10)),
+    enableReadyCheck: true, // after a restart, wait until Redis has loaded its AOF (no LOADING errors)
+    lazyConnect: false,
+  };
+  const command = new Redis(url, {
+    ...base,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    // A script whose connection dropped may or may not have run: fail it, never replay it blindly
+    // (the client resends with the same id and dedupe sorts it out).
+    autoResendUnfulfilledCommands: false,
+    commandTimeout: timing.commandTimeoutMs,
+  });
+  const reader = new Redis(url, {
+    ...base,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    // Safety net for a hung Redis: the XREAD gives up BLOCK + grace after it was sent.
+    blockingTimeout: timing.readBlockMs + timing.commandTimeoutMs,
+  });
+  const sub = new Redis(url, { ...base, enableOfflineQueue: true, maxRetriesPerRequest: null, autoResubscribe: true });
+  command.on('error', (err: Error) => onError('command', err));
+  reader.on('error', (err: Error) => onError('reader', err));
+  sub.on('error', (err: Error) => onError('sub', err));
+  return { command, reader, sub };
+}
+
+/** Close all three, politely if Redis answers, and never wait more than `ms`. */
+export async function closeClients(c: RedisClients, ms: number): Promise<void> {
+  const quit = async (r: Redis) => {
+    if (r.status !== 'ready') return r.disconnect();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      r.quit().then(() => undefined, () => undefined),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))),
+    ]);
+    clearTimeout(timer);
+    if ((r.status as string) !== 'end') r.disconnect(); // QUIT timed out
+  };
+  await Promise.all([quit(c.command), quit(c.sub), quit(c.reader)]);
+}
+
+/** Redis errors that mean "the backplane cannot be reached or cannot accept writes right now". */
+export function describeRedisError(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  return msg.length > 200 ? `${msg.slice(0, 200)}...` : msg;
+}

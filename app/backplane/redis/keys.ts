@@ -1,0 +1,54 @@
+/**
+ * Every Redis key and channel the backplane uses, in one place (docs/redis.md describes each with
+ * its TTL). All names start with a prefix (`sluice:` by default) so several deployments can share
+ * one Redis. The Lua scripts build the keys of *other* servers (an owner's inbox) from the same
+ * prefix, so the layout below and the `k_*` helpers in scripts.ts must agree.
+ *
+ * Not Redis Cluster compatible: a publish touches the sender's dedupe key and the recipient's keys
+ * in one script, which Cluster only allows within one hash slot.
+ */
+export const DEFAULT_PREFIX = 'sluice:';
+
+export interface Keys {
+  readonly prefix: string;
+  /** ZSET serverId -> liveness deadline (ms, Redis clock); a server renews its score on every heartbeat. */
+  servers: string;
+  /** ZSET peerId -> awayUntil (ms) for peers that detached; the reaper turns them offline when due. */
+  away: string;
+  /** Counter for attachment epochs (which attachment of a peer is the current one). */
+  epoch: string;
+  /** Pub/sub channel of presence events (JSON PresenceEvent). */
+  presenceChannel: string;
+  /** HASH peerId -> "kind epoch since" of the peers a server holds. */
+  serverPeers(serverId: string): string;
+  /** STREAM of work for a server: deliveries for its peers and evictions, in publish order. */
+  inbox(serverId: string): string;
+  /** Pub/sub channel where owners tell a publishing server what became of its signals. */
+  ackChannel(serverId: string): string;
+  /** HASH srv, epoch, kind, state (online|away), since, awayUntil: who owns the peer now. */
+  peer(peerId: string): string;
+  /** STRING: the peer's newest seq (1, 2, 3 ... without holes). */
+  seq(peerId: string): string;
+  /** STREAM of the peer's bounded replay history; entry id is `<seq>-0`. */
+  history(peerId: string): string;
+  /** STRING seq, PX dedupeWindowMs: `(from, id)` was accepted as this seq. */
+  dedupe(from: string, id: string): string;
+}
+
+export function keys(prefix = DEFAULT_PREFIX): Keys {
+  return {
+    prefix,
+    servers: `${prefix}servers`,
+    away: `${prefix}away`,
+    epoch: `${prefix}epoch`,
+    presenceChannel: `${prefix}presence`,
+    serverPeers: (s) => `${prefix}srv:${s}:peers`,
+    inbox: (s) => `${prefix}srv:${s}:inbox`,
+    ackChannel: (s) => `${prefix}ack:${s}`,
+    peer: (p) => `${prefix}peer:${p}`,
+    seq: (p) => `${prefix}seq:${p}`,
+    history: (p) => `${prefix}hist:${p}`,
+    // `from` matches PEER_ID_PATTERN (no ':'), so `from:id` is unambiguous whatever the id holds.
+    dedupe: (from, id) => `${prefix}dd:${from}:${id}`,
+  };
+}

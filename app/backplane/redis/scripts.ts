@@ -1,0 +1,316 @@
+/**
+ * The Lua scripts that make the Redis backplane correct across servers. Each runs atomically in
+ * Redis, so dedupe + seq + history + routing of one signal can never interleave with another
+ * server's publish, attach or reaper. Times come from Redis' own clock (TIME), never a server's,
+ * so servers with skewed clocks agree on deadlines.
+ *
+ * Numbers that end up in keys, ids or values go through `int()` (string.format %d): Lua's default
+ * number formatting switches to exponent notation above 1e14, which would corrupt a stream id.
+ */
+import { createHash } from 'node:crypto';
+import type Redis from 'ioredis';
+
+const PRELUDE = `
+local function int(n) return string.format('%d', n) end
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function seq_of(id) return tonumber(string.match(id, '^(%d+)-')) end
+local function field(fields, name)
+  for i = 1, #fields, 2 do if fields[i] == name then return fields[i + 1] end end
+  return nil
+end
+-- n-th space separated word of a server-peers value "kind epoch since"
+local function word(s, n)
+  local i = 0
+  for w in string.gmatch(s, '%S+') do
+    i = i + 1
+    if i == n then return w end
+  end
+  return nil
+end
+-- Drop history entries older than min_ts (entries are in seq order and their ts never decreases).
+local function trim_age(key, min_ts)
+  local first = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)
+  if not first[1] or tonumber(field(first[1][2], 't')) >= min_ts then return end
+  for _ = 1, 1000 do
+    local batch = redis.call('XRANGE', key, '-', '+', 'COUNT', 64)
+    if not batch[1] then return end
+    for _, e in ipairs(batch) do
+      if tonumber(field(e[2], 't')) >= min_ts then
+        redis.call('XTRIM', key, 'MINID', e[1])
+        return
+      end
+    end
+    redis.call('XTRIM', key, 'MINID', int(seq_of(batch[#batch][1]) + 1) .. '-0')
+  end
+end
+-- The newest seq, never below what the history already holds (guards a lost or edited counter).
+local function last_seq(seq_key, hist_key)
+  local last = tonumber(redis.call('GET', seq_key) or '0')
+  local top = redis.call('XREVRANGE', hist_key, '+', '-', 'COUNT', 1)
+  if top[1] and seq_of(top[1][1]) > last then
+    last = seq_of(top[1][1])
+    redis.call('SET', seq_key, int(last), 'KEEPTTL')
+  end
+  return last
+end
+local function emit(prefix, ev) redis.call('PUBLISH', prefix .. 'presence', cjson.encode(ev)) end
+`;
+
+/**
+ * publish. KEYS: dedupe, peer(to), seq(to), hist(to), servers.
+ * ARGV: prefix, to, from, id, data(JSON), replyTo, reqId, dedupeMs, maxLen, maxAgeMs, inboxMaxLen.
+ * -> {'duplicate', seq} | {'unknown'} | {'stored', seq} | {'routed', seq, ownerServerId}
+ */
+const PUBLISH = `
+local P = ARGV[1]
+local now = now_ms()
+local dup = redis.call('GET', KEYS[1])
+if dup then return {'duplicate', tonumber(dup)} end
+local rec = redis.call('HMGET', KEYS[2], 'srv', 'epoch', 'state', 'awayUntil')
+local srv, epoch, state = rec[1], rec[2], rec[3]
+if not srv then return {'unknown'} end
+if state == 'online' then
+  -- An owner whose liveness deadline passed is dead: its peers are offline (the reaper tidies up).
+  local deadline = redis.call('ZSCORE', KEYS[5], srv)
+  if not deadline or tonumber(deadline) < now then return {'unknown'} end
+elseif state ~= 'away' then
+  return {'unknown'}
+end
+local seq = last_seq(KEYS[3], KEYS[4]) + 1
+redis.call('SET', KEYS[3], int(seq), 'KEEPTTL')
+redis.call('XADD', KEYS[4], 'MAXLEN', ARGV[9], int(seq) .. '-0', 'f', ARGV[3], 'i', ARGV[4], 'd', ARGV[5], 't', int(now))
+trim_age(KEYS[4], now - tonumber(ARGV[10]))
+redis.call('SET', KEYS[1], int(seq), 'PX', ARGV[8])
+if state == 'away' then
+  -- Keep numbering and history until the grace ends plus the history age (the detach set the same).
+  local keep = int(tonumber(rec[4]) + tonumber(ARGV[10]))
+  redis.call('PEXPIREAT', KEYS[3], keep)
+  redis.call('PEXPIREAT', KEYS[4], keep)
+  return {'stored', seq}
+end
+redis.call('XADD', P .. 'srv:' .. srv .. ':inbox', 'MAXLEN', '~', ARGV[11], '*',
+  'k', 'deliver', 'p', ARGV[2], 'e', epoch, 's', int(seq), 'f', ARGV[3], 'i', ARGV[4], 'd', ARGV[5],
+  't', int(now), 'r', ARGV[6], 'q', ARGV[7])
+return {'routed', seq, srv}
+`;
+
+/**
+ * replay. KEYS: seq, hist. ARGV: afterSeq ('' = none), maxAgeMs.
+ * -> {last} | {last, 'seq_reset'} | {last, 'ok', oldestSeq, entries}
+ */
+const REPLAY = `
+local now = now_ms()
+trim_age(KEYS[2], now - tonumber(ARGV[2]))
+local last = last_seq(KEYS[1], KEYS[2])
+if ARGV[1] == '' then return {last} end
+local after = tonumber(ARGV[1])
+if after > last then
+  -- The peer has seen more than Redis knows (state lost): continue numbering above the peer's
+  -- cursor, so new signals are never mistaken for ones it already has.
+  redis.call('SET', KEYS[1], int(after), 'KEEPTTL')
+  return {last, 'seq_reset'}
+end
+local first = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
+local oldest = last + 1
+if first[1] then oldest = seq_of(first[1][1]) end
+return {last, 'ok', oldest, redis.call('XRANGE', KEYS[2], int(after + 1) .. '-0', '+')}
+`;
+
+/**
+ * attach. KEYS: peer, serverPeers(me), seq, hist, away, servers, epoch.
+ * ARGV: prefix, peerId, kind, me, inboxMaxLen. -> {'ok', epoch, since} | {'unregistered'}
+ */
+const ATTACH = `
+local P, peer, kind, me = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local now = now_ms()
+if not redis.call('ZSCORE', KEYS[6], me) then return {'unregistered'} end
+local epoch = redis.call('INCR', KEYS[7])
+local old = redis.call('HMGET', KEYS[1], 'srv', 'epoch', 'state')
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'srv', me, 'epoch', int(epoch), 'kind', kind, 'state', 'online', 'since', int(now))
+redis.call('HSET', KEYS[2], peer, kind .. ' ' .. int(epoch) .. ' ' .. int(now))
+redis.call('ZREM', KEYS[5], peer)
+-- An online peer keeps its numbering and history (bounded by MAXLEN and age) for as long as it stays.
+redis.call('PERSIST', KEYS[3])
+redis.call('PERSIST', KEYS[4])
+if old[1] and old[1] ~= me and old[3] == 'online' then
+  -- The newest attachment wins: tell the old owner (through its ordered inbox) to drop its socket.
+  local theirs = P .. 'srv:' .. old[1] .. ':peers'
+  local v = redis.call('HGET', theirs, peer)
+  if v and word(v, 2) == old[2] then redis.call('HDEL', theirs, peer) end
+  redis.call('XADD', P .. 'srv:' .. old[1] .. ':inbox', 'MAXLEN', '~', ARGV[5], '*', 'k', 'evict', 'p', peer, 'e', old[2])
+end
+emit(P, {type = 'online', entry = {peerId = peer, kind = kind, serverId = me, state = 'online', since = now}})
+return {'ok', epoch, now}
+`;
+
+/**
+ * detach. KEYS: peer, serverPeers(me), seq, hist, away. ARGV: prefix, peerId, me, epoch, graceMs, maxAgeMs.
+ * -> 1 when the peer turned away, 0 when another attachment owns it (nothing to do).
+ */
+const DETACH = `
+local P, peer, me, epoch = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local v = redis.call('HGET', KEYS[2], peer)
+if v and word(v, 2) == epoch then redis.call('HDEL', KEYS[2], peer) end
+local rec = redis.call('HMGET', KEYS[1], 'srv', 'epoch', 'state', 'kind')
+if rec[1] ~= me or rec[2] ~= epoch or rec[3] ~= 'online' then return 0 end
+local now = now_ms()
+local away_until = now + tonumber(ARGV[5])
+redis.call('HSET', KEYS[1], 'state', 'away', 'since', int(now), 'awayUntil', int(away_until))
+redis.call('PEXPIREAT', KEYS[1], int(away_until))
+redis.call('ZADD', KEYS[5], int(away_until), peer)
+local keep = int(away_until + tonumber(ARGV[6]))
+redis.call('PEXPIREAT', KEYS[3], keep)
+redis.call('PEXPIREAT', KEYS[4], keep)
+emit(P, {type = 'away', entry = {peerId = peer, kind = rec[4], serverId = me, state = 'away', since = now, awayUntil = away_until}})
+return 1
+`;
+
+/** renew. KEYS: servers. ARGV: me, ttlMs. -> 1 if still registered, 0 if it had been reaped or lost. */
+const RENEW = `
+local now = now_ms()
+local had = redis.call('ZSCORE', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[1], int(now + tonumber(ARGV[2])), ARGV[1])
+if had then return 1 end
+return 0
+`;
+
+/**
+ * reap. KEYS: servers, away. ARGV: prefix, me, maxAgeMs, limit, reapExpiredServers ('1'|'0'), forceServer ('' | id).
+ * Dead servers' peers go offline; away peers past their grace go offline. ZREM is the claim, so
+ * every server may run this and each event is published once.
+ * -> {peersGone, msUntilNextDue (-1: nothing pending)}
+ */
+const REAP = `
+local P, me = ARGV[1], ARGV[2]
+local now = now_ms()
+local gone = 0
+local keep = int(now + tonumber(ARGV[3]))
+local function offline(p)
+  emit(P, {type = 'offline', peerId = p})
+  gone = gone + 1
+end
+local function reap_server(s)
+  redis.call('ZREM', KEYS[1], s)
+  local pk = P .. 'srv:' .. s .. ':peers'
+  local all = redis.call('HGETALL', pk)
+  for i = 1, #all, 2 do
+    local p = all[i]
+    local key = P .. 'peer:' .. p
+    local rec = redis.call('HMGET', key, 'srv', 'epoch')
+    if rec[1] == s and rec[2] == word(all[i + 1], 2) then
+      redis.call('DEL', key)
+      -- Offline now, but what was stored stays replayable for the history age.
+      redis.call('PEXPIREAT', P .. 'seq:' .. p, keep)
+      redis.call('PEXPIREAT', P .. 'hist:' .. p, keep)
+      offline(p)
+    end
+  end
+  redis.call('DEL', pk, P .. 'srv:' .. s .. ':inbox')
+end
+if ARGV[6] ~= '' then reap_server(ARGV[6]) end
+if ARGV[5] == '1' then
+  for _, s in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. int(now), 'LIMIT', 0, tonumber(ARGV[4]))) do
+    if s ~= me then reap_server(s) end
+  end
+end
+for _, p in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', int(now), 'LIMIT', 0, tonumber(ARGV[4]))) do
+  redis.call('ZREM', KEYS[2], p)
+  local key = P .. 'peer:' .. p
+  local rec = redis.call('HMGET', key, 'state', 'awayUntil')
+  if not rec[1] or (rec[1] == 'away' and tonumber(rec[2]) <= now) then
+    redis.call('DEL', key)
+    offline(p)
+  end
+end
+local nxt = -1
+local srv = redis.call('ZRANGE', KEYS[1], 0, 1, 'WITHSCORES')
+for i = 1, #srv, 2 do
+  if srv[i] ~= me then
+    nxt = tonumber(srv[i + 1]) - now
+    break
+  end
+end
+local aw = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+if aw[1] then
+  local d = tonumber(aw[2]) - now
+  if nxt < 0 or d < nxt then nxt = d end
+end
+return {gone, int(nxt)}
+`;
+
+/** presence. KEYS: servers, away. ARGV: prefix. -> rows {peerId, kind, serverId, state, since[, awayUntil]} */
+const PRESENCE = `
+local P = ARGV[1]
+local now = now_ms()
+local out = {}
+for _, s in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], int(now), '+inf')) do
+  local all = redis.call('HGETALL', P .. 'srv:' .. s .. ':peers')
+  for i = 1, #all, 2 do
+    out[#out + 1] = {all[i], word(all[i + 1], 1), s, 'online', word(all[i + 1], 3)}
+  end
+end
+for _, p in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. int(now), '+inf')) do
+  local rec = redis.call('HMGET', P .. 'peer:' .. p, 'kind', 'srv', 'state', 'since', 'awayUntil')
+  if rec[3] == 'away' then out[#out + 1] = {p, rec[1], rec[2], 'away', rec[4], rec[5]} end
+end
+return out
+`;
+
+/**
+ * restore: re-register a peer this server still holds after Redis forgot it (reaped while
+ * partitioned, or restarted without persistence). KEYS: peer, serverPeers(me), seq, hist, away, epoch.
+ * ARGV: prefix, peerId, kind, me, epoch, since, floorSeq. -> 'ok' | 'moved' (a newer attachment exists)
+ */
+const RESTORE = `
+local P, peer, kind, me, epoch = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local rec = redis.call('HMGET', KEYS[1], 'srv', 'epoch', 'state')
+if rec[1] and not (rec[1] == me and rec[2] == epoch) then return 'moved' end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'srv', me, 'epoch', epoch, 'kind', kind, 'state', 'online', 'since', ARGV[6])
+redis.call('HSET', KEYS[2], peer, kind .. ' ' .. epoch .. ' ' .. ARGV[6])
+redis.call('ZREM', KEYS[5], peer)
+redis.call('PERSIST', KEYS[3])
+redis.call('PERSIST', KEYS[4])
+if tonumber(redis.call('GET', KEYS[6]) or '0') < tonumber(epoch) then redis.call('SET', KEYS[6], epoch) end
+-- Numbering must continue above what the peer has already been given, or new signals would be
+-- taken for old ones.
+if last_seq(KEYS[3], KEYS[4]) < tonumber(ARGV[7]) then redis.call('SET', KEYS[3], ARGV[7]) end
+if rec[3] ~= 'online' then
+  emit(P, {type = 'online', entry = {peerId = peer, kind = kind, serverId = me, state = 'online', since = tonumber(ARGV[6])}})
+end
+return 'ok'
+`;
+
+/** One Lua script: EVALSHA, falling back to EVAL after a Redis restart emptied the script cache. */
+export class LuaScript {
+  readonly sha: string;
+  readonly source: string;
+  constructor(readonly name: string, body: string) {
+    this.source = PRELUDE + body;
+    this.sha = createHash('sha1').update(this.source).digest('hex');
+  }
+
+  async run(redis: Redis, keys: string[], args: Array<string | number>): Promise<unknown> {
+    try {
+      return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err;
+      return redis.eval(this.source, keys.length, ...keys, ...args);
+    }
+  }
+}
+
+export const scripts = {
+  publish: new LuaScript('publish', PUBLISH),
+  replay: new LuaScript('replay', REPLAY),
+  attach: new LuaScript('attach', ATTACH),
+  detach: new LuaScript('detach', DETACH),
+  renew: new LuaScript('renew', RENEW),
+  reap: new LuaScript('reap', REAP),
+  presence: new LuaScript('presence', PRESENCE),
+  restore: new LuaScript('restore', RESTORE),
+};

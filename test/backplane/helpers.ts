@@ -1,0 +1,313 @@
+/**
+ * Helpers for the Redis backplane suites: a real redis-server per suite on a free loopback port,
+ * sluice servers in this process or as child processes, and a small raw Phoenix V2 client.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import WebSocket from 'ws';
+import { RedisBackplane } from '../../app/backplane/redis';
+import { resolveTimeouts, TimeoutsOverrides } from '../../app/contract/timeouts';
+import { SECRET, startServer, TestServer, token } from '../helpers/server';
+
+export const ROOT = path.resolve(__dirname, '../..');
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface RedisProc {
+  url: string;
+  port: number;
+  dir: string;
+  /** Start (again) on the same port and data directory; resolves when it accepts connections. */
+  start(): Promise<void>;
+  /** SIGKILL (crash) or SIGTERM (clean shutdown); resolves when the process has exited. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+  /** Stop and remove the data directory. */
+  destroy(): Promise<void>;
+}
+
+/** A private redis-server: `--save ''` always; AOF per `appendonly` ('always' = fsync every write). */
+export async function startRedis(opts: { appendfsync?: 'always' | 'everysec' | 'no' | 'off' } = {}): Promise<RedisProc> {
+  const port = await freePort();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-redis-'));
+  const aof = opts.appendfsync ?? 'off';
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', dir, '--daemonize', 'no',
+    '--protected-mode', 'no', '--maxmemory-policy', 'noeviction', '--loglevel', 'warning',
+    ...(aof === 'off' ? ['--appendonly', 'no'] : ['--appendonly', 'yes', '--appendfsync', aof])];
+  let proc: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+  const start = async () => {
+    const p = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    proc = p;
+    exited = new Promise((resolve) => p.once('exit', () => resolve()));
+    let out = '';
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${out}`)), 10_000);
+      const check = () => {
+        const s = net.connect(port, '127.0.0.1');
+        s.once('connect', () => {
+          s.write('PING\r\n');
+          s.once('data', (d) => {
+            s.destroy();
+            if (d.toString().startsWith('+PONG')) {
+              clearTimeout(timer);
+              resolve();
+            } else setTimeout(check, 20); // -LOADING while the AOF is read
+          });
+        });
+        s.once('error', () => {
+          s.destroy();
+          if (p.exitCode === null) setTimeout(check, 20);
+        });
+      };
+      p.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+      p.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+      p.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`redis-server exited with ${code}: ${out}`));
+      });
+      check();
+    });
+  };
+  const stop = async (signal: NodeJS.Signals = 'SIGKILL') => {
+    if (proc && proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+    await exited;
+  };
+  await start();
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    dir,
+    start,
+    stop,
+    destroy: async () => {
+      await stop('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Contract overrides that keep suites short where they are not about the defaults. */
+export const FAST: TimeoutsOverrides = {
+  presence: { ttlMs: 3_000, renewIntervalMs: 1_000 },
+};
+
+export interface RedisTestServer extends TestServer {
+  backplane: RedisBackplane;
+  stop(): Promise<void>;
+}
+
+/** A SluiceServer in this process with its own RedisBackplane (its own three connections). */
+export async function startRedisServer(url: string, serverId: string, overrides: TimeoutsOverrides = FAST): Promise<RedisTestServer> {
+  const timeouts = resolveTimeouts(overrides);
+  const log = pino({ level: process.env.SLUICE_TEST_LOG ?? 'silent', base: { server: serverId } });
+  const backplane = new RedisBackplane({ url, serverId, timeouts, log });
+  await backplane.whenReady();
+  const ts = await startServer({ backplane, serverId, timeouts: overrides });
+  return {
+    ...ts,
+    backplane,
+    stop: async () => {
+      await ts.server.shutdown();
+      await backplane.close();
+    },
+  };
+}
+
+export interface ServerProc {
+  serverId: string;
+  port: number;
+  adminPort: number;
+  proc: ChildProcess;
+  socketUrl: string;
+  adminUrl: string;
+  urlFor(sub: string, kind?: 'client' | 'gateway'): Promise<string>;
+  exited: Promise<number | null>;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** `node --import tsx app/server/main.ts` with env config; ports 0, read back from its banner. */
+export async function spawnServer(redisUrl: string, serverId: string, overrides: TimeoutsOverrides = FAST): Promise<ServerProc> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'app/server/main.ts'], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      SLUICE_ENV: 'development',
+      SLUICE_HOST: '127.0.0.1',
+      SLUICE_PORT: '0',
+      SLUICE_ADMIN_PORT: '0',
+      SLUICE_REDIS_URL: redisUrl,
+      SLUICE_SERVER_ID: serverId,
+      SLUICE_TIMEOUTS: JSON.stringify(overrides),
+      SLUICE_TOKEN_SECRET: SECRET,
+      SLUICE_LOG_LEVEL: process.env.SLUICE_TEST_LOG ?? 'warn',
+    },
+    stdio: ['ignore', process.env.SLUICE_TEST_LOG ? 'inherit' : 'ignore', 'pipe'],
+  });
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const { port, adminPort } = await new Promise<{ port: number; adminPort: number }>((resolve, reject) => {
+    let err = '';
+    const timer = setTimeout(() => reject(new Error(`server ${serverId} did not start: ${err}`)), 20_000);
+    proc.stderr?.on('data', (d: Buffer) => {
+      err += d.toString();
+      const ws = /ws:\/\/[^:]+:(\d+)\//.exec(err);
+      const admin = /admin: http:\/\/[^:]+:(\d+)\//.exec(err);
+      if (ws && admin) {
+        clearTimeout(timer);
+        resolve({ port: Number(ws[1]), adminPort: Number(admin[1]) });
+      }
+    });
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server ${serverId} exited with ${code}: ${err}`));
+    });
+  });
+  const socketUrl = `ws://127.0.0.1:${port}/socket/websocket`;
+  const adminUrl = `http://127.0.0.1:${adminPort}`;
+  // Listening is not enough: wait until it is registered with Redis (/readyz 200).
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, 10_000, `${serverId} ready`);
+  return {
+    serverId, port, adminPort, proc, socketUrl, adminUrl, exited,
+    urlFor: async (sub, kind = 'client') => `${socketUrl}?vsn=2.0.0&token=${await token(sub, kind)}`,
+    kill: async (signal = 'SIGKILL') => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      await exited;
+    },
+  };
+}
+
+/** Poll `predicate` every 20 ms until it holds; fails after `timeoutMs`. */
+export async function waitFor(predicate: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if (await predicate()) return;
+    } catch {
+      // not yet (e.g. connection refused)
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+export async function getJson<T = unknown>(url: string): Promise<{ status: number; body: T }> {
+  const res = await fetch(url);
+  return { status: res.status, body: (await res.json()) as T };
+}
+
+export interface PresenceRow { peerId: string; kind: string; serverId: string; state: string }
+
+export async function presenceOf(adminUrl: string): Promise<PresenceRow[]> {
+  return (await getJson<{ peers: PresenceRow[] }>(`${adminUrl}/presence`)).body.peers;
+}
+
+export interface Received { from: string; id: string; seq: number; data: unknown; replayed: boolean }
+export interface Reply { status: 'ok' | 'error'; response: Record<string, unknown> }
+
+/**
+ * A raw Phoenix V2 peer: join `peer:<id>`, send signals, collect pushes. Enough for backplane
+ * tests; the real SDK is app/client.
+ */
+export class RawPeer {
+  readonly received: Received[] = [];
+  private ref = 0;
+  private readonly waiting = new Map<string, (r: Reply) => void>();
+  private listeners: Array<() => void> = [];
+  closedWith?: number;
+  readonly closed: Promise<number>;
+
+  private constructor(readonly id: string, readonly ws: WebSocket) {
+    ws.on('message', (raw) => {
+      const [, ref, , event, payload] = JSON.parse(raw.toString()) as [string | null, string | null, string, string, Record<string, unknown>];
+      if (event === 'phx_reply' && ref !== null) {
+        const done = this.waiting.get(ref);
+        this.waiting.delete(ref);
+        done?.(payload as unknown as Reply);
+      } else if (event === 'signal') {
+        this.received.push(payload as unknown as Received);
+        for (const l of this.listeners) l();
+      }
+    });
+    this.closed = new Promise((resolve) => ws.once('close', (code) => {
+      this.closedWith = code;
+      for (const [, done] of this.waiting) done({ status: 'error', response: { reason: 'closed' } });
+      this.waiting.clear();
+      resolve(code);
+    }));
+  }
+
+  static async connect(url: string, id: string): Promise<RawPeer> {
+    const ws = new WebSocket(url);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+      ws.once('unexpected-response', (_q, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+    });
+    return new RawPeer(id, ws);
+  }
+
+  /** Connect and join; `lastSeq` resumes (replay), undefined starts fresh. */
+  static async join(url: string, id: string, lastSeq?: number): Promise<{ peer: RawPeer; reply: Reply }> {
+    const peer = await RawPeer.connect(url, id);
+    const reply = await peer.push('phx_join', lastSeq === undefined ? {} : { last_seq: lastSeq }, '1');
+    return { peer, reply };
+  }
+
+  push(event: string, payload: Record<string, unknown>, joinRef: string | null = '1'): Promise<Reply> {
+    const ref = String(++this.ref);
+    return new Promise((resolve) => {
+      if (this.ws.readyState !== WebSocket.OPEN) return resolve({ status: 'error', response: { reason: 'closed' } });
+      this.waiting.set(ref, resolve);
+      this.ws.send(JSON.stringify([joinRef, ref, `peer:${this.id}`, event, payload]));
+    });
+  }
+
+  signal(to: string, id: string, data: unknown): Promise<Reply> {
+    return this.push('signal', { to, id, data });
+  }
+
+  get lastSeq(): number {
+    return this.received.length === 0 ? 0 : this.received[this.received.length - 1].seq;
+  }
+
+  /** Resolves once `n` signals have been received in total. */
+  waitFor(n: number, timeoutMs = 5_000): Promise<void> {
+    if (this.received.length >= n) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.listeners = this.listeners.filter((l) => l !== check);
+        reject(new Error(`${this.id}: ${this.received.length}/${n} signals after ${timeoutMs} ms`));
+      }, timeoutMs);
+      const check = () => {
+        if (this.received.length < n) return;
+        clearTimeout(timer);
+        this.listeners = this.listeners.filter((l) => l !== check);
+        resolve();
+      };
+      this.listeners.push(check);
+    });
+  }
+
+  close(): Promise<number> {
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(1000);
+    return this.closed;
+  }
+
+  /** Drop the TCP connection without a close handshake. */
+  terminate(): Promise<number> {
+    this.ws.terminate();
+    return this.closed;
+  }
+}
