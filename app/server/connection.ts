@@ -238,10 +238,17 @@ export class PeerConnection {
     }
     this.session = session;
     try {
-      const replay = await this.ctx.backplane.replay(this.peer.sub, (lastSeq as number | undefined) ?? null);
+      const from = (lastSeq as number | null | undefined) ?? null;
+      const replay = await this.ctx.backplane.replay(this.peer.sub, from);
       this.ctx.metrics.joins.inc({ result: 'ok' });
-      this.send(reply(f, 'ok', { last_seq: replay.lastSeq, replayed: replay.deliveries.length, gap: replay.gap ?? null }));
-      this.lastSentSeq = (lastSeq as number | undefined) ?? replay.lastSeq;
+      // Where this peer's stream starts. Without last_seq: now, but not after a delivery that
+      // arrived (into `pending`) between attach and replay, or it would be skipped. After a
+      // seq_reset: the backplane's numbering, or every new seq up to the peer's old last_seq
+      // would be skipped as "already sent".
+      let start = from === null || replay.gap?.reason === 'seq_reset' ? replay.lastSeq : from;
+      if (from === null && this.pending && this.pending.length > 0) start = Math.min(start, this.pending[0].seq - 1);
+      this.send(reply(f, 'ok', { last_seq: from === null ? start : replay.lastSeq, replayed: replay.deliveries.length, gap: replay.gap ?? null }));
+      this.lastSentSeq = start;
       for (const d of replay.deliveries) {
         // A long replay must respect the send-buffer bound too: wait for the socket to drain
         // rather than queueing megabytes (or mistaking a resuming peer for a slow consumer).
