@@ -1,0 +1,131 @@
+/**
+ * The Backplane contract, checked on both implementations with the same scenario: MemoryBackplane
+ * is the reference, RedisBackplane (against a real redis-server) must behave the same.
+ */
+import { MemoryBackplane } from '../../app/backplane/memory';
+import { RedisBackplane } from '../../app/backplane/redis';
+import { Backplane, BackplaneError, Delivery, PresenceEvent } from '../../app/backplane/types';
+import { resolveTimeouts } from '../../app/contract/timeouts';
+import { RedisProc, startRedis, waitFor } from './helpers';
+
+// Short grace so expiry is observable; the drain/backoff shrink with it to keep the contract valid.
+const timeouts = resolveTimeouts({
+  resume: { historyMaxMessages: 3, awayGraceMs: 1_500, historyMaxAgeMs: 60_000, dedupeWindowMs: 60_000 },
+  drain: { windowMs: 500, deadlineMs: 1_000, marginMs: 500 },
+  client: { reconnectCapMs: 500 },
+  presence: { ttlMs: 3_000, renewIntervalMs: 1_000 },
+});
+
+let redis: RedisProc;
+const open: Backplane[] = [];
+
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await Promise.all(open.map((b) => b.close()));
+  await redis?.destroy();
+});
+
+type Factory = () => Promise<{ a: Backplane; b: Backplane; sa: string; sb: string }>;
+
+let n = 0;
+const factories: Array<[string, Factory]> = [
+  ['memory', async () => {
+    const m = new MemoryBackplane(timeouts.resume);
+    open.push(m);
+    return { a: m, b: m, sa: 'mem-a', sb: 'mem-b' };
+  }],
+  ['redis', async () => {
+    // Two instances (two servers) with their own prefix: each test starts from an empty keyspace.
+    const prefix = `t${++n}:`;
+    const a = new RedisBackplane({ url: redis.url, serverId: 'red-a', timeouts, prefix });
+    const b = new RedisBackplane({ url: redis.url, serverId: 'red-b', timeouts, prefix });
+    open.push(a, b);
+    await Promise.all([a.whenReady(), b.whenReady()]);
+    return { a, b, sa: 'red-a', sb: 'red-b' };
+  }],
+];
+
+function collector(ok = true) {
+  const got: Delivery[] = [];
+  let evicted = 0;
+  return {
+    got,
+    evictions: () => evicted,
+    opts: { deliver: (d: Delivery) => (ok ? (got.push(d), true) : false), onEvicted: () => void evicted++ },
+  };
+}
+
+async function reason(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'resolved';
+  } catch (err) {
+    return err instanceof BackplaneError ? err.reason : String(err);
+  }
+}
+
+describe.each(factories)('%s backplane', (_name, make) => {
+  test('publish: delivered, duplicate, unknown_peer, stored; seq without holes; routed to the owner', async () => {
+    const { a, b, sa } = await make();
+    const p1 = collector();
+    await a.attach({ id: 'p1', kind: 'gateway' }, sa, p1.opts);
+    // Published through the other instance: the owner (a) hands it over.
+    expect(await b.publish({ from: 'x', to: 'p1', id: 'm1', data: { n: 1 } })).toEqual({ status: 'delivered', seq: 1 });
+    expect(await a.publish({ from: 'y', to: 'p1', id: 'm1', data: [2] })).toEqual({ status: 'delivered', seq: 2 });
+    expect(await b.publish({ from: 'x', to: 'p1', id: 'm1', data: 'again' })).toEqual({ status: 'duplicate', seq: 1 });
+    expect(await reason(b.publish({ from: 'x', to: 'nobody', id: 'm2', data: 1 }))).toBe('unknown_peer');
+    expect(p1.got.map((d) => [d.from, d.id, d.seq, d.data])).toEqual([['x', 'm1', 1, { n: 1 }], ['y', 'm1', 2, [2]]]);
+
+    const slow = collector(false); // a socket that cannot take the bytes
+    await a.attach({ id: 'p2', kind: 'client' }, sa, slow.opts);
+    expect(await b.publish({ from: 'x', to: 'p2', id: 'm3', data: null })).toEqual({ status: 'stored', seq: 1 });
+  });
+
+  test('replay: from a seq, from null, trimmed gap, seq_reset', async () => {
+    const { a, b, sa } = await make();
+    const p = collector();
+    await a.attach({ id: 'p3', kind: 'client' }, sa, p.opts);
+    for (let i = 1; i <= 5; i++) await b.publish({ from: 'x', to: 'p3', id: `r${i}`, data: i });
+    const r = await b.replay('p3', 0);
+    expect(r.deliveries.map((d) => d.seq)).toEqual([3, 4, 5]); // historyMaxMessages = 3
+    expect(r.lastSeq).toBe(5);
+    expect(r.gap).toEqual({ reason: 'trimmed', missedFrom: 1, missedTo: 2 });
+    expect(await b.replay('p3', 4)).toMatchObject({ lastSeq: 5, deliveries: [{ seq: 5, id: 'r5', data: 5 }] });
+    expect((await b.replay('p3', 4)).gap).toBeUndefined();
+    expect(await b.replay('p3', null)).toEqual({ deliveries: [], lastSeq: 5 });
+    const reset = await b.replay('p3', 9);
+    expect(reset.deliveries).toEqual([]);
+    expect(reset.gap).toEqual({ reason: 'seq_reset', missedFrom: 6, missedTo: 9 });
+  });
+
+  test('newest attachment wins; detach turns away, grace expiry turns offline; presence events', async () => {
+    const { a, b, sa, sb } = await make();
+    const events: PresenceEvent[] = [];
+    const unsub = a.subscribePresence((ev) => events.push(ev));
+    const first = collector();
+    const second = collector();
+    const s1 = await a.attach({ id: 'p4', kind: 'client' }, sa, first.opts);
+    const s2 = await b.attach({ id: 'p4', kind: 'client' }, sb, second.opts);
+    await waitFor(() => first.evictions() === 1, 2_000, 'eviction of the older attachment');
+    expect(second.evictions()).toBe(0);
+    await s1.close(); // the stale connection goes: must not turn the new one away
+    expect((await a.presence()).find((e) => e.peerId === 'p4')).toMatchObject({ state: 'online', serverId: sb });
+    expect(await a.publish({ from: 'x', to: 'p4', id: 'e1', data: 1 })).toMatchObject({ status: 'delivered' });
+    expect(second.got).toHaveLength(1);
+
+    await s2.close();
+    const away = (await b.presence()).find((e) => e.peerId === 'p4');
+    expect(away).toMatchObject({ state: 'away', serverId: sb, kind: 'client' });
+    expect(away?.awayUntil).toBeGreaterThan(Date.now() - 1_000);
+    expect(await a.publish({ from: 'x', to: 'p4', id: 'e2', data: 2 })).toEqual({ status: 'stored', seq: 2 });
+
+    await waitFor(() => events.some((e) => e.type === 'offline' && e.peerId === 'p4'), 5_000, 'offline after the grace');
+    expect(await reason(a.publish({ from: 'x', to: 'p4', id: 'e3', data: 3 }))).toBe('unknown_peer');
+    expect((await a.presence()).find((e) => e.peerId === 'p4')).toBeUndefined();
+    const mine = events.filter((e) => (e.type === 'offline' ? e.peerId : e.entry.peerId) === 'p4').map((e) => e.type);
+    expect(mine).toEqual(['online', 'online', 'away', 'offline']);
+    unsub();
+  });
+});
