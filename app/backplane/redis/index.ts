@@ -146,10 +146,10 @@ export class RedisBackplane implements Backplane {
     let res: [string, number?, string?];
     try {
       res = (await this.run(() => scripts.publish.run(this.clients.command,
-        [k.dedupe(signal.from, signal.id), k.peer(signal.to), k.seq(signal.to), k.history(signal.to), k.servers],
+        [k.dedupe(signal.from, signal.id), k.peer(signal.to), k.seq(signal.to), k.history(signal.to), k.servers, k.redis],
         [k.prefix, signal.to, signal.from, signal.id, JSON.stringify(signal.data), this.serverId, reqId,
           this.o.timeouts.resume.dedupeWindowMs, this.o.timeouts.resume.historyMaxMessages,
-          this.o.timeouts.resume.historyMaxAgeMs, this.inboxMaxLen]))) as typeof res;
+          this.o.timeouts.resume.historyMaxAgeMs, this.inboxMaxLen, this.timing.reapGraceMs]))) as typeof res;
     } catch (err) {
       this.acks.settle(reqId, null);
       throw err;
@@ -162,6 +162,9 @@ export class RedisBackplane implements Backplane {
       case 'stored':
         this.acks.settle(reqId, null);
         return { status: 'stored', seq };
+      case 'recovering':
+        this.acks.settle(reqId, null);
+        throw new BackplaneError('backplane_unavailable', 'redis restarted: presence is being rebuilt');
       case 'routed': {
         this.acks.arm(reqId, this.timing.ackTimeoutMs);
         const handed = await result;

@@ -17,6 +17,8 @@ export interface Keys {
   away: string;
   /** Counter for attachment epochs (which attachment of a peer is the current one). */
   epoch: string;
+  /** HASH runid, since: which Redis process the servers last saw, and when it was first seen (restart detection). */
+  redis: string;
   /** Pub/sub channel of presence events (JSON PresenceEvent). */
   presenceChannel: string;
   /** HASH peerId -> "kind epoch since" of the peers a server holds. */
@@ -41,6 +43,7 @@ export function keys(prefix = DEFAULT_PREFIX): Keys {
     servers: `${prefix}servers`,
     away: `${prefix}away`,
     epoch: `${prefix}epoch`,
+    redis: `${prefix}redis`,
     presenceChannel: `${prefix}presence`,
     serverPeers: (s) => `${prefix}srv:${s}:peers`,
     inbox: (s) => `${prefix}srv:${s}:inbox`,

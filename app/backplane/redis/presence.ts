@@ -37,6 +37,8 @@ export interface HeartbeatOptions {
 
 export class Heartbeat {
   private registered = false;
+  /** Set on every (re)connect: learn whether this is a new Redis process before trusting deadlines. */
+  private needsMark = true;
   private lastRenewOk = false;
   private connectedAt = 0;
   private interval?: NodeJS.Timeout;
@@ -51,6 +53,7 @@ export class Heartbeat {
     this.interval = setInterval(() => void this.tick(), this.o.timeouts.presence.renewIntervalMs);
     this.o.command.on('ready', () => {
       this.connectedAt = Date.now();
+      this.needsMark = true;
       void this.tick();
     });
     if (this.o.command.status === 'ready') void this.tick();
@@ -94,6 +97,11 @@ export class Heartbeat {
     if (this.stopped || this.o.command.status !== 'ready') return;
     const { command, keys, serverId } = this.o;
     try {
+      if (this.needsMark) {
+        const runId = /run_id:(\w+)/.exec(await command.info('server'))?.[1] ?? 'unknown';
+        if (Number(await scripts.mark.run(command, [keys.redis], [runId])) === 1) this.o.log.warn({ runId }, 'redis restarted (new run_id)');
+        this.needsMark = false;
+      }
       if (!this.registered) {
         // A previous process with this id may have died holding peers: they are not ours.
         await this.reap(serverId);

@@ -60,24 +60,31 @@ local function emit(prefix, ev) redis.call('PUBLISH', prefix .. 'presence', cjso
 `;
 
 /**
- * publish. KEYS: dedupe, peer(to), seq(to), hist(to), servers.
- * ARGV: prefix, to, from, id, data(JSON), replyTo, reqId, dedupeMs, maxLen, maxAgeMs, inboxMaxLen.
- * -> {'duplicate', seq} | {'unknown'} | {'stored', seq} | {'routed', seq, ownerServerId}
+ * publish. KEYS: dedupe, peer(to), seq(to), hist(to), servers, redis.
+ * ARGV: prefix, to, from, id, data(JSON), replyTo, reqId, dedupeMs, maxLen, maxAgeMs, inboxMaxLen, rebuildMs.
+ * -> {'duplicate', seq} | {'unknown'} | {'recovering'} | {'stored', seq} | {'routed', seq, ownerServerId}
  */
 const PUBLISH = `
 local P = ARGV[1]
 local now = now_ms()
 local dup = redis.call('GET', KEYS[1])
 if dup then return {'duplicate', tonumber(dup)} end
+-- Right after Redis (re)started, presence is incomplete until every live server has renewed (and
+-- re-registered its peers if the data was lost): "not found" then means "not known yet".
+local function unknown()
+  local since = tonumber(redis.call('HGET', KEYS[6], 'since') or '0')
+  if since == 0 or now - since < tonumber(ARGV[12]) then return {'recovering'} end
+  return {'unknown'}
+end
 local rec = redis.call('HMGET', KEYS[2], 'srv', 'epoch', 'state', 'awayUntil')
 local srv, epoch, state = rec[1], rec[2], rec[3]
-if not srv then return {'unknown'} end
+if not srv then return unknown() end
 if state == 'online' then
   -- An owner whose liveness deadline passed is dead: its peers are offline (the reaper tidies up).
   local deadline = redis.call('ZSCORE', KEYS[5], srv)
-  if not deadline or tonumber(deadline) < now then return {'unknown'} end
+  if not deadline or tonumber(deadline) < now then return unknown() end
 elseif state ~= 'away' then
-  return {'unknown'}
+  return unknown()
 end
 local seq = last_seq(KEYS[3], KEYS[4]) + 1
 redis.call('SET', KEYS[3], int(seq), 'KEEPTTL')
@@ -166,6 +173,16 @@ local keep = int(away_until + tonumber(ARGV[6]))
 redis.call('PEXPIREAT', KEYS[3], keep)
 redis.call('PEXPIREAT', KEYS[4], keep)
 emit(P, {type = 'away', entry = {peerId = peer, kind = rec[4], serverId = me, state = 'away', since = now, awayUntil = away_until}})
+return 1
+`;
+
+/**
+ * mark. KEYS: redis. ARGV: runid (INFO server). Records when a new Redis process (a restart) was
+ * first seen. -> 1 when this is a new Redis process, 0 otherwise.
+ */
+const MARK = `
+if redis.call('HGET', KEYS[1], 'runid') == ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'runid', ARGV[1], 'since', int(now_ms()))
 return 1
 `;
 
@@ -309,6 +326,7 @@ export const scripts = {
   replay: new LuaScript('replay', REPLAY),
   attach: new LuaScript('attach', ATTACH),
   detach: new LuaScript('detach', DETACH),
+  mark: new LuaScript('mark', MARK),
   renew: new LuaScript('renew', RENEW),
   reap: new LuaScript('reap', REAP),
   presence: new LuaScript('presence', PRESENCE),
