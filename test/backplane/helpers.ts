@@ -110,12 +110,12 @@ export interface RedisTestServer extends TestServer {
 }
 
 /** A SluiceServer in this process with its own RedisBackplane (its own three connections). */
-export async function startRedisServer(url: string, serverId: string, overrides: TimeoutsOverrides = FAST): Promise<RedisTestServer> {
+export async function startRedisServer(url: string, serverId: string, overrides: TimeoutsOverrides = FAST, random?: () => number): Promise<RedisTestServer> {
   const timeouts = resolveTimeouts(overrides);
   const log = pino({ level: process.env.SLUICE_TEST_LOG ?? 'silent', base: { server: serverId } });
   const backplane = new RedisBackplane({ url, serverId, timeouts, log });
   await backplane.whenReady();
-  const ts = await startServer({ backplane, serverId, timeouts: overrides });
+  const ts = await startServer({ backplane, serverId, timeouts: overrides, random });
   return {
     ...ts,
     backplane,
