@@ -1,0 +1,249 @@
+/**
+ * Stack configuration: every `sluice:*` key is read and validated here, once, with zod, and the
+ * timeouts are resolved against the contract (app/contract/timeouts.ts). Anything wrong fails the
+ * program (and `pulumi preview`, and `npm run plan`) with one line per problem naming the key or the
+ * broken contract rule. No resource is declared before the whole config is known to be sound.
+ *
+ *   sluice:project        GCP project id                                   (required)
+ *   sluice:regions        [{region, zones, replicas, subnetCidr}], one MIG each (required)
+ *   sluice:image          server container image, pinned by tag or digest  (required)
+ *   sluice:tokenSecret    token signing secret, >= 32 chars, set with --secret (required)
+ *   sluice:machineType    default e2-small
+ *   sluice:lbKind         external-application (default) | external-proxy-network
+ *   sluice:domain         public hostname: Google-managed certificate, wss:// on 443
+ *   sluice:redisTier      BASIC (default) | STANDARD_HA | none (only with a single server)
+ *   sluice:redisMemoryGb  default 1
+ *   sluice:redisRegion    default: the first region
+ *   sluice:cosImage       default projects/cos-cloud/global/images/family/cos-stable
+ *   sluice:timeouts       overrides of the timeouts contract (JSON object, same shape as Timeouts)
+ */
+import * as pulumi from '@pulumi/pulumi';
+import { z } from 'zod';
+import {
+  defaultTimeouts,
+  LB_KINDS,
+  LbKind,
+  mergeTimeouts,
+  Timeouts,
+  TimeoutsContractError,
+  TimeoutsOverrides,
+  validate,
+} from '../app/contract/timeouts';
+
+export const CONFIG_NAMESPACE = 'sluice';
+export const SECRET_KEYS = ['tokenSecret'] as const;
+
+export interface RegionConfig {
+  region: string;
+  zones: string[];
+  replicas: number;
+  subnetCidr: string;
+}
+
+export interface RedisConfig {
+  tier: 'BASIC' | 'STANDARD_HA';
+  memorySizeGb: number;
+  region: string;
+}
+
+export interface StackConfig {
+  project: string;
+  regions: RegionConfig[];
+  image: string;
+  /** Kept as a Pulumi secret from here on; never printed. */
+  tokenSecret: pulumi.Output<string>;
+  machineType: string;
+  lbKind: LbKind;
+  domain?: string;
+  /** Undefined: in-memory backplane (a single server only). */
+  redis?: RedisConfig;
+  cosImage: string;
+  /** The resolved, validated timeouts contract (overrides merged over the defaults, lb.kind from lbKind). */
+  timeouts: Timeouts;
+}
+
+/** One problem: the key (`sluice:regions[0].zones`) or the contract rule, and what is wrong. */
+export interface ConfigIssue {
+  key: string;
+  rule?: string;
+  message: string;
+}
+
+export class StackConfigError extends Error {
+  constructor(readonly issues: ConfigIssue[]) {
+    super(`invalid stack config:\n${issues.map((i) => `  - ${i.key}: ${i.rule ? `[${i.rule}] ` : ''}${i.message}`).join('\n')}`);
+    this.name = 'StackConfigError';
+  }
+}
+
+const REGION = /^[a-z]+-[a-z]+[0-9]+$/;
+const CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
+const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+/** registry/path/name followed by :tag or @sha256:digest; `:latest` is refused (a rollout must be a new template). */
+const IMAGE = /^[a-z0-9.-]+(:[0-9]+)?(\/[a-z0-9._-]+)+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[a-f0-9]{64})$/;
+
+const regionSchema = z.object({
+  region: z.string().regex(REGION, 'must be a GCP region such as us-central1'),
+  zones: z.array(z.string().min(1)).min(1, 'must list at least one zone'),
+  replicas: z.coerce.number().int().min(1).max(1000),
+  subnetCidr: z.string().regex(CIDR, 'must be an IPv4 CIDR such as 10.10.0.0/20'),
+}).strict();
+
+const schema = z.object({
+  project: z.string().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'must be a GCP project id (6-30 lowercase letters, digits, hyphens)'),
+  regions: z.array(regionSchema).min(1, 'must list at least one region'),
+  image: z.string().regex(IMAGE, 'must be a container image pinned by tag or digest, e.g. us-docker.pkg.dev/p/repo/sluice:1.4.2'),
+  tokenSecret: z.string().min(32, 'must be at least 32 characters').regex(/^[^\r\n]+$/, 'must be one line'),
+  machineType: z.string().regex(/^[a-z0-9-]+$/).default('e2-small'),
+  lbKind: z.enum(LB_KINDS as [LbKind, ...LbKind[]]).default('external-application'),
+  domain: z.string().regex(HOSTNAME, 'must be a lowercase DNS name such as ws.example.com').optional(),
+  redisTier: z.enum(['BASIC', 'STANDARD_HA', 'none']).default('BASIC'),
+  redisMemoryGb: z.coerce.number().int().min(1).max(300).default(1),
+  redisRegion: z.string().regex(REGION).optional(),
+  cosImage: z.string().min(1).default('projects/cos-cloud/global/images/family/cos-stable'),
+  timeouts: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
+});
+
+const STRUCTURED = new Set(['regions', 'timeouts']);
+export const KNOWN_KEYS = Object.keys(schema.shape);
+
+/**
+ * Validate raw Pulumi config values (strings, as the engine hands them over; structured values are
+ * JSON) for the `sluice` namespace. `secretKeys` are the keys that were set with `--secret`.
+ */
+export function parseStackConfig(raw: Record<string, string>, secretKeys: ReadonlySet<string>): StackConfig {
+  const issues: ConfigIssue[] = [];
+  const values: Record<string, unknown> = {};
+  const prefix = `${CONFIG_NAMESPACE}:`;
+  for (const [fullKey, value] of Object.entries(raw)) {
+    if (!fullKey.startsWith(prefix)) continue;
+    const key = fullKey.slice(prefix.length);
+    if (!KNOWN_KEYS.includes(key)) {
+      issues.push({ key: fullKey, message: `unknown key (known: ${KNOWN_KEYS.join(', ')})` });
+      continue;
+    }
+    values[key] = STRUCTURED.has(key) ? parseJson(value, fullKey, issues) : value;
+  }
+  for (const key of SECRET_KEYS) {
+    if (values[key] !== undefined && !secretKeys.has(`${prefix}${key}`)) {
+      issues.push({ key: `${prefix}${key}`, message: `must be a secret: pulumi config set --secret ${prefix}${key} <value>` });
+    }
+  }
+
+  const parsed = schema.safeParse(values);
+  if (!parsed.success) {
+    for (const i of parsed.error.issues) issues.push({ key: `${prefix}${formatPath(i.path)}`, message: i.message });
+    throw new StackConfigError(issues);
+  }
+  const c = parsed.data;
+  issues.push(...crossChecks(c));
+
+  let timeouts: Timeouts | undefined;
+  try {
+    const overrides = c.timeouts as TimeoutsOverrides;
+    if (overrides.lb?.kind !== undefined && overrides.lb.kind !== c.lbKind) {
+      issues.push({ key: `${prefix}timeouts.lb.kind`, message: `set the LB kind with ${prefix}lbKind (it is ${c.lbKind}), not in the timeouts` });
+    }
+    timeouts = mergeTimeouts(defaultTimeouts, { ...overrides, lb: { ...overrides.lb, kind: c.lbKind } });
+    for (const v of validate(timeouts)) issues.push({ key: `${prefix}timeouts`, rule: v.rule, message: v.message });
+  } catch (err) {
+    if (!(err instanceof TimeoutsContractError)) throw err;
+    for (const v of err.violations) issues.push({ key: `${prefix}timeouts`, rule: v.rule, message: v.message });
+  }
+  if (issues.length > 0 || !timeouts) throw new StackConfigError(issues);
+
+  const totalReplicas = c.regions.reduce((n, r) => n + r.replicas, 0);
+  return {
+    project: c.project,
+    regions: c.regions,
+    image: c.image,
+    tokenSecret: pulumi.secret(c.tokenSecret),
+    machineType: c.machineType,
+    lbKind: c.lbKind,
+    domain: c.domain,
+    redis: c.redisTier === 'none' || totalReplicas === 0
+      ? undefined
+      : { tier: c.redisTier, memorySizeGb: c.redisMemoryGb, region: c.redisRegion ?? c.regions[0].region },
+    cosImage: c.cosImage,
+    timeouts,
+  };
+}
+
+/** Rules that involve several keys (the contract's own rules are checked by validate()). */
+function crossChecks(c: z.infer<typeof schema>): ConfigIssue[] {
+  const out: ConfigIssue[] = [];
+  const seen = new Set<string>();
+  c.regions.forEach((r, i) => {
+    const key = `${CONFIG_NAMESPACE}:regions[${i}]`;
+    if (seen.has(r.region)) out.push({ key: `${key}.region`, message: `${r.region} is listed twice (one MIG per region)` });
+    seen.add(r.region);
+    r.zones.forEach((z, j) => {
+      if (!z.startsWith(`${r.region}-`)) out.push({ key: `${key}.zones[${j}]`, message: `${z} is not a zone of ${r.region}` });
+    });
+    if (new Set(r.zones).size !== r.zones.length) out.push({ key: `${key}.zones`, message: 'lists a zone twice' });
+    if (!validCidr(r.subnetCidr)) out.push({ key: `${key}.subnetCidr`, message: `${r.subnetCidr} is not a valid private range (/8 to /29, host bits zero)` });
+  });
+  for (let i = 0; i < c.regions.length; i++) {
+    for (let j = i + 1; j < c.regions.length; j++) {
+      if (validCidr(c.regions[i].subnetCidr) && validCidr(c.regions[j].subnetCidr) && overlaps(c.regions[i].subnetCidr, c.regions[j].subnetCidr)) {
+        out.push({ key: `${CONFIG_NAMESPACE}:regions[${j}].subnetCidr`, message: `${c.regions[j].subnetCidr} overlaps regions[${i}] (${c.regions[i].subnetCidr})` });
+      }
+    }
+  }
+  const total = c.regions.reduce((n, r) => n + r.replicas, 0);
+  if (c.redisTier === 'none' && total > 1) {
+    out.push({ key: `${CONFIG_NAMESPACE}:redisTier`, message: `none needs a single server; ${total} servers must share the Redis backplane to reach each other's peers` });
+  }
+  if (c.redisRegion && !c.regions.some((r) => r.region === c.redisRegion)) {
+    out.push({ key: `${CONFIG_NAMESPACE}:redisRegion`, message: `${c.redisRegion} is not one of the stack's regions` });
+  }
+  return out;
+}
+
+function parseJson(value: string, key: string, issues: ConfigIssue[]): unknown {
+  try {
+    return JSON.parse(value);
+  } catch {
+    issues.push({ key, message: 'must be structured config (a YAML list/object in the stack file, or pulumi config set --path)' });
+    return undefined;
+  }
+}
+
+function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`)).join('');
+}
+
+function cidrParts(cidr: string): { base: number; bits: number } | undefined {
+  const m = CIDR.exec(cidr);
+  if (!m) return undefined;
+  const octets = m.slice(1, 5).map(Number);
+  const bits = Number(m[5]);
+  if (octets.some((o) => o > 255) || bits < 8 || bits > 29) return undefined;
+  const base = ((octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3]) >>> 0;
+  return { base, bits };
+}
+
+function validCidr(cidr: string): boolean {
+  const p = cidrParts(cidr);
+  if (!p) return false;
+  const mask = p.bits === 0 ? 0 : (0xffffffff << (32 - p.bits)) >>> 0;
+  return ((p.base & mask) >>> 0) === p.base;
+}
+
+function overlaps(a: string, b: string): boolean {
+  const pa = cidrParts(a)!;
+  const pb = cidrParts(b)!;
+  const bits = Math.min(pa.bits, pb.bits);
+  const mask = (0xffffffff << (32 - bits)) >>> 0;
+  return ((pa.base & mask) >>> 0) === ((pb.base & mask) >>> 0);
+}
+
+/** Read the running stack's config (Pulumi engine or mocks) and validate it. */
+export function readStackConfig(): StackConfig {
+  const all = pulumi.runtime.allConfig();
+  // `isConfigSecret` is exported by the SDK at runtime but marked @internal in its typings; without it
+  // the "set with --secret" check is skipped (the value is wrapped as a secret either way).
+  const isSecret = (pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean }).isConfigSecret;
+  const secretKeys = new Set(Object.keys(all).filter((k) => (isSecret ? isSecret(k) : true)));
+  return parseStackConfig(all, secretKeys);
+}

@@ -1,0 +1,38 @@
+/**
+ * npm run plan -- --stack dev [--root <dir>] [--out <file>]
+ *
+ * Prints the deterministic offline plan of a stack (see plan.ts). Exit 1 when the stack is invalid
+ * (the broken key or contract rule is named on stderr), 2 on any other failure.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Command } from 'commander';
+import { StackConfigError } from '../config';
+import { renderPlan } from './plan';
+
+async function main(): Promise<void> {
+  // `npm run plan | head` closes the pipe early: not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
+  const cmd = new Command('plan')
+    .description('Render the Pulumi program offline (mocks) and print a deterministic plan')
+    .requiredOption('-s, --stack <name>', 'stack name (reads Pulumi.<name>.yaml)')
+    .option('-r, --root <dir>', 'project directory holding Pulumi.yaml', process.cwd())
+    .option('-o, --out <file>', 'write the plan to a file instead of stdout')
+    .parse();
+  const opts = cmd.opts<{ stack: string; root: string; out?: string }>();
+  const { text } = await renderPlan(path.resolve(opts.root), opts.stack);
+  if (opts.out) fs.writeFileSync(opts.out, text);
+  else process.stdout.write(text);
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof StackConfigError) {
+    process.stderr.write(`plan: ${err.message}\n`);
+    process.exit(1);
+  }
+  process.stderr.write(`plan: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.exit(2);
+});

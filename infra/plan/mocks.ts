@@ -1,0 +1,90 @@
+/**
+ * Mocks for rendering the program without a cloud: every resource gets a deterministic id and the
+ * computed outputs the program reads from it (self links, emails, the Redis host...), shaped like the
+ * real ones but obviously fake (203.0.113.0/24 is TEST-NET-3). Nothing random, no timestamps: the
+ * plan of a given config is byte-for-byte stable.
+ */
+import type * as pulumi from '@pulumi/pulumi';
+
+type Inputs = Record<string, unknown>;
+
+/** Compute collections by resource type: [scope, collection]; scope 'regions' uses inputs.region. */
+const COMPUTE: Record<string, ['global' | 'regions', string]> = {
+  'gcp:compute/network:Network': ['global', 'networks'],
+  'gcp:compute/subnetwork:Subnetwork': ['regions', 'subnetworks'],
+  'gcp:compute/router:Router': ['regions', 'routers'],
+  'gcp:compute/firewall:Firewall': ['global', 'firewalls'],
+  'gcp:compute/instanceTemplate:InstanceTemplate': ['global', 'instanceTemplates'],
+  'gcp:compute/healthCheck:HealthCheck': ['global', 'healthChecks'],
+  'gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager': ['regions', 'instanceGroupManagers'],
+  'gcp:compute/globalAddress:GlobalAddress': ['global', 'addresses'],
+  'gcp:compute/backendService:BackendService': ['global', 'backendServices'],
+  'gcp:compute/uRLMap:URLMap': ['global', 'urlMaps'],
+  'gcp:compute/targetHttpProxy:TargetHttpProxy': ['global', 'targetHttpProxies'],
+  'gcp:compute/targetHttpsProxy:TargetHttpsProxy': ['global', 'targetHttpsProxies'],
+  'gcp:compute/targetTCPProxy:TargetTCPProxy': ['global', 'targetTcpProxies'],
+  'gcp:compute/targetSSLProxy:TargetSSLProxy': ['global', 'targetSslProxies'],
+  'gcp:compute/managedSslCertificate:ManagedSslCertificate': ['global', 'sslCertificates'],
+  'gcp:compute/globalForwardingRule:GlobalForwardingRule': ['global', 'forwardingRules'],
+};
+
+export const MOCK_IP = '203.0.113.10';
+export const MOCK_REDIS = { host: '10.200.0.3', port: 6379, authString: 'mock-redis-auth-string' };
+
+export class PlanMocks implements pulumi.runtime.Mocks {
+  constructor(private readonly project: string) {}
+
+  newResource(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult {
+    const inputs = (args.inputs ?? {}) as Inputs;
+    const name = typeof inputs.name === 'string' ? inputs.name : args.name;
+    const p = this.project;
+    const state: Inputs = { ...inputs, name };
+    let id = `${name}-id`;
+
+    const compute = COMPUTE[args.type];
+    if (compute) {
+      const scope = compute[0] === 'global' ? 'global' : `regions/${String(inputs.region ?? 'mock-region')}`;
+      id = `projects/${p}/${scope}/${compute[1]}/${name}`;
+      state.selfLink = `https://www.googleapis.com/compute/v1/${id}`;
+      if (args.type === 'gcp:compute/instanceTemplate:InstanceTemplate') state.selfLinkUnique = `${state.selfLink}?uniqueId=1`;
+      if (args.type === 'gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager') {
+        state.instanceGroup = `https://www.googleapis.com/compute/v1/projects/${p}/${scope}/instanceGroups/${name}`;
+      }
+      if (args.type === 'gcp:compute/globalAddress:GlobalAddress') state.address = MOCK_IP;
+    }
+    switch (args.type) {
+      case 'gcp:compute/routerNat:RouterNat':
+        id = `${p}/${String(inputs.region)}/${String(inputs.router)}/${name}`;
+        break;
+      case 'gcp:serviceaccount/account:Account': {
+        const email = `${String(inputs.accountId)}@${p}.iam.gserviceaccount.com`;
+        id = `projects/${p}/serviceAccounts/${email}`;
+        Object.assign(state, { email, member: `serviceAccount:${email}` });
+        break;
+      }
+      case 'gcp:projects/iAMCustomRole:IAMCustomRole':
+        id = `projects/${p}/roles/${String(inputs.roleId)}`;
+        state.name = id;
+        break;
+      case 'gcp:secretmanager/secret:Secret':
+        id = `projects/${p}/secrets/${String(inputs.secretId)}`;
+        state.name = id;
+        break;
+      case 'gcp:secretmanager/secretVersion:SecretVersion':
+        id = `${String(inputs.secret)}/versions/1`;
+        state.name = id;
+        break;
+      case 'gcp:redis/instance:Instance':
+        id = `projects/${p}/locations/${String(inputs.region)}/instances/${name}`;
+        Object.assign(state, MOCK_REDIS);
+        break;
+      default:
+        break;
+    }
+    return { id, state };
+  }
+
+  call(args: pulumi.runtime.MockCallArgs): pulumi.runtime.MockCallResult {
+    throw new Error(`the program must not call data sources (offline plan): ${args.token}`);
+  }
+}

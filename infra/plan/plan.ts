@@ -1,0 +1,84 @@
+/**
+ * `npm run plan -- --stack <name>`: the deterministic offline plan of a stack (see render.ts and
+ * format.ts). The text is what PR review reads until the real `pulumi preview` runs in CI.
+ */
+import path from 'node:path';
+import { backendTimeoutSec, shortestLifetimeMs, shutdownBudgetSec, shutdownScriptWaitSec, Timeouts } from '../../app/contract/timeouts';
+import { parseStackConfig, SECRET_KEYS } from '../config';
+import { formatOutputs, formatResources, formatValue, SECRET_MASK } from './format';
+import { readStackFiles, renderProgram, StackFiles } from './render';
+
+export interface PlanResult {
+  text: string;
+  files: StackFiles;
+}
+
+/** Render the stack `stack` of the Pulumi project in `root` and format it. Throws what the program throws. */
+export async function renderPlan(root: string, stack: string): Promise<PlanResult> {
+  const files = readStackFiles(root, stack, SECRET_KEYS);
+  // Validate first: the same parse the program does, so a broken stack fails with the rule named
+  // before anything is registered.
+  const cfg = parseStackConfig(files.config, new Set(files.secretKeys));
+  const rendered = await renderProgram(() => require(files.main), {
+    project: files.project,
+    stack,
+    config: files.config,
+    secretKeys: files.secretKeys,
+  });
+  const lines: string[] = [
+    `# sluice plan: stack "${stack}", rendered offline under pulumi.runtime.setMocks (npm run plan -- --stack ${stack})`,
+    '# Ids, addresses and other computed values are placeholders; the cloud preview runs in CI (.github/workflows/preview.yml).',
+    '',
+    `== config (${path.relative(root, files.stackFile)})`,
+    ...formatConfig(files),
+    '',
+    '== timeouts contract (app/contract/timeouts.ts, resolved for this stack; every rule holds)',
+    ...contractSummary(cfg.timeouts),
+    '',
+    `== resources (${rendered.resources.length})`,
+    ...formatResources(rendered.resources),
+    '',
+    '== outputs',
+    ...formatOutputs(rendered.outputs),
+    '',
+  ];
+  return { text: lines.join('\n'), files };
+}
+
+function formatConfig(files: StackFiles): string[] {
+  const out: string[] = [];
+  for (const key of Object.keys(files.config).sort()) {
+    if (files.secretKeys.includes(key)) {
+      const note = files.placeholders.includes(key) ? '  # secret: not readable offline, plan uses a placeholder' : '';
+      out.push(`${key}: ${SECRET_MASK}${note}`);
+      continue;
+    }
+    let value: unknown = files.config[key];
+    try {
+      value = JSON.parse(files.config[key]);
+    } catch {
+      // a plain string
+    }
+    const lines = formatValue(value, 2);
+    if (lines.length === 1) out.push(`${key}: ${lines[0].trim()}`);
+    else out.push(`${key}:`, ...lines);
+  }
+  return out;
+}
+
+function contractSummary(t: Timeouts): string[] {
+  const s = (ms: number) => `${ms / 1000} s`;
+  const alb = t.lb.kind === 'external-application';
+  return [
+    `lb.kind: ${t.lb.kind}`,
+    alb
+      ? `backend timeoutSec: ${backendTimeoutSec(t)} s = lb.maxConnectionLifetimeSec (maximum WebSocket lifetime on the global ALB)`
+      : `backend timeoutSec: ${backendTimeoutSec(t)} s = lb.idleTimeoutSec (idle timeout on the proxy Network LB)`,
+    `connection rotation: 1012 after ${s(shortestLifetimeMs(t))} to ${s(t.server.maxConnectionLifetimeMs)}${alb ? `, + margin ${s(t.drain.marginMs)} <= ${t.lb.maxConnectionLifetimeSec} s` : ''}`,
+    `heartbeats: client every ${s(t.client.heartbeatIntervalMs)} (dead after ${s(t.client.deadPeerDetectionMs)}), server ping every ${s(t.server.pingIntervalMs)}, server idle ${s(t.server.idleTimeoutMs)} < LB idle ${t.lb.idleTimeoutSec} s`,
+    `connection draining: ${t.lb.connectionDrainingSec} s >= watcher poll ${s(t.gce.watcherPollIntervalMs)} + drain deadline ${s(t.drain.deadlineMs)} + margin ${s(t.drain.marginMs)} = ${s(t.gce.watcherPollIntervalMs + t.drain.deadlineMs + t.drain.marginMs)}`,
+    `drain: 1012 spread over ${s(t.drain.windowMs)}, RST at ${s(t.drain.deadlineMs)}`,
+    `shutdown script wait: ${shutdownScriptWaitSec(t)} s <= ${t.gce.preemptible ? 'preemptible' : 'on-demand'} budget ${shutdownBudgetSec(t)} s`,
+    `docker stop -t: ${t.gce.dockerStopTimeoutSec} s >= drain deadline + margin = ${s(t.drain.deadlineMs + t.drain.marginMs)}`,
+  ];
+}
