@@ -1,7 +1,8 @@
 /**
  * `npm run peer -- ...`: drill peers from the command line, logging every state change as a JSON
  * line on stdout and, on exit (SIGINT, SIGTERM or --duration), one final `{"event":"summary",...}`
- * line. Exit code 0, or 1 when the summary shows a lost or duplicated signal.
+ * line. Exit codes: 0; 1 when the summary shows a lost or duplicated signal; 2 for bad arguments;
+ * 3 when a peer stopped by itself (e.g. its token was refused with 401: no retry loop).
  *
  *   npm run peer -- --kind gateway --id gw-1 --to c-1 --url ws://127.0.0.1:4000/socket/websocket
  *   npm run peer -- --count 200 --url ws://127.0.0.1:4000/socket/websocket,ws://127.0.0.1:4001/socket/websocket --duration 60
@@ -106,8 +107,12 @@ const program = new Command('peer')
     process.once('SIGTERM', onSignal);
     const summary = await run.done;
     out.write(`${JSON.stringify({ event: 'summary', ...summary })}\n`);
-    process.exitCode = summary.lost > 0 || summary.duplicated > 0 ? 1 : 0;
+    const fatal = 'peers' in summary ? Object.keys(summary.fatal).length > 0 : summary.fatal !== undefined;
+    process.exitCode = summary.lost > 0 || summary.duplicated > 0 ? 1 : fatal ? 3 : 0;
   });
+
+// Usage errors exit 2 (commander's default is 1); --help exits 0.
+program.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 
 program.parseAsync().catch((err: Error) => {
   process.stderr.write(`peer: ${err.message}\n`);

@@ -93,6 +93,8 @@ export interface FleetSummary {
   gapMs: Percentiles;
   /** True when every in-flight signal was accounted for before settleMs ran out. */
   settled: boolean;
+  /** Peers that stopped by themselves (e.g. 401 `unauthorized`), by reason. */
+  fatal: Record<string, number>;
 }
 
 export interface FleetController {
@@ -182,6 +184,8 @@ export function runFleet(opts: FleetOptions): FleetController {
   const summarize = (settled: boolean): FleetSummary => {
     const sum = (f: (p: DrillPeer) => number) => peers.reduce((acc, p) => acc + f(p), 0);
     const failures: Record<string, number> = {};
+    const fatal: Record<string, number> = {};
+    for (const p of peers) if (p.stats.fatal) fatal[p.stats.fatal] = (fatal[p.stats.fatal] ?? 0) + 1;
     const statuses = { delivered: 0, stored: 0, duplicate: 0 };
     for (const p of peers) {
       for (const [k, v] of Object.entries(p.stats.failures)) failures[k] = (failures[k] ?? 0) + v;
@@ -212,6 +216,7 @@ export function runFleet(opts: FleetOptions): FleetController {
       longestGapMs: g.max,
       gapMs: g,
       settled,
+      fatal,
     };
   };
 

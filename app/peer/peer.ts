@@ -34,6 +34,8 @@ export interface PeerStats {
   /** History gaps reported by the server on resume (`gap` events). */
   historyGaps: number;
   replayed: number;
+  /** Set when the client stopped by itself (401, refused join): it will not come back. */
+  fatal?: string;
 }
 
 export class DrillPeer {
@@ -57,10 +59,19 @@ export class DrillPeer {
     private readonly log: Pick<Logger, 'info' | 'warn' | 'debug'>,
     /** Called on every change that may settle the run (a receive, an answered send). */
     private readonly onProgress: () => void = () => undefined,
+    /** Called when the client stopped by itself (see `stats.fatal`). */
+    private readonly onStopped: () => void = () => undefined,
   ) {
     this.client = new SluiceClient({ ...clientOptions, peerId: spec.id });
     const c = this.client;
-    c.on('state', (s) => this.log.info({ event: 'state', from: s.from, to: s.to, reason: s.reason }, `${s.from} -> ${s.to}`));
+    c.on('state', (s) => {
+      this.log.info({ event: 'state', from: s.from, to: s.to, reason: s.reason }, `${s.from} -> ${s.to}`);
+      if (s.to === 'stopped' && s.reason !== 'client_closed') {
+        this.stats.fatal = s.reason ?? 'stopped';
+        this.stopSending();
+        this.onStopped();
+      }
+    });
     c.on('connected', (info) => {
       if (this.joinedOnce) this.stats.reconnects++;
       this.joinedOnce = true;

@@ -37,6 +37,8 @@ export interface PeerSummary {
   historyGaps: number;
   longestGapMs: number;
   gapMs: Percentiles;
+  /** Why the peer stopped by itself (e.g. `unauthorized`), if it did. */
+  fatal?: string;
 }
 
 export function runPeer(opts: SinglePeerOptions): { peer: DrillPeer; stop(): Promise<PeerSummary>; done: Promise<PeerSummary> } {
@@ -48,9 +50,8 @@ export function runPeer(opts: SinglePeerOptions): { peer: DrillPeer; stop(): Pro
   const startedAt = Date.now();
   const peer = new DrillPeer(opts.spec, {
     url: opts.urls, token: opts.token, timeouts, random, logger: log.child({ src: 'sdk' }, { level: 'warn' }),
-  }, log);
+  }, log, undefined, () => void stop());
   peer.client.once('connected', () => peer.startSending(opts.intervalMs ?? 250, 0));
-  peer.connect();
 
   let resolveDone!: (s: PeerSummary) => void;
   const done = new Promise<PeerSummary>((resolve) => (resolveDone = resolve));
@@ -71,6 +72,7 @@ export function runPeer(opts: SinglePeerOptions): { peer: DrillPeer; stop(): Pro
         lost: peer.holesFrom(opts.spec.to), unacked: peer.pending, reconnects: s.reconnects, replayed: s.replayed,
         historyGaps: s.historyGaps, longestGapMs: g.max, gapMs: g,
       };
+      if (s.fatal) summary.fatal = s.fatal;
       await peer.close();
       resolveDone(summary);
       return summary;
@@ -78,5 +80,6 @@ export function runPeer(opts: SinglePeerOptions): { peer: DrillPeer; stop(): Pro
     return stopping;
   };
   const timer = opts.durationMs !== undefined ? setTimeout(() => void stop(), opts.durationMs) : undefined;
+  peer.connect();
   return { peer, stop, done };
 }

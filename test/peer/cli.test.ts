@@ -1,0 +1,77 @@
+/** `npm run peer` as a process: JSON lines out, a summary last, exit codes. */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { SECRET, startServer, TestServer, token } from '../helpers/server';
+
+const ROOT = path.resolve(__dirname, '../..');
+const TSX = path.join(ROOT, 'node_modules/.bin/tsx');
+
+interface Run {
+  code: number | null;
+  lines: Array<Record<string, unknown>>;
+  stderr: string;
+}
+
+function peerCli(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(TSX, ['app/peer/cli.ts', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const lines = out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+      resolve({ code, lines, stderr: err });
+    });
+  });
+}
+
+let srv: TestServer;
+beforeAll(async () => {
+  srv = await startServer();
+});
+afterAll(async () => {
+  await srv.server.shutdown();
+});
+
+test('a fleet logs state changes as JSON lines and prints its summary last', async () => {
+  const run = await peerCli(['--count', '4', '--url', srv.socketUrl, '--duration', '1', '--interval', '50'], { SLUICE_TOKEN_SECRET: SECRET });
+  expect(run.stderr).toBe('');
+  expect(run.code).toBe(0);
+  const summary = run.lines[run.lines.length - 1];
+  expect(summary).toMatchObject({ event: 'summary', peers: 4, lost: 0, duplicated: 0, settled: true, urls: [srv.socketUrl] });
+  expect(summary.sent as number).toBeGreaterThan(0);
+  const states = run.lines.filter((l) => l.event === 'state');
+  expect(states.some((l) => l.peer === 'fleet-g-1' && l.from === 'joining' && l.to === 'joined')).toBe(true);
+  expect(run.lines.filter((l) => l.event === 'connected')).toHaveLength(4);
+}, 30_000);
+
+test('a single peer uses SLUICE_TOKEN and talks to its partner', async () => {
+  const run = await peerCli(['--kind', 'gateway', '--id', 'gw-cli', '--to', 'gw-cli', '--url', srv.socketUrl, '--duration', '1', '--interval', '50', '--log-level', 'warn'], {
+    SLUICE_TOKEN: await token('gw-cli', 'gateway'),
+  });
+  expect(run.code).toBe(0);
+  expect(run.lines).toHaveLength(1);
+  expect(run.lines[0]).toMatchObject({ event: 'summary', peer: 'gw-cli', to: 'gw-cli', lost: 0, duplicated: 0 });
+  expect(run.lines[0].delivered as number).toBeGreaterThan(0);
+}, 30_000);
+
+test('a bad token stops the peer with an error instead of retrying', async () => {
+  // No --duration: the peer must end by itself once its token is refused.
+  const run = await peerCli(['--id', 'c-cli', '--to', 'gw-x', '--url', srv.socketUrl], { SLUICE_TOKEN_SECRET: 'a-different-secret-of-at-least-32-chars' });
+  expect(run.code).toBe(3);
+  const connecting = run.lines.filter((l) => l.event === 'state' && l.to === 'connecting');
+  expect(connecting).toHaveLength(1);
+  expect(run.lines.some((l) => l.event === 'error' && l.code === 'unauthorized')).toBe(true);
+  expect(run.lines[run.lines.length - 1]).toMatchObject({ event: 'summary', sent: 0, fatal: 'unauthorized' });
+}, 30_000);
+
+test('bad arguments exit 2 with a message', async () => {
+  const run = await peerCli(['--count', '0']);
+  expect(run.code).toBe(2);
+  expect(run.stderr).toMatch(/--count.*positive integer/);
+  const single = await peerCli(['--url', srv.socketUrl]);
+  expect(single.code).toBe(2);
+  expect(single.stderr).toMatch(/--id and --to/);
+}, 30_000);
