@@ -32,6 +32,9 @@ import {
 } from './types';
 import { deliverySchema, joinResponseSchema, redact, replySchema, socketUrl, subjectOf } from './wire';
 
+/** Close reason text of the server's eviction (app/server/connection.ts, onEvicted). */
+const EVICTED_TEXT = 'peer connected elsewhere';
+
 const silent: ClientLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined };
 
 /** What to do after a socket ended. */
@@ -90,7 +93,7 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
         this.log.warn({ ...info, url: this.currentUrl }, 'no heartbeat reply in time, terminating the socket');
         this.transport?.terminate('heartbeat_timeout');
       },
-      onReply: (info) => this.emit('heartbeat', info),
+      onReply: (info) => this.fire('heartbeat', info),
     });
   }
 
@@ -263,12 +266,12 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
     const reconnects = this.joins++;
     this.log.info({ url: this.currentUrl, lastSeq: serverSeq, replayed, gap, reconnects }, 'joined');
     for (const w of this.readyWaiters.splice(0)) w.resolve();
-    this.emit('connected', { url: this.currentUrl, peerId: this._peerId ?? '', lastSeq: serverSeq, reconnects });
+    this.fire('connected', { url: this.currentUrl, peerId: this._peerId ?? '', lastSeq: serverSeq, reconnects });
     if (gap) {
       this.stats.gaps++;
-      this.emit('gap', gap);
+      this.fire('gap', gap);
     }
-    if (sent !== null) this.emit('resumed', { fromSeq: sent, lastSeq: serverSeq, replayed });
+    if (sent !== null) this.fire('resumed', { fromSeq: sent, lastSeq: serverSeq, replayed });
     this.flushOutbox();
   }
 
@@ -288,11 +291,7 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
     }
     this._lastSeq = d.seq;
     if (d.replayed) this.stats.replayed++;
-    try {
-      this.emit('signal', { from: d.from, id: d.id, seq: d.seq, data: d.data, replayed: d.replayed });
-    } catch (err) {
-      this.emitError(new SluiceClientError('listener_error', `signal listener threw: ${(err as Error).message}`, { seq: d.seq }));
-    }
+    this.fire('signal', { from: d.from, id: d.id, seq: d.seq, data: d.data, replayed: d.replayed });
   }
 
   private protocolError(what: string): void {
@@ -336,7 +335,7 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
     const facts = { code: end.opened ? end.code : undefined, status: end.refusal?.status, detail: end.error ?? (end.text || undefined) };
     if (this._state === 'stopped') {
       // close() (or a fatal refusal) ended it; nothing comes next.
-      this.emit('disconnected', { reason: (end.local as DisconnectReason | undefined) ?? 'client_closed', url: redact(endpoint), ...facts, wasJoined, willReconnect: false });
+      this.fire('disconnected', { reason: (end.local as DisconnectReason | undefined) ?? 'client_closed', url: redact(endpoint), ...facts, wasJoined, willReconnect: false });
       this.transportGone?.();
       return;
     }
@@ -359,6 +358,12 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
       if (end.local === 'channel_closed') return { reason: 'server_closed', delayMs: this.backoff.next() };
       return { reason: end.local as DisconnectReason, delayMs: this.backoff.next() };
     }
+    // The server closes a connection with 1008 "peer connected elsewhere" when the same peer id
+    // joined on another socket: the newest one wins. Our current socket being the older one means
+    // another instance runs with this identity; reconnecting would evict it in turn, forever.
+    if (end.opened && end.code === CLOSE.policyViolation && end.text === EVICTED_TEXT) {
+      return { reason: 'evicted', stop: new SluiceClientError('evicted', 'another connection joined as this peer; this client stopped', { code: end.code }) };
+    }
     if (end.opened && end.code === CLOSE.serviceRestart) return { reason: 'server_restart', delayMs: restartDelayMs(c, this.random) };
     if (end.opened && end.code === CLOSE.goingAway) return { reason: 'going_away', delayMs: restartDelayMs(c, this.random) };
     if (end.opened && end.code !== 1006) return { reason: 'server_closed', delayMs: this.backoff.next() };
@@ -368,7 +373,7 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
   private next(endpoint: string, wasJoined: boolean, plan: Plan, facts: { code?: number; status?: number; detail?: string }): void {
     const url = redact(endpoint);
     if ('stop' in plan) {
-      this.emit('disconnected', { reason: plan.reason, url, ...facts, wasJoined, willReconnect: false });
+      this.fire('disconnected', { reason: plan.reason, url, ...facts, wasJoined, willReconnect: false });
       this.halt(plan.reason, plan.stop);
       this.emitError(plan.stop);
       return;
@@ -377,7 +382,7 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
     this.urlIndex = (this.urlIndex + 1) % this.urls.length;
     this.setState('waiting', plan.reason);
     this.log.info({ reason: plan.reason, url, ...facts, delayMs: plan.delayMs }, wasJoined ? 'disconnected' : 'connection attempt failed');
-    this.emit('disconnected', { reason: plan.reason, url, ...facts, wasJoined, willReconnect: true, delayMs: plan.delayMs });
+    this.fire('disconnected', { reason: plan.reason, url, ...facts, wasJoined, willReconnect: true, delayMs: plan.delayMs });
     if (this._state !== 'waiting') return; // a listener closed the client
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
@@ -404,11 +409,23 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
     if (this._state === to) return;
     const from = this._state;
     this._state = to;
-    this.emit('state', { from, to, reason });
+    this.fire('state', { from, to, reason });
   }
 
   private makeRef(): string {
     return String(++this.refCounter);
+  }
+
+  /**
+   * Emit to user listeners. A listener that throws must not break the state machine (we are inside
+   * a socket or timer callback, where it would become an uncaught exception): report it instead.
+   */
+  private fire<K extends Exclude<keyof ClientEvents, 'error'>>(event: K, ...args: ClientEvents[K]): void {
+    try {
+      (this.emit as (e: K, ...a: ClientEvents[K]) => boolean)(event, ...args);
+    } catch (err) {
+      this.emitError(new SluiceClientError('listener_error', `${event} listener threw: ${(err as Error).message}`, { event }));
+    }
   }
 
   /** 'error' without a listener would throw from EventEmitter and kill the process: log instead. */

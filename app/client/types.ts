@@ -26,6 +26,7 @@ export type DisconnectReason =
   | 'protocol_error' // the server sent something that is not a Phoenix V2 frame
   | 'seq_hole' // a delivery skipped a seq: reconnect and let the replay fill it
   | 'token_unavailable' // the token function threw
+  | 'evicted' // close 1008: the same peer joined on another connection; the client stops
   | 'client_closed'; // close() was called
 
 /** Minimal logger shape (pino-compatible). */
@@ -136,7 +137,8 @@ export type ClientErrorCode =
   | 'closed' // the client was closed (pending sends reject with this)
   | 'send_failed' // the server refused a signal for good (see `reason`)
   | 'protocol_error'
-  | 'listener_error' // a `signal` listener threw
+  | 'evicted' // another connection joined as this peer; the client stopped
+  | 'listener_error' // an event listener threw
   | 'token_unavailable';
 
 export class SluiceClientError extends Error {

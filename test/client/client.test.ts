@@ -100,3 +100,36 @@ test('the constructor refuses a timeouts value that breaks the contract', () => 
   bad.client.heartbeatTimeoutMs = 50; // below the interval: rule client-timeout-covers-interval
   expect(() => new SluiceClient({ url: srv.socketUrl, token: 'x.eyJzdWIiOiJhIn0.y', timeouts: bad })).toThrow(/client-timeout-covers-interval/);
 });
+
+test('a second connection with the same peer id evicts the first, which stops instead of fighting back', async () => {
+  const first = await client(srv.socketUrl, 'gw-twice', { timeouts: fastTimeouts() });
+  first.connect();
+  await first.ready();
+  const evicted = next(first, 'disconnected');
+  const error = next(first, 'error');
+  const second = await client(srv.socketUrl, 'gw-twice', { timeouts: fastTimeouts() });
+  second.connect();
+  await second.ready();
+  expect((await evicted)[0]).toMatchObject({ reason: 'evicted', code: 1008, wasJoined: true, willReconnect: false });
+  expect((await error)[0]).toMatchObject({ code: 'evicted' });
+  expect(first.state).toBe('stopped');
+  expect(second.state).toBe('joined');
+});
+
+test('a throwing listener is reported as an error and does not break the client', async () => {
+  const a = await client(srv.socketUrl, 'c-throw-a', { timeouts: fastTimeouts() });
+  const b = await client(srv.socketUrl, 'gw-throw-b', { timeouts: fastTimeouts() });
+  a.connect();
+  b.connect();
+  await Promise.all([a.ready(), b.ready()]);
+  b.once('signal', () => {
+    throw new Error('boom');
+  });
+  const err = next(b, 'error');
+  await a.send('gw-throw-b', 1);
+  expect((await err)[0]).toMatchObject({ code: 'listener_error', detail: { event: 'signal' } });
+  const second = next(b, 'signal');
+  await a.send('gw-throw-b', 2);
+  expect((await second)[0]).toMatchObject({ seq: 2, data: 2 });
+  expect(b.state).toBe('joined');
+});
