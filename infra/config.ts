@@ -92,7 +92,9 @@ const regionSchema = z.object({
 const schema = z.object({
   project: z.string().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'must be a GCP project id (6-30 lowercase letters, digits, hyphens)'),
   regions: z.array(regionSchema).min(1, 'must list at least one region'),
-  image: z.string().regex(IMAGE, 'must be a container image pinned by tag or digest, e.g. us-docker.pkg.dev/p/repo/sluice:1.4.2'),
+  image: z.string()
+    .regex(IMAGE, 'must be a container image pinned by tag or digest, e.g. us-docker.pkg.dev/p/repo/sluice:1.4.2')
+    .refine((v) => !v.endsWith(':latest'), 'must not be :latest (a new image must be a new instance template, so the MIG rolls it out)'),
   tokenSecret: z.string().min(32, 'must be at least 32 characters').regex(/^[^\r\n]+$/, 'must be one line'),
   machineType: z.string().regex(/^[a-z0-9-]+$/).default('e2-small'),
   lbKind: z.enum(LB_KINDS as [LbKind, ...LbKind[]]).default('external-application'),

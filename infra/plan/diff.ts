@@ -81,6 +81,11 @@ function main(): number {
   return failed ? 1 : 0;
 }
 
+// `npm run plan:diff | head` closes the pipe early: not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
 try {
   process.exitCode = main();
 } catch (err) {

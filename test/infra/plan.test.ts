@@ -1,0 +1,75 @@
+/**
+ * The offline plans of the example stacks, compared with reviewed copies in test/infra/plans/. A
+ * difference fails with the diff: review it like a `pulumi preview`, then regenerate the copy with
+ *   npm run plan -- --stack dev --out test/infra/plans/dev.plan.txt
+ * (never automatically: these files are the reviewed record of what each stack deploys).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { renderPlan } from '../../infra/plan/plan';
+import { unifiedDiff } from '../../infra/plan/unified-diff';
+
+const ROOT = path.resolve(__dirname, '../..');
+const TSX = path.join(ROOT, 'node_modules/.bin/tsx');
+
+describe.each(['dev', 'prod'])('the %s plan', (stack) => {
+  it('matches the reviewed plan', async () => {
+    const { text } = await renderPlan(ROOT, stack);
+    const file = path.join(__dirname, 'plans', `${stack}.plan.txt`);
+    const reviewed = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+    const diff = unifiedDiff(reviewed, text, `reviewed ${path.relative(ROOT, file)}`, `rendered ${stack}`);
+    if (diff.changed) {
+      throw new Error(`the ${stack} plan changed. Review the diff, then: npm run plan -- --stack ${stack} --out ${path.relative(ROOT, file)}\n${diff.text}`);
+    }
+  });
+
+  it('is deterministic', async () => {
+    const a = await renderPlan(ROOT, stack);
+    const b = await renderPlan(ROOT, stack);
+    expect(b.text).toBe(a.text);
+  });
+});
+
+describe('the plans cover what review needs', () => {
+  it('prod has a MIG per region behind one backend service, TLS, and no secret in clear', () => {
+    const prod = fs.readFileSync(path.join(__dirname, 'plans', 'prod.plan.txt'), 'utf8');
+    expect(prod.match(/^ {2}\+ gcp:compute\/regionInstanceGroupManager:RegionInstanceGroupManager {2}/gm)).toHaveLength(2);
+    expect(prod.match(/^ {2}\+ gcp:compute\/backendService:BackendService/gm)).toHaveLength(1);
+    expect(prod).toContain('url: "wss://ws.sluice.example.com/socket/websocket"');
+    expect(prod).toContain('secretData: [secret]');
+    expect(prod).not.toMatch(/SLUICE_TOKEN_SECRET=|plan-placeholder-secret/);
+  });
+});
+
+describe('npm run plan:diff', () => {
+  it('shows what a change to a stack does to the plan, against a git ref', () => {
+    const repo = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-plan-diff-'));
+    const git = (...args: string[]) => execFileSync('git', args, { cwd: repo, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      for (const f of ['Pulumi.yaml', 'Pulumi.dev.yaml']) fs.copyFileSync(path.join(ROOT, f), path.join(repo, f));
+      fs.cpSync(path.join(ROOT, 'infra'), path.join(repo, 'infra'), { recursive: true });
+      fs.cpSync(path.join(ROOT, 'app/contract'), path.join(repo, 'app/contract'), { recursive: true });
+      fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(repo, 'node_modules'), 'dir');
+      fs.writeFileSync(path.join(repo, '.gitignore'), 'node_modules\n');
+      git('init', '-q', '-b', 'main');
+      git('add', '.');
+      git('-c', 'user.name=t', '-c', 'user.email=t@example.com', 'commit', '-q', '-m', 'base');
+      const stackFile = path.join(repo, 'Pulumi.dev.yaml');
+      fs.writeFileSync(stackFile, fs.readFileSync(stackFile, 'utf8').replace('replicas: 2', 'replicas: 3'));
+
+      const r = spawnSync(TSX, [path.join(repo, 'infra/plan/diff.ts'), '--base', 'main', '--root', repo], { cwd: repo, encoding: 'utf8', timeout: 60_000 });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/^### stack dev: \+2 -2 lines$/m);
+      expect(r.stdout).toContain('-    replicas: 2\n+    replicas: 3');
+      expect(r.stdout).toContain('-      targetSize: 2\n+      targetSize: 3');
+      // The surge follows the zones, not the replicas: unchanged.
+      expect(r.stdout).toMatch(/^ {9}maxSurgeFixed: 2$/m);
+    } finally {
+      if (fs.existsSync(path.join(repo, 'node_modules'))) fs.unlinkSync(path.join(repo, 'node_modules'));
+      fs.rmSync(repo, { recursive: true, force: true });
+    }
+  });
+});
