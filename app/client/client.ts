@@ -8,11 +8,11 @@
  *                          ^                    |                   |
  *                          |            (any end of the socket: close, RST, timeout, refusal)
  *                          +------ waiting <----+-------------------+
- *   any --close() or HTTP 401--> stopped
+ *   any --close(), HTTP 401, join refused as unauthorized, evicted--> stopped
  *
- * Each socket is a Transport; it reports exactly one end, and `plan()` turns that end into the
- * next step: reconnect after a delay chosen by backoff.ts, or stop. Every timer's duration comes
- * from the timeouts contract (`options.timeouts`, default `defaultTimeouts`); none is a literal.
+ * Each socket is a Transport; it reports exactly one end, and `planAfter()` (plan.ts) turns that
+ * end into the next step: reconnect after a delay chosen by backoff.ts, or stop. Every timer's
+ * duration comes from the timeouts contract (`options.timeouts`, default `defaultTimeouts`).
  *
  * Exactly once, receiving: the server numbers deliveries per recipient (`seq`). The client hands a
  * seq to listeners only if it is the next one; an older one (a replay overlapping what already
@@ -21,24 +21,19 @@
  */
 import { EventEmitter } from 'node:events';
 import { defaultTimeouts, Timeouts, TimeoutsContractError, validate } from '../contract/timeouts';
-import { CLOSE, encode, EVENTS, Frame, PHOENIX_TOPIC, peerTopic, SIGNAL_EVENT } from '../protocol/phoenix';
+import { encode, EVENTS, Frame, PHOENIX_TOPIC, peerTopic, SIGNAL_EVENT } from '../protocol/phoenix';
 import { PEER_ID_PATTERN } from '../auth/token';
-import { Backoff, fullJitterMs, Random, restartDelayMs, retryAfterDelayMs } from './backoff';
+import { Backoff, fullJitterMs, Random } from './backoff';
 import { Heartbeat } from './heartbeat';
 import { Outbox, OutboxEntry } from './outbox';
+import { Plan, planAfter } from './plan';
 import { Transport, TransportEnd } from './transport';
 import {
   ClientEvents, ClientLogger, ClientState, DisconnectReason, SendStatus, SluiceClientError, SluiceClientOptions, TokenSource,
 } from './types';
 import { deliverySchema, joinResponseSchema, redact, replySchema, socketUrl, subjectOf } from './wire';
 
-/** Close reason text of the server's eviction (app/server/connection.ts, onEvicted). */
-const EVICTED_TEXT = 'peer connected elsewhere';
-
 const silent: ClientLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined };
-
-/** What to do after a socket ended. */
-type Plan = { reason: DisconnectReason; delayMs: number } | { reason: DisconnectReason; stop: SluiceClientError };
 
 export class SluiceClient extends EventEmitter<ClientEvents> {
   readonly timeouts: Timeouts;
@@ -339,35 +334,7 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
       this.transportGone?.();
       return;
     }
-    this.next(endpoint, wasJoined, this.plan(end), facts);
-  }
-
-  /** Map how the socket ended to the reason and the delay (or a stop). */
-  private plan(end: TransportEnd): Plan {
-    const c = this.timeouts.client;
-    if (end.refusal) {
-      const { status, retryAfterMs } = end.refusal;
-      if (status === 401) return { reason: 'unauthorized', stop: new SluiceClientError('unauthorized', 'upgrade refused with 401: token missing, invalid or expired', { status }) };
-      if (status === 503) {
-        return { reason: 'server_draining', delayMs: retryAfterMs !== undefined ? retryAfterDelayMs(retryAfterMs, c, this.random) : this.backoff.next() };
-      }
-      return { reason: 'refused', delayMs: this.backoff.next() };
-    }
-    if (end.local) {
-      if (end.local === 'seq_hole') return { reason: 'seq_hole', delayMs: restartDelayMs(c, this.random) };
-      if (end.local === 'channel_closed') return { reason: 'server_closed', delayMs: this.backoff.next() };
-      return { reason: end.local as DisconnectReason, delayMs: this.backoff.next() };
-    }
-    // The server closes a connection with 1008 "peer connected elsewhere" when the same peer id
-    // joined on another socket: the newest one wins. Our current socket being the older one means
-    // another instance runs with this identity; reconnecting would evict it in turn, forever.
-    if (end.opened && end.code === CLOSE.policyViolation && end.text === EVICTED_TEXT) {
-      return { reason: 'evicted', stop: new SluiceClientError('evicted', 'another connection joined as this peer; this client stopped', { code: end.code }) };
-    }
-    if (end.opened && end.code === CLOSE.serviceRestart) return { reason: 'server_restart', delayMs: restartDelayMs(c, this.random) };
-    if (end.opened && end.code === CLOSE.goingAway) return { reason: 'going_away', delayMs: restartDelayMs(c, this.random) };
-    if (end.opened && end.code !== 1006) return { reason: 'server_closed', delayMs: this.backoff.next() };
-    return { reason: 'connection_error', delayMs: this.backoff.next() };
+    this.next(endpoint, wasJoined, planAfter(end, this.timeouts.client, this.backoff, this.random), facts);
   }
 
   private next(endpoint: string, wasJoined: boolean, plan: Plan, facts: { code?: number; status?: number; detail?: string }): void {
