@@ -142,7 +142,7 @@ export function parseStackConfig(raw: Record<string, string>, secretKeys: Readon
 
   let timeouts: Timeouts | undefined;
   try {
-    const overrides = c.timeouts as TimeoutsOverrides;
+    const overrides = coerceOverrides(c.timeouts, issues);
     if (overrides.lb?.kind !== undefined && overrides.lb.kind !== c.lbKind) {
       issues.push({ key: `${prefix}timeouts.lb.kind`, message: `set the LB kind with ${prefix}lbKind (it is ${c.lbKind}), not in the timeouts` });
     }
@@ -200,6 +200,31 @@ function crossChecks(c: z.infer<typeof schema>): ConfigIssue[] {
     out.push({ key: `${CONFIG_NAMESPACE}:redisRegion`, message: `${c.redisRegion} is not one of the stack's regions` });
   }
   return out;
+}
+
+/**
+ * Timeouts overrides typed like the contract's defaults. `pulumi config set --path` stores scalars as
+ * strings unless told otherwise, so "5000" and "true" are accepted for numbers and booleans.
+ */
+function coerceOverrides(raw: Record<string, Record<string, unknown>>, issues: ConfigIssue[]): TimeoutsOverrides {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const [group, fields] of Object.entries(raw)) {
+    const defaults = (defaultTimeouts as unknown as Record<string, Record<string, unknown> | undefined>)[group];
+    out[group] = {};
+    for (const [k, v] of Object.entries(fields)) {
+      const expected = defaults ? typeof defaults[k] : 'undefined';
+      let value = v;
+      if (expected === 'number' && typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) value = Number(v);
+      if (expected === 'boolean' && (v === 'true' || v === 'false')) value = v === 'true';
+      // Unknown keys are reported by mergeTimeouts (rule known-keys); wrong types here.
+      if (expected !== 'undefined' && typeof value !== expected) {
+        issues.push({ key: `${CONFIG_NAMESPACE}:timeouts.${group}.${k}`, message: `must be a ${expected}, got ${JSON.stringify(v)}` });
+        continue;
+      }
+      out[group][k] = value;
+    }
+  }
+  return out as TimeoutsOverrides;
 }
 
 function parseJson(value: string, key: string, issues: ConfigIssue[]): unknown {

@@ -119,6 +119,9 @@ export class ServerFleet extends pulumi.ComponentResource {
         instanceRedistributionType: 'PROACTIVE',
       },
       instanceLifecyclePolicy: { forceUpdateOnRepair: 'YES', defaultActionOnFailure: 'REPAIR' },
+      // `pulumi up` returns once the MIG exists, so the watcher's IAM grant below (which needs the
+      // MIG's name) exists before the first VM boots. Follow a rollout with
+      // `gcloud compute instance-groups managed wait-until <mig> --version-target-reached --region <r>`.
       waitForInstances: false,
     }, parent);
     this.instanceGroup = this.mig.instanceGroup;

@@ -78,7 +78,7 @@ export function prestartScript(spec: ServerBootSpec): string {
 set -euo pipefail
 MD=http://metadata.google.internal/computeMetadata/v1
 md() { curl -fsS --retry 10 --retry-connrefused --retry-delay 1 -H 'Metadata-Flavor: Google' "\${MD}/$1"; }
-install -d -m 0700 /run/sluice
+install -d -m 0700 /run/sluice "\${HOME:-/var/lib/sluice}"
 printf 'SLUICE_SERVER_ID=%s\\n' "$(md instance/name)" > /run/sluice/instance.env
 ${registry}# The token secret and the Redis URL: read with the VM's own service account, never put in metadata.
 token="$(md instance/service-accounts/default/token | tr -d '\\n' | sed -n 's/.*"access_token" *: *"\\([^"]*\\)".*/\\1/p')"

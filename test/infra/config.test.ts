@@ -42,6 +42,12 @@ describe('broken timeouts are rejected with the contract rule named', () => {
     expect(issues({ 'sluice:lbKind': 'external-proxy-network', 'sluice:timeouts': { lb: { maxConnectionLifetimeSec: 1_800 } } })).toEqual([]);
   });
 
+  it('accepts scalars as `pulumi config set --path` stores them (strings), rejects wrong types by key', () => {
+    expect(issues({ 'sluice:timeouts': { gce: { watcherPollIntervalMs: '2000', preemptible: 'false' } } })).toEqual([]);
+    expect(parseStackConfig(toRaw({ ...BASE_CONFIG, 'sluice:timeouts': { gce: { watcherPollIntervalMs: '2000' } } }), SECRET).timeouts.gce.watcherPollIntervalMs).toBe(2000);
+    expect(issues({ 'sluice:timeouts': { drain: { deadlineMs: 'soon' } } })).toEqual(['sluice:timeouts.drain.deadlineMs: must be a number, got "soon"']);
+  });
+
   it('the LB kind is set once, with sluice:lbKind', () => {
     expect(issues({ 'sluice:timeouts': { lb: { kind: 'external-proxy-network' } } }).join('\n')).toContain('sluice:timeouts.lb.kind: set the LB kind with sluice:lbKind');
   });

@@ -3,7 +3,7 @@
  * systemd unit running `docker run` (no container declaration), the server's environment (accepted
  * by the server's own config loader), and the shutdown script, executed here against a real server.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { resolveTimeouts } from '../../app/contract/timeouts';
 import { loadConfig } from '../../app/server/config';
 import { parseYaml } from '../../infra/plan/yaml';
@@ -58,6 +58,14 @@ describe('instance template: Container-Optimized OS with cloud-init', () => {
     const prestart = file(cc, '/etc/sluice/prestart.sh');
     expect(prestart).toContain('https://secretmanager.googleapis.com/v1/projects/sluice-test-project/secrets/sluice-test-server-env/versions/1:access');
     expect(prestart).toContain('docker-credential-gcr configure-docker --registries=us-docker.pkg.dev');
+  });
+
+  it('renders shell scripts that bash accepts', () => {
+    for (const script of [file(cloudConfig(dev), '/etc/sluice/prestart.sh'), metadata(dev)['shutdown-script']]) {
+      const r = spawnSync('bash', ['-n'], { input: script, encoding: 'utf8' });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+    }
   });
 
   it('docker stop -t follows gce.dockerStopTimeoutSec', async () => {
