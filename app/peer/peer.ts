@@ -44,8 +44,8 @@ export class DrillPeer {
     sent: 0, acked: 0, failed: 0, failures: {}, statuses: { delivered: 0, stored: 0, duplicate: 0 },
     received: 0, duplicated: 0, reconnects: 0, gapsMs: [], historyGaps: 0, replayed: 0,
   };
-  /** Numbers received, per sender. */
-  readonly receivedFrom = new Map<string, Set<number>>();
+  /** Numbers received, per sender (compact: a long drill must not grow a set per signal). */
+  private readonly receivedFrom = new Map<string, Received>();
   private timer?: NodeJS.Timeout;
   private phaseTimer?: NodeJS.Timeout;
   private joinedOnce = false;
@@ -138,10 +138,10 @@ export class DrillPeer {
   /** Numbers below the highest received from `from` that never arrived. */
   holesFrom(from: string): number {
     const got = this.receivedFrom.get(from);
-    if (!got || got.size === 0) return 0;
-    let max = 0;
-    for (const n of got) if (n > max) max = n;
-    return max - got.size;
+    if (!got) return 0;
+    let max = got.upTo;
+    for (const n of got.ahead) if (n > max) max = n;
+    return max - got.upTo - got.ahead.size;
   }
 
   close(): Promise<void> {
@@ -174,16 +174,36 @@ export class DrillPeer {
 
   private onSignal(from: string, data: unknown): void {
     const n = (data as { n?: unknown } | null)?.n;
-    if (typeof n !== 'number') return;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) return;
     let got = this.receivedFrom.get(from);
-    if (!got) this.receivedFrom.set(from, (got = new Set()));
-    if (got.has(n)) {
+    if (!got) this.receivedFrom.set(from, (got = new Received()));
+    if (!got.add(n)) {
       this.stats.duplicated++;
       this.log.warn({ event: 'duplicate', from, n }, 'numbered signal received twice');
     } else {
-      got.add(n);
       this.stats.received++;
     }
     this.onProgress();
+  }
+}
+
+/**
+ * The numbers received from one sender: every n <= upTo, plus the few that arrived ahead of a
+ * missing one. Senders number 1, 2, 3, ... and delivery is in order, so `ahead` stays tiny.
+ */
+class Received {
+  upTo = 0;
+  readonly ahead = new Set<number>();
+
+  /** False when `n` had been received before. */
+  add(n: number): boolean {
+    if (n <= this.upTo || this.ahead.has(n)) return false;
+    if (n !== this.upTo + 1) {
+      this.ahead.add(n);
+      return true;
+    }
+    this.upTo = n;
+    while (this.ahead.delete(this.upTo + 1)) this.upTo++;
+    return true;
   }
 }

@@ -1,6 +1,8 @@
 /** The fleet module: pairing, percentiles, and whole fleets against real servers. */
 import { MemoryBackplane } from '../../app/backplane/memory';
 import { pairPeers, percentiles, runFleet } from '../../app/peer/fleet';
+import { DrillPeer } from '../../app/peer/peer';
+import pino from 'pino';
 import { fastTimeouts } from '../client/helpers';
 import { SECRET, startServer, until } from '../helpers/server';
 
@@ -14,6 +16,19 @@ test('pairs clients with gateways; an odd one out talks to gateway 0', () => {
   expect(pairPeers(3, 'x').find((p) => p.id === 'x-c-1')).toEqual({ id: 'x-c-1', kind: 'client', to: 'x-g-0' });
   expect(pairPeers(1, 'x')).toEqual([{ id: 'x-c-0', kind: 'client', to: 'x-c-0' }]);
   expect(() => pairPeers(0)).toThrow(/positive integer/);
+});
+
+test('a drill peer counts distinct numbers, duplicates and holes per sender', () => {
+  const peer = new DrillPeer({ id: 'gw-count', kind: 'gateway', to: 'c-count' }, { url: 'ws://127.0.0.1:1/socket/websocket', token: 'unused', peerId: 'gw-count' }, pino({ level: 'silent' }));
+  let seq = 0;
+  const deliver = (from: string, n: unknown) => peer.client.emit('signal', { from, id: `${from}-${String(n)}`, seq: ++seq, data: { n }, replayed: false });
+  for (const n of [1, 2, 2, 4, 3, 3, 1]) deliver('c-count', n);
+  for (const n of [1, 3, 'x', 0]) deliver('c-other', n);
+  expect(peer.stats.received).toBe(6);
+  expect(peer.stats.duplicated).toBe(3);
+  expect(peer.holesFrom('c-count')).toBe(0);
+  expect(peer.holesFrom('c-other')).toBe(1);
+  expect(peer.holesFrom('nobody')).toBe(0);
 });
 
 test('nearest-rank percentiles', () => {
