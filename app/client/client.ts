@@ -74,7 +74,10 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
     if (violations.length > 0) throw new TimeoutsContractError(violations);
     this.urls = typeof opts.url === 'string' ? [opts.url] : [...opts.url];
     if (this.urls.length === 0) throw new Error('SluiceClient: at least one url is required');
-    for (const u of this.urls) new URL(u); // fail fast on a malformed URL
+    for (const u of this.urls) {
+      // Fail fast here: a bad URL found later, inside the reconnect loop, would only ever retry.
+      if (!['ws:', 'wss:'].includes(new URL(u).protocol)) throw new Error(`SluiceClient: not a ws:// or wss:// URL: ${redact(u)}`);
+    }
     this.urlIndex = (opts.startUrlIndex ?? 0) % this.urls.length;
     this.token = opts.token;
     this.random = opts.random ?? Math.random;

@@ -95,6 +95,13 @@ test('close() rejects pending sends and ends the socket', async () => {
   await expect(a.send('x', 1)).rejects.toMatchObject({ code: 'closed' });
 });
 
+test('the constructor refuses URLs it could never connect to', () => {
+  const tok = 'x.eyJzdWIiOiJhIn0.y';
+  expect(() => new SluiceClient({ url: 'not a url', token: tok })).toThrow();
+  expect(() => new SluiceClient({ url: 'ftp://127.0.0.1/socket/websocket', token: tok })).toThrow(/ws:\/\/ or wss:\/\//);
+  expect(() => new SluiceClient({ url: [], token: tok })).toThrow(/at least one url/);
+});
+
 test('the constructor refuses a timeouts value that breaks the contract', () => {
   const bad = fastTimeouts();
   bad.client.heartbeatTimeoutMs = 50; // below the interval: rule client-timeout-covers-interval
