@@ -24,6 +24,7 @@ import { defaultTimeouts, Timeouts } from '../contract/timeouts';
 import { redact } from '../client/wire';
 import { DrillPeer, PeerSpec } from './peer';
 import { mulberry32 } from './prng';
+import { sdkLogger } from './sdk-logger';
 
 export interface FleetOptions {
   /** Server endpoints (ws://host:port/socket/websocket); every peer rotates through all of them. */
@@ -162,7 +163,7 @@ export function runFleet(opts: FleetOptions): FleetController {
       timeouts,
       random: mulberry32(seed * 1_000_003 + i),
       // The SDK's own lines only from warn up: the peer already logs every state change.
-      logger: log.child({ src: 'sdk' }, { level: 'warn' }),
+      logger: sdkLogger(log),
     }, log, progress);
     byId.set(spec.id, peer);
     return peer;

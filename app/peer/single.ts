@@ -8,6 +8,7 @@ import { defaultTimeouts, Timeouts } from '../contract/timeouts';
 import { DrillPeer, PeerSpec } from './peer';
 import { percentiles, Percentiles } from './fleet';
 import { mulberry32 } from './prng';
+import { sdkLogger } from './sdk-logger';
 
 export interface SinglePeerOptions {
   urls: string[];
@@ -49,7 +50,7 @@ export function runPeer(opts: SinglePeerOptions): { peer: DrillPeer; stop(): Pro
   const random = mulberry32(opts.seed ?? 1);
   const startedAt = Date.now();
   const peer = new DrillPeer(opts.spec, {
-    url: opts.urls, token: opts.token, timeouts, random, logger: log.child({ src: 'sdk' }, { level: 'warn' }),
+    url: opts.urls, token: opts.token, timeouts, random, logger: sdkLogger(log),
   }, log, undefined, () => void stop());
   peer.client.once('connected', () => peer.startSending(opts.intervalMs ?? 250, 0));
 
