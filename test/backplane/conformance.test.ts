@@ -6,7 +6,7 @@ import { MemoryBackplane } from '../../app/backplane/memory';
 import { RedisBackplane } from '../../app/backplane/redis';
 import { Backplane, BackplaneError, Delivery, PresenceEvent } from '../../app/backplane/types';
 import { resolveTimeouts } from '../../app/contract/timeouts';
-import { RedisProc, startRedis, waitFor } from './helpers';
+import { RedisProc, startRedis, untilPresenceSettled, waitFor } from './helpers';
 
 // Short grace so expiry is observable; the drain/backoff shrink with it to keep the contract valid.
 const timeouts = resolveTimeouts({
@@ -43,6 +43,7 @@ const factories: Array<[string, Factory]> = [
     const b = new RedisBackplane({ url: redis.url, serverId: 'red-b', timeouts, prefix });
     open.push(a, b);
     await Promise.all([a.whenReady(), b.whenReady()]);
+    await untilPresenceSettled(b);
     return { a, b, sa: 'red-a', sb: 'red-b' };
   }],
 ];

@@ -7,7 +7,7 @@
 import { defaultTimeouts } from '../../app/contract/timeouts';
 import { runFleet } from '../../app/peer/fleet';
 import { SECRET, seeded } from '../helpers/server';
-import { presenceOf, RedisProc, RedisTestServer, startRedis, startRedisServer, waitFor } from './helpers';
+import { presenceOf, RedisProc, RedisTestServer, startAll, startRedis, startRedisServer, waitFor } from './helpers';
 
 const PEERS = 200;
 
@@ -16,7 +16,7 @@ let servers: RedisTestServer[] = [];
 
 beforeAll(async () => {
   redis = await startRedis();
-  servers = await Promise.all(['d1', 'd2', 'd3'].map((id, i) => startRedisServer(redis.url, id, {}, seeded(i + 1))));
+  servers = await startAll(['d1', 'd2', 'd3'].map((id, i) => () => startRedisServer(redis.url, id, {}, seeded(i + 1))), (s) => s.stop());
 });
 afterAll(async () => {
   await Promise.all(servers.map((s) => s.stop()));

@@ -10,6 +10,7 @@ import path from 'node:path';
 import pino from 'pino';
 import WebSocket from 'ws';
 import { RedisBackplane } from '../../app/backplane/redis';
+import { Backplane, BackplaneError } from '../../app/backplane/types';
 import { resolveTimeouts, TimeoutsOverrides } from '../../app/contract/timeouts';
 import { SECRET, startServer, TestServer, token } from '../helpers/server';
 
@@ -104,6 +105,23 @@ export const FAST: TimeoutsOverrides = {
   presence: { ttlMs: 3_000, renewIntervalMs: 1_000 },
 };
 
+/**
+ * For a short while (RedisTiming.rebuildMs) after a new Redis process is first seen, a peer that is not found may
+ * just not be re-registered yet: publish answers backplane_unavailable, not unknown_peer. Wait
+ * until an unknown peer is reported as unknown (tests that check unknown_peer right after start).
+ */
+export async function untilPresenceSettled(b: Backplane): Promise<void> {
+  let n = 0;
+  await waitFor(async () => {
+    try {
+      await b.publish({ from: 'probe', to: 'probe-nobody', id: `probe-${++n}`, data: null });
+      return true;
+    } catch (err) {
+      return err instanceof BackplaneError && err.reason === 'unknown_peer';
+    }
+  }, 5_000, 'presence settled after redis start');
+}
+
 export interface RedisTestServer extends TestServer {
   backplane: RedisBackplane;
   stop(): Promise<void>;
@@ -114,8 +132,14 @@ export async function startRedisServer(url: string, serverId: string, overrides:
   const timeouts = resolveTimeouts(overrides);
   const log = pino({ level: process.env.SLUICE_TEST_LOG ?? 'silent', base: { server: serverId } });
   const backplane = new RedisBackplane({ url, serverId, timeouts, log });
-  await backplane.whenReady();
-  const ts = await startServer({ backplane, serverId, timeouts: overrides, random });
+  let ts: TestServer;
+  try {
+    await backplane.whenReady();
+    ts = await startServer({ backplane, serverId, timeouts: overrides, random });
+  } catch (err) {
+    await backplane.close();
+    throw err;
+  }
   return {
     ...ts,
     backplane,
@@ -177,7 +201,12 @@ export async function spawnServer(redisUrl: string, serverId: string, overrides:
   const socketUrl = `ws://127.0.0.1:${port}/socket/websocket`;
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   // Listening is not enough: wait until it is registered with Redis (/readyz 200).
-  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, 10_000, `${serverId} ready`);
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, 10_000, `${serverId} ready`)
+    .catch(async (err: Error) => {
+      proc.kill('SIGKILL');
+      await exited;
+      throw err;
+    });
   return {
     serverId, port, adminPort, proc, socketUrl, adminUrl, exited,
     urlFor: async (sub, kind = 'client') => `${socketUrl}?vsn=2.0.0&token=${await token(sub, kind)}`,
@@ -186,6 +215,15 @@ export async function spawnServer(redisUrl: string, serverId: string, overrides:
       await exited;
     },
   };
+}
+
+/** Start several things at once; if any fails, stop the ones that started and rethrow (no leaks). */
+export async function startAll<T>(starts: Array<() => Promise<T>>, stop: (t: T) => Promise<unknown>): Promise<T[]> {
+  const results = await Promise.allSettled(starts.map((f) => f()));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (!failed) return results.map((r) => (r as PromiseFulfilledResult<T>).value);
+  await Promise.all(results.map((r) => (r.status === 'fulfilled' ? stop(r.value) : undefined)));
+  throw failed.reason;
 }
 
 /** Poll `predicate` every 20 ms until it holds; fails after `timeoutMs`. */

@@ -10,7 +10,7 @@
  *     what Redis alone held: acked `stored` but not yet handed over, or a dedupe record (a resend
  *     then arrives twice). docs/redis.md states this window and the setting that closes it.
  */
-import { FAST, RawPeer, RedisProc, RedisTestServer, startRedis, startRedisServer, waitFor } from './helpers';
+import { FAST, RawPeer, RedisProc, RedisTestServer, startAll, startRedis, startRedisServer, waitFor } from './helpers';
 
 const PAIRS = 10;
 /**
@@ -39,7 +39,13 @@ interface Counts {
 
 async function scenario(appendfsync: 'always' | 'off'): Promise<Counts> {
   const redis: RedisProc = await startRedis({ appendfsync });
-  const servers: RedisTestServer[] = await Promise.all(['r1', 'r2'].map((id) => startRedisServer(redis.url, `${id}-${appendfsync}`)));
+  let servers: RedisTestServer[];
+  try {
+    servers = await startAll(['r1', 'r2'].map((id) => () => startRedisServer(redis.url, `${id}-${appendfsync}`)), (s) => s.stop());
+  } catch (err) {
+    await redis.destroy();
+    throw err;
+  }
   const c: Counts = { sent: 0, attempts: 0, okDelivered: 0, okStored: 0, okDuplicate: 0, unavailable: 0, otherErrors: 0, received: 0, lost: 0, lostAckedDelivered: 0, duplicated: 0, seqNotIncreasing: 0, disconnects: 0, outageMs: 0 };
   const peers: RawPeer[] = [];
   try {

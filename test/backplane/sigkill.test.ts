@@ -5,7 +5,7 @@
  */
 import http from 'node:http';
 import { PresenceEvent } from '../../app/backplane/types';
-import { FAST, presenceOf, RawPeer, RedisProc, ServerProc, spawnServer, startRedis, waitFor } from './helpers';
+import { FAST, presenceOf, RawPeer, RedisProc, ServerProc, spawnServer, startAll, startRedis, waitFor } from './helpers';
 
 const TTL_MS = FAST.presence!.ttlMs!;
 const PEERS = 20;
@@ -16,7 +16,7 @@ const peers: RawPeer[] = [];
 
 beforeAll(async () => {
   redis = await startRedis();
-  procs = await Promise.all(['k1', 'k2', 'k3'].map((id) => spawnServer(redis.url, id)));
+  procs = await startAll(['k1', 'k2', 'k3'].map((id) => () => spawnServer(redis.url, id)), (p) => p.kill());
 }, 60_000);
 afterAll(async () => {
   for (const p of peers) p.terminate();

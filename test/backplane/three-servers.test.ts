@@ -6,7 +6,9 @@
  */
 import http from 'node:http';
 import { PresenceEvent } from '../../app/backplane/types';
-import { presenceOf, RawPeer, RedisProc, RedisTestServer, startRedis, startRedisServer, waitFor } from './helpers';
+import {
+  presenceOf, RawPeer, RedisProc, RedisTestServer, startAll, startRedis, startRedisServer, untilPresenceSettled, waitFor,
+} from './helpers';
 
 let redis: RedisProc;
 let servers: RedisTestServer[] = [];
@@ -14,7 +16,9 @@ const peers: RawPeer[] = [];
 
 beforeAll(async () => {
   redis = await startRedis();
-  servers = await Promise.all(['s1', 's2', 's3'].map((id) => startRedisServer(redis.url, id)));
+  servers = await startAll(['s1', 's2', 's3'].map((id) => () => startRedisServer(redis.url, id)), (s) => s.stop());
+  // These tests expect unknown_peer right away: let the post-start rebuild window pass.
+  await untilPresenceSettled(servers[0].backplane);
 });
 afterAll(async () => {
   for (const p of peers) p.terminate();

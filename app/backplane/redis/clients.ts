@@ -25,6 +25,12 @@ export interface RedisTiming {
   reconnectCapMs: number;
   /** After (re)connecting, do not reap other servers for this long: give them time to renew. */
   reapGraceMs: number;
+  /**
+   * After a new Redis process is first seen, "peer not found" answers backplane_unavailable (not
+   * unknown_peer) for this long: every live server reconnects within one backoff cap and then
+   * renews and re-registers its peers within a command or two.
+   */
+  rebuildMs: number;
 }
 
 /**
@@ -35,12 +41,15 @@ export interface RedisTiming {
  * coming back, before anyone may reap it.
  */
 export function redisTiming(t: Timeouts): RedisTiming {
+  const commandTimeoutMs = Math.max(200, Math.floor(t.client.joinTimeoutMs / 4));
+  const reconnectCapMs = Math.max(50, Math.min(1_000, Math.floor(t.presence.renewIntervalMs / 4)));
   return {
-    commandTimeoutMs: Math.max(200, Math.floor(t.client.joinTimeoutMs / 4)),
+    commandTimeoutMs,
     ackTimeoutMs: Math.max(100, Math.floor(t.client.joinTimeoutMs / 5)),
     readBlockMs: Math.max(100, Math.min(2_000, t.presence.renewIntervalMs)),
-    reconnectCapMs: Math.max(50, Math.min(1_000, Math.floor(t.presence.renewIntervalMs / 4))),
+    reconnectCapMs,
     reapGraceMs: t.presence.renewIntervalMs,
+    rebuildMs: 2 * reconnectCapMs + commandTimeoutMs,
   };
 }
 

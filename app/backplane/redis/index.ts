@@ -149,7 +149,7 @@ export class RedisBackplane implements Backplane {
         [k.dedupe(signal.from, signal.id), k.peer(signal.to), k.seq(signal.to), k.history(signal.to), k.servers, k.redis],
         [k.prefix, signal.to, signal.from, signal.id, JSON.stringify(signal.data), this.serverId, reqId,
           this.o.timeouts.resume.dedupeWindowMs, this.o.timeouts.resume.historyMaxMessages,
-          this.o.timeouts.resume.historyMaxAgeMs, this.inboxMaxLen, this.timing.reapGraceMs]))) as typeof res;
+          this.o.timeouts.resume.historyMaxAgeMs, this.inboxMaxLen, this.timing.rebuildMs]))) as typeof res;
     } catch (err) {
       this.acks.settle(reqId, null);
       throw err;

@@ -131,9 +131,12 @@ export class Heartbeat {
   private async reap(force: string): Promise<void> {
     const { command, keys, serverId, timing } = this.o;
     const reapServers = force === '' && Date.now() - this.connectedAt >= timing.reapGraceMs ? '1' : '0';
-    const [gone, next] = (await scripts.reap.run(command, [keys.servers, keys.away], [
+    const res = (await scripts.reap.run(command, [keys.servers, keys.away], [
       keys.prefix, serverId, this.o.timeouts.resume.historyMaxAgeMs, REAP_BATCH, reapServers, force,
-    ])) as [number, number];
+    ])) as [number, string];
+    // `next` comes back as a bulk string (the script formats it with %d).
+    const gone = Number(res[0]);
+    const next = Number(res[1]);
     if (gone > 0) this.o.log.info({ gone }, 'reaped peers (dead servers, expired away grace)');
     if (force !== '' || this.stopped) return;
     const renew = this.o.timeouts.presence.renewIntervalMs;
