@@ -26,9 +26,9 @@ export interface RedisTiming {
   /** After (re)connecting, do not reap other servers for this long: give them time to renew. */
   reapGraceMs: number;
   /**
-   * After a new Redis process is first seen, "peer not found" answers backplane_unavailable (not
-   * unknown_peer) for this long: every live server reconnects within one backoff cap and then
-   * renews and re-registers its peers within a command or two.
+   * After a new Redis process is first seen, publishes answer backplane_unavailable for this long:
+   * every live server reconnects within one backoff cap and then renews and restores its peers
+   * (records and seq floors) within a few commands.
    */
   rebuildMs: number;
 }

@@ -164,7 +164,7 @@ export class RedisBackplane implements Backplane {
         return { status: 'stored', seq };
       case 'recovering':
         this.acks.settle(reqId, null);
-        throw new BackplaneError('backplane_unavailable', 'redis restarted: presence is being rebuilt');
+        throw new BackplaneError('backplane_unavailable', 'redis restarted: servers are restoring their peers');
       case 'routed': {
         this.acks.arm(reqId, this.timing.ackTimeoutMs);
         const handed = await result;

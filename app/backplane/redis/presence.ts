@@ -39,6 +39,7 @@ export class Heartbeat {
   private registered = false;
   /** Set on every (re)connect: learn whether this is a new Redis process before trusting deadlines. */
   private needsMark = true;
+  private lastRunId?: string;
   private lastRenewOk = false;
   private connectedAt = 0;
   private interval?: NodeJS.Timeout;
@@ -97,9 +98,15 @@ export class Heartbeat {
     if (this.stopped || this.o.command.status !== 'ready') return;
     const { command, keys, serverId } = this.o;
     try {
+      let newRedis = false;
       if (this.needsMark) {
         const runId = /run_id:(\w+)/.exec(await command.info('server'))?.[1] ?? 'unknown';
-        if (Number(await scripts.mark.run(command, [keys.redis], [runId])) === 1) this.o.log.warn({ runId }, 'redis restarted (new run_id)');
+        // `mark` records (once, for everyone) when this Redis process was first seen; whether
+        // *this* server must restore depends on the process it saw last, not on who marked first.
+        await scripts.mark.run(command, [keys.redis], [runId]);
+        newRedis = this.lastRunId !== undefined && this.lastRunId !== runId;
+        if (newRedis) this.o.log.warn({ runId }, 'redis restarted or failed over (new run_id)');
+        this.lastRunId = runId;
         this.needsMark = false;
       }
       if (!this.registered) {
@@ -111,8 +118,12 @@ export class Heartbeat {
         this.o.log.info({ serverId }, 'registered with the redis backplane');
       } else {
         const still = Number(await scripts.renew.run(command, [keys.servers], [serverId, this.o.timeouts.presence.ttlMs]));
-        if (still === 0) {
-          this.o.log.warn('redis had forgotten this server (reaped or restarted without data); restoring its peers');
+        // A new Redis process may have lost the last writes (no fsync, or a failover to a replica
+        // that had not received them): a seq counter one behind would hand out a number a peer
+        // already has, and the connection would skip that signal. Restoring puts every local
+        // peer's record back and raises its counter to what it has been given.
+        if (still === 0 || newRedis) {
+          this.o.log.warn({ reaped: still === 0, newRedis }, 'restoring this server\'s peers in redis');
           await this.o.restore();
         }
       }

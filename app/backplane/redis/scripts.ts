@@ -67,15 +67,14 @@ local function emit(prefix, ev) redis.call('PUBLISH', prefix .. 'presence', cjso
 const PUBLISH = `
 local P = ARGV[1]
 local now = now_ms()
+-- Right after a new Redis process appeared (restart, failover), until every live server has
+-- renewed and restored its peers: presence may be incomplete ("not found" = "not known yet") and
+-- a seq counter may be behind what a peer already has (its owner raises it). Refuse for now.
+local since = tonumber(redis.call('HGET', KEYS[6], 'since') or '0')
+if since == 0 or now - since < tonumber(ARGV[12]) then return {'recovering'} end
 local dup = redis.call('GET', KEYS[1])
 if dup then return {'duplicate', tonumber(dup)} end
--- Right after Redis (re)started, presence is incomplete until every live server has renewed (and
--- re-registered its peers if the data was lost): "not found" then means "not known yet".
-local function unknown()
-  local since = tonumber(redis.call('HGET', KEYS[6], 'since') or '0')
-  if since == 0 or now - since < tonumber(ARGV[12]) then return {'recovering'} end
-  return {'unknown'}
-end
+local function unknown() return {'unknown'} end
 local rec = redis.call('HMGET', KEYS[2], 'srv', 'epoch', 'state', 'awayUntil')
 local srv, epoch, state = rec[1], rec[2], rec[3]
 if not srv then return unknown() end
