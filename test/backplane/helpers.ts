@@ -122,6 +122,17 @@ export async function untilPresenceSettled(b: Backplane): Promise<void> {
   }, 5_000, 'presence settled after redis start');
 }
 
+/** The same, through a server's socket (for servers in child processes). */
+export async function untilServerPublishes(urlFor: (sub: string) => Promise<string>): Promise<void> {
+  const { peer } = await RawPeer.join(await urlFor('probe'), 'probe');
+  let n = 0;
+  try {
+    await waitFor(async () => (await peer.signal('probe-nobody', `probe-${++n}`, null)).response.reason === 'unknown_peer', 5_000, 'server publishing after redis start');
+  } finally {
+    await peer.close();
+  }
+}
+
 export interface RedisTestServer extends TestServer {
   backplane: RedisBackplane;
   stop(): Promise<void>;

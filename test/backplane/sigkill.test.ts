@@ -5,7 +5,9 @@
  */
 import http from 'node:http';
 import { PresenceEvent } from '../../app/backplane/types';
-import { FAST, presenceOf, RawPeer, RedisProc, ServerProc, spawnServer, startAll, startRedis, waitFor } from './helpers';
+import {
+  FAST, presenceOf, RawPeer, RedisProc, ServerProc, spawnServer, startAll, startRedis, untilServerPublishes, waitFor,
+} from './helpers';
 
 const TTL_MS = FAST.presence!.ttlMs!;
 const PEERS = 20;
@@ -17,6 +19,8 @@ const peers: RawPeer[] = [];
 beforeAll(async () => {
   redis = await startRedis();
   procs = await startAll(['k1', 'k2', 'k3'].map((id) => () => spawnServer(redis.url, id)), (p) => p.kill());
+  // A fresh Redis is a "new Redis process": publishes wait for the short restore window to pass.
+  await untilServerPublishes((sub) => procs[0].urlFor(sub));
 }, 60_000);
 afterAll(async () => {
   for (const p of peers) p.terminate();
