@@ -48,7 +48,6 @@ test(`drain one of three servers while ${PEERS} peers exchange numbered signals:
     const delivered = fleet.snapshot().delivered;
     await waitFor(() => fleet.snapshot().delivered >= delivered + 3 * PEERS, 10_000, 'exchange continuing on the survivors');
     const s = await fleet.stop();
-    // eslint-disable-next-line no-console
     console.log(`redis drain of ${onA}/${PEERS} peers over ${defaultTimeouts.drain.windowMs} ms: sent ${s.sent}, delivered ${s.delivered}, `
       + `lost ${s.lost}, duplicated ${s.duplicated}, statuses ${JSON.stringify(s.statuses)}, replayed ${s.replayed}, `
       + `reconnects ${s.reconnects}, reconnect gap p50 ${s.gapMs.p50} ms, p99 ${s.gapMs.p99} ms, max ${s.gapMs.max} ms`);

@@ -156,7 +156,6 @@ async function scenario(mode: Mode): Promise<Counts> {
 
 test('Redis restart with appendonly yes + appendfsync always: 0 lost, 0 duplicated, connections kept', async () => {
   const c = await scenario('always');
-  // eslint-disable-next-line no-console
   console.log(`redis restart (appendfsync always): ${JSON.stringify(c)}`);
   expect(c.unavailable).toBeGreaterThan(0);
   expect(c.otherErrors).toBe(0);
@@ -168,7 +167,6 @@ test('Redis restart with appendonly yes + appendfsync always: 0 lost, 0 duplicat
 
 test('Redis restart without persistence: peers re-registered, numbering continues, losses only where documented', async () => {
   const c = await scenario('off');
-  // eslint-disable-next-line no-console
   console.log(`redis restart (no persistence): ${JSON.stringify(c)}`);
   expect(c.unavailable).toBeGreaterThan(0);
   expect(c.otherErrors).toBe(0);
@@ -180,7 +178,6 @@ test('Redis restart without persistence: peers re-registered, numbering continue
 
 test('Redis restart from a snapshot that misses the last writes: numbering never goes back, nothing handed over is lost', async () => {
   const c = await scenario('snapshot');
-  // eslint-disable-next-line no-console
   console.log(`redis restart (stale snapshot): ${JSON.stringify(c)}`);
   expect(c.unavailable).toBeGreaterThan(0);
   expect(c.otherErrors).toBe(0);

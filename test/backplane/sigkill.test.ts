@@ -81,7 +81,6 @@ test('SIGKILL: peers leave presence within the TTL, then reappear when they reco
   await waitFor(() => ids.every((id) => events.offline.has(id)), TTL_MS + 2_000, 'offline events for every k3 peer');
   const lastEventMs = Math.max(...ids.map((id) => events.offline.get(id)!)) - killedAt;
   events.stop();
-  // eslint-disable-next-line no-console
   console.log(`SIGKILL: signal during the window answered ${JSON.stringify(during.response)} after ${duringAt} ms; ` +
     `peers gone from GET /presence after ${goneFromListMs} ms, last offline event after ${lastEventMs} ms (ttl ${TTL_MS} ms)`);
   expect(during).toEqual({ status: 'ok', response: { status: 'stored' } });
