@@ -85,17 +85,8 @@ export function closed(ws: WebSocket): Promise<[number, string]> {
   return new Promise((resolve) => ws.once('close', (code, reason) => resolve([code, reason.toString()])));
 }
 
-/** Mulberry32: a tiny seeded PRNG so jittered behaviour is reproducible in tests. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG (the drill's own), so jittered behaviour is reproducible in tests. */
+export { mulberry32 as seeded } from '../../app/peer/prng';
 
 /** Wait for `predicate` to hold, checking on every event-loop turn; fails after `timeoutMs`. */
 export async function until(predicate: () => boolean | Promise<boolean>, timeoutMs = 5_000, what = 'condition'): Promise<void> {
