@@ -10,7 +10,7 @@
  *   GET  /presence/stream  presence changes as server-sent events
  */
 import type http from 'node:http';
-import type { PresenceEvent } from '../backplane/types';
+import { BackplaneError, PresenceEvent } from '../backplane/types';
 import type { SluiceServer } from './server';
 import { json } from './server';
 
@@ -27,8 +27,10 @@ export function createAdminHandler(server: SluiceServer): AdminHandler {
     const url = new URL(req.url ?? '/', 'http://admin');
     const route = `${req.method} ${url.pathname}`;
     const fail = (err: Error) => {
-      server.log.error({ err: err.message, route }, 'admin request failed');
-      if (!res.headersSent) json(res, 500, { error: 'internal_error' });
+      // The backplane being down is a state to report, not a server fault.
+      const unavailable = err instanceof BackplaneError && err.reason === 'backplane_unavailable';
+      server.log[unavailable ? 'warn' : 'error']({ err: err.message, route }, 'admin request failed');
+      if (!res.headersSent) json(res, unavailable ? 503 : 500, { error: unavailable ? 'backplane_unavailable' : 'internal_error' });
       else res.end();
     };
     switch (route) {

@@ -1,5 +1,8 @@
 /** Connection rotation (max lifetime, for the global ALB's timeoutSec) and the admin status/metrics. */
 import WebSocket from 'ws';
+import { MemoryBackplane } from '../../app/backplane/memory';
+import { BackplaneError } from '../../app/backplane/types';
+import { defaultTimeouts } from '../../app/contract/timeouts';
 import { closed, openRaw, seeded, startServer } from '../helpers/server';
 
 describe('connection rotation', () => {
@@ -46,6 +49,24 @@ describe('admin status and metrics', () => {
       expect(presence).toEqual({ peers: [] }); // connected but not joined: not present
       expect(ws.readyState).toBe(WebSocket.OPEN);
       ws.terminate();
+    } finally {
+      await ts.server.shutdown();
+    }
+  });
+});
+
+describe('admin presence while the backplane is down', () => {
+  it('answers 503 backplane_unavailable, not a 500', async () => {
+    class DownBackplane extends MemoryBackplane {
+      override async presence(): Promise<never> {
+        throw new BackplaneError('backplane_unavailable', 'redis unreachable');
+      }
+    }
+    const ts = await startServer({ backplane: new DownBackplane(defaultTimeouts.resume) });
+    try {
+      const res = await fetch(`${ts.adminUrl}/presence`);
+      expect(res.status).toBe(503);
+      expect(await res.json()).toEqual({ error: 'backplane_unavailable' });
     } finally {
       await ts.server.shutdown();
     }
