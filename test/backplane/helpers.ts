@@ -4,13 +4,14 @@
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import WebSocket from 'ws';
 import { RedisBackplane } from '../../app/backplane/redis';
-import { Backplane, BackplaneError } from '../../app/backplane/types';
+import { Backplane, BackplaneError, PresenceEvent } from '../../app/backplane/types';
 import { resolveTimeouts, TimeoutsOverrides } from '../../app/contract/timeouts';
 import { SECRET, startServer, TestServer, token } from '../helpers/server';
 
@@ -359,4 +360,33 @@ export class RawPeer {
     this.ws.terminate();
     return this.closed;
   }
+}
+
+/**
+ * Subscribe to an admin presence stream (server-sent events). `ready` resolves once the stream is
+ * open; `onEvent` sees each event with its arrival time.
+ */
+export function presenceStream(url: string, onEvent?: (ev: PresenceEvent, at: number) => void): { events: PresenceEvent[]; ready: Promise<void>; stop(): void } {
+  const events: PresenceEvent[] = [];
+  let req: http.ClientRequest | undefined;
+  const ready = new Promise<void>((resolve) => {
+    req = http.get(url, (res) => {
+      let buf = '';
+      res.on('data', (chunk: Buffer) => {
+        buf += chunk.toString();
+        if (buf.startsWith(':')) resolve();
+        let i: number;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const data = buf.slice(0, i).split('\n').find((l) => l.startsWith('data: '));
+          buf = buf.slice(i + 2);
+          if (!data) continue;
+          const ev = JSON.parse(data.slice(6)) as PresenceEvent;
+          events.push(ev);
+          onEvent?.(ev, Date.now());
+        }
+      });
+    });
+    req.on('error', () => undefined);
+  });
+  return { events, ready, stop: () => req?.destroy() };
 }

@@ -3,10 +3,8 @@
  * 3 s; the contract caps it at 60 s), a signal sent to them meanwhile is stored, not lost, and
  * they reappear (and get it) when they reconnect elsewhere. Servers are separate processes.
  */
-import http from 'node:http';
-import { PresenceEvent } from '../../app/backplane/types';
 import {
-  FAST, presenceOf, RawPeer, RedisProc, ServerProc, spawnServer, startAll, startRedis, untilServerPublishes, waitFor,
+  FAST, presenceOf, presenceStream, RawPeer, RedisProc, ServerProc, spawnServer, startAll, startRedis, untilServerPublishes, waitFor,
 } from './helpers';
 
 const TTL_MS = FAST.presence!.ttlMs!;
@@ -28,28 +26,13 @@ afterAll(async () => {
   await redis?.destroy();
 });
 
+/** First `offline` event time per peer, from an admin presence stream. */
 function offlineEvents(url: string): { offline: Map<string, number>; ready: Promise<void>; stop(): void } {
   const offline = new Map<string, number>();
-  let req: http.ClientRequest | undefined;
-  const ready = new Promise<void>((resolve) => {
-    req = http.get(url, (res) => {
-      let buf = '';
-      res.on('data', (chunk: Buffer) => {
-        buf += chunk.toString();
-        if (buf.startsWith(':')) resolve();
-        let i: number;
-        while ((i = buf.indexOf('\n\n')) >= 0) {
-          const data = buf.slice(0, i).split('\n').find((l) => l.startsWith('data: '));
-          buf = buf.slice(i + 2);
-          if (!data) continue;
-          const ev = JSON.parse(data.slice(6)) as PresenceEvent;
-          if (ev.type === 'offline' && !offline.has(ev.peerId)) offline.set(ev.peerId, Date.now());
-        }
-      });
-    });
-    req.on('error', () => undefined);
+  const stream = presenceStream(url, (ev, at) => {
+    if (ev.type === 'offline' && !offline.has(ev.peerId)) offline.set(ev.peerId, at);
   });
-  return { offline, ready, stop: () => req?.destroy() };
+  return { offline, ready: stream.ready, stop: stream.stop };
 }
 
 test('SIGKILL: peers leave presence within the TTL, then reappear when they reconnect elsewhere', async () => {

@@ -4,10 +4,8 @@
  * the admin SSE stream, the newest attachment winning across servers, resume on another server,
  * and dedupe across servers.
  */
-import http from 'node:http';
-import { PresenceEvent } from '../../app/backplane/types';
 import {
-  presenceOf, RawPeer, RedisProc, RedisTestServer, startAll, startRedis, startRedisServer, untilPresenceSettled, waitFor,
+  presenceOf, presenceStream, RawPeer, RedisProc, RedisTestServer, startAll, startRedis, startRedisServer, untilPresenceSettled, waitFor,
 } from './helpers';
 
 let redis: RedisProc;
@@ -33,32 +31,8 @@ async function join(server: RedisTestServer, id: string, lastSeq?: number, kind:
   return peer;
 }
 
-/** Subscribe to an admin SSE stream; returns the events seen so far and a stop function. */
-function sse(url: string): { events: PresenceEvent[]; stop(): void; ready: Promise<void> } {
-  const events: PresenceEvent[] = [];
-  let req: http.ClientRequest | undefined;
-  const ready = new Promise<void>((resolve) => {
-    req = http.get(url, (res) => {
-      let buf = '';
-      res.on('data', (chunk: Buffer) => {
-        buf += chunk.toString();
-        if (buf.startsWith(':')) resolve();
-        let i: number;
-        while ((i = buf.indexOf('\n\n')) >= 0) {
-          const block = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          const data = block.split('\n').find((l) => l.startsWith('data: '));
-          if (data) events.push(JSON.parse(data.slice(6)) as PresenceEvent);
-        }
-      });
-    });
-    req.on('error', () => undefined);
-  });
-  return { events, ready, stop: () => req?.destroy() };
-}
-
 test('signals cross every pair of servers; the sender gets ok/delivered; presence agrees on all three', async () => {
-  const stream = sse(`${servers[0].adminUrl}/presence/stream`);
+  const stream = presenceStream(`${servers[0].adminUrl}/presence/stream`);
   await stream.ready;
   const ps = await Promise.all(servers.map((s, i) => join(s, `pair-${i + 1}`, undefined, i === 0 ? 'gateway' : 'client')));
   let sent = 0;
