@@ -13,6 +13,7 @@ import WebSocket from 'ws';
 import { RedisBackplane } from '../../app/backplane/redis';
 import { Backplane, BackplaneError, PresenceEvent } from '../../app/backplane/types';
 import { resolveTimeouts, TimeoutsOverrides } from '../../app/contract/timeouts';
+import { spawnServer as spawnServerProcess } from '../helpers/process';
 import { SECRET, startServer, TestServer, token } from '../helpers/server';
 
 export const ROOT = path.resolve(__dirname, '../..');
@@ -174,42 +175,16 @@ export interface ServerProc {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** `node --import tsx app/server/main.ts` with env config; ports 0, read back from its banner. */
+/** `node --import tsx app/server/main.ts` with env config (test/helpers/process.ts), on ports 0. */
 export async function spawnServer(redisUrl: string, serverId: string, overrides: TimeoutsOverrides = FAST): Promise<ServerProc> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'app/server/main.ts'], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      SLUICE_ENV: 'development',
-      SLUICE_HOST: '127.0.0.1',
-      SLUICE_PORT: '0',
-      SLUICE_ADMIN_PORT: '0',
-      SLUICE_REDIS_URL: redisUrl,
-      SLUICE_SERVER_ID: serverId,
-      SLUICE_TIMEOUTS: JSON.stringify(overrides),
-      SLUICE_TOKEN_SECRET: SECRET,
-      SLUICE_LOG_LEVEL: process.env.SLUICE_TEST_LOG ?? 'warn',
-    },
-    stdio: ['ignore', process.env.SLUICE_TEST_LOG ? 'inherit' : 'ignore', 'pipe'],
+  const srv = await spawnServerProcess({
+    SLUICE_REDIS_URL: redisUrl,
+    SLUICE_SERVER_ID: serverId,
+    SLUICE_TIMEOUTS: JSON.stringify(overrides),
+    SLUICE_TOKEN_SECRET: SECRET,
   });
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  const { port, adminPort } = await new Promise<{ port: number; adminPort: number }>((resolve, reject) => {
-    let err = '';
-    const timer = setTimeout(() => reject(new Error(`server ${serverId} did not start: ${err}`)), 20_000);
-    proc.stderr?.on('data', (d: Buffer) => {
-      err += d.toString();
-      const ws = /ws:\/\/[^:]+:(\d+)\//.exec(err);
-      const admin = /admin: http:\/\/[^:]+:(\d+)\//.exec(err);
-      if (ws && admin) {
-        clearTimeout(timer);
-        resolve({ port: Number(ws[1]), adminPort: Number(admin[1]) });
-      }
-    });
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`server ${serverId} exited with ${code}: ${err}`));
-    });
-  });
+  const { proc, port, adminPort } = srv;
+  const exited = srv.exited.then(({ code }) => code);
   const socketUrl = `ws://127.0.0.1:${port}/socket/websocket`;
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   // Listening is not enough: wait until it is registered with Redis (/readyz 200).

@@ -53,6 +53,10 @@ export async function spawnServer(env: Record<string, string>): Promise<ServerPr
       void exited.then(({ code }) => { clearTimeout(timer); reject(new Error(`server exited (${code}) before "${msg}"; stderr: ${stderr}`)); });
     });
   };
-  const listening = await waitForLog('server listening');
+  const listening = await waitForLog('server listening').catch(async (err: Error) => {
+    proc.kill('SIGKILL'); // never leak a server that did not come up
+    await exited;
+    throw err;
+  });
   return { proc, port: listening.port as number, adminPort: listening.adminPort as number, logs, exited, waitForLog };
 }

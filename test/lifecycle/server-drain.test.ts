@@ -3,13 +3,11 @@
  * peers that answer, RST at the deadline for those that do not), and the `npm run server` process
  * (app/server/main.ts with SLUICE_GCE_WATCHER=on) drains and exits 0 on DELETING.
  */
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { LifecycleWatcher } from '../../app/lifecycle';
+import { spawnServer } from '../helpers/process';
 import { closed, openRaw, startServer, TestServer } from '../helpers/server';
 import { GceDouble, ListCall } from './gce-double';
 
-const ROOT = path.resolve(__dirname, '../..');
 const FAST_DRAIN = { drain: { windowMs: 200, deadlineMs: 1_500, marginMs: 100 }, gce: { watcherPollIntervalMs: 25 } };
 
 let double: GceDouble;
@@ -74,36 +72,22 @@ describe('watcher + server', () => {
 
 describe('npm run server with SLUICE_GCE_WATCHER=on', () => {
   it('drains and exits 0 when its MIG starts DELETING it', async () => {
-    const child = spawn(path.join(ROOT, 'node_modules/.bin/tsx'), ['app/server/main.ts'], {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        SLUICE_ENV: 'development',
-        SLUICE_HOST: '127.0.0.1',
-        SLUICE_PORT: '0',
-        SLUICE_ADMIN_PORT: '0',
-        SLUICE_LOG_LEVEL: 'info',
-        SLUICE_GCE_WATCHER: 'on',
-        SLUICE_TIMEOUTS: JSON.stringify(FAST_DRAIN),
-        GCE_METADATA_HOST: `127.0.0.1:${double.port}`,
-        SLUICE_GCE_COMPUTE_URL: double.computeUrl,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const srv = await spawnServer({
+      SLUICE_GCE_WATCHER: 'on',
+      SLUICE_TIMEOUTS: JSON.stringify(FAST_DRAIN),
+      GCE_METADATA_HOST: `127.0.0.1:${double.port}`,
+      SLUICE_GCE_COMPUTE_URL: double.computeUrl,
     });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const killer = setTimeout(() => srv.proc.kill('SIGKILL'), 30_000);
     try {
       // Two polls answered NONE: the server keeps serving. Then the MIG schedules the deletion.
       await onList(2, () => (double.action = 'DELETING'));
-      expect(await exited).toBe(0);
+      expect(await srv.exited).toEqual({ code: 0, signal: null });
     } finally {
       clearTimeout(killer);
     }
-    expect(out).toContain('"reason":"gce-lifecycle:DELETING"');
-    expect(out).toContain('lifecycle watcher: DELETING, starting the drain');
+    expect(srv.logs).toContainEqual(expect.objectContaining({ msg: 'drain finished', reason: 'gce-lifecycle:DELETING' }));
+    expect(srv.logs).toContainEqual(expect.objectContaining({ msg: 'lifecycle watcher: DELETING, starting the drain' }));
     expect(double.listCalls.length).toBeGreaterThanOrEqual(3);
   });
 });
