@@ -6,7 +6,7 @@
 import pino, { Logger } from 'pino';
 import { defaultTimeouts, Timeouts } from '../contract/timeouts';
 import { DrillPeer, PeerSpec } from './peer';
-import { percentiles, Percentiles } from './fleet';
+import { FleetSummary, percentiles } from './fleet';
 import { mulberry32 } from './prng';
 import { sdkLogger } from './sdk-logger';
 
@@ -21,26 +21,15 @@ export interface SinglePeerOptions {
   logger?: Logger;
 }
 
-export interface PeerSummary {
+/** One peer's books: the fleet summary's counters, for a single peer and its partner. */
+export type PeerSummary = Pick<FleetSummary,
+  'durationMs' | 'sent' | 'acked' | 'failed' | 'failures' | 'delivered' | 'duplicated' | 'lost' | 'unacked'
+  | 'reconnects' | 'replayed' | 'historyGaps' | 'longestGapMs' | 'gapMs'> & {
   peer: string;
   to: string;
-  durationMs: number;
-  sent: number;
-  acked: number;
-  failed: number;
-  failures: Record<string, number>;
-  delivered: number;
-  duplicated: number;
-  lost: number;
-  unacked: number;
-  reconnects: number;
-  replayed: number;
-  historyGaps: number;
-  longestGapMs: number;
-  gapMs: Percentiles;
   /** Why the peer stopped by itself (e.g. `unauthorized`), if it did. */
   fatal?: string;
-}
+};
 
 export function runPeer(opts: SinglePeerOptions): { peer: DrillPeer; stop(): Promise<PeerSummary>; done: Promise<PeerSummary> } {
   const timeouts = opts.timeouts ?? defaultTimeouts;
