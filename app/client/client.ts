@@ -64,6 +64,7 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
   private stopError?: SluiceClientError;
   private readyWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
   private transportGone?: () => void;
+  private closing?: Promise<void>;
   /** Counters for tests, the fleet and dashboards. */
   readonly stats = { duplicatesDropped: 0, replayed: 0, gaps: 0 };
 
@@ -139,6 +140,8 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
   send(to: string, data: unknown, id?: string): Promise<SendStatus> {
     if (this._state === 'stopped') return Promise.reject(this.stopError ?? new SluiceClientError('closed', 'client closed'));
     const entry = this.outbox.add(to, data, id ?? this.outbox.nextId());
+    // Pipelined: it does not wait for earlier sends (a transiently refused one is retried later and
+    // may then arrive after this one; each still arrives exactly once).
     if (this._state === 'joined' && entry.ref === undefined) this.push(entry);
     return entry.promise;
   }
@@ -147,13 +150,17 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
    * Stop for good: pending sends reject, the socket is closed politely (1000) and terminated if the
    * server does not finish the closing handshake within `connectTimeoutMs`.
    */
-  async close(): Promise<void> {
-    const t = this.transport;
-    this.halt('client_closed', new SluiceClientError('closed', 'client closed'));
-    if (!t) return;
-    const gone = new Promise<void>((resolve) => (this.transportGone = resolve));
-    t.close('client_closed', this.timeouts.client.connectTimeoutMs);
-    await gone;
+  close(): Promise<void> {
+    // Every caller gets the same promise: a second close() must not orphan the first one's wait.
+    this.closing ??= (async () => {
+      const t = this.transport;
+      this.halt('client_closed', new SluiceClientError('closed', 'client closed'));
+      if (!t) return;
+      const gone = new Promise<void>((resolve) => (this.transportGone = resolve));
+      t.close('client_closed', this.timeouts.client.connectTimeoutMs);
+      await gone;
+    })();
+    return this.closing;
   }
 
   // ---- connecting -------------------------------------------------------------------------------

@@ -169,6 +169,23 @@ export function shortestLifetimeMs(t: Timeouts): number {
   return t.server.maxConnectionLifetimeMs * (1 - t.server.lifetimeJitter);
 }
 
+/**
+ * Longest a peer can be gone before it is joined again: it is detached at the latest at the drain
+ * deadline (RST) or notices a silent server within dead-peer detection, then backs off, connects, joins.
+ */
+export function reconnectBoundMs(t: Timeouts): number {
+  return Math.max(t.drain.deadlineMs, t.client.deadPeerDetectionMs) + t.client.reconnectCapMs + t.client.connectTimeoutMs + t.client.joinTimeoutMs;
+}
+
+/** Values that are counts or whole seconds for the systems that consume them (Redis MAXLEN, docker, the Compute API). */
+const INTEGER_FIELDS: Array<[string, (t: Timeouts) => number]> = [
+  ['resume.historyMaxMessages', (t) => t.resume.historyMaxMessages],
+  ['gce.dockerStopTimeoutSec', (t) => t.gce.dockerStopTimeoutSec],
+  ['lb.connectionDrainingSec', (t) => t.lb.connectionDrainingSec],
+  ['lb.idleTimeoutSec', (t) => t.lb.idleTimeoutSec],
+  ['lb.maxConnectionLifetimeSec', (t) => t.lb.maxConnectionLifetimeSec],
+];
+
 const sec = (ms: number) => ms / 1000;
 
 export const RULES: readonly Rule[] = [
@@ -177,6 +194,12 @@ export const RULES: readonly Rule[] = [
     (t) => {
       const bad = allDurations(t).filter(([, v]) => !(Number.isFinite(v) && v > 0));
       return { message: `durations must be positive numbers: ${bad.map(([k]) => k).join(', ')}`, values: Object.fromEntries(bad) };
+    }),
+  rule('integer-values', 'Counts and whole-second values are integers (Redis MAXLEN, docker stop --time and the Compute API refuse fractions).',
+    (t) => INTEGER_FIELDS.every(([, get]) => Number.isInteger(get(t))),
+    (t) => {
+      const bad = INTEGER_FIELDS.filter(([, get]) => !Number.isInteger(get(t)));
+      return { message: `must be integers: ${bad.map(([k]) => k).join(', ')}`, values: Object.fromEntries(bad.map(([k, get]) => [k, get(t)])) };
     }),
   rule('client-detects-dead-peer-in-bound',
     'A silent server is noticed within the bound: the next heartbeat goes out after one interval and is given up on after the timeout.',
@@ -293,11 +316,11 @@ export const RULES: readonly Rule[] = [
     (t) => backendTimeoutSec(t) >= LB_TIMEOUT_RANGE_SEC.min && backendTimeoutSec(t) <= LB_TIMEOUT_RANGE_SEC.max && Number.isInteger(backendTimeoutSec(t)),
     (t) => ({ message: `backend timeoutSec (${backendTimeoutSec(t)}) must be an integer within [1, ${LB_TIMEOUT_RANGE_SEC.max}]`, values: { timeoutSec: backendTimeoutSec(t), kind: t.lb.kind } })),
   rule('resume-grace-covers-reconnect',
-    'A peer reconnecting after a drain stays addressable: the away grace outlasts the drain deadline plus the longest backoff.',
-    (t) => t.resume.awayGraceMs >= t.drain.deadlineMs + t.client.reconnectCapMs,
+    'A peer stays addressable until it is back: the away grace outlasts the slower of drain deadline and dead-peer detection, plus the longest backoff, connect and join.',
+    (t) => t.resume.awayGraceMs >= reconnectBoundMs(t),
     (t) => ({
-      message: `resume.awayGraceMs (${t.resume.awayGraceMs}) must be >= drain.deadlineMs + client.reconnectCapMs (${t.drain.deadlineMs + t.client.reconnectCapMs})`,
-      values: { awayGraceMs: t.resume.awayGraceMs, deadlineMs: t.drain.deadlineMs, reconnectCapMs: t.client.reconnectCapMs },
+      message: `resume.awayGraceMs (${t.resume.awayGraceMs}) must be >= max(drain.deadlineMs, client.deadPeerDetectionMs) + client.reconnectCapMs + client.connectTimeoutMs + client.joinTimeoutMs (${reconnectBoundMs(t)})`,
+      values: { awayGraceMs: t.resume.awayGraceMs, deadlineMs: t.drain.deadlineMs, deadPeerDetectionMs: t.client.deadPeerDetectionMs, reconnectCapMs: t.client.reconnectCapMs, connectTimeoutMs: t.client.connectTimeoutMs, joinTimeoutMs: t.client.joinTimeoutMs },
     })),
   rule('resume-history-covers-grace',
     'Signals stored for an away peer are still in history when it comes back: history age >= away grace.',

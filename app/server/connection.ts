@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import type { PeerIdentity } from '../auth/token';
 import { PEER_ID_PATTERN } from '../auth/token';
-import { Backplane, BackplaneError, Delivery, PeerSession } from '../backplane/types';
+import { Backplane, BackplaneError, Delivery, PeerSession, ReplayResult } from '../backplane/types';
 import type { Timeouts } from '../contract/timeouts';
 import {
   CLOSE, decode, EVENTS, Frame, PHOENIX_TOPIC, peerTopic, ProtocolError, push, reply, SIGNAL_EVENT,
@@ -35,6 +35,21 @@ export interface ConnectionContext {
 type State = 'open' | 'closing' | 'closed';
 
 const MAX_SIGNAL_ID = 128;
+/** A replay waits for the socket to drain below this before sending more. */
+const REPLAY_HIGH_WATER_BYTES = 64 * 1024;
+/** Signal data nesting bound (objects and arrays). */
+export const MAX_DATA_DEPTH = 32;
+
+/** Depth of nested objects/arrays in a parsed JSON value, counting stops once past `limit`. */
+function nestingDepth(v: unknown, limit: number, depth = 0): number {
+  if (v === null || typeof v !== 'object' || depth > limit) return depth;
+  let max = depth + 1;
+  for (const child of Object.values(v as Record<string, unknown>)) {
+    max = Math.max(max, nestingDepth(child, limit, depth + 1));
+    if (max > limit) break;
+  }
+  return max;
+}
 
 let nextId = 1;
 
@@ -49,6 +64,8 @@ export class PeerConnection {
   private pending: Delivery[] | null = null;
   private lastSentSeq = 0;
   private queue: Promise<void> = Promise.resolve();
+  /** Frames waiting in `queue`. */
+  private queued = 0;
   private readonly bucket: TokenBucket;
   private readonly timers: NodeJS.Timeout[] = [];
   private idleTimer?: NodeJS.Timeout;
@@ -90,12 +107,13 @@ export class PeerConnection {
   }
 
   /** Polite close 1012 "reconnect elsewhere". With `resetAfterMs`, RST if the peer has not finished closing by then. */
-  closeForRestart(reason: 'drain' | 'rotate', resetAfterMs?: number): void {
-    if (this.state !== 'open') return;
+  closeForRestart(reason: 'drain' | 'rotate', resetAfterMs?: number): boolean {
+    if (this.state !== 'open') return false;
     this.state = 'closing';
     this.closeReason = reason;
     this.ws.close(CLOSE.serviceRestart, reason === 'drain' ? 'server draining' : 'connection rotation');
     if (resetAfterMs !== undefined) this.after(resetAfterMs, () => this.reset(`${reason}_deadline`));
+    return true;
   }
 
   /** TCP RST: the peer learns at once that this connection is gone (no FIN dance with a dead peer). */
@@ -177,10 +195,17 @@ export class PeerConnection {
       this.send(reply(frame, 'ok', {}));
       return;
     }
+    // The token bucket bounds how fast frames come in, not how many wait on a slow backplane.
+    if (this.queued >= this.ctx.limits.rateBurst) {
+      this.log.warn({ queued: this.queued }, 'too many frames waiting, closing');
+      this.closeWith(CLOSE.policyViolation, 'overloaded', 'too many frames in flight');
+      return;
+    }
+    this.queued++;
     this.queue = this.queue.then(() => this.dispatch(frame)).catch((err: Error) => {
       this.log.error({ err: err.message }, 'frame handler failed');
       this.send(reply(frame, 'error', { reason: 'internal_error' }));
-    });
+    }).finally(() => { this.queued--; });
   }
 
   private async dispatch(f: Frame): Promise<void> {
@@ -213,6 +238,23 @@ export class PeerConnection {
       return;
     }
     if (this.session) await this.leave(); // a rejoin replaces the old join
+    const fail = (err: unknown) => {
+      const reason = err instanceof BackplaneError ? err.reason : 'internal_error';
+      this.ctx.metrics.joins.inc({ result: reason });
+      this.send(reply(f, 'error', { reason }));
+    };
+    // Without last_seq the peer starts from "now". Read where now is BEFORE attaching and replay
+    // from there after attaching: a signal published in between is then either in that replay or
+    // arrives live with a higher seq. (Taking "now" after attaching would count such a signal as
+    // already sent and skip it, with no hole for the client to notice.)
+    const fresh = lastSeq === undefined || lastSeq === null;
+    let from: number;
+    try {
+      from = fresh ? (await this.ctx.backplane.replay(this.peer.sub, null)).lastSeq : (lastSeq as number);
+    } catch (err) {
+      return fail(err);
+    }
+    if (this.state !== 'open') return;
     this.joinRef = f.joinRef;
     this.pending = [];
     let session: PeerSession;
@@ -227,28 +269,27 @@ export class PeerConnection {
     } catch (err) {
       this.joinRef = null;
       this.pending = null;
-      const reason = err instanceof BackplaneError ? err.reason : 'internal_error';
-      this.ctx.metrics.joins.inc({ result: reason });
-      this.send(reply(f, 'error', { reason }));
-      return;
+      return fail(err);
     }
     if (this.state !== 'open') {
       await session.close();
       return;
     }
     this.session = session;
+    let replay: ReplayResult;
     try {
-      const from = (lastSeq as number | null | undefined) ?? null;
-      const replay = await this.ctx.backplane.replay(this.peer.sub, from);
-      this.ctx.metrics.joins.inc({ result: 'ok' });
-      // Where this peer's stream starts. Without last_seq: now, but not after a delivery that
-      // arrived (into `pending`) between attach and replay, or it would be skipped. After a
-      // seq_reset: the backplane's numbering, or every new seq up to the peer's old last_seq
-      // would be skipped as "already sent".
-      let start = from === null || replay.gap?.reason === 'seq_reset' ? replay.lastSeq : from;
-      if (from === null && this.pending && this.pending.length > 0) start = Math.min(start, this.pending[0].seq - 1);
-      this.send(reply(f, 'ok', { last_seq: from === null ? start : replay.lastSeq, replayed: replay.deliveries.length, gap: replay.gap ?? null }));
-      this.lastSentSeq = start;
+      replay = await this.ctx.backplane.replay(this.peer.sub, from);
+    } catch (err) {
+      await this.leave();
+      return fail(err);
+    }
+    // Where this peer's stream starts. After a seq_reset: the backplane's numbering, or every new
+    // seq up to the peer's old last_seq would be skipped as "already sent".
+    const start = !fresh && replay.gap?.reason === 'seq_reset' ? replay.lastSeq : from;
+    this.ctx.metrics.joins.inc({ result: 'ok' });
+    this.send(reply(f, 'ok', { last_seq: fresh ? start : replay.lastSeq, replayed: replay.deliveries.length, gap: replay.gap ?? null }));
+    this.lastSentSeq = start;
+    try {
       for (const d of replay.deliveries) {
         // A long replay must respect the send-buffer bound too: wait for the socket to drain
         // rather than queueing megabytes (or mistaking a resuming peer for a slow consumer).
@@ -257,16 +298,15 @@ export class PeerConnection {
       }
       this.ctx.metrics.replayed.inc(replay.deliveries.length);
       if (replay.deliveries.length > 0 || replay.gap) this.log.info({ replayed: replay.deliveries.length, gap: replay.gap }, 'resumed');
+      const waiting = this.pending ?? [];
+      this.pending = null;
+      for (const d of waiting) this.sendDelivery(d, false);
     } catch (err) {
-      const reason = err instanceof BackplaneError ? err.reason : 'internal_error';
-      this.ctx.metrics.joins.inc({ result: reason });
-      await this.leave();
-      this.send(reply(f, 'error', { reason }));
+      // The peer was told it joined: it must not stay half-joined. Close; it rejoins and resumes.
+      this.log.error({ err: (err as Error).message }, 'replay failed after the join reply');
+      this.closeWith(CLOSE.internalError, 'replay_failed', 'replay failed');
       return;
     }
-    const waiting = this.pending ?? [];
-    this.pending = null;
-    for (const d of waiting) this.sendDelivery(d, false);
     this.log.info({ lastSeq: this.lastSentSeq }, 'joined');
   }
 
@@ -303,6 +343,9 @@ export class PeerConnection {
     if (typeof to !== 'string' || !PEER_ID_PATTERN.test(to)) return bad('to', 'a peer id (1-128 characters of [A-Za-z0-9_.-])');
     if (typeof id !== 'string' || id.length === 0 || id.length > MAX_SIGNAL_ID) return bad('id', `a string of 1-${MAX_SIGNAL_ID} characters`);
     if (data === undefined) return bad('data', 'any JSON value');
+    // Deeply nested JSON parses fine but cannot be serialised again (V8 throws past a few thousand
+    // levels): it would sit in the recipient's history and break every replay. Refuse it here.
+    if (nestingDepth(data, MAX_DATA_DEPTH) > MAX_DATA_DEPTH) return bad('data', `JSON nested at most ${MAX_DATA_DEPTH} levels deep`);
     try {
       const outcome = await this.ctx.backplane.publish({ from: this.peer.sub, to, id, data });
       this.ctx.metrics.signalsRelayed.inc({ status: outcome.status });
@@ -316,12 +359,14 @@ export class PeerConnection {
   }
 
   /**
-   * Resolves true once the send buffer is below half its bound; false if the connection ended or
+   * Resolves true once the send buffer is below the replay mark; false if the connection ended or
    * the peer did not read for a whole idle period (then it is disconnected as a slow consumer).
    */
   private async writable(): Promise<boolean> {
-    const limit = this.ctx.limits.maxBufferedBytes / 2;
+    // A low mark keeps heartbeat replies (which share this socket) from waiting behind a replay.
+    const limit = Math.min(this.ctx.limits.maxBufferedBytes / 2, REPLAY_HIGH_WATER_BYTES);
     if (this.ws.bufferedAmount <= limit) return this.state === 'open';
+    if (this.socket.destroyed) return false;
     const drained = await new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => done(false), this.ctx.timeouts.server.idleTimeoutMs);
       const onDrain = () => done(true);

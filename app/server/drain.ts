@@ -14,7 +14,8 @@ export type DrainState = 'serving' | 'draining' | 'drained';
 
 export interface Drainable {
   readonly isClosed: boolean;
-  closeForRestart(reason: 'drain'): void;
+  /** Sends the 1012; false when the connection was already closing. */
+  closeForRestart(reason: 'drain'): boolean;
   reset(reason: string): void;
 }
 
@@ -24,7 +25,7 @@ export interface DrainReport {
   finishedAt: number;
   /** Connections open when the drain started. */
   total: number;
-  /** Sent their 1012. */
+  /** Sent their 1012 (connections already closing, e.g. rotating, are not counted). */
   closeSent: number;
   /** Still open at the deadline, reset with RST. */
   reset: number;
@@ -79,8 +80,7 @@ export class Drainer extends EventEmitter {
     order.forEach((conn, i) => {
       const at = (i + this.random()) * slot;
       this.timers.push(setTimeout(() => {
-        if (conn.isClosed) return;
-        conn.closeForRestart('drain');
+        if (conn.isClosed || !conn.closeForRestart('drain')) return;
         const offset = Date.now() - startedAt;
         report.closeSent++;
         report.firstCloseMs ??= offset;

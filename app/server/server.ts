@@ -212,6 +212,10 @@ export class SluiceServer {
 
 function refuse(socket: Socket, status: number, text: string, headers: Record<string, string> = {}): void {
   if (socket.destroyed) return;
+  // After 'upgrade' the HTTP server no longer manages this socket (no timeouts, and it is
+  // half-open capable): destroy it once the answer is written, as ws's abortHandshake does, or a
+  // peer that never closes would hold it, and the listener's close, forever.
+  socket.once('finish', () => socket.destroy());
   const lines = [`HTTP/1.1 ${status} ${text}`, 'Connection: close', 'Content-Length: 0', ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
   socket.end(`${lines.join('\r\n')}\r\n\r\n`);
 }

@@ -12,7 +12,8 @@ import { RedisProc, startRedis, untilPresenceSettled, waitFor } from './helpers'
 const timeouts = resolveTimeouts({
   resume: { historyMaxMessages: 3, awayGraceMs: 1_500, historyMaxAgeMs: 60_000, dedupeWindowMs: 60_000 },
   drain: { windowMs: 500, deadlineMs: 1_000, marginMs: 500 },
-  client: { reconnectCapMs: 500 },
+  // max(deadline 1000, detection 600) + cap 300 + connect 100 + join 100 = 1500 <= grace.
+  client: { heartbeatIntervalMs: 200, heartbeatTimeoutMs: 400, deadPeerDetectionMs: 600, reconnectBaseMs: 50, reconnectCapMs: 300, connectTimeoutMs: 100, joinTimeoutMs: 100 },
   presence: { ttlMs: 3_000, renewIntervalMs: 1_000 },
 });
 

@@ -140,3 +140,11 @@ test('a throwing listener is reported as an error and does not break the client'
   expect((await second)[0]).toMatchObject({ seq: 2, data: 2 });
   expect(b.state).toBe('joined');
 });
+
+test('close() called twice: both calls resolve once the socket is gone', async () => {
+  const a = await client(srv.socketUrl, 'c-close-twice', { timeouts: fastTimeouts() });
+  a.connect();
+  await a.ready();
+  await Promise.all([a.close(), a.close()]);
+  expect(a.state).toBe('stopped');
+});

@@ -26,6 +26,7 @@ describe('timeouts contract', () => {
   // One bad config per rule: each must be rejected by exactly the rule it breaks.
   const cases: Array<[string, TimeoutsOverrides]> = [
     ['positive-values', { drain: { marginMs: -1 } }],
+    ['integer-values', { resume: { historyMaxMessages: 1000.5 } }],
     ['client-detects-dead-peer-in-bound', { client: { heartbeatTimeoutMs: 11_000 } }],
     ['client-timeout-covers-interval', { client: { heartbeatIntervalMs: 5_000, heartbeatTimeoutMs: 4_000, deadPeerDetectionMs: 15_000 } }],
     ['client-backoff-ordered', { client: { reconnectBaseMs: 20_000 } }],
@@ -44,7 +45,7 @@ describe('timeouts contract', () => {
     ['docker-stop-covers-drain', { gce: { dockerStopTimeoutSec: 20 } }],
     ['docker-stop-fits-shutdown-budget', { gce: { dockerStopTimeoutSec: 120 } }],
     ['lb-timeout-in-range', { lb: { kind: 'external-proxy-network', idleTimeoutSec: 30.5 } }],
-    ['resume-grace-covers-reconnect', { resume: { awayGraceMs: 25_000 } }],
+    ['resume-grace-covers-reconnect', { resume: { awayGraceMs: 39_000 } }],
     ['resume-history-covers-grace', { resume: { historyMaxAgeMs: 30_000 } }],
     ['dedupe-covers-history', { resume: { dedupeWindowMs: 60_000 } }],
     ['presence-renewed-before-expiry', { presence: { renewIntervalMs: 20_000 } }],
