@@ -121,7 +121,7 @@ export async function untilPresenceSettled(b: Backplane): Promise<void> {
     } catch (err) {
       return err instanceof BackplaneError && err.reason === 'unknown_peer';
     }
-  }, 5_000, 'presence settled after redis start');
+  }, 15_000, 'presence settled after redis start'); // generous: the suite may share 2 cores with others
 }
 
 /** The same, through a server's socket (for servers in child processes). */

@@ -95,32 +95,32 @@ async function scenario(mode: Mode): Promise<Counts> {
     });
     for (const p of peers) void p.closed.then(() => running && c.disconnects++);
 
-    await waitFor(() => c.okDelivered >= 100, 5_000, 'traffic before the outage');
+    await waitFor(() => c.okDelivered >= 100, 15_000, 'traffic before the outage');
     if (mode === 'snapshot') {
       const r = new Redis(redis.url);
       await r.save();
       r.disconnect();
       const saved = c.okDelivered;
-      await waitFor(() => c.okDelivered >= saved + 60, 5_000, 'traffic after the snapshot');
+      await waitFor(() => c.okDelivered >= saved + 60, 15_000, 'traffic after the snapshot');
     }
     const down = Date.now();
     await redis.stop('SIGKILL');
     for (const s of servers) {
-      await waitFor(async () => (await fetch(`http://127.0.0.1:${s.port}/readyz`)).status === 503, 3_000, 'readyz 503');
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${s.port}/readyz`)).status === 503, 10_000, 'readyz 503');
       expect(await (await fetch(`http://127.0.0.1:${s.port}/readyz`)).json()).toEqual({ status: 'backplane_unavailable' });
       expect(await (await fetch(`${s.adminUrl}/metrics`)).text()).toMatch(/^sluice_backplane_up 0$/m);
     }
-    await waitFor(() => c.unavailable >= PAIRS * 2, 3_000, 'signals refused with backplane_unavailable');
+    await waitFor(() => c.unavailable >= PAIRS * 2, 10_000, 'signals refused with backplane_unavailable');
     await new Promise((res) => setTimeout(res, Math.max(0, down + OUTAGE_MS - Date.now())));
     expect(peers.every((p) => p.ws.readyState === p.ws.OPEN)).toBe(true);
     await redis.start();
     for (const s of servers) {
-      await waitFor(async () => (await fetch(`http://127.0.0.1:${s.port}/readyz`)).status === 200, 5_000, 'readyz 200 again');
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${s.port}/readyz`)).status === 200, 15_000, 'readyz 200 again');
       expect(await (await fetch(`${s.adminUrl}/metrics`)).text()).toMatch(/^sluice_backplane_up 1$/m);
     }
     c.outageMs = Date.now() - down;
     const after = c.okDelivered;
-    await waitFor(() => c.okDelivered >= after + 100, 5_000, 'traffic after recovery');
+    await waitFor(() => c.okDelivered >= after + 100, 15_000, 'traffic after recovery');
     running = false;
     await Promise.all(loops);
 
@@ -130,7 +130,7 @@ async function scenario(mode: Mode): Promise<Counts> {
       const [to, id] = key.split('/');
       return byRecipient.get(to)!.received.some((r) => r.id === id);
     };
-    await waitFor(() => [...acked.keys()].every(has), 3_000, 'acked signals received').catch(() => undefined);
+    await waitFor(() => [...acked.keys()].every(has), 10_000, 'acked signals received').catch(() => undefined);
     for (const [key, st] of acked) {
       if (!has(key)) {
         c.lost++;
