@@ -80,6 +80,30 @@ export function openRaw(url: string): Promise<WebSocket> {
   });
 }
 
+/** A `phx_reply` frame as a raw client sees it. */
+export type Reply = [string | null, string | null, string, string, { status: string; response: Record<string, unknown> }];
+
+/** Resolves with the next phx_reply on `ws` carrying `ref` (listen before sending). */
+export function replyTo(ws: WebSocket, ref: unknown): Promise<Reply> {
+  return new Promise((resolve) => {
+    const onMessage = (data: WebSocket.RawData) => {
+      const msg = JSON.parse(data.toString()) as Reply;
+      if (msg[3] === 'phx_reply' && msg[1] === ref) {
+        ws.off('message', onMessage);
+        resolve(msg);
+      }
+    };
+    ws.on('message', onMessage);
+  });
+}
+
+/** Send a Phoenix frame on a raw socket and resolve with the phx_reply carrying the same ref. */
+export function request(ws: WebSocket, frame: unknown[]): Promise<Reply> {
+  const reply = replyTo(ws, frame[1]);
+  ws.send(JSON.stringify(frame));
+  return reply;
+}
+
 /** Resolves with [code, reason] when `ws` closes. */
 export function closed(ws: WebSocket): Promise<[number, string]> {
   return new Promise((resolve) => ws.once('close', (code, reason) => resolve([code, reason.toString()])));

@@ -3,25 +3,7 @@
  * healthy neighbour on the same server keeps working through all of it.
  */
 import WebSocket from 'ws';
-import { closed, openRaw, SECRET, startServer, TestServer, token, until } from '../helpers/server';
-
-type Reply = [string | null, string | null, string, string, { status: string; response: Record<string, unknown> }];
-
-/** Send a frame and resolve with the phx_reply carrying the same ref. */
-function request(ws: WebSocket, frame: unknown[]): Promise<Reply> {
-  const ref = frame[1];
-  return new Promise((resolve) => {
-    const onMessage = (data: WebSocket.RawData) => {
-      const msg = JSON.parse(data.toString()) as Reply;
-      if (msg[3] === 'phx_reply' && msg[1] === ref) {
-        ws.off('message', onMessage);
-        resolve(msg);
-      }
-    };
-    ws.on('message', onMessage);
-    ws.send(JSON.stringify(frame));
-  });
-}
+import { closed, openRaw, Reply, request, SECRET, startServer, TestServer, token, until } from '../helpers/server';
 
 let refs = 0;
 const ref = () => String(++refs);
