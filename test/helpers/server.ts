@@ -83,17 +83,29 @@ export function openRaw(url: string): Promise<WebSocket> {
 /** A `phx_reply` frame as a raw client sees it. */
 export type Reply = [string | null, string | null, string, string, { status: string; response: Record<string, unknown> }];
 
-/** Resolves with the next phx_reply on `ws` carrying `ref` (listen before sending). */
+/**
+ * Resolves with the next phx_reply on `ws` carrying `ref` (listen before sending); rejects if the
+ * socket closes first, so a test never waits forever on a connection the server has ended.
+ */
 export function replyTo(ws: WebSocket, ref: unknown): Promise<Reply> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const onMessage = (data: WebSocket.RawData) => {
       const msg = JSON.parse(data.toString()) as Reply;
       if (msg[3] === 'phx_reply' && msg[1] === ref) {
-        ws.off('message', onMessage);
+        done();
         resolve(msg);
       }
     };
+    const onClose = (code: number, reason: Buffer) => {
+      done();
+      reject(new Error(`socket closed (${code} ${reason.toString()}) before the reply to ${String(ref)}`));
+    };
+    const done = () => {
+      ws.off('message', onMessage);
+      ws.off('close', onClose);
+    };
     ws.on('message', onMessage);
+    ws.on('close', onClose);
   });
 }
 
