@@ -13,6 +13,8 @@ export interface BlackholeProxy {
   /** Forward normally again (for new connections and existing ones). */
   restore(): void;
   readonly connections: number;
+  /** What a VM deletion does: reset (RST) both sides of every connection, black-holed or not. */
+  resetAll(): void;
   close(): Promise<void>;
 }
 
@@ -47,9 +49,25 @@ export async function startBlackholeProxy(targetPort: number, targetHost = '127.
     blackhole: () => { dropping = true; },
     restore: () => { dropping = false; },
     get connections() { return pairs.size; },
+    resetAll: () => {
+      for (const pair of [...pairs]) {
+        pairs.delete(pair);
+        for (const s of pair) rst(s);
+      }
+    },
     close: async () => {
       for (const [a, b] of pairs) { a.destroy(); b.destroy(); }
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** TCP RST where the socket allows it (a socket still connecting is just destroyed). */
+export function rst(s: net.Socket): void {
+  if (s.destroyed) return;
+  try {
+    s.resetAndDestroy();
+  } catch {
+    s.destroy();
+  }
 }

@@ -1,34 +1,107 @@
 /**
- * `npm start`: the local job with embedded defaults and no cloud. Today it runs one server (the
- * same entry point as `npm run server`, development settings) and prints ready-made tokens and the
- * commands to connect to it; SIGINT/SIGTERM drain it like a production server.
+ * `npm start`: a whole region on this machine. Three sluice servers with distinct ids on one
+ * backplane, a load balancer in front, a fleet of drill peers exchanging numbered signals through
+ * it, and a status page with a "roll out" button. With Node alone: the servers share the in-memory
+ * backplane in this process and the balancer is the built-in one. With `redis-server` / `haproxy`
+ * on PATH the real parts are used (force with `--backplane`, `--lb`).
+ *
+ * Ctrl-C or SIGTERM: the fleet stops (its summary is printed: every signal accounted for), every
+ * server drains, then the LB and Redis stop; no process is left behind. Exit 0, or 1 if a signal
+ * was lost or duplicated.
  */
-import { signToken } from '../auth/token';
-import { DEV_TOKEN_SECRET } from '../server/config';
-import { main } from '../server/main';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import type { FleetSummary } from '../peer/fleet';
+import { LbKind } from './lb';
+import { BackplaneKind, Region, startRegion } from './region';
+import { startStatusServer } from './status-server';
+import { regionTimeouts } from './timeouts';
 
-async function start(): Promise<void> {
-  process.env.SLUICE_ENV ??= 'development';
-  process.env.SLUICE_LOG_LEVEL ??= 'info';
-  const server = await main();
-  const secret = server.config.tokenSecret;
-  const { port, adminPort } = server.ports();
-  const client = await signToken(secret, { sub: 'demo-client', kind: 'client' });
-  const gateway = await signToken(secret, { sub: 'demo-gateway', kind: 'gateway' });
-  const base = `ws://127.0.0.1:${port}/socket/websocket?vsn=2.0.0&token=`;
-  process.stderr.write([
-    '',
-    `sluice is running (development${secret === DEV_TOKEN_SECRET ? ', built-in development token secret' : ''}).`,
-    `  demo-client  : ${base}${client}`,
-    `  demo-gateway : ${base}${gateway}`,
-    '  join   : ["1","1","peer:demo-client","phx_join",{}]',
-    '  signal : ["1","2","peer:demo-client","signal",{"to":"demo-gateway","id":"hello-1","data":{"sdp":"..."}}]',
-    `  drain  : curl -X POST http://${server.config.adminHost}:${adminPort}/drain   (or Ctrl-C)`,
-    '',
-  ].join('\n'));
+interface StartOptions {
+  lb: LbKind | 'auto';
+  backplane: BackplaneKind | 'auto';
+  servers: number;
+  peers: number;
+  port: number;
+  statusPort: number;
+  interval: number;
+  quick: boolean;
+  logLevel: string;
 }
 
-start().catch((err: Error) => {
-  process.stderr.write(`${err.message}\n`);
-  process.exit(2);
-});
+const int = (min: number) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`must be an integer >= ${min}`);
+  return n;
+};
+
+export async function runStart(o: StartOptions, out: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<{ region: Region; stop(reason: string): Promise<FleetSummary | undefined> }> {
+  const region = await startRegion({
+    servers: o.servers, peers: o.peers, timeouts: regionTimeouts(o.quick), lb: o.lb, backplane: o.backplane,
+    port: o.port, intervalMs: o.interval, logLevel: o.logLevel,
+  });
+  process.once('exit', () => region.killNow());
+  const status = await startStatusServer(region, o.statusPort).catch(async (err: Error) => {
+    await region.stop();
+    throw err;
+  });
+  if (o.peers > 0) await region.startFleet();
+  out([
+    '',
+    `sluice region is running: ${region.live().length} servers (${region.live().map((s) => s.id).join(', ')}), ` +
+      `${region.backplaneKind === 'redis' ? 'Redis backplane, servers as child processes' : 'in-memory backplane, servers in this process'}, ` +
+      `${region.lb.kind === 'haproxy' ? 'HAProxy' : 'built-in'} load balancer, ${o.peers} peers.`,
+    `  status page  : ${status.url}`,
+    `  load balancer: ${region.lbUrl}?vsn=2.0.0&token=<token>   (npm run token -- --sub me --kind client)`,
+    `  roll out     : curl -X POST -H 'Content-Type: application/json' ${status.url}api/rollout`,
+    ...region.live().map((s) => `  ${s.id} admin: http://127.0.0.1:${s.adminPort}/status`),
+    '  Ctrl-C stops the fleet, drains every server, and stops the rest.',
+    '',
+  ].join('\n'));
+  let stopping: Promise<FleetSummary | undefined> | undefined;
+  const stop = (reason: string) => {
+    stopping ??= (async () => {
+      out(`stopping (${reason}): fleet, then a drain of every server, then the load balancer${region.backplaneKind === 'redis' ? ' and Redis' : ''}...`);
+      await status.close();
+      const summary = await region.stop();
+      if (summary) {
+        out(`fleet: ${summary.peers} peers, ${summary.sent} signals sent, ${summary.delivered} delivered, ` +
+          `${summary.lost} lost, ${summary.duplicated} duplicated, ${summary.reconnects} reconnects, ` +
+          `peers ever offline ${region.monitor.everOffline.size}`);
+      }
+      out('stopped.');
+      return summary;
+    })();
+    return stopping;
+  };
+  return { region, stop };
+}
+
+if (require.main === module) {
+  const program = new Command('start')
+    .description('Run a sluice region locally: servers, a load balancer, a fleet of peers and a status page.')
+    .addOption(new Option('--lb <kind>', 'load balancer').choices(['auto', 'builtin', 'haproxy']).default('auto'))
+    .addOption(new Option('--backplane <kind>', 'backplane').choices(['auto', 'memory', 'redis']).default('auto'))
+    .option('--servers <n>', 'servers in the region', int(1), 3)
+    .option('--peers <n>', 'drill peers in the fleet (0: none)', int(0), 60)
+    .option('--port <port>', 'load balancer port on 127.0.0.1 (0: any free port)', int(0), 4000)
+    .option('--status-port <port>', 'status page port on 127.0.0.1 (0: any free port)', int(0), 8080)
+    .option('--interval <ms>', 'one numbered signal per peer every this many ms', int(10), 500)
+    .option('--quick', 'the scaled-down contract of the drill\'s --quick (short drains)', false)
+    .addOption(new Option('--log-level <level>', 'server log level (stderr)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('warn'))
+    .action(async (o: StartOptions) => {
+      const { stop } = await runStart(o);
+      const onSignal = (sig: string) => {
+        void stop(sig).then((s) => process.exit(s && (s.lost > 0 || s.duplicated > 0) ? 1 : 0), (err: Error) => {
+          process.stderr.write(`stop failed: ${err.message}\n`);
+          process.exit(1);
+        });
+      };
+      process.on('SIGINT', () => onSignal('SIGINT'));
+      process.on('SIGTERM', () => onSignal('SIGTERM'));
+    });
+  program.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+  program.parseAsync().catch((err: Error) => {
+    process.stderr.write(`start: ${err.message}\n`);
+    process.exit(2);
+  });
+}

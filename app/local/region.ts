@@ -1,0 +1,220 @@
+/**
+ * A whole region on one machine: N sluice servers on one backplane (in-memory in this process, or
+ * Redis with the servers as child processes), a load balancer in front (built-in or HAProxy), a
+ * fleet of drill peers exchanging numbered signals through it, and a monitor sampling all of it.
+ *
+ *   const region = await startRegion({ servers: 3, peers: 60 });
+ *   await region.rollout();          // every server replaced, one by one, each with a drain
+ *   const summary = await region.stop();
+ *
+ * A rollout is the MIG's rolling update with maxSurge 1, maxUnavailable 0: start a new server
+ * (a fresh id), wait until the LB has it up, then take the old one out of the LB (connection
+ * draining) and drain it (what the lifecycle watcher starts within one poll on GCP).
+ */
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { MemoryBackplane } from '../backplane/memory';
+import type { Timeouts } from '../contract/timeouts';
+import { FleetController, FleetSummary, runFleet } from '../peer/fleet';
+import { DEV_TOKEN_SECRET } from '../server/config';
+import { LbKind, LoadBalancer, resolveLbKind, startLoadBalancer } from './lb';
+import { Monitor } from './monitor';
+import { LocalRedis, freePort, redisAvailable, startRedis } from './redis';
+import { killChildrenNow, LocalServer, startLocalServer } from './servers';
+
+export type BackplaneKind = 'memory' | 'redis';
+
+export interface RegionOptions {
+  servers: number;
+  peers: number;
+  timeouts: Timeouts;
+  /** The peers' contract (default: the region's). */
+  clientTimeouts?: Timeouts;
+  lb?: LbKind | 'auto';
+  backplane?: BackplaneKind | 'auto';
+  /** LB port on 127.0.0.1 (0: a free one). */
+  port?: number;
+  intervalMs?: number;
+  tokenSecret?: string;
+  logLevel?: string;
+  seed?: number;
+  sampleEveryMs?: number;
+  /** Server id prefix (ids are `<prefix>-1`, `-2`, ... and never reused). */
+  idPrefix?: string;
+}
+
+export type BreakMode = 'silence' | 'delete' | 'restore';
+
+export class Region extends EventEmitter {
+  readonly servers: LocalServer[] = [];
+  readonly monitor: Monitor;
+  readonly silent = new Set<string>();
+  fleet?: FleetController;
+  lb!: LoadBalancer;
+  backplaneKind!: BackplaneKind;
+  rolling: { step: number; of: number; current?: string } | null = null;
+  private memory?: MemoryBackplane;
+  private redis?: LocalRedis;
+  private nextId = 1;
+  private dir: string;
+  private stopping?: Promise<FleetSummary | undefined>;
+
+  constructor(readonly opts: RegionOptions) {
+    super();
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-region-'));
+    this.monitor = new Monitor({
+      servers: () => this.servers,
+      fleet: () => this.fleet,
+      silent: () => this.silent,
+    }, opts.sampleEveryMs ?? 1_000);
+  }
+
+  get secret(): string {
+    return this.opts.tokenSecret ?? DEV_TOKEN_SECRET;
+  }
+  get lbUrl(): string {
+    return `ws://127.0.0.1:${this.lb.port}/socket/websocket`;
+  }
+  live(): LocalServer[] {
+    return this.servers.filter((s) => !s.gone);
+  }
+
+  async start(): Promise<void> {
+    const asked = this.opts.backplane ?? 'auto';
+    if (asked === 'redis' && !redisAvailable()) throw new Error('--backplane redis: redis-server is not on PATH (apt-get install redis-server)');
+    this.backplaneKind = asked === 'auto' ? (redisAvailable() ? 'redis' : 'memory') : asked;
+    if (this.backplaneKind === 'redis') this.redis = await startRedis(this.dir);
+    else this.memory = new MemoryBackplane(this.opts.timeouts.resume);
+    const kind = resolveLbKind(this.opts.lb ?? 'auto');
+    const port = this.opts.port || (kind === 'haproxy' ? await freePort() : 0);
+    this.lb = await startLoadBalancer(kind, { port, dir: this.dir, timeouts: this.opts.timeouts });
+    await Promise.all(Array.from({ length: this.opts.servers }, () => this.addServer()));
+    this.monitor.start();
+  }
+
+  /** Start the fleet through the LB; resolves once every peer has joined. */
+  async startFleet(): Promise<FleetController> {
+    if (this.opts.peers < 1) throw new Error('no peers configured');
+    this.fleet = runFleet({
+      urls: [this.lbUrl], count: this.opts.peers, tokenSecret: this.secret,
+      timeouts: this.opts.clientTimeouts ?? this.opts.timeouts, intervalMs: this.opts.intervalMs ?? 250,
+      seed: this.opts.seed ?? 1, logger: pino({ level: 'silent' }),
+    });
+    const bound = this.opts.timeouts.client.connectTimeoutMs * 4 + this.opts.peers * 20;
+    await withTimeout(this.fleet.ready(), Math.max(30_000, bound), 'every peer joined');
+    return this.fleet;
+  }
+
+  /** A new server with a fresh id, added to the LB; resolves once the LB has it up. */
+  async addServer(): Promise<LocalServer> {
+    const id = `${this.opts.idPrefix ?? 'local'}-${this.nextId++}`;
+    const s = await startLocalServer({
+      id, timeouts: this.opts.timeouts, tokenSecret: this.secret, logLevel: this.opts.logLevel ?? 'warn',
+      memory: this.memory, redisUrl: this.redis?.url,
+    });
+    this.servers.push(s);
+    await this.lb.add(id, s.port);
+    await this.lb.whenUp(id, 15_000);
+    this.emit('change');
+    return s;
+  }
+
+  /** Take a server out of the LB (connection draining) and drain it; resolves once it is gone. */
+  async retire(s: LocalServer): Promise<void> {
+    await this.lb.remove(s.id);
+    await s.drain();
+    this.emit('change');
+  }
+
+  /** Replace every live server, one at a time, each with a drain. */
+  async rollout(): Promise<void> {
+    if (this.rolling) throw new Error('a rollout is already running');
+    const old = this.live();
+    this.rolling = { step: 0, of: old.length };
+    this.emit('change');
+    try {
+      for (const s of old) {
+        this.rolling = { step: this.rolling.step + 1, of: old.length, current: s.id };
+        this.emit('change');
+        await this.addServer();
+        await this.retire(s);
+      }
+    } finally {
+      this.rolling = null;
+      this.emit('change');
+    }
+  }
+
+  /**
+   * The drill's failure modes on one server: `silence` black-holes its network (no FIN, no RST;
+   * the process keeps running), `delete` is its VM's deletion (a final RST on every connection, no
+   * drain), `restore` undoes a silence.
+   */
+  async breakServer(mode: BreakMode, id: string): Promise<void> {
+    const s = this.live().find((x) => x.id === id);
+    if (!s) throw new Error(`no live server ${id}`);
+    if (mode === 'silence') {
+      s.network.blackhole();
+      this.silent.add(id);
+    } else if (mode === 'restore') {
+      s.network.restore();
+      this.silent.delete(id);
+    } else {
+      this.silent.delete(id);
+      await this.lb.remove(id);
+      await s.destroy();
+    }
+    this.emit('change');
+  }
+
+  /**
+   * Stop: the fleet first (its summary: every signal accounted for), then every server drains
+   * (nothing is left to close, so this is quick), then the LB and the backplane. Idempotent.
+   */
+  stop(): Promise<FleetSummary | undefined> {
+    this.stopping ??= (async () => {
+      const summary = await this.fleet?.stop();
+      this.monitor.stop();
+      await Promise.all(this.live().map(async (s) => {
+        await this.lb.remove(s.id).catch(() => undefined);
+        await s.drain().catch(() => s.destroy());
+      }));
+      await this.lb?.close();
+      await this.memory?.close();
+      await this.redis?.stop();
+      fs.rmSync(this.dir, { recursive: true, force: true });
+      return summary;
+    })();
+    return this.stopping;
+  }
+
+  /** Synchronous last resort (process 'exit'): no child process outlives `npm start`. */
+  killNow(): void {
+    killChildrenNow();
+    this.lb?.killNow();
+    this.redis?.killNow();
+  }
+}
+
+export async function startRegion(opts: RegionOptions): Promise<Region> {
+  const r = new Region(opts);
+  try {
+    await r.start();
+  } catch (err) {
+    r.killNow();
+    await r.stop().catch(() => undefined);
+    throw err;
+  }
+  return r;
+}
+
+export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms); }),
+  ]);
+}

@@ -1,0 +1,178 @@
+/**
+ * The region's sluice servers: in this process on a shared in-memory backplane, or as child
+ * processes (`app/server/main.ts`, the production entry point) on a real Redis. Either way each
+ * server sits behind its own "VM network", a black-hole proxy the load balancer connects to, so
+ * the drill can make a server go silent (traffic black-holed, no FIN, no RST) or "delete its VM"
+ * (a final RST on every connection), as in the incident. Everything is driven over the admin
+ * HTTP listener (`POST /drain`, `GET /status`, `GET /presence`), the same way on both kinds.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import http from 'node:http';
+import path from 'node:path';
+import readline from 'node:readline';
+import pino from 'pino';
+import type { MemoryBackplane } from '../backplane/memory';
+import type { PresenceEntry } from '../backplane/types';
+import type { Timeouts } from '../contract/timeouts';
+import { defaultLimits } from '../server/config';
+import { SluiceServer } from '../server/server';
+import { BlackholeProxy, startBlackholeProxy } from './blackhole-proxy';
+
+export interface ServerStatus {
+  serverId: string;
+  state: 'serving' | 'draining' | 'drained';
+  connections: number;
+  drain: { total: number; closeSent: number; reset: number; startedAt: number; finishedAt: number } | null;
+}
+
+export interface LocalServer {
+  readonly id: string;
+  /** The port the LB connects to (the VM network in front of the server). */
+  readonly port: number;
+  readonly adminPort: number;
+  readonly network: BlackholeProxy;
+  /** Set once the server is gone (drained and stopped, or deleted). */
+  gone: boolean;
+  status(): Promise<ServerStatus>;
+  presence(): Promise<PresenceEntry[]>;
+  /** POST /drain?wait=1: resolves when the drain has finished. */
+  drain(): Promise<void>;
+  /** The VM is deleted: RST on every connection, the process ends. */
+  destroy(): Promise<void>;
+}
+
+export interface ServerSpawnOptions {
+  id: string;
+  timeouts: Timeouts;
+  tokenSecret: string;
+  logLevel: string;
+  /** Shared in-memory backplane (servers in this process) ... */
+  memory?: MemoryBackplane;
+  /** ... or a Redis URL (servers as child processes). */
+  redisUrl?: string;
+}
+
+const ROOT = path.resolve(__dirname, '../..');
+
+export async function startLocalServer(o: ServerSpawnOptions): Promise<LocalServer> {
+  return o.redisUrl ? startChild(o, o.redisUrl) : startInProcess(o);
+}
+
+async function startInProcess(o: ServerSpawnOptions): Promise<LocalServer> {
+  if (!o.memory) throw new Error('an in-process server needs the shared memory backplane');
+  const server = new SluiceServer({
+    config: {
+      env: 'development', host: '127.0.0.1', port: 0, adminHost: '127.0.0.1', adminPort: 0, tokenSecret: o.tokenSecret,
+      logLevel: o.logLevel, serverId: o.id, gceWatcher: false, timeouts: o.timeouts, limits: defaultLimits,
+    },
+    backplane: o.memory,
+    logger: pino({ level: o.logLevel, base: { server: o.id } }, pino.destination(2)),
+  });
+  const { port, adminPort } = await server.start();
+  const network = await startBlackholeProxy(port);
+  return wrap(o.id, network, adminPort, async () => {
+    network.resetAll();
+    await server.shutdown();
+  });
+}
+
+async function startChild(o: ServerSpawnOptions, redisUrl: string): Promise<LocalServer> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'app/server/main.ts')], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH ?? '', SLUICE_ENV: 'development', SLUICE_HOST: '127.0.0.1', SLUICE_PORT: '0',
+      SLUICE_ADMIN_HOST: '127.0.0.1', SLUICE_ADMIN_PORT: '0', SLUICE_SERVER_ID: o.id, SLUICE_REDIS_URL: redisUrl,
+      SLUICE_TOKEN_SECRET: o.tokenSecret, SLUICE_TIMEOUTS: JSON.stringify(o.timeouts),
+      // Info level on stdout is how this process learns the ports; the region forwards warnings and up.
+      SLUICE_LOG_LEVEL: 'info',
+    },
+    // Own process group: a terminal's Ctrl-C reaches only `npm start`, which drains the servers itself.
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(proc);
+  proc.once('exit', () => children.delete(proc));
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  let stderr = '';
+  proc.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
+  const listening = await new Promise<{ port: number; adminPort: number }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server ${o.id} did not start within 30 s: ${stderr}`)), 30_000);
+    readline.createInterface({ input: proc.stdout! }).on('line', (line) => {
+      let entry: { msg?: string; level?: number; port?: number; adminPort?: number };
+      try {
+        entry = JSON.parse(line) as typeof entry;
+      } catch {
+        return;
+      }
+      if (entry.msg === 'server listening') {
+        clearTimeout(timer);
+        resolve({ port: entry.port!, adminPort: entry.adminPort! });
+      } else if ((entry.level ?? 0) >= 40 && o.logLevel !== 'silent') {
+        process.stderr.write(`${line}\n`);
+      }
+    });
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server ${o.id} exited (${code}) before listening: ${stderr}`));
+    });
+  }).catch(async (err: Error) => {
+    proc.kill('SIGKILL');
+    await exited;
+    throw err;
+  });
+  const network = await startBlackholeProxy(listening.port);
+  return wrap(o.id, network, listening.adminPort, async () => {
+    network.resetAll();
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    await exited;
+  });
+}
+
+/** Child server processes still running: killed synchronously if `npm start` itself exits. */
+const children = new Set<ChildProcess>();
+export function killChildrenNow(): void {
+  for (const c of children) c.kill('SIGKILL');
+}
+
+function wrap(id: string, network: BlackholeProxy, adminPort: number, kill: () => Promise<void>): LocalServer {
+  const s: LocalServer = {
+    id, port: network.port, adminPort, network, gone: false,
+    status: () => adminJson<ServerStatus>(adminPort, 'GET', '/status'),
+    presence: () => adminJson<{ peers: PresenceEntry[] }>(adminPort, 'GET', '/presence').then((r) => r.peers),
+    drain: async () => {
+      await adminJson(adminPort, 'POST', '/drain?wait=1', 120_000);
+      // The server has closed its listeners; the process (or this one's server) is done.
+      await kill();
+      await network.close();
+      s.gone = true;
+    },
+    destroy: async () => {
+      s.gone = true;
+      await kill();
+      await network.close();
+    },
+  };
+  return s;
+}
+
+/** A JSON request to a server's admin listener on 127.0.0.1 (no token: development on loopback). */
+export function adminJson<T = unknown>(port: number, method: string, route: string, timeoutMs = 5_000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path: route, agent: false, timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => { body += d; });
+      res.on('end', () => {
+        if ((res.statusCode ?? 500) >= 400) return reject(new Error(`${method} ${route}: HTTP ${res.statusCode} ${body.slice(0, 200)}`));
+        try {
+          resolve(JSON.parse(body) as T);
+        } catch {
+          reject(new Error(`${method} ${route}: not JSON`));
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`${method} ${route}: no answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end();
+  });
+}

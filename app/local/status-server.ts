@@ -1,0 +1,186 @@
+/**
+ * The region's status page on 127.0.0.1: plain HTML and one small script (app/local/page/), the
+ * state pushed over server-sent events on every monitor sample, and the controls:
+ *
+ *   GET  /               the page            GET /app.js   its script
+ *   GET  /api/state      the current state (JSON; the same object every SSE `state` event carries)
+ *   GET  /api/events     SSE stream of states
+ *   POST /api/rollout    replace every server, one by one, each with a drain (202; 409 while one runs)
+ *   POST /api/break      {"mode": "silence" | "delete" | "restore", "server": "<id>"}
+ *
+ * POSTs must be `Content-Type: application/json` and, when the browser sends an Origin, come from
+ * this page's own origin: another site open in the same browser cannot press the buttons (the
+ * listener is loopback-only, but a browser on this machine reaches loopback).
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { regionChart } from './charts';
+import type { Sample } from './monitor';
+import type { BreakMode, Region } from './region';
+
+const PAGE_DIR = path.join(__dirname, 'page');
+const MAX_BODY = 1024;
+
+export interface RegionState {
+  lb: string;
+  backplane: string;
+  lbUrl: string;
+  uptimeMs: number;
+  rolling: Region['rolling'];
+  sample: Sample | null;
+  fleet: { peers: number; sent: number; delivered: number; lost: number; duplicated: number; reconnects: number; gapP99Ms: number; everOffline: number } | null;
+  chart: string;
+  log: string[];
+}
+
+export function regionState(region: Region, log: string[]): RegionState {
+  const f = region.fleet?.snapshot();
+  const samples = region.monitor.samples;
+  const last = samples.at(-1);
+  return {
+    lb: region.lb.kind,
+    backplane: region.backplaneKind,
+    lbUrl: region.lbUrl,
+    uptimeMs: Date.now() - region.monitor.startedAt,
+    rolling: region.rolling,
+    sample: last ?? null,
+    fleet: f ? {
+      peers: f.peers, sent: f.sent, delivered: f.delivered, lost: f.lost, duplicated: f.duplicated, reconnects: f.reconnects,
+      gapP99Ms: f.gapMs.p99, everOffline: region.monitor.everOffline.size,
+    } : null,
+    chart: regionChart(samples, { title: 'connections per server, peers offline (last 5 min)', since: last ? Math.max(0, last.t - 5 * 60_000) : 0 }),
+    log: log.slice(-12),
+  };
+}
+
+export async function startStatusServer(region: Region, port: number): Promise<{ port: number; url: string; close(): Promise<void> }> {
+  const page = fs.readFileSync(path.join(PAGE_DIR, 'index.html'));
+  const script = fs.readFileSync(path.join(PAGE_DIR, 'app.js'));
+  const streams = new Set<http.ServerResponse>();
+  const log: string[] = [];
+  const note = (line: string) => {
+    log.push(`${new Date().toISOString().slice(11, 19)} ${line}`);
+    if (log.length > 100) log.shift();
+  };
+  const push = () => {
+    const data = `event: state\ndata: ${JSON.stringify(regionState(region, log))}\n\n`;
+    for (const s of streams) s.write(data);
+  };
+  region.monitor.on('sample', push);
+
+  const server = http.createServer((req, res) => {
+    try {
+      handle(req, res);
+    } catch (err) {
+      if (!res.headersSent) send(res, 500, { error: 'internal_error' });
+      else res.end();
+      note(`error: ${(err as Error).message}`);
+    }
+  });
+  let origin = '';
+
+  const handle = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://local');
+    const route = `${req.method} ${url.pathname}`;
+    if (route === 'GET /') return sendRaw(res, 200, 'text/html; charset=utf-8', page);
+    if (route === 'GET /app.js') return sendRaw(res, 200, 'text/javascript; charset=utf-8', script);
+    if (route === 'GET /api/state') return send(res, 200, regionState(region, log));
+    if (route === 'GET /api/events') {
+      res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
+      res.write(`event: state\ndata: ${JSON.stringify(regionState(region, log))}\n\n`);
+      streams.add(res);
+      res.on('close', () => streams.delete(res));
+      return;
+    }
+    if (req.method === 'POST' && (url.pathname === '/api/rollout' || url.pathname === '/api/break')) {
+      const o = req.headers.origin;
+      const localOrigins = [origin, origin.replace('127.0.0.1', 'localhost')];
+      if (o !== undefined && !localOrigins.includes(o)) return send(res, 403, { error: 'forbidden_origin' });
+      if (!(req.headers['content-type'] ?? '').startsWith('application/json')) return send(res, 415, { error: 'expected application/json' });
+      return readBody(req, (err, body) => {
+        if (err) return send(res, 413, { error: err.message });
+        if (url.pathname === '/api/rollout') return rollout(res);
+        return breakServer(res, body);
+      });
+    }
+    send(res, 404, { error: 'not_found' });
+  };
+
+  const rollout = (res: http.ServerResponse) => {
+    if (region.rolling) return send(res, 409, { error: 'rollout_running', rolling: region.rolling });
+    note(`rollout: replacing ${region.live().map((s) => s.id).join(', ')}`);
+    region.rollout().then(() => note('rollout finished'), (e: Error) => note(`rollout failed: ${e.message}`)).finally(push);
+    send(res, 202, { started: true, servers: region.live().map((s) => s.id) });
+  };
+
+  const breakServer = (res: http.ServerResponse, body: unknown) => {
+    const b = body as { mode?: unknown; server?: unknown } | null;
+    const modes: BreakMode[] = ['silence', 'delete', 'restore'];
+    if (!b || typeof b !== 'object') return send(res, 400, { error: 'invalid_body', expected: '{"mode": "silence"|"delete"|"restore", "server": "<id>"}' });
+    if (!modes.includes(b.mode as BreakMode)) return send(res, 400, { error: 'invalid_mode', field: 'mode', expected: modes });
+    if (typeof b.server !== 'string' || !region.live().some((s) => s.id === b.server)) {
+      return send(res, 400, { error: 'unknown_server', field: 'server', expected: region.live().map((s) => s.id) });
+    }
+    const mode = b.mode as BreakMode;
+    const id = b.server;
+    region.breakServer(mode, id).then(() => { note(`${mode} ${id}`); push(); }, (e: Error) => note(`${mode} ${id} failed: ${e.message}`));
+    send(res, 202, { mode, server: id });
+  };
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  const bound = (server.address() as AddressInfo).port;
+  origin = `http://127.0.0.1:${bound}`;
+  return {
+    port: bound,
+    url: `${origin}/`,
+    close: async () => {
+      region.monitor.off('sample', push);
+      for (const s of streams) s.end();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function readBody(req: http.IncomingMessage, done: (err: Error | null, body: unknown) => void): void {
+  let size = 0;
+  const chunks: Buffer[] = [];
+  let failed = false;
+  req.on('data', (c: Buffer) => {
+    size += c.length;
+    if (size > MAX_BODY && !failed) {
+      failed = true;
+      done(new Error(`body over ${MAX_BODY} bytes`), null);
+      req.destroy();
+    } else chunks.push(c);
+  });
+  req.on('end', () => {
+    if (failed) return;
+    const text = Buffer.concat(chunks).toString('utf8');
+    let body: unknown = {};
+    try {
+      body = text ? JSON.parse(text) : {};
+    } catch {
+      body = null;
+    }
+    done(null, body);
+  });
+  req.on('error', () => undefined);
+}
+
+function send(res: http.ServerResponse, status: number, body: unknown): void {
+  sendRaw(res, status, 'application/json', Buffer.from(JSON.stringify(body)));
+}
+
+function sendRaw(res: http.ServerResponse, status: number, type: string, body: Buffer): void {
+  res.writeHead(status, {
+    'Content-Type': type, 'Content-Length': body.length, 'Cache-Control': 'no-store',
+    'X-Content-Type-Options': 'nosniff', 'Content-Security-Policy': "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'",
+  });
+  res.end(body);
+}

@@ -1,0 +1,79 @@
+/**
+ * The timeouts the local region and the drill run with, and the bounds the drill checks. Every
+ * value comes from the contract (`app/contract/timeouts.ts`) and goes through its validation; the
+ * only additions here are a scaled-down contract for `--quick` and the client contract of a peer
+ * release without application heartbeats (the postmortem's fix 3 not yet shipped).
+ */
+import { mergeTimeouts, reconnectBoundMs, resolveTimeouts, Timeouts, TimeoutsOverrides } from '../contract/timeouts';
+
+/**
+ * `--quick` (CI): the contract's shape with every timer scaled down about 5x, validated like the
+ * defaults. Drain window 2 s, RST deadline 4 s, client detection 3 s, LB idle 6 s.
+ */
+export const QUICK_OVERRIDES: TimeoutsOverrides = {
+  client: {
+    heartbeatIntervalMs: 1_000, heartbeatTimeoutMs: 2_000, deadPeerDetectionMs: 3_000,
+    connectTimeoutMs: 1_000, joinTimeoutMs: 1_000, reconnectBaseMs: 100, reconnectCapMs: 2_000, restartJitterMs: 500,
+  },
+  server: { pingIntervalMs: 1_000, idleTimeoutMs: 3_000 },
+  lb: { kind: 'external-proxy-network', idleTimeoutSec: 6, connectionDrainingSec: 7 },
+  drain: { windowMs: 2_000, deadlineMs: 4_000, marginMs: 1_000 },
+  gce: { watcherPollIntervalMs: 1_000, dockerStopTimeoutSec: 5 },
+  resume: { awayGraceMs: 10_000, historyMaxAgeMs: 60_000, dedupeWindowMs: 60_000 },
+  presence: { ttlMs: 3_000, renewIntervalMs: 1_000 },
+};
+
+/** The local region runs behind a proxy-style LB with an idle timeout (as the proxy Network LB has). */
+export const LOCAL_OVERRIDES: TimeoutsOverrides = { lb: { kind: 'external-proxy-network' } };
+
+export function regionTimeouts(quick: boolean, extra: TimeoutsOverrides = {}): Timeouts {
+  const base = resolveTimeouts(quick ? QUICK_OVERRIDES : LOCAL_OVERRIDES);
+  return resolveTimeouts(extra, base);
+}
+
+/**
+ * The client contract of a peer release without application heartbeats: its heartbeat interval is
+ * longer than `horizonMs` (the drill scenario), so it never fires in time. The other fields are
+ * raised only as far as the contract's rules demand, so the value still validates (the SDK refuses
+ * a broken contract); a client reads only its `client` group.
+ */
+export function noHeartbeatClient(t: Timeouts, horizonMs: number): Timeouts {
+  const h = Math.ceil(horizonMs / 1000) * 1000;
+  const longer = mergeTimeouts(t, {
+    client: { heartbeatIntervalMs: h, heartbeatTimeoutMs: h, deadPeerDetectionMs: 2 * h },
+    server: { idleTimeoutMs: 2 * h },
+    lb: { idleTimeoutSec: 2 * (h / 1000) + 1 },
+  });
+  const grace = reconnectBoundMs(longer);
+  return resolveTimeouts({
+    resume: { awayGraceMs: grace, historyMaxAgeMs: Math.max(grace, t.resume.historyMaxAgeMs), dedupeWindowMs: Math.max(grace, t.resume.dedupeWindowMs) },
+  }, longer);
+}
+
+/** The LB idle timeout set "longer than the scenario" (defense 2 ineffective), still a valid contract. */
+export function withLbIdle(t: Timeouts, idleSec: number): Timeouts {
+  return resolveTimeouts({ lb: { idleTimeoutSec: idleSec } }, t);
+}
+
+/** Time a peer needs after its connection is cut: the longest backoff, a connect and a join. */
+export function reconnectMs(t: Timeouts): number {
+  return t.client.reconnectCapMs + t.client.connectTimeoutMs + t.client.joinTimeoutMs;
+}
+
+/**
+ * The drill's bounds, each derived from the contract (one function each, used by the drill's
+ * verdict and its report).
+ */
+export const bounds = {
+  /** Defense 1: a peer told to restart (1012) is back within the restart jitter plus a connect and join. */
+  drainGapMs: (t: Timeouts) => t.client.restartJitterMs + t.client.connectTimeoutMs + t.client.joinTimeoutMs,
+  /**
+   * Defense 2: the LB cuts a connection silent in both directions after its idle timeout. A peer
+   * without heartbeats that sends every `sendEveryMs` keeps it busy until its next send at most.
+   */
+  lbRecoveryMs: (t: Timeouts, sendEveryMs: number) => sendEveryMs + t.lb.idleTimeoutSec * 1000 + reconnectMs(t),
+  /** Defense 3, client end: the heartbeat notices a silent server within deadPeerDetectionMs. */
+  heartbeatRecoveryMs: (t: Timeouts) => t.client.deadPeerDetectionMs + reconnectMs(t),
+  /** Defense 3, server end: no frame and no pong for idleTimeoutMs, checked on the ping cadence. */
+  serverDetectionMs: (t: Timeouts) => t.server.idleTimeoutMs + t.server.pingIntervalMs,
+};
