@@ -1,7 +1,11 @@
 /**
- * Peer tokens: HS256 JWTs with `sub` (peer id), `kind` and `exp`, verified with jose before the
- * WebSocket upgrade. HS256 keeps the development story to one shared secret; the verifier pins the
- * algorithm so a token cannot pick its own (`alg: none`, RS/HS confusion).
+ * Peer tokens: HS256 JWTs with `sub` (peer id), `kind`, `iat` and `exp`, verified with jose before
+ * the WebSocket upgrade. HS256 keeps the development story to one shared secret; the verifier pins
+ * the algorithm so a token cannot pick its own (`alg: none`, RS/HS confusion).
+ *
+ * Lifetime is bounded (README "Limits and failure behaviour"): a token must carry `exp`, may live
+ * at most `maxTtlSec` (`exp - iat`, and `exp - now` so a token without `iat` cannot outlive it
+ * either), and must not be issued in the future beyond `clockSkewSec`.
  */
 import { SignJWT, jwtVerify, errors } from 'jose';
 import { z } from 'zod';
@@ -17,16 +21,45 @@ export interface PeerIdentity {
 /** Peer ids end up in topics and Redis keys: keep them short and boring. */
 export const PEER_ID_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;
 
+/** SLUICE_TOKEN_MAX_TTL_SEC default: 7 days. */
+export const DEFAULT_TOKEN_MAX_TTL_SEC = 7 * 24 * 3600;
+/** How far in the future `iat` may lie (clocks of issuer and server disagree a little). */
+export const TOKEN_CLOCK_SKEW_SEC = 60;
+/** `npm run token` default lifetime. */
+export const DEFAULT_TOKEN_TTL_SEC = 24 * 3600;
+
 const claimsSchema = z.object({
   sub: z.string().regex(PEER_ID_PATTERN, 'sub must be 1-128 characters of [A-Za-z0-9_.-]'),
   kind: z.enum(PEER_KINDS),
   exp: z.number(),
+  iat: z.number().optional(),
 });
 
+/**
+ * Why a token was refused. The server answers 401 to every one of them and counts
+ * `sluice_upgrades_rejected_total{reason="token_<reason>"}`.
+ */
+export type TokenErrorReason =
+  | 'missing' // no token query parameter
+  | 'invalid' // bad signature, format, algorithm, issuer or claims
+  | 'expired' // exp has passed
+  | 'no_expiry' // no exp claim: a token must end
+  | 'lifetime_exceeded' // exp - iat, or exp - now, beyond the maximum lifetime
+  | 'issued_in_future'; // iat later than now + clock skew
+
 export class TokenError extends Error {
-  constructor(readonly reason: 'missing' | 'expired' | 'invalid', message: string) {
+  constructor(readonly reason: TokenErrorReason, message: string) {
     super(message);
   }
+}
+
+export interface VerifyOptions {
+  /** Longest accepted lifetime in seconds (default 7 days). */
+  maxTtlSec?: number;
+  /** Tolerated future `iat`, seconds (default 60). */
+  clockSkewSec?: number;
+  /** Now, in seconds since the epoch (tests). */
+  nowSec?: number;
 }
 
 const ISSUER = 'sluice';
@@ -35,26 +68,51 @@ function key(secret: string): Uint8Array {
   return new TextEncoder().encode(secret);
 }
 
-export async function signToken(secret: string, id: PeerIdentity, ttlSec = 24 * 3600): Promise<string> {
+/**
+ * Sign a peer token valid for `ttlSec` (negative: already expired, for tests). Refuses a lifetime the
+ * verifier would refuse (beyond `maxTtlSec`) or one that is not a whole number of seconds.
+ */
+export async function signToken(secret: string, id: PeerIdentity, ttlSec = DEFAULT_TOKEN_TTL_SEC, opts: { maxTtlSec?: number } = {}): Promise<string> {
+  const maxTtlSec = opts.maxTtlSec ?? DEFAULT_TOKEN_MAX_TTL_SEC;
+  if (!Number.isSafeInteger(ttlSec)) throw new RangeError(`token lifetime must be a whole number of seconds, got ${String(ttlSec)}`);
+  if (ttlSec > maxTtlSec) throw new RangeError(`token lifetime ${ttlSec} s exceeds the maximum ${maxTtlSec} s (SLUICE_TOKEN_MAX_TTL_SEC): servers would refuse it`);
+  const now = Math.floor(Date.now() / 1000);
   return new SignJWT({ kind: id.kind })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(id.sub)
     .setIssuer(ISSUER)
-    .setIssuedAt()
-    .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSec)
+    .setIssuedAt(now)
+    .setExpirationTime(now + ttlSec)
     .sign(key(secret));
 }
 
-export async function verifyToken(secret: string, token: string | null | undefined): Promise<PeerIdentity> {
+export async function verifyToken(secret: string, token: string | null | undefined, opts: VerifyOptions = {}): Promise<PeerIdentity> {
   if (!token) throw new TokenError('missing', 'token query parameter is required');
+  const maxTtlSec = opts.maxTtlSec ?? DEFAULT_TOKEN_MAX_TTL_SEC;
+  const skew = opts.clockSkewSec ?? TOKEN_CLOCK_SKEW_SEC;
+  const now = opts.nowSec ?? Math.floor(Date.now() / 1000);
+  let payload: unknown;
   try {
-    const { payload } = await jwtVerify(token, key(secret), { algorithms: ['HS256'], issuer: ISSUER, requiredClaims: ['exp', 'sub'] });
-    const claims = claimsSchema.safeParse(payload);
-    if (!claims.success) throw new TokenError('invalid', `token claims invalid: ${claims.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-    return { sub: claims.data.sub, kind: claims.data.kind };
+    // Signature first: nothing about an unsigned token's claims is reported.
+    ({ payload } = await jwtVerify(token, key(secret), { algorithms: ['HS256'], issuer: ISSUER, requiredClaims: ['sub'], currentDate: new Date(now * 1000) }));
   } catch (err) {
-    if (err instanceof TokenError) throw err;
     if (err instanceof errors.JWTExpired) throw new TokenError('expired', 'token expired');
     throw new TokenError('invalid', 'token signature or format invalid');
   }
+  const claims = claimsSchema.safeParse(payload);
+  if (!claims.success) {
+    if ((payload as { exp?: unknown }).exp === undefined) throw new TokenError('no_expiry', 'token has no exp claim: tokens must expire');
+    throw new TokenError('invalid', `token claims invalid: ${claims.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  const { exp, iat } = claims.data;
+  if (iat !== undefined && iat > now + skew) {
+    throw new TokenError('issued_in_future', `token iat is ${iat - now} s in the future (at most ${skew} s of clock skew is tolerated)`);
+  }
+  if (iat !== undefined && exp - iat > maxTtlSec) {
+    throw new TokenError('lifetime_exceeded', `token lifetime exp - iat = ${exp - iat} s exceeds the maximum ${maxTtlSec} s (SLUICE_TOKEN_MAX_TTL_SEC)`);
+  }
+  if (exp - now > maxTtlSec) {
+    throw new TokenError('lifetime_exceeded', `token exp is ${exp - now} s away, beyond the maximum lifetime ${maxTtlSec} s (SLUICE_TOKEN_MAX_TTL_SEC)`);
+  }
+  return { sub: claims.data.sub, kind: claims.data.kind };
 }

@@ -100,4 +100,10 @@ export const CLOSE = {
   internalError: 1011,
   serviceRestart: 1012,
   tryAgainLater: 1013,
+  /**
+   * Private-use range (4000-4999; 4408 as HTTP 408 Request Timeout, the code graphql-ws uses for the
+   * same case): the connection did not join its channel within the server's join deadline
+   * (`joinDeadlineMs` in app/server/config.ts). Clients back off and reconnect.
+   */
+  joinTimeout: 4408,
 } as const;

@@ -8,11 +8,33 @@
  *   GET  /metrics          Prometheus text
  *   GET  /presence         online and away peers (from the backplane)
  *   GET  /presence/stream  presence changes as server-sent events
+ *
+ * With SLUICE_ADMIN_TOKEN set (required in production and off loopback) every route but
+ * GET /metrics needs `Authorization: Bearer <token>`: 401 without it, 403 with a wrong one.
+ * The handler is total: any URL, method or header set gets an answer (400 for a target that is
+ * not a URL), never an exception out of it.
  */
+import crypto from 'node:crypto';
 import type http from 'node:http';
 import { BackplaneError, PresenceEvent } from '../backplane/types';
 import type { SluiceServer } from './server';
-import { json } from './server';
+import { json, parseTarget } from './server';
+
+const ROUTES = ['/drain', '/status', '/metrics', '/presence', '/presence/stream'];
+
+/**
+ * Bearer check for SLUICE_ADMIN_TOKEN. Both sides are hashed first, so timingSafeEqual compares
+ * equal-length digests and neither the token's bytes nor its length leak through timing.
+ */
+export function adminAuthorizer(expected: string): (header: string | undefined) => 'ok' | 'missing' | 'wrong' {
+  const want = crypto.createHash('sha256').update(expected).digest();
+  return (header) => {
+    const m = /^Bearer[ ]+(\S+)[ ]*$/i.exec(header ?? '');
+    if (!m) return 'missing';
+    const got = crypto.createHash('sha256').update(m[1]).digest();
+    return crypto.timingSafeEqual(got, want) ? 'ok' : 'wrong';
+  };
+}
 
 export interface AdminHandler {
   (req: http.IncomingMessage, res: http.ServerResponse): void;
@@ -23,9 +45,32 @@ export interface AdminHandler {
 export function createAdminHandler(server: SluiceServer): AdminHandler {
   const streams = new Set<http.ServerResponse>();
 
+  const authorize = server.config.adminToken ? adminAuthorizer(server.config.adminToken) : undefined;
+
   const handler = ((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://admin');
+    try {
+      serve(req, res);
+    } catch (err) {
+      server.log.error({ err: (err as Error).message }, 'admin request failed');
+      if (!res.headersSent) json(res, 500, { error: 'internal_error' });
+      else res.destroy();
+    }
+  }) as AdminHandler;
+
+  const serve = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    const url = parseTarget(req.url);
+    if (!url) return json(res, 400, { error: 'bad_request' });
     const route = `${req.method} ${url.pathname}`;
+    if (authorize && route !== 'GET /metrics') {
+      const verdict = authorize(req.headers.authorization);
+      if (verdict !== 'ok') {
+        server.metrics.adminRefused.inc({ reason: verdict === 'missing' ? 'missing_token' : 'wrong_token' });
+        // Logged without the token (or any header): route and peer address only.
+        server.log.warn({ route: `${req.method} ${url.pathname.slice(0, 64)}`, remote: req.socket.remoteAddress, reason: verdict }, 'admin request refused');
+        if (verdict === 'missing') return json(res, 401, { error: 'unauthorized' }, { 'WWW-Authenticate': 'Bearer realm="sluice-admin"' });
+        return json(res, 403, { error: 'forbidden' });
+      }
+    }
     const fail = (err: Error) => {
       // The backplane being down is a state to report, not a server fault.
       const unavailable = err instanceof BackplaneError && err.reason === 'backplane_unavailable';
@@ -69,12 +114,10 @@ export function createAdminHandler(server: SluiceServer): AdminHandler {
         return;
       }
       default:
-        if (['/drain', '/status', '/metrics', '/presence', '/presence/stream'].includes(url.pathname)) {
-          return json(res, 405, { error: 'method_not_allowed' });
-        }
+        if (ROUTES.includes(url.pathname)) return json(res, 405, { error: 'method_not_allowed' });
         return json(res, 404, { error: 'not_found' });
     }
-  }) as AdminHandler;
+  };
   handler.closeStreams = () => {
     for (const s of streams) s.end();
   };

@@ -3,12 +3,19 @@
  * with the variable's name and what was expected; timeouts come only from the contract
  * (`SLUICE_TIMEOUTS` holds JSON overrides, validated against every rule).
  */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import { z } from 'zod';
+import { DEFAULT_TOKEN_MAX_TTL_SEC } from '../auth/token';
 import { resolveTimeouts, Timeouts, TimeoutsContractError, TimeoutsOverrides } from '../contract/timeouts';
 
 /** Used only when SLUICE_ENV=development (the default) and no secret is set. Never in production. */
 export const DEV_TOKEN_SECRET = 'sluice-development-secret-do-not-use-in-production';
+
+/** SLUICE_ADMIN_TOKEN length floor: a bearer token is a password that is never typed. */
+export const ADMIN_TOKEN_MIN_LENGTH = 32;
 
 const port = (def: number) => z.coerce.number().int().min(0).max(65535).default(def);
 
@@ -28,6 +35,10 @@ const envSchema = z.object({
   SLUICE_RATE_BURST: z.coerce.number().int().positive().default(100),
   SLUICE_MAX_BUFFERED_BYTES: z.coerce.number().int().min(16 * 1024).default(1024 * 1024),
   SLUICE_GCE_WATCHER: z.enum(['on', 'off']).default('off'),
+  SLUICE_ADMIN_TOKEN: z.string().min(ADMIN_TOKEN_MIN_LENGTH, `must be at least ${ADMIN_TOKEN_MIN_LENGTH} characters`).optional(),
+  SLUICE_MAX_CONNECTIONS: z.coerce.number().int().min(1).optional(),
+  SLUICE_MAX_CONNECTIONS_PER_PEER: z.coerce.number().int().min(1).max(1000).default(4),
+  SLUICE_TOKEN_MAX_TTL_SEC: z.coerce.number().int().min(60).max(365 * 24 * 3600).default(DEFAULT_TOKEN_MAX_TTL_SEC),
 });
 
 export interface ServerConfig {
@@ -41,6 +52,11 @@ export interface ServerConfig {
   serverId: string;
   redisUrl?: string;
   gceWatcher: boolean;
+  /**
+   * Bearer token for the admin listener (every route but GET /metrics). Required in production and
+   * whenever the admin host is not a loopback address; when set it is always enforced.
+   */
+  adminToken?: string;
   timeouts: Timeouts;
   limits: Limits;
 }
@@ -54,13 +70,107 @@ export interface Limits {
   rateBurst: number;
   /** A connection whose unsent bytes exceed this is a slow consumer and is disconnected. */
   maxBufferedBytes: number;
+  /** WebSocket connections per process (open + upgrading); further upgrades get 503 with Retry-After. */
+  maxConnections: number;
+  /** Open connections per token `sub`; a further upgrade for that sub gets 429. */
+  maxConnectionsPerPeer: number;
+  /** Longest token lifetime accepted (`exp - iat`, and `exp - now`). */
+  tokenMaxTtlSec: number;
 }
 
-export const defaultLimits: Limits = { maxFrameBytes: 64 * 1024, ratePerSec: 50, rateBurst: 100, maxBufferedBytes: 1024 * 1024 };
+/** SLUICE_MAX_CONNECTIONS when the open-file limit leaves room for it. */
+export const DEFAULT_MAX_CONNECTIONS = 10_000;
+
+export const defaultLimits: Limits = {
+  maxFrameBytes: 64 * 1024,
+  ratePerSec: 50,
+  rateBurst: 100,
+  maxBufferedBytes: 1024 * 1024,
+  maxConnections: DEFAULT_MAX_CONNECTIONS,
+  maxConnectionsPerPeer: 4,
+  tokenMaxTtlSec: DEFAULT_TOKEN_MAX_TTL_SEC,
+};
+
+/**
+ * File descriptors never given to WebSockets (README "Limits and failure behaviour"): the public
+ * listener keeps `publicHttp` sockets for /healthz, /readyz and upgrades in flight beyond the
+ * WebSocket cap, the admin listener holds at most `admin`, and `process` is left for everything else
+ * (stdio, epoll, listeners, Redis clients, DNS, logs). WebSockets get what remains of `ulimit -n`.
+ */
+export const FD_RESERVE = { publicHttp: 32, admin: 32, process: 64 } as const;
+const FD_RESERVED = FD_RESERVE.publicHttp + FD_RESERVE.admin + FD_RESERVE.process;
+
+/**
+ * The WebSocket cap for an open-file limit: SLUICE_MAX_CONNECTIONS if given (refused when it does
+ * not fit below the limit), else min(10,000, limit - reserve). Throws ConfigError naming the variable.
+ */
+export function connectionCap(fdLimit: number, requested?: number): number {
+  const room = fdLimit - FD_RESERVED;
+  if (requested !== undefined) {
+    if (requested > room) {
+      throw new ConfigError(`invalid configuration:\n  - SLUICE_MAX_CONNECTIONS: ${requested} does not fit the open-file limit (ulimit -n ${fdLimit}): at most ${Math.max(room, 0)} (the limit minus ${FD_RESERVED} descriptors kept for HTTP, admin and the process); raise ulimit -n or lower the cap`);
+    }
+    return requested;
+  }
+  if (room < 1) {
+    throw new ConfigError(`invalid configuration:\n  - SLUICE_MAX_CONNECTIONS: the open-file limit (ulimit -n ${fdLimit}) leaves no room for connections after the ${FD_RESERVED} reserved descriptors; raise ulimit -n`);
+  }
+  return Math.min(DEFAULT_MAX_CONNECTIONS, room);
+}
+
+/** This process's soft open-file limit (`ulimit -n`); Infinity when unlimited or unknown. */
+export function openFileLimit(): number {
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    const soft = line?.split(/\s{2,}/)[1];
+    if (soft) return soft === 'unlimited' ? Infinity : Number(soft);
+  } catch {
+    // not Linux: ask a shell, which inherits our limit
+  }
+  const r = spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' });
+  const n = Number(r.stdout?.trim());
+  return Number.isFinite(n) && n > 0 ? n : Infinity;
+}
+
+/**
+ * The server's join deadline: a connection that has not joined this long after its upgrade is
+ * closed with CLOSE.joinTimeout (4408). An honest client has given up by then: it allows the
+ * upgrade connectTimeoutMs and the join reply joinTimeoutMs (README "Limits and failure behaviour").
+ */
+export function joinDeadlineMs(t: Timeouts): number {
+  return t.client.connectTimeoutMs + t.client.joinTimeoutMs;
+}
+
+/** Longest any HTTP request (headers, or headers and body) may take; Node checks every `checkIntervalMs`. */
+const HTTP_TIMEOUT_CAP_MS = 8_000;
+
+/**
+ * `headersTimeout` / `requestTimeout` of both HTTP listeners: a client gives the whole upgrade
+ * `client.connectTimeoutMs`, so the server waits no longer for a request (capped at 8 s), and checks
+ * once a second: a silent or slowloris connection is closed within `boundMs` (9 s by default).
+ */
+export function httpTimeouts(t: Timeouts): { headersTimeoutMs: number; requestTimeoutMs: number; checkIntervalMs: number; boundMs: number } {
+  const headersTimeoutMs = Math.min(t.client.connectTimeoutMs, HTTP_TIMEOUT_CAP_MS);
+  const checkIntervalMs = 1_000;
+  return { headersTimeoutMs, requestTimeoutMs: headersTimeoutMs, checkIntervalMs, boundMs: headersTimeoutMs + checkIntervalMs };
+}
+
+/** 127.0.0.0/8, ::1, their IPv4-mapped forms, and `localhost`. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost') return true;
+  if (net.isIPv4(h)) return h.startsWith('127.');
+  if (net.isIPv6(h)) {
+    if (h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(h);
+    return mapped !== null && mapped[1].startsWith('127.');
+  }
+  return false;
+}
 
 export class ConfigError extends Error {}
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { fdLimit?: number } = {}): ServerConfig {
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  - ${i.path.join('.')}: ${i.message}`);
@@ -73,6 +183,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   if (e.SLUICE_PORT !== 0 && e.SLUICE_PORT === e.SLUICE_ADMIN_PORT) {
     throw new ConfigError('invalid configuration:\n  - SLUICE_ADMIN_PORT: must differ from SLUICE_PORT (the admin listener is never on the public port)');
   }
+  if (!e.SLUICE_ADMIN_TOKEN && e.SLUICE_ENV === 'production') {
+    throw new ConfigError('invalid configuration:\n  - SLUICE_ADMIN_TOKEN: required when SLUICE_ENV=production (bearer token for the admin listener)');
+  }
+  if (!e.SLUICE_ADMIN_TOKEN && !isLoopbackHost(e.SLUICE_ADMIN_HOST)) {
+    throw new ConfigError(`invalid configuration:\n  - SLUICE_ADMIN_TOKEN: required when SLUICE_ADMIN_HOST (${e.SLUICE_ADMIN_HOST}) is not a loopback address`);
+  }
+  const maxConnections = connectionCap(opts.fdLimit ?? openFileLimit(), e.SLUICE_MAX_CONNECTIONS);
   let overrides: TimeoutsOverrides = {};
   if (e.SLUICE_TIMEOUTS) {
     try {
@@ -99,12 +216,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     serverId: e.SLUICE_SERVER_ID,
     redisUrl: e.SLUICE_REDIS_URL,
     gceWatcher: e.SLUICE_GCE_WATCHER === 'on',
+    adminToken: e.SLUICE_ADMIN_TOKEN,
     timeouts,
     limits: {
       maxFrameBytes: e.SLUICE_MAX_FRAME_BYTES,
       ratePerSec: e.SLUICE_RATE_PER_SEC,
       rateBurst: e.SLUICE_RATE_BURST,
       maxBufferedBytes: e.SLUICE_MAX_BUFFERED_BYTES,
+      maxConnections,
+      maxConnectionsPerPeer: e.SLUICE_MAX_CONNECTIONS_PER_PEER,
+      tokenMaxTtlSec: e.SLUICE_TOKEN_MAX_TTL_SEC,
     },
   };
 }

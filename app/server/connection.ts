@@ -17,7 +17,7 @@ import type { Timeouts } from '../contract/timeouts';
 import {
   CLOSE, decode, EVENTS, Frame, PHOENIX_TOPIC, peerTopic, ProtocolError, push, reply, SIGNAL_EVENT,
 } from '../protocol/phoenix';
-import type { Limits } from './config';
+import { joinDeadlineMs, type Limits } from './config';
 import type { Metrics } from './metrics';
 import { TokenBucket } from './rate-limit';
 
@@ -91,6 +91,12 @@ export class PeerConnection {
     ws.on('close', (code) => this.onClose(code));
     this.armIdleTimer();
     this.armLifetime();
+    // A connection that never joins holds a socket for nothing: close it at the join deadline.
+    this.after(joinDeadlineMs(ctx.timeouts), () => {
+      if (this.state !== 'open' || this.joinRef !== null) return;
+      this.log.info('no join before the deadline, closing');
+      this.closeWith(CLOSE.joinTimeout, 'join_timeout', 'join timeout');
+    });
     this.log.info('connection open');
   }
 

@@ -12,10 +12,11 @@ import { MemoryBackplane } from '../backplane/memory';
 import type { Backplane } from '../backplane/types';
 import { PROTOCOL_VSN, SOCKET_PATH } from '../protocol/phoenix';
 import { AdminHandler, createAdminHandler } from './admin';
-import type { ServerConfig } from './config';
+import { FD_RESERVE, httpTimeouts, ServerConfig } from './config';
 import { PeerConnection } from './connection';
 import { Drainer, DrainReport, DrainState } from './drain';
 import { createMetrics, Metrics } from './metrics';
+import { SocketBudget } from './sockets';
 
 export interface SluiceServerOptions {
   config: ServerConfig;
@@ -37,6 +38,12 @@ export class SluiceServer {
   readonly drainer: Drainer;
   private readonly ownsBackplane: boolean;
   private readonly connections = new Set<PeerConnection>();
+  /** Open connections by token `sub` (SLUICE_MAX_CONNECTIONS_PER_PEER). */
+  private readonly byPeer = new Map<string, Set<PeerConnection>>();
+  /** Upgrades between their request and their WebSocket (token verification). */
+  private upgrading = 0;
+  private readonly publicSockets: SocketBudget;
+  private readonly adminSockets: SocketBudget;
   private readonly public: http.Server;
   private readonly admin: http.Server;
   private readonly adminHandler: AdminHandler;
@@ -56,15 +63,35 @@ export class SluiceServer {
     this.drainer = new Drainer(opts.config.timeouts.drain, this.random);
     this.wss = new WebSocketServer({ noServer: true, maxPayload: opts.config.limits.maxFrameBytes, perMessageDeflate: false, clientTracking: false });
 
-    this.public = http.createServer((req, res) => this.onPublicRequest(req, res));
-    this.public.on('upgrade', (req, socket, head) => {
-      this.onUpgrade(req, socket as Socket, head).catch((err: Error) => {
+    // A silent or slowloris connection is closed within httpTimeouts().boundMs (README "Limits").
+    const t = httpTimeouts(opts.config.timeouts);
+    const httpOptions: http.ServerOptions = { headersTimeout: t.headersTimeoutMs, requestTimeout: t.requestTimeoutMs, connectionsCheckingInterval: t.checkIntervalMs };
+    this.public = http.createServer(httpOptions, (req, res) => this.onPublicRequest(req, res));
+    this.public.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
+      let pending: Promise<void>;
+      try {
+        pending = this.onUpgrade(req, socket, head);
+      } catch (err) {
+        pending = Promise.reject(err);
+      }
+      pending.catch((err: Error) => {
         this.log.error({ err: err.message }, 'upgrade failed');
-        refuse(socket as Socket, 500, 'Internal Server Error');
+        refuse(socket, 500, 'Internal Server Error');
       });
     });
     this.adminHandler = createAdminHandler(this);
-    this.admin = http.createServer(this.adminHandler);
+    this.admin = http.createServer(httpOptions, this.adminHandler);
+    // Descriptor budgets: WebSockets stay under the cap, HTTP gets a reserve beside them, so
+    // /healthz answers however many idle sockets a flood opens.
+    const shed = (listener: string) => (why: string) => this.metrics.socketsShed.inc({ listener, why });
+    this.publicSockets = new SocketBudget(opts.config.limits.maxConnections + FD_RESERVE.publicHttp, shed('public')).attach(this.public);
+    this.adminSockets = new SocketBudget(FD_RESERVE.admin, shed('admin')).attach(this.admin);
+    for (const [name, srv] of [['public', this.public], ['admin', this.admin]] as const) {
+      // After listen, an 'error' is an accept failure (EMFILE): log it; never let it end the process.
+      srv.on('error', (err: NodeJS.ErrnoException) => {
+        if (srv.listening) this.log.error({ err: err.message, code: err.code, listener: name }, 'listener error');
+      });
+    }
 
     this.metrics.backplaneUp.set(this.backplane.health().ok ? 1 : 0);
     this.backplane.onHealthChange((h) => {
@@ -103,7 +130,12 @@ export class SluiceServer {
       for (const c of this.connections) c.ping();
     }, pingIntervalMs);
     const addr = this.ports();
-    this.log.info({ ...addr, host: this.config.host, adminHost: this.config.adminHost, backplane: this.backplane.kind }, 'server listening');
+    const { maxConnections, maxConnectionsPerPeer } = this.config.limits;
+    this.log.info({
+      ...addr, host: this.config.host, adminHost: this.config.adminHost, backplane: this.backplane.kind,
+      adminAuth: this.config.adminToken ? 'bearer' : 'none', maxConnections, maxConnectionsPerPeer,
+      publicSocketBudget: this.publicSockets.max, adminSocketBudget: this.adminSockets.max,
+    }, 'server listening');
     return addr;
   }
 
@@ -157,8 +189,21 @@ export class SluiceServer {
     return this.shutdownPromise;
   }
 
+  /** Total: any request gets an answer, an exception becomes a 500 (README "Limits and failure behaviour"). */
   private onPublicRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const path = (req.url ?? '/').split('?')[0];
+    try {
+      this.routePublic(req, res);
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'request failed');
+      if (!res.headersSent) json(res, 500, { error: 'internal_error' });
+      else res.destroy();
+    }
+  }
+
+  private routePublic(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const url = parseTarget(req.url);
+    if (!url) return json(res, 400, { error: 'bad_request' });
+    const path = url.pathname;
     if (req.method === 'GET' && path === '/healthz') return json(res, 200, { status: 'ok' });
     if (req.method === 'GET' && path === '/readyz') {
       const r = this.ready();
@@ -169,25 +214,43 @@ export class SluiceServer {
 
   private async onUpgrade(req: http.IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
     socket.on('error', () => socket.destroy());
-    const url = new URL(req.url ?? '/', 'http://sluice');
     const rejected = (status: number, reason: string, headers: Record<string, string> = {}) => {
       this.metrics.upgradesRejected.inc({ reason });
       refuse(socket, status, http.STATUS_CODES[status] ?? 'Error', headers);
     };
+    const url = parseTarget(req.url);
+    if (!url) return rejected(400, 'bad_request');
     if (url.pathname !== SOCKET_PATH) return rejected(404, 'not_found');
     const vsn = url.searchParams.get('vsn');
     if (vsn !== null && vsn !== PROTOCOL_VSN) return rejected(400, 'bad_vsn');
-    if (this.drainer.state !== 'serving') return rejected(503, 'draining', { 'Retry-After': String(RETRY_AFTER_SEC) });
+    const retry = { 'Retry-After': String(RETRY_AFTER_SEC) };
+    if (this.drainer.state !== 'serving') return rejected(503, 'draining', retry);
+    // Process cap (SLUICE_MAX_CONNECTIONS): open plus upgrading, so a burst of upgrades cannot
+    // overshoot it while tokens are verified. /readyz is not affected: the LB keeps routing here.
+    const { maxConnections, maxConnectionsPerPeer, tokenMaxTtlSec } = this.config.limits;
+    if (this.connections.size + this.upgrading >= maxConnections) return rejected(503, 'at_capacity', retry);
     let peer;
+    this.upgrading++;
     try {
-      peer = await verifyToken(this.config.tokenSecret, url.searchParams.get('token'));
+      peer = await verifyToken(this.config.tokenSecret, url.searchParams.get('token'), { maxTtlSec: tokenMaxTtlSec });
     } catch (err) {
       const reason = err instanceof TokenError ? err.reason : 'invalid';
       this.log.info({ reason }, 'upgrade refused: token');
       return rejected(401, `token_${reason}`);
+    } finally {
+      this.upgrading--;
     }
     // The drain may have started while the token was being verified.
-    if (this.drainer.state !== 'serving') return rejected(503, 'draining', { 'Retry-After': String(RETRY_AFTER_SEC) });
+    if (this.drainer.state !== 'serving') return rejected(503, 'draining', retry);
+    if (this.connections.size >= maxConnections) return rejected(503, 'at_capacity', retry);
+    // Per-peer cap: the newest JOINED connection wins (older ones are evicted at join), so more
+    // than a few open at once for one sub are unjoined attempts; refuse the new one until one ends.
+    let open = 0;
+    for (const c of this.byPeer.get(peer.sub) ?? []) if (c.isOpen) open++;
+    if (open >= maxConnectionsPerPeer) {
+      this.log.info({ peer: peer.sub, open }, 'upgrade refused: connections per peer');
+      return rejected(429, 'peer_connection_limit', retry);
+    }
     if (socket.destroyed) return;
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const conn = new PeerConnection(ws, socket, peer, {
@@ -200,13 +263,28 @@ export class SluiceServer {
         random: this.random,
         onClosed: (c) => {
           this.connections.delete(c);
+          const mine = this.byPeer.get(c.peer.sub);
+          mine?.delete(c);
+          if (mine?.size === 0) this.byPeer.delete(c.peer.sub);
           this.metrics.connections.set(this.connections.size);
           this.drainer.connectionClosed(c);
         },
       });
       this.connections.add(conn);
+      const mine = this.byPeer.get(peer.sub) ?? new Set<PeerConnection>();
+      mine.add(conn);
+      this.byPeer.set(peer.sub, mine);
       this.metrics.connections.set(this.connections.size);
     });
+  }
+}
+
+/** The request target as a URL, or null when it is not one (`//x:99999/`, `http://[`): answer 400. */
+export function parseTarget(target: string | undefined): URL | null {
+  try {
+    return new URL(target ?? '/', 'http://sluice');
+  } catch {
+    return null;
   }
 }
 

@@ -16,8 +16,21 @@ export interface ServerProcess {
 
 const ROOT = path.resolve(__dirname, '../..');
 
-export async function spawnServer(env: Record<string, string>): Promise<ServerProcess> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'app/server/main.ts')], {
+export interface SpawnOptions {
+  /** Start the server under `ulimit -n <this>` (through bash), e.g. to test descriptor exhaustion. */
+  openFileLimit?: number;
+}
+
+/**
+ * Env passes straight through: SLUICE_ADMIN_TOKEN (optional) turns on admin authentication, as
+ * in production.
+ */
+export async function spawnServer(env: Record<string, string>, opts: SpawnOptions = {}): Promise<ServerProcess> {
+  const node = [process.execPath, '--import', 'tsx', path.join(ROOT, 'app/server/main.ts')];
+  const [cmd, ...args] = opts.openFileLimit === undefined
+    ? node
+    : ['bash', '-c', `ulimit -n ${Math.floor(opts.openFileLimit)} && exec "$@"`, 'bash', ...node];
+  const proc = spawn(cmd, args, {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', SLUICE_PORT: '0', SLUICE_ADMIN_PORT: '0', SLUICE_HOST: '127.0.0.1', SLUICE_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

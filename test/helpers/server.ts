@@ -26,6 +26,8 @@ export interface TestServerOptions {
   backplane?: Backplane;
   serverId?: string;
   random?: () => number;
+  /** SLUICE_ADMIN_TOKEN: when set, admin routes (but GET /metrics) need `Authorization: Bearer <it>`. */
+  adminToken?: string;
 }
 
 export function testConfig(opts: TestServerOptions = {}): ServerConfig {
@@ -39,6 +41,7 @@ export function testConfig(opts: TestServerOptions = {}): ServerConfig {
     logLevel: process.env.SLUICE_TEST_LOG ?? 'silent',
     serverId: opts.serverId ?? 'test-1',
     gceWatcher: false,
+    adminToken: opts.adminToken,
     timeouts: resolveTimeouts(opts.timeouts ?? {}),
     limits: { ...defaultLimits, ...opts.limits },
   };
