@@ -39,6 +39,8 @@ export interface RedisProc {
   stop(signal?: NodeJS.Signals): Promise<void>;
   /** Stop and remove the data directory. */
   destroy(): Promise<void>;
+  /** Send a signal without waiting for an exit (SIGSTOP / SIGCONT: a Redis that hangs, then answers again). */
+  signal(signal: NodeJS.Signals): void;
 }
 
 /** A private redis-server: `--save ''` always; AOF per `appendonly` ('always' = fsync every write). */
@@ -95,6 +97,9 @@ export async function startRedis(opts: { appendfsync?: 'always' | 'everysec' | '
     dir,
     start,
     stop,
+    signal: (signal) => {
+      if (proc && proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+    },
     destroy: async () => {
       await stop('SIGKILL');
       fs.rmSync(dir, { recursive: true, force: true });
@@ -116,7 +121,7 @@ export async function untilPresenceSettled(b: Backplane): Promise<void> {
   let n = 0;
   await waitFor(async () => {
     try {
-      await b.publish({ from: 'probe', to: 'probe-nobody', id: `probe-${++n}`, data: null });
+      await b.publish({ from: 'probe', to: 'probe-nobody', id: `probe-${++n}`, data: 'null' });
       return true;
     } catch (err) {
       return err instanceof BackplaneError && err.reason === 'unknown_peer';

@@ -17,13 +17,16 @@ import { EventEmitter } from 'node:events';
 import pino, { Logger } from 'pino';
 import type { PeerKind } from '../../auth/token';
 import type { Timeouts } from '../../contract/timeouts';
+import { BudgetLimits, DEFAULT_BUDGET, MemoryBudget } from '../budget';
 import {
   AttachOptions, Backplane, BackplaneError, BackplaneHealth, Delivery, PeerSession, PresenceEntry,
-  PresenceEvent, PublishOutcome, ReplayResult, SignalEnvelope,
+  PresenceEvent, PublishOutcome, REPLAY_PAGE_DEFAULT, ReplayResult, SignalEnvelope,
 } from '../types';
 import { closeClients, createClients, describeRedisError, RedisClients, RedisTiming, redisTiming } from './clients';
 import { DEFAULT_PREFIX, Keys, keys as makeKeys } from './keys';
-import { Heartbeat } from './presence';
+import { Heartbeat, ServerIdConflictError } from './presence';
+
+export { ServerIdConflictError } from './presence';
 import { AckWaiters, InboxEntry, InboxReader } from './routing';
 import { scripts } from './scripts';
 
@@ -36,6 +39,8 @@ export interface RedisBackplaneOptions {
   prefix?: string;
   /** Cap of a server's inbox stream; only reached when its reader is cut off for long. */
   inboxMaxLen?: number;
+  /** Per-recipient history bytes (enforced by the publish script) and this process's budget. */
+  budget?: Partial<BudgetLimits>;
 }
 
 interface LocalPeer {
@@ -50,6 +55,9 @@ interface LocalPeer {
 export class RedisBackplane implements Backplane {
   readonly kind = 'redis' as const;
   readonly serverId: string;
+  /** History and dedupe live in Redis; this accounts for the frames this process's connections hold. */
+  readonly memory: MemoryBudget;
+  private readonly historyMaxBytes: number;
   private readonly k: Keys;
   private readonly timing: RedisTiming;
   private readonly clients: RedisClients;
@@ -70,6 +78,9 @@ export class RedisBackplane implements Backplane {
     this.timing = redisTiming(o.timeouts);
     this.log = (o.log ?? pino({ level: 'silent' })).child({ component: 'redis-backplane' });
     this.inboxMaxLen = o.inboxMaxLen ?? 100_000;
+    const budget = { ...DEFAULT_BUDGET, ...o.budget };
+    this.historyMaxBytes = budget.historyMaxBytesPerPeer;
+    this.memory = new MemoryBudget(budget.memoryBudgetBytes);
     this.events.setMaxListeners(0);
     let lastErrorLog = 0;
     this.clients = createClients(o.url, this.timing, `sluice:${o.serverId}`, (which, err) => {
@@ -83,6 +94,8 @@ export class RedisBackplane implements Backplane {
     this.heartbeat = new Heartbeat({
       command, keys: this.k, serverId: o.serverId, timeouts: o.timeouts, timing: this.timing, log: this.log,
       restore: () => this.restore(),
+      instanceToken: randomBytes(12).toString('hex'),
+      onConflict: () => void this.inbox.stop(),
       connectionsReady: () => reader.status === 'ready' && sub.status === 'ready',
       onHealth: (h) => {
         this.events.emit('health', h);
@@ -106,12 +119,20 @@ export class RedisBackplane implements Backplane {
   /** Resolves once registered with Redis (tests, tools); rejects after `timeoutMs`. */
   whenReady(timeoutMs = 10_000): Promise<void> {
     if (this.health().ok) return Promise.resolve();
+    const conflict = this.heartbeat.conflictDetail();
+    if (conflict) return Promise.reject(new ServerIdConflictError(conflict));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         off();
         reject(new Error(`redis backplane not ready after ${timeoutMs} ms: ${this.health().detail ?? ''}`));
       }, timeoutMs);
       const off = this.onHealthChange((h) => {
+        if (h.fatal) {
+          clearTimeout(timer);
+          off();
+          reject(new ServerIdConflictError(h.detail ?? 'server id conflict'));
+          return;
+        }
         if (!h.ok) return;
         clearTimeout(timer);
         off();
@@ -141,15 +162,18 @@ export class RedisBackplane implements Backplane {
 
   async publish(signal: SignalEnvelope): Promise<PublishOutcome> {
     this.assertOpen();
+    // Right after a reconnect this server has not yet seen which Redis process answers (a
+    // restarted one may have loaded stale liveness deadlines): it routes nothing until it has.
+    if (!this.heartbeat.processChecked()) throw new BackplaneError('backplane_unavailable', this.heartbeat.conflictDetail() ?? 'redis reconnected: checking for a restart');
     const k = this.k;
     const { reqId, result } = this.acks.register();
     let res: [string, number?, string?];
     try {
       res = (await this.run(() => scripts.publish.run(this.clients.command,
         [k.dedupe(signal.from, signal.id), k.peer(signal.to), k.seq(signal.to), k.history(signal.to), k.servers, k.redis],
-        [k.prefix, signal.to, signal.from, signal.id, JSON.stringify(signal.data), this.serverId, reqId,
+        [k.prefix, signal.to, signal.from, signal.id, signal.data, this.serverId, reqId,
           this.o.timeouts.resume.dedupeWindowMs, this.o.timeouts.resume.historyMaxMessages,
-          this.o.timeouts.resume.historyMaxAgeMs, this.inboxMaxLen, this.timing.rebuildMs]))) as typeof res;
+          this.o.timeouts.resume.historyMaxAgeMs, this.inboxMaxLen, this.timing.rebuildMs, this.historyMaxBytes]))) as typeof res;
     } catch (err) {
       this.acks.settle(reqId, null);
       throw err;
@@ -176,10 +200,12 @@ export class RedisBackplane implements Backplane {
     }
   }
 
-  async replay(peerId: string, afterSeq: number | null): Promise<ReplayResult> {
+  async replay(peerId: string, afterSeq: number | null, limit = REPLAY_PAGE_DEFAULT): Promise<ReplayResult> {
     this.assertOpen();
+    // One page per call (XRANGE ... COUNT): a reply is at most `limit` entries, never the whole history.
+    const count = Math.max(1, Math.floor(limit));
     const res = (await this.run(() => scripts.replay.run(this.clients.command, [this.k.seq(peerId), this.k.history(peerId)],
-      [afterSeq === null ? '' : String(afterSeq), this.o.timeouts.resume.historyMaxAgeMs]))) as [number, string?, number?, Array<[string, string[]]>?];
+      [afterSeq === null ? '' : String(afterSeq), this.o.timeouts.resume.historyMaxAgeMs, count + 1]))) as [number, string?, number?, Array<[string, string[]]>?];
     const last = Number(res[0]);
     const local = this.sessions.get(peerId);
     const raise = (seq: number) => {
@@ -187,16 +213,18 @@ export class RedisBackplane implements Backplane {
     };
     if (afterSeq === null) {
       raise(last);
-      return { deliveries: [], lastSeq: last };
+      return { deliveries: [], more: false, lastSeq: last };
     }
     if (res[1] === 'seq_reset') {
       raise(afterSeq);
-      return { deliveries: [], lastSeq: afterSeq, gap: { reason: 'seq_reset', missedFrom: last + 1, missedTo: afterSeq } };
+      return { deliveries: [], more: false, lastSeq: afterSeq, gap: { reason: 'seq_reset', missedFrom: last + 1, missedTo: afterSeq } };
     }
-    const deliveries = (res[3] ?? []).map(([id, fields]) => toDelivery(id, fields));
+    // The script reads one entry past the page: that it exists is `more`.
+    const rows = res[3] ?? [];
+    const deliveries = rows.slice(0, count).map(([id, fields]) => toDelivery(id, fields));
     const oldest = Number(res[2]);
     raise(last);
-    const result: ReplayResult = { deliveries, lastSeq: last };
+    const result: ReplayResult = { deliveries, more: rows.length > count, lastSeq: last };
     if (afterSeq + 1 < oldest) result.gap = { reason: 'trimmed', missedFrom: afterSeq + 1, missedTo: oldest - 1 };
     return result;
   }
@@ -245,7 +273,10 @@ export class RedisBackplane implements Backplane {
       ...left.map(([peerId, s]) => this.runDetach(peerId, s.epoch)),
       ...[...this.pendingDetach].map((pe) => this.runDetach(...(pe.split(' ') as [string, string]))),
     ]);
-    await this.clients.command.multi().zrem(k.servers, this.serverId).del(k.serverPeers(this.serverId), k.inbox(this.serverId)).exec().catch(() => undefined);
+    // After a conflict the id, its peer set and its inbox belong to the other process: leave them.
+    if (!this.heartbeat.conflictDetail()) {
+      await this.clients.command.multi().zrem(k.servers, this.serverId).del(k.serverPeers(this.serverId), k.inbox(this.serverId), k.claim(this.serverId)).exec().catch(() => undefined);
+    }
     this.acks.settleAll();
     await closeClients(this.clients, this.timing.commandTimeoutMs);
     this.events.emit('health', { ok: false, detail: 'closed' });
@@ -308,7 +339,7 @@ export class RedisBackplane implements Backplane {
       let handed = false;
       if (current) {
         try {
-          handed = local.opts.deliver({ from: e.from, id: e.id, seq: e.seq, data: JSON.parse(e.data) as unknown, ts: e.ts });
+          handed = local.opts.deliver({ from: e.from, id: e.id, seq: e.seq, data: e.data, ts: e.ts });
         } catch (err) {
           this.log.error({ err: (err as Error).message, peer: e.peer }, 'deliver failed; the signal stays in history');
         }
@@ -363,5 +394,5 @@ export class RedisBackplane implements Backplane {
 function toDelivery(id: string, fields: string[]): Delivery {
   const f: Record<string, string> = {};
   for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]] = fields[i + 1];
-  return { from: f.f, id: f.i, seq: Number(id.split('-')[0]), data: JSON.parse(f.d) as unknown, ts: Number(f.t) };
+  return { from: f.f, id: f.i, seq: Number(id.split('-')[0]), data: f.d, ts: Number(f.t) };
 }

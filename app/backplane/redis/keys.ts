@@ -21,6 +21,8 @@ export interface Keys {
   redis: string;
   /** Pub/sub channel of presence events (JSON PresenceEvent). */
   presenceChannel: string;
+  /** STRING instance token, PX presence.ttlMs: which process owns a server id (one process per id). */
+  claim(serverId: string): string;
   /** HASH peerId -> "kind epoch since" of the peers a server holds. */
   serverPeers(serverId: string): string;
   /** STREAM of work for a server: deliveries for its peers and evictions, in publish order. */
@@ -45,6 +47,7 @@ export function keys(prefix = DEFAULT_PREFIX): Keys {
     epoch: `${prefix}epoch`,
     redis: `${prefix}redis`,
     presenceChannel: `${prefix}presence`,
+    claim: (s) => `${prefix}srv:${s}:claim`,
     serverPeers: (s) => `${prefix}srv:${s}:peers`,
     inbox: (s) => `${prefix}srv:${s}:inbox`,
     ackChannel: (s) => `${prefix}ack:${s}`,

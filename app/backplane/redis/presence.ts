@@ -33,6 +33,15 @@ export interface HeartbeatOptions {
   /** Other conditions health depends on (the reader and pub/sub connections). */
   connectionsReady(): boolean;
   onHealth(h: BackplaneHealth): void;
+  /** This process's claim on `serverId` (random per process). */
+  instanceToken: string;
+  /** Another live process holds (or took over) this server id: stop serving, never share its routing. */
+  onConflict(detail: string): void;
+}
+
+/** Raised by `whenReady` when another live process holds the server id. */
+export class ServerIdConflictError extends Error {
+  readonly code = 'SERVER_ID_CONFLICT';
 }
 
 export class Heartbeat {
@@ -44,7 +53,11 @@ export class Heartbeat {
   private connectedAt = 0;
   private interval?: NodeJS.Timeout;
   private reapTimer?: NodeJS.Timeout;
+  private retryTimer?: NodeJS.Timeout;
   private ticking?: Promise<void>;
+  /** While another process's claim on our id is being watched: its PTTL when first seen. */
+  private heldSeen?: { pttl: number; at: number };
+  private conflict?: string;
   private stopped = false;
   private health: BackplaneHealth = { ok: false, detail: 'connecting to redis' };
 
@@ -57,6 +70,10 @@ export class Heartbeat {
       this.needsMark = true;
       void this.tick();
     });
+    // Whatever comes back may be another Redis process: nothing is routed until it is checked.
+    this.o.command.on('close', () => {
+      this.needsMark = true;
+    });
     if (this.o.command.status === 'ready') void this.tick();
   }
 
@@ -64,6 +81,21 @@ export class Heartbeat {
     this.stopped = true;
     if (this.interval) clearInterval(this.interval);
     if (this.reapTimer) clearTimeout(this.reapTimer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+  }
+
+  /**
+   * True once this server has checked, on the current connection, which Redis process it talks to
+   * (and so whether that process is still restoring). A publish before that could read liveness
+   * deadlines a restarted Redis loaded from disk, and answer unknown_peer for a live peer.
+   */
+  processChecked(): boolean {
+    return !this.needsMark && this.conflict === undefined;
+  }
+
+  /** Set when another live process holds this server id (this one must not serve). */
+  conflictDetail(): string | undefined {
+    return this.conflict;
   }
 
   current(): BackplaneHealth {
@@ -84,6 +116,23 @@ export class Heartbeat {
   commandFailed(detail: string): void {
     this.lastRenewOk = false;
     this.refresh(detail);
+    this.retrySoon();
+  }
+
+  /**
+   * While unhealthy, try again every reconnect cap rather than waiting for the next renew: a Redis
+   * that answers again (after a pause, a failover, a restart) is back in use within a fraction of
+   * a renew interval on every server, not only on the one whose interval happened to fire first.
+   */
+  private retrySoon(): void {
+    if (this.stopped || this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (this.stopped || this.health.ok) return;
+      void this.tick().then(() => {
+        if (!this.health.ok) this.retrySoon();
+      });
+    }, this.o.timing.reconnectCapMs);
   }
 
   /** Run one renew + reap now (single flight: a tick in progress is joined, not doubled). */
@@ -103,21 +152,23 @@ export class Heartbeat {
         const runId = /run_id:(\w+)/.exec(await command.info('server'))?.[1] ?? 'unknown';
         // `mark` records (once, for everyone) when this Redis process was first seen; whether
         // *this* server must restore depends on the process it saw last, not on who marked first.
-        await scripts.mark.run(command, [keys.redis], [runId]);
+        await scripts.mark.run(command, [keys.redis, keys.servers], [runId, this.o.timeouts.presence.ttlMs]);
         newRedis = this.lastRunId !== undefined && this.lastRunId !== runId;
         if (newRedis) this.o.log.warn({ runId }, 'redis restarted or failed over (new run_id)');
         this.lastRunId = runId;
         this.needsMark = false;
       }
       if (!this.registered) {
-        // A previous process with this id may have died holding peers: they are not ours.
+        if (!(await this.claim())) return;
+        // A previous process with this id died holding peers (its claim expired): they are not ours.
         await this.reap(serverId);
-        await scripts.renew.run(command, [keys.servers], [serverId, this.o.timeouts.presence.ttlMs]);
+        await scripts.renew.run(command, [keys.servers, keys.claim(serverId)], [serverId, this.o.timeouts.presence.ttlMs, this.o.instanceToken]);
         this.registered = true;
         this.connectedAt = Date.now();
         this.o.log.info({ serverId }, 'registered with the redis backplane');
       } else {
-        const still = Number(await scripts.renew.run(command, [keys.servers], [serverId, this.o.timeouts.presence.ttlMs]));
+        const still = Number(await scripts.renew.run(command, [keys.servers, keys.claim(serverId)], [serverId, this.o.timeouts.presence.ttlMs, this.o.instanceToken]));
+        if (still === -1) return this.conflicted(`server id ${serverId} was taken over by another process (this one was cut off from redis for longer than presence.ttlMs)`);
         // A new Redis process may have lost the last writes (no fsync, or a failover to a replica
         // that had not received them): a seq counter one behind would hand out a number a peer
         // already has, and the connection would skip that signal. Restoring puts every local
@@ -135,7 +186,52 @@ export class Heartbeat {
       this.o.log.warn({ err: (err as Error).message }, 'presence renew failed');
       this.lastRenewOk = false;
       this.refresh(`redis: ${(err as Error).message}`);
+      this.retrySoon();
     }
+  }
+
+  /**
+   * Claim the server id before registering. Held by another process: live if it renews the claim
+   * within one renew interval (then this one refuses to start), dead if the claim just runs out
+   * (at most presence.ttlMs after that process died; then this one takes it).
+   */
+  private async claim(): Promise<boolean> {
+    const { command, keys, serverId } = this.o;
+    const res = (await scripts.claim.run(command, [keys.claim(serverId)], [this.o.instanceToken, this.o.timeouts.presence.ttlMs])) as [string, number?];
+    if (res[0] === 'ok') {
+      this.heldSeen = undefined;
+      return true;
+    }
+    const pttl = Number(res[1]);
+    const now = Date.now();
+    const seen = this.heldSeen;
+    // Renewed since first seen: its remaining time grew beyond what the elapsed time explains.
+    if (seen && pttl > seen.pttl - (now - seen.at) + this.o.timing.reconnectCapMs) {
+      this.conflicted(`server id ${serverId} is in use by another live process (SLUICE_SERVER_ID must be unique per process)`);
+      return false;
+    }
+    if (!seen) {
+      this.heldSeen = { pttl, at: now };
+      this.o.log.warn({ serverId, pttl }, 'server id held by another process: waiting one renew interval to see if it is alive');
+    }
+    this.refresh(`server id ${serverId} held by another process; waiting for it to renew or expire`);
+    const wait = Math.min(this.o.timeouts.presence.renewIntervalMs + this.o.timing.reconnectCapMs, Math.max(25, pttl + 25));
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.tick();
+    }, wait);
+    return false;
+  }
+
+  private conflicted(detail: string): void {
+    this.conflict = detail;
+    this.o.log.error({ serverId: this.o.serverId }, detail);
+    this.stop();
+    this.lastRenewOk = false;
+    this.health = { ok: false, detail, fatal: true };
+    this.o.onHealth(this.health);
+    this.o.onConflict(detail);
   }
 
   /** Reap what is due, then sleep until the next deadline (never longer than one renew interval). */

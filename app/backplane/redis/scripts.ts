@@ -9,6 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import type Redis from 'ioredis';
+import { RECORD_OVERHEAD_BYTES } from '../budget';
 
 const PRELUDE = `
 local function int(n) return string.format('%d', n) end
@@ -57,11 +58,26 @@ local function last_seq(seq_key, hist_key)
   return last
 end
 local function emit(prefix, ev) redis.call('PUBLISH', prefix .. 'presence', cjson.encode(ev)) end
+-- Per-recipient byte budget of a history stream. Every entry carries 'b', the bytes the stream held
+-- before it (a running offset), and 'z', its own size (budget.ts historyEntryBytes), so the stream
+-- holds b + z of its newest entry minus b of its oldest. Drops the oldest while that exceeds max.
+local function entry_bytes(from, id, data) return #data + #from + #id + ${RECORD_OVERHEAD_BYTES} end
+local function trim_bytes(key, held_end, max_bytes, bound)
+  for _ = 1, bound do
+    local first = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)
+    if not first[1] then return end
+    local b = tonumber(field(first[1][2], 'b') or '')
+    -- An entry written before byte accounting: count and age trimming still bound it.
+    if not b or held_end - b <= max_bytes then return end
+    redis.call('XTRIM', key, 'MINID', int(seq_of(first[1][1]) + 1) .. '-0')
+  end
+end
 `;
 
 /**
  * publish. KEYS: dedupe, peer(to), seq(to), hist(to), servers, redis.
- * ARGV: prefix, to, from, id, data(JSON), replyTo, reqId, dedupeMs, maxLen, maxAgeMs, inboxMaxLen, rebuildMs.
+ * ARGV: prefix, to, from, id, data(JSON), replyTo, reqId, dedupeMs, maxLen, maxAgeMs, inboxMaxLen, rebuildMs,
+ * maxBytes (per-recipient history bytes).
  * -> {'duplicate', seq} | {'unknown'} | {'recovering'} | {'stored', seq} | {'routed', seq, ownerServerId}
  */
 const PUBLISH = `
@@ -87,8 +103,14 @@ elseif state ~= 'away' then
 end
 local seq = last_seq(KEYS[3], KEYS[4]) + 1
 redis.call('SET', KEYS[3], int(seq), 'KEEPTTL')
-redis.call('XADD', KEYS[4], 'MAXLEN', ARGV[9], int(seq) .. '-0', 'f', ARGV[3], 'i', ARGV[4], 'd', ARGV[5], 't', int(now))
+local top = redis.call('XREVRANGE', KEYS[4], '+', '-', 'COUNT', 1)
+local offset = 0
+if top[1] then offset = (tonumber(field(top[1][2], 'b') or '0') or 0) + (tonumber(field(top[1][2], 'z') or '0') or 0) end
+local size = entry_bytes(ARGV[3], ARGV[4], ARGV[5])
+redis.call('XADD', KEYS[4], 'MAXLEN', ARGV[9], int(seq) .. '-0', 'f', ARGV[3], 'i', ARGV[4], 'd', ARGV[5], 't', int(now),
+  'b', int(offset), 'z', int(size))
 trim_age(KEYS[4], now - tonumber(ARGV[10]))
+trim_bytes(KEYS[4], offset + size, tonumber(ARGV[13]), tonumber(ARGV[9]) + 1)
 redis.call('SET', KEYS[1], int(seq), 'PX', ARGV[8])
 if state == 'away' then
   -- Keep numbering and history until the grace ends plus the history age (the detach set the same).
@@ -104,8 +126,9 @@ return {'routed', seq, srv}
 `;
 
 /**
- * replay. KEYS: seq, hist. ARGV: afterSeq ('' = none), maxAgeMs.
- * -> {last} | {last, 'seq_reset'} | {last, 'ok', oldestSeq, entries}
+ * replay. KEYS: seq, hist. ARGV: afterSeq ('' = none), maxAgeMs, count.
+ * -> {last} | {last, 'seq_reset'} | {last, 'ok', oldestSeq, entries (at most count, from afterSeq + 1)}
+ * Paged: a reply never carries the whole history (1000 entries of 64 KiB would be one 64 MB reply).
  */
 const REPLAY = `
 local now = now_ms()
@@ -122,7 +145,7 @@ end
 local first = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
 local oldest = last + 1
 if first[1] then oldest = seq_of(first[1][1]) end
-return {last, 'ok', oldest, redis.call('XRANGE', KEYS[2], int(after + 1) .. '-0', '+')}
+return {last, 'ok', oldest, redis.call('XRANGE', KEYS[2], int(after + 1) .. '-0', '+', 'COUNT', tonumber(ARGV[3]))}
 `;
 
 /**
@@ -176,22 +199,56 @@ return 1
 `;
 
 /**
- * mark. KEYS: redis. ARGV: runid (INFO server). Records when a new Redis process (a restart) was
- * first seen. -> 1 when this is a new Redis process, 0 otherwise.
+ * mark. KEYS: redis, servers. ARGV: runid (INFO server), ttlMs. Records when a new Redis process (a
+ * restart) was first seen. -> 1 when this is a new Redis process, 0 otherwise.
+ *
+ * Liveness deadlines loaded from an AOF or RDB file were set before the outage: after an outage
+ * longer than the TTL every one of them has passed, though the servers are alive and reconnecting.
+ * Each server known to the new process gets a fresh TTL from now to prove it is alive (renew).
+ * Without this, a server that reconnected a little later than another was reaped, or its peers
+ * answered unknown_peer, the moment the recovery window ended. A server that died during the
+ * outage is reaped one TTL after the restart instead: the presence bound still holds from then.
  */
 const MARK = `
 if redis.call('HGET', KEYS[1], 'runid') == ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'runid', ARGV[1], 'since', int(now_ms()))
+local now = now_ms()
+redis.call('HSET', KEYS[1], 'runid', ARGV[1], 'since', int(now))
+local fresh = now + tonumber(ARGV[2])
+for _, s in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. int(fresh))) do
+  redis.call('ZADD', KEYS[2], int(fresh), s)
+end
 return 1
 `;
 
-/** renew. KEYS: servers. ARGV: me, ttlMs. -> 1 if still registered, 0 if it had been reaped or lost. */
+/**
+ * renew. KEYS: servers, claim(me). ARGV: me, ttlMs, instance token.
+ * -> 1 if still registered, 0 if it had been reaped or lost, -1 if another process holds the id.
+ *
+ * The claim (STRING instance token, PX ttlMs) makes a server id belong to one process: two
+ * servers with one id would share an inbox and a peer set. A claim that expired (Redis restarted
+ * without it, or this server was cut off for a whole TTL) is taken again unless someone else
+ * took it meanwhile.
+ */
 const RENEW = `
+local cur = redis.call('GET', KEYS[2])
+if cur and cur ~= ARGV[3] then return -1 end
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2])
 local now = now_ms()
 local had = redis.call('ZSCORE', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[1], int(now + tonumber(ARGV[2])), ARGV[1])
 if had then return 1 end
 return 0
+`;
+
+/**
+ * claim. KEYS: claim(me). ARGV: instance token, ttlMs. First claim of a starting server.
+ * -> {'ok'} | {'held', pttl}: another process holds the id (live if it renews before pttl runs out).
+ */
+const CLAIM = `
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then return {'held', redis.call('PTTL', KEYS[1])} end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return {'ok'}
 `;
 
 /**
@@ -327,6 +384,7 @@ export const scripts = {
   detach: new LuaScript('detach', DETACH),
   mark: new LuaScript('mark', MARK),
   renew: new LuaScript('renew', RENEW),
+  claim: new LuaScript('claim', CLAIM),
   reap: new LuaScript('reap', REAP),
   presence: new LuaScript('presence', PRESENCE),
   restore: new LuaScript('restore', RESTORE),
