@@ -46,6 +46,8 @@ export class Monitor extends EventEmitter {
   readonly samples: Sample[] = [];
   /** Fleet peers ever missing from presence after their first join: what an admin portal shows offline. */
   readonly everOffline = new Set<string>();
+  /** When and by whose presence each of them was first seen offline (for the report). */
+  readonly offlineSeen: Array<{ peer: string; t: number; reader: string }> = [];
   /** Peer id -> server id, from the last presence read. */
   placement = new Map<string, string>();
   private latencies: number[] = [];
@@ -120,9 +122,17 @@ export class Monitor extends EventEmitter {
     let delivered = 0;
     if (fleet) {
       this.hook(fleet);
-      const reader = servers.find((s, i) => statuses[i]?.state === 'serving');
+      // Peers joined before the presence read starts: one that joins during the read is not missing.
+      const joinedBefore = new Set(fleet.peers.filter((p) => p.joined).map((p) => p.spec.id));
+      // The oldest serving server answers (a server just started may still be connecting to Redis).
       let entries: PresenceEntry[] | undefined;
-      if (reader) entries = await reader.presence().catch(() => undefined);
+      let reader = '';
+      for (const [i, s] of servers.entries()) {
+        if (statuses[i]?.state !== 'serving' || silent.has(s.id)) continue;
+        entries = await s.presence().catch(() => undefined);
+        reader = s.id;
+        if (entries) break;
+      }
       if (entries) {
         const byId = new Map(entries.map((e) => [e.peerId, e]));
         this.placement = new Map(entries.filter((e) => e.state === 'online').map((e) => [e.peerId, e.serverId]));
@@ -130,8 +140,9 @@ export class Monitor extends EventEmitter {
           const e = byId.get(p.spec.id);
           if (e?.state === 'online') online++;
           else if (e?.state === 'away') away++;
-          else if (p.joined) {
+          else if (joinedBefore.has(p.spec.id)) {
             offline++;
+            if (!this.everOffline.has(p.spec.id)) this.offlineSeen.push({ peer: p.spec.id, t: Date.now() - this.startedAt, reader });
             this.everOffline.add(p.spec.id);
           }
         }

@@ -116,8 +116,13 @@ export class Region extends EventEmitter {
       memory: this.memory, redisUrl: this.redis?.url,
     });
     this.servers.push(s);
+    // Up at the LB and ready by its own account (a server on Redis reports ready once it has
+    // restored its backplane state), as a MIG waits for a healthy VM before replacing the next.
     await this.lb.add(id, s.port);
     await this.lb.whenUp(id, 15_000);
+    await withTimeout((async () => {
+      while (!(await s.status().then((st) => st.ready?.ok === true, () => false))) await new Promise((r) => setTimeout(r, 50));
+    })(), 15_000, `${id} ready`);
     this.emit('change');
     return s;
   }

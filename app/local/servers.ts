@@ -21,6 +21,7 @@ import { BlackholeProxy, startBlackholeProxy } from './blackhole-proxy';
 export interface ServerStatus {
   serverId: string;
   state: 'serving' | 'draining' | 'drained';
+  ready?: { ok: boolean; reason?: string };
   connections: number;
   drain: { total: number; closeSent: number; reset: number; startedAt: number; finishedAt: number } | null;
 }
@@ -107,7 +108,7 @@ async function startChild(o: ServerSpawnOptions, redisUrl: string): Promise<Loca
       if (entry.msg === 'server listening') {
         clearTimeout(timer);
         resolve({ port: entry.port!, adminPort: entry.adminPort! });
-      } else if ((entry.level ?? 0) >= 40 && o.logLevel !== 'silent') {
+      } else if ((entry.level ?? 0) >= (LEVELS[o.logLevel] ?? 40)) {
         process.stderr.write(`${line}\n`);
       }
     });
@@ -127,6 +128,8 @@ async function startChild(o: ServerSpawnOptions, redisUrl: string): Promise<Loca
     await exited;
   });
 }
+
+const LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity };
 
 /** Child server processes still running: killed synchronously if `npm start` itself exits. */
 const children = new Set<ChildProcess>();

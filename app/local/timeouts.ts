@@ -16,9 +16,10 @@ export const QUICK_OVERRIDES: TimeoutsOverrides = {
     connectTimeoutMs: 1_000, joinTimeoutMs: 1_000, reconnectBaseMs: 100, reconnectCapMs: 2_000, restartJitterMs: 500,
   },
   server: { pingIntervalMs: 1_000, idleTimeoutMs: 3_000 },
-  lb: { kind: 'external-proxy-network', idleTimeoutSec: 6, connectionDrainingSec: 7 },
+  // GCE values stay at their defaults (no lifecycle watcher runs locally); connection draining
+  // keeps room for them so the drain-inside-lb-draining rule holds.
+  lb: { kind: 'external-proxy-network', idleTimeoutSec: 6, connectionDrainingSec: 15 },
   drain: { windowMs: 2_000, deadlineMs: 4_000, marginMs: 1_000 },
-  gce: { watcherPollIntervalMs: 1_000, dockerStopTimeoutSec: 5 },
   resume: { awayGraceMs: 10_000, historyMaxAgeMs: 60_000, dedupeWindowMs: 60_000 },
   presence: { ttlMs: 3_000, renewIntervalMs: 1_000 },
 };
@@ -74,6 +75,6 @@ export const bounds = {
   lbRecoveryMs: (t: Timeouts, sendEveryMs: number) => sendEveryMs + t.lb.idleTimeoutSec * 1000 + reconnectMs(t),
   /** Defense 3, client end: the heartbeat notices a silent server within deadPeerDetectionMs. */
   heartbeatRecoveryMs: (t: Timeouts) => t.client.deadPeerDetectionMs + reconnectMs(t),
-  /** Defense 3, server end: no frame and no pong for idleTimeoutMs, checked on the ping cadence. */
-  serverDetectionMs: (t: Timeouts) => t.server.idleTimeoutMs + t.server.pingIntervalMs,
+  /** Defense 3, server end: a connection with no frame and no pong for idleTimeoutMs is terminated. */
+  serverDetectionMs: (t: Timeouts) => t.server.idleTimeoutMs,
 };

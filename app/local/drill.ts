@@ -1,0 +1,237 @@
+/**
+ * The drill: the incident replayed on the local region, one scenario per defense, each on a fresh
+ * region (real HAProxy and Redis when installed) with a fleet exchanging numbered signals.
+ *
+ *   1 healthy rollout     every server replaced with a drain           defense 1 (drain) acts
+ *   2 drain skipped       an old server goes silent, peers without     defense 2 (LB idle timeout) acts
+ *                         heartbeats (the release before fix 3)
+ *   3 drain skipped, LB   the same with heartbeats, LB idle timeout    defense 3 (heartbeats), both ends
+ *     timeout too long    longer than the scenario
+ *   4 no defense          no drain, no useful LB timeout, no           only the VM deletion's RST (scaled)
+ *                         heartbeats: the incident
+ *
+ * "Silent": the server keeps running but its network is black-holed (no byte, no FIN, no RST in
+ * either direction), until its VM is "deleted" (a final RST on every connection) later.
+ */
+import type { Timeouts } from '../contract/timeouts';
+import { percentiles } from '../peer/fleet';
+import type { FleetSummary, Percentiles } from '../peer/fleet';
+import { regionChart } from './charts';
+import type { LbKind } from './lb';
+import { BackplaneKind, Region, startRegion } from './region';
+import { bounds, noHeartbeatClient, reconnectMs, regionTimeouts, withLbIdle } from './timeouts';
+
+export interface DrillOptions {
+  quick: boolean;
+  peers: number;
+  scenarios: number[];
+  lb?: LbKind | 'auto';
+  backplane?: BackplaneKind | 'auto';
+  log?: (line: string) => void;
+}
+
+export interface Check {
+  what: string;
+  value: number;
+  bound: number;
+  ok: boolean;
+}
+
+export interface ScenarioResult {
+  n: number;
+  name: string;
+  fails: string;
+  acts: string;
+  lb: string;
+  backplane: string;
+  peers: number;
+  /** Peers on the failed server (all peers for the rollout). */
+  affected: number;
+  /** Per affected peer: from the event to its next join (scenario 1: its reconnect gaps). */
+  outageMs: Percentiles;
+  /** Scenario 3: per affected peer, event -> its heartbeat gave up; server end: event -> no connection left. */
+  clientDetectMs?: Percentiles;
+  serverDetectMs?: number;
+  deletedAtMs?: number;
+  everOffline: number;
+  summary: FleetSummary;
+  checks: Check[];
+  chart: string;
+  notes: string[];
+}
+
+/** The incident's half-open window (postmortem: 5 to 10 minutes) and the drill's scaled VM deletion. */
+export const INCIDENT_MS = { min: 5 * 60_000, max: 10 * 60_000 };
+/** Timers fire at their due time or later: detection checks allow one monitor sample (250 ms) of lateness. */
+export const TIMER_TOLERANCE_MS = 250;
+
+export function deletionMs(quick: boolean): number {
+  return quick ? 30_000 : 120_000;
+}
+
+export async function runDrill(o: DrillOptions): Promise<ScenarioResult[]> {
+  const log = o.log ?? (() => undefined);
+  const results: ScenarioResult[] = [];
+  for (const n of o.scenarios) {
+    log(`scenario ${n}: starting`);
+    const r = await SCENARIOS[n - 1](o);
+    log(`scenario ${n} (${r.name}): worst peer outage ${(r.outageMs.max / 1000).toFixed(2)} s, lost ${r.summary.lost}, ` +
+      `duplicated ${r.summary.duplicated}, ever offline ${r.everOffline}; ${r.checks.every((c) => c.ok) ? 'all bounds met' : 'BOUND MISSED'}`);
+    results.push(r);
+  }
+  return results;
+}
+
+const SCENARIOS: Array<(o: DrillOptions) => Promise<ScenarioResult>> = [healthyRollout, (o) => silent(o, 2), (o) => silent(o, 3), (o) => silent(o, 4)];
+
+async function region(o: DrillOptions, timeouts: Timeouts, clientTimeouts: Timeouts, intervalMs: number): Promise<Region> {
+  const r = await startRegion({
+    servers: 3, peers: o.peers, timeouts, clientTimeouts, lb: o.lb, backplane: o.backplane, port: 0,
+    intervalMs, logLevel: 'error', sampleEveryMs: 250, idPrefix: 'drill',
+  });
+  try {
+    const fleet = await r.startFleet();
+    // Warm up: every pair has exchanged signals before anything happens.
+    await until(() => fleet.snapshot().delivered >= o.peers * 2, 60_000, 'warm-up signals');
+    return r;
+  } catch (err) {
+    await r.stop();
+    throw err;
+  }
+}
+
+async function healthyRollout(o: DrillOptions): Promise<ScenarioResult> {
+  const t = regionTimeouts(o.quick);
+  const r = await region(o, t, t, 250);
+  const startedAt = r.monitor.latest()?.t ?? 0;
+  await r.rollout();
+  const fleet = r.fleet!;
+  await until(() => fleet.peers.every((p) => p.client.state === 'joined'), reconnectMs(t) * 2, 'every peer joined after the rollout');
+  await settleSamples(r, 2);
+  const summary = await r.stop();
+  const everOffline = r.monitor.everOffline.size;
+  const gap = summary!.gapMs;
+  const maxReset = Math.max(0, ...r.monitor.samples.flatMap((s) => s.servers.map((v) => v.drainReset)));
+  return {
+    n: 1, name: 'healthy rollout', fails: 'nothing', acts: 'drain (defense 1)', lb: r.lb.kind, backplane: r.backplaneKind,
+    peers: o.peers, affected: o.peers, outageMs: gap, everOffline, summary: summary!,
+    checks: [
+      { what: 'reconnect gap max (ms)', value: gap.max, bound: bounds.drainGapMs(t), ok: gap.max <= bounds.drainGapMs(t) },
+      ...lossChecks(summary!, everOffline),
+    ],
+    chart: regionChart(r.monitor.samples, { title: `1. healthy rollout: ${o.peers} peers, 3 servers replaced with a drain each (${r.lb.kind}, ${r.backplaneKind})`, since: Math.max(0, startedAt - 2_000), markers: [{ t: startedAt, label: 'rollout starts' }] }),
+    notes: [...offlineNotes(r), `RSTs at a drain deadline: ${maxReset}`, `every peer reconnected ${(summary!.reconnects / o.peers).toFixed(1)} times on average (a peer may land on a server replaced later)`],
+  };
+}
+
+async function silent(o: DrillOptions, n: 2 | 3 | 4): Promise<ScenarioResult> {
+  const base = regionTimeouts(o.quick);
+  const del = deletionMs(o.quick);
+  const horizon = del * 2;
+  // Scenario 2 and 4 peers have no useful heartbeat; they send every 1.5 LB idle timeouts (a quiet
+  // control-plane peer), so their connection does fall silent in both directions at the LB.
+  const legacy = n !== 3;
+  const quietEveryMs = Math.round(base.lb.idleTimeoutSec * 1500);
+  const t = n === 2 ? base : withLbIdle(base, Math.ceil(horizon / 1000));
+  const clientT = legacy ? noHeartbeatClient(t, horizon) : t;
+  const r = await region(o, t, clientT, legacy ? quietEveryMs : 250);
+  const fleet = r.fleet!;
+  const target = r.live()[0];
+  // The rollout's surge server comes up; the old one is scheduled for deletion but never drains.
+  await r.addServer();
+  const placement = await r.live()[1].presence();
+  const onTarget = new Set(placement.filter((e) => e.state === 'online' && e.serverId === target.id).map((e) => e.peerId));
+  const peers = fleet.peers.filter((p) => onTarget.has(p.spec.id));
+  const t0 = Date.now();
+  const rel = (ms: number) => ms - r.monitor.startedAt;
+  const recovered = new Map<string, number>();
+  const detected = new Map<string, number>();
+  for (const p of peers) {
+    p.client.on('disconnected', (d) => { if (!detected.has(p.spec.id) && d.reason === 'heartbeat_timeout') detected.set(p.spec.id, Date.now() - t0); });
+    p.client.on('connected', () => { if (!recovered.has(p.spec.id)) recovered.set(p.spec.id, Date.now() - t0); });
+  }
+  await r.breakServer('silence', target.id);
+  const bound = n === 2 ? bounds.lbRecoveryMs(t, quietEveryMs) : n === 3 ? bounds.heartbeatRecoveryMs(t) : Infinity;
+  // The VM deletion comes at the scaled incident time, or once every affected peer is back (2, 3).
+  await until(() => n !== 4 && recovered.size === peers.length, del, 'recovery', false);
+  const deletedAt = Date.now() - t0;
+  await r.breakServer('delete', target.id);
+  await until(() => recovered.size === peers.length, reconnectMs(clientT) * 2 + 10_000, 'every affected peer back after the deletion');
+  await until(() => fleet.peers.every((p) => p.client.state === 'joined'), reconnectMs(clientT) * 2, 'every peer joined');
+  // Each affected peer gets signals again (the quiet ones send rarely: wait one send interval).
+  await new Promise((res) => setTimeout(res, legacy ? quietEveryMs + 1_000 : 2_000));
+  await settleSamples(r, 2);
+  const serverDetect = r.monitor.samples.find((s) => s.t >= rel(t0) && (s.servers.find((v) => v.id === target.id)?.connections ?? 0) === 0);
+  const summary = (await r.stop())!;
+  const everOffline = r.monitor.everOffline.size;
+  const outage = percentiles([...recovered.values()]);
+  const checks: Check[] = [...lossChecks(summary, n === 4 ? null : everOffline)];
+  const notes: string[] = [];
+  if (n === 2) checks.unshift({ what: 'recovery max (ms), LB idle timeout', value: outage.max, bound, ok: outage.max <= bound && recovered.size === peers.length && deletedAt < del });
+  let clientDetect: Percentiles | undefined;
+  let serverDetectMs: number | undefined;
+  if (n === 3) {
+    clientDetect = percentiles([...detected.values()]);
+    serverDetectMs = serverDetect ? serverDetect.t - rel(t0) : undefined;
+    // A timer fires at its due time or a little later on a busy machine: one sample period of tolerance.
+    const sBound = bounds.serverDetectionMs(t) + TIMER_TOLERANCE_MS;
+    const cBound = t.client.deadPeerDetectionMs + TIMER_TOLERANCE_MS;
+    checks.unshift(
+      { what: 'recovery max (ms), client heartbeat', value: outage.max, bound, ok: outage.max <= bound && recovered.size === peers.length && deletedAt < del },
+      { what: 'client detection max (ms)', value: clientDetect.max, bound: cBound, ok: clientDetect.count === peers.length && clientDetect.max <= cBound },
+      { what: 'server detection (ms), no connection left', value: serverDetectMs ?? -1, bound: sBound, ok: serverDetectMs !== undefined && serverDetectMs <= sBound },
+    );
+  }
+  if (n === 4) {
+    checks.unshift({ what: 'peers stuck until the VM deletion (ms)', value: outage.p50, bound: deletedAt, ok: outage.p50 >= deletedAt });
+    notes.push(`VM deletion at ${(deletedAt / 1000).toFixed(0)} s: the incident's ${INCIDENT_MS.min / 60_000}-${INCIDENT_MS.max / 60_000} min scaled down to ${del / 1000} s (x${(del / INCIDENT_MS.min).toFixed(2)} of 5 min).`);
+  }
+  notes.push(...offlineNotes(r));
+  if (legacy) notes.push(`peers without application heartbeats (interval ${clientT.client.heartbeatIntervalMs / 1000} s), one signal every ${quietEveryMs / 1000} s`);
+  notes.push(`LB idle timeout ${t.lb.idleTimeoutSec} s; ${peers.length} peers were on ${target.id}`);
+  const names = { 2: ['drain skipped', 'drain', 'LB idle timeout (defense 2)'], 3: ['drain skipped, LB timeout ineffective', 'drain, LB idle timeout', 'heartbeats (defense 3)'], 4: ['no defense (the incident, scaled)', 'drain, LB idle timeout, heartbeats', 'only the VM deletion (RST)'] } as const;
+  return {
+    n, name: names[n][0], fails: names[n][1], acts: names[n][2], lb: r.lb.kind, backplane: r.backplaneKind, peers: o.peers,
+    affected: peers.length, outageMs: outage, clientDetectMs: clientDetect, serverDetectMs, deletedAtMs: deletedAt, everOffline, summary, checks,
+    chart: regionChart(r.monitor.samples, {
+      title: `${n}. ${names[n][0]}: ${target.id} goes silent (${r.lb.kind}, ${r.backplaneKind})`, since: Math.max(0, rel(t0) - 3_000),
+      markers: [{ t: rel(t0), label: `${target.id} silent` }, { t: rel(t0) + deletedAt, label: 'VM deleted' }],
+    }),
+    notes,
+  };
+}
+
+/** Zero loss, zero duplicates, everything settled; `everOffline` null: not a bound here (scenario 4). */
+function lossChecks(s: FleetSummary, everOffline: number | null): Check[] {
+  const out: Check[] = [
+    { what: 'signals lost', value: s.lost, bound: 0, ok: s.lost === 0 && s.settled },
+    { what: 'signals duplicated', value: s.duplicated, bound: 0, ok: s.duplicated === 0 },
+  ];
+  if (everOffline !== null) out.push({ what: 'peers ever shown offline', value: everOffline, bound: 0, ok: everOffline === 0 });
+  return out;
+}
+
+function offlineNotes(r: Region): string[] {
+  const seen = r.monitor.offlineSeen;
+  if (seen.length === 0) return [];
+  const first = seen.slice(0, 5).map((o) => `${o.peer} at ${(o.t / 1000).toFixed(1)} s (presence of ${o.reader})`).join(', ');
+  return [`peers first seen offline: ${first}${seen.length > 5 ? `, and ${seen.length - 5} more` : ''}`];
+}
+
+/** Let the monitor take `n` more samples (the chart shows the end). */
+async function settleSamples(r: Region, n: number): Promise<void> {
+  const target = r.monitor.samples.length + n;
+  await until(() => r.monitor.samples.length >= target || r.monitor.samples.length >= 2_000, 10_000, 'samples');
+}
+
+/** Wait (bounded) for `pred`, checking every 50 ms; `fail` false: just stop waiting at the bound. */
+async function until(pred: () => boolean, ms: number, what: string, fail = true): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > deadline) {
+      if (fail) throw new Error(`drill: timed out after ${ms} ms waiting for ${what}`);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
