@@ -84,8 +84,8 @@ export class SluiceServer {
     // Descriptor budgets: WebSockets stay under the cap, HTTP gets a reserve beside them, so
     // /healthz answers however many idle sockets a flood opens.
     const shed = (listener: string) => (why: string) => this.metrics.socketsShed.inc({ listener, why });
-    this.publicSockets = new SocketBudget(opts.config.limits.maxConnections + FD_RESERVE.publicHttp, shed('public')).attach(this.public);
-    this.adminSockets = new SocketBudget(FD_RESERVE.admin, shed('admin')).attach(this.admin);
+    this.publicSockets = new SocketBudget(opts.config.limits.maxConnections + FD_RESERVE.publicHttp, shed('public')).attach(this.public, { upgrades: true });
+    this.adminSockets = new SocketBudget(FD_RESERVE.admin, shed('admin')).attach(this.admin, { upgrades: false });
     for (const [name, srv] of [['public', this.public], ['admin', this.admin]] as const) {
       // After listen, an 'error' is an accept failure (EMFILE): log it; never let it end the process.
       srv.on('error', (err: NodeJS.ErrnoException) => {

@@ -25,7 +25,12 @@ export class SocketBudget {
     return this.open;
   }
 
-  attach(server: http.Server): this {
+  /**
+   * Track `server`'s sockets. `upgrades`: the server handles 'upgrade' (an upgraded socket is busy
+   * for good). Never listen for 'upgrade' on a server that does not: a listener makes Node hand it
+   * every Upgrade request, which would then go unanswered.
+   */
+  attach(server: http.Server, opts: { upgrades: boolean }): this {
     server.on('connection', (socket: Socket) => this.accepted(socket));
     server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
       this.idle.delete(req.socket);
@@ -33,7 +38,7 @@ export class SocketBudget {
         if (!req.socket.destroyed) this.idle.add(req.socket); // keep-alive: idle again, youngest
       });
     });
-    server.on('upgrade', (req: http.IncomingMessage) => this.idle.delete(req.socket));
+    if (opts.upgrades) server.on('upgrade', (req: http.IncomingMessage) => this.idle.delete(req.socket));
     return this;
   }
 

@@ -67,3 +67,16 @@ describe('request handlers are total', () => {
     expect(srv.logs.filter((l) => l.msg === 'upgrade failed' || l.msg === 'request failed' || l.msg === 'admin request failed')).toEqual([]);
   });
 });
+
+describe('an Upgrade request to the admin listener', () => {
+  it('is answered like any request (a stray upgrade listener once left it hanging)', async () => {
+    const srv = await spawnServer({ SLUICE_ADMIN_TOKEN: ADMIN_TOKEN });
+    try {
+      expect(status(await exchange(srv.adminPort, upgrade('/')))).toBe(401);
+      expect(status(await exchange(srv.adminPort, upgrade('/status').replace('Host: x\r\n', `Host: x\r\nAuthorization: Bearer ${ADMIN_TOKEN}\r\n`)))).toBe(200);
+    } finally {
+      srv.proc.kill('SIGKILL');
+      await srv.exited;
+    }
+  });
+});
