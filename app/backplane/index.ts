@@ -7,7 +7,7 @@ import type { Backplane } from './types';
 
 export function createBackplane(config: ServerConfig, log: Logger): Backplane {
   if (config.redisUrl) {
-    return new RedisBackplane({ url: config.redisUrl, serverId: config.serverId, timeouts: config.timeouts, log });
+    return new RedisBackplane({ url: config.redisUrl, serverId: config.serverId, timeouts: config.timeouts, log, budget: config.limits });
   }
-  return new MemoryBackplane(config.timeouts.resume);
+  return new MemoryBackplane(config.timeouts.resume, { budget: config.limits });
 }

@@ -1,14 +1,18 @@
 /**
  * In-process Backplane: routing, per-recipient sequence, bounded history, dedupe and presence in
- * plain maps. Several servers in one process can share one instance (tests, the local drill's
- * single-process mode); across processes use the Redis backplane.
+ * plain maps. History keeps each signal's encoded JSON text, capped per recipient by count, age and
+ * bytes; history and dedupe records are charged to the process MemoryBudget (budget.ts), which
+ * evicts the oldest first; a sweeper timer deletes what expired, including departed peers' records.
+ * Several servers in one process can share one instance (tests, the local drill's single-process
+ * mode); across processes use the Redis backplane.
  */
 import { EventEmitter } from 'node:events';
 import type { Timeouts } from '../contract/timeouts';
 import type { PeerKind } from '../auth/token';
+import { BudgetLimits, dedupeRecordBytes, DEFAULT_BUDGET, historyEntryBytes, MemoryBudget } from './budget';
 import {
   AttachOptions, Backplane, BackplaneError, BackplaneHealth, Delivery, PeerSession, PresenceEntry,
-  PresenceEvent, PublishOutcome, ReplayResult, SignalEnvelope,
+  PresenceEvent, PublishOutcome, REPLAY_PAGE_DEFAULT, ReplayResult, SignalEnvelope,
 } from './types';
 
 interface PeerRecord {
@@ -22,22 +26,97 @@ interface PeerRecord {
   awayTimer?: NodeJS.Timeout;
 }
 
+/** One history entry and what it costs; `d` is dropped (null) once it left the history. */
+interface Stored {
+  peer: string;
+  d: Delivery | null;
+  bytes: number;
+}
+
 interface History {
   lastSeq: number;
-  entries: Delivery[];
+  /** In seq order (which is also publish order, across all peers). */
+  entries: Stored[];
+  bytes: number;
+  /** Set when the peer went offline: the record (numbering included) is deleted at this time. */
+  keepUntil?: number;
+}
+
+export interface MemoryBackplaneOptions {
+  /** Clock for trimming and grace (tests); timers still run on the real clock. */
+  now?: () => number;
+  /** Per-recipient history bytes and the process budget (DEFAULT_BUDGET when omitted). */
+  budget?: Partial<BudgetLimits>;
+  /** Share an existing account (several backplanes in one process); a new one from `budget` otherwise. */
+  memory?: MemoryBudget;
+  /** How often the sweeper trims aged history and dedupe records and deletes departed peers' records. */
+  sweepIntervalMs?: number;
+}
+
+/**
+ * Every history entry of the process in publish order, for evicting the oldest first. Entries that
+ * left their history another way (count, age, byte cap) stay here as tombstones until they reach
+ * the front or a compaction drops them (whenever tombstones outnumber live entries).
+ */
+class GlobalOrder {
+  private items: Stored[] = [];
+  private head = 0;
+  private live = 0;
+
+  push(s: Stored): void {
+    this.items.push(s);
+    this.live++;
+  }
+
+  /** `s` left its history (it is a tombstone from now on). */
+  dropped(): void {
+    this.live--;
+    const size = this.items.length - this.head;
+    if (size > 1024 && size > 2 * this.live) {
+      this.items = this.items.slice(this.head).filter((x) => x.d !== null);
+      this.head = 0;
+    }
+  }
+
+  /** The oldest entry still in a history, or undefined. */
+  oldest(): Stored | undefined {
+    while (this.head < this.items.length && this.items[this.head].d === null) this.head++;
+    if (this.head > 4096 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return this.items[this.head];
+  }
 }
 
 export class MemoryBackplane implements Backplane {
   readonly kind = 'memory' as const;
+  readonly memory: MemoryBudget;
   private readonly peers = new Map<string, PeerRecord>();
   private readonly histories = new Map<string, History>();
-  /** `${from}\n${id}` -> { seq, at }; insertion order == age order, so trimming pops from the front. */
-  private readonly seen = new Map<string, { seq: number; at: number }>();
+  /** `${from}\n${id}` -> { seq, at, bytes }; insertion order == age order, so trimming pops from the front. */
+  private readonly seen = new Map<string, { seq: number; at: number; bytes: number }>();
+  private readonly order = new GlobalOrder();
   private readonly events = new EventEmitter();
+  private readonly now: () => number;
+  private readonly historyMaxBytes: number;
+  private readonly unregister: Array<() => void>;
+  private readonly sweeper: NodeJS.Timeout;
   private closed = false;
 
-  constructor(private readonly resume: Timeouts['resume'], private readonly now: () => number = Date.now) {
+  constructor(private readonly resume: Timeouts['resume'], opts: MemoryBackplaneOptions = {}) {
     this.events.setMaxListeners(0);
+    this.now = opts.now ?? Date.now;
+    const budget = { ...DEFAULT_BUDGET, ...opts.budget };
+    this.historyMaxBytes = budget.historyMaxBytesPerPeer;
+    this.memory = opts.memory ?? new MemoryBudget(budget.memoryBudgetBytes);
+    this.unregister = [
+      this.memory.addReclaimer('history', () => this.evictOldestEntry()),
+      this.memory.addReclaimer('dedupe', () => this.evictOldestDedupe()),
+    ];
+    const every = opts.sweepIntervalMs ?? sweepIntervalMs(resume);
+    this.sweeper = setInterval(() => this.sweep(), every);
+    this.sweeper.unref();
   }
 
   async attach(peer: { id: string; kind: PeerKind }, serverId: string, opts: AttachOptions): Promise<PeerSession> {
@@ -47,6 +126,8 @@ export class MemoryBackplane implements Backplane {
     const token = Symbol(peer.id);
     const rec: PeerRecord = { kind: peer.kind, serverId, state: 'online', since: this.now(), owner: { token, opts } };
     this.peers.set(peer.id, rec);
+    const hist = this.histories.get(peer.id);
+    if (hist) hist.keepUntil = undefined; // online: numbering and history stay as long as it does
     // The newest attachment wins: an older one is a stale (maybe half-open) connection.
     if (prev?.owner) prev.owner.opts.onEvicted();
     this.emit({ type: 'online', entry: toEntry(peer.id, rec) });
@@ -62,10 +143,14 @@ export class MemoryBackplane implements Backplane {
     rec.owner = undefined;
     rec.state = 'away';
     rec.since = this.now();
-    rec.awayUntil = rec.since + this.resume.awayGraceMs;
+    const awayUntil = rec.since + this.resume.awayGraceMs;
+    rec.awayUntil = awayUntil;
     rec.awayTimer = setTimeout(() => {
       if (this.peers.get(peerId) === rec && rec.state === 'away') {
         this.peers.delete(peerId);
+        // Like the Redis keys: what was stored stays replayable for the history age after the grace.
+        const hist = this.histories.get(peerId);
+        if (hist) hist.keepUntil = awayUntil + this.resume.historyMaxAgeMs;
         this.emit({ type: 'offline', peerId });
       }
     }, this.resume.awayGraceMs);
@@ -84,25 +169,35 @@ export class MemoryBackplane implements Backplane {
     if (!rec) throw new BackplaneError('unknown_peer', `peer ${signal.to} is not online`);
     const hist = this.history(signal.to);
     const delivery: Delivery = { from: signal.from, id: signal.id, seq: hist.lastSeq + 1, data: signal.data, ts: now };
+    const stored: Stored = { peer: signal.to, d: delivery, bytes: historyEntryBytes(signal.from, signal.id, signal.data) };
     hist.lastSeq = delivery.seq;
-    hist.entries.push(delivery);
+    hist.entries.push(stored);
+    hist.bytes += stored.bytes;
+    this.order.push(stored);
+    // Past the process budget this evicts the oldest entries of all peers (this one last).
+    this.memory.charge('history', stored.bytes);
     this.trimHistory(hist, now);
-    this.seen.set(key, { seq: delivery.seq, at: now });
+    const seenBytes = dedupeRecordBytes(signal.from, signal.id);
+    this.seen.set(key, { seq: delivery.seq, at: now, bytes: seenBytes });
+    this.memory.charge('dedupe', seenBytes);
     const handed = rec.owner ? rec.owner.opts.deliver(delivery) : false;
     return { status: handed ? 'delivered' : 'stored', seq: delivery.seq };
   }
 
-  async replay(peerId: string, afterSeq: number | null): Promise<ReplayResult> {
+  async replay(peerId: string, afterSeq: number | null, limit = REPLAY_PAGE_DEFAULT): Promise<ReplayResult> {
     this.assertOpen();
-    const hist = this.history(peerId);
+    // Never creates a record: a replay for a peer nobody has written to holds no memory.
+    const hist = this.histories.get(peerId) ?? { lastSeq: 0, entries: [], bytes: 0 };
     this.trimHistory(hist, this.now());
-    if (afterSeq === null) return { deliveries: [], lastSeq: hist.lastSeq };
+    if (afterSeq === null) return { deliveries: [], more: false, lastSeq: hist.lastSeq };
     if (afterSeq > hist.lastSeq) {
-      return { deliveries: [], lastSeq: hist.lastSeq, gap: { reason: 'seq_reset', missedFrom: hist.lastSeq + 1, missedTo: afterSeq } };
+      return { deliveries: [], more: false, lastSeq: hist.lastSeq, gap: { reason: 'seq_reset', missedFrom: hist.lastSeq + 1, missedTo: afterSeq } };
     }
-    const deliveries = hist.entries.filter((d) => d.seq > afterSeq);
-    const oldest = hist.entries.length > 0 ? hist.entries[0].seq : hist.lastSeq + 1;
-    const result: ReplayResult = { deliveries, lastSeq: hist.lastSeq };
+    const oldest = hist.entries.length > 0 ? hist.entries[0].d!.seq : hist.lastSeq + 1;
+    // Entries are seq-contiguous: the first one after afterSeq is at a known index.
+    const startAt = Math.max(0, afterSeq + 1 - oldest);
+    const page = hist.entries.slice(startAt, startAt + Math.max(1, limit));
+    const result: ReplayResult = { deliveries: page.map((s) => s.d!), more: startAt + page.length < hist.entries.length, lastSeq: hist.lastSeq };
     if (afterSeq + 1 < oldest) result.gap = { reason: 'trimmed', missedFrom: afterSeq + 1, missedTo: oldest - 1 };
     return result;
   }
@@ -125,24 +220,106 @@ export class MemoryBackplane implements Backplane {
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
+    clearInterval(this.sweeper);
     for (const rec of this.peers.values()) if (rec.awayTimer) clearTimeout(rec.awayTimer);
+    for (const u of this.unregister) u();
+    for (const id of [...this.histories.keys()]) this.deleteHistory(id);
+    for (const v of this.seen.values()) this.memory.release('dedupe', v.bytes);
+    this.seen.clear();
+  }
+
+  /** What this backplane holds right now (tests, /status). */
+  stats(): { peers: number; histories: number; historyEntries: number; historyBytes: number; dedupeRecords: number; dedupeBytes: number } {
+    let entries = 0;
+    let bytes = 0;
+    for (const h of this.histories.values()) {
+      entries += h.entries.length;
+      bytes += h.bytes;
+    }
+    let dd = 0;
+    for (const v of this.seen.values()) dd += v.bytes;
+    return { peers: this.peers.size, histories: this.histories.size, historyEntries: entries, historyBytes: bytes, dedupeRecords: this.seen.size, dedupeBytes: dd };
+  }
+
+  /**
+   * Runs on a timer: trims aged history and dedupe records of every peer (not only of those that
+   * publish or replay) and deletes the records of peers offline for longer than the history age.
+   */
+  sweep(): void {
+    const now = this.now();
+    this.trimSeen(now);
+    for (const [id, h] of this.histories) {
+      this.trimHistory(h, now);
+      if (h.keepUntil !== undefined && now >= h.keepUntil && !this.peers.has(id)) this.deleteHistory(id);
+    }
   }
 
   private history(peerId: string): History {
     let h = this.histories.get(peerId);
     if (!h) {
-      h = { lastSeq: 0, entries: [] };
+      h = { lastSeq: 0, entries: [], bytes: 0 };
       this.histories.set(peerId, h);
     }
     return h;
   }
 
+  private deleteHistory(peerId: string): void {
+    const h = this.histories.get(peerId);
+    if (!h) return;
+    this.dropFront(h, h.entries.length);
+    this.histories.delete(peerId);
+  }
+
+  /** Count, age and per-recipient bytes. */
   private trimHistory(h: History, now: number): void {
     const minTs = now - this.resume.historyMaxAgeMs;
     let drop = Math.max(0, h.entries.length - this.resume.historyMaxMessages);
-    while (drop < h.entries.length && h.entries[drop].ts < minTs) drop++;
-    if (drop > 0) h.entries.splice(0, drop);
+    let bytes = h.bytes;
+    for (let i = 0; i < drop; i++) bytes -= h.entries[i].bytes;
+    while (drop < h.entries.length && (h.entries[drop].d!.ts < minTs || bytes > this.historyMaxBytes)) {
+      bytes -= h.entries[drop].bytes;
+      drop++;
+    }
+    this.dropFront(h, drop);
+  }
+
+  private dropFront(h: History, n: number): void {
+    if (n <= 0) return;
+    let freed = 0;
+    for (let i = 0; i < n; i++) {
+      const s = h.entries[i];
+      freed += s.bytes;
+      s.d = null;
+      this.order.dropped();
+    }
+    h.entries.splice(0, n);
+    h.bytes -= freed;
+    this.memory.release('history', freed);
+  }
+
+  /** The process budget is exceeded: the oldest history entry of all peers goes. */
+  private evictOldestEntry(): boolean {
+    const s = this.order.oldest();
+    if (!s) return false;
+    const h = this.histories.get(s.peer);
+    if (!h || h.entries[0] !== s) {
+      // Cannot happen (per-peer order is global order); never loop on it.
+      s.d = null;
+      this.order.dropped();
+      return true;
+    }
+    this.dropFront(h, 1);
+    return true;
+  }
+
+  private evictOldestDedupe(): boolean {
+    const first = this.seen.entries().next();
+    if (first.done) return false;
+    this.seen.delete(first.value[0]);
+    this.memory.release('dedupe', first.value[1].bytes);
+    return true;
   }
 
   private trimSeen(now: number): void {
@@ -150,6 +327,7 @@ export class MemoryBackplane implements Backplane {
     for (const [k, v] of this.seen) {
       if (v.at >= minAt) break;
       this.seen.delete(k);
+      this.memory.release('dedupe', v.bytes);
     }
   }
 
@@ -160,6 +338,11 @@ export class MemoryBackplane implements Backplane {
   private assertOpen(): void {
     if (this.closed) throw new BackplaneError('backplane_unavailable', 'backplane closed');
   }
+}
+
+/** Often enough that expired state never lingers long past its bound, never busier than 20/s. */
+function sweepIntervalMs(r: Timeouts['resume']): number {
+  return Math.max(50, Math.min(1_000, Math.floor(Math.min(r.historyMaxAgeMs, r.dedupeWindowMs, r.awayGraceMs) / 4)));
 }
 
 function toEntry(peerId: string, rec: PeerRecord): PresenceEntry {

@@ -8,13 +8,24 @@
  * `RedisBackplane` (a region of servers).
  */
 import type { PeerKind } from '../auth/token';
+import type { MemoryBudget } from './budget';
 
-/** A signal as sent: `from` comes from the verified token, never from the payload. */
+/** Deliveries per replay page unless the caller asks for fewer (one Redis reply <= this x 64 KiB). */
+export const REPLAY_PAGE_DEFAULT = 32;
+
+/**
+ * A signal as sent: `from` comes from the verified token, never from the payload.
+ *
+ * `data` is JSON text, encoded once by the server that accepted the signal (the bytes the recipient
+ * will get). Backplanes store and route it as that string and never parse it: a parsed value can
+ * cost many times its encoded size (a 64 KiB `[{},{},...]` is ~21,000 objects), and history would
+ * multiply that by every entry kept.
+ */
 export interface SignalEnvelope {
   from: string;
   to: string;
   id: string;
-  data: unknown;
+  data: string;
 }
 
 /** A signal as numbered for its recipient. */
@@ -23,7 +34,8 @@ export interface Delivery {
   id: string;
   /** 1, 2, 3, ... per recipient, without holes. */
   seq: number;
-  data: unknown;
+  /** JSON text, exactly as it goes into the push frame (see SignalEnvelope). */
+  data: string;
   /** Epoch ms when the backplane accepted it (drives age trimming). */
   ts: number;
 }
@@ -47,13 +59,16 @@ export class BackplaneError extends Error {
 }
 
 export interface ReplayResult {
-  /** Deliveries with seq > afterSeq, in order. */
+  /** Deliveries with seq > afterSeq, in order; at most `limit` of them (the oldest first). */
   deliveries: Delivery[];
+  /** True when the history holds more after the last one returned: ask again from its seq. */
+  more: boolean;
   /** The recipient's newest seq. */
   lastSeq: number;
   /**
-   * Set when the history cannot fill the gap: `trimmed` (older signals left the bounded history) or
-   * `seq_reset` (the backplane knows fewer signals than the peer claims to have seen).
+   * Set when the history cannot fill the gap: `trimmed` (older signals left the bounded history:
+   * its count, age or byte budget, or the process memory budget) or `seq_reset` (the backplane
+   * knows fewer signals than the peer claims to have seen).
    */
   gap?: { reason: 'trimmed' | 'seq_reset'; missedFrom: number; missedTo: number };
 }
@@ -95,19 +110,30 @@ export interface AttachOptions {
 export interface BackplaneHealth {
   ok: boolean;
   detail?: string;
+  /**
+   * Set when this server must stop serving for good: another live process holds its server id
+   * (they would share one inbox and one peer set). The server drains; it does not recover.
+   */
+  fatal?: boolean;
 }
 
 export interface Backplane {
   readonly kind: 'memory' | 'redis';
+  /**
+   * This process's memory account: history and dedupe records held in process (MemoryBackplane),
+   * and the frames connections queue or hold for a replay. See budget.ts.
+   */
+  readonly memory: MemoryBudget;
   /** Claim `peer` for this server: from now on its deliveries go to `opts.deliver`. */
   attach(peer: { id: string; kind: PeerKind }, serverId: string, opts: AttachOptions): Promise<PeerSession>;
   /** Dedupe, number, store and route one signal. Throws BackplaneError. */
   publish(signal: SignalEnvelope): Promise<PublishOutcome>;
   /**
-   * What `peerId` missed after `afterSeq`. `null` (a peer with no resume state) replays nothing and
-   * only reports `lastSeq`, so the peer starts from now.
+   * What `peerId` missed after `afterSeq`, one page of at most `limit` deliveries (default
+   * REPLAY_PAGE_DEFAULT); call again from the last seq while `more`. `null` (a peer with no resume
+   * state) replays nothing and only reports `lastSeq`, so the peer starts from now.
    */
-  replay(peerId: string, afterSeq: number | null): Promise<ReplayResult>;
+  replay(peerId: string, afterSeq: number | null, limit?: number): Promise<ReplayResult>;
   presence(): Promise<PresenceEntry[]>;
   /** Presence changes as they happen; returns the unsubscribe function. */
   subscribePresence(listener: (ev: PresenceEvent) => void): () => void;

@@ -83,6 +83,153 @@ export function push(joinRef: Ref, topic: string, event: string, payload: Record
 
 export const peerTopic = (peerId: string) => `${PEER_TOPIC_PREFIX}${peerId}`;
 
+/**
+ * A `signal` push whose `data` is already JSON text (encoded once, when the server accepted the
+ * signal): the frame is assembled around it, never parsed or stringified again per recipient.
+ * Same bytes as `push(joinRef, topic, SIGNAL_EVENT, {from, id, seq, data, replayed})`.
+ */
+export function pushSignal(joinRef: Ref, topic: string, s: { from: string; id: string; seq: number; replayed: boolean }, dataJson: string): string {
+  return `[${JSON.stringify(joinRef)},null,${JSON.stringify(topic)},${JSON.stringify(SIGNAL_EVENT)},`
+    + `{"from":${JSON.stringify(s.from)},"id":${JSON.stringify(s.id)},"seq":${s.seq},"data":${dataJson},"replayed":${s.replayed}}]`;
+}
+
+/** Signal `data` bounds: nesting of objects/arrays ... */
+export const MAX_DATA_DEPTH = 32;
+/**
+ * ... and JSON values in all (every object, array, string, number, boolean and null counts one).
+ * Refused beyond it: a 64 KiB frame of `[{},{},...]` is ~21,000 values, each a heap object.
+ */
+export const MAX_DATA_VALUES = 4_096;
+
+/** Commas a frame may hold beyond its data's values (envelope and payload fields). */
+const FRAME_COMMA_SLACK = 16;
+
+export interface FrameScan {
+  /**
+   * The frame holds more JSON values than any acceptable frame (every comma outside strings
+   * separates two values): refuse it without parsing. JSON.parse of a 64 KiB `[{},{},...]` takes
+   * ~5 ms and allocates ~21,000 objects; this scan stops after a few KB.
+   */
+  tooManyValues: boolean;
+  /** `[start, end)` byte span of the payload's `data` value (the last one, as JSON.parse keeps). */
+  data?: [number, number];
+}
+
+const WS = (b: number) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
+const DATA_KEY = Buffer.from('data');
+
+/**
+ * One pass over a frame's bytes, before it is parsed: the value bound, and where `data` is, so the
+ * server keeps the signal's data as the sender's own JSON text (valid: the frame is parsed as a
+ * whole before it is used) instead of stringifying the parsed value again. Structural bytes are
+ * ASCII and never occur inside UTF-8 multi-byte sequences, so scanning bytes is exact.
+ */
+export function scanFrame(buf: Buffer, maxValues: number = MAX_DATA_VALUES): FrameScan {
+  const maxCommas = maxValues + FRAME_COMMA_SLACK;
+  let commas = 0;
+  let depth = 0;
+  let payloadOpen = false; // inside the first object at depth 1 (the payload)
+  let payloadSeen = false;
+  let expectKey = false;
+  let keyIsData = false;
+  let valueStart = -1;
+  let data: [number, number] | undefined;
+  const n = buf.length;
+  const close = (end: number) => {
+    let a = valueStart;
+    let b = end;
+    while (a < b && WS(buf[a])) a++;
+    while (b > a && WS(buf[b - 1])) b--;
+    data = [a, b];
+    keyIsData = false;
+  };
+  for (let i = 0; i < n; i++) {
+    const c = buf[i];
+    if (c === 0x22) { // string: jump to its closing quote
+      let q = i;
+      for (;;) {
+        q = buf.indexOf(0x22, q + 1);
+        if (q < 0) return { tooManyValues: false }; // unterminated: JSON.parse will refuse it
+        let k = q - 1;
+        while (buf[k] === 0x5c) k--;
+        if ((q - 1 - k) % 2 === 0) break; // an even run of backslashes: the quote is real
+      }
+      if (payloadOpen && depth === 2 && expectKey) {
+        expectKey = false;
+        // An escaped key may still mean "data": then no span, and the caller re-encodes instead.
+        keyIsData = q - i - 1 === 4 && buf.compare(DATA_KEY, 0, 4, i + 1, q) === 0;
+        if (!keyIsData && buf.subarray(i + 1, q).includes(0x5c)) data = undefined;
+      }
+      i = q;
+    } else if (c === 0x2c) {
+      if (++commas > maxCommas) return { tooManyValues: true };
+      if (payloadOpen && depth === 2) {
+        if (keyIsData) close(i);
+        expectKey = true;
+      }
+    } else if (c === 0x3a) {
+      if (payloadOpen && depth === 2) valueStart = i + 1;
+    } else if (c === 0x7b || c === 0x5b) {
+      depth++;
+      if (depth === 2 && c === 0x7b && !payloadSeen) {
+        payloadOpen = payloadSeen = true;
+        expectKey = true;
+      }
+    } else if (c === 0x7d || c === 0x5d) {
+      if (payloadOpen && depth === 2) {
+        if (keyIsData) close(i);
+        payloadOpen = false;
+      }
+      depth--;
+    }
+  }
+  return { tooManyValues: false, data };
+}
+
+const HEAD = /^\s*\[\s*(null|"[^"\\]*")\s*,\s*(null|"[^"\\]*")\s*,\s*("[^"\\]{1,256}")\s*,\s*("[^"\\]{1,64}")\s*,/;
+
+/** join_ref, ref, topic and event of a frame that will not be parsed (refused by scanFrame), if plain. */
+export function decodeHead(buf: Buffer): Omit<Frame, 'payload'> | undefined {
+  const m = HEAD.exec(buf.toString('utf8', 0, Math.min(buf.length, 512)));
+  if (!m) return undefined;
+  const [joinRef, ref, topic, event] = m.slice(1).map((t) => JSON.parse(t) as string | null);
+  return { joinRef, ref, topic: topic as string, event: event as string };
+}
+
+/**
+ * Checks a parsed `data` value against MAX_DATA_DEPTH and MAX_DATA_VALUES without recursion,
+ * stopping at the first bound passed. Returns the expectation broken, or undefined.
+ */
+export function dataBoundsError(v: unknown): string | undefined {
+  const tooMany = `JSON of at most ${MAX_DATA_VALUES} values (objects, arrays, strings, numbers, booleans, nulls)`;
+  // Two parallel stacks (no tuple per value): this runs on every accepted signal.
+  const values: unknown[] = [v];
+  const depths: number[] = [0];
+  let count = 0;
+  while (values.length > 0) {
+    const x = values.pop();
+    const depth = depths.pop()!;
+    if (++count > MAX_DATA_VALUES) return tooMany;
+    if (x === null || typeof x !== 'object') continue;
+    if (depth + 1 > MAX_DATA_DEPTH) return `JSON nested at most ${MAX_DATA_DEPTH} levels deep`;
+    if (Array.isArray(x)) {
+      // Not pushed one by one past the bound: a huge array is refused without walking all of it.
+      if (count + values.length + x.length > MAX_DATA_VALUES) return tooMany;
+      for (let i = 0; i < x.length; i++) {
+        values.push(x[i]);
+        depths.push(depth + 1);
+      }
+    } else {
+      for (const k in x as Record<string, unknown>) {
+        values.push((x as Record<string, unknown>)[k]);
+        depths.push(depth + 1);
+        if (count + values.length > MAX_DATA_VALUES) return tooMany;
+      }
+    }
+  }
+  return undefined;
+}
+
 /** A signal as the recipient sees it (payload of event `signal` on `peer:<to>`). */
 export interface SignalDelivery {
   from: string;

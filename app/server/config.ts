@@ -9,6 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import { z } from 'zod';
 import { DEFAULT_TOKEN_MAX_TTL_SEC } from '../auth/token';
+import { DEFAULT_BUDGET } from '../backplane/budget';
 import { resolveTimeouts, Timeouts, TimeoutsContractError, TimeoutsOverrides } from '../contract/timeouts';
 
 /** Used only when SLUICE_ENV=development (the default) and no secret is set. Never in production. */
@@ -34,6 +35,8 @@ const envSchema = z.object({
   SLUICE_RATE_PER_SEC: z.coerce.number().positive().default(50),
   SLUICE_RATE_BURST: z.coerce.number().int().positive().default(100),
   SLUICE_MAX_BUFFERED_BYTES: z.coerce.number().int().min(16 * 1024).default(1024 * 1024),
+  SLUICE_HISTORY_MAX_BYTES: z.coerce.number().int().min(64 * 1024).default(DEFAULT_BUDGET.historyMaxBytesPerPeer),
+  SLUICE_MEMORY_BUDGET_BYTES: z.coerce.number().int().min(16 * 1024 * 1024).default(DEFAULT_BUDGET.memoryBudgetBytes),
   SLUICE_GCE_WATCHER: z.enum(['on', 'off']).default('off'),
   SLUICE_ADMIN_TOKEN: z.string().min(ADMIN_TOKEN_MIN_LENGTH, `must be at least ${ADMIN_TOKEN_MIN_LENGTH} characters`).optional(),
   SLUICE_MAX_CONNECTIONS: z.coerce.number().int().min(1).optional(),
@@ -76,6 +79,10 @@ export interface Limits {
   maxConnectionsPerPeer: number;
   /** Longest token lifetime accepted (`exp - iat`, and `exp - now`). */
   tokenMaxTtlSec: number;
+  /** Replay history bytes kept per recipient (app/backplane/budget.ts); older entries are trimmed. */
+  historyMaxBytesPerPeer: number;
+  /** Bytes this process holds for peers: in-memory history + dedupe records + queued frames. */
+  memoryBudgetBytes: number;
 }
 
 /** SLUICE_MAX_CONNECTIONS when the open-file limit leaves room for it. */
@@ -89,6 +96,8 @@ export const defaultLimits: Limits = {
   maxConnections: DEFAULT_MAX_CONNECTIONS,
   maxConnectionsPerPeer: 4,
   tokenMaxTtlSec: DEFAULT_TOKEN_MAX_TTL_SEC,
+  historyMaxBytesPerPeer: DEFAULT_BUDGET.historyMaxBytesPerPeer,
+  memoryBudgetBytes: DEFAULT_BUDGET.memoryBudgetBytes,
 };
 
 /**
@@ -226,6 +235,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { fdLimit
       maxConnections,
       maxConnectionsPerPeer: e.SLUICE_MAX_CONNECTIONS_PER_PEER,
       tokenMaxTtlSec: e.SLUICE_TOKEN_MAX_TTL_SEC,
+      historyMaxBytesPerPeer: e.SLUICE_HISTORY_MAX_BYTES,
+      memoryBudgetBytes: e.SLUICE_MEMORY_BUDGET_BYTES,
     },
   };
 }

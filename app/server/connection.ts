@@ -15,7 +15,8 @@ import { PEER_ID_PATTERN } from '../auth/token';
 import { Backplane, BackplaneError, Delivery, PeerSession, ReplayResult } from '../backplane/types';
 import type { Timeouts } from '../contract/timeouts';
 import {
-  CLOSE, decode, EVENTS, Frame, PHOENIX_TOPIC, peerTopic, ProtocolError, push, reply, SIGNAL_EVENT,
+  CLOSE, dataBoundsError, decode, decodeHead, EVENTS, Frame, MAX_DATA_DEPTH, MAX_DATA_VALUES, PHOENIX_TOPIC, peerTopic, ProtocolError,
+  pushSignal, reply, scanFrame, SIGNAL_EVENT,
 } from '../protocol/phoenix';
 import { joinDeadlineMs, type Limits } from './config';
 import type { Metrics } from './metrics';
@@ -37,18 +38,37 @@ type State = 'open' | 'closing' | 'closed';
 const MAX_SIGNAL_ID = 128;
 /** A replay waits for the socket to drain below this before sending more. */
 const REPLAY_HIGH_WATER_BYTES = 64 * 1024;
-/** Signal data nesting bound (objects and arrays). */
-export const MAX_DATA_DEPTH = 32;
+/** A replay page (one backplane read, e.g. one XRANGE reply) holds about this much: pages of maxFrameBytes entries. */
+const REPLAY_PAGE_BYTES = 1024 * 1024;
+/** Frame bytes one connection may have handled in one event-loop turn before its socket waits for the next. */
+const TURN_BYTES = 64 * 1024;
+export { MAX_DATA_DEPTH };
 
-/** Depth of nested objects/arrays in a parsed JSON value, counting stops once past `limit`. */
-function nestingDepth(v: unknown, limit: number, depth = 0): number {
-  if (v === null || typeof v !== 'object' || depth > limit) return depth;
-  let max = depth + 1;
-  for (const child of Object.values(v as Record<string, unknown>)) {
-    max = Math.max(max, nestingDepth(child, limit, depth + 1));
-    if (max > limit) break;
-  }
-  return max;
+/**
+ * A signal checked and encoded when its frame arrives, before it waits in the queue: from here on
+ * only its JSON text is held (queue, backplane, history, push), never the parsed value.
+ */
+type PreparedSignal = { ok: true; to: string; id: string; json: string } | { ok: false; field: string; expected: string };
+
+function prepareSignal(payload: Record<string, unknown>, raw: string | undefined): PreparedSignal {
+  const { to, id, data } = payload;
+  if (typeof to !== 'string' || !PEER_ID_PATTERN.test(to)) return { ok: false, field: 'to', expected: 'a peer id (1-128 characters of [A-Za-z0-9_.-])' };
+  if (typeof id !== 'string' || id.length === 0 || id.length > MAX_SIGNAL_ID) return { ok: false, field: 'id', expected: `a string of 1-${MAX_SIGNAL_ID} characters` };
+  if (data === undefined) return { ok: false, field: 'data', expected: 'any JSON value' };
+  // Deeply nested JSON parses fine but cannot be serialised again (V8 throws past a few thousand
+  // levels), and a frame of tiny values costs many times its size once parsed: bound both.
+  const bound = dataBoundsError(data);
+  if (bound) return { ok: false, field: 'data', expected: bound };
+  // The sender's own text of `data` when the frame scan located it (the frame parsed, so it is
+  // valid JSON); stringified again only when it could not (an escaped key).
+  return { ok: true, to, id, json: raw ?? JSON.stringify(data) };
+}
+
+interface Job {
+  frame: Frame;
+  signal?: PreparedSignal;
+  /** Charged to the process memory budget while the job waits. */
+  bytes: number;
 }
 
 let nextId = 1;
@@ -62,10 +82,16 @@ export class PeerConnection {
   private session?: PeerSession;
   /** While a join replays history, live deliveries wait here so order stays seq order. */
   private pending: Delivery[] | null = null;
+  /** Bytes held in `pending` (charged to the memory budget); past the cap deliveries are refused. */
+  private pendingBytes = 0;
+  /** A live delivery was refused during the replay: it is in history, read it from there. */
+  private pendingRefused = false;
   private lastSentSeq = 0;
   private queue: Promise<void> = Promise.resolve();
   /** Frames waiting in `queue`. */
   private queued = 0;
+  /** Bytes of frames received in this event-loop turn (see yieldAfter). */
+  private turnBytes = 0;
   private readonly bucket: TokenBucket;
   private readonly timers: NodeJS.Timeout[] = [];
   private idleTimer?: NodeJS.Timeout;
@@ -179,6 +205,7 @@ export class PeerConnection {
   private onMessage(data: Buffer, isBinary: boolean): void {
     this.touch();
     if (this.state !== 'open') return;
+    this.yieldAfter(data.length);
     if (!this.bucket.take()) {
       this.log.warn('message rate exceeded');
       this.closeWith(CLOSE.policyViolation, 'rate_limited', 'message rate exceeded');
@@ -188,6 +215,9 @@ export class PeerConnection {
       this.closeWith(1003, 'binary_frame', 'binary frames are not supported');
       return;
     }
+    // Before parsing: a frame of more values than any signal may carry is refused unparsed.
+    const scan = data.length > 2 * MAX_DATA_VALUES ? scanFrame(data) : undefined;
+    if (scan?.tooManyValues) return this.refuseUnparsed(data);
     let frame: Frame;
     try {
       frame = decode(data.toString('utf8'));
@@ -207,14 +237,60 @@ export class PeerConnection {
       this.closeWith(CLOSE.policyViolation, 'overloaded', 'too many frames in flight');
       return;
     }
+    const job: Job = { frame, bytes: data.length };
+    if (frame.event === SIGNAL_EVENT) {
+      job.signal = prepareSignal(frame.payload, scan?.data ? data.toString('utf8', scan.data[0], scan.data[1]) : undefined);
+      job.frame = { ...frame, payload: {} }; // drop the parsed data now: only its JSON text waits
+    }
+    const memory = this.ctx.backplane.memory;
+    if (!memory.reserve('queued', job.bytes)) {
+      this.log.warn({ memory: memory.snapshot() }, 'memory budget exhausted, closing');
+      this.closeWith(CLOSE.tryAgainLater, 'memory_budget', 'server memory budget exhausted');
+      return;
+    }
     this.queued++;
-    this.queue = this.queue.then(() => this.dispatch(frame)).catch((err: Error) => {
+    this.queue = this.queue.then(() => this.dispatch(job)).catch((err: Error) => {
       this.log.error({ err: err.message }, 'frame handler failed');
-      this.send(reply(frame, 'error', { reason: 'internal_error' }));
-    }).finally(() => { this.queued--; });
+      this.send(reply(job.frame, 'error', { reason: 'internal_error' }));
+    }).finally(() => {
+      this.queued--;
+      memory.release('queued', job.bytes);
+    });
   }
 
-  private async dispatch(f: Frame): Promise<void> {
+  /** A frame over the value bound: answered from its head alone, or closed if even that is unusual. */
+  private refuseUnparsed(data: Buffer): void {
+    const head = decodeHead(data);
+    if (!head) {
+      this.closeWith(1007, 'too_many_values', 'too many JSON values');
+      return;
+    }
+    const isSignal = head.event === SIGNAL_EVENT;
+    if (isSignal) this.ctx.metrics.signalsFailed.inc({ reason: 'invalid_payload' });
+    this.send(reply(head, 'error', {
+      reason: 'invalid_payload', field: isSignal ? 'data' : 'payload',
+      expected: `JSON of at most ${MAX_DATA_VALUES} values (objects, arrays, strings, numbers, booleans, nulls)`,
+    }));
+  }
+
+  /**
+   * Fairness: one socket read loop can hand over megabytes of frames at once (libuv reads up to
+   * 32 x 64 KiB per readiness). Past TURN_BYTES in one event-loop turn the socket is paused until
+   * the next turn, so other sockets, /healthz and timers run between bursts of large frames.
+   */
+  private yieldAfter(bytes: number): void {
+    if (this.turnBytes === 0) {
+      setImmediate(() => {
+        this.turnBytes = 0;
+        if (this.ws.isPaused && this.state !== 'closed') this.ws.resume();
+      });
+    }
+    this.turnBytes += bytes;
+    if (this.turnBytes >= TURN_BYTES && !this.ws.isPaused) this.ws.pause();
+  }
+
+  private async dispatch(job: Job): Promise<void> {
+    const f = job.frame;
     if (this.state !== 'open') return;
     const own = peerTopic(this.peer.sub);
     if (f.event === EVENTS.join) return this.join(f, own);
@@ -227,7 +303,7 @@ export class PeerConnection {
       this.send(reply(f, 'ok', {}));
       return;
     }
-    if (f.event === SIGNAL_EVENT) return this.signal(f);
+    if (f.event === SIGNAL_EVENT && job.signal) return this.signal(f, job.signal);
     this.send(reply(f, 'error', { reason: 'unknown_event', event: f.event }));
   }
 
@@ -282,9 +358,12 @@ export class PeerConnection {
       return;
     }
     this.session = session;
+    // History is read page by page (one bounded backplane reply each), and each page is sent only
+    // as fast as the socket drains: a join never holds more than a page plus `pending`.
+    const pageSize = Math.max(1, Math.floor(REPLAY_PAGE_BYTES / this.ctx.limits.maxFrameBytes));
     let replay: ReplayResult;
     try {
-      replay = await this.ctx.backplane.replay(this.peer.sub, from);
+      replay = await this.ctx.backplane.replay(this.peer.sub, from, pageSize);
     } catch (err) {
       await this.leave();
       return fail(err);
@@ -292,20 +371,39 @@ export class PeerConnection {
     // Where this peer's stream starts. After a seq_reset: the backplane's numbering, or every new
     // seq up to the peer's old last_seq would be skipped as "already sent".
     const start = !fresh && replay.gap?.reason === 'seq_reset' ? replay.lastSeq : from;
+    // History is seq-contiguous (trimmed from the front only): what it holds after `from` is known
+    // before the pages are read.
+    const total = replay.gap?.reason === 'seq_reset' ? 0 : Math.max(0, replay.lastSeq - Math.max(from, replay.gap?.missedTo ?? 0));
     this.ctx.metrics.joins.inc({ result: 'ok' });
-    this.send(reply(f, 'ok', { last_seq: fresh ? start : replay.lastSeq, replayed: replay.deliveries.length, gap: replay.gap ?? null }));
-    this.lastSentSeq = start;
+    this.send(reply(f, 'ok', { last_seq: fresh ? start : replay.lastSeq, replayed: total, gap: replay.gap ?? null }));
+    // After a trimmed gap the peer continues from its end (the client does the same).
+    this.lastSentSeq = replay.gap?.reason === 'trimmed' ? Math.max(start, replay.gap.missedTo) : start;
+    let sent = 0;
     try {
-      for (const d of replay.deliveries) {
-        // A long replay must respect the send-buffer bound too: wait for the socket to drain
-        // rather than queueing megabytes (or mistaking a resuming peer for a slow consumer).
-        if (!(await this.writable())) return;
-        this.sendDelivery(d, true);
+      for (;;) {
+        for (const d of replay.deliveries) {
+          // A long replay must respect the send-buffer bound too: wait for the socket to drain
+          // rather than queueing megabytes (or mistaking a resuming peer for a slow consumer).
+          if (!(await this.writable())) return;
+          if (d.seq > this.lastSentSeq) sent++;
+          this.sendDelivery(d, true);
+        }
+        // Done when history is read to its end and every live delivery since is in `pending`.
+        if (!replay.more && !this.pendingRefused) break;
+        this.pendingRefused = false;
+        replay = await this.ctx.backplane.replay(this.peer.sub, this.lastSentSeq, pageSize);
+        if (replay.gap) {
+          // Entries left the history while this replay read it (budget eviction under load): the
+          // peer rejoins from what it has, and that join reports the gap.
+          this.log.warn({ gap: replay.gap, lastSentSeq: this.lastSentSeq }, 'history trimmed during the replay, closing');
+          this.closeWith(CLOSE.tryAgainLater, 'replay_trimmed', 'history trimmed during replay, rejoin');
+          return;
+        }
       }
-      this.ctx.metrics.replayed.inc(replay.deliveries.length);
-      if (replay.deliveries.length > 0 || replay.gap) this.log.info({ replayed: replay.deliveries.length, gap: replay.gap }, 'resumed');
+      this.ctx.metrics.replayed.inc(sent);
+      if (sent > 0 || replay.gap) this.log.info({ replayed: sent, gap: replay.gap }, 'resumed');
       const waiting = this.pending ?? [];
-      this.pending = null;
+      this.releasePending();
       for (const d of waiting) this.sendDelivery(d, false);
     } catch (err) {
       // The peer was told it joined: it must not stay half-joined. Close; it rejoins and resumes.
@@ -320,13 +418,29 @@ export class PeerConnection {
     const s = this.session;
     this.session = undefined;
     this.joinRef = null;
-    this.pending = null;
+    this.releasePending();
     if (s) await s.close();
+  }
+
+  private releasePending(): void {
+    this.pending = null;
+    this.pendingRefused = false;
+    this.ctx.backplane.memory.release('queued', this.pendingBytes);
+    this.pendingBytes = 0;
   }
 
   private deliver(d: Delivery): boolean {
     if (this.state !== 'open' || this.joinRef === null) return false;
     if (this.pending) {
+      // Bounded: a quarter of the send buffer (so the flush after the replay fits beside the
+      // replay's high-water mark) and the process budget. Past it the delivery is refused: it
+      // stays in history (`stored`) and the replay reads it from there.
+      const bytes = d.data.length + 128;
+      if (this.pendingRefused || this.pendingBytes + bytes > this.ctx.limits.maxBufferedBytes / 4 || !this.ctx.backplane.memory.reserve('queued', bytes)) {
+        this.pendingRefused = true;
+        return false;
+      }
+      this.pendingBytes += bytes;
       this.pending.push(d);
       return true;
     }
@@ -335,25 +449,20 @@ export class PeerConnection {
 
   private sendDelivery(d: Delivery, replayed: boolean): boolean {
     if (d.seq <= this.lastSentSeq) return true; // already sent by the replay
-    const ok = this.send(push(this.joinRef, peerTopic(this.peer.sub), SIGNAL_EVENT, { from: d.from, id: d.id, seq: d.seq, data: d.data, replayed }));
+    const ok = this.send(pushSignal(this.joinRef, peerTopic(this.peer.sub), { from: d.from, id: d.id, seq: d.seq, replayed }, d.data));
     if (ok) this.lastSentSeq = d.seq;
     return ok;
   }
 
-  private async signal(f: Frame): Promise<void> {
-    const { to, id, data } = f.payload;
-    const bad = (field: string, expected: string) => {
+  private async signal(f: Frame, prepared: PreparedSignal): Promise<void> {
+    if (!prepared.ok) {
       this.ctx.metrics.signalsFailed.inc({ reason: 'invalid_payload' });
-      this.send(reply(f, 'error', { reason: 'invalid_payload', field, expected }));
-    };
-    if (typeof to !== 'string' || !PEER_ID_PATTERN.test(to)) return bad('to', 'a peer id (1-128 characters of [A-Za-z0-9_.-])');
-    if (typeof id !== 'string' || id.length === 0 || id.length > MAX_SIGNAL_ID) return bad('id', `a string of 1-${MAX_SIGNAL_ID} characters`);
-    if (data === undefined) return bad('data', 'any JSON value');
-    // Deeply nested JSON parses fine but cannot be serialised again (V8 throws past a few thousand
-    // levels): it would sit in the recipient's history and break every replay. Refuse it here.
-    if (nestingDepth(data, MAX_DATA_DEPTH) > MAX_DATA_DEPTH) return bad('data', `JSON nested at most ${MAX_DATA_DEPTH} levels deep`);
+      this.send(reply(f, 'error', { reason: 'invalid_payload', field: prepared.field, expected: prepared.expected }));
+      return;
+    }
+    const { to, id, json } = prepared;
     try {
-      const outcome = await this.ctx.backplane.publish({ from: this.peer.sub, to, id, data });
+      const outcome = await this.ctx.backplane.publish({ from: this.peer.sub, to, id, data: json });
       this.ctx.metrics.signalsRelayed.inc({ status: outcome.status });
       this.send(reply(f, 'ok', { status: outcome.status }));
     } catch (err) {

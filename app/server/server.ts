@@ -58,7 +58,7 @@ export class SluiceServer {
     this.log = opts.logger ?? pino({ level: opts.config.logLevel, base: { server: opts.config.serverId } });
     this.random = opts.random ?? Math.random;
     this.ownsBackplane = !opts.backplane;
-    this.backplane = opts.backplane ?? new MemoryBackplane(opts.config.timeouts.resume);
+    this.backplane = opts.backplane ?? new MemoryBackplane(opts.config.timeouts.resume, { budget: opts.config.limits });
     this.metrics = createMetrics();
     this.drainer = new Drainer(opts.config.timeouts.drain, this.random);
     this.wss = new WebSocketServer({ noServer: true, maxPayload: opts.config.limits.maxFrameBytes, perMessageDeflate: false, clientTracking: false });

@@ -103,7 +103,8 @@ describe('bad input', () => {
 
 describe('slow consumer', () => {
   it('is disconnected instead of growing the send buffer; signals for it are kept for resume', async () => {
-    const ts = await startServer({ limits: { ratePerSec: 10_000, rateBurst: 10_000, maxBufferedBytes: 256 * 1024 } });
+    // History large enough for every 60 KiB signal sent here (the byte budget has its own tests).
+    const ts = await startServer({ limits: { ratePerSec: 10_000, rateBurst: 10_000, maxBufferedBytes: 256 * 1024, historyMaxBytesPerPeer: 256 * 1024 * 1024 } });
     try {
       const slow = await openRaw(await ts.urlFor('slow'));
       expect((await request(slow, ['1', '1', 'peer:slow', 'phx_join', {}]))[4].status).toBe('ok');

@@ -39,7 +39,7 @@ class LateInboxBackplane extends MemoryBackplane {
       },
     };
     const session = await super.attach(peer, serverId, late);
-    if (peer.id === 'fresh' && serverId !== 'elsewhere') await this.publish({ from: 'racer', to: 'fresh', id: 'r1', data: 'between attach and replay' });
+    if (peer.id === 'fresh' && serverId !== 'elsewhere') await this.publish({ from: 'racer', to: 'fresh', id: 'r1', data: JSON.stringify('between attach and replay') });
     return session;
   }
 }
