@@ -1,0 +1,202 @@
+/**
+ * Load generator process (forked by bench/lib/load.ts; never the server's process). Opens
+ * authenticated, joined connections to one system with raw `ws` clients speaking that system's
+ * own wire protocol (Phoenix V2 for sluice, Engine.IO 4 / Socket.IO 5 packets for Socket.IO, JSON
+ * for the ws relay), so every system is driven by the same client code and the same costs.
+ * Relay load is open-loop: signal k is due at start + k / rate, and its latency is measured from
+ * when it was due (no coordinated omission) to when its recipient, in this process, got it.
+ */
+import { performance } from 'node:perf_hooks';
+import * as hdr from 'hdr-histogram-js';
+import WebSocket from 'ws';
+import { signToken } from '../../app/auth/token';
+import type { SystemName } from './systems';
+
+export interface OpenCmd { cmd: 'open'; system: SystemName; port: number; ids: string[]; secret: string; localAddresses: string[]; concurrency: number }
+export interface RelayCmd { cmd: 'relay'; pairs: Array<[string, string]>; rate: number; warmupMs: number; durationMs: number; payloadBytes: number; runId: string }
+export interface RelayResult {
+  hist: string; ackHist: string; sent: number; acked: number; delivered: number; nacked: number;
+  /** Sent in the measured window and never delivered within the settle time after it. */
+  missing: number; lagMaxMs: number;
+}
+type Cmd = OpenCmd | RelayCmd | { cmd: 'close' } | { cmd: 'count' };
+
+interface Conn {
+  id: string;
+  ws: WebSocket;
+  joined: boolean;
+  /** Sends one signal due at `due` (performance.now() ms; the ack latency origin). */
+  send(to: string, id: string, dataJson: string, due: number): void;
+}
+
+const conns = new Map<string, Conn>();
+let onDeliver: (dataT: number) => void = () => undefined;
+let onAck: (due: number) => void = () => undefined;
+let onNack: () => void = () => undefined;
+let refSeq = 1;
+/** ref -> due time of the signal, for ack latency. */
+const ackDue = new Map<number, number>();
+
+function connect(system: SystemName, port: number, id: string, token: string, localAddress: string): Promise<Conn> {
+  return new Promise((resolve, reject) => {
+    const url = system === 'sluice' ? `ws://127.0.0.1:${port}/socket/websocket?vsn=2.0.0&token=${token}`
+      : system === 'socketio' ? `ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`
+        : `ws://127.0.0.1:${port}/?token=${token}`;
+    const ws = new WebSocket(url, { localAddress, perMessageDeflate: false, handshakeTimeout: 30_000 });
+    const topic = `peer:${id}`;
+    /** ws-ack: acks come back in send order on each connection. */
+    const fifo: number[] = [];
+    const acked = (ref: number) => {
+      const due = ackDue.get(ref);
+      if (due === undefined) return;
+      ackDue.delete(ref);
+      onAck(due);
+    };
+    const conn: Conn = {
+      id, ws, joined: false,
+      send: system === 'sluice'
+        ? (to, sid, data, due) => {
+          const ref = refSeq++;
+          ackDue.set(ref, due);
+          ws.send(`["1","${ref}","${topic}","signal",{"to":"${to}","id":"${sid}","data":${data}}]`);
+        }
+        : system === 'socketio'
+          ? (to, sid, data, due) => {
+            const ref = refSeq++;
+            ackDue.set(ref, due);
+            ws.send(`42${ref}["signal",{"to":"${to}","id":"${sid}","data":${data}}]`);
+          }
+          : (to, sid, data, due) => {
+            if (system === 'ws-ack') fifo.push(due);
+            ws.send(`{"to":"${to}","id":"${sid}","data":${data}}`);
+          },
+    };
+    const timer = setTimeout(() => { ws.terminate(); reject(new Error(`${id}: not joined within 60 s`)); }, 60_000);
+    const joined = () => { conn.joined = true; clearTimeout(timer); resolve(conn); };
+    ws.on('error', (err) => { clearTimeout(timer); reject(err); });
+    ws.on('close', () => { conn.joined = false; conns.delete(id); });
+    if (system === 'sluice') {
+      ws.on('open', () => ws.send(`["1","0","${topic}","phx_join",{}]`));
+      ws.on('message', (raw) => {
+        const f = JSON.parse(raw.toString()) as [string | null, string | null, string, string, Record<string, any>];
+        if (f[3] === 'signal') onDeliver(f[4].data.t);
+        else if (f[3] === 'phx_reply') {
+          if (f[1] === '0') { if (f[4].status === 'ok') joined(); else reject(new Error(`join refused: ${JSON.stringify(f[4])}`)); return; }
+          if (f[4].status === 'ok') acked(Number(f[1])); else { ackDue.delete(Number(f[1])); onNack(); }
+        }
+      });
+    } else if (system === 'socketio') {
+      ws.on('message', (raw) => {
+        const s = raw.toString();
+        if (s === '2') { ws.send('3'); return; }
+        if (s.startsWith('42')) { onDeliver((JSON.parse(s.slice(2)) as [string, { data: { t: number } }])[1].data.t); return; }
+        if (s.startsWith('43')) { const b = s.indexOf('['); acked(Number(s.slice(2, b))); return; }
+        if (s.startsWith('0')) { ws.send(`40${JSON.stringify({ token })}`); return; }
+        if (s.startsWith('40')) { joined(); return; }
+        if (s.startsWith('44')) reject(new Error(`socket.io connect refused: ${s}`));
+      });
+    } else {
+      ws.on('message', (raw) => {
+        const m = JSON.parse(raw.toString()) as { t?: string; data?: { t: number } };
+        if (m.t === 'joined') joined();
+        else if (m.t === 'ack') { const due = fifo.shift(); if (due !== undefined) onAck(due); }
+        else if (m.data) onDeliver(m.data.t);
+      });
+    }
+  });
+}
+
+async function open(c: OpenCmd): Promise<{ opened: number; failed: number; firstError?: string; ms: number }> {
+  const t0 = performance.now();
+  let next = 0;
+  let failed = 0;
+  let firstError: string | undefined;
+  const worker = async () => {
+    while (next < c.ids.length) {
+      const i = next++;
+      const id = c.ids[i];
+      try {
+        const token = await signToken(c.secret, { sub: id, kind: i % 2 ? 'gateway' : 'client' }, 24 * 3600);
+        conns.set(id, await connect(c.system, c.port, id, token, c.localAddresses[i % c.localAddresses.length]));
+      } catch (err) {
+        failed++;
+        firstError ??= (err as Error).message;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, c.concurrency) }, worker));
+  return { opened: c.ids.length - failed, failed, firstError, ms: performance.now() - t0 };
+}
+
+async function relay(c: RelayCmd): Promise<RelayResult> {
+  const hist = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3, useWebAssembly: false });
+  const ackHist = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3, useWebAssembly: false });
+  const pad = 'x'.repeat(Math.max(0, c.payloadBytes - 40));
+  const start = performance.now() + 50;
+  const winStart = start + c.warmupMs;
+  const winEnd = winStart + c.durationMs;
+  let sent = 0; let inWindow = 0; let delivered = 0; let acked = 0; let nacked = 0; let lagMax = 0;
+  onDeliver = (t) => {
+    if (t < winStart || t >= winEnd) return;
+    delivered++;
+    hist.recordValue(Math.max(1, Math.round((performance.now() - t) * 1000)));
+  };
+  onAck = (due) => {
+    acked++;
+    if (due >= winStart && due < winEnd) ackHist.recordValue(Math.max(1, Math.round((performance.now() - due) * 1000)));
+  };
+  onNack = () => { nacked++; };
+  const senders: Array<[Conn, string]> = [];
+  for (const [a, b] of c.pairs) {
+    const ca = conns.get(a); const cb = conns.get(b);
+    if (ca && cb) senders.push([ca, b], [cb, a]);
+  }
+  if (senders.length === 0) throw new Error('no joined pairs to relay between');
+  const interval = 1000 / c.rate;
+  await new Promise<void>((resolve) => {
+    const tick = () => {
+      const now = performance.now();
+      const stopAt = Math.min(now, winEnd);
+      let k = sent;
+      while (start + k * interval < stopAt) {
+        const due = start + k * interval;
+        lagMax = Math.max(lagMax, now - due);
+        const [conn, to] = senders[k % senders.length];
+        if (conn.joined && conn.ws.readyState === WebSocket.OPEN) {
+          // ~payloadBytes of data: the due time (latency origin) and padding.
+          conn.send(to, `${c.runId}-${k}`, `{"t":${due.toFixed(3)},"p":"${pad}"}`, due);
+          if (due >= winStart) inWindow++;
+        }
+        k++;
+      }
+      sent = k;
+      if (now >= winEnd) resolve();
+      else setTimeout(tick, 1);
+    };
+    tick();
+  });
+  // Settle: in-flight signals of the window may still arrive (bounded).
+  const settleUntil = performance.now() + 3_000;
+  while (delivered < inWindow && performance.now() < settleUntil) await new Promise((r) => setTimeout(r, 20));
+  ackDue.clear();
+  onDeliver = () => undefined;
+  onAck = () => undefined;
+  return {
+    hist: hdr.encodeIntoCompressedBase64(hist), ackHist: hdr.encodeIntoCompressedBase64(ackHist),
+    sent: inWindow, acked, delivered, nacked, missing: Math.max(0, inWindow - delivered), lagMaxMs: lagMax,
+  };
+}
+
+process.on('message', (m: Cmd & { reqId: number }) => {
+  const reply = (r: unknown) => process.send!({ reqId: m.reqId, result: r });
+  const fail = (e: Error) => process.send!({ reqId: m.reqId, error: e.message });
+  if (m.cmd === 'open') open(m).then(reply, fail);
+  else if (m.cmd === 'relay') relay(m).then(reply, fail);
+  else if (m.cmd === 'count') reply({ joined: [...conns.values()].filter((c) => c.joined).length });
+  else if (m.cmd === 'close') {
+    for (const c of conns.values()) c.ws.terminate();
+    conns.clear();
+    reply({ ok: true });
+  }
+});
+process.send?.({ ready: true });

@@ -1,0 +1,123 @@
+/**
+ * The systems under test, each started as its own child process (never in the load generator's
+ * process) with bench/lib/probe.cjs preloaded: sluice (app/server/main.ts, the real entry point),
+ * Socket.IO 4.8 and the plain `ws` relay (ack-less and with-ack).
+ */
+import { ChildProcess, fork } from 'node:child_process';
+import path from 'node:path';
+import readline from 'node:readline';
+
+export type SystemName = 'sluice' | 'socketio' | 'ws' | 'ws-ack';
+export const SYSTEM_LABEL: Record<SystemName, string> = {
+  sluice: 'sluice',
+  socketio: 'Socket.IO 4.8 (acks)',
+  ws: 'plain ws relay (no ack)',
+  'ws-ack': 'plain ws relay (ack)',
+};
+
+export const ROOT = path.resolve(__dirname, '../..');
+export const SECRET = 'bench-secret-of-at-least-thirty-two-characters';
+const PROBE = path.join(__dirname, 'probe.cjs');
+
+export interface Mem { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number }
+
+export interface RunningSystem {
+  name: SystemName;
+  port: number;
+  adminPort?: number;
+  pid: number;
+  proc: ChildProcess;
+  /** Memory after two full GCs. */
+  mem(): Promise<Mem>;
+  /** CPU time used so far, microseconds (user + system). */
+  cpuUs(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Extra environment (sluice: SLUICE_*). */
+  env?: Record<string, string>;
+  /** Write a V8 CPU profile into this directory when the process exits. */
+  cpuProfDir?: string;
+  redisUrl?: string;
+  /** Connections the server must be able to hold (sluice: SLUICE_MAX_CONNECTIONS). */
+  maxConnections?: number;
+  serverId?: string;
+}
+
+/**
+ * Bench settings of sluice: production defaults (log level info: one line per connection open,
+ * join and close, as deployed) but the per-connection rate limit, raised because the relay load
+ * sends up to a few hundred signals/s per connection (the limit is still checked on every frame).
+ */
+export const SLUICE_BENCH_ENV = {
+  SLUICE_LOG_LEVEL: 'info',
+  SLUICE_RATE_PER_SEC: '5000',
+  SLUICE_RATE_BURST: '500',
+};
+
+export async function startSystem(name: SystemName, opts: StartOptions = {}): Promise<RunningSystem> {
+  const execArgv = ['--expose-gc', '--require', PROBE, '--import', 'tsx'];
+  if (opts.cpuProfDir) execArgv.push('--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`);
+  const script = name === 'sluice' ? 'app/server/main.ts' : name === 'socketio' ? 'bench/peers/socketio-server.ts' : 'bench/peers/ws-relay.ts';
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '', NODE_ENV: 'production',
+    BENCH_SECRET: SECRET, BENCH_PORT: '0', BENCH_ACK: name === 'ws-ack' ? '1' : '0',
+    ...(opts.redisUrl ? { BENCH_REDIS_URL: opts.redisUrl } : {}),
+  };
+  if (name === 'sluice') {
+    Object.assign(env, SLUICE_BENCH_ENV, {
+      SLUICE_HOST: '127.0.0.1', SLUICE_PORT: '0', SLUICE_ADMIN_PORT: '0', SLUICE_TOKEN_SECRET: SECRET,
+      SLUICE_SERVER_ID: opts.serverId ?? 'bench-1',
+      ...(opts.maxConnections ? { SLUICE_MAX_CONNECTIONS: String(opts.maxConnections) } : {}),
+      ...(opts.redisUrl ? { SLUICE_REDIS_URL: opts.redisUrl } : {}),
+    });
+  }
+  Object.assign(env, opts.env ?? {});
+  const proc = fork(path.join(ROOT, script), [], { cwd: ROOT, env, execArgv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  let stderr = '';
+  proc.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
+  const ports = await new Promise<{ port: number; adminPort?: number }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start within 30 s: ${stderr}`)), 30_000);
+    proc.once('exit', (code) => reject(new Error(`${name} exited (${code}) before listening: ${stderr}`)));
+    proc.on('message', (m: { ready?: number }) => {
+      if (typeof m?.ready === 'number') { clearTimeout(timer); resolve({ port: m.ready }); }
+    });
+    readline.createInterface({ input: proc.stdout! }).on('line', (line) => {
+      if (!line.includes('server listening')) return;
+      try {
+        const l = JSON.parse(line) as { port: number; adminPort: number };
+        clearTimeout(timer);
+        resolve({ port: l.port, adminPort: l.adminPort });
+      } catch { /* not JSON */ }
+    });
+  });
+  proc.stdout!.resume();
+  let nextId = 1;
+  const ask = <T>(probe: string): Promise<T> => new Promise((resolve, reject) => {
+    const id = nextId++;
+    const timer = setTimeout(() => { proc.off('message', on); reject(new Error(`${name}: no ${probe} answer`)); }, 60_000);
+    const on = (m: { probe?: string; id?: number }) => {
+      if (m?.probe === probe && m.id === id) { clearTimeout(timer); proc.off('message', on); resolve(m as T); }
+    };
+    proc.on('message', on);
+    proc.send({ probe, id });
+  });
+  const exited = new Promise<void>((resolve) => {
+    if (proc.exitCode !== null || proc.signalCode !== null) resolve();
+    else proc.once('exit', () => resolve());
+  });
+  return {
+    name, ...ports, pid: proc.pid!, proc,
+    mem: () => ask<Mem>('mem'),
+    cpuUs: async () => { const c = await ask<{ user: number; system: number }>('cpu'); return c.user + c.system; },
+    stop: async () => {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.send({ probe: 'exit' });
+        const kill = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(kill);
+      }
+    },
+  };
+}
