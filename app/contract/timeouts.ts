@@ -63,8 +63,15 @@ export interface Timeouts {
     marginMs: number;
   };
   gce: {
-    /** The lifecycle watcher polls `listManagedInstances` this often. */
+    /** The lifecycle watcher starts a `listManagedInstances` poll this often (fixed rate, not interval + request time). */
     watcherPollIntervalMs: number;
+    /** One poll (token fetch + every listManagedInstances page) is aborted after this; below the poll interval. */
+    watcherRequestTimeoutMs: number;
+    /**
+     * MIG `updatePolicy.minReadySec`: the updater removes an old VM only after its replacement has been
+     * available (autohealing check HEALTHY) this long; it covers the LB's readiness probes (READINESS_PROBE).
+     */
+    minReadySec: number;
     /** Whether the VMs are preemptible/Spot: shutdown scripts then get 30 s, not 90 s. */
     preemptible: boolean;
     /** `docker stop -t`: SIGTERM, then SIGKILL after this many seconds. */
@@ -121,7 +128,7 @@ export const defaultTimeouts: Timeouts = {
     connectionDrainingSec: 35,
   },
   drain: { windowMs: 10_000, deadlineMs: 20_000, marginMs: 5_000 },
-  gce: { watcherPollIntervalMs: 5_000, preemptible: false, dockerStopTimeoutSec: 30 },
+  gce: { watcherPollIntervalMs: 5_000, watcherRequestTimeoutMs: 2_000, minReadySec: 30, preemptible: false, dockerStopTimeoutSec: 30 },
   resume: { historyMaxMessages: 1_000, historyMaxAgeMs: 5 * 60_000, dedupeWindowMs: 5 * 60_000, awayGraceMs: 60_000 },
   presence: { ttlMs: 30_000, renewIntervalMs: 10_000 },
 };
@@ -147,6 +154,33 @@ function rule(
   explain: (t: Timeouts) => { message: string; values: Violation['values'] },
 ): Rule {
   return { name, why, check: (t) => (holds(t) ? undefined : { rule: name, ...explain(t) }) };
+}
+
+/**
+ * The LB's readiness probe of /readyz (infra/components/load-balancer.ts renders it from here). A VM
+ * that turns ready is seen healthy after at most `healthyThreshold` probes `intervalSec` apart, each
+ * answered within `timeoutSec`.
+ */
+export const READINESS_PROBE = { intervalSec: 5, timeoutSec: 5, healthyThreshold: 2, unhealthyThreshold: 2 } as const;
+
+/** Longest a ready VM waits until the LB counts it healthy: one interval to the next probe, then threshold probes. */
+export function lbHealthyAfterSec(): number {
+  return READINESS_PROBE.intervalSec * READINESS_PROBE.healthyThreshold + READINESS_PROBE.timeoutSec;
+}
+
+/**
+ * Worst case from the moment the MIG sets this VM's currentAction to the moment the watcher knows:
+ * polls start every watcherPollIntervalMs (fixed rate), so the first poll that can see the action
+ * starts at most one interval later, and it answers (or is aborted) within watcherRequestTimeoutMs.
+ * The one formula behind the rule drain-inside-lb-draining, the plan summary and the README timeline.
+ */
+export function watcherDetectionBoundMs(t: Timeouts): number {
+  return t.gce.watcherPollIntervalMs + t.gce.watcherRequestTimeoutMs;
+}
+
+/** From removal scheduled to the drain's RST deadline plus margin: what must fit in connection draining. */
+export function drainCompleteBoundMs(t: Timeouts): number {
+  return watcherDetectionBoundMs(t) + t.drain.deadlineMs + t.drain.marginMs;
 }
 
 /** Shutdown script: wait for the drain deadline plus margin after POST /drain. */
@@ -177,10 +211,23 @@ export function reconnectBoundMs(t: Timeouts): number {
   return Math.max(t.drain.deadlineMs, t.client.deadPeerDetectionMs) + t.client.reconnectCapMs + t.client.connectTimeoutMs + t.client.joinTimeoutMs;
 }
 
+/**
+ * How long a server stays ready (LB-healthy) while its backplane is unavailable. Every server of a
+ * region shares one backplane, so an outage (a Redis failover, a maintenance event) hits them all
+ * at once: turning them all unready would leave the LB no healthy backend, for nothing. Through a
+ * short outage they stay ready and answer sends with `backplane_unavailable` (clients retry).
+ * After one presence TTL the outage is not short: this server's presence has expired for the
+ * others and only a server with a working backplane can route, so it turns unready.
+ */
+export function backplaneReadinessGraceMs(t: Timeouts): number {
+  return t.presence.ttlMs;
+}
+
 /** Values that are counts or whole seconds for the systems that consume them (Redis MAXLEN, docker, the Compute API). */
 const INTEGER_FIELDS: Array<[string, (t: Timeouts) => number]> = [
   ['resume.historyMaxMessages', (t) => t.resume.historyMaxMessages],
   ['gce.dockerStopTimeoutSec', (t) => t.gce.dockerStopTimeoutSec],
+  ['gce.minReadySec', (t) => t.gce.minReadySec],
   ['lb.connectionDrainingSec', (t) => t.lb.connectionDrainingSec],
   ['lb.idleTimeoutSec', (t) => t.lb.idleTimeoutSec],
   ['lb.maxConnectionLifetimeSec', (t) => t.lb.maxConnectionLifetimeSec],
@@ -282,11 +329,25 @@ export const RULES: readonly Rule[] = [
       values: { windowMs: t.drain.windowMs, marginMs: t.drain.marginMs, deadlineMs: t.drain.deadlineMs },
     })),
   rule('drain-inside-lb-draining',
-    'GCP drains the VM at the LB before deletion: the watcher notices within one poll and the drain (to its RST deadline) finishes inside connection draining, with margin.',
-    (t) => t.gce.watcherPollIntervalMs + t.drain.deadlineMs + t.drain.marginMs <= t.lb.connectionDrainingSec * 1000,
+    'GCP drains the VM at the LB before deletion: the watcher notices within one poll interval plus its request timeout, and the drain (to its RST deadline) finishes inside connection draining, with margin.',
+    (t) => drainCompleteBoundMs(t) <= t.lb.connectionDrainingSec * 1000,
     (t) => ({
-      message: `gce.watcherPollIntervalMs + drain.deadlineMs + drain.marginMs (${sec(t.gce.watcherPollIntervalMs + t.drain.deadlineMs + t.drain.marginMs)} s) must be <= lb.connectionDrainingSec (${t.lb.connectionDrainingSec})`,
-      values: { watcherPollIntervalMs: t.gce.watcherPollIntervalMs, deadlineMs: t.drain.deadlineMs, marginMs: t.drain.marginMs, connectionDrainingSec: t.lb.connectionDrainingSec },
+      message: `gce.watcherPollIntervalMs + gce.watcherRequestTimeoutMs + drain.deadlineMs + drain.marginMs (${sec(drainCompleteBoundMs(t))} s) must be <= lb.connectionDrainingSec (${t.lb.connectionDrainingSec})`,
+      values: { watcherPollIntervalMs: t.gce.watcherPollIntervalMs, watcherRequestTimeoutMs: t.gce.watcherRequestTimeoutMs, deadlineMs: t.drain.deadlineMs, marginMs: t.drain.marginMs, connectionDrainingSec: t.lb.connectionDrainingSec },
+    })),
+  rule('watcher-request-within-interval',
+    'A poll never overlaps the next one: the watcher request timeout is below the poll interval, so polls start at a fixed rate.',
+    (t) => t.gce.watcherRequestTimeoutMs < t.gce.watcherPollIntervalMs,
+    (t) => ({
+      message: `gce.watcherRequestTimeoutMs (${t.gce.watcherRequestTimeoutMs}) must be < gce.watcherPollIntervalMs (${t.gce.watcherPollIntervalMs})`,
+      values: { watcherRequestTimeoutMs: t.gce.watcherRequestTimeoutMs, watcherPollIntervalMs: t.gce.watcherPollIntervalMs },
+    })),
+  rule('min-ready-covers-lb-health',
+    'The MIG updater counts a VM available by its autohealing check (/healthz), not the LB: minReadySec keeps the old VM until the LB has had time to see the new one healthy on /readyz.',
+    (t) => t.gce.minReadySec >= lbHealthyAfterSec(),
+    (t) => ({
+      message: `gce.minReadySec (${t.gce.minReadySec}) must be >= the LB's readiness detection (${READINESS_PROBE.healthyThreshold} probes x ${READINESS_PROBE.intervalSec} s + ${READINESS_PROBE.timeoutSec} s timeout = ${lbHealthyAfterSec()} s)`,
+      values: { minReadySec: t.gce.minReadySec, lbHealthyAfterSec: lbHealthyAfterSec() },
     })),
   rule('lb-draining-in-range', 'Connection draining is 1..3600 s (0 would turn it off).',
     (t) => t.lb.connectionDrainingSec >= 1 && t.lb.connectionDrainingSec <= 3600,
@@ -406,4 +467,124 @@ export function mergeTimeouts(base: Timeouts, overrides: TimeoutsOverrides): Tim
 /** The rules with their reasons, for docs and `plan` output. */
 export function describeRules(): Array<{ name: string; why: string }> {
   return RULES.map((r) => ({ name: r.name, why: r.why }));
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * GKE (stack config `sluice:platform: gke`, infra/gke). The same server and the same drain, on
+ * Kubernetes: what changes is who removes a pod from the load balancer and when. Kubernetes starts
+ * the pod's preStop hook and the endpoint removal at the same time ("At the same time as the kubelet
+ * is starting graceful shutdown of the Pod, the control plane evaluates whether to remove that
+ * shutting-down Pod from EndpointSlice objects", kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle),
+ * so the timers below must nest whichever of the two is faster. These rules run only for GKE stacks
+ * (validateGke), after validate(); the GKE values are not part of Timeouts, so the server and the
+ * GCE stacks never see them.
+ * ---------------------------------------------------------------------------------------------- */
+
+export interface GkeTimeouts {
+  /** Pod `terminationGracePeriodSeconds`: SIGKILL this long after the pod's deletion started (preStop included). */
+  terminationGracePeriodSec: number;
+  /** HPA `behavior.scaleDown.stabilizationWindowSeconds`: scale-in looks at the highest recommendation over this window. */
+  hpaScaleDownStabilizationSec: number;
+}
+
+export const defaultGkeTimeouts: GkeTimeouts = { terminationGracePeriodSec: 35, hpaScaleDownStabilizationSec: 300 };
+
+/** The preStop hook's wait for POST /drain?wait=1: the drain deadline plus margin (same bound as the GCE shutdown script). */
+export function preStopWaitSec(t: Timeouts): number {
+  return shutdownScriptWaitSec(t);
+}
+
+/** What terminationGracePeriodSeconds must cover: the preStop wait, then SIGTERM and exit within one margin. */
+export function gkeGraceNeededSec(t: Timeouts): number {
+  return preStopWaitSec(t) + Math.ceil(t.drain.marginMs / 1000);
+}
+
+/**
+ * Longest the LB keeps sending NEW connections to a pod after its deletion started: the endpoint
+ * removal lag. Two paths remove it, whichever is first: the NEG controller detaches the terminating
+ * endpoint (it does so at once by design: "This is the intended behavior of NEG controller. It
+ * optimized to lower the programming latency", github.com/kubernetes/ingress-gce/issues/1574; Google
+ * documents no bound), and the LB health check on /readyz, which the drain turns 503 the moment
+ * preStop starts it: a probe starts within one interval and `unhealthyThreshold` consecutive failures
+ * mark the endpoint unhealthy. The documented, controlled figure is therefore the health-check bound:
+ * unhealthyThreshold x intervalSec + timeoutSec (2 x 5 s + 5 s = 15 s with READINESS_PROBE).
+ */
+export function endpointRemovalBoundSec(): number {
+  return READINESS_PROBE.unhealthyThreshold * READINESS_PROBE.intervalSec + READINESS_PROBE.timeoutSec;
+}
+
+interface GkeRule {
+  name: string;
+  why: string;
+  check(t: Timeouts, g: GkeTimeouts): Violation | undefined;
+}
+
+function gkeRule(
+  name: string,
+  why: string,
+  holds: (t: Timeouts, g: GkeTimeouts) => boolean,
+  explain: (t: Timeouts, g: GkeTimeouts) => { message: string; values: Violation['values'] },
+): GkeRule {
+  return { name, why, check: (t, g) => (holds(t, g) ? undefined : { rule: name, ...explain(t, g) }) };
+}
+
+const GKE_INTEGER_FIELDS: Array<[string, (g: GkeTimeouts) => number]> = [
+  ['gke.terminationGracePeriodSec', (g) => g.terminationGracePeriodSec],
+  ['gke.hpaScaleDownStabilizationSec', (g) => g.hpaScaleDownStabilizationSec],
+];
+
+export const GKE_RULES: readonly GkeRule[] = [
+  gkeRule('gke-integer-values', 'The Kubernetes API takes whole, positive seconds for the grace period and the HPA window (at most 3600 s).',
+    (_t, g) => GKE_INTEGER_FIELDS.every(([, get]) => Number.isInteger(get(g)) && get(g) >= 1 && get(g) <= 3600),
+    (_t, g) => {
+      const bad = GKE_INTEGER_FIELDS.filter(([, get]) => !(Number.isInteger(get(g)) && get(g) >= 1 && get(g) <= 3600));
+      return { message: `must be integers in [1, 3600]: ${bad.map(([k]) => k).join(', ')}`, values: Object.fromEntries(bad.map(([k, get]) => [k, get(g)])) };
+    }),
+  gkeRule('gke-grace-covers-prestop-drain',
+    'The grace period counts from the start of preStop: it covers the preStop wait for the drain (deadline + margin), then SIGTERM and exit within one more margin, so the kubelet never SIGKILLs a draining server.',
+    (t, g) => g.terminationGracePeriodSec >= gkeGraceNeededSec(t),
+    (t, g) => ({
+      message: `gke.terminationGracePeriodSec (${g.terminationGracePeriodSec}) must be >= preStop wait (drain.deadlineMs + drain.marginMs = ${preStopWaitSec(t)} s) + drain.marginMs (${sec(t.drain.marginMs)} s) = ${gkeGraceNeededSec(t)} s`,
+      values: { terminationGracePeriodSec: g.terminationGracePeriodSec, deadlineMs: t.drain.deadlineMs, marginMs: t.drain.marginMs },
+    })),
+  gkeRule('gke-lb-draining-covers-drain',
+    'The NEG endpoint can be detached the moment the pod starts terminating; the LB keeps its connections only for connection draining, so that covers the whole drain to its RST deadline, with margin.',
+    (t) => t.lb.connectionDrainingSec * 1000 >= t.drain.deadlineMs + t.drain.marginMs,
+    (t) => ({
+      message: `lb.connectionDrainingSec (${t.lb.connectionDrainingSec}) must be >= drain.deadlineMs + drain.marginMs (${sec(t.drain.deadlineMs + t.drain.marginMs)} s)`,
+      values: { connectionDrainingSec: t.lb.connectionDrainingSec, deadlineMs: t.drain.deadlineMs, marginMs: t.drain.marginMs },
+    })),
+  gkeRule('gke-drain-outlasts-endpoint-removal',
+    'The LB may send new connections until the endpoint removal lag has passed (15 s: the /readyz health-check bound); the server answers them (503, Retry-After) until its RST deadline, so it must not exit while still in rotation.',
+    (t) => endpointRemovalBoundSec() * 1000 + t.drain.marginMs <= t.drain.deadlineMs,
+    (t) => ({
+      message: `endpoint removal bound (${READINESS_PROBE.unhealthyThreshold} probes x ${READINESS_PROBE.intervalSec} s + ${READINESS_PROBE.timeoutSec} s = ${endpointRemovalBoundSec()} s) + drain.marginMs (${sec(t.drain.marginMs)} s) must be <= drain.deadlineMs (${sec(t.drain.deadlineMs)} s)`,
+      values: { endpointRemovalBoundSec: endpointRemovalBoundSec(), marginMs: t.drain.marginMs, deadlineMs: t.drain.deadlineMs },
+    })),
+  gkeRule('gke-hpa-scale-down-exceeds-drain',
+    'A scale-in moves a drained pod\'s peers onto the others: the HPA scale-down window outlasts a whole pod termination plus margin, so it never scales in again on numbers taken mid-drain.',
+    (t, g) => g.hpaScaleDownStabilizationSec * 1000 >= g.terminationGracePeriodSec * 1000 + t.drain.marginMs,
+    (t, g) => ({
+      message: `gke.hpaScaleDownStabilizationSec (${g.hpaScaleDownStabilizationSec}) must be >= gke.terminationGracePeriodSec (${g.terminationGracePeriodSec}) + drain.marginMs (${sec(t.drain.marginMs)} s)`,
+      values: { hpaScaleDownStabilizationSec: g.hpaScaleDownStabilizationSec, terminationGracePeriodSec: g.terminationGracePeriodSec, marginMs: t.drain.marginMs },
+    })),
+];
+
+/** Every GKE rule the pair breaks (run after validate(t) holds); empty when sound. */
+export function validateGke(t: Timeouts, g: GkeTimeouts): Violation[] {
+  return GKE_RULES.map((r) => r.check(t, g)).filter((v): v is Violation => v !== undefined);
+}
+
+/** GKE defaults merged with overrides; unknown keys throw TimeoutsContractError (rule known-keys). */
+export function mergeGkeTimeouts(overrides: Partial<Record<string, unknown>> = {}, base: GkeTimeouts = defaultGkeTimeouts): GkeTimeouts {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(overrides)) {
+    if (!(k in base)) throw new TimeoutsContractError([{ rule: 'known-keys', message: `unknown GKE timeouts key "gke.${k}" (known: ${Object.keys(base).join(', ')})`, values: { key: `gke.${k}` } }]);
+    if (v !== undefined) out[k] = v;
+  }
+  return out as unknown as GkeTimeouts;
+}
+
+export function describeGkeRules(): Array<{ name: string; why: string }> {
+  return GKE_RULES.map((r) => ({ name: r.name, why: r.why }));
 }
