@@ -45,7 +45,7 @@ describe('verifyToken', () => {
     ['a bad sub', () => raw({ iat: NOW, exp: NOW + 60, sub: 'a b' }), 'invalid', /sub must be/],
     ['a bad kind', () => raw({ iat: NOW, exp: NOW + 60, kind: 'admin' }), 'invalid', /kind/],
   ])('refuses %s', async (_name, make, want, message) => {
-    const [got, text] = await reason(make());
+    const [got, text] = await reason(make(), { nowSec: NOW }); // pinned: the messages carry exact seconds
     expect(got).toBe(want);
     expect(text).toMatch(message);
   });
