@@ -8,9 +8,13 @@
  * VM's connections. This watcher starts the drain as soon as the MIG *schedules* the VM's removal:
  *
  *   - it finds its MIG from `instance/attributes/created-by` on the metadata server;
- *   - every `gce.watcherPollIntervalMs` (the timeouts contract) it calls listManagedInstances and
- *     drains when its own entry's currentAction is one of DRAIN_ACTIONS, or when it was listed before
- *     and is no longer (abandoned or deleted between two polls);
+ *   - it starts a listManagedInstances poll every `gce.watcherPollIntervalMs` (the timeouts contract),
+ *     at a FIXED RATE: each poll (token fetch and every page) is aborted after
+ *     `gce.watcherRequestTimeoutMs`, which the contract keeps below the interval, so the next poll
+ *     starts on schedule. Worst-case detection is watcherDetectionBoundMs() = interval + request
+ *     timeout; the rule drain-inside-lb-draining uses that same function. It drains when its own
+ *     entry's currentAction is one of DRAIN_ACTIONS, or when it was listed before and is no longer
+ *     (abandoned or deleted between two polls);
  *   - it long-polls `instance/preempted` and drains when it turns TRUE.
  *
  * The contract rule `drain-inside-lb-draining` guarantees that a drain started one poll late still
@@ -18,7 +22,9 @@
  *
  * Failure policy: a 403, a timeout or a network error is logged and retried on the next poll; the
  * watcher never throws into the server and never drains on an error (the shutdown script and SIGTERM
- * remain as layers 2 and 3). No Pulumi or cloud SDK here: plain fetch against two HTTP endpoints.
+ * remain as layers 2 and 3). Its health (`health()`, the `health` event) says whether the last poll
+ * worked and with which HTTP status, so a 403 shows in GET /status and `sluice_lifecycle_watcher_up`
+ * instead of only in the logs. No Pulumi or cloud SDK here: plain fetch against two HTTP endpoints.
  */
 import { EventEmitter } from 'node:events';
 import { GceClient, GceHttpError, isInstance, lastSegment, ManagedInstance, MigRef, parseCreatedBy } from './gce';
@@ -50,8 +56,8 @@ export interface LifecycleWatcherOptions {
   metadataUrl?: string;
   /** Compute API base URL (default https://compute.googleapis.com/compute/v1). */
   computeUrl?: string;
-  /** Per-request timeout; defaults to the poll interval, at least 1 s. */
-  requestTimeoutMs?: number;
+  /** One poll's time limit (token + every page): `timeouts.gce.watcherRequestTimeoutMs`; must be below the interval. */
+  requestTimeoutMs: number;
   /** `timeout_sec` of the preempted long-poll (default 60). */
   preemptWaitSec?: number;
 }
@@ -65,6 +71,24 @@ export function endpointsFromEnv(env: NodeJS.ProcessEnv): Pick<LifecycleWatcherO
 }
 
 const silentLog: WatcherLogger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** What GET /status shows and `sluice_lifecycle_watcher_up` reflects. */
+export interface WatcherHealth {
+  /** True when the last poll worked (or nothing needs polling: not in a MIG); false before the first poll. */
+  up: boolean;
+  /** 'none' before the first poll; 'ok', or 'error' with `status`/`error`; 'stopped' once it fired or was stopped. */
+  lastResult: 'none' | 'ok' | 'error' | 'stopped';
+  /** HTTP status of the last failed poll (0: no HTTP answer, e.g. timeout or connection refused). */
+  lastStatus?: number;
+  lastError?: string;
+  lastPollAt?: number;
+  polls: number;
+  consecutiveErrors: number;
+  /** `regions/us-central1/sluice-us-central1` once resolved. */
+  mig?: string;
+  /** The event that fired the drain, if any. */
+  fired?: LifecycleEvent;
+}
 
 interface Identity {
   name: string;
@@ -84,16 +108,33 @@ export class LifecycleWatcher extends EventEmitter {
   /** Polls done (successful or not), for status and tests. */
   polls = 0;
   consecutiveErrors = 0;
+  private _health: WatcherHealth = { up: false, lastResult: 'none', polls: 0, consecutiveErrors: 0 };
 
   constructor(private readonly opts: LifecycleWatcherOptions) {
     super();
     if (!(opts.pollIntervalMs > 0)) throw new Error('pollIntervalMs must be positive');
+    if (!(opts.requestTimeoutMs > 0 && opts.requestTimeoutMs < opts.pollIntervalMs)) {
+      throw new Error(`requestTimeoutMs (${opts.requestTimeoutMs}) must be positive and below pollIntervalMs (${opts.pollIntervalMs})`);
+    }
     this.log = opts.log ?? silentLog;
     this.client = new GceClient({
       metadataUrl: (opts.metadataUrl ?? DEFAULT_METADATA_URL).replace(/\/+$/, ''),
       computeUrl: (opts.computeUrl ?? DEFAULT_COMPUTE_URL).replace(/\/+$/, ''),
-      requestTimeoutMs: opts.requestTimeoutMs ?? Math.max(1_000, opts.pollIntervalMs),
+      requestTimeoutMs: opts.requestTimeoutMs,
     });
+  }
+
+  /** The watcher's health: last poll result and HTTP status (GET /status, metrics). */
+  health(): WatcherHealth {
+    return { ...this._health };
+  }
+
+  /** `pending`: polls about to be counted (the counter is bumped in pollOnce's finally). */
+  private setHealth(h: Partial<WatcherHealth>, pending = 0): void {
+    const before = this._health.up;
+    this._health = { ...this._health, ...h, polls: this.polls + pending, consecutiveErrors: this.consecutiveErrors };
+    if (this.identity?.mig) this._health.mig = `${this.identity.mig.scope}/${this.identity.mig.location}/${this.identity.mig.name}`;
+    this.emit('health', this.health(), before);
   }
 
   /** The event that fired the drain, if any. */
@@ -112,17 +153,24 @@ export class LifecycleWatcher extends EventEmitter {
   async stop(): Promise<void> {
     this.abort.abort();
     await Promise.all(this.loops);
+    if (this._health.lastResult !== 'stopped') this.setHealth({ lastResult: 'stopped', fired: this.fired });
   }
 
   /** One listManagedInstances round (exposed for tests); never throws. */
   async pollOnce(): Promise<void> {
-    const signal = this.abort.signal;
+    // One deadline for the whole poll (identity, token, every page): polls start at a fixed rate.
+    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.opts.requestTimeoutMs)]);
+    const startedAt = Date.now();
     try {
       const id = await this.resolveIdentity(signal);
-      if (!id.mig) return;
+      if (!id.mig) {
+        this.setHealth({ up: true, lastResult: 'ok', lastPollAt: startedAt, lastStatus: undefined, lastError: undefined });
+        return;
+      }
       const all = await this.client.listManagedInstances(id.mig, signal);
       const mine = all.find((mi) => isInstance(mi, id.name, id.zone));
       this.consecutiveErrors = 0;
+      this.setHealth({ up: true, lastResult: 'ok', lastPollAt: startedAt, lastStatus: undefined, lastError: undefined }, 1);
       this.emit('poll', mine);
       if (!mine) {
         if (this.listedBefore) this.fire('REMOVED', { mig: id.mig.name });
@@ -133,10 +181,11 @@ export class LifecycleWatcher extends EventEmitter {
       const action = mine.currentAction ?? 'NONE';
       if ((DRAIN_ACTIONS as readonly string[]).includes(action)) this.fire(action as DrainAction, summary(mine));
     } catch (err) {
-      if (signal.aborted) return;
+      if (this.abort.signal.aborted) return;
       this.consecutiveErrors++;
       const e = err as Error;
-      const status = err instanceof GceHttpError ? err.status : undefined;
+      const status = err instanceof GceHttpError ? err.status : 0;
+      this.setHealth({ up: false, lastResult: 'error', lastPollAt: startedAt, lastStatus: status, lastError: e.message }, 1);
       // 403 is a configuration error (the custom role is missing): loud, but still retried.
       const level = status === 403 || status === 401 ? 'error' : 'warn';
       this.log[level]({ err: e.message, status, consecutiveErrors: this.consecutiveErrors }, 'lifecycle watcher: poll failed, retrying next interval');
@@ -163,13 +212,19 @@ export class LifecycleWatcher extends EventEmitter {
     return this.identity;
   }
 
+  /** Fixed rate: poll k starts at start + k * interval, whatever the previous poll took (<= request timeout). */
   private async pollLoop(): Promise<void> {
+    let next = Date.now();
     while (!this.abort.signal.aborted && !this.fired) {
       await this.pollOnce();
       if (this.abort.signal.aborted || this.fired) break;
-      await delay(this.opts.pollIntervalMs, this.abort.signal);
       // A VM outside any MIG has nothing to poll for.
       if (this.identity && !this.identity.mig) break;
+      next += this.opts.pollIntervalMs;
+      const now = Date.now();
+      // Behind schedule (a stalled event loop): skip the missed slots instead of polling back to back.
+      if (next < now) next = now + this.opts.pollIntervalMs - ((now - next) % this.opts.pollIntervalMs);
+      await delay(next - now, this.abort.signal);
     }
   }
 

@@ -132,5 +132,6 @@ function status(server: SluiceServer) {
     connections: server.connectionCount,
     drain: server.drainer.progress() ?? null,
     backplane: { kind: server.backplane.kind, ...server.backplane.health() },
+    lifecycleWatcher: server.lifecycle?.status() ?? null,
   };
 }

@@ -1,14 +1,18 @@
 /**
  * `npm run server`: one sluice server from environment variables (see config.ts).
- * SIGTERM and SIGINT start the drain; the process exits 0 once it has finished (every connection
- * closed with 1012 or reset at the deadline), so `docker stop -t` longer than the drain deadline
- * never has to SIGKILL it.
+ * Every drain trigger (SIGTERM, SIGINT, POST /drain, the GCE lifecycle watcher, preemption) goes
+ * through one ShutdownController (shutdown.ts): drain, close the backplane, then exit 0 (signals,
+ * admin) or stay up drained and unready (watcher, preemption: the VM is leaving, a restart would
+ * only re-read the secret, re-pull the image and drain again). `docker stop -t` longer than the
+ * drain deadline never has to SIGKILL it.
  */
 import pino from 'pino';
 import { createBackplane } from '../backplane';
 import { endpointsFromEnv, LifecycleWatcher } from '../lifecycle';
+import type { WatcherHealth } from '../lifecycle/watcher';
 import { ConfigError, loadConfig } from './config';
 import { SluiceServer } from './server';
+import { ShutdownController } from './shutdown';
 
 export async function main(): Promise<SluiceServer> {
   const config = loadConfig();
@@ -17,40 +21,34 @@ export async function main(): Promise<SluiceServer> {
   const server = new SluiceServer({ config, backplane, logger: log });
   const { port, adminPort } = await server.start();
 
-  let exiting = false;
-  const drainAndExit = (reason: string) => {
-    if (exiting) return;
-    exiting = true;
-    server.drain(reason)
-      .then(() => backplane.close())
-      .then(() => {
-        log.info({ reason }, 'exiting after drain');
-        process.exit(0);
-      })
-      .catch((err: Error) => {
-        log.fatal({ err: err.message }, 'drain failed');
-        process.exit(1);
-      });
-  };
-  process.on('SIGTERM', () => drainAndExit('SIGTERM'));
-  process.on('SIGINT', () => drainAndExit('SIGINT'));
-  // A drain from the admin endpoint (or the lifecycle watcher) also ends the process when done.
-  server.drainer.on('state', (state: string) => {
-    if (state === 'draining') drainAndExit('drain');
+  // One owner of drain -> backplane close -> exit, whatever started it (app/server/shutdown.ts).
+  let watcher: LifecycleWatcher | undefined;
+  const controller = new ShutdownController({
+    server,
+    backplane,
+    log,
+    exit: (code) => process.exit(code),
+    onDrainStart: () => void watcher?.stop(),
   });
+  process.on('SIGTERM', () => void controller.begin('sigterm'));
+  process.on('SIGINT', () => void controller.begin('sigint'));
 
   // GCE lifecycle watcher (drain layer 1, app/lifecycle): drains as soon as the MIG schedules this VM's
-  // removal, before the LB's connection draining runs out. Stopped once any drain has started.
+  // removal, before the LB's connection draining runs out. Its health shows in GET /status and as
+  // sluice_lifecycle_watcher_up, so a 403 (missing IAM grant) is visible, not only logged.
   if (config.gceWatcher) {
-    const watcher = new LifecycleWatcher({
+    watcher = new LifecycleWatcher({
       pollIntervalMs: config.timeouts.gce.watcherPollIntervalMs,
+      requestTimeoutMs: config.timeouts.gce.watcherRequestTimeoutMs,
       log: log.child({ component: 'lifecycle' }),
       ...endpointsFromEnv(process.env),
-      onDrain: (action) => void server.drain(`gce-lifecycle:${action}`),
-    }).start();
-    server.drainer.on('state', (state: string) => {
-      if (state !== 'serving') void watcher.stop();
+      onDrain: (event) => void controller.begin(event === 'PREEMPTED' ? 'preemption' : 'watcher', event),
     });
+    const w = watcher;
+    server.lifecycle = { status: () => w.health() };
+    server.metrics.lifecycleWatcherUp.set(0);
+    w.on('health', (h: WatcherHealth) => server.metrics.lifecycleWatcherUp.set(h.up ? 1 : 0));
+    w.start();
   }
 
   if (process.stdout.isTTY || config.env === 'development') {

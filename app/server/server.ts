@@ -37,6 +37,8 @@ export class SluiceServer {
   readonly log: Logger;
   readonly drainer: Drainer;
   private readonly ownsBackplane: boolean;
+  /** Set by main.ts when the GCE lifecycle watcher runs: its health for GET /status. */
+  lifecycle?: { status(): object };
   private readonly connections = new Set<PeerConnection>();
   /** Open connections by token `sub` (SLUICE_MAX_CONNECTIONS_PER_PEER). */
   private readonly byPeer = new Map<string, Set<PeerConnection>>();

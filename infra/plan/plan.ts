@@ -3,7 +3,7 @@
  * format.ts). The text is what PR review reads until the real `pulumi preview` runs in CI.
  */
 import path from 'node:path';
-import { backendTimeoutSec, shortestLifetimeMs, shutdownBudgetSec, shutdownScriptWaitSec, Timeouts } from '../../app/contract/timeouts';
+import { backendTimeoutSec, drainCompleteBoundMs, lbHealthyAfterSec, shortestLifetimeMs, shutdownBudgetSec, shutdownScriptWaitSec, Timeouts, watcherDetectionBoundMs } from '../../app/contract/timeouts';
 import { parseStackConfig, SECRET_KEYS } from '../config';
 import { formatOutputs, formatResources, formatValue, SECRET_MASK } from './format';
 import { readStackFiles, renderProgram, StackFiles } from './render';
@@ -76,7 +76,9 @@ function contractSummary(t: Timeouts): string[] {
       : `backend timeoutSec: ${backendTimeoutSec(t)} s = lb.idleTimeoutSec (idle timeout on the proxy Network LB)`,
     `connection rotation: 1012 after ${s(shortestLifetimeMs(t))} to ${s(t.server.maxConnectionLifetimeMs)}${alb ? `, + margin ${s(t.drain.marginMs)} <= ${t.lb.maxConnectionLifetimeSec} s` : ''}`,
     `heartbeats: client every ${s(t.client.heartbeatIntervalMs)} (dead after ${s(t.client.deadPeerDetectionMs)}), server ping every ${s(t.server.pingIntervalMs)}, server idle ${s(t.server.idleTimeoutMs)} < LB idle ${t.lb.idleTimeoutSec} s`,
-    `connection draining: ${t.lb.connectionDrainingSec} s >= watcher poll ${s(t.gce.watcherPollIntervalMs)} + drain deadline ${s(t.drain.deadlineMs)} + margin ${s(t.drain.marginMs)} = ${s(t.gce.watcherPollIntervalMs + t.drain.deadlineMs + t.drain.marginMs)}`,
+    `watcher detection: <= ${s(watcherDetectionBoundMs(t))} = poll every ${s(t.gce.watcherPollIntervalMs)} (fixed rate) + request timeout ${s(t.gce.watcherRequestTimeoutMs)}`,
+    `connection draining: ${t.lb.connectionDrainingSec} s >= detection ${s(watcherDetectionBoundMs(t))} + drain deadline ${s(t.drain.deadlineMs)} + margin ${s(t.drain.marginMs)} = ${s(drainCompleteBoundMs(t))}`,
+    `rollout: minReadySec ${t.gce.minReadySec} s >= LB readiness detection ${lbHealthyAfterSec()} s`,
     `drain: 1012 spread over ${s(t.drain.windowMs)}, RST at ${s(t.drain.deadlineMs)}`,
     `shutdown script wait: ${shutdownScriptWaitSec(t)} s <= ${t.gce.preemptible ? 'preemptible' : 'on-demand'} budget ${shutdownBudgetSec(t)} s`,
     `docker stop -t: ${t.gce.dockerStopTimeoutSec} s >= drain deadline + margin = ${s(t.drain.deadlineMs + t.drain.marginMs)}`,

@@ -40,6 +40,8 @@ describe('timeouts contract', () => {
     ['rotation-longer-than-drain', { server: { maxConnectionLifetimeMs: 20_000, lifetimeJitter: 0 } }],
     ['drain-window-before-deadline', { drain: { windowMs: 18_000 } }],
     ['drain-inside-lb-draining', { lb: { connectionDrainingSec: 25 } }],
+    ['watcher-request-within-interval', { gce: { watcherRequestTimeoutMs: 5_000 } }],
+    ['min-ready-covers-lb-health', { gce: { minReadySec: 10 } }],
     ['lb-draining-in-range', { lb: { connectionDrainingSec: 4_000 }, gce: {}, drain: {} }],
     ['drain-fits-shutdown-budget', { gce: { preemptible: true, dockerStopTimeoutSec: 30 }, drain: { deadlineMs: 28_000, windowMs: 10_000 }, lb: { connectionDrainingSec: 60 } }],
     ['docker-stop-covers-drain', { gce: { dockerStopTimeoutSec: 20 } }],

@@ -43,8 +43,8 @@ describe('broken timeouts are rejected with the contract rule named', () => {
   });
 
   it('accepts scalars as `pulumi config set --path` stores them (strings), rejects wrong types by key', () => {
-    expect(issues({ 'sluice:timeouts': { gce: { watcherPollIntervalMs: '2000', preemptible: 'false' } } })).toEqual([]);
-    expect(parseStackConfig(toRaw({ ...BASE_CONFIG, 'sluice:timeouts': { gce: { watcherPollIntervalMs: '2000' } } }), SECRET).timeouts.gce.watcherPollIntervalMs).toBe(2000);
+    expect(issues({ 'sluice:timeouts': { gce: { watcherPollIntervalMs: '2000', watcherRequestTimeoutMs: '1000', preemptible: 'false' } } })).toEqual([]);
+    expect(parseStackConfig(toRaw({ ...BASE_CONFIG, 'sluice:timeouts': { gce: { watcherPollIntervalMs: '2000', watcherRequestTimeoutMs: '1000' } } }), SECRET).timeouts.gce.watcherPollIntervalMs).toBe(2000);
     expect(issues({ 'sluice:timeouts': { drain: { deadlineMs: 'soon' } } })).toEqual(['sluice:timeouts.drain.deadlineMs: must be a number, got "soon"']);
   });
 

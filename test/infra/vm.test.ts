@@ -98,7 +98,7 @@ describe('the server container environment', () => {
   });
 
   it('is accepted by the server\'s own config loader (with the secrets the VM adds at start)', async () => {
-    const r = await render({ 'sluice:timeouts': { gce: { watcherPollIntervalMs: 2_000 } } });
+    const r = await render({ 'sluice:timeouts': { gce: { watcherPollIntervalMs: 2_000, watcherRequestTimeoutMs: 1_000 } } });
     const env = envFile(file(cloudConfig(r), '/etc/sluice/server.env'));
     const secretEnv = envFile(r.plain(r.one(T.secretVersion)).secretData as string);
     const config = loadConfig({ ...env, ...secretEnv, SLUICE_SERVER_ID: 'sluice-us-central1-x7k2' });

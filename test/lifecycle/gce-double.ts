@@ -15,7 +15,8 @@ import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type ListFault = 'forbidden' | 'reset' | 'garbage';
+/** `hang`: never answer (the watcher's per-poll time limit must abort it). */
+export type ListFault = 'forbidden' | 'reset' | 'garbage' | 'hang';
 
 export interface ListCall {
   /** 1-based index of the call. */
@@ -23,6 +24,8 @@ export interface ListCall {
   /** currentAction returned for our instance ('-' when not listed, the fault name when faulted). */
   answered: string;
   path: string;
+  /** Date.now() when the call arrived. */
+  at: number;
 }
 
 export interface DoubleOptions {
@@ -159,8 +162,9 @@ export class GceDouble extends EventEmitter {
     }
     const n = this.listCalls.length + 1;
     const fault = this.listFaults.shift();
+    const at = Date.now();
     const record = (answered: string) => {
-      const call = { n, answered, path: url.pathname };
+      const call = { n, answered, path: url.pathname, at };
       this.listCalls.push(call);
       this.emit('list', call);
     };
@@ -173,6 +177,10 @@ export class GceDouble extends EventEmitter {
       record('forbidden');
       const message = `Required 'compute.instanceGroupManagers.get' permission for '${this.migPath}'`;
       return json(res, 403, { error: { code: 403, message, errors: [{ message, domain: 'global', reason: 'forbidden' }] } });
+    }
+    if (fault === 'hang') {
+      record('hang');
+      return; // closeAllConnections() in close() ends it
     }
     if (fault === 'garbage') {
       record('garbage');

@@ -8,7 +8,7 @@ import { spawnServer } from '../helpers/process';
 import { closed, openRaw, startServer, TestServer } from '../helpers/server';
 import { GceDouble, ListCall } from './gce-double';
 
-const FAST_DRAIN = { drain: { windowMs: 200, deadlineMs: 1_500, marginMs: 100 }, gce: { watcherPollIntervalMs: 25 } };
+const FAST_DRAIN = { drain: { windowMs: 200, deadlineMs: 1_500, marginMs: 100 }, gce: { watcherPollIntervalMs: 200, watcherRequestTimeoutMs: 150 } };
 
 let double: GceDouble;
 beforeEach(async () => {
@@ -47,6 +47,7 @@ describe('watcher + server', () => {
     });
     const watcher = new LifecycleWatcher({
       pollIntervalMs: FAST_DRAIN.gce.watcherPollIntervalMs,
+      requestTimeoutMs: FAST_DRAIN.gce.watcherRequestTimeoutMs,
       metadataUrl: double.metadataUrl,
       computeUrl: double.computeUrl,
       onDrain: (action) => void ts.server.drain(`gce-lifecycle:${action}`),
@@ -70,24 +71,56 @@ describe('watcher + server', () => {
   });
 });
 
-describe('npm run server with SLUICE_GCE_WATCHER=on', () => {
-  it('drains and exits 0 when its MIG starts DELETING it', async () => {
-    const srv = await spawnServer({
-      SLUICE_GCE_WATCHER: 'on',
-      SLUICE_TIMEOUTS: JSON.stringify(FAST_DRAIN),
-      GCE_METADATA_HOST: `127.0.0.1:${double.port}`,
-      SLUICE_GCE_COMPUTE_URL: double.computeUrl,
-    });
+describe('npm run server with SLUICE_GCE_WATCHER=on (one shutdown controller, issue 10 defect 4)', () => {
+  const env = () => ({
+    SLUICE_GCE_WATCHER: 'on',
+    SLUICE_TIMEOUTS: JSON.stringify(FAST_DRAIN),
+    GCE_METADATA_HOST: `127.0.0.1:${double.port}`,
+    SLUICE_GCE_COMPUTE_URL: double.computeUrl,
+  });
+
+  it('on DELETING it drains once and stays up drained (no exit, so no systemd restart and no second drain); SIGTERM then exits 0', async () => {
+    const srv = await spawnServer(env());
     const killer = setTimeout(() => srv.proc.kill('SIGKILL'), 30_000);
     try {
-      // Two polls answered NONE: the server keeps serving. Then the MIG schedules the deletion.
+      const status = await (await fetch(`http://127.0.0.1:${srv.adminPort}/status`)).json() as Record<string, any>;
+      expect(status.lifecycleWatcher).toMatchObject({ lastResult: expect.any(String), polls: expect.any(Number) });
       await onList(2, () => (double.action = 'DELETING'));
+      await srv.waitForLog('drained: staying up, unready, until the VM stops (no restart)', 10_000);
+      // Still alive a full drain deadline later: the old code exited 0 here and systemd restarted it.
+      const early = await Promise.race([srv.exited, new Promise<'alive'>((r) => setTimeout(() => r('alive'), FAST_DRAIN.drain.deadlineMs))]);
+      expect(early).toBe('alive');
+      // Unready: the public listener is closed, so the LB's /readyz probe fails.
+      await expect(fetch(`http://127.0.0.1:${srv.port}/readyz`)).rejects.toThrow();
+      srv.proc.kill('SIGTERM');
       expect(await srv.exited).toEqual({ code: 0, signal: null });
     } finally {
       clearTimeout(killer);
     }
-    expect(srv.logs).toContainEqual(expect.objectContaining({ msg: 'drain finished', reason: 'gce-lifecycle:DELETING' }));
+    const drains = srv.logs.filter((l) => l.msg === 'drain finished');
+    expect(drains).toHaveLength(1);
+    expect(drains[0]).toMatchObject({ reason: 'watcher:DELETING' });
     expect(srv.logs).toContainEqual(expect.objectContaining({ msg: 'lifecycle watcher: DELETING, starting the drain' }));
-    expect(double.listCalls.length).toBeGreaterThanOrEqual(3);
+    expect(srv.logs).toContainEqual(expect.objectContaining({ msg: 'exiting after drain', reason: 'watcher', why: 'sigterm after watcher drain' }));
+  });
+
+  it('an admin drain is adopted (not drained twice) and exits 0; the watcher reports a 403 in /status and the metric', async () => {
+    double.listFaults.push('forbidden', 'forbidden', 'forbidden', 'forbidden', 'forbidden', 'forbidden');
+    const srv = await spawnServer(env());
+    const killer = setTimeout(() => srv.proc.kill('SIGKILL'), 30_000);
+    try {
+      await onList(2, () => undefined);
+      const status = await (await fetch(`http://127.0.0.1:${srv.adminPort}/status`)).json() as Record<string, any>;
+      expect(status.lifecycleWatcher).toMatchObject({ up: false, lastResult: 'error', lastStatus: 403 });
+      const metrics = await (await fetch(`http://127.0.0.1:${srv.adminPort}/metrics`)).text();
+      expect(metrics).toMatch(/^sluice_lifecycle_watcher_up 0$/m);
+      const r = await fetch(`http://127.0.0.1:${srv.adminPort}/drain?wait=1`, { method: 'POST' });
+      expect(r.status).toBe(200);
+      expect(await srv.exited).toEqual({ code: 0, signal: null });
+    } finally {
+      clearTimeout(killer);
+    }
+    expect(srv.logs.filter((l) => l.msg === 'drain finished')).toHaveLength(1);
+    expect(srv.logs).toContainEqual(expect.objectContaining({ msg: 'exiting after drain', reason: 'admin' }));
   });
 });

@@ -7,7 +7,9 @@ import { DRAIN_ACTIONS, LifecycleEvent, LifecycleWatcher, WatcherLogger } from '
 import { parseCreatedBy } from '../../app/lifecycle/gce';
 import { GceDouble, ListCall } from './gce-double';
 
-const POLL_MS = 25;
+const POLL_MS = 300;
+/** The per-poll time limit (gce.watcherRequestTimeoutMs), below the interval as the contract demands. */
+const REQUEST_MS = 250;
 
 interface Entry { level: string; obj: Record<string, unknown>; msg: string }
 function recordingLog(): WatcherLogger & { entries: Entry[] } {
@@ -40,6 +42,7 @@ function startWatcher(log?: WatcherLogger): { drained: Promise<LifecycleEvent>; 
   const drained = new Promise<LifecycleEvent>((r) => (resolve = r));
   watcher = new LifecycleWatcher({
     pollIntervalMs: POLL_MS,
+    requestTimeoutMs: REQUEST_MS,
     metadataUrl: double.metadataUrl,
     computeUrl: double.computeUrl,
     log,
@@ -173,6 +176,7 @@ describe('lifecycle watcher: failures are logged and retried, never fatal', () =
     const log = recordingLog();
     watcher = new LifecycleWatcher({
       pollIntervalMs: POLL_MS,
+      requestTimeoutMs: REQUEST_MS,
       metadataUrl: `http://127.0.0.1:${port}/computeMetadata/v1`,
       computeUrl: `http://127.0.0.1:${port}/compute/v1`,
       log,
@@ -188,6 +192,45 @@ describe('lifecycle watcher: failures are logged and retried, never fatal', () =
     expect(log.entries.filter((e) => /poll failed/.test(e.msg)).every((e) => e.obj.status === 0)).toBe(true);
     await watcher.stop();
     double = await new GceDouble().start();
+  });
+});
+
+describe('lifecycle watcher: timing bound and health (issue 10, defects 2 and 5)', () => {
+  it('aborts a hanging poll at the request time limit and starts the next one on schedule (fixed rate)', async () => {
+    double.listFaults.push('hang', 'hang');
+    const log = recordingLog();
+    const changed = afterListCall(3, () => (double.action = 'DELETING'));
+    const { drained } = startWatcher(log);
+    await changed;
+    expect(await drained).toBe('DELETING');
+    const starts = double.listCalls.map((c) => c.at);
+    // Poll-to-poll spacing stays one interval even when a poll hangs: not interval + request time.
+    // (From the second call on: the first poll also resolves identity and the token before it lists.)
+    for (let i = 2; i < 4; i++) {
+      expect(starts[i] - starts[i - 1]).toBeGreaterThan(POLL_MS / 2);
+      expect(starts[i] - starts[i - 1]).toBeLessThan(POLL_MS + REQUEST_MS);
+    }
+    const timeouts = log.entries.filter((e) => /poll failed/.test(e.msg));
+    expect(timeouts.map((e) => e.obj.status)).toEqual([0, 0]);
+  });
+
+  it('refuses a request time limit that is not below the interval', () => {
+    expect(() => new LifecycleWatcher({ pollIntervalMs: 100, requestTimeoutMs: 100, onDrain: () => undefined })).toThrow(/below pollIntervalMs/);
+  });
+
+  it('reports its health: a 403 is down with status 403, the next good poll is up again', async () => {
+    double.listFaults.push('forbidden');
+    const seen: Array<{ up: boolean; lastStatus?: number; lastResult: string }> = [];
+    const two = afterListCall(2, () => undefined);
+    startWatcher();
+    expect(watcher!.health()).toMatchObject({ up: false, lastResult: 'none', polls: 0 });
+    watcher!.on('health', (h) => seen.push({ up: h.up, lastStatus: h.lastStatus, lastResult: h.lastResult }));
+    await two;
+    await new Promise<void>((resolve) => watcher!.once('poll', () => resolve()));
+    const forbidden = seen.findIndex((h) => h.lastStatus === 403);
+    expect(seen[forbidden]).toEqual({ up: false, lastStatus: 403, lastResult: 'error' });
+    expect(seen.slice(forbidden + 1)).toContainEqual({ up: true, lastStatus: undefined, lastResult: 'ok' });
+    expect(watcher!.health()).toMatchObject({ up: true, lastResult: 'ok', mig: 'regions/us-central1/sluice-us-central1', consecutiveErrors: 0 });
   });
 });
 
