@@ -1,0 +1,111 @@
+/**
+ * `npm start` for a short while, checked in real headless Chromium (Debian `chromium`, via
+ * playwright-core; CHROMIUM_PATH or PATH): the page renders, its numbers match the servers'
+ * admin /status, "roll out" moves every peer to new servers with no peer ever shown offline and
+ * no signal lost; Ctrl-C (SIGINT) drains and leaves no process behind. Screenshots go to
+ * test-output/.
+ */
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import readline from 'node:readline';
+import { chromium, Browser } from 'playwright-core';
+
+const ROOT = path.resolve(__dirname, '../..');
+const OUT = path.join(ROOT, 'test-output');
+jest.setTimeout(240_000);
+
+function chromiumPath(): string | undefined {
+  if (process.env.CHROMIUM_PATH) return process.env.CHROMIUM_PATH;
+  for (const name of ['chromium', 'chromium-browser']) {
+    const r = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
+    if (r.status === 0 && r.stdout.trim()) return r.stdout.trim();
+  }
+  return undefined;
+}
+
+function getJson<T>(url: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    http.get(url, (res) => {
+      let b = '';
+      res.on('data', (d: Buffer) => { b += d.toString(); });
+      res.on('end', () => { try { resolve(JSON.parse(b) as T); } catch (e) { reject(e); } });
+    }).on('error', reject);
+  });
+}
+
+const exe = chromiumPath();
+(exe ? describe : describe.skip)('npm start in Chromium', () => {
+  let proc: ChildProcess;
+  let browser: Browser | undefined;
+  const lines: string[] = [];
+  afterAll(async () => {
+    await browser?.close();
+    if (proc && proc.exitCode === null) proc.kill('SIGKILL');
+  });
+
+  test('page, roll out with zero offline and zero lost, clean Ctrl-C', async () => {
+    proc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'app/local/main.ts'), '--port', '0', '--status-port', '0', '--peers', '30', '--quick'], {
+      cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => proc.once('exit', (c) => resolve(c)));
+    readline.createInterface({ input: proc.stderr! }).on('line', (l) => lines.push(l));
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no status URL: ${lines.join('\n')}`)), 60_000);
+      const check = () => {
+        const m = lines.join('\n').match(/status page {2}: (http:\/\/127\.0\.0\.1:\d+\/)/);
+        if (m) { clearTimeout(timer); resolve(m[1]); } else setTimeout(check, 50);
+      };
+      check();
+    });
+    const admins = [...lines.join('\n').matchAll(/(local-\d+) admin: (http:\/\/127\.0\.0\.1:\d+)\/status/g)].map((m) => ({ id: m[1], url: m[2] }));
+    expect(admins.map((a) => a.id).sort()).toEqual(['local-1', 'local-2', 'local-3']);
+
+    browser = await chromium.launch({ executablePath: exe, args: ['--no-sandbox'] });
+    const page = await browser.newPage({ viewport: { width: 1100, height: 1100 } });
+    await page.goto(url);
+    await page.waitForFunction(() => document.querySelectorAll('#servers tbody tr').length === 3 && document.getElementById('peers-online')!.textContent === '30');
+    await page.waitForSelector('#chart svg');
+    fs.mkdirSync(OUT, { recursive: true });
+    await page.screenshot({ path: path.join(OUT, 'status-page.png'), fullPage: true });
+
+    // The page's per-server numbers match each server's own /status (read around one page update).
+    const shown = await page.$$eval('#servers tbody tr', (rows) => rows.map((r) => ({
+      id: r.getAttribute('data-server'), state: r.querySelector('.state')!.textContent, connections: Number(r.querySelector('.connections')!.textContent),
+    })));
+    const truth = await Promise.all(admins.map((a) => getJson<{ serverId: string; state: string; connections: number }>(`${a.url}/status`)));
+    for (const t of truth) {
+      const row = shown.find((s) => s.id === t.serverId)!;
+      expect(row.state).toBe(t.state);
+      expect(row.connections).toBe(t.connections); // a settled fleet: no peer moves between reads
+    }
+    expect(shown.reduce((a, s) => a + s.connections, 0)).toBe(30);
+
+    await page.click('#rollout');
+    await page.waitForFunction(() => document.getElementById('rollout-state')!.textContent!.startsWith('rolling out'));
+    // Done: three new servers, all 30 peers online on them.
+    await page.waitForFunction(() => {
+      const ids = [...document.querySelectorAll('#servers tbody tr')].map((r) => r.getAttribute('data-server'));
+      return document.getElementById('rollout-state')!.textContent === 'idle' && ids.length === 3
+        && ids.every((id) => ['local-4', 'local-5', 'local-6'].includes(id!)) && document.getElementById('peers-online')!.textContent === '30';
+    }, undefined, { timeout: 120_000 });
+    expect(await page.textContent('#ever-offline')).toBe('0');
+    await page.screenshot({ path: path.join(OUT, 'status-page-after-rollout.png'), fullPage: true });
+    const state = await getJson<{ fleet: { reconnects: number; everOffline: number } }>(`${url}api/state`);
+    expect(state.fleet.reconnects).toBeGreaterThanOrEqual(30);
+    expect(state.fleet.everOffline).toBe(0);
+    await browser.close();
+    browser = undefined;
+
+    proc.kill('SIGINT');
+    expect(await exited).toBe(0);
+    const summary = lines.find((l) => l.startsWith('fleet: '))!;
+    expect(summary).toMatch(/ 0 lost, 0 duplicated, /);
+    expect(summary).toMatch(/peers ever offline 0/);
+    // Nothing left listening: the status page and every server's admin port refuse connections.
+    for (const target of [url, ...admins.map((a) => `${a.url}/status`)]) {
+      await expect(getJson(target)).rejects.toThrow(/ECONNREFUSED/);
+    }
+  });
+});
