@@ -89,9 +89,19 @@ export class SluiceServer {
     this.publicSockets = new SocketBudget(opts.config.limits.maxConnections + FD_RESERVE.publicHttp, shed('public')).attach(this.public, { upgrades: true });
     this.adminSockets = new SocketBudget(FD_RESERVE.admin, shed('admin')).attach(this.admin, { upgrades: false });
     for (const [name, srv] of [['public', this.public], ['admin', this.admin]] as const) {
-      // After listen, an 'error' is an accept failure (EMFILE): log it; never let it end the process.
+      // After listen, an 'error' is an accept failure (EMFILE: libuv has already closed the
+      // connection it could not take). Count it, log it at most once a second; never let it end
+      // the process (an 'error' without a listener would).
+      let lastLogged = 0;
+      let suppressed = 0;
       srv.on('error', (err: NodeJS.ErrnoException) => {
-        if (srv.listening) this.log.error({ err: err.message, code: err.code, listener: name }, 'listener error');
+        if (!srv.listening) return;
+        this.metrics.socketsShed.inc({ listener: name, why: 'accept_error' });
+        const now = Date.now();
+        if (now - lastLogged < 1_000) { suppressed++; return; }
+        this.log.error({ err: err.message, code: err.code, listener: name, suppressed }, 'listener error');
+        lastLogged = now;
+        suppressed = 0;
       });
     }
 

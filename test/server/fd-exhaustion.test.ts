@@ -8,7 +8,7 @@ import net from 'node:net';
 import WebSocket from 'ws';
 import { FD_RESERVE } from '../../app/server/config';
 import { spawnServer, ServerProcess } from '../helpers/process';
-import { openRaw, request, token } from '../helpers/server';
+import { openRaw, request, token, until } from '../helpers/server';
 
 const FD_LIMIT = 256;
 const SECRET = 'fd-exhaustion-test-secret-at-least-32-chars';
@@ -101,5 +101,42 @@ describe(`a server under ulimit -n ${FD_LIMIT}`, () => {
     expect((await request(a, ['1', '2', 'peer:alice', 'signal', { to: 'bob', id: 's1', data: { hi: 1 } }]))[4]).toEqual({ status: 'ok', response: { status: 'delivered' } });
     a.terminate();
     b.terminate();
+  });
+});
+
+describe('a server whose descriptors run out beneath it (limit lowered with prlimit after start)', () => {
+  // libuv meets EMFILE on accept by closing the pending connections it cannot take (its reserve-fd
+  // trick); any accept error that still reaches the listener is logged ('listener error'), never fatal.
+  it('drops the connections it cannot accept (EMFILE), stays up, and serves again once descriptors free up', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { readdirSync } = await import('node:fs');
+    const srv = await spawnServer({ SLUICE_TOKEN_SECRET: SECRET });
+    const flood: net.Socket[] = [];
+    const idleTracked = async (port: number) => {
+      const s = await idle(port);
+      s.on('error', () => undefined);
+      s.on('close', () => undefined);
+      return s;
+    };
+    try {
+      const pid = srv.proc.pid!;
+      const used = readdirSync(`/proc/${pid}/fd`).length;
+      execFileSync('prlimit', ['--pid', String(pid), `--nofile=${used + 10}:`]);
+      const made = await Promise.allSettled(Array.from({ length: 60 }, () => idleTracked(srv.port)));
+      for (const r of made) if (r.status === 'fulfilled') flood.push(r.value);
+      // Past the limit the server closes what it cannot accept: wait for those closes.
+      await until(() => flood.filter((s) => s.destroyed).length >= 30, 10_000, 'the server to drop connections it cannot accept');
+      expect(srv.proc.exitCode).toBeNull();
+      for (const s of flood.splice(0)) s.destroy();
+      // The server sees the flood's FINs and frees its descriptors; /healthz answers again.
+      let answer = 0;
+      for (const t0 = Date.now(); answer !== 200 && Date.now() - t0 < 10_000;) answer = await get(srv.port, '/healthz').catch(() => 0);
+      expect(answer).toBe(200);
+      expect(srv.proc.exitCode).toBeNull();
+    } finally {
+      for (const s of flood) s.destroy();
+      srv.proc.kill('SIGKILL');
+      await srv.exited;
+    }
   });
 });
