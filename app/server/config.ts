@@ -34,10 +34,13 @@ const envSchema = z.object({
   SLUICE_MAX_FRAME_BYTES: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(64 * 1024),
   SLUICE_RATE_PER_SEC: z.coerce.number().positive().default(50),
   SLUICE_RATE_BURST: z.coerce.number().int().positive().default(100),
+  SLUICE_BYTES_PER_SEC: z.coerce.number().int().min(1024).default(256 * 1024),
+  SLUICE_BYTES_BURST: z.coerce.number().int().min(1024).default(512 * 1024),
   SLUICE_MAX_BUFFERED_BYTES: z.coerce.number().int().min(16 * 1024).default(1024 * 1024),
   SLUICE_HISTORY_MAX_BYTES: z.coerce.number().int().min(64 * 1024).default(DEFAULT_BUDGET.historyMaxBytesPerPeer),
   SLUICE_MEMORY_BUDGET_BYTES: z.coerce.number().int().min(16 * 1024 * 1024).default(DEFAULT_BUDGET.memoryBudgetBytes),
   SLUICE_GCE_WATCHER: z.enum(['on', 'off']).default('off'),
+  SLUICE_TOKEN_IN_QUERY: z.enum(['on', 'off']).optional(),
   SLUICE_ADMIN_TOKEN: z.string().min(ADMIN_TOKEN_MIN_LENGTH, `must be at least ${ADMIN_TOKEN_MIN_LENGTH} characters`).optional(),
   SLUICE_MAX_CONNECTIONS: z.coerce.number().int().min(1).optional(),
   SLUICE_MAX_CONNECTIONS_PER_PEER: z.coerce.number().int().min(1).max(1000).default(4),
@@ -56,6 +59,12 @@ export interface ServerConfig {
   redisUrl?: string;
   gceWatcher: boolean;
   /**
+   * Accept the token from the `token` query parameter (older clients) besides the
+   * Sec-WebSocket-Protocol header. SLUICE_TOKEN_IN_QUERY; unset: `tokenInQueryDefault(env)`.
+   * Off, a query token is refused with 401 (`token_in_query_disabled`).
+   */
+  tokenInQuery?: boolean;
+  /**
    * Bearer token for the admin listener (every route but GET /metrics). Required in production and
    * whenever the admin host is not a loopback address; when set it is always enforced.
    */
@@ -73,6 +82,12 @@ export interface Limits {
   rateBurst: number;
   /** A connection whose unsent bytes exceed this is a slow consumer and is disconnected. */
   maxBufferedBytes: number;
+  /**
+   * Incoming bytes per second per connection, and the burst above it: past it the server stops
+   * reading that socket for a while (backpressure through TCP), it never closes for it.
+   */
+  bytesPerSec: number;
+  bytesBurst: number;
   /** WebSocket connections per process (open + upgrading); further upgrades get 503 with Retry-After. */
   maxConnections: number;
   /** Open connections per token `sub`; a further upgrade for that sub gets 429. */
@@ -85,6 +100,19 @@ export interface Limits {
   memoryBudgetBytes: number;
 }
 
+/**
+ * Tokens in URLs end up in LB, proxy and browser logs: production refuses them unless
+ * SLUICE_TOKEN_IN_QUERY=on; development accepts them (older clients, hand-written URLs).
+ */
+export function tokenInQueryDefault(env: ServerConfig['env']): boolean {
+  return env !== 'production';
+}
+
+/** Whether a `token` query parameter is accepted (the config's value, else the env's default). */
+export function tokenInQueryAllowed(config: Pick<ServerConfig, 'env' | 'tokenInQuery'>): boolean {
+  return config.tokenInQuery ?? tokenInQueryDefault(config.env);
+}
+
 /** SLUICE_MAX_CONNECTIONS when the open-file limit leaves room for it. */
 export const DEFAULT_MAX_CONNECTIONS = 10_000;
 
@@ -93,6 +121,8 @@ export const defaultLimits: Limits = {
   ratePerSec: 50,
   rateBurst: 100,
   maxBufferedBytes: 1024 * 1024,
+  bytesPerSec: 256 * 1024,
+  bytesBurst: 512 * 1024,
   maxConnections: DEFAULT_MAX_CONNECTIONS,
   maxConnectionsPerPeer: 4,
   tokenMaxTtlSec: DEFAULT_TOKEN_MAX_TTL_SEC,
@@ -189,6 +219,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { fdLimit
   if (e.SLUICE_ENV === 'production' && !e.SLUICE_TOKEN_SECRET) {
     throw new ConfigError('invalid configuration:\n  - SLUICE_TOKEN_SECRET: required when SLUICE_ENV=production');
   }
+  if (e.SLUICE_BYTES_BURST < e.SLUICE_MAX_FRAME_BYTES) {
+    throw new ConfigError(`invalid configuration:\n  - SLUICE_BYTES_BURST: must be >= SLUICE_MAX_FRAME_BYTES (${e.SLUICE_MAX_FRAME_BYTES}): one largest frame must fit in a burst`);
+  }
   if (e.SLUICE_PORT !== 0 && e.SLUICE_PORT === e.SLUICE_ADMIN_PORT) {
     throw new ConfigError('invalid configuration:\n  - SLUICE_ADMIN_PORT: must differ from SLUICE_PORT (the admin listener is never on the public port)');
   }
@@ -225,6 +258,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { fdLimit
     serverId: e.SLUICE_SERVER_ID,
     redisUrl: e.SLUICE_REDIS_URL,
     gceWatcher: e.SLUICE_GCE_WATCHER === 'on',
+    tokenInQuery: e.SLUICE_TOKEN_IN_QUERY === undefined ? tokenInQueryDefault(e.SLUICE_ENV) : e.SLUICE_TOKEN_IN_QUERY === 'on',
     adminToken: e.SLUICE_ADMIN_TOKEN,
     timeouts,
     limits: {
@@ -232,6 +266,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { fdLimit
       ratePerSec: e.SLUICE_RATE_PER_SEC,
       rateBurst: e.SLUICE_RATE_BURST,
       maxBufferedBytes: e.SLUICE_MAX_BUFFERED_BYTES,
+      bytesPerSec: e.SLUICE_BYTES_PER_SEC,
+      bytesBurst: e.SLUICE_BYTES_BURST,
       maxConnections,
       maxConnectionsPerPeer: e.SLUICE_MAX_CONNECTIONS_PER_PEER,
       tokenMaxTtlSec: e.SLUICE_TOKEN_MAX_TTL_SEC,

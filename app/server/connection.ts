@@ -20,7 +20,7 @@ import {
 } from '../protocol/phoenix';
 import { joinDeadlineMs, type Limits } from './config';
 import type { Metrics } from './metrics';
-import { TokenBucket } from './rate-limit';
+import { ByteRate, TokenBucket } from './rate-limit';
 
 export interface ConnectionContext {
   serverId: string;
@@ -93,6 +93,10 @@ export class PeerConnection {
   /** Bytes of frames received in this event-loop turn (see yieldAfter). */
   private turnBytes = 0;
   private readonly bucket: TokenBucket;
+  private readonly byteRate: ByteRate;
+  /** Set while reading is stopped for the byte rate (the fairness resume must not undo it). */
+  private throttledUntil = 0;
+  private throttleTimer?: NodeJS.Timeout;
   private readonly timers: NodeJS.Timeout[] = [];
   private idleTimer?: NodeJS.Timeout;
   private readonly log: Logger;
@@ -106,6 +110,7 @@ export class PeerConnection {
   ) {
     this.log = ctx.log.child({ conn: this.id, peer: peer.sub, kind: peer.kind });
     this.bucket = new TokenBucket(ctx.limits.ratePerSec, ctx.limits.rateBurst);
+    this.byteRate = new ByteRate(ctx.limits.bytesPerSec, ctx.limits.bytesBurst);
     ws.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
     ws.on('pong', () => this.touch());
     ws.on('ping', () => this.touch());
@@ -206,6 +211,7 @@ export class PeerConnection {
     this.touch();
     if (this.state !== 'open') return;
     this.yieldAfter(data.length);
+    this.throttle(this.byteRate.spend(data.length));
     if (!this.bucket.take()) {
       this.log.warn('message rate exceeded');
       this.closeWith(CLOSE.policyViolation, 'rate_limited', 'message rate exceeded');
@@ -282,11 +288,26 @@ export class PeerConnection {
     if (this.turnBytes === 0) {
       setImmediate(() => {
         this.turnBytes = 0;
-        if (this.ws.isPaused && this.state !== 'closed') this.ws.resume();
+        if (this.ws.isPaused && this.state !== 'closed' && performance.now() >= this.throttledUntil) this.ws.resume();
       });
     }
     this.turnBytes += bytes;
     if (this.turnBytes >= TURN_BYTES && !this.ws.isPaused) this.ws.pause();
+  }
+
+  /** Byte rate overdrawn: stop reading this socket for `ms` (the frames already read are handled). */
+  private throttle(ms: number): void {
+    if (ms <= 0 || this.state === 'closed') return;
+    if (!this.throttleTimer) this.ctx.metrics.throttled.inc();
+    else clearTimeout(this.throttleTimer);
+    this.throttledUntil = performance.now() + ms;
+    if (!this.ws.isPaused) this.ws.pause();
+    // One timer owns the pause: each overdraw moves it to the new end.
+    this.throttleTimer = setTimeout(() => {
+      this.throttleTimer = undefined;
+      this.throttledUntil = 0;
+      if (this.state !== 'closed' && this.ws.isPaused) this.ws.resume();
+    }, ms);
   }
 
   private async dispatch(job: Job): Promise<void> {
@@ -518,6 +539,7 @@ export class PeerConnection {
     if (this.state === 'closed') return;
     this.state = 'closed';
     if (this.idleTimer) clearTimeout(this.idleTimer);
+    if (this.throttleTimer) clearTimeout(this.throttleTimer);
     for (const t of this.timers) clearTimeout(t);
     this.ctx.metrics.closes.inc({ reason: this.closeReason });
     this.log.info({ code, reason: this.closeReason, lifetimeMs: Date.now() - this.openedAt }, 'connection closed');

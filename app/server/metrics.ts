@@ -13,14 +13,15 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
     signalsFailed: new Counter({ name: 'sluice_signals_failed_total', help: 'Signals refused', labelNames: ['reason'] as const, registers: [registry] }),
     replayed: new Counter({ name: 'sluice_signals_replayed_total', help: 'Signals replayed on resume', registers: [registry] }),
     closes: new Counter({ name: 'sluice_connections_closed_total', help: 'Connections ended, by why', labelNames: ['reason'] as const, registers: [registry] }),
+    throttled: new Counter({ name: 'sluice_throttled_total', help: 'Times a connection went over its incoming byte rate and reading was paused (SLUICE_BYTES_PER_SEC)', registers: [registry] }),
     heartbeatTimeouts: new Counter({ name: 'sluice_heartbeat_timeouts_total', help: 'Connections terminated after the idle limit (no frame, no pong)', registers: [registry] }),
     draining: new Gauge({ name: 'sluice_draining', help: '1 while the server drains', registers: [registry] }),
     drainClosed: new Gauge({ name: 'sluice_drain_closed', help: 'Connections closed with 1012 by the current drain', registers: [registry] }),
     drainReset: new Gauge({ name: 'sluice_drain_reset', help: 'Connections reset (RST) at the drain deadline', registers: [registry] }),
     drainTotal: new Gauge({ name: 'sluice_drain_total', help: 'Connections open when the drain started', registers: [registry] }),
     backplaneUp: new Gauge({ name: 'sluice_backplane_up', help: '1 when the backplane is reachable', registers: [registry] }),
-    socketsShed: new Counter({ name: 'sluice_sockets_shed_total', help: 'TCP sockets destroyed to stay within the descriptor budget', labelNames: ['listener', 'why'] as const, registers: [registry] }),
     lifecycleWatcherUp: new Gauge({ name: 'sluice_lifecycle_watcher_up', help: '1 when the GCE lifecycle watcher\'s last poll worked (0 on a 403, timeout or before the first poll)', registers: [registry] }),
+    socketsShed: new Counter({ name: 'sluice_sockets_shed_total', help: 'TCP sockets destroyed to stay within the descriptor budget', labelNames: ['listener', 'why'] as const, registers: [registry] }),
     adminRefused: new Counter({ name: 'sluice_admin_refused_total', help: 'Admin requests refused for a missing (401) or wrong (403) token', labelNames: ['reason'] as const, registers: [registry] }),
   };
   return m;

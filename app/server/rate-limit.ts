@@ -24,3 +24,27 @@ export class TokenBucket {
     return true;
   }
 }
+
+/**
+ * Bytes per second of one connection's incoming frames, as backpressure rather than a close: a
+ * frame that overdraws the bucket is still handled, and the caller stops reading the socket for
+ * the returned time (TCP then slows the sender). The message bucket above cannot bound bytes: at
+ * 50 frames/s of 64 KiB one connection would make the server parse 3.2 MB/s of JSON.
+ */
+export class ByteRate {
+  private balance: number;
+  private last: number;
+
+  constructor(private readonly perSec: number, private readonly burst: number, private readonly now: () => number = () => performance.now()) {
+    this.balance = burst;
+    this.last = now();
+  }
+
+  /** Spend `bytes`; returns how many ms to stop reading until the balance is back to zero (0: keep reading). */
+  spend(bytes: number): number {
+    const t = this.now();
+    this.balance = Math.min(this.burst, this.balance + ((t - this.last) / 1000) * this.perSec) - bytes;
+    this.last = t;
+    return this.balance >= 0 ? 0 : (-this.balance / this.perSec) * 1000;
+  }
+}

@@ -7,12 +7,13 @@ import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import pino, { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
-import { TokenError, verifyToken } from '../auth/token';
+import { TokenCarrier, TokenError, upgradeToken, verifyToken } from '../auth/token';
 import { MemoryBackplane } from '../backplane/memory';
 import type { Backplane } from '../backplane/types';
-import { PROTOCOL_VSN, SOCKET_PATH } from '../protocol/phoenix';
+import { backplaneReadinessGraceMs } from '../contract/timeouts';
+import { PHOENIX_SUBPROTOCOL, PROTOCOL_VSN, SOCKET_PATH } from '../protocol/phoenix';
 import { AdminHandler, createAdminHandler } from './admin';
-import { FD_RESERVE, httpTimeouts, ServerConfig } from './config';
+import { FD_RESERVE, httpTimeouts, ServerConfig, tokenInQueryAllowed } from './config';
 import { PeerConnection } from './connection';
 import { Drainer, DrainReport, DrainState } from './drain';
 import { createMetrics, Metrics } from './metrics';
@@ -36,9 +37,9 @@ export class SluiceServer {
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly drainer: Drainer;
-  private readonly ownsBackplane: boolean;
   /** Set by main.ts when the GCE lifecycle watcher runs: its health for GET /status. */
   lifecycle?: { status(): object };
+  private readonly ownsBackplane: boolean;
   private readonly connections = new Set<PeerConnection>();
   /** Open connections by token `sub` (SLUICE_MAX_CONNECTIONS_PER_PEER). */
   private readonly byPeer = new Map<string, Set<PeerConnection>>();
@@ -54,6 +55,9 @@ export class SluiceServer {
   private readonly wss: WebSocketServer;
   private pingTimer?: NodeJS.Timeout;
   private readonly random: () => number;
+  /** When the backplane was first healthy (null: never yet) and when it last went down (null: it is up). */
+  private backplaneUpSince: number | null = null;
+  private backplaneDownSince: number | null = null;
 
   constructor(opts: SluiceServerOptions) {
     this.config = opts.config;
@@ -63,7 +67,12 @@ export class SluiceServer {
     this.backplane = opts.backplane ?? new MemoryBackplane(opts.config.timeouts.resume, { budget: opts.config.limits });
     this.metrics = createMetrics();
     this.drainer = new Drainer(opts.config.timeouts.drain, this.random);
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: opts.config.limits.maxFrameBytes, perMessageDeflate: false, clientTracking: false });
+    this.wss = new WebSocketServer({
+      noServer: true, maxPayload: opts.config.limits.maxFrameBytes, perMessageDeflate: false, clientTracking: false,
+      // A client that sent its token in Sec-WebSocket-Protocol offered `phoenix` beside it: answer
+      // with that, never with the token entry (ws's default would echo the first offer).
+      handleProtocols: (offered) => (offered.has(PHOENIX_SUBPROTOCOL) ? PHOENIX_SUBPROTOCOL : false),
+    });
 
     // A silent or slowloris connection is closed within httpTimeouts().boundMs (README "Limits").
     const t = httpTimeouts(opts.config.timeouts);
@@ -106,9 +115,19 @@ export class SluiceServer {
     }
 
     this.metrics.backplaneUp.set(this.backplane.health().ok ? 1 : 0);
+    this.backplaneUpSince = this.backplane.health().ok ? Date.now() : null;
     this.backplane.onHealthChange((h) => {
       this.metrics.backplaneUp.set(h.ok ? 1 : 0);
+      if (h.ok) {
+        this.backplaneDownSince = null;
+        this.backplaneUpSince ??= Date.now();
+      } else this.backplaneDownSince ??= Date.now();
       this.log.warn({ backplane: h }, h.ok ? 'backplane recovered' : 'backplane unavailable');
+      if (h.fatal && this.drainer.state === 'serving') {
+        // Another live process holds this server id: routing would be shared. Stop serving.
+        this.log.error({ detail: h.detail }, 'backplane refused this server id, draining');
+        void this.drain('server_id_conflict');
+      }
     });
     this.drainer.on('state', (state: DrainState, reason: string) => {
       this.metrics.draining.set(state === 'draining' ? 1 : 0);
@@ -130,7 +149,14 @@ export class SluiceServer {
   ready(): { ok: boolean; reason?: string } {
     if (this.drainer.state !== 'serving') return { ok: false, reason: this.drainer.state };
     const h = this.backplane.health();
-    if (!h.ok) return { ok: false, reason: 'backplane_unavailable' };
+    if (!h.ok) {
+      // Never up yet (start-up), refused for good, or down for longer than the grace: unready.
+      // Within the grace: ready, sends refused with backplane_unavailable (see the contract).
+      const down = this.backplaneDownSince;
+      const brief = !h.fatal && this.backplaneUpSince !== null && down !== null
+        && Date.now() - down < backplaneReadinessGraceMs(this.config.timeouts);
+      return { ok: brief, reason: 'backplane_unavailable' };
+    }
     return { ok: true };
   }
 
@@ -219,7 +245,7 @@ export class SluiceServer {
     if (req.method === 'GET' && path === '/healthz') return json(res, 200, { status: 'ok' });
     if (req.method === 'GET' && path === '/readyz') {
       const r = this.ready();
-      return json(res, r.ok ? 200 : 503, { status: r.ok ? 'ready' : r.reason });
+      return json(res, r.ok ? 200 : 503, r.ok ? { status: 'ready', ...(r.reason ? { degraded: r.reason } : {}) } : { status: r.reason });
     }
     json(res, 404, { error: 'not_found' });
   }
@@ -242,12 +268,17 @@ export class SluiceServer {
     const { maxConnections, maxConnectionsPerPeer, tokenMaxTtlSec } = this.config.limits;
     if (this.connections.size + this.upgrading >= maxConnections) return rejected(503, 'at_capacity', retry);
     let peer;
+    let carrier: TokenCarrier | undefined;
     this.upgrading++;
     try {
-      peer = await verifyToken(this.config.tokenSecret, url.searchParams.get('token'), { maxTtlSec: tokenMaxTtlSec });
+      // Sec-WebSocket-Protocol first; the query only while SLUICE_TOKEN_IN_QUERY allows it (README "Tokens out of URLs").
+      const found = upgradeToken(req.headers['sec-websocket-protocol'], url.searchParams.get('token'), { queryAllowed: tokenInQueryAllowed(this.config) });
+      carrier = found.carrier;
+      peer = await verifyToken(this.config.tokenSecret, found.token, { maxTtlSec: tokenMaxTtlSec });
     } catch (err) {
       const reason = err instanceof TokenError ? err.reason : 'invalid';
-      this.log.info({ reason }, 'upgrade refused: token');
+      // Never the token, the header or the URL: only why, and where the token was.
+      this.log.info({ reason, carrier: (err instanceof TokenError ? err.carrier : undefined) ?? carrier }, 'upgrade refused: token');
       return rejected(401, `token_${reason}`);
     } finally {
       this.upgrading--;
