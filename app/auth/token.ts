@@ -9,6 +9,7 @@
  */
 import { SignJWT, jwtVerify, errors } from 'jose';
 import { z } from 'zod';
+import { AUTH_TOKEN_SUBPROTOCOL_PREFIX } from '../protocol/phoenix';
 
 export const PEER_KINDS = ['client', 'gateway'] as const;
 export type PeerKind = (typeof PEER_KINDS)[number];
@@ -40,15 +41,19 @@ const claimsSchema = z.object({
  * `sluice_upgrades_rejected_total{reason="token_<reason>"}`.
  */
 export type TokenErrorReason =
-  | 'missing' // no token query parameter
+  | 'missing' // no token: neither in Sec-WebSocket-Protocol nor (where allowed) in the query
+  | 'in_query_disabled' // a `token` query parameter while SLUICE_TOKEN_IN_QUERY=off
   | 'invalid' // bad signature, format, algorithm, issuer or claims
   | 'expired' // exp has passed
   | 'no_expiry' // no exp claim: a token must end
   | 'lifetime_exceeded' // exp - iat, or exp - now, beyond the maximum lifetime
   | 'issued_in_future'; // iat later than now + clock skew
 
+/** Where an upgrade carried its token: the Sec-WebSocket-Protocol header, or the URL's query. */
+export type TokenCarrier = 'header' | 'query';
+
 export class TokenError extends Error {
-  constructor(readonly reason: TokenErrorReason, message: string) {
+  constructor(readonly reason: TokenErrorReason, message: string, readonly carrier?: TokenCarrier) {
     super(message);
   }
 }
@@ -87,7 +92,7 @@ export async function signToken(secret: string, id: PeerIdentity, ttlSec = DEFAU
 }
 
 export async function verifyToken(secret: string, token: string | null | undefined, opts: VerifyOptions = {}): Promise<PeerIdentity> {
-  if (!token) throw new TokenError('missing', 'token query parameter is required');
+  if (!token) throw new TokenError('missing', 'a token is required (Sec-WebSocket-Protocol: phoenix, base64url.bearer.phx.<token>)');
   const maxTtlSec = opts.maxTtlSec ?? DEFAULT_TOKEN_MAX_TTL_SEC;
   const skew = opts.clockSkewSec ?? TOKEN_CLOCK_SKEW_SEC;
   const now = opts.nowSec ?? Math.floor(Date.now() / 1000);
@@ -115,4 +120,52 @@ export async function verifyToken(secret: string, token: string | null | undefin
     throw new TokenError('lifetime_exceeded', `token exp is ${exp - now} s away, beyond the maximum lifetime ${maxTtlSec} s (SLUICE_TOKEN_MAX_TTL_SEC)`);
   }
   return { sub: claims.data.sub, kind: claims.data.kind };
+}
+
+/** Unpadded base64 in either alphabet: phoenix.js sends standard base64 (btoa), which for a JWT is also base64url. */
+const ENCODED_TOKEN = /^[A-Za-z0-9_\-+/]+$/;
+/** What a decoded token may hold: printable ASCII (a JWT is [A-Za-z0-9_.-]); nothing else reaches the verifier. */
+const TOKEN_TEXT = /^[\x21-\x7e]+$/;
+
+/**
+ * The token from a `Sec-WebSocket-Protocol` request header (`phoenix, base64url.bearer.phx.<b64>`),
+ * or undefined when the header carries none. Throws TokenError('invalid') for a token entry that is
+ * not unpadded base64 of a printable token, and for more than one token entry (which one would be
+ * meant?). The messages never contain the header or the token.
+ */
+export function tokenFromProtocols(header: string | readonly string[] | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  const entries = (typeof header === 'string' ? [header] : header)
+    .flatMap((h) => h.split(','))
+    .map((e) => e.trim())
+    .filter((e) => e.startsWith(AUTH_TOKEN_SUBPROTOCOL_PREFIX));
+  if (entries.length === 0) return undefined;
+  if (entries.length > 1) throw new TokenError('invalid', `more than one ${AUTH_TOKEN_SUBPROTOCOL_PREFIX} subprotocol`, 'header');
+  const encoded = entries[0].slice(AUTH_TOKEN_SUBPROTOCOL_PREFIX.length);
+  if (!ENCODED_TOKEN.test(encoded) || encoded.length % 4 === 1) throw new TokenError('invalid', 'subprotocol token is not unpadded base64', 'header');
+  const token = Buffer.from(encoded, 'base64').toString('latin1');
+  if (!TOKEN_TEXT.test(token)) throw new TokenError('invalid', 'subprotocol token does not decode to a token', 'header');
+  return token;
+}
+
+/**
+ * The token an upgrade request carries, and where (README "Tokens out of URLs"):
+ * - a `token` query parameter while the query is not allowed is refused (`in_query_disabled`),
+ *   even beside a header token: the token has already been written into a URL, and only a refusal
+ *   makes that client change;
+ * - else the header's token, when there is one (a query token beside it is ignored);
+ * - else the query's, when allowed; else none (verifyToken then refuses it as `missing`).
+ */
+export function upgradeToken(
+  protocolsHeader: string | readonly string[] | undefined,
+  queryToken: string | null,
+  opts: { queryAllowed: boolean },
+): { token?: string; carrier?: TokenCarrier } {
+  if (queryToken !== null && !opts.queryAllowed) {
+    throw new TokenError('in_query_disabled', 'token in the URL query refused (SLUICE_TOKEN_IN_QUERY=off): send it in Sec-WebSocket-Protocol', 'query');
+  }
+  const fromHeader = tokenFromProtocols(protocolsHeader);
+  if (fromHeader !== undefined) return { token: fromHeader, carrier: 'header' };
+  if (queryToken) return { token: queryToken, carrier: 'query' };
+  return {};
 }

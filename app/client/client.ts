@@ -31,7 +31,7 @@ import { Transport, TransportEnd } from './transport';
 import {
   ClientEvents, ClientLogger, ClientState, DisconnectReason, SendStatus, SluiceClientError, SluiceClientOptions, TokenSource,
 } from './types';
-import { deliverySchema, joinResponseSchema, redact, replySchema, socketUrl, subjectOf } from './wire';
+import { deliverySchema, joinResponseSchema, redact, replySchema, socketRequest, subjectOf } from './wire';
 
 const silent: ClientLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined };
 
@@ -40,6 +40,7 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
   private readonly urls: readonly string[];
   private urlIndex: number;
   private readonly token: TokenSource;
+  private readonly tokenInQuery: boolean;
   private readonly random: Random;
   private readonly log: ClientLogger;
   private readonly backoff: Backoff;
@@ -77,10 +78,13 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
     if (this.urls.length === 0) throw new Error('SluiceClient: at least one url is required');
     for (const u of this.urls) {
       // Fail fast here: a bad URL found later, inside the reconnect loop, would only ever retry.
-      if (!['ws:', 'wss:'].includes(new URL(u).protocol)) throw new Error(`SluiceClient: not a ws:// or wss:// URL: ${redact(u)}`);
+      const parsed = new URL(u);
+      if (!['ws:', 'wss:'].includes(parsed.protocol)) throw new Error(`SluiceClient: not a ws:// or wss:// URL: ${redact(u)}`);
+      if (parsed.hash) throw new Error(`SluiceClient: a WebSocket URL has no #fragment: ${redact(u)}`);
     }
     this.urlIndex = (opts.startUrlIndex ?? 0) % this.urls.length;
     this.token = opts.token;
+    this.tokenInQuery = opts.tokenInQuery ?? false;
     this.random = opts.random ?? Math.random;
     this.log = opts.logger ?? silent;
     this._peerId = opts.peerId ?? (typeof opts.token === 'string' ? subjectOf(opts.token) : undefined);
@@ -186,11 +190,23 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
       return;
     }
     this._peerId = sub;
-    const t: Transport = new Transport(socketUrl(endpoint, token), this.timeouts.client.connectTimeoutMs, {
-      onOpen: () => this.transport === t && this.onOpen(t),
-      onFrame: (f) => this.transport === t && this.onFrame(f),
-      onEnd: (end) => this.onEnd(t, endpoint, end),
-    });
+    const { url, protocols } = socketRequest(endpoint, token, this.tokenInQuery);
+    let t: Transport;
+    try {
+      t = new Transport(url, protocols, this.timeouts.client.connectTimeoutMs, {
+        onOpen: () => this.transport === t && this.onOpen(t),
+        onFrame: (f) => this.transport === t && this.onFrame(f),
+        onEnd: (end) => this.onEnd(t, endpoint, end),
+      });
+    } catch {
+      // ws refused the URL or the subprotocols: retrying the same request cannot help. Not
+      // expected (the constructor checked the URLs; base64url is all token characters), and ws's
+      // message may quote the URL with its query: not passed on.
+      const err = new SluiceClientError('protocol_error', `ws refused to open a WebSocket to ${redact(endpoint)}`);
+      this.halt('protocol_error', err);
+      this.emitError(err);
+      return;
+    }
     this.transport = t;
     this.log.debug({ url: redact(endpoint) }, 'connecting');
   }

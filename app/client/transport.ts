@@ -43,9 +43,14 @@ export class Transport {
   private refusal?: TransportEnd['refusal'];
   private error?: string;
 
-  constructor(url: string, connectTimeoutMs: number, private readonly h: TransportHandlers) {
+  /**
+   * `protocols`: the Sec-WebSocket-Protocol offer (the token rides there, wire.ts socketRequest);
+   * ws fails the handshake if the server picks none of them. Throws only what `new WebSocket`
+   * throws for a URL or subprotocol it refuses.
+   */
+  constructor(url: string, protocols: readonly string[], connectTimeoutMs: number, private readonly h: TransportHandlers) {
     // perMessageDeflate off: signals are small, and compression costs CPU and memory per socket.
-    this.ws = new WebSocket(url, { perMessageDeflate: false });
+    this.ws = new WebSocket(url, [...protocols], { perMessageDeflate: false });
     // Covers DNS, TCP, TLS and the HTTP upgrade: a server that accepts TCP and then says nothing
     // must not hold the client forever.
     this.connectTimer = setTimeout(() => this.terminate('connect_timeout'), connectTimeoutMs);

@@ -57,6 +57,12 @@ export interface SluiceClientOptions {
   resumeFrom?: number;
   /** Which URL of the list to try first (default 0); the fleet spreads peers with it. */
   startUrlIndex?: number;
+  /**
+   * Put the token in the URL's `token` query parameter instead of the Sec-WebSocket-Protocol
+   * header (default false): only for servers older than the header, and servers that still accept
+   * it (SLUICE_TOKEN_IN_QUERY=on). URLs end up in load balancer and proxy logs.
+   */
+  tokenInQuery?: boolean;
 }
 
 export interface ReceivedSignal {

@@ -1,10 +1,11 @@
 /**
  * What the client reads off the wire, parsed with zod: everything from the network is input. The
  * frame itself is decoded by the shared Phoenix V2 serializer (app/protocol/phoenix.ts); here are
- * the payloads the client acts on, and the socket URL (Phoenix's `?vsn=2.0.0` plus our `token`).
+ * the payloads the client acts on, and what to open (Phoenix's `?vsn=2.0.0`, the token in the
+ * Sec-WebSocket-Protocol header).
  */
 import { z } from 'zod';
-import { PROTOCOL_VSN } from '../protocol/phoenix';
+import { authTokenSubprotocols, PROTOCOL_VSN } from '../protocol/phoenix';
 
 /** `phx_reply` payload: `{status, response}`. */
 export const replySchema = z.object({
@@ -48,12 +49,22 @@ export function subjectOf(token: string): string | undefined {
   }
 }
 
-/** The URL to open: the configured endpoint plus `vsn` and `token` (other query parameters kept). */
-export function socketUrl(endpoint: string, token: string): string {
+/**
+ * What to open for one attempt: the endpoint plus Phoenix's `vsn` (its other query parameters
+ * kept), and the token in the `Sec-WebSocket-Protocol` header as the official phoenix client's
+ * `authToken` sends it. A `token` parameter already in the endpoint is dropped: the token never
+ * rides in a URL (URLs end up in LB and proxy logs). `tokenInQuery` (for servers older than the
+ * header) puts it in the query instead, and sends no subprotocols.
+ */
+export function socketRequest(endpoint: string, token: string, tokenInQuery = false): { url: string; protocols: string[] } {
   const u = new URL(endpoint);
   u.searchParams.set('vsn', PROTOCOL_VSN);
-  u.searchParams.set('token', token);
-  return u.toString();
+  if (tokenInQuery) {
+    u.searchParams.set('token', token);
+    return { url: u.toString(), protocols: [] };
+  }
+  u.searchParams.delete('token');
+  return { url: u.toString(), protocols: authTokenSubprotocols(token) };
 }
 
 /** The endpoint without its query string, for logs (the token must never be logged). */

@@ -46,6 +46,8 @@ export interface FleetOptions {
   prefix?: string;
   /** Start peer i on urls[i % urls.length] (default true); false: everyone starts on urls[0]. */
   spread?: boolean;
+  /** Tokens in the URL query instead of the Sec-WebSocket-Protocol header (servers older than the header). */
+  tokenInQuery?: boolean;
   /** JSON-lines logger; each peer logs its state changes on a child. Default: silent. */
   logger?: Logger;
   /**
@@ -160,6 +162,7 @@ export function runFleet(opts: FleetOptions): FleetController {
       url: opts.urls,
       startUrlIndex: opts.spread === false ? 0 : i,
       token,
+      tokenInQuery: opts.tokenInQuery,
       timeouts,
       random: mulberry32(seed * 1_000_003 + i),
       // The SDK's own lines only from warn up: the peer already logs every state change.

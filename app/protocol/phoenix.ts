@@ -8,6 +8,20 @@
 export const PROTOCOL_VSN = '2.0.0';
 export const SOCKET_PATH = '/socket/websocket';
 
+/**
+ * The token in the `Sec-WebSocket-Protocol` header instead of the URL, as the official `phoenix`
+ * client (1.8) sends it with its `authToken` option: `["phoenix", "base64url.bearer.phx.<token,
+ * base64 without padding>"]` (phoenix/assets/js/phoenix/socket.js, transportConnect). The server
+ * answers with `phoenix`, never with the token entry (Phoenix.Transports.WebSocket does the same).
+ */
+export const PHOENIX_SUBPROTOCOL = 'phoenix';
+export const AUTH_TOKEN_SUBPROTOCOL_PREFIX = 'base64url.bearer.phx.';
+
+/** The subprotocols that carry `token` (base64url, no padding: only token characters, RFC 6455 4.1). */
+export function authTokenSubprotocols(token: string): [string, string] {
+  return [PHOENIX_SUBPROTOCOL, `${AUTH_TOKEN_SUBPROTOCOL_PREFIX}${Buffer.from(token, 'utf8').toString('base64url')}`];
+}
+
 /** Events reserved by Phoenix itself. */
 export const EVENTS = {
   join: 'phx_join',

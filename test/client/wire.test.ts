@@ -17,8 +17,8 @@ type Frame = [string | null, string | null, string, string, Record<string, unkno
 
 interface Script {
   url: string;
-  /** Every connection: its request URL and the frames it sent. */
-  conns: Array<{ url: string; frames: Frame[]; ws: WebSocket }>;
+  /** Every connection: its request URL, Sec-WebSocket-Protocol header and the frames it sent. */
+  conns: Array<{ url: string; protocols?: string; frames: Frame[]; ws: WebSocket }>;
   close(): Promise<void>;
 }
 
@@ -28,7 +28,7 @@ async function scripted(onFrame: (f: Frame, ws: WebSocket, conn: number) => void
   const wss = new WebSocketServer({ server: httpServer });
   const conns: Script['conns'] = [];
   wss.on('connection', (ws, req) => {
-    const entry = { url: req.url ?? '', frames: [] as Frame[], ws };
+    const entry = { url: req.url ?? '', protocols: req.headers['sec-websocket-protocol'], frames: [] as Frame[], ws };
     const i = conns.push(entry) - 1;
     ws.on('message', (data) => {
       const f = JSON.parse(data.toString()) as Frame;
@@ -56,7 +56,7 @@ const heartbeat = (ws: WebSocket, f: Frame) => f[3] === 'heartbeat' && reply(ws,
 
 afterEach(closeClients);
 
-test('the client opens the same URL and sends the same join and heartbeat frames as the phoenix client', async () => {
+test('the client opens the same URL and header and sends the same join and heartbeat frames as the phoenix client with authToken', async () => {
   const script = await scripted((f, ws) => {
     if (f[3] === 'phx_join') joinOk(ws, f);
     heartbeat(ws, f);
@@ -71,7 +71,7 @@ test('the client opens the same URL and sends the same join and heartbeat frames
 
     const phx = new Socket(script.url.replace(/\/websocket$/, ''), {
       transport: WebSocket as unknown as typeof globalThis.WebSocket,
-      params: { token: tok },
+      authToken: tok,
       heartbeatIntervalMs: 200,
     });
     phx.connect();
@@ -83,7 +83,11 @@ test('the client opens the same URL and sends the same join and heartbeat frames
     const [a, b] = script.conns;
     const query = (u: string) => Object.fromEntries(new URL(u, 'http://x').searchParams);
     expect(query(a.url)).toEqual(query(b.url));
-    expect(query(a.url)).toEqual({ vsn: '2.0.0', token: tok });
+    expect(query(a.url)).toEqual({ vsn: '2.0.0' });
+    expect(a.url).not.toContain(tok);
+    // The token rides in the header, byte for byte as phoenix.js encodes it.
+    expect(a.protocols).toBe(b.protocols);
+    expect(a.protocols).toBe(`phoenix,base64url.bearer.phx.${Buffer.from(tok).toString('base64url')}`);
     expect(new URL(a.url, 'http://x').pathname).toBe(new URL(b.url, 'http://x').pathname);
     const shape = (f: Frame) => [f[0] === null ? null : f[0] === f[1] ? 'ref' : 'join_ref', typeof f[1], f[2], f[3], f[4]];
     const join = (c: Script['conns'][number]) => shape(c.frames.find((f) => f[3] === 'phx_join')!);
@@ -92,6 +96,52 @@ test('the client opens the same URL and sends the same join and heartbeat frames
     expect(join(a)).toEqual(['ref', 'string', 'peer:gw-wire', 'phx_join', {}]);
     expect(beat(a)).toEqual(beat(b));
     expect(beat(a)).toEqual([null, 'string', 'phoenix', 'heartbeat', {}]);
+  } finally {
+    await script.close();
+  }
+});
+
+test('tokenInQuery (servers older than the header): the token in the query as phoenix `params` sends it, no subprotocols', async () => {
+  const script = await scripted((f, ws) => {
+    if (f[3] === 'phx_join') joinOk(ws, f);
+  });
+  try {
+    const tok = await token('gw-legacy', 'gateway');
+    const ours = new SluiceClient({ url: `${script.url}?token=stale&region=x`, token: tok, timeouts: fastTimeouts(), tokenInQuery: true });
+    ours.connect();
+    await ours.ready();
+    await ours.close();
+    const phx = new Socket(script.url.replace(/\/websocket$/, ''), { transport: WebSocket as unknown as typeof globalThis.WebSocket, params: { token: tok } });
+    phx.connect();
+    await new Promise<void>((resolve) => phx.channel('peer:gw-legacy', {}).join().receive('ok', () => resolve()));
+    await new Promise<void>((resolve) => phx.disconnect(() => resolve()));
+    const [a, b] = script.conns;
+    const query = (u: string) => Object.fromEntries(new URL(u, 'http://x').searchParams);
+    expect(query(a.url)).toEqual({ ...query(b.url), region: 'x' });
+    expect(query(a.url)).toEqual({ vsn: '2.0.0', token: tok, region: 'x' });
+    expect(a.protocols).toBeUndefined();
+    expect(b.protocols).toBeUndefined();
+  } finally {
+    await script.close();
+  }
+});
+
+test('by default a token in the configured URL is dropped: the header carries the token, other parameters stay', async () => {
+  const script = await scripted((f, ws) => {
+    if (f[3] === 'phx_join') joinOk(ws, f);
+  });
+  try {
+    const tok = await token('gw-strip', 'gateway');
+    const c = new SluiceClient({ url: `${script.url}?token=${tok}&region=x`, token: tok, timeouts: fastTimeouts() });
+    const connected = next(c, 'connected');
+    c.connect();
+    await c.ready();
+    expect((await connected)[0].url).toBe(script.url);
+    expect(c.currentUrl).toBe(script.url);
+    await c.close();
+    const [a] = script.conns;
+    expect(Object.fromEntries(new URL(a.url, 'http://x').searchParams)).toEqual({ vsn: '2.0.0', region: 'x' });
+    expect(a.protocols).toBe(`phoenix,base64url.bearer.phx.${Buffer.from(tok).toString('base64url')}`);
   } finally {
     await script.close();
   }
