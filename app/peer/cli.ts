@@ -8,7 +8,8 @@
  *   npm run peer -- --count 200 --url ws://127.0.0.1:4000/socket/websocket,ws://127.0.0.1:4001/socket/websocket --duration 60
  *
  * Token: SLUICE_TOKEN (one peer only), else minted from SLUICE_TOKEN_SECRET, else from the
- * development secret (as `npm run token` does). Timeouts: SLUICE_TIMEOUTS, JSON overrides of the
+ * development secret (as `npm run token` does). It is sent in the Sec-WebSocket-Protocol header,
+ * never in the URL unless --token-in-query (servers older than the header). Timeouts: SLUICE_TIMEOUTS, JSON overrides of the
  * contract, validated like the server's.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -29,6 +30,7 @@ interface CliOptions {
   duration?: number;
   seed: number;
   logLevel: string;
+  tokenInQuery: boolean;
 }
 
 const DEFAULT_URL = 'ws://127.0.0.1:4000/socket/websocket';
@@ -79,6 +81,7 @@ const program = new Command('peer')
   .option('--interval <ms>', 'one numbered signal per peer every this many ms', positiveInt, 250)
   .option('--duration <seconds>', 'stop after this many seconds (default: until SIGINT/SIGTERM)', positiveInt)
   .option('--seed <n>', 'seed for backoff, jitter and send phases', positiveInt, 1)
+  .option('--token-in-query', 'send the token in the URL query instead of the Sec-WebSocket-Protocol header (servers older than the header only; URLs end up in LB logs)', false)
   .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('info'))
   .action(async (opts: CliOptions) => {
     const urls = opts.url.length > 0 ? opts.url : [DEFAULT_URL];
@@ -91,13 +94,13 @@ const program = new Command('peer')
 
     let run: { stop(): Promise<FleetSummary | PeerSummary>; done: Promise<FleetSummary | PeerSummary> };
     if (opts.count !== undefined) {
-      run = runFleet({ urls, count: opts.count, tokenSecret: secret, timeouts, intervalMs: opts.interval, durationMs, seed: opts.seed, prefix: opts.id ?? 'fleet', logger });
+      run = runFleet({ urls, count: opts.count, tokenSecret: secret, timeouts, intervalMs: opts.interval, durationMs, seed: opts.seed, prefix: opts.id ?? 'fleet', logger, tokenInQuery: opts.tokenInQuery });
     } else {
       if (!opts.id || !opts.to) throw new InvalidArgumentError('a single peer needs --id and --to (or use --count N for a fleet)');
       const id = opts.id;
       const kind = opts.kind;
       const token = process.env.SLUICE_TOKEN ?? (() => signToken(secret, { sub: id, kind }));
-      run = runPeer({ urls, spec: { id, kind, to: opts.to }, token, timeouts, intervalMs: opts.interval, durationMs, seed: opts.seed, logger });
+      run = runPeer({ urls, spec: { id, kind, to: opts.to }, token, timeouts, intervalMs: opts.interval, durationMs, seed: opts.seed, logger, tokenInQuery: opts.tokenInQuery });
     }
     const onSignal = (sig: string) => {
       logger.info({ event: 'stopping', signal: sig }, 'stopping');

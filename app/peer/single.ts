@@ -19,6 +19,8 @@ export interface SinglePeerOptions {
   durationMs?: number;
   seed?: number;
   logger?: Logger;
+  /** Token in the URL query instead of the Sec-WebSocket-Protocol header (servers older than the header). */
+  tokenInQuery?: boolean;
 }
 
 /** One peer's books: the fleet summary's counters, for a single peer and its partner. */
@@ -39,7 +41,7 @@ export function runPeer(opts: SinglePeerOptions): { peer: DrillPeer; stop(): Pro
   const random = mulberry32(opts.seed ?? 1);
   const startedAt = Date.now();
   const peer = new DrillPeer(opts.spec, {
-    url: opts.urls, token: opts.token, timeouts, random, logger: sdkLogger(log),
+    url: opts.urls, token: opts.token, tokenInQuery: opts.tokenInQuery, timeouts, random, logger: sdkLogger(log),
   }, log, undefined, () => void stop());
   peer.client.once('connected', () => peer.startSending(opts.intervalMs ?? 250, 0));
 
