@@ -82,7 +82,7 @@ async function main(): Promise<void> {
       [`missing@${rate}`, Math.max(...(runs[`${s}@${rate}`] ?? []).map((r) => r.missing))],
     ])),
     ceiling: ceilings.find((c) => c.system === s)!.ceiling,
-  }])) as Record<SystemName, Record<string, number>>;
+  }])) as unknown as Record<SystemName, Record<string, number>>;
   const cols = SYSTEMS.map((s) => SYSTEM_LABEL[s]);
   const row = (label: string, key: string, f: (x: number) => string) => [label, ...SYSTEMS.map((s) => f(summary[s][key])),
     ratio(summary.sluice[key], summary.socketio[key]), ratio(summary.sluice[key], summary.ws[key])];
