@@ -84,7 +84,7 @@ export async function runDrill(o: DrillOptions): Promise<ScenarioResult[]> {
 
 const SCENARIOS: Array<(o: DrillOptions) => Promise<ScenarioResult>> = [healthyRollout, (o) => silent(o, 2), (o) => silent(o, 3), (o) => silent(o, 4)];
 
-async function region(o: DrillOptions, timeouts: Timeouts, clientTimeouts: Timeouts, intervalMs: number): Promise<Region> {
+async function region(o: DrillOptions, timeouts: Timeouts, clientTimeouts: Timeouts, intervalMs: number, quiet = false): Promise<Region> {
   const r = await startRegion({
     servers: 3, peers: o.peers, timeouts, clientTimeouts, lb: o.lb, backplane: o.backplane, port: 0,
     intervalMs, logLevel: 'error', sampleEveryMs: 250, idPrefix: 'drill',
@@ -92,7 +92,9 @@ async function region(o: DrillOptions, timeouts: Timeouts, clientTimeouts: Timeo
   try {
     const fleet = await r.startFleet();
     // Warm up: every pair has exchanged signals before anything happens.
-    await until(() => fleet.snapshot().delivered >= o.peers * 2, 60_000, 'warm-up signals');
+    // Quiet peers (one signal per 1.5 LB idle timeouts) warm up with one signal each.
+    const perPeer = quiet ? 1 : 2;
+    await until(() => fleet.snapshot().delivered >= o.peers * perPeer, 30_000 + 2 * perPeer * intervalMs, 'warm-up signals');
     return r;
   } catch (err) {
     await r.stop();
@@ -134,7 +136,7 @@ async function silent(o: DrillOptions, n: 2 | 3 | 4): Promise<ScenarioResult> {
   const quietEveryMs = Math.round(base.lb.idleTimeoutSec * 1500);
   const t = n === 2 ? base : withLbIdle(base, Math.ceil(horizon / 1000));
   const clientT = legacy ? noHeartbeatClient(t, horizon) : t;
-  const r = await region(o, t, clientT, legacy ? quietEveryMs : 250);
+  const r = await region(o, t, clientT, legacy ? quietEveryMs : 250, legacy);
   const fleet = r.fleet!;
   const target = r.live()[0];
   // The rollout's surge server comes up; the old one is scheduled for deletion but never drains.
@@ -161,7 +163,8 @@ async function silent(o: DrillOptions, n: 2 | 3 | 4): Promise<ScenarioResult> {
   // Each affected peer gets signals again (the quiet ones send rarely: wait one send interval).
   await new Promise((res) => setTimeout(res, legacy ? quietEveryMs + 1_000 : 2_000));
   await settleSamples(r, 2);
-  const serverDetect = r.monitor.samples.find((s) => s.t >= rel(t0) && (s.servers.find((v) => v.id === target.id)?.connections ?? 0) === 0);
+  const serverDetect = r.monitor.samples.map((s) => s.servers.find((v) => v.id === target.id))
+    .find((v) => v !== undefined && v.at >= rel(t0) && v.connections === 0);
   const summary = (await r.stop())!;
   const everOffline = r.monitor.everOffline.size;
   const outage = percentiles([...recovered.values()]);
@@ -172,7 +175,7 @@ async function silent(o: DrillOptions, n: 2 | 3 | 4): Promise<ScenarioResult> {
   let serverDetectMs: number | undefined;
   if (n === 3) {
     clientDetect = percentiles([...detected.values()]);
-    serverDetectMs = serverDetect ? serverDetect.t - rel(t0) : undefined;
+    serverDetectMs = serverDetect ? serverDetect.at - rel(t0) : undefined;
     // A timer fires at its due time or a little later on a busy machine: one sample period of tolerance.
     const sBound = bounds.serverDetectionMs(t) + TIMER_TOLERANCE_MS;
     const cBound = t.client.deadPeerDetectionMs + TIMER_TOLERANCE_MS;

@@ -19,6 +19,8 @@ export interface ServerSample {
   drainTotal: number;
   drainClosed: number;
   drainReset: number;
+  /** When its /status answer arrived (ms since the region started): an upper bound on when it was true. */
+  at: number;
 }
 
 export interface Sample {
@@ -103,7 +105,8 @@ export class Monitor extends EventEmitter {
   private async take(): Promise<Sample> {
     const servers = this.src.servers().filter((s) => !s.gone);
     const silent = this.src.silent();
-    const statuses = await Promise.all(servers.map((s) => s.status().catch(() => undefined)));
+    const answeredAt: number[] = [];
+    const statuses = await Promise.all(servers.map((s, i) => s.status().catch(() => undefined).finally(() => { answeredAt[i] = Date.now() - this.startedAt; })));
     const serverSamples: ServerSample[] = servers.map((s, i) => {
       const st = statuses[i];
       return {
@@ -113,6 +116,7 @@ export class Monitor extends EventEmitter {
         drainTotal: st?.drain?.total ?? 0,
         drainClosed: st?.drain?.closeSent ?? 0,
         drainReset: st?.drain?.reset ?? 0,
+        at: answeredAt[i],
       };
     });
     const fleet = this.src.fleet();

@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * `npm start` for a short while, checked in real headless Chromium (Debian `chromium`, via
  * playwright-core; CHROMIUM_PATH or PATH): the page renders, its numbers match the servers'
