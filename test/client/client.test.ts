@@ -148,3 +148,36 @@ test('close() called twice: both calls resolve once the socket is gone', async (
   await Promise.all([a.close(), a.close()]);
   expect(a.state).toBe('stopped');
 });
+
+test('nothing the SDK logs or emits carries the token, in header or query mode, joined or refused', async () => {
+  const lines: string[] = [];
+  const logger = { debug: (o: object, m?: string) => lines.push(JSON.stringify([o, m])), info: (o: object, m?: string) => lines.push(JSON.stringify([o, m])), warn: (o: object, m?: string) => lines.push(JSON.stringify([o, m])) };
+  const good = await token('c-quiet');
+  const bad = await token('c-quiet-bad', 'client', 'another-secret-of-at-least-32-characters');
+  const runs: Array<{ tok: string; tokenInQuery: boolean; url: string }> = [
+    { tok: good, tokenInQuery: false, url: `${srv.socketUrl}?token=${good}` },
+    { tok: good, tokenInQuery: true, url: srv.socketUrl },
+    { tok: bad, tokenInQuery: false, url: srv.socketUrl },
+    { tok: bad, tokenInQuery: true, url: srv.socketUrl },
+  ];
+  for (const r of runs) {
+    const c = new SluiceClient({ url: r.url, token: r.tok, tokenInQuery: r.tokenInQuery, logger, timeouts: fastTimeouts() });
+    for (const ev of ['connected', 'disconnected', 'error', 'state', 'heartbeat'] as const) {
+      c.on(ev, (...args: unknown[]) => lines.push(JSON.stringify(args, (_k, v: unknown) => (v instanceof Error ? { ...v, message: v.message } : v))));
+    }
+    c.connect();
+    if (r.tok === good) {
+      await c.ready();
+      await next(c, 'heartbeat');
+    } else {
+      await expect(c.ready()).rejects.toMatchObject({ code: 'unauthorized' });
+    }
+    expect(c.currentUrl).toBe(srv.socketUrl);
+    await c.close();
+  }
+  expect(lines.filter((l) => l.includes('"joined"')).length).toBeGreaterThanOrEqual(2);
+  expect(lines.filter((l) => l.includes('unauthorized')).length).toBeGreaterThanOrEqual(2);
+  for (const t of [good, bad]) {
+    expect(lines.filter((l) => l.includes(t.split('.')[2]))).toEqual([]);
+  }
+});

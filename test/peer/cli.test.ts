@@ -1,7 +1,8 @@
 /** `npm run peer` as a process: JSON lines out, a summary last, exit codes. */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { SECRET, startServer, TestServer, token } from '../helpers/server';
+import { SluiceServer } from '../../app/server/server';
+import { SECRET, startServer, testConfig, TestServer, token } from '../helpers/server';
 
 const ROOT = path.resolve(__dirname, '../..');
 const TSX = path.join(ROOT, 'node_modules/.bin/tsx');
@@ -65,6 +66,26 @@ test('a bad token stops the peer with an error instead of retrying', async () =>
   expect(connecting).toHaveLength(1);
   expect(run.lines.some((l) => l.event === 'error' && l.code === 'unauthorized')).toBe(true);
   expect(run.lines[run.lines.length - 1]).toMatchObject({ event: 'summary', sent: 0, fatal: 'unauthorized' });
+}, 30_000);
+
+test('the token rides in the header: a server refusing query tokens serves the CLI; --token-in-query is refused (exit 3)', async () => {
+  const strict = new SluiceServer({ config: { ...testConfig({ serverId: 'strict' }), tokenInQuery: false } });
+  const { port } = await strict.start();
+  const url = `ws://127.0.0.1:${port}/socket/websocket`;
+  try {
+    const ok = await peerCli(['--count', '2', '--url', url, '--duration', '1', '--interval', '50'], { SLUICE_TOKEN_SECRET: SECRET });
+    expect(ok.code).toBe(0);
+    expect(ok.lines[ok.lines.length - 1]).toMatchObject({ event: 'summary', peers: 2, lost: 0, duplicated: 0 });
+    expect((ok.lines[ok.lines.length - 1].delivered as number)).toBeGreaterThan(0);
+
+    const old = await peerCli(['--id', 'c-old', '--to', 'c-old', '--url', url, '--token-in-query'], { SLUICE_TOKEN_SECRET: SECRET });
+    expect(old.code).toBe(3);
+    expect(old.lines[old.lines.length - 1]).toMatchObject({ event: 'summary', fatal: 'unauthorized' });
+    const refused = (await strict.metrics.upgradesRejected.get()).values.find((v) => v.labels.reason === 'token_in_query_disabled');
+    expect(refused?.value).toBe(1);
+  } finally {
+    await strict.shutdown();
+  }
 }, 30_000);
 
 test('bad arguments exit 2 with a message', async () => {
