@@ -15,6 +15,7 @@ import { PHOENIX_SUBPROTOCOL, PROTOCOL_VSN, SOCKET_PATH } from '../protocol/phoe
 import { AdminHandler, createAdminHandler } from './admin';
 import { FD_RESERVE, httpTimeouts, ServerConfig, tokenInQueryAllowed } from './config';
 import { PeerConnection } from './connection';
+import { Pinger } from './pinger';
 import { Drainer, DrainReport, DrainState } from './drain';
 import { createMetrics, Metrics } from './metrics';
 import { SocketBudget } from './sockets';
@@ -53,7 +54,8 @@ export class SluiceServer {
   private drainedPromise?: Promise<DrainReport>;
   private shutdownPromise?: Promise<void>;
   private readonly wss: WebSocketServer;
-  private pingTimer?: NodeJS.Timeout;
+  /** Pings every connection once per ping interval, each at its own phase (pinger.ts). */
+  private readonly pinger: Pinger<PeerConnection>;
   private readonly random: () => number;
   /** When the backplane was first healthy (null: never yet) and when it last went down (null: it is up). */
   private backplaneUpSince: number | null = null;
@@ -67,6 +69,7 @@ export class SluiceServer {
     this.backplane = opts.backplane ?? new MemoryBackplane(opts.config.timeouts.resume, { budget: opts.config.limits });
     this.metrics = createMetrics();
     this.drainer = new Drainer(opts.config.timeouts.drain, this.random);
+    this.pinger = new Pinger(opts.config.timeouts.server.pingIntervalMs);
     this.wss = new WebSocketServer({
       noServer: true, maxPayload: opts.config.limits.maxFrameBytes, perMessageDeflate: false, clientTracking: false,
       // A client that sent its token in Sec-WebSocket-Protocol offered `phoenix` beside it: answer
@@ -163,10 +166,7 @@ export class SluiceServer {
   async start(): Promise<{ port: number; adminPort: number }> {
     await listen(this.public, this.config.port, this.config.host);
     await listen(this.admin, this.config.adminPort, this.config.adminHost);
-    const { pingIntervalMs } = this.config.timeouts.server;
-    this.pingTimer = setInterval(() => {
-      for (const c of this.connections) c.ping();
-    }, pingIntervalMs);
+    this.pinger.start();
     const addr = this.ports();
     const { maxConnections, maxConnectionsPerPeer } = this.config.limits;
     this.log.info({
@@ -214,7 +214,7 @@ export class SluiceServer {
    */
   shutdown(): Promise<void> {
     this.shutdownPromise ??= (async () => {
-      if (this.pingTimer) clearInterval(this.pingTimer);
+      this.pinger.stop();
       this.drainer.dispose();
       for (const c of this.connections) c.reset('shutdown');
       this.adminHandler.closeStreams();
@@ -306,6 +306,7 @@ export class SluiceServer {
         random: this.random,
         onClosed: (c) => {
           this.connections.delete(c);
+          this.pinger.delete(c);
           const mine = this.byPeer.get(c.peer.sub);
           mine?.delete(c);
           if (mine?.size === 0) this.byPeer.delete(c.peer.sub);
@@ -314,6 +315,7 @@ export class SluiceServer {
         },
       });
       this.connections.add(conn);
+      this.pinger.add(conn);
       const mine = this.byPeer.get(peer.sub) ?? new Set<PeerConnection>();
       mine.add(conn);
       this.byPeer.set(peer.sub, mine);
