@@ -62,6 +62,9 @@ export interface ScenarioResult {
 
 /** The incident's half-open window (postmortem: 5 to 10 minutes) and the drill's scaled VM deletion. */
 export const INCIDENT_MS = { min: 5 * 60_000, max: 10 * 60_000 };
+/** Upper bound on the drill's own waits (not a checked bound: those are the checks' values). */
+const WAIT_MS = 30_000;
+
 /** Timers fire at their due time or later: detection checks allow one monitor sample (250 ms) of lateness. */
 export const TIMER_TOLERANCE_MS = 250;
 
@@ -108,7 +111,7 @@ async function healthyRollout(o: DrillOptions): Promise<ScenarioResult> {
   const startedAt = r.monitor.latest()?.t ?? 0;
   await r.rollout();
   const fleet = r.fleet!;
-  await until(() => fleet.peers.every((p) => p.client.state === 'joined'), reconnectMs(t) * 2, 'every peer joined after the rollout');
+  await until(() => fleet.peers.every((p) => p.client.state === 'joined'), WAIT_MS + reconnectMs(t), 'every peer joined after the rollout');
   await settleSamples(r, 2);
   const summary = await r.stop();
   const everOffline = r.monitor.everOffline.size;
@@ -158,8 +161,8 @@ async function silent(o: DrillOptions, n: 2 | 3 | 4): Promise<ScenarioResult> {
   await until(() => n !== 4 && recovered.size === peers.length, del, 'recovery', false);
   const deletedAt = Date.now() - t0;
   await r.breakServer('delete', target.id);
-  await until(() => recovered.size === peers.length, reconnectMs(clientT) * 2 + 10_000, 'every affected peer back after the deletion');
-  await until(() => fleet.peers.every((p) => p.client.state === 'joined'), reconnectMs(clientT) * 2, 'every peer joined');
+  await until(() => recovered.size === peers.length, WAIT_MS + reconnectMs(clientT), 'every affected peer back after the deletion');
+  await until(() => fleet.peers.every((p) => p.client.state === 'joined'), WAIT_MS + reconnectMs(clientT), 'every peer joined');
   // Each affected peer gets signals again (the quiet ones send rarely: wait one send interval).
   await new Promise((res) => setTimeout(res, legacy ? quietEveryMs + 1_000 : 2_000));
   await settleSamples(r, 2);

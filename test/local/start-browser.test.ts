@@ -87,7 +87,7 @@ const exe = chromiumPath();
     await page.waitForFunction(() => document.getElementById('rollout-state')!.textContent!.startsWith('rolling out'));
     // Done: three new servers, all 30 peers online on them.
     await page.waitForFunction(() => {
-      const ids = [...document.querySelectorAll('#servers tbody tr')].map((r) => r.getAttribute('data-server'));
+      const ids = Array.from(document.querySelectorAll('#servers tbody tr')).map((r) => r.getAttribute('data-server'));
       return document.getElementById('rollout-state')!.textContent === 'idle' && ids.length === 3
         && ids.every((id) => ['local-4', 'local-5', 'local-6'].includes(id!)) && document.getElementById('peers-online')!.textContent === '30';
     }, undefined, { timeout: 120_000 });
