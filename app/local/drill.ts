@@ -111,7 +111,11 @@ async function healthyRollout(o: DrillOptions): Promise<ScenarioResult> {
   const startedAt = r.monitor.latest()?.t ?? 0;
   await r.rollout();
   const fleet = r.fleet!;
-  await until(() => fleet.peers.every((p) => p.client.state === 'joined'), WAIT_MS + reconnectMs(t), 'every peer joined after the rollout');
+  await until(() => fleet.peers.every((p) => p.client.state === 'joined'), WAIT_MS + reconnectMs(t), 'every peer joined after the rollout')
+    .catch((err: Error) => {
+      const stuck = fleet.peers.filter((p) => p.client.state !== 'joined').slice(0, 5).map((p) => `${p.spec.id}: ${p.client.state}${p.stats.fatal ? ` (${p.stats.fatal})` : ''}`);
+      throw new Error(`${err.message}; not joined: ${stuck.join(', ')}`);
+    });
   await settleSamples(r, 2);
   const summary = await r.stop();
   const everOffline = r.monitor.everOffline.size;
