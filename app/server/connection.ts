@@ -99,7 +99,13 @@ export class PeerConnection {
   private throttleTimer?: NodeJS.Timeout;
   private readonly timers: NodeJS.Timeout[] = [];
   private idleTimer?: NodeJS.Timeout;
-  private readonly log: Logger;
+  /**
+   * This connection's logger, made when a line is logged and not kept: a pino child held per
+   * connection cost ~0.5 KiB of heap for the few lines a connection logs in its life (bench/idle.ts).
+   */
+  private get log(): Logger {
+    return this.ctx.log.child({ conn: this.id, peer: this.peer.sub, kind: this.peer.kind });
+  }
   closeReason = 'peer';
 
   constructor(
@@ -108,7 +114,6 @@ export class PeerConnection {
     readonly peer: PeerIdentity,
     private readonly ctx: ConnectionContext,
   ) {
-    this.log = ctx.log.child({ conn: this.id, peer: peer.sub, kind: peer.kind });
     this.bucket = new TokenBucket(ctx.limits.ratePerSec, ctx.limits.rateBurst);
     this.byteRate = new ByteRate(ctx.limits.bytesPerSec, ctx.limits.bytesBurst);
     ws.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));

@@ -12,6 +12,10 @@ if (typeof process.send === 'function') {
     } else if (m.probe === 'cpu') {
       const c = process.cpuUsage();
       process.send({ probe: 'cpu', id: m.id, user: c.user, system: c.system });
+    } else if (m.probe === 'heapsnap') {
+      if (typeof global.gc === 'function') global.gc();
+      const file = require('node:v8').writeHeapSnapshot(m.file);
+      process.send({ probe: 'heapsnap', id: m.id, file });
     } else if (m.probe === 'exit') {
       process.exit(0);
     }
