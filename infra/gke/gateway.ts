@@ -101,7 +101,9 @@ export class ServerGateway extends pulumi.ComponentResource {
         default: {
           timeoutSec: backendTimeoutSec(t),
           connectionDraining: { drainingTimeoutSec: t.lb.connectionDrainingSec },
-          logging: { enabled: true },
+          // Off: LB request logs record the request URL, and a client still sending ?token= would leak its
+          // token there (README "Tokens out of URLs"); the server logs every refusal without it.
+          logging: { enabled: false },
         },
         targetRef,
       },

@@ -8,6 +8,9 @@ import {
   TimeoutsOverrides, validate, validateGke,
 } from '../../app/contract/timeouts';
 
+import fs from 'node:fs';
+import path from 'node:path';
+
 const gkeBroken = (g: Partial<GkeTimeouts>, o: TimeoutsOverrides = {}) =>
   validateGke(mergeTimeouts(defaultTimeouts, o), { ...defaultGkeTimeouts, ...g }).map((v) => v.rule);
 
@@ -75,5 +78,12 @@ describe('GKE timeouts contract', () => {
     for (const r of describeGkeRules()) expect(r.why.length).toBeGreaterThan(20);
     // Every rule has a rejection case above.
     expect(new Set([...cases.map(([n]) => n), 'gke-lb-draining-covers-drain'])).toEqual(new Set(GKE_RULES.map((r) => r.name)));
+  });
+
+  it('the README "Deploy to GKE" lists every GKE rule with the reason the code gives', () => {
+    const readme = fs.readFileSync(path.resolve(__dirname, '../../README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Deploy to GKE'), readme.indexOf('\n## ', readme.indexOf('## Deploy to GKE') + 1));
+    for (const r of describeGkeRules()) expect(section).toContain(`| \`${r.name}\` | ${r.why} |`);
+    expect(section).toContain(`**${endpointRemovalBoundSec()} s**`);
   });
 });

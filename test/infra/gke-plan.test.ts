@@ -34,3 +34,13 @@ describe('the gke plan', () => {
     expect(plan).toContain('url: "wss://ws-gke.sluice.example.com/socket/websocket"');
   });
 });
+
+describe('the PR preview workflow', () => {
+  it('previews the gke stack with the others', () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { parseYaml } = require('../../infra/plan/yaml') as typeof import('../../infra/plan/yaml');
+    const wf = parseYaml(fs.readFileSync(path.join(ROOT, '.github/workflows/preview.yml'), 'utf8')) as { jobs: { preview: { strategy: { matrix: { stack: string[] } } } } };
+    expect(wf.jobs.preview.strategy.matrix.stack).toEqual(expect.arrayContaining(['dev', 'prod', 'gke']));
+    expect(fs.existsSync(path.join(ROOT, 'Pulumi.gke.yaml'))).toBe(true);
+  });
+});
