@@ -5,17 +5,21 @@
  * broken contract rule. No resource is declared before the whole config is known to be sound.
  *
  *   sluice:project        GCP project id                                   (required)
- *   sluice:regions        [{region, zones, replicas, subnetCidr}], one MIG each (required)
+ *   sluice:regions        [{region, zones, replicas, subnetCidr, maxSurge?}], one MIG and one backplane each (required)
+ *   sluice:canary         {image, targetSize}: that many VMs per region run the canary image
  *   sluice:image          server container image, pinned by tag or digest  (required)
  *   sluice:tokenSecret    token signing secret, >= 32 chars, set with --secret (required)
+ *   sluice:adminToken     bearer token of the admin port, >= 32 chars, set with --secret (required)
+ *   sluice:bootImage      COS image NAME of an LTS family, e.g. cos-121-18867-90-97 (required; pinned, see ServerFleet)
  *   sluice:machineType    default e2-small
  *   sluice:lbKind         external-application (default) | external-proxy-network
  *   sluice:domain         public hostname: Google-managed certificate, wss:// on 443
  *   sluice:redisTier      BASIC (default) | STANDARD_HA | none (only with a single server)
  *   sluice:redisMemoryGb  default 1
- *   sluice:redisRegion    default: the first region
- *   sluice:cosImage       default projects/cos-cloud/global/images/family/cos-stable
+ *   sluice:redisMaintenance  {day, hour} UTC weekly window of region 0; region i starts 4 h later per index
  *   sluice:timeouts       overrides of the timeouts contract (JSON object, same shape as Timeouts)
+ *   sluice:platform       gce (default: MIGs of VMs) | gke (one regional GKE cluster, infra/gke)
+ *   sluice:gke            GKE settings and the GKE part of the contract (infra/gke/config.ts); gke only
  */
 import * as pulumi from '@pulumi/pulumi';
 import { z } from 'zod';
@@ -29,21 +33,25 @@ import {
   TimeoutsOverrides,
   validate,
 } from '../app/contract/timeouts';
+import { GkeConfig, parseGkeConfig } from './gke/config';
 
 export const CONFIG_NAMESPACE = 'sluice';
-export const SECRET_KEYS = ['tokenSecret'] as const;
+export const SECRET_KEYS = ['tokenSecret', 'adminToken'] as const;
 
 export interface RegionConfig {
   region: string;
   zones: string[];
   replicas: number;
   subnetCidr: string;
+  /** maxSurgeFixed: >= zones (regional MIG), < replicas. Default: the number of zones. */
+  maxSurge?: number;
 }
 
 export interface RedisConfig {
   tier: 'BASIC' | 'STANDARD_HA';
   memorySizeGb: number;
-  region: string;
+  /** Weekly maintenance window of the first region's backplane (UTC); later regions are staggered. */
+  maintenance: { day: string; hour: number };
 }
 
 export interface StackConfig {
@@ -52,14 +60,21 @@ export interface StackConfig {
   image: string;
   /** Kept as a Pulumi secret from here on; never printed. */
   tokenSecret: pulumi.Output<string>;
+  adminToken: pulumi.Output<string>;
+  /** Pinned COS image name (resolved with getImage, must belong to a cos-NNN-lts family). GCE only. */
+  bootImage?: string;
+  canary?: { image: string; targetSize: number };
   machineType: string;
   lbKind: LbKind;
   domain?: string;
-  /** Undefined: in-memory backplane (a single server only). */
+  /** Undefined: in-memory backplane (a single server only). One instance per region otherwise. */
   redis?: RedisConfig;
-  cosImage: string;
   /** The resolved, validated timeouts contract (overrides merged over the defaults, lb.kind from lbKind). */
   timeouts: Timeouts;
+  /** gce: regional MIGs of VMs (infra/program.ts); gke: one regional GKE cluster (infra/gke). */
+  platform: 'gce' | 'gke';
+  /** Validated `sluice:gke` (platform gke only), the GKE contract rules included. */
+  gke?: GkeConfig;
 }
 
 /** One problem: the key (`sluice:regions[0].zones`) or the contract rule, and what is wrong. */
@@ -87,7 +102,10 @@ const regionSchema = z.object({
   zones: z.array(z.string().min(1)).min(1, 'must list at least one zone'),
   replicas: z.coerce.number().int().min(1).max(1000),
   subnetCidr: z.string().regex(CIDR, 'must be an IPv4 CIDR such as 10.10.0.0/20'),
+  maxSurge: z.coerce.number().int().min(1).optional(),
 }).strict();
+
+const DAYS = ['MONDAY', 'TUESDAY', 'WEDNESDAY', 'THURSDAY', 'FRIDAY', 'SATURDAY', 'SUNDAY'] as const;
 
 const schema = z.object({
   project: z.string().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'must be a GCP project id (6-30 lowercase letters, digits, hyphens)'),
@@ -96,17 +114,23 @@ const schema = z.object({
     .regex(IMAGE, 'must be a container image pinned by tag or digest, e.g. us-docker.pkg.dev/p/repo/sluice:1.4.2')
     .refine((v) => !v.endsWith(':latest'), 'must not be :latest (a new image must be a new instance template, so the MIG rolls it out)'),
   tokenSecret: z.string().min(32, 'must be at least 32 characters').regex(/^[^\r\n]+$/, 'must be one line'),
+  adminToken: z.string().min(32, 'must be at least 32 characters').regex(/^[A-Za-z0-9._~+/=-]+$/, 'must be one line of token characters (e.g. openssl rand -base64 48)'),
+  bootImage: z.string().regex(/^cos-[0-9]+-[0-9]+-[0-9]+-[0-9]+$/, 'must be a specific Container-Optimized OS image name such as cos-121-18867-90-97 (not a family: every new VM would get whatever the family points to)'),
+  canary: z.object({ image: z.string().regex(IMAGE, 'must be a container image pinned by tag or digest'), targetSize: z.coerce.number().int().min(1) }).strict().optional(),
   machineType: z.string().regex(/^[a-z0-9-]+$/).default('e2-small'),
   lbKind: z.enum(LB_KINDS as [LbKind, ...LbKind[]]).default('external-application'),
   domain: z.string().regex(HOSTNAME, 'must be a lowercase DNS name such as ws.example.com').optional(),
   redisTier: z.enum(['BASIC', 'STANDARD_HA', 'none']).default('BASIC'),
   redisMemoryGb: z.coerce.number().int().min(1).max(300).default(1),
-  redisRegion: z.string().regex(REGION).optional(),
-  cosImage: z.string().min(1).default('projects/cos-cloud/global/images/family/cos-stable'),
+  redisMaintenance: z.object({ day: z.enum(DAYS), hour: z.coerce.number().int().min(0).max(23) }).strict().default({ day: 'SUNDAY', hour: 3 }),
   timeouts: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
+  platform: z.enum(['gce', 'gke']).default('gce'),
+  gke: z.record(z.string(), z.unknown()).optional(),
 });
+/** On GKE there is no VM image to pin: bootImage is not required there (GCE-only keys are refused by parseGkeConfig). */
+const gkeSchema = schema.extend({ bootImage: schema.shape.bootImage.optional() });
 
-const STRUCTURED = new Set(['regions', 'timeouts']);
+const STRUCTURED = new Set(['regions', 'timeouts', 'canary', 'redisMaintenance', 'gke']);
 export const KNOWN_KEYS = Object.keys(schema.shape);
 
 /**
@@ -132,7 +156,7 @@ export function parseStackConfig(raw: Record<string, string>, secretKeys: Readon
     }
   }
 
-  const parsed = schema.safeParse(values);
+  const parsed = (values.platform === 'gke' ? gkeSchema : schema).safeParse(values);
   if (!parsed.success) {
     for (const i of parsed.error.issues) issues.push({ key: `${prefix}${formatPath(i.path)}`, message: i.message });
     throw new StackConfigError(issues);
@@ -152,6 +176,15 @@ export function parseStackConfig(raw: Record<string, string>, secretKeys: Readon
     if (!(err instanceof TimeoutsContractError)) throw err;
     for (const v of err.violations) issues.push({ key: `${prefix}timeouts`, rule: v.rule, message: v.message });
   }
+  // GKE: its settings and the GKE contract rules, before any resource is declared.
+  let gke: GkeConfig | undefined;
+  if (c.platform === 'gke' && timeouts) {
+    const r = parseGkeConfig(c.gke, { regions: c.regions, lbKind: c.lbKind, timeouts, setKeys: Object.keys(values) });
+    issues.push(...r.issues);
+    gke = r.config;
+  } else if (c.gke !== undefined) {
+    issues.push({ key: `${prefix}gke`, message: `only with ${prefix}platform: gke (it is ${c.platform})` });
+  }
   if (issues.length > 0 || !timeouts) throw new StackConfigError(issues);
 
   const totalReplicas = c.regions.reduce((n, r) => n + r.replicas, 0);
@@ -160,19 +193,23 @@ export function parseStackConfig(raw: Record<string, string>, secretKeys: Readon
     regions: c.regions,
     image: c.image,
     tokenSecret: pulumi.secret(c.tokenSecret),
+    adminToken: pulumi.secret(c.adminToken),
+    bootImage: c.bootImage,
+    canary: c.canary,
     machineType: c.machineType,
     lbKind: c.lbKind,
     domain: c.domain,
     redis: c.redisTier === 'none' || totalReplicas === 0
       ? undefined
-      : { tier: c.redisTier, memorySizeGb: c.redisMemoryGb, region: c.redisRegion ?? c.regions[0].region },
-    cosImage: c.cosImage,
+      : { tier: c.redisTier, memorySizeGb: c.redisMemoryGb, maintenance: c.redisMaintenance },
     timeouts,
+    platform: c.platform,
+    gke,
   };
 }
 
 /** Rules that involve several keys (the contract's own rules are checked by validate()). */
-function crossChecks(c: z.infer<typeof schema>): ConfigIssue[] {
+function crossChecks(c: z.infer<typeof gkeSchema>): ConfigIssue[] {
   const out: ConfigIssue[] = [];
   const seen = new Set<string>();
   c.regions.forEach((r, i) => {
@@ -183,6 +220,13 @@ function crossChecks(c: z.infer<typeof schema>): ConfigIssue[] {
       if (!z.startsWith(`${r.region}-`)) out.push({ key: `${key}.zones[${j}]`, message: `${z} is not a zone of ${r.region}` });
     });
     if (new Set(r.zones).size !== r.zones.length) out.push({ key: `${key}.zones`, message: 'lists a zone twice' });
+    const surge = r.maxSurge ?? r.zones.length;
+    // MIG surge rules (GCE only; a GKE Deployment's surge is sluice:gke.maxSurge).
+    if (c.platform === 'gce' && surge < r.zones.length) out.push({ key: `${key}.maxSurge`, message: `${surge} is below the zone count ${r.zones.length} (a regional MIG's fixed surge must be 0 or >= its zones)` });
+    if (c.platform === 'gce' && r.replicas > 1 && surge >= r.replicas) {
+      out.push({ key: r.maxSurge === undefined ? `${key}.replicas` : `${key}.maxSurge`, message: `surge ${surge} would replace all ${r.replicas} VMs of ${r.region} in one wave: use more replicas than zones (${r.zones.length}) and a surge below the replicas` });
+    }
+    if (c.canary && c.canary.targetSize >= r.replicas) out.push({ key: `${CONFIG_NAMESPACE}:canary.targetSize`, message: `${c.canary.targetSize} must be below ${r.region}'s replicas (${r.replicas})` });
     if (!validCidr(r.subnetCidr)) out.push({ key: `${key}.subnetCidr`, message: `${r.subnetCidr} is not a valid private range (/8 to /29, host bits zero)` });
   });
   for (let i = 0; i < c.regions.length; i++) {
@@ -195,9 +239,6 @@ function crossChecks(c: z.infer<typeof schema>): ConfigIssue[] {
   const total = c.regions.reduce((n, r) => n + r.replicas, 0);
   if (c.redisTier === 'none' && total > 1) {
     out.push({ key: `${CONFIG_NAMESPACE}:redisTier`, message: `none needs a single server; ${total} servers must share the Redis backplane to reach each other's peers` });
-  }
-  if (c.redisRegion && !c.regions.some((r) => r.region === c.redisRegion)) {
-    out.push({ key: `${CONFIG_NAMESPACE}:redisRegion`, message: `${c.redisRegion} is not one of the stack's regions` });
   }
   return out;
 }

@@ -6,6 +6,7 @@
  * can render the program several times under mocks.
  */
 import { readStackConfig } from './config';
+import type { GkeStackOutputs } from './gke';
 import { sluiceStack, StackOutputs } from './program';
 
-export = (): StackOutputs => sluiceStack(readStackConfig());
+export = (): StackOutputs | GkeStackOutputs => sluiceStack(readStackConfig());

@@ -12,9 +12,12 @@ import { LoadBalancer } from './components/load-balancer';
 import { Network } from './components/network';
 import { artifactRegistryRepo, SERVER_PORT } from './components/vm-boot';
 import type { StackConfig } from './config';
+import { gkeStack, GkeStackOutputs } from './gke';
 
 /** Network tag of the server VMs (the firewall rule's target). */
 export const SERVER_TAG = 'sluice-server';
+/** Google's public project of Container-Optimized OS images. */
+export const COS_IMAGE_PROJECT = 'cos-cloud';
 
 export interface StackOutputs {
   /** Where clients connect. */
@@ -25,7 +28,8 @@ export interface StackOutputs {
   migs: pulumi.Output<Record<string, string>>;
 }
 
-export function sluiceStack(cfg: StackConfig): StackOutputs {
+/** `sluice:platform: gke` runs the same server on GKE (infra/gke); the default is the MIGs below. */
+export function sluiceStack(cfg: StackConfig): StackOutputs | GkeStackOutputs {
   const stack = pulumi.getStack();
   const provider = new gcp.Provider('gcp', {
     project: cfg.project,
@@ -33,6 +37,7 @@ export function sluiceStack(cfg: StackConfig): StackOutputs {
     defaultLabels: { app: 'sluice', stack: labelValue(stack) },
   });
   const opts: pulumi.ComponentResourceOptions = { providers: [provider] };
+  if (cfg.platform === 'gke') return gkeStack(cfg, opts);
 
   const network = new Network('sluice', {
     subnets: cfg.regions.map((r) => ({ region: r.region, cidr: r.subnetCidr })),
@@ -40,38 +45,59 @@ export function sluiceStack(cfg: StackConfig): StackOutputs {
     serverTag: SERVER_TAG,
   }, opts);
 
-  const backplane = cfg.redis
-    ? new Backplane('sluice', { region: cfg.redis.region, network: network.network.id, tier: cfg.redis.tier, memorySizeGb: cfg.redis.memorySizeGb }, opts)
-    : undefined;
-
-  const secretEnv = pulumi.secret(pulumi.all([cfg.tokenSecret, backplane?.url]).apply(([token, redisUrl]) =>
-    `SLUICE_TOKEN_SECRET=${token}\n${redisUrl ? `SLUICE_REDIS_URL=${redisUrl}\n` : ''}`));
+  // One backplane per region: a server talks only to the Redis of its own region (no cross-region
+  // dependency on the data path, and one Memorystore maintenance event touches one region only).
+  const backplanes = Object.fromEntries(cfg.regions.map((r, i) => [r.region, cfg.redis
+    ? new Backplane(`sluice-${r.region}`, {
+      region: r.region, network: network.network.id, tier: cfg.redis.tier, memorySizeGb: cfg.redis.memorySizeGb,
+      maintenance: { day: cfg.redis.maintenance.day, hour: (cfg.redis.maintenance.hour + 4 * i) % 24 },
+    }, opts)
+    : undefined]));
+  const secretEnv = Object.fromEntries(cfg.regions.map((r) => [r.region, pulumi.secret(pulumi.all([cfg.tokenSecret, backplanes[r.region]?.url]).apply(([token, redisUrl]) =>
+    `SLUICE_TOKEN_SECRET=${token}\n${redisUrl ? `SLUICE_REDIS_URL=${redisUrl}\n` : ''}`))]));
 
   const repo = artifactRegistryRepo(cfg.image);
   const identity = new ServerIdentity('sluice', {
     project: cfg.project,
     stackName: `sluice-${stack}`.toLowerCase().replace(/[^a-z0-9-]/g, '-'),
     secretEnv,
+    adminToken: cfg.adminToken,
     imageRepository: repo && { project: repo.project, location: repo.location, repository: repo.repository },
   }, opts);
 
-  const fleets = cfg.regions.map((r) => new ServerFleet(`sluice-${r.region}`, {
-    region: r.region,
-    zones: r.zones,
-    replicas: r.replicas,
-    machineType: cfg.machineType,
-    sourceImage: cfg.cosImage,
-    subnetwork: network.subnetworks[r.region],
-    networkTag: SERVER_TAG,
-    serviceAccountEmail: identity.email,
-    serviceAccountMember: identity.member,
-    watcherRole: identity.watcherRole,
-    project: cfg.project,
-    image: cfg.image,
-    secretVersion: identity.secretVersion,
-    registryHost: repo?.host,
-    timeouts: cfg.timeouts,
-  }, opts));
+  // The pinned boot image, resolved (and checked) at preview: "If `name` is specified, it will fetch
+  // the corresponding image. If `family` is specified, it will return the latest image that is part of
+  // an image family" (@pulumi/gcp getImage). A name, never a family: autoheal and surge VMs boot the
+  // reviewed image. LTS milestones "are intended for production use and supported for longer
+  // duration" (https://cloud.google.com/container-optimized-os/docs/concepts/versioning).
+  const bootImage = pulumi.output(gcp.compute.getImage({ project: COS_IMAGE_PROJECT, name: cfg.bootImage }, { provider })).apply((img) => {
+    if (!/^cos-[0-9]+-lts$/.test(img.family)) throw new Error(`sluice:bootImage ${cfg.bootImage} is in family "${img.family}", not a cos-NNN-lts family`);
+    return img.selfLink;
+  });
+
+  const fleets: ServerFleet[] = [];
+  for (const r of cfg.regions) {
+    fleets.push(new ServerFleet(`sluice-${r.region}`, {
+      region: r.region,
+      zones: r.zones,
+      replicas: r.replicas,
+      surge: r.maxSurge,
+      canary: cfg.canary,
+      machineType: cfg.machineType,
+      sourceImage: bootImage,
+      subnetwork: network.subnetworks[r.region],
+      networkTag: SERVER_TAG,
+      serviceAccountEmail: identity.email,
+      serviceAccountMember: identity.member,
+      image: cfg.image,
+      secretVersion: identity.secretVersions[r.region],
+      adminTokenVersion: identity.adminTokenVersion,
+      registryHost: repo?.host,
+      timeouts: cfg.timeouts,
+      // First boots need every grant; regions roll one after the other (the previous MIG must reach UPDATED).
+      dependsOn: [...identity.grants, ...fleets.slice(-1).map((f) => f.mig)],
+    }, opts));
+  }
 
   const lb = new LoadBalancer('sluice', {
     kind: cfg.lbKind,

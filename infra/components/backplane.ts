@@ -2,8 +2,10 @@ import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
 
 export interface BackplaneArgs {
-  /** Region of the instance; servers in the other regions reach it across the VPC. */
+  /** Region of the instance: one backplane per region, used only by that region's servers. */
   region: string;
+  /** Weekly window (UTC) for disruptive maintenance; regions get different hours so one event never hits two. */
+  maintenance: { day: string; hour: number };
   /** VPC the instance peers with (private IP only). */
   network: pulumi.Input<string>;
   /** BASIC (one node) or STANDARD_HA (replica with automatic failover). */
@@ -36,6 +38,11 @@ export class Backplane extends pulumi.ComponentResource {
       displayName: 'sluice backplane',
       // Presence and replay history live here; eviction would silently drop them.
       redisConfigs: { 'maxmemory-policy': 'noeviction' },
+      // "Maintenance windows allow you to select a time and day of the week when you want disruptive
+      // maintenance updates to occur. Disruptive updates only occur during maintenance windows"; and
+      // "Both Basic Tier and Standard Tier instances undergo a connection reset during maintenance"
+      // (https://cloud.google.com/memorystore/docs/redis/maintenance-policy). The window is 1 hour.
+      maintenancePolicy: { weeklyMaintenanceWindows: [{ day: args.maintenance.day, startTime: { hours: args.maintenance.hour, minutes: 0, seconds: 0, nanos: 0 } }] },
     }, { parent: this, additionalSecretOutputs: ['authString'] });
 
     this.url = pulumi.secret(pulumi.interpolate`redis://:${redis.authString.apply(encodeURIComponent)}@${redis.host}:${redis.port}`);

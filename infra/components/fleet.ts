@@ -6,13 +6,36 @@ import { cloudInit, SERVER_PORT, shutdownScript } from './vm-boot';
 /** Named port of the MIGs that the backend service targets. */
 export const NAMED_PORT = { name: 'ws', port: SERVER_PORT } as const;
 
-/**
- * Seconds a new VM must stay healthy before the updater moves on (removes an old one): enough for
- * every LB prober to see it healthy (2 checks x 5 s, see LoadBalancer) plus slack.
- */
-export const MIN_READY_SEC = 30;
 /** COS boot + image pull + server start before autohealing may judge a new VM. */
 export const AUTOHEAL_INITIAL_DELAY_SEC = 180;
+/** After connection draining, deletion "can take up to 60 seconds" more (instanceGroupManagers.deleteInstances). */
+export const DELETE_AFTER_DRAINING_SEC = 60;
+
+/** How a region's rolling update proceeds (used by the MIG, the plan and the README timeline). */
+export interface RolloutShape {
+  /** New VMs created per wave (maxSurgeFixed): >= zones (regional MIG rule), < replicas. */
+  surge: number;
+  /** Waves until every VM runs the new template. */
+  waves: number;
+  /** Upper bound of one wave in seconds: boot + minReadySec + connection draining + deletion. */
+  waveSec: number;
+  /** `pulumi up` waits this long for the MIG to reach UPDATED (waitForInstances): every wave, twice over. */
+  timeoutMin: number;
+}
+
+/**
+ * The updater "considered available" test is the autohealing one: RUNNING, "currentAction is NONE (in
+ * particular its liveness health check result was observed to be HEALTHY at least once as it passed
+ * VERIFYING)" (Compute API, InstanceGroupManagerAutoHealingPolicy.maxUnavailable). /healthz is
+ * liveness, so gce.minReadySec (rule min-ready-covers-lb-health) keeps the old VM until the LB
+ * has had time to see the new one healthy on /readyz.
+ */
+export function rolloutShape(replicas: number, zones: number, surge: number | undefined, t: Timeouts): RolloutShape {
+  const s = surge ?? zones;
+  const waves = Math.ceil(replicas / s);
+  const waveSec = AUTOHEAL_INITIAL_DELAY_SEC + t.gce.minReadySec + t.lb.connectionDrainingSec + DELETE_AFTER_DRAINING_SEC;
+  return { surge: s, waves, waveSec, timeoutMin: Math.ceil((2 * waves * waveSec) / 60) };
+}
 
 export interface ServerFleetArgs {
   region: string;
@@ -20,9 +43,15 @@ export interface ServerFleetArgs {
   zones: string[];
   /** Target number of VMs. */
   replicas: number;
+  /** maxSurgeFixed (default: the number of zones, the smallest a regional MIG accepts). */
+  surge?: number;
+  /** A canary: this many VMs run `canary.image` (versions[].targetSize), the rest the primary image. */
+  canary?: { image: string; targetSize: number };
+  /** Resources the MIG's first boot needs (secret accessors, image reader, watcher grant), and the previous region's MIG. */
+  dependsOn: pulumi.Input<pulumi.Resource>[];
   machineType: string;
-  /** Boot image (a Container-Optimized OS image or family). */
-  sourceImage: string;
+  /** Boot image: the self link of a pinned Container-Optimized OS image (never a family). */
+  sourceImage: pulumi.Input<string>;
   /** Subnet of this region (no access config: the VMs get no external IP). */
   subnetwork: pulumi.Input<string>;
   /** Network tag the firewall admits the load balancer to. */
@@ -30,13 +59,13 @@ export interface ServerFleetArgs {
   /** The server VMs' service account (ServerIdentity). */
   serviceAccountEmail: pulumi.Input<string>;
   serviceAccountMember: pulumi.Input<string>;
-  /** Custom role for the lifecycle watcher; granted here on this MIG only. */
-  watcherRole: pulumi.Input<string>;
-  project: string;
+
   /** Server container image (pinned). */
   image: string;
-  /** Secret Manager version with the server's secret env file. */
+  /** Secret Manager version with the server's secret env file (this region's). */
   secretVersion: pulumi.Input<string>;
+  /** Secret Manager version with SLUICE_ADMIN_TOKEN. */
+  adminTokenVersion: pulumi.Input<string>;
   /** Artifact Registry host for docker-credential-gcr, when the image is there. */
   registryHost?: string;
   /** The resolved timeouts contract: drives the shutdown script wait, `docker stop -t` and the server's env. */
@@ -46,8 +75,9 @@ export interface ServerFleetArgs {
 /**
  * One region's servers: an instance template (COS, cloud-init running the container, the shutdown
  * script, no external IP, Shielded VM, the dedicated service account), a regional MIG with
- * autohealing on /healthz and a surge-only rolling update (maxUnavailable 0), and the watcher's
- * IAM grant conditioned on this MIG's name.
+ * autohealing on /healthz and a surge-only rolling update (maxUnavailable 0, surge below the replica
+ * count, an optional canary), created only after the grants its first boot needs, and awaited by
+ * `pulumi up` until every VM runs the new template (waitForInstances, status UPDATED).
  */
 export class ServerFleet extends pulumi.ComponentResource {
   readonly mig: gcp.compute.RegionInstanceGroupManager;
@@ -61,18 +91,18 @@ export class ServerFleet extends pulumi.ComponentResource {
     const t = args.timeouts;
     const preemptible = t.gce.preemptible;
 
-    const userData = pulumi.output(args.secretVersion).apply((secretVersion) =>
-      cloudInit({ image: args.image, timeouts: t, secretVersion, registryHost: args.registryHost }));
+    const userData = (image: string) => pulumi.all([args.secretVersion, args.adminTokenVersion]).apply(([secretVersion, adminTokenVersion]) =>
+      cloudInit({ image, timeouts: t, secretVersion, adminTokenVersion, registryHost: args.registryHost }));
 
-    const template = new gcp.compute.InstanceTemplate(`${name}-template`, {
-      description: `sluice server ${args.image}`,
+    const templateOf = (suffix: string, image: string) => new gcp.compute.InstanceTemplate(`${name}-${suffix}`, {
+      description: `sluice server ${image}`,
       machineType: args.machineType,
       disks: [{ sourceImage: args.sourceImage, boot: true, autoDelete: true, diskType: 'pd-balanced', diskSizeGb: 20 }],
       // No accessConfigs: no external IP. Egress goes through Cloud NAT and Private Google Access.
       networkInterfaces: [{ subnetwork: args.subnetwork }],
       serviceAccount: { email: args.serviceAccountEmail, scopes: ['https://www.googleapis.com/auth/cloud-platform'] },
       metadata: {
-        'user-data': userData,
+        'user-data': userData(image),
         'shutdown-script': shutdownScript(t),
         'google-logging-enabled': 'true',
         'google-monitoring-enabled': 'true',
@@ -86,6 +116,7 @@ export class ServerFleet extends pulumi.ComponentResource {
       tags: [args.networkTag],
       labels: { role: 'server' },
     }, parent);
+    const template = templateOf('template', args.image);
 
     // Liveness, not readiness: a draining server (503 on /readyz) must not be "repaired" mid-drain.
     const autoheal = new gcp.compute.HealthCheck(`${name}-autoheal`, {
@@ -97,14 +128,17 @@ export class ServerFleet extends pulumi.ComponentResource {
       httpHealthCheck: { port: SERVER_PORT, requestPath: '/healthz' },
     }, parent);
 
-    // Regional MIG: a fixed maxSurge must be 0 or >= the number of zones.
-    const surge = Math.max(args.zones.length, 1);
+    const shape = rolloutShape(args.replicas, args.zones.length, args.surge, t);
+    const versions: gcp.types.input.compute.RegionInstanceGroupManagerVersion[] = [{ name: 'primary', instanceTemplate: template.selfLinkUnique }];
+    if (args.canary) {
+      versions.push({ name: 'canary', instanceTemplate: templateOf('canary', args.canary.image).selfLinkUnique, targetSize: { fixed: args.canary.targetSize } });
+    }
     this.mig = new gcp.compute.RegionInstanceGroupManager(name, {
       region: args.region,
       baseInstanceName: name,
       distributionPolicyZones: args.zones,
       distributionPolicyTargetShape: 'EVEN',
-      versions: [{ name: 'primary', instanceTemplate: template.selfLinkUnique }],
+      versions,
       targetSize: args.replicas,
       namedPorts: [{ name: NAMED_PORT.name, port: NAMED_PORT.port }],
       autoHealingPolicies: { healthCheck: autoheal.id, initialDelaySec: AUTOHEAL_INITIAL_DELAY_SEC },
@@ -113,31 +147,21 @@ export class ServerFleet extends pulumi.ComponentResource {
         minimalAction: 'REPLACE',
         mostDisruptiveAllowedAction: 'REPLACE',
         replacementMethod: 'SUBSTITUTE',
-        maxSurgeFixed: surge,
+        // A regional MIG's fixed surge is 0 or >= its zones; config.ts keeps it below the replicas,
+        // so one wave never drains the whole region.
+        maxSurgeFixed: shape.surge,
         maxUnavailableFixed: 0,
-        minReadySec: MIN_READY_SEC,
+        minReadySec: t.gce.minReadySec,
         instanceRedistributionType: 'PROACTIVE',
       },
       instanceLifecyclePolicy: { forceUpdateOnRepair: 'YES', defaultActionOnFailure: 'REPAIR' },
-      // `pulumi up` returns once the MIG exists, so the watcher's IAM grant below (which needs the
-      // MIG's name) exists before the first VM boots. Follow a rollout with
-      // `gcloud compute instance-groups managed wait-until <mig> --version-target-reached --region <r>`.
-      waitForInstances: false,
-    }, parent);
+      // `pulumi up` fails unless every VM runs the new template and is healthy: a broken image is a red
+      // `up`, and the next region (which depends on this MIG) only starts once this one is done.
+      waitForInstances: true,
+      waitForInstancesStatus: 'UPDATED',
+    }, { parent: this, dependsOn: args.dependsOn, customTimeouts: { create: `${shape.timeoutMin}m`, update: `${shape.timeoutMin}m` } });
     this.instanceGroup = this.mig.instanceGroup;
     this.migName = this.mig.name;
-
-    // The watcher may read this MIG and nothing else (IAM condition on the resource name).
-    new gcp.projects.IAMMember(`${name}-watcher`, {
-      project: args.project,
-      role: args.watcherRole,
-      member: args.serviceAccountMember,
-      condition: {
-        title: `sluice watcher: ${name}`,
-        description: 'listManagedInstances on its own MIG only',
-        expression: pulumi.interpolate`resource.name.endsWith("/instanceGroupManagers/${this.mig.name}")`,
-      },
-    }, parent);
 
     this.registerOutputs({ migName: this.migName, instanceGroup: this.instanceGroup });
   }

@@ -1,6 +1,6 @@
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
-import { backendTimeoutSec, LbKind, Timeouts } from '../../app/contract/timeouts';
+import { backendTimeoutSec, LbKind, READINESS_PROBE, Timeouts } from '../../app/contract/timeouts';
 
 /** The path the LB probes: 503 from the moment a drain starts, so no new connection lands on a draining server. */
 export const READINESS_PATH = '/readyz';
@@ -57,13 +57,14 @@ export class LoadBalancer extends pulumi.ComponentResource {
     const address = new gcp.compute.GlobalAddress(`${name}-ip`, { addressType: 'EXTERNAL', ipVersion: 'IPV4' }, parent);
     this.ipAddress = address.address;
 
-    // Readiness: 2 failed probes 5 s apart take a draining VM out of rotation for new connections.
+    // Readiness: 2 failed probes 5 s apart take a draining VM out of rotation for new connections. The
+    // numbers are the contract's READINESS_PROBE (rule min-ready-covers-lb-health relies on them).
     const health = new gcp.compute.HealthCheck(`${name}-readyz`, {
       description: `sluice LB health: ${READINESS_PATH} (503 while draining)`,
-      checkIntervalSec: 5,
-      timeoutSec: 5,
-      healthyThreshold: 2,
-      unhealthyThreshold: 2,
+      checkIntervalSec: READINESS_PROBE.intervalSec,
+      timeoutSec: READINESS_PROBE.timeoutSec,
+      healthyThreshold: READINESS_PROBE.healthyThreshold,
+      unhealthyThreshold: READINESS_PROBE.unhealthyThreshold,
       httpHealthCheck: { port: args.serverPort, requestPath: READINESS_PATH },
       logConfig: { enable: false },
     }, parent);

@@ -19,6 +19,34 @@ import { shutdownScriptWaitSec, Timeouts } from '../../app/contract/timeouts';
 export const SERVER_PORT = 4000;
 export const ADMIN_PORT = 9090;
 export const CONTAINER_NAME = 'sluice';
+/** tmpfs file with SLUICE_ADMIN_TOKEN=..., written by prestart, read by docker run and the shutdown script. */
+export const ADMIN_ENV_FILE = '/run/sluice/admin.env';
+
+/**
+ * The host firewall (drain layer 0: the VM must be reachable at all). "By default, the
+ * Container-Optimized OS host firewall allows outgoing connections and accepts incoming connections
+ * only through the SSH service", and with --net=host "you must explicitly configure the host firewall
+ * yourself"; rules "will not persist across reboots", so COS's own example configures them from
+ * cloud-init on every boot (https://cloud.google.com/container-optimized-os/docs/how-to/firewall).
+ * Exactly the serving port, idempotent (-C before -A), never the admin port.
+ */
+export function hostFirewallCommand(port: number = SERVER_PORT): string {
+  const rule = `INPUT -p tcp --dport ${port} -j ACCEPT`;
+  return `/sbin/iptables -w -C ${rule} || /sbin/iptables -w -A ${rule}`;
+}
+
+/** The oneshot unit that opens the serving port; sluice.service requires it and starts after it. */
+export function firewallUnit(port: number = SERVER_PORT): string {
+  return `[Unit]
+Description=sluice: open TCP ${port} (the serving port only) in the COS host firewall
+Before=sluice.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=true
+ExecStart=/bin/sh -c '${hostFirewallCommand(port)}'
+`;
+}
 
 export interface ServerBootSpec {
   /** Container image, pinned by tag or digest. */
@@ -26,6 +54,8 @@ export interface ServerBootSpec {
   timeouts: Timeouts;
   /** Secret Manager secret version (projects/p/secrets/s/versions/n) holding the secret env file. */
   secretVersion: string;
+  /** Secret Manager secret version holding SLUICE_ADMIN_TOKEN (bearer token of the admin port). */
+  adminTokenVersion: string;
   /** Artifact Registry host to configure docker-credential-gcr for (e.g. us-docker.pkg.dev), if the image lives there. */
   registryHost?: string;
   logLevel?: string;
@@ -56,9 +86,14 @@ export function shutdownScript(t: Timeouts): string {
 # has normally drained the server already; this covers what it cannot see (an operator's stop, host
 # maintenance, a missed poll). POST /drain?wait=1 answers once the drain has finished; curl gives up
 # after the drain deadline + margin (${wait} s, the contract's rule drain-fits-shutdown-budget).
+# The admin port wants SLUICE_ADMIN_TOKEN as a bearer token (prestart wrote it to tmpfs, root only);
+# the header goes to curl through a file descriptor, never on its command line.
 ADMIN_URL="\${SLUICE_ADMIN_URL:-http://127.0.0.1:${ADMIN_PORT}}"
+ADMIN_ENV="\${SLUICE_ADMIN_ENV:-${ADMIN_ENV_FILE}}"
+token=""
+if [ -r "\${ADMIN_ENV}" ]; then token="$(sed -n 's/^SLUICE_ADMIN_TOKEN=//p' "\${ADMIN_ENV}")"; fi
 echo "sluice shutdown: POST \${ADMIN_URL}/drain?wait=1 (waiting up to ${wait} s)"
-if curl -fsS -X POST --max-time ${wait} "\${ADMIN_URL}/drain?wait=1"; then
+if curl -fsS -X POST --max-time ${wait} -H @<(printf 'Authorization: Bearer %s\\n' "\${token}") "\${ADMIN_URL}/drain?wait=1"; then
   echo
   echo "sluice shutdown: drain finished"
 else
@@ -87,6 +122,12 @@ curl -fsS --retry 10 --retry-connrefused --retry-delay 2 -H "Authorization: Bear
   | tr -d '\\n' | sed -n 's/.*"data" *: *"\\([^"]*\\)".*/\\1/p' | base64 -d > /run/sluice/secret.env.tmp
 chmod 0600 /run/sluice/secret.env.tmp
 mv /run/sluice/secret.env.tmp /run/sluice/secret.env
+# The admin bearer token (its own secret, same accessor-only grant): for the server and the shutdown script.
+curl -fsS --retry 10 --retry-connrefused --retry-delay 2 -H "Authorization: Bearer \${token}" \\
+  "https://secretmanager.googleapis.com/v1/${spec.adminTokenVersion}:access" \\
+  | tr -d '\\n' | sed -n 's/.*"data" *: *"\\([^"]*\\)".*/\\1/p' | base64 -d > ${ADMIN_ENV_FILE}.tmp
+chmod 0600 ${ADMIN_ENV_FILE}.tmp
+mv ${ADMIN_ENV_FILE}.tmp ${ADMIN_ENV_FILE}
 for attempt in 1 2 3 4 5; do docker pull ${spec.image} && exit 0; sleep $((attempt * 2)); done
 echo "sluice prestart: could not pull ${spec.image}" >&2
 exit 1
@@ -98,8 +139,8 @@ export function systemdUnit(spec: ServerBootSpec): string {
   const stopSec = spec.timeouts.gce.dockerStopTimeoutSec;
   return `[Unit]
 Description=sluice WebSocket control-plane server
-Requires=docker.service
-After=docker.service network-online.target
+Requires=docker.service sluice-firewall.service
+After=docker.service network-online.target sluice-firewall.service
 Wants=network-online.target
 # Units stop in the reverse order of Before/After: this one stops after google-shutdown-scripts.service
 # has run the shutdown script, so layer 2 (POST /drain) drains before layer 3 (docker stop) is needed.
@@ -111,13 +152,13 @@ Environment=HOME=/var/lib/sluice
 ExecStartPre=/bin/bash /etc/sluice/prestart.sh
 ExecStartPre=-/usr/bin/docker rm -f ${CONTAINER_NAME}
 ExecStart=/usr/bin/docker run --rm --name ${CONTAINER_NAME} --init --network host \\
-  --env-file /etc/sluice/server.env --env-file /run/sluice/instance.env --env-file /run/sluice/secret.env \\
+  --env-file /etc/sluice/server.env --env-file /run/sluice/instance.env --env-file /run/sluice/secret.env --env-file ${ADMIN_ENV_FILE} \\
   ${spec.image}
 # SIGTERM starts the drain; SIGKILL only after gce.dockerStopTimeoutSec (rule docker-stop-covers-drain).
 ExecStop=/usr/bin/docker stop --time ${stopSec} ${CONTAINER_NAME}
 TimeoutStopSec=${stopSec + 10}
-# A drained server exits 0; it comes back (and its watcher drains it again at once if the MIG is
-# still removing the VM). Never restarted while the VM shuts down.
+# After an admin drain the server exits 0 and comes back fresh. After a watcher or preemption drain
+# it stays up drained (app/server/shutdown.ts): no exit, so no restart loop while the VM is removed.
 Restart=always
 RestartSec=5
 `;
@@ -129,6 +170,7 @@ export function cloudInit(spec: ServerBootSpec): string {
   const files: Array<{ path: string; permissions: string; content: string }> = [
     { path: '/etc/sluice/server.env', permissions: '0644', content: env },
     { path: '/etc/sluice/prestart.sh', permissions: '0644', content: prestartScript(spec) },
+    { path: '/etc/systemd/system/sluice-firewall.service', permissions: '0644', content: firewallUnit() },
     { path: '/etc/systemd/system/sluice.service', permissions: '0644', content: systemdUnit(spec) },
   ];
   const body = files

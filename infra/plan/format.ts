@@ -86,12 +86,17 @@ export function formatResources(resources: RenderedResource[]): string[] {
     const kb = `${b.type}\u0000${b.name}`;
     return ka < kb ? -1 : ka > kb ? 1 : 0;
   };
+  const nameOf = new Map(resources.map((r) => [r.urn, r.name]));
   const out: string[] = [];
   const walk = (parent: string, depth: number) => {
     for (const r of [...(byParent.get(parent) ?? [])].sort(order)) {
       const pad = '  '.repeat(depth);
       out.push(`${pad}+ ${r.type}  ${r.name}`);
       if (r.custom) out.push(...formatValue(shownInputs(r), depth * 2 + 4).filter((l) => l.trim() !== '{}'));
+      // Resource options that decide deploy ordering and how long `pulumi up` waits.
+      const deps = (r.dependsOn ?? []).map((u) => nameOf.get(u) ?? u);
+      if (r.custom && deps.length > 0) out.push(`${pad}    (dependsOn): [${deps.join(', ')}]`);
+      if (r.customTimeouts) out.push(`${pad}    (customTimeouts): create ${r.customTimeouts.create ?? '-'}, update ${r.customTimeouts.update ?? '-'}`);
       walk(r.urn, depth + 1);
     }
   };

@@ -29,6 +29,8 @@ const COMPUTE: Record<string, ['global' | 'regions', string]> = {
 };
 
 export const MOCK_IP = '203.0.113.10';
+/** A GKE control plane's address (TEST-NET-3, like MOCK_IP). */
+export const MOCK_GKE_ENDPOINT = '203.0.113.20';
 export const MOCK_REDIS = { host: '10.200.0.3', port: 6379, authString: 'mock-redis-auth-string' };
 
 export class PlanMocks implements pulumi.runtime.Mocks {
@@ -78,13 +80,37 @@ export class PlanMocks implements pulumi.runtime.Mocks {
         id = `projects/${p}/locations/${String(inputs.region)}/instances/${name}`;
         Object.assign(state, MOCK_REDIS);
         break;
+      case 'gcp:container/cluster:Cluster': {
+        // Created (inputs) or read with Cluster.get (the id names it): the kubeconfig needs endpoint and CA.
+        const ref = /locations\/([^/]+)\/clusters\/([^/]+)$/.exec(args.id ?? '');
+        const location = String(inputs.location ?? ref?.[1] ?? 'mock-location');
+        const clusterName = typeof inputs.name === 'string' ? inputs.name : ref?.[2] ?? name;
+        id = `projects/${p}/locations/${location}/clusters/${clusterName}`;
+        Object.assign(state, {
+          name: clusterName, location, endpoint: MOCK_GKE_ENDPOINT, network: inputs.network ?? `projects/${p}/global/networks/mock-gke-network`,
+          masterAuth: { clusterCaCertificate: Buffer.from('mock cluster CA').toString('base64') },
+        });
+        break;
+      }
       default:
         break;
     }
     return { id, state };
   }
 
+  /**
+   * Data sources. Only getImage is allowed (the pinned boot image): it answers with the image NAME the
+   * program asked for, in the family its milestone implies (cos-121-... -> cos-121-lts), so the plan
+   * shows exactly the image a VM boots. Anything else fails: the plan must not depend on the cloud.
+   */
   call(args: pulumi.runtime.MockCallArgs): pulumi.runtime.MockCallResult {
-    throw new Error(`the program must not call data sources (offline plan): ${args.token}`);
+    if (args.token === 'gcp:compute/getImage:getImage') {
+      const name = String(args.inputs.name ?? '');
+      const project = String(args.inputs.project ?? this.project);
+      const milestone = /^cos-([0-9]+)-/.exec(name)?.[1];
+      if (!name || !milestone) throw new Error(`plan mocks: getImage needs a cos image name, got ${JSON.stringify(args.inputs)}`);
+      return { name, project, family: `cos-${milestone}-lts`, selfLink: `https://www.googleapis.com/compute/v1/projects/${project}/global/images/${name}`, status: 'READY' };
+    }
+    throw new Error(`the program must not call data sources other than getImage (offline plan): ${args.token}`);
   }
 }

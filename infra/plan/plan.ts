@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { backendTimeoutSec, drainCompleteBoundMs, lbHealthyAfterSec, shortestLifetimeMs, shutdownBudgetSec, shutdownScriptWaitSec, Timeouts, watcherDetectionBoundMs } from '../../app/contract/timeouts';
 import { parseStackConfig, SECRET_KEYS } from '../config';
+import { gkeContractSummary } from '../gke/summary';
 import { formatOutputs, formatResources, formatValue, SECRET_MASK } from './format';
 import { readStackFiles, renderProgram, StackFiles } from './render';
 
@@ -34,6 +35,8 @@ export async function renderPlan(root: string, stack: string): Promise<PlanResul
     '',
     '== timeouts contract (app/contract/timeouts.ts, resolved for this stack; every rule holds)',
     ...contractSummary(cfg.timeouts),
+    // GKE stacks: the pod and Gateway timers (the GCE lines above still hold, but no VM uses them).
+    ...(cfg.gke ? gkeContractSummary(cfg.timeouts, cfg.gke.timeouts) : []),
     '',
     `== resources (${rendered.resources.length})`,
     ...formatResources(rendered.resources),

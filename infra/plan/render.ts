@@ -20,6 +20,10 @@ export interface RenderedResource {
   provider?: string;
   /** Inputs as the engine receives them; secrets are `{[specialSigKey]: specialSecretSig, value}`. */
   inputs: Record<string, unknown>;
+  /** URNs of the explicit `dependsOn` resources (deploy ordering; components expand to their children). */
+  dependsOn: string[];
+  /** customTimeouts (create/update), when set. */
+  customTimeouts?: { create?: string; update?: string };
 }
 
 export interface RenderedStack {
@@ -55,6 +59,8 @@ interface RegisterRequest {
   getParent(): string;
   getCustom(): boolean;
   getProvider(): string;
+  getDependenciesList(): string[];
+  getCustomtimeouts(): { getCreate(): string; getUpdate(): string } | undefined;
 }
 
 /**
@@ -89,6 +95,8 @@ export async function renderProgram(program: () => unknown, opts: RenderOptions)
       custom: req.getCustom(),
       provider: req.getProvider() || undefined,
       inputs: {},
+      dependsOn: [...(req.getDependenciesList?.() ?? [])].sort(),
+      customTimeouts: timeoutsOf(req),
     };
     current = entry;
     return register(req, (err, resp) => {
@@ -110,6 +118,12 @@ export async function renderProgram(program: () => unknown, opts: RenderOptions)
   }
   await waitForRPCs();
   return { project: opts.project, stack: opts.stack, resources, outputs };
+}
+
+function timeoutsOf(req: RegisterRequest): RenderedResource['customTimeouts'] {
+  const t = req.getCustomtimeouts?.();
+  if (!t || (!t.getCreate() && !t.getUpdate())) return undefined;
+  return { create: t.getCreate() || undefined, update: t.getUpdate() || undefined };
 }
 
 function unwrap<T>(o: pulumi.Output<T>): Promise<T> {

@@ -10,7 +10,7 @@ import { parseStackConfig, StackConfigError } from '../../infra/config';
 import { BASE_CONFIG, render, toRaw } from './harness';
 
 const ROOT = path.resolve(__dirname, '../..');
-const SECRET = new Set(['sluice:tokenSecret']);
+const SECRET = new Set(['sluice:tokenSecret', 'sluice:adminToken']);
 
 function issues(overrides: Record<string, unknown>, secretKeys = SECRET): string[] {
   try {
@@ -70,7 +70,12 @@ describe('broken keys are rejected with the key named', () => {
       { region: 'europe-west1', zones: ['europe-west1-b'], replicas: 1, subnetCidr: '10.10.32.0/20' },
     ] }, 'sluice:regions[1].subnetCidr'],
     ['no Redis with several servers', { 'sluice:redisTier': 'none' }, 'sluice:redisTier'],
-    ['Redis in a region the stack does not use', { 'sluice:redisRegion': 'asia-east1' }, 'sluice:redisRegion'],
+    ['a shared Redis region (one backplane per region now)', { 'sluice:redisRegion': 'us-central1' }, 'sluice:redisRegion'],
+    ['a boot image family instead of a pinned image', { 'sluice:bootImage': 'projects/cos-cloud/global/images/family/cos-stable' }, 'sluice:bootImage'],
+    ['no boot image', { 'sluice:bootImage': undefined }, 'sluice:bootImage'],
+    ['a surge that replaces the whole region at once', { 'sluice:regions': [{ region: 'us-central1', zones: ['us-central1-a', 'us-central1-b'], replicas: 2, subnetCidr: '10.10.0.0/20' }] }, 'sluice:regions[0].replicas'],
+    ['a surge below the zone count', { 'sluice:regions': [{ region: 'us-central1', zones: ['us-central1-a', 'us-central1-b'], replicas: 4, maxSurge: 1, subnetCidr: '10.10.0.0/20' }] }, 'sluice:regions[0].maxSurge'],
+    ['a short admin token', { 'sluice:adminToken': 'short' }, 'sluice:adminToken'],
     ['a bad domain', { 'sluice:domain': 'WS.Example.com' }, 'sluice:domain'],
   ])('%s', (_what, overrides, key) => {
     const found = issues(overrides);
@@ -78,7 +83,10 @@ describe('broken keys are rejected with the key named', () => {
   });
 
   it('the token secret must be set with --secret', () => {
-    expect(issues({}, new Set())).toEqual(['sluice:tokenSecret: must be a secret: pulumi config set --secret sluice:tokenSecret <value>']);
+    expect(issues({}, new Set())).toEqual([
+      'sluice:tokenSecret: must be a secret: pulumi config set --secret sluice:tokenSecret <value>',
+      'sluice:adminToken: must be a secret: pulumi config set --secret sluice:adminToken <value>',
+    ]);
   });
 
   it('a single server may run without Redis', () => {

@@ -11,13 +11,17 @@ import { renderProgram, RenderedResource, RenderedStack } from '../../infra/plan
 const program = require('../../infra/index') as () => StackOutputs;
 
 export const TOKEN_SECRET = 'test-token-secret-0123456789-abcdefghijklmnop';
+export const ADMIN_TOKEN = 'test-admin-token-0123456789-abcdefghijklmnopq';
+export const BOOT_IMAGE = 'cos-121-18867-90-97';
 
-/** A small valid stack: one region, two zones, two servers, BASIC Redis, the global ALB. */
+/** A small valid stack: one region, two zones, four servers (surge 2 < 4), BASIC Redis, the global ALB. */
 export const BASE_CONFIG: Record<string, unknown> = {
   'sluice:project': 'sluice-test-project',
   'sluice:image': 'us-docker.pkg.dev/sluice-test-project/sluice/server:1.2.3',
   'sluice:tokenSecret': TOKEN_SECRET,
-  'sluice:regions': [{ region: 'us-central1', zones: ['us-central1-a', 'us-central1-b'], replicas: 2, subnetCidr: '10.10.0.0/20' }],
+  'sluice:adminToken': ADMIN_TOKEN,
+  'sluice:bootImage': BOOT_IMAGE,
+  'sluice:regions': [{ region: 'us-central1', zones: ['us-central1-a', 'us-central1-b'], replicas: 4, subnetCidr: '10.10.0.0/20' }],
 };
 
 export interface Rendered extends RenderedStack {
@@ -31,7 +35,7 @@ export function toRaw(config: Record<string, unknown>): Record<string, string> {
   return Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]));
 }
 
-export async function render(overrides: Record<string, unknown> = {}, secretKeys = ['sluice:tokenSecret']): Promise<Rendered> {
+export async function render(overrides: Record<string, unknown> = {}, secretKeys = ['sluice:tokenSecret', 'sluice:adminToken']): Promise<Rendered> {
   const config = toRaw({ ...BASE_CONFIG, ...overrides });
   const stack = await renderProgram(() => program, { project: 'sluice', stack: 'test', config, secretKeys });
   const all = (type: string) => stack.resources.filter((r) => r.type === type);

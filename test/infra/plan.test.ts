@@ -33,6 +33,18 @@ describe.each(['dev', 'prod'])('the %s plan', (stack) => {
 });
 
 describe('the plans cover what review needs', () => {
+  it('prod shows what issue 10 fixed: host firewall, pinned image, reduced surge, waitForInstances, grants, a backplane per region', () => {
+    const prod = fs.readFileSync(path.join(__dirname, 'plans', 'prod.plan.txt'), 'utf8');
+    expect(prod).toContain("ExecStart=/bin/sh -c '/sbin/iptables -w -C INPUT -p tcp --dport 4000 -j ACCEPT || /sbin/iptables -w -A INPUT -p tcp --dport 4000 -j ACCEPT'");
+    expect(prod).toContain('sourceImage: "https://www.googleapis.com/compute/v1/projects/cos-cloud/global/images/cos-121-18867-90-97"');
+    expect(prod.match(/^ {8}maxSurgeFixed: 3$/gm)).toHaveLength(2);
+    expect(prod.match(/^ {6}targetSize: 6$/gm)).toHaveLength(2);
+    expect(prod.match(/^ {6}waitForInstances: true$/gm)).toHaveLength(2);
+    expect(prod.match(/^ {2}\+ gcp:redis\/instance:Instance {2}/gm)).toHaveLength(2);
+    expect(prod).toContain('sluice-admin-token-accessor');
+    expect(prod).not.toMatch(/condition:/);
+  });
+
   it('prod has a MIG per region behind one backend service, TLS, and no secret in clear', () => {
     const prod = fs.readFileSync(path.join(__dirname, 'plans', 'prod.plan.txt'), 'utf8');
     expect(prod.match(/^ {2}\+ gcp:compute\/regionInstanceGroupManager:RegionInstanceGroupManager {2}/gm)).toHaveLength(2);
@@ -50,21 +62,23 @@ describe('npm run plan:diff', () => {
     try {
       for (const f of ['Pulumi.yaml', 'Pulumi.dev.yaml']) fs.copyFileSync(path.join(ROOT, f), path.join(repo, f));
       fs.cpSync(path.join(ROOT, 'infra'), path.join(repo, 'infra'), { recursive: true });
-      fs.cpSync(path.join(ROOT, 'app/contract'), path.join(repo, 'app/contract'), { recursive: true });
+      fs.cpSync(path.join(ROOT, 'app'), path.join(repo, 'app'), { recursive: true });
       fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(repo, 'node_modules'), 'dir');
       fs.writeFileSync(path.join(repo, '.gitignore'), 'node_modules\n');
       git('init', '-q', '-b', 'main');
       git('add', '.');
       git('-c', 'user.name=t', '-c', 'user.email=t@example.com', 'commit', '-q', '-m', 'base');
       const stackFile = path.join(repo, 'Pulumi.dev.yaml');
-      fs.writeFileSync(stackFile, fs.readFileSync(stackFile, 'utf8').replace('replicas: 2', 'replicas: 3'));
+      fs.writeFileSync(stackFile, fs.readFileSync(stackFile, 'utf8').replace('replicas: 4', 'replicas: 6'));
 
       const r = spawnSync(TSX, [path.join(repo, 'infra/plan/diff.ts'), '--base', 'main', '--root', repo], { cwd: repo, encoding: 'utf8', timeout: 60_000 });
       expect(r.stderr).toBe('');
       expect(r.status).toBe(0);
-      expect(r.stdout).toMatch(/^### stack dev: \+2 -2 lines$/m);
-      expect(r.stdout).toContain('-    replicas: 2\n+    replicas: 3');
-      expect(r.stdout).toContain('-      targetSize: 2\n+      targetSize: 3');
+      expect(r.stdout).toMatch(/^### stack dev: \+3 -3 lines$/m);
+      expect(r.stdout).toContain('-    replicas: 4\n+    replicas: 6');
+      expect(r.stdout).toContain('-      targetSize: 4\n+      targetSize: 6');
+      // One more wave: `pulumi up` waits longer for UPDATED.
+      expect(r.stdout).toMatch(/^\+ {6}\(customTimeouts\): create \d+m, update \d+m$/m);
       // The surge follows the zones, not the replicas: unchanged.
       expect(r.stdout).toMatch(/^ {9}maxSurgeFixed: 2$/m);
     } finally {

@@ -4,7 +4,7 @@
  */
 import { backendTimeoutSec, defaultTimeouts } from '../../app/contract/timeouts';
 import { GOOGLE_LB_RANGES } from '../../infra/components/network';
-import { render, Rendered, T, TOKEN_SECRET } from './harness';
+import { ADMIN_TOKEN, render, Rendered, T, TOKEN_SECRET } from './harness';
 
 let dev: Rendered;
 beforeAll(async () => {
@@ -105,14 +105,15 @@ describe('load balancer, per kind', () => {
 describe('rolling update', () => {
   it('surges new VMs and never takes an old one away first (maxUnavailable 0), replacing on template change', () => {
     const mig = dev.one(T.mig).inputs as Record<string, any>;
-    expect(mig.updatePolicy).toMatchObject({ type: 'PROACTIVE', minimalAction: 'REPLACE', replacementMethod: 'SUBSTITUTE', maxUnavailableFixed: 0, maxSurgeFixed: 2 });
+    expect(mig.updatePolicy).toMatchObject({ type: 'PROACTIVE', minimalAction: 'REPLACE', replacementMethod: 'SUBSTITUTE', maxUnavailableFixed: 0, maxSurgeFixed: 2, minReadySec: defaultTimeouts.gce.minReadySec });
     expect(mig.updatePolicy.maxSurgeFixed).toBeGreaterThanOrEqual(mig.distributionPolicyZones.length);
+    expect(mig.updatePolicy.maxSurgeFixed).toBeLessThan(mig.targetSize);
     expect(mig.versions).toEqual([{ name: 'primary', instanceTemplate: expect.stringContaining('/instanceTemplates/sluice-us-central1-template?uniqueId=') }]);
-    expect(mig).toMatchObject({ region: 'us-central1', targetSize: 2, distributionPolicyZones: ['us-central1-a', 'us-central1-b'], namedPorts: [{ name: 'ws', port: 4000 }] });
+    expect(mig).toMatchObject({ region: 'us-central1', targetSize: 4, distributionPolicyZones: ['us-central1-a', 'us-central1-b'], namedPorts: [{ name: 'ws', port: 4000 }] });
   });
 
   it('with three zones the surge is three (a regional MIG needs 0 or >= zones)', async () => {
-    const r = await render({ 'sluice:regions': [{ region: 'europe-west1', zones: ['europe-west1-b', 'europe-west1-c', 'europe-west1-d'], replicas: 3, subnetCidr: '10.30.0.0/20' }] });
+    const r = await render({ 'sluice:regions': [{ region: 'europe-west1', zones: ['europe-west1-b', 'europe-west1-c', 'europe-west1-d'], replicas: 6, subnetCidr: '10.30.0.0/20' }] });
     expect((r.one(T.mig).inputs.updatePolicy as Record<string, unknown>).maxSurgeFixed).toBe(3);
   });
 });
@@ -122,26 +123,24 @@ describe('identity and IAM (least privilege)', () => {
     expect(dev.one(T.customRole).inputs.permissions).toEqual(['compute.instanceGroupManagers.get']);
   });
 
-  it('the service account gets the watcher role on its own MIG only, plus log and metric writers, nothing else', () => {
+  it('the service account gets the watcher role (unconditioned: see identity.ts), log and metric writers, nothing else', () => {
     const sa = 'serviceAccount:sluice-test-server@sluice-test-project.iam.gserviceaccount.com';
     const grants = dev.all(T.projectMember).map((r) => r.inputs as Record<string, any>);
     expect(grants.every((g) => g.member === sa)).toBe(true);
     expect(grants.map((g) => g.role).sort()).toEqual(['projects/sluice-test-project/roles/sluiceWatcher_sluice_test', 'roles/logging.logWriter', 'roles/monitoring.metricWriter']);
-    const watcher = grants.find((g) => g.role.includes('sluiceWatcher'))!;
-    expect(watcher.condition.expression).toBe('resource.name.endsWith("/instanceGroupManagers/sluice-us-central1")');
-    expect(grants.filter((g) => g.condition === undefined).map((g) => g.role)).not.toContain(watcher.role);
     expect(JSON.stringify(grants)).not.toMatch(/roles\/(owner|editor|compute\.|iam\.)/);
-    expect(dev.one(T.secretMember).inputs).toMatchObject({ role: 'roles/secretmanager.secretAccessor', member: sa, secretId: 'projects/sluice-test-project/secrets/sluice-test-server-env' });
+    const accessors = dev.all(T.secretMember).map((m) => m.inputs as Record<string, any>);
+    expect(accessors.map((a) => a.secretId).sort()).toEqual(['projects/sluice-test-project/secrets/sluice-test-admin-token', 'projects/sluice-test-project/secrets/sluice-test-server-env-us-central1']);
+    expect(accessors.every((a) => a.role === 'roles/secretmanager.secretAccessor' && a.member === sa)).toBe(true);
     expect(dev.one(T.repoMember).inputs).toMatchObject({ role: 'roles/artifactregistry.reader', member: sa, location: 'us', project: 'sluice-test-project', repository: 'sluice' });
   });
 
-  it('each region grants the watcher on its own MIG', async () => {
+  it('two regions: two MIGs behind one backend, one watcher grant for both', async () => {
     const r = await render({ 'sluice:regions': [
-      { region: 'us-central1', zones: ['us-central1-a'], replicas: 1, subnetCidr: '10.10.0.0/20' },
-      { region: 'europe-west1', zones: ['europe-west1-b'], replicas: 1, subnetCidr: '10.10.16.0/20' },
+      { region: 'us-central1', zones: ['us-central1-a'], replicas: 2, subnetCidr: '10.10.0.0/20' },
+      { region: 'europe-west1', zones: ['europe-west1-b'], replicas: 2, subnetCidr: '10.10.16.0/20' },
     ] });
-    const exprs = r.all(T.projectMember).map((m) => (m.inputs.condition as { expression?: string } | undefined)?.expression).filter(Boolean).sort();
-    expect(exprs).toEqual(['resource.name.endsWith("/instanceGroupManagers/sluice-europe-west1")', 'resource.name.endsWith("/instanceGroupManagers/sluice-us-central1")']);
+    expect(r.all(T.projectMember).filter((m) => String(m.inputs.role).includes('sluiceWatcher'))).toHaveLength(1);
     expect(r.one(T.backendService).inputs.backends).toHaveLength(2);
     expect(r.outputs.migs.value).toEqual({ 'us-central1': 'sluice-us-central1', 'europe-west1': 'sluice-europe-west1' });
   });
@@ -156,10 +155,13 @@ describe('identity and IAM (least privilege)', () => {
 
 describe('secrets and providers', () => {
   it('keeps the token secret and the Redis AUTH string out of plain text', () => {
-    const version = dev.one(T.secretVersion);
+    const version = dev.one(T.secretVersion, 'sluice-server-env-us-central1');
     expect(version.inputs.secretData).toMatchObject({ value: expect.stringContaining(`SLUICE_TOKEN_SECRET=${TOKEN_SECRET}`) });
     expect(dev.plain(version).secretData).toContain('SLUICE_REDIS_URL=redis://:mock-redis-auth-string@10.200.0.3:6379');
-    const visible = JSON.stringify(dev.resources.filter((r) => r !== version).map((r) => r.inputs)) + JSON.stringify(dev.outputs);
+    const admin = dev.one(T.secretVersion, 'sluice-admin-token');
+    expect(admin.inputs.secretData).toMatchObject({ value: `SLUICE_ADMIN_TOKEN=${ADMIN_TOKEN}\n` });
+    const visible = JSON.stringify(dev.resources.filter((r) => r !== version && r !== admin).map((r) => r.inputs)) + JSON.stringify(dev.outputs);
+    expect(visible).not.toContain(ADMIN_TOKEN);
     expect(visible).not.toContain(TOKEN_SECRET);
     expect(visible).not.toContain('mock-redis-auth-string');
     expect(Object.keys(dev.outputs).sort()).toEqual(['ipAddress', 'migs', 'url']);

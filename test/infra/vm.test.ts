@@ -40,7 +40,7 @@ function envFile(text: string): Record<string, string> {
 describe('instance template: Container-Optimized OS with cloud-init', () => {
   it('boots COS with cloud-init user-data and a shutdown script, not the deprecated container declaration', () => {
     const tpl = dev.one(T.instanceTemplate).inputs as Record<string, any>;
-    expect(tpl.disks[0].sourceImage).toBe('projects/cos-cloud/global/images/family/cos-stable');
+    expect(tpl.disks[0].sourceImage).toBe('https://www.googleapis.com/compute/v1/projects/cos-cloud/global/images/cos-121-18867-90-97');
     expect(Object.keys(metadata(dev)).sort()).toEqual(['block-project-ssh-keys', 'enable-oslogin', 'google-logging-enabled', 'google-monitoring-enabled', 'shutdown-script', 'user-data']);
     expect(JSON.stringify(tpl)).not.toContain('gce-container-declaration');
     expect(tpl.shieldedInstanceConfig).toEqual({ enableSecureBoot: true, enableVtpm: true, enableIntegrityMonitoring: true });
@@ -55,8 +55,9 @@ describe('instance template: Container-Optimized OS with cloud-init', () => {
     expect(unit).toContain('TimeoutStopSec=40');
     expect(unit).toContain('Before=google-shutdown-scripts.service');
     expect(cc.runcmd).toEqual(['systemctl daemon-reload', 'systemctl start sluice.service']);
+    expect(unit).toMatch(/^Requires=docker.service sluice-firewall.service$/m);
     const prestart = file(cc, '/etc/sluice/prestart.sh');
-    expect(prestart).toContain('https://secretmanager.googleapis.com/v1/projects/sluice-test-project/secrets/sluice-test-server-env/versions/1:access');
+    expect(prestart).toContain('https://secretmanager.googleapis.com/v1/projects/sluice-test-project/secrets/sluice-test-server-env-us-central1/versions/1:access');
     expect(prestart).toContain('docker-credential-gcr configure-docker --registries=us-docker.pkg.dev');
   });
 
@@ -100,8 +101,9 @@ describe('the server container environment', () => {
   it('is accepted by the server\'s own config loader (with the secrets the VM adds at start)', async () => {
     const r = await render({ 'sluice:timeouts': { gce: { watcherPollIntervalMs: 2_000, watcherRequestTimeoutMs: 1_000 } } });
     const env = envFile(file(cloudConfig(r), '/etc/sluice/server.env'));
-    const secretEnv = envFile(r.plain(r.one(T.secretVersion)).secretData as string);
-    const config = loadConfig({ ...env, ...secretEnv, SLUICE_SERVER_ID: 'sluice-us-central1-x7k2' });
+    const secretEnv = envFile(r.plain(r.one(T.secretVersion, 'sluice-server-env-us-central1')).secretData as string);
+    const adminEnv = envFile(r.plain(r.one(T.secretVersion, 'sluice-admin-token')).secretData as string);
+    const config = loadConfig({ ...env, ...secretEnv, ...adminEnv, SLUICE_SERVER_ID: 'sluice-us-central1-x7k2' });
     expect(config).toMatchObject({ env: 'production', port: 4000, adminHost: '127.0.0.1', adminPort: 9090, gceWatcher: true, redisUrl: 'redis://:mock-redis-auth-string@10.200.0.3:6379' });
     expect(config.timeouts.gce.watcherPollIntervalMs).toBe(2_000);
   });
@@ -126,7 +128,7 @@ describe('the shutdown script (drain layer 2)', () => {
   it('POSTs /drain?wait=1 on the admin port, bounded by the drain deadline + margin', () => {
     const script = metadata(dev)['shutdown-script'];
     expect(script).toContain('ADMIN_URL="${SLUICE_ADMIN_URL:-http://127.0.0.1:9090}"');
-    expect(script).toContain('curl -fsS -X POST --max-time 25 "${ADMIN_URL}/drain?wait=1"');
+    expect(script).toContain('curl -fsS -X POST --max-time 25 -H @<(printf \'Authorization: Bearer %s\\n\' "${token}") "${ADMIN_URL}/drain?wait=1"');
   });
 
   it('drains a running server and returns only when the drain has finished', async () => {
