@@ -11,10 +11,16 @@
  *     listeners closed: no exit, so no systemd restart, no second secret read and image pull, no new
  *     process that answers /readyz 200 until its first poll and then drains again. The VM's own
  *     shutdown (SIGTERM from `docker stop`) then ends it with exit 0.
+ *   - server_id_conflict: the backplane says another live process holds this server id (the server
+ *     drains by itself, see SluiceServer): exit EXIT_SERVER_ID_CONFLICT (3), so a supervisor and
+ *     an operator can tell "misconfigured id" from a normal stop.
  */
 import type { Logger } from 'pino';
 
-export type ShutdownReason = 'admin' | 'sigterm' | 'sigint' | 'watcher' | 'preemption';
+export type ShutdownReason = 'admin' | 'sigterm' | 'sigint' | 'watcher' | 'preemption' | 'server_id_conflict';
+
+/** Exit status after a drain forced by a server id held by another live process (README, Limits). */
+export const EXIT_SERVER_ID_CONFLICT = 3;
 export type ShutdownOutcome = 'exit' | 'stay-drained';
 
 /** Reasons after which the process stays up drained (the VM is leaving; systemd must not restart it). */
@@ -51,7 +57,7 @@ export class ShutdownController {
   constructor(private readonly opts: ShutdownControllerOptions) {
     // An admin POST /drain starts the drain inside the server; adopt it (no second drain() call).
     opts.server.drainer.on('state', (state, reason) => {
-      if (state === 'draining' && !this.reason) void this.begin('admin', reason);
+      if (state === 'draining' && !this.reason) void this.begin(reason === 'server_id_conflict' ? 'server_id_conflict' : 'admin', reason);
     });
   }
 
@@ -91,7 +97,7 @@ export class ShutdownController {
         log.warn({ reason, detail }, 'drained: staying up, unready, until the VM stops (no restart)');
         return 'stay-drained';
       }
-      this.exit(0, label);
+      this.exit(reason === 'server_id_conflict' ? EXIT_SERVER_ID_CONFLICT : 0, label);
       return 'exit';
     })();
     return this.running;

@@ -13,7 +13,10 @@ import pino from 'pino';
 import { RedisBackplane, ServerIdConflictError } from '../../app/backplane/redis';
 import { backplaneReadinessGraceMs, resolveTimeouts } from '../../app/contract/timeouts';
 import { redisTiming } from '../../app/backplane/redis/clients';
-import { FAST, RawPeer, RedisProc, RedisTestServer, startAll, startRedis, startRedisServer, untilPresenceSettled, waitFor } from './helpers';
+import { EXIT_SERVER_ID_CONFLICT } from '../../app/server/shutdown';
+import { spawnServer as spawnServerProcess } from '../helpers/process';
+import { SECRET } from '../helpers/server';
+import { FAST, RawPeer, RedisProc, RedisTestServer, spawnServer, startAll, startRedis, startRedisServer, untilPresenceSettled, waitFor } from './helpers';
 
 const timeouts = resolveTimeouts(FAST);
 const quiet = pino({ level: process.env.SLUICE_TEST_LOG ?? 'silent' });
@@ -59,6 +62,21 @@ describe('server id claim', () => {
       await first.stop();
     }
   });
+
+  test(`a second server process with the same id exits ${EXIT_SERVER_ID_CONFLICT}; the first keeps serving`, async () => {
+    const first = await spawnServer(redis.url, 'proc-dup');
+    try {
+      const second = await spawnServerProcess({
+        SLUICE_REDIS_URL: redis.url, SLUICE_SERVER_ID: 'proc-dup', SLUICE_TIMEOUTS: JSON.stringify(FAST), SLUICE_TOKEN_SECRET: SECRET,
+      });
+      const { code } = await second.exited;
+      expect(code).toBe(EXIT_SERVER_ID_CONFLICT);
+      expect(second.logs.some((l) => /in use by another live process/.test(String(l.msg)))).toBe(true);
+      expect((await fetch(`http://127.0.0.1:${first.port}/readyz`)).status).toBe(200);
+    } finally {
+      await first.kill('SIGTERM');
+    }
+  }, 30_000);
 
   test('a claim left by a process that died is taken once it runs out (at most presence.ttlMs)', async () => {
     // A process that died: its claim is there and nobody renews it.

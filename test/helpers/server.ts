@@ -26,6 +26,8 @@ export interface TestServerOptions {
   backplane?: Backplane;
   serverId?: string;
   random?: () => number;
+  /** Public port (default 0: any free one). */
+  port?: number;
   /** SLUICE_ADMIN_TOKEN: when set, admin routes (but GET /metrics) need `Authorization: Bearer <it>`. */
   adminToken?: string;
 }
@@ -34,7 +36,7 @@ export function testConfig(opts: TestServerOptions = {}): ServerConfig {
   return {
     env: 'development',
     host: '127.0.0.1',
-    port: 0,
+    port: opts.port ?? 0,
     adminHost: '127.0.0.1',
     adminPort: 0,
     tokenSecret: SECRET,
