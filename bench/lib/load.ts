@@ -70,7 +70,7 @@ export interface RelayFigures {
   p50Ms: number; p90Ms: number; p99Ms: number; maxMs: number;
   ackP99Ms: number;
   sent: number; delivered: number; missing: number; nacked: number;
-  /** Server CPU time over the window divided by signals delivered in it. */
+  /** Server CPU time (all servers) over the window divided by signals delivered in it. */
   cpuUsPerSignal: number;
   /** Share of one core the server used over the window. */
   serverCpu: number;
@@ -83,17 +83,19 @@ export interface RelayOptions { rate: number; warmupMs: number; durationMs: numb
 let runSeq = 0;
 
 /** One relay measurement over pairs already open in `gens` (pairs[i] live in gens[i % gens.length]). */
-export async function measureRelay(sys: RunningSystem, gens: LoadGen[], pairsByGen: Array<Array<[string, string]>>, o: RelayOptions): Promise<RelayFigures> {
+export async function measureRelay(system: RunningSystem | RunningSystem[], gens: LoadGen[], pairsByGen: Array<Array<[string, string]>>, o: RelayOptions): Promise<RelayFigures> {
+  const systems = Array.isArray(system) ? system : [system];
+  const cpuUs = async () => (await Promise.all(systems.map((x) => x.cpuUs()))).reduce((a, b) => a + b, 0);
   const runId = `r${process.pid}x${++runSeq}x${Date.now().toString(36)}`;
   const pending = gens.map((g, i) => g.relay({
     pairs: pairsByGen[i], rate: o.rate / gens.length, warmupMs: o.warmupMs, durationMs: o.durationMs,
     payloadBytes: o.payloadBytes ?? 120, runId: `${runId}g${i}`,
   }));
   await new Promise((r) => setTimeout(r, 50 + o.warmupMs));
-  const cpu0 = await sys.cpuUs();
+  const cpu0 = await cpuUs();
   const t0 = Date.now();
   await new Promise((r) => setTimeout(r, o.durationMs));
-  const cpu1 = await sys.cpuUs();
+  const cpu1 = await cpuUs();
   const wall = Date.now() - t0;
   const results = await Promise.all(pending);
   const h = hdr.build({ useWebAssembly: false });

@@ -219,4 +219,5 @@ process.on('message', (m: Cmd & { reqId: number }) => {
     reply({ ok: true });
   }
 });
+process.on('disconnect', () => process.exit(0));
 process.send?.({ ready: true });

@@ -3,6 +3,8 @@
 // request (so `--cpu-prof` writes its profile). Plain CommonJS so it loads before any TS loader.
 'use strict';
 if (typeof process.send === 'function') {
+  // The benchmark that started this server is gone (finished, killed at its time budget): go too.
+  process.on('disconnect', () => process.exit(0));
   process.on('message', (m) => {
     if (!m || typeof m !== 'object' || typeof m.probe !== 'string') return;
     if (m.probe === 'mem') {

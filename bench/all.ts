@@ -1,0 +1,33 @@
+/**
+ * `npm run bench`: every benchmark in turn, each in its own process (a failure is reported and
+ * the others still run), bounded in time. Results: bench/results/<name>.{md,json}.
+ * The 10-minute soak is separate (`npm run bench:soak`): it alone would take the whole budget.
+ */
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+
+const BENCHES: Array<{ script: string; args: string[]; budgetSec: number }> = [
+  { script: 'relay.ts', args: [], budgetSec: 330 },
+  { script: 'idle.ts', args: [], budgetSec: 300 },
+  { script: 'redis.ts', args: ['--rounds', '1'], budgetSec: 150 },
+  { script: 'drain.ts', args: [], budgetSec: 300 },
+  { script: 'dead-peer.ts', args: [], budgetSec: 120 },
+  { script: 'defenses.ts', args: [], budgetSec: 180 },
+];
+
+const only = process.argv.slice(2);
+const failed: string[] = [];
+const t0 = Date.now();
+for (const b of BENCHES) {
+  if (only.length > 0 && !only.some((o) => b.script.startsWith(o))) continue;
+  const started = Date.now();
+  process.stderr.write(`\n=== bench/${b.script} ${b.args.join(' ')} (budget ${b.budgetSec} s)\n`);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(__dirname, b.script), ...b.args], {
+    cwd: path.join(__dirname, '..'), stdio: 'inherit', timeout: b.budgetSec * 1000, killSignal: 'SIGKILL',
+  });
+  const sec = ((Date.now() - started) / 1000).toFixed(0);
+  if (r.status !== 0) failed.push(`${b.script} (${r.signal ? `killed after ${sec} s` : `exit ${r.status}`})`);
+  process.stderr.write(`=== bench/${b.script}: ${r.status === 0 ? 'ok' : 'FAILED'} in ${sec} s\n`);
+}
+process.stderr.write(`\nall benchmarks: ${((Date.now() - t0) / 1000).toFixed(0)} s${failed.length ? `, failed: ${failed.join(', ')}` : ', all ok'}\n`);
+process.exit(failed.length ? 1 : 0);

@@ -1,0 +1,52 @@
+/**
+ * Not part of `npm run bench`: CPU profiles of sluice (`node --cpu-prof`) under the relay load
+ * (100 pairs at --rate msg/s) and under the idle-connection load (--idle joined connections and a
+ * 2k msg/s relay), with the top functions by self time. Profiles go to $TMPDIR/sluice-profiles/.
+ *
+ * Run: npx tsx bench/profile.ts [--rate 5000] [--idle 10000] [--seconds 12]
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { summarize, newestProfile } from './lib/cpuprofile';
+import { LoadGen, measureRelay, pairNames, sourceAddresses } from './lib/load';
+import { ms, run, table } from './lib/report';
+import { startSystem } from './lib/systems';
+
+const args = process.argv.slice(2);
+const arg = (name: string, def: number) => { const i = args.indexOf(`--${name}`); return i >= 0 ? Number(args[i + 1]) : def; };
+const RATE = arg('rate', 5_000);
+const IDLE = arg('idle', 10_000);
+const SECONDS = arg('seconds', 12);
+
+async function profile(kind: 'relay' | 'idle'): Promise<string> {
+  const dir = path.join(os.tmpdir(), 'sluice-profiles', kind);
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  const sys = await startSystem('sluice', { cpuProfDir: dir, maxConnections: IDLE + 400 });
+  const gens = await Promise.all([LoadGen.start(), LoadGen.start()]);
+  try {
+    const pairs = pairNames('prof', 100, 2);
+    for (const [i, g] of gens.entries()) await g.open('sluice', sys.port, pairs[i].flat());
+    if (kind === 'idle') {
+      await Promise.all(gens.map((g, gi) => g.open('sluice', sys.port, Array.from({ length: IDLE / 2 }, (_, k) => `idle-${gi}-${k}`), sourceAddresses(8), 48)));
+    }
+    const r = await measureRelay(sys, gens, pairs, { rate: kind === 'relay' ? RATE : 2_000, warmupMs: 2_000, durationMs: SECONDS * 1000 });
+    process.stderr.write(`${kind}: p50 ${ms(r.p50Ms)} p99 ${ms(r.p99Ms)} cpu/signal ${r.cpuUsPerSignal.toFixed(1)} us server CPU ${(r.serverCpu * 100).toFixed(0)} %\n`);
+  } finally {
+    await Promise.all(gens.map((g) => g.stop()));
+    await sys.stop();
+  }
+  return newestProfile(dir);
+}
+
+async function main(): Promise<void> {
+  for (const kind of ['relay', 'idle'] as const) {
+    const file = await profile(kind);
+    const s = summarize(file, 30);
+    process.stdout.write(`\n## ${kind} (${file})\n\nsampled ${s.totalMs.toFixed(0)} ms, idle ${s.idlePct.toFixed(1)} %, GC ${s.gcPct.toFixed(1)} %\n\n`);
+    process.stdout.write(`${table(['function', 'self %', 'total %'], s.byFunction.map((f) => [f.fn, f.selfPct.toFixed(1), f.totalPct.toFixed(1)]))}\n`);
+  }
+}
+
+run(main);
