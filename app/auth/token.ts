@@ -9,7 +9,12 @@
  */
 import { SignJWT, jwtVerify, errors } from 'jose';
 import { z } from 'zod';
-import { AUTH_TOKEN_SUBPROTOCOL_PREFIX } from '../protocol/phoenix';
+import { AUTH_TOKEN_SUBPROTOCOL_PREFIX, PEER_ID_PATTERN } from '../protocol/phoenix';
+
+export { PEER_ID_PATTERN };
+
+/** Used only when SLUICE_ENV=development (the default) and no secret is set. Never in production. */
+export const DEV_TOKEN_SECRET = 'sluice-development-secret-do-not-use-in-production';
 
 export const PEER_KINDS = ['client', 'gateway'] as const;
 export type PeerKind = (typeof PEER_KINDS)[number];
@@ -19,8 +24,6 @@ export interface PeerIdentity {
   kind: PeerKind;
 }
 
-/** Peer ids end up in topics and Redis keys: keep them short and boring. */
-export const PEER_ID_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;
 
 /** SLUICE_TOKEN_MAX_TTL_SEC default: 7 days. */
 export const DEFAULT_TOKEN_MAX_TTL_SEC = 7 * 24 * 3600;

@@ -1,11 +1,20 @@
 /** Picks the backplane from config: Redis when SLUICE_REDIS_URL is set, in-memory otherwise. */
 import type { Logger } from 'pino';
-import type { ServerConfig } from '../server/config';
+import type { Timeouts } from '../contract/timeouts';
+import type { BudgetLimits } from './budget';
 import { MemoryBackplane } from './memory';
 import { RedisBackplane } from './redis';
 import type { Backplane } from './types';
 
-export function createBackplane(config: ServerConfig, log: Logger): Backplane {
+/** What the backplane needs from the server's config (the server passes it; the backplane never imports the server). */
+export interface BackplaneConfig {
+  redisUrl?: string;
+  serverId: string;
+  timeouts: Timeouts;
+  limits: BudgetLimits;
+}
+
+export function createBackplane(config: BackplaneConfig, log: Logger): Backplane {
   if (config.redisUrl) {
     return new RedisBackplane({ url: config.redisUrl, serverId: config.serverId, timeouts: config.timeouts, log, budget: config.limits });
   }

@@ -1,7 +1,6 @@
 /** `npm run token -- --sub gw-1 --kind gateway`: print a signed development token. */
 import { Command, Option } from 'commander';
-import { PEER_KINDS, signToken } from '../auth/token';
-import { DEV_TOKEN_SECRET } from '../server/config';
+import { DEV_TOKEN_SECRET, PEER_KINDS, signToken } from '../auth/token';
 
 const program = new Command('token')
   .description('Print an HS256 peer token signed with SLUICE_TOKEN_SECRET (development default when unset).')

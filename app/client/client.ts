@@ -22,7 +22,7 @@
 import { EventEmitter } from 'node:events';
 import { defaultTimeouts, Timeouts, TimeoutsContractError, validate } from '../contract/timeouts';
 import { encode, EVENTS, Frame, PHOENIX_TOPIC, peerTopic, SIGNAL_EVENT } from '../protocol/phoenix';
-import { PEER_ID_PATTERN } from '../auth/token';
+import { PEER_ID_PATTERN } from '../protocol/phoenix';
 import { Backoff, fullJitterMs, Random } from './backoff';
 import { Heartbeat } from './heartbeat';
 import { Outbox, OutboxEntry } from './outbox';

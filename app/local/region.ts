@@ -19,13 +19,22 @@ import pino from 'pino';
 import { MemoryBackplane } from '../backplane/memory';
 import type { Timeouts } from '../contract/timeouts';
 import { FleetController, FleetSummary, runFleet } from '../peer/fleet';
-import { DEV_TOKEN_SECRET } from '../server/config';
+import { DEV_TOKEN_SECRET, signToken } from '../auth/token';
 import { LbKind, LoadBalancer, resolveLbKind, startLoadBalancer } from './lb';
 import { Monitor } from './monitor';
 import { LocalRedis, freePort, redisAvailable, startRedis } from './redis';
 import { killChildrenNow, LocalServer, startLocalServer } from './servers';
 
 export type BackplaneKind = 'memory' | 'redis';
+
+/**
+ * The fleet's first connections arrive at this rate, not all in one millisecond. 120 peers
+ * connecting at once on a loaded 2-core machine collapsed: upgrades took over the 1 s connect
+ * timeout of `--quick`, every attempt was abandoned and retried, the health checks behind the same
+ * event loop timed out, HAProxy marked every server down and answered 503 for 20 s. 40 per second
+ * is twice the reconnect rate a `--quick` drain asks of one server (40 peers over its 2 s window).
+ */
+export const JOIN_RAMP_PER_SEC = 40;
 
 export interface RegionOptions {
   servers: number;
@@ -98,14 +107,38 @@ export class Region extends EventEmitter {
   /** Start the fleet through the LB; resolves once every peer has joined. */
   async startFleet(): Promise<FleetController> {
     if (this.opts.peers < 1) throw new Error('no peers configured');
+    // The client fetches its token before each attempt: the first fetch of peer i waits for its
+    // slot of the ramp, so first connects are spread; reconnects are never delayed.
+    const t0 = Date.now();
+    let slot = 0;
+    const firstAt = new Map<string, number>();
+    const secret = this.secret;
     this.fleet = runFleet({
-      urls: [this.lbUrl], count: this.opts.peers, tokenSecret: this.secret,
+      urls: [this.lbUrl], count: this.opts.peers,
+      token: async (spec) => {
+        if (!firstAt.has(spec.id)) firstAt.set(spec.id, t0 + (slot++ * 1000) / JOIN_RAMP_PER_SEC);
+        const wait = firstAt.get(spec.id)! - Date.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        return signToken(secret, { sub: spec.id, kind: spec.kind });
+      },
       timeouts: this.opts.clientTimeouts ?? this.opts.timeouts, intervalMs: this.opts.intervalMs ?? 250,
       seed: this.opts.seed ?? 1, logger: pino({ level: 'silent' }),
     });
-    const bound = this.opts.timeouts.client.connectTimeoutMs * 4 + this.opts.peers * 20;
-    await withTimeout(this.fleet.ready(), Math.max(30_000, bound), 'every peer joined');
-    return this.fleet;
+    const bound = this.opts.timeouts.client.connectTimeoutMs * 4 + (this.opts.peers * 1000) / JOIN_RAMP_PER_SEC + this.opts.peers * 20;
+    const failed: Record<string, number> = {};
+    for (const p of this.fleet.peers) {
+      p.client.on('disconnected', (d) => {
+        if (!d.wasJoined) failed[`${d.reason}${d.status ? ` ${d.status}` : ''}`] = (failed[`${d.reason}${d.status ? ` ${d.status}` : ''}`] ?? 0) + 1;
+      });
+    }
+    const fleet = this.fleet;
+    await withTimeout(fleet.ready(), Math.max(30_000, bound), 'every peer joined').catch(async (err: Error) => {
+      // Say why: how far the fleet got, what its attempts ran into, what the LB thinks of the servers.
+      const joined = fleet.peers.filter((p) => p.joined).length;
+      const lb = await this.lb.info().then((bs) => bs.map((b) => `${b.id} ${b.state} ${b.connections}`).join(', '), (e: Error) => e.message);
+      throw new Error(`${err.message}: ${joined} of ${fleet.peers.length} joined; failed attempts ${JSON.stringify(failed)}; LB: ${lb}`);
+    });
+    return fleet;
   }
 
   /** A new server with a fresh id, added to the LB; resolves once the LB has it up. */

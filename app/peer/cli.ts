@@ -14,9 +14,8 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import pino from 'pino';
-import { PEER_ID_PATTERN, PEER_KINDS, PeerKind, signToken } from '../auth/token';
+import { DEV_TOKEN_SECRET, PEER_ID_PATTERN, PEER_KINDS, PeerKind, signToken } from '../auth/token';
 import { resolveTimeouts, Timeouts, TimeoutsOverrides } from '../contract/timeouts';
-import { DEV_TOKEN_SECRET } from '../server/config';
 import { FleetSummary, runFleet } from './fleet';
 import { PeerSummary, runPeer } from './single';
 

@@ -268,3 +268,6 @@ export const CLOSE = {
    */
   joinTimeout: 4408,
 } as const;
+
+/** Peer ids end up in topics and Redis keys: keep them short and boring. */
+export const PEER_ID_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;

@@ -18,7 +18,7 @@ import crypto from 'node:crypto';
 import type http from 'node:http';
 import { BackplaneError, PresenceEvent } from '../backplane/types';
 import type { SluiceServer } from './server';
-import { json, parseTarget } from './server';
+import { json, parseTarget } from './http';
 
 const ROUTES = ['/drain', '/status', '/metrics', '/presence', '/presence/stream'];
 

@@ -7,13 +7,12 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
+import { DEV_TOKEN_SECRET } from '../auth/token';
 import { z } from 'zod';
 import { DEFAULT_TOKEN_MAX_TTL_SEC } from '../auth/token';
 import { DEFAULT_BUDGET } from '../backplane/budget';
 import { resolveTimeouts, Timeouts, TimeoutsContractError, TimeoutsOverrides } from '../contract/timeouts';
 
-/** Used only when SLUICE_ENV=development (the default) and no secret is set. Never in production. */
-export const DEV_TOKEN_SECRET = 'sluice-development-secret-do-not-use-in-production';
 
 /** SLUICE_ADMIN_TOKEN length floor: a bearer token is a password that is never typed. */
 export const ADMIN_TOKEN_MIN_LENGTH = 32;

@@ -11,7 +11,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import type { PeerIdentity } from '../auth/token';
-import { PEER_ID_PATTERN } from '../auth/token';
+import { PEER_ID_PATTERN } from '../protocol/phoenix';
 import { Backplane, BackplaneError, Delivery, PeerSession, ReplayResult } from '../backplane/types';
 import type { Timeouts } from '../contract/timeouts';
 import {

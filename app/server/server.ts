@@ -14,6 +14,7 @@ import { backplaneReadinessGraceMs } from '../contract/timeouts';
 import { PHOENIX_SUBPROTOCOL, PROTOCOL_VSN, SOCKET_PATH } from '../protocol/phoenix';
 import { AdminHandler, createAdminHandler } from './admin';
 import { FD_RESERVE, httpTimeouts, ServerConfig, tokenInQueryAllowed } from './config';
+import { json, parseTarget } from './http';
 import { PeerConnection } from './connection';
 import { Pinger } from './pinger';
 import { Drainer, DrainReport, DrainState } from './drain';
@@ -324,15 +325,6 @@ export class SluiceServer {
   }
 }
 
-/** The request target as a URL, or null when it is not one (`//x:99999/`, `http://[`): answer 400. */
-export function parseTarget(target: string | undefined): URL | null {
-  try {
-    return new URL(target ?? '/', 'http://sluice');
-  } catch {
-    return null;
-  }
-}
-
 function refuse(socket: Socket, status: number, text: string, headers: Record<string, string> = {}): void {
   if (socket.destroyed) return;
   // After 'upgrade' the HTTP server no longer manages this socket (no timeouts, and it is
@@ -343,11 +335,6 @@ function refuse(socket: Socket, status: number, text: string, headers: Record<st
   socket.end(`${lines.join('\r\n')}\r\n\r\n`);
 }
 
-export function json(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...headers });
-  res.end(text);
-}
 
 function listen(server: http.Server, port: number, host: string): Promise<void> {
   return new Promise((resolve, reject) => {

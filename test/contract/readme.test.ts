@@ -1,12 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { withRulesTable } from '../../app/contract/docs';
+import { withRulesTable } from './rules-table';
 import { defaultTimeouts } from '../../app/contract/timeouts';
 
 const readme = fs.readFileSync(path.resolve(__dirname, '../../README.md'), 'utf8');
 
 describe('README', () => {
-  it('lists the contract rules exactly as the code has them (regenerate: npx tsx app/contract/docs.ts)', () => {
+  it('lists the contract rules exactly as the code has them (regenerate: npx tsx test/contract/rules-table.ts)', () => {
     expect(withRulesTable(readme)).toBe(readme);
   });
 

@@ -1,10 +1,10 @@
 /** Test helpers: real servers on 127.0.0.1 with ephemeral ports, tokens, and small awaitables. */
 import pino from 'pino';
 import WebSocket from 'ws';
-import { signToken, PeerKind } from '../../app/auth/token';
+import { DEV_TOKEN_SECRET, signToken, PeerKind } from '../../app/auth/token';
 import type { Backplane } from '../../app/backplane/types';
 import { resolveTimeouts, TimeoutsOverrides } from '../../app/contract/timeouts';
-import { DEV_TOKEN_SECRET, defaultLimits, Limits, ServerConfig } from '../../app/server/config';
+import { defaultLimits, Limits, ServerConfig } from '../../app/server/config';
 import { SluiceServer } from '../../app/server/server';
 
 export const SECRET = 'test-secret-that-is-at-least-32-characters-long';

@@ -2,7 +2,8 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { verifyToken } from '../../app/auth/token';
-import { ConfigError, DEV_TOKEN_SECRET, loadConfig } from '../../app/server/config';
+import { DEV_TOKEN_SECRET } from '../../app/auth/token';
+import { ConfigError, loadConfig } from '../../app/server/config';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -10,7 +11,7 @@ describe('server config', () => {
   it('has the documented defaults', () => {
     const c = loadConfig({}, { fdLimit: 20_000 });
     expect(c).toMatchObject({ env: 'development', port: 4000, adminPort: 9090, adminHost: '127.0.0.1', tokenSecret: DEV_TOKEN_SECRET, gceWatcher: false });
-    expect(c.limits).toEqual({ maxFrameBytes: 65536, ratePerSec: 50, rateBurst: 100, maxBufferedBytes: 1048576, maxConnections: 10_000, maxConnectionsPerPeer: 4, tokenMaxTtlSec: 604_800, historyMaxBytesPerPeer: 4 * 1024 * 1024, memoryBudgetBytes: 256 * 1024 * 1024 });
+    expect(c.limits).toEqual({ maxFrameBytes: 65536, ratePerSec: 50, rateBurst: 100, maxBufferedBytes: 1048576, bytesPerSec: 256 * 1024, bytesBurst: 512 * 1024, maxConnections: 10_000, maxConnectionsPerPeer: 4, tokenMaxTtlSec: 604_800, historyMaxBytesPerPeer: 4 * 1024 * 1024, memoryBudgetBytes: 256 * 1024 * 1024 });
     expect(c.adminToken).toBeUndefined();
     expect(c.timeouts.client.heartbeatIntervalMs).toBe(5_000);
   });

@@ -36,7 +36,7 @@ describe('admin status and metrics', () => {
       const ws = await openRaw(await ts.urlFor('m1'));
       const status = await (await fetch(`${ts.adminUrl}/status`)).json();
       expect(status).toEqual({
-        serverId: 'status-test', state: 'serving', ready: { ok: true }, connections: 1, drain: null,
+        serverId: 'status-test', state: 'serving', ready: { ok: true }, connections: 1, drain: null, lifecycleWatcher: null,
         backplane: { kind: 'memory', ok: true },
       });
       const metrics = await (await fetch(`${ts.adminUrl}/metrics`)).text();

@@ -1,11 +1,12 @@
 /**
  * Renders the contract's rules as the README table, so the documentation cannot drift from the code.
- * `npx tsx app/contract/docs.ts` rewrites the block between the rules markers in README.md;
- * test/contract/readme.test.ts fails when it is stale.
+ * `npx tsx test/contract/rules-table.ts` rewrites the block between the rules markers in README.md;
+ * test/contract/readme.test.ts fails when it is stale. It lives beside that test: the contract
+ * itself does no I/O.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { describeRules } from './timeouts';
+import { describeRules } from '../../app/contract/timeouts';
 
 export const RULES_BEGIN = '<!-- rules:begin (generated from describeRules(); test/contract/readme.test.ts keeps it in sync) -->';
 export const RULES_END = '<!-- rules:end -->';

@@ -1,0 +1,120 @@
+/**
+ * Imports go one way: contract <- protocol <- auth <- backplane <- server. The client SDK and the
+ * peer tools never load the server; nothing in app/ loads Pulumi; infra/ takes from app/ only the
+ * values it must agree on (contract, protocol). No file imports another that imports it back.
+ * The layer table is also what the README's architecture diagram is checked against.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import ts from 'typescript';
+import { LAYERS, layerOf } from './layers';
+
+const ROOT = path.resolve(__dirname, '../..');
+
+function files(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...files(p));
+    else if (e.name.endsWith('.ts')) out.push(p);
+  }
+  return out;
+}
+
+/** Every import/export-from/require specifier of a file, resolved to a repo path when relative. */
+function importsOf(file: string): Array<{ spec: string; target?: string }> {
+  const info = ts.preProcessFile(fs.readFileSync(file, 'utf8'), true, true);
+  return info.importedFiles.map(({ fileName: spec }) => {
+    if (!spec.startsWith('.')) return { spec };
+    const base = path.resolve(path.dirname(file), spec);
+    const target = [`${base}.ts`, path.join(base, 'index.ts')].find((f) => fs.existsSync(f));
+    return { spec, target };
+  });
+}
+
+/**
+ * Imports that exist at run time (`import type` is erased by the compiler): a cycle of these is
+ * what breaks module loading order. Layering counts type imports too (they still couple layers).
+ */
+function valueImportsOf(file: string): string[] {
+  const src = ts.createSourceFile(file, fs.readFileSync(file, 'utf8'), ts.ScriptTarget.ES2022, false);
+  const specs: string[] = [];
+  for (const st of src.statements) {
+    if (ts.isImportDeclaration(st) && !st.importClause?.isTypeOnly) specs.push((st.moduleSpecifier as ts.StringLiteral).text);
+    if (ts.isExportDeclaration(st) && st.moduleSpecifier && !st.isTypeOnly) specs.push((st.moduleSpecifier as ts.StringLiteral).text);
+  }
+  const all = importsOf(file);
+  return all.filter((i) => specs.includes(i.spec)).map((i) => i.target).filter((t): t is string => t !== undefined);
+}
+
+const rel = (f: string) => path.relative(ROOT, f);
+const appFiles = files(path.join(ROOT, 'app'));
+const infraFiles = files(path.join(ROOT, 'infra'));
+
+/** `file -> layer it imports` pairs that break the table, as readable lines. */
+export function upwardImports(): string[] {
+  const bad: string[] = [];
+  for (const f of appFiles) {
+    const from = layerOf(rel(f));
+    for (const { spec, target } of importsOf(f)) {
+      if (spec.startsWith('@pulumi/')) bad.push(`${rel(f)} imports ${spec} (app/ never loads Pulumi)`);
+      if (!target) continue;
+      const to = layerOf(rel(target));
+      if (to !== from && !LAYERS[from].mayImport.includes(to)) bad.push(`${rel(f)} (${from}) imports ${rel(target)} (${to})`);
+    }
+  }
+  for (const f of infraFiles) {
+    for (const { target } of importsOf(f)) {
+      if (!target || !rel(target).startsWith('app/')) continue;
+      const to = layerOf(rel(target));
+      if (to !== 'contract' && to !== 'protocol') bad.push(`${rel(f)} (infra) imports ${rel(target)} (${to}): infra takes only contract and protocol values from app/`);
+    }
+  }
+  return bad;
+}
+
+function cycles(): string[] {
+  const graph = new Map(appFiles.map((f) => [f, valueImportsOf(f)]));
+  const found: string[] = [];
+  const state = new Map<string, 'open' | 'done'>();
+  const stack: string[] = [];
+  const visit = (f: string) => {
+    state.set(f, 'open');
+    stack.push(f);
+    for (const t of graph.get(f) ?? []) {
+      if (state.get(t) === 'open') found.push([...stack.slice(stack.indexOf(t)), t].map(rel).join(' -> '));
+      else if (!state.has(t)) visit(t);
+    }
+    stack.pop();
+    state.set(f, 'done');
+  };
+  for (const f of appFiles) if (!state.has(f)) visit(f);
+  return [...new Set(found)];
+}
+
+test('every file of app/ belongs to a known layer', () => {
+  for (const f of appFiles) expect(LAYERS[layerOf(rel(f))]).toBeDefined();
+});
+
+test('no layer imports upward, app/ never imports Pulumi, infra/ takes only contract and protocol', () => {
+  expect(upwardImports()).toEqual([]);
+});
+
+test('no run-time import cycles inside app/', () => {
+  expect(cycles()).toEqual([]);
+});
+
+test('the contract is plain data and functions: no I/O modules', () => {
+  const io = /^(node:)?(fs|child_process|net|http|https|dgram|fs\/promises)$/;
+  for (const f of appFiles.filter((x) => layerOf(rel(x)) === 'contract')) {
+    expect(importsOf(f).filter((i) => io.test(i.spec)).map((i) => `${rel(f)}: ${i.spec}`)).toEqual([]);
+  }
+});
+
+test('the check fails on an upward import (it is not vacuous)', () => {
+  expect(LAYERS.backplane.mayImport).not.toContain('server');
+  expect(LAYERS.client.mayImport).not.toContain('server');
+  expect(LAYERS.client.mayImport).not.toContain('auth');
+  expect(layerOf('app/backplane/index.ts')).toBe('backplane');
+  expect(layerOf('app/server/config.ts')).toBe('server');
+});
