@@ -63,7 +63,7 @@ async function variant(redisUrl: string, restartJitterMs: number): Promise<Varia
     const urls = [a, b].map((s) => `ws://127.0.0.1:${s.port}/socket/websocket`);
     const t0 = Date.now();
     await Promise.all(workers.map((w, i) => ask(w, {
-      cmd: 'start', urls, count: PEERS / WORKERS, prefix: `dr${restartJitterMs}w${i}`, intervalMs: INTERVAL_MS, seed: 11 + i, secret: SECRET,
+      cmd: 'start', urls, count: PEERS / WORKERS, chunk: 250, rampMs: 500, prefix: `dr${restartJitterMs}w${i}`, intervalMs: INTERVAL_MS, seed: 11 + i, secret: SECRET,
       timeouts: { client: { restartJitterMs } },
     }, 'ready', 240_000)));
     const joinedAfterMs = Date.now() - t0;
@@ -135,7 +135,8 @@ async function main(): Promise<void> {
     '',
     `${PEERS.toLocaleString('en')} SDK peers (drill fleet in ${WORKERS} load-generator processes, one numbered signal per peer every ${INTERVAL_MS / 1000} s) on server A;`,
     `A drains (1012s spread over the ${defaultTimeouts.drain.windowMs / 1000} s window) and every peer moves to server B; both servers in their own processes, one redis-server.`,
-    'Reconnect gap: from losing the joined session to the next join, per peer (the larger of the two fleets\' percentiles).',
+    'Peers start in fleets of 250 per process every 0.5 s (a real fleet does not connect in one instant). Reconnect gap: from losing',
+    'the joined session to the next join, per peer (the largest of the fleets\' percentiles: an upper bound of the merged one).',
     'Reproduce: `npx tsx bench/drain.ts`.',
     '',
     '## Goals',

@@ -9,6 +9,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { verifyToken } from '../../app/auth/token';
 
@@ -19,33 +20,34 @@ const peers = new Map<string, WebSocket>();
 const server = http.createServer((_req, res) => { res.writeHead(404).end(); });
 const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false, clientTracking: false });
 
-server.on('upgrade', (req, socket, head) => {
+/** Per connection only what the relay needs (no closure over the upgrade request). */
+function joined(ws: WebSocket, id: string): void {
+  peers.get(id)?.terminate(); // newest wins, as in sluice
+  peers.set(id, ws);
+  ws.on('message', (raw) => {
+    let m: { to?: unknown; id?: unknown; data?: unknown };
+    try {
+      m = JSON.parse(raw.toString()) as typeof m;
+    } catch {
+      ws.close(1007);
+      return;
+    }
+    const to = typeof m.to === 'string' ? peers.get(m.to) : undefined;
+    if (to) to.send(JSON.stringify({ from: id, id: m.id, data: m.data }));
+    if (ACK) ws.send(JSON.stringify({ t: 'ack', id: m.id, status: to ? 'delivered' : 'unknown_peer' }));
+  });
+  ws.on('close', () => { if (peers.get(id) === ws) peers.delete(id); });
+  ws.on('error', () => undefined);
+  ws.send('{"t":"joined"}');
+}
+
+server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
   socket.on('error', () => socket.destroy());
   const token = new URL(req.url ?? '/', 'http://x').searchParams.get('token');
-  verifyToken(SECRET, token).then((peer) => {
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      const id = peer.sub;
-      peers.get(id)?.terminate(); // newest wins, as in sluice
-      peers.set(id, ws);
-      ws.on('message', (raw) => {
-        let m: { to?: unknown; id?: unknown; data?: unknown };
-        try {
-          m = JSON.parse(raw.toString()) as typeof m;
-        } catch {
-          ws.close(1007);
-          return;
-        }
-        const to = typeof m.to === 'string' ? peers.get(m.to) : undefined;
-        if (to) to.send(JSON.stringify({ from: id, id: m.id, data: m.data }));
-        if (ACK) ws.send(JSON.stringify({ t: 'ack', id: m.id, status: to ? 'delivered' : 'unknown_peer' }));
-      });
-      ws.on('close', () => { if (peers.get(id) === ws) peers.delete(id); });
-      ws.on('error', () => undefined);
-      ws.send('{"t":"joined"}');
-    });
-  }, () => {
-    socket.end('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-  });
+  verifyToken(SECRET, token).then(
+    (peer) => wss.handleUpgrade(req, socket, head, (ws) => joined(ws, peer.sub)),
+    () => socket.end('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n'),
+  );
 });
 
 server.listen(Number(process.env.BENCH_PORT ?? 0), '127.0.0.1', () => {
