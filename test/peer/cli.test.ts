@@ -28,6 +28,13 @@ function peerCli(args: string[], env: Record<string, string> = {}): Promise<Run>
   });
 }
 
+/**
+ * --duration counts from the start of the run, connecting and joining included: under CPU contention
+ * (load average ~20 on 2 cores) a 1 s run ended with peers joined but nothing sent yet. 3 s leaves
+ * the exchange time to start.
+ */
+const DURATION_SEC = 3;
+
 let srv: TestServer;
 beforeAll(async () => {
   srv = await startServer();
@@ -37,7 +44,7 @@ afterAll(async () => {
 });
 
 test('a fleet logs state changes as JSON lines and prints its summary last', async () => {
-  const run = await peerCli(['--count', '4', '--url', srv.socketUrl, '--duration', '1', '--interval', '50'], { SLUICE_TOKEN_SECRET: SECRET });
+  const run = await peerCli(['--count', '4', '--url', srv.socketUrl, '--duration', String(DURATION_SEC), '--interval', '50'], { SLUICE_TOKEN_SECRET: SECRET });
   expect(run.stderr).toBe('');
   expect(run.code).toBe(0);
   const summary = run.lines[run.lines.length - 1];
@@ -49,7 +56,7 @@ test('a fleet logs state changes as JSON lines and prints its summary last', asy
 }, 30_000);
 
 test('a single peer uses SLUICE_TOKEN and talks to its partner', async () => {
-  const run = await peerCli(['--kind', 'gateway', '--id', 'gw-cli', '--to', 'gw-cli', '--url', srv.socketUrl, '--duration', '1', '--interval', '50', '--log-level', 'warn'], {
+  const run = await peerCli(['--kind', 'gateway', '--id', 'gw-cli', '--to', 'gw-cli', '--url', srv.socketUrl, '--duration', String(DURATION_SEC), '--interval', '50', '--log-level', 'warn'], {
     SLUICE_TOKEN: await token('gw-cli', 'gateway'),
   });
   expect(run.code).toBe(0);
@@ -68,23 +75,35 @@ test('a bad token stops the peer with an error instead of retrying', async () =>
   expect(run.lines[run.lines.length - 1]).toMatchObject({ event: 'summary', sent: 0, fatal: 'unauthorized' });
 }, 30_000);
 
-test('the token rides in the header: a server refusing query tokens serves the CLI; --token-in-query is refused (exit 3)', async () => {
-  const strict = new SluiceServer({ config: { ...testConfig({ serverId: 'strict' }), tokenInQuery: false } });
-  const { port } = await strict.start();
-  const url = `ws://127.0.0.1:${port}/socket/websocket`;
+/** A server that refuses query tokens (SLUICE_TOKEN_IN_QUERY=off, as in production). */
+async function strictServer(): Promise<{ url: string; server: SluiceServer }> {
+  const server = new SluiceServer({ config: { ...testConfig({ serverId: 'strict' }), tokenInQuery: false } });
+  const { port } = await server.start();
+  return { url: `ws://127.0.0.1:${port}/socket/websocket`, server };
+}
+
+test('the token rides in the header: a server refusing query tokens serves the CLI fleet', async () => {
+  const strict = await strictServer();
   try {
-    const ok = await peerCli(['--count', '2', '--url', url, '--duration', '1', '--interval', '50'], { SLUICE_TOKEN_SECRET: SECRET });
+    const ok = await peerCli(['--count', '2', '--url', strict.url, '--duration', String(DURATION_SEC), '--interval', '50'], { SLUICE_TOKEN_SECRET: SECRET });
     expect(ok.code).toBe(0);
     expect(ok.lines[ok.lines.length - 1]).toMatchObject({ event: 'summary', peers: 2, lost: 0, duplicated: 0 });
     expect((ok.lines[ok.lines.length - 1].delivered as number)).toBeGreaterThan(0);
+  } finally {
+    await strict.server.shutdown();
+  }
+}, 30_000);
 
-    const old = await peerCli(['--id', 'c-old', '--to', 'c-old', '--url', url, '--token-in-query'], { SLUICE_TOKEN_SECRET: SECRET });
+test('--token-in-query against a server refusing query tokens: 401, the peer stops (exit 3)', async () => {
+  const strict = await strictServer();
+  try {
+    const old = await peerCli(['--id', 'c-old', '--to', 'c-old', '--url', strict.url, '--token-in-query'], { SLUICE_TOKEN_SECRET: SECRET });
     expect(old.code).toBe(3);
     expect(old.lines[old.lines.length - 1]).toMatchObject({ event: 'summary', fatal: 'unauthorized' });
-    const refused = (await strict.metrics.upgradesRejected.get()).values.find((v) => v.labels.reason === 'token_in_query_disabled');
+    const refused = (await strict.server.metrics.upgradesRejected.get()).values.find((v) => v.labels.reason === 'token_in_query_disabled');
     expect(refused?.value).toBe(1);
   } finally {
-    await strict.shutdown();
+    await strict.server.shutdown();
   }
 }, 30_000);
 
