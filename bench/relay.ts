@@ -22,8 +22,8 @@ const GENERATORS = 2;
 const RATES = [5_000, 10_000];
 const CEILING_RATES = [10_000, 15_000, 20_000, 30_000, 40_000];
 const CEILING_P99_MS = 500;
-const WARMUP_MS = QUICK ? 1_000 : 1_500;
-const DURATION_MS = QUICK ? 2_000 : 4_000;
+const WARMUP_MS = QUICK ? 1_000 : 1_000;
+const DURATION_MS = QUICK ? 2_000 : 3_000;
 const SYSTEMS: SystemName[] = ['sluice', 'socketio', 'ws', 'ws-ack'];
 
 interface Ceiling { system: SystemName; ceiling: number; steps: RelayFigures[] }

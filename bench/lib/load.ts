@@ -70,9 +70,9 @@ export interface RelayFigures {
   p50Ms: number; p90Ms: number; p99Ms: number; maxMs: number;
   ackP99Ms: number;
   sent: number; delivered: number; missing: number; nacked: number;
-  /** Server CPU time (all servers) over the window divided by signals delivered in it. */
+  /** Server CPU time (all servers) over the whole run divided by every signal sent in it. */
   cpuUsPerSignal: number;
-  /** Share of one core the server used over the window. */
+  /** Share of one core the server used over the whole run. */
   serverCpu: number;
   /** How late the load generator itself ran behind its schedule at worst (its own saturation). */
   loadgenLagMaxMs: number;
@@ -87,17 +87,16 @@ export async function measureRelay(system: RunningSystem | RunningSystem[], gens
   const systems = Array.isArray(system) ? system : [system];
   const cpuUs = async () => (await Promise.all(systems.map((x) => x.cpuUs()))).reduce((a, b) => a + b, 0);
   const runId = `r${process.pid}x${++runSeq}x${Date.now().toString(36)}`;
-  const pending = gens.map((g, i) => g.relay({
-    pairs: pairsByGen[i], rate: o.rate / gens.length, warmupMs: o.warmupMs, durationMs: o.durationMs,
-    payloadBytes: o.payloadBytes ?? 120, runId: `${runId}g${i}`,
-  }));
-  await new Promise((r) => setTimeout(r, 50 + o.warmupMs));
+  // CPU over the whole run (warm-up, window and settle) divided by every signal sent in it: robust
+  // to a starved load generator or a late probe answer, which a window of a few seconds is not.
   const cpu0 = await cpuUs();
   const t0 = Date.now();
-  await new Promise((r) => setTimeout(r, o.durationMs));
+  const results = await Promise.all(gens.map((g, i) => g.relay({
+    pairs: pairsByGen[i], rate: o.rate / gens.length, warmupMs: o.warmupMs, durationMs: o.durationMs,
+    payloadBytes: o.payloadBytes ?? 120, runId: `${runId}g${i}`,
+  })));
   const cpu1 = await cpuUs();
   const wall = Date.now() - t0;
-  const results = await Promise.all(pending);
   const h = hdr.build({ useWebAssembly: false });
   const a = hdr.build({ useWebAssembly: false });
   for (const r of results) {
@@ -112,7 +111,7 @@ export async function measureRelay(system: RunningSystem | RunningSystem[], gens
     p50Ms: us(h.getValueAtPercentile(50)), p90Ms: us(h.getValueAtPercentile(90)), p99Ms: us(h.getValueAtPercentile(99)), maxMs: us(h.maxValue),
     ackP99Ms: a.totalCount > 0 ? us(a.getValueAtPercentile(99)) : NaN,
     sent: sum((r) => r.sent), delivered, missing: sum((r) => r.missing), nacked: sum((r) => r.nacked),
-    cpuUsPerSignal: delivered > 0 ? (cpu1 - cpu0) / delivered : NaN,
+    cpuUsPerSignal: sum((r) => r.sentTotal) > 0 ? (cpu1 - cpu0) / sum((r) => r.sentTotal) : NaN,
     serverCpu: (cpu1 - cpu0) / 1000 / wall,
     loadgenLagMaxMs: Math.max(...results.map((r) => r.lagMaxMs)),
   };

@@ -19,6 +19,8 @@ export interface RelayResult {
   hist: string; ackHist: string; sent: number; acked: number; delivered: number; nacked: number;
   /** Sent in the measured window and never delivered within the settle time after it. */
   missing: number; lagMaxMs: number;
+  /** Every signal sent, warm-up included (the server's CPU is divided by this). */
+  sentTotal: number;
 }
 type Cmd = OpenCmd | RelayCmd | { cmd: 'close' } | { cmd: 'count' };
 
@@ -203,7 +205,7 @@ async function relay(c: RelayCmd): Promise<RelayResult> {
   onAck = () => undefined;
   return {
     hist: hdr.encodeIntoCompressedBase64(hist), ackHist: hdr.encodeIntoCompressedBase64(ackHist),
-    sent: inWindow, acked, delivered, nacked, missing: Math.max(0, inWindow - delivered), lagMaxMs: lagMax,
+    sent: inWindow, sentTotal: sent, acked, delivered, nacked, missing: Math.max(0, inWindow - delivered), lagMaxMs: lagMax,
   };
 }
 
