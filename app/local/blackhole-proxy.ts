@@ -6,6 +6,16 @@
  */
 import net from 'node:net';
 
+/**
+ * A WebSocket connection the server closed while the network was black-holed: when the last byte
+ * was forwarded to the server, and when the server's end closed (FIN or RST). The difference is
+ * what the server's idle limit (`server.idleTimeoutMs`: no frame for that long) promises to bound.
+ */
+export interface ServerClose {
+  lastToServerAt: number;
+  closedAt: number;
+}
+
 export interface BlackholeProxy {
   port: number;
   /** From now on, drop every byte of every existing connection (new ones are dropped too). */
@@ -13,6 +23,10 @@ export interface BlackholeProxy {
   /** Forward normally again (for new connections and existing ones). */
   restore(): void;
   readonly connections: number;
+  /** Upgraded (HTTP 101) connections open now. */
+  readonly upgraded: number;
+  /** Upgraded connections whose server end closed while black-holed, in order. */
+  readonly serverClosed: readonly ServerClose[];
   /** What a VM deletion does: reset (RST) both sides of every connection, black-holed or not. */
   resetAll(): void;
   close(): Promise<void>;
@@ -21,17 +35,39 @@ export interface BlackholeProxy {
 export async function startBlackholeProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<BlackholeProxy> {
   let dropping = false;
   const pairs = new Set<[net.Socket, net.Socket]>();
+  const serverClosed: ServerClose[] = [];
+  /** Open pairs that carry a WebSocket; `reset` ones were cut here (VM deletion), not by the server. */
+  const upgraded = new Set<[net.Socket, net.Socket]>();
+  const reset = new WeakSet<[net.Socket, net.Socket]>();
   const server = net.createServer((client) => {
     const upstream = net.connect(targetPort, targetHost);
     const pair: [net.Socket, net.Socket] = [client, upstream];
     pairs.add(pair);
-    const forward = (from: net.Socket, to: net.Socket) => from.on('data', (chunk) => {
-      if (!dropping && !to.destroyed) to.write(chunk);
+    let lastToServerAt = Date.now();
+    let isUpgraded = false;
+    let first = true;
+    client.on('data', (chunk) => {
+      if (dropping || upstream.destroyed) return;
+      upstream.write(chunk);
+      lastToServerAt = Date.now();
     });
-    forward(client, upstream);
-    forward(upstream, client);
+    upstream.on('data', (chunk: Buffer) => {
+      if (first) {
+        first = false;
+        // The server's first bytes on a WebSocket: the 101 answer to the upgrade.
+        if (chunk.subarray(0, 12).toString('latin1') === 'HTTP/1.1 101') {
+          isUpgraded = true;
+          upgraded.add(pair);
+        }
+      }
+      if (!dropping && !client.destroyed) client.write(chunk);
+    });
+    upstream.once('close', () => {
+      if (isUpgraded && dropping && !reset.has(pair)) serverClosed.push({ lastToServerAt, closedAt: Date.now() });
+    });
     const end = () => {
       pairs.delete(pair);
+      upgraded.delete(pair);
       // In black-hole mode the other side must learn nothing: no FIN, no RST.
       if (!dropping) {
         client.destroy();
@@ -49,9 +85,13 @@ export async function startBlackholeProxy(targetPort: number, targetHost = '127.
     blackhole: () => { dropping = true; },
     restore: () => { dropping = false; },
     get connections() { return pairs.size; },
+    get upgraded() { return upgraded.size; },
+    serverClosed,
     resetAll: () => {
       for (const pair of [...pairs]) {
         pairs.delete(pair);
+        upgraded.delete(pair);
+        reset.add(pair);
         for (const s of pair) rst(s);
       }
     },

@@ -32,7 +32,7 @@ export function renderReport(results: ScenarioResult[], meta: { quick: boolean; 
   ];
   for (const r of results) {
     out.push(`## ${r.n}. ${r.name}`, '', `Load balancer ${r.lb}, backplane ${r.backplane}. ${r.summary.sent} signals sent, ${r.summary.delivered} delivered, ${r.summary.replayed} of them replayed on resume, ${r.summary.reconnects} reconnects.`, '');
-    if (r.clientDetectMs) out.push(`Detection: client heartbeat p50 ${s(r.clientDetectMs.p50)}, max ${s(r.clientDetectMs.max)} (${r.clientDetectMs.count} peers); server end (no connection left on the silent server) ${r.serverDetectMs !== undefined ? s(r.serverDetectMs) : 'not seen'}.`, '');
+    if (r.clientDetectMs) out.push(`Detection: client heartbeat p50 ${s(r.clientDetectMs.p50)}, max ${s(r.clientDetectMs.max)} (${r.clientDetectMs.count} peers); server end (per connection, the last byte in to the server's close) p50 ${s(r.serverDetectMs?.p50 ?? 0)}, max ${s(r.serverDetectMs?.max ?? 0)} (${r.serverDetectMs?.count ?? 0} connections).`, '');
     out.push('| check | value | bound | |', '| --- | --- | --- | --- |');
     for (const c of r.checks) out.push(`| ${c.what} | ${c.value} | ${Number.isFinite(c.bound) ? c.bound : '-'} | ${c.ok ? 'ok' : '**missed**'} |`);
     out.push('', ...r.notes.map((n) => `- ${n}`), '', `![scenario ${r.n}](scenario-${r.n}.svg)`, '');

@@ -17,6 +17,7 @@ import type { Timeouts } from '../contract/timeouts';
 import { percentiles } from '../peer/fleet';
 import type { FleetSummary, Percentiles } from '../peer/fleet';
 import { regionChart } from './charts';
+import { machineNote, MachineReport, ScenarioProbe } from './drill-probe';
 import type { LbKind } from './lb';
 import { BackplaneKind, Region, startRegion } from './region';
 import { bounds, noHeartbeatClient, reconnectMs, regionTimeouts, withLbIdle } from './timeouts';
@@ -49,13 +50,17 @@ export interface ScenarioResult {
   affected: number;
   /** Per affected peer: from the event to its next join (scenario 1: its reconnect gaps). */
   outageMs: Percentiles;
-  /** Scenario 3: per affected peer, event -> its heartbeat gave up; server end: event -> no connection left. */
+  /**
+   * Scenario 3: per affected peer, event -> its heartbeat gave up; server end, per connection on
+   * the silent server: the last byte its VM network forwarded to it -> the server closed it.
+   */
   clientDetectMs?: Percentiles;
-  serverDetectMs?: number;
+  serverDetectMs?: Percentiles;
   deletedAtMs?: number;
   everOffline: number;
   summary: FleetSummary;
   checks: Check[];
+  machine: MachineReport;
   chart: string;
   notes: string[];
 }
@@ -64,9 +69,13 @@ export interface ScenarioResult {
 export const INCIDENT_MS = { min: 5 * 60_000, max: 10 * 60_000 };
 /** Upper bound on the drill's own waits (not a checked bound: those are the checks' values). */
 const WAIT_MS = 30_000;
-
-/** Timers fire at their due time or later: detection checks allow one monitor sample (250 ms) of lateness. */
-export const TIMER_TOLERANCE_MS = 250;
+/**
+ * One numbered signal per peer per second. Signaling is sparse, and the drill measures reconnects,
+ * not throughput: at 4 per second the fleet and the servers took most of a core on their own, and
+ * on a shared 2-core machine the reconnect times measured the scheduler (upgrades answered in ~1 s
+ * under load 15, so `connect_timeout`s and retries).
+ */
+export const SIGNAL_EVERY_MS = 1_000;
 
 export function deletionMs(quick: boolean): number {
   return quick ? 30_000 : 120_000;
@@ -87,18 +96,20 @@ export async function runDrill(o: DrillOptions): Promise<ScenarioResult[]> {
 
 const SCENARIOS: Array<(o: DrillOptions) => Promise<ScenarioResult>> = [healthyRollout, (o) => silent(o, 2), (o) => silent(o, 3), (o) => silent(o, 4)];
 
-async function region(o: DrillOptions, timeouts: Timeouts, clientTimeouts: Timeouts, intervalMs: number, quiet = false): Promise<Region> {
+async function region(o: DrillOptions, timeouts: Timeouts, clientTimeouts: Timeouts, intervalMs: number, quiet = false): Promise<{ r: Region; probe: ScenarioProbe }> {
+  const probe = new ScenarioProbe();
   const r = await startRegion({
     servers: 3, peers: o.peers, timeouts, clientTimeouts, lb: o.lb, backplane: o.backplane, port: 0,
     intervalMs, logLevel: 'error', sampleEveryMs: 250, idPrefix: 'drill',
   });
   try {
     const fleet = await r.startFleet();
+    probe.watch(fleet);
     // Warm up: every pair has exchanged signals before anything happens.
     // Quiet peers (one signal per 1.5 LB idle timeouts) warm up with one signal each.
     const perPeer = quiet ? 1 : 2;
     await until(() => fleet.snapshot().delivered >= o.peers * perPeer, 30_000 + 2 * perPeer * intervalMs, 'warm-up signals');
-    return r;
+    return { r, probe };
   } catch (err) {
     await r.stop();
     throw err;
@@ -107,7 +118,7 @@ async function region(o: DrillOptions, timeouts: Timeouts, clientTimeouts: Timeo
 
 async function healthyRollout(o: DrillOptions): Promise<ScenarioResult> {
   const t = regionTimeouts(o.quick);
-  const r = await region(o, t, t, 250);
+  const { r, probe } = await region(o, t, t, SIGNAL_EVERY_MS);
   const startedAt = r.monitor.latest()?.t ?? 0;
   await r.rollout();
   const fleet = r.fleet!;
@@ -118,6 +129,7 @@ async function healthyRollout(o: DrillOptions): Promise<ScenarioResult> {
     });
   await settleSamples(r, 2);
   const summary = await r.stop();
+  const machine = probe.finish();
   const everOffline = r.monitor.everOffline.size;
   const gap = summary!.gapMs;
   const maxReset = Math.max(0, ...r.monitor.samples.flatMap((s) => s.servers.map((v) => v.drainReset)));
@@ -128,8 +140,9 @@ async function healthyRollout(o: DrillOptions): Promise<ScenarioResult> {
       { what: 'reconnect gap max (ms)', value: gap.max, bound: bounds.drainGapMs(t), ok: gap.max <= bounds.drainGapMs(t) },
       ...lossChecks(summary!, everOffline),
     ],
+    machine,
     chart: regionChart(r.monitor.samples, { title: `1. healthy rollout: ${o.peers} peers, 3 servers replaced with a drain each (${r.lb.kind}, ${r.backplaneKind})`, since: Math.max(0, startedAt - 2_000), markers: [{ t: startedAt, label: 'rollout starts' }] }),
-    notes: [...offlineNotes(r), `RSTs at a drain deadline: ${maxReset}`, `every peer reconnected ${(summary!.reconnects / o.peers).toFixed(1)} times on average (a peer may land on a server replaced later)`],
+    notes: [...offlineNotes(r), `RSTs at a drain deadline: ${maxReset}`, `every peer reconnected ${(summary!.reconnects / o.peers).toFixed(1)} times on average (a peer may land on a server replaced later)`, machineNote(machine)],
   };
 }
 
@@ -143,7 +156,7 @@ async function silent(o: DrillOptions, n: 2 | 3 | 4): Promise<ScenarioResult> {
   const quietEveryMs = Math.round(base.lb.idleTimeoutSec * 1500);
   const t = n === 2 ? base : withLbIdle(base, Math.ceil(horizon / 1000));
   const clientT = legacy ? noHeartbeatClient(t, horizon) : t;
-  const r = await region(o, t, clientT, legacy ? quietEveryMs : 250, legacy);
+  const { r, probe } = await region(o, t, clientT, legacy ? quietEveryMs : SIGNAL_EVERY_MS, legacy);
   const fleet = r.fleet!;
   const target = r.live()[0];
   // The rollout's surge server comes up; the old one is scheduled for deletion but never drains.
@@ -160,36 +173,42 @@ async function silent(o: DrillOptions, n: 2 | 3 | 4): Promise<ScenarioResult> {
     p.client.on('connected', () => { if (!recovered.has(p.spec.id)) recovered.set(p.spec.id, Date.now() - t0); });
   }
   await r.breakServer('silence', target.id);
+  // The WebSockets open on the silent server: the server's idle limit must close each of them.
+  const upgradedAtSilence = target.network.upgraded;
   const bound = n === 2 ? bounds.lbRecoveryMs(t, quietEveryMs) : n === 3 ? bounds.heartbeatRecoveryMs(t) : Infinity;
   // The VM deletion comes at the scaled incident time, or once every affected peer is back (2, 3).
-  await until(() => n !== 4 && recovered.size === peers.length, del, 'recovery', false);
+  // Scenario 3 also waits for the server end: each of its connections closed by its idle limit.
+  const serverDone = () => n !== 3 || target.network.serverClosed.length >= upgradedAtSilence;
+  await until(() => n !== 4 && recovered.size === peers.length && serverDone(), del, 'recovery', false);
   const deletedAt = Date.now() - t0;
   await r.breakServer('delete', target.id);
   await until(() => recovered.size === peers.length, WAIT_MS + reconnectMs(clientT), 'every affected peer back after the deletion');
   await until(() => fleet.peers.every((p) => p.client.state === 'joined'), WAIT_MS + reconnectMs(clientT), 'every peer joined');
+  const serverClosed = target.network.serverClosed.map((c) => c.closedAt - c.lastToServerAt);
   // Each affected peer gets signals again (the quiet ones send rarely: wait one send interval).
   await new Promise((res) => setTimeout(res, legacy ? quietEveryMs + 1_000 : 2_000));
   await settleSamples(r, 2);
-  const serverDetect = r.monitor.samples.map((s) => s.servers.find((v) => v.id === target.id))
-    .find((v) => v !== undefined && v.at >= rel(t0) && v.connections === 0);
   const summary = (await r.stop())!;
+  const machine = probe.finish();
   const everOffline = r.monitor.everOffline.size;
   const outage = percentiles([...recovered.values()]);
   const checks: Check[] = [...lossChecks(summary, n === 4 ? null : everOffline)];
   const notes: string[] = [];
   if (n === 2) checks.unshift({ what: 'recovery max (ms), LB idle timeout', value: outage.max, bound, ok: outage.max <= bound && recovered.size === peers.length && deletedAt < del });
   let clientDetect: Percentiles | undefined;
-  let serverDetectMs: number | undefined;
+  let serverDetect: Percentiles | undefined;
   if (n === 3) {
     clientDetect = percentiles([...detected.values()]);
-    serverDetectMs = serverDetect ? serverDetect.at - rel(t0) : undefined;
-    // A timer fires at its due time or a little later on a busy machine: one sample period of tolerance.
-    const sBound = bounds.serverDetectionMs(t) + TIMER_TOLERANCE_MS;
-    const cBound = t.client.deadPeerDetectionMs + TIMER_TOLERANCE_MS;
+    serverDetect = percentiles(serverClosed);
+    const sBound = bounds.serverDetectionMs(t);
+    const cBound = bounds.clientDetectionMs(t);
     checks.unshift(
       { what: 'recovery max (ms), client heartbeat', value: outage.max, bound, ok: outage.max <= bound && recovered.size === peers.length && deletedAt < del },
       { what: 'client detection max (ms)', value: clientDetect.max, bound: cBound, ok: clientDetect.count === peers.length && clientDetect.max <= cBound },
-      { what: 'server detection (ms), no connection left', value: serverDetectMs ?? -1, bound: sBound, ok: serverDetectMs !== undefined && serverDetectMs <= sBound },
+      {
+        what: `server detection max (ms), last byte in -> server's close, ${serverDetect.count} of ${upgradedAtSilence} connections`, value: serverDetect.max, bound: sBound,
+        ok: upgradedAtSilence > 0 && serverDetect.count === upgradedAtSilence && serverDetect.max <= sBound,
+      },
     );
   }
   if (n === 4) {
@@ -198,11 +217,11 @@ async function silent(o: DrillOptions, n: 2 | 3 | 4): Promise<ScenarioResult> {
   }
   notes.push(...offlineNotes(r));
   if (legacy) notes.push(`peers without application heartbeats (interval ${clientT.client.heartbeatIntervalMs / 1000} s), one signal every ${quietEveryMs / 1000} s`);
-  notes.push(`LB idle timeout ${t.lb.idleTimeoutSec} s; ${peers.length} peers were on ${target.id}`);
+  notes.push(`LB idle timeout ${t.lb.idleTimeoutSec} s; ${peers.length} peers were on ${target.id}`, machineNote(machine));
   const names = { 2: ['drain skipped', 'drain', 'LB idle timeout (defense 2)'], 3: ['drain skipped, LB timeout ineffective', 'drain, LB idle timeout', 'heartbeats (defense 3)'], 4: ['no defense (the incident, scaled)', 'drain, LB idle timeout, heartbeats', 'only the VM deletion (RST)'] } as const;
   return {
     n, name: names[n][0], fails: names[n][1], acts: names[n][2], lb: r.lb.kind, backplane: r.backplaneKind, peers: o.peers,
-    affected: peers.length, outageMs: outage, clientDetectMs: clientDetect, serverDetectMs, deletedAtMs: deletedAt, everOffline, summary, checks,
+    affected: peers.length, outageMs: outage, clientDetectMs: clientDetect, serverDetectMs: serverDetect, deletedAtMs: deletedAt, everOffline, summary, checks, machine,
     chart: regionChart(r.monitor.samples, {
       title: `${n}. ${names[n][0]}: ${target.id} goes silent (${r.lb.kind}, ${r.backplaneKind})`, since: Math.max(0, rel(t0) - 3_000),
       markers: [{ t: rel(t0), label: `${target.id} silent` }, { t: rel(t0) + deletedAt, label: 'VM deleted' }],

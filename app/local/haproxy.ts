@@ -19,6 +19,7 @@ import path from 'node:path';
 import type { Timeouts } from '../contract/timeouts';
 import type { BackendInfo } from './balancer';
 import type { HealthCheck } from './lb';
+import { withLifeline } from './lifeline';
 
 export interface HaproxyConfigInput {
   port: number;
@@ -91,7 +92,8 @@ export class HaproxyBalancer {
     const check = spawnSync('haproxy', ['-c', '-q', '-f', this.cfgPath], { encoding: 'utf8' });
     if (check.status !== 0) throw new Error(`haproxy refused its config: ${check.stderr || check.stdout}`);
     // Own process group: a terminal's Ctrl-C reaches only `npm start`, which stops HAProxy last.
-    const proc = spawn('haproxy', ['-db', '-f', this.cfgPath], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    // SIGKILLed by the kernel if this process dies (lifeline.ts).
+    const proc = spawn(...withLifeline('haproxy', ['-db', '-f', this.cfgPath]), { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     this.proc = proc;
     proc.stderr!.on('data', (d: Buffer) => { this.stderr = (this.stderr + d.toString()).slice(-4000); });
     const deadline = Date.now() + 10_000;

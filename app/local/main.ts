@@ -13,6 +13,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import type { FleetSummary } from '../peer/fleet';
 import { LbKind } from './lb';
 import { BackplaneKind, Region, startRegion } from './region';
+import { watchLaunchers } from './lifeline';
 import { startStatusServer } from './status-server';
 import { regionTimeouts } from './timeouts';
 
@@ -98,6 +99,8 @@ if (require.main === module) {
       };
       process.on('SIGINT', () => onSignal('SIGINT'));
       process.on('SIGTERM', () => onSignal('SIGTERM'));
+      // npm (or tsx) SIGKILLed: nothing signals this process, so it notices the launcher gone.
+      watchLaunchers((pid) => onSignal(`launcher ${pid} gone`));
     });
   program.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
   program.parseAsync().catch((err: Error) => {

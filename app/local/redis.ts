@@ -5,6 +5,7 @@
  */
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import net from 'node:net';
+import { withLifeline } from './lifeline';
 
 export function redisAvailable(): boolean {
   return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
@@ -29,10 +30,11 @@ export interface LocalRedis {
 
 export async function startRedis(dir: string): Promise<LocalRedis> {
   const port = await freePort();
-  const proc: ChildProcess = spawn('redis-server', [
+  // SIGKILLed by the kernel if this process dies (lifeline.ts).
+  const proc: ChildProcess = spawn(...withLifeline('redis-server', [
     '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
     '--protected-mode', 'yes', '--maxmemory-policy', 'noeviction', '--loglevel', 'warning',
-  ], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  ]), { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => { out = (out + d.toString()).slice(-4000); });
   proc.stderr!.on('data', (d: Buffer) => { out = (out + d.toString()).slice(-4000); });

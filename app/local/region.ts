@@ -128,7 +128,8 @@ export class Region extends EventEmitter {
     const failed: Record<string, number> = {};
     for (const p of this.fleet.peers) {
       p.client.on('disconnected', (d) => {
-        if (!d.wasJoined) failed[`${d.reason}${d.status ? ` ${d.status}` : ''}`] = (failed[`${d.reason}${d.status ? ` ${d.status}` : ''}`] ?? 0) + 1;
+        const k = `${d.reason}${d.status ? ` ${d.status}` : ''}`;
+        if (!d.wasJoined) failed[k] = (failed[k] ?? 0) + 1;
       });
     }
     const fleet = this.fleet;

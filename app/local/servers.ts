@@ -17,6 +17,7 @@ import type { Timeouts } from '../contract/timeouts';
 import { defaultLimits } from '../server/config';
 import { SluiceServer } from '../server/server';
 import { BlackholeProxy, startBlackholeProxy } from './blackhole-proxy';
+import { withLifeline } from './lifeline';
 
 export interface ServerStatus {
   serverId: string;
@@ -30,6 +31,8 @@ export interface LocalServer {
   readonly id: string;
   /** The port the LB connects to (the VM network in front of the server). */
   readonly port: number;
+  /** The server's own public port (behind its VM network). */
+  readonly publicPort: number;
   readonly adminPort: number;
   readonly network: BlackholeProxy;
   /** Set once the server is gone (drained and stopped, or deleted). */
@@ -71,14 +74,16 @@ async function startInProcess(o: ServerSpawnOptions): Promise<LocalServer> {
   });
   const { port, adminPort } = await server.start();
   const network = await startBlackholeProxy(port);
-  return wrap(o.id, network, adminPort, async () => {
+  return wrap(o.id, network, port, adminPort, async () => {
     network.resetAll();
     await server.shutdown();
   });
 }
 
 async function startChild(o: ServerSpawnOptions, redisUrl: string): Promise<LocalServer> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'app/server/main.ts')], {
+  // SIGKILLed by the kernel if this process dies (lifeline.ts), whatever kills it.
+  const [cmd, args] = withLifeline(process.execPath, ['--import', 'tsx', path.join(ROOT, 'app/server/main.ts')]);
+  const proc = spawn(cmd, args, {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH ?? '', SLUICE_ENV: 'development', SLUICE_HOST: '127.0.0.1', SLUICE_PORT: '0',
@@ -122,7 +127,7 @@ async function startChild(o: ServerSpawnOptions, redisUrl: string): Promise<Loca
     throw err;
   });
   const network = await startBlackholeProxy(listening.port);
-  return wrap(o.id, network, listening.adminPort, async () => {
+  return wrap(o.id, network, listening.port, listening.adminPort, async () => {
     network.resetAll();
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
     await exited;
@@ -137,9 +142,9 @@ export function killChildrenNow(): void {
   for (const c of children) c.kill('SIGKILL');
 }
 
-function wrap(id: string, network: BlackholeProxy, adminPort: number, kill: () => Promise<void>): LocalServer {
+function wrap(id: string, network: BlackholeProxy, publicPort: number, adminPort: number, kill: () => Promise<void>): LocalServer {
   const s: LocalServer = {
-    id, port: network.port, adminPort, network, gone: false,
+    id, port: network.port, publicPort, adminPort, network, gone: false,
     status: () => adminJson<ServerStatus>(adminPort, 'GET', '/status'),
     presence: () => adminJson<{ peers: PresenceEntry[] }>(adminPort, 'GET', '/presence').then((r) => r.peers),
     drain: async () => {

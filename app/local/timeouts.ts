@@ -62,6 +62,13 @@ export function reconnectMs(t: Timeouts): number {
 }
 
 /**
+ * Timers fire at their due time or later, never earlier: a detection check allows this much
+ * lateness of the detecting timer (the server's idle timer, the client's heartbeat deadline) and of
+ * the drill's event loop noticing it.
+ */
+export const TIMER_TOLERANCE_MS = 250;
+
+/**
  * The drill's bounds, each derived from the contract (one function each, used by the drill's
  * verdict and its report).
  */
@@ -75,6 +82,8 @@ export const bounds = {
   lbRecoveryMs: (t: Timeouts, sendEveryMs: number) => sendEveryMs + t.lb.idleTimeoutSec * 1000 + reconnectMs(t),
   /** Defense 3, client end: the heartbeat notices a silent server within deadPeerDetectionMs. */
   heartbeatRecoveryMs: (t: Timeouts) => t.client.deadPeerDetectionMs + reconnectMs(t),
+  /** Defense 3, client end: no heartbeat reply for deadPeerDetectionMs and the socket is given up. */
+  clientDetectionMs: (t: Timeouts) => t.client.deadPeerDetectionMs + TIMER_TOLERANCE_MS,
   /** Defense 3, server end: a connection with no frame and no pong for idleTimeoutMs is terminated. */
-  serverDetectionMs: (t: Timeouts) => t.server.idleTimeoutMs,
+  serverDetectionMs: (t: Timeouts) => t.server.idleTimeoutMs + TIMER_TOLERANCE_MS,
 };
