@@ -70,6 +70,8 @@ export interface ServerFleetArgs {
   registryHost?: string;
   /** The resolved timeouts contract: drives the shutdown script wait, `docker stop -t` and the server's env. */
   timeouts: Timeouts;
+  /** An autoscaler owns the size (FleetAutoscaler): `replicas` is the initial size and later updates leave targetSize alone. */
+  autoscaled?: boolean;
 }
 
 /**
@@ -159,7 +161,11 @@ export class ServerFleet extends pulumi.ComponentResource {
       // `up`, and the next region (which depends on this MIG) only starts once this one is done.
       waitForInstances: true,
       waitForInstancesStatus: 'UPDATED',
-    }, { parent: this, dependsOn: args.dependsOn, customTimeouts: { create: `${shape.timeoutMin}m`, update: `${shape.timeoutMin}m` } });
+    }, {
+      parent: this, dependsOn: args.dependsOn, customTimeouts: { create: `${shape.timeoutMin}m`, update: `${shape.timeoutMin}m` },
+      // With an autoscaler, `pulumi up` must not reset the size it chose (it would undo a scale-out mid-peak).
+      ...(args.autoscaled ? { ignoreChanges: ['targetSize'] } : {}),
+    });
     this.instanceGroup = this.mig.instanceGroup;
     this.migName = this.mig.name;
 

@@ -24,6 +24,17 @@ export interface LoadBalancerArgs {
   serverPort: number;
   /** Public DNS name: a Google-managed certificate and TLS on 443. Without it the LB serves plain ws://. */
   domain?: string;
+  /** SSL policy of the HTTPS / SSL proxy (Edge), when there is a domain. */
+  sslPolicy?: pulumi.Input<string>;
+  /** Cloud Armor policy of the backend service (Edge). */
+  securityPolicy?: pulumi.Input<string>;
+  /**
+   * Request log sampling of the backend service, 0..1 (0: logging off). Old clients' `?token=` lands
+   * in the logged requestUrl: 0 is advised in production (infra/ops-config.ts).
+   */
+  logSampleRate?: number;
+  /** capacityScaler per backend, same order as `backends` (default 1; 0 drains that region). */
+  capacityScalers?: number[];
 }
 
 /**
@@ -83,8 +94,9 @@ export class LoadBalancer extends pulumi.ComponentResource {
       healthChecks: health.id,
       sessionAffinity: 'NONE',
       // UTILIZATION (CPU) balances long-lived sockets; RATE would count only upgrade requests.
-      backends: args.backends.map((group) => ({ group, balancingMode: 'UTILIZATION', maxUtilization: 0.8, capacityScaler: 1 })),
-      logConfig: { enable: true, sampleRate: 1 },
+      backends: args.backends.map((group, i) => ({ group, balancingMode: 'UTILIZATION', maxUtilization: 0.8, capacityScaler: args.capacityScalers?.[i] ?? 1 })),
+      logConfig: (args.logSampleRate ?? 1) > 0 ? { enable: true, sampleRate: args.logSampleRate ?? 1 } : { enable: false },
+      securityPolicy: args.securityPolicy,
     }, parent);
 
     let port: number;
@@ -98,7 +110,7 @@ export class LoadBalancer extends pulumi.ComponentResource {
     if (alb) {
       const urlMap = new gcp.compute.URLMap(`${name}-urlmap`, { defaultService: backend.id }, parent);
       if (certificates) {
-        target = new gcp.compute.TargetHttpsProxy(`${name}-https`, { urlMap: urlMap.id, sslCertificates: certificates }, parent).id;
+        target = new gcp.compute.TargetHttpsProxy(`${name}-https`, { urlMap: urlMap.id, sslCertificates: certificates, sslPolicy: args.sslPolicy }, parent).id;
         port = 443;
         // Port 80 only redirects to HTTPS.
         const redirect = new gcp.compute.URLMap(`${name}-redirect`, {
@@ -113,7 +125,7 @@ export class LoadBalancer extends pulumi.ComponentResource {
         port = 80;
       }
     } else if (certificates) {
-      target = new gcp.compute.TargetSSLProxy(`${name}-ssl`, { backendService: backend.id, sslCertificates: certificates, proxyHeader: 'NONE' }, parent).id;
+      target = new gcp.compute.TargetSSLProxy(`${name}-ssl`, { backendService: backend.id, sslCertificates: certificates, proxyHeader: 'NONE', sslPolicy: args.sslPolicy }, parent).id;
       port = 443;
     } else {
       // 443 is in every proxy NLB's supported port list (https://cloud.google.com/load-balancing/docs/tcp).

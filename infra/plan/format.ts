@@ -97,6 +97,7 @@ export function formatResources(resources: RenderedResource[]): string[] {
       const deps = (r.dependsOn ?? []).map((u) => nameOf.get(u) ?? u);
       if (r.custom && deps.length > 0) out.push(`${pad}    (dependsOn): [${deps.join(', ')}]`);
       if (r.customTimeouts) out.push(`${pad}    (customTimeouts): create ${r.customTimeouts.create ?? '-'}, update ${r.customTimeouts.update ?? '-'}`);
+      if (r.ignoreChanges) out.push(`${pad}    (ignoreChanges): [${r.ignoreChanges.join(', ')}]`);
       walk(r.urn, depth + 1);
     }
   };

@@ -26,6 +26,9 @@ const COMPUTE: Record<string, ['global' | 'regions', string]> = {
   'gcp:compute/targetSSLProxy:TargetSSLProxy': ['global', 'targetSslProxies'],
   'gcp:compute/managedSslCertificate:ManagedSslCertificate': ['global', 'sslCertificates'],
   'gcp:compute/globalForwardingRule:GlobalForwardingRule': ['global', 'forwardingRules'],
+  'gcp:compute/sSLPolicy:SSLPolicy': ['global', 'sslPolicies'],
+  'gcp:compute/securityPolicy:SecurityPolicy': ['global', 'securityPolicies'],
+  'gcp:compute/regionAutoscaler:RegionAutoscaler': ['regions', 'autoscalers'],
 };
 
 export const MOCK_IP = '203.0.113.10';
@@ -92,6 +95,15 @@ export class PlanMocks implements pulumi.runtime.Mocks {
         });
         break;
       }
+      case 'gcp:monitoring/notificationChannel:NotificationChannel':
+        id = `projects/${p}/notificationChannels/${name}`;
+        state.name = id;
+        break;
+      case 'gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig':
+        state.uptimeCheckId = name;
+        id = `projects/${p}/uptimeCheckConfigs/${name}`;
+        state.name = id;
+        break;
       default:
         break;
     }

@@ -24,6 +24,8 @@ export interface RenderedResource {
   dependsOn: string[];
   /** customTimeouts (create/update), when set. */
   customTimeouts?: { create?: string; update?: string };
+  /** ignoreChanges, when set (e.g. a MIG's targetSize under an autoscaler). */
+  ignoreChanges?: string[];
 }
 
 export interface RenderedStack {
@@ -61,6 +63,7 @@ interface RegisterRequest {
   getProvider(): string;
   getDependenciesList(): string[];
   getCustomtimeouts(): { getCreate(): string; getUpdate(): string } | undefined;
+  getIgnorechangesList?(): string[];
 }
 
 /**
@@ -97,6 +100,7 @@ export async function renderProgram(program: () => unknown, opts: RenderOptions)
       inputs: {},
       dependsOn: [...(req.getDependenciesList?.() ?? [])].sort(),
       customTimeouts: timeoutsOf(req),
+      ...(req.getIgnorechangesList?.().length ? { ignoreChanges: [...req.getIgnorechangesList!()] } : {}),
     };
     current = entry;
     return register(req, (err, resp) => {
