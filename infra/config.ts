@@ -5,8 +5,10 @@
  * broken contract rule. No resource is declared before the whole config is known to be sound.
  *
  *   sluice:project        GCP project id                                   (required)
- *   sluice:regions        [{region, zones, replicas, subnetCidr, maxSurge?}], one MIG and one backplane each (required)
- *   sluice:canary         {image, targetSize}: that many VMs per region run the canary image
+ *   sluice:regions        [{region, zones, replicas, subnetCidr, maxSurge?, image?, canary?}], one MIG and one backplane each (required);
+ *                         image pins the region's release (default sluice:image), canary {image, targetSize} adds a second MIG version
+ *   sluice:canary         {image, targetSize}: the same canary in every region (or per region, never both)
+ *   sluice:rollout        {canaryRegion?, canaryTargetSize?, waves?}: the order of `npm run rollout` (infra/rollout)
  *   sluice:image          server container image, pinned by tag or digest  (required)
  *   sluice:tokenSecret    token signing secret, >= 32 chars, set with --secret (required)
  *   sluice:adminToken     bearer token of the admin port, >= 32 chars, set with --secret (required)
@@ -34,7 +36,6 @@ import {
   validate,
 } from '../app/contract/timeouts';
 import { GkeConfig, parseGkeConfig } from './gke/config';
-import { OperationsConfig, OPS_SCHEMA_SHAPE, OPS_STRUCTURED, parseOperations } from './ops-config';
 
 export const CONFIG_NAMESPACE = 'sluice';
 export const SECRET_KEYS = ['tokenSecret', 'adminToken'] as const;
@@ -46,6 +47,41 @@ export interface RegionConfig {
   subnetCidr: string;
   /** maxSurgeFixed: >= zones (regional MIG), < replicas. Default: the number of zones. */
   maxSurge?: number;
+  /** This region's release pin (default: sluice:image). Resolve with regionRelease(). */
+  image?: string;
+  /** This region's canary: a second MIG version of `targetSize` VMs (default: sluice:canary). */
+  canary?: Canary;
+}
+
+/** A canary: `targetSize` VMs of a region run `image` (MIG versions[].targetSize), the rest the region's image. */
+export interface Canary {
+  image: string;
+  targetSize: number;
+}
+
+/** What one region runs: its image and optional canary, after defaults. */
+export interface RegionRelease {
+  region: string;
+  image: string;
+  canary?: Canary;
+}
+
+/** The release of every region, in config order: the region's own pin, else the stack's image and canary. */
+export function regionReleases(cfg: Pick<StackConfig, 'regions' | 'image' | 'canary'>): RegionRelease[] {
+  return cfg.regions.map((r) => {
+    const canary = r.canary ?? cfg.canary;
+    return canary ? { region: r.region, image: r.image ?? cfg.image, canary } : { region: r.region, image: r.image ?? cfg.image };
+  });
+}
+
+/** The order `npm run rollout` takes (infra/rollout): the canary region, then waves of the other regions. */
+export interface RolloutConfig {
+  /** Region that takes a new release first, as a canary (default: regions[0]). */
+  canaryRegion: string;
+  /** VMs of the canary region on the new release during the canary step (default 1, below its replicas). */
+  canaryTargetSize: number;
+  /** Later regions, one list per wave (default: one region per wave, config order). Every other region exactly once. */
+  waves: string[][];
 }
 
 export interface RedisConfig {
@@ -64,7 +100,9 @@ export interface StackConfig {
   adminToken: pulumi.Output<string>;
   /** Pinned COS image name (resolved with getImage, must belong to a cos-NNN-lts family). GCE only. */
   bootImage?: string;
-  canary?: { image: string; targetSize: number };
+  canary?: Canary;
+  /** Resolved rollout order (defaults filled in). */
+  rollout: RolloutConfig;
   machineType: string;
   lbKind: LbKind;
   domain?: string;
@@ -76,8 +114,6 @@ export interface StackConfig {
   platform: 'gce' | 'gke';
   /** Validated `sluice:gke` (platform gke only), the GKE contract rules included. */
   gke?: GkeConfig;
-  /** Edge, alerting, autoscaling and capacity (infra/ops-config.ts: sluice:edge, alertEmail, alertChannel, autoscaling, capacity). */
-  ops: OperationsConfig;
 }
 
 /** One problem: the key (`sluice:regions[0].zones`) or the contract rule, and what is wrong. */
@@ -100,12 +136,26 @@ const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,6
 /** registry/path/name followed by :tag or @sha256:digest; `:latest` is refused (a rollout must be a new template). */
 const IMAGE = /^[a-z0-9.-]+(:[0-9]+)?(\/[a-z0-9._-]+)+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[a-f0-9]{64})$/;
 
+const imageSchema = z.string()
+  .regex(IMAGE, 'must be a container image pinned by tag or digest, e.g. us-docker.pkg.dev/p/repo/sluice:1.4.2')
+  .refine((v) => !v.endsWith(':latest'), 'must not be :latest (a new image must be a new instance template, so the MIG rolls it out)');
+/** One shape for a canary, stack-wide or per region. */
+const canarySchema = z.object({ image: imageSchema, targetSize: z.coerce.number().int().min(1) }).strict();
+
 const regionSchema = z.object({
   region: z.string().regex(REGION, 'must be a GCP region such as us-central1'),
   zones: z.array(z.string().min(1)).min(1, 'must list at least one zone'),
   replicas: z.coerce.number().int().min(1).max(1000),
   subnetCidr: z.string().regex(CIDR, 'must be an IPv4 CIDR such as 10.10.0.0/20'),
   maxSurge: z.coerce.number().int().min(1).optional(),
+  image: imageSchema.optional(),
+  canary: canarySchema.optional(),
+}).strict();
+
+const rolloutSchema = z.object({
+  canaryRegion: z.string().optional(),
+  canaryTargetSize: z.coerce.number().int().min(1).optional(),
+  waves: z.array(z.array(z.string()).min(1, 'a wave lists at least one region')).optional(),
 }).strict();
 
 const DAYS = ['MONDAY', 'TUESDAY', 'WEDNESDAY', 'THURSDAY', 'FRIDAY', 'SATURDAY', 'SUNDAY'] as const;
@@ -113,13 +163,12 @@ const DAYS = ['MONDAY', 'TUESDAY', 'WEDNESDAY', 'THURSDAY', 'FRIDAY', 'SATURDAY'
 const schema = z.object({
   project: z.string().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'must be a GCP project id (6-30 lowercase letters, digits, hyphens)'),
   regions: z.array(regionSchema).min(1, 'must list at least one region'),
-  image: z.string()
-    .regex(IMAGE, 'must be a container image pinned by tag or digest, e.g. us-docker.pkg.dev/p/repo/sluice:1.4.2')
-    .refine((v) => !v.endsWith(':latest'), 'must not be :latest (a new image must be a new instance template, so the MIG rolls it out)'),
+  image: imageSchema,
   tokenSecret: z.string().min(32, 'must be at least 32 characters').regex(/^[^\r\n]+$/, 'must be one line'),
   adminToken: z.string().min(32, 'must be at least 32 characters').regex(/^[A-Za-z0-9._~+/=-]+$/, 'must be one line of token characters (e.g. openssl rand -base64 48)'),
   bootImage: z.string().regex(/^cos-[0-9]+-[0-9]+-[0-9]+-[0-9]+$/, 'must be a specific Container-Optimized OS image name such as cos-121-18867-90-97 (not a family: every new VM would get whatever the family points to)'),
-  canary: z.object({ image: z.string().regex(IMAGE, 'must be a container image pinned by tag or digest'), targetSize: z.coerce.number().int().min(1) }).strict().optional(),
+  canary: canarySchema.optional(),
+  rollout: rolloutSchema.default({}),
   machineType: z.string().regex(/^[a-z0-9-]+$/).default('e2-small'),
   lbKind: z.enum(LB_KINDS as [LbKind, ...LbKind[]]).default('external-application'),
   domain: z.string().regex(HOSTNAME, 'must be a lowercase DNS name such as ws.example.com').optional(),
@@ -129,13 +178,11 @@ const schema = z.object({
   timeouts: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
   platform: z.enum(['gce', 'gke']).default('gce'),
   gke: z.record(z.string(), z.unknown()).optional(),
-  ...OPS_SCHEMA_SHAPE,
 });
 /** On GKE there is no VM image to pin: bootImage is not required there (GCE-only keys are refused by parseGkeConfig). */
 const gkeSchema = schema.extend({ bootImage: schema.shape.bootImage.optional() });
 
-const STRUCTURED = new Set(['regions', 'timeouts', 'canary', 'redisMaintenance', 'gke']);
-for (const k of OPS_STRUCTURED) STRUCTURED.add(k);
+const STRUCTURED = new Set(['regions', 'timeouts', 'canary', 'rollout', 'redisMaintenance', 'gke']);
 export const KNOWN_KEYS = Object.keys(schema.shape);
 
 /**
@@ -190,9 +237,7 @@ export function parseStackConfig(raw: Record<string, string>, secretKeys: Readon
   } else if (c.gke !== undefined) {
     issues.push({ key: `${prefix}gke`, message: `only with ${prefix}platform: gke (it is ${c.platform})` });
   }
-  const ops = timeouts && parseOperations(c, { regions: c.regions, lbKind: c.lbKind, platform: c.platform, canary: c.canary, timeouts });
-  if (ops) issues.push(...ops.issues);
-  if (issues.length > 0 || !timeouts || !ops) throw new StackConfigError(issues);
+  if (issues.length > 0 || !timeouts) throw new StackConfigError(issues);
 
   const totalReplicas = c.regions.reduce((n, r) => n + r.replicas, 0);
   return {
@@ -203,6 +248,7 @@ export function parseStackConfig(raw: Record<string, string>, secretKeys: Readon
     adminToken: pulumi.secret(c.adminToken),
     bootImage: c.bootImage,
     canary: c.canary,
+    rollout: resolveRollout(c),
     machineType: c.machineType,
     lbKind: c.lbKind,
     domain: c.domain,
@@ -212,7 +258,6 @@ export function parseStackConfig(raw: Record<string, string>, secretKeys: Readon
     timeouts,
     platform: c.platform,
     gke,
-    ops: ops.config,
   };
 }
 
@@ -235,6 +280,11 @@ function crossChecks(c: z.infer<typeof gkeSchema>): ConfigIssue[] {
       out.push({ key: r.maxSurge === undefined ? `${key}.replicas` : `${key}.maxSurge`, message: `surge ${surge} would replace all ${r.replicas} VMs of ${r.region} in one wave: use more replicas than zones (${r.zones.length}) and a surge below the replicas` });
     }
     if (c.canary && c.canary.targetSize >= r.replicas) out.push({ key: `${CONFIG_NAMESPACE}:canary.targetSize`, message: `${c.canary.targetSize} must be below ${r.region}'s replicas (${r.replicas})` });
+    if (r.canary && r.canary.targetSize >= r.replicas) out.push({ key: `${key}.canary.targetSize`, message: `${r.canary.targetSize} must be below the region's replicas (${r.replicas}): a canary is part of a region` });
+    if (r.canary && c.canary) out.push({ key: `${key}.canary`, message: `${CONFIG_NAMESPACE}:canary is set too: express the canary one way, stack-wide (${CONFIG_NAMESPACE}:canary) or per region (regions[i].canary)` });
+    if (c.platform === 'gke' && (r.image !== undefined || r.canary !== undefined)) {
+      out.push({ key: `${key}.${r.image !== undefined ? 'image' : 'canary'}`, message: `per-region releases are MIG versions (platform gce); on gke the workload runs ${CONFIG_NAMESPACE}:image` });
+    }
     if (!validCidr(r.subnetCidr)) out.push({ key: `${key}.subnetCidr`, message: `${r.subnetCidr} is not a valid private range (/8 to /29, host bits zero)` });
   });
   for (let i = 0; i < c.regions.length; i++) {
@@ -244,11 +294,57 @@ function crossChecks(c: z.infer<typeof gkeSchema>): ConfigIssue[] {
       }
     }
   }
+  out.push(...rolloutChecks(c));
+  // The servers may read sluice:image's repository only (ServerIdentity grants the reader role there).
+  const repoOf = (image: string) => image.replace(/[:@][^/]*$/, '').replace(/\/[^/]+$/, '');
+  const releases: Array<[string, string | undefined]> = [
+    [`${CONFIG_NAMESPACE}:canary.image`, c.canary?.image],
+    ...c.regions.flatMap((r, i): Array<[string, string | undefined]> => [[`${CONFIG_NAMESPACE}:regions[${i}].image`, r.image], [`${CONFIG_NAMESPACE}:regions[${i}].canary.image`, r.canary?.image]]),
+  ];
+  for (const [key, image] of releases) {
+    if (image !== undefined && repoOf(image) !== repoOf(c.image)) {
+      out.push({ key, message: `${image} is not in ${repoOf(c.image)}, the repository of ${CONFIG_NAMESPACE}:image (the servers may read only that one)` });
+    }
+  }
   const total = c.regions.reduce((n, r) => n + r.replicas, 0);
   if (c.redisTier === 'none' && total > 1) {
     out.push({ key: `${CONFIG_NAMESPACE}:redisTier`, message: `none needs a single server; ${total} servers must share the Redis backplane to reach each other's peers` });
   }
   return out;
+}
+
+/** sluice:rollout names configured regions, each at most once, and a canary size below the canary region's replicas. */
+function rolloutChecks(c: z.infer<typeof gkeSchema>): ConfigIssue[] {
+  const out: ConfigIssue[] = [];
+  const key = `${CONFIG_NAMESPACE}:rollout`;
+  const names = c.regions.map((r) => r.region);
+  const known = (r: string) => names.includes(r);
+  const canary = c.rollout.canaryRegion ?? names[0];
+  if (!known(canary)) out.push({ key: `${key}.canaryRegion`, message: `${canary} is not one of sluice:regions (${names.join(', ')})` });
+  const replicas = c.regions.find((r) => r.region === canary)?.replicas;
+  const size = c.rollout.canaryTargetSize;
+  // Unset: 1 VM, or no canary version at all in a one-VM region (the rollout then pins the region directly).
+  if (replicas !== undefined && size !== undefined && size >= replicas) out.push({ key: `${key}.canaryTargetSize`, message: `${size} must be below ${canary}'s replicas (${replicas})` });
+  if (c.rollout.waves) {
+    const seen = new Set<string>([canary]);
+    c.rollout.waves.forEach((wave, w) => wave.forEach((r, j) => {
+      if (!known(r)) out.push({ key: `${key}.waves[${w}][${j}]`, message: `${r} is not one of sluice:regions (${names.join(', ')})` });
+      else if (seen.has(r)) out.push({ key: `${key}.waves[${w}][${j}]`, message: `${r} is ${r === canary ? 'the canary region' : 'in an earlier wave'}: each region rolls once` });
+      seen.add(r);
+    }));
+    const missing = names.filter((r) => !seen.has(r));
+    if (missing.length > 0) out.push({ key: `${key}.waves`, message: `must list every region but the canary; missing: ${missing.join(', ')}` });
+  }
+  return out;
+}
+
+function resolveRollout(c: z.infer<typeof gkeSchema>): RolloutConfig {
+  const canaryRegion = c.rollout.canaryRegion ?? c.regions[0].region;
+  return {
+    canaryRegion,
+    canaryTargetSize: c.rollout.canaryTargetSize ?? 1,
+    waves: c.rollout.waves ?? c.regions.filter((r) => r.region !== canaryRegion).map((r) => [r.region]),
+  };
 }
 
 /**

@@ -5,16 +5,13 @@
  */
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
-import { FleetAutoscaler } from './components/autoscaling';
 import { Backplane } from './components/backplane';
-import { Edge } from './components/edge';
 import { NAMED_PORT, ServerFleet } from './components/fleet';
 import { ServerIdentity } from './components/identity';
 import { LoadBalancer } from './components/load-balancer';
 import { Network } from './components/network';
-import { Operations } from './components/operations';
 import { artifactRegistryRepo, SERVER_PORT } from './components/vm-boot';
-import type { StackConfig } from './config';
+import { RegionRelease, regionReleases, StackConfig } from './config';
 import { gkeStack, GkeStackOutputs } from './gke';
 
 /** Network tag of the server VMs (the firewall rule's target). */
@@ -29,6 +26,8 @@ export interface StackOutputs {
   ipAddress: pulumi.Output<string>;
   /** MIG name per region (for `gcloud compute instance-groups managed ...`). */
   migs: pulumi.Output<Record<string, string>>;
+  /** What each region runs (its image pin and canary): `npm run rollout` starts from the deployed releases. */
+  releases: pulumi.Output<Record<string, Omit<RegionRelease, 'region'>>>;
 }
 
 /** `sluice:platform: gke` runs the same server on GKE (infra/gke); the default is the MIGs below. */
@@ -79,37 +78,30 @@ export function sluiceStack(cfg: StackConfig): StackOutputs | GkeStackOutputs {
   });
 
   const fleets: ServerFleet[] = [];
-  for (const r of cfg.regions) {
+  const releases = regionReleases(cfg);
+  for (const [i, r] of cfg.regions.entries()) {
     fleets.push(new ServerFleet(`sluice-${r.region}`, {
       region: r.region,
       zones: r.zones,
       replicas: r.replicas,
       surge: r.maxSurge,
-      canary: cfg.canary,
+      // The region's release pin: its own image and canary, else the stack's (config.ts regionReleases).
+      canary: releases[i].canary,
       machineType: cfg.machineType,
       sourceImage: bootImage,
       subnetwork: network.subnetworks[r.region],
       networkTag: SERVER_TAG,
       serviceAccountEmail: identity.email,
       serviceAccountMember: identity.member,
-      image: cfg.image,
+      image: releases[i].image,
       secretVersion: identity.secretVersions[r.region],
       adminTokenVersion: identity.adminTokenVersion,
       registryHost: repo?.host,
       timeouts: cfg.timeouts,
-      autoscaled: cfg.ops.autoscaling !== undefined,
       // First boots need every grant; regions roll one after the other (the previous MIG must reach UPDATED).
       dependsOn: [...identity.grants, ...fleets.slice(-1).map((f) => f.mig)],
     }, opts));
   }
-
-  // Issue 13: one autoscaler per MIG (scale-in one VM per drain window), the edge policies, operations.
-  if (cfg.ops.autoscaling) {
-    for (const [i, r] of cfg.regions.entries()) {
-      new FleetAutoscaler(`sluice-${r.region}`, { region: r.region, target: fleets[i].mig.selfLink, ...cfg.ops.autoscaling[r.region] }, opts);
-    }
-  }
-  const edge = new Edge('sluice', { kind: cfg.lbKind, tls: cfg.domain !== undefined, ...cfg.ops.edge }, opts);
 
   const lb = new LoadBalancer('sluice', {
     kind: cfg.lbKind,
@@ -118,15 +110,6 @@ export function sluiceStack(cfg: StackConfig): StackOutputs | GkeStackOutputs {
     portName: NAMED_PORT.name,
     serverPort: SERVER_PORT,
     domain: cfg.domain,
-    sslPolicy: edge.sslPolicy?.id,
-    securityPolicy: edge.securityPolicy.id,
-    logSampleRate: cfg.ops.edge.lbLogSampleRate,
-    capacityScalers: cfg.regions.map((r) => cfg.ops.capacity[r.region]),
-  }, opts);
-
-  new Operations('sluice', {
-    project: cfg.project, lbKind: cfg.lbKind, domain: cfg.domain, ipAddress: lb.ipAddress, timeouts: cfg.timeouts,
-    alertEmail: cfg.ops.alerts.email, alertChannel: cfg.ops.alerts.channel,
   }, opts);
 
   return {
@@ -134,6 +117,7 @@ export function sluiceStack(cfg: StackConfig): StackOutputs | GkeStackOutputs {
     ipAddress: lb.ipAddress,
     migs: pulumi.all(fleets.map((f) => f.migName)).apply((names) =>
       Object.fromEntries(cfg.regions.map((r, i) => [r.region, names[i]]))),
+    releases: pulumi.output(Object.fromEntries(releases.map(({ region, ...release }) => [region, release]))),
   };
 }
 

@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { backendTimeoutSec, drainCompleteBoundMs, lbHealthyAfterSec, shortestLifetimeMs, shutdownBudgetSec, shutdownScriptWaitSec, Timeouts, watcherDetectionBoundMs } from '../../app/contract/timeouts';
-import { parseStackConfig, SECRET_KEYS } from '../config';
+import { parseStackConfig, regionReleases, SECRET_KEYS, StackConfig } from '../config';
 import { gkeContractSummary } from '../gke/summary';
 import { formatOutputs, formatResources, formatValue, SECRET_MASK } from './format';
 import { readStackFiles, renderProgram, StackFiles } from './render';
@@ -16,7 +16,11 @@ export interface PlanResult {
 
 /** Render the stack `stack` of the Pulumi project in `root` and format it. Throws what the program throws. */
 export async function renderPlan(root: string, stack: string): Promise<PlanResult> {
-  const files = readStackFiles(root, stack, SECRET_KEYS);
+  return renderPlanOf(root, stack, readStackFiles(root, stack, SECRET_KEYS));
+}
+
+/** The plan of already-read stack files (npm run rollout renders a stack file with a config change applied). */
+export async function renderPlanOf(root: string, stack: string, files: StackFiles): Promise<PlanResult> {
   // Validate first: the same parse the program does, so a broken stack fails with the rule named
   // before anything is registered.
   const cfg = parseStackConfig(files.config, new Set(files.secretKeys));
@@ -33,6 +37,7 @@ export async function renderPlan(root: string, stack: string): Promise<PlanResul
     `== config (${path.relative(root, files.stackFile)})`,
     ...formatConfig(files),
     '',
+    ...(cfg.platform === 'gce' ? ['== releases (per region: its image pin, else sluice:image; its canary)', ...formatReleases(cfg), ''] : []),
     '== timeouts contract (app/contract/timeouts.ts, resolved for this stack; every rule holds)',
     ...contractSummary(cfg.timeouts),
     // GKE stacks: the pod and Gateway timers (the GCE lines above still hold, but no VM uses them).
@@ -67,6 +72,15 @@ function formatConfig(files: StackFiles): string[] {
     else out.push(`${key}:`, ...lines);
   }
   return out;
+}
+
+/** Which region runs which release: one line per region. */
+export function formatReleases(cfg: Pick<StackConfig, 'regions' | 'image' | 'canary'>): string[] {
+  return regionReleases(cfg).map((r, i) => {
+    const own = cfg.regions[i].image !== undefined ? 'pinned' : 'sluice:image';
+    const canary = r.canary ? `; canary ${r.canary.image} on ${r.canary.targetSize} of ${cfg.regions[i].replicas} VMs` : '';
+    return `${r.region}: ${r.image} (${own})${canary}`;
+  });
 }
 
 function contractSummary(t: Timeouts): string[] {

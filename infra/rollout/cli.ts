@@ -1,0 +1,79 @@
+/**
+ * npm run rollout -- --stack prod --release <image> [--apply [--wave <name>]] [--gates admin|cloud-monitoring]
+ *
+ * Prints the ordered rollout plan (print.ts). With --apply, runs it through the Automation API
+ * executor (automation.ts) and halts on the first failed gate (run.ts), printing the rollback.
+ * Exit 0: printed or done; 1: invalid stack or release; 3: halted; 2: anything else.
+ */
+import path from 'node:path';
+import { Command } from 'commander';
+import { StackConfigError } from '../config';
+import { AutomationExecutor } from './automation';
+import { defaultThresholds } from './gates';
+import { RolloutError } from './plan';
+import { printRollout } from './print';
+import { runRollout } from './run';
+import { AdminGateSource, AdminTarget, CloudMonitoringGateSource, GateSource } from './sources';
+
+async function main(): Promise<number> {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
+  const opts = new Command('rollout')
+    .description('Plan (and with --apply run) a region-by-region rollout of a release')
+    .requiredOption('-s, --stack <name>', 'stack name (reads Pulumi.<name>.yaml)')
+    .requiredOption('--release <image>', 'the server image to roll out (pinned by tag or digest)')
+    .option('-r, --root <dir>', 'project directory holding Pulumi.yaml', process.cwd())
+    .option('--apply', 'run the steps (pulumi up through the Automation API)')
+    .option('--wave <name>', 'with --apply: run only this wave (canary, wave-1, ..., finalize)')
+    .option('--gates <source>', 'gate evidence: cloud-monitoring (default) or admin', 'cloud-monitoring')
+    .option('--admin <target...>', 'admin endpoints for --gates admin: <id>@<region>=http://127.0.0.1:<port> (token from SLUICE_ADMIN_TOKEN)')
+    .option('--poll-ms <ms>', 'gate sampling period', '2000')
+    .parse()
+    .opts<{ stack: string; release: string; root: string; apply?: boolean; wave?: string; gates: string; admin?: string[]; pollMs: string }>();
+  const root = path.resolve(opts.root);
+  const printed = await printRollout(root, opts.stack, opts.release, (cfg) => defaultThresholds(cfg.timeouts));
+  process.stdout.write(printed.text);
+  if (!opts.apply) return 0;
+
+  const cfg = printed.cfg;
+  let source: GateSource;
+  if (opts.gates === 'admin') {
+    const token = process.env.SLUICE_ADMIN_TOKEN;
+    const targets: AdminTarget[] = (opts.admin ?? []).map((a) => {
+      const m = /^([^@]+)@([^=]+)=(http:\/\/127\.0\.0\.1:\d+)$/.exec(a);
+      if (!m) throw new RolloutError(`--admin ${a}: expected <id>@<region>=http://127.0.0.1:<port> (admin endpoints listen on loopback)`);
+      return { id: m[1], region: m[2], url: m[3], token };
+    });
+    source = new AdminGateSource(() => targets);
+  } else if (opts.gates === 'cloud-monitoring') {
+    source = new CloudMonitoringGateSource(cfg.project);
+  } else {
+    throw new RolloutError(`--gates ${opts.gates}: expected admin or cloud-monitoring`);
+  }
+  const result = await runRollout({
+    plan: printed.plan,
+    cfg,
+    executor: new AutomationExecutor({ stack: opts.stack, workDir: root }),
+    source,
+    thresholds: defaultThresholds(cfg.timeouts),
+    pollMs: Number(opts.pollMs),
+    // Reconnects are jittered over <= 1 s and presence renews every presence.renewIntervalMs.
+    settleMs: cfg.timeouts.drain.deadlineMs + cfg.timeouts.presence.renewIntervalMs,
+    wave: opts.wave,
+    out: (l) => process.stdout.write(`${l}\n`),
+  });
+  return result.status === 'done' ? 0 : 3;
+}
+
+main().then((code) => {
+  process.exitCode = code;
+}).catch((err: unknown) => {
+  if (err instanceof StackConfigError || err instanceof RolloutError) {
+    process.stderr.write(`rollout: ${err.message}\n`);
+    process.exit(1);
+  }
+  process.stderr.write(`rollout: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.exit(2);
+});

@@ -1,0 +1,164 @@
+/**
+ * The gates between rollout steps, judged on what the servers' drains report (GateSource, sources.ts).
+ * Pure: evidence in, verdicts out, so the same function judges the local region, Cloud Monitoring and
+ * the test doubles, mid-step (hard gates: halt after the first bad server) and at the end of a step.
+ *
+ *   drain-resets        connections reset (RST) at the drain deadline      > 0 fails
+ *   drain-duration      a drain that ran to its deadline                    >= drain.deadlineMs fails
+ *   drains-observed     each region of the step showed a drain; no server left while serving connections
+ *   survivor-reconnects connections the survivors gained / connections drained   < 0.9 fails
+ *   heartbeat-timeouts  survivors' sluice_heartbeat_timeouts_total increase  > 1% of their connections fails
+ *   presence-flaps      peers that disappeared from presence (offline in an admin portal)   > 0 fails
+ *   lifecycle-watcher   a server whose watcher's last poll failed (403, timeout): layer 1 is off   any fails
+ */
+import type { Timeouts } from '../../app/contract/timeouts';
+
+/** One server as a GateSource last saw it. */
+export interface ServerObservation {
+  id: string;
+  region: string;
+  /** The server's state (serving, draining, drained...), or gone: no longer answers / listed. */
+  state: string;
+  connections: number;
+  /** GET /status `drain` (the DrainReport): null before any drain. */
+  drain: { startedAt: number; finishedAt: number; total: number; closeSent: number; reset: number } | null;
+  /** sluice_heartbeat_timeouts_total. */
+  heartbeatTimeouts: number;
+  /** GET /status `lifecycleWatcher`; null where no watcher runs (the local region). */
+  watcher: { up: boolean; lastResult: string; lastStatus?: number } | null;
+}
+
+/** What a GateSource saw during one step. */
+export interface Evidence {
+  /** When the step began (ms epoch): drains that started earlier belong to an earlier step. */
+  startedAt: number;
+  /** Every server of the step's regions when it began. */
+  before: ServerObservation[];
+  /** The latest observation of every server seen since (vanished ones with state `gone`). */
+  latest: ServerObservation[];
+  /** Peers seen in presence (online or away) and later missing from it. */
+  presenceFlaps: string[];
+}
+
+export interface GateThresholds {
+  maxResets: number;
+  /** A drain lasting this long ran into its deadline: clients did not leave within the window. */
+  maxDrainMs: number;
+  minReconnectRatio: number;
+  /** Heartbeat timeouts on survivors, as a fraction of their connections. */
+  maxHeartbeatTimeoutRatio: number;
+  maxPresenceFlaps: number;
+}
+
+/** Thresholds from the timeouts contract: one home for the drain deadline. */
+export function defaultThresholds(t: Timeouts): GateThresholds {
+  return { maxResets: 0, maxDrainMs: t.drain.deadlineMs, minReconnectRatio: 0.9, maxHeartbeatTimeoutRatio: 0.01, maxPresenceFlaps: 0 };
+}
+
+export type GateName = 'drain-resets' | 'drain-duration' | 'drains-observed' | 'survivor-reconnects' | 'heartbeat-timeouts' | 'presence-flaps' | 'lifecycle-watcher';
+/** Gates that can fail before the step ends: the rollout halts after the first bad server. */
+export const HARD_GATES: readonly GateName[] = ['drain-resets', 'drain-duration', 'lifecycle-watcher'];
+
+export interface GateResult {
+  gate: GateName;
+  /** n/a: nothing to judge (e.g. no watcher runs in the local region). */
+  verdict: 'pass' | 'fail' | 'n/a';
+  observed: string;
+  threshold: string;
+}
+
+const isDrainedState = (s: string) => s === 'draining' || s === 'drained' || s === 'gone' || s === 'stopped';
+
+/** The drains that started in this step. */
+export function stepDrains(e: Evidence): Array<ServerObservation & { drain: NonNullable<ServerObservation['drain']> }> {
+  return e.latest.filter((s): s is ServerObservation & { drain: NonNullable<ServerObservation['drain']> } => s.drain !== null && s.drain.startedAt >= e.startedAt);
+}
+
+/**
+ * Judge the evidence. `final` false: mid-step, only the hard gates (a later server may still drain
+ * well, but a reset already happened). `regions`: the step's regions, each of which must show a drain.
+ */
+export function evaluateGates(e: Evidence, th: GateThresholds, opts: { regions: string[]; final: boolean }): GateResult[] {
+  const drains = stepDrains(e);
+  const out: GateResult[] = [];
+
+  const resets = drains.filter((s) => s.drain.reset > 0);
+  const resetCount = resets.reduce((n, s) => n + s.drain.reset, 0);
+  out.push({
+    gate: 'drain-resets',
+    verdict: resetCount > th.maxResets ? 'fail' : 'pass',
+    observed: resets.length ? `${resetCount} reset (RST) on ${resets.map((s) => `${s.id} (${s.drain.reset} of ${s.drain.total})`).join(', ')}` : `0 reset in ${drains.length} drain(s)`,
+    threshold: `<= ${th.maxResets}`,
+  });
+
+  const finished = drains.filter((s) => s.drain.finishedAt > 0);
+  const slow = finished.filter((s) => s.drain.finishedAt - s.drain.startedAt >= th.maxDrainMs);
+  const longest = Math.max(0, ...finished.map((s) => s.drain.finishedAt - s.drain.startedAt));
+  out.push({
+    gate: 'drain-duration',
+    verdict: slow.length ? 'fail' : finished.length ? 'pass' : opts.final ? 'fail' : 'n/a',
+    observed: slow.length ? `${slow.map((s) => `${s.id} ${s.drain.finishedAt - s.drain.startedAt} ms`).join(', ')}`
+      : finished.length ? `longest ${longest} ms over ${finished.length} drain(s)` : 'no finished drain',
+    threshold: `< ${th.maxDrainMs} ms (drain.deadlineMs)`,
+  });
+
+  const watcherErrors = e.latest.filter((s) => s.watcher && !s.watcher.up && s.watcher.lastResult === 'error');
+  const watchers = e.latest.filter((s) => s.watcher !== null);
+  out.push({
+    gate: 'lifecycle-watcher',
+    verdict: watcherErrors.length ? 'fail' : watchers.length ? 'pass' : 'n/a',
+    observed: watcherErrors.length ? watcherErrors.map((s) => `${s.id} lastResult error${s.watcher!.lastStatus !== undefined ? ` (HTTP ${s.watcher!.lastStatus})` : ''}`).join(', ')
+      : watchers.length ? `${watchers.length} watcher(s) without errors` : 'no server runs a lifecycle watcher',
+    threshold: 'no poll errors',
+  });
+  if (!opts.final) return out;
+
+  const before = new Map(e.before.map((s) => [s.id, s]));
+  const lost = e.latest.filter((s) => s.state === 'gone' && s.drain === null && (before.get(s.id)?.connections ?? 0) > 0);
+  const silentRegions = opts.regions.filter((r) => !drains.some((s) => s.region === r));
+  out.push({
+    gate: 'drains-observed',
+    verdict: lost.length || silentRegions.length ? 'fail' : 'pass',
+    observed: [
+      `${drains.length} drain(s) in ${opts.regions.join(', ')}`,
+      ...silentRegions.map((r) => `no drain seen in ${r}`),
+      ...lost.map((s) => `${s.id} left with ${before.get(s.id)!.connections} connection(s) and no drain`),
+    ].join('; '),
+    threshold: 'a drain in every region of the step; no server gone undrained',
+  });
+
+  const survivors = e.latest.filter((s) => !isDrainedState(s.state) && s.drain === null);
+  const drained = drains.reduce((n, s) => n + s.drain.total, 0);
+  const gained = survivors.reduce((n, s) => n + s.connections - (before.get(s.id)?.connections ?? 0), 0);
+  const ratio = drained === 0 ? 1 : gained / drained;
+  out.push({
+    gate: 'survivor-reconnects',
+    verdict: drained === 0 ? 'n/a' : ratio < th.minReconnectRatio ? 'fail' : 'pass',
+    observed: drained === 0 ? 'no connection was drained' : `survivors gained ${gained} of ${drained} drained connections (${ratio.toFixed(2)})`,
+    threshold: `>= ${th.minReconnectRatio}`,
+  });
+
+  const timeouts = survivors.reduce((n, s) => n + Math.max(0, s.heartbeatTimeouts - (before.get(s.id)?.heartbeatTimeouts ?? 0)), 0);
+  const conns = survivors.reduce((n, s) => n + s.connections, 0);
+  const allowed = Math.floor(conns * th.maxHeartbeatTimeoutRatio);
+  out.push({
+    gate: 'heartbeat-timeouts',
+    verdict: timeouts > allowed ? 'fail' : 'pass',
+    observed: `${timeouts} heartbeat timeout(s) on survivors (${conns} connections)`,
+    threshold: `<= ${allowed} (${th.maxHeartbeatTimeoutRatio * 100}% of connections)`,
+  });
+
+  out.push({
+    gate: 'presence-flaps',
+    verdict: e.presenceFlaps.length > th.maxPresenceFlaps ? 'fail' : 'pass',
+    observed: e.presenceFlaps.length ? `${e.presenceFlaps.length} peer(s) left presence: ${e.presenceFlaps.slice(0, 5).join(', ')}${e.presenceFlaps.length > 5 ? ', ...' : ''}` : 'no peer left presence',
+    threshold: `<= ${th.maxPresenceFlaps}`,
+  });
+  return out;
+}
+
+export const failed = (results: GateResult[]) => results.filter((r) => r.verdict === 'fail');
+
+export function formatGates(results: GateResult[]): string[] {
+  return results.map((r) => `  [${r.verdict.toUpperCase()}] ${r.gate}: ${r.observed} (threshold ${r.threshold})`);
+}

@@ -1,0 +1,63 @@
+/**
+ * The printed rollout plan: per step the exact config commands, the offline plan diff they cause
+ * (infra/plan rendering + unified diff: the same text `npm run plan:diff` shows) and the gate to pass.
+ */
+import { parseStackConfig, SECRET_KEYS, StackConfig } from '../config';
+import { renderPlanOf } from '../plan/plan';
+import { readStackFiles, StackFiles } from '../plan/render';
+import { unifiedDiff } from '../plan/unified-diff';
+import type { GateThresholds } from './gates';
+import { applyChanges, commandOf, planRollout, RolloutPlan } from './plan';
+
+export interface PrintedRollout {
+  plan: RolloutPlan;
+  cfg: StackConfig;
+  files: StackFiles;
+  text: string;
+  /** Per step: the plan diff's +/- line counts. */
+  diffs: Array<{ index: number; added: number; removed: number; text: string }>;
+}
+
+export function gateLines(th: GateThresholds): string[] {
+  return [
+    `drain-resets <= ${th.maxResets}`,
+    `drain-duration < ${th.maxDrainMs} ms`,
+    'lifecycle-watcher: no poll errors',
+    'drains-observed: a drain in every region of the step, no server gone undrained',
+    `survivor-reconnects >= ${th.minReconnectRatio}`,
+    `heartbeat-timeouts <= ${th.maxHeartbeatTimeoutRatio * 100}% of survivor connections`,
+    `presence-flaps <= ${th.maxPresenceFlaps}`,
+  ];
+}
+
+export async function printRollout(root: string, stack: string, release: string, thresholds: (cfg: StackConfig) => GateThresholds): Promise<PrintedRollout> {
+  const files = readStackFiles(root, stack, SECRET_KEYS);
+  const cfg = parseStackConfig(files.config, new Set(files.secretKeys));
+  // The release must pass the same image rule as any pin: validate it as sluice:image would be.
+  parseStackConfig({ ...files.config, 'sluice:image': release }, new Set(files.secretKeys));
+  const plan = planRollout(stack, cfg, release);
+  const th = thresholds(cfg);
+  const lines = [`# rollout of ${release} on stack "${stack}": ${plan.steps.length} step(s), waves ${plan.waves.join(' -> ') || '(none)'}`, ''];
+  const diffs: PrintedRollout['diffs'] = [];
+  let config = files.config;
+  let before = (await renderPlanOf(root, stack, files)).text;
+  for (const step of plan.steps) {
+    config = applyChanges(config, step.changes);
+    const after = (await renderPlanOf(root, stack, { ...files, config })).text;
+    const diff = unifiedDiff(before, after, `plan ${stack} before step ${step.index}`, `plan ${stack} after step ${step.index}`);
+    diffs.push({ index: step.index, added: diff.added, removed: diff.removed, text: diff.text });
+    lines.push(`== step ${step.index} (${step.wave}): ${step.title}`, 'config:');
+    for (const c of step.changes) lines.push(`  ${commandOf(stack, c)}`);
+    lines.push(`plan diff: ${diff.changed ? `+${diff.added} -${diff.removed} lines` : 'no changes'}`);
+    if (diff.changed) lines.push(...diff.text.split('\n').map((l) => `  ${l}`));
+    if (step.kind === 'finalize') {
+      lines.push('gate: none (no resource changes; commit the stack file)');
+    } else {
+      lines.push(`gate before the next step (${step.regions.join(', ')}):`, ...gateLines(th).map((g) => `  ${g}`));
+      lines.push(`rollback: the previous pin ${step.previous.map((p) => `${p.region}=${p.image}${p.canary ? `+canary ${p.canary.image}x${p.canary.targetSize}` : ''}`).join(', ')}`);
+    }
+    lines.push('');
+    before = after;
+  }
+  return { plan, cfg, files, text: lines.join('\n'), diffs };
+}
