@@ -110,7 +110,7 @@ describe('drain on SIGTERM (real process)', () => {
     expect(await srv.exited).toEqual({ code: 0, signal: null });
     expect(Date.now() - t0).toBeLessThan(drain.deadlineMs + 2_000);
     const finished = srv.logs.find((l) => l.msg === 'drain finished')!;
-    expect(finished).toMatchObject({ reason: 'SIGTERM', total: 10, closeSent: 10, reset: 0 });
+    expect(finished).toMatchObject({ reason: 'sigterm', total: 10, closeSent: 10, reset: 0 });
   });
 
   it('refuses to start with a config that breaks the contract, naming the rule', async () => {

@@ -1,0 +1,2 @@
+/** e2e project: 90 s per test unless the test sets its own limit (jest.config.js). */
+jest.setTimeout(90_000);
