@@ -36,6 +36,7 @@ import {
   validate,
 } from '../app/contract/timeouts';
 import { GkeConfig, parseGkeConfig } from './gke/config';
+import { OperationsConfig, OPS_SCHEMA_SHAPE, OPS_STRUCTURED, parseOperations } from './ops-config';
 
 export const CONFIG_NAMESPACE = 'sluice';
 export const SECRET_KEYS = ['tokenSecret', 'adminToken'] as const;
@@ -114,6 +115,8 @@ export interface StackConfig {
   platform: 'gce' | 'gke';
   /** Validated `sluice:gke` (platform gke only), the GKE contract rules included. */
   gke?: GkeConfig;
+  /** Edge, alerting, autoscaling and capacity (infra/ops-config.ts: sluice:edge, alertEmail, alertChannel, autoscaling, capacity). */
+  ops: OperationsConfig;
 }
 
 /** One problem: the key (`sluice:regions[0].zones`) or the contract rule, and what is wrong. */
@@ -178,11 +181,13 @@ const schema = z.object({
   timeouts: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
   platform: z.enum(['gce', 'gke']).default('gce'),
   gke: z.record(z.string(), z.unknown()).optional(),
+  ...OPS_SCHEMA_SHAPE,
 });
 /** On GKE there is no VM image to pin: bootImage is not required there (GCE-only keys are refused by parseGkeConfig). */
 const gkeSchema = schema.extend({ bootImage: schema.shape.bootImage.optional() });
 
 const STRUCTURED = new Set(['regions', 'timeouts', 'canary', 'rollout', 'redisMaintenance', 'gke']);
+for (const k of OPS_STRUCTURED) STRUCTURED.add(k);
 export const KNOWN_KEYS = Object.keys(schema.shape);
 
 /**
@@ -237,7 +242,9 @@ export function parseStackConfig(raw: Record<string, string>, secretKeys: Readon
   } else if (c.gke !== undefined) {
     issues.push({ key: `${prefix}gke`, message: `only with ${prefix}platform: gke (it is ${c.platform})` });
   }
-  if (issues.length > 0 || !timeouts) throw new StackConfigError(issues);
+  const ops = timeouts && parseOperations(c, { regions: c.regions, lbKind: c.lbKind, platform: c.platform, canary: c.canary, timeouts });
+  if (ops) issues.push(...ops.issues);
+  if (issues.length > 0 || !timeouts || !ops) throw new StackConfigError(issues);
 
   const totalReplicas = c.regions.reduce((n, r) => n + r.replicas, 0);
   return {
@@ -258,6 +265,7 @@ export function parseStackConfig(raw: Record<string, string>, secretKeys: Readon
     timeouts,
     platform: c.platform,
     gke,
+    ops: ops.config,
   };
 }
 

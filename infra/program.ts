@@ -5,11 +5,14 @@
  */
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
+import { FleetAutoscaler } from './components/autoscaling';
 import { Backplane } from './components/backplane';
+import { Edge } from './components/edge';
 import { NAMED_PORT, ServerFleet } from './components/fleet';
 import { ServerIdentity } from './components/identity';
 import { LoadBalancer } from './components/load-balancer';
 import { Network } from './components/network';
+import { Operations } from './components/operations';
 import { artifactRegistryRepo, SERVER_PORT } from './components/vm-boot';
 import { RegionRelease, regionReleases, StackConfig } from './config';
 import { gkeStack, GkeStackOutputs } from './gke';
@@ -98,10 +101,19 @@ export function sluiceStack(cfg: StackConfig): StackOutputs | GkeStackOutputs {
       adminTokenVersion: identity.adminTokenVersion,
       registryHost: repo?.host,
       timeouts: cfg.timeouts,
+      autoscaled: cfg.ops.autoscaling !== undefined,
       // First boots need every grant; regions roll one after the other (the previous MIG must reach UPDATED).
       dependsOn: [...identity.grants, ...fleets.slice(-1).map((f) => f.mig)],
     }, opts));
   }
+
+  // Issue 13: one autoscaler per MIG (scale-in one VM per drain window), the edge policies, operations.
+  if (cfg.ops.autoscaling) {
+    for (const [i, r] of cfg.regions.entries()) {
+      new FleetAutoscaler(`sluice-${r.region}`, { region: r.region, target: fleets[i].mig.selfLink, ...cfg.ops.autoscaling[r.region] }, opts);
+    }
+  }
+  const edge = new Edge('sluice', { kind: cfg.lbKind, tls: cfg.domain !== undefined, ...cfg.ops.edge }, opts);
 
   const lb = new LoadBalancer('sluice', {
     kind: cfg.lbKind,
@@ -110,6 +122,15 @@ export function sluiceStack(cfg: StackConfig): StackOutputs | GkeStackOutputs {
     portName: NAMED_PORT.name,
     serverPort: SERVER_PORT,
     domain: cfg.domain,
+    sslPolicy: edge.sslPolicy?.id,
+    securityPolicy: edge.securityPolicy.id,
+    logSampleRate: cfg.ops.edge.lbLogSampleRate,
+    capacityScalers: cfg.regions.map((r) => cfg.ops.capacity[r.region]),
+  }, opts);
+
+  new Operations('sluice', {
+    project: cfg.project, lbKind: cfg.lbKind, domain: cfg.domain, ipAddress: lb.ipAddress, timeouts: cfg.timeouts,
+    alertEmail: cfg.ops.alerts.email, alertChannel: cfg.ops.alerts.channel,
   }, opts);
 
   return {

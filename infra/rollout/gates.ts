@@ -6,7 +6,7 @@
  *   drain-resets        connections reset (RST) at the drain deadline      > 0 fails
  *   drain-duration      a drain that ran to its deadline                    >= drain.deadlineMs fails
  *   drains-observed     each region of the step showed a drain; no server left while serving connections
- *   survivor-reconnects connections the survivors gained / connections drained   < 0.9 fails
+ *   survivor-reconnects connections the survivors gained / the drained servers' load at step start   < 0.9 fails
  *   heartbeat-timeouts  survivors' sluice_heartbeat_timeouts_total increase  > 1% of their connections fails
  *   presence-flaps      peers that disappeared from presence (offline in an admin portal)   > 0 fails
  *   lifecycle-watcher   a server whose watcher's last poll failed (403, timeout): layer 1 is off   any fails
@@ -128,7 +128,9 @@ export function evaluateGates(e: Evidence, th: GateThresholds, opts: { regions: 
   });
 
   const survivors = e.latest.filter((s) => !isDrainedState(s.state) && s.drain === null);
-  const drained = drains.reduce((n, s) => n + s.drain.total, 0);
+  // The load the drained servers carried when the step began: a client drained twice in one step
+  // (moved to a server that is replaced later) counts once. A server drained before it was seen: its report.
+  const drained = drains.reduce((n, s) => n + (before.has(s.id) ? before.get(s.id)!.connections : e.before.length === 0 ? s.drain.total : 0), 0);
   const gained = survivors.reduce((n, s) => n + s.connections - (before.get(s.id)?.connections ?? 0), 0);
   const ratio = drained === 0 ? 1 : gained / drained;
   out.push({
