@@ -1,0 +1,64 @@
+/**
+ * Issue 15, part 4: .github/workflows/deploy.yml, parsed. One job per rollout wave of the prod stack,
+ * each behind its own environment, chained by `needs` in plan order; no overlapping deploys; least
+ * privilege; every action pinned by a full commit SHA; each wave job runs its own rollout wave.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseStackConfig, SECRET_KEYS } from '../../infra/config';
+import { readStackFiles } from '../../infra/plan/render';
+import { planRollout } from '../../infra/rollout/plan';
+import { parseYaml } from '../../infra/plan/yaml';
+
+const ROOT = path.resolve(__dirname, '../..');
+type Step = { uses?: string; run?: string; name?: string };
+type Job = { needs?: string | string[]; environment?: string; permissions?: Record<string, string>; steps: Step[] };
+const wf = parseYaml(fs.readFileSync(path.join(ROOT, '.github/workflows/deploy.yml'), 'utf8')) as {
+  on: { push: { branches: string[] } }; permissions: Record<string, string>; concurrency: { group: string; 'cancel-in-progress': boolean }; jobs: Record<string, Job>;
+};
+
+describe('.github/workflows/deploy.yml', () => {
+  const files = readStackFiles(ROOT, 'prod', SECRET_KEYS);
+  const cfg = parseStackConfig(files.config, new Set(files.secretKeys));
+  const plan = planRollout('prod', cfg, 'us-docker.pkg.dev/sluice-prod-project/sluice/server:9.9.9');
+  const waveJobs = Object.entries(wf.jobs).filter(([, j]) => j.environment);
+
+  it('runs on push to main, never two at once, and never cancels a running deploy', () => {
+    expect(wf.on.push.branches).toEqual(['main']);
+    expect(wf.concurrency).toEqual({ group: 'deploy-prod', 'cancel-in-progress': false });
+  });
+
+  it('has one job per wave of the prod rollout, in plan order, each needing the previous', () => {
+    expect(waveJobs.map(([id]) => id)).toEqual(plan.waves);
+    expect(wf.jobs[plan.waves[0]].needs).toBe('plan');
+    plan.waves.slice(1).forEach((w, i) => expect(wf.jobs[w].needs).toBe(plan.waves[i]));
+  });
+
+  it('puts each wave behind its own environment (the approval gate)', () => {
+    const envs = waveJobs.map(([, j]) => j.environment);
+    expect(envs).toEqual(plan.waves.map((w) => `prod-${w}`));
+    expect(new Set(envs).size).toBe(envs.length);
+    expect(wf.jobs.plan.environment).toBeUndefined();
+  });
+
+  it('grants least privilege: read at the top, OIDC only to the deploying jobs, no write anywhere', () => {
+    expect(wf.permissions).toEqual({ contents: 'read' });
+    expect(wf.jobs.plan.permissions).toEqual({ contents: 'read' });
+    for (const [, j] of waveJobs) expect(j.permissions).toEqual({ contents: 'read', 'id-token': 'write' });
+  });
+
+  it('each wave job applies its own wave; the plan job only prints', () => {
+    for (const [, j] of waveJobs) {
+      const run = j.steps.map((s) => s.run ?? '').find((r) => r.includes('npm run -s rollout'))!;
+      expect(run).toBe('npm run -s rollout -- --stack "$STACK" --release "$RELEASE" --apply --wave "${{ github.job }}"');
+    }
+    const printed = wf.jobs.plan.steps.map((s) => s.run ?? '').filter((r) => r.includes('npm run -s rollout'));
+    expect(printed).toEqual(['npm run -s rollout -- --stack "$STACK" --release "$RELEASE"']);
+  });
+
+  it('pins every action by a full commit SHA', () => {
+    const uses = Object.values(wf.jobs).flatMap((j) => j.steps).map((s) => s.uses).filter((u): u is string => Boolean(u));
+    expect(uses.length).toBeGreaterThan(4);
+    for (const u of uses) expect(u).toMatch(/^[\w.-]+\/[\w.-]+@[0-9a-f]{40}$/);
+  });
+});
