@@ -73,6 +73,20 @@ export function upwardImports(): string[] {
   return bad;
 }
 
+/** `a -> b` for every pair of distinct layers where a file of a imports a file of b (infra counted as a layer). */
+export function layerEdges(): string[] {
+  const edges = new Set<string>();
+  for (const f of [...appFiles, ...infraFiles]) {
+    const from = rel(f).startsWith('infra/') ? 'infra' : layerOf(rel(f));
+    for (const { target } of importsOf(f)) {
+      if (!target || !rel(target).startsWith('app/')) continue;
+      const to = layerOf(rel(target));
+      if (to !== from) edges.add(`${from} -> ${to}`);
+    }
+  }
+  return [...edges].sort();
+}
+
 function cycles(): string[] {
   const graph = new Map(appFiles.map((f) => [f, valueImportsOf(f)]));
   const found: string[] = [];
@@ -117,4 +131,12 @@ test('the check fails on an upward import (it is not vacuous)', () => {
   expect(LAYERS.client.mayImport).not.toContain('auth');
   expect(layerOf('app/backplane/index.ts')).toBe('backplane');
   expect(layerOf('app/server/config.ts')).toBe('server');
+});
+
+test('the README architecture diagram draws exactly the imports that exist between layers', () => {
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const block = /<!-- architecture:begin[^>]*-->\s*```mermaid\n([\s\S]*?)```\s*<!-- architecture:end -->/.exec(readme);
+  expect(block).not.toBeNull();
+  const drawn = [...block![1].matchAll(/^\s*(\w+)\s*-->\s*(\w+)\s*$/gm)].map((m) => `${m[1]} -> ${m[2]}`).sort();
+  expect(drawn).toEqual(layerEdges());
 });
