@@ -35,6 +35,12 @@ export type BackplaneKind = 'memory' | 'redis';
  * is twice the reconnect rate a `--quick` drain asks of one server (40 peers over its 2 s window).
  */
 export const JOIN_RAMP_PER_SEC = 40;
+/**
+ * ... and at most this many first connections are in flight (started, not joined yet) at once, so
+ * the ramp slows down by itself when upgrades are slow: on a loaded machine 40 a second still
+ * collapsed (the first answers took over a second; every server down at HAProxy, 503s for 30 s).
+ */
+export const JOIN_IN_FLIGHT = 10;
 
 export interface RegionOptions {
   servers: number;
@@ -113,12 +119,26 @@ export class Region extends EventEmitter {
     let slot = 0;
     const firstAt = new Map<string, number>();
     const secret = this.secret;
+    let inFlight = 0;
+    const waiting: Array<() => void> = [];
+    const admitted = new Set<string>();
+    const admit = async (id: string) => {
+      if (admitted.has(id)) return;
+      admitted.add(id);
+      while (inFlight >= JOIN_IN_FLIGHT) await new Promise<void>((r) => waiting.push(r));
+      inFlight++;
+    };
+    const joined = () => {
+      inFlight--;
+      waiting.shift()?.();
+    };
     this.fleet = runFleet({
       urls: [this.lbUrl], count: this.opts.peers,
       token: async (spec) => {
         if (!firstAt.has(spec.id)) firstAt.set(spec.id, t0 + (slot++ * 1000) / JOIN_RAMP_PER_SEC);
         const wait = firstAt.get(spec.id)! - Date.now();
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        await admit(spec.id);
         return signToken(secret, { sub: spec.id, kind: spec.kind });
       },
       timeouts: this.opts.clientTimeouts ?? this.opts.timeouts, intervalMs: this.opts.intervalMs ?? 250,
@@ -126,6 +146,8 @@ export class Region extends EventEmitter {
     });
     const bound = this.opts.timeouts.client.connectTimeoutMs * 4 + (this.opts.peers * 1000) / JOIN_RAMP_PER_SEC + this.opts.peers * 20;
     const failed: Record<string, number> = {};
+    // No peer can have joined yet (a join needs I/O): every admitted peer releases its slot here.
+    for (const p of this.fleet.peers) p.client.once('connected', joined);
     for (const p of this.fleet.peers) {
       p.client.on('disconnected', (d) => {
         const k = `${d.reason}${d.status ? ` ${d.status}` : ''}`;
