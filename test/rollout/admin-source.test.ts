@@ -1,0 +1,125 @@
+/**
+ * Issue 15, part 3: the admin GateSource reads real HTTP: fake admin listeners on 127.0.0.1 answer
+ * GET /status, /metrics and /presence with the server's field and metric names. Then the whole
+ * halt path through it: the first server's drain reports resets, the runner stops the step.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { defaultTimeouts } from '../../app/contract/timeouts';
+import { parseStackConfig } from '../../infra/config';
+import { defaultThresholds } from '../../infra/rollout/gates';
+import { planRollout } from '../../infra/rollout/plan';
+import { runRollout } from '../../infra/rollout/run';
+import { AdminGateSource, AdminTarget, metricValue } from '../../infra/rollout/sources';
+import { BASE_CONFIG, toRaw } from '../infra/harness';
+
+const TOKEN = 'admin-token-for-the-gate-source-test-0123456789';
+
+interface FakeState {
+  state: string;
+  connections: number;
+  drain: null | { reason: string; startedAt: number; finishedAt: number; total: number; closeSent: number; reset: number };
+  heartbeatTimeouts: number;
+  peers: string[];
+}
+
+async function fakeAdmin(s: FakeState): Promise<{ url: string; close(): Promise<void>; auth: string[] }> {
+  const auth: string[] = [];
+  const server = http.createServer((req, res) => {
+    auth.push(req.headers.authorization ?? '');
+    if (req.headers.authorization !== `Bearer ${TOKEN}`) {
+      res.writeHead(401).end();
+      return;
+    }
+    if (req.url === '/status') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ serverId: 'x', state: s.state, ready: s.state === 'serving', connections: s.connections, drain: s.drain, backplane: { kind: 'redis' }, lifecycleWatcher: null }));
+    } else if (req.url === '/metrics') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end([
+        '# HELP sluice_heartbeat_timeouts_total Connections terminated after the idle limit',
+        '# TYPE sluice_heartbeat_timeouts_total counter',
+        `sluice_heartbeat_timeouts_total ${s.heartbeatTimeouts}`,
+        `sluice_drain_reset ${s.drain?.reset ?? 0}`,
+        `sluice_connections_closed_total{reason="drain"} 4`,
+        `sluice_connections_closed_total{reason="idle"} 1`,
+        '',
+      ].join('\n'));
+    } else if (req.url === '/presence') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ peers: s.peers.map((peerId) => ({ peerId, kind: 'client', serverId: 'x', state: 'online', since: 0 })) }));
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, auth, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+describe('AdminGateSource', () => {
+  it('sums Prometheus samples over label sets', () => {
+    expect(metricValue('a_total{r="x"} 2\na_total{r="y"} 3\nab 9\n', 'a_total')).toBe(5);
+    expect(metricValue('# a_total 4\n', 'a_total')).toBeUndefined();
+  });
+
+  it('reads /status, /metrics and /presence with the bearer token; a vanished server keeps its last report, marked gone', async () => {
+    const a: FakeState = { state: 'serving', connections: 10, drain: null, heartbeatTimeouts: 1, peers: ['p1', 'p2'] };
+    const b: FakeState = { state: 'serving', connections: 10, drain: null, heartbeatTimeouts: 0, peers: ['p1', 'p2'] };
+    const [sa, sb] = [await fakeAdmin(a), await fakeAdmin(b)];
+    let targets: AdminTarget[] = [{ id: 'a', region: 'r1', url: sa.url, token: TOKEN }, { id: 'b', region: 'r1', url: sb.url, token: TOKEN }, { id: 'z', region: 'r2', url: sb.url, token: TOKEN }];
+    const src = new AdminGateSource(() => targets);
+    try {
+      await src.begin(['r1']);
+      expect(src.evidence().before.map((s) => s.id)).toEqual(['a', 'b']);
+      a.state = 'drained';
+      a.drain = { reason: 'watcher', startedAt: Date.now(), finishedAt: Date.now() + 2000, total: 10, closeSent: 8, reset: 2 };
+      a.connections = 0;
+      b.connections = 18;
+      b.heartbeatTimeouts = 2;
+      b.peers = ['p1'];
+      await src.sample();
+      targets = targets.filter((t) => t.id !== 'a');
+      await src.sample();
+      const e = src.evidence();
+      expect(e.latest.find((s) => s.id === 'a')).toMatchObject({ state: 'gone', drain: { total: 10, reset: 2, closeSent: 8 } });
+      expect(e.latest.find((s) => s.id === 'b')).toMatchObject({ state: 'serving', connections: 18, heartbeatTimeouts: 2, watcher: null });
+      expect(e.presenceFlaps).toEqual(['p2']);
+      expect(new Set([...sa.auth, ...sb.auth])).toEqual(new Set([`Bearer ${TOKEN}`]));
+      await expect(new AdminGateSource(() => [{ id: 'b', region: 'r1', url: sb.url, token: 'wrong' }]).begin(['r1'])).rejects.toThrow(/b: GET \/status answered 401: check the admin token/);
+    } finally {
+      await sa.close();
+      await sb.close();
+    }
+  });
+
+  it('halts the rollout after the first server whose /status drain reports resets', async () => {
+    const states: FakeState[] = [0, 1, 2, 3].map(() => ({ state: 'serving', connections: 25, drain: null, heartbeatTimeouts: 0, peers: [] }));
+    const admins = await Promise.all(states.map(fakeAdmin));
+    try {
+      const cfg = parseStackConfig(toRaw(BASE_CONFIG), new Set(['sluice:tokenSecret', 'sluice:adminToken']));
+      const plan = planRollout('dev', cfg, 'us-docker.pkg.dev/sluice-test-project/sluice/server:2.0.0');
+      const source = new AdminGateSource(() => admins.map((s, i) => ({ id: `s${i}`, region: 'us-central1', url: s.url, token: TOKEN })));
+      const drained: number[] = [];
+      const lines: string[] = [];
+      const result = await runRollout({
+        plan, cfg, source, thresholds: defaultThresholds(defaultTimeouts), pollMs: 5, settleMs: 100, out: (l) => lines.push(l),
+        executor: {
+          deployed: async () => undefined,
+          apply: async (_step, _changes, ctx) => {
+            for (const [i, s] of states.entries()) {
+              const now = Date.now();
+              s.drain = { reason: 'watcher', startedAt: now, finishedAt: now + 20, total: 25, closeSent: 24, reset: i === 0 ? 1 : 0 };
+              s.state = 'drained';
+              drained.push(i);
+              await ctx.sampled();
+              if (ctx.signal.aborted) throw new Error('cancelled');
+            }
+          },
+        },
+      });
+      expect(result.status).toBe('halted');
+      expect(drained).toEqual([0]);
+      expect(lines.join('\n')).toMatch(/\[FAIL\] drain-resets: 1 reset \(RST\) on s0 \(1 of 25\)/);
+      expect(lines.join('\n')).toContain("pulumi config rm --stack dev --path 'sluice:regions[0].canary'");
+    } finally {
+      await Promise.all(admins.map((a) => a.close()));
+    }
+  });
+});
