@@ -164,7 +164,7 @@ describe('secrets and providers', () => {
     expect(visible).not.toContain(ADMIN_TOKEN);
     expect(visible).not.toContain(TOKEN_SECRET);
     expect(visible).not.toContain('mock-redis-auth-string');
-    expect(Object.keys(dev.outputs).sort()).toEqual(['ipAddress', 'migs', 'url']);
+    expect(Object.keys(dev.outputs).sort()).toEqual(['ipAddress', 'migs', 'releases', 'url']);
   });
 
   it('every GCP resource uses the stack\'s explicit provider (never an ambient default project)', () => {
