@@ -11,9 +11,6 @@ import { DisconnectReason, SluiceClientError } from './types';
 
 export type Plan = { reason: DisconnectReason; delayMs: number } | { reason: DisconnectReason; stop: SluiceClientError };
 
-/** Close reason text of the server's eviction (app/server/connection.ts, onEvicted). */
-export const EVICTED_TEXT = 'peer connected elsewhere';
-
 export function planAfter(end: TransportEnd, t: Timeouts['client'], backoff: Backoff, random: Random): Plan {
   if (end.refusal) {
     const { status, retryAfterMs } = end.refusal;
@@ -31,10 +28,10 @@ export function planAfter(end: TransportEnd, t: Timeouts['client'], backoff: Bac
     return { reason: end.local as DisconnectReason, delayMs: backoff.next() };
   }
   if (end.opened) {
-    // 1008 "peer connected elsewhere": the same peer id joined on another socket and the newest
-    // wins. Our current socket being the older one means another instance runs with this identity;
-    // reconnecting would evict it in turn, forever.
-    if (end.code === CLOSE.policyViolation && end.text === EVICTED_TEXT) {
+    // CLOSE.evicted: the same peer id joined on another socket and the newest wins. Our socket
+    // being the older one means another instance runs with this identity; reconnecting would
+    // evict it in turn, forever.
+    if (end.code === CLOSE.evicted) {
       return { reason: 'evicted', stop: new SluiceClientError('evicted', 'another connection joined as this peer; this client stopped', { code: end.code }) };
     }
     // Drain, rotation, restart: the server is fine and wants us back (elsewhere) promptly.

@@ -26,7 +26,7 @@ export type DisconnectReason =
   | 'protocol_error' // the server sent something that is not a Phoenix V2 frame
   | 'seq_hole' // a delivery skipped a seq: reconnect and let the replay fill it
   | 'token_unavailable' // the token function threw
-  | 'evicted' // close 1008: the same peer joined on another connection; the client stops
+  | 'evicted' // close 4409 (CLOSE.evicted): the same peer joined on another connection; the client stops
   | 'client_closed'; // close() was called
 
 /** Minimal logger shape (pino-compatible). */

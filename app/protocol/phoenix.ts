@@ -256,6 +256,10 @@ export interface SignalDelivery {
 export const CLOSE = {
   normal: 1000,
   goingAway: 1001,
+  /** A binary frame: the protocol is JSON text. */
+  unsupportedData: 1003,
+  /** A frame that is not valid Phoenix V2 JSON, or one with more JSON values than any signal may carry. */
+  invalidPayload: 1007,
   policyViolation: 1008,
   messageTooBig: 1009,
   internalError: 1011,
@@ -267,6 +271,13 @@ export const CLOSE = {
    * (`joinDeadlineMs` in app/server/config.ts). Clients back off and reconnect.
    */
   joinTimeout: 4408,
+  /**
+   * Private-use (as HTTP 409 Conflict): the same peer id joined on another connection and the
+   * newest wins; this, older, connection is stale. A client receiving it stops instead of
+   * reconnecting (two instances with one identity would otherwise evict each other forever).
+   * A code of its own, so no client ever has to match a close reason's text.
+   */
+  evicted: 4409,
 } as const;
 
 /** Peer ids end up in topics and Redis keys: keep them short and boring. */

@@ -223,7 +223,7 @@ export class PeerConnection {
       return;
     }
     if (isBinary) {
-      this.closeWith(1003, 'binary_frame', 'binary frames are not supported');
+      this.closeWith(CLOSE.unsupportedData, 'binary_frame', 'binary frames are not supported');
       return;
     }
     // Before parsing: a frame of more values than any signal may carry is refused unparsed.
@@ -235,7 +235,7 @@ export class PeerConnection {
     } catch (err) {
       const reason = err instanceof ProtocolError ? err.reason : 'malformed_frame';
       this.log.info({ reason }, 'malformed frame');
-      this.closeWith(1007, reason, reason);
+      this.closeWith(CLOSE.invalidPayload, reason, reason);
       return;
     }
     if (frame.topic === PHOENIX_TOPIC && frame.event === EVENTS.heartbeat) {
@@ -273,7 +273,7 @@ export class PeerConnection {
   private refuseUnparsed(data: Buffer): void {
     const head = decodeHead(data);
     if (!head) {
-      this.closeWith(1007, 'too_many_values', 'too many JSON values');
+      this.closeWith(CLOSE.invalidPayload, 'too_many_values', 'too many JSON values');
       return;
     }
     const isSignal = head.event === SIGNAL_EVENT;
@@ -371,7 +371,7 @@ export class PeerConnection {
         deliver: (d) => this.deliver(d),
         onEvicted: () => {
           this.log.info('peer attached elsewhere, closing this connection');
-          this.closeWith(CLOSE.policyViolation, 'evicted', 'peer connected elsewhere');
+          this.closeWith(CLOSE.evicted, 'evicted', 'peer connected elsewhere');
         },
       });
     } catch (err) {

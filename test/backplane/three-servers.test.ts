@@ -7,6 +7,7 @@
 import {
   presenceOf, presenceStream, RawPeer, RedisProc, RedisTestServer, startAll, startRedis, startRedisServer, untilPresenceSettled, waitFor,
 } from './helpers';
+import { CLOSE } from '../../app/protocol/phoenix';
 
 let redis: RedisProc;
 let servers: RedisTestServer[] = [];
@@ -75,7 +76,7 @@ test('newest attachment wins across servers; the stale connection is closed', as
   expect((await sender.signal('mover', 'mv1', 1)).response).toEqual({ status: 'delivered' });
   await old.waitFor(1);
   const fresh = await join(servers[1], 'mover', old.lastSeq);
-  expect(await old.closed).toBe(1008);
+  expect(await old.closed).toBe(CLOSE.evicted);
   expect((await sender.signal('mover', 'mv2', 2)).response).toEqual({ status: 'delivered' });
   await fresh.waitFor(1);
   expect(fresh.received.map((r) => [r.id, r.seq])).toEqual([['mv2', 2]]);

@@ -3,6 +3,7 @@ import { SendError, SluiceClient, SluiceClientError } from '../../app/client';
 import type { ReceivedSignal } from '../../app/client';
 import { startServer, TestServer, token } from '../helpers/server';
 import { client, closeClients, fastTimeouts, next } from './helpers';
+import { CLOSE } from '../../app/protocol/phoenix';
 
 let srv: TestServer;
 beforeAll(async () => {
@@ -117,7 +118,7 @@ test('a second connection with the same peer id evicts the first, which stops in
   const second = await client(srv.socketUrl, 'gw-twice', { timeouts: fastTimeouts() });
   second.connect();
   await second.ready();
-  expect((await evicted)[0]).toMatchObject({ reason: 'evicted', code: 1008, wasJoined: true, willReconnect: false });
+  expect((await evicted)[0]).toMatchObject({ reason: 'evicted', code: CLOSE.evicted, wasJoined: true, willReconnect: false });
   expect((await error)[0]).toMatchObject({ code: 'evicted' });
   expect(first.state).toBe('stopped');
   expect(second.state).toBe('joined');
