@@ -23,8 +23,8 @@ const SYSTEMS: SystemName[] = ['sluice', 'socketio', 'ws'];
 const PAIRS = 100;
 const GENERATORS = 2;
 const RATE = 2_000;
-/** Two of sluice's 5 s ping rounds inside every window: a stall from pinging shows up. */
-const WINDOW_MS = 10_000;
+/** A whole 5 s ping round of sluice inside every window: a stall from pinging shows up. */
+const WINDOW_MS = 6_000;
 const WARMUP_MS = 2_000;
 const ADDRESSES = sourceAddresses(8);
 
@@ -104,7 +104,7 @@ async function main(): Promise<void> {
     `Idle connections, each authenticated and joined (sluice: \`phx_join\` of its own channel; Socket.IO: connected with its token,`,
     'in its room; ws relay: registered), opened from two load-generator processes on source addresses 127.0.0.2-127.0.0.9. Memory: server',
     'RSS and heap after two full GCs, minus the same with only the 200 relay connections open, divided by the idle count.',
-    `Relay: ${PAIRS} pairs at ${RATE / 1000}k msg/s, ${WARMUP_MS / 1000} s warm-up and ${WINDOW_MS / 1000} s measured (two of sluice's 5 s ping rounds) per level.`,
+    `Relay: ${PAIRS} pairs at ${RATE / 1000}k msg/s, ${WARMUP_MS / 1000} s warm-up and ${WINDOW_MS / 1000} s measured (a whole 5 s ping round of sluice) per level.`,
     'Idle clients send nothing of their own: they answer the servers\' pings (WebSocket pongs; Engine.IO "3").',
     `${ROUNDS} round(s), systems in turn. Reproduce: \`npx tsx bench/idle.ts\`.`,
     '',
