@@ -27,6 +27,7 @@ import { Backoff, fullJitterMs, Random } from './backoff';
 import { Heartbeat } from './heartbeat';
 import { Outbox, OutboxEntry } from './outbox';
 import { Plan, planAfter } from './plan';
+import { afterPendingIo } from './timers';
 import { Transport, TransportEnd } from './transport';
 import {
   ClientEvents, ClientLogger, ClientState, DisconnectReason, SendStatus, SluiceClientError, SluiceClientOptions, TokenSource,
@@ -220,7 +221,10 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
     this.joinLastSeq = this._lastSeq;
     const payload = this._lastSeq === null ? {} : { last_seq: this._lastSeq };
     t.send(encode({ joinRef: ref, ref, topic: this.topic, event: EVENTS.join, payload }));
-    this.joinTimer = setTimeout(() => t.terminate('join_timeout'), this.timeouts.client.joinTimeoutMs);
+    const timer = setTimeout(() => afterPendingIo(() => {
+      if (this.joinTimer === timer) t.terminate('join_timeout');
+    }), this.timeouts.client.joinTimeoutMs);
+    this.joinTimer = timer;
   }
 
   // ---- frames -----------------------------------------------------------------------------------
@@ -255,6 +259,7 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
 
   private onJoinReply(status: string, response: Record<string, unknown>): void {
     clearTimeout(this.joinTimer);
+    this.joinTimer = undefined;
     if (status !== 'ok') {
       const reason = typeof response.reason === 'string' ? response.reason : 'unknown';
       this.log.warn({ reason }, 'join refused');

@@ -14,6 +14,7 @@
  * - On death the owner terminates the socket (no closing handshake with a dead peer) and reconnects.
  */
 import type { Timeouts } from '../contract/timeouts';
+import { afterPendingIo } from './timers';
 
 export interface HeartbeatHooks {
   /** Send a heartbeat frame with this ref (false if the socket could not take it). */
@@ -82,14 +83,20 @@ export class Heartbeat {
   private arm(): void {
     if (this.deadline) clearTimeout(this.deadline);
     if (!this.running) return;
+    this.deadline = setTimeout(() => afterPendingIo(() => this.expire()), Math.max(0, this.dueAt() - Date.now()));
+  }
+
+  /** The earlier of the two clocks: silence since the last reply, and the oldest unanswered heartbeat. */
+  private dueAt(): number {
     const silenceDue = this.lastReplyAt + this.t.deadPeerDetectionMs;
     const oldest = this.outstanding[0];
-    const due = oldest ? Math.min(silenceDue, oldest.sentAt + this.t.heartbeatTimeoutMs) : silenceDue;
-    this.deadline = setTimeout(() => this.expire(), Math.max(0, due - Date.now()));
+    return oldest ? Math.min(silenceDue, oldest.sentAt + this.t.heartbeatTimeoutMs) : silenceDue;
   }
 
   private expire(): void {
     if (!this.running) return;
+    // A reply read after the timer fired (afterPendingIo) moved the deadline: not dead, re-arm.
+    if (this.dueAt() > Date.now()) return this.arm();
     const info = { silentMs: Date.now() - this.lastReplyAt, unanswered: this.outstanding.length };
     this.stop();
     this.hooks.onDead(info);

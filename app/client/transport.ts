@@ -8,6 +8,7 @@
  * client's own close(), which says goodbye politely but still terminates after a bound: a polite
  * close would otherwise wait on a peer that may be dead.
  */
+import { afterPendingIo } from './timers';
 import WebSocket from 'ws';
 import { decode, Frame, ProtocolError } from '../protocol/phoenix';
 import { parseRetryAfterMs } from './backoff';
@@ -53,7 +54,11 @@ export class Transport {
     this.ws = new WebSocket(url, [...protocols], { perMessageDeflate: false });
     // Covers DNS, TCP, TLS and the HTTP upgrade: a server that accepts TCP and then says nothing
     // must not hold the client forever.
-    this.connectTimer = setTimeout(() => this.terminate('connect_timeout'), connectTimeoutMs);
+    // Judged after pending I/O (see afterPendingIo): an 'open' that arrived during a stall wins.
+    const timer = setTimeout(() => afterPendingIo(() => {
+      if (this.connectTimer === timer) this.terminate('connect_timeout');
+    }), connectTimeoutMs);
+    this.connectTimer = timer;
 
     this.ws.on('unexpected-response', (_req, res) => {
       this.refusal = { status: res.statusCode ?? 0, retryAfterMs: parseRetryAfterMs(res.headers['retry-after']) };
@@ -134,3 +139,4 @@ export class Transport {
     this.h.onEnd({ opened: this.opened, code, text, local: this.local, refusal: this.refusal, error: this.error });
   }
 }
+

@@ -4,8 +4,18 @@ import { defaultTimeouts } from '../../app/contract/timeouts';
 
 const t = defaultTimeouts.client;
 
-beforeEach(() => jest.useFakeTimers({ now: 0 }));
+// setImmediate stays real: a due deadline defers its verdict to after pending I/O (afterPendingIo).
+beforeEach(() => jest.useFakeTimers({ now: 0, doNotFake: ['setImmediate'] }));
 afterEach(() => jest.useRealTimers());
+
+/**
+ * Fake time forward, then the immediates it queued: a due deadline gives its verdict after the
+ * I/O already waiting (afterPendingIo), as the event loop does after its timers phase.
+ */
+async function advance(ms: number): Promise<void> {
+  jest.advanceTimersByTime(ms);
+  await new Promise((resolve) => setImmediate(resolve));
+}
 
 function rig() {
   const sent: Array<{ ref: string; at: number }> = [];
@@ -21,11 +31,11 @@ function rig() {
   return { hb, sent, dead };
 }
 
-test('beats on a fixed cadence and stays alive while answered', () => {
+test('beats on a fixed cadence and stays alive while answered', async () => {
   const { hb, sent, dead } = rig();
   hb.start();
   for (let i = 0; i < 10; i++) {
-    jest.advanceTimersByTime(t.heartbeatIntervalMs);
+    await advance(t.heartbeatIntervalMs);
     hb.ack(sent[sent.length - 1].ref);
   }
   expect(sent.map((s) => s.at)).toEqual(Array.from({ length: 10 }, (_, i) => (i + 1) * t.heartbeatIntervalMs));
@@ -33,39 +43,56 @@ test('beats on a fixed cadence and stays alive while answered', () => {
   hb.stop();
 });
 
-test('worst case (silence right after a reply) is detected exactly at deadPeerDetectionMs', () => {
+test('worst case (silence right after a reply) is detected exactly at deadPeerDetectionMs', async () => {
   const { hb, sent, dead } = rig();
   hb.start();
-  jest.advanceTimersByTime(t.heartbeatIntervalMs);
+  await advance(t.heartbeatIntervalMs);
   hb.ack(sent[0].ref); // last sign of life at t = interval
   const lastReply = Date.now();
-  jest.advanceTimersByTime(t.deadPeerDetectionMs - 1);
+  await advance(t.deadPeerDetectionMs - 1);
   expect(dead).toEqual([]);
-  jest.advanceTimersByTime(1);
-  expect(dead).toEqual([{ at: lastReply + t.deadPeerDetectionMs, silentMs: t.deadPeerDetectionMs, unanswered: 2 }]);
+  await advance(1);
+  // The verdict comes after everything else due at that instant, the heartbeat of t = 20 s included.
+  expect(dead).toEqual([{ at: lastReply + t.deadPeerDetectionMs, silentMs: t.deadPeerDetectionMs, unanswered: 3 }]);
   // Stopped itself: nothing more is sent or reported.
-  jest.advanceTimersByTime(10 * t.heartbeatIntervalMs);
+  await advance(10 * t.heartbeatIntervalMs);
   expect(dead).toHaveLength(1);
-  expect(sent).toHaveLength(3);
+  expect(sent).toHaveLength(4);
 });
 
-test('one unanswered heartbeat is given up on after heartbeatTimeoutMs', () => {
+test('one unanswered heartbeat is given up on after heartbeatTimeoutMs', async () => {
   const { hb, sent, dead } = rig();
   hb.start();
-  jest.advanceTimersByTime(t.heartbeatIntervalMs); // heartbeat 1 at 5 s, never answered
-  jest.advanceTimersByTime(t.heartbeatTimeoutMs);
+  await advance(t.heartbeatIntervalMs); // heartbeat 1 at 5 s, never answered
+  await advance(t.heartbeatTimeoutMs);
   expect(dead).toHaveLength(1);
   expect(dead[0].at).toBe(sent[0].at + t.heartbeatTimeoutMs);
 });
 
-test('a late reply to a newer heartbeat also answers the older ones', () => {
+test('a late reply to a newer heartbeat also answers the older ones', async () => {
   const { hb, sent, dead } = rig();
   hb.start();
-  jest.advanceTimersByTime(2 * t.heartbeatIntervalMs); // two heartbeats out
+  await advance(2 * t.heartbeatIntervalMs); // two heartbeats out
   expect(hb.ack(sent[1].ref)).toBe(true);
   expect(hb.ack(sent[0].ref)).toBe(false); // already covered
   expect(hb.ack('not-ours')).toBe(false);
-  jest.advanceTimersByTime(t.heartbeatTimeoutMs - 1);
+  await advance(t.heartbeatTimeoutMs - 1);
   expect(dead).toEqual([]);
+  hb.stop();
+});
+
+test('a reply already waiting when the deadline fires is read first: no false verdict after a stall', async () => {
+  const { hb, sent, dead } = rig();
+  hb.start();
+  await advance(t.heartbeatIntervalMs); // heartbeat 1 out
+  // The loop stalls past the reply timeout; the reply arrived meanwhile and is read (poll phase)
+  // after the due timer ran but before its deferred verdict.
+  jest.advanceTimersByTime(t.heartbeatTimeoutMs);
+  hb.ack(sent[0].ref);
+  await new Promise((resolve) => setImmediate(resolve));
+  expect(dead).toEqual([]);
+  // Still watching: silence from now on is detected on time.
+  await advance(t.deadPeerDetectionMs);
+  expect(dead).toHaveLength(1);
   hb.stop();
 });
