@@ -5,7 +5,7 @@
  * Socket.IO with `@socket.io/redis-streams-adapter` (on ioredis) on the same redis-server.
  * Relay p99 at fixed rates (interleaved rounds, medians), then the ceiling (p99 < 500 ms).
  *
- * Run: npx tsx bench/redis.ts [--rounds 2]
+ * Run: npx tsx bench/redis.ts [--rounds 2] [--rates 2000,5000]
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -19,7 +19,7 @@ type Name = 'sluice' | 'socketio';
 const args = process.argv.slice(2);
 const ROUNDS = (() => { const i = args.indexOf('--rounds'); return i >= 0 ? Number(args[i + 1]) : 2; })();
 const PAIRS = 100;
-const RATES = [2_000, 5_000];
+const RATES = (() => { const i = args.indexOf('--rates'); return i >= 0 ? args[i + 1].split(',').map(Number) : [2_000, 5_000]; })();
 const CEILING_RATES = [5_000, 10_000, 15_000, 20_000];
 const CEILING_P99_MS = 500;
 const SYSTEMS: Name[] = ['sluice', 'socketio'];
