@@ -164,7 +164,7 @@ describe('SLUICE_MAX_CONNECTIONS_PER_PEER', () => {
       // The newest join wins: the earlier joined connection is evicted, as before.
       const evicted = closed(joined);
       expect((await request(fresh, ['1', '1', 'peer:greedy', 'phx_join', {}]))[4].status).toBe('ok');
-      expect(await evicted).toEqual([CLOSE.policyViolation, 'peer connected elsewhere']);
+      expect(await evicted).toEqual([CLOSE.evicted, 'peer connected elsewhere']);
       expect(await (await fetch(`${ts.adminUrl}/metrics`)).text()).toMatch(/sluice_upgrades_rejected_total\{reason="peer_connection_limit"\} 1/);
       for (const ws of [others[1], fresh, neighbour]) ws.terminate();
     } finally {
