@@ -42,6 +42,26 @@ const REPLAY_HIGH_WATER_BYTES = 64 * 1024;
 const REPLAY_PAGE_BYTES = 1024 * 1024;
 /** Frame bytes one connection may have handled in one event-loop turn before its socket waits for the next. */
 const TURN_BYTES = 64 * 1024;
+/**
+ * The same bound for all connections together: the event loop is one per process, so eight
+ * sockets each handing over 64 KiB in one turn would still hold /healthz behind half a megabyte
+ * of JSON. Past this, every further socket that delivers a frame in this turn pauses too.
+ */
+const PROCESS_TURN_BYTES = 128 * 1024;
+const processTurn = { bytes: 0, scheduled: false };
+
+/** Count `bytes` against this turn's process-wide budget; true once it is spent. */
+function spendProcessTurn(bytes: number): boolean {
+  if (!processTurn.scheduled) {
+    processTurn.scheduled = true;
+    setImmediate(() => {
+      processTurn.bytes = 0;
+      processTurn.scheduled = false;
+    });
+  }
+  processTurn.bytes += bytes;
+  return processTurn.bytes >= PROCESS_TURN_BYTES;
+}
 export { MAX_DATA_DEPTH };
 
 /**
@@ -297,7 +317,8 @@ export class PeerConnection {
       });
     }
     this.turnBytes += bytes;
-    if (this.turnBytes >= TURN_BYTES && !this.ws.isPaused) this.ws.pause();
+    const processSpent = spendProcessTurn(bytes);
+    if ((this.turnBytes >= TURN_BYTES || processSpent) && !this.ws.isPaused) this.ws.pause();
   }
 
   /** Byte rate overdrawn: stop reading this socket for `ms` (the frames already read are handled). */
