@@ -15,19 +15,12 @@ import { Backplane, BackplaneError, PresenceEvent } from '../../app/backplane/ty
 import { resolveTimeouts, TimeoutsOverrides } from '../../app/contract/timeouts';
 import { spawnServer as spawnServerProcess } from '../helpers/process';
 import { SECRET, startServer, TestServer, token } from '../helpers/server';
+import { freePort } from '../../app/local/redis';
 
 export const ROOT = path.resolve(__dirname, '../..');
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+/** A free loopback port: the local region's helper (one copy). */
+export { freePort };
 
 export interface RedisProc {
   url: string;
