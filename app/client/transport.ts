@@ -78,10 +78,6 @@ export class Transport {
     this.ws.on('close', (code, reason) => this.end(code, reason.toString()));
   }
 
-  get isOpen(): boolean {
-    return this.ws.readyState === WebSocket.OPEN;
-  }
-
   /** Queue a text frame; false when the socket cannot take it. */
   send(text: string): boolean {
     if (this.ws.readyState !== WebSocket.OPEN) return false;
