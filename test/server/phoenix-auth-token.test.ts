@@ -6,7 +6,7 @@
  */
 import http from 'node:http';
 import { Writable } from 'node:stream';
-import { Channel, Socket } from 'phoenix';
+import { Socket } from 'phoenix';
 import pino from 'pino';
 import WebSocket from 'ws';
 import { TokenError, tokenFromProtocols, upgradeToken } from '../../app/auth/token';
@@ -16,6 +16,7 @@ import { loadConfig, tokenInQueryAllowed } from '../../app/server/config';
 import { SluiceServer } from '../../app/server/server';
 import { fastTimeouts } from '../client/helpers';
 import { closed, openRaw, request, SECRET, testConfig, token } from '../helpers/server';
+import { join } from '../helpers/phoenix';
 
 /** Every log line of every server in this file, and every secret that must never appear in one. */
 const logLines: string[] = [];
@@ -88,15 +89,6 @@ function phoenixSocket(url: string, authToken: string): Socket {
     transport: WebSocket as unknown as typeof globalThis.WebSocket,
     authToken,
     reconnectAfterMs: () => 60_000, // a refusal must show, not be retried away
-  });
-}
-
-function join(channel: Channel): Promise<{ status: string; response: Record<string, unknown> }> {
-  return new Promise((resolve) => {
-    channel.join()
-      .receive('ok', (response: Record<string, unknown>) => resolve({ status: 'ok', response }))
-      .receive('error', (response: Record<string, unknown>) => resolve({ status: 'error', response }))
-      .receive('timeout', () => resolve({ status: 'timeout', response: {} }));
   });
 }
 

@@ -5,6 +5,7 @@
 import { Socket, Channel } from 'phoenix';
 import WebSocket from 'ws';
 import { startServer, TestServer, token } from '../helpers/server';
+import { join } from '../helpers/phoenix';
 
 // Short heartbeats so "a while" is many heartbeats and the server's idle limit (1 s) is far
 // shorter than the test: only working heartbeats keep the connection open.
@@ -22,15 +23,6 @@ function phoenixSocket(ts: TestServer, tok: string, onClose?: (code: number) => 
   });
   if (onClose) socket.onClose((ev: { code: number }) => onClose(ev.code));
   return socket;
-}
-
-function join(channel: Channel): Promise<{ status: string; response: Record<string, unknown> }> {
-  return new Promise((resolve) => {
-    channel.join()
-      .receive('ok', (response: Record<string, unknown>) => resolve({ status: 'ok', response }))
-      .receive('error', (response: Record<string, unknown>) => resolve({ status: 'error', response }))
-      .receive('timeout', () => resolve({ status: 'timeout', response: {} }));
-  });
 }
 
 function pushAndWait(channel: Channel, event: string, payload: object): Promise<{ status: string; response: Record<string, unknown> }> {
