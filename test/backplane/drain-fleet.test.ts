@@ -55,11 +55,12 @@ test(`drain one of three servers while ${PEERS} peers exchange numbered signals:
     expectExactlyOnce(s);
     expect(s.historyGaps).toBe(0);
     expect(s.reconnects).toBe(onA); // exactly the drained server's peers moved, once each
-    // A 1012 means "reconnect promptly": no peer takes longer than the client's own budget for it
-    // (restart jitter + connect + join timeouts); with Redis a join is three round trips (start seq,
-    // attach, replay), so on a loaded 2-core machine the gap is seconds, not the in-memory ~1 s.
+    // A 1012 means "reconnect promptly": the typical peer is back within the restart jitter plus a
+    // second (p50 0.65-0.74 s in 5 runs beside two busy processes), and none takes longer than the
+    // client's own budget for it (restart jitter + connect + join timeouts).
     const { restartJitterMs, connectTimeoutMs, joinTimeoutMs } = defaultTimeouts.client;
     expect(s.gapMs.count).toBe(onA);
+    expect(s.gapMs.p50).toBeLessThanOrEqual(restartJitterMs + 1_000);
     expect(s.gapMs.max).toBeLessThanOrEqual(restartJitterMs + connectTimeoutMs + joinTimeoutMs);
   } finally {
     await fleet.stop();
