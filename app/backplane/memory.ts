@@ -22,7 +22,8 @@ interface PeerRecord {
   since: number;
   awayUntil?: number;
   /** The attachment currently owning the peer (undefined while away). */
-  owner?: { token: symbol; opts: AttachOptions };
+  /** The attachment that owns the peer now; a newer attach replaces it, and only the owner may detach. */
+  owner?: MemorySession;
   awayTimer?: NodeJS.Timeout;
 }
 
@@ -123,23 +124,22 @@ export class MemoryBackplane implements Backplane {
     this.assertOpen();
     const prev = this.peers.get(peer.id);
     if (prev?.awayTimer) clearTimeout(prev.awayTimer);
-    const token = Symbol(peer.id);
-    const rec: PeerRecord = { kind: peer.kind, serverId, state: 'online', since: this.now(), owner: { token, opts } };
+    const session = new MemorySession(this, peer.id, opts);
+    const rec: PeerRecord = { kind: peer.kind, serverId, state: 'online', since: this.now(), owner: session };
     this.peers.set(peer.id, rec);
     const hist = this.histories.get(peer.id);
     if (hist) hist.keepUntil = undefined; // online: numbering and history stay as long as it does
     // The newest attachment wins: an older one is a stale (maybe half-open) connection.
     if (prev?.owner) prev.owner.opts.onEvicted();
     this.emit({ type: 'online', entry: toEntry(peer.id, rec) });
-    return {
-      peerId: peer.id,
-      close: async () => this.detach(peer.id, token),
-    };
+    return session;
   }
 
-  private detach(peerId: string, token: symbol): void {
+  /** @internal MemorySession.close(). */
+  detach(session: MemorySession): void {
+    const { peerId } = session;
     const rec = this.peers.get(peerId);
-    if (!rec || rec.owner?.token !== token) return; // already taken over elsewhere
+    if (!rec || rec.owner !== session) return; // already taken over elsewhere
     rec.owner = undefined;
     rec.state = 'away';
     rec.since = this.now();
@@ -349,4 +349,13 @@ function toEntry(peerId: string, rec: PeerRecord): PresenceEntry {
   const e: PresenceEntry = { peerId, kind: rec.kind, serverId: rec.serverId, state: rec.state, since: rec.since };
   if (rec.awayUntil !== undefined && rec.state === 'away') e.awayUntil = rec.awayUntil;
   return e;
+}
+
+/** One attachment of a peer (a class, not a closure per attach: it is held as long as the peer is online). */
+class MemorySession implements PeerSession {
+  constructor(private readonly backplane: MemoryBackplane, readonly peerId: string, readonly opts: AttachOptions) {}
+
+  async close(): Promise<void> {
+    this.backplane.detach(this);
+  }
 }

@@ -8,17 +8,19 @@
  * backplane in the order it sent them; heartbeats are answered at once, never behind that queue.
  */
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import type { PeerIdentity } from '../auth/token';
-import { PEER_ID_PATTERN } from '../protocol/phoenix';
-import { Backplane, BackplaneError, Delivery, PeerSession, ReplayResult } from '../backplane/types';
+import { AttachOptions, Backplane, BackplaneError, Delivery, PeerSession, ReplayResult } from '../backplane/types';
 import type { Timeouts } from '../contract/timeouts';
 import {
-  CLOSE, dataBoundsError, decode, decodeHead, EVENTS, Frame, MAX_DATA_DEPTH, MAX_DATA_VALUES, PHOENIX_TOPIC, peerTopic, ProtocolError,
+  CLOSE, decode, decodeHead, EVENTS, Frame, MAX_DATA_VALUES, PHOENIX_TOPIC, peerTopic, ProtocolError,
   pushSignal, reply, scanFrame, SIGNAL_EVENT,
 } from '../protocol/phoenix';
 import { joinDeadlineMs, type Limits } from './config';
+import type { DeadlineWheel } from './deadlines';
+import { PreparedSignal, prepareSignal, spendProcessTurn, TURN_BYTES } from './inbound';
 import type { Metrics } from './metrics';
 import { ByteRate, TokenBucket } from './rate-limit';
 
@@ -30,59 +32,19 @@ export interface ConnectionContext {
   limits: Limits;
   timeouts: Timeouts;
   random: () => number;
+  /** The server's one timer for every connection's join, idle, lifetime and close deadlines. */
+  wheel: DeadlineWheel<PeerConnection>;
   onClosed(conn: PeerConnection): void;
 }
 
 type State = 'open' | 'closing' | 'closed';
 
-const MAX_SIGNAL_ID = 128;
 /** A replay waits for the socket to drain below this before sending more. */
 const REPLAY_HIGH_WATER_BYTES = 64 * 1024;
 /** A replay page (one backplane read, e.g. one XRANGE reply) holds about this much: pages of maxFrameBytes entries. */
 const REPLAY_PAGE_BYTES = 1024 * 1024;
-/** Frame bytes one connection may have handled in one event-loop turn before its socket waits for the next. */
-const TURN_BYTES = 64 * 1024;
-/**
- * The same bound for all connections together: the event loop is one per process, so eight
- * sockets each handing over 64 KiB in one turn would still hold /healthz behind half a megabyte
- * of JSON. Past this, every further socket that delivers a frame in this turn pauses too.
- */
-const PROCESS_TURN_BYTES = 128 * 1024;
-const processTurn = { bytes: 0, scheduled: false };
-
-/** Count `bytes` against this turn's process-wide budget; true once it is spent. */
-function spendProcessTurn(bytes: number): boolean {
-  if (!processTurn.scheduled) {
-    processTurn.scheduled = true;
-    setImmediate(() => {
-      processTurn.bytes = 0;
-      processTurn.scheduled = false;
-    });
-  }
-  processTurn.bytes += bytes;
-  return processTurn.bytes >= PROCESS_TURN_BYTES;
-}
-export { MAX_DATA_DEPTH };
-
-/**
- * A signal checked and encoded when its frame arrives, before it waits in the queue: from here on
- * only its JSON text is held (queue, backplane, history, push), never the parsed value.
- */
-type PreparedSignal = { ok: true; to: string; id: string; json: string } | { ok: false; field: string; expected: string };
-
-function prepareSignal(payload: Record<string, unknown>, raw: string | undefined): PreparedSignal {
-  const { to, id, data } = payload;
-  if (typeof to !== 'string' || !PEER_ID_PATTERN.test(to)) return { ok: false, field: 'to', expected: 'a peer id (1-128 characters of [A-Za-z0-9_.-])' };
-  if (typeof id !== 'string' || id.length === 0 || id.length > MAX_SIGNAL_ID) return { ok: false, field: 'id', expected: `a string of 1-${MAX_SIGNAL_ID} characters` };
-  if (data === undefined) return { ok: false, field: 'data', expected: 'any JSON value' };
-  // Deeply nested JSON parses fine but cannot be serialised again (V8 throws past a few thousand
-  // levels), and a frame of tiny values costs many times its size once parsed: bound both.
-  const bound = dataBoundsError(data);
-  if (bound) return { ok: false, field: 'data', expected: bound };
-  // The sender's own text of `data` when the frame scan located it (the frame parsed, so it is
-  // valid JSON); stringified again only when it could not (an escaped key).
-  return { ok: true, to, id, json: raw ?? JSON.stringify(data) };
-}
+/** What a signal's frame keeps once its data is prepared (only the JSON text waits in the queue). */
+const NO_PAYLOAD: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
 
 interface Job {
   frame: Frame;
@@ -93,11 +55,34 @@ interface Job {
 
 let nextId = 1;
 
-export class PeerConnection {
+/** The connection a `ws` socket belongs to: one shared listener per event instead of closures per connection. */
+const OWNER = Symbol('sluice.connection');
+type Owned = WebSocket & { [OWNER]: PeerConnection };
+const ownerOf = (ws: WebSocket) => (ws as Owned)[OWNER];
+
+/**
+ * A connection's own deadlines, all on the monotonic clock and all kept by the server's one
+ * DeadlineWheel: the join deadline (checked once), the idle limit (moves with every frame, checked
+ * lazily when it would have passed), the lifetime rotation, and the end of a close this side began.
+ */
+interface Ending {
+  at: number;
+  how: 'terminate' | 'reset';
+  reason: string;
+}
+
+export class PeerConnection implements AttachOptions {
   readonly id = nextId++;
-  readonly openedAt = Date.now();
+  /** Monotonic (performance.now()) times. */
+  private readonly openedAt = performance.now();
+  private lastSeen = this.openedAt;
+  private readonly joinBy: number;
+  private readonly rotateAt: number;
+  private joinChecked = false;
+  private rotated = false;
+  private ending?: Ending;
+  wheelSlot = -1;
   private state: State = 'open';
-  private lastSeen = Date.now();
   private joinRef: string | null = null;
   private session?: PeerSession;
   /** While a join replays history, live deliveries wait here so order stays seq order. */
@@ -107,8 +92,11 @@ export class PeerConnection {
   /** A live delivery was refused during the replay: it is in history, read it from there. */
   private pendingRefused = false;
   private lastSentSeq = 0;
-  private queue: Promise<void> = Promise.resolve();
-  /** Frames waiting in `queue`. */
+  /** Frames behind the one being handled (created on the first wait: an idle connection holds none). */
+  private waiting?: Job[];
+  /** A frame is being handled (its dispatch may be awaiting the backplane). */
+  private busy = false;
+  /** Frames in the queue, the one being handled included. */
   private queued = 0;
   /** Bytes of frames received in this event-loop turn (see yieldAfter). */
   private turnBytes = 0;
@@ -117,8 +105,6 @@ export class PeerConnection {
   /** Set while reading is stopped for the byte rate (the fairness resume must not undo it). */
   private throttledUntil = 0;
   private throttleTimer?: NodeJS.Timeout;
-  private readonly timers: NodeJS.Timeout[] = [];
-  private idleTimer?: NodeJS.Timeout;
   /**
    * This connection's logger, made when a line is logged and not kept: a pino child held per
    * connection cost ~0.5 KiB of heap for the few lines a connection logs in its life (bench/idle.ts).
@@ -136,24 +122,35 @@ export class PeerConnection {
   ) {
     this.bucket = new TokenBucket(ctx.limits.ratePerSec, ctx.limits.rateBurst);
     this.byteRate = new ByteRate(ctx.limits.bytesPerSec, ctx.limits.bytesBurst);
-    ws.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
-    ws.on('pong', () => this.touch());
-    ws.on('ping', () => this.touch());
-    ws.on('error', (err) => {
-      // ws emits an error and then closes for protocol violations (e.g. 1009 for maxPayload).
-      this.closeReason = (err as { code?: string }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'frame_too_big' : 'socket_error';
-      this.log.info({ err: err.message }, 'connection error');
-    });
-    ws.on('close', (code) => this.onClose(code));
-    this.armIdleTimer();
-    this.armLifetime();
-    // A connection that never joins holds a socket for nothing: close it at the join deadline.
-    this.after(joinDeadlineMs(ctx.timeouts), () => {
-      if (this.state !== 'open' || this.joinRef !== null) return;
-      this.log.info('no join before the deadline, closing');
-      this.closeWith(CLOSE.joinTimeout, 'join_timeout', 'join timeout');
-    });
+    (ws as Owned)[OWNER] = this;
+    ws.on('message', PeerConnection.onWsMessage);
+    ws.on('pong', PeerConnection.onWsBeat);
+    ws.on('ping', PeerConnection.onWsBeat);
+    ws.on('error', PeerConnection.onWsError);
+    ws.on('close', PeerConnection.onWsClose);
+    const { maxConnectionLifetimeMs, lifetimeJitter } = ctx.timeouts.server;
+    // A connection that never joins holds a socket for nothing: it is closed at the join deadline.
+    this.joinBy = this.openedAt + joinDeadlineMs(ctx.timeouts);
+    this.rotateAt = this.openedAt + maxConnectionLifetimeMs * (1 - lifetimeJitter * ctx.random());
+    this.scheduleDeadline();
     this.log.info('connection open');
+  }
+
+  // Listeners shared by every connection (`this` is the socket: EventEmitter calls them so).
+  private static onWsMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+    ownerOf(this).onMessage(data, isBinary);
+  }
+  private static onWsBeat(this: WebSocket): void {
+    ownerOf(this).touch();
+  }
+  private static onWsError(this: WebSocket, err: Error): void {
+    // ws emits an error and then closes for protocol violations (e.g. 1009 for maxPayload).
+    const conn = ownerOf(this);
+    conn.closeReason = (err as { code?: string }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'frame_too_big' : 'socket_error';
+    conn.log.info({ err: err.message }, 'connection error');
+  }
+  private static onWsClose(this: WebSocket, code: number): void {
+    ownerOf(this).onClose(code);
   }
 
   get isOpen(): boolean {
@@ -174,7 +171,7 @@ export class PeerConnection {
     this.state = 'closing';
     this.closeReason = reason;
     this.ws.close(CLOSE.serviceRestart, reason === 'drain' ? 'server draining' : 'connection rotation');
-    if (resetAfterMs !== undefined) this.after(resetAfterMs, () => this.reset(`${reason}_deadline`));
+    if (resetAfterMs !== undefined) this.endBy(resetAfterMs, 'reset', `${reason}_deadline`);
     return true;
   }
 
@@ -199,37 +196,60 @@ export class PeerConnection {
     this.closeReason = reason;
     this.ws.close(code, text);
     // A peer that floods or misbehaves does not get to hold the socket open by ignoring our close.
-    this.after(this.ctx.timeouts.drain.marginMs, () => this.terminate(reason));
+    this.endBy(this.ctx.timeouts.drain.marginMs, 'terminate', reason);
   }
 
   private touch(): void {
-    this.lastSeen = Date.now();
+    this.lastSeen = performance.now();
   }
 
-  private armIdleTimer(): void {
-    const idle = this.ctx.timeouts.server.idleTimeoutMs;
-    const due = this.lastSeen + idle - Date.now();
-    this.idleTimer = setTimeout(() => {
-      if (this.state === 'closed') return;
-      if (Date.now() - this.lastSeen >= idle) {
-        this.ctx.metrics.heartbeatTimeouts.inc();
-        this.log.warn({ idleMs: Date.now() - this.lastSeen }, 'idle limit passed, terminating');
-        this.terminate('idle_timeout');
-      } else {
-        this.armIdleTimer();
+  /** This side began a close: end the socket (terminate or RST) if it is still open `ms` from now. */
+  private endBy(ms: number, how: Ending['how'], reason: string): void {
+    const at = performance.now() + ms;
+    if (this.ending && this.ending.at <= at) return; // an earlier end is already set
+    this.ending = { at, how, reason };
+    this.scheduleDeadline();
+  }
+
+  /** The earliest of this connection's deadlines, on the server's wheel. */
+  private scheduleDeadline(): void {
+    if (this.state === 'closed') return;
+    let at = this.lastSeen + this.ctx.timeouts.server.idleTimeoutMs;
+    if (!this.joinChecked) at = Math.min(at, this.joinBy);
+    if (!this.rotated) at = Math.min(at, this.rotateAt);
+    if (this.ending) at = Math.min(at, this.ending.at);
+    this.ctx.wheel.schedule(this, at);
+  }
+
+  /** The wheel's call: act on whatever is due, then wait for the next deadline. */
+  onDeadline(now: number): void {
+    if (this.state === 'closed') return;
+    if (this.ending && now >= this.ending.at) {
+      const { how, reason } = this.ending;
+      this.ending = undefined;
+      if (how === 'reset') this.reset(reason);
+      else this.terminate(reason);
+      return;
+    }
+    const idleMs = now - this.lastSeen;
+    if (idleMs >= this.ctx.timeouts.server.idleTimeoutMs) {
+      this.ctx.metrics.heartbeatTimeouts.inc();
+      this.log.warn({ idleMs: Math.round(idleMs) }, 'idle limit passed, terminating');
+      this.terminate('idle_timeout');
+      return;
+    }
+    if (!this.joinChecked && now >= this.joinBy) {
+      this.joinChecked = true;
+      if (this.state === 'open' && this.joinRef === null) {
+        this.log.info('no join before the deadline, closing');
+        this.closeWith(CLOSE.joinTimeout, 'join_timeout', 'join timeout');
       }
-    }, Math.max(due, 0));
-  }
-
-  private armLifetime(): void {
-    const { maxConnectionLifetimeMs, lifetimeJitter } = this.ctx.timeouts.server;
-    const lifetime = maxConnectionLifetimeMs * (1 - lifetimeJitter * this.ctx.random());
-    this.after(lifetime, () => this.closeForRestart('rotate', this.ctx.timeouts.drain.marginMs));
-  }
-
-  private after(ms: number, fn: () => void): void {
-    const t = setTimeout(fn, ms);
-    this.timers.push(t);
+    }
+    if (!this.rotated && now >= this.rotateAt) {
+      this.rotated = true;
+      this.closeForRestart('rotate', this.ctx.timeouts.drain.marginMs);
+    }
+    this.scheduleDeadline();
   }
 
   private onMessage(data: Buffer, isBinary: boolean): void {
@@ -271,7 +291,7 @@ export class PeerConnection {
     const job: Job = { frame, bytes: data.length };
     if (frame.event === SIGNAL_EVENT) {
       job.signal = prepareSignal(frame.payload, scan?.data ? data.toString('utf8', scan.data[0], scan.data[1]) : undefined);
-      job.frame = { ...frame, payload: {} }; // drop the parsed data now: only its JSON text waits
+      frame.payload = NO_PAYLOAD; // drop the parsed data now: only its JSON text waits
     }
     const memory = this.ctx.backplane.memory;
     if (!memory.reserve('queued', job.bytes)) {
@@ -280,13 +300,29 @@ export class PeerConnection {
       return;
     }
     this.queued++;
-    this.queue = this.queue.then(() => this.dispatch(job)).catch((err: Error) => {
-      this.log.error({ err: err.message }, 'frame handler failed');
-      this.send(reply(job.frame, 'error', { reason: 'internal_error' }));
-    }).finally(() => {
+    if (this.busy) (this.waiting ??= []).push(job);
+    else void this.handle(job);
+  }
+
+  /**
+   * Handles `first` and then every frame that queued behind it, one at a time: a peer's signals
+   * reach the backplane in the order it sent them. Never rejects.
+   */
+  private async handle(first: Job): Promise<void> {
+    this.busy = true;
+    const memory = this.ctx.backplane.memory;
+    for (let job: Job | undefined = first; job; job = this.waiting?.shift()) {
+      try {
+        await this.dispatch(job);
+      } catch (err) {
+        this.log.error({ err: (err as Error).message }, 'frame handler failed');
+        this.send(reply(job.frame, 'error', { reason: 'internal_error' }));
+      }
       this.queued--;
       memory.release('queued', job.bytes);
-    });
+    }
+    this.waiting = undefined;
+    this.busy = false;
   }
 
   /** A frame over the value bound: answered from its head alone, or closed if even that is unusual. */
@@ -388,13 +424,8 @@ export class PeerConnection {
     this.pending = [];
     let session: PeerSession;
     try {
-      session = await this.ctx.backplane.attach({ id: this.peer.sub, kind: this.peer.kind }, this.ctx.serverId, {
-        deliver: (d) => this.deliver(d),
-        onEvicted: () => {
-          this.log.info('peer attached elsewhere, closing this connection');
-          this.closeWith(CLOSE.evicted, 'evicted', 'peer connected elsewhere');
-        },
-      });
+      // This connection is its own AttachOptions (deliver, onEvicted): no closures per join.
+      session = await this.ctx.backplane.attach({ id: this.peer.sub, kind: this.peer.kind }, this.ctx.serverId, this);
     } catch (err) {
       this.joinRef = null;
       this.pending = null;
@@ -476,7 +507,14 @@ export class PeerConnection {
     this.pendingBytes = 0;
   }
 
-  private deliver(d: Delivery): boolean {
+  /** The backplane's call (AttachOptions): the same peer attached elsewhere, so this connection is stale. */
+  onEvicted(): void {
+    this.log.info('peer attached elsewhere, closing this connection');
+    this.closeWith(CLOSE.evicted, 'evicted', 'peer connected elsewhere');
+  }
+
+  /** The backplane's call (AttachOptions): a delivery for this peer. */
+  deliver(d: Delivery): boolean {
     if (this.state !== 'open' || this.joinRef === null) return false;
     if (this.pending) {
       // Bounded: a quarter of the send buffer (so the flush after the replay fits beside the
@@ -564,11 +602,10 @@ export class PeerConnection {
   private onClose(code: number): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.ctx.wheel.cancel(this);
     if (this.throttleTimer) clearTimeout(this.throttleTimer);
-    for (const t of this.timers) clearTimeout(t);
     this.ctx.metrics.closes.inc({ reason: this.closeReason });
-    this.log.info({ code, reason: this.closeReason, lifetimeMs: Date.now() - this.openedAt }, 'connection closed');
+    this.log.info({ code, reason: this.closeReason, lifetimeMs: Math.round(performance.now() - this.openedAt) }, 'connection closed');
     this.leave().catch((err: Error) => this.log.warn({ err: err.message }, 'detach failed'));
     this.ctx.onClosed(this);
   }

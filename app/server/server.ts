@@ -15,7 +15,8 @@ import { PHOENIX_SUBPROTOCOL, PROTOCOL_VSN, SOCKET_PATH } from '../protocol/phoe
 import { AdminHandler, createAdminHandler } from './admin';
 import { FD_RESERVE, httpTimeouts, ServerConfig, tokenInQueryAllowed } from './config';
 import { json, parseTarget } from './http';
-import { PeerConnection } from './connection';
+import { ConnectionContext, PeerConnection } from './connection';
+import { DeadlineWheel } from './deadlines';
 import { Pinger } from './pinger';
 import { Drainer, DrainReport, DrainState } from './drain';
 import { createMetrics, Metrics } from './metrics';
@@ -57,6 +58,10 @@ export class SluiceServer {
   private readonly wss: WebSocketServer;
   /** Pings every connection once per ping interval, each at its own phase (pinger.ts). */
   private readonly pinger: Pinger<PeerConnection>;
+  /** One timer for every connection's join, idle, lifetime and close deadlines (deadlines.ts). */
+  private readonly wheel = new DeadlineWheel<PeerConnection>();
+  /** What every connection shares (one object for all: nothing in it is per connection). */
+  private readonly connectionContext: ConnectionContext;
   private readonly random: () => number;
   /** When the backplane was first healthy (null: never yet) and when it last went down (null: it is up). */
   private backplaneUpSince: number | null = null;
@@ -71,6 +76,17 @@ export class SluiceServer {
     this.metrics = createMetrics();
     this.drainer = new Drainer(opts.config.timeouts.drain, this.random);
     this.pinger = new Pinger(opts.config.timeouts.server.pingIntervalMs);
+    this.connectionContext = {
+      serverId: this.config.serverId,
+      backplane: this.backplane,
+      metrics: this.metrics,
+      log: this.log,
+      limits: this.config.limits,
+      timeouts: this.config.timeouts,
+      random: this.random,
+      wheel: this.wheel,
+      onClosed: (c) => this.connectionClosed(c),
+    };
     this.wss = new WebSocketServer({
       noServer: true, maxPayload: opts.config.limits.maxFrameBytes, perMessageDeflate: false, clientTracking: false,
       // A client that sent its token in Sec-WebSocket-Protocol offered `phoenix` beside it: answer
@@ -218,6 +234,7 @@ export class SluiceServer {
       this.pinger.stop();
       this.drainer.dispose();
       for (const c of this.connections) c.reset('shutdown');
+      this.wheel.stop();
       this.adminHandler.closeStreams();
       const force = setTimeout(() => this.admin.closeAllConnections(), 2_000);
       await Promise.all([closeServer(this.public, true), closeServer(this.admin, false)]);
@@ -297,24 +314,7 @@ export class SluiceServer {
     }
     if (socket.destroyed) return;
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const conn = new PeerConnection(ws, socket, peer, {
-        serverId: this.config.serverId,
-        backplane: this.backplane,
-        metrics: this.metrics,
-        log: this.log,
-        limits: this.config.limits,
-        timeouts: this.config.timeouts,
-        random: this.random,
-        onClosed: (c) => {
-          this.connections.delete(c);
-          this.pinger.delete(c);
-          const mine = this.byPeer.get(c.peer.sub);
-          mine?.delete(c);
-          if (mine?.size === 0) this.byPeer.delete(c.peer.sub);
-          this.metrics.connections.set(this.connections.size);
-          this.drainer.connectionClosed(c);
-        },
-      });
+      const conn = new PeerConnection(ws, socket, peer, this.connectionContext);
       this.connections.add(conn);
       this.pinger.add(conn);
       const mine = this.byPeer.get(peer.sub) ?? new Set<PeerConnection>();
@@ -322,6 +322,16 @@ export class SluiceServer {
       this.byPeer.set(peer.sub, mine);
       this.metrics.connections.set(this.connections.size);
     });
+  }
+
+  private connectionClosed(c: PeerConnection): void {
+    this.connections.delete(c);
+    this.pinger.delete(c);
+    const mine = this.byPeer.get(c.peer.sub);
+    mine?.delete(c);
+    if (mine?.size === 0) this.byPeer.delete(c.peer.sub);
+    this.metrics.connections.set(this.connections.size);
+    this.drainer.connectionClosed(c);
   }
 }
 

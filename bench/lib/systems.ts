@@ -29,6 +29,8 @@ export interface RunningSystem {
   proc: ChildProcess;
   /** Memory after two full GCs. */
   mem(): Promise<Mem>;
+  /** Writes a V8 heap snapshot (after a full GC) to `file`; resolves to its path. */
+  heapSnapshot(file: string): Promise<string>;
   /** CPU time used so far, microseconds (user + system). */
   cpuUs(): Promise<number>;
   stop(): Promise<void>;
@@ -94,14 +96,14 @@ export async function startSystem(name: SystemName, opts: StartOptions = {}): Pr
   });
   proc.stdout!.resume();
   let nextId = 1;
-  const ask = <T>(probe: string): Promise<T> => new Promise((resolve, reject) => {
+  const ask = <T>(probe: string, extra: Record<string, unknown> = {}): Promise<T> => new Promise((resolve, reject) => {
     const id = nextId++;
     const timer = setTimeout(() => { proc.off('message', on); reject(new Error(`${name}: no ${probe} answer`)); }, 60_000);
     const on = (m: { probe?: string; id?: number }) => {
       if (m?.probe === probe && m.id === id) { clearTimeout(timer); proc.off('message', on); resolve(m as T); }
     };
     proc.on('message', on);
-    proc.send({ probe, id });
+    proc.send({ probe, id, ...extra });
   });
   const exited = new Promise<void>((resolve) => {
     if (proc.exitCode !== null || proc.signalCode !== null) resolve();
@@ -110,6 +112,7 @@ export async function startSystem(name: SystemName, opts: StartOptions = {}): Pr
   return {
     name, ...ports, pid: proc.pid!, proc,
     mem: () => ask<Mem>('mem'),
+    heapSnapshot: async (file: string) => (await ask<{ file: string }>('heapsnap', { file })).file,
     cpuUs: async () => { const c = await ask<{ user: number; system: number }>('cpu'); return c.user + c.system; },
     stop: async () => {
       if (proc.exitCode === null && proc.signalCode === null) {

@@ -157,7 +157,7 @@ export class RedisBackplane implements Backplane {
     this.sessions.set(peer.id, { epoch, kind: peer.kind, since: Number(res[2]), opts, floor: 0 });
     // The newest attachment wins, here as across servers.
     if (prev) prev.opts.onEvicted();
-    return { peerId: peer.id, close: () => this.detach(peer.id, epoch) };
+    return new RedisSession(this, peer.id, epoch);
   }
 
   async publish(signal: SignalEnvelope): Promise<PublishOutcome> {
@@ -283,7 +283,8 @@ export class RedisBackplane implements Backplane {
     this.events.removeAllListeners();
   }
 
-  private async detach(peerId: string, epoch: string): Promise<void> {
+  /** @internal RedisSession.close(). */
+  async detach(peerId: string, epoch: string): Promise<void> {
     if (this.sessions.get(peerId)?.epoch === epoch) this.sessions.delete(peerId);
     if (this.closed) return;
     try {
@@ -395,4 +396,13 @@ function toDelivery(id: string, fields: string[]): Delivery {
   const f: Record<string, string> = {};
   for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]] = fields[i + 1];
   return { from: f.f, id: f.i, seq: Number(id.split('-')[0]), data: f.d, ts: Number(f.t) };
+}
+
+/** One attachment of a peer on this server (a class, not a closure per attach). */
+class RedisSession implements PeerSession {
+  constructor(private readonly backplane: RedisBackplane, readonly peerId: string, private readonly epoch: string) {}
+
+  close(): Promise<void> {
+    return this.backplane.detach(this.peerId, this.epoch);
+  }
 }
