@@ -42,9 +42,9 @@ export function historyEntryBytes(from: string, id: string, data: string): numbe
   return Buffer.byteLength(data) + Buffer.byteLength(from) + Buffer.byteLength(id) + RECORD_OVERHEAD_BYTES;
 }
 
-/** What one dedupe record costs. */
-export function dedupeRecordBytes(from: string, id: string): number {
-  return Buffer.byteLength(from) + Buffer.byteLength(id) + RECORD_OVERHEAD_BYTES;
+/** What one dedupe record costs, from its key `${from}\n${id}` (the separator is not charged). */
+export function dedupeRecordBytes(key: string): number {
+  return Buffer.byteLength(key) - 1 + RECORD_OVERHEAD_BYTES;
 }
 
 /** Frees one unit of evictable state (the oldest of its kind); false when it has nothing left. */

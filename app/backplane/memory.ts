@@ -9,7 +9,8 @@
 import { EventEmitter } from 'node:events';
 import type { Timeouts } from '../contract/timeouts';
 import type { PeerKind } from '../auth/token';
-import { BudgetLimits, dedupeRecordBytes, DEFAULT_BUDGET, historyEntryBytes, MemoryBudget } from './budget';
+import { BudgetLimits, DEFAULT_BUDGET, historyEntryBytes, MemoryBudget } from './budget';
+import { dedupeKey, DedupeWindow } from './dedupe';
 import {
   AttachOptions, Backplane, BackplaneError, BackplaneHealth, Delivery, PeerSession, PresenceEntry,
   PresenceEvent, PublishOutcome, REPLAY_PAGE_DEFAULT, ReplayResult, SignalEnvelope,
@@ -95,8 +96,8 @@ export class MemoryBackplane implements Backplane {
   readonly memory: MemoryBudget;
   private readonly peers = new Map<string, PeerRecord>();
   private readonly histories = new Map<string, History>();
-  /** `${from}\n${id}` -> { seq, at, bytes }; insertion order == age order, so trimming pops from the front. */
-  private readonly seen = new Map<string, { seq: number; at: number; bytes: number }>();
+  /** Signals numbered in the last dedupe window (dedupe.ts). */
+  private readonly seen: DedupeWindow;
   private readonly order = new GlobalOrder();
   private readonly events = new EventEmitter();
   private readonly now: () => number;
@@ -111,6 +112,7 @@ export class MemoryBackplane implements Backplane {
     const budget = { ...DEFAULT_BUDGET, ...opts.budget };
     this.historyMaxBytes = budget.historyMaxBytesPerPeer;
     this.memory = opts.memory ?? new MemoryBudget(budget.memoryBudgetBytes);
+    this.seen = new DedupeWindow(this.memory);
     this.unregister = [
       this.memory.addReclaimer('history', () => this.evictOldestEntry()),
       this.memory.addReclaimer('dedupe', () => this.evictOldestDedupe()),
@@ -162,9 +164,9 @@ export class MemoryBackplane implements Backplane {
     this.assertOpen();
     const now = this.now();
     this.trimSeen(now);
-    const key = `${signal.from}\n${signal.id}`;
+    const key = dedupeKey(signal.from, signal.id);
     const dup = this.seen.get(key);
-    if (dup) return { status: 'duplicate', seq: dup.seq };
+    if (dup !== undefined) return { status: 'duplicate', seq: dup };
     const rec = this.peers.get(signal.to);
     if (!rec) throw new BackplaneError('unknown_peer', `peer ${signal.to} is not online`);
     const hist = this.history(signal.to);
@@ -177,9 +179,7 @@ export class MemoryBackplane implements Backplane {
     // Past the process budget this evicts the oldest entries of all peers (this one last).
     this.memory.charge('history', stored.bytes);
     this.trimHistory(hist, now);
-    const seenBytes = dedupeRecordBytes(signal.from, signal.id);
-    this.seen.set(key, { seq: delivery.seq, at: now, bytes: seenBytes });
-    this.memory.charge('dedupe', seenBytes);
+    this.seen.add(key, delivery.seq, now);
     const handed = rec.owner ? rec.owner.opts.deliver(delivery) : false;
     return { status: handed ? 'delivered' : 'stored', seq: delivery.seq };
   }
@@ -226,7 +226,6 @@ export class MemoryBackplane implements Backplane {
     for (const rec of this.peers.values()) if (rec.awayTimer) clearTimeout(rec.awayTimer);
     for (const u of this.unregister) u();
     for (const id of [...this.histories.keys()]) this.deleteHistory(id);
-    for (const v of this.seen.values()) this.memory.release('dedupe', v.bytes);
     this.seen.clear();
   }
 
@@ -238,9 +237,7 @@ export class MemoryBackplane implements Backplane {
       entries += h.entries.length;
       bytes += h.bytes;
     }
-    let dd = 0;
-    for (const v of this.seen.values()) dd += v.bytes;
-    return { peers: this.peers.size, histories: this.histories.size, historyEntries: entries, historyBytes: bytes, dedupeRecords: this.seen.size, dedupeBytes: dd };
+    return { peers: this.peers.size, histories: this.histories.size, historyEntries: entries, historyBytes: bytes, dedupeRecords: this.seen.size, dedupeBytes: this.seen.bytes };
   }
 
   /**
@@ -315,20 +312,11 @@ export class MemoryBackplane implements Backplane {
   }
 
   private evictOldestDedupe(): boolean {
-    const first = this.seen.entries().next();
-    if (first.done) return false;
-    this.seen.delete(first.value[0]);
-    this.memory.release('dedupe', first.value[1].bytes);
-    return true;
+    return this.seen.dropOldest();
   }
 
   private trimSeen(now: number): void {
-    const minAt = now - this.resume.dedupeWindowMs;
-    for (const [k, v] of this.seen) {
-      if (v.at >= minAt) break;
-      this.seen.delete(k);
-      this.memory.release('dedupe', v.bytes);
-    }
+    this.seen.trim(now - this.resume.dedupeWindowMs);
   }
 
   private emit(ev: PresenceEvent): void {

@@ -45,6 +45,8 @@ export interface StartOptions {
   /** Connections the server must be able to hold (sluice: SLUICE_MAX_CONNECTIONS). */
   maxConnections?: number;
   serverId?: string;
+  /** Extra Node/V8 flags (e.g. --trace-gc: its lines come on the child's stdout). */
+  execArgv?: string[];
 }
 
 /**
@@ -61,6 +63,7 @@ export const SLUICE_BENCH_ENV = {
 export async function startSystem(name: SystemName, opts: StartOptions = {}): Promise<RunningSystem> {
   const execArgv = ['--expose-gc', '--require', PROBE, '--import', 'tsx'];
   if (opts.cpuProfDir) execArgv.push('--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`);
+  execArgv.push(...(opts.execArgv ?? []));
   const script = name === 'sluice' ? 'app/server/main.ts' : name === 'socketio' ? 'bench/peers/socketio-server.ts' : 'bench/peers/ws-relay.ts';
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '', NODE_ENV: 'production',

@@ -1,0 +1,33 @@
+import { MemoryBudget, RECORD_OVERHEAD_BYTES } from '../../app/backplane/budget';
+import { dedupeKey, DedupeWindow } from '../../app/backplane/dedupe';
+
+test('records keep their first seq, leave oldest first by age, and give their bytes back to the budget', () => {
+  const budget = new MemoryBudget(1 << 30);
+  const w = new DedupeWindow(budget);
+  const n = 5_000; // past the compaction point of the time array
+  for (let i = 0; i < n; i++) w.add(dedupeKey('alice', `s${i}`), i + 1, 1_000 + i);
+  expect(w.size).toBe(n);
+  expect(w.get(dedupeKey('alice', 's42'))).toBe(43);
+  expect(w.bytes).toBe(budget.snapshot().used.dedupe);
+  w.trim(1_000 + 3_000); // drops s0..s2999 (times 1000..3999), keeps the rest
+  expect(w.size).toBe(2_000);
+  expect(w.get(dedupeKey('alice', 's2999'))).toBeUndefined();
+  expect(w.get(dedupeKey('alice', 's3000'))).toBe(3_001);
+  // After the compaction, times still line up with the keys: the next trim stops at the right one.
+  w.trim(1_000 + 4_500);
+  expect(w.get(dedupeKey('alice', 's4499'))).toBeUndefined();
+  expect(w.get(dedupeKey('alice', 's4500'))).toBe(4_501);
+  expect(w.dropOldest()).toBe(true);
+  expect(w.get(dedupeKey('alice', 's4500'))).toBeUndefined();
+  // A key that left the window may come again: it is a new record at the end.
+  w.add(dedupeKey('alice', 's0'), 9_999, 10_000);
+  expect(w.get(dedupeKey('alice', 's0'))).toBe(9_999);
+  // s4501..s4999 and s0 are left: sender + id + overhead each (the separator is not charged).
+  expect(w.size).toBe(500);
+  expect(w.bytes).toBe(499 * (5 + 5 + RECORD_OVERHEAD_BYTES) + (5 + 2 + RECORD_OVERHEAD_BYTES));
+  expect(budget.snapshot().used.dedupe).toBe(w.bytes);
+  w.clear();
+  expect(w.size).toBe(0);
+  expect(w.dropOldest()).toBe(false);
+  expect(budget.snapshot().used.dedupe).toBe(0);
+});
