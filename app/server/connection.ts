@@ -18,6 +18,7 @@ import {
   CLOSE, decode, decodeHead, EVENTS, Frame, MAX_DATA_VALUES, PHOENIX_TOPIC, peerTopic, ProtocolError,
   pushSignal, reply, scanFrame, SIGNAL_EVENT,
 } from '../protocol/phoenix';
+import { corkForTurn } from './batch';
 import { joinDeadlineMs, type Limits } from './config';
 import type { DeadlineWheel } from './deadlines';
 import { PreparedSignal, prepareSignal, spendProcessTurn, TURN_BYTES } from './inbound';
@@ -595,6 +596,7 @@ export class PeerConnection implements AttachOptions {
       this.terminate('slow_consumer');
       return false;
     }
+    corkForTurn(this.socket);
     this.ws.send(text);
     return true;
   }
