@@ -6,7 +6,6 @@
  */
 
 export const PROTOCOL_VSN = '2.0.0';
-export { SOCKET_PATH } from './endpoints';
 
 /**
  * The token in the `Sec-WebSocket-Protocol` header instead of the URL, as the official `phoenix`
