@@ -12,7 +12,8 @@
  * the PreStop hook is executed", kubernetes.io/docs/concepts/containers/container-lifecycle-hooks).
  */
 import type * as k8s from '@pulumi/kubernetes';
-import { GkeTimeouts, preStopWaitSec, READINESS_PROBE, Timeouts } from '../../app/contract/timeouts';
+import { GkeTimeouts, preStopWaitSec } from '../../app/contract/gke';
+import { READINESS_PROBE, Timeouts } from '../../app/contract/timeouts';
 import { ADMIN_PORT, HEALTH_PATH, READINESS_PATH, SERVER_PORT } from '../../app/protocol/endpoints';
 import { serverEnv } from '../components/vm-boot';
 import { memoryBytes } from './config';
