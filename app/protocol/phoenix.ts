@@ -243,14 +243,6 @@ export function dataBoundsError(v: unknown): string | undefined {
   return undefined;
 }
 
-/** A signal as the recipient sees it (payload of event `signal` on `peer:<to>`). */
-export interface SignalDelivery {
-  from: string;
-  id: string;
-  seq: number;
-  data: unknown;
-}
-
 /** Close codes used by sluice (RFC 6455 and the IANA registry). */
 export const CLOSE = {
   normal: 1000,
