@@ -9,7 +9,7 @@
  * GCE stacks never see them. Plain data and functions, like ./timeouts.
  */
 import {
-  ContractRule, defineRule, failingFields, INTEGER_UNITS, READINESS_PROBE, sec, shutdownScriptWaitSec, Timeouts,
+  ContractRule, defineRule, failingFields, INTEGER_UNITS, READINESS_PROBE, sec, secondsCoverDrain, shutdownScriptWaitSec, Timeouts,
   TimeoutsContractError, Unit, Violation,
 } from './timeouts';
 
@@ -74,11 +74,7 @@ export const GKE_RULES: readonly GkeRule[] = [
     })),
   gkeRule('gke-lb-draining-covers-drain',
     'The NEG endpoint can be detached the moment the pod starts terminating; the LB keeps its connections only for connection draining, so that covers the whole drain to its RST deadline, with margin.',
-    (t) => t.lb.connectionDrainingSec * 1000 >= t.drain.deadlineMs + t.drain.marginMs,
-    (t) => ({
-      message: `lb.connectionDrainingSec (${t.lb.connectionDrainingSec}) must be >= drain.deadlineMs + drain.marginMs (${sec(t.drain.deadlineMs + t.drain.marginMs)} s)`,
-      values: { connectionDrainingSec: t.lb.connectionDrainingSec, deadlineMs: t.drain.deadlineMs, marginMs: t.drain.marginMs },
-    })),
+    ...secondsCoverDrain('lb.connectionDrainingSec')),
   gkeRule('gke-drain-outlasts-endpoint-removal',
     'The LB may send new connections until the endpoint removal lag has passed (15 s: the /readyz health-check bound); the server answers them (503, Retry-After) until its RST deadline, so it must not exit while still in rotation.',
     (t) => endpointRemovalBoundSec() * 1000 + t.drain.marginMs <= t.drain.deadlineMs,

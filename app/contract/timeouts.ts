@@ -280,6 +280,36 @@ export function backplaneReadinessGraceMs(t: Timeouts): number {
 export const sec = (ms: number) => ms / 1000;
 const positive = (v: number) => Number.isFinite(v) && v > 0;
 
+type Explained = { message: string; values: Violation['values'] };
+/** A `group.field` of Timeouts, e.g. `client.heartbeatIntervalMs`. */
+type FieldKey = { [G in keyof Timeouts]: `${G}.${Extract<keyof Timeouts[G], string>}` }[keyof Timeouts];
+const valueOf = (t: Timeouts, key: FieldKey) => {
+  const [group, field] = key.split('.');
+  return (t as unknown as Record<string, Record<string, number>>)[group][field];
+};
+const COMPARE = { '<': (a: number, b: number) => a < b, '<=': (a: number, b: number) => a <= b, '>=': (a: number, b: number) => a >= b };
+
+/** The plainest rule: one field against another, same unit; the message names both with their values. */
+export function fieldsOrdered(a: FieldKey, op: keyof typeof COMPARE, b: FieldKey): [(t: Timeouts) => boolean, (t: Timeouts) => Explained] {
+  const name = (k: FieldKey) => k.split('.')[1];
+  return [
+    (t) => COMPARE[op](valueOf(t, a), valueOf(t, b)),
+    (t) => ({ message: `${a} (${valueOf(t, a)}) must be ${op} ${b} (${valueOf(t, b)})`, values: { [name(a)]: valueOf(t, a), [name(b)]: valueOf(t, b) } }),
+  ];
+}
+
+/** A whole-seconds field that must cover the drain to its RST deadline plus margin (docker stop, LB connection draining). */
+export function secondsCoverDrain(key: 'gce.dockerStopTimeoutSec' | 'lb.connectionDrainingSec'): [(t: Timeouts) => boolean, (t: Timeouts) => Explained] {
+  const needMs = (t: Timeouts) => t.drain.deadlineMs + t.drain.marginMs;
+  return [
+    (t) => valueOf(t, key) * 1000 >= needMs(t),
+    (t) => ({
+      message: `${key} (${valueOf(t, key)}) must be >= drain.deadlineMs + drain.marginMs (${sec(needMs(t))} s)`,
+      values: { [key.split('.')[1]]: valueOf(t, key), deadlineMs: t.drain.deadlineMs, marginMs: t.drain.marginMs },
+    }),
+  ];
+}
+
 export const RULES: readonly Rule[] = [
   rule('positive-values', 'Every duration is a positive finite number.',
     (t) => failingFields(valuesWithUnit(t, POSITIVE_UNITS), positive) === undefined,
@@ -302,17 +332,9 @@ export const RULES: readonly Rule[] = [
     })),
   rule('client-timeout-covers-interval',
     'One late reply on a busy link must not kill a healthy connection: the reply timeout is at least one interval.',
-    (t) => t.client.heartbeatTimeoutMs >= t.client.heartbeatIntervalMs,
-    (t) => ({
-      message: `client.heartbeatTimeoutMs (${t.client.heartbeatTimeoutMs}) must be >= client.heartbeatIntervalMs (${t.client.heartbeatIntervalMs})`,
-      values: { heartbeatTimeoutMs: t.client.heartbeatTimeoutMs, heartbeatIntervalMs: t.client.heartbeatIntervalMs },
-    })),
+    ...fieldsOrdered('client.heartbeatTimeoutMs', '>=', 'client.heartbeatIntervalMs')),
   rule('client-backoff-ordered', 'Backoff base is below its cap.',
-    (t) => t.client.reconnectBaseMs <= t.client.reconnectCapMs,
-    (t) => ({
-      message: `client.reconnectBaseMs (${t.client.reconnectBaseMs}) must be <= client.reconnectCapMs (${t.client.reconnectCapMs})`,
-      values: { reconnectBaseMs: t.client.reconnectBaseMs, reconnectCapMs: t.client.reconnectCapMs },
-    })),
+    ...fieldsOrdered('client.reconnectBaseMs', '<=', 'client.reconnectCapMs')),
   rule('server-idle-covers-two-client-heartbeats',
     'The server must not drop a healthy client whose one heartbeat was delayed: idle limit >= 2 client intervals.',
     (t) => t.server.idleTimeoutMs >= 2 * t.client.heartbeatIntervalMs,
@@ -382,11 +404,7 @@ export const RULES: readonly Rule[] = [
     })),
   rule('watcher-request-within-interval',
     'A poll never overlaps the next one: the watcher request timeout is below the poll interval, so polls start at a fixed rate.',
-    (t) => t.gce.watcherRequestTimeoutMs < t.gce.watcherPollIntervalMs,
-    (t) => ({
-      message: `gce.watcherRequestTimeoutMs (${t.gce.watcherRequestTimeoutMs}) must be < gce.watcherPollIntervalMs (${t.gce.watcherPollIntervalMs})`,
-      values: { watcherRequestTimeoutMs: t.gce.watcherRequestTimeoutMs, watcherPollIntervalMs: t.gce.watcherPollIntervalMs },
-    })),
+    ...fieldsOrdered('gce.watcherRequestTimeoutMs', '<', 'gce.watcherPollIntervalMs')),
   rule('min-ready-covers-lb-health',
     'The MIG updater counts a VM available by its autohealing check (/healthz), not the LB: minReadySec keeps the old VM until the LB has had time to see the new one healthy on /readyz.',
     (t) => t.gce.minReadySec >= lbHealthyAfterSec(),
@@ -406,11 +424,7 @@ export const RULES: readonly Rule[] = [
     })),
   rule('docker-stop-covers-drain',
     'SIGTERM starts a drain; docker must not SIGKILL the server before the drain deadline has passed.',
-    (t) => t.gce.dockerStopTimeoutSec * 1000 >= t.drain.deadlineMs + t.drain.marginMs,
-    (t) => ({
-      message: `gce.dockerStopTimeoutSec (${t.gce.dockerStopTimeoutSec}) must be >= drain.deadlineMs + drain.marginMs (${sec(t.drain.deadlineMs + t.drain.marginMs)} s)`,
-      values: { dockerStopTimeoutSec: t.gce.dockerStopTimeoutSec, deadlineMs: t.drain.deadlineMs, marginMs: t.drain.marginMs },
-    })),
+    ...secondsCoverDrain('gce.dockerStopTimeoutSec')),
   rule('docker-stop-fits-shutdown-budget',
     'The VM shutdown does not wait forever on the container: docker stop timeout fits the shutdown budget.',
     (t) => t.gce.dockerStopTimeoutSec <= shutdownBudgetSec(t),
@@ -430,18 +444,10 @@ export const RULES: readonly Rule[] = [
     })),
   rule('resume-history-covers-grace',
     'Signals stored for an away peer are still in history when it comes back: history age >= away grace.',
-    (t) => t.resume.historyMaxAgeMs >= t.resume.awayGraceMs,
-    (t) => ({
-      message: `resume.historyMaxAgeMs (${t.resume.historyMaxAgeMs}) must be >= resume.awayGraceMs (${t.resume.awayGraceMs})`,
-      values: { historyMaxAgeMs: t.resume.historyMaxAgeMs, awayGraceMs: t.resume.awayGraceMs },
-    })),
+    ...fieldsOrdered('resume.historyMaxAgeMs', '>=', 'resume.awayGraceMs')),
   rule('dedupe-covers-history',
     'A re-sent signal is recognised as long as the original can still be replayed: dedupe window >= history age.',
-    (t) => t.resume.dedupeWindowMs >= t.resume.historyMaxAgeMs,
-    (t) => ({
-      message: `resume.dedupeWindowMs (${t.resume.dedupeWindowMs}) must be >= resume.historyMaxAgeMs (${t.resume.historyMaxAgeMs})`,
-      values: { dedupeWindowMs: t.resume.dedupeWindowMs, historyMaxAgeMs: t.resume.historyMaxAgeMs },
-    })),
+    ...fieldsOrdered('resume.dedupeWindowMs', '>=', 'resume.historyMaxAgeMs')),
   rule('presence-renewed-before-expiry',
     'A live server renews presence at least twice per TTL, so one slow renewal does not drop its peers.',
     (t) => 2 * t.presence.renewIntervalMs <= t.presence.ttlMs,
