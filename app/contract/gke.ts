@@ -8,10 +8,9 @@
  * (validateGke), after validate(); the GKE values are not part of Timeouts, so the server and the
  * GCE stacks never see them. Plain data and functions, like ./timeouts.
  */
-import {
-  ContractRule, defineRule, failingFields, INTEGER_UNITS, READINESS_PROBE, sec, secondsCoverDrain, shutdownScriptWaitSec, Timeouts,
-  TimeoutsContractError, Unit, Violation,
-} from './timeouts';
+import { ContractRule, defineRule, sec, secondsCoverDrain } from './rule';
+import { READINESS_PROBE, shutdownScriptWaitSec, Timeouts, TimeoutsContractError, Violation } from './timeouts';
+import { failingFields, INTEGER_UNITS, Unit } from './units';
 
 export interface GkeTimeouts {
   /** Pod `terminationGracePeriodSeconds`: SIGKILL this long after the pod's deletion started (preStop included). */

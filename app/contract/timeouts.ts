@@ -8,8 +8,11 @@
  *
  * This module is plain data and functions: no Pulumi, no I/O, so the server, the client and the
  * Pulumi program all import it without cycles. Every field declares its unit in UNITS (the field
- * names say it too, but the rules read UNITS, never a name). The GKE rules live in ./gke.
+ * names say it too, but the rules read UNITS in ./units, never a name). The GKE rules live in ./gke,
+ * the rule shapes in ./rule.
  */
+import { ContractRule, defineRule, fieldsOrdered, sec, secondsCoverDrain } from './rule';
+import { failingFields, INTEGER_UNITS, POSITIVE_UNITS, valuesWithUnit } from './units';
 
 /** Which GCP load balancer fronts the servers; it changes what the backend `timeoutSec` means. */
 export type LbKind = 'external-application' | 'external-proxy-network';
@@ -134,54 +137,6 @@ export const defaultTimeouts: Timeouts = {
   presence: { ttlMs: 30_000, renewIntervalMs: 10_000 },
 };
 
-/** What a contract value is measured in. Durations are `ms` or `s`; `count` is a whole number of things. */
-export type Unit = 'ms' | 's' | 'count' | 'ratio' | 'kind' | 'flag';
-/** A unit for every field of every group: a field added to Timeouts without one does not compile. */
-export type TimeoutsUnits = { [G in keyof Timeouts]: { [K in keyof Timeouts[G]]-?: Unit } };
-
-/** The units schema: `validate()` (positive-values, integer-values) and the README table read it. */
-export const UNITS: TimeoutsUnits = {
-  client: {
-    heartbeatIntervalMs: 'ms', heartbeatTimeoutMs: 'ms', deadPeerDetectionMs: 'ms', connectTimeoutMs: 'ms',
-    joinTimeoutMs: 'ms', reconnectBaseMs: 'ms', reconnectCapMs: 'ms', restartJitterMs: 'ms',
-  },
-  server: { pingIntervalMs: 'ms', idleTimeoutMs: 'ms', maxConnectionLifetimeMs: 'ms', lifetimeJitter: 'ratio' },
-  lb: { kind: 'kind', idleTimeoutSec: 's', maxConnectionLifetimeSec: 's', connectionDrainingSec: 's' },
-  drain: { windowMs: 'ms', deadlineMs: 'ms', marginMs: 'ms' },
-  gce: { watcherPollIntervalMs: 'ms', watcherRequestTimeoutMs: 'ms', minReadySec: 's', preemptible: 'flag', dockerStopTimeoutSec: 's' },
-  resume: { historyMaxMessages: 'count', historyMaxAgeMs: 'ms', dedupeWindowMs: 'ms', awayGraceMs: 'ms' },
-  presence: { ttlMs: 'ms', renewIntervalMs: 'ms' },
-};
-
-/** Units that must be positive finite numbers (durations and counts). */
-export const POSITIVE_UNITS: readonly Unit[] = ['ms', 's', 'count'];
-/** Units that must be whole numbers: counts, and seconds (Redis MAXLEN, docker stop --time, the Compute API and Kubernetes refuse fractions). */
-export const INTEGER_UNITS: readonly Unit[] = ['s', 'count'];
-
-/** Every `group.field` of the schema with its unit, in declaration order. */
-export function unitFields(units: TimeoutsUnits = UNITS): Array<{ key: string; group: string; field: string; unit: Unit }> {
-  return Object.entries(units).flatMap(([group, fields]) =>
-    Object.entries(fields as Record<string, Unit>).map(([field, unit]) => ({ key: `${group}.${field}`, group, field, unit })));
-}
-
-/** The `group.field` keys of `t` with no declared unit (a test keeps this empty for the defaults). */
-export function undeclaredFields(t: Timeouts, units: TimeoutsUnits = UNITS): string[] {
-  const declared = new Set(unitFields(units).map((f) => f.key));
-  return Object.entries(t).flatMap(([group, fields]) => Object.keys(fields as object).map((k) => `${group}.${k}`)).filter((k) => !declared.has(k));
-}
-
-/** The values of `t` whose unit is one of `units`, as `[group.field, value]`. */
-function valuesWithUnit(t: Timeouts, units: readonly Unit[]): Array<[string, number]> {
-  const groups = t as unknown as Record<string, Record<string, number>>;
-  return unitFields().filter((f) => units.includes(f.unit)).map((f) => [f.key, groups[f.group]?.[f.field]]);
-}
-
-/** Of `fields`, the ones `ok` refuses, as a Violation's message list and values. */
-export function failingFields(fields: Array<[string, number]>, ok: (v: number) => boolean): { keys: string; values: Violation['values'] } | undefined {
-  const bad = fields.filter(([, v]) => !ok(v));
-  return bad.length === 0 ? undefined : { keys: bad.map(([k]) => k).join(', '), values: Object.fromEntries(bad) };
-}
-
 /** One broken rule: its name, what it demands, and the numbers that broke it. */
 export interface Violation {
   rule: string;
@@ -189,24 +144,7 @@ export interface Violation {
   values: Record<string, number | string | boolean>;
 }
 
-/** A rule over the arguments `A` (the GCE rules take the Timeouts, the GKE rules the Timeouts and the GKE values). */
-export interface ContractRule<A extends unknown[]> {
-  name: string;
-  /** Why the rule exists, in one sentence (also rendered into the README table). */
-  why: string;
-  check(...args: A): Violation | undefined;
-}
 type Rule = ContractRule<[Timeouts]>;
-
-/** A rule that holds or explains itself: the one shape of every rule of the contract (GCE and GKE). */
-export function defineRule<A extends unknown[]>(
-  name: string,
-  why: string,
-  holds: (...args: A) => boolean,
-  explain: (...args: A) => { message: string; values: Violation['values'] },
-): ContractRule<A> {
-  return { name, why, check: (...args) => (holds(...args) ? undefined : { rule: name, ...explain(...args) }) };
-}
 const rule = defineRule<[Timeouts]>;
 
 /**
@@ -276,47 +214,7 @@ export function backplaneReadinessGraceMs(t: Timeouts): number {
   return t.presence.ttlMs;
 }
 
-/** Milliseconds as seconds, for messages. */
-export const sec = (ms: number) => ms / 1000;
 const positive = (v: number) => Number.isFinite(v) && v > 0;
-
-type Explained = { message: string; values: Violation['values'] };
-/** A `group.field` of Timeouts, e.g. `client.heartbeatIntervalMs`. */
-type FieldKey = { [G in keyof Timeouts]: `${G}.${Extract<keyof Timeouts[G], string>}` }[keyof Timeouts];
-const valueOf = (t: Timeouts, key: FieldKey) => {
-  const [group, field] = key.split('.');
-  return (t as unknown as Record<string, Record<string, number>>)[group][field];
-};
-const COMPARE = { '<': (a: number, b: number) => a < b, '<=': (a: number, b: number) => a <= b, '>=': (a: number, b: number) => a >= b };
-
-/**
- * The plainest rule: one field (or the sum of several) against another, same unit; the message names
- * them with their values.
- */
-export function fieldsOrdered(a: FieldKey | FieldKey[], op: keyof typeof COMPARE, b: FieldKey): [(t: Timeouts) => boolean, (t: Timeouts) => Explained] {
-  const left = Array.isArray(a) ? a : [a];
-  const sum = (t: Timeouts) => left.reduce((acc, k) => acc + valueOf(t, k), 0);
-  const name = (k: FieldKey) => k.split('.')[1];
-  return [
-    (t) => COMPARE[op](sum(t), valueOf(t, b)),
-    (t) => ({
-      message: `${left.join(' + ')} (${sum(t)}) must be ${op} ${b} (${valueOf(t, b)})`,
-      values: Object.fromEntries([...left, b].map((k) => [name(k), valueOf(t, k)])),
-    }),
-  ];
-}
-
-/** A whole-seconds field that must cover the drain to its RST deadline plus margin (docker stop, LB connection draining). */
-export function secondsCoverDrain(key: 'gce.dockerStopTimeoutSec' | 'lb.connectionDrainingSec'): [(t: Timeouts) => boolean, (t: Timeouts) => Explained] {
-  const needMs = (t: Timeouts) => t.drain.deadlineMs + t.drain.marginMs;
-  return [
-    (t) => valueOf(t, key) * 1000 >= needMs(t),
-    (t) => ({
-      message: `${key} (${valueOf(t, key)}) must be >= drain.deadlineMs + drain.marginMs (${sec(needMs(t))} s)`,
-      values: { [key.split('.')[1]]: valueOf(t, key), deadlineMs: t.drain.deadlineMs, marginMs: t.drain.marginMs },
-    }),
-  ];
-}
 
 export const RULES: readonly Rule[] = [
   rule('positive-values', 'Every duration is a positive finite number.',

@@ -8,7 +8,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { defaultGkeTimeouts, GKE_UNITS } from '../../app/contract/gke';
-import { defaultTimeouts, describeRules, unitFields } from '../../app/contract/timeouts';
+import { defaultTimeouts, describeRules } from '../../app/contract/timeouts';
+import { unitFields } from '../../app/contract/units';
 
 export const RULES_BEGIN = '<!-- rules:begin (generated from describeRules(); test/contract/readme.test.ts keeps it in sync) -->';
 export const RULES_END = '<!-- rules:end -->';

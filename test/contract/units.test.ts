@@ -1,12 +1,11 @@
 /**
- * The units schema (UNITS in app/contract/timeouts.ts, GKE_UNITS in app/contract/gke.ts): every field
+ * The units schema (UNITS in app/contract/units.ts, GKE_UNITS in app/contract/gke.ts): every field
  * declares its unit, and the rules that depend on units (positive-values, integer-values,
  * gke-integer-values) read the schema, not the field names.
  */
 import { defaultGkeTimeouts, GKE_UNITS, validateGke } from '../../app/contract/gke';
-import {
-  defaultTimeouts, mergeTimeouts, Timeouts, undeclaredFields, unitFields, UNITS, validate,
-} from '../../app/contract/timeouts';
+import { defaultTimeouts, mergeTimeouts, Timeouts, validate } from '../../app/contract/timeouts';
+import { undeclaredFields, unitFields, UNITS } from '../../app/contract/units';
 
 describe('timeouts units schema', () => {
   it('declares a unit for every field of the defaults, and no unit for a field that does not exist', () => {
