@@ -21,6 +21,7 @@ import { io as ioClient } from 'socket.io-client';
 import WebSocket from 'ws';
 import { signToken } from '../app/auth/token';
 import { defaultTimeouts } from '../app/contract/timeouts';
+import { SOCKET_PATH } from '../app/protocol/endpoints';
 import { SluiceClient } from '../app/client';
 import { startBlackholeProxy } from '../app/local/blackhole-proxy';
 import { machine, median, run, sleep, table, writeResults } from './lib/report';
@@ -44,7 +45,7 @@ interface Client { connect(): Promise<void>; dead: Promise<number>; close(): voi
 function sluiceClient(port: number, id: string): Client {
   let resolveDead!: (t: number) => void;
   const dead = new Promise<number>((r) => (resolveDead = r));
-  const c = new SluiceClient({ url: `ws://127.0.0.1:${port}/socket/websocket`, token: () => signToken(SECRET, { sub: id, kind: 'client' }, 3600) });
+  const c = new SluiceClient({ url: `ws://127.0.0.1:${port}${SOCKET_PATH}`, token: () => signToken(SECRET, { sub: id, kind: 'client' }, 3600) });
   c.on('disconnected', () => resolveDead(Date.now()));
   c.on('error', () => undefined);
   return { connect: async () => { c.connect(); await c.ready(); }, dead, close: () => { void c.close().catch(() => undefined); } };

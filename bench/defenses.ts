@@ -15,6 +15,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { MemoryBackplane } from '../app/backplane/memory';
 import { defaultTimeouts, resolveTimeouts, Timeouts, TimeoutsOverrides } from '../app/contract/timeouts';
+import { SOCKET_PATH } from '../app/protocol/endpoints';
 import { startBlackholeProxy } from '../app/local/blackhole-proxy';
 import { percentiles, runFleet } from '../app/peer/fleet';
 import { defaultLimits } from '../app/server/config';
@@ -68,8 +69,8 @@ async function scenario(name: string, fails: string, how: 'drain' | 'blackhole',
   const { port: portA } = await a.start();
   const { port: portB } = await b.start();
   const proxy = how === 'blackhole' ? await startBlackholeProxy(portA) : undefined;
-  const urlA = `ws://127.0.0.1:${proxy ? proxy.port : portA}/socket/websocket`;
-  const urlB = `ws://127.0.0.1:${portB}/socket/websocket`;
+  const urlA = `ws://127.0.0.1:${proxy ? proxy.port : portA}${SOCKET_PATH}`;
+  const urlB = `ws://127.0.0.1:${portB}${SOCKET_PATH}`;
 
   const fleet = runFleet({ urls: [urlA, urlB], count: PEERS, tokenSecret: SECRET, timeouts, spread: false, intervalMs: 250, seed: 7 });
   // Arrival times of partner signals, per peer: the outage a user of that peer would feel.

@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { defaultTimeouts } from '../app/contract/timeouts';
+import { SOCKET_PATH } from '../app/protocol/endpoints';
 import { startRedis } from '../app/local/redis';
 import type { FleetSummary } from '../app/peer/fleet';
 import { machine, run, sleep, table, writeResults } from './lib/report';
@@ -60,7 +61,7 @@ async function variant(redisUrl: string, restartJitterMs: number): Promise<Varia
   const b = await startSystem('sluice', { redisUrl, serverId: `drain-b-${restartJitterMs}`, maxConnections: PEERS + 500 });
   const workers = await Promise.all(Array.from({ length: WORKERS }, worker));
   try {
-    const urls = [a, b].map((s) => `ws://127.0.0.1:${s.port}/socket/websocket`);
+    const urls = [a, b].map((s) => `ws://127.0.0.1:${s.port}${SOCKET_PATH}`);
     const t0 = Date.now();
     await Promise.all(workers.map((w, i) => ask(w, {
       cmd: 'start', urls, count: PEERS / WORKERS, chunk: 250, rampMs: 500, prefix: `dr${restartJitterMs}w${i}`, intervalMs: INTERVAL_MS, seed: 11 + i, secret: SECRET,

@@ -12,7 +12,7 @@
  */
 import fs from 'node:fs';
 import { LoadGen, measureRelay, pairNames, RelayFigures, sourceAddresses } from './lib/load';
-import { kb, machine, median, ms, ratio, run, sleep, table, writeResults } from './lib/report';
+import { goalsAndFigures, kb, machine, median, ms, ratio, run, sleep, writeResults } from './lib/report';
 import { Mem, startSystem, SYSTEM_LABEL, SystemName } from './lib/systems';
 
 const args = process.argv.slice(2);
@@ -112,13 +112,7 @@ async function main(): Promise<void> {
     'raising it needs CAP_SYS_RESOURCE, which this machine does not grant), so one server process holds at most ~19.8k sockets;',
     `the top level is ${top.toLocaleString('en')} idle + ${2 * PAIRS} relay connections.`,
     '',
-    '## Goals',
-    '',
-    table(['goal', 'measured', 'status'], goals),
-    '',
-    '## Side by side',
-    '',
-    table(['figure', ...SYSTEMS.map((x) => SYSTEM_LABEL[x]), 'sluice / Socket.IO', 'sluice / ws'], rows),
+    goalsAndFigures(goals, 'Side by side', ['figure', ...SYSTEMS.map((x) => SYSTEM_LABEL[x]), 'sluice / Socket.IO', 'sluice / ws'], rows),
     '',
     `Time to open the idle connections (all levels): ${SYSTEMS.map((x) => `${SYSTEM_LABEL[x]} ${(median(runs.filter((r) => r.system === x).map((r) => r.openMs.reduce((a, b) => a + b, 0))) / 1000).toFixed(1)} s`).join(', ')}.`,
   ].join('\n');

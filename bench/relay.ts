@@ -9,7 +9,7 @@
  * Run: npx tsx bench/relay.ts [--rounds 3] [--quick]
  */
 import { LoadGen, measureRelay, pairNames, RelayFigures } from './lib/load';
-import { machine, median, ms, ratio, run, table, writeResults } from './lib/report';
+import { goalsAndFigures, machine, median, ms, ratio, run, table, writeResults } from './lib/report';
 import { startSystem, SYSTEM_LABEL, SystemName } from './lib/systems';
 
 const args = process.argv.slice(2);
@@ -104,13 +104,7 @@ async function main(): Promise<void> {
     'is measured without and with a per-signal ack. sluice: production defaults but the per-connection rate limit (5000/s, burst 500).',
     `Reproduce: \`npx tsx bench/relay.ts\`.`,
     '',
-    '## Goals',
-    '',
-    table(['goal', 'measured', 'status'], goals),
-    '',
-    '## Side by side',
-    '',
-    table(['figure', ...cols, 'sluice / Socket.IO', 'sluice / ws (no ack)'], [
+    goalsAndFigures(goals, 'Side by side', ['figure', ...cols, 'sluice / Socket.IO', 'sluice / ws (no ack)'], [
       ...RATES.flatMap((r) => [
         row(`delivery p50 at ${r / 1000}k msg/s`, `p50Ms@${r}`, (x) => ms(x, 2)),
         row(`delivery p99 at ${r / 1000}k msg/s`, `p99Ms@${r}`, (x) => ms(x, 2)),

@@ -13,7 +13,8 @@ import { ServerIdentity } from './components/identity';
 import { LoadBalancer } from './components/load-balancer';
 import { Network } from './components/network';
 import { Operations } from './components/operations';
-import { artifactRegistryRepo, SERVER_PORT } from './components/vm-boot';
+import { SERVER_PORT } from '../app/protocol/endpoints';
+import { artifactRegistryRepo } from './components/vm-boot';
 import { RegionRelease, regionReleases, StackConfig } from './config';
 import { gkeStack, GkeStackOutputs } from './gke';
 

@@ -7,8 +7,12 @@
  *   drain window          <  RST deadline  <  LB connection draining  <=  the VM's shutdown path
  *
  * This module is plain data and functions: no Pulumi, no I/O, so the server, the client and the
- * Pulumi program all import it without cycles. Units are in the field names (Ms / Sec).
+ * Pulumi program all import it without cycles. Every field declares its unit in UNITS (the field
+ * names say it too, but the rules read UNITS in ./units, never a name). The GKE rules live in ./gke,
+ * the rule shapes in ./rule.
  */
+import { ContractRule, defineRule, fieldsOrdered, sec, secondsCoverDrain } from './rule';
+import { failingFields, INTEGER_UNITS, POSITIVE_UNITS, valuesWithUnit } from './units';
 
 /** Which GCP load balancer fronts the servers; it changes what the backend `timeoutSec` means. */
 export type LbKind = 'external-application' | 'external-proxy-network';
@@ -140,21 +144,8 @@ export interface Violation {
   values: Record<string, number | string | boolean>;
 }
 
-interface Rule {
-  name: string;
-  /** Why the rule exists, in one sentence (also rendered into the README table). */
-  why: string;
-  check(t: Timeouts): Violation | undefined;
-}
-
-function rule(
-  name: string,
-  why: string,
-  holds: (t: Timeouts) => boolean,
-  explain: (t: Timeouts) => { message: string; values: Violation['values'] },
-): Rule {
-  return { name, why, check: (t) => (holds(t) ? undefined : { rule: name, ...explain(t) }) };
-}
+type Rule = ContractRule<[Timeouts]>;
+const rule = defineRule<[Timeouts]>;
 
 /**
  * The LB's readiness probe of /readyz (infra/components/load-balancer.ts renders it from here). A VM
@@ -223,51 +214,29 @@ export function backplaneReadinessGraceMs(t: Timeouts): number {
   return t.presence.ttlMs;
 }
 
-/** Values that are counts or whole seconds for the systems that consume them (Redis MAXLEN, docker, the Compute API). */
-const INTEGER_FIELDS: Array<[string, (t: Timeouts) => number]> = [
-  ['resume.historyMaxMessages', (t) => t.resume.historyMaxMessages],
-  ['gce.dockerStopTimeoutSec', (t) => t.gce.dockerStopTimeoutSec],
-  ['gce.minReadySec', (t) => t.gce.minReadySec],
-  ['lb.connectionDrainingSec', (t) => t.lb.connectionDrainingSec],
-  ['lb.idleTimeoutSec', (t) => t.lb.idleTimeoutSec],
-  ['lb.maxConnectionLifetimeSec', (t) => t.lb.maxConnectionLifetimeSec],
-];
-
-const sec = (ms: number) => ms / 1000;
+const positive = (v: number) => Number.isFinite(v) && v > 0;
 
 export const RULES: readonly Rule[] = [
   rule('positive-values', 'Every duration is a positive finite number.',
-    (t) => allDurations(t).every(([, v]) => Number.isFinite(v) && v > 0),
+    (t) => failingFields(valuesWithUnit(t, POSITIVE_UNITS), positive) === undefined,
     (t) => {
-      const bad = allDurations(t).filter(([, v]) => !(Number.isFinite(v) && v > 0));
-      return { message: `durations must be positive numbers: ${bad.map(([k]) => k).join(', ')}`, values: Object.fromEntries(bad) };
+      const bad = failingFields(valuesWithUnit(t, POSITIVE_UNITS), positive)!;
+      return { message: `durations must be positive numbers: ${bad.keys}`, values: bad.values };
     }),
   rule('integer-values', 'Counts and whole-second values are integers (Redis MAXLEN, docker stop --time and the Compute API refuse fractions).',
-    (t) => INTEGER_FIELDS.every(([, get]) => Number.isInteger(get(t))),
+    (t) => failingFields(valuesWithUnit(t, INTEGER_UNITS), Number.isInteger) === undefined,
     (t) => {
-      const bad = INTEGER_FIELDS.filter(([, get]) => !Number.isInteger(get(t)));
-      return { message: `must be integers: ${bad.map(([k]) => k).join(', ')}`, values: Object.fromEntries(bad.map(([k, get]) => [k, get(t)])) };
+      const bad = failingFields(valuesWithUnit(t, INTEGER_UNITS), Number.isInteger)!;
+      return { message: `must be integers: ${bad.keys}`, values: bad.values };
     }),
   rule('client-detects-dead-peer-in-bound',
     'A silent server is noticed within the bound: the next heartbeat goes out after one interval and is given up on after the timeout.',
-    (t) => t.client.heartbeatIntervalMs + t.client.heartbeatTimeoutMs <= t.client.deadPeerDetectionMs,
-    (t) => ({
-      message: `client.heartbeatIntervalMs + client.heartbeatTimeoutMs (${t.client.heartbeatIntervalMs + t.client.heartbeatTimeoutMs}) must be <= client.deadPeerDetectionMs (${t.client.deadPeerDetectionMs})`,
-      values: { heartbeatIntervalMs: t.client.heartbeatIntervalMs, heartbeatTimeoutMs: t.client.heartbeatTimeoutMs, deadPeerDetectionMs: t.client.deadPeerDetectionMs },
-    })),
+    ...fieldsOrdered(['client.heartbeatIntervalMs', 'client.heartbeatTimeoutMs'], '<=', 'client.deadPeerDetectionMs')),
   rule('client-timeout-covers-interval',
     'One late reply on a busy link must not kill a healthy connection: the reply timeout is at least one interval.',
-    (t) => t.client.heartbeatTimeoutMs >= t.client.heartbeatIntervalMs,
-    (t) => ({
-      message: `client.heartbeatTimeoutMs (${t.client.heartbeatTimeoutMs}) must be >= client.heartbeatIntervalMs (${t.client.heartbeatIntervalMs})`,
-      values: { heartbeatTimeoutMs: t.client.heartbeatTimeoutMs, heartbeatIntervalMs: t.client.heartbeatIntervalMs },
-    })),
+    ...fieldsOrdered('client.heartbeatTimeoutMs', '>=', 'client.heartbeatIntervalMs')),
   rule('client-backoff-ordered', 'Backoff base is below its cap.',
-    (t) => t.client.reconnectBaseMs <= t.client.reconnectCapMs,
-    (t) => ({
-      message: `client.reconnectBaseMs (${t.client.reconnectBaseMs}) must be <= client.reconnectCapMs (${t.client.reconnectCapMs})`,
-      values: { reconnectBaseMs: t.client.reconnectBaseMs, reconnectCapMs: t.client.reconnectCapMs },
-    })),
+    ...fieldsOrdered('client.reconnectBaseMs', '<=', 'client.reconnectCapMs')),
   rule('server-idle-covers-two-client-heartbeats',
     'The server must not drop a healthy client whose one heartbeat was delayed: idle limit >= 2 client intervals.',
     (t) => t.server.idleTimeoutMs >= 2 * t.client.heartbeatIntervalMs,
@@ -323,11 +292,7 @@ export const RULES: readonly Rule[] = [
     })),
   rule('drain-window-before-deadline',
     'Peers get a polite 1012 and time to answer it before the RST: window + margin <= deadline.',
-    (t) => t.drain.windowMs + t.drain.marginMs <= t.drain.deadlineMs,
-    (t) => ({
-      message: `drain.windowMs + drain.marginMs (${t.drain.windowMs + t.drain.marginMs}) must be <= drain.deadlineMs (${t.drain.deadlineMs})`,
-      values: { windowMs: t.drain.windowMs, marginMs: t.drain.marginMs, deadlineMs: t.drain.deadlineMs },
-    })),
+    ...fieldsOrdered(['drain.windowMs', 'drain.marginMs'], '<=', 'drain.deadlineMs')),
   rule('drain-inside-lb-draining',
     'GCP drains the VM at the LB before deletion: the watcher notices within one poll interval plus its request timeout, and the drain (to its RST deadline) finishes inside connection draining, with margin.',
     (t) => drainCompleteBoundMs(t) <= t.lb.connectionDrainingSec * 1000,
@@ -337,11 +302,7 @@ export const RULES: readonly Rule[] = [
     })),
   rule('watcher-request-within-interval',
     'A poll never overlaps the next one: the watcher request timeout is below the poll interval, so polls start at a fixed rate.',
-    (t) => t.gce.watcherRequestTimeoutMs < t.gce.watcherPollIntervalMs,
-    (t) => ({
-      message: `gce.watcherRequestTimeoutMs (${t.gce.watcherRequestTimeoutMs}) must be < gce.watcherPollIntervalMs (${t.gce.watcherPollIntervalMs})`,
-      values: { watcherRequestTimeoutMs: t.gce.watcherRequestTimeoutMs, watcherPollIntervalMs: t.gce.watcherPollIntervalMs },
-    })),
+    ...fieldsOrdered('gce.watcherRequestTimeoutMs', '<', 'gce.watcherPollIntervalMs')),
   rule('min-ready-covers-lb-health',
     'The MIG updater counts a VM available by its autohealing check (/healthz), not the LB: minReadySec keeps the old VM until the LB has had time to see the new one healthy on /readyz.',
     (t) => t.gce.minReadySec >= lbHealthyAfterSec(),
@@ -361,11 +322,7 @@ export const RULES: readonly Rule[] = [
     })),
   rule('docker-stop-covers-drain',
     'SIGTERM starts a drain; docker must not SIGKILL the server before the drain deadline has passed.',
-    (t) => t.gce.dockerStopTimeoutSec * 1000 >= t.drain.deadlineMs + t.drain.marginMs,
-    (t) => ({
-      message: `gce.dockerStopTimeoutSec (${t.gce.dockerStopTimeoutSec}) must be >= drain.deadlineMs + drain.marginMs (${sec(t.drain.deadlineMs + t.drain.marginMs)} s)`,
-      values: { dockerStopTimeoutSec: t.gce.dockerStopTimeoutSec, deadlineMs: t.drain.deadlineMs, marginMs: t.drain.marginMs },
-    })),
+    ...secondsCoverDrain('gce.dockerStopTimeoutSec')),
   rule('docker-stop-fits-shutdown-budget',
     'The VM shutdown does not wait forever on the container: docker stop timeout fits the shutdown budget.',
     (t) => t.gce.dockerStopTimeoutSec <= shutdownBudgetSec(t),
@@ -385,18 +342,10 @@ export const RULES: readonly Rule[] = [
     })),
   rule('resume-history-covers-grace',
     'Signals stored for an away peer are still in history when it comes back: history age >= away grace.',
-    (t) => t.resume.historyMaxAgeMs >= t.resume.awayGraceMs,
-    (t) => ({
-      message: `resume.historyMaxAgeMs (${t.resume.historyMaxAgeMs}) must be >= resume.awayGraceMs (${t.resume.awayGraceMs})`,
-      values: { historyMaxAgeMs: t.resume.historyMaxAgeMs, awayGraceMs: t.resume.awayGraceMs },
-    })),
+    ...fieldsOrdered('resume.historyMaxAgeMs', '>=', 'resume.awayGraceMs')),
   rule('dedupe-covers-history',
     'A re-sent signal is recognised as long as the original can still be replayed: dedupe window >= history age.',
-    (t) => t.resume.dedupeWindowMs >= t.resume.historyMaxAgeMs,
-    (t) => ({
-      message: `resume.dedupeWindowMs (${t.resume.dedupeWindowMs}) must be >= resume.historyMaxAgeMs (${t.resume.historyMaxAgeMs})`,
-      values: { dedupeWindowMs: t.resume.dedupeWindowMs, historyMaxAgeMs: t.resume.historyMaxAgeMs },
-    })),
+    ...fieldsOrdered('resume.dedupeWindowMs', '>=', 'resume.historyMaxAgeMs')),
   rule('presence-renewed-before-expiry',
     'A live server renews presence at least twice per TTL, so one slow renewal does not drop its peers.',
     (t) => 2 * t.presence.renewIntervalMs <= t.presence.ttlMs,
@@ -409,16 +358,6 @@ export const RULES: readonly Rule[] = [
     (t) => t.presence.ttlMs <= PRESENCE_MAX_BOUND_MS,
     (t) => ({ message: `presence.ttlMs (${t.presence.ttlMs}) must be <= ${PRESENCE_MAX_BOUND_MS}`, values: { ttlMs: t.presence.ttlMs } })),
 ];
-
-function allDurations(t: Timeouts): Array<[string, number]> {
-  const out: Array<[string, number]> = [];
-  for (const [group, fields] of Object.entries(t) as Array<[string, Record<string, unknown>]>) {
-    for (const [k, v] of Object.entries(fields)) {
-      if (/(Ms|Sec)$/.test(k) || k === 'historyMaxMessages') out.push([`${group}.${k}`, v as number]);
-    }
-  }
-  return out;
-}
 
 /** Every rule the config breaks, by name, with the numbers; empty when the config is sound. */
 export function validate(t: Timeouts): Violation[] {
@@ -467,124 +406,4 @@ export function mergeTimeouts(base: Timeouts, overrides: TimeoutsOverrides): Tim
 /** The rules with their reasons, for docs and `plan` output. */
 export function describeRules(): Array<{ name: string; why: string }> {
   return RULES.map((r) => ({ name: r.name, why: r.why }));
-}
-
-/* ------------------------------------------------------------------------------------------------
- * GKE (stack config `sluice:platform: gke`, infra/gke). The same server and the same drain, on
- * Kubernetes: what changes is who removes a pod from the load balancer and when. Kubernetes starts
- * the pod's preStop hook and the endpoint removal at the same time ("At the same time as the kubelet
- * is starting graceful shutdown of the Pod, the control plane evaluates whether to remove that
- * shutting-down Pod from EndpointSlice objects", kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle),
- * so the timers below must nest whichever of the two is faster. These rules run only for GKE stacks
- * (validateGke), after validate(); the GKE values are not part of Timeouts, so the server and the
- * GCE stacks never see them.
- * ---------------------------------------------------------------------------------------------- */
-
-export interface GkeTimeouts {
-  /** Pod `terminationGracePeriodSeconds`: SIGKILL this long after the pod's deletion started (preStop included). */
-  terminationGracePeriodSec: number;
-  /** HPA `behavior.scaleDown.stabilizationWindowSeconds`: scale-in looks at the highest recommendation over this window. */
-  hpaScaleDownStabilizationSec: number;
-}
-
-export const defaultGkeTimeouts: GkeTimeouts = { terminationGracePeriodSec: 35, hpaScaleDownStabilizationSec: 300 };
-
-/** The preStop hook's wait for POST /drain?wait=1: the drain deadline plus margin (same bound as the GCE shutdown script). */
-export function preStopWaitSec(t: Timeouts): number {
-  return shutdownScriptWaitSec(t);
-}
-
-/** What terminationGracePeriodSeconds must cover: the preStop wait, then SIGTERM and exit within one margin. */
-export function gkeGraceNeededSec(t: Timeouts): number {
-  return preStopWaitSec(t) + Math.ceil(t.drain.marginMs / 1000);
-}
-
-/**
- * Longest the LB keeps sending NEW connections to a pod after its deletion started: the endpoint
- * removal lag. Two paths remove it, whichever is first: the NEG controller detaches the terminating
- * endpoint (it does so at once by design: "This is the intended behavior of NEG controller. It
- * optimized to lower the programming latency", github.com/kubernetes/ingress-gce/issues/1574; Google
- * documents no bound), and the LB health check on /readyz, which the drain turns 503 the moment
- * preStop starts it: a probe starts within one interval and `unhealthyThreshold` consecutive failures
- * mark the endpoint unhealthy. The documented, controlled figure is therefore the health-check bound:
- * unhealthyThreshold x intervalSec + timeoutSec (2 x 5 s + 5 s = 15 s with READINESS_PROBE).
- */
-export function endpointRemovalBoundSec(): number {
-  return READINESS_PROBE.unhealthyThreshold * READINESS_PROBE.intervalSec + READINESS_PROBE.timeoutSec;
-}
-
-interface GkeRule {
-  name: string;
-  why: string;
-  check(t: Timeouts, g: GkeTimeouts): Violation | undefined;
-}
-
-function gkeRule(
-  name: string,
-  why: string,
-  holds: (t: Timeouts, g: GkeTimeouts) => boolean,
-  explain: (t: Timeouts, g: GkeTimeouts) => { message: string; values: Violation['values'] },
-): GkeRule {
-  return { name, why, check: (t, g) => (holds(t, g) ? undefined : { rule: name, ...explain(t, g) }) };
-}
-
-const GKE_INTEGER_FIELDS: Array<[string, (g: GkeTimeouts) => number]> = [
-  ['gke.terminationGracePeriodSec', (g) => g.terminationGracePeriodSec],
-  ['gke.hpaScaleDownStabilizationSec', (g) => g.hpaScaleDownStabilizationSec],
-];
-
-export const GKE_RULES: readonly GkeRule[] = [
-  gkeRule('gke-integer-values', 'The Kubernetes API takes whole, positive seconds for the grace period and the HPA window (at most 3600 s).',
-    (_t, g) => GKE_INTEGER_FIELDS.every(([, get]) => Number.isInteger(get(g)) && get(g) >= 1 && get(g) <= 3600),
-    (_t, g) => {
-      const bad = GKE_INTEGER_FIELDS.filter(([, get]) => !(Number.isInteger(get(g)) && get(g) >= 1 && get(g) <= 3600));
-      return { message: `must be integers in [1, 3600]: ${bad.map(([k]) => k).join(', ')}`, values: Object.fromEntries(bad.map(([k, get]) => [k, get(g)])) };
-    }),
-  gkeRule('gke-grace-covers-prestop-drain',
-    'The grace period counts from the start of preStop: it covers the preStop wait for the drain (deadline + margin), then SIGTERM and exit within one more margin, so the kubelet never SIGKILLs a draining server.',
-    (t, g) => g.terminationGracePeriodSec >= gkeGraceNeededSec(t),
-    (t, g) => ({
-      message: `gke.terminationGracePeriodSec (${g.terminationGracePeriodSec}) must be >= preStop wait (drain.deadlineMs + drain.marginMs = ${preStopWaitSec(t)} s) + drain.marginMs (${sec(t.drain.marginMs)} s) = ${gkeGraceNeededSec(t)} s`,
-      values: { terminationGracePeriodSec: g.terminationGracePeriodSec, deadlineMs: t.drain.deadlineMs, marginMs: t.drain.marginMs },
-    })),
-  gkeRule('gke-lb-draining-covers-drain',
-    'The NEG endpoint can be detached the moment the pod starts terminating; the LB keeps its connections only for connection draining, so that covers the whole drain to its RST deadline, with margin.',
-    (t) => t.lb.connectionDrainingSec * 1000 >= t.drain.deadlineMs + t.drain.marginMs,
-    (t) => ({
-      message: `lb.connectionDrainingSec (${t.lb.connectionDrainingSec}) must be >= drain.deadlineMs + drain.marginMs (${sec(t.drain.deadlineMs + t.drain.marginMs)} s)`,
-      values: { connectionDrainingSec: t.lb.connectionDrainingSec, deadlineMs: t.drain.deadlineMs, marginMs: t.drain.marginMs },
-    })),
-  gkeRule('gke-drain-outlasts-endpoint-removal',
-    'The LB may send new connections until the endpoint removal lag has passed (15 s: the /readyz health-check bound); the server answers them (503, Retry-After) until its RST deadline, so it must not exit while still in rotation.',
-    (t) => endpointRemovalBoundSec() * 1000 + t.drain.marginMs <= t.drain.deadlineMs,
-    (t) => ({
-      message: `endpoint removal bound (${READINESS_PROBE.unhealthyThreshold} probes x ${READINESS_PROBE.intervalSec} s + ${READINESS_PROBE.timeoutSec} s = ${endpointRemovalBoundSec()} s) + drain.marginMs (${sec(t.drain.marginMs)} s) must be <= drain.deadlineMs (${sec(t.drain.deadlineMs)} s)`,
-      values: { endpointRemovalBoundSec: endpointRemovalBoundSec(), marginMs: t.drain.marginMs, deadlineMs: t.drain.deadlineMs },
-    })),
-  gkeRule('gke-hpa-scale-down-exceeds-drain',
-    'A scale-in moves a drained pod\'s peers onto the others: the HPA scale-down window outlasts a whole pod termination plus margin, so it never scales in again on numbers taken mid-drain.',
-    (t, g) => g.hpaScaleDownStabilizationSec * 1000 >= g.terminationGracePeriodSec * 1000 + t.drain.marginMs,
-    (t, g) => ({
-      message: `gke.hpaScaleDownStabilizationSec (${g.hpaScaleDownStabilizationSec}) must be >= gke.terminationGracePeriodSec (${g.terminationGracePeriodSec}) + drain.marginMs (${sec(t.drain.marginMs)} s)`,
-      values: { hpaScaleDownStabilizationSec: g.hpaScaleDownStabilizationSec, terminationGracePeriodSec: g.terminationGracePeriodSec, marginMs: t.drain.marginMs },
-    })),
-];
-
-/** Every GKE rule the pair breaks (run after validate(t) holds); empty when sound. */
-export function validateGke(t: Timeouts, g: GkeTimeouts): Violation[] {
-  return GKE_RULES.map((r) => r.check(t, g)).filter((v): v is Violation => v !== undefined);
-}
-
-/** GKE defaults merged with overrides; unknown keys throw TimeoutsContractError (rule known-keys). */
-export function mergeGkeTimeouts(overrides: Partial<Record<string, unknown>> = {}, base: GkeTimeouts = defaultGkeTimeouts): GkeTimeouts {
-  const out: Record<string, unknown> = { ...base };
-  for (const [k, v] of Object.entries(overrides)) {
-    if (!(k in base)) throw new TimeoutsContractError([{ rule: 'known-keys', message: `unknown GKE timeouts key "gke.${k}" (known: ${Object.keys(base).join(', ')})`, values: { key: `gke.${k}` } }]);
-    if (v !== undefined) out[k] = v;
-  }
-  return out as unknown as GkeTimeouts;
-}
-
-export function describeGkeRules(): Array<{ name: string; why: string }> {
-  return GKE_RULES.map((r) => ({ name: r.name, why: r.why }));
 }

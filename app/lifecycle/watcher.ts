@@ -105,8 +105,8 @@ export class LifecycleWatcher extends EventEmitter {
   private listedBefore = false;
   private fired?: LifecycleEvent;
   private loops: Promise<void>[] = [];
-  /** Polls done (successful or not), for status and tests. */
-  polls = 0;
+  /** Polls done (successful or not), reported through health(). */
+  private polls = 0;
   consecutiveErrors = 0;
   private _health: WatcherHealth = { up: false, lastResult: 'none', polls: 0, consecutiveErrors: 0 };
 

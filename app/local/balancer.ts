@@ -18,6 +18,7 @@
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
+import { READINESS_PATH } from '../protocol/endpoints';
 import { rst } from './blackhole-proxy';
 
 export interface BalancerOptions {
@@ -235,7 +236,7 @@ export class Balancer extends EventEmitter {
       if (was !== b.healthy) this.emit('change', this.info());
       if (!b.removed && !this.closed) this.scheduleCheck(b, this.opts.checkIntervalMs);
     };
-    const req = http.get({ host: '127.0.0.1', port: b.port, path: '/readyz', agent: false }, (res) => {
+    const req = http.get({ host: '127.0.0.1', port: b.port, path: READINESS_PATH, agent: false }, (res) => {
       res.resume();
       result(res.statusCode === 200);
     });

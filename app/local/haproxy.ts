@@ -17,6 +17,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { Timeouts } from '../contract/timeouts';
+import { READINESS_PATH } from '../protocol/endpoints';
 import type { BackendInfo } from './balancer';
 import type { HealthCheck } from './lb';
 import { withLifeline } from './lifeline';
@@ -56,7 +57,7 @@ export function renderHaproxyConfig(c: HaproxyConfigInput): string {
     '',
     `backend ${BACKEND}`,
     '  balance leastconn',
-    '  option httpchk GET /readyz',
+    `  option httpchk GET ${READINESS_PATH}`,
     '  http-check expect status 200',
     '  # on-marked-down shutdown-sessions is deliberately absent: a server marked down keeps its sessions.',
     `  default-server inter ${c.health.intervalMs}ms fall ${c.health.fall} rise ${c.health.rise} slowstart ${c.timeouts.drain.windowMs}ms`,

@@ -18,6 +18,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { MemoryBackplane } from '../backplane/memory';
 import type { Timeouts } from '../contract/timeouts';
+import { SOCKET_PATH } from '../protocol/endpoints';
 import { FleetController, FleetSummary, runFleet } from '../peer/fleet';
 import { DEV_TOKEN_SECRET, signToken } from '../auth/token';
 import { LbKind, LoadBalancer, resolveLbKind, startLoadBalancer } from './lb';
@@ -91,7 +92,7 @@ export class Region extends EventEmitter {
     return this.opts.tokenSecret ?? DEV_TOKEN_SECRET;
   }
   get lbUrl(): string {
-    return `ws://127.0.0.1:${this.lb.port}/socket/websocket`;
+    return `ws://127.0.0.1:${this.lb.port}${SOCKET_PATH}`;
   }
   live(): LocalServer[] {
     return this.servers.filter((s) => !s.gone);

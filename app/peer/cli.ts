@@ -16,6 +16,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import pino from 'pino';
 import { DEV_TOKEN_SECRET, PEER_ID_PATTERN, PEER_KINDS, PeerKind, signToken } from '../auth/token';
 import { resolveTimeouts, Timeouts, TimeoutsOverrides } from '../contract/timeouts';
+import { SERVER_PORT, SOCKET_PATH } from '../protocol/endpoints';
 import { FleetSummary, runFleet } from './fleet';
 import { PeerSummary, runPeer } from './single';
 
@@ -32,7 +33,7 @@ interface CliOptions {
   tokenInQuery: boolean;
 }
 
-const DEFAULT_URL = 'ws://127.0.0.1:4000/socket/websocket';
+const DEFAULT_URL = `ws://127.0.0.1:${SERVER_PORT}${SOCKET_PATH}`;
 
 const positiveInt = (v: string) => {
   const n = Number(v);

@@ -6,7 +6,6 @@
  */
 
 export const PROTOCOL_VSN = '2.0.0';
-export const SOCKET_PATH = '/socket/websocket';
 
 /**
  * The token in the `Sec-WebSocket-Protocol` header instead of the URL, as the official `phoenix`
@@ -242,14 +241,6 @@ export function dataBoundsError(v: unknown): string | undefined {
     }
   }
   return undefined;
-}
-
-/** A signal as the recipient sees it (payload of event `signal` on `peer:<to>`). */
-export interface SignalDelivery {
-  from: string;
-  id: string;
-  seq: number;
-  data: unknown;
 }
 
 /** Close codes used by sluice (RFC 6455 and the IANA registry). */

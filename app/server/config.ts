@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { DEFAULT_TOKEN_MAX_TTL_SEC } from '../auth/token';
 import { DEFAULT_BUDGET } from '../backplane/budget';
 import { resolveTimeouts, Timeouts, TimeoutsContractError, TimeoutsOverrides } from '../contract/timeouts';
+import { ADMIN_PORT, SERVER_PORT } from '../protocol/endpoints';
 
 
 /** SLUICE_ADMIN_TOKEN length floor: a bearer token is a password that is never typed. */
@@ -22,9 +23,9 @@ const port = (def: number) => z.coerce.number().int().min(0).max(65535).default(
 const envSchema = z.object({
   SLUICE_ENV: z.enum(['development', 'production']).default('development'),
   SLUICE_HOST: z.string().min(1).default('0.0.0.0'),
-  SLUICE_PORT: port(4000),
+  SLUICE_PORT: port(SERVER_PORT),
   SLUICE_ADMIN_HOST: z.string().min(1).default('127.0.0.1'),
-  SLUICE_ADMIN_PORT: port(9090),
+  SLUICE_ADMIN_PORT: port(ADMIN_PORT),
   SLUICE_TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   SLUICE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SLUICE_SERVER_ID: z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/).default(os.hostname()),

@@ -9,6 +9,7 @@
 import pino from 'pino';
 import { createBackplane } from '../backplane';
 import { endpointsFromEnv, LifecycleWatcher } from '../lifecycle';
+import { SOCKET_PATH } from '../protocol/endpoints';
 import type { WatcherHealth } from '../lifecycle/watcher';
 import { ConfigError, loadConfig } from './config';
 import { SluiceServer } from './server';
@@ -53,7 +54,7 @@ export async function main(): Promise<SluiceServer> {
 
   if (process.stdout.isTTY || config.env === 'development') {
     process.stderr.write(
-      `sluice ${config.serverId}: ws://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}/socket/websocket?vsn=2.0.0&token=<token>\n` +
+      `sluice ${config.serverId}: ws://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}${SOCKET_PATH}?vsn=2.0.0&token=<token>\n` +
       `  admin: http://${config.adminHost}:${adminPort}/status  (POST /drain to drain)\n` +
       `  token: npm run token -- --sub gw-1 --kind gateway\n`,
     );

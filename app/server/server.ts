@@ -11,7 +11,8 @@ import { TokenCarrier, TokenError, upgradeToken, verifyToken } from '../auth/tok
 import { MemoryBackplane } from '../backplane/memory';
 import type { Backplane } from '../backplane/types';
 import { backplaneReadinessGraceMs } from '../contract/timeouts';
-import { PHOENIX_SUBPROTOCOL, PROTOCOL_VSN, SOCKET_PATH } from '../protocol/phoenix';
+import { HEALTH_PATH, READINESS_PATH, SOCKET_PATH } from '../protocol/endpoints';
+import { PHOENIX_SUBPROTOCOL, PROTOCOL_VSN } from '../protocol/phoenix';
 import { AdminHandler, createAdminHandler } from './admin';
 import { FD_RESERVE, httpTimeouts, ServerConfig, tokenInQueryAllowed } from './config';
 import { json, parseTarget } from './http';
@@ -260,8 +261,8 @@ export class SluiceServer {
     const url = parseTarget(req.url);
     if (!url) return json(res, 400, { error: 'bad_request' });
     const path = url.pathname;
-    if (req.method === 'GET' && path === '/healthz') return json(res, 200, { status: 'ok' });
-    if (req.method === 'GET' && path === '/readyz') {
+    if (req.method === 'GET' && path === HEALTH_PATH) return json(res, 200, { status: 'ok' });
+    if (req.method === 'GET' && path === READINESS_PATH) {
       const r = this.ready();
       return json(res, r.ok ? 200 : 503, r.ok ? { status: 'ready', ...(r.reason ? { degraded: r.reason } : {}) } : { status: r.reason });
     }

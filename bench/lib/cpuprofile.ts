@@ -48,19 +48,3 @@ export function newestProfile(dir: string): string {
   // The main thread's profile is the largest (loader worker threads write small ones beside it).
   return files.sort((a, b) => fs.statSync(b).size - fs.statSync(a).size)[0];
 }
-
-export function inclusiveOf(file: string, pattern: RegExp): number {
-  const p = JSON.parse(fs.readFileSync(file, 'utf8')) as Profile;
-  const byId = new Map(p.nodes.map((n) => [n.id, n]));
-  const parent = new Map<number, number>();
-  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-  let hit = 0; let all = 0;
-  for (let i = 0; i < p.samples.length; i++) {
-    const us = p.timeDeltas[i] ?? 0;
-    all += us;
-    for (let cur: number | undefined = p.samples[i]; cur !== undefined; cur = parent.get(cur)) {
-      if (pattern.test(byId.get(cur)!.callFrame.functionName)) { hit += us; break; }
-    }
-  }
-  return (100 * hit) / all;
-}

@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import * as hdr from 'hdr-histogram-js';
 import WebSocket from 'ws';
 import { signToken } from '../../app/auth/token';
+import { SOCKET_PATH } from '../../app/protocol/endpoints';
 import { authTokenSubprotocols } from '../../app/protocol/phoenix';
 import type { SystemName } from './systems';
 
@@ -58,7 +59,7 @@ function dueOf(text: string): number | undefined {
 function connect(system: SystemName, port: number, id: string, token: string, localAddress: string): Promise<Conn> {
   return new Promise((resolve, reject) => {
     // sluice: the token in Sec-WebSocket-Protocol, as the SDK and production do (never in the URL).
-    const url = system === 'sluice' ? `ws://127.0.0.1:${port}/socket/websocket?vsn=2.0.0`
+    const url = system === 'sluice' ? `ws://127.0.0.1:${port}${SOCKET_PATH}?vsn=2.0.0`
       : system === 'socketio' ? `ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`
         : `ws://127.0.0.1:${port}/?token=${token}`;
     const ws = new WebSocket(url, system === 'sluice' ? authTokenSubprotocols(token) : [], { localAddress, perMessageDeflate: false, handshakeTimeout: 30_000 });

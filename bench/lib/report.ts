@@ -58,6 +58,11 @@ export function table(head: string[], rows: Array<Array<string | number>>): stri
   return [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 }
 
+/** A report's two middle sections: its goals (measured, met or not), then the figures side by side under `title`. */
+export function goalsAndFigures(goals: Array<Array<string | number>>, title: string, head: string[], rows: Array<Array<string | number>>): string {
+  return ['## Goals', '', table(['goal', 'measured', 'status'], goals), '', `## ${title}`, '', table(head, rows)].join('\n');
+}
+
 export const RESULTS_DIR = path.join(__dirname, '..', 'results');
 
 /** Writes bench/results/<name>.md and .json; prints the Markdown. */

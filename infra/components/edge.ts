@@ -23,7 +23,7 @@
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
 import type { LbKind } from '../../app/contract/timeouts';
-import { SOCKET_PATH } from './load-balancer';
+import { SOCKET_PATH } from '../../app/protocol/endpoints';
 
 export const SSL_PROFILES = ['MODERN', 'RESTRICTED'] as const;
 export type SslProfile = (typeof SSL_PROFILES)[number];

@@ -1,7 +1,8 @@
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
 import type { Timeouts } from '../../app/contract/timeouts';
-import { cloudInit, SERVER_PORT, shutdownScript } from './vm-boot';
+import { HEALTH_PATH, SERVER_PORT } from '../../app/protocol/endpoints';
+import { cloudInit, shutdownScript } from './vm-boot';
 
 /** Named port of the MIGs that the backend service targets. */
 export const NAMED_PORT = { name: 'ws', port: SERVER_PORT } as const;
@@ -122,12 +123,12 @@ export class ServerFleet extends pulumi.ComponentResource {
 
     // Liveness, not readiness: a draining server (503 on /readyz) must not be "repaired" mid-drain.
     const autoheal = new gcp.compute.HealthCheck(`${name}-autoheal`, {
-      description: 'sluice autohealing: /healthz (liveness)',
+      description: `sluice autohealing: ${HEALTH_PATH} (liveness)`,
       checkIntervalSec: 10,
       timeoutSec: 5,
       healthyThreshold: 2,
       unhealthyThreshold: 3,
-      httpHealthCheck: { port: SERVER_PORT, requestPath: '/healthz' },
+      httpHealthCheck: { port: SERVER_PORT, requestPath: HEALTH_PATH },
     }, parent);
 
     const shape = rolloutShape(args.replicas, args.zones.length, args.surge, t);

@@ -1,11 +1,7 @@
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
 import { backendTimeoutSec, LbKind, READINESS_PROBE, Timeouts } from '../../app/contract/timeouts';
-
-/** The path the LB probes: 503 from the moment a drain starts, so no new connection lands on a draining server. */
-export const READINESS_PATH = '/readyz';
-/** The server's WebSocket path (Phoenix: /socket/websocket). */
-export const SOCKET_PATH = '/socket/websocket';
+import { READINESS_PATH, SOCKET_PATH } from '../../app/protocol/endpoints';
 
 export interface LoadBalancerArgs {
   /**

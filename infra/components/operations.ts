@@ -16,6 +16,7 @@
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
 import type { LbKind, Timeouts } from '../../app/contract/timeouts';
+import { HEALTH_PATH } from '../../app/protocol/endpoints';
 
 /** The exact `msg` of each line the metrics count, and the file that logs it. */
 export const SERVER_LOG = {
@@ -106,11 +107,11 @@ export class Operations extends pulumi.ComponentResource {
     const tls = args.domain !== undefined;
     const port = tls ? 443 : args.lbKind === 'external-application' ? 80 : 443;
     this.uptime = new gcp.monitoring.UptimeCheckConfig(`${name}-healthz`, {
-      displayName: `sluice ${args.domain ?? 'LB IP'} /healthz`,
+      displayName: `sluice ${args.domain ?? 'LB IP'} ${HEALTH_PATH}`,
       period: '60s',
       timeout: '10s',
       httpCheck: {
-        path: '/healthz', port, useSsl: tls, validateSsl: tls, requestMethod: 'GET',
+        path: HEALTH_PATH, port, useSsl: tls, validateSsl: tls, requestMethod: 'GET',
         acceptedResponseStatusCodes: [{ statusClass: 'STATUS_CLASS_2XX' }],
       },
       monitoredResource: { type: 'uptime_url', labels: { project_id: args.project, host: args.domain ?? args.ipAddress } },
@@ -156,8 +157,8 @@ export class Operations extends pulumi.ComponentResource {
     ].join('\n\n'), { displayName: 'backplane unavailable events', conditionThreshold: threshold(this.metrics.backplaneUnavailable, '300s', '0s') });
 
     const uptimeFilter = pulumi.interpolate`metric.type="monitoring.googleapis.com/uptime_check/check_passed" AND resource.type="uptime_url" AND metric.label.check_id="${this.uptime.uptimeCheckId}"`;
-    alert('uptime', 'public endpoint /healthz failing', [
-      'The uptime check cannot get 2xx from /healthz through the load balancer from more than one location.',
+    alert('uptime', `public endpoint ${HEALTH_PATH} failing`, [
+      `The uptime check cannot get 2xx from ${HEALTH_PATH} through the load balancer from more than one location.`,
       'No healthy backend (every server unready: backplane, drain), a broken certificate, or the LB itself. Check the backend service health and the cert status (gcloud compute ssl-certificates describe).',
     ].join('\n\n'), {
       displayName: 'uptime check failing',

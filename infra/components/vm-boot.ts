@@ -14,10 +14,8 @@
  *   3. `systemctl stop` runs `docker stop -t <gce.dockerStopTimeoutSec>`: SIGTERM drains, SIGKILL only after the deadline.
  */
 import { shutdownScriptWaitSec, Timeouts } from '../../app/contract/timeouts';
+import { ADMIN_PORT, SERVER_PORT } from '../../app/protocol/endpoints';
 
-/** The public port (SLUICE_PORT) and the admin port (SLUICE_ADMIN_PORT, loopback only, never in a firewall rule). */
-export const SERVER_PORT = 4000;
-export const ADMIN_PORT = 9090;
 export const CONTAINER_NAME = 'sluice';
 /** tmpfs file with SLUICE_ADMIN_TOKEN=..., written by prestart, read by docker run and the shutdown script. */
 export const ADMIN_ENV_FILE = '/run/sluice/admin.env';

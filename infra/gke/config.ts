@@ -17,9 +17,8 @@
  *     timeouts: {terminationGracePeriodSec: 35, hpaScaleDownStabilizationSec: 300}
  */
 import { z } from 'zod';
-import {
-  defaultGkeTimeouts, GkeTimeouts, mergeGkeTimeouts, Timeouts, TimeoutsContractError, validateGke,
-} from '../../app/contract/timeouts';
+import { defaultGkeTimeouts, GkeTimeouts, mergeGkeTimeouts, validateGke } from '../../app/contract/gke';
+import { Timeouts, TimeoutsContractError } from '../../app/contract/timeouts';
 
 export type GkeClusterConfig =
   | { create: 'autopilot' }

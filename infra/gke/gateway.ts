@@ -2,9 +2,7 @@ import * as gcp from '@pulumi/gcp';
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import { backendTimeoutSec, READINESS_PROBE, Timeouts } from '../../app/contract/timeouts';
-import { SOCKET_PATH } from '../../app/protocol/phoenix';
-import { READINESS_PATH } from '../components/load-balancer';
-import { SERVER_PORT } from '../components/vm-boot';
+import { READINESS_PATH, SERVER_PORT, SOCKET_PATH } from '../../app/protocol/endpoints';
 
 /** The global external Application LB (EXTERNAL_MANAGED), the same LB kind as the GCE stack's default. */
 export const GATEWAY_CLASS = 'gke-l7-global-external-managed';

@@ -6,7 +6,8 @@
 import * as pulumi from '@pulumi/pulumi';
 import { Backplane } from '../components/backplane';
 import { Network } from '../components/network';
-import { artifactRegistryRepo, SERVER_PORT } from '../components/vm-boot';
+import { SERVER_PORT } from '../../app/protocol/endpoints';
+import { artifactRegistryRepo } from '../components/vm-boot';
 import type { StackConfig } from '../config';
 import { GKE_NODE_TAG, GkeCluster } from './cluster';
 import { ServerGateway } from './gateway';

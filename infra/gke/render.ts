@@ -12,13 +12,13 @@
  * the PreStop hook is executed", kubernetes.io/docs/concepts/containers/container-lifecycle-hooks).
  */
 import type * as k8s from '@pulumi/kubernetes';
-import { GkeTimeouts, preStopWaitSec, READINESS_PROBE, Timeouts } from '../../app/contract/timeouts';
-import { READINESS_PATH } from '../components/load-balancer';
-import { ADMIN_PORT, SERVER_PORT, serverEnv } from '../components/vm-boot';
+import { GkeTimeouts, preStopWaitSec } from '../../app/contract/gke';
+import { READINESS_PROBE, Timeouts } from '../../app/contract/timeouts';
+import { ADMIN_PORT, HEALTH_PATH, READINESS_PATH, SERVER_PORT } from '../../app/protocol/endpoints';
+import { serverEnv } from '../components/vm-boot';
 import { memoryBytes } from './config';
 
-/** Liveness: 200 while the process lives, whatever the backplane or the drain (never /readyz). */
-export const LIVENESS_PATH = '/healthz';
+/** Liveness probes use HEALTH_PATH: 200 while the process lives, whatever the backplane or the drain (never /readyz). */
 export const CONTAINER_NAME = 'sluice';
 export const PORT_NAME = 'ws';
 /** The Kubernetes Secret's keys, each the environment variable it becomes. */
@@ -98,10 +98,10 @@ export function podSpec(args: PodSpecArgs): k8s.types.input.core.v1.PodSpec {
       // Requests = limits: Autopilot sets them equal anyway, and the memory budget is derived from the limit.
       resources: { requests: { ...args.resources }, limits: { ...args.resources } },
       // /healthz answers once the listeners are up; 30 x 1 s before liveness takes over.
-      startupProbe: { httpGet: httpGet(LIVENESS_PATH), periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 30 },
+      startupProbe: { httpGet: httpGet(HEALTH_PATH), periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 30 },
       // Liveness never follows the backplane: /healthz stays 200 through a Redis outage, so the
       // kubelet never restarts every pod of a region at once for it.
-      livenessProbe: { httpGet: httpGet(LIVENESS_PATH), periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 },
+      livenessProbe: { httpGet: httpGet(HEALTH_PATH), periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 },
       // Readiness reads the server's own verdict: /readyz is 503 from the first moment of a drain, and
       // stays 200 (status degraded) through a backplane outage shorter than the contract's
       // backplaneReadinessGraceMs (one presence TTL); the same numbers as the LB's HealthCheckPolicy.

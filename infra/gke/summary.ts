@@ -2,9 +2,8 @@
  * The GKE lines of the plan's contract summary (infra/plan/plan.ts): the numbers of the rolling-update
  * timeline in the README "Deploy to GKE", each from the one function that derives it.
  */
-import {
-  backendTimeoutSec, endpointRemovalBoundSec, gkeGraceNeededSec, GkeTimeouts, preStopWaitSec, READINESS_PROBE, Timeouts,
-} from '../../app/contract/timeouts';
+import { endpointRemovalBoundSec, gkeGraceNeededSec, GkeTimeouts, preStopWaitSec } from '../../app/contract/gke';
+import { backendTimeoutSec, READINESS_PROBE, Timeouts } from '../../app/contract/timeouts';
 
 export function gkeContractSummary(t: Timeouts, g: GkeTimeouts): string[] {
   const s = (ms: number) => `${ms / 1000} s`;

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
-import type { GkeTimeouts, Timeouts } from '../../app/contract/timeouts';
+import type { GkeTimeouts } from '../../app/contract/gke';
+import type { Timeouts } from '../../app/contract/timeouts';
 import { GOOGLE_LB_RANGES } from '../components/network';
-import { SERVER_PORT } from '../components/vm-boot';
+import { SERVER_PORT } from '../../app/protocol/endpoints';
 import { PORT_NAME, podSpec } from './render';
 
 /** The Kubernetes service account of the server pods (Workload Identity binds exactly this one). */

@@ -9,7 +9,8 @@ import { historyEntryBytes } from '../../app/backplane/budget';
 import { RedisBackplane } from '../../app/backplane/redis';
 import { keys } from '../../app/backplane/redis/keys';
 import { resolveTimeouts } from '../../app/contract/timeouts';
-import { RedisProc, startRedis, untilPresenceSettled, waitFor } from './helpers';
+import { until } from '../helpers/server';
+import { RedisProc, startRedis, untilPresenceSettled } from './helpers';
 
 // Short grace and history age so expiry is observable; the rest shrinks to keep the contract valid.
 const timeouts = resolveTimeouts({
@@ -100,7 +101,7 @@ describe('redis backplane memory', () => {
       expect(ttl).toBeGreaterThan(grace + age - 500);
       expect(ttl).toBeLessThanOrEqual(grace + age);
     }
-    await waitFor(async () => (await admin.exists(...all)) === 0, grace + age + 3_000, 'every key of the departed peer to expire');
+    await until(async () => (await admin.exists(...all)) === 0, grace + age + 3_000, 'every key of the departed peer to expire');
     expect(Date.now() - left).toBeGreaterThanOrEqual(grace + age - 100);
     expect(await admin.zscore(k.away, 'leaver')).toBeNull(); // the reaper took it off the away set
     // Nothing of it is left to replay; the name is free.

@@ -6,7 +6,8 @@ import { MemoryBackplane } from '../../app/backplane/memory';
 import { RedisBackplane } from '../../app/backplane/redis';
 import { Backplane, BackplaneError, Delivery, PresenceEvent } from '../../app/backplane/types';
 import { resolveTimeouts } from '../../app/contract/timeouts';
-import { RedisProc, startRedis, untilPresenceSettled, waitFor } from './helpers';
+import { until } from '../helpers/server';
+import { RedisProc, startRedis, untilPresenceSettled } from './helpers';
 
 const j = (v: unknown) => JSON.stringify(v);
 /** Per-recipient history bytes in these tests: both backplanes must trim by it alike. */
@@ -115,7 +116,7 @@ describe.each(factories)('%s backplane', (_name, make) => {
     const second = collector();
     const s1 = await a.attach({ id: 'p4', kind: 'client' }, sa, first.opts);
     const s2 = await b.attach({ id: 'p4', kind: 'client' }, sb, second.opts);
-    await waitFor(() => first.evictions() === 1, 2_000, 'eviction of the older attachment');
+    await until(() => first.evictions() === 1, 2_000, 'eviction of the older attachment');
     expect(second.evictions()).toBe(0);
     await s1.close(); // the stale connection goes: must not turn the new one away
     expect((await a.presence()).find((e) => e.peerId === 'p4')).toMatchObject({ state: 'online', serverId: sb });
@@ -128,7 +129,7 @@ describe.each(factories)('%s backplane', (_name, make) => {
     expect(away?.awayUntil).toBeGreaterThan(Date.now() - 1_000);
     expect(await a.publish({ from: 'x', to: 'p4', id: 'e2', data: j(2) })).toEqual({ status: 'stored', seq: 2 });
 
-    await waitFor(() => events.some((e) => e.type === 'offline' && e.peerId === 'p4'), 5_000, 'offline after the grace');
+    await until(() => events.some((e) => e.type === 'offline' && e.peerId === 'p4'), 5_000, 'offline after the grace');
     expect(await reason(a.publish({ from: 'x', to: 'p4', id: 'e3', data: j(3) }))).toBe('unknown_peer');
     expect((await a.presence()).find((e) => e.peerId === 'p4')).toBeUndefined();
     const mine = events.filter((e) => (e.type === 'offline' ? e.peerId : e.entry.peerId) === 'p4').map((e) => e.type);

@@ -6,8 +6,8 @@
  */
 import { defaultTimeouts } from '../../app/contract/timeouts';
 import { runFleet } from '../../app/peer/fleet';
-import { SECRET, seeded } from '../helpers/server';
-import { presenceOf, RedisProc, RedisTestServer, startAll, startRedis, startRedisServer, waitFor } from './helpers';
+import { SECRET, seeded, until } from '../helpers/server';
+import { presenceOf, RedisProc, RedisTestServer, startAll, startRedis, startRedisServer } from './helpers';
 import { expectExactlyOnce } from '../helpers/fleet';
 
 const PEERS = 200;
@@ -33,7 +33,7 @@ test(`drain one of three servers while ${PEERS} peers exchange numbered signals:
     const onA = a.server.connectionCount;
     expect(onA + b.server.connectionCount + c.server.connectionCount).toBe(PEERS);
     expect(Math.min(onA, b.server.connectionCount, c.server.connectionCount)).toBeGreaterThan(PEERS / 4);
-    await waitFor(() => fleet.peers.every((p) => p.stats.acked >= 3), 10_000, 'every peer exchanging');
+    await until(() => fleet.peers.every((p) => p.stats.acked >= 3), 10_000, 'every peer exchanging');
     const before = await presenceOf(b.adminUrl);
     expect(before.filter((e) => e.state === 'online')).toHaveLength(PEERS);
     expect(new Set(before.map((e) => e.serverId))).toEqual(new Set(['d1', 'd2', 'd3']));
@@ -41,13 +41,13 @@ test(`drain one of three servers while ${PEERS} peers exchange numbered signals:
     const report = await a.server.drain('rollout drill');
     expect(report).toMatchObject({ total: onA, closeSent: onA, reset: 0 });
     await a.backplane.close(); // as main.ts does once the drain is over
-    await waitFor(() => fleet.peers.every((p) => p.client.state === 'joined'), 10_000, 'every peer joined again');
+    await until(() => fleet.peers.every((p) => p.client.state === 'joined'), 10_000, 'every peer joined again');
     expect(b.server.connectionCount + c.server.connectionCount).toBe(PEERS);
     const after = await presenceOf(c.adminUrl);
     expect(after.filter((e) => e.state === 'online' && e.serverId !== 'd1')).toHaveLength(PEERS);
 
     const delivered = fleet.snapshot().delivered;
-    await waitFor(() => fleet.snapshot().delivered >= delivered + 3 * PEERS, 10_000, 'exchange continuing on the survivors');
+    await until(() => fleet.snapshot().delivered >= delivered + 3 * PEERS, 10_000, 'exchange continuing on the survivors');
     const s = await fleet.stop();
     console.log(`redis drain of ${onA}/${PEERS} peers over ${defaultTimeouts.drain.windowMs} ms: sent ${s.sent}, delivered ${s.delivered}, `
       + `lost ${s.lost}, duplicated ${s.duplicated}, statuses ${JSON.stringify(s.statuses)}, replayed ${s.replayed}, `

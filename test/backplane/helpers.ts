@@ -14,7 +14,7 @@ import { RedisBackplane } from '../../app/backplane/redis';
 import { Backplane, BackplaneError, PresenceEvent } from '../../app/backplane/types';
 import { resolveTimeouts, TimeoutsOverrides } from '../../app/contract/timeouts';
 import { spawnServer as spawnServerProcess } from '../helpers/process';
-import { SECRET, startServer, TestServer, token } from '../helpers/server';
+import { SECRET, startServer, TestServer, token, until } from '../helpers/server';
 import { freePort } from '../../app/local/redis';
 
 export const ROOT = path.resolve(__dirname, '../..');
@@ -112,7 +112,7 @@ export const FAST: TimeoutsOverrides = {
  */
 export async function untilPresenceSettled(b: Backplane): Promise<void> {
   let n = 0;
-  await waitFor(async () => {
+  await until(async () => {
     try {
       await b.publish({ from: 'probe', to: 'probe-nobody', id: `probe-${++n}`, data: 'null' });
       return true;
@@ -127,7 +127,7 @@ export async function untilServerPublishes(urlFor: (sub: string) => Promise<stri
   const { peer } = await RawPeer.join(await urlFor('probe'), 'probe');
   let n = 0;
   try {
-    await waitFor(async () => (await peer.signal('probe-nobody', `probe-${++n}`, null)).response.reason === 'unknown_peer', 5_000, 'server publishing after redis start');
+    await until(async () => (await peer.signal('probe-nobody', `probe-${++n}`, null)).response.reason === 'unknown_peer', 5_000, 'server publishing after redis start');
   } finally {
     await peer.close();
   }
@@ -186,7 +186,7 @@ export async function spawnServer(redisUrl: string, serverId: string, overrides:
   const socketUrl = `ws://127.0.0.1:${port}/socket/websocket`;
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   // Listening is not enough: wait until it is registered with Redis (/readyz 200).
-  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, 10_000, `${serverId} ready`)
+  await until(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, 10_000, `${serverId} ready`)
     .catch(async (err: Error) => {
       proc.kill('SIGKILL');
       await exited;
@@ -209,20 +209,6 @@ export async function startAll<T>(starts: Array<() => Promise<T>>, stop: (t: T) 
   if (!failed) return results.map((r) => (r as PromiseFulfilledResult<T>).value);
   await Promise.all(results.map((r) => (r.status === 'fulfilled' ? stop(r.value) : undefined)));
   throw failed.reason;
-}
-
-/** Poll `predicate` every 20 ms until it holds; fails after `timeoutMs`. */
-export async function waitFor(predicate: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (await predicate()) return;
-    } catch {
-      // not yet (e.g. connection refused)
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 export async function getJson<T = unknown>(url: string): Promise<{ status: number; body: T }> {

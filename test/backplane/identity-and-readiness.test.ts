@@ -15,8 +15,8 @@ import { backplaneReadinessGraceMs, resolveTimeouts } from '../../app/contract/t
 import { redisTiming } from '../../app/backplane/redis/clients';
 import { EXIT_SERVER_ID_CONFLICT } from '../../app/server/shutdown';
 import { spawnServer as spawnServerProcess } from '../helpers/process';
-import { SECRET } from '../helpers/server';
-import { FAST, RawPeer, RedisProc, RedisTestServer, spawnServer, startAll, startRedis, startRedisServer, untilPresenceSettled, waitFor } from './helpers';
+import { SECRET, until } from '../helpers/server';
+import { FAST, RawPeer, RedisProc, RedisTestServer, spawnServer, startAll, startRedis, startRedisServer, untilPresenceSettled } from './helpers';
 
 const timeouts = resolveTimeouts(FAST);
 const quiet = pino({ level: process.env.SLUICE_TEST_LOG ?? 'silent' });
@@ -109,7 +109,7 @@ describe('server id claim', () => {
       // (It renews; here the claim simply outlasts the test.)
       await r.set('sluice:srv:taken-1:claim', 'the-new-owner', 'PX', 120_000);
       await r.hset('sluice:srv:taken-1:peers', 'someone-else', 'client 999999 1');
-      await waitFor(() => old.server.state !== 'serving', timeouts.presence.renewIntervalMs * 3, 'old server drains');
+      await until(() => old.server.state !== 'serving', timeouts.presence.renewIntervalMs * 3, 'old server drains');
       expect(old.backplane.health()).toMatchObject({ ok: false, fatal: true });
       expect(await readyz(old)).toBe(503);
       await peer.closed; // moved off by the drain (1012)
@@ -139,11 +139,11 @@ describe('readiness through a Redis that hangs and comes back', () => {
     redis.signal('SIGSTOP');
     const stopped = Date.now();
     // The servers notice (a command times out) but stay ready: an outage hits every server at once.
-    for (const [i, s] of servers.entries()) await waitFor(async () => !(await backplaneUp(s)), 10_000, `${ids[i]} sees redis hang`);
+    for (const [i, s] of servers.entries()) await until(async () => !(await backplaneUp(s)), 10_000, `${ids[i]} sees redis hang`);
     const noticedAt = Date.now() - stopped;
     if (noticedAt < grace - 500) for (const s of servers) expect(await readyz(s)).toBe(200);
     // Past the grace: unready.
-    for (const [i, s] of servers.entries()) await waitFor(async () => (await readyz(s)) === 503, grace + 10_000, `${ids[i]} unready after the grace`);
+    for (const [i, s] of servers.entries()) await until(async () => (await readyz(s)) === 503, grace + 10_000, `${ids[i]} unready after the grace`);
     const unreadyAt = Date.now() - stopped;
     expect(unreadyAt).toBeGreaterThanOrEqual(grace);
     // Hung for longer than the presence TTL: every deadline in Redis has passed meanwhile.
@@ -151,7 +151,7 @@ describe('readiness through a Redis that hangs and comes back', () => {
     redis.signal('SIGCONT');
     const resumed = Date.now();
     const back = await Promise.all(servers.map(async (s, i) => {
-      await waitFor(async () => (await readyz(s)) === 200 && (await backplaneUp(s)), 15_000, `${ids[i]} ready again`);
+      await until(async () => (await readyz(s)) === 200 && (await backplaneUp(s)), 15_000, `${ids[i]} ready again`);
       return Date.now() - resumed;
     }));
     console.log(`redis hung: noticed after ${noticedAt} ms, unready after ${unreadyAt} ms (grace ${grace} ms); ready again after ${back.join(' / ')} ms`);

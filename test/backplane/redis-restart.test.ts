@@ -14,7 +14,8 @@
  */
 import Redis from 'ioredis';
 import { backplaneReadinessGraceMs, resolveTimeouts } from '../../app/contract/timeouts';
-import { FAST, RawPeer, RedisProc, RedisTestServer, startAll, startRedis, startRedisServer, waitFor } from './helpers';
+import { until } from '../helpers/server';
+import { FAST, RawPeer, RedisProc, RedisTestServer, startAll, startRedis, startRedisServer } from './helpers';
 
 const PAIRS = 10;
 /**
@@ -103,18 +104,18 @@ async function scenario(mode: Mode): Promise<Counts> {
     });
     for (const p of peers) void p.closed.then(() => running && c.disconnects++);
 
-    await waitFor(() => c.okDelivered >= 100, 15_000, 'traffic before the outage');
+    await until(() => c.okDelivered >= 100, 15_000, 'traffic before the outage');
     if (mode === 'snapshot') {
       const r = new Redis(redis.url);
       await r.save();
       r.disconnect();
       const saved = c.okDelivered;
-      await waitFor(() => c.okDelivered >= saved + 60, 15_000, 'traffic after the snapshot');
+      await until(() => c.okDelivered >= saved + 60, 15_000, 'traffic after the snapshot');
     }
     const down = Date.now();
     await redis.stop('SIGKILL');
     for (const s of servers) {
-      await waitFor(async () => /^sluice_backplane_up 0$/m.test(await (await fetch(`${s.adminUrl}/metrics`)).text()), 10_000, 'backplane_up 0');
+      await until(async () => /^sluice_backplane_up 0$/m.test(await (await fetch(`${s.adminUrl}/metrics`)).text()), 10_000, 'backplane_up 0');
       // A short outage hits every server at once: they stay ready (degraded) through the grace.
       const r = await fetch(`http://127.0.0.1:${s.port}/readyz`);
       if (Date.now() - down < backplaneReadinessGraceMs(resolveTimeouts(FAST)) - 500) {
@@ -122,17 +123,17 @@ async function scenario(mode: Mode): Promise<Counts> {
         expect(await r.json()).toEqual({ status: 'ready', degraded: 'backplane_unavailable' });
       }
     }
-    await waitFor(() => c.unavailable >= PAIRS * 2, 10_000, 'signals refused with backplane_unavailable');
+    await until(() => c.unavailable >= PAIRS * 2, 10_000, 'signals refused with backplane_unavailable');
     await new Promise((res) => setTimeout(res, Math.max(0, down + OUTAGE_MS - Date.now())));
     expect(peers.every((p) => p.ws.readyState === p.ws.OPEN)).toBe(true);
     await redis.start();
     for (const s of servers) {
-      await waitFor(async () => /^sluice_backplane_up 1$/m.test(await (await fetch(`${s.adminUrl}/metrics`)).text()), 15_000, 'backplane_up 1 again');
+      await until(async () => /^sluice_backplane_up 1$/m.test(await (await fetch(`${s.adminUrl}/metrics`)).text()), 15_000, 'backplane_up 1 again');
       expect(await (await fetch(`http://127.0.0.1:${s.port}/readyz`)).json()).toEqual({ status: 'ready' });
     }
     c.outageMs = Date.now() - down;
     const after = c.okDelivered;
-    await waitFor(() => c.okDelivered >= after + 100, 15_000, 'traffic after recovery');
+    await until(() => c.okDelivered >= after + 100, 15_000, 'traffic after recovery');
     running = false;
     await Promise.all(loops);
 
@@ -142,7 +143,7 @@ async function scenario(mode: Mode): Promise<Counts> {
       const [to, id] = key.split('/');
       return byRecipient.get(to)!.received.some((r) => r.id === id);
     };
-    await waitFor(() => [...acked.keys()].every(has), 10_000, 'acked signals received').catch(() => undefined);
+    await until(() => [...acked.keys()].every(has), 10_000, 'acked signals received').catch(() => undefined);
     for (const [key, st] of acked) {
       if (!has(key)) {
         c.lost++;

@@ -3,8 +3,9 @@
  * 3 s; the contract caps it at 60 s), a signal sent to them meanwhile is stored, not lost, and
  * they reappear (and get it) when they reconnect elsewhere. Servers are separate processes.
  */
+import { until } from '../helpers/server';
 import {
-  FAST, presenceOf, presenceStream, RawPeer, RedisProc, ServerProc, spawnServer, startAll, startRedis, untilServerPublishes, waitFor,
+  FAST, presenceOf, presenceStream, RawPeer, RedisProc, ServerProc, spawnServer, startAll, startRedis, untilServerPublishes,
 } from './helpers';
 
 const TTL_MS = FAST.presence!.ttlMs!;
@@ -59,9 +60,9 @@ test('SIGKILL: peers leave presence within the TTL, then reappear when they reco
   const during = await sender.signal('victim-1', 'during', 1);
   const duringAt = Date.now() - killedAt;
 
-  await waitFor(async () => (await onK3(k1.adminUrl)) === 0, TTL_MS + 2_000, 'k3 peers gone from presence');
+  await until(async () => (await onK3(k1.adminUrl)) === 0, TTL_MS + 2_000, 'k3 peers gone from presence');
   const goneFromListMs = Date.now() - killedAt;
-  await waitFor(() => ids.every((id) => events.offline.has(id)), TTL_MS + 2_000, 'offline events for every k3 peer');
+  await until(() => ids.every((id) => events.offline.has(id)), TTL_MS + 2_000, 'offline events for every k3 peer');
   const lastEventMs = Math.max(...ids.map((id) => events.offline.get(id)!)) - killedAt;
   events.stop();
   console.log(`SIGKILL: signal during the window answered ${JSON.stringify(during.response)} after ${duringAt} ms; ` +

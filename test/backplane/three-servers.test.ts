@@ -4,8 +4,9 @@
  * the admin SSE stream, the newest attachment winning across servers, resume on another server,
  * and dedupe across servers.
  */
+import { until } from '../helpers/server';
 import {
-  presenceOf, presenceStream, RawPeer, RedisProc, RedisTestServer, startAll, startRedis, startRedisServer, untilPresenceSettled, waitFor,
+  presenceOf, presenceStream, RawPeer, RedisProc, RedisTestServer, startAll, startRedis, startRedisServer, untilPresenceSettled,
 } from './helpers';
 import { CLOSE } from '../../app/protocol/phoenix';
 
@@ -59,9 +60,9 @@ test('signals cross every pair of servers; the sender gets ok/delivered; presenc
   expect(mine[2]).toEqual(mine[0]);
 
   // The SSE stream on s1 saw the peers that attached to s2 and s3.
-  await waitFor(() => ps.every((p) => stream.events.some((e) => e.type === 'online' && e.entry.peerId === p.id)), 2_000, 'online events');
+  await until(() => ps.every((p) => stream.events.some((e) => e.type === 'online' && e.entry.peerId === p.id)), 2_000, 'online events');
   await ps[2].close();
-  await waitFor(() => stream.events.some((e) => e.type === 'away' && e.entry.peerId === 'pair-3' && e.entry.serverId === 's3'), 2_000, 'away event');
+  await until(() => stream.events.some((e) => e.type === 'away' && e.entry.peerId === 'pair-3' && e.entry.serverId === 's3'), 2_000, 'away event');
   stream.stop();
 });
 
@@ -91,7 +92,7 @@ test('resume on another server: stored signals replayed once, in order, none rep
   await r1.waitFor(3);
   await r1.close();
   // Away: signals are stored for its resume.
-  await waitFor(async () => (await presenceOf(servers[0].adminUrl)).some((e) => e.peerId === 'res-recv' && e.state === 'away'), 2_000, 'away');
+  await until(async () => (await presenceOf(servers[0].adminUrl)).some((e) => e.peerId === 'res-recv' && e.state === 'away'), 2_000, 'away');
   for (let i = 4; i <= 6; i++) expect((await sender.signal('res-recv', `m${i}`, i)).response).toEqual({ status: 'stored' });
 
   // The sender reconnects to another server and resends m6 (its reply was "lost"): duplicate.

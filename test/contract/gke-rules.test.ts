@@ -1,12 +1,9 @@
 /**
- * The GKE rules of the timeouts contract (app/contract/timeouts.ts, validateGke): each one rejects a
+ * The GKE rules of the timeouts contract (app/contract/gke.ts, validateGke): each one rejects a
  * config that breaks it, and only that rule; the defaults hold, and so do the exact boundaries.
  */
-import {
-  defaultGkeTimeouts, defaultTimeouts, describeGkeRules, endpointRemovalBoundSec, GKE_RULES, GkeTimeouts,
-  gkeGraceNeededSec, mergeGkeTimeouts, mergeTimeouts, preStopWaitSec, READINESS_PROBE, TimeoutsContractError,
-  TimeoutsOverrides, validate, validateGke,
-} from '../../app/contract/timeouts';
+import { defaultGkeTimeouts, describeGkeRules, endpointRemovalBoundSec, GKE_RULES, GkeTimeouts, gkeGraceNeededSec, mergeGkeTimeouts, preStopWaitSec, validateGke } from '../../app/contract/gke';
+import { defaultTimeouts, mergeTimeouts, READINESS_PROBE, TimeoutsContractError, TimeoutsOverrides, validate } from '../../app/contract/timeouts';
 
 import fs from 'node:fs';
 import path from 'node:path';

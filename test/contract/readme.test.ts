@@ -22,6 +22,19 @@ describe('README', () => {
     expect(row('gce.dockerStopTimeoutSec')).toContain(`${defaultTimeouts.gce.dockerStopTimeoutSec} s`);
   });
 
+  it('names every folder in the Layout section, one line each, and no folder that does not exist', () => {
+    const root = path.resolve(__dirname, '../..');
+    const walk = (dir: string): string[] => fs.readdirSync(path.join(root, dir), { withFileTypes: true })
+      .filter((d) => d.isDirectory() && d.name !== '__snapshots__')
+      .flatMap((d) => [`${dir}/${d.name}`, ...walk(`${dir}/${d.name}`)]);
+    const folders = ['app', 'infra', 'bench', 'test', '.github'].flatMap((top) => (top === '.github' ? walk(top) : [top, ...walk(top)]));
+    const block = /^## Layout\n\n```\n([\s\S]*?)```/m.exec(readme);
+    expect(block).not.toBeNull();
+    const listed = block![1].split('\n').map((l) => /^(\S+)\/\s/.exec(l)?.[1]).filter((d): d is string => d !== undefined);
+    expect([...listed].sort()).toEqual([...new Set(listed)].sort());
+    expect(new Set(listed)).toEqual(new Set(folders));
+  });
+
   it('holds the two commands that work on a fresh machine', () => {
     expect(readme).toContain('npm install && npm start');
     expect(readme).toContain('npm test');

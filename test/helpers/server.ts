@@ -129,11 +129,23 @@ export function closed(ws: WebSocket): Promise<[number, string]> {
 /** A seeded PRNG (the drill's own), so jittered behaviour is reproducible in tests. */
 export { mulberry32 as seeded } from '../../app/peer/prng';
 
-/** Wait for `predicate` to hold, checking on every event-loop turn; fails after `timeoutMs`. */
+/**
+ * Wait for `predicate` to hold, checking every 10 ms; fails after `timeoutMs`. A predicate that throws
+ * counts as "not yet" (connection refused while a process starts); the last error is in the failure.
+ */
 export async function until(predicate: () => boolean | Promise<boolean>, timeoutMs = 5_000, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+  let lastError: unknown;
+  for (;;) {
+    try {
+      if (await predicate()) return;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) {
+      const cause = lastError === undefined ? '' : ` (last error: ${lastError instanceof Error ? lastError.message : String(lastError)})`;
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${cause}`);
+    }
     await new Promise((r) => setTimeout(r, 10));
   }
 }

@@ -2,7 +2,7 @@
  * Issue 13, the edge: TLS policy on both TLS proxies, Cloud Armor on the backend service (throttle per
  * client IP on upgrades, deny list, adaptive protection), LB request logging sampled down.
  */
-import { SOCKET_PATH } from '../../infra/components/load-balancer';
+import { SOCKET_PATH } from '../../app/protocol/endpoints';
 import { parseStackConfig, StackConfigError } from '../../infra/config';
 import { DEFAULT_LB_LOG_SAMPLE_RATE, DEFAULT_UPGRADES_PER_MINUTE_PER_IP } from '../../infra/ops-config';
 import { BASE_CONFIG, render, Rendered, T, toRaw } from './harness';

@@ -5,9 +5,8 @@
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import {
-  defaultGkeTimeouts, defaultTimeouts, gkeGraceNeededSec, mergeTimeouts, preStopWaitSec, READINESS_PROBE,
-} from '../../app/contract/timeouts';
+import { defaultGkeTimeouts, gkeGraceNeededSec, preStopWaitSec } from '../../app/contract/gke';
+import { defaultTimeouts, mergeTimeouts, READINESS_PROBE } from '../../app/contract/timeouts';
 import { podEnv, podSpec, preStopScript } from '../../infra/gke/render';
 
 const TOKEN = 'admin-token-for-the-prestop-test-0123456789';

@@ -3,7 +3,8 @@
  * for the Deployment, Service, policies, PDB, HPA and NetworkPolicy, the explicit Kubernetes provider,
  * Workload Identity, and the config refusals that happen before any resource is declared.
  */
-import { defaultGkeTimeouts, defaultTimeouts, gkeGraceNeededSec } from '../../app/contract/timeouts';
+import { defaultGkeTimeouts, gkeGraceNeededSec } from '../../app/contract/gke';
+import { defaultTimeouts } from '../../app/contract/timeouts';
 import { StackConfigError } from '../../infra/config';
 import { isSecretValue } from '../../infra/plan/format';
 import { preStopScript } from '../../infra/gke/render';
