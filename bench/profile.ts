@@ -3,7 +3,7 @@
  * (100 pairs at --rate msg/s) and under the idle-connection load (--idle joined connections and a
  * 2k msg/s relay), with the top functions by self time. Profiles go to $TMPDIR/sluice-profiles/.
  *
- * Run: npx tsx bench/profile.ts [--rate 5000] [--idle 10000] [--seconds 12]
+ * Run: npx tsx bench/profile.ts [--rate 5000] [--idle 10000] [--seconds 12] [--kinds relay,idle]
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -18,6 +18,7 @@ const arg = (name: string, def: number) => { const i = args.indexOf(`--${name}`)
 const RATE = arg('rate', 5_000);
 const IDLE = arg('idle', 10_000);
 const SECONDS = arg('seconds', 12);
+const KINDS = (args.includes('--kinds') ? args[args.indexOf('--kinds') + 1] : 'relay,idle').split(',') as Array<'relay' | 'idle'>;
 
 async function profile(kind: 'relay' | 'idle'): Promise<string> {
   const dir = path.join(os.tmpdir(), 'sluice-profiles', kind);
@@ -41,7 +42,7 @@ async function profile(kind: 'relay' | 'idle'): Promise<string> {
 }
 
 async function main(): Promise<void> {
-  for (const kind of ['relay', 'idle'] as const) {
+  for (const kind of KINDS) {
     const file = await profile(kind);
     const s = summarize(file, 30);
     process.stdout.write(`\n## ${kind} (${file})\n\nsampled ${s.totalMs.toFixed(0)} ms, idle ${s.idlePct.toFixed(1)} %, GC ${s.gcPct.toFixed(1)} %\n\n`);
