@@ -45,7 +45,8 @@ export class LoadGen {
   }
 
   relay(c: Omit<RelayCmd, 'cmd'>): Promise<RelayResult> {
-    return this.request<RelayResult>({ cmd: 'relay', ...c });
+    // As long as the relay itself plus its settle time (a 10-minute soak outlasts the default).
+    return this.request<RelayResult>({ cmd: 'relay', ...c }, c.warmupMs + c.durationMs + 120_000);
   }
 
   closeAll(): Promise<unknown> {
