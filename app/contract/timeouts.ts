@@ -117,7 +117,7 @@ export const defaultTimeouts: Timeouts = {
     joinTimeoutMs: 5_000,
     reconnectBaseMs: 250,
     reconnectCapMs: 10_000,
-    restartJitterMs: 1_000,
+    restartJitterMs: 100,
   },
   server: {
     pingIntervalMs: 5_000,
