@@ -25,6 +25,7 @@ interface Soak { system: SystemName; samples: Array<{ t: number; rss: number; he
 
 async function one(name: SystemName): Promise<Soak> {
   const sys = await startSystem(name);
+  sys.proc.once('exit', (code, signal) => process.stderr.write(`soak ${name}: server exited (${code ?? signal})\n`));
   const gens = [await LoadGen.start(), await LoadGen.start()];
   try {
     const pairs = pairNames(`${name}-soak`, 100, 2);
@@ -35,7 +36,10 @@ async function one(name: SystemName): Promise<Soak> {
     const sampler = (async () => {
       while (on) {
         const m = await sys.mem().catch(() => undefined);
-        if (m) samples.push({ t: Date.now() - t0, rss: m.rss, heap: m.heapUsed });
+        if (m) {
+          samples.push({ t: Date.now() - t0, rss: m.rss, heap: m.heapUsed });
+          process.stderr.write(`soak ${name} ${((Date.now() - t0) / 1000).toFixed(0)} s: RSS ${(m.rss / 2 ** 20).toFixed(1)} MiB, heap ${(m.heapUsed / 2 ** 20).toFixed(1)} MiB\n`);
+        }
         await sleep(SAMPLE_MS);
       }
     })();
