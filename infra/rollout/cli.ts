@@ -9,11 +9,12 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { StackConfigError } from '../config';
 import { AutomationExecutor } from './automation';
-import { defaultThresholds } from './gates';
+import { defaultThresholds } from '../../app/rollout/gates';
 import { RolloutError } from './plan';
 import { printRollout } from './print';
 import { runRollout } from './run';
-import { AdminGateSource, AdminTarget, CloudMonitoringGateSource, GateSource } from './sources';
+import { AdminGateSource, AdminTarget, GateSource } from '../../app/rollout/source';
+import { CloudMonitoringGateSource } from './sources';
 
 async function main(): Promise<number> {
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {

@@ -6,7 +6,7 @@ import { parseStackConfig, SECRET_KEYS, StackConfig } from '../config';
 import { renderPlanOf } from '../plan/plan';
 import { readStackFiles, StackFiles } from '../plan/render';
 import { unifiedDiff } from '../plan/unified-diff';
-import type { GateThresholds } from './gates';
+import type { GateThresholds } from '../../app/rollout/gates';
 import { applyChanges, commandOf, planRollout, RolloutPlan } from './plan';
 
 export interface PrintedRollout {

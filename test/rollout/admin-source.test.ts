@@ -7,10 +7,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { defaultTimeouts } from '../../app/contract/timeouts';
 import { parseStackConfig } from '../../infra/config';
-import { defaultThresholds } from '../../infra/rollout/gates';
+import { defaultThresholds } from '../../app/rollout/gates';
 import { planRollout } from '../../infra/rollout/plan';
 import { runRollout } from '../../infra/rollout/run';
-import { AdminGateSource, AdminTarget, metricValue } from '../../infra/rollout/sources';
+import { AdminGateSource, AdminTarget, metricValue } from '../../app/rollout/source';
 import { BASE_CONFIG, toRaw } from '../infra/harness';
 
 const TOKEN = 'admin-token-for-the-gate-source-test-0123456789';

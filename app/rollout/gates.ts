@@ -3,7 +3,8 @@
  * Pure: evidence in, verdicts out, so the same function judges the local region, Cloud Monitoring and
  * the test doubles, mid-step (hard gates: halt after the first bad server) and at the end of a step.
  *
- *   drain-resets        connections reset (RST) at the drain deadline      > 0 fails
+ *   drain-resets        connections reset (RST) at the drain deadline, or cut by a server that left
+ *                       serving them without any drain (its VM deleted, a release that skips its drain)  > 0 fails
  *   drain-duration      a drain that ran to its deadline                    >= drain.deadlineMs fails
  *   drains-observed     each region of the step showed a drain; no server left while serving connections
  *   survivor-reconnects connections the survivors gained / the drained servers' load at step start   < 0.9 fails
@@ -11,7 +12,7 @@
  *   presence-flaps      peers that disappeared from presence (offline in an admin portal)   > 0 fails
  *   lifecycle-watcher   a server whose watcher's last poll failed (403, timeout): layer 1 is off   any fails
  */
-import type { Timeouts } from '../../app/contract/timeouts';
+import type { Timeouts } from '../contract/timeouts';
 
 /** One server as a GateSource last saw it. */
 export interface ServerObservation {
@@ -74,6 +75,12 @@ export function stepDrains(e: Evidence): Array<ServerObservation & { drain: NonN
   return e.latest.filter((s): s is ServerObservation & { drain: NonNullable<ServerObservation['drain']> } => s.drain !== null && s.drain.startedAt >= e.startedAt);
 }
 
+/** Servers gone without a drain report that served connections when the step began (with that count). */
+export function leftUndrained(e: Evidence): Array<{ id: string; connections: number }> {
+  const before = new Map(e.before.map((s) => [s.id, s.connections]));
+  return e.latest.filter((s) => s.state === 'gone' && s.drain === null && (before.get(s.id) ?? 0) > 0).map((s) => ({ id: s.id, connections: before.get(s.id)! }));
+}
+
 /**
  * Judge the evidence. `final` false: mid-step, only the hard gates (a later server may still drain
  * well, but a reset already happened). `regions`: the step's regions, each of which must show a drain.
@@ -83,11 +90,17 @@ export function evaluateGates(e: Evidence, th: GateThresholds, opts: { regions: 
   const out: GateResult[] = [];
 
   const resets = drains.filter((s) => s.drain.reset > 0);
-  const resetCount = resets.reduce((n, s) => n + s.drain.reset, 0);
+  // A server that left while serving connections and never reported a drain cut every one of them:
+  // known as soon as it is gone, so the step halts after that server, not at its end.
+  const undrained = leftUndrained(e);
+  const resetCount = resets.reduce((n, s) => n + s.drain.reset, 0) + undrained.reduce((n, u) => n + u.connections, 0);
   out.push({
     gate: 'drain-resets',
     verdict: resetCount > th.maxResets ? 'fail' : 'pass',
-    observed: resets.length ? `${resetCount} reset (RST) on ${resets.map((s) => `${s.id} (${s.drain.reset} of ${s.drain.total})`).join(', ')}` : `0 reset in ${drains.length} drain(s)`,
+    observed: resets.length || undrained.length ? `${resetCount} reset (RST) on ${[
+      ...resets.map((s) => `${s.id} (${s.drain.reset} of ${s.drain.total})`),
+      ...undrained.map((u) => `${u.id} (${u.connections} of ${u.connections}: left without a drain)`),
+    ].join(', ')}` : `0 reset in ${drains.length} drain(s)`,
     threshold: `<= ${th.maxResets}`,
   });
 
@@ -114,7 +127,7 @@ export function evaluateGates(e: Evidence, th: GateThresholds, opts: { regions: 
   if (!opts.final) return out;
 
   const before = new Map(e.before.map((s) => [s.id, s]));
-  const lost = e.latest.filter((s) => s.state === 'gone' && s.drain === null && (before.get(s.id)?.connections ?? 0) > 0);
+  const lost = leftUndrained(e).map((u) => e.latest.find((s) => s.id === u.id)!);
   const silentRegions = opts.regions.filter((r) => !drains.some((s) => s.region === r));
   out.push({
     gate: 'drains-observed',
