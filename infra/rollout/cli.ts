@@ -14,7 +14,7 @@ import { RolloutError } from './plan';
 import { printRollout } from './print';
 import { runRollout } from './run';
 import { AdminGateSource, AdminTarget, GateSource } from '../../app/rollout/source';
-import { CloudMonitoringGateSource } from './sources';
+import { CloudMonitoringGateSource, defaultTokenProvider } from './sources';
 
 async function main(): Promise<number> {
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -49,7 +49,7 @@ async function main(): Promise<number> {
     });
     source = new AdminGateSource(() => targets);
   } else if (opts.gates === 'cloud-monitoring') {
-    source = new CloudMonitoringGateSource(cfg.project);
+    source = new CloudMonitoringGateSource({ project: cfg.project, timeouts: cfg.timeouts, token: defaultTokenProvider() });
   } else {
     throw new RolloutError(`--gates ${opts.gates}: expected admin or cloud-monitoring`);
   }
