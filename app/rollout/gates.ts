@@ -56,6 +56,42 @@ export function defaultThresholds(t: Timeouts): GateThresholds {
   return { maxResets: 0, maxDrainMs: t.drain.deadlineMs, minReconnectRatio: 0.9, maxHeartbeatTimeoutRatio: 0.01, maxPresenceFlaps: 0 };
 }
 
+/** Each threshold: what it may be, and why (the issue a bad value gets names the key and this). */
+const THRESHOLD_RULES: Record<keyof GateThresholds, { integer: boolean; min: number; max: (t: Timeouts) => number; expected: (t: Timeouts) => string }> = {
+  maxResets: { integer: true, min: 0, max: () => Number.MAX_SAFE_INTEGER, expected: () => 'an integer >= 0 (connections reset in one step)' },
+  maxDrainMs: { integer: true, min: 1, max: (t) => t.drain.deadlineMs, expected: (t) => `an integer in [1, ${t.drain.deadlineMs}] ms: a drain at drain.deadlineMs has reset its clients, a higher bound could never fail` },
+  minReconnectRatio: { integer: false, min: 0, max: () => 1, expected: () => 'a number in [0, 1] (share of the drained load the survivors must gain)' },
+  maxHeartbeatTimeoutRatio: { integer: false, min: 0, max: () => 1, expected: () => 'a number in [0, 1] (share of the survivors\' connections)' },
+  maxPresenceFlaps: { integer: true, min: 0, max: () => Number.MAX_SAFE_INTEGER, expected: () => 'an integer >= 0 (peers that may leave presence in one step)' },
+};
+export const THRESHOLD_KEYS = Object.keys(THRESHOLD_RULES) as Array<keyof GateThresholds>;
+
+/**
+ * The thresholds: defaultThresholds(t) with `overrides` on top (stack config values may be numeric
+ * strings, as `pulumi config set --path` writes them). Every bad key or value is an issue naming
+ * `${keyPrefix}.<key>` and what was expected; the thresholds are only usable when there is none.
+ */
+export function resolveThresholds(t: Timeouts, overrides: unknown, keyPrefix: string): { thresholds: GateThresholds; issues: Array<{ key: string; message: string }> } {
+  const thresholds = defaultThresholds(t);
+  const issues: Array<{ key: string; message: string }> = [];
+  if (overrides === undefined || overrides === null) return { thresholds, issues };
+  if (typeof overrides !== 'object' || Array.isArray(overrides)) return { thresholds, issues: [{ key: keyPrefix, message: `must be an object of thresholds (${THRESHOLD_KEYS.join(', ')})` }] };
+  for (const [k, raw] of Object.entries(overrides as Record<string, unknown>)) {
+    const rule = THRESHOLD_RULES[k as keyof GateThresholds];
+    if (!rule) {
+      issues.push({ key: `${keyPrefix}.${k}`, message: `unknown threshold (known: ${THRESHOLD_KEYS.join(', ')})` });
+      continue;
+    }
+    const v = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
+    if (!Number.isFinite(v) || (rule.integer && !Number.isInteger(v)) || v < rule.min || v > rule.max(t)) {
+      issues.push({ key: `${keyPrefix}.${k}`, message: `${JSON.stringify(raw)}: expected ${rule.expected(t)}` });
+      continue;
+    }
+    thresholds[k as keyof GateThresholds] = v;
+  }
+  return { thresholds, issues };
+}
+
 export type GateName = 'drain-resets' | 'drain-duration' | 'drains-observed' | 'survivor-reconnects' | 'heartbeat-timeouts' | 'presence-flaps' | 'lifecycle-watcher';
 /** Gates that can fail before the step ends: the rollout halts after the first bad server. */
 export const HARD_GATES: readonly GateName[] = ['drain-resets', 'drain-duration', 'lifecycle-watcher'];
