@@ -15,7 +15,7 @@
  *   skip-drain  no drain: the old server is deleted with its connections open (every one reset), as
  *               a template whose drain hook went missing. drain-resets fails after the first server.
  */
-import { defaultThresholds, GateResult, GateThresholds } from '../rollout/gates';
+import { defaultThresholds, gateLines, GateResult, GateThresholds } from '../rollout/gates';
 import { GatedStep, HaltReport, printHalt, runGatedStep, StepContext } from '../rollout/runner';
 import { AdminGateSource, AdminTarget } from '../rollout/source';
 import type { Region } from './region';
@@ -96,7 +96,8 @@ export async function rolloutLocal(region: Region, o: LocalRolloutOptions): Prom
   const passed: LocalRolloutResult['passed'] = [];
   const total = plan.steps.reduce((n, s) => n + s.servers.length, 0);
   o.out(`# rollout of ${o.release} on the local region (${LOCAL_RELEASES[o.release]}): ${plan.steps.length} step(s), ${total} server(s)`);
-  o.out(`gates: drain-resets <= ${thresholds.maxResets}, drain-duration < ${thresholds.maxDrainMs} ms, survivor-reconnects >= ${thresholds.minReconnectRatio}, heartbeat-timeouts <= ${thresholds.maxHeartbeatTimeoutRatio * 100}%, presence-flaps <= ${thresholds.maxPresenceFlaps}`);
+  o.out(`gates after each server (hard) and each step (all)${o.thresholds ? '' : ', thresholds from the region\'s timeouts contract'}:`);
+  for (const l of gateLines(thresholds)) o.out(`  ${l}`);
 
   const deploy = (step: LocalStep) => async (ctx: StepContext) => {
     for (const id of step.servers) {
@@ -113,6 +114,8 @@ export async function rolloutLocal(region: Region, o: LocalRolloutOptions): Prom
     }
   };
 
+  // Claimed before the first await: a second rollout asked for meanwhile is refused.
+  region.setRolling({ step: 0, of: total });
   try {
     for (const step of plan.steps) {
       o.out(`== step ${step.index}/${plan.steps.length} (${step.wave}): ${step.title}`);

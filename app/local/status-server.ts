@@ -129,7 +129,7 @@ export async function startStatusServer(region: Region, port: number): Promise<{
   const rollout = (res: http.ServerResponse, body: unknown) => {
     const b = body as { release?: unknown } | null;
     const releases = Object.keys(LOCAL_RELEASES);
-    if (!b || typeof b !== 'object') return send(res, 400, { error: 'invalid_body', expected: '{"release"?: "good"|"skip-drain"}' });
+    if (!b || typeof b !== 'object' || Array.isArray(b)) return send(res, 400, { error: 'invalid_body', expected: '{"release"?: "good"|"skip-drain"}' });
     const release = b.release ?? 'good';
     if (!isLocalRelease(release)) return send(res, 400, { error: 'invalid_release', field: 'release', expected: releases });
     if (region.rolling) return send(res, 409, { error: 'rollout_running', rolling: region.rolling });

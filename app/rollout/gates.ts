@@ -210,6 +210,19 @@ export function evaluateGates(e: Evidence, th: GateThresholds, opts: { regions: 
 
 export const failed = (results: GateResult[]) => results.filter((r) => r.verdict === 'fail');
 
+/** The gates and their thresholds, one line each (the printed plan, the local rollout). */
+export function gateLines(th: GateThresholds): string[] {
+  return [
+    `drain-resets <= ${th.maxResets}`,
+    `drain-duration < ${th.maxDrainMs} ms`,
+    'lifecycle-watcher: no poll errors',
+    'drains-observed: a drain in every region of the step, no server gone undrained',
+    `survivor-reconnects >= ${th.minReconnectRatio}`,
+    `heartbeat-timeouts <= ${th.maxHeartbeatTimeoutRatio * 100}% of survivor connections`,
+    `presence-flaps <= ${th.maxPresenceFlaps}`,
+  ];
+}
+
 export function formatGates(results: GateResult[]): string[] {
   return results.map((r) => `  [${r.verdict.toUpperCase()}] ${r.gate}: ${r.observed} (threshold ${r.threshold})`);
 }

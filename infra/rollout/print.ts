@@ -6,7 +6,7 @@ import { parseStackConfig, SECRET_KEYS, StackConfig } from '../config';
 import { renderPlanOf } from '../plan/plan';
 import { readStackFiles, StackFiles } from '../plan/render';
 import { unifiedDiff } from '../plan/unified-diff';
-import type { GateThresholds } from '../../app/rollout/gates';
+import { gateLines, GateThresholds } from '../../app/rollout/gates';
 import type { ResolvedThresholds } from './thresholds';
 import { applyChanges, commandOf, planRollout, RolloutPlan } from './plan';
 
@@ -20,17 +20,6 @@ export interface PrintedRollout {
   diffs: Array<{ index: number; added: number; removed: number; text: string }>;
 }
 
-export function gateLines(th: GateThresholds): string[] {
-  return [
-    `drain-resets <= ${th.maxResets}`,
-    `drain-duration < ${th.maxDrainMs} ms`,
-    'lifecycle-watcher: no poll errors',
-    'drains-observed: a drain in every region of the step, no server gone undrained',
-    `survivor-reconnects >= ${th.minReconnectRatio}`,
-    `heartbeat-timeouts <= ${th.maxHeartbeatTimeoutRatio * 100}% of survivor connections`,
-    `presence-flaps <= ${th.maxPresenceFlaps}`,
-  ];
-}
 
 /** Each threshold with where it came from (defaults: the timeouts contract). */
 export function thresholdLines(r: ResolvedThresholds): string[] {
