@@ -59,16 +59,18 @@ export class AdminGateSource implements GateSource {
   private latest = new Map<string, ServerObservation>();
   private everInPresence = new Set<string>();
   private flaps = new Set<string>();
+  private misses = new Map<string, number>();
 
   constructor(
     private readonly targets: () => AdminTarget[],
-    private readonly opts: { timeoutMs?: number; now?: () => number } = {},
+    private readonly opts: { timeoutMs?: number; now?: () => number; goneAfterMisses?: number } = {},
   ) {}
 
   async begin(regions: string[]): Promise<void> {
     this.regions = regions;
     this.startedAt = (this.opts.now ?? Date.now)();
     this.latest.clear();
+    this.misses.clear();
     this.everInPresence.clear();
     this.flaps.clear();
     await this.sample();
@@ -82,11 +84,19 @@ export class AdminGateSource implements GateSource {
     for (const o of seen) {
       if (!o) continue;
       answered.add(o.id);
+      this.misses.delete(o.id);
       // A drain is one-way: an answer read before a recorded drain report does not erase it.
       this.latest.set(o.id, { ...o, drain: o.drain ?? this.latest.get(o.id)?.drain ?? null });
     }
-    // A server that stopped answering or left the target list keeps its last report, marked gone.
-    for (const [id, o] of this.latest) if (!answered.has(id)) this.latest.set(id, { ...o, state: 'gone' });
+    // A server that left the target list, or missed `goneAfterMisses` rounds in a row, keeps its last
+    // report, marked gone; one slow answer from a listed server (a loaded machine) is not a departure.
+    const listed = new Set(targets.map((t) => t.id));
+    for (const [id, o] of this.latest) {
+      if (answered.has(id) || o.state === 'gone') continue;
+      const misses = (this.misses.get(id) ?? 0) + 1;
+      this.misses.set(id, misses);
+      if (!listed.has(id) || misses >= (this.opts.goneAfterMisses ?? 3)) this.latest.set(id, { ...o, state: 'gone' });
+    }
     await this.samplePresence(targets.filter((t) => this.latest.get(t.id)?.state === 'serving'));
   }
 
@@ -128,7 +138,12 @@ export class AdminGateSource implements GateSource {
     }
     if (status.status === 401 || status.status === 403) throw new Error(`${t.id}: GET /status answered ${status.status}: check the admin token`);
     if (!status.ok || !metrics.ok) return undefined;
-    return toObservation(t, (await status.json()) as StatusBody, await metrics.text());
+    try {
+      return toObservation(t, (await status.json()) as StatusBody, await metrics.text());
+    } catch {
+      // The answer was cut off or is not JSON: a server going away mid-answer, not an observation.
+      return undefined;
+    }
   }
 
   /** Peers (online or away) from one serving server; one seen before and missing now is a flap. */

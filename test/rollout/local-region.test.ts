@@ -32,7 +32,8 @@ describe('the rollout controller on the local region', () => {
     const lines: string[] = [];
     const r = await rolloutLocal(region, { release: 'skip-drain', out: (l) => lines.push(l) });
     const text = lines.join('\n');
-
+    // On a failure this shows the controller's whole output.
+    expect({ status: r.status, error: r.halt?.error, text }).toEqual({ status: 'halted', error: undefined, text: expect.stringContaining('[FAIL] drain-resets') });
     expect(r.status).toBe('halted');
     expect(r.completed).toEqual([]);
     expect(r.halt!.step.index).toBe(1);
@@ -57,6 +58,7 @@ describe('the rollout controller on the local region', () => {
     const lines: string[] = [];
     const r = await rolloutLocal(region, { release: 'good', out: (l) => lines.push(l) });
     const text = lines.join('\n');
+    expect({ status: r.status, text }).toEqual({ status: 'done', text: expect.not.stringContaining('[FAIL]') });
     expect(r.status).toBe('done');
     expect(r.completed).toEqual([1, 2]);
     expect(r.replaced.map((x) => x.old)).toEqual(['local-2', 'local-3', 'local-4']);
