@@ -19,6 +19,8 @@ const E2E = [
   '<rootDir>/test/infra/plan.test.ts',
   '<rootDir>/test/infra/gke-plan.test.ts',
   '<rootDir>/test/lifecycle/server-drain.test.ts',
+  '<rootDir>/test/rollout/local-region.test.ts',
+  '<rootDir>/test/rollout/status-rollout.test.ts',
 ];
 
 const base = {

@@ -8,7 +8,8 @@
  *   sluice:regions        [{region, zones, replicas, subnetCidr, maxSurge?, image?, canary?}], one MIG and one backplane each (required);
  *                         image pins the region's release (default sluice:image), canary {image, targetSize} adds a second MIG version
  *   sluice:canary         {image, targetSize}: the same canary in every region (or per region, never both)
- *   sluice:rollout        {canaryRegion?, canaryTargetSize?, waves?}: the order of `npm run rollout` (infra/rollout)
+ *   sluice:rollout        {canaryRegion?, canaryTargetSize?, waves?, gates?}: the order of `npm run rollout`
+ *                         (infra/rollout) and its gate thresholds over defaultThresholds (app/rollout/gates.ts)
  *   sluice:image          server container image, pinned by tag or digest  (required)
  *   sluice:tokenSecret    token signing secret, >= 32 chars, set with --secret (required)
  *   sluice:adminToken     bearer token of the admin port, >= 32 chars, set with --secret (required)
@@ -35,6 +36,7 @@ import {
   TimeoutsOverrides,
   validate,
 } from '../app/contract/timeouts';
+import { GateThresholds, resolveThresholds } from '../app/rollout/gates';
 import { GkeConfig, parseGkeConfig } from './gke/config';
 import { OperationsConfig, OPS_SCHEMA_SHAPE, OPS_STRUCTURED, parseOperations } from './ops-config';
 
@@ -83,6 +85,8 @@ export interface RolloutConfig {
   canaryTargetSize: number;
   /** Later regions, one list per wave (default: one region per wave, config order). Every other region exactly once. */
   waves: string[][];
+  /** Gate threshold overrides as set (validated); thresholdsFor() in infra/rollout puts them over the defaults. */
+  gates?: Partial<Record<keyof GateThresholds, number | string>>;
 }
 
 export interface RedisConfig {
@@ -159,6 +163,8 @@ const rolloutSchema = z.object({
   canaryRegion: z.string().optional(),
   canaryTargetSize: z.coerce.number().int().min(1).optional(),
   waves: z.array(z.array(z.string()).min(1, 'a wave lists at least one region')).optional(),
+  /** Gate threshold overrides (app/rollout/gates.ts resolveThresholds checks each against the contract). */
+  gates: z.record(z.string(), z.unknown()).optional(),
 }).strict();
 
 const DAYS = ['MONDAY', 'TUESDAY', 'WEDNESDAY', 'THURSDAY', 'FRIDAY', 'SATURDAY', 'SUNDAY'] as const;
@@ -242,6 +248,7 @@ export function parseStackConfig(raw: Record<string, string>, secretKeys: Readon
   } else if (c.gke !== undefined) {
     issues.push({ key: `${prefix}gke`, message: `only with ${prefix}platform: gke (it is ${c.platform})` });
   }
+  if (timeouts) issues.push(...resolveThresholds(timeouts, c.rollout.gates, `${prefix}rollout.gates`).issues);
   const ops = timeouts && parseOperations(c, { regions: c.regions, lbKind: c.lbKind, platform: c.platform, canary: c.canary, timeouts });
   if (ops) issues.push(...ops.issues);
   if (issues.length > 0 || !timeouts || !ops) throw new StackConfigError(issues);
@@ -352,6 +359,7 @@ function resolveRollout(c: z.infer<typeof gkeSchema>): RolloutConfig {
     canaryRegion,
     canaryTargetSize: c.rollout.canaryTargetSize ?? 1,
     waves: c.rollout.waves ?? c.regions.filter((r) => r.region !== canaryRegion).map((r) => [r.region]),
+    ...(c.rollout.gates ? { gates: c.rollout.gates as RolloutConfig['gates'] } : {}),
   };
 }
 

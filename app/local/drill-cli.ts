@@ -6,6 +6,7 @@
  *   npm run drill                         # scenarios 1-4, contract defaults, 300 peers (~6 min)
  *   npm run drill -- --quick              # the contract scaled down ~5x, 120 peers (~2 min)
  *   npm run drill -- --quick --scenarios 1,2,3 --lb haproxy --backplane redis
+ *   npm run drill -- --rollout --release skip-drain --quick   # the rollout controller's halt (rollout-drill.ts)
  */
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -13,8 +14,10 @@ import { runDrill } from './drill';
 import { writeReport } from './drill-report';
 import type { LbKind } from './lb';
 import type { BackplaneKind } from './region';
+import type { LocalRelease } from './rollout';
+import { runRolloutDrill } from './rollout-drill';
 
-interface Opts { quick: boolean; peers?: number; scenarios: number[]; lb: LbKind | 'auto'; backplane: BackplaneKind | 'auto'; out: string }
+interface Opts { quick: boolean; peers?: number; scenarios: number[]; lb: LbKind | 'auto'; backplane: BackplaneKind | 'auto'; out: string; rollout: boolean; release: LocalRelease }
 
 const program = new Command('drill')
   .description('Replay the incident on a local region and time each defense.')
@@ -32,9 +35,12 @@ const program = new Command('drill')
   .addOption(new Option('--lb <kind>', 'load balancer').choices(['auto', 'builtin', 'haproxy']).default('auto'))
   .addOption(new Option('--backplane <kind>', 'backplane').choices(['auto', 'memory', 'redis']).default('auto'))
   .option('--out <dir>', 'report directory', 'drill-report')
+  .option('--rollout', 'instead of the scenarios: roll --release out through the rollout controller (gates, halt)', false)
+  .addOption(new Option('--release <name>', 'with --rollout: good, or skip-drain (halts after the first server)').choices(['good', 'skip-drain']).default('good'))
   .action(async (o: Opts) => {
     const peers = o.peers ?? (o.quick ? 120 : 300);
     const log = (l: string) => process.stderr.write(`drill: ${l}\n`);
+    if (o.rollout) process.exit(await runRolloutDrill({ release: o.release, quick: o.quick, peers, lb: o.lb, backplane: o.backplane, log, out: (l) => process.stdout.write(`${l}\n`) }));
     const results = await runDrill({ quick: o.quick, peers, scenarios: o.scenarios, lb: o.lb, backplane: o.backplane, log });
     const argv = process.argv.slice(2).join(' ');
     const file = writeReport(path.resolve(o.out), results, { quick: o.quick, peers, date: new Date().toISOString().slice(0, 10), command: `npm run drill${argv ? ` -- ${argv}` : ''}` });

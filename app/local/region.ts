@@ -24,9 +24,12 @@ import { DEV_TOKEN_SECRET, signToken } from '../auth/token';
 import { LbKind, LoadBalancer, resolveLbKind, startLoadBalancer } from './lb';
 import { Monitor } from './monitor';
 import { LocalRedis, freePort, redisAvailable, startRedis } from './redis';
-import { killChildrenNow, LocalServer, startLocalServer } from './servers';
+import { DrainAnswer, killChildrenNow, LocalServer, startLocalServer } from './servers';
 
 export type BackplaneKind = 'memory' | 'redis';
+
+/** The release the region's first servers run. */
+export const INITIAL_RELEASE = 'initial';
 
 /**
  * The fleet's first connections arrive at this rate, not all in one millisecond. 120 peers
@@ -72,6 +75,8 @@ export class Region extends EventEmitter {
   lb!: LoadBalancer;
   backplaneKind!: BackplaneKind;
   rolling: { step: number; of: number; current?: string } | null = null;
+  /** The release each server runs (app/local/rollout.ts rolls a named release out). */
+  readonly releases = new Map<string, string>();
   private memory?: MemoryBackplane;
   private redis?: LocalRedis;
   private nextId = 1;
@@ -166,8 +171,9 @@ export class Region extends EventEmitter {
   }
 
   /** A new server with a fresh id, added to the LB; resolves once the LB has it up. */
-  async addServer(): Promise<LocalServer> {
+  async addServer(release = INITIAL_RELEASE): Promise<LocalServer> {
     const id = `${this.opts.idPrefix ?? 'local'}-${this.nextId++}`;
+    this.releases.set(id, release);
     const s = await startLocalServer({
       id, timeouts: this.opts.timeouts, tokenSecret: this.secret, logLevel: this.opts.logLevel ?? 'warn',
       memory: this.memory, redisUrl: this.redis?.url,
@@ -185,9 +191,15 @@ export class Region extends EventEmitter {
   }
 
   /** Take a server out of the LB (connection draining) and drain it; resolves once it is gone. */
-  async retire(s: LocalServer): Promise<void> {
+  async retire(s: LocalServer, observe?: (answer: DrainAnswer) => void): Promise<void> {
     await this.lb.remove(s.id);
-    await s.drain();
+    await s.drain(observe);
+    this.emit('change');
+  }
+
+  /** Show a rollout's progress (the status page); null when none runs. */
+  setRolling(r: Region['rolling']): void {
+    this.rolling = r;
     this.emit('change');
   }
 

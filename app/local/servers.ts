@@ -27,6 +27,9 @@ export interface ServerStatus {
   drain: { total: number; closeSent: number; reset: number; startedAt: number; finishedAt: number } | null;
 }
 
+/** An admin answer about a drain: `POST /drain` (the status, drain started) or `?wait=1` (state + final report). */
+export type DrainAnswer = Partial<ServerStatus> & Pick<ServerStatus, 'state' | 'drain'>;
+
 export interface LocalServer {
   readonly id: string;
   /** The port the LB connects to (the VM network in front of the server). */
@@ -39,8 +42,12 @@ export interface LocalServer {
   gone: boolean;
   status(): Promise<ServerStatus>;
   presence(): Promise<PresenceEntry[]>;
-  /** POST /drain?wait=1: resolves when the drain has finished. */
-  drain(): Promise<void>;
+  /**
+   * POST /drain, then POST /drain?wait=1: resolves when the drain has finished and the server is
+   * stopped. `observe` gets both admin answers (the drain started, then its final report): a child
+   * server exits right after its drain, and a gate source must not miss what it reported.
+   */
+  drain(observe?: (answer: DrainAnswer) => void): Promise<void>;
   /** The VM is deleted: RST on every connection, the process ends. */
   destroy(): Promise<void>;
 }
@@ -77,7 +84,7 @@ async function startInProcess(o: ServerSpawnOptions): Promise<LocalServer> {
   return wrap(o.id, network, port, adminPort, async () => {
     network.resetAll();
     await server.shutdown();
-  });
+  }, () => false);
 }
 
 async function startChild(o: ServerSpawnOptions, redisUrl: string): Promise<LocalServer> {
@@ -131,7 +138,7 @@ async function startChild(o: ServerSpawnOptions, redisUrl: string): Promise<Loca
     network.resetAll();
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
     await exited;
-  });
+  }, () => proc.exitCode !== null || proc.signalCode !== null);
 }
 
 const LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity };
@@ -142,13 +149,21 @@ export function killChildrenNow(): void {
   for (const c of children) c.kill('SIGKILL');
 }
 
-function wrap(id: string, network: BlackholeProxy, publicPort: number, adminPort: number, kill: () => Promise<void>): LocalServer {
+/** `exitedAlone`: the server's process has ended by itself (an admin drain ends in exit 0). */
+function wrap(id: string, network: BlackholeProxy, publicPort: number, adminPort: number, kill: () => Promise<void>, exitedAlone: () => boolean): LocalServer {
   const s: LocalServer = {
     id, port: network.port, publicPort, adminPort, network, gone: false,
     status: () => adminJson<ServerStatus>(adminPort, 'GET', '/status'),
     presence: () => adminJson<{ peers: PresenceEntry[] }>(adminPort, 'GET', '/presence').then((r) => r.peers),
-    drain: async () => {
-      await adminJson(adminPort, 'POST', '/drain?wait=1', 120_000);
+    drain: async (observe) => {
+      if (observe) observe(await adminJson<DrainAnswer>(adminPort, 'POST', '/drain'));
+      try {
+        const done = await adminJson<DrainAnswer>(adminPort, 'POST', '/drain?wait=1', 120_000);
+        observe?.(done);
+      } catch (err) {
+        // A drain with nothing to close can end, and its process exit, before the second request.
+        if (!(observe && exitedAlone())) throw err;
+      }
       // The server has closed its listeners; the process (or this one's server) is done.
       await kill();
       await network.close();

@@ -5,7 +5,9 @@
  *   GET  /               the page            GET /app.js   its script
  *   GET  /api/state      the current state (JSON; the same object every SSE `state` event carries)
  *   GET  /api/events     SSE stream of states
- *   POST /api/rollout    replace every server, one by one, each with a drain (202; 409 while one runs)
+ *   POST /api/rollout    {"release"?: "good" | "skip-drain"}: roll a release out through the rollout
+ *                        controller (app/local/rollout.ts: canary, then the rest, gated; halts on a
+ *                        failed gate) (202; 409 while one runs). The outcome is the state's `rollout`.
  *   POST /api/break      {"mode": "silence" | "delete" | "restore", "server": "<id>"}
  *
  * POSTs must be `Content-Type: application/json` and, when the browser sends an Origin, come from
@@ -19,6 +21,7 @@ import path from 'node:path';
 import { regionChart } from './charts';
 import type { Sample } from './monitor';
 import type { BreakMode, Region } from './region';
+import { isLocalRelease, LOCAL_RELEASES, LocalRelease, rolloutLocal } from './rollout';
 
 const PAGE_DIR = path.join(__dirname, 'page');
 const MAX_BODY = 1024;
@@ -33,9 +36,20 @@ export interface RegionState {
   fleet: { peers: number; sent: number; delivered: number; lost: number; duplicated: number; reconnects: number; gapP99Ms: number; everOffline: number } | null;
   chart: string;
   log: string[];
+  /** The release of every server ever started (id -> release). */
+  releases: Record<string, string>;
+  /** The last rollout through the controller: what it printed and how it ended. */
+  rollout: RolloutView | null;
 }
 
-export function regionState(region: Region, log: string[]): RegionState {
+export interface RolloutView {
+  release: LocalRelease;
+  status: 'running' | 'done' | 'halted' | 'failed';
+  /** The controller's output (plan, gates, the halt and its rollback). */
+  lines: string[];
+}
+
+export function regionState(region: Region, log: string[], rollout: RolloutView | null = null): RegionState {
   const f = region.fleet?.snapshot();
   const samples = region.monitor.samples;
   const last = samples.at(-1);
@@ -52,6 +66,8 @@ export function regionState(region: Region, log: string[]): RegionState {
     } : null,
     chart: regionChart(samples, { title: 'connections per server, peers offline (last 5 min)', since: last ? Math.max(0, last.t - 5 * 60_000) : 0 }),
     log: log.slice(-12),
+    releases: Object.fromEntries(region.releases),
+    rollout: rollout && { ...rollout, lines: rollout.lines.slice(-40) },
   };
 }
 
@@ -64,8 +80,10 @@ export async function startStatusServer(region: Region, port: number): Promise<{
     log.push(`${new Date().toISOString().slice(11, 19)} ${line}`);
     if (log.length > 100) log.shift();
   };
+  let last: RolloutView | null = null;
+  const state = () => regionState(region, log, last);
   const push = () => {
-    const data = `event: state\ndata: ${JSON.stringify(regionState(region, log))}\n\n`;
+    const data = `event: state\ndata: ${JSON.stringify(state())}\n\n`;
     for (const s of streams) s.write(data);
   };
   region.monitor.on('sample', push);
@@ -86,10 +104,10 @@ export async function startStatusServer(region: Region, port: number): Promise<{
     const route = `${req.method} ${url.pathname}`;
     if (route === 'GET /') return sendRaw(res, 200, 'text/html; charset=utf-8', page);
     if (route === 'GET /app.js') return sendRaw(res, 200, 'text/javascript; charset=utf-8', script);
-    if (route === 'GET /api/state') return send(res, 200, regionState(region, log));
+    if (route === 'GET /api/state') return send(res, 200, state());
     if (route === 'GET /api/events') {
       res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
-      res.write(`event: state\ndata: ${JSON.stringify(regionState(region, log))}\n\n`);
+      res.write(`event: state\ndata: ${JSON.stringify(state())}\n\n`);
       streams.add(res);
       res.on('close', () => streams.delete(res));
       return;
@@ -101,18 +119,36 @@ export async function startStatusServer(region: Region, port: number): Promise<{
       if (!(req.headers['content-type'] ?? '').startsWith('application/json')) return send(res, 415, { error: 'expected application/json' });
       return readBody(req, (err, body) => {
         if (err) return send(res, 413, { error: err.message });
-        if (url.pathname === '/api/rollout') return rollout(res);
+        if (url.pathname === '/api/rollout') return rollout(res, body);
         return breakServer(res, body);
       });
     }
     send(res, 404, { error: 'not_found' });
   };
 
-  const rollout = (res: http.ServerResponse) => {
+  const rollout = (res: http.ServerResponse, body: unknown) => {
+    const b = body as { release?: unknown } | null;
+    const releases = Object.keys(LOCAL_RELEASES);
+    if (!b || typeof b !== 'object' || Array.isArray(b)) return send(res, 400, { error: 'invalid_body', expected: '{"release"?: "good"|"skip-drain"}' });
+    const release = b.release ?? 'good';
+    if (!isLocalRelease(release)) return send(res, 400, { error: 'invalid_release', field: 'release', expected: releases });
     if (region.rolling) return send(res, 409, { error: 'rollout_running', rolling: region.rolling });
-    note(`rollout: replacing ${region.live().map((s) => s.id).join(', ')}`);
-    region.rollout().then(() => note('rollout finished'), (e: Error) => note(`rollout failed: ${e.message}`)).finally(push);
-    send(res, 202, { started: true, servers: region.live().map((s) => s.id) });
+    const servers = region.live().map((s) => s.id);
+    note(`rollout of ${release}: replacing ${servers.join(', ')}`);
+    const view: RolloutView = { release, status: 'running', lines: [] };
+    last = view;
+    const out = (line: string) => {
+      view.lines.push(line);
+      if (view.lines.length > 200) view.lines.shift();
+    };
+    rolloutLocal(region, { release, out }).then((r) => {
+      view.status = r.status;
+      note(r.status === 'done' ? `rollout of ${release} finished` : `rollout of ${release} HALTED at step ${r.halt!.step.index}: ${r.halt!.error ?? r.halt!.gates.filter((g) => g.verdict === 'fail').map((g) => g.gate).join(', ')}`);
+    }, (e: Error) => {
+      view.status = 'failed';
+      note(`rollout failed: ${e.message}`);
+    }).finally(push);
+    send(res, 202, { started: true, release, servers });
   };
 
   const breakServer = (res: http.ServerResponse, body: unknown) => {

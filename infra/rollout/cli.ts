@@ -1,5 +1,6 @@
 /**
  * npm run rollout -- --stack prod --release <image> [--apply [--wave <name>]] [--gates admin|cloud-monitoring]
+ *                    [--gate <threshold>=<value> ...]
  *
  * Prints the ordered rollout plan (print.ts). With --apply, runs it through the Automation API
  * executor (automation.ts) and halts on the first failed gate (run.ts), printing the rollback.
@@ -9,11 +10,12 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { StackConfigError } from '../config';
 import { AutomationExecutor } from './automation';
-import { defaultThresholds } from './gates';
 import { RolloutError } from './plan';
 import { printRollout } from './print';
 import { runRollout } from './run';
-import { AdminGateSource, AdminTarget, CloudMonitoringGateSource, GateSource } from './sources';
+import { thresholdsFor } from './thresholds';
+import { AdminGateSource, AdminTarget, GateSource } from '../../app/rollout/source';
+import { CloudMonitoringGateSource, defaultTokenProvider } from './sources';
 
 async function main(): Promise<number> {
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -29,11 +31,12 @@ async function main(): Promise<number> {
     .option('--wave <name>', 'with --apply: run only this wave (canary, wave-1, ..., finalize)')
     .option('--gates <source>', 'gate evidence: cloud-monitoring (default) or admin', 'cloud-monitoring')
     .option('--admin <target...>', 'admin endpoints for --gates admin: <id>@<region>=http://127.0.0.1:<port> (token from SLUICE_ADMIN_TOKEN)')
+    .option('--gate <threshold=value...>', 'override a gate threshold (over sluice:rollout.gates and the defaults), e.g. --gate minReconnectRatio=0.95')
     .option('--poll-ms <ms>', 'gate sampling period', '2000')
     .parse()
-    .opts<{ stack: string; release: string; root: string; apply?: boolean; wave?: string; gates: string; admin?: string[]; pollMs: string }>();
+    .opts<{ stack: string; release: string; root: string; apply?: boolean; wave?: string; gates: string; admin?: string[]; gate?: string[]; pollMs: string }>();
   const root = path.resolve(opts.root);
-  const printed = await printRollout(root, opts.stack, opts.release, (cfg) => defaultThresholds(cfg.timeouts));
+  const printed = await printRollout(root, opts.stack, opts.release, (cfg) => thresholdsFor(cfg, opts.gate ?? []));
   process.stdout.write(printed.text);
   if (!opts.apply) return 0;
 
@@ -48,7 +51,7 @@ async function main(): Promise<number> {
     });
     source = new AdminGateSource(() => targets);
   } else if (opts.gates === 'cloud-monitoring') {
-    source = new CloudMonitoringGateSource(cfg.project);
+    source = new CloudMonitoringGateSource({ project: cfg.project, timeouts: cfg.timeouts, token: defaultTokenProvider() });
   } else {
     throw new RolloutError(`--gates ${opts.gates}: expected admin or cloud-monitoring`);
   }
@@ -57,7 +60,7 @@ async function main(): Promise<number> {
     cfg,
     executor: new AutomationExecutor({ stack: opts.stack, workDir: root }),
     source,
-    thresholds: defaultThresholds(cfg.timeouts),
+    thresholds: printed.thresholds,
     pollMs: Number(opts.pollMs),
     // Reconnects are jittered over <= 1 s and presence renews every presence.renewIntervalMs.
     settleMs: cfg.timeouts.drain.deadlineMs + cfg.timeouts.presence.renewIntervalMs,

@@ -6,11 +6,13 @@ import { parseStackConfig, SECRET_KEYS, StackConfig } from '../config';
 import { renderPlanOf } from '../plan/plan';
 import { readStackFiles, StackFiles } from '../plan/render';
 import { unifiedDiff } from '../plan/unified-diff';
-import type { GateThresholds } from './gates';
+import { gateLines, GateThresholds } from '../../app/rollout/gates';
+import type { ResolvedThresholds } from './thresholds';
 import { applyChanges, commandOf, planRollout, RolloutPlan } from './plan';
 
 export interface PrintedRollout {
   plan: RolloutPlan;
+  thresholds: GateThresholds;
   cfg: StackConfig;
   files: StackFiles;
   text: string;
@@ -18,26 +20,25 @@ export interface PrintedRollout {
   diffs: Array<{ index: number; added: number; removed: number; text: string }>;
 }
 
-export function gateLines(th: GateThresholds): string[] {
-  return [
-    `drain-resets <= ${th.maxResets}`,
-    `drain-duration < ${th.maxDrainMs} ms`,
-    'lifecycle-watcher: no poll errors',
-    'drains-observed: a drain in every region of the step, no server gone undrained',
-    `survivor-reconnects >= ${th.minReconnectRatio}`,
-    `heartbeat-timeouts <= ${th.maxHeartbeatTimeoutRatio * 100}% of survivor connections`,
-    `presence-flaps <= ${th.maxPresenceFlaps}`,
-  ];
+
+/** Each threshold with where it came from (defaults: the timeouts contract). */
+export function thresholdLines(r: ResolvedThresholds): string[] {
+  const from = { default: 'default', stack: 'sluice:rollout.gates', flag: '--gate' } as const;
+  return (Object.keys(r.thresholds) as Array<keyof GateThresholds>).map((k) => `${k} = ${r.thresholds[k]} (${from[r.origin[k]]}${k === 'maxDrainMs' && r.origin[k] === 'default' ? ': drain.deadlineMs' : ''})`);
 }
 
-export async function printRollout(root: string, stack: string, release: string, thresholds: (cfg: StackConfig) => GateThresholds): Promise<PrintedRollout> {
+export async function printRollout(root: string, stack: string, release: string, thresholds: (cfg: StackConfig) => ResolvedThresholds): Promise<PrintedRollout> {
   const files = readStackFiles(root, stack, SECRET_KEYS);
   const cfg = parseStackConfig(files.config, new Set(files.secretKeys));
   // The release must pass the same image rule as any pin: validate it as sluice:image would be.
   parseStackConfig({ ...files.config, 'sluice:image': release }, new Set(files.secretKeys));
   const plan = planRollout(stack, cfg, release);
-  const th = thresholds(cfg);
-  const lines = [`# rollout of ${release} on stack "${stack}": ${plan.steps.length} step(s), waves ${plan.waves.join(' -> ') || '(none)'}`, ''];
+  const resolved = thresholds(cfg);
+  const th = resolved.thresholds;
+  const lines = [
+    `# rollout of ${release} on stack "${stack}": ${plan.steps.length} step(s), waves ${plan.waves.join(' -> ') || '(none)'}`,
+    '# gate thresholds:', ...thresholdLines(resolved).map((l) => `#   ${l}`), '',
+  ];
   const diffs: PrintedRollout['diffs'] = [];
   let config = files.config;
   let before = (await renderPlanOf(root, stack, files)).text;
@@ -59,5 +60,5 @@ export async function printRollout(root: string, stack: string, release: string,
     lines.push('');
     before = after;
   }
-  return { plan, cfg, files, text: lines.join('\n'), diffs };
+  return { plan, cfg, files, thresholds: th, text: lines.join('\n'), diffs };
 }

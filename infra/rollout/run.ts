@@ -1,26 +1,21 @@
 /**
  * `--apply`: run a rollout plan step by step through an executor, judging each step by its gates.
  *
- * While a step deploys, one timer samples the GateSource and judges the hard gates (resets, drain
- * duration, watcher errors): the first bad drain aborts the step (the executor cancels `pulumi up`)
- * and no later server or region is touched. After the step, the remaining gates are judged until
- * they pass or `settleMs` runs out. A halt prints what failed and the commands that restore the
- * region's previous pin (rollbackCommands).
+ * Each step runs under app/rollout/runner.ts (the same gated step loop the local region uses):
+ * while `pulumi up` runs, the hard gates are sampled and the first bad drain aborts the step (the
+ * executor cancels the update), so no later server or region is touched; afterwards the soft gates
+ * settle. What is stack-specific stays here: wave jobs and their precondition, replayed config
+ * changes, finalize, and a halt's commands that restore the region's previous pin (rollbackCommands).
  */
+import type { GateResult, GateThresholds } from '../../app/rollout/gates';
+import { HaltReport, printHalt as printHaltReport, runGatedStep, StepContext } from '../../app/rollout/runner';
+import type { GateSource } from '../../app/rollout/source';
 import type { RegionRelease, StackConfig } from '../config';
-import { evaluateGates, failed, formatGates, GateResult, GateThresholds, HARD_GATES } from './gates';
 import { ConfigChange, RolloutPlan, RolloutStep, rollbackCommands } from './plan';
-import type { GateSource } from './sources';
+
+export type { StepContext };
 
 export type Deployed = Record<string, Omit<RegionRelease, 'region'>>;
-
-export interface StepContext {
-  /** Aborted when a hard gate fails mid-step: stop (cancel the update) and reject or return. */
-  signal: AbortSignal;
-  /** Resolves after the runner's next gate sample (a test double paces itself on it). */
-  sampled(): Promise<void>;
-  log(line: string): void;
-}
 
 export interface RolloutExecutor {
   /** The releases the deployed stack runs (its `releases` output); undefined if unknown. */
@@ -105,82 +100,12 @@ export async function runRollout(o: RunOptions): Promise<RunResult> {
       completed.push(step.index);
       continue;
     }
-    const halt = (gates: GateResult[], error?: string): RunResult => {
-      const h: Halt = { step, gates, error, rollback: rollbackCommands(o.plan.stack, o.cfg, step) };
+    const r = await runGatedStep(step, (ctx) => o.executor.apply(step, changes, ctx), o);
+    if (!r.ok) {
+      const h: Halt = { step, gates: r.gates, error: r.error, rollback: rollbackCommands(o.plan.stack, o.cfg, step) };
       printHalt(h, o.out);
       return { status: 'halted', completed, halt: h };
-    };
-
-    try {
-      await o.source.begin(step.regions);
-    } catch (err) {
-      return halt([], `gate source ${o.source.name}: ${(err as Error).message}`);
     }
-    const abort = new AbortController();
-    let hardFail: GateResult[] | undefined;
-    let sourceError: string | undefined;
-    let waiters: Array<() => void> = [];
-    let busy = false;
-    const tick = async () => {
-      if (busy || abort.signal.aborted) return;
-      busy = true;
-      try {
-        await o.source.sample();
-        const r = evaluateGates(o.source.evidence(), o.thresholds, { regions: step.regions, final: false });
-        if (failed(r).some((g) => HARD_GATES.includes(g.gate))) {
-          hardFail = r;
-          abort.abort();
-        }
-      } catch (err) {
-        sourceError = `gate source ${o.source.name}: ${(err as Error).message}`;
-        abort.abort();
-      } finally {
-        busy = false;
-        const w = waiters;
-        waiters = [];
-        for (const f of w) f();
-      }
-    };
-    const timer = setInterval(() => void tick(), o.pollMs);
-    const ctx: StepContext = {
-      signal: abort.signal,
-      sampled: () => (abort.signal.aborted ? Promise.resolve() : new Promise<void>((resolve) => waiters.push(resolve))),
-      log: o.out,
-    };
-    let applyError: string | undefined;
-    try {
-      await o.executor.apply(step, changes, ctx);
-    } catch (err) {
-      if (!abort.signal.aborted) applyError = `deploy failed: ${(err as Error).message}`;
-    } finally {
-      clearInterval(timer);
-      for (const f of waiters) f();
-      waiters = [];
-    }
-    if (hardFail || sourceError || applyError) {
-      await o.source.end();
-      return halt(hardFail ?? [], sourceError ?? applyError);
-    }
-
-    // Soft gates: reconnects and presence settle after the last drain; judge until they pass or time runs out.
-    const deadline = Date.now() + o.settleMs;
-    let results: GateResult[] = [];
-    for (;;) {
-      try {
-        await o.source.sample();
-      } catch (err) {
-        await o.source.end();
-        return halt(results, `gate source ${o.source.name}: ${(err as Error).message}`);
-      }
-      results = evaluateGates(o.source.evidence(), o.thresholds, { regions: step.regions, final: true });
-      const bad = failed(results);
-      if (bad.length === 0 || bad.some((g) => HARD_GATES.includes(g.gate)) || Date.now() >= deadline) break;
-      await new Promise((resolve) => setTimeout(resolve, o.pollMs));
-    }
-    await o.source.end();
-    if (failed(results).length) return halt(results);
-    o.out('gates passed:');
-    for (const l of formatGates(results)) o.out(l);
     completed.push(step.index);
   }
   o.out(o.wave ? `${o.wave} done` : `rollout of ${o.plan.release} done`);
@@ -188,16 +113,13 @@ export async function runRollout(o: RunOptions): Promise<RunResult> {
 }
 
 export function printHalt(h: Halt, out: (line: string) => void): void {
-  out(`HALTED at step ${h.step.index} (${h.step.wave}): ${h.step.title}`);
-  if (h.error) out(`  error: ${h.error}`);
-  const bad = failed(h.gates);
-  if (bad.length) {
-    out('failed gates:');
-    for (const l of formatGates(bad)) out(l);
-  }
-  if (h.rollback.length) {
-    out(`roll ${h.step.regions.join(', ')} back to the previous pin:`);
-    for (const r of h.step.previous) out(`  # ${r.region} ran ${r.image}${r.canary ? ` with canary ${r.canary.image} x${r.canary.targetSize}` : ''}`);
-    for (const c of h.rollback) out(`  ${c}`);
-  }
+  const report: HaltReport = {
+    step: h.step, gates: h.gates, error: h.error,
+    rollback: {
+      heading: `roll ${h.step.regions.join(', ')} back to the previous pin:`,
+      was: h.step.previous.map((r) => `${r.region} ran ${r.image}${r.canary ? ` with canary ${r.canary.image} x${r.canary.targetSize}` : ''}`),
+      commands: h.rollback,
+    },
+  };
+  printHaltReport(report, out);
 }

@@ -1,13 +1,14 @@
 /**
  * Imports go one way: contract <- protocol <- auth <- backplane <- server. The client SDK and the
  * peer tools never load the server; nothing in app/ loads Pulumi; infra/ takes from app/ only the
- * values it must agree on (contract, protocol). No file imports another that imports it back.
+ * values it must agree on (contract, protocol) and the Pulumi-free rollout controller
+ * (INFRA_MAY_IMPORT). No file imports another that imports it back.
  * The layer table is also what the README's architecture diagram is checked against.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import ts from 'typescript';
-import { LAYERS, layerOf } from './layers';
+import { INFRA_MAY_IMPORT, LAYERS, layerOf } from './layers';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -67,7 +68,7 @@ export function upwardImports(): string[] {
     for (const { target } of importsOf(f)) {
       if (!target || !rel(target).startsWith('app/')) continue;
       const to = layerOf(rel(target));
-      if (to !== 'contract' && to !== 'protocol') bad.push(`${rel(f)} (infra) imports ${rel(target)} (${to}): infra takes only contract and protocol values from app/`);
+      if (!INFRA_MAY_IMPORT.includes(to)) bad.push(`${rel(f)} (infra) imports ${rel(target)} (${to}): infra takes only ${INFRA_MAY_IMPORT.join(', ')} from app/`);
     }
   }
   return bad;
@@ -110,7 +111,7 @@ test('every file of app/ belongs to a known layer', () => {
   for (const f of appFiles) expect(LAYERS[layerOf(rel(f))]).toBeDefined();
 });
 
-test('no layer imports upward, app/ never imports Pulumi, infra/ takes only contract and protocol', () => {
+test('no layer imports upward, app/ never imports Pulumi, infra/ takes only contract, protocol and rollout', () => {
   expect(upwardImports()).toEqual([]);
 });
 

@@ -2,7 +2,7 @@
  * The layers of app/ and what each may import (besides itself). One table, used by the import
  * test and by the README architecture check.
  */
-export type Layer = 'contract' | 'protocol' | 'auth' | 'backplane' | 'lifecycle' | 'server' | 'client' | 'peer' | 'cli' | 'local';
+export type Layer = 'contract' | 'protocol' | 'auth' | 'backplane' | 'lifecycle' | 'server' | 'client' | 'peer' | 'cli' | 'rollout' | 'local';
 
 export const LAYERS: Record<Layer, { what: string; mayImport: Layer[] }> = {
   contract: { what: 'timeouts contract: plain data, rules, derived bounds', mayImport: [] },
@@ -14,8 +14,15 @@ export const LAYERS: Record<Layer, { what: string; mayImport: Layer[] }> = {
   client: { what: 'client SDK: heartbeats, backoff, outbox, resume', mayImport: ['contract', 'protocol'] },
   peer: { what: 'simulated peers and fleets', mayImport: ['contract', 'protocol', 'auth', 'client'] },
   cli: { what: 'small command-line tools (token minting)', mayImport: ['contract', 'protocol', 'auth'] },
-  local: { what: 'the local region: servers, balancer, fleet, status page, drill', mayImport: ['contract', 'protocol', 'auth', 'backplane', 'lifecycle', 'server', 'client', 'peer'] },
+  rollout: { what: 'the rollout controller: gates, the admin gate source, the gated step loop (no Pulumi)', mayImport: ['contract', 'protocol'] },
+  local: { what: 'the local region: servers, balancer, fleet, status page, drill', mayImport: ['contract', 'protocol', 'auth', 'backplane', 'lifecycle', 'server', 'client', 'peer', 'rollout'] },
 };
+
+/**
+ * What infra/ may take from app/: the values it must agree on (contract, protocol) and the
+ * Pulumi-free rollout controller that both `npm run rollout` and the local region drive.
+ */
+export const INFRA_MAY_IMPORT: Layer[] = ['contract', 'protocol', 'rollout'];
 
 /** `app/<layer>/...` -> layer. */
 export function layerOf(repoPath: string): Layer {

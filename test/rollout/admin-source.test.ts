@@ -7,10 +7,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { defaultTimeouts } from '../../app/contract/timeouts';
 import { parseStackConfig } from '../../infra/config';
-import { defaultThresholds } from '../../infra/rollout/gates';
+import { defaultThresholds } from '../../app/rollout/gates';
 import { planRollout } from '../../infra/rollout/plan';
 import { runRollout } from '../../infra/rollout/run';
-import { AdminGateSource, AdminTarget, metricValue } from '../../infra/rollout/sources';
+import { AdminGateSource, AdminTarget, metricValue } from '../../app/rollout/source';
 import { BASE_CONFIG, toRaw } from '../infra/harness';
 
 const TOKEN = 'admin-token-for-the-gate-source-test-0123456789';
@@ -120,6 +120,40 @@ describe('AdminGateSource', () => {
       expect(lines.join('\n')).toContain("pulumi config rm --stack dev --path 'sluice:regions[0].canary'");
     } finally {
       await Promise.all(admins.map((a) => a.close()));
+    }
+  });
+
+  it('a listed server is gone after three missed rounds, not one; an answer cut off mid-body is a miss, not a source error', async () => {
+    const a: FakeState = { state: 'serving', connections: 10, drain: null, heartbeatTimeouts: 0, peers: [] };
+    const sa = await fakeAdmin(a);
+    let cut = false;
+    const sb = http.createServer((req, res) => {
+      if (cut) {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '500' });
+        res.write('{"state":"serv');
+        res.socket?.destroy();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' }).end(req.url === '/status' ? JSON.stringify({ state: 'serving', connections: 7, drain: null }) : '');
+    });
+    await new Promise<void>((resolve) => sb.listen(0, '127.0.0.1', resolve));
+    const bUrl = `http://127.0.0.1:${(sb.address() as AddressInfo).port}`;
+    const src = new AdminGateSource(() => [{ id: 'a', region: 'r1', url: sa.url, token: TOKEN }, { id: 'b', region: 'r1', url: bUrl }]);
+    const stateOf = (id: string) => src.evidence().latest.find((s) => s.id === id)!.state;
+    try {
+      await src.begin(['r1']);
+      expect(stateOf('b')).toBe('serving');
+      cut = true;
+      await src.sample();
+      await src.sample();
+      expect(stateOf('b')).toBe('serving');
+      await src.sample();
+      expect(src.evidence().latest.find((s) => s.id === 'b')).toMatchObject({ state: 'gone', connections: 7 });
+      expect(stateOf('a')).toBe('serving');
+    } finally {
+      await sa.close();
+      sb.closeAllConnections();
+      await new Promise((resolve) => sb.close(resolve));
     }
   });
 });

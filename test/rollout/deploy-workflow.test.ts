@@ -11,9 +11,10 @@ import { planRollout } from '../../infra/rollout/plan';
 import { parseYaml } from '../../infra/plan/yaml';
 
 const ROOT = path.resolve(__dirname, '../..');
-type Step = { uses?: string; run?: string; name?: string };
-type Job = { needs?: string | string[]; environment?: string; permissions?: Record<string, string>; steps: Step[] };
-const wf = parseYaml(fs.readFileSync(path.join(ROOT, '.github/workflows/deploy.yml'), 'utf8')) as {
+type Step = { uses?: string; run?: string; name?: string; id?: string; with?: Record<string, string>; env?: Record<string, string> };
+type Job = { needs?: string | string[]; environment?: string; permissions?: Record<string, string>; 'timeout-minutes'?: number; steps: Step[] };
+const TEXT = fs.readFileSync(path.join(ROOT, '.github/workflows/deploy.yml'), 'utf8');
+const wf = parseYaml(TEXT) as {
   on: { push: { branches: string[] } }; permissions: Record<string, string>; concurrency: { group: string; 'cancel-in-progress': boolean }; jobs: Record<string, Job>;
 };
 
@@ -54,6 +55,26 @@ describe('.github/workflows/deploy.yml', () => {
     }
     const printed = wf.jobs.plan.steps.map((s) => s.run ?? '').filter((r) => r.includes('npm run -s rollout'));
     expect(printed).toEqual(['npm run -s rollout -- --stack "$STACK" --release "$RELEASE"']);
+  });
+
+  it('is plain YAML for js-yaml: no anchors or aliases, exactly the plan job and one job per wave, each with a time limit', () => {
+    const code = TEXT.split('\n').map((l) => l.replace(/\s#.*$/, '').replace(/^\s*#.*$/, ''));
+    expect(code.filter((l) => /(^|[\s:[,-])[&*][A-Za-z0-9_-]+(\s|$)/.test(l))).toEqual([]);
+    expect(Object.keys(wf.jobs)).toEqual(['plan', ...plan.waves]);
+    for (const j of Object.values(wf.jobs)) expect(j['timeout-minutes']).toBeGreaterThan(0);
+  });
+
+  it('gives every wave job the same steps, and the gates a Monitoring read token only', () => {
+    const [first, ...rest] = waveJobs.map(([, j]) => j.steps);
+    for (const steps of rest) expect(steps).toEqual(first);
+    const auth = first.find((st) => st.uses?.startsWith('google-github-actions/auth@'))!;
+    expect(auth).toMatchObject({ id: 'gcp', with: { token_format: 'access_token', access_token_scopes: 'https://www.googleapis.com/auth/monitoring.read' } });
+    const rollout = first.find((st) => st.run?.includes('--apply'))!;
+    expect(rollout.env).toEqual({ GOOGLE_OAUTH_ACCESS_TOKEN: '${{ steps.gcp.outputs.access_token }}' });
+    expect(first.indexOf(auth)).toBeLessThan(first.indexOf(rollout));
+    // The plan job runs the rollout tests before it prints the plan, and holds no cloud credential.
+    expect(wf.jobs.plan.steps.map((st) => st.run ?? '')).toContain('npx jest test/infra test/rollout');
+    expect(wf.jobs.plan.steps.some((st) => st.uses?.startsWith('google-github-actions/auth@'))).toBe(false);
   });
 
   it('pins every action by a full commit SHA', () => {

@@ -3,10 +3,10 @@
  * them one by one like a MIG's rolling update (new server up, old one drains, its clients move to the
  * survivors), and a GateSource that reads the fleet. A scenario decides how each drain goes.
  */
-import type { Evidence, ServerObservation } from '../../infra/rollout/gates';
+import type { Evidence, ServerObservation } from '../../app/rollout/gates';
 import type { ConfigChange, RolloutStep } from '../../infra/rollout/plan';
 import type { Deployed, RolloutExecutor, StepContext } from '../../infra/rollout/run';
-import type { GateSource } from '../../infra/rollout/sources';
+import type { GateSource } from '../../app/rollout/source';
 
 export interface DrainOutcome {
   /** Connections reset at the deadline. */

@@ -5,7 +5,7 @@
  */
 import { defaultTimeouts } from '../../app/contract/timeouts';
 import { parseStackConfig, StackConfig } from '../../infra/config';
-import { defaultThresholds, evaluateGates, Evidence, ServerObservation } from '../../infra/rollout/gates';
+import { defaultThresholds, evaluateGates, Evidence, ServerObservation } from '../../app/rollout/gates';
 import { applyChanges, commandOf, configThrough, planRollout, rollbackCommands } from '../../infra/rollout/plan';
 import { runRollout } from '../../infra/rollout/run';
 import { BASE_CONFIG, toRaw } from '../infra/harness';

@@ -20,11 +20,11 @@
       x.servers.forEach(function (v) {
         var tr = document.createElement('tr');
         tr.setAttribute('data-server', v.id);
-        [v.id, v.state, v.connections, v.drainTotal ? v.drainClosed + ' / ' + v.drainTotal : '-', v.drainReset]
+        [v.id, (s.releases && s.releases[v.id]) || '-', v.state, v.connections, v.drainTotal ? v.drainClosed + ' / ' + v.drainTotal : '-', v.drainReset]
           .forEach(function (c, i) {
             var td = document.createElement('td');
             td.textContent = String(c);
-            td.className = ['id', 'state state-' + v.state, 'connections', 'drain', 'reset'][i];
+            td.className = ['id', 'release', 'state state-' + v.state, 'connections', 'drain', 'reset'][i];
             tr.appendChild(td);
           });
         body.appendChild(tr);
@@ -40,6 +40,8 @@
     }
     text('rollout-state', s.rolling ? 'rolling out: step ' + s.rolling.step + ' of ' + s.rolling.of + ' (' + (s.rolling.current || '') + ')' : 'idle');
     $('rollout').disabled = !!s.rolling;
+    // The controller's own output: the plan, each step's gates, a halt with its rollback.
+    text('rollout-output', s.rollout ? s.rollout.release + ': ' + s.rollout.status + '\n' + s.rollout.lines.join('\n') : '');
     // The chart is SVG rendered by the region from numbers and validated server ids (escaped).
     $('chart').innerHTML = s.chart;
     text('log', s.log.join('\n'));
@@ -52,7 +54,7 @@
       .catch(function (e) { text('rollout-state', 'error: ' + e.message); });
   }
 
-  $('rollout').addEventListener('click', function () { $('rollout').disabled = true; post('/api/rollout'); });
+  $('rollout').addEventListener('click', function () { $('rollout').disabled = true; post('/api/rollout', { release: $('release').value }); });
   $('break').addEventListener('click', function () {
     post('/api/break', { mode: $('break-mode').value, server: $('break-server').value });
   });

@@ -3,7 +3,8 @@
  * Pure: evidence in, verdicts out, so the same function judges the local region, Cloud Monitoring and
  * the test doubles, mid-step (hard gates: halt after the first bad server) and at the end of a step.
  *
- *   drain-resets        connections reset (RST) at the drain deadline      > 0 fails
+ *   drain-resets        connections reset (RST) at the drain deadline, or cut by a server that left
+ *                       serving them without any drain (its VM deleted, a release that skips its drain)  > 0 fails
  *   drain-duration      a drain that ran to its deadline                    >= drain.deadlineMs fails
  *   drains-observed     each region of the step showed a drain; no server left while serving connections
  *   survivor-reconnects connections the survivors gained / the drained servers' load at step start   < 0.9 fails
@@ -11,7 +12,7 @@
  *   presence-flaps      peers that disappeared from presence (offline in an admin portal)   > 0 fails
  *   lifecycle-watcher   a server whose watcher's last poll failed (403, timeout): layer 1 is off   any fails
  */
-import type { Timeouts } from '../../app/contract/timeouts';
+import type { Timeouts } from '../contract/timeouts';
 
 /** One server as a GateSource last saw it. */
 export interface ServerObservation {
@@ -55,6 +56,42 @@ export function defaultThresholds(t: Timeouts): GateThresholds {
   return { maxResets: 0, maxDrainMs: t.drain.deadlineMs, minReconnectRatio: 0.9, maxHeartbeatTimeoutRatio: 0.01, maxPresenceFlaps: 0 };
 }
 
+/** Each threshold: what it may be, and why (the issue a bad value gets names the key and this). */
+const THRESHOLD_RULES: Record<keyof GateThresholds, { integer: boolean; min: number; max: (t: Timeouts) => number; expected: (t: Timeouts) => string }> = {
+  maxResets: { integer: true, min: 0, max: () => Number.MAX_SAFE_INTEGER, expected: () => 'an integer >= 0 (connections reset in one step)' },
+  maxDrainMs: { integer: true, min: 1, max: (t) => t.drain.deadlineMs, expected: (t) => `an integer in [1, ${t.drain.deadlineMs}] ms: a drain at drain.deadlineMs has reset its clients, a higher bound could never fail` },
+  minReconnectRatio: { integer: false, min: 0, max: () => 1, expected: () => 'a number in [0, 1] (share of the drained load the survivors must gain)' },
+  maxHeartbeatTimeoutRatio: { integer: false, min: 0, max: () => 1, expected: () => 'a number in [0, 1] (share of the survivors\' connections)' },
+  maxPresenceFlaps: { integer: true, min: 0, max: () => Number.MAX_SAFE_INTEGER, expected: () => 'an integer >= 0 (peers that may leave presence in one step)' },
+};
+export const THRESHOLD_KEYS = Object.keys(THRESHOLD_RULES) as Array<keyof GateThresholds>;
+
+/**
+ * The thresholds: defaultThresholds(t) with `overrides` on top (stack config values may be numeric
+ * strings, as `pulumi config set --path` writes them). Every bad key or value is an issue naming
+ * `${keyPrefix}.<key>` and what was expected; the thresholds are only usable when there is none.
+ */
+export function resolveThresholds(t: Timeouts, overrides: unknown, keyPrefix: string): { thresholds: GateThresholds; issues: Array<{ key: string; message: string }> } {
+  const thresholds = defaultThresholds(t);
+  const issues: Array<{ key: string; message: string }> = [];
+  if (overrides === undefined || overrides === null) return { thresholds, issues };
+  if (typeof overrides !== 'object' || Array.isArray(overrides)) return { thresholds, issues: [{ key: keyPrefix, message: `must be an object of thresholds (${THRESHOLD_KEYS.join(', ')})` }] };
+  for (const [k, raw] of Object.entries(overrides as Record<string, unknown>)) {
+    const rule = THRESHOLD_RULES[k as keyof GateThresholds];
+    if (!rule) {
+      issues.push({ key: `${keyPrefix}.${k}`, message: `unknown threshold (known: ${THRESHOLD_KEYS.join(', ')})` });
+      continue;
+    }
+    const v = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
+    if (!Number.isFinite(v) || (rule.integer && !Number.isInteger(v)) || v < rule.min || v > rule.max(t)) {
+      issues.push({ key: `${keyPrefix}.${k}`, message: `${JSON.stringify(raw)}: expected ${rule.expected(t)}` });
+      continue;
+    }
+    thresholds[k as keyof GateThresholds] = v;
+  }
+  return { thresholds, issues };
+}
+
 export type GateName = 'drain-resets' | 'drain-duration' | 'drains-observed' | 'survivor-reconnects' | 'heartbeat-timeouts' | 'presence-flaps' | 'lifecycle-watcher';
 /** Gates that can fail before the step ends: the rollout halts after the first bad server. */
 export const HARD_GATES: readonly GateName[] = ['drain-resets', 'drain-duration', 'lifecycle-watcher'];
@@ -74,6 +111,12 @@ export function stepDrains(e: Evidence): Array<ServerObservation & { drain: NonN
   return e.latest.filter((s): s is ServerObservation & { drain: NonNullable<ServerObservation['drain']> } => s.drain !== null && s.drain.startedAt >= e.startedAt);
 }
 
+/** Servers gone without a drain report that served connections when the step began (with that count). */
+export function leftUndrained(e: Evidence): Array<{ id: string; connections: number }> {
+  const before = new Map(e.before.map((s) => [s.id, s.connections]));
+  return e.latest.filter((s) => s.state === 'gone' && s.drain === null && (before.get(s.id) ?? 0) > 0).map((s) => ({ id: s.id, connections: before.get(s.id)! }));
+}
+
 /**
  * Judge the evidence. `final` false: mid-step, only the hard gates (a later server may still drain
  * well, but a reset already happened). `regions`: the step's regions, each of which must show a drain.
@@ -83,11 +126,17 @@ export function evaluateGates(e: Evidence, th: GateThresholds, opts: { regions: 
   const out: GateResult[] = [];
 
   const resets = drains.filter((s) => s.drain.reset > 0);
-  const resetCount = resets.reduce((n, s) => n + s.drain.reset, 0);
+  // A server that left while serving connections and never reported a drain cut every one of them:
+  // known as soon as it is gone, so the step halts after that server, not at its end.
+  const undrained = leftUndrained(e);
+  const resetCount = resets.reduce((n, s) => n + s.drain.reset, 0) + undrained.reduce((n, u) => n + u.connections, 0);
   out.push({
     gate: 'drain-resets',
     verdict: resetCount > th.maxResets ? 'fail' : 'pass',
-    observed: resets.length ? `${resetCount} reset (RST) on ${resets.map((s) => `${s.id} (${s.drain.reset} of ${s.drain.total})`).join(', ')}` : `0 reset in ${drains.length} drain(s)`,
+    observed: resets.length || undrained.length ? `${resetCount} reset (RST) on ${[
+      ...resets.map((s) => `${s.id} (${s.drain.reset} of ${s.drain.total})`),
+      ...undrained.map((u) => `${u.id} (${u.connections} of ${u.connections}: left without a drain)`),
+    ].join(', ')}` : `0 reset in ${drains.length} drain(s)`,
     threshold: `<= ${th.maxResets}`,
   });
 
@@ -114,7 +163,7 @@ export function evaluateGates(e: Evidence, th: GateThresholds, opts: { regions: 
   if (!opts.final) return out;
 
   const before = new Map(e.before.map((s) => [s.id, s]));
-  const lost = e.latest.filter((s) => s.state === 'gone' && s.drain === null && (before.get(s.id)?.connections ?? 0) > 0);
+  const lost = leftUndrained(e).map((u) => e.latest.find((s) => s.id === u.id)!);
   const silentRegions = opts.regions.filter((r) => !drains.some((s) => s.region === r));
   out.push({
     gate: 'drains-observed',
@@ -160,6 +209,19 @@ export function evaluateGates(e: Evidence, th: GateThresholds, opts: { regions: 
 }
 
 export const failed = (results: GateResult[]) => results.filter((r) => r.verdict === 'fail');
+
+/** The gates and their thresholds, one line each (the printed plan, the local rollout). */
+export function gateLines(th: GateThresholds): string[] {
+  return [
+    `drain-resets <= ${th.maxResets}`,
+    `drain-duration < ${th.maxDrainMs} ms`,
+    'lifecycle-watcher: no poll errors',
+    'drains-observed: a drain in every region of the step, no server gone undrained',
+    `survivor-reconnects >= ${th.minReconnectRatio}`,
+    `heartbeat-timeouts <= ${th.maxHeartbeatTimeoutRatio * 100}% of survivor connections`,
+    `presence-flaps <= ${th.maxPresenceFlaps}`,
+  ];
+}
 
 export function formatGates(results: GateResult[]): string[] {
   return results.map((r) => `  [${r.verdict.toUpperCase()}] ${r.gate}: ${r.observed} (threshold ${r.threshold})`);

@@ -1,0 +1,187 @@
+/**
+ * Where the gates' evidence comes from. A GateSource watches the servers of a step's regions from
+ * begin() to end(); the runner calls sample() on one timer (mid-step hard gates) and reads evidence().
+ *
+ *   AdminGateSource           (here) each server's admin `GET /status` (state, connections, drain
+ *                             report, lifecycleWatcher) and `GET /metrics` (sluice_heartbeat_timeouts_total,
+ *                             sluice_drain_reset), presence from `GET /presence`: the local region
+ *                             (app/local/rollout.ts), or a VM reached over IAP (the admin port listens
+ *                             on loopback only)
+ *   CloudMonitoringGateSource (infra/rollout/sources.ts) the log-based metrics of a GCE fleet
+ */
+import type { Evidence, ServerObservation } from './gates';
+
+export interface GateSource {
+  readonly name: string;
+  begin(regions: string[]): Promise<void>;
+  /** One observation round. Throws when the source cannot observe (the runner halts: no evidence, no pass). */
+  sample(): Promise<void>;
+  evidence(): Evidence;
+  end(): Promise<void>;
+}
+
+/** A server's admin endpoint. The token is sent as a bearer header, never in a URL or a log line. */
+export interface AdminTarget {
+  id: string;
+  region: string;
+  /** e.g. http://127.0.0.1:9101 (loopback: the admin listener never faces a network). */
+  url: string;
+  token?: string;
+}
+
+/** One Prometheus sample value (`name` or `name{labels}`); undefined when absent. Sums label sets. */
+export function metricValue(text: string, name: string): number | undefined {
+  let sum: number | undefined;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const v = Number(m[3]);
+    if (Number.isFinite(v)) sum = (sum ?? 0) + v;
+  }
+  return sum;
+}
+
+/** The fields of an admin `GET /status` (or `POST /drain`) answer the gates read. */
+export interface StatusBody {
+  state?: string;
+  connections?: number;
+  drain?: { startedAt?: number; finishedAt?: number; total?: number; closeSent?: number; reset?: number } | null;
+  lifecycleWatcher?: { up?: boolean; lastResult?: string; lastStatus?: number } | null;
+}
+
+/** GET /status + GET /metrics of each target (the set may change as a rollout adds servers). */
+export class AdminGateSource implements GateSource {
+  readonly name = 'admin /status + /metrics';
+  private regions: string[] = [];
+  private startedAt = 0;
+  private before: ServerObservation[] = [];
+  private latest = new Map<string, ServerObservation>();
+  private everInPresence = new Set<string>();
+  private flaps = new Set<string>();
+  private misses = new Map<string, number>();
+
+  constructor(
+    private readonly targets: () => AdminTarget[],
+    private readonly opts: { timeoutMs?: number; now?: () => number; goneAfterMisses?: number } = {},
+  ) {}
+
+  async begin(regions: string[]): Promise<void> {
+    this.regions = regions;
+    this.startedAt = (this.opts.now ?? Date.now)();
+    this.latest.clear();
+    this.misses.clear();
+    this.everInPresence.clear();
+    this.flaps.clear();
+    await this.sample();
+    this.before = [...this.latest.values()].filter((s) => s.state !== 'gone');
+  }
+
+  async sample(): Promise<void> {
+    const targets = this.targets().filter((t) => this.regions.includes(t.region));
+    const seen = await Promise.all(targets.map((t) => this.observe(t)));
+    const answered = new Set<string>();
+    for (const o of seen) {
+      if (!o) continue;
+      answered.add(o.id);
+      this.misses.delete(o.id);
+      // A drain is one-way: an answer read before a recorded drain report does not erase it.
+      this.latest.set(o.id, { ...o, drain: o.drain ?? this.latest.get(o.id)?.drain ?? null });
+    }
+    // A server that left the target list, or missed `goneAfterMisses` rounds in a row, keeps its last
+    // report, marked gone; one slow answer from a listed server (a loaded machine) is not a departure.
+    const listed = new Set(targets.map((t) => t.id));
+    for (const [id, o] of this.latest) {
+      if (answered.has(id) || o.state === 'gone') continue;
+      const misses = (this.misses.get(id) ?? 0) + 1;
+      this.misses.set(id, misses);
+      if (!listed.has(id) || misses >= (this.opts.goneAfterMisses ?? 3)) this.latest.set(id, { ...o, state: 'gone' });
+    }
+    await this.samplePresence(targets.filter((t) => this.latest.get(t.id)?.state === 'serving'));
+  }
+
+  evidence(): Evidence {
+    return { startedAt: this.startedAt, before: this.before, latest: [...this.latest.values()], presenceFlaps: [...this.flaps].sort() };
+  }
+
+  async end(): Promise<void> {
+    this.regions = [];
+  }
+
+  /**
+   * An answer the caller got from the same admin endpoint itself (the executor's `POST /drain`, and
+   * its `?wait=1` final report): a server that exits right after its drain may not be sampled in
+   * between, and its report must not be lost with it. Merged over the latest observation.
+   */
+  record(t: AdminTarget, body: StatusBody): void {
+    if (!this.regions.includes(t.region)) return;
+    const prev = this.latest.get(t.id);
+    const o = toObservation(t, body, '');
+    this.latest.set(t.id, { ...o, connections: body.connections ?? prev?.connections ?? 0, heartbeatTimeouts: prev?.heartbeatTimeouts ?? 0, watcher: o.watcher ?? prev?.watcher ?? null, drain: o.drain ?? prev?.drain ?? null });
+  }
+
+  private async get(t: AdminTarget, route: string): Promise<Response> {
+    return fetch(`${t.url}${route}`, {
+      headers: t.token ? { authorization: `Bearer ${t.token}` } : {},
+      signal: AbortSignal.timeout(this.opts.timeoutMs ?? 2_000),
+    });
+  }
+
+  /** undefined: no answer (down, or not started yet). A wrong token is an error, not an absence. */
+  private async observe(t: AdminTarget): Promise<ServerObservation | undefined> {
+    let status: Response;
+    let metrics: Response;
+    try {
+      [status, metrics] = await Promise.all([this.get(t, '/status'), this.get(t, '/metrics')]);
+    } catch {
+      return undefined;
+    }
+    if (status.status === 401 || status.status === 403) throw new Error(`${t.id}: GET /status answered ${status.status}: check the admin token`);
+    if (!status.ok || !metrics.ok) return undefined;
+    try {
+      return toObservation(t, (await status.json()) as StatusBody, await metrics.text());
+    } catch {
+      // The answer was cut off or is not JSON: a server going away mid-answer, not an observation.
+      return undefined;
+    }
+  }
+
+  /** Peers (online or away) from one serving server; one seen before and missing now is a flap. */
+  private async samplePresence(serving: AdminTarget[]): Promise<void> {
+    for (const t of serving) {
+      let peers: Array<{ peerId: string }>;
+      try {
+        const r = await this.get(t, '/presence');
+        if (!r.ok) continue;
+        peers = ((await r.json()) as { peers?: Array<{ peerId: string }> }).peers ?? [];
+      } catch {
+        continue;
+      }
+      const now = new Set(peers.map((p) => p.peerId));
+      for (const p of this.everInPresence) if (!now.has(p)) this.flaps.add(p);
+      for (const p of now) this.everInPresence.add(p);
+      return;
+    }
+  }
+}
+
+function toObservation(t: AdminTarget, body: StatusBody, text: string): ServerObservation {
+  const d = body.drain;
+  const w = body.lifecycleWatcher;
+  return {
+    id: t.id,
+    region: t.region,
+    state: String(body.state ?? 'unknown'),
+    connections: Number(body.connections ?? 0),
+    drain: d ? {
+      startedAt: Number(d.startedAt ?? 0),
+      finishedAt: Number(d.finishedAt ?? 0),
+      total: Number(d.total ?? 0),
+      closeSent: Number(d.closeSent ?? 0),
+      // The report and the gauge are the same count; take the larger if one lags.
+      reset: Math.max(Number(d.reset ?? 0), metricValue(text, 'sluice_drain_reset') ?? 0),
+    } : null,
+    heartbeatTimeouts: metricValue(text, 'sluice_heartbeat_timeouts_total') ?? 0,
+    watcher: w ? { up: Boolean(w.up), lastResult: String(w.lastResult ?? 'none'), ...(w.lastStatus !== undefined ? { lastStatus: Number(w.lastStatus) } : {}) } : null,
+  };
+}

@@ -1,0 +1,102 @@
+/**
+ * Issue 15: the status page's "roll out" (POST /api/rollout) runs the rollout controller on the
+ * region: a bad release name is refused with the field and the choices, a second rollout while one
+ * runs gets 409, and a release that skips its drain ends halted after the first server, with the
+ * controller's output (the failed gate, the rollback) in the state the page renders. In-process
+ * servers on the memory backplane behind the built-in balancer (the other server kind of servers.ts
+ * than test/rollout/local-region.test.ts).
+ */
+import http from 'node:http';
+import { startRegion, Region, withTimeout } from '../../app/local/region';
+import type { RegionState } from '../../app/local/status-server';
+import { startStatusServer } from '../../app/local/status-server';
+import { regionTimeouts } from '../../app/local/timeouts';
+
+jest.setTimeout(120_000);
+
+function post(url: string, body: string, type = 'application/json'): Promise<{ status: number; body: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'POST', headers: { 'Content-Type': type } }, (res) => {
+      let b = '';
+      res.on('data', (d: Buffer) => { b += d.toString(); });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(b) as Record<string, unknown> }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** The first state pushed over /api/events that satisfies `done`. */
+function stateWhen(url: string, done: (s: RegionState) => boolean): Promise<RegionState> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(`${url}api/events`, (res) => {
+      let buf = '';
+      res.on('data', (d: Buffer) => {
+        buf += d.toString();
+        let i: number;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const event = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          const data = /^data: (.*)$/m.exec(event)?.[1];
+          if (!data) continue;
+          const s = JSON.parse(data) as RegionState;
+          if (done(s)) {
+            req.destroy();
+            resolve(s);
+            return;
+          }
+        }
+      });
+    });
+    req.on('error', (err) => { if (!req.destroyed) reject(err); });
+  });
+}
+
+describe('POST /api/rollout', () => {
+  let region: Region;
+  let status: Awaited<ReturnType<typeof startStatusServer>>;
+  beforeAll(async () => {
+    region = await startRegion({ servers: 3, peers: 24, timeouts: regionTimeouts(true), lb: 'builtin', backplane: 'memory', port: 0, logLevel: 'error', sampleEveryMs: 250 });
+    await region.startFleet();
+    status = await startStatusServer(region, 0);
+  });
+  afterAll(async () => {
+    await status?.close();
+    await region?.stop();
+  });
+
+  it('refuses an unknown release with the field and the choices', async () => {
+    expect(await post(`${status.url}api/rollout`, '{"release":"v2"}')).toEqual({ status: 400, body: { error: 'invalid_release', field: 'release', expected: ['good', 'skip-drain'] } });
+    expect((await post(`${status.url}api/rollout`, '[1]')).status).toBe(400);
+    expect((await post(`${status.url}api/rollout`, '{}', 'text/plain')).status).toBe(415);
+    expect(region.rolling).toBeNull();
+  });
+
+  it('runs the controller: a release that skips its drain halts after the first server, shown on the page', async () => {
+    const started = await post(`${status.url}api/rollout`, '{"release":"skip-drain"}');
+    expect(started).toEqual({ status: 202, body: { started: true, release: 'skip-drain', servers: ['local-1', 'local-2', 'local-3'] } });
+    expect((await post(`${status.url}api/rollout`, '{"release":"good"}')).status).toBe(409);
+    const s = await withTimeout(stateWhen(status.url, (x) => x.rollout?.status !== 'running' && x.rolling === null), 60_000, 'the rollout to end');
+    expect(s.rollout!.status).toBe('halted');
+    const text = s.rollout!.lines.join('\n');
+    expect(text).toContain('HALTED at step 1 (canary): canary: 1 of 3 servers on skip-drain (local-1)');
+    expect(text).toMatch(/\[FAIL\] drain-resets: [1-9]\d* reset \(RST\) on local-1 \([1-9]\d* of [1-9]\d*: left without a drain\)/);
+    expect(text).toContain('roll local back to the previous release');
+    expect(s.releases).toMatchObject({ 'local-1': 'initial', 'local-2': 'initial', 'local-3': 'initial', 'local-4': 'skip-drain' });
+    expect(Object.keys(s.releases)).not.toContain('local-5');
+    expect(region.live().map((x) => x.id).sort()).toEqual(['local-2', 'local-3', 'local-4']);
+    expect(s.log.some((l) => /rollout of skip-drain HALTED at step 1: drain-resets$/.test(l))).toBe(true);
+  });
+
+  it('rolls back from the page: the good release over every server passes every gate', async () => {
+    await withTimeout(region.fleet!.ready(), 30_000, 'every peer joined');
+    expect((await post(`${status.url}api/rollout`, '{"release":"good"}')).status).toBe(202);
+    const s = await withTimeout(stateWhen(status.url, (x) => x.rollout?.release === 'good' && x.rollout.status !== 'running' && x.rolling === null), 90_000, 'the rollback to end');
+    const text = s.rollout!.lines.join('\n');
+    expect(s.rollout!.status).toBe('done');
+    expect(text).not.toContain('[FAIL]');
+    expect(text.match(/^gates passed:$/gm)).toHaveLength(2);
+    expect(text).toMatch(/rollout of good done: local-2 -> local-5, local-3 -> local-6, local-4 -> local-7$/);
+    expect(region.live().map((x) => x.id).sort()).toEqual(['local-5', 'local-6', 'local-7']);
+  });
+});
