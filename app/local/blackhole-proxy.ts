@@ -36,11 +36,12 @@ export interface BlackholeProxy {
   cut(): Promise<void>;
   /** Keep forwarding client -> server; swallow everything server -> client. */
   dropReplies(): Promise<void>;
-  /** Forward normally again (for new connections and existing ones). */
+  /** Forward normally again (for new connections and existing ones; a side closed meanwhile closes the other). */
   restore(): Promise<void>;
   /** What a VM deletion does: reset (RST) both sides of every connection, black-holed or not. */
   resetAll(): Promise<void>;
   readonly mode: ProxyMode;
+  /** Connections with at least one side open. */
   readonly connections: number;
   /** Upgraded (HTTP 101) connections open now. */
   readonly upgraded: number;
@@ -112,14 +113,16 @@ export async function startBlackholeProxy(targetPort: number, o: ProxyOptions = 
       }
     });
     const end = () => {
-      const had = pairs.delete(pair);
-      upgraded.delete(pair);
-      if (had) changed();
-      // In black-hole mode the other side must learn nothing: no FIN, no RST.
+      // In black-hole mode the other side must learn nothing: no FIN, no RST. The pair stays until
+      // both sides are gone, so a VM deletion (resetAll) or a restore still reaches the open side.
       if (mode !== 'blackhole') {
         client.destroy();
         upstream.destroy();
       }
+      if (!client.destroyed || !upstream.destroyed) return;
+      const had = pairs.delete(pair);
+      upgraded.delete(pair);
+      if (had) changed();
     };
     client.on('close', end);
     upstream.on('close', end);
@@ -133,7 +136,14 @@ export async function startBlackholeProxy(targetPort: number, o: ProxyOptions = 
     port: (server.address() as net.AddressInfo).port,
     blackhole: () => set('blackhole'),
     dropReplies: () => set('drop_replies'),
-    restore: () => set('forward'),
+    restore: () => {
+      mode = 'forward';
+      // What the black hole held back: a side closed meanwhile closes the other now.
+      for (const [a, b] of [...pairs]) {
+        if (a.destroyed || b.destroyed) { a.destroy(); b.destroy(); }
+      }
+      return Promise.resolve();
+    },
     cut: () => {
       mode = 'cut';
       resetPairs();
