@@ -75,9 +75,11 @@ export function runMeta(m: { quick: boolean; peers: number; date: string; comman
 export function readmeBlock(results: ScenarioResult[], meta: RunMeta, chart: { path: string; scenario: number }): string {
   const parts = [...new Set(results.map((r) => `${r.lb === 'haproxy' ? 'HAProxy' : 'the built-in balancer'} and ${r.backplane === 'redis' ? 'Redis' : 'the in-memory backplane'}`))].join('; ');
   const shown = results.find((r) => r.n === chart.scenario);
+  const loads = results.flatMap((r) => [r.machine.loadStart, r.machine.loadEnd]);
+  const load = loads.length ? `, 1-minute load average ${Math.min(...loads)} to ${Math.max(...loads)} during the run` : '';
   return [
     README_BEGIN,
-    `**The incident, replayed**: \`${meta.command}\` on ${meta.date}, ${meta.cores} cores (\`nproc\` ${meta.cores}), Node ${meta.node}, ` +
+    `**The incident, replayed**: \`${meta.command}\` on ${meta.date}, ${meta.cores} cores (\`nproc\` ${meta.cores}${load}), Node ${meta.node}, ` +
       `${parts}, ${meta.peers} peers per scenario${meta.quick ? ', the contract scaled down about 5x (`--quick`)' : ', the contract\'s defaults'}. ` +
       'Worst peer outage per scenario, against the 5 to 10 minutes of the incident; every bound is derived from the timeouts contract.',
     '',

@@ -40,7 +40,7 @@ test('README block: run, machine (cores, Node), table and the chart, between the
   expect(block).toMatchSnapshot();
   expect(block.startsWith(README_BEGIN)).toBe(true);
   expect(block.endsWith(README_END)).toBe(true);
-  expect(block).toContain('2 cores (`nproc` 2), Node v20.20.2, HAProxy and Redis, 300 peers per scenario');
+  expect(block).toContain('2 cores (`nproc` 2, 1-minute load average 1 to 1.5 during the run), Node v20.20.2, HAProxy and Redis, 300 peers per scenario');
   expect(block).toContain('](docs/drill-healthy-rollout.svg)');
   expect(chartFileName(results[0])).toBe('drill-healthy-rollout.svg');
   expect(chartFileName({ name: 'no defense (the incident, scaled)' })).toBe('drill-no-defense-the-incident-scaled.svg');
