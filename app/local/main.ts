@@ -11,7 +11,6 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { FleetSummary } from '../peer/fleet';
-import { AUTH_TOKEN_SUBPROTOCOL_PREFIX, PHOENIX_SUBPROTOCOL } from '../protocol/phoenix';
 import { LbKind } from './lb';
 import { BackplaneKind, Region, startRegion } from './region';
 import { watchLaunchers } from './lifeline';
@@ -58,7 +57,7 @@ export async function runStart(o: StartOptions, out: (line: string) => void = (l
     // region's development secret and sends it in the Sec-WebSocket-Protocol header.
     `  two peers    : npm run peer -- --url ${region.lbUrl} --kind client --id me --to gw-me`,
     `                 npm run peer -- --url ${region.lbUrl} --kind gateway --id gw-me --to me`,
-    `                 (a token travels in the header \`Sec-WebSocket-Protocol: ${PHOENIX_SUBPROTOCOL}, ${AUTH_TOKEN_SUBPROTOCOL_PREFIX}<base64url token>\`, never in the URL)`,
+    '                 (each signs its token and sends it in the Sec-WebSocket-Protocol header, never in the URL: README "Tokens out of URLs")',
     `  roll out     : curl -X POST -H 'Content-Type: application/json' ${status.url}api/rollout`,
     ...region.live().map((s) => `  ${s.id} admin: http://127.0.0.1:${s.adminPort}/status`),
     '  Ctrl-C stops the fleet, drains every server, and stops the rest.',
