@@ -1,8 +1,18 @@
 /**
  * (Used by tests, the benchmark and local drills; loopback only.)
- * A TCP proxy on 127.0.0.1 that can turn into a black hole: established connections stay open
- * (no FIN, no RST) but nothing is forwarded in either direction any more, exactly what a peer sees
- * when a VM or a middlebox silently stops. Bytes are swallowed, never buffered for later.
+ * A TCP proxy on 127.0.0.1 that can fail the way networks fail, the one such proxy of the project:
+ *
+ *   - blackhole(): established connections stay open (no FIN, no RST) but nothing is forwarded in
+ *     either direction any more, exactly what a peer sees when a VM or a middlebox silently stops.
+ *     Bytes are swallowed, never buffered for later. New connections are accepted and swallowed too.
+ *   - cut(): reset (RST) every connection and refuse new ones (accepted, then reset): a peer offline.
+ *   - dropReplies(): forward client -> server, swallow server -> client, so a request is processed
+ *     but its answer never arrives.
+ *   - resetAll(): what a VM deletion does, a RST on both sides of every connection (mode unchanged).
+ *   - restore(): forward normally again (new connections and existing ones).
+ *
+ * The mode switches take effect before the call returns (the promise is for the same interface
+ * served from another process: network-host.ts).
  */
 import net from 'node:net';
 
@@ -16,38 +26,71 @@ export interface ServerClose {
   closedAt: number;
 }
 
+export type ProxyMode = 'forward' | 'blackhole' | 'cut' | 'drop_replies';
+
 export interface BlackholeProxy {
   port: number;
   /** From now on, drop every byte of every existing connection (new ones are dropped too). */
-  blackhole(): void;
-  /** Forward normally again (for new connections and existing ones). */
-  restore(): void;
+  blackhole(): Promise<void>;
+  /** RST every connection and refuse new ones until restore(). */
+  cut(): Promise<void>;
+  /** Keep forwarding client -> server; swallow everything server -> client. */
+  dropReplies(): Promise<void>;
+  /** Forward normally again (for new connections and existing ones; a side closed meanwhile closes the other). */
+  restore(): Promise<void>;
+  /** What a VM deletion does: reset (RST) both sides of every connection, black-holed or not. */
+  resetAll(): Promise<void>;
+  readonly mode: ProxyMode;
+  /** Connections with at least one side open. */
   readonly connections: number;
   /** Upgraded (HTTP 101) connections open now. */
   readonly upgraded: number;
   /** Upgraded connections whose server end closed while black-holed, in order. */
   readonly serverClosed: readonly ServerClose[];
-  /** What a VM deletion does: reset (RST) both sides of every connection, black-holed or not. */
-  resetAll(): void;
   close(): Promise<void>;
 }
 
-export async function startBlackholeProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<BlackholeProxy> {
-  let dropping = false;
-  const pairs = new Set<[net.Socket, net.Socket]>();
+export interface ProxyOptions {
+  targetHost?: string;
+  /** Called (synchronously) whenever `connections`, `upgraded` or `serverClosed` change. */
+  onChange?: () => void;
+}
+
+type Pair = [net.Socket, net.Socket];
+
+export async function startBlackholeProxy(targetPort: number, o: ProxyOptions = {}): Promise<BlackholeProxy> {
+  let mode: ProxyMode = 'forward';
+  const changed = o.onChange ?? (() => undefined);
+  const pairs = new Set<Pair>();
   const serverClosed: ServerClose[] = [];
-  /** Open pairs that carry a WebSocket; `reset` ones were cut here (VM deletion), not by the server. */
-  const upgraded = new Set<[net.Socket, net.Socket]>();
-  const reset = new WeakSet<[net.Socket, net.Socket]>();
+  /** Open pairs that carry a WebSocket; `reset` ones were cut here, not by the server. */
+  const upgraded = new Set<Pair>();
+  const reset = new WeakSet<Pair>();
+  const resetPairs = () => {
+    for (const pair of [...pairs]) {
+      pairs.delete(pair);
+      upgraded.delete(pair);
+      reset.add(pair);
+      for (const s of pair) rst(s);
+    }
+    changed();
+  };
   const server = net.createServer((client) => {
-    const upstream = net.connect(targetPort, targetHost);
-    const pair: [net.Socket, net.Socket] = [client, upstream];
+    client.on('error', () => undefined);
+    if (mode === 'cut') {
+      rst(client);
+      return;
+    }
+    const upstream = net.connect(targetPort, o.targetHost ?? '127.0.0.1');
+    upstream.on('error', () => undefined);
+    const pair: Pair = [client, upstream];
     pairs.add(pair);
+    changed();
     let lastToServerAt = Date.now();
     let isUpgraded = false;
     let first = true;
     client.on('data', (chunk) => {
-      if (dropping || upstream.destroyed) return;
+      if (mode === 'blackhole' || upstream.destroyed) return;
       upstream.write(chunk);
       lastToServerAt = Date.now();
     });
@@ -58,43 +101,62 @@ export async function startBlackholeProxy(targetPort: number, targetHost = '127.
         if (chunk.subarray(0, 12).toString('latin1') === 'HTTP/1.1 101') {
           isUpgraded = true;
           upgraded.add(pair);
+          changed();
         }
       }
-      if (!dropping && !client.destroyed) client.write(chunk);
+      if (mode === 'forward' && !client.destroyed) client.write(chunk);
     });
     upstream.once('close', () => {
-      if (isUpgraded && dropping && !reset.has(pair)) serverClosed.push({ lastToServerAt, closedAt: Date.now() });
+      if (isUpgraded && mode === 'blackhole' && !reset.has(pair)) {
+        serverClosed.push({ lastToServerAt, closedAt: Date.now() });
+        changed();
+      }
     });
     const end = () => {
-      pairs.delete(pair);
-      upgraded.delete(pair);
-      // In black-hole mode the other side must learn nothing: no FIN, no RST.
-      if (!dropping) {
+      // In black-hole mode the other side must learn nothing: no FIN, no RST. The pair stays until
+      // both sides are gone, so a VM deletion (resetAll) or a restore still reaches the open side.
+      if (mode !== 'blackhole') {
         client.destroy();
         upstream.destroy();
       }
+      if (!client.destroyed || !upstream.destroyed) return;
+      const had = pairs.delete(pair);
+      upgraded.delete(pair);
+      if (had) changed();
     };
     client.on('close', end);
     upstream.on('close', end);
-    client.on('error', () => undefined);
-    upstream.on('error', () => undefined);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const set = (m: ProxyMode) => {
+    mode = m;
+    return Promise.resolve();
+  };
   return {
     port: (server.address() as net.AddressInfo).port,
-    blackhole: () => { dropping = true; },
-    restore: () => { dropping = false; },
+    blackhole: () => set('blackhole'),
+    dropReplies: () => set('drop_replies'),
+    restore: () => {
+      mode = 'forward';
+      // What the black hole held back: a side closed meanwhile closes the other now.
+      for (const [a, b] of [...pairs]) {
+        if (a.destroyed || b.destroyed) { a.destroy(); b.destroy(); }
+      }
+      return Promise.resolve();
+    },
+    cut: () => {
+      mode = 'cut';
+      resetPairs();
+      return Promise.resolve();
+    },
+    resetAll: () => {
+      resetPairs();
+      return Promise.resolve();
+    },
+    get mode() { return mode; },
     get connections() { return pairs.size; },
     get upgraded() { return upgraded.size; },
     serverClosed,
-    resetAll: () => {
-      for (const pair of [...pairs]) {
-        pairs.delete(pair);
-        upgraded.delete(pair);
-        reset.add(pair);
-        for (const s of pair) rst(s);
-      }
-    },
     close: async () => {
       for (const [a, b] of pairs) { a.destroy(); b.destroy(); }
       await new Promise<void>((resolve) => server.close(() => resolve()));

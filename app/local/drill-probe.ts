@@ -1,7 +1,8 @@
 /**
  * What the machine did to a drill scenario, recorded beside its checks so a missed bound can be
- * told apart from a starved run: the event-loop delay of the drill process (where the peers, the
- * VM networks and every measurement live: a late timer here is a late measurement), the load
+ * told apart from a starved run: the event-loop delay of the drill process (where the peers and
+ * every measurement live: a late timer here is a late measurement; the VM networks forward on
+ * their own event loop, network-host.ts), the load
  * average before and after, and the peers' failed connection attempts by reason (a
  * `connect_timeout` is an upgrade the server did not answer within `client.connectTimeoutMs`).
  */

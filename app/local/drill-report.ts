@@ -1,5 +1,10 @@
-/** The drill's report: `report.md` with the summary table, the checks, and one SVG chart per scenario. */
+/**
+ * The drill's report: `report.md` with the summary table, the checks, and one SVG chart per
+ * scenario; and the README's drill block (between `<!-- drill:begin -->` and `<!-- drill:end -->`):
+ * the summary table of a real run, when and on what machine, and one chart committed under docs/.
+ */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { INCIDENT_MS, ScenarioResult } from './drill';
 
@@ -18,11 +23,11 @@ export function summaryTable(results: ScenarioResult[]): string {
   ].join('\n');
 }
 
-export function renderReport(results: ScenarioResult[], meta: { quick: boolean; peers: number; date: string; command: string }): string {
+export function renderReport(results: ScenarioResult[], meta: RunMeta): string {
   const out: string[] = [
     '# Drill report',
     '',
-    `${meta.date}, Node ${process.version}, ${meta.peers} peers per scenario${meta.quick ? ', `--quick` (the contract scaled down about 5x)' : ', contract defaults (proxy LB kind)'}. ` +
+    `${meta.date}, Node ${meta.node}, ${meta.cores} cores, ${meta.peers} peers per scenario${meta.quick ? ', `--quick` (the contract scaled down about 5x)' : ', contract defaults (proxy LB kind)'}. ` +
       `Reproduce: \`${meta.command}\`.`,
     '',
     'Outage: per affected peer, from the failure (scenario 1: losing its session) to its next join.',
@@ -40,11 +45,76 @@ export function renderReport(results: ScenarioResult[], meta: { quick: boolean; 
   return out.join('\n');
 }
 
-export function writeReport(dir: string, results: ScenarioResult[], meta: Parameters<typeof renderReport>[1]): string {
+export function writeReport(dir: string, results: ScenarioResult[], meta: RunMeta): string {
   fs.mkdirSync(dir, { recursive: true });
   for (const r of results) fs.writeFileSync(path.join(dir, `scenario-${r.n}.svg`), `${r.chart}\n`);
   const file = path.join(dir, 'report.md');
   fs.writeFileSync(file, renderReport(results, meta));
   fs.writeFileSync(path.join(dir, 'results.json'), `${JSON.stringify(results.map(({ chart: _c, ...rest }) => rest), null, 2)}\n`);
   return file;
+}
+
+export const README_BEGIN = '<!-- drill:begin -->';
+export const README_END = '<!-- drill:end -->';
+
+export interface RunMeta {
+  quick: boolean;
+  peers: number;
+  date: string;
+  command: string;
+  /** `nproc` (available parallelism) and the Node version of the machine the run was on. */
+  cores: number;
+  node: string;
+}
+
+export function runMeta(m: { quick: boolean; peers: number; date: string; command: string }): RunMeta {
+  return { ...m, cores: os.availableParallelism(), node: process.version };
+}
+
+/** The README's drill block: what ran where, the summary table, and the chart at `chartPath` (relative to the README). */
+export function readmeBlock(results: ScenarioResult[], meta: RunMeta, chart: { path: string; scenario: number }): string {
+  const parts = [...new Set(results.map((r) => `${r.lb === 'haproxy' ? 'HAProxy' : 'the built-in balancer'} and ${r.backplane === 'redis' ? 'Redis' : 'the in-memory backplane'}`))].join('; ');
+  const shown = results.find((r) => r.n === chart.scenario);
+  const loads = results.flatMap((r) => [r.machine.loadStart, r.machine.loadEnd]);
+  const load = loads.length ? `, 1-minute load average ${Math.min(...loads)} to ${Math.max(...loads)} during the run` : '';
+  return [
+    README_BEGIN,
+    `**The incident, replayed**: \`${meta.command}\` on ${meta.date}, ${meta.cores} cores (\`nproc\` ${meta.cores}${load}), Node ${meta.node}, ` +
+      `${parts}, ${meta.peers} peers per scenario${meta.quick ? ', the contract scaled down about 5x (`--quick`)' : ', the contract\'s defaults'}. ` +
+      'Worst peer outage per scenario, against the 5 to 10 minutes of the incident; every bound is derived from the timeouts contract.',
+    '',
+    summaryTable(results),
+    '',
+    ...(results.some((r) => r.n === 4) ? ['Scenario 4 is the incident itself, time scaled down: no defense acts, its peers stay stuck (and are shown offline) until the VM deletion\'s RST.', ''] : []),
+    ...(shown ? [`![${shown.n}. ${shown.name}: connections per server and peers offline over time](${chart.path})`, ''] : []),
+    README_END,
+  ].join('\n');
+}
+
+/** `docs/drill-<scenario name>.svg`: where a scenario's chart goes beside the README. */
+export function chartFileName(r: Pick<ScenarioResult, 'name'>): string {
+  return `drill-${r.name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '')}.svg`;
+}
+
+/**
+ * Fill the README's drill block from this run and commit-ready chart `docs/<chartFileName>` beside
+ * it; returns the chart's path. The scenario charted must be part of the run.
+ */
+export function updateReadme(readmeFile: string, results: ScenarioResult[], meta: RunMeta, scenario: number): string {
+  const r = results.find((x) => x.n === scenario);
+  if (!r) throw new Error(`--readme-chart ${scenario}: scenario ${scenario} was not run`);
+  const rel = `docs/${chartFileName(r)}`;
+  const chartFile = path.join(path.dirname(readmeFile), rel);
+  fs.mkdirSync(path.dirname(chartFile), { recursive: true });
+  fs.writeFileSync(chartFile, `${r.chart}\n`);
+  fs.writeFileSync(readmeFile, withReadmeBlock(fs.readFileSync(readmeFile, 'utf8'), readmeBlock(results, meta, { path: rel, scenario })));
+  return chartFile;
+}
+
+/** `readme` with its drill block replaced; throws when the markers are missing or out of order. */
+export function withReadmeBlock(readme: string, block: string): string {
+  const a = readme.indexOf(README_BEGIN);
+  const b = readme.indexOf(README_END);
+  if (a < 0 || b < a) throw new Error(`README: expected ${README_BEGIN} followed by ${README_END}`);
+  return readme.slice(0, a) + block + readme.slice(b + README_END.length);
 }

@@ -52,7 +52,12 @@ export async function runStart(o: StartOptions, out: (line: string) => void = (l
       `${region.backplaneKind === 'redis' ? 'Redis backplane, servers as child processes' : 'in-memory backplane, servers in this process'}, ` +
       `${region.lb.kind === 'haproxy' ? 'HAProxy' : 'built-in'} load balancer, ${o.peers} peers.`,
     `  status page  : ${status.url}`,
-    `  load balancer: ${region.lbUrl}?vsn=2.0.0&token=<token>   (npm run token -- --sub me --kind client)`,
+    `  load balancer: ${region.lbUrl}?vsn=2.0.0`,
+    // Tokens never go in a URL (LBs and proxies log URLs): the peer CLI signs one with the
+    // region's development secret and sends it in the Sec-WebSocket-Protocol header.
+    `  two peers    : npm run peer -- --url ${region.lbUrl} --kind client --id me --to gw-me`,
+    `                 npm run peer -- --url ${region.lbUrl} --kind gateway --id gw-me --to me`,
+    '                 (each signs its token and sends it in the Sec-WebSocket-Protocol header, never in the URL: README "Tokens out of URLs")',
     `  roll out     : curl -X POST -H 'Content-Type: application/json' ${status.url}api/rollout`,
     ...region.live().map((s) => `  ${s.id} admin: http://127.0.0.1:${s.adminPort}/status`),
     '  Ctrl-C stops the fleet, drains every server, and stops the rest.',

@@ -23,6 +23,7 @@ import { FleetController, FleetSummary, runFleet } from '../peer/fleet';
 import { DEV_TOKEN_SECRET, signToken } from '../auth/token';
 import { LbKind, LoadBalancer, resolveLbKind, startLoadBalancer } from './lb';
 import { Monitor } from './monitor';
+import { NetworkHost, startNetworkHost } from './network-host';
 import { LocalRedis, freePort, redisAvailable, startRedis } from './redis';
 import { DrainAnswer, killChildrenNow, LocalServer, startLocalServer } from './servers';
 
@@ -79,6 +80,8 @@ export class Region extends EventEmitter {
   readonly releases = new Map<string, string>();
   private memory?: MemoryBackplane;
   private redis?: LocalRedis;
+  /** The servers' VM networks, in a child process (network-host.ts: off this process's event loop). */
+  private networks?: NetworkHost;
   private nextId = 1;
   private dir: string;
   private stopping?: Promise<FleetSummary | undefined>;
@@ -107,6 +110,7 @@ export class Region extends EventEmitter {
     const asked = this.opts.backplane ?? 'auto';
     if (asked === 'redis' && !redisAvailable()) throw new Error('--backplane redis: redis-server is not on PATH (apt-get install redis-server)');
     this.backplaneKind = asked === 'auto' ? (redisAvailable() ? 'redis' : 'memory') : asked;
+    this.networks = await startNetworkHost();
     if (this.backplaneKind === 'redis') this.redis = await startRedis(this.dir);
     else this.memory = new MemoryBackplane(this.opts.timeouts.resume);
     const kind = resolveLbKind(this.opts.lb ?? 'auto');
@@ -176,7 +180,7 @@ export class Region extends EventEmitter {
     this.releases.set(id, release);
     const s = await startLocalServer({
       id, timeouts: this.opts.timeouts, tokenSecret: this.secret, logLevel: this.opts.logLevel ?? 'warn',
-      memory: this.memory, redisUrl: this.redis?.url,
+      memory: this.memory, redisUrl: this.redis?.url, network: (p) => this.networks!.open(p),
     });
     this.servers.push(s);
     // Up at the LB and ready by its own account (a server on Redis reports ready once it has
@@ -231,10 +235,10 @@ export class Region extends EventEmitter {
     const s = this.live().find((x) => x.id === id);
     if (!s) throw new Error(`no live server ${id}`);
     if (mode === 'silence') {
-      s.network.blackhole();
+      await s.network.blackhole();
       this.silent.add(id);
     } else if (mode === 'restore') {
-      s.network.restore();
+      await s.network.restore();
       this.silent.delete(id);
     } else {
       this.silent.delete(id);
@@ -257,6 +261,7 @@ export class Region extends EventEmitter {
         await s.drain().catch(() => s.destroy());
       }));
       await this.lb?.close();
+      await this.networks?.close();
       await this.memory?.close();
       await this.redis?.stop();
       fs.rmSync(this.dir, { recursive: true, force: true });
@@ -269,6 +274,7 @@ export class Region extends EventEmitter {
   killNow(): void {
     killChildrenNow();
     this.lb?.killNow();
+    this.networks?.killNow();
     this.redis?.killNow();
   }
 }

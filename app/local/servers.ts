@@ -61,6 +61,8 @@ export interface ServerSpawnOptions {
   memory?: MemoryBackplane;
   /** ... or a Redis URL (servers as child processes). */
   redisUrl?: string;
+  /** Where its VM network runs (default: a black-hole proxy in this process; the region's: network-host.ts). */
+  network?: (targetPort: number) => Promise<BlackholeProxy>;
 }
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -80,9 +82,9 @@ async function startInProcess(o: ServerSpawnOptions): Promise<LocalServer> {
     logger: pino({ level: o.logLevel, base: { server: o.id } }, pino.destination(2)),
   });
   const { port, adminPort } = await server.start();
-  const network = await startBlackholeProxy(port);
+  const network = await (o.network ?? startBlackholeProxy)(port);
   return wrap(o.id, network, port, adminPort, async () => {
-    network.resetAll();
+    await network.resetAll();
     await server.shutdown();
   }, () => false);
 }
@@ -133,9 +135,9 @@ async function startChild(o: ServerSpawnOptions, redisUrl: string): Promise<Loca
     await exited;
     throw err;
   });
-  const network = await startBlackholeProxy(listening.port);
+  const network = await (o.network ?? startBlackholeProxy)(listening.port);
   return wrap(o.id, network, listening.port, listening.adminPort, async () => {
-    network.resetAll();
+    await network.resetAll();
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
     await exited;
   }, () => proc.exitCode !== null || proc.signalCode !== null);

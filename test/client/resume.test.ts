@@ -6,15 +6,17 @@
 import type { ReceivedSignal, SluiceClient } from '../../app/client';
 import { startServer, TestServer } from '../helpers/server';
 import { client, closeClients, fastTimeouts, next } from './helpers';
-import { FaultProxy, startFaultProxy } from './proxy';
+import { BlackholeProxy, startBlackholeProxy } from '../../app/local/blackhole-proxy';
 
 let srv: TestServer;
-let proxy: FaultProxy;
+let proxy: BlackholeProxy;
+/** The sluice socket URL through a proxy. */
+const via = (p: BlackholeProxy) => `ws://127.0.0.1:${p.port}/socket/websocket`;
 beforeAll(async () => {
   srv = await startServer();
 });
 beforeEach(async () => {
-  proxy = await startFaultProxy(srv.port);
+  proxy = await startBlackholeProxy(srv.port);
 });
 afterEach(async () => {
   await closeClients();
@@ -52,7 +54,7 @@ async function joined(...cs: SluiceClient[]): Promise<void> {
 
 test('a peer offline for a few seconds gets what it missed, in order, once', async () => {
   const a = await client(srv.socketUrl, 'c-res-a', { timeouts: fastTimeouts() });
-  const b = await client(proxy.url, 'gw-res-b', { timeouts: fastTimeouts() });
+  const b = await client(via(proxy), 'gw-res-b', { timeouts: fastTimeouts() });
   await joined(a, b);
   const got = collect(b);
   await a.send('gw-res-b', { n: 0 });
@@ -69,7 +71,7 @@ test('a peer offline for a few seconds gets what it missed, in order, once', asy
   expect(b.state).not.toBe('joined');
 
   const resumed = next(b, 'resumed');
-  proxy.heal();
+  proxy.restore();
   const [info] = await resumed;
   expect(info).toEqual({ fromSeq: 1, lastSeq: 21, replayed: 20 });
   await receivedAll(b, got, 21);
@@ -81,7 +83,7 @@ test('a peer offline for a few seconds gets what it missed, in order, once', asy
 });
 
 test('signals sent while the sender is offline wait in the outbox and arrive once, in order', async () => {
-  const a = await client(proxy.url, 'c-out-a', { timeouts: fastTimeouts() });
+  const a = await client(via(proxy), 'c-out-a', { timeouts: fastTimeouts() });
   const b = await client(srv.socketUrl, 'gw-out-b', { timeouts: fastTimeouts() });
   await joined(a, b);
   const got = collect(b);
@@ -91,7 +93,7 @@ test('signals sent while the sender is offline wait in the outbox and arrive onc
   const sends = Array.from({ length: 10 }, (_, n) => a.send('gw-out-b', { n }));
   expect(a.pendingSends).toBe(10);
   await offlineFor(1_000);
-  proxy.heal();
+  proxy.restore();
   expect(await Promise.all(sends)).toEqual(Array(10).fill('delivered'));
   await receivedAll(b, got, 10);
   expect(got.map((s) => (s.data as { n: number }).n)).toEqual([...Array(10).keys()]);
@@ -99,7 +101,7 @@ test('signals sent while the sender is offline wait in the outbox and arrive onc
 });
 
 test('a signal whose reply was lost is re-sent with its id and delivered exactly once', async () => {
-  const a = await client(proxy.url, 'c-dup-a', { timeouts: fastTimeouts() });
+  const a = await client(via(proxy), 'c-dup-a', { timeouts: fastTimeouts() });
   const b = await client(srv.socketUrl, 'gw-dup-b', { timeouts: fastTimeouts() });
   await joined(a, b);
   const got = collect(b);
@@ -109,7 +111,7 @@ test('a signal whose reply was lost is re-sent with its id and delivered exactly
   await receivedAll(b, got, 1); // the server accepted it; A never hears back
   // A's heartbeat replies are swallowed too: it declares the socket dead and reconnects.
   expect((await dead)[0]).toMatchObject({ reason: 'heartbeat_timeout', wasJoined: true });
-  proxy.heal();
+  proxy.restore();
   await expect(sent).resolves.toBe('duplicate');
   expect(got).toHaveLength(1);
   expect(got[0]).toMatchObject({ from: 'c-dup-a', id: 'sig-42', seq: 1, data: 'only once' });
@@ -121,10 +123,10 @@ test('a signal whose reply was lost is re-sent with its id and delivered exactly
 
 test('beyond the history bound the resume reports a gap and replays what is left', async () => {
   const small = await startServer({ serverId: 'small-history', timeouts: { resume: { historyMaxMessages: 5 } } });
-  const p = await startFaultProxy(small.port);
+  const p = await startBlackholeProxy(small.port);
   try {
     const a = await client(small.socketUrl, 'c-gap-a', { timeouts: fastTimeouts() });
-    const b = await client(p.url, 'gw-gap-b', { timeouts: fastTimeouts() });
+    const b = await client(via(p), 'gw-gap-b', { timeouts: fastTimeouts() });
     await joined(a, b);
     const got = collect(b);
     await a.send('gw-gap-b', { n: 1 });
@@ -136,7 +138,7 @@ test('beyond the history bound the resume reports a gap and replays what is left
     for (let n = 3; n <= 12; n++) await a.send('gw-gap-b', { n });
     const gap = next(b, 'gap');
     const resumed = next(b, 'resumed');
-    p.heal();
+    p.restore();
     expect((await gap)[0]).toEqual({ reason: 'trimmed', missedFrom: 3, missedTo: 7 });
     expect((await resumed)[0]).toEqual({ fromSeq: 2, lastSeq: 12, replayed: 5 });
     await receivedAll(b, got, 7);

@@ -1,7 +1,7 @@
 /**
  * No process of `npm start` survives it, even when it gets no chance to clean up: SIGKILL the
- * region process and the kernel kills its servers, HAProxy and Redis (setpriv --pdeathsig);
- * SIGKILL npm itself and the region notices its launcher gone, stops, and takes everything along.
+ * region process and the kernel kills its servers, HAProxy, Redis and the VM networks' process
+ * (setpriv --pdeathsig); SIGKILL npm itself and the region notices its launcher gone, stops, and takes everything along.
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -81,13 +81,18 @@ const linux = process.platform === 'linux' && setprivAvailable();
   test('region process SIGKILLed: its servers, HAProxy and Redis die with it', async () => {
     const proc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'app/local/main.ts'), ...ARGS], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
     spawned.push(proc);
-    await startedRegion(proc);
+    const lines = await startedRegion(proc);
+    // How to connect is printed without a token: tokens never go in URLs or logs.
+    expect(lines.join('\n')).toContain('Sec-WebSocket-Protocol');
+    expect(lines.join('\n')).not.toMatch(/token=|eyJ[A-Za-z0-9_-]{10,}/);
     const kids = descendants(proc.pid!);
     strays.push(...kids);
     // Three servers at least (Redis backplane: child processes), or none when it runs in-process.
     const cmds = kids.map((k) => fs.readFileSync(`/proc/${k}/cmdline`, 'utf8').replace(/\0/g, ' '));
     if (cmds.some((c) => c.startsWith('redis-server'))) expect(cmds.filter((c) => c.includes('app/server/main.ts')).length).toBe(3);
     expect(kids.length).toBeGreaterThan(0);
+    // The servers' VM networks run in a process of their own: it dies with the region too.
+    expect(cmds.filter((c) => c.includes('app/local/network-host.ts')).length).toBe(1);
     proc.kill('SIGKILL');
     expect(await untilGone(kids, 10_000)).toEqual([]);
   });
