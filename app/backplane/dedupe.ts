@@ -3,10 +3,15 @@
  * signal (same sender, same id) gets its first seq back instead of a second delivery.
  *
  * Held for minutes at thousands of signals a second, so each record is as small as V8 allows: a
- * Map slot from the key `${from}\n${id}` to its seq (a small integer, stored inline) and its time
- * in one array of doubles, both in insertion order (which is age order: a key is never set twice),
- * so trimming and eviction pop from the front. An object per record ({ seq, at, bytes }) cost about
- * 56 B more each, and as many more objects for every full GC to mark.
+ * Map slot from the key `${from}\n${id}` to its seq (a small integer, stored inline), and the same
+ * key and its time in two arrays in insertion order (which is age order: a key is in the window at
+ * most once), so trimming and eviction pop from the front. An object per record ({ seq, at, bytes })
+ * cost about 56 B more each, and as many more objects for every full GC to mark.
+ *
+ * The oldest key is read from the array, never as `map.keys().next()`: a Map keeps the slots of
+ * deleted entries until it rehashes, and an iterator from the start walks over all of them, so at
+ * a million records popping one that way cost a walk over up to a million holes (a soak at 5k
+ * msg/s stalled the server for minutes once the window began to trim).
  */
 import { dedupeRecordBytes, MemoryBudget } from './budget';
 
@@ -14,7 +19,8 @@ export const dedupeKey = (from: string, id: string) => `${from}\n${id}`;
 
 export class DedupeWindow {
   private readonly seqs = new Map<string, number>();
-  /** times[head + i] is the time of the i-th oldest record. */
+  /** keys[head + i] and times[head + i]: the i-th oldest record. */
+  private keys: string[] = [];
   private times: number[] = [];
   private head = 0;
   /** Bytes charged to the budget for the records held. */
@@ -33,6 +39,7 @@ export class DedupeWindow {
 
   add(key: string, seq: number, at: number): void {
     this.seqs.set(key, seq);
+    this.keys.push(key);
     this.times.push(at);
     const b = dedupeRecordBytes(key);
     this.bytes += b;
@@ -41,14 +48,15 @@ export class DedupeWindow {
 
   /** Drops the oldest record (the budget's reclaimer); false when there is none. */
   dropOldest(): boolean {
-    const first = this.seqs.keys().next();
-    if (first.done) return false;
-    this.seqs.delete(first.value);
+    if (this.head >= this.keys.length) return false;
+    const key = this.keys[this.head];
+    this.seqs.delete(key);
     this.head++;
-    const b = dedupeRecordBytes(first.value);
+    const b = dedupeRecordBytes(key);
     this.bytes -= b;
     this.memory.release('dedupe', b);
-    if (this.head >= 1024 && this.head * 2 >= this.times.length) {
+    if (this.head >= 1024 && this.head * 2 >= this.keys.length) {
+      this.keys = this.keys.slice(this.head);
       this.times = this.times.slice(this.head);
       this.head = 0;
     }
@@ -62,6 +70,7 @@ export class DedupeWindow {
 
   clear(): void {
     this.seqs.clear();
+    this.keys = [];
     this.times = [];
     this.head = 0;
     this.memory.release('dedupe', this.bytes);
