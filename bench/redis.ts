@@ -28,9 +28,11 @@ async function session(name: Name, redisUrl: string, fn: (measure: (rate: number
   const servers: RunningSystem[] = [];
   const gens: LoadGen[] = [];
   try {
-    servers.push(await startSystem(name, { redisUrl, serverId: `${name}-a` }), await startSystem(name, { redisUrl, serverId: `${name}-b` }));
-    gens.push(await LoadGen.start(), await LoadGen.start());
+    // Fresh server ids per session: a server id that a stopped server held stays claimed on the
+    // shared Redis until its liveness expires, and a new process with it is refused (by design).
     const run = `${name}-${Date.now().toString(36)}`;
+    servers.push(await startSystem(name, { redisUrl, serverId: `${run}-a` }), await startSystem(name, { redisUrl, serverId: `${run}-b` }));
+    gens.push(await LoadGen.start(), await LoadGen.start());
     const pairsByGen: Array<Array<[string, string]>> = [[], []];
     for (let k = 0; k < PAIRS; k++) pairsByGen[k % 2].push([`${run}-a${k}`, `${run}-b${k}`]);
     for (const [g, pairs] of pairsByGen.entries()) {
