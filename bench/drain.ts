@@ -23,7 +23,8 @@ const args = process.argv.slice(2);
 const PEERS = (() => { const i = args.indexOf('--peers'); return i >= 0 ? Number(args[i + 1]) : 10_000; })();
 const WORKERS = 2;
 const INTERVAL_MS = 5_000;
-const JITTERS = [defaultTimeouts.client.restartJitterMs, 100];
+/** The contract's restart jitter (first: the goals are about it) and 1 s, its value before 2026-12-02. */
+const JITTERS = [defaultTimeouts.client.restartJitterMs, 1_000];
 
 interface Variant {
   restartJitterMs: number; peers: number; joinedAfterMs: number; movedAfterMs: number; sent: number; lost: number; duplicated: number;
@@ -57,14 +58,17 @@ async function status(adminPort: number): Promise<{ connections: number }> {
 }
 
 async function variant(redisUrl: string, restartJitterMs: number): Promise<Variant> {
-  const a = await startSystem('sluice', { redisUrl, serverId: `drain-a-${restartJitterMs}`, maxConnections: PEERS + 500 });
-  const b = await startSystem('sluice', { redisUrl, serverId: `drain-b-${restartJitterMs}`, maxConnections: PEERS + 500 });
+  // Fresh ids per variant (servers and peers): a server id or a peer's history a previous variant
+  // left on the shared Redis would be refused or replayed.
+  const tag = `${restartJitterMs}-${Date.now().toString(36)}`;
+  const a = await startSystem('sluice', { redisUrl, serverId: `drain-a-${tag}`, maxConnections: PEERS + 500 });
+  const b = await startSystem('sluice', { redisUrl, serverId: `drain-b-${tag}`, maxConnections: PEERS + 500 });
   const workers = await Promise.all(Array.from({ length: WORKERS }, worker));
   try {
     const urls = [a, b].map((s) => `ws://127.0.0.1:${s.port}${SOCKET_PATH}`);
     const t0 = Date.now();
     await Promise.all(workers.map((w, i) => ask(w, {
-      cmd: 'start', urls, count: PEERS / WORKERS, chunk: 250, rampMs: 500, prefix: `dr${restartJitterMs}w${i}`, intervalMs: INTERVAL_MS, seed: 11 + i, secret: SECRET,
+      cmd: 'start', urls, count: PEERS / WORKERS, chunk: 250, rampMs: 500, prefix: `dr${tag}w${i}`, intervalMs: INTERVAL_MS, seed: 11 + i, secret: SECRET,
       timeouts: { client: { restartJitterMs } },
     }, 'ready', 240_000)));
     const joinedAfterMs = Date.now() - t0;
@@ -128,7 +132,7 @@ async function main(): Promise<void> {
   const s = (x: number) => `${(x / 1000).toFixed(2)} s`;
   const goals = [
     [`drain of ${PEERS.toLocaleString('en')} connections: 0 lost, 0 duplicated`, `${d.lost} lost, ${d.duplicated} duplicated of ${d.sent}`, d.lost === 0 && d.duplicated === 0 ? 'met' : 'not met'],
-    ['reconnect gap p99 <= 300 ms (default jitter)', `${d.gapP99Ms} ms`, d.gapP99Ms <= 300 ? 'met' : 'not met'],
+    [`reconnect gap p99 <= 300 ms (the contract's jitter, ${d.restartJitterMs} ms)`, `${d.gapP99Ms} ms`, d.gapP99Ms <= 300 ? 'met' : 'not met'],
     ...variants.slice(1).map((v) => [`reconnect gap p99 <= 300 ms (jitter ${v.restartJitterMs} ms)`, `${v.gapP99Ms} ms`, v.gapP99Ms <= 300 ? 'met' : 'not met']),
   ];
   const md = [
