@@ -10,6 +10,7 @@
  * was lost or duplicated.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { SERVER_PORT } from '../protocol/endpoints';
 import type { FleetSummary } from '../peer/fleet';
 import { LbKind } from './lb';
 import { BackplaneKind, Region, startRegion } from './region';
@@ -89,7 +90,7 @@ if (require.main === module) {
     .addOption(new Option('--backplane <kind>', 'backplane').choices(['auto', 'memory', 'redis']).default('auto'))
     .option('--servers <n>', 'servers in the region', int(1), 3)
     .option('--peers <n>', 'drill peers in the fleet (0: none)', int(0), 60)
-    .option('--port <port>', 'load balancer port on 127.0.0.1 (0: any free port)', int(0), 4000)
+    .option('--port <port>', 'load balancer port on 127.0.0.1 (0: any free port)', int(0), SERVER_PORT)
     .option('--status-port <port>', 'status page port on 127.0.0.1 (0: any free port)', int(0), 8080)
     .option('--interval <ms>', 'one numbered signal per peer every this many ms', int(10), 500)
     .option('--quick', 'the scaled-down contract of the drill\'s --quick (short drains)', false)

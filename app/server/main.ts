@@ -54,9 +54,9 @@ export async function main(): Promise<SluiceServer> {
 
   if (process.stdout.isTTY || config.env === 'development') {
     process.stderr.write(
-      `sluice ${config.serverId}: ws://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}${SOCKET_PATH}?vsn=2.0.0&token=<token>\n` +
-      `  admin: http://${config.adminHost}:${adminPort}/status  (POST /drain to drain)\n` +
-      `  token: npm run token -- --sub gw-1 --kind gateway\n`,
+      `sluice ${config.serverId}: ws://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}${SOCKET_PATH}?vsn=2.0.0\n` +
+      `  admin: http://${config.adminHost}:${adminPort}/status  (bearer SLUICE_ADMIN_TOKEN when set, required off loopback and in production; POST /drain to drain)\n` +
+      `  token: npm run token -- --sub gw-1 --kind gateway  (sent in Sec-WebSocket-Protocol, never in the URL)\n`,
     );
   }
   return server;
