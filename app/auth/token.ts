@@ -1,13 +1,17 @@
 /**
- * Peer tokens: HS256 JWTs with `sub` (peer id), `kind`, `iat` and `exp`, verified with jose before
- * the WebSocket upgrade. HS256 keeps the development story to one shared secret; the verifier pins
- * the algorithm so a token cannot pick its own (`alg: none`, RS/HS confusion).
+ * Peer tokens: JWTs with `sub` (peer id), `kind`, `acct` (the account, or tenant), `iss`, `aud`,
+ * `iat` and `exp`, verified with jose before the WebSocket upgrade. Optional `grp` (the groups the
+ * peer belongs to) and `sig` (the peers, or `group:<name>`s, it may signal: a narrower policy, see
+ * policy.ts). HS256 keeps the development story to one shared secret; the verifier pins the
+ * algorithms so a token cannot pick its own (`alg: none`, RS/HS confusion). `iss` and `aud` must be
+ * the configured ones (SLUICE_TOKEN_ISSUER, SLUICE_TOKEN_AUDIENCE): a token minted for another
+ * service is refused.
  *
  * Lifetime is bounded (README "Limits and failure behaviour"): a token must carry `exp`, may live
  * at most `maxTtlSec` (`exp - iat`, and `exp - now` so a token without `iat` cannot outlive it
  * either), and must not be issued in the future beyond `clockSkewSec`.
  */
-import { SignJWT, jwtVerify, errors } from 'jose';
+import { SignJWT, jwtVerify, errors, JWTVerifyGetKey } from 'jose';
 import { z } from 'zod';
 import { AUTH_TOKEN_SUBPROTOCOL_PREFIX, PEER_ID_PATTERN } from '../protocol/phoenix';
 
@@ -19,10 +23,32 @@ export const DEV_TOKEN_SECRET = 'sluice-development-secret-do-not-use-in-product
 export const PEER_KINDS = ['client', 'gateway'] as const;
 export type PeerKind = (typeof PEER_KINDS)[number];
 
+/** An account (tenant) name: what `acct` holds. No '/': a peer's address is `<account>/<sub>`. */
+export const ACCOUNT_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+/** A group name (`grp`, and `group:<name>` entries of `sig`). */
+export const GROUP_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+/** The account of a token without `acct` while SLUICE_ENV=development (production refuses such a token). */
+export const DEFAULT_ACCOUNT = 'default';
+/** At most this many `grp` and `sig` entries: the policy check stays small and bounded per signal. */
+export const MAX_GROUPS = 16;
+export const MAX_ALLOW_ENTRIES = 64;
+/** The `iss` and `aud` of development tokens (and the defaults of SLUICE_TOKEN_ISSUER / _AUDIENCE). */
+export const DEFAULT_ISSUER = 'sluice';
+export const DEFAULT_AUDIENCE = 'sluice';
+
 export interface PeerIdentity {
   sub: string;
   kind: PeerKind;
+  /** The `acct` claim (DEFAULT_ACCOUNT for a development token without one). */
+  account: string;
+  /** `grp`: the groups this peer belongs to (others' `sig` may name them). */
+  groups?: string[];
+  /** `sig`: when present, the only peers (ids, or `group:<name>`) this peer may signal. */
+  allow?: string[];
 }
+
+/** What signToken needs: the account defaults to DEFAULT_ACCOUNT. */
+export type TokenSubject = Omit<PeerIdentity, 'account'> & { account?: string };
 
 
 /** SLUICE_TOKEN_MAX_TTL_SEC default: 7 days. */
@@ -32,11 +58,15 @@ export const TOKEN_CLOCK_SKEW_SEC = 60;
 /** `npm run token` default lifetime. */
 export const DEFAULT_TOKEN_TTL_SEC = 24 * 3600;
 
+const ALLOW_ENTRY = /^(group:)?[A-Za-z0-9_.-]{1,128}$/;
 const claimsSchema = z.object({
   sub: z.string().regex(PEER_ID_PATTERN, 'sub must be 1-128 characters of [A-Za-z0-9_.-]'),
   kind: z.enum(PEER_KINDS),
   exp: z.number(),
   iat: z.number().optional(),
+  acct: z.string().regex(ACCOUNT_PATTERN, 'acct must be 1-64 characters of [A-Za-z0-9_.-]').optional(),
+  grp: z.array(z.string().regex(GROUP_PATTERN, 'each grp entry must be 1-64 characters of [A-Za-z0-9_.-]')).max(MAX_GROUPS).optional(),
+  sig: z.array(z.string().regex(ALLOW_ENTRY, 'each sig entry must be a peer id or group:<name>')).max(MAX_ALLOW_ENTRIES).optional(),
 });
 
 /**
@@ -46,7 +76,12 @@ const claimsSchema = z.object({
 export type TokenErrorReason =
   | 'missing' // no token: neither in Sec-WebSocket-Protocol nor (where allowed) in the query
   | 'in_query_disabled' // a `token` query parameter while SLUICE_TOKEN_IN_QUERY=off
-  | 'invalid' // bad signature, format, algorithm, issuer or claims
+  | 'invalid' // bad signature, format, algorithm or claims
+  | 'wrong_issuer' // iss is not SLUICE_TOKEN_ISSUER
+  | 'wrong_audience' // aud does not name SLUICE_TOKEN_AUDIENCE
+  | 'no_account' // no acct claim while SLUICE_ENV=production
+  | 'unknown_key' // kid names no key of the issuer's JWKS (keys.ts)
+  | 'revoked' // its jti or sub was revoked through the admin API (revocation.ts)
   | 'expired' // exp has passed
   | 'no_expiry' // no exp claim: a token must end
   | 'lifetime_exceeded' // exp - iat, or exp - now, beyond the maximum lifetime
@@ -68,9 +103,18 @@ export interface VerifyOptions {
   clockSkewSec?: number;
   /** Now, in seconds since the epoch (tests). */
   nowSec?: number;
+  /** Required `iss` (default DEFAULT_ISSUER). */
+  issuer?: string;
+  /** Required `aud` (default DEFAULT_AUDIENCE): a token for another service is refused. */
+  audience?: string;
+  /** Refuse a token without `acct` (SLUICE_ENV=production); else it belongs to DEFAULT_ACCOUNT. */
+  requireAccount?: boolean;
+  /** Accepted algorithms (default HS256 for a secret; the JWKS verifier passes EdDSA and ES256). */
+  algorithms?: string[];
 }
 
-const ISSUER = 'sluice';
+/** A shared secret (HS256, development) or a jose key resolver (a JWKS: keys.ts). */
+export type VerificationKey = string | Uint8Array | JWTVerifyGetKey;
 
 function key(secret: string): Uint8Array {
   return new TextEncoder().encode(secret);
@@ -80,31 +124,52 @@ function key(secret: string): Uint8Array {
  * Sign a peer token valid for `ttlSec` (negative: already expired, for tests). Refuses a lifetime the
  * verifier would refuse (beyond `maxTtlSec`) or one that is not a whole number of seconds.
  */
-export async function signToken(secret: string, id: PeerIdentity, ttlSec = DEFAULT_TOKEN_TTL_SEC, opts: { maxTtlSec?: number } = {}): Promise<string> {
+export async function signToken(secret: string, id: TokenSubject, ttlSec = DEFAULT_TOKEN_TTL_SEC, opts: { maxTtlSec?: number; audience?: string; issuer?: string } = {}): Promise<string> {
   const maxTtlSec = opts.maxTtlSec ?? DEFAULT_TOKEN_MAX_TTL_SEC;
   if (!Number.isSafeInteger(ttlSec)) throw new RangeError(`token lifetime must be a whole number of seconds, got ${String(ttlSec)}`);
   if (ttlSec > maxTtlSec) throw new RangeError(`token lifetime ${ttlSec} s exceeds the maximum ${maxTtlSec} s (SLUICE_TOKEN_MAX_TTL_SEC): servers would refuse it`);
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ kind: id.kind })
+  return new SignJWT(tokenClaims(id))
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(id.sub)
-    .setIssuer(ISSUER)
+    .setIssuer(opts.issuer ?? DEFAULT_ISSUER)
+    .setAudience(opts.audience ?? DEFAULT_AUDIENCE)
     .setIssuedAt(now)
     .setExpirationTime(now + ttlSec)
     .sign(key(secret));
 }
 
-export async function verifyToken(secret: string, token: string | null | undefined, opts: VerifyOptions = {}): Promise<PeerIdentity> {
+/** The private claims of a peer token (kind, acct, grp, sig), for any signer. */
+export function tokenClaims(id: TokenSubject): Record<string, unknown> {
+  return {
+    kind: id.kind,
+    acct: id.account ?? DEFAULT_ACCOUNT,
+    ...(id.groups ? { grp: id.groups } : {}),
+    ...(id.allow ? { sig: id.allow } : {}),
+  };
+}
+
+export async function verifyToken(secret: VerificationKey, token: string | null | undefined, opts: VerifyOptions = {}): Promise<PeerIdentity> {
   if (!token) throw new TokenError('missing', 'a token is required (Sec-WebSocket-Protocol: phoenix, base64url.bearer.phx.<token>)');
   const maxTtlSec = opts.maxTtlSec ?? DEFAULT_TOKEN_MAX_TTL_SEC;
   const skew = opts.clockSkewSec ?? TOKEN_CLOCK_SKEW_SEC;
   const now = opts.nowSec ?? Math.floor(Date.now() / 1000);
+  const issuer = opts.issuer ?? DEFAULT_ISSUER;
+  const audience = opts.audience ?? DEFAULT_AUDIENCE;
   let payload: unknown;
   try {
     // Signature first: nothing about an unsigned token's claims is reported.
-    ({ payload } = await jwtVerify(token, key(secret), { algorithms: ['HS256'], issuer: ISSUER, requiredClaims: ['sub'], currentDate: new Date(now * 1000) }));
+    const verifyOpts = { algorithms: opts.algorithms ?? ['HS256'], issuer, audience, requiredClaims: ['sub'], currentDate: new Date(now * 1000) };
+    ({ payload } = typeof secret === 'function'
+      ? await jwtVerify(token, secret, verifyOpts)
+      : await jwtVerify(token, typeof secret === 'string' ? key(secret) : secret, verifyOpts));
   } catch (err) {
+    if (err instanceof TokenError) throw err;
     if (err instanceof errors.JWTExpired) throw new TokenError('expired', 'token expired');
+    // Claims are checked only after the signature: these say which claim and what was expected.
+    if (err instanceof errors.JWTClaimValidationFailed && err.claim === 'iss') throw new TokenError('wrong_issuer', `token iss must be "${issuer}" (SLUICE_TOKEN_ISSUER)`);
+    if (err instanceof errors.JWTClaimValidationFailed && err.claim === 'aud') throw new TokenError('wrong_audience', `token aud must name "${audience}" (SLUICE_TOKEN_AUDIENCE)`);
+    if (err instanceof errors.JWKSNoMatchingKey) throw new TokenError('unknown_key', 'token kid names no key of the issuer (retired, or not yet published)');
     throw new TokenError('invalid', 'token signature or format invalid');
   }
   const claims = claimsSchema.safeParse(payload);
@@ -122,7 +187,12 @@ export async function verifyToken(secret: string, token: string | null | undefin
   if (exp - now > maxTtlSec) {
     throw new TokenError('lifetime_exceeded', `token exp is ${exp - now} s away, beyond the maximum lifetime ${maxTtlSec} s (SLUICE_TOKEN_MAX_TTL_SEC)`);
   }
-  return { sub: claims.data.sub, kind: claims.data.kind };
+  const { acct, grp, sig } = claims.data;
+  if (acct === undefined && opts.requireAccount) throw new TokenError('no_account', 'token has no acct claim: SLUICE_ENV=production requires every token to name its account (tenant)');
+  const id: PeerIdentity = { sub: claims.data.sub, kind: claims.data.kind, account: acct ?? DEFAULT_ACCOUNT };
+  if (grp) id.groups = grp;
+  if (sig) id.allow = sig;
+  return id;
 }
 
 /** Unpadded base64 in either alphabet: phoenix.js sends standard base64 (btoa), which for a JWT is also base64url. */

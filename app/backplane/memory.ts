@@ -8,16 +8,19 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Timeouts } from '../contract/timeouts';
+import { FORBIDDEN_DETAIL, targetPermitted } from '../auth/policy';
 import type { PeerKind } from '../auth/token';
 import { BudgetLimits, DEFAULT_BUDGET, historyEntryBytes, MemoryBudget } from './budget';
 import { dedupeKey, DedupeWindow } from './dedupe';
 import {
-  AttachOptions, Backplane, BackplaneError, BackplaneHealth, Delivery, PeerSession, PresenceEntry,
+  AttachingPeer, AttachOptions, Backplane, BackplaneError, BackplaneHealth, Delivery, PeerSession, PresenceEntry,
   PresenceEvent, PublishOutcome, REPLAY_PAGE_DEFAULT, ReplayResult, SignalEnvelope,
 } from './types';
 
 interface PeerRecord {
   kind: PeerKind;
+  /** The target's `grp` (policy.ts reads kind and groups here, never from a sender). */
+  groups?: string[];
   serverId: string;
   state: 'online' | 'away';
   since: number;
@@ -122,12 +125,12 @@ export class MemoryBackplane implements Backplane {
     this.sweeper.unref();
   }
 
-  async attach(peer: { id: string; kind: PeerKind }, serverId: string, opts: AttachOptions): Promise<PeerSession> {
+  async attach(peer: AttachingPeer, serverId: string, opts: AttachOptions): Promise<PeerSession> {
     this.assertOpen();
     const prev = this.peers.get(peer.id);
     if (prev?.awayTimer) clearTimeout(prev.awayTimer);
     const session = new MemorySession(this, peer.id, opts);
-    const rec: PeerRecord = { kind: peer.kind, serverId, state: 'online', since: this.now(), owner: session };
+    const rec: PeerRecord = { kind: peer.kind, groups: peer.groups, serverId, state: 'online', since: this.now(), owner: session };
     this.peers.set(peer.id, rec);
     const hist = this.histories.get(peer.id);
     if (hist) hist.keepUntil = undefined; // online: numbering and history stay as long as it does
@@ -168,7 +171,12 @@ export class MemoryBackplane implements Backplane {
     const dup = this.seen.get(key);
     if (dup !== undefined) return { status: 'duplicate', seq: dup };
     const rec = this.peers.get(signal.to);
-    if (!rec) throw new BackplaneError('unknown_peer', `peer ${signal.to} is not online`);
+    const check = signal.check;
+    if (!rec) {
+      if (check?.absent === 'forbidden') throw new BackplaneError('forbidden', FORBIDDEN_DETAIL);
+      throw new BackplaneError('unknown_peer', `peer ${signal.to} is not online`);
+    }
+    if (check && !targetPermitted(check, rec.kind, rec.groups)) throw new BackplaneError('forbidden', FORBIDDEN_DETAIL);
     const hist = this.history(signal.to);
     const delivery: Delivery = { from: signal.from, id: signal.id, seq: hist.lastSeq + 1, data: signal.data, ts: now };
     const stored: Stored = { peer: signal.to, d: delivery, bytes: historyEntryBytes(signal.from, signal.id, signal.data) };

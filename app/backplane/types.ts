@@ -7,6 +7,7 @@
  * Implementations: `MemoryBackplane` (one process; several servers in one process may share it) and
  * `RedisBackplane` (a region of servers).
  */
+import type { TargetCheck } from '../auth/policy';
 import type { PeerKind } from '../auth/token';
 import type { MemoryBudget } from './budget';
 
@@ -22,10 +23,23 @@ export const REPLAY_PAGE_DEFAULT = 32;
  * multiply that by every entry kept.
  */
 export interface SignalEnvelope {
+  /** Addresses (`<account>/<sub>`, policy.ts) when a server publishes; opaque ids to the backplane. */
   from: string;
   to: string;
   id: string;
   data: string;
+  /**
+   * The sender's signalling policy for this target (policy.ts), applied against the target's
+   * record in the step that routes the signal. Absent: no policy (backplane tests, tools).
+   */
+  check?: TargetCheck;
+}
+
+/** A peer as it attaches: its kind and groups travel with its route record (the policy reads them there). */
+export interface AttachingPeer {
+  id: string;
+  kind: PeerKind;
+  groups?: string[];
 }
 
 /** A signal as numbered for its recipient. */
@@ -50,7 +64,7 @@ export interface PublishOutcome {
   seq: number;
 }
 
-export type BackplaneErrorReason = 'unknown_peer' | 'backplane_unavailable';
+export type BackplaneErrorReason = 'unknown_peer' | 'backplane_unavailable' | 'forbidden';
 
 export class BackplaneError extends Error {
   constructor(readonly reason: BackplaneErrorReason, message: string) {
@@ -125,8 +139,12 @@ export interface Backplane {
    */
   readonly memory: MemoryBudget;
   /** Claim `peer` for this server: from now on its deliveries go to `opts.deliver`. */
-  attach(peer: { id: string; kind: PeerKind }, serverId: string, opts: AttachOptions): Promise<PeerSession>;
-  /** Dedupe, number, store and route one signal. Throws BackplaneError. */
+  attach(peer: AttachingPeer, serverId: string, opts: AttachOptions): Promise<PeerSession>;
+  /**
+   * Dedupe, apply `signal.check` to the target's record, number, store and route one signal.
+   * Throws BackplaneError (`forbidden` when the policy refuses, or for an absent target whose
+   * answer must not differ from a refusal: see policy.ts).
+   */
   publish(signal: SignalEnvelope): Promise<PublishOutcome>;
   /**
    * What `peerId` missed after `afterSeq`, one page of at most `limit` deliveries (default

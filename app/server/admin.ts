@@ -6,8 +6,9 @@
  *   POST /drain[?wait=1]   start the drain (idempotent); with wait=1 answer when it has finished
  *   GET  /status           state, connections, drain progress, backplane health
  *   GET  /metrics          Prometheus text
- *   GET  /presence         online and away peers (from the backplane)
- *   GET  /presence/stream  presence changes as server-sent events
+ *   GET  /presence[?account=A]         online and away peers (from the backplane), each with its
+ *                                      account; with `account`, that account's only
+ *   GET  /presence/stream[?account=A]  presence changes as server-sent events (same filter)
  *
  * With SLUICE_ADMIN_TOKEN set (required in production and off loopback) every route but
  * GET /metrics needs `Authorization: Bearer <token>`: 401 without it, 403 with a wrong one.
@@ -16,7 +17,9 @@
  */
 import crypto from 'node:crypto';
 import type http from 'node:http';
-import { BackplaneError, PresenceEvent } from '../backplane/types';
+import { accountOf, subOf } from '../auth/policy';
+import { ACCOUNT_PATTERN } from '../auth/token';
+import { BackplaneError, PresenceEntry, PresenceEvent } from '../backplane/types';
 import type { SluiceServer } from './server';
 import { json, parseTarget } from './http';
 
@@ -78,6 +81,9 @@ export function createAdminHandler(server: SluiceServer): AdminHandler {
       if (!res.headersSent) json(res, unavailable ? 503 : 500, { error: unavailable ? 'backplane_unavailable' : 'internal_error' });
       else res.end();
     };
+    // Listings per account (a tenant's portal asks for its own): peers are shown by sub + account.
+    const account = url.searchParams.get('account');
+    if (account !== null && !ACCOUNT_PATTERN.test(account)) return json(res, 400, { error: 'bad_request', field: 'account', expected: '1-64 characters of [A-Za-z0-9_.-]' });
     switch (route) {
       case 'POST /drain': {
         server.log.info({ remote: req.socket.remoteAddress }, 'drain requested over admin');
@@ -98,13 +104,14 @@ export function createAdminHandler(server: SluiceServer): AdminHandler {
         }).catch(fail);
         return;
       case 'GET /presence':
-        server.backplane.presence().then((peers) => json(res, 200, { peers })).catch(fail);
+        server.backplane.presence().then((peers) => json(res, 200, { peers: listing(peers, account) })).catch(fail);
         return;
       case 'GET /presence/stream': {
         res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
         res.write(': presence changes follow\n\n');
         const unsubscribe = server.backplane.subscribePresence((ev: PresenceEvent) => {
-          res.write(`event: ${ev.type}\ndata: ${JSON.stringify(ev)}\n\n`);
+          const shown = presenceEvent(ev, account);
+          if (shown) res.write(`event: ${ev.type}\ndata: ${JSON.stringify(shown)}\n\n`);
         });
         streams.add(res);
         res.on('close', () => {
@@ -122,6 +129,21 @@ export function createAdminHandler(server: SluiceServer): AdminHandler {
     for (const s of streams) s.end();
   };
   return handler;
+}
+
+/** A backplane entry (peerId = `<account>/<sub>`) as listed: sub as peerId, account beside it. */
+function shownEntry(e: PresenceEntry): PresenceEntry & { account: string } {
+  return { ...e, peerId: subOf(e.peerId), account: accountOf(e.peerId) };
+}
+
+export function listing(peers: PresenceEntry[], account: string | null): Array<PresenceEntry & { account: string }> {
+  return peers.filter((e) => account === null || accountOf(e.peerId) === account).map(shownEntry);
+}
+
+export function presenceEvent(ev: PresenceEvent, account: string | null): object | undefined {
+  const id = ev.type === 'offline' ? ev.peerId : ev.entry.peerId;
+  if (account !== null && accountOf(id) !== account) return undefined;
+  return ev.type === 'offline' ? { type: ev.type, peerId: subOf(id), account: accountOf(id) } : { type: ev.type, entry: shownEntry(ev.entry) };
 }
 
 function status(server: SluiceServer) {

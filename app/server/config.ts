@@ -7,9 +7,9 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
-import { DEV_TOKEN_SECRET } from '../auth/token';
 import { z } from 'zod';
-import { DEFAULT_TOKEN_MAX_TTL_SEC } from '../auth/token';
+import type { SignalPolicy } from '../auth/policy';
+import { DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_TOKEN_MAX_TTL_SEC, DEV_TOKEN_SECRET } from '../auth/token';
 import { DEFAULT_BUDGET } from '../backplane/budget';
 import { resolveTimeouts, Timeouts, TimeoutsContractError, TimeoutsOverrides } from '../contract/timeouts';
 import { ADMIN_PORT, SERVER_PORT } from '../protocol/endpoints';
@@ -45,6 +45,9 @@ const envSchema = z.object({
   SLUICE_MAX_CONNECTIONS: z.coerce.number().int().min(1).optional(),
   SLUICE_MAX_CONNECTIONS_PER_PEER: z.coerce.number().int().min(1).max(1000).default(4),
   SLUICE_TOKEN_MAX_TTL_SEC: z.coerce.number().int().min(60).max(365 * 24 * 3600).default(DEFAULT_TOKEN_MAX_TTL_SEC),
+  SLUICE_TOKEN_ISSUER: z.string().min(1).max(256).default(DEFAULT_ISSUER),
+  SLUICE_TOKEN_AUDIENCE: z.string().min(1).max(256).default(DEFAULT_AUDIENCE),
+  SLUICE_SIGNAL_SAME_KIND: z.enum(['on', 'off']).default('off'),
 });
 
 export interface ServerConfig {
@@ -54,6 +57,11 @@ export interface ServerConfig {
   adminHost: string;
   adminPort: number;
   tokenSecret: string;
+  /** Required `iss` and `aud` of peer tokens (SLUICE_TOKEN_ISSUER, SLUICE_TOKEN_AUDIENCE; default `sluice`). */
+  tokenIssuer?: string;
+  tokenAudience?: string;
+  /** Who may signal whom beyond the account (app/auth/policy.ts): SLUICE_SIGNAL_SAME_KIND; default DEFAULT_SIGNAL_POLICY (across kinds only). */
+  signalPolicy?: SignalPolicy;
   logLevel: string;
   serverId: string;
   redisUrl?: string;
@@ -254,6 +262,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { fdLimit
     adminHost: e.SLUICE_ADMIN_HOST,
     adminPort: e.SLUICE_ADMIN_PORT,
     tokenSecret: e.SLUICE_TOKEN_SECRET ?? DEV_TOKEN_SECRET,
+    tokenIssuer: e.SLUICE_TOKEN_ISSUER,
+    tokenAudience: e.SLUICE_TOKEN_AUDIENCE,
+    signalPolicy: { sameKind: e.SLUICE_SIGNAL_SAME_KIND === 'on' },
     logLevel: e.SLUICE_LOG_LEVEL,
     serverId: e.SLUICE_SERVER_ID,
     redisUrl: e.SLUICE_REDIS_URL,

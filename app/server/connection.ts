@@ -11,6 +11,7 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
+import { checkFor, peerAddress, SenderChecks, subOf } from '../auth/policy';
 import type { PeerIdentity } from '../auth/token';
 import { AttachOptions, Backplane, BackplaneError, Delivery, PeerSession, ReplayResult } from '../backplane/types';
 import type { Timeouts } from '../contract/timeouts';
@@ -36,6 +37,8 @@ export interface ConnectionContext {
   /** The server's one timer for every connection's join, idle, lifetime and close deadlines. */
   wheel: DeadlineWheel<PeerConnection>;
   onClosed(conn: PeerConnection): void;
+  /** The server may serve (server.ts ready()): a join while it may not is refused, never half-served. */
+  ready(): boolean;
 }
 
 type State = 'open' | 'closing' | 'closed';
@@ -111,16 +114,21 @@ export class PeerConnection implements AttachOptions {
    * connection cost ~0.5 KiB of heap for the few lines a connection logs in its life (bench/idle.ts).
    */
   private get log(): Logger {
-    return this.ctx.log.child({ conn: this.id, peer: this.peer.sub, kind: this.peer.kind });
+    return this.ctx.log.child({ conn: this.id, peer: this.peer.sub, account: this.peer.account, kind: this.peer.kind });
   }
   closeReason = 'peer';
+  /** `<account>/<sub>`: this peer's id in the backplane (policy.ts). */
+  readonly address: string;
 
   constructor(
     private readonly ws: WebSocket,
     private readonly socket: Socket,
     readonly peer: PeerIdentity,
     private readonly ctx: ConnectionContext,
+    /** Who this peer may signal (policy.ts), built once at upgrade. */
+    private readonly checks: SenderChecks,
   ) {
+    this.address = peerAddress(peer.account, peer.sub);
     this.bucket = new TokenBucket(ctx.limits.ratePerSec, ctx.limits.rateBurst);
     this.byteRate = new ByteRate(ctx.limits.bytesPerSec, ctx.limits.bytesBurst);
     (ws as Owned)[OWNER] = this;
@@ -403,6 +411,12 @@ export class PeerConnection implements AttachOptions {
       this.send(reply(f, 'error', { reason: 'invalid_payload', field: 'last_seq', expected: 'a non-negative integer or null' }));
       return;
     }
+    if (!this.ctx.ready()) {
+      // Unready (e.g. another process holds this server id, or no backplane yet): never say "joined".
+      this.ctx.metrics.joins.inc({ result: 'not_ready' });
+      this.send(reply(f, 'error', { reason: 'backplane_unavailable' }));
+      return;
+    }
     if (this.session) await this.leave(); // a rejoin replaces the old join
     const fail = (err: unknown) => {
       const reason = err instanceof BackplaneError ? err.reason : 'internal_error';
@@ -416,7 +430,7 @@ export class PeerConnection implements AttachOptions {
     const fresh = lastSeq === undefined || lastSeq === null;
     let from: number;
     try {
-      from = fresh ? (await this.ctx.backplane.replay(this.peer.sub, null)).lastSeq : (lastSeq as number);
+      from = fresh ? (await this.ctx.backplane.replay(this.address, null)).lastSeq : (lastSeq as number);
     } catch (err) {
       return fail(err);
     }
@@ -426,7 +440,7 @@ export class PeerConnection implements AttachOptions {
     let session: PeerSession;
     try {
       // This connection is its own AttachOptions (deliver, onEvicted): no closures per join.
-      session = await this.ctx.backplane.attach({ id: this.peer.sub, kind: this.peer.kind }, this.ctx.serverId, this);
+      session = await this.ctx.backplane.attach({ id: this.address, kind: this.peer.kind, groups: this.peer.groups }, this.ctx.serverId, this);
     } catch (err) {
       this.joinRef = null;
       this.pending = null;
@@ -442,7 +456,7 @@ export class PeerConnection implements AttachOptions {
     const pageSize = Math.max(1, Math.floor(REPLAY_PAGE_BYTES / this.ctx.limits.maxFrameBytes));
     let replay: ReplayResult;
     try {
-      replay = await this.ctx.backplane.replay(this.peer.sub, from, pageSize);
+      replay = await this.ctx.backplane.replay(this.address, from, pageSize);
     } catch (err) {
       await this.leave();
       return fail(err);
@@ -470,7 +484,7 @@ export class PeerConnection implements AttachOptions {
         // Done when history is read to its end and every live delivery since is in `pending`.
         if (!replay.more && !this.pendingRefused) break;
         this.pendingRefused = false;
-        replay = await this.ctx.backplane.replay(this.peer.sub, this.lastSentSeq, pageSize);
+        replay = await this.ctx.backplane.replay(this.address, this.lastSentSeq, pageSize);
         if (replay.gap) {
           // Entries left the history while this replay read it (budget eviction under load): the
           // peer rejoins from what it has, and that join reports the gap.
@@ -535,7 +549,8 @@ export class PeerConnection implements AttachOptions {
 
   private sendDelivery(d: Delivery, replayed: boolean): boolean {
     if (d.seq <= this.lastSentSeq) return true; // already sent by the replay
-    const ok = this.send(pushSignal(this.joinRef, peerTopic(this.peer.sub), { from: d.from, id: d.id, seq: d.seq, replayed }, d.data));
+    // The sender is of this peer's account (policy.ts): it is shown by its sub.
+    const ok = this.send(pushSignal(this.joinRef, peerTopic(this.peer.sub), { from: subOf(d.from), id: d.id, seq: d.seq, replayed }, d.data));
     if (ok) this.lastSentSeq = d.seq;
     return ok;
   }
@@ -548,14 +563,16 @@ export class PeerConnection implements AttachOptions {
     }
     const { to, id, json } = prepared;
     try {
-      const outcome = await this.ctx.backplane.publish({ from: this.peer.sub, to, id, data: json });
+      // `to` is resolved in the sender's own account; the policy for it is picked, not built.
+      const outcome = await this.ctx.backplane.publish({ from: this.address, to: peerAddress(this.peer.account, to), id, data: json, check: checkFor(this.checks, to) });
       this.ctx.metrics.signalsRelayed.inc({ status: outcome.status });
       this.send(reply(f, 'ok', { status: outcome.status }));
     } catch (err) {
       const reason = err instanceof BackplaneError ? err.reason : 'internal_error';
       if (!(err instanceof BackplaneError)) this.log.error({ err: (err as Error).message }, 'publish failed');
       this.ctx.metrics.signalsFailed.inc({ reason });
-      this.send(reply(f, 'error', { reason }));
+      // forbidden carries the rule (never whether the target exists: policy.ts).
+      this.send(reply(f, 'error', reason === 'forbidden' ? { reason, detail: (err as Error).message } : { reason }));
     }
   }
 

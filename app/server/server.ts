@@ -7,6 +7,7 @@ import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import pino, { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
+import { DEFAULT_SIGNAL_POLICY, peerAddress, senderChecks } from '../auth/policy';
 import { TokenCarrier, TokenError, upgradeToken, verifyToken } from '../auth/token';
 import { MemoryBackplane } from '../backplane/memory';
 import type { Backplane } from '../backplane/types';
@@ -45,7 +46,7 @@ export class SluiceServer {
   lifecycle?: { status(): object };
   private readonly ownsBackplane: boolean;
   private readonly connections = new Set<PeerConnection>();
-  /** Open connections by token `sub` (SLUICE_MAX_CONNECTIONS_PER_PEER). */
+  /** Open connections by peer address `<account>/<sub>` (SLUICE_MAX_CONNECTIONS_PER_PEER). */
   private readonly byPeer = new Map<string, Set<PeerConnection>>();
   /** Upgrades between their request and their WebSocket (token verification). */
   private upgrading = 0;
@@ -87,6 +88,7 @@ export class SluiceServer {
       random: this.random,
       wheel: this.wheel,
       onClosed: (c) => this.connectionClosed(c),
+      ready: () => this.ready().ok,
     };
     this.wss = new WebSocketServer({
       noServer: true, maxPayload: opts.config.limits.maxFrameBytes, perMessageDeflate: false, clientTracking: false,
@@ -282,6 +284,9 @@ export class SluiceServer {
     if (vsn !== null && vsn !== PROTOCOL_VSN) return rejected(400, 'bad_vsn');
     const retry = { 'Retry-After': String(RETRY_AFTER_SEC) };
     if (this.drainer.state !== 'serving') return rejected(503, 'draining', retry);
+    // Readiness gates serving: while /readyz says 503 (no backplane yet, or another process holds
+    // this server id) no upgrade is answered 101, so no peer is ever told it joined here.
+    if (!this.ready().ok) return rejected(503, 'not_ready', retry);
     // Process cap (SLUICE_MAX_CONNECTIONS): open plus upgrading, so a burst of upgrades cannot
     // overshoot it while tokens are verified. /readyz is not affected: the LB keeps routing here.
     const { maxConnections, maxConnectionsPerPeer, tokenMaxTtlSec } = this.config.limits;
@@ -293,7 +298,9 @@ export class SluiceServer {
       // Sec-WebSocket-Protocol first; the query only while SLUICE_TOKEN_IN_QUERY allows it (README "Tokens out of URLs").
       const found = upgradeToken(req.headers['sec-websocket-protocol'], url.searchParams.get('token'), { queryAllowed: tokenInQueryAllowed(this.config) });
       carrier = found.carrier;
-      peer = await verifyToken(this.config.tokenSecret, found.token, { maxTtlSec: tokenMaxTtlSec });
+      peer = await verifyToken(this.config.tokenSecret, found.token, {
+        maxTtlSec: tokenMaxTtlSec, issuer: this.config.tokenIssuer, audience: this.config.tokenAudience, requireAccount: this.config.env === 'production',
+      });
     } catch (err) {
       const reason = err instanceof TokenError ? err.reason : 'invalid';
       // Never the token, the header or the URL: only why, and where the token was.
@@ -304,23 +311,26 @@ export class SluiceServer {
     }
     // The drain may have started while the token was being verified.
     if (this.drainer.state !== 'serving') return rejected(503, 'draining', retry);
+    if (!this.ready().ok) return rejected(503, 'not_ready', retry);
+    const address = peerAddress(peer.account, peer.sub);
     if (this.connections.size >= maxConnections) return rejected(503, 'at_capacity', retry);
     // Per-peer cap: the newest JOINED connection wins (older ones are evicted at join), so more
     // than a few open at once for one sub are unjoined attempts; refuse the new one until one ends.
     let open = 0;
-    for (const c of this.byPeer.get(peer.sub) ?? []) if (c.isOpen) open++;
+    for (const c of this.byPeer.get(address) ?? []) if (c.isOpen) open++;
     if (open >= maxConnectionsPerPeer) {
-      this.log.info({ peer: peer.sub, open }, 'upgrade refused: connections per peer');
+      this.log.info({ peer: peer.sub, account: peer.account, open }, 'upgrade refused: connections per peer');
       return rejected(429, 'peer_connection_limit', retry);
     }
     if (socket.destroyed) return;
+    const checks = senderChecks(peer, this.config.signalPolicy ?? DEFAULT_SIGNAL_POLICY);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const conn = new PeerConnection(ws, socket, peer, this.connectionContext);
+      const conn = new PeerConnection(ws, socket, peer, this.connectionContext, checks);
       this.connections.add(conn);
       this.pinger.add(conn);
-      const mine = this.byPeer.get(peer.sub) ?? new Set<PeerConnection>();
+      const mine = this.byPeer.get(address) ?? new Set<PeerConnection>();
       mine.add(conn);
-      this.byPeer.set(peer.sub, mine);
+      this.byPeer.set(address, mine);
       this.metrics.connections.set(this.connections.size);
     });
   }
@@ -328,9 +338,9 @@ export class SluiceServer {
   private connectionClosed(c: PeerConnection): void {
     this.connections.delete(c);
     this.pinger.delete(c);
-    const mine = this.byPeer.get(c.peer.sub);
+    const mine = this.byPeer.get(c.address);
     mine?.delete(c);
-    if (mine?.size === 0) this.byPeer.delete(c.peer.sub);
+    if (mine?.size === 0) this.byPeer.delete(c.address);
     this.metrics.connections.set(this.connections.size);
     this.drainer.connectionClosed(c);
   }

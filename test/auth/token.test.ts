@@ -8,7 +8,7 @@ const DAY = 24 * 3600;
 
 /** A token with exactly these claims (iss sluice, HS256) unless overridden. */
 function raw(claims: Record<string, unknown>, opts: { secret?: string; alg?: string; iss?: string } = {}): Promise<string> {
-  return new SignJWT({ kind: 'client', sub: 'p1', iss: opts.iss ?? 'sluice', ...claims })
+  return new SignJWT({ kind: 'client', sub: 'p1', iss: opts.iss ?? 'sluice', aud: 'sluice', ...claims })
     .setProtectedHeader({ alg: opts.alg ?? 'HS256', typ: 'JWT' })
     .sign(new TextEncoder().encode(opts.secret ?? SECRET));
 }
@@ -25,15 +25,20 @@ async function reason(token: Promise<string> | string, opts = {}): Promise<[stri
 
 describe('verifyToken', () => {
   it('accepts a token from signToken (what npm run token issues: iat + exp, 24 h)', async () => {
-    await expect(verifyToken(SECRET, await signToken(SECRET, { sub: 'gw-1', kind: 'gateway' }))).resolves.toEqual({ sub: 'gw-1', kind: 'gateway' });
-    await expect(verifyToken(SECRET, await raw({ iat: NOW, exp: NOW + DEFAULT_TOKEN_MAX_TTL_SEC }))).resolves.toEqual({ sub: 'p1', kind: 'client' });
+    await expect(verifyToken(SECRET, await signToken(SECRET, { sub: 'gw-1', kind: 'gateway' }))).resolves.toEqual({ sub: 'gw-1', kind: 'gateway', account: 'default' });
+    await expect(verifyToken(SECRET, await raw({ iat: NOW, exp: NOW + DEFAULT_TOKEN_MAX_TTL_SEC }))).resolves.toEqual({ sub: 'p1', kind: 'client', account: 'default' });
   });
 
   it.each<[string, () => Promise<string> | string, string, RegExp]>([
     ['no token', () => '', 'missing', /required/],
     ['garbage', () => 'not.a.jwt', 'invalid', /signature or format/],
     ['another secret', () => raw({ iat: NOW, exp: NOW + 60 }, { secret: 'x'.repeat(40) }), 'invalid', /signature/],
-    ['another issuer', () => raw({ iat: NOW, exp: NOW + 60 }, { iss: 'evil' }), 'invalid', /signature or format/],
+    ['another issuer', () => raw({ iat: NOW, exp: NOW + 60 }, { iss: 'evil' }), 'wrong_issuer', /token iss must be "sluice" \(SLUICE_TOKEN_ISSUER\)/],
+    ['another audience', () => raw({ iat: NOW, exp: NOW + 60, aud: 'some-other-service' }), 'wrong_audience', /token aud must name "sluice" \(SLUICE_TOKEN_AUDIENCE\)/],
+    ['no audience', () => raw({ iat: NOW, exp: NOW + 60, aud: undefined }), 'wrong_audience', /aud must name/],
+    ['a bad acct', () => raw({ iat: NOW, exp: NOW + 60, acct: 'a/b' }), 'invalid', /acct must be/],
+    ['too many groups', () => raw({ iat: NOW, exp: NOW + 60, grp: Array.from({ length: 17 }, (_, i) => `g${i}`) }), 'invalid', /grp/],
+    ['a bad sig entry', () => raw({ iat: NOW, exp: NOW + 60, sig: ['group:'] }), 'invalid', /sig entry must be a peer id or group:<name>/],
     ['HS512', () => raw({ iat: NOW, exp: NOW + 60 }, { alg: 'HS512' }), 'invalid', /signature or format/],
     ['expired', () => raw({ iat: NOW - 120, exp: NOW - 60 }), 'expired', /expired/],
     ['no exp', () => raw({ iat: NOW }), 'no_expiry', /no exp claim/],
@@ -48,6 +53,17 @@ describe('verifyToken', () => {
     const [got, text] = await reason(make(), { nowSec: NOW }); // pinned: the messages carry exact seconds
     expect(got).toBe(want);
     expect(text).toMatch(message);
+  });
+
+  it('carries the account, groups and sig list; production refuses a token without acct, naming the claim', async () => {
+    const tok = await signToken(SECRET, { sub: 'c-1', kind: 'client', account: 'acme', groups: ['site-a'], allow: ['gw-1', 'group:site-a'] });
+    await expect(verifyToken(SECRET, tok, { requireAccount: true })).resolves.toEqual({ sub: 'c-1', kind: 'client', account: 'acme', groups: ['site-a'], allow: ['gw-1', 'group:site-a'] });
+    const [got, text] = await reason(raw({ iat: NOW, exp: NOW + 60 }), { requireAccount: true });
+    expect(got).toBe('no_account');
+    expect(text).toMatch(/no acct claim: SLUICE_ENV=production requires every token to name its account/);
+    // Another configured audience: a sluice-audience token is refused, one for it accepted.
+    expect((await reason(signToken(SECRET, { sub: 'c-1', kind: 'client' }), { audience: 'edge-eu' }))[0]).toBe('wrong_audience');
+    await expect(verifyToken(SECRET, await signToken(SECRET, { sub: 'c-1', kind: 'client' }, 60, { audience: 'edge-eu' }), { audience: 'edge-eu' })).resolves.toMatchObject({ sub: 'c-1' });
   });
 
   it('tolerates iat within the skew, and honours a configured maximum lifetime', async () => {

@@ -14,7 +14,7 @@ import { RedisBackplane } from '../../app/backplane/redis';
 import { Backplane, BackplaneError, PresenceEvent } from '../../app/backplane/types';
 import { resolveTimeouts, TimeoutsOverrides } from '../../app/contract/timeouts';
 import { spawnServer as spawnServerProcess } from '../helpers/process';
-import { SECRET, startServer, TestServer, token, until } from '../helpers/server';
+import { SECRET, startServer, TestServer, TestServerOptions, token, until } from '../helpers/server';
 import { freePort } from '../../app/local/redis';
 
 export const ROOT = path.resolve(__dirname, '../..');
@@ -139,14 +139,14 @@ export interface RedisTestServer extends TestServer {
 }
 
 /** A SluiceServer in this process with its own RedisBackplane (its own three connections). */
-export async function startRedisServer(url: string, serverId: string, overrides: TimeoutsOverrides = FAST, random?: () => number): Promise<RedisTestServer> {
+export async function startRedisServer(url: string, serverId: string, overrides: TimeoutsOverrides = FAST, random?: () => number, extra: Partial<TestServerOptions> = {}): Promise<RedisTestServer> {
   const timeouts = resolveTimeouts(overrides);
   const log = pino({ level: process.env.SLUICE_TEST_LOG ?? 'silent', base: { server: serverId } });
   const backplane = new RedisBackplane({ url, serverId, timeouts, log });
   let ts: TestServer;
   try {
     await backplane.whenReady();
-    ts = await startServer({ backplane, serverId, timeouts: overrides, random });
+    ts = await startServer({ ...extra, backplane, serverId, timeouts: overrides, random });
   } catch (err) {
     await backplane.close();
     throw err;
@@ -174,12 +174,15 @@ export interface ServerProc {
 }
 
 /** `node --import tsx app/server/main.ts` with env config (test/helpers/process.ts), on ports 0. */
-export async function spawnServer(redisUrl: string, serverId: string, overrides: TimeoutsOverrides = FAST): Promise<ServerProc> {
+export async function spawnServer(redisUrl: string, serverId: string, overrides: TimeoutsOverrides = FAST, env: Record<string, string> = {}): Promise<ServerProc> {
   const srv = await spawnServerProcess({
     SLUICE_REDIS_URL: redisUrl,
     SLUICE_SERVER_ID: serverId,
     SLUICE_TIMEOUTS: JSON.stringify(overrides),
     SLUICE_TOKEN_SECRET: SECRET,
+    // Suites here signal client to client; test/backplane/policy.test.ts runs the default (off).
+    SLUICE_SIGNAL_SAME_KIND: 'on',
+    ...env,
   });
   const { proc, port, adminPort } = srv;
   const exited = srv.exited.then(({ code }) => code);

@@ -1,6 +1,7 @@
 /** Test helpers: real servers on 127.0.0.1 with ephemeral ports, tokens, and small awaitables. */
 import pino from 'pino';
 import WebSocket from 'ws';
+import type { SignalPolicy } from '../../app/auth/policy';
 import { DEV_TOKEN_SECRET, signToken, PeerKind } from '../../app/auth/token';
 import type { Backplane } from '../../app/backplane/types';
 import { resolveTimeouts, TimeoutsOverrides } from '../../app/contract/timeouts';
@@ -30,16 +31,24 @@ export interface TestServerOptions {
   port?: number;
   /** SLUICE_ADMIN_TOKEN: when set, admin routes (but GET /metrics) need `Authorization: Bearer <it>`. */
   adminToken?: string;
+  /**
+   * The signalling policy. Default here: same-kind signals allowed, because most suites (not about
+   * the policy) signal client to client; the policy suites (test/server/policy.test.ts,
+   * test/backplane/policy.test.ts) pass the production default, DEFAULT_SIGNAL_POLICY.
+   */
+  signalPolicy?: SignalPolicy;
+  env?: ServerConfig['env'];
 }
 
 export function testConfig(opts: TestServerOptions = {}): ServerConfig {
   return {
-    env: 'development',
+    env: opts.env ?? 'development',
     host: '127.0.0.1',
     port: opts.port ?? 0,
     adminHost: '127.0.0.1',
     adminPort: 0,
     tokenSecret: SECRET,
+    signalPolicy: opts.signalPolicy ?? { sameKind: true },
     logLevel: process.env.SLUICE_TEST_LOG ?? 'silent',
     serverId: opts.serverId ?? 'test-1',
     gceWatcher: false,

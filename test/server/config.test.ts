@@ -39,6 +39,6 @@ describe('server config', () => {
 
   it('npm run token prints a token the server accepts', async () => {
     const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'app/cli/token.ts', '--sub', 'gw-1', '--kind', 'gateway'], { cwd: ROOT, env: { PATH: process.env.PATH } });
-    expect(await verifyToken(DEV_TOKEN_SECRET, stdout.trim())).toEqual({ sub: 'gw-1', kind: 'gateway' });
+    expect(await verifyToken(DEV_TOKEN_SECRET, stdout.trim())).toEqual({ sub: 'gw-1', kind: 'gateway', account: 'default' });
   });
 });

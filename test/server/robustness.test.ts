@@ -39,7 +39,7 @@ class LateInboxBackplane extends MemoryBackplane {
       },
     };
     const session = await super.attach(peer, serverId, late);
-    if (peer.id === 'fresh' && serverId !== 'elsewhere') await this.publish({ from: 'racer', to: 'fresh', id: 'r1', data: JSON.stringify('between attach and replay') });
+    if (peer.id === 'default/fresh' && serverId !== 'elsewhere') await this.publish({ from: 'default/racer', to: 'default/fresh', id: 'r1', data: JSON.stringify('between attach and replay') });
     return session;
   }
 }
@@ -48,7 +48,8 @@ describe('a signal published between attach and the first join reply', () => {
   it('reaches the freshly joined peer exactly once', async () => {
     const bp = new LateInboxBackplane(defaultTimeouts.resume);
     // 'fresh' must be addressable before it joins, as a peer coming back within its grace is.
-    const pre = await bp.attach({ id: 'fresh', kind: 'client' }, 'elsewhere', { deliver: () => false, onEvicted: () => undefined });
+    // Backplane ids are addresses `<account>/<sub>` (app/auth/policy.ts); test tokens are of the default account.
+    const pre = await bp.attach({ id: 'default/fresh', kind: 'client' }, 'elsewhere', { deliver: () => false, onEvicted: () => undefined });
     await pre.close();
     const ts = await startServer({ backplane: bp });
     try {

@@ -15,11 +15,12 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import pino, { Logger } from 'pino';
+import { FORBIDDEN_DETAIL, groupsWire } from '../../auth/policy';
 import type { PeerKind } from '../../auth/token';
 import type { Timeouts } from '../../contract/timeouts';
 import { BudgetLimits, DEFAULT_BUDGET, MemoryBudget } from '../budget';
 import {
-  AttachOptions, Backplane, BackplaneError, BackplaneHealth, Delivery, PeerSession, PresenceEntry,
+  AttachingPeer, AttachOptions, Backplane, BackplaneError, BackplaneHealth, Delivery, PeerSession, PresenceEntry,
   PresenceEvent, PublishOutcome, REPLAY_PAGE_DEFAULT, ReplayResult, SignalEnvelope,
 } from '../types';
 import { closeClients, createClients, describeRedisError, RedisClients, RedisTiming, redisTiming } from './clients';
@@ -46,6 +47,8 @@ export interface RedisBackplaneOptions {
 interface LocalPeer {
   epoch: string;
   kind: PeerKind;
+  /** `,g1,g2,` ('' for none): restored with the record after a Redis restart. */
+  groups: string;
   since: number;
   opts: AttachOptions;
   /** Highest seq this peer has been given here: numbering must never restart below it. */
@@ -141,20 +144,20 @@ export class RedisBackplane implements Backplane {
     });
   }
 
-  async attach(peer: { id: string; kind: PeerKind }, serverId: string, opts: AttachOptions): Promise<PeerSession> {
+  async attach(peer: AttachingPeer, serverId: string, opts: AttachOptions): Promise<PeerSession> {
     this.assertOpen();
     if (serverId !== this.serverId) throw new Error(`this RedisBackplane serves ${this.serverId}, not ${serverId}`);
     const k = this.k;
     const res = (await this.run(() => scripts.attach.run(this.clients.command,
       [k.peer(peer.id), k.serverPeers(serverId), k.seq(peer.id), k.history(peer.id), k.away, k.servers, k.epoch],
-      [k.prefix, peer.id, peer.kind, serverId, this.inboxMaxLen]))) as [string, number, number];
+      [k.prefix, peer.id, peer.kind, serverId, this.inboxMaxLen, groupsWire(peer.groups)]))) as [string, number, number];
     if (res[0] !== 'ok') {
       void this.heartbeat.tick();
       throw new BackplaneError('backplane_unavailable', 'this server is not registered with redis yet');
     }
     const epoch = String(res[1]);
     const prev = this.sessions.get(peer.id);
-    this.sessions.set(peer.id, { epoch, kind: peer.kind, since: Number(res[2]), opts, floor: 0 });
+    this.sessions.set(peer.id, { epoch, kind: peer.kind, groups: groupsWire(peer.groups), since: Number(res[2]), opts, floor: 0 });
     // The newest attachment wins, here as across servers.
     if (prev) prev.opts.onEvicted();
     return new RedisSession(this, peer.id, epoch);
@@ -166,6 +169,7 @@ export class RedisBackplane implements Backplane {
     // restarted one may have loaded stale liveness deadlines): it routes nothing until it has.
     if (!this.heartbeat.processChecked()) throw new BackplaneError('backplane_unavailable', this.heartbeat.conflictDetail() ?? 'redis reconnected: checking for a restart');
     const k = this.k;
+    const check = signal.check;
     const { reqId, result } = this.acks.register();
     let res: [string, number?, string?];
     try {
@@ -173,7 +177,8 @@ export class RedisBackplane implements Backplane {
         [k.dedupe(signal.from, signal.id), k.peer(signal.to), k.seq(signal.to), k.history(signal.to), k.servers, k.redis],
         [k.prefix, signal.to, signal.from, signal.id, signal.data, this.serverId, reqId,
           this.o.timeouts.resume.dedupeWindowMs, this.o.timeouts.resume.historyMaxMessages,
-          this.o.timeouts.resume.historyMaxAgeMs, this.inboxMaxLen, this.timing.rebuildMs, this.historyMaxBytes]))) as typeof res;
+          this.o.timeouts.resume.historyMaxAgeMs, this.inboxMaxLen, this.timing.rebuildMs, this.historyMaxBytes,
+          check ? (check.absent === 'forbidden' ? 'forbidden' : 'unknown') : 'unknown', check?.refuseKind ?? '', check?.groupsWire ?? '*']))) as typeof res;
     } catch (err) {
       this.acks.settle(reqId, null);
       throw err;
@@ -186,6 +191,9 @@ export class RedisBackplane implements Backplane {
       case 'stored':
         this.acks.settle(reqId, null);
         return { status: 'stored', seq };
+      case 'forbidden':
+        this.acks.settle(reqId, null);
+        throw new BackplaneError('forbidden', FORBIDDEN_DETAIL);
       case 'recovering':
         this.acks.settle(reqId, null);
         throw new BackplaneError('backplane_unavailable', 'redis restarted: servers are restoring their peers');
@@ -216,8 +224,9 @@ export class RedisBackplane implements Backplane {
       return { deliveries: [], more: false, lastSeq: last };
     }
     if (res[1] === 'seq_reset') {
-      raise(afterSeq);
-      return { deliveries: [], more: false, lastSeq: afterSeq, gap: { reason: 'seq_reset', missedFrom: last + 1, missedTo: afterSeq } };
+      // Clamped (see the replay script): the peer continues from Redis' last seq.
+      raise(last);
+      return { deliveries: [], more: false, lastSeq: last, gap: { reason: 'seq_reset', missedFrom: last + 1, missedTo: afterSeq } };
     }
     // The script reads one entry past the page: that it exists is `more`.
     const rows = res[3] ?? [];
@@ -317,7 +326,7 @@ export class RedisBackplane implements Backplane {
     await Promise.all([...this.sessions.entries()].map(async ([peerId, s]) => {
       const res = await scripts.restore.run(this.clients.command,
         [k.peer(peerId), k.serverPeers(this.serverId), k.seq(peerId), k.history(peerId), k.away, k.epoch],
-        [k.prefix, peerId, s.kind, this.serverId, s.epoch, s.since, s.floor]);
+        [k.prefix, peerId, s.kind, this.serverId, s.epoch, s.since, s.floor, s.groups]);
       if (res === 'moved' && this.sessions.get(peerId) === s) {
         this.sessions.delete(peerId);
         s.opts.onEvicted();

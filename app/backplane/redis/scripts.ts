@@ -77,8 +77,10 @@ end
 /**
  * publish. KEYS: dedupe, peer(to), seq(to), hist(to), servers, redis.
  * ARGV: prefix, to, from, id, data(JSON), replyTo, reqId, dedupeMs, maxLen, maxAgeMs, inboxMaxLen, rebuildMs,
- * maxBytes (per-recipient history bytes).
- * -> {'duplicate', seq} | {'unknown'} | {'recovering'} | {'stored', seq} | {'routed', seq, ownerServerId}
+ * maxBytes (per-recipient history bytes), then the sender's policy for this target
+ * (app/auth/policy.ts TargetCheck): absent ('unknown' | 'forbidden'), refuseKind ('' = any kind),
+ * groups ('*' = no group condition, else ',g1,g2,').
+ * -> {'duplicate', seq} | {'unknown'} | {'forbidden'} | {'recovering'} | {'stored', seq} | {'routed', seq, ownerServerId}
  */
 const PUBLISH = `
 local P = ARGV[1]
@@ -90,10 +92,21 @@ local since = tonumber(redis.call('HGET', KEYS[6], 'since') or '0')
 if since == 0 or now - since < tonumber(ARGV[12]) then return {'recovering'} end
 local dup = redis.call('GET', KEYS[1])
 if dup then return {'duplicate', tonumber(dup)} end
-local function unknown() return {'unknown'} end
-local rec = redis.call('HMGET', KEYS[2], 'srv', 'epoch', 'state', 'awayUntil')
+-- An absent target answers like a refused one wherever the policy could refuse it (no presence oracle).
+local function unknown() return {ARGV[14]} end
+local rec = redis.call('HMGET', KEYS[2], 'srv', 'epoch', 'state', 'awayUntil', 'kind', 'grp')
 local srv, epoch, state = rec[1], rec[2], rec[3]
 if not srv then return unknown() end
+-- Signalling policy: the target's kind and groups come from its own record (its token, at attach),
+-- never from the sender. Mirrors policy.ts targetPermitted.
+if ARGV[15] ~= '' and rec[5] == ARGV[15] then return {'forbidden'} end
+if ARGV[16] ~= '*' then
+  local ok = false
+  for g in string.gmatch(rec[6] or '', '[^,]+') do
+    if string.find(ARGV[16], ',' .. g .. ',', 1, true) then ok = true break end
+  end
+  if not ok then return {'forbidden'} end
+end
 if state == 'online' then
   -- An owner whose liveness deadline passed is dead: its peers are offline (the reaper tidies up).
   local deadline = redis.call('ZSCORE', KEYS[5], srv)
@@ -137,9 +150,10 @@ local last = last_seq(KEYS[1], KEYS[2])
 if ARGV[1] == '' then return {last} end
 local after = tonumber(ARGV[1])
 if after > last then
-  -- The peer has seen more than Redis knows (state lost): continue numbering above the peer's
-  -- cursor, so new signals are never mistaken for ones it already has.
-  redis.call('SET', KEYS[1], int(after), 'KEEPTTL')
+  -- The peer claims more than Redis knows (state lost, or a forged last_seq): clamp. The server
+  -- reports a seq_reset gap with Redis' own last seq and the peer continues from there (the SDK
+  -- adopts it). The counter is never raised to a peer's claim: a forged 2^53 would otherwise make
+  -- later seqs lose precision and be skipped as "already sent" while senders hear 'delivered'.
   return {last, 'seq_reset'}
 end
 local first = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
@@ -150,7 +164,7 @@ return {last, 'ok', oldest, redis.call('XRANGE', KEYS[2], int(after + 1) .. '-0'
 
 /**
  * attach. KEYS: peer, serverPeers(me), seq, hist, away, servers, epoch.
- * ARGV: prefix, peerId, kind, me, inboxMaxLen. -> {'ok', epoch, since} | {'unregistered'}
+ * ARGV: prefix, peerId, kind, me, inboxMaxLen, groups (',g1,g2,' or ''). -> {'ok', epoch, since} | {'unregistered'}
  */
 const ATTACH = `
 local P, peer, kind, me = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -159,7 +173,8 @@ if not redis.call('ZSCORE', KEYS[6], me) then return {'unregistered'} end
 local epoch = redis.call('INCR', KEYS[7])
 local old = redis.call('HMGET', KEYS[1], 'srv', 'epoch', 'state')
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'srv', me, 'epoch', int(epoch), 'kind', kind, 'state', 'online', 'since', int(now))
+-- kind and grp: what the signalling policy reads (publish), from this peer's own token.
+redis.call('HSET', KEYS[1], 'srv', me, 'epoch', int(epoch), 'kind', kind, 'grp', ARGV[6], 'state', 'online', 'since', int(now))
 redis.call('HSET', KEYS[2], peer, kind .. ' ' .. int(epoch) .. ' ' .. int(now))
 redis.call('ZREM', KEYS[5], peer)
 -- An online peer keeps its numbering and history (bounded by MAXLEN and age) for as long as it stays.
@@ -336,14 +351,14 @@ return out
 /**
  * restore: re-register a peer this server still holds after Redis forgot it (reaped while
  * partitioned, or restarted without persistence). KEYS: peer, serverPeers(me), seq, hist, away, epoch.
- * ARGV: prefix, peerId, kind, me, epoch, since, floorSeq. -> 'ok' | 'moved' (a newer attachment exists)
+ * ARGV: prefix, peerId, kind, me, epoch, since, floorSeq, groups. -> 'ok' | 'moved' (a newer attachment exists)
  */
 const RESTORE = `
 local P, peer, kind, me, epoch = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local rec = redis.call('HMGET', KEYS[1], 'srv', 'epoch', 'state')
 if rec[1] and not (rec[1] == me and rec[2] == epoch) then return 'moved' end
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'srv', me, 'epoch', epoch, 'kind', kind, 'state', 'online', 'since', ARGV[6])
+redis.call('HSET', KEYS[1], 'srv', me, 'epoch', epoch, 'kind', kind, 'grp', ARGV[8], 'state', 'online', 'since', ARGV[6])
 redis.call('HSET', KEYS[2], peer, kind .. ' ' .. epoch .. ' ' .. ARGV[6])
 redis.call('ZREM', KEYS[5], peer)
 redis.call('PERSIST', KEYS[3])
