@@ -12,14 +12,14 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SERVER_PORT } from '../protocol/endpoints';
 import type { FleetSummary } from '../peer/fleet';
-import { LbKind } from './lb';
-import { BackplaneKind, Region, startRegion } from './region';
+import type { LocalBalancerKind } from './lb/load-balancer';
+import { BackplaneKind, Region, startRegion } from './region/region';
 import { watchLaunchers } from './lifeline';
-import { startStatusServer } from './status-server';
-import { regionTimeouts } from './timeouts';
+import { startStatusServer } from './status/server';
+import { regionTimeouts } from './region/timeouts';
 
 interface StartOptions {
-  lb: LbKind | 'auto';
+  lb: LocalBalancerKind | 'auto';
   backplane: BackplaneKind | 'auto';
   servers: number;
   peers: number;

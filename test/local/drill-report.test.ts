@@ -5,8 +5,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ScenarioResult } from '../../app/local/drill';
-import { chartFileName, readmeBlock, README_BEGIN, README_END, renderReport, RunMeta, summaryTable, withReadmeBlock } from '../../app/local/drill-report';
+import type { ScenarioResult } from '../../app/local/drill/drill';
+import { chartFileName, readmeBlock, README_BEGIN, README_END, renderReport, RunMeta, summaryTable, withReadmeBlock } from '../../app/local/drill/report';
 import type { FleetSummary } from '../../app/peer/fleet';
 
 const ROOT = path.resolve(__dirname, '../..');

@@ -12,14 +12,14 @@
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { runDrill } from './drill';
-import { runMeta, updateReadme, writeReport } from './drill-report';
-import type { LbKind } from './lb';
-import type { BackplaneKind } from './region';
-import type { LocalRelease } from './rollout';
+import { runMeta, updateReadme, writeReport } from './report';
+import type { LocalBalancerKind } from '../lb/load-balancer';
+import type { BackplaneKind } from '../region/region';
+import type { LocalRelease } from '../region/rollout';
 import { runRolloutDrill } from './rollout-drill';
 
 interface Opts {
-  quick: boolean; peers?: number; scenarios: number[]; lb: LbKind | 'auto'; backplane: BackplaneKind | 'auto'; out: string;
+  quick: boolean; peers?: number; scenarios: number[]; lb: LocalBalancerKind | 'auto'; backplane: BackplaneKind | 'auto'; out: string;
   rollout: boolean; release: LocalRelease; doc?: string; docChart: number;
 }
 
