@@ -10,7 +10,8 @@ import { EventEmitter } from 'node:events';
 import type { Timeouts } from '../contract/timeouts';
 import { FORBIDDEN_DETAIL, targetPermitted } from '../auth/policy';
 import type { PeerKind } from '../auth/token';
-import { BudgetLimits, DEFAULT_BUDGET, historyEntryBytes, MemoryBudget } from './budget';
+import { BudgetLimits, BUSY_RETRY_MS, DEFAULT_BUDGET, historyEntryBytes, MemoryBudget, RecipientQuota } from './budget';
+import { AwayShares, InboundBucket, RecipientBusyError } from './quota';
 import { dedupeKey, DedupeWindow } from './dedupe';
 import {
   AttachingPeer, AttachOptions, Backplane, BackplaneError, BackplaneHealth, Delivery, PeerSession, PresenceEntry,
@@ -45,6 +46,10 @@ interface History {
   bytes: number;
   /** Set when the peer went offline: the record (numbering included) is deleted at this time. */
   keepUntil?: number;
+  /** Inbound quota of this recipient (quota.ts), made at its first signal. */
+  bucket?: InboundBucket;
+  /** While the peer is away: what each sender holds of the entries accepted since (quota.ts). */
+  away?: AwayShares;
 }
 
 export interface MemoryBackplaneOptions {
@@ -105,6 +110,7 @@ export class MemoryBackplane implements Backplane {
   private readonly events = new EventEmitter();
   private readonly now: () => number;
   private readonly historyMaxBytes: number;
+  private readonly quota: RecipientQuota;
   private readonly unregister: Array<() => void>;
   private readonly sweeper: NodeJS.Timeout;
   private closed = false;
@@ -114,6 +120,7 @@ export class MemoryBackplane implements Backplane {
     this.now = opts.now ?? Date.now;
     const budget = { ...DEFAULT_BUDGET, ...opts.budget };
     this.historyMaxBytes = budget.historyMaxBytesPerPeer;
+    this.quota = budget;
     this.memory = opts.memory ?? new MemoryBudget(budget.memoryBudgetBytes);
     this.seen = new DedupeWindow(this.memory);
     this.unregister = [
@@ -133,7 +140,10 @@ export class MemoryBackplane implements Backplane {
     const rec: PeerRecord = { kind: peer.kind, groups: peer.groups, serverId, state: 'online', since: this.now(), owner: session };
     this.peers.set(peer.id, rec);
     const hist = this.histories.get(peer.id);
-    if (hist) hist.keepUntil = undefined; // online: numbering and history stay as long as it does
+    if (hist) {
+      hist.keepUntil = undefined; // online: numbering and history stay as long as it does
+      hist.away = undefined; // online: what it missed is replayed; shares apply only while away
+    }
     // The newest attachment wins: an older one is a stale (maybe half-open) connection.
     if (prev?.owner) prev.owner.opts.onEvicted();
     this.emit({ type: 'online', entry: toEntry(peer.id, rec) });
@@ -150,6 +160,8 @@ export class MemoryBackplane implements Backplane {
     rec.since = this.now();
     const awayUntil = rec.since + this.resume.awayGraceMs;
     rec.awayUntil = awayUntil;
+    const h = this.history(peerId);
+    h.away = new AwayShares(h.lastSeq);
     rec.awayTimer = setTimeout(() => {
       if (this.peers.get(peerId) === rec && rec.state === 'away') {
         this.peers.delete(peerId);
@@ -178,8 +190,11 @@ export class MemoryBackplane implements Backplane {
     }
     if (check && !targetPermitted(check, rec.kind, rec.groups)) throw new BackplaneError('forbidden', FORBIDDEN_DETAIL);
     const hist = this.history(signal.to);
+    const bytes = historyEntryBytes(signal.from, signal.id, signal.data);
+    this.admit(hist, signal.from, bytes, now);
     const delivery: Delivery = { from: signal.from, id: signal.id, seq: hist.lastSeq + 1, data: signal.data, ts: now };
-    const stored: Stored = { peer: signal.to, d: delivery, bytes: historyEntryBytes(signal.from, signal.id, signal.data) };
+    const stored: Stored = { peer: signal.to, d: delivery, bytes };
+    hist.away?.add(signal.from, bytes);
     hist.lastSeq = delivery.seq;
     hist.entries.push(stored);
     hist.bytes += stored.bytes;
@@ -277,6 +292,33 @@ export class MemoryBackplane implements Backplane {
     this.histories.delete(peerId);
   }
 
+  /**
+   * The recipient's inbound quota and, while it is away, the fair history (quota.ts): throws
+   * RecipientBusyError, or makes room by dropping entries from before it went away only.
+   */
+  private admit(hist: History, from: string, bytes: number, now: number): void {
+    hist.bucket ??= new InboundBucket(this.quota, now);
+    const wait = hist.bucket.wait(bytes, now);
+    if (wait > 0) throw new RecipientBusyError(wait, `over ${this.quota.recipientSignalsPerSec} signals/s or ${this.quota.recipientBytesPerSec} bytes/s into one recipient`);
+    const away = hist.away;
+    if (away) {
+      away.check(from, bytes, this.quota, this.resume.historyMaxMessages, this.historyMaxBytes);
+      this.trimHistory(hist, now);
+      let drop = 0;
+      let held = hist.bytes;
+      while (hist.entries.length - drop + 1 > this.resume.historyMaxMessages || held + bytes > this.historyMaxBytes) {
+        const e = hist.entries[drop];
+        if (!e || e.d!.seq > away.fromSeq) {
+          throw new RecipientBusyError(BUSY_RETRY_MS, `the away recipient's history is full of signals accepted while it was away (${this.resume.historyMaxMessages} entries, ${this.historyMaxBytes} bytes)`);
+        }
+        held -= e.bytes;
+        drop++;
+      }
+      this.dropFront(hist, drop);
+    }
+    hist.bucket.take(bytes);
+  }
+
   /** Count, age and per-recipient bytes. */
   private trimHistory(h: History, now: number): void {
     const minTs = now - this.resume.historyMaxAgeMs;
@@ -295,6 +337,7 @@ export class MemoryBackplane implements Backplane {
     let freed = 0;
     for (let i = 0; i < n; i++) {
       const s = h.entries[i];
+      if (h.away && s.d && s.d.seq > h.away.fromSeq) h.away.remove(s.d.from, s.bytes);
       freed += s.bytes;
       s.d = null;
       this.order.dropped();

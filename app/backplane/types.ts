@@ -64,7 +64,7 @@ export interface PublishOutcome {
   seq: number;
 }
 
-export type BackplaneErrorReason = 'unknown_peer' | 'backplane_unavailable' | 'forbidden';
+export type BackplaneErrorReason = 'unknown_peer' | 'backplane_unavailable' | 'forbidden' | 'recipient_busy';
 
 export class BackplaneError extends Error {
   constructor(readonly reason: BackplaneErrorReason, message: string) {

@@ -344,7 +344,7 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
     this.outboxTimer = setTimeout(() => {
       this.outboxTimer = undefined;
       this.flushOutbox();
-    }, fullJitterMs(entry.failures, this.timeouts.client, this.random));
+    }, Math.max(entry.retryAfterMs ?? 0, fullJitterMs(entry.failures, this.timeouts.client, this.random)));
   }
 
   // ---- the end of a socket, and what comes next -------------------------------------------------

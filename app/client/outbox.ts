@@ -16,7 +16,7 @@ import { randomUUID } from 'node:crypto';
 import { SendError, SendStatus, SluiceClientError } from './types';
 
 /** Error reasons worth trying again later (the signal itself is fine). */
-const TRANSIENT_REASONS = new Set(['backplane_unavailable', 'internal_error', 'unmatched topic']);
+const TRANSIENT_REASONS = new Set(['backplane_unavailable', 'internal_error', 'unmatched topic', 'recipient_busy']);
 const SEND_STATUSES = new Set<SendStatus>(['delivered', 'stored', 'duplicate']);
 
 export interface OutboxEntry {
@@ -27,6 +27,8 @@ export interface OutboxEntry {
   ref?: string;
   /** Transient failures so far (drives the retry backoff). */
   failures: number;
+  /** The server's hint with the last transient failure (`recipient_busy`'s `retry_after_ms`): wait at least this. */
+  retryAfterMs?: number;
   readonly resolve: (s: SendStatus) => void;
   readonly reject: (e: Error) => void;
   readonly promise: Promise<SendStatus>;
@@ -105,6 +107,8 @@ export class Outbox {
     const reason = typeof response.reason === 'string' ? response.reason : 'unknown_error';
     if (TRANSIENT_REASONS.has(reason)) {
       entry.failures++;
+      const hint = response.retry_after_ms;
+      entry.retryAfterMs = typeof hint === 'number' && Number.isFinite(hint) && hint > 0 ? Math.min(hint, 60_000) : undefined;
       return { kind: 'retry', entry };
     }
     this.entries.delete(entry.id);

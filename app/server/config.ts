@@ -10,7 +10,8 @@ import os from 'node:os';
 import { z } from 'zod';
 import type { SignalPolicy } from '../auth/policy';
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_TOKEN_MAX_TTL_SEC, DEV_TOKEN_SECRET } from '../auth/token';
-import { DEFAULT_BUDGET } from '../backplane/budget';
+import { DEFAULT_BUDGET, RecipientQuota } from '../backplane/budget';
+import { quotaErrors } from '../backplane/quota';
 import { resolveTimeouts, Timeouts, TimeoutsContractError, TimeoutsOverrides } from '../contract/timeouts';
 import { ADMIN_PORT, SERVER_PORT } from '../protocol/endpoints';
 
@@ -48,6 +49,9 @@ const envSchema = z.object({
   SLUICE_TOKEN_ISSUER: z.string().min(1).max(256).default(DEFAULT_ISSUER),
   SLUICE_TOKEN_AUDIENCE: z.string().min(1).max(256).default(DEFAULT_AUDIENCE),
   SLUICE_SIGNAL_SAME_KIND: z.enum(['on', 'off']).default('off'),
+  SLUICE_RECIPIENT_SIGNALS_PER_SEC: z.coerce.number().default(DEFAULT_BUDGET.recipientSignalsPerSec),
+  SLUICE_RECIPIENT_BYTES_PER_SEC: z.coerce.number().default(DEFAULT_BUDGET.recipientBytesPerSec),
+  SLUICE_SENDER_HISTORY_SHARE: z.coerce.number().default(DEFAULT_BUDGET.senderHistoryShare),
 });
 
 export interface ServerConfig {
@@ -81,7 +85,7 @@ export interface ServerConfig {
   limits: Limits;
 }
 
-export interface Limits {
+export interface Limits extends RecipientQuota {
   /** Largest accepted WebSocket message; larger ones close the connection with 1009. */
   maxFrameBytes: number;
   /** Token bucket per connection: sustained messages per second ... */
@@ -136,6 +140,9 @@ export const defaultLimits: Limits = {
   tokenMaxTtlSec: DEFAULT_TOKEN_MAX_TTL_SEC,
   historyMaxBytesPerPeer: DEFAULT_BUDGET.historyMaxBytesPerPeer,
   memoryBudgetBytes: DEFAULT_BUDGET.memoryBudgetBytes,
+  recipientSignalsPerSec: DEFAULT_BUDGET.recipientSignalsPerSec,
+  recipientBytesPerSec: DEFAULT_BUDGET.recipientBytesPerSec,
+  senderHistoryShare: DEFAULT_BUDGET.senderHistoryShare,
 };
 
 /**
@@ -230,6 +237,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { fdLimit
   if (e.SLUICE_BYTES_BURST < e.SLUICE_MAX_FRAME_BYTES) {
     throw new ConfigError(`invalid configuration:\n  - SLUICE_BYTES_BURST: must be >= SLUICE_MAX_FRAME_BYTES (${e.SLUICE_MAX_FRAME_BYTES}): one largest frame must fit in a burst`);
   }
+  const quota: RecipientQuota = {
+    recipientSignalsPerSec: e.SLUICE_RECIPIENT_SIGNALS_PER_SEC, recipientBytesPerSec: e.SLUICE_RECIPIENT_BYTES_PER_SEC, senderHistoryShare: e.SLUICE_SENDER_HISTORY_SHARE,
+  };
+  const quotaProblems = quotaErrors(quota, e.SLUICE_MAX_FRAME_BYTES);
+  if (quotaProblems.length > 0) throw new ConfigError(`invalid configuration:\n${quotaProblems.map((p) => `  - ${p}`).join('\n')}`);
   if (e.SLUICE_PORT !== 0 && e.SLUICE_PORT === e.SLUICE_ADMIN_PORT) {
     throw new ConfigError('invalid configuration:\n  - SLUICE_ADMIN_PORT: must differ from SLUICE_PORT (the admin listener is never on the public port)');
   }
@@ -284,6 +296,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { fdLimit
       tokenMaxTtlSec: e.SLUICE_TOKEN_MAX_TTL_SEC,
       historyMaxBytesPerPeer: e.SLUICE_HISTORY_MAX_BYTES,
       memoryBudgetBytes: e.SLUICE_MEMORY_BUDGET_BYTES,
+      ...quota,
     },
   };
 }

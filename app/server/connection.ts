@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import { checkFor, peerAddress, SenderChecks, subOf } from '../auth/policy';
 import type { PeerIdentity } from '../auth/token';
+import { RecipientBusyError } from '../backplane/quota';
 import { AttachOptions, Backplane, BackplaneError, Delivery, PeerSession, ReplayResult } from '../backplane/types';
 import type { Timeouts } from '../contract/timeouts';
 import {
@@ -571,8 +572,7 @@ export class PeerConnection implements AttachOptions {
       const reason = err instanceof BackplaneError ? err.reason : 'internal_error';
       if (!(err instanceof BackplaneError)) this.log.error({ err: (err as Error).message }, 'publish failed');
       this.ctx.metrics.signalsFailed.inc({ reason });
-      // forbidden carries the rule (never whether the target exists: policy.ts).
-      this.send(reply(f, 'error', reason === 'forbidden' ? { reason, detail: (err as Error).message } : { reason }));
+      this.send(reply(f, 'error', refusal(reason, err)));
     }
   }
 
@@ -628,4 +628,14 @@ export class PeerConnection implements AttachOptions {
     this.leave().catch((err: Error) => this.log.warn({ err: err.message }, 'detach failed'));
     this.ctx.onClosed(this);
   }
+}
+
+/**
+ * A refused signal's reply: `forbidden` carries the rule (never whether the target exists:
+ * policy.ts); `recipient_busy` the retry hint the SDK's outbox waits for (quota.ts).
+ */
+function refusal(reason: string, err: unknown): Record<string, unknown> {
+  if (reason === 'forbidden') return { reason, detail: (err as Error).message };
+  if (err instanceof RecipientBusyError) return { reason, retry_after_ms: err.retryAfterMs, detail: err.message };
+  return { reason };
 }

@@ -18,7 +18,8 @@ import pino, { Logger } from 'pino';
 import { FORBIDDEN_DETAIL, groupsWire } from '../../auth/policy';
 import type { PeerKind } from '../../auth/token';
 import type { Timeouts } from '../../contract/timeouts';
-import { BudgetLimits, DEFAULT_BUDGET, MemoryBudget } from '../budget';
+import { BudgetLimits, BUSY_RETRY_MS, DEFAULT_BUDGET, MemoryBudget, RecipientQuota } from '../budget';
+import { RecipientBusyError } from '../quota';
 import {
   AttachingPeer, AttachOptions, Backplane, BackplaneError, BackplaneHealth, Delivery, PeerSession, PresenceEntry,
   PresenceEvent, PublishOutcome, REPLAY_PAGE_DEFAULT, ReplayResult, SignalEnvelope,
@@ -61,6 +62,7 @@ export class RedisBackplane implements Backplane {
   /** History and dedupe live in Redis; this accounts for the frames this process's connections hold. */
   readonly memory: MemoryBudget;
   private readonly historyMaxBytes: number;
+  private readonly quota: RecipientQuota;
   private readonly k: Keys;
   private readonly timing: RedisTiming;
   private readonly clients: RedisClients;
@@ -83,6 +85,7 @@ export class RedisBackplane implements Backplane {
     this.inboxMaxLen = o.inboxMaxLen ?? 100_000;
     const budget = { ...DEFAULT_BUDGET, ...o.budget };
     this.historyMaxBytes = budget.historyMaxBytesPerPeer;
+    this.quota = budget;
     this.memory = new MemoryBudget(budget.memoryBudgetBytes);
     this.events.setMaxListeners(0);
     let lastErrorLog = 0;
@@ -174,11 +177,12 @@ export class RedisBackplane implements Backplane {
     let res: [string, number?, string?];
     try {
       res = (await this.run(() => scripts.publish.run(this.clients.command,
-        [k.dedupe(signal.from, signal.id), k.peer(signal.to), k.seq(signal.to), k.history(signal.to), k.servers, k.redis],
+        [k.dedupe(signal.from, signal.id), k.peer(signal.to), k.seq(signal.to), k.history(signal.to), k.servers, k.redis, k.quota(signal.to)],
         [k.prefix, signal.to, signal.from, signal.id, signal.data, this.serverId, reqId,
           this.o.timeouts.resume.dedupeWindowMs, this.o.timeouts.resume.historyMaxMessages,
           this.o.timeouts.resume.historyMaxAgeMs, this.inboxMaxLen, this.timing.rebuildMs, this.historyMaxBytes,
-          check ? (check.absent === 'forbidden' ? 'forbidden' : 'unknown') : 'unknown', check?.refuseKind ?? '', check?.groupsWire ?? '*']))) as typeof res;
+          check ? (check.absent === 'forbidden' ? 'forbidden' : 'unknown') : 'unknown', check?.refuseKind ?? '', check?.groupsWire ?? '*',
+          this.quota.recipientSignalsPerSec, this.quota.recipientBytesPerSec, this.quota.senderHistoryShare, BUSY_RETRY_MS]))) as typeof res;
     } catch (err) {
       this.acks.settle(reqId, null);
       throw err;
@@ -191,6 +195,9 @@ export class RedisBackplane implements Backplane {
       case 'stored':
         this.acks.settle(reqId, null);
         return { status: 'stored', seq };
+      case 'busy':
+        this.acks.settle(reqId, null);
+        throw new RecipientBusyError(seq, BUSY_WHY[res[2] ?? ''] ?? 'over quota');
       case 'forbidden':
         this.acks.settle(reqId, null);
         throw new BackplaneError('forbidden', FORBIDDEN_DETAIL);
@@ -400,6 +407,13 @@ export class RedisBackplane implements Backplane {
     if (this.closed) throw new BackplaneError('backplane_unavailable', 'backplane closed');
   }
 }
+
+/** Why the publish script answered busy (quota.ts states each bound). */
+const BUSY_WHY: Record<string, string> = {
+  rate: 'over the signals or bytes per second into one recipient',
+  share: 'this sender holds its share of the away recipient\'s history',
+  full: 'the away recipient\'s history is full of signals accepted while it was away',
+};
 
 function toDelivery(id: string, fields: string[]): Delivery {
   const f: Record<string, string> = {};

@@ -35,6 +35,11 @@ export interface Keys {
   seq(peerId: string): string;
   /** STREAM of the peer's bounded replay history; entry id is `<seq>-0`. */
   history(peerId: string): string;
+  /**
+   * HASH s, b, at (the recipient's inbound token buckets), away (which away period), n:<from> and
+   * z:<from> (entries and bytes each sender holds of it): PX historyMaxAgeMs (quota.ts).
+   */
+  quota(peerId: string): string;
   /** STRING seq, PX dedupeWindowMs: `(from, id)` was accepted as this seq. */
   dedupe(from: string, id: string): string;
 }
@@ -54,6 +59,7 @@ export function keys(prefix = DEFAULT_PREFIX): Keys {
     peer: (p) => `${prefix}peer:${p}`,
     seq: (p) => `${prefix}seq:${p}`,
     history: (p) => `${prefix}hist:${p}`,
+    quota: (p) => `${prefix}rq:${p}`,
     // `from` matches PEER_ID_PATTERN (no ':'), so `from:id` is unambiguous whatever the id holds.
     dedupe: (from, id) => `${prefix}dd:${from}:${id}`,
   };

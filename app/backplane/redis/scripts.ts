@@ -75,12 +75,13 @@ end
 `;
 
 /**
- * publish. KEYS: dedupe, peer(to), seq(to), hist(to), servers, redis.
+ * publish. KEYS: dedupe, peer(to), seq(to), hist(to), servers, redis, quota(to).
  * ARGV: prefix, to, from, id, data(JSON), replyTo, reqId, dedupeMs, maxLen, maxAgeMs, inboxMaxLen, rebuildMs,
  * maxBytes (per-recipient history bytes), then the sender's policy for this target
  * (app/auth/policy.ts TargetCheck): absent ('unknown' | 'forbidden'), refuseKind ('' = any kind),
- * groups ('*' = no group condition, else ',g1,g2,').
- * -> {'duplicate', seq} | {'unknown'} | {'forbidden'} | {'recovering'} | {'stored', seq} | {'routed', seq, ownerServerId}
+ * groups ('*' = no group condition, else ',g1,g2,'); then the recipient quota (budget.ts
+ * RecipientQuota): signals/s, bytes/s, sender share, busy retry ms.
+ * -> {'duplicate', seq} | {'unknown'} | {'forbidden'} | {'busy', retryMs, why} | {'recovering'} | {'stored', seq} | {'routed', seq, ownerServerId}
  */
 const PUBLISH = `
 local P = ARGV[1]
@@ -94,7 +95,7 @@ local dup = redis.call('GET', KEYS[1])
 if dup then return {'duplicate', tonumber(dup)} end
 -- An absent target answers like a refused one wherever the policy could refuse it (no presence oracle).
 local function unknown() return {ARGV[14]} end
-local rec = redis.call('HMGET', KEYS[2], 'srv', 'epoch', 'state', 'awayUntil', 'kind', 'grp')
+local rec = redis.call('HMGET', KEYS[2], 'srv', 'epoch', 'state', 'awayUntil', 'kind', 'grp', 'awayFrom')
 local srv, epoch, state = rec[1], rec[2], rec[3]
 if not srv then return unknown() end
 -- Signalling policy: the target's kind and groups come from its own record (its token, at attach),
@@ -114,12 +115,55 @@ if state == 'online' then
 elseif state ~= 'away' then
   return unknown()
 end
+local size = entry_bytes(ARGV[3], ARGV[4], ARGV[5])
+local function held_end()
+  local t = redis.call('XREVRANGE', KEYS[4], '+', '-', 'COUNT', 1)
+  if not t[1] then return 0 end
+  return (tonumber(field(t[1][2], 'b') or '0') or 0) + (tonumber(field(t[1][2], 'z') or '0') or 0)
+end
+-- Inbound quota of the recipient, shared by every server (mirrors app/backplane/quota.ts): token
+-- buckets of one second of signals and bytes in KEYS[7]; over them the SENDER is refused with a
+-- retry hint and nothing already accepted is touched.
+local rs, rb = tonumber(ARGV[17]), tonumber(ARGV[18])
+local qv = redis.call('HMGET', KEYS[7], 's', 'b', 'at', 'away')
+local dt = math.max(0, now - tonumber(qv[3] or now))
+local qs = math.min(rs, tonumber(qv[1] or rs) + dt * rs / 1000)
+local qb = math.min(rb, tonumber(qv[2] or rb) + dt * rb / 1000)
+if qs < 1 or qb < size then
+  local w = 0
+  if qs < 1 then w = (1 - qs) * 1000 / rs end
+  if qb < size then w = math.max(w, (size - qb) * 1000 / rb) end
+  return {'busy', int(math.max(1, math.ceil(w))), 'rate'}
+end
+if state == 'away' then
+  -- Fair history while the recipient is away: a sender holds at most its share of the entries
+  -- accepted since it went away (n:<from>, z:<from>, reset per away period), and room is made only
+  -- by dropping entries from before it went away (seq <= awayFrom): never an accepted one.
+  if qv[4] ~= rec[4] then redis.call('DEL', KEYS[7]) end
+  local share = tonumber(ARGV[19])
+  local n = tonumber(redis.call('HGET', KEYS[7], 'n:' .. ARGV[3]) or '0') + 1
+  local z = tonumber(redis.call('HGET', KEYS[7], 'z:' .. ARGV[3]) or '0') + size
+  if n > math.max(1, math.floor(share * tonumber(ARGV[9]))) or z > math.floor(share * tonumber(ARGV[13])) then return {'busy', ARGV[20], 'share'} end
+  trim_age(KEYS[4], now - tonumber(ARGV[10]))
+  local len, e = redis.call('XLEN', KEYS[4]), held_end()
+  for _ = 0, len do
+    local first = redis.call('XRANGE', KEYS[4], '-', '+', 'COUNT', 1)
+    if not first[1] then break end
+    local held = e - (tonumber(field(first[1][2], 'b') or '') or e)
+    if len + 1 <= tonumber(ARGV[9]) and held + size <= tonumber(ARGV[13]) then break end
+    if seq_of(first[1][1]) > tonumber(rec[7] or '0') then return {'busy', ARGV[20], 'full'} end
+    redis.call('XTRIM', KEYS[4], 'MINID', int(seq_of(first[1][1]) + 1) .. '-0')
+    len = len - 1
+  end
+  redis.call('HINCRBY', KEYS[7], 'n:' .. ARGV[3], 1)
+  redis.call('HINCRBY', KEYS[7], 'z:' .. ARGV[3], size)
+  redis.call('HSET', KEYS[7], 'away', rec[4])
+end
+redis.call('HSET', KEYS[7], 's', tostring(qs - 1), 'b', tostring(qb - size), 'at', int(now))
+redis.call('PEXPIRE', KEYS[7], ARGV[10])
 local seq = last_seq(KEYS[3], KEYS[4]) + 1
 redis.call('SET', KEYS[3], int(seq), 'KEEPTTL')
-local top = redis.call('XREVRANGE', KEYS[4], '+', '-', 'COUNT', 1)
-local offset = 0
-if top[1] then offset = (tonumber(field(top[1][2], 'b') or '0') or 0) + (tonumber(field(top[1][2], 'z') or '0') or 0) end
-local size = entry_bytes(ARGV[3], ARGV[4], ARGV[5])
+local offset = held_end()
 redis.call('XADD', KEYS[4], 'MAXLEN', ARGV[9], int(seq) .. '-0', 'f', ARGV[3], 'i', ARGV[4], 'd', ARGV[5], 't', int(now),
   'b', int(offset), 'z', int(size))
 trim_age(KEYS[4], now - tonumber(ARGV[10]))
@@ -203,7 +247,9 @@ local rec = redis.call('HMGET', KEYS[1], 'srv', 'epoch', 'state', 'kind')
 if rec[1] ~= me or rec[2] ~= epoch or rec[3] ~= 'online' then return 0 end
 local now = now_ms()
 local away_until = now + tonumber(ARGV[5])
-redis.call('HSET', KEYS[1], 'state', 'away', 'since', int(now), 'awayUntil', int(away_until))
+-- awayFrom: the last seq before the away period; the publish script's fair history drops only
+-- entries up to it to make room (quota.ts).
+redis.call('HSET', KEYS[1], 'state', 'away', 'since', int(now), 'awayUntil', int(away_until), 'awayFrom', int(last_seq(KEYS[3], KEYS[4])))
 redis.call('PEXPIREAT', KEYS[1], int(away_until))
 redis.call('ZADD', KEYS[5], int(away_until), peer)
 local keep = int(away_until + tonumber(ARGV[6]))
