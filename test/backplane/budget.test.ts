@@ -6,6 +6,9 @@
  */
 import Redis from 'ioredis';
 import { historyEntryBytes } from '../../app/backplane/budget';
+
+/** These suites measure history trimming for an online recipient: the inbound quota (quota.ts, test/backplane/quota.test.ts) is lifted. */
+const UNMETERED = { recipientSignalsPerSec: 1e9, recipientBytesPerSec: 1e12 };
 import { RedisBackplane } from '../../app/backplane/redis';
 import { keys } from '../../app/backplane/redis/keys';
 import { resolveTimeouts } from '../../app/contract/timeouts';
@@ -37,7 +40,7 @@ afterAll(async () => {
 
 async function backplane(historyMaxBytesPerPeer?: number): Promise<{ bp: RedisBackplane; prefix: string }> {
   const prefix = `b${++n}:`;
-  const bp = new RedisBackplane({ url: redis.url, serverId: `srv-${n}`, timeouts, prefix, budget: historyMaxBytesPerPeer ? { historyMaxBytesPerPeer } : {} });
+  const bp = new RedisBackplane({ url: redis.url, serverId: `srv-${n}`, timeouts, prefix, budget: { ...UNMETERED, ...(historyMaxBytesPerPeer ? { historyMaxBytesPerPeer } : {}) } });
   open.push(bp);
   await bp.whenReady();
   await untilPresenceSettled(bp);

@@ -69,6 +69,11 @@ describe('POST /api/rollout', () => {
     expect(await post(`${status.url}api/rollout`, '{"release":"v2"}')).toEqual({ status: 400, body: { error: 'invalid_release', field: 'release', expected: ['good', 'skip-drain'] } });
     expect((await post(`${status.url}api/rollout`, '[1]')).status).toBe(400);
     expect((await post(`${status.url}api/rollout`, '{}', 'text/plain')).status).toBe(415);
+    // DNS rebinding: a request naming another host is refused before routing (app/local/status/host.ts).
+    const rebound = await new Promise<number>((resolve, reject) => {
+      http.get(`${status.url}api/state`, { headers: { Host: `evil.example:${status.port}` } }, (res) => { res.resume(); resolve(res.statusCode ?? 0); }).on('error', reject);
+    });
+    expect(rebound).toBe(403);
     expect(region.rolling).toBeNull();
   });
 

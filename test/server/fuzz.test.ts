@@ -221,9 +221,10 @@ describe('fuzzing both listeners of a server process', () => {
     const status = await fetch(`http://127.0.0.1:${srv.adminPort}/status`, { headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
     expect(status.status).toBe(200);
     expect(await status.json()).toMatchObject({ state: 'serving' });
-    const url = async (sub: string) => `ws://127.0.0.1:${srv.port}/socket/websocket?vsn=2.0.0&token=${await token(sub, 'client', SECRET)}`;
-    const a = await openRaw(await url('real-a'));
-    const b = await openRaw(await url('real-b'));
+    const url = async (sub: string, kind: 'client' | 'gateway') => `ws://127.0.0.1:${srv.port}/socket/websocket?vsn=2.0.0&token=${await token(sub, kind, SECRET)}`;
+    // A client and a gateway: the default policy signals across kinds only (app/auth/policy.ts).
+    const a = await openRaw(await url('real-a', 'client'));
+    const b = await openRaw(await url('real-b', 'gateway'));
     expect((await request(a, ['1', '1', 'peer:real-a', 'phx_join', {}]))[4].status).toBe('ok');
     expect((await request(b, ['1', '1', 'peer:real-b', 'phx_join', {}]))[4].status).toBe('ok');
     const got = new Promise<unknown>((resolve) => b.on('message', (d) => {

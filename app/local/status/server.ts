@@ -10,7 +10,8 @@
  *                        failed gate) (202; 409 while one runs). The outcome is the state's `rollout`.
  *   POST /api/break      {"mode": "silence" | "delete" | "restore", "server": "<id>"}
  *
- * POSTs must be `Content-Type: application/json` and, when the browser sends an Origin, come from
+ * Every request must name this listener in `Host` (127.0.0.1, localhost or [::1] with its port; host.ts):
+ * DNS rebinding cannot read the state. POSTs must be `Content-Type: application/json` and, when the browser sends an Origin, come from
  * this page's own origin: another site open in the same browser cannot press the buttons (the
  * listener is loopback-only, but a browser on this machine reaches loopback).
  */
@@ -19,6 +20,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { regionChart } from './charts';
+import { allowedHosts, hostAllowed } from './host';
 import type { Sample } from '../region/monitor';
 import type { BreakMode, Region } from '../region/region';
 import { isLocalRelease, LOCAL_RELEASES, LocalRelease, rolloutLocal } from '../region/rollout';
@@ -100,6 +102,8 @@ export async function startStatusServer(region: Region, port: number): Promise<{
   let origin = '';
 
   const handle = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const bound = (server.address() as AddressInfo).port;
+    if (!hostAllowed(req.headers.host, bound)) return send(res, 403, { error: 'forbidden_host', field: 'Host', expected: allowedHosts(bound) });
     const url = new URL(req.url ?? '/', 'http://local');
     const route = `${req.method} ${url.pathname}`;
     if (route === 'GET /') return sendRaw(res, 200, 'text/html; charset=utf-8', page);
