@@ -49,6 +49,10 @@ const envSchema = z.object({
   SLUICE_TOKEN_ISSUER: z.string().min(1).max(256).default(DEFAULT_ISSUER),
   SLUICE_TOKEN_AUDIENCE: z.string().min(1).max(256).default(DEFAULT_AUDIENCE),
   SLUICE_SIGNAL_SAME_KIND: z.enum(['on', 'off']).default('off'),
+  SLUICE_JWKS_URL: z.string().url().optional(),
+  SLUICE_JWKS_FILE: z.string().min(1).optional(),
+  SLUICE_JWKS_REFRESH_MS: z.coerce.number().int().min(100).max(24 * 3600_000).default(60_000),
+  SLUICE_JWKS_MAX_STALE_MS: z.coerce.number().int().min(60_000).max(30 * 24 * 3600_000).default(24 * 3600_000),
   SLUICE_RECIPIENT_SIGNALS_PER_SEC: z.coerce.number().default(DEFAULT_BUDGET.recipientSignalsPerSec),
   SLUICE_RECIPIENT_BYTES_PER_SEC: z.coerce.number().default(DEFAULT_BUDGET.recipientBytesPerSec),
   SLUICE_SENDER_HISTORY_SHARE: z.coerce.number().default(DEFAULT_BUDGET.senderHistoryShare),
@@ -64,6 +68,11 @@ export interface ServerConfig {
   /** Required `iss` and `aud` of peer tokens (SLUICE_TOKEN_ISSUER, SLUICE_TOKEN_AUDIENCE; default `sluice`). */
   tokenIssuer?: string;
   tokenAudience?: string;
+  /**
+   * Verify EdDSA / ES256 tokens with the issuer's JWKS (app/auth/keys.ts) instead of the HS256
+   * secret: SLUICE_JWKS_URL or SLUICE_JWKS_FILE, SLUICE_JWKS_REFRESH_MS, SLUICE_JWKS_MAX_STALE_MS.
+   */
+  jwks?: { url?: string; file?: string; refreshMs: number; maxStaleMs: number };
   /** Who may signal whom beyond the account (app/auth/policy.ts): SLUICE_SIGNAL_SAME_KIND; default DEFAULT_SIGNAL_POLICY (across kinds only). */
   signalPolicy?: SignalPolicy;
   logLevel: string;
@@ -231,8 +240,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { fdLimit
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
-  if (e.SLUICE_ENV === 'production' && !e.SLUICE_TOKEN_SECRET) {
-    throw new ConfigError('invalid configuration:\n  - SLUICE_TOKEN_SECRET: required when SLUICE_ENV=production');
+  const jwksSource = e.SLUICE_JWKS_URL ?? e.SLUICE_JWKS_FILE;
+  if (e.SLUICE_JWKS_URL && e.SLUICE_JWKS_FILE) throw new ConfigError('invalid configuration:\n  - SLUICE_JWKS_URL / SLUICE_JWKS_FILE: set one, not both');
+  if (e.SLUICE_JWKS_URL && !e.SLUICE_JWKS_URL.startsWith('https://') && !isLoopbackHost(new URL(e.SLUICE_JWKS_URL).hostname)) {
+    throw new ConfigError('invalid configuration:\n  - SLUICE_JWKS_URL: must be https (http only on a loopback address): the keys decide who may connect');
+  }
+  if (e.SLUICE_ENV === 'production' && !e.SLUICE_TOKEN_SECRET && !jwksSource) {
+    throw new ConfigError('invalid configuration:\n  - SLUICE_TOKEN_SECRET: required when SLUICE_ENV=production, unless tokens are verified with the issuer\'s keys (SLUICE_JWKS_URL or SLUICE_JWKS_FILE)');
   }
   if (e.SLUICE_BYTES_BURST < e.SLUICE_MAX_FRAME_BYTES) {
     throw new ConfigError(`invalid configuration:\n  - SLUICE_BYTES_BURST: must be >= SLUICE_MAX_FRAME_BYTES (${e.SLUICE_MAX_FRAME_BYTES}): one largest frame must fit in a burst`);
@@ -277,6 +291,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { fdLimit
     tokenIssuer: e.SLUICE_TOKEN_ISSUER,
     tokenAudience: e.SLUICE_TOKEN_AUDIENCE,
     signalPolicy: { sameKind: e.SLUICE_SIGNAL_SAME_KIND === 'on' },
+    jwks: jwksSource ? { url: e.SLUICE_JWKS_URL, file: e.SLUICE_JWKS_FILE, refreshMs: e.SLUICE_JWKS_REFRESH_MS, maxStaleMs: e.SLUICE_JWKS_MAX_STALE_MS } : undefined,
     logLevel: e.SLUICE_LOG_LEVEL,
     serverId: e.SLUICE_SERVER_ID,
     redisUrl: e.SLUICE_REDIS_URL,

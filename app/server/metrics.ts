@@ -1,7 +1,8 @@
 /** Prometheus metrics, one registry per server instance (tests run several servers in one process). */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 
-export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
+export function createMetrics(opts: { defaultMetrics?: boolean; jwksAgeSec?: () => number } = {}) {
+  const jwksAgeSec = opts.jwksAgeSec;
   const registry = new Registry();
   if (opts.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'sluice_process_' });
   const m = {
@@ -22,6 +23,11 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
     backplaneUp: new Gauge({ name: 'sluice_backplane_up', help: '1 when the backplane is reachable', registers: [registry] }),
     lifecycleWatcherUp: new Gauge({ name: 'sluice_lifecycle_watcher_up', help: '1 when the GCE lifecycle watcher\'s last poll worked (0 on a 403, timeout or before the first poll)', registers: [registry] }),
     socketsShed: new Counter({ name: 'sluice_sockets_shed_total', help: 'TCP sockets destroyed to stay within the descriptor budget', labelNames: ['listener', 'why'] as const, registers: [registry] }),
+    jwksRefreshFailures: new Counter({ name: 'sluice_jwks_refresh_failures_total', help: 'JWKS refreshes that failed (the last good keys stay in use, up to SLUICE_JWKS_MAX_STALE_MS)', registers: [registry] }),
+    jwksAge: new Gauge({
+      name: 'sluice_jwks_age_seconds', help: 'Seconds since the issuer keys were last loaded (0 without a JWKS)', registers: [registry],
+      collect() { if (jwksAgeSec) this.set(jwksAgeSec()); },
+    }),
     adminRefused: new Counter({ name: 'sluice_admin_refused_total', help: 'Admin requests refused for a missing (401) or wrong (403) token', labelNames: ['reason'] as const, registers: [registry] }),
   };
   return m;

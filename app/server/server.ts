@@ -8,6 +8,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import pino, { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { DEFAULT_SIGNAL_POLICY, peerAddress, senderChecks } from '../auth/policy';
+import { IssuerKeys, JWKS_ALGORITHMS } from '../auth/keys';
 import { TokenCarrier, TokenError, upgradeToken, verifyToken } from '../auth/token';
 import { MemoryBackplane } from '../backplane/memory';
 import type { Backplane } from '../backplane/types';
@@ -44,6 +45,8 @@ export class SluiceServer {
   readonly drainer: Drainer;
   /** Set by main.ts when the GCE lifecycle watcher runs: its health for GET /status. */
   lifecycle?: { status(): object };
+  /** The issuer's JWKS when configured (app/auth/keys.ts); else tokens are HS256 with the secret. */
+  readonly keys?: IssuerKeys;
   private readonly ownsBackplane: boolean;
   private readonly connections = new Set<PeerConnection>();
   /** Open connections by peer address `<account>/<sub>` (SLUICE_MAX_CONNECTIONS_PER_PEER). */
@@ -75,7 +78,11 @@ export class SluiceServer {
     this.random = opts.random ?? Math.random;
     this.ownsBackplane = !opts.backplane;
     this.backplane = opts.backplane ?? new MemoryBackplane(opts.config.timeouts.resume, { budget: opts.config.limits });
-    this.metrics = createMetrics();
+    const keys = opts.config.jwks
+      ? new IssuerKeys({ ...opts.config.jwks, log: this.log, onRefresh: (ok) => { if (!ok) this.metrics.jwksRefreshFailures.inc(); } })
+      : undefined;
+    this.keys = keys;
+    this.metrics = createMetrics({ jwksAgeSec: keys ? () => keys.ageSec() : undefined });
     this.drainer = new Drainer(opts.config.timeouts.drain, this.random);
     this.pinger = new Pinger(opts.config.timeouts.server.pingIntervalMs);
     this.connectionContext = {
@@ -171,6 +178,8 @@ export class SluiceServer {
   /** Ready for new connections: serving and able to route. */
   ready(): { ok: boolean; reason?: string } {
     if (this.drainer.state !== 'serving') return { ok: false, reason: this.drainer.state };
+    // Never loaded the issuer's keys: no token could be verified here.
+    if (this.keys && !this.keys.loaded) return { ok: false, reason: 'issuer_keys_unavailable' };
     const h = this.backplane.health();
     if (!h.ok) {
       // Never up yet (start-up), refused for good, or down for longer than the grace: unready.
@@ -184,6 +193,7 @@ export class SluiceServer {
   }
 
   async start(): Promise<{ port: number; adminPort: number }> {
+    if (this.keys && !(await this.keys.start())) this.log.error('issuer keys (JWKS) not loaded: unready until a refresh succeeds');
     await listen(this.public, this.config.port, this.config.host);
     await listen(this.admin, this.config.adminPort, this.config.adminHost);
     this.pinger.start();
@@ -235,6 +245,7 @@ export class SluiceServer {
   shutdown(): Promise<void> {
     this.shutdownPromise ??= (async () => {
       this.pinger.stop();
+      this.keys?.stop();
       this.drainer.dispose();
       for (const c of this.connections) c.reset('shutdown');
       this.wheel.stop();
@@ -298,7 +309,8 @@ export class SluiceServer {
       // Sec-WebSocket-Protocol first; the query only while SLUICE_TOKEN_IN_QUERY allows it (docs/security.md "Tokens out of URLs").
       const found = upgradeToken(req.headers['sec-websocket-protocol'], url.searchParams.get('token'), { queryAllowed: tokenInQueryAllowed(this.config) });
       carrier = found.carrier;
-      peer = await verifyToken(this.config.tokenSecret, found.token, {
+      peer = await verifyToken(this.keys?.resolver ?? this.config.tokenSecret, found.token, {
+        algorithms: this.keys ? JWKS_ALGORITHMS : undefined,
         maxTtlSec: tokenMaxTtlSec, issuer: this.config.tokenIssuer, audience: this.config.tokenAudience, requireAccount: this.config.env === 'production',
       });
     } catch (err) {

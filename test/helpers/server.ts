@@ -38,6 +38,8 @@ export interface TestServerOptions {
    */
   signalPolicy?: SignalPolicy;
   env?: ServerConfig['env'];
+  /** Verify tokens with this issuer JWKS (app/auth/keys.ts) instead of the HS256 secret. */
+  jwks?: ServerConfig['jwks'];
 }
 
 export function testConfig(opts: TestServerOptions = {}): ServerConfig {
@@ -49,6 +51,7 @@ export function testConfig(opts: TestServerOptions = {}): ServerConfig {
     adminPort: 0,
     tokenSecret: SECRET,
     signalPolicy: opts.signalPolicy ?? { sameKind: true },
+    jwks: opts.jwks,
     logLevel: process.env.SLUICE_TEST_LOG ?? 'silent',
     serverId: opts.serverId ?? 'test-1',
     gceWatcher: false,
