@@ -3,7 +3,7 @@
  * format.ts). The text is what PR review reads until the real `pulumi preview` runs in CI.
  */
 import path from 'node:path';
-import { backendTimeoutSec, drainCompleteBoundMs, lbHealthyAfterSec, shortestLifetimeMs, shutdownBudgetSec, shutdownScriptWaitSec, Timeouts, watcherDetectionBoundMs } from '../../app/contract/timeouts';
+import { backendTimeoutSec, drainCompleteBoundMs, drainEndBoundMs, lbHealthyAfterSec, shortestLifetimeMs, shutdownBudgetSec, shutdownScriptWaitSec, Timeouts, watcherDetectionBoundMs } from '../../app/contract/timeouts';
 import { parseStackConfig, regionReleases, StackConfig } from '../config';
 import { artifactRegistryRepo } from '../components/vm-boot';
 import { gkeContractSummary } from '../gke/summary';
@@ -119,6 +119,6 @@ function contractSummary(t: Timeouts): string[] {
     `rollout: minReadySec ${t.gce.minReadySec} s >= LB readiness detection ${lbHealthyAfterSec()} s`,
     `drain: 1012 spread over ${s(t.drain.windowMs)}, RST at ${s(t.drain.deadlineMs)}`,
     `shutdown script wait: ${shutdownScriptWaitSec(t)} s <= ${t.gce.preemptible ? 'preemptible' : 'on-demand'} budget ${shutdownBudgetSec(t)} s`,
-    `docker stop -t: ${t.gce.dockerStopTimeoutSec} s >= drain deadline + margin = ${s(t.drain.deadlineMs + t.drain.marginMs)}`,
+    `docker stop -t: ${t.gce.dockerStopTimeoutSec} s >= drain deadline + margin = ${s(drainEndBoundMs(t))}`,
   ];
 }
