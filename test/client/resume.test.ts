@@ -4,7 +4,7 @@
  * connection swallowed and the server's (sender, id) dedupe keeps it exactly once.
  */
 import type { ReceivedSignal, SluiceClient } from '../../app/client';
-import { startServer, TestServer } from '../helpers/server';
+import { startServer, TestServer, until } from '../helpers/server';
 import { client, closeClients, fastTimeouts, next } from './helpers';
 import { BlackholeProxy, startBlackholeProxy } from '../../app/local/network/blackhole-proxy';
 
@@ -121,8 +121,9 @@ test('a signal whose reply was lost is re-sent with its id and delivered exactly
   expect(got.map((s) => s.id)).toEqual(['sig-42', 'sig-43']);
 });
 
-test('beyond the history bound the resume reports a gap and replays what is left', async () => {
-  const small = await startServer({ serverId: 'small-history', timeouts: { resume: { historyMaxMessages: 5 } } });
+test('beyond the history bound of an away peer nothing accepted is pushed out: the sender hears recipient_busy, its outbox delivers the rest on resume', async () => {
+  // 5 entries, and this one sender may hold all of them (the share is tested in test/backplane/quota.test.ts).
+  const small = await startServer({ serverId: 'small-history', timeouts: { resume: { historyMaxMessages: 5 } }, limits: { senderHistoryShare: 1 } });
   const p = await startBlackholeProxy(small.port);
   try {
     const a = await client(small.socketUrl, 'c-gap-a', { timeouts: fastTimeouts() });
@@ -135,19 +136,17 @@ test('beyond the history bound the resume reports a gap and replays what is left
     const lost = next(b, 'disconnected');
     p.cut();
     await lost;
-    for (let n = 3; n <= 12; n++) await a.send('gw-gap-b', { n });
-    const gap = next(b, 'gap');
+    // The away peer's history takes 5 (its delivered 1 and 2 make room); the sixth is refused
+    // recipient_busy and waits in a's outbox with everything after it.
+    const sends = Array.from({ length: 10 }, (_, i) => a.send('gw-gap-b', { n: i + 3 }));
+    await until(() => small.server.metrics.registry.metrics().then((m) => /sluice_signals_failed_total\{reason="recipient_busy"\} [1-9]/.test(m)), 10_000, 'a recipient_busy refusal');
     const resumed = next(b, 'resumed');
     p.restore();
-    expect((await gap)[0]).toEqual({ reason: 'trimmed', missedFrom: 3, missedTo: 7 });
-    expect((await resumed)[0]).toEqual({ fromSeq: 2, lastSeq: 12, replayed: 5 });
-    await receivedAll(b, got, 7);
-    expect(got.map((s) => s.seq)).toEqual([1, 2, 8, 9, 10, 11, 12]);
-    expect(b.stats.gaps).toBe(1);
-    // Live signals continue after the hole.
-    await a.send('gw-gap-b', { n: 13 });
-    await receivedAll(b, got, 8);
-    expect(got[7]).toMatchObject({ seq: 13, replayed: false });
+    expect((await resumed)[0]).toMatchObject({ fromSeq: 2, replayed: 5 });
+    await Promise.all(sends);
+    await receivedAll(b, got, 12);
+    expect(got.map((s) => (s.data as { n: number }).n)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    expect(b.stats.gaps).toBe(0);
   } finally {
     await closeClients();
     await p.close();
