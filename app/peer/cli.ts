@@ -14,7 +14,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import pino from 'pino';
-import { DEV_TOKEN_SECRET, PEER_ID_PATTERN, PEER_KINDS, PeerKind, signToken } from '../auth/token';
+import { DEFAULT_ACCOUNT, DEV_TOKEN_SECRET, PEER_ID_PATTERN, PEER_KINDS, PeerKind, signToken } from '../auth/token';
 import { resolveTimeouts, Timeouts, TimeoutsOverrides } from '../contract/timeouts';
 import { SERVER_PORT, SOCKET_PATH } from '../protocol/endpoints';
 import { FleetSummary, runFleet } from './fleet';
@@ -25,6 +25,7 @@ interface CliOptions {
   kind: PeerKind;
   id?: string;
   to?: string;
+  account: string;
   count?: number;
   interval: number;
   duration?: number;
@@ -76,7 +77,8 @@ const program = new Command('peer')
   .option('--url <url>', `server endpoint; repeat or comma-separate to spread over servers (default ${DEFAULT_URL})`, collectUrls, [])
   .addOption(new Option('--kind <kind>', 'peer kind (single peer)').choices([...PEER_KINDS]).default('client'))
   .option('--id <id>', 'peer id (single peer), or the id prefix with --count', peerId)
-  .option('--to <id>', 'partner peer id (single peer)', peerId)
+  .option('--to <id>', 'partner peer id (single peer; by default servers relay only client<->gateway)', peerId)
+  .option('--account <name>', 'account (tenant) of the minted tokens: peers signal within their account', DEFAULT_ACCOUNT)
   .option('--count <n>', 'run a fleet of N peers in this process, clients paired with gateways', positiveInt)
   .option('--interval <ms>', 'one numbered signal per peer every this many ms', positiveInt, 250)
   .option('--duration <seconds>', 'stop after this many seconds (default: until SIGINT/SIGTERM)', positiveInt)
@@ -94,12 +96,12 @@ const program = new Command('peer')
 
     let run: { stop(): Promise<FleetSummary | PeerSummary>; done: Promise<FleetSummary | PeerSummary> };
     if (opts.count !== undefined) {
-      run = runFleet({ urls, count: opts.count, tokenSecret: secret, timeouts, intervalMs: opts.interval, durationMs, seed: opts.seed, prefix: opts.id ?? 'fleet', logger, tokenInQuery: opts.tokenInQuery });
+      run = runFleet({ urls, count: opts.count, tokenSecret: secret, account: opts.account, timeouts, intervalMs: opts.interval, durationMs, seed: opts.seed, prefix: opts.id ?? 'fleet', logger, tokenInQuery: opts.tokenInQuery });
     } else {
       if (!opts.id || !opts.to) throw new InvalidArgumentError('a single peer needs --id and --to (or use --count N for a fleet)');
       const id = opts.id;
       const kind = opts.kind;
-      const token = process.env.SLUICE_TOKEN ?? (() => signToken(secret, { sub: id, kind }));
+      const token = process.env.SLUICE_TOKEN ?? (() => signToken(secret, { sub: id, kind, account: opts.account }));
       run = runPeer({ urls, spec: { id, kind, to: opts.to }, token, timeouts, intervalMs: opts.interval, durationMs, seed: opts.seed, logger, tokenInQuery: opts.tokenInQuery });
     }
     const onSignal = (sig: string) => {

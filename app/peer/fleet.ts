@@ -32,6 +32,8 @@ export interface FleetOptions {
   count: number;
   /** HS256 secret to mint each peer's token (24 h, re-minted on every connection attempt). */
   tokenSecret?: string;
+  /** The account (tenant) of the minted tokens (default DEFAULT_ACCOUNT): the fleet's peers signal within it. */
+  account?: string;
   /** Or a token source per peer (takes precedence over tokenSecret). */
   token?: (peer: PeerSpec) => string | Promise<string>;
   /** Timeouts for every client (default `defaultTimeouts`). */
@@ -156,7 +158,7 @@ export function runFleet(opts: FleetOptions): FleetController {
     const tokenSecret = opts.tokenSecret;
     const token = opts.token
       ? () => opts.token!(spec)
-      : () => signToken(tokenSecret!, { sub: spec.id, kind: spec.kind });
+      : () => signToken(tokenSecret!, { sub: spec.id, kind: spec.kind, account: opts.account });
     const log = logger.child({ peer: spec.id, kind: spec.kind });
     const peer = new DrillPeer(spec, {
       url: opts.urls,

@@ -21,6 +21,9 @@ import type { Timeouts } from '../../contract/timeouts';
 import { SOCKET_PATH } from '../../protocol/endpoints';
 import { FleetController, FleetSummary, runFleet } from '../../peer/fleet';
 import { DEV_TOKEN_SECRET, signToken } from '../../auth/token';
+
+/** The account of the region's fleet (app/auth/policy.ts): its clients and gateways signal within it. */
+export const REGION_ACCOUNT = 'local-region';
 import type { LoadBalancer, LocalBalancerKind } from '../lb/load-balancer';
 import { resolveLbKind, startLoadBalancer } from '../lb/start';
 import { Monitor } from './monitor';
@@ -150,7 +153,7 @@ export class Region extends EventEmitter {
         const wait = firstAt.get(spec.id)! - Date.now();
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
         await admit(spec.id);
-        return signToken(secret, { sub: spec.id, kind: spec.kind });
+        return signToken(secret, { sub: spec.id, kind: spec.kind, account: REGION_ACCOUNT });
       },
       timeouts: this.opts.clientTimeouts ?? this.opts.timeouts, intervalMs: this.opts.intervalMs ?? 250,
       seed: this.opts.seed ?? 1, logger: pino({ level: 'silent' }),
