@@ -22,6 +22,7 @@ const E2E = [
   '<rootDir>/test/rollout/local-region.test.ts',
   '<rootDir>/test/rollout/status-rollout.test.ts',
   '<rootDir>/test/container/',
+  '<rootDir>/test/infra/deploy-doc.test.ts',
 ];
 
 const base = {
