@@ -57,6 +57,12 @@ export interface Timeouts {
     maxConnectionLifetimeSec: number;
     /** Backend service `connectionDraining.drainingTimeoutSec`: how long a leaving VM keeps its connections. */
     connectionDrainingSec: number;
+    /**
+     * How long the LB keeps an idle pooled HTTP connection to a backend open (seconds). Google's
+     * Application LBs fix it at 600 s; the server's own keep-alive outlasts it (serverKeepAliveTimeoutMs).
+     * A contract value only so tests can scale it; rule lb-backend-keepalive-is-gcp's keeps it at >= 600 s.
+     */
+    backendKeepAliveSec: number;
   };
   drain: {
     /** Closes (1012) are spread evenly, with jitter, over this window from drain start. */
@@ -105,6 +111,14 @@ export const SHUTDOWN_BUDGET_SEC = { onDemand: 90, preemptible: 30 } as const;
 export const LB_TIMEOUT_RANGE_SEC = { min: 1, max: 2_147_483_647 } as const;
 /** Google advises against a longer WebSocket lifetime on the global ALB: front ends restart for maintenance. */
 export const ALB_MAX_ADVISED_LIFETIME_SEC = 86_400;
+/**
+ * The backend keepalive of Google's Application LBs: "The backend keepalive timeout is fixed at 10 minutes
+ * (600 seconds) and cannot be changed", so "you must configure your backend software so that its HTTP
+ * keepalive (TCP idle) timeout value is greater than 600 seconds" (cloud.google.com/load-balancing/docs/https,
+ * "Backend HTTP keepalive timeout"; otherwise a pooled request can fail with 502
+ * backend_connection_closed_before_data_sent_to_client). "The backend HTTP keepalive timeout does not apply to websockets."
+ */
+export const GCP_BACKEND_KEEPALIVE_SEC = 600;
 /** Presence must let a dead server's peers go within this, whatever the config (issue: "no more than 60 s"). */
 export const PRESENCE_MAX_BOUND_MS = 60_000;
 
@@ -130,6 +144,7 @@ export const defaultTimeouts: Timeouts = {
     idleTimeoutSec: 30,
     maxConnectionLifetimeSec: 3_600,
     connectionDrainingSec: 35,
+    backendKeepAliveSec: GCP_BACKEND_KEEPALIVE_SEC,
   },
   drain: { windowMs: 10_000, deadlineMs: 20_000, marginMs: 5_000 },
   gce: { watcherPollIntervalMs: 5_000, watcherRequestTimeoutMs: 2_000, minReadySec: 30, preemptible: false, dockerStopTimeoutSec: 30 },
@@ -185,6 +200,18 @@ export function shutdownBudgetSec(t: Timeouts): number {
 export function backendTimeoutSec(t: Timeouts): number {
   return t.lb.kind === 'external-application' ? t.lb.maxConnectionLifetimeSec : t.lb.idleTimeoutSec;
 }
+/**
+ * `keepAliveTimeout` of both HTTP listeners: an idle keep-alive connection (between two requests) stays
+ * open longer than the LB's pool keeps it, by one margin, so the LB always closes it first and never
+ * sends a request into a connection the server is closing. Node measures from the end of the last
+ * response, the LB from its last use: the server's idle time is never the longer of the two. It does
+ * not weaken the slowloris bound: headersTimeout/requestTimeout (app/server/config.ts httpTimeouts)
+ * time a request from its first byte, and a new connection from its accept, not an idle pooled one.
+ */
+export function serverKeepAliveTimeoutMs(t: Timeouts): number {
+  return t.lb.backendKeepAliveSec * 1000 + t.drain.marginMs;
+}
+
 /** Longest a server lets a connection live (rotation never ends later than this). */
 export function longestLifetimeMs(t: Timeouts): number {
   return t.server.maxConnectionLifetimeMs;
@@ -309,6 +336,13 @@ export const RULES: readonly Rule[] = [
     (t) => ({
       message: `gce.minReadySec (${t.gce.minReadySec}) must be >= the LB's readiness detection (${READINESS_PROBE.healthyThreshold} probes x ${READINESS_PROBE.intervalSec} s + ${READINESS_PROBE.timeoutSec} s timeout = ${lbHealthyAfterSec()} s)`,
       values: { minReadySec: t.gce.minReadySec, lbHealthyAfterSec: lbHealthyAfterSec() },
+    })),
+  rule('lb-backend-keepalive-is-gcp\'s',
+    'Google\'s Application LBs keep idle pooled backend connections 600 s and this cannot be changed; the server\'s keep-alive (serverKeepAliveTimeoutMs) is derived from lb.backendKeepAliveSec, so that value must not be below 600 s.',
+    (t) => t.lb.backendKeepAliveSec >= GCP_BACKEND_KEEPALIVE_SEC,
+    (t) => ({
+      message: `lb.backendKeepAliveSec (${t.lb.backendKeepAliveSec}) must be >= ${GCP_BACKEND_KEEPALIVE_SEC}: the LB's backend keepalive is fixed at 600 s, and the server's keep-alive (lb.backendKeepAliveSec + drain.marginMs) must outlast it`,
+      values: { backendKeepAliveSec: t.lb.backendKeepAliveSec },
     })),
   rule('lb-draining-in-range', 'Connection draining is 1..3600 s (0 would turn it off).',
     (t) => t.lb.connectionDrainingSec >= 1 && t.lb.connectionDrainingSec <= 3600,

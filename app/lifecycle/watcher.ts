@@ -9,14 +9,16 @@
  *
  *   - it finds its MIG from `instance/attributes/created-by` on the metadata server;
  *   - it starts a listManagedInstances poll every `gce.watcherPollIntervalMs` (the timeouts contract),
- *     except after a 403 rateLimitExceeded (the project's Compute read quota): then it waits for the
- *     quota's next minute, with jitter (./failures.ts), instead of spending the quota of the whole fleet;
  *     at a FIXED RATE: each poll (token fetch and every page) is aborted after
  *     `gce.watcherRequestTimeoutMs`, which the contract keeps below the interval, so the next poll
  *     starts on schedule. Worst-case detection is watcherDetectionBoundMs() = interval + request
  *     timeout; the rule drain-inside-lb-draining uses that same function. It drains when its own
- *     entry's currentAction is one of DRAIN_ACTIONS, or when it was listed before and is no longer
- *     (abandoned or deleted between two polls);
+ *     entry's currentAction is one of DRAIN_ACTIONS (./actions.ts: each value with its Compute API
+ *     sentence; REFRESHING keeps the VM running and does not drain), or when it was listed before and
+ *     is no longer (abandoned or deleted between two polls);
+ *   - after a 403 rateLimitExceeded (the project's Compute rate quota is spent) it polls again only at
+ *     the quota's next minute, with jitter (./failures.ts), instead of spending the fleet's quota on
+ *     polls that must fail; the shutdown script and SIGTERM cover that gap;
  *   - it long-polls `instance/preempted` and drains when it turns TRUE.
  *
  * The contract rule `drain-inside-lb-draining` guarantees that a drain started one poll late still
