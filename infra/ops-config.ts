@@ -7,7 +7,7 @@
  *   sluice:alertEmail     address the alert policies notify (an email notification channel is created)
  *   sluice:alertChannel   existing notification channel id, projects/P/notificationChannels/N (instead of, or with, alertEmail)
  *   sluice:autoscaling    {minReplicas?, maxReplicas, cpuTarget?, scaleInWindowSec?}: one autoscaler per region's MIG
- *   sluice:capacity       {<region>: capacityScaler}: 0 evacuates a region (README: Operating in production)
+ *   sluice:capacity       {<region>: capacityScaler}: 0 evacuates a region (docs/deploy-gce.md: Operating in production)
  *   sluice:computeReadQuotaPerMin  the project's Compute read quota (default 1500, the documented default):
  *                         the GCE fleet's lifecycle watchers may use half of it (app/contract/quota.ts)
  */
