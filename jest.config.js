@@ -16,6 +16,8 @@ const E2E = [
   '<rootDir>/test/server/fd-exhaustion.test.ts',
   '<rootDir>/test/client/drain.test.ts',
   '<rootDir>/test/client/blackhole.test.ts',
+  '<rootDir>/test/client/package.test.ts',
+  '<rootDir>/test/client/browser.test.ts',
   '<rootDir>/test/peer/',
   '<rootDir>/test/infra/plan.test.ts',
   '<rootDir>/test/infra/gke-plan.test.ts',

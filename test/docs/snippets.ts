@@ -14,10 +14,10 @@ export const ROOT = path.resolve(__dirname, '../..');
 
 export interface Block { file: string; line: number; lang: string; tags: string[]; body: string }
 
-/** The Markdown files whose commands must run: the README, CONTRIBUTING.md and every docs/*.md. */
+/** The Markdown files whose commands must run: the README, CONTRIBUTING.md, every docs/*.md, the SDK's README. */
 export function docFiles(root = ROOT): string[] {
   const docs = fs.readdirSync(path.join(root, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`);
-  return ['README.md', 'CONTRIBUTING.md', ...docs];
+  return ['README.md', 'CONTRIBUTING.md', ...docs, 'app/client/README.md'];
 }
 
 /** Every fenced code block (``` at any indentation, closed at the same indentation). */
@@ -133,6 +133,7 @@ const ELSEWHERE: Record<string, string> = {
   typecheck: 'CI runs it (.ci/run), before the tests',
   bench: 'benchmarks are not tests: 15 minutes, run by hand; results in bench/results/',
   'bench:soak': 'the 10-minute soak, run by hand; results in bench/results/soak.md',
+  'build:client': 'test/client/package.test.ts builds, packs and installs the SDK package',
 };
 /** Programs a walkthrough uses against servers it started on fixed ports: checked installed, not run. */
 const WALKTHROUGH: Record<string, string> = {
