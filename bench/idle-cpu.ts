@@ -9,7 +9,8 @@
  *   - plain ws relay: no heartbeat at all.
  * The window is at least one 30 s heartbeat round and three sluice ping intervals.
  *
- * Run: npx tsx bench/idle-cpu.ts [--conns 10000] [--seconds 32] [--variants sluice,sluice-sdk,sluice-phx,socketio,ws] [--cpu-prof DIR]
+ * Run: npx tsx bench/idle-cpu.ts [--conns 10000] [--seconds 32] [--variants sluice,sluice-sdk,sluice-phx,socketio,ws]
+ *      [--cpu-prof DIR] [--baseline DIR (another checkout's sluice, run before each sluice variant)]
  */
 import { defaultTimeouts } from '../app/contract/timeouts';
 import { LoadGen, sourceAddresses } from './lib/load';
@@ -24,7 +25,7 @@ const PROF = argOf('cpu-prof');
 const PHOENIX_JS_HEARTBEAT_MS = 30_000;
 const GENERATORS = 2;
 
-interface Variant { name: string; label: string; system: SystemName; heartbeatMs?: number }
+interface Variant { name: string; label: string; system: SystemName; heartbeatMs?: number; root?: string }
 const VARIANTS: Variant[] = [
   { name: 'sluice', label: 'sluice, clients answer pings only', system: 'sluice' },
   { name: 'sluice-sdk', label: `sluice, SDK heartbeats every ${defaultTimeouts.client.heartbeatIntervalMs / 1000} s`, system: 'sluice', heartbeatMs: defaultTimeouts.client.heartbeatIntervalMs },
@@ -32,12 +33,19 @@ const VARIANTS: Variant[] = [
   { name: 'socketio', label: 'Socket.IO 4.8 (pings every 25 s)', system: 'socketio' },
   { name: 'ws', label: 'plain ws relay (no heartbeat)', system: 'ws' },
 ];
+/** --baseline DIR: the same three sluice variants run from another checkout too, alternating with this one. */
+const BASELINE = argOf('baseline');
+if (BASELINE) {
+  for (const v of VARIANTS.filter((x) => x.system === 'sluice')) {
+    VARIANTS.splice(VARIANTS.indexOf(v), 0, { ...v, name: `${v.name}@base`, label: `${v.label} (baseline ${BASELINE})`, root: BASELINE });
+  }
+}
 const chosen = (argOf('variants') ?? VARIANTS.map((v) => v.name).join(',')).split(',');
 
 interface Figure { variant: string; label: string; conns: number; cpuShare: number; seconds: number; loadavg: number }
 
 async function one(v: Variant): Promise<Figure> {
-  const sys = await startSystem(v.system, { maxConnections: CONNS + 100, ...(PROF ? { cpuProfDir: `${PROF}/${v.name}` } : {}) });
+  const sys = await startSystem(v.system, { maxConnections: CONNS + 100, root: v.root, ...(PROF ? { cpuProfDir: `${PROF}/${v.name}` } : {}) });
   const gens = await Promise.all(Array.from({ length: GENERATORS }, () => LoadGen.start()));
   try {
     const results = await Promise.all(gens.map((g, gi) => g.open(v.system, sys.port,
@@ -63,7 +71,7 @@ async function one(v: Variant): Promise<Figure> {
 async function main(): Promise<void> {
   const m = machine();
   const figures: Figure[] = [];
-  for (const v of VARIANTS.filter((x) => chosen.includes(x.name))) figures.push(await one(v));
+  for (const v of VARIANTS.filter((x) => chosen.includes(x.name.replace('@base', '')))) figures.push(await one(v));
   const pct = (x: number) => `${(x * 100).toFixed(2)} %`;
   const by = (n: string) => figures.find((f) => f.variant === n);
   const goals = ['sluice', 'sluice-sdk', 'sluice-phx'].filter((n) => by(n)).map((n) => [
