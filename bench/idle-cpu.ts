@@ -49,7 +49,7 @@ async function one(v: Variant): Promise<Figure> {
   const gens = await Promise.all(Array.from({ length: GENERATORS }, () => LoadGen.start()));
   try {
     const results = await Promise.all(gens.map((g, gi) => g.open(v.system, sys.port,
-      Array.from({ length: CONNS / GENERATORS }, (_, k) => `${v.name}-i${gi}-${k}`), sourceAddresses(8), 48, v.heartbeatMs)));
+      Array.from({ length: CONNS / GENERATORS }, (_, k) => `${v.name.replace("@", "-")}-i${gi}-${k}`), sourceAddresses(8), 48, v.heartbeatMs)));
     const failed = results.reduce((s, r) => s + r.failed, 0);
     if (failed > 0) throw new Error(`${v.name}: ${failed} connections failed: ${results.find((r) => r.firstError)?.firstError}`);
     // Settle: the opening burst's garbage collected, every connection's first heartbeat or ping out.
