@@ -9,9 +9,9 @@
  * slot that stays until the table rehashes, so the table doubled and doubled again under
  * continuous churn, and the key and time arrays beside it grew to twice the window before each
  * compaction. Here records live in generations of GENERATION_RECORDS, oldest first: a full
- * generation's Map is exactly its size (a power of two: V8 grows a Map when it is full), its keys
- * and times sit in arrays allocated once at that size, deleted slots exist only in the oldest
- * generation, and a generation whose records have all expired is dropped whole.
+ * generation's Map is exactly its size (a power of two: V8 grows a Map when it is full), deleted
+ * slots exist only in the oldest generation, and a generation whose records have all expired is
+ * dropped whole (a lone generation, in a window of fewer records, compacts its arrays instead).
  *
  * Expiry stays exact and per record (oldest first, by time): a lookup never sees a record older
  * than the window, and the budget's reclaimer frees one record at a time. A lookup asks each
@@ -29,16 +29,25 @@ export const GENERATION_RECORDS = 1 << 17;
 
 class Generation {
   readonly seqs = new Map<string, number>();
-  readonly keys: string[] = [];
-  readonly times = new Float64Array(GENERATION_RECORDS);
+  keys: Array<string | undefined> = [];
+  times: number[] = [];
   /** keys[head..] are still in the window. */
   head = 0;
+  /** Records ever added (a compacted generation still fills up at GENERATION_RECORDS). */
+  added = 0;
 
   get full(): boolean {
-    return this.keys.length >= GENERATION_RECORDS;
+    return this.added >= GENERATION_RECORDS;
   }
   get live(): number {
     return this.keys.length - this.head;
+  }
+
+  /** A lone generation under churn (a small window): its arrays let go of the expired front. */
+  compact(): void {
+    this.keys = this.keys.slice(this.head);
+    this.times = this.times.slice(this.head);
+    this.head = 0;
   }
 }
 
@@ -68,8 +77,9 @@ export class DedupeWindow {
     let g = this.gens[this.gens.length - 1];
     if (!g || g.full) this.gens.push((g = new Generation()));
     g.seqs.set(key, seq);
-    g.times[g.keys.length] = at;
+    g.times.push(at);
     g.keys.push(key);
+    g.added++;
     this.count++;
     const b = dedupeRecordBytes(key);
     this.bytes += b;
@@ -80,16 +90,16 @@ export class DedupeWindow {
   dropOldest(): boolean {
     const g = this.gens[0];
     if (!g || g.live === 0) return false;
-    const key = g.keys[g.head];
+    const key = g.keys[g.head]!;
     g.seqs.delete(key);
-    // The array keeps its length (the generation's fill count); the slot lets go of the string.
-    (g.keys as Array<string | undefined>)[g.head] = undefined;
+    g.keys[g.head] = undefined; // the slot lets go of the string
     g.head++;
     this.count--;
     const b = dedupeRecordBytes(key);
     this.bytes -= b;
     this.memory.release('dedupe', b);
     if (g.live === 0 && (g.full || this.gens.length > 1)) this.gens.shift();
+    else if (g.head >= 1024 && g.head >= g.live) g.compact();
     return true;
   }
 
