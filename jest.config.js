@@ -10,6 +10,7 @@
 const E2E = [
   '<rootDir>/test/backplane/',
   '<rootDir>/test/local/',
+  '<rootDir>/test/docs/commands.test.ts',
   '<rootDir>/test/server/amplification.test.ts',
   '<rootDir>/test/server/fuzz.test.ts',
   '<rootDir>/test/server/fd-exhaustion.test.ts',
@@ -21,6 +22,7 @@ const E2E = [
   '<rootDir>/test/lifecycle/server-drain.test.ts',
   '<rootDir>/test/rollout/local-region.test.ts',
   '<rootDir>/test/rollout/status-rollout.test.ts',
+  '<rootDir>/test/container/',
 ];
 
 const base = {

@@ -13,7 +13,7 @@ import type { Backplane } from '../backplane/types';
 import { backplaneReadinessGraceMs } from '../contract/timeouts';
 import { HEALTH_PATH, READINESS_PATH, SOCKET_PATH } from '../protocol/endpoints';
 import { PHOENIX_SUBPROTOCOL, PROTOCOL_VSN } from '../protocol/phoenix';
-import { AdminHandler, createAdminHandler } from './admin';
+import { AdminHandler, AdminServer, createAdminHandler } from './admin';
 import { FD_RESERVE, httpTimeouts, ServerConfig, tokenInQueryAllowed } from './config';
 import { json, parseTarget } from './http';
 import { ConnectionContext, PeerConnection } from './connection';
@@ -34,7 +34,7 @@ export interface SluiceServerOptions {
 /** Seconds a refused upgrade is told to wait: the LB routes the retry to a serving VM. */
 const RETRY_AFTER_SEC = 1;
 
-export class SluiceServer {
+export class SluiceServer implements AdminServer {
   readonly config: ServerConfig;
   readonly backplane: Backplane;
   readonly metrics: Metrics;
@@ -94,7 +94,7 @@ export class SluiceServer {
       handleProtocols: (offered) => (offered.has(PHOENIX_SUBPROTOCOL) ? PHOENIX_SUBPROTOCOL : false),
     });
 
-    // A silent or slowloris connection is closed within httpTimeouts().boundMs (README "Limits").
+    // A silent or slowloris connection is closed within httpTimeouts().boundMs (docs/security.md "Limits").
     const t = httpTimeouts(opts.config.timeouts);
     const httpOptions: http.ServerOptions = { headersTimeout: t.headersTimeoutMs, requestTimeout: t.requestTimeoutMs, connectionsCheckingInterval: t.checkIntervalMs };
     this.public = http.createServer(httpOptions, (req, res) => this.onPublicRequest(req, res));
@@ -243,7 +243,7 @@ export class SluiceServer {
     return this.shutdownPromise;
   }
 
-  /** Total: any request gets an answer, an exception becomes a 500 (README "Limits and failure behaviour"). */
+  /** Total: any request gets an answer, an exception becomes a 500 (docs/security.md "Limits and failure behaviour"). */
   private onPublicRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     try {
       this.routePublic(req, res);
@@ -287,7 +287,7 @@ export class SluiceServer {
     let carrier: TokenCarrier | undefined;
     this.upgrading++;
     try {
-      // Sec-WebSocket-Protocol first; the query only while SLUICE_TOKEN_IN_QUERY allows it (README "Tokens out of URLs").
+      // Sec-WebSocket-Protocol first; the query only while SLUICE_TOKEN_IN_QUERY allows it (docs/security.md "Tokens out of URLs").
       const found = upgradeToken(req.headers['sec-websocket-protocol'], url.searchParams.get('token'), { queryAllowed: tokenInQueryAllowed(this.config) });
       carrier = found.carrier;
       peer = await verifyToken(this.config.tokenSecret, found.token, { maxTtlSec: tokenMaxTtlSec });

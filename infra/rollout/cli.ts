@@ -8,6 +8,7 @@
  */
 import path from 'node:path';
 import { Command } from 'commander';
+import { rolloutSettleMs } from '../../app/contract/timeouts';
 import { StackConfigError } from '../config';
 import { AutomationExecutor } from './automation';
 import { RolloutError } from './plan';
@@ -62,8 +63,7 @@ async function main(): Promise<number> {
     source,
     thresholds: printed.thresholds,
     pollMs: Number(opts.pollMs),
-    // Reconnects are jittered over <= 1 s and presence renews every presence.renewIntervalMs.
-    settleMs: cfg.timeouts.drain.deadlineMs + cfg.timeouts.presence.renewIntervalMs,
+    settleMs: rolloutSettleMs(cfg.timeouts),
     wave: opts.wave,
     out: (l) => process.stdout.write(`${l}\n`),
   });

@@ -15,9 +15,10 @@
  *   skip-drain  no drain: the old server is deleted with its connections open (every one reset), as
  *               a template whose drain hook went missing. drain-resets fails after the first server.
  */
-import { defaultThresholds, gateLines, GateResult, GateThresholds } from '../rollout/gates';
-import { GatedStep, HaltReport, printHalt, runGatedStep, StepContext } from '../rollout/runner';
-import { AdminGateSource, AdminTarget } from '../rollout/source';
+import { rolloutSettleMs } from '../../contract/timeouts';
+import { defaultThresholds, gateLines, GateResult, GateThresholds } from '../../rollout/gates';
+import { GatedStep, HaltReport, printHalt, runGatedStep, StepContext } from '../../rollout/runner';
+import { AdminGateSource, AdminTarget } from '../../rollout/source';
 import type { Region } from './region';
 import type { LocalServer } from './servers';
 
@@ -58,7 +59,7 @@ export interface LocalRolloutOptions {
   thresholds?: GateThresholds;
   /** Gate sampling period (default 200 ms). */
   pollMs?: number;
-  /** Default: drain.deadlineMs + presence.renewIntervalMs, as `npm run rollout -- --apply`. */
+  /** Default: the contract's rolloutSettleMs, as `npm run rollout -- --apply`. */
   settleMs?: number;
   /** How a halted rollout is undone here (printed after the halt). */
   rollbackCommands?: string[];
@@ -119,7 +120,7 @@ export async function rolloutLocal(region: Region, o: LocalRolloutOptions): Prom
   try {
     for (const step of plan.steps) {
       o.out(`== step ${step.index}/${plan.steps.length} (${step.wave}): ${step.title}`);
-      const r = await runGatedStep(step, deploy(step), { source, thresholds, pollMs: o.pollMs ?? 200, settleMs: o.settleMs ?? t.drain.deadlineMs + t.presence.renewIntervalMs, out: o.out });
+      const r = await runGatedStep(step, deploy(step), { source, thresholds, pollMs: o.pollMs ?? 200, settleMs: o.settleMs ?? rolloutSettleMs(t), out: o.out });
       if (!r.ok) {
         const mine = replaced.filter((x) => step.servers.includes(x.old));
         const report: HaltReport = {
