@@ -11,7 +11,7 @@ const BENCHES: Array<{ script: string; args: string[]; budgetSec: number }> = [
   { script: 'relay.ts', args: ['--rounds', '2'], budgetSec: 280 },
   { script: 'idle.ts', args: [], budgetSec: 220 },
   { script: 'redis.ts', args: ['--rounds', '1'], budgetSec: 100 },
-  // 10k peers (the script's default) could not even join within such a budget on the shared 2 cores: see README.
+  // 10k peers (the script's default) could not even join within such a budget on the shared 2 cores: see docs/benchmarks.md.
   { script: 'drain.ts', args: ['--peers', '1000'], budgetSec: 100 },
   { script: 'dead-peer.ts', args: [], budgetSec: 95 },
   { script: 'defenses.ts', args: ['--peers', '200'], budgetSec: 100 },

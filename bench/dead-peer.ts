@@ -1,6 +1,6 @@
 /**
  * Benchmark: dead-peer detection side by side, each client library with its own defaults, on the
- * same black-hole proxy (app/local/blackhole-proxy.ts: connections stay open, no FIN, no RST,
+ * same black-hole proxy (app/local/network/blackhole-proxy.ts: connections stay open, no FIN, no RST,
  * nothing forwarded, what a peer sees when a VM or middlebox silently stops).
  *
  *   sluice       app/client SluiceClient, contract defaults (heartbeat 5 s, timeout 10 s: bound 15 s)
@@ -23,7 +23,7 @@ import { signToken } from '../app/auth/token';
 import { defaultTimeouts } from '../app/contract/timeouts';
 import { SOCKET_PATH } from '../app/protocol/endpoints';
 import { SluiceClient } from '../app/client';
-import { startBlackholeProxy } from '../app/local/blackhole-proxy';
+import { startBlackholeProxy } from '../app/local/network/blackhole-proxy';
 import { machine, median, run, sleep, table, writeResults } from './lib/report';
 import { SECRET, startSystem } from './lib/systems';
 

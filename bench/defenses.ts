@@ -16,7 +16,7 @@ import pino from 'pino';
 import { MemoryBackplane } from '../app/backplane/memory';
 import { defaultTimeouts, resolveTimeouts, Timeouts, TimeoutsOverrides } from '../app/contract/timeouts';
 import { SOCKET_PATH } from '../app/protocol/endpoints';
-import { startBlackholeProxy } from '../app/local/blackhole-proxy';
+import { startBlackholeProxy } from '../app/local/network/blackhole-proxy';
 import { percentiles, runFleet } from '../app/peer/fleet';
 import { defaultLimits } from '../app/server/config';
 import { SluiceServer } from '../app/server/server';

@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { defaultTimeouts } from '../app/contract/timeouts';
 import { SOCKET_PATH } from '../app/protocol/endpoints';
-import { startRedis } from '../app/local/redis';
+import { startRedis } from '../app/local/region/redis';
 import type { FleetSummary } from '../app/peer/fleet';
 import { machine, run, sleep, table, writeResults } from './lib/report';
 import { ROOT, SECRET, startSystem } from './lib/systems';

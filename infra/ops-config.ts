@@ -7,7 +7,7 @@
  *   sluice:alertEmail     address the alert policies notify (an email notification channel is created)
  *   sluice:alertChannel   existing notification channel id, projects/P/notificationChannels/N (instead of, or with, alertEmail)
  *   sluice:autoscaling    {minReplicas?, maxReplicas, cpuTarget?, scaleInWindowSec?}: one autoscaler per region's MIG
- *   sluice:capacity       {<region>: capacityScaler}: 0 evacuates a region (README: Operating in production)
+ *   sluice:capacity       {<region>: capacityScaler}: 0 evacuates a region (docs/deploy-gce.md: Operating in production)
  */
 import { z } from 'zod';
 import type { LbKind, Timeouts } from '../app/contract/timeouts';

@@ -3,7 +3,7 @@
  * the WebSocket upgrade. HS256 keeps the development story to one shared secret; the verifier pins
  * the algorithm so a token cannot pick its own (`alg: none`, RS/HS confusion).
  *
- * Lifetime is bounded (README "Limits and failure behaviour"): a token must carry `exp`, may live
+ * Lifetime is bounded (docs/security.md "Limits and failure behaviour"): a token must carry `exp`, may live
  * at most `maxTtlSec` (`exp - iat`, and `exp - now` so a token without `iat` cannot outlive it
  * either), and must not be issued in the future beyond `clockSkewSec`.
  */
@@ -152,7 +152,7 @@ export function tokenFromProtocols(header: string | readonly string[] | undefine
 }
 
 /**
- * The token an upgrade request carries, and where (README "Tokens out of URLs"):
+ * The token an upgrade request carries, and where (docs/security.md "Tokens out of URLs"):
  * - a `token` query parameter while the query is not allowed is refused (`in_query_disabled`),
  *   even beside a header token: the token has already been written into a URL, and only a refusal
  *   makes that client change;

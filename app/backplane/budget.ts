@@ -16,7 +16,7 @@
  *
  * Sizes are UTF-8 bytes of the strings (what goes on the wire and what Redis stores) plus a fixed
  * overhead per record; V8 keeps ASCII JSON in one byte per character, so the count does not
- * understate what the heap holds. See the README (Limits and failure behaviour).
+ * understate what the heap holds. See the docs/security.md (Limits and failure behaviour).
  */
 
 export type BudgetKind = 'history' | 'dedupe' | 'queued';

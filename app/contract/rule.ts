@@ -7,7 +7,7 @@ import type { Timeouts, Violation } from './timeouts';
 /** A rule over the arguments `A` (the GCE rules take the Timeouts, the GKE rules the Timeouts and the GKE values). */
 export interface ContractRule<A extends unknown[]> {
   name: string;
-  /** Why the rule exists, in one sentence (also rendered into the README table). */
+  /** Why the rule exists, in one sentence (also rendered into the table of docs/timeouts.md). */
   why: string;
   check(...args: A): Violation | undefined;
 }

@@ -163,7 +163,7 @@ export function lbHealthyAfterSec(): number {
  * Worst case from the moment the MIG sets this VM's currentAction to the moment the watcher knows:
  * polls start every watcherPollIntervalMs (fixed rate), so the first poll that can see the action
  * starts at most one interval later, and it answers (or is aborted) within watcherRequestTimeoutMs.
- * The one formula behind the rule drain-inside-lb-draining, the plan summary and the README timeline.
+ * The one formula behind the rule drain-inside-lb-draining, the plan summary and the docs/deploy-gce.md timeline.
  */
 export function watcherDetectionBoundMs(t: Timeouts): number {
   return t.gce.watcherPollIntervalMs + t.gce.watcherRequestTimeoutMs;

@@ -1,6 +1,6 @@
 /**
  * The units schema of the timeouts contract: what every value is measured in, declared (never read
- * off a field name). `validate()` (positive-values, integer-values), the GKE rules and the README
+ * off a field name). `validate()` (positive-values, integer-values), the GKE rules and the docs/timeouts.md
  * units table read it.
  */
 import type { Timeouts, Violation } from './timeouts';
@@ -10,7 +10,7 @@ export type Unit = 'ms' | 's' | 'count' | 'ratio' | 'kind' | 'flag';
 /** A unit for every field of every group: a field added to Timeouts without one does not compile. */
 export type TimeoutsUnits = { [G in keyof Timeouts]: { [K in keyof Timeouts[G]]-?: Unit } };
 
-/** The units schema: `validate()` (positive-values, integer-values) and the README table read it. */
+/** The units schema: `validate()` (positive-values, integer-values) and the table of docs/timeouts.md read it. */
 export const UNITS: TimeoutsUnits = {
   client: {
     heartbeatIntervalMs: 'ms', heartbeatTimeoutMs: 'ms', deadPeerDetectionMs: 'ms', connectTimeoutMs: 'ms',

@@ -12,14 +12,14 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SERVER_PORT } from '../protocol/endpoints';
 import type { FleetSummary } from '../peer/fleet';
-import { LbKind } from './lb';
-import { BackplaneKind, Region, startRegion } from './region';
+import type { LocalBalancerKind } from './lb/load-balancer';
+import { BackplaneKind, Region, startRegion } from './region/region';
 import { watchLaunchers } from './lifeline';
-import { startStatusServer } from './status-server';
-import { regionTimeouts } from './timeouts';
+import { startStatusServer } from './status/server';
+import { regionTimeouts } from './region/timeouts';
 
 interface StartOptions {
-  lb: LbKind | 'auto';
+  lb: LocalBalancerKind | 'auto';
   backplane: BackplaneKind | 'auto';
   servers: number;
   peers: number;
@@ -58,7 +58,7 @@ export async function runStart(o: StartOptions, out: (line: string) => void = (l
     // region's development secret and sends it in the Sec-WebSocket-Protocol header.
     `  two peers    : npm run peer -- --url ${region.lbUrl} --kind client --id me --to gw-me`,
     `                 npm run peer -- --url ${region.lbUrl} --kind gateway --id gw-me --to me`,
-    '                 (each signs its token and sends it in the Sec-WebSocket-Protocol header, never in the URL: README "Tokens out of URLs")',
+    '                 (each signs its token and sends it in the Sec-WebSocket-Protocol header, never in the URL: docs/security.md "Tokens out of URLs")',
     `  roll out     : curl -X POST -H 'Content-Type: application/json' ${status.url}api/rollout`,
     ...region.live().map((s) => `  ${s.id} admin: http://127.0.0.1:${s.adminPort}/status`),
     '  Ctrl-C stops the fleet, drains every server, and stops the rest.',

@@ -131,7 +131,7 @@ export const defaultLimits: Limits = {
 };
 
 /**
- * File descriptors never given to WebSockets (README "Limits and failure behaviour"): the public
+ * File descriptors never given to WebSockets (docs/security.md "Limits and failure behaviour"): the public
  * listener keeps `publicHttp` sockets for /healthz, /readyz and upgrades in flight beyond the
  * WebSocket cap, the admin listener holds at most `admin`, and `process` is left for everything else
  * (stdio, epoll, listeners, Redis clients, DNS, logs). WebSockets get what remains of `ulimit -n`.
@@ -174,7 +174,7 @@ export function openFileLimit(): number {
 /**
  * The server's join deadline: a connection that has not joined this long after its upgrade is
  * closed with CLOSE.joinTimeout (4408). An honest client has given up by then: it allows the
- * upgrade connectTimeoutMs and the join reply joinTimeoutMs (README "Limits and failure behaviour").
+ * upgrade connectTimeoutMs and the join reply joinTimeoutMs (docs/security.md "Limits and failure behaviour").
  */
 export function joinDeadlineMs(t: Timeouts): number {
   return t.client.connectTimeoutMs + t.client.joinTimeoutMs;

@@ -95,7 +95,7 @@ export class SluiceServer {
       handleProtocols: (offered) => (offered.has(PHOENIX_SUBPROTOCOL) ? PHOENIX_SUBPROTOCOL : false),
     });
 
-    // A silent or slowloris connection is closed within httpTimeouts().boundMs (README "Limits").
+    // A silent or slowloris connection is closed within httpTimeouts().boundMs (docs/security.md "Limits").
     const t = httpTimeouts(opts.config.timeouts);
     const httpOptions: http.ServerOptions = { headersTimeout: t.headersTimeoutMs, requestTimeout: t.requestTimeoutMs, connectionsCheckingInterval: t.checkIntervalMs };
     this.public = http.createServer(httpOptions, (req, res) => this.onPublicRequest(req, res));
@@ -246,7 +246,7 @@ export class SluiceServer {
     return this.shutdownPromise;
   }
 
-  /** Total: any request gets an answer, an exception becomes a 500 (README "Limits and failure behaviour"). */
+  /** Total: any request gets an answer, an exception becomes a 500 (docs/security.md "Limits and failure behaviour"). */
   private onPublicRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     try {
       this.routePublic(req, res);
@@ -290,7 +290,7 @@ export class SluiceServer {
     let carrier: TokenCarrier | undefined;
     this.upgrading++;
     try {
-      // Sec-WebSocket-Protocol first; the query only while SLUICE_TOKEN_IN_QUERY allows it (README "Tokens out of URLs").
+      // Sec-WebSocket-Protocol first; the query only while SLUICE_TOKEN_IN_QUERY allows it (docs/security.md "Tokens out of URLs").
       const found = upgradeToken(req.headers['sec-websocket-protocol'], url.searchParams.get('token'), { queryAllowed: tokenInQueryAllowed(this.config) });
       carrier = found.carrier;
       peer = await verifyToken(this.config.tokenSecret, found.token, { maxTtlSec: tokenMaxTtlSec });

@@ -19,7 +19,7 @@ import type { Logger } from 'pino';
 
 export type ShutdownReason = 'admin' | 'sigterm' | 'sigint' | 'watcher' | 'preemption' | 'server_id_conflict';
 
-/** Exit status after a drain forced by a server id held by another live process (README, Limits). */
+/** Exit status after a drain forced by a server id held by another live process (docs/security.md, Limits). */
 export const EXIT_SERVER_ID_CONFLICT = 3;
 export type ShutdownOutcome = 'exit' | 'stay-drained';
 

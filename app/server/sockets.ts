@@ -1,6 +1,6 @@
 /**
  * SocketBudget: at most `max` TCP sockets on one HTTP listener, so the process never runs out of
- * file descriptors (README "Limits and failure behaviour"). A socket is `idle` from accept until a
+ * file descriptors (docs/security.md "Limits and failure behaviour"). A socket is `idle` from accept until a
  * request starts, and again between keep-alive requests; a request in progress or an upgrade
  * (WebSocket) makes it busy. Past the budget the OLDEST idle socket is destroyed to make room: a
  * flood of silent or slowloris connections can never lock out the next health check, which gets its

@@ -1,6 +1,6 @@
 /**
  * Shared by every benchmark: the machine and load context of a run, medians, and the writer of
- * bench/results/<name>.{md,json} (Markdown for people, JSON for diffs and the README table).
+ * bench/results/<name>.{md,json} (Markdown for people, JSON for diffs and docs/benchmarks.md).
  */
 import fs from 'node:fs';
 import os from 'node:os';

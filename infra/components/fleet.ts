@@ -12,7 +12,7 @@ export const AUTOHEAL_INITIAL_DELAY_SEC = 180;
 /** After connection draining, deletion "can take up to 60 seconds" more (instanceGroupManagers.deleteInstances). */
 export const DELETE_AFTER_DRAINING_SEC = 60;
 
-/** How a region's rolling update proceeds (used by the MIG, the plan and the README timeline). */
+/** How a region's rolling update proceeds (used by the MIG, the plan and the docs/deploy-gce.md timeline). */
 export interface RolloutShape {
   /** New VMs created per wave (maxSurgeFixed): >= zones (regional MIG rule), < replicas. */
   surge: number;

@@ -7,7 +7,7 @@
  * `google-logging-enabled: true` (ServerFleet), which turns on COS's logging agent for container
  * stdout/stderr. The log name (`cos_containers`) and the parse of a JSON line into `jsonPayload` are what
  * the agent is known to do, but no doc sentence for them was found with the search tool (docs corpus):
- * LOG_SOURCE is the one place to adjust, and README "Operating in production" says how to check it
+ * LOG_SOURCE is the one place to adjust, and docs/deploy-gce.md "Operating in production" says how to check it
  * (Logs Explorer, one `drain finished` line) before relying on the alerts.
  *
  * The `msg` texts are the server's, matched exactly (SERVER_LOG below, test/infra/operations.test.ts

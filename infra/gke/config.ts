@@ -134,7 +134,7 @@ export function parseGkeConfig(raw: unknown, ctx: GkeContext): { config?: GkeCon
   if ('existing' in c.cluster && region && !c.cluster.existing.location.startsWith(region.region)) {
     issues.push({ key: key(['cluster', 'existing', 'location']), message: `${c.cluster.existing.location} is not in regions[0] (${region.region}): the Redis backplane and the LB address are created there` });
   }
-  // The server keeps its memory budget below the container limit (README "Limits and failure behaviour").
+  // The server keeps its memory budget below the container limit (docs/security.md "Limits and failure behaviour").
   if (memoryBytes(c.resources.memory) < 2 * 64 * 1024 ** 2) {
     issues.push({ key: key(['resources', 'memory']), message: `${c.resources.memory} is below 128Mi: the server's memory budget is half the limit and must be >= 64Mi` });
   }

@@ -17,7 +17,7 @@ export interface ServerGatewayArgs {
 
 /**
  * The public entry point on GKE, through the Gateway API (the default; Ingress + BackendConfig is the
- * documented alternative, see the README "Deploy to GKE"): a global address, a Gateway of class
+ * documented alternative, see docs/deploy-gke.md): a global address, a Gateway of class
  * gke-l7-global-external-managed, an HTTPRoute to the server's Service, and the two policies that carry
  * the contract to the LB. "You cannot use a FrontendConfig or a BackendConfig to configure a Gateway.
  * You must use a Policy." (cloud.google.com/kubernetes-engine/docs/how-to/configure-gateway-resources)
@@ -100,7 +100,7 @@ export class ServerGateway extends pulumi.ComponentResource {
           timeoutSec: backendTimeoutSec(t),
           connectionDraining: { drainingTimeoutSec: t.lb.connectionDrainingSec },
           // Off: LB request logs record the request URL, and a client still sending ?token= would leak its
-          // token there (README "Tokens out of URLs"); the server logs every refusal without it.
+          // token there (docs/security.md "Tokens out of URLs"); the server logs every refusal without it.
           logging: { enabled: false },
         },
         targetRef,

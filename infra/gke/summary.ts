@@ -1,6 +1,6 @@
 /**
  * The GKE lines of the plan's contract summary (infra/plan/plan.ts): the numbers of the rolling-update
- * timeline in the README "Deploy to GKE", each from the one function that derives it.
+ * timeline in docs/deploy-gke.md, each from the one function that derives it.
  */
 import { endpointRemovalBoundSec, gkeGraceNeededSec, GkeTimeouts, preStopWaitSec } from '../../app/contract/gke';
 import { backendTimeoutSec, READINESS_PROBE, Timeouts } from '../../app/contract/timeouts';

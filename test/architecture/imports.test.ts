@@ -3,7 +3,7 @@
  * peer tools never load the server; nothing in app/ loads Pulumi; infra/ takes from app/ only the
  * values it must agree on (contract, protocol) and the Pulumi-free rollout controller
  * (INFRA_MAY_IMPORT). No file imports another that imports it back.
- * The layer table is also what the README's architecture diagram is checked against.
+ * The layer table is also what the architecture diagram of docs/architecture.md is checked against.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -134,8 +134,8 @@ test('the check fails on an upward import (it is not vacuous)', () => {
   expect(layerOf('app/server/config.ts')).toBe('server');
 });
 
-test('the README architecture diagram draws exactly the imports that exist between layers', () => {
-  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+test('the docs/architecture.md diagram draws exactly the imports that exist between layers', () => {
+  const readme = fs.readFileSync(path.join(ROOT, 'docs/architecture.md'), 'utf8');
   const block = /<!-- architecture:begin[^>]*-->\s*```mermaid\n([\s\S]*?)```\s*<!-- architecture:end -->/.exec(readme);
   expect(block).not.toBeNull();
   const drawn = [...block![1].matchAll(/^\s*(\w+)\s*-->\s*(\w+)\s*$/gm)].map((m) => `${m[1]} -> ${m[2]}`).sort();

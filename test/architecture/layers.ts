@@ -1,6 +1,6 @@
 /**
  * The layers of app/ and what each may import (besides itself). One table, used by the import
- * test and by the README architecture check.
+ * test and by the architecture diagram check (docs/architecture.md).
  */
 export type Layer = 'contract' | 'protocol' | 'auth' | 'backplane' | 'lifecycle' | 'server' | 'client' | 'peer' | 'cli' | 'rollout' | 'local';
 

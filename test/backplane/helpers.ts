@@ -15,7 +15,7 @@ import { Backplane, BackplaneError, PresenceEvent } from '../../app/backplane/ty
 import { resolveTimeouts, TimeoutsOverrides } from '../../app/contract/timeouts';
 import { spawnServer as spawnServerProcess } from '../helpers/process';
 import { SECRET, startServer, TestServer, token, until } from '../helpers/server';
-import { freePort } from '../../app/local/redis';
+import { freePort } from '../../app/local/region/redis';
 
 export const ROOT = path.resolve(__dirname, '../..');
 

@@ -9,7 +9,7 @@
  *   - no persistence (the default config), or state that misses the last writes: the servers
  *     re-register their peers and numbering continues above what each peer has (no silent skip).
  *     What may go is what Redis alone held: acked `stored` but not yet handed over, or a dedupe
- *     record (a resend then arrives twice). the README (Multi-server: the Redis backplane) states this window and the setting
+ *     record (a resend then arrives twice). docs/backplane.md states this window and the setting
  *     that closes it.
  */
 import Redis from 'ioredis';

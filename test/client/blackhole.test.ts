@@ -8,7 +8,7 @@
  */
 import { SluiceClient } from '../../app/client';
 import { defaultTimeouts } from '../../app/contract/timeouts';
-import { startBlackholeProxy } from '../../app/local/blackhole-proxy';
+import { startBlackholeProxy } from '../../app/local/network/blackhole-proxy';
 import { seeded, startServer, token } from '../helpers/server';
 import { next } from './helpers';
 

@@ -6,7 +6,7 @@
 import type { ReceivedSignal, SluiceClient } from '../../app/client';
 import { startServer, TestServer } from '../helpers/server';
 import { client, closeClients, fastTimeouts, next } from './helpers';
-import { BlackholeProxy, startBlackholeProxy } from '../../app/local/blackhole-proxy';
+import { BlackholeProxy, startBlackholeProxy } from '../../app/local/network/blackhole-proxy';
 
 let srv: TestServer;
 let proxy: BlackholeProxy;

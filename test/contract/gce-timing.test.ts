@@ -1,6 +1,6 @@
 /**
  * The GCE side of the contract: one function for the watcher's worst-case detection, used by the rule
- * drain-inside-lb-draining, the offline plan summary and the README timeline (issue 10, defect 5).
+ * drain-inside-lb-draining, the offline plan summary and the docs/deploy-gce.md timeline (issue 10, defect 5).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -35,8 +35,8 @@ describe('watcher detection bound', () => {
     expect(rules({ gce: { minReadySec: lbHealthyAfterSec() } })).toEqual([]);
   });
 
-  it('the README timeline states the numbers this function computes', () => {
-    const readme = fs.readFileSync(path.resolve(__dirname, '../../README.md'), 'utf8');
+  it('the docs/deploy-gce.md timeline states the numbers this function computes', () => {
+    const readme = fs.readFileSync(path.resolve(__dirname, '../../docs/deploy-gce.md'), 'utf8');
     const section = readme.slice(readme.indexOf('### Timeline of a rolling update'), readme.indexOf('### Offline plan and CI preview'));
     const s = (ms: number) => `${ms / 1000} s`;
     expect(section).toContain(`T + <= ${s(watcherDetectionBoundMs(defaultTimeouts))}`);

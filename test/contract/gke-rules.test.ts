@@ -77,8 +77,8 @@ describe('GKE timeouts contract', () => {
     expect(new Set([...cases.map(([n]) => n), 'gke-lb-draining-covers-drain'])).toEqual(new Set(GKE_RULES.map((r) => r.name)));
   });
 
-  it('the README "Deploy to GKE" lists every GKE rule with the reason the code gives', () => {
-    const readme = fs.readFileSync(path.resolve(__dirname, '../../README.md'), 'utf8');
+  it('docs/deploy-gke.md lists every GKE rule with the reason the code gives', () => {
+    const readme = fs.readFileSync(path.resolve(__dirname, '../../docs/deploy-gke.md'), 'utf8');
     const section = readme.slice(readme.indexOf('## Deploy to GKE'), readme.indexOf('\n## ', readme.indexOf('## Deploy to GKE') + 1));
     for (const r of describeGkeRules()) expect(section).toContain(`| \`${r.name}\` | ${r.why} |`);
     expect(section).toContain(`**${endpointRemovalBoundSec()} s**`);

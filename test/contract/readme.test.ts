@@ -3,15 +3,17 @@ import path from 'node:path';
 import { withRulesTable } from './rules-table';
 import { defaultTimeouts } from '../../app/contract/timeouts';
 
-const readme = fs.readFileSync(path.resolve(__dirname, '../../README.md'), 'utf8');
+const doc = (file: string) => fs.readFileSync(path.resolve(__dirname, '../..', file), 'utf8');
+const readme = doc('README.md');
+const timeouts = doc('docs/timeouts.md');
 
-describe('README', () => {
-  it('lists the contract rules exactly as the code has them (regenerate: npx tsx test/contract/rules-table.ts)', () => {
-    expect(withRulesTable(readme)).toBe(readme);
+describe('README and docs/', () => {
+  it('docs/timeouts.md lists the contract rules exactly as the code has them (regenerate: npx tsx test/contract/rules-table.ts)', () => {
+    expect(withRulesTable(timeouts)).toBe(timeouts);
   });
 
-  it('states the default numbers the contract really has', () => {
-    const row = (name: string) => readme.split('\n').find((l) => l.startsWith(`| \`${name}\``)) ?? '';
+  it('docs/timeouts.md states the default numbers the contract really has', () => {
+    const row = (name: string) => timeouts.split('\n').find((l) => l.startsWith(`| \`${name}\``)) ?? '';
     expect(row('client.heartbeatIntervalMs')).toContain(`${defaultTimeouts.client.heartbeatIntervalMs / 1000} s`);
     expect(row('client.heartbeatTimeoutMs')).toContain(`${defaultTimeouts.client.heartbeatTimeoutMs / 1000} s`);
     expect(row('server.idleTimeoutMs')).toContain(`${defaultTimeouts.server.idleTimeoutMs / 1000} s`);
@@ -22,21 +24,22 @@ describe('README', () => {
     expect(row('gce.dockerStopTimeoutSec')).toContain(`${defaultTimeouts.gce.dockerStopTimeoutSec} s`);
   });
 
-  it('names every folder in the Layout section, one line each, and no folder that does not exist', () => {
+  it('docs/architecture.md names every folder in the Layout section, one line each, and no folder that does not exist', () => {
     const root = path.resolve(__dirname, '../..');
     const walk = (dir: string): string[] => fs.readdirSync(path.join(root, dir), { withFileTypes: true })
       .filter((d) => d.isDirectory() && d.name !== '__snapshots__')
       .flatMap((d) => [`${dir}/${d.name}`, ...walk(`${dir}/${d.name}`)]);
     const folders = ['app', 'infra', 'bench', 'test', '.github'].flatMap((top) => (top === '.github' ? walk(top) : [top, ...walk(top)]));
-    const block = /^## Layout\n\n```\n([\s\S]*?)```/m.exec(readme);
+    const block = /^## Layout\n\n```\n([\s\S]*?)```/m.exec(doc('docs/architecture.md'));
     expect(block).not.toBeNull();
     const listed = block![1].split('\n').map((l) => /^(\S+)\/\s/.exec(l)?.[1]).filter((d): d is string => d !== undefined);
     expect([...listed].sort()).toEqual([...new Set(listed)].sort());
     expect(new Set(listed)).toEqual(new Set(folders));
   });
 
-  it('holds the two commands that work on a fresh machine', () => {
+  it('the README holds the two commands that work on a fresh machine, and stays a front door', () => {
     expect(readme).toContain('npm install && npm start');
     expect(readme).toContain('npm test');
+    expect(readme.split('\n').length).toBeLessThan(250);
   });
 });

@@ -1,7 +1,7 @@
 /**
- * Renders the contract's rules and its units schema as README tables, so the documentation cannot
- * drift from the code. `npx tsx test/contract/rules-table.ts` rewrites the blocks between the rules
- * and the units markers in README.md;
+ * Renders the contract's rules and its units schema as the tables of docs/timeouts.md, so the
+ * documentation cannot drift from the code. `npx tsx test/contract/rules-table.ts` rewrites the blocks
+ * between the rules and the units markers in docs/timeouts.md;
  * test/contract/readme.test.ts fails when it is stale. It lives beside that test: the contract
  * itself does no I/O.
  */
@@ -37,19 +37,19 @@ export function renderUnitsTable(): string {
   return ['| value | unit | default |', '| --- | --- | --- |', ...rows].join('\n');
 }
 
-function replaceBlock(readme: string, begin: string, end: string, body: string): string {
-  const start = readme.indexOf(begin);
-  const stop = readme.indexOf(end);
-  if (start < 0 || stop < start) throw new Error(`README.md has no ${begin} ... ${end} markers`);
-  return `${readme.slice(0, start + begin.length)}\n${body}\n${readme.slice(stop)}`;
+function replaceBlock(doc: string, begin: string, end: string, body: string): string {
+  const start = doc.indexOf(begin);
+  const stop = doc.indexOf(end);
+  if (start < 0 || stop < start) throw new Error(`docs/timeouts.md has no ${begin} ... ${end} markers`);
+  return `${doc.slice(0, start + begin.length)}\n${body}\n${doc.slice(stop)}`;
 }
 
-/** The README with both generated tables (rules, units) rewritten from the code. */
-export function withRulesTable(readme: string): string {
-  return replaceBlock(replaceBlock(readme, RULES_BEGIN, RULES_END, renderRulesTable()), UNITS_BEGIN, UNITS_END, renderUnitsTable());
+/** The doc with both generated tables (rules, units) rewritten from the code. */
+export function withRulesTable(doc: string): string {
+  return replaceBlock(replaceBlock(doc, RULES_BEGIN, RULES_END, renderRulesTable()), UNITS_BEGIN, UNITS_END, renderUnitsTable());
 }
 
 if (require.main === module) {
-  const file = path.resolve(__dirname, '../../README.md');
+  const file = path.resolve(__dirname, '../../docs/timeouts.md');
   fs.writeFileSync(file, withRulesTable(fs.readFileSync(file, 'utf8')));
 }

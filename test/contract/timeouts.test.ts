@@ -6,7 +6,7 @@ import {
 const broken = (o: TimeoutsOverrides) => validate(mergeTimeouts(defaultTimeouts, o)).map((v) => v.rule);
 
 describe('timeouts contract', () => {
-  it('accepts the defaults and states the numbers the README promises', () => {
+  it('accepts the defaults and states the numbers docs/timeouts.md promises', () => {
     expect(validate(defaultTimeouts)).toEqual([]);
     expect(defaultTimeouts.client.heartbeatIntervalMs).toBe(5_000);
     expect(defaultTimeouts.client.heartbeatTimeoutMs).toBe(10_000);

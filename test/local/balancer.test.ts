@@ -5,7 +5,7 @@
  * and one with traffic in one direction only is not (HAProxy `timeout tunnel` semantics).
  */
 import net from 'node:net';
-import { Balancer } from '../../app/local/balancer';
+import { Balancer } from '../../app/local/lb/builtin';
 
 interface Backend { port: number; ready: boolean; sockets: Set<net.Socket>; close(): Promise<void> }
 

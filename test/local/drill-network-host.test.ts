@@ -1,11 +1,11 @@
 /**
- * The drill's VM networks in their own process (app/local/network-host.ts): a proxy there forwards,
+ * The drill's VM networks in their own process (app/local/network/network-host.ts): a proxy there forwards,
  * its counters follow the child's, a black hole swallows the server's close (recorded, not passed
  * on), a VM deletion resets the client, and closing the host ends the child.
  */
 import net from 'node:net';
-import type { BlackholeProxy } from '../../app/local/blackhole-proxy';
-import { NetworkHost, startNetworkHost } from '../../app/local/network-host';
+import type { BlackholeProxy } from '../../app/local/network/blackhole-proxy';
+import { NetworkHost, startNetworkHost } from '../../app/local/network/network-host';
 
 jest.setTimeout(60_000);
 

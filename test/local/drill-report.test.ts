@@ -1,12 +1,12 @@
 /**
- * The drill's rendering, pure: the summary table and the README block from fixed results
- * (snapshots), the block replaced between its markers and nowhere else, and the README's own block:
- * filled from a run, its chart committed under docs/.
+ * The drill's rendering, pure: the summary table and the drill block from fixed results
+ * (snapshots), the block replaced between its markers and nowhere else, and docs/drill.md's own block:
+ * filled from a run, its chart committed beside it; the README's headline agrees with that block.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ScenarioResult } from '../../app/local/drill';
-import { chartFileName, readmeBlock, README_BEGIN, README_END, renderReport, RunMeta, summaryTable, withReadmeBlock } from '../../app/local/drill-report';
+import type { ScenarioResult } from '../../app/local/drill/drill';
+import { chartFileName, readmeBlock, README_BEGIN, README_END, renderReport, RunMeta, summaryTable, withReadmeBlock } from '../../app/local/drill/report';
 import type { FleetSummary } from '../../app/peer/fleet';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -63,18 +63,40 @@ test('report: machine line, detection of both ends, checks and the chart link pe
   expect(report).toContain('![scenario 3](scenario-3.svg)');
 });
 
-test('the README opens with a real run: its drill block has the table and a chart committed under docs/', () => {
-  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
-  const a = readme.indexOf(README_BEGIN);
-  const b = readme.indexOf(README_END);
+/** docs/drill.md's generated block (a real run). */
+function drillBlock(): string {
+  const doc = fs.readFileSync(path.join(ROOT, 'docs/drill.md'), 'utf8');
+  const a = doc.indexOf(README_BEGIN);
+  const b = doc.indexOf(README_END);
   expect(a).toBeGreaterThan(0);
   expect(b).toBeGreaterThan(a);
-  // Nothing but the title and one paragraph before it.
-  expect(readme.slice(0, a).trim().split(/\n\n+/)).toHaveLength(2);
-  const block = readme.slice(a, b);
+  // Nothing but the title before it.
+  expect(doc.slice(0, a).trim().split(/\n\n+/)).toHaveLength(1);
+  return doc.slice(a, b);
+}
+
+test('docs/drill.md opens with a real run: its drill block has the table and a chart committed beside it', () => {
+  const block = drillBlock();
   expect(block).toMatch(/^\| 1\. healthy rollout \|.*\| met \|$/m);
   expect(block).not.toContain('MISSED');
-  const chart = /!\[[^\]]*\]\((docs\/drill-[a-z0-9-]+\.svg)\)/.exec(block);
+  const chart = /!\[[^\]]*\]\((drill-[a-z0-9-]+\.svg)\)/.exec(block);
   expect(chart).not.toBeNull();
-  expect(fs.readFileSync(path.join(ROOT, chart![1]), 'utf8')).toMatch(/^<svg[\s\S]*<\/svg>\s*$/);
+  expect(fs.readFileSync(path.join(ROOT, 'docs', chart![1]), 'utf8')).toMatch(/^<svg[\s\S]*<\/svg>\s*$/);
+});
+
+test("the README's drill headline repeats each scenario's worst outage and loss from docs/drill.md's run", () => {
+  const rows = (text: string) => new Map(text.split('\n').filter((l) => /^\| \d\. /.test(l)).map((l) => {
+    const cells = l.split('|').map((c) => c.trim());
+    return [cells[1], cells.filter((c) => /^\*\*[\d.]+ s\*\*$|^\d+ \/ \d+$/.test(c))] as const;
+  }));
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const headline = /<!-- drill-headline:begin[^>]*-->\n([\s\S]*?)<!-- drill-headline:end -->/.exec(readme);
+  expect(headline).not.toBeNull();
+  const run = rows(drillBlock());
+  const shown = rows(headline![1]);
+  expect([...shown.keys()]).toEqual([...run.keys()]);
+  for (const [scenario, cells] of shown) {
+    expect(cells).toHaveLength(2);   // worst outage, lost / duplicated
+    expect(run.get(scenario)).toEqual(cells);
+  }
 });

@@ -13,7 +13,7 @@ jest.setTimeout(300_000);
 
 test('drill --quick, scenarios 1-3: every bound met, nothing lost', async () => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-drill-'));
-  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'app/local/drill-cli.ts'), '--quick', '--scenarios', '1,2,3', '--out', out], {
+  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'app/local/drill/cli.ts'), '--quick', '--scenarios', '1,2,3', '--out', out], {
     cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';

@@ -3,9 +3,9 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { renderHaproxyConfig } from '../../app/local/haproxy';
-import { healthCheckFor } from '../../app/local/lb';
-import { regionTimeouts } from '../../app/local/timeouts';
+import { renderHaproxyConfig } from '../../app/local/lb/haproxy';
+import { healthCheckFor } from '../../app/local/lb/load-balancer';
+import { regionTimeouts } from '../../app/local/region/timeouts';
 
 const t = regionTimeouts(false);
 const cfg = renderHaproxyConfig({ port: 4000, socketPath: '/tmp/x/haproxy.sock', slots: 8, timeouts: t, health: healthCheckFor(t) });

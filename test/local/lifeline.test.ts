@@ -92,7 +92,7 @@ const linux = process.platform === 'linux' && setprivAvailable();
     if (cmds.some((c) => c.startsWith('redis-server'))) expect(cmds.filter((c) => c.includes('app/server/main.ts')).length).toBe(3);
     expect(kids.length).toBeGreaterThan(0);
     // The servers' VM networks run in a process of their own: it dies with the region too.
-    expect(cmds.filter((c) => c.includes('app/local/network-host.ts')).length).toBe(1);
+    expect(cmds.filter((c) => c.includes('app/local/network/network-host.ts')).length).toBe(1);
     proc.kill('SIGKILL');
     expect(await untilGone(kids, 10_000)).toEqual([]);
   });

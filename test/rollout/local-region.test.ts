@@ -5,9 +5,9 @@
  * the first server, with the failed gate and the reason; rolling the good release out afterwards
  * (the rollback) passes every gate and replaces every server.
  */
-import { startRegion, Region, withTimeout } from '../../app/local/region';
-import { rolloutLocal } from '../../app/local/rollout';
-import { regionTimeouts } from '../../app/local/timeouts';
+import { startRegion, Region, withTimeout } from '../../app/local/region/region';
+import { rolloutLocal } from '../../app/local/region/rollout';
+import { regionTimeouts } from '../../app/local/region/timeouts';
 
 jest.setTimeout(180_000);
 const PEERS = 30;

@@ -7,10 +7,10 @@
  * than test/rollout/local-region.test.ts).
  */
 import http from 'node:http';
-import { startRegion, Region, withTimeout } from '../../app/local/region';
-import type { RegionState } from '../../app/local/status-server';
-import { startStatusServer } from '../../app/local/status-server';
-import { regionTimeouts } from '../../app/local/timeouts';
+import { startRegion, Region, withTimeout } from '../../app/local/region/region';
+import type { RegionState } from '../../app/local/status/server';
+import { startStatusServer } from '../../app/local/status/server';
+import { regionTimeouts } from '../../app/local/region/timeouts';
 
 jest.setTimeout(120_000);
 

@@ -19,7 +19,7 @@ import { defaultLimits } from '../../app/server/config';
 import { spawnServer, ServerProcess } from '../helpers/process';
 import { SECRET, token } from '../helpers/server';
 
-/** The stated bound (README, Limits and failure behaviour): measured peak ~NNN MB; see below. */
+/** The stated bound (docs/security.md, Limits and failure behaviour): measured peak ~NNN MB; see below. */
 const RSS_BOUND_MB = 400;
 const HEALTHZ_BOUND_MS = 100;
 /**
@@ -143,7 +143,7 @@ describe('history amplification flood (8 tokens, ~64 KiB [{},{},...] payloads ne
       offered, sent, accepted, refused, throttled, pushes: total((p) => p.pushes), reconnects: total((p) => p.reconnects),
       closes: peers.flatMap((p) => p.closes), payloadBytes: [summary.amplifyBytes, summary.acceptedBytes],
     };
-    // The figures behind the README row (printed on every run).
+    // The figures behind the docs/security.md row (printed on every run).
     process.stdout.write(`amplification flood: ${JSON.stringify(report)}\n`);
     if (process.env.AMP_TRACE) fs.writeFileSync(process.env.AMP_TRACE, JSON.stringify({ report, samples, summary }, null, 1));
 

@@ -3,7 +3,7 @@
  * The server must notice from the missing pongs/frames and drop it within its idle limit.
  */
 import { openRaw, startServer, TestServer, until } from '../helpers/server';
-import { BlackholeProxy, startBlackholeProxy } from '../../app/local/blackhole-proxy';
+import { BlackholeProxy, startBlackholeProxy } from '../../app/local/network/blackhole-proxy';
 
 const timeouts = {
   client: { heartbeatIntervalMs: 500, heartbeatTimeoutMs: 1_000, deadPeerDetectionMs: 1_500 },

@@ -1,5 +1,5 @@
 /**
- * Connection limits, measured (README "Limits and failure behaviour"): a silent or slowloris TCP
+ * Connection limits, measured (docs/security.md "Limits and failure behaviour"): a silent or slowloris TCP
  * connection is closed within 10 s on both listeners; a connection that never joins is closed with
  * 4408 at the join deadline; upgrades beyond SLUICE_MAX_CONNECTIONS get 503 + Retry-After while
  * /readyz stays 200; beyond SLUICE_MAX_CONNECTIONS_PER_PEER a sub's further upgrades get 429.

@@ -1,5 +1,5 @@
 /**
- * RedisBackplane: the `Backplane` for a region of servers sharing one Redis (the README (Multi-server: the Redis backplane) has the
+ * RedisBackplane: the `Backplane` for a region of servers sharing one Redis (docs/backplane.md has the
  * key layout, TTLs and memory bound). Same semantics as MemoryBackplane; what differs is where the
  * state lives and how a delivery reaches the peer's server:
  *

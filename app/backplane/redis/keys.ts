@@ -1,5 +1,5 @@
 /**
- * Every Redis key and channel the backplane uses, in one place (the README (Multi-server: the Redis backplane) describes each with
+ * Every Redis key and channel the backplane uses, in one place (docs/backplane.md describes each with
  * its TTL). All names start with a prefix (`sluice:` by default) so several deployments can share
  * one Redis. The Lua scripts build the keys of *other* servers (an owner's inbox) from the same
  * prefix, so the layout below and the `k_*` helpers in scripts.ts must agree.

@@ -1,7 +1,7 @@
 /**
  * The drill's report: `report.md` with the summary table, the checks, and one SVG chart per
- * scenario; and the README's drill block (between `<!-- drill:begin -->` and `<!-- drill:end -->`):
- * the summary table of a real run, when and on what machine, and one chart committed under docs/.
+ * scenario; and the drill block of docs/drill.md (between `<!-- drill:begin -->` and `<!-- drill:end -->`):
+ * the summary table of a real run, when and on what machine, and one chart committed beside it.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -71,7 +71,7 @@ export function runMeta(m: { quick: boolean; peers: number; date: string; comman
   return { ...m, cores: os.availableParallelism(), node: process.version };
 }
 
-/** The README's drill block: what ran where, the summary table, and the chart at `chartPath` (relative to the README). */
+/** The drill block of docs/drill.md: what ran where, the summary table, and the chart at `chart.path` (relative to that file). */
 export function readmeBlock(results: ScenarioResult[], meta: RunMeta, chart: { path: string; scenario: number }): string {
   const parts = [...new Set(results.map((r) => `${r.lb === 'haproxy' ? 'HAProxy' : 'the built-in balancer'} and ${r.backplane === 'redis' ? 'Redis' : 'the in-memory backplane'}`))].join('; ');
   const shown = results.find((r) => r.n === chart.scenario);
@@ -91,19 +91,19 @@ export function readmeBlock(results: ScenarioResult[], meta: RunMeta, chart: { p
   ].join('\n');
 }
 
-/** `docs/drill-<scenario name>.svg`: where a scenario's chart goes beside the README. */
+/** `drill-<scenario name>.svg`: the name of a scenario's chart, written beside the doc (docs/drill.md). */
 export function chartFileName(r: Pick<ScenarioResult, 'name'>): string {
   return `drill-${r.name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '')}.svg`;
 }
 
 /**
- * Fill the README's drill block from this run and commit-ready chart `docs/<chartFileName>` beside
- * it; returns the chart's path. The scenario charted must be part of the run.
+ * Fill the drill block of `docFile` (docs/drill.md) from this run and write the commit-ready chart
+ * `<chartFileName>` beside it; returns the chart's path. The scenario charted must be part of the run.
  */
 export function updateReadme(readmeFile: string, results: ScenarioResult[], meta: RunMeta, scenario: number): string {
   const r = results.find((x) => x.n === scenario);
-  if (!r) throw new Error(`--readme-chart ${scenario}: scenario ${scenario} was not run`);
-  const rel = `docs/${chartFileName(r)}`;
+  if (!r) throw new Error(`--doc-chart ${scenario}: scenario ${scenario} was not run`);
+  const rel = chartFileName(r);
   const chartFile = path.join(path.dirname(readmeFile), rel);
   fs.mkdirSync(path.dirname(chartFile), { recursive: true });
   fs.writeFileSync(chartFile, `${r.chart}\n`);
@@ -115,6 +115,6 @@ export function updateReadme(readmeFile: string, results: ScenarioResult[], meta
 export function withReadmeBlock(readme: string, block: string): string {
   const a = readme.indexOf(README_BEGIN);
   const b = readme.indexOf(README_END);
-  if (a < 0 || b < a) throw new Error(`README: expected ${README_BEGIN} followed by ${README_END}`);
+  if (a < 0 || b < a) throw new Error(`drill block: expected ${README_BEGIN} followed by ${README_END}`);
   return readme.slice(0, a) + block + readme.slice(b + README_END.length);
 }

@@ -1,5 +1,5 @@
 /** The region's chart: connections per server and peers offline over time, from monitor samples. */
-import type { Sample } from './monitor';
+import type { Sample } from '../region/monitor';
 import { lineChart, Series } from './svg';
 
 export function regionChart(samples: Sample[], opts: { title: string; markers?: Array<{ t: number; label: string }>; since?: number; width?: number } = { title: '' }): string {

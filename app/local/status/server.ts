@@ -1,12 +1,12 @@
 /**
- * The region's status page on 127.0.0.1: plain HTML and one small script (app/local/page/), the
+ * The region's status page on 127.0.0.1: plain HTML and one small script (app/local/status/page/), the
  * state pushed over server-sent events on every monitor sample, and the controls:
  *
  *   GET  /               the page            GET /app.js   its script
  *   GET  /api/state      the current state (JSON; the same object every SSE `state` event carries)
  *   GET  /api/events     SSE stream of states
  *   POST /api/rollout    {"release"?: "good" | "skip-drain"}: roll a release out through the rollout
- *                        controller (app/local/rollout.ts: canary, then the rest, gated; halts on a
+ *                        controller (app/local/region/rollout.ts: canary, then the rest, gated; halts on a
  *                        failed gate) (202; 409 while one runs). The outcome is the state's `rollout`.
  *   POST /api/break      {"mode": "silence" | "delete" | "restore", "server": "<id>"}
  *
@@ -19,9 +19,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { regionChart } from './charts';
-import type { Sample } from './monitor';
-import type { BreakMode, Region } from './region';
-import { isLocalRelease, LOCAL_RELEASES, LocalRelease, rolloutLocal } from './rollout';
+import type { Sample } from '../region/monitor';
+import type { BreakMode, Region } from '../region/region';
+import { isLocalRelease, LOCAL_RELEASES, LocalRelease, rolloutLocal } from '../region/rollout';
 
 const PAGE_DIR = path.join(__dirname, 'page');
 const MAX_BODY = 1024;

@@ -7,21 +7,21 @@
  *   npm run drill -- --quick              # the contract scaled down ~5x, 120 peers (~2 min)
  *   npm run drill -- --quick --scenarios 1,2,3 --lb haproxy --backplane redis
  *   npm run drill -- --rollout --release skip-drain --quick   # the rollout controller's halt (rollout-drill.ts)
- *   npm run drill -- --readme README.md   # also fill the README's drill block and docs/drill-*.svg
+ *   npm run drill -- --doc docs/drill.md  # also fill the drill block of docs/drill.md and docs/drill-*.svg
  */
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { runDrill } from './drill';
-import { runningRegions } from './region';
-import { runMeta, updateReadme, writeReport } from './drill-report';
-import type { LbKind } from './lb';
-import type { BackplaneKind } from './region';
-import type { LocalRelease } from './rollout';
+import { runningRegions } from '../region/region';
+import { runMeta, updateReadme, writeReport } from './report';
+import type { LocalBalancerKind } from '../lb/load-balancer';
+import type { BackplaneKind } from '../region/region';
+import type { LocalRelease } from '../region/rollout';
 import { runRolloutDrill } from './rollout-drill';
 
 interface Opts {
-  quick: boolean; peers?: number; scenarios: number[]; lb: LbKind | 'auto'; backplane: BackplaneKind | 'auto'; out: string;
-  rollout: boolean; release: LocalRelease; readme?: string; readmeChart: number;
+  quick: boolean; peers?: number; scenarios: number[]; lb: LocalBalancerKind | 'auto'; backplane: BackplaneKind | 'auto'; out: string;
+  rollout: boolean; release: LocalRelease; doc?: string; docChart: number;
 }
 
 const program = new Command('drill')
@@ -42,8 +42,8 @@ const program = new Command('drill')
   .option('--out <dir>', 'report directory', 'drill-report')
   .option('--rollout', 'instead of the scenarios: roll --release out through the rollout controller (gates, halt)', false)
   .addOption(new Option('--release <name>', 'with --rollout: good, or skip-drain (halts after the first server)').choices(['good', 'skip-drain']).default('good'))
-  .option('--readme <file>', 'also fill the drill block of this README (<!-- drill:begin --> ... <!-- drill:end -->) and write one chart to docs/ beside it')
-  .option('--readme-chart <n>', 'the scenario whose chart the README shows', (v) => {
+  .option('--doc <file>', 'also fill the drill block of this Markdown file (<!-- drill:begin --> ... <!-- drill:end -->, docs/drill.md) and write one chart beside it')
+  .option('--doc-chart <n>', 'the scenario whose chart the block shows', (v) => {
     const n = Number(v);
     if (![1, 2, 3, 4].includes(n)) throw new InvalidArgumentError('must be a scenario number from 1 to 4');
     return n;
@@ -68,7 +68,7 @@ const program = new Command('drill')
     const argv = reproArgs(process.argv.slice(2)).join(' ');
     const meta = runMeta({ quick: o.quick, peers, date: new Date().toISOString().slice(0, 10), command: `npm run drill${argv ? ` -- ${argv}` : ''}` });
     const file = writeReport(path.resolve(o.out), results, meta);
-    if (o.readme) log(`README drill block filled: ${o.readme}, chart ${updateReadme(path.resolve(o.readme), results, meta, o.readmeChart)}`);
+    if (o.doc) log(`drill block filled: ${o.doc}, chart ${updateReadme(path.resolve(o.doc), results, meta, o.docChart)}`);
     const missed = results.flatMap((r) => r.checks.filter((c) => !c.ok).map((c) => `scenario ${r.n}: ${c.what} = ${c.value} (bound ${c.bound})`));
     log(`report: ${file}`);
     for (const m of missed) log(`MISSED ${m}`);
@@ -96,11 +96,11 @@ function interrupt(sig: string, log: (l: string) => void): void {
   })();
 }
 
-/** `args` without the output options (`--out`, `--readme`, `--readme-chart`) and their values. */
+/** `args` without the output options (`--out`, `--doc`, `--doc-chart`) and their values. */
 function reproArgs(args: string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < args.length; i++) {
-    const m = /^--(out|readme|readme-chart)(=.*)?$/.exec(args[i]);
+    const m = /^--(out|doc|doc-chart)(=.*)?$/.exec(args[i]);
     if (!m) out.push(args[i]);
     else if (!m[2]) i++;
   }

@@ -6,9 +6,9 @@
  * `keepMs` (a bounded ring), so memory does not grow with the region's uptime.
  */
 import { EventEmitter } from 'node:events';
-import type { PresenceEntry } from '../backplane/types';
-import { percentiles } from '../peer/fleet';
-import type { FleetController } from '../peer/fleet';
+import type { PresenceEntry } from '../../backplane/types';
+import { percentiles } from '../../peer/fleet';
+import type { FleetController } from '../../peer/fleet';
 import type { LocalServer, ServerStatus } from './servers';
 
 export interface ServerSample {

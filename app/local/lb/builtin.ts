@@ -18,8 +18,9 @@
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
-import { READINESS_PATH } from '../protocol/endpoints';
-import { rst } from './blackhole-proxy';
+import { READINESS_PATH } from '../../protocol/endpoints';
+import { rst } from '../network/blackhole-proxy';
+import type { BackendInfo, LoadBalancer } from './load-balancer';
 
 export interface BalancerOptions {
   /** Listen port on 127.0.0.1 (0: ephemeral). */
@@ -31,17 +32,6 @@ export interface BalancerOptions {
   checkTimeoutMs: number;
   rise: number;
   fall: number;
-}
-
-export interface BackendInfo {
-  id: string;
-  port: number;
-  /** up: receives new connections; down: failed its checks; draining: removed, waiting for its connections. */
-  state: 'up' | 'down' | 'draining';
-  connections: number;
-  /** Connections cut by the balancer: idle timeout or end of draining. */
-  idleCuts: number;
-  drainingCuts: number;
 }
 
 interface Backend {
@@ -65,7 +55,8 @@ interface Pair {
   lastActive: number;
 }
 
-export class Balancer extends EventEmitter {
+export class Balancer extends EventEmitter implements LoadBalancer {
+  readonly kind = 'builtin';
   private readonly server: net.Server;
   private readonly backends = new Map<string, Backend>();
   private sweeper?: NodeJS.Timeout;
@@ -146,6 +137,9 @@ export class Balancer extends EventEmitter {
       check();
     });
   }
+
+  /** Nothing to kill: the balancer lives in this process and ends with it. */
+  killNow(): void {}
 
   async close(): Promise<void> {
     this.closed = true;

@@ -4,16 +4,16 @@
  * (rollout.ts: the gates and gated step loop of `npm run rollout -- --apply`), then the region stops.
  * Exit 0 when the rollout passed every gate, 3 when it halted (as `npm run rollout`), 2 on failure.
  */
-import type { LbKind } from './lb';
-import { BackplaneKind, startRegion } from './region';
-import { LocalRelease, rolloutLocal } from './rollout';
-import { regionTimeouts } from './timeouts';
+import type { LocalBalancerKind } from '../lb/load-balancer';
+import { BackplaneKind, startRegion } from '../region/region';
+import { LocalRelease, rolloutLocal } from '../region/rollout';
+import { regionTimeouts } from '../region/timeouts';
 
 export interface RolloutDrillOptions {
   release: LocalRelease;
   quick: boolean;
   peers: number;
-  lb: LbKind | 'auto';
+  lb: LocalBalancerKind | 'auto';
   backplane: BackplaneKind | 'auto';
   /** The controller's output (stdout in the CLI). */
   out(line: string): void;

@@ -15,9 +15,9 @@
  *   skip-drain  no drain: the old server is deleted with its connections open (every one reset), as
  *               a template whose drain hook went missing. drain-resets fails after the first server.
  */
-import { defaultThresholds, gateLines, GateResult, GateThresholds } from '../rollout/gates';
-import { GatedStep, HaltReport, printHalt, runGatedStep, StepContext } from '../rollout/runner';
-import { AdminGateSource, AdminTarget } from '../rollout/source';
+import { defaultThresholds, gateLines, GateResult, GateThresholds } from '../../rollout/gates';
+import { GatedStep, HaltReport, printHalt, runGatedStep, StepContext } from '../../rollout/runner';
+import { AdminGateSource, AdminTarget } from '../../rollout/source';
 import type { Region } from './region';
 import type { LocalServer } from './servers';
 

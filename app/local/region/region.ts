@@ -16,14 +16,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import { MemoryBackplane } from '../backplane/memory';
-import type { Timeouts } from '../contract/timeouts';
-import { SOCKET_PATH } from '../protocol/endpoints';
-import { FleetController, FleetSummary, runFleet } from '../peer/fleet';
-import { DEV_TOKEN_SECRET, signToken } from '../auth/token';
-import { LbKind, LoadBalancer, resolveLbKind, startLoadBalancer } from './lb';
+import { MemoryBackplane } from '../../backplane/memory';
+import type { Timeouts } from '../../contract/timeouts';
+import { SOCKET_PATH } from '../../protocol/endpoints';
+import { FleetController, FleetSummary, runFleet } from '../../peer/fleet';
+import { DEV_TOKEN_SECRET, signToken } from '../../auth/token';
+import type { LoadBalancer, LocalBalancerKind } from '../lb/load-balancer';
+import { resolveLbKind, startLoadBalancer } from '../lb/start';
 import { Monitor } from './monitor';
-import { NetworkHost, startNetworkHost } from './network-host';
+import { NetworkHost, startNetworkHost } from '../network/network-host';
 import { LocalRedis, freePort, redisAvailable, startRedis } from './redis';
 import { DrainAnswer, killChildrenNow, LocalServer, startLocalServer } from './servers';
 
@@ -53,7 +54,7 @@ export interface RegionOptions {
   timeouts: Timeouts;
   /** The peers' contract (default: the region's). */
   clientTimeouts?: Timeouts;
-  lb?: LbKind | 'auto';
+  lb?: LocalBalancerKind | 'auto';
   backplane?: BackplaneKind | 'auto';
   /** LB port on 127.0.0.1 (0: a free one). */
   port?: number;
@@ -79,7 +80,7 @@ export class Region extends EventEmitter {
   lb!: LoadBalancer;
   backplaneKind!: BackplaneKind;
   rolling: { step: number; of: number; current?: string } | null = null;
-  /** The release each server runs (app/local/rollout.ts rolls a named release out). */
+  /** The release each server runs (app/local/region/rollout.ts rolls a named release out). */
   readonly releases = new Map<string, string>();
   private memory?: MemoryBackplane;
   private redis?: LocalRedis;
@@ -182,7 +183,7 @@ export class Region extends EventEmitter {
     await withTimeout(fleet.ready(), Math.max(30_000, bound), 'every peer joined').catch(async (err: Error) => {
       // Say why: how far the fleet got, what its attempts ran into, what the LB thinks of the servers.
       const joined = fleet.peers.filter((p) => p.joined).length;
-      const lb = await this.lb.info().then((bs) => bs.map((b) => `${b.id} ${b.state} ${b.connections}`).join(', '), (e: Error) => e.message);
+      const lb = await Promise.resolve().then(() => this.lb.info()).then((bs) => bs.map((b) => `${b.id} ${b.state} ${b.connections}`).join(', '), (e: Error) => e.message);
       throw new Error(`${err.message}: ${joined} of ${fleet.peers.length} joined; failed attempts ${JSON.stringify(failed)}; LB: ${lb}`);
     });
     return fleet;
@@ -285,7 +286,7 @@ export class Region extends EventEmitter {
       this.summary = summary;
       this.monitor.stop();
       await Promise.all(this.live().map((s) => step(async () => {
-        await this.lb?.remove(s.id).catch(() => undefined);
+        await Promise.resolve().then(() => this.lb?.remove(s.id)).catch(() => undefined);
         await s.drain().catch(async (err: Error) => {
           await s.destroy().catch(() => undefined);
           throw new Error(`${s.id}: drain failed (${err.message}); its process was killed`);

@@ -18,7 +18,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import type { BlackholeProxy, ProxyMode, ServerClose } from './blackhole-proxy';
 import { startBlackholeProxy } from './blackhole-proxy';
-import { withLifeline } from './lifeline';
+import { withLifeline } from '../lifeline';
 
 type Op = { op: 'open'; target: number } | { op: 'mode'; id: number; mode: ProxyMode } | { op: 'resetAll'; id: number } | { op: 'close'; id: number };
 type Request = Op & { req: number };
@@ -57,7 +57,7 @@ export async function startNetworkHost(): Promise<NetworkHost> {
   // group, died of it while the region was about to drain through its proxies ("stop failed:
   // network host exited (SIGINT)"). Only the region process handles Ctrl-C; this child ends when
   // the region closes its channel, or by its lifeline when the region dies.
-  const child: ChildProcess = spawn(cmd, args, { cwd: path.resolve(__dirname, '../..'), stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true });
+  const child: ChildProcess = spawn(cmd, args, { cwd: path.resolve(__dirname, '../../..'), stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const pending = new Map<number, { resolve: (r: { id?: number; port?: number }) => void; reject: (e: Error) => void }>();
   const proxies = new Map<number, { state: State; serverClosed: ServerClose[] }>();

@@ -13,20 +13,20 @@
  * "Silent": the server keeps running but its network is black-holed (no byte, no FIN, no RST in
  * either direction), until its VM is "deleted" (a final RST on every connection) later.
  */
-import type { Timeouts } from '../contract/timeouts';
-import { percentiles } from '../peer/fleet';
-import type { FleetSummary, Percentiles } from '../peer/fleet';
-import { regionChart } from './charts';
-import { machineNote, MachineReport, ScenarioProbe } from './drill-probe';
-import type { LbKind } from './lb';
-import { BackplaneKind, Region, startRegion } from './region';
-import { bounds, noHeartbeatClient, reconnectMs, regionTimeouts, withLbIdle } from './timeouts';
+import type { Timeouts } from '../../contract/timeouts';
+import { percentiles } from '../../peer/fleet';
+import type { FleetSummary, Percentiles } from '../../peer/fleet';
+import { regionChart } from '../status/charts';
+import { machineNote, MachineReport, ScenarioProbe } from './probe';
+import type { LocalBalancerKind } from '../lb/load-balancer';
+import { BackplaneKind, Region, startRegion } from '../region/region';
+import { bounds, noHeartbeatClient, reconnectMs, regionTimeouts, withLbIdle } from '../region/timeouts';
 
 export interface DrillOptions {
   quick: boolean;
   peers: number;
   scenarios: number[];
-  lb?: LbKind | 'auto';
+  lb?: LocalBalancerKind | 'auto';
   backplane?: BackplaneKind | 'auto';
   log?: (line: string) => void;
   /** Aborted (Ctrl-C): no further scenario starts. */

@@ -4,7 +4,7 @@
  * only additions here are a scaled-down contract for `--quick` and the client contract of a peer
  * release without application heartbeats (the postmortem's fix 3 not yet shipped).
  */
-import { mergeTimeouts, reconnectBoundMs, resolveTimeouts, Timeouts, TimeoutsOverrides } from '../contract/timeouts';
+import { mergeTimeouts, reconnectBoundMs, resolveTimeouts, Timeouts, TimeoutsOverrides } from '../../contract/timeouts';
 
 /**
  * `--quick` (CI): the contract's shape with every timer scaled down about 5x, validated like the

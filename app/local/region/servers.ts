@@ -11,13 +11,13 @@ import http from 'node:http';
 import path from 'node:path';
 import readline from 'node:readline';
 import pino from 'pino';
-import type { MemoryBackplane } from '../backplane/memory';
-import type { PresenceEntry } from '../backplane/types';
-import type { Timeouts } from '../contract/timeouts';
-import { defaultLimits } from '../server/config';
-import { SluiceServer } from '../server/server';
-import { BlackholeProxy, startBlackholeProxy } from './blackhole-proxy';
-import { withLifeline } from './lifeline';
+import type { MemoryBackplane } from '../../backplane/memory';
+import type { PresenceEntry } from '../../backplane/types';
+import type { Timeouts } from '../../contract/timeouts';
+import { defaultLimits } from '../../server/config';
+import { SluiceServer } from '../../server/server';
+import { BlackholeProxy, startBlackholeProxy } from '../network/blackhole-proxy';
+import { withLifeline } from '../lifeline';
 
 export interface ServerStatus {
   serverId: string;
@@ -65,7 +65,7 @@ export interface ServerSpawnOptions {
   network?: (targetPort: number) => Promise<BlackholeProxy>;
 }
 
-const ROOT = path.resolve(__dirname, '../..');
+const ROOT = path.resolve(__dirname, '../../..');
 
 export async function startLocalServer(o: ServerSpawnOptions): Promise<LocalServer> {
   return o.redisUrl ? startChild(o, o.redisUrl) : startInProcess(o);

@@ -8,7 +8,7 @@
  */
 import os from 'node:os';
 import { monitorEventLoopDelay, IntervalHistogram } from 'node:perf_hooks';
-import type { FleetController } from '../peer/fleet';
+import type { FleetController } from '../../peer/fleet';
 
 export interface MachineReport {
   cores: number;
