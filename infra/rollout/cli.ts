@@ -14,6 +14,7 @@ import { RolloutError } from './plan';
 import { printRollout } from './print';
 import { runRollout } from './run';
 import { thresholdsFor } from './thresholds';
+import { settleMs } from '../../app/rollout/gates';
 import { AdminGateSource, AdminTarget, GateSource } from '../../app/rollout/source';
 import { CloudMonitoringGateSource, defaultTokenProvider } from './sources';
 
@@ -62,8 +63,7 @@ async function main(): Promise<number> {
     source,
     thresholds: printed.thresholds,
     pollMs: Number(opts.pollMs),
-    // Reconnects are jittered over <= 1 s and presence renews every presence.renewIntervalMs.
-    settleMs: cfg.timeouts.drain.deadlineMs + cfg.timeouts.presence.renewIntervalMs,
+    settleMs: settleMs(cfg.timeouts, printed.thresholds),
     wave: opts.wave,
     out: (l) => process.stdout.write(`${l}\n`),
   });
