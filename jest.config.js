@@ -21,6 +21,7 @@ const E2E = [
   '<rootDir>/test/lifecycle/server-drain.test.ts',
   '<rootDir>/test/rollout/local-region.test.ts',
   '<rootDir>/test/rollout/status-rollout.test.ts',
+  '<rootDir>/test/rollout/presence-gate.test.ts',
 ];
 
 const base = {
