@@ -10,6 +10,7 @@
 const E2E = [
   '<rootDir>/test/backplane/',
   '<rootDir>/test/local/',
+  '<rootDir>/test/docs/commands.test.ts',
   '<rootDir>/test/server/amplification.test.ts',
   '<rootDir>/test/server/fuzz.test.ts',
   '<rootDir>/test/server/fd-exhaustion.test.ts',
@@ -22,6 +23,7 @@ const E2E = [
   '<rootDir>/test/rollout/local-region.test.ts',
   '<rootDir>/test/rollout/status-rollout.test.ts',
   '<rootDir>/test/rollout/presence-gate.test.ts',
+  '<rootDir>/test/container/',
 ];
 
 const base = {

@@ -15,7 +15,8 @@ import { Network } from './components/network';
 import { Operations } from './components/operations';
 import { SERVER_PORT } from '../app/protocol/endpoints';
 import { artifactRegistryRepo } from './components/vm-boot';
-import { RegionRelease, regionReleases, StackConfig } from './config';
+import { ParsedStackConfig, RegionRelease, regionReleases, StackConfig } from './config';
+import { StackSecrets } from './components/secrets';
 import { gkeStack, GkeStackOutputs } from './gke';
 
 /** Network tag of the server VMs (the firewall rule's target). */
@@ -35,8 +36,11 @@ export interface StackOutputs {
 }
 
 /** `sluice:platform: gke` runs the same server on GKE (infra/gke); the default is the MIGs below. */
-export function sluiceStack(cfg: StackConfig): StackOutputs | GkeStackOutputs {
+export function sluiceStack(parsed: ParsedStackConfig): StackOutputs | GkeStackOutputs {
   const stack = pulumi.getStack();
+  // The token-signing secret and the admin token: made by the stack, never typed (infra/components/secrets.ts).
+  const secrets = new StackSecrets('sluice');
+  const cfg: StackConfig = { ...parsed, tokenSecret: secrets.tokenSecret, adminToken: secrets.adminToken };
   const provider = new gcp.Provider('gcp', {
     project: cfg.project,
     region: cfg.regions[0].region,

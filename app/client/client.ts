@@ -19,7 +19,7 @@
  * arrived) is dropped, a skipped one means something went missing, so the client reconnects and
  * the join's `last_seq` makes the server replay from there. Sending: see outbox.ts.
  */
-import { EventEmitter } from 'node:events';
+import { EventEmitter } from 'events';
 import { defaultTimeouts, Timeouts, TimeoutsContractError, validate } from '../contract/timeouts';
 import { encode, EVENTS, Frame, PHOENIX_TOPIC, peerTopic, SIGNAL_EVENT } from '../protocol/phoenix';
 import { PEER_ID_PATTERN } from '../protocol/phoenix';
@@ -27,7 +27,7 @@ import { Backoff, fullJitterMs, Random } from './backoff';
 import { Heartbeat } from './heartbeat';
 import { Outbox, OutboxEntry } from './outbox';
 import { Plan, planAfter } from './plan';
-import { afterPendingIo } from './timers';
+import { afterPendingIo, Timer } from './timers';
 import { Transport, TransportEnd } from './transport';
 import {
   ClientEvents, ClientLogger, ClientState, DisconnectReason, SendStatus, SluiceClientError, SluiceClientOptions, TokenSource,
@@ -60,9 +60,9 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
   private _lastSeq: number | null;
   private refCounter = 0;
   private joins = 0;
-  private joinTimer?: NodeJS.Timeout;
-  private retryTimer?: NodeJS.Timeout;
-  private outboxTimer?: NodeJS.Timeout;
+  private joinTimer?: Timer;
+  private retryTimer?: Timer;
+  private outboxTimer?: Timer;
   private stopError?: SluiceClientError;
   private readyWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
   private transportGone?: () => void;
@@ -84,6 +84,10 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
       if (parsed.hash) throw new Error(`SluiceClient: a WebSocket URL has no #fragment: ${redact(u)}`);
     }
     this.urlIndex = (opts.startUrlIndex ?? 0) % this.urls.length;
+    // Checked here: a missing token found inside the reconnect loop would only retry forever.
+    if (!(typeof opts.token === 'function' || (typeof opts.token === 'string' && opts.token.length > 0))) {
+      throw new TypeError(`SluiceClient: token is required: a string (a JWT, e.g. from \`npm run token\`) or a function returning one; got ${opts.token === '' ? 'an empty string' : typeof opts.token}`);
+    }
     this.token = opts.token;
     this.tokenInQuery = opts.tokenInQuery ?? false;
     this.random = opts.random ?? Math.random;

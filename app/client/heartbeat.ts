@@ -14,7 +14,7 @@
  * - On death the owner terminates the socket (no closing handshake with a dead peer) and reconnects.
  */
 import type { Timeouts } from '../contract/timeouts';
-import { afterPendingIo } from './timers';
+import { afterPendingIo, Timer } from './timers';
 
 export interface HeartbeatHooks {
   /** Send a heartbeat frame with this ref (false if the socket could not take it). */
@@ -26,8 +26,8 @@ export interface HeartbeatHooks {
 }
 
 export class Heartbeat {
-  private ticker?: NodeJS.Timeout;
-  private deadline?: NodeJS.Timeout;
+  private ticker?: Timer;
+  private deadline?: Timer;
   /** Heartbeats in flight, oldest first. Replies come back in order on one socket. */
   private outstanding: Array<{ ref: string; sentAt: number }> = [];
   private lastReplyAt = 0;

@@ -12,7 +12,6 @@
  * No per-signal reply timer: on a live connection the server always answers; on a dead one the
  * heartbeat notices, and the reconnect re-sends.
  */
-import { randomUUID } from 'node:crypto';
 import { SendError, SendStatus, SluiceClientError } from './types';
 
 /** Error reasons worth trying again later (the signal itself is fine). */
@@ -39,7 +38,7 @@ export class Outbox {
   private readonly entries = new Map<string, OutboxEntry>();
   private readonly inFlight = new Map<string, OutboxEntry>();
   /** A random prefix per client instance: a restarted process never reuses an id inside the dedupe window. */
-  private readonly prefix = randomUUID().slice(0, 8);
+  private readonly prefix = crypto.randomUUID().slice(0, 8);
   private counter = 0;
 
   get size(): number {

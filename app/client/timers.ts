@@ -6,5 +6,10 @@
  * timeout callback that defers its verdict with this, and re-checks, sees that answer first.
  */
 export function afterPendingIo(fn: () => void): void {
-  setImmediate(fn);
+  // Browsers have no setImmediate; a 0 ms timeout also runs after the input already queued.
+  if (typeof setImmediate === 'function') setImmediate(fn);
+  else setTimeout(fn, 0);
 }
+
+/** A timer handle in Node and in browsers. */
+export type Timer = ReturnType<typeof setTimeout>;

@@ -8,10 +8,9 @@
  * client's own close(), which says goodbye politely but still terminates after a bound: a polite
  * close would otherwise wait on a peer that may be dead.
  */
-import { afterPendingIo } from './timers';
-import WebSocket from 'ws';
 import { decode, Frame, ProtocolError } from '../protocol/phoenix';
-import { parseRetryAfterMs } from './backoff';
+import { openSocket, Socket } from './socket';
+import { afterPendingIo, Timer } from './timers';
 
 export interface TransportEnd {
   /** The upgrade had completed. */
@@ -35,9 +34,9 @@ export interface TransportHandlers {
 }
 
 export class Transport {
-  private readonly ws: WebSocket;
-  private connectTimer?: NodeJS.Timeout;
-  private closeTimer?: NodeJS.Timeout;
+  private readonly ws: Socket;
+  private connectTimer?: Timer;
+  private closeTimer?: Timer;
   private opened = false;
   private ended = false;
   private local?: string;
@@ -46,12 +45,25 @@ export class Transport {
 
   /**
    * `protocols`: the Sec-WebSocket-Protocol offer (the token rides there, wire.ts socketRequest);
-   * ws fails the handshake if the server picks none of them. Throws only what `new WebSocket`
+   * the handshake fails if the server picks none of them. Throws only what opening a WebSocket
    * throws for a URL or subprotocol it refuses.
    */
   constructor(url: string, protocols: readonly string[], connectTimeoutMs: number, private readonly h: TransportHandlers) {
-    // perMessageDeflate off: signals are small, and compression costs CPU and memory per socket.
-    this.ws = new WebSocket(url, [...protocols], { perMessageDeflate: false });
+    this.ws = openSocket(url, protocols, {
+      onRefused: (status, retryAfterMs) => { this.refusal = { status, retryAfterMs }; },
+      onOpen: () => {
+        this.clearConnectTimer();
+        this.opened = true;
+        this.h.onOpen();
+      },
+      onText: (text) => this.onText(text),
+      onBinary: () => {
+        this.error ??= 'binary frame';
+        this.terminate('protocol_error');
+      },
+      onError: (message) => { this.error ??= message; },
+      onClose: (code, reason) => this.end(code, reason),
+    });
     // Covers DNS, TCP, TLS and the HTTP upgrade: a server that accepts TCP and then says nothing
     // must not hold the client forever.
     // Judged after pending I/O (see afterPendingIo): an 'open' that arrived during a stall wins.
@@ -59,28 +71,11 @@ export class Transport {
       if (this.connectTimer === timer) this.terminate('connect_timeout');
     }), connectTimeoutMs);
     this.connectTimer = timer;
-
-    this.ws.on('unexpected-response', (_req, res) => {
-      this.refusal = { status: res.statusCode ?? 0, retryAfterMs: parseRetryAfterMs(res.headers['retry-after']) };
-      res.resume();
-      // On a CONNECTING socket ws aborts the request and emits error + close: one path to onEnd.
-      this.ws.terminate();
-    });
-    this.ws.on('open', () => {
-      this.clearConnectTimer();
-      this.opened = true;
-      this.h.onOpen();
-    });
-    this.ws.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
-    this.ws.on('error', (err) => {
-      this.error ??= err.message;
-    });
-    this.ws.on('close', (code, reason) => this.end(code, reason.toString()));
   }
 
   /** Queue a text frame; false when the socket cannot take it. */
   send(text: string): boolean {
-    if (this.ws.readyState !== WebSocket.OPEN) return false;
+    if (!this.ws.isOpen) return false;
     this.ws.send(text);
     return true;
   }
@@ -96,7 +91,7 @@ export class Transport {
   close(reason: string, graceMs: number): void {
     if (this.ended) return;
     this.local ??= reason;
-    if (this.ws.readyState === WebSocket.OPEN) {
+    if (this.ws.isOpen) {
       this.ws.close(1000, reason);
       this.closeTimer = setTimeout(() => this.ws.terminate(), graceMs);
     } else {
@@ -104,16 +99,11 @@ export class Transport {
     }
   }
 
-  private onMessage(data: Buffer, isBinary: boolean): void {
+  private onText(text: string): void {
     if (this.ended || this.local) return;
-    if (isBinary) {
-      this.error ??= 'binary frame';
-      this.terminate('protocol_error');
-      return;
-    }
     let frame: Frame;
     try {
-      frame = decode(data.toString('utf8'));
+      frame = decode(text);
     } catch (err) {
       this.error ??= err instanceof ProtocolError ? err.reason : 'malformed_frame';
       this.terminate('protocol_error');

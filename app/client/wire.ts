@@ -5,7 +5,7 @@
  * Sec-WebSocket-Protocol header).
  */
 import { z } from 'zod';
-import { authTokenSubprotocols, PROTOCOL_VSN } from '../protocol/phoenix';
+import { authTokenSubprotocols, fromBase64url, PROTOCOL_VSN } from '../protocol/phoenix';
 
 /** `phx_reply` payload: `{status, response}`. */
 export const replySchema = z.object({
@@ -42,7 +42,7 @@ export function subjectOf(token: string): string | undefined {
   const part = token.split('.')[1];
   if (!part) return undefined;
   try {
-    const claims = z.object({ sub: z.string().min(1) }).safeParse(JSON.parse(Buffer.from(part, 'base64url').toString('utf8')));
+    const claims = z.object({ sub: z.string().min(1) }).safeParse(JSON.parse(fromBase64url(part)));
     return claims.success ? claims.data.sub : undefined;
   } catch {
     return undefined;

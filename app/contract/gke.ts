@@ -9,7 +9,9 @@
  * GCE stacks never see them. Plain data and functions, like ./timeouts.
  */
 import { ContractRule, defineRule, sec, secondsCoverDrain } from './rule';
-import { READINESS_PROBE, shutdownScriptWaitSec, Timeouts, TimeoutsContractError, Violation } from './timeouts';
+import { shutdownScriptWaitSec } from './bounds';
+import { READINESS_PROBE } from './defaults';
+import { Timeouts, TimeoutsContractError, Violation } from './types';
 import { failingFields, INTEGER_UNITS, Unit } from './units';
 
 export interface GkeTimeouts {

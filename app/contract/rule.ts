@@ -2,7 +2,8 @@
  * The shape of a contract rule (GCE and GKE): a name, a reason, a predicate and an explanation that
  * names the fields and their numbers; plus the two shapes several rules share.
  */
-import type { Timeouts, Violation } from './timeouts';
+import { drainEndBoundMs } from './bounds';
+import type { Timeouts, Violation } from './types';
 
 /** A rule over the arguments `A` (the GCE rules take the Timeouts, the GKE rules the Timeouts and the GKE values). */
 export interface ContractRule<A extends unknown[]> {
@@ -53,7 +54,7 @@ export function fieldsOrdered(a: FieldKey | FieldKey[], op: keyof typeof COMPARE
 
 /** A whole-seconds field that must cover the drain to its RST deadline plus margin (docker stop, LB connection draining). */
 export function secondsCoverDrain(key: 'gce.dockerStopTimeoutSec' | 'lb.connectionDrainingSec'): [(t: Timeouts) => boolean, (t: Timeouts) => Explained] {
-  const needMs = (t: Timeouts) => t.drain.deadlineMs + t.drain.marginMs;
+  const needMs = drainEndBoundMs;
   return [
     (t) => valueOf(t, key) * 1000 >= needMs(t),
     (t) => ({

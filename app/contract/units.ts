@@ -3,7 +3,7 @@
  * off a field name). `validate()` (positive-values, integer-values), the GKE rules and the docs/timeouts.md
  * units table read it.
  */
-import type { Timeouts, Violation } from './timeouts';
+import type { Timeouts, Violation } from './types';
 
 /** What a contract value is measured in. Durations are `ms` or `s`; `count` is a whole number of things. */
 export type Unit = 'ms' | 's' | 'count' | 'ratio' | 'kind' | 'flag';

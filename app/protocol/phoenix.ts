@@ -18,7 +18,20 @@ export const AUTH_TOKEN_SUBPROTOCOL_PREFIX = 'base64url.bearer.phx.';
 
 /** The subprotocols that carry `token` (base64url, no padding: only token characters, RFC 6455 4.1). */
 export function authTokenSubprotocols(token: string): [string, string] {
-  return [PHOENIX_SUBPROTOCOL, `${AUTH_TOKEN_SUBPROTOCOL_PREFIX}${Buffer.from(token, 'utf8').toString('base64url')}`];
+  return [PHOENIX_SUBPROTOCOL, `${AUTH_TOKEN_SUBPROTOCOL_PREFIX}${base64url(token)}`];
+}
+
+/** UTF-8, base64url without padding; with what Node and browsers both have (the client SDK runs in both). */
+export function base64url(text: string): string {
+  let binary = '';
+  for (const byte of new TextEncoder().encode(text)) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+/** The inverse of base64url(); throws on input that is not base64. */
+export function fromBase64url(b64: string): string {
+  const binary = atob(b64.replace(/-/g, '+').replace(/_/g, '/'));
+  return new TextDecoder().decode(Uint8Array.from(binary, (c) => c.charCodeAt(0)));
 }
 
 /** Events reserved by Phoenix itself. */
@@ -129,7 +142,8 @@ export interface FrameScan {
 }
 
 const WS = (b: number) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
-const DATA_KEY = Buffer.from('data');
+// Pure: a bundle of the client SDK, which never scans frames, drops it (browsers have no Buffer).
+const DATA_KEY = /* @__PURE__ */ Buffer.from('data');
 
 /**
  * One pass over a frame's bytes, before it is parsed: the value bound, and where `data` is, so the

@@ -14,7 +14,7 @@
  *                       a peer that left before the step (away, its grace running out) is not one
  *   lifecycle-watcher   a server whose watcher's last poll failed (403, timeout): layer 1 is off   any fails
  */
-import { reconnectBoundMs, Timeouts } from '../contract/timeouts';
+import { reconnectBoundMs, rolloutSettleMs, Timeouts } from '../contract/timeouts';
 
 /** One server as a GateSource last saw it. */
 export interface ServerObservation {
@@ -80,12 +80,12 @@ export function defaultThresholds(t: Timeouts): GateThresholds {
 }
 
 /**
- * After a step's deploy, how long the soft gates may take to pass: reconnects are jittered over
- * <= 1 s and presence renews every presence.renewIntervalMs, and a peer that went away during the
- * deploy is judged once its presence window has run out (one renewal later).
+ * After a step's deploy, how long the soft gates may take to pass: the contract's rolloutSettleMs,
+ * and at least until a peer that went away during the deploy has had its whole presence window
+ * (and one presence renewal) to come back.
  */
 export function settleMs(t: Timeouts, th: GateThresholds): number {
-  return Math.max(t.drain.deadlineMs, th.presenceWindowMs) + t.presence.renewIntervalMs;
+  return Math.max(rolloutSettleMs(t), th.presenceWindowMs + t.presence.renewIntervalMs);
 }
 
 /** Each threshold: what it may be, and why (the issue a bad value gets names the key and this). */

@@ -16,9 +16,30 @@
  */
 import crypto from 'node:crypto';
 import type http from 'node:http';
-import { BackplaneError, PresenceEvent } from '../backplane/types';
-import type { SluiceServer } from './server';
+import type { Logger } from 'pino';
+import { Backplane, BackplaneError, PresenceEvent } from '../backplane/types';
+import type { ServerConfig } from './config';
+import type { Drainer, DrainReport, DrainState } from './drain';
 import { json, parseTarget } from './http';
+import type { Metrics } from './metrics';
+
+/**
+ * What the admin listener reads and does, and nothing more: the server (server.ts) implements it,
+ * so this module never loads the server and a test can hand it any object of this shape.
+ */
+export interface AdminServer {
+  readonly config: Pick<ServerConfig, 'serverId' | 'adminToken'>;
+  readonly log: Logger;
+  readonly metrics: Pick<Metrics, 'adminRefused' | 'registry'>;
+  readonly backplane: Pick<Backplane, 'kind' | 'health' | 'presence' | 'subscribePresence'>;
+  readonly drainer: Pick<Drainer, 'progress'>;
+  readonly lifecycle?: { status(): object };
+  readonly state: DrainState;
+  readonly connectionCount: number;
+  ready(): { ok: boolean; reason?: string };
+  drain(reason: string): Promise<DrainReport>;
+  drained(): Promise<DrainReport>;
+}
 
 const ROUTES = ['/drain', '/status', '/metrics', '/presence', '/presence/stream'];
 
@@ -42,7 +63,7 @@ export interface AdminHandler {
   closeStreams(): void;
 }
 
-export function createAdminHandler(server: SluiceServer): AdminHandler {
+export function createAdminHandler(server: AdminServer): AdminHandler {
   const streams = new Set<http.ServerResponse>();
 
   const authorize = server.config.adminToken ? adminAuthorizer(server.config.adminToken) : undefined;
@@ -124,7 +145,7 @@ export function createAdminHandler(server: SluiceServer): AdminHandler {
   return handler;
 }
 
-function status(server: SluiceServer) {
+function status(server: AdminServer) {
   return {
     serverId: server.config.serverId,
     state: server.state,

@@ -6,31 +6,28 @@
  *   - limits: oversized frame 1009 (by ws), flood 1008, slow consumer -> terminate.
  * Everything async (join, signal) runs through a per-connection queue so a peer's signals reach the
  * backplane in the order it sent them; heartbeats are answered at once, never behind that queue.
+ * The join, the resume's replay and live deliveries are the channel's (channel.ts).
  */
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import type { PeerIdentity } from '../auth/token';
-import { AttachOptions, Backplane, BackplaneError, Delivery, PeerSession, ReplayResult } from '../backplane/types';
+import { BackplaneError } from '../backplane/types';
 import type { Timeouts } from '../contract/timeouts';
 import {
   CLOSE, decode, decodeHead, EVENTS, Frame, MAX_DATA_VALUES, PHOENIX_TOPIC, peerTopic, ProtocolError,
-  pushSignal, reply, scanFrame, SIGNAL_EVENT,
+  reply, scanFrame, SIGNAL_EVENT,
 } from '../protocol/phoenix';
 import { corkForTurn } from './batch';
-import { joinDeadlineMs, type Limits } from './config';
+import { ChannelContext, ChannelHost, PeerChannel } from './channel';
+import { joinDeadlineMs } from './config';
 import type { DeadlineWheel } from './deadlines';
 import { PreparedSignal, prepareSignal, spendProcessTurn, TURN_BYTES } from './inbound';
-import type { Metrics } from './metrics';
 import { ByteRate, TokenBucket } from './rate-limit';
 
-export interface ConnectionContext {
-  serverId: string;
-  backplane: Backplane;
-  metrics: Metrics;
+export interface ConnectionContext extends ChannelContext {
   log: Logger;
-  limits: Limits;
   timeouts: Timeouts;
   random: () => number;
   /** The server's one timer for every connection's join, idle, lifetime and close deadlines. */
@@ -40,10 +37,6 @@ export interface ConnectionContext {
 
 type State = 'open' | 'closing' | 'closed';
 
-/** A replay waits for the socket to drain below this before sending more. */
-const REPLAY_HIGH_WATER_BYTES = 64 * 1024;
-/** A replay page (one backplane read, e.g. one XRANGE reply) holds about this much: pages of maxFrameBytes entries. */
-const REPLAY_PAGE_BYTES = 1024 * 1024;
 /** What a signal's frame keeps once its data is prepared (only the JSON text waits in the queue). */
 const NO_PAYLOAD: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
 
@@ -72,7 +65,7 @@ interface Ending {
   reason: string;
 }
 
-export class PeerConnection implements AttachOptions {
+export class PeerConnection implements ChannelHost {
   readonly id = nextId++;
   /** Monotonic (performance.now()) times. */
   private readonly openedAt = performance.now();
@@ -84,15 +77,8 @@ export class PeerConnection implements AttachOptions {
   private ending?: Ending;
   wheelSlot = -1;
   private state: State = 'open';
-  private joinRef: string | null = null;
-  private session?: PeerSession;
-  /** While a join replays history, live deliveries wait here so order stays seq order. */
-  private pending: Delivery[] | null = null;
-  /** Bytes held in `pending` (charged to the memory budget); past the cap deliveries are refused. */
-  private pendingBytes = 0;
-  /** A live delivery was refused during the replay: it is in history, read it from there. */
-  private pendingRefused = false;
-  private lastSentSeq = 0;
+  /** The peer's channel, made at its first join (a connection that never joins holds none). */
+  private channel?: PeerChannel;
   /** Frames behind the one being handled (created on the first wait: an idle connection holds none). */
   private waiting?: Job[];
   /** A frame is being handled (its dispatch may be awaiting the backplane). */
@@ -110,7 +96,7 @@ export class PeerConnection implements AttachOptions {
    * This connection's logger, made when a line is logged and not kept: a pino child held per
    * connection cost ~0.5 KiB of heap for the few lines a connection logs in its life (bench/idle.ts).
    */
-  private get log(): Logger {
+  get log(): Logger {
     return this.ctx.log.child({ conn: this.id, peer: this.peer.sub, kind: this.peer.kind });
   }
   closeReason = 'peer';
@@ -191,7 +177,8 @@ export class PeerConnection implements AttachOptions {
     this.ws.terminate();
   }
 
-  private closeWith(code: number, reason: string, text: string): void {
+  /** Close with `code`; a peer that does not finish the close within drain.marginMs is cut. */
+  closeWith(code: number, reason: string, text: string): void {
     if (this.state !== 'open') return;
     this.state = 'closing';
     this.closeReason = reason;
@@ -241,7 +228,7 @@ export class PeerConnection implements AttachOptions {
     }
     if (!this.joinChecked && now >= this.joinBy) {
       this.joinChecked = true;
-      if (this.state === 'open' && this.joinRef === null) {
+      if (this.state === 'open' && !this.channel?.joined) {
         this.log.info('no join before the deadline, closing');
         this.closeWith(CLOSE.joinTimeout, 'join_timeout', 'join timeout');
       }
@@ -377,167 +364,18 @@ export class PeerConnection implements AttachOptions {
     const f = job.frame;
     if (this.state !== 'open') return;
     const own = peerTopic(this.peer.sub);
-    if (f.event === EVENTS.join) return this.join(f, own);
-    if (f.topic !== own || this.joinRef === null) {
+    if (f.event === EVENTS.join) return (this.channel ??= new PeerChannel(this, this.ctx)).join(f, own);
+    if (f.topic !== own || !this.channel?.joined) {
       this.send(reply(f, 'error', { reason: 'unmatched topic' }));
       return;
     }
     if (f.event === EVENTS.leave) {
-      await this.leave();
+      await this.channel.leave();
       this.send(reply(f, 'ok', {}));
       return;
     }
     if (f.event === SIGNAL_EVENT && job.signal) return this.signal(f, job.signal);
     this.send(reply(f, 'error', { reason: 'unknown_event', event: f.event }));
-  }
-
-  private async join(f: Frame, own: string): Promise<void> {
-    if (f.topic !== own) {
-      this.ctx.metrics.joins.inc({ result: 'unauthorized' });
-      this.send(reply(f, 'error', { reason: 'unauthorized' }));
-      return;
-    }
-    const lastSeq = f.payload.last_seq;
-    if (lastSeq !== undefined && lastSeq !== null && !(Number.isSafeInteger(lastSeq) && (lastSeq as number) >= 0)) {
-      this.ctx.metrics.joins.inc({ result: 'invalid' });
-      this.send(reply(f, 'error', { reason: 'invalid_payload', field: 'last_seq', expected: 'a non-negative integer or null' }));
-      return;
-    }
-    if (this.session) await this.leave(); // a rejoin replaces the old join
-    const fail = (err: unknown) => {
-      const reason = err instanceof BackplaneError ? err.reason : 'internal_error';
-      this.ctx.metrics.joins.inc({ result: reason });
-      this.send(reply(f, 'error', { reason }));
-    };
-    // Without last_seq the peer starts from "now". Read where now is BEFORE attaching and replay
-    // from there after attaching: a signal published in between is then either in that replay or
-    // arrives live with a higher seq. (Taking "now" after attaching would count such a signal as
-    // already sent and skip it, with no hole for the client to notice.)
-    const fresh = lastSeq === undefined || lastSeq === null;
-    let from: number;
-    try {
-      from = fresh ? (await this.ctx.backplane.replay(this.peer.sub, null)).lastSeq : (lastSeq as number);
-    } catch (err) {
-      return fail(err);
-    }
-    if (this.state !== 'open') return;
-    this.joinRef = f.joinRef;
-    this.pending = [];
-    let session: PeerSession;
-    try {
-      // This connection is its own AttachOptions (deliver, onEvicted): no closures per join.
-      session = await this.ctx.backplane.attach({ id: this.peer.sub, kind: this.peer.kind }, this.ctx.serverId, this);
-    } catch (err) {
-      this.joinRef = null;
-      this.pending = null;
-      return fail(err);
-    }
-    if (this.state !== 'open') {
-      await session.close();
-      return;
-    }
-    this.session = session;
-    // History is read page by page (one bounded backplane reply each), and each page is sent only
-    // as fast as the socket drains: a join never holds more than a page plus `pending`.
-    const pageSize = Math.max(1, Math.floor(REPLAY_PAGE_BYTES / this.ctx.limits.maxFrameBytes));
-    let replay: ReplayResult;
-    try {
-      replay = await this.ctx.backplane.replay(this.peer.sub, from, pageSize);
-    } catch (err) {
-      await this.leave();
-      return fail(err);
-    }
-    // Where this peer's stream starts. After a seq_reset: the backplane's numbering, or every new
-    // seq up to the peer's old last_seq would be skipped as "already sent".
-    const start = !fresh && replay.gap?.reason === 'seq_reset' ? replay.lastSeq : from;
-    // History is seq-contiguous (trimmed from the front only): what it holds after `from` is known
-    // before the pages are read.
-    const total = replay.gap?.reason === 'seq_reset' ? 0 : Math.max(0, replay.lastSeq - Math.max(from, replay.gap?.missedTo ?? 0));
-    this.ctx.metrics.joins.inc({ result: 'ok' });
-    this.send(reply(f, 'ok', { last_seq: fresh ? start : replay.lastSeq, replayed: total, gap: replay.gap ?? null }));
-    // After a trimmed gap the peer continues from its end (the client does the same).
-    this.lastSentSeq = replay.gap?.reason === 'trimmed' ? Math.max(start, replay.gap.missedTo) : start;
-    let sent = 0;
-    try {
-      for (;;) {
-        for (const d of replay.deliveries) {
-          // A long replay must respect the send-buffer bound too: wait for the socket to drain
-          // rather than queueing megabytes (or mistaking a resuming peer for a slow consumer).
-          if (!(await this.writable())) return;
-          if (d.seq > this.lastSentSeq) sent++;
-          this.sendDelivery(d, true);
-        }
-        // Done when history is read to its end and every live delivery since is in `pending`.
-        if (!replay.more && !this.pendingRefused) break;
-        this.pendingRefused = false;
-        replay = await this.ctx.backplane.replay(this.peer.sub, this.lastSentSeq, pageSize);
-        if (replay.gap) {
-          // Entries left the history while this replay read it (budget eviction under load): the
-          // peer rejoins from what it has, and that join reports the gap.
-          this.log.warn({ gap: replay.gap, lastSentSeq: this.lastSentSeq }, 'history trimmed during the replay, closing');
-          this.closeWith(CLOSE.tryAgainLater, 'replay_trimmed', 'history trimmed during replay, rejoin');
-          return;
-        }
-      }
-      this.ctx.metrics.replayed.inc(sent);
-      if (sent > 0 || replay.gap) this.log.info({ replayed: sent, gap: replay.gap }, 'resumed');
-      const waiting = this.pending ?? [];
-      this.releasePending();
-      for (const d of waiting) this.sendDelivery(d, false);
-    } catch (err) {
-      // The peer was told it joined: it must not stay half-joined. Close; it rejoins and resumes.
-      this.log.error({ err: (err as Error).message }, 'replay failed after the join reply');
-      this.closeWith(CLOSE.internalError, 'replay_failed', 'replay failed');
-      return;
-    }
-    this.log.info({ lastSeq: this.lastSentSeq }, 'joined');
-  }
-
-  private async leave(): Promise<void> {
-    const s = this.session;
-    this.session = undefined;
-    this.joinRef = null;
-    this.releasePending();
-    if (s) await s.close();
-  }
-
-  private releasePending(): void {
-    this.pending = null;
-    this.pendingRefused = false;
-    this.ctx.backplane.memory.release('queued', this.pendingBytes);
-    this.pendingBytes = 0;
-  }
-
-  /** The backplane's call (AttachOptions): the same peer attached elsewhere, so this connection is stale. */
-  onEvicted(): void {
-    this.log.info('peer attached elsewhere, closing this connection');
-    this.closeWith(CLOSE.evicted, 'evicted', 'peer connected elsewhere');
-  }
-
-  /** The backplane's call (AttachOptions): a delivery for this peer. */
-  deliver(d: Delivery): boolean {
-    if (this.state !== 'open' || this.joinRef === null) return false;
-    if (this.pending) {
-      // Bounded: a quarter of the send buffer (so the flush after the replay fits beside the
-      // replay's high-water mark) and the process budget. Past it the delivery is refused: it
-      // stays in history (`stored`) and the replay reads it from there.
-      const bytes = d.data.length + 128;
-      if (this.pendingRefused || this.pendingBytes + bytes > this.ctx.limits.maxBufferedBytes / 4 || !this.ctx.backplane.memory.reserve('queued', bytes)) {
-        this.pendingRefused = true;
-        return false;
-      }
-      this.pendingBytes += bytes;
-      this.pending.push(d);
-      return true;
-    }
-    return this.sendDelivery(d, false);
-  }
-
-  private sendDelivery(d: Delivery, replayed: boolean): boolean {
-    if (d.seq <= this.lastSentSeq) return true; // already sent by the replay
-    const ok = this.send(pushSignal(this.joinRef, peerTopic(this.peer.sub), { from: d.from, id: d.id, seq: d.seq, replayed }, d.data));
-    if (ok) this.lastSentSeq = d.seq;
-    return ok;
   }
 
   private async signal(f: Frame, prepared: PreparedSignal): Promise<void> {
@@ -560,12 +398,10 @@ export class PeerConnection implements AttachOptions {
   }
 
   /**
-   * Resolves true once the send buffer is below the replay mark; false if the connection ended or
-   * the peer did not read for a whole idle period (then it is disconnected as a slow consumer).
+   * Resolves true once the send buffer is at most `limit` (the replay's mark); false if the connection
+   * ended or the peer did not read for a whole idle period (then it is disconnected as a slow consumer).
    */
-  private async writable(): Promise<boolean> {
-    // A low mark keeps heartbeat replies (which share this socket) from waiting behind a replay.
-    const limit = Math.min(this.ctx.limits.maxBufferedBytes / 2, REPLAY_HIGH_WATER_BYTES);
+  async writable(limit: number): Promise<boolean> {
     if (this.ws.bufferedAmount <= limit) return this.state === 'open';
     if (this.socket.destroyed) return false;
     const drained = await new Promise<boolean>((resolve) => {
@@ -589,7 +425,7 @@ export class PeerConnection implements AttachOptions {
   }
 
   /** Queue text on the socket unless the peer is a slow consumer (then it is disconnected). */
-  private send(text: string): boolean {
+  send(text: string): boolean {
     if (this.state !== 'open' || this.ws.readyState !== WebSocket.OPEN) return false;
     if (this.ws.bufferedAmount + Buffer.byteLength(text) > this.ctx.limits.maxBufferedBytes) {
       this.log.warn({ buffered: this.ws.bufferedAmount }, 'slow consumer, disconnecting');
@@ -608,7 +444,7 @@ export class PeerConnection implements AttachOptions {
     if (this.throttleTimer) clearTimeout(this.throttleTimer);
     this.ctx.metrics.closes.inc({ reason: this.closeReason });
     this.log.info({ code, reason: this.closeReason, lifetimeMs: Math.round(performance.now() - this.openedAt) }, 'connection closed');
-    this.leave().catch((err: Error) => this.log.warn({ err: err.message }, 'detach failed'));
+    this.channel?.leave().catch((err: Error) => this.log.warn({ err: err.message }, 'detach failed'));
     this.ctx.onClosed(this);
   }
 }

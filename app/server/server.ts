@@ -13,7 +13,7 @@ import type { Backplane } from '../backplane/types';
 import { backplaneReadinessGraceMs } from '../contract/timeouts';
 import { HEALTH_PATH, READINESS_PATH, SOCKET_PATH } from '../protocol/endpoints';
 import { PHOENIX_SUBPROTOCOL, PROTOCOL_VSN } from '../protocol/phoenix';
-import { AdminHandler, createAdminHandler } from './admin';
+import { AdminHandler, AdminServer, createAdminHandler } from './admin';
 import { FD_RESERVE, httpTimeouts, ServerConfig, tokenInQueryAllowed } from './config';
 import { json, parseTarget } from './http';
 import { ConnectionContext, PeerConnection } from './connection';
@@ -35,7 +35,7 @@ export interface SluiceServerOptions {
 /** Seconds a refused upgrade is told to wait: the LB routes the retry to a serving VM. */
 const RETRY_AFTER_SEC = 1;
 
-export class SluiceServer {
+export class SluiceServer implements AdminServer {
   readonly config: ServerConfig;
   readonly backplane: Backplane;
   readonly metrics: Metrics;

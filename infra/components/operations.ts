@@ -15,7 +15,7 @@
  */
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
-import type { LbKind, Timeouts } from '../../app/contract/timeouts';
+import { drainEndBoundMs, LbKind, Timeouts } from '../../app/contract/timeouts';
 import { HEALTH_PATH } from '../../app/protocol/endpoints';
 
 /** The exact `msg` of each line the metrics count, and the file that logs it. */
@@ -31,11 +31,6 @@ export const SERVER_LOG = {
 
 /** The container log lines of the server VMs (see the header: adjust here if the agent differs). */
 export const LOG_SOURCE = 'resource.type="gce_instance" AND log_id("cos_containers")';
-
-/** A drain that takes longer than this broke its contract bound (the shutdown script's wait). */
-export function drainOverrunMs(t: Timeouts): number {
-  return t.drain.deadlineMs + t.drain.marginMs;
-}
 
 export interface OperationsArgs {
   project: string;
@@ -58,7 +53,7 @@ export function logMetricSpecs(t: Timeouts): Record<string, MetricSpec> {
     drains: { name: 'sluice/drains', filter: m(SERVER_LOG.drainFinished.msg), description: 'Drains finished (one per server drain), by reason', labels: { reason: 'EXTRACT(jsonPayload.reason)' } },
     drainDuration: { name: 'sluice/drain_duration', filter: m(SERVER_LOG.drainFinished.msg), description: 'Drain duration (ms), from the drain finished line', distribution: 'EXTRACT(jsonPayload.durationMs)' },
     drainResets: { name: 'sluice/drain_resets', filter: m(SERVER_LOG.drainFinished.msg, ' AND jsonPayload.reset>0'), description: 'Drains that reset (RST) connections still open at the deadline' },
-    drainOverruns: { name: 'sluice/drain_overruns', filter: m(SERVER_LOG.drainFinished.msg, ` AND jsonPayload.durationMs>${drainOverrunMs(t)}`), description: `Drains longer than drain.deadlineMs + drain.marginMs (${drainOverrunMs(t)} ms)` },
+    drainOverruns: { name: 'sluice/drain_overruns', filter: m(SERVER_LOG.drainFinished.msg, ` AND jsonPayload.durationMs>${drainEndBoundMs(t)}`), description: `Drains longer than drain.deadlineMs + drain.marginMs (${drainEndBoundMs(t)} ms)` },
     watcherPollFailures: { name: 'sluice/watcher_poll_failures', filter: m(SERVER_LOG.watcherPollFailed.msg), description: 'Lifecycle watcher polls that failed (403: the watcher role is missing), by HTTP status', labels: { status: 'EXTRACT(jsonPayload.status)' } },
     backplaneUnavailable: { name: 'sluice/backplane_unavailable', filter: m(SERVER_LOG.backplaneUnavailable.msg), description: 'Backplane (Redis) became unavailable on a server' },
     backplaneRecovered: { name: 'sluice/backplane_recovered', filter: m(SERVER_LOG.backplaneRecovered.msg), description: 'Backplane (Redis) became available again on a server' },
@@ -141,8 +136,8 @@ export class Operations extends pulumi.ComponentResource {
       'Many: the drain window is too short for the connection count, or clients do not reconnect on 1012 (SDK version).',
     ].join('\n\n'), { displayName: 'drain reset > 0', conditionThreshold: threshold(this.metrics.drainResets, '60s', '0s') });
 
-    alert('drain-overrun', `a drain took longer than ${drainOverrunMs(t) / 1000} s`, [
-      `A drain took longer than drain.deadlineMs + drain.marginMs (${drainOverrunMs(t)} ms), the time the shutdown script and connection draining allow.`,
+    alert('drain-overrun', `a drain took longer than ${drainEndBoundMs(t) / 1000} s`, [
+      `A drain took longer than drain.deadlineMs + drain.marginMs (${drainEndBoundMs(t)} ms), the time the shutdown script and connection draining allow.`,
       'The VM may have been deleted mid-drain. Check the server\'s event loop (CPU) and the `drain finished` line; raise the contract\'s bounds together, never one alone.',
     ].join('\n\n'), { displayName: 'drain duration over the contract bound', conditionThreshold: threshold(this.metrics.drainOverruns, '60s', '0s') });
 

@@ -17,6 +17,12 @@ import { shutdownScriptWaitSec, Timeouts } from '../../app/contract/timeouts';
 import { ADMIN_PORT, SERVER_PORT } from '../../app/protocol/endpoints';
 
 export const CONTAINER_NAME = 'sluice';
+/**
+ * How the unit runs the image (besides --rm, --name and the env files): a tiny init as PID 1 that
+ * forwards `docker stop`'s SIGTERM to node, and the host's network (no NAT, the serving port is the
+ * VM's). test/container/image.test.ts runs the built image with exactly these flags.
+ */
+export const DOCKER_RUN_FLAGS = ['--init', '--network', 'host'] as const;
 /** tmpfs file with SLUICE_ADMIN_TOKEN=..., written by prestart, read by docker run and the shutdown script. */
 export const ADMIN_ENV_FILE = '/run/sluice/admin.env';
 
@@ -149,7 +155,7 @@ StartLimitIntervalSec=0
 Environment=HOME=/var/lib/sluice
 ExecStartPre=/bin/bash /etc/sluice/prestart.sh
 ExecStartPre=-/usr/bin/docker rm -f ${CONTAINER_NAME}
-ExecStart=/usr/bin/docker run --rm --name ${CONTAINER_NAME} --init --network host \\
+ExecStart=/usr/bin/docker run --rm --name ${CONTAINER_NAME} ${DOCKER_RUN_FLAGS.join(' ')} \\
   --env-file /etc/sluice/server.env --env-file /run/sluice/instance.env --env-file /run/sluice/secret.env --env-file ${ADMIN_ENV_FILE} \\
   ${spec.image}
 # SIGTERM starts the drain; SIGKILL only after gce.dockerStopTimeoutSec (rule docker-stop-covers-drain).

@@ -1,5 +1,5 @@
 /**
- * npm run plan -- --stack dev [--root <dir>] [--out <file>]
+ * npm run plan -- --stack dev [--root <dir>] [--out <file>] [--image <repo>@sha256:<digest>]
  *
  * Prints the deterministic offline plan of a stack (see plan.ts). Exit 1 when the stack is invalid
  * (the broken key or contract rule is named on stderr), 2 on any other failure.
@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { StackConfigError } from '../config';
-import { renderPlan } from './plan';
+import { renderPlanOf } from './plan';
+import { readStackFiles } from './render';
 
 async function main(): Promise<void> {
   // `npm run plan | head` closes the pipe early: not an error.
@@ -21,9 +22,13 @@ async function main(): Promise<void> {
     .requiredOption('-s, --stack <name>', 'stack name (reads Pulumi.<name>.yaml)')
     .option('-r, --root <dir>', 'project directory holding Pulumi.yaml', process.cwd())
     .option('-o, --out <file>', 'write the plan to a file instead of stdout')
+    .option('--image <ref>', 'plan with this image instead of sluice:image (the digest the deploy workflow\'s image job pushed)')
     .parse();
-  const opts = cmd.opts<{ stack: string; root: string; out?: string }>();
-  const { text } = await renderPlan(path.resolve(opts.root), opts.stack);
+  const opts = cmd.opts<{ stack: string; root: string; out?: string; image?: string }>();
+  const root = path.resolve(opts.root);
+  const files = readStackFiles(root, opts.stack);
+  if (opts.image !== undefined) files.config['sluice:image'] = opts.image;
+  const { text } = await renderPlanOf(root, opts.stack, files);
   if (opts.out) fs.writeFileSync(opts.out, text);
   else process.stdout.write(text);
 }

@@ -4,6 +4,7 @@
  * real ones but obviously fake (203.0.113.0/24 is TEST-NET-3). Nothing random, no timestamps: the
  * plan of a given config is byte-for-byte stable.
  */
+import { createHash } from 'node:crypto';
 import type * as pulumi from '@pulumi/pulumi';
 
 type Inputs = Record<string, unknown>;
@@ -36,6 +37,19 @@ export const MOCK_IP = '203.0.113.10';
 export const MOCK_GKE_ENDPOINT = '203.0.113.20';
 export const MOCK_REDIS = { host: '10.200.0.3', port: 6379, authString: 'mock-redis-auth-string' };
 
+/**
+ * What a `random.RandomPassword` named `name` yields under these mocks in GCP project `project`:
+ * `length` characters of [A-Za-z0-9] derived from both (stable plans; obviously not a secret).
+ */
+export function mockRandomPassword(project: string, name: string, length: number): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  let out = '';
+  for (let i = 0; out.length < length; i++) {
+    for (const byte of createHash('sha256').update(`mock:${project}:${name}:${i}`).digest()) out += alphabet[byte % alphabet.length];
+  }
+  return out.slice(0, length);
+}
+
 export class PlanMocks implements pulumi.runtime.Mocks {
   constructor(private readonly project: string) {}
 
@@ -58,6 +72,9 @@ export class PlanMocks implements pulumi.runtime.Mocks {
       if (args.type === 'gcp:compute/globalAddress:GlobalAddress') state.address = MOCK_IP;
     }
     switch (args.type) {
+      case 'random:index/randomPassword:RandomPassword':
+        state.result = mockRandomPassword(p, args.name, Number(inputs.length ?? 16));
+        break;
       case 'gcp:compute/routerNat:RouterNat':
         id = `${p}/${String(inputs.region)}/${String(inputs.router)}/${name}`;
         break;

@@ -3,8 +3,9 @@
  * format.ts). The text is what PR review reads until the real `pulumi preview` runs in CI.
  */
 import path from 'node:path';
-import { backendTimeoutSec, drainCompleteBoundMs, lbHealthyAfterSec, shortestLifetimeMs, shutdownBudgetSec, shutdownScriptWaitSec, Timeouts, watcherDetectionBoundMs } from '../../app/contract/timeouts';
-import { parseStackConfig, regionReleases, SECRET_KEYS, StackConfig } from '../config';
+import { backendTimeoutSec, drainCompleteBoundMs, drainEndBoundMs, lbHealthyAfterSec, shortestLifetimeMs, shutdownBudgetSec, shutdownScriptWaitSec, Timeouts, watcherDetectionBoundMs } from '../../app/contract/timeouts';
+import { parseStackConfig, regionReleases, StackConfig } from '../config';
+import { artifactRegistryRepo } from '../components/vm-boot';
 import { gkeContractSummary } from '../gke/summary';
 import { formatOutputs, formatResources, formatValue, SECRET_MASK } from './format';
 import { readStackFiles, renderProgram, StackFiles } from './render';
@@ -16,7 +17,7 @@ export interface PlanResult {
 
 /** Render the stack `stack` of the Pulumi project in `root` and format it. Throws what the program throws. */
 export async function renderPlan(root: string, stack: string): Promise<PlanResult> {
-  return renderPlanOf(root, stack, readStackFiles(root, stack, SECRET_KEYS));
+  return renderPlanOf(root, stack, readStackFiles(root, stack));
 }
 
 /** The plan of already-read stack files (npm run rollout renders a stack file with a config change applied). */
@@ -36,6 +37,9 @@ export async function renderPlanOf(root: string, stack: string, files: StackFile
     '',
     `== config (${path.relative(root, files.stackFile)})`,
     ...formatConfig(files),
+    '',
+    '== image (where the server image comes from)',
+    ...formatImage(cfg),
     '',
     ...(cfg.platform === 'gce' ? ['== releases (per region: its image pin, else sluice:image; its canary)', ...formatReleases(cfg), ''] : []),
     '== timeouts contract (app/contract/timeouts.ts, resolved for this stack; every rule holds)',
@@ -74,6 +78,23 @@ function formatConfig(files: StackFiles): string[] {
   return out;
 }
 
+/**
+ * The image every VM/pod runs: its repository, its digest and who made it. The digest is the only
+ * form config accepts (config.ts imageIssue); the deploy workflow's `image` job builds ./Dockerfile at
+ * the commit being deployed and pushes it, and the rollout takes that digest (`--release`).
+ */
+export function formatImage(cfg: Pick<StackConfig, 'image' | 'platform'>): string[] {
+  const at = cfg.image.lastIndexOf('@');
+  const repository = cfg.image.slice(0, at);
+  const ar = artifactRegistryRepo(cfg.image);
+  return [
+    `sluice:image: ${cfg.image}`,
+    `repository: ${repository}${ar ? ` (Artifact Registry ${ar.project}/${ar.location}/${ar.repository}; the ${cfg.platform === 'gke' ? 'nodes pull' : "servers' account gets roles/artifactregistry.reader on it only"})` : ''}`,
+    `digest: ${cfg.image.slice(at + 1)} (pinned: a tag is refused)`,
+    'built from: ./Dockerfile (npm run build, non-root, no dev dependencies) by .github/workflows/deploy.yml job `image` at the deployed commit, pushed by digest',
+  ];
+}
+
 /** Which region runs which release: one line per region. */
 export function formatReleases(cfg: Pick<StackConfig, 'regions' | 'image' | 'canary'>): string[] {
   return regionReleases(cfg).map((r, i) => {
@@ -98,6 +119,6 @@ function contractSummary(t: Timeouts): string[] {
     `rollout: minReadySec ${t.gce.minReadySec} s >= LB readiness detection ${lbHealthyAfterSec()} s`,
     `drain: 1012 spread over ${s(t.drain.windowMs)}, RST at ${s(t.drain.deadlineMs)}`,
     `shutdown script wait: ${shutdownScriptWaitSec(t)} s <= ${t.gce.preemptible ? 'preemptible' : 'on-demand'} budget ${shutdownBudgetSec(t)} s`,
-    `docker stop -t: ${t.gce.dockerStopTimeoutSec} s >= drain deadline + margin = ${s(t.drain.deadlineMs + t.drain.marginMs)}`,
+    `docker stop -t: ${t.gce.dockerStopTimeoutSec} s >= drain deadline + margin = ${s(drainEndBoundMs(t))}`,
   ];
 }

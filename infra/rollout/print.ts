@@ -2,7 +2,7 @@
  * The printed rollout plan: per step the exact config commands, the offline plan diff they cause
  * (infra/plan rendering + unified diff: the same text `npm run plan:diff` shows) and the gate to pass.
  */
-import { parseStackConfig, SECRET_KEYS, StackConfig } from '../config';
+import { parseStackConfig, ParsedStackConfig } from '../config';
 import { renderPlanOf } from '../plan/plan';
 import { readStackFiles, StackFiles } from '../plan/render';
 import { unifiedDiff } from '../plan/unified-diff';
@@ -13,7 +13,7 @@ import { applyChanges, commandOf, planRollout, RolloutPlan } from './plan';
 export interface PrintedRollout {
   plan: RolloutPlan;
   thresholds: GateThresholds;
-  cfg: StackConfig;
+  cfg: ParsedStackConfig;
   files: StackFiles;
   text: string;
   /** Per step: the plan diff's +/- line counts. */
@@ -27,8 +27,8 @@ export function thresholdLines(r: ResolvedThresholds): string[] {
   return (Object.keys(r.thresholds) as Array<keyof GateThresholds>).map((k) => `${k} = ${r.thresholds[k]} (${from[r.origin[k]]}${k === 'maxDrainMs' && r.origin[k] === 'default' ? ': drain.deadlineMs' : ''})`);
 }
 
-export async function printRollout(root: string, stack: string, release: string, thresholds: (cfg: StackConfig) => ResolvedThresholds): Promise<PrintedRollout> {
-  const files = readStackFiles(root, stack, SECRET_KEYS);
+export async function printRollout(root: string, stack: string, release: string, thresholds: (cfg: ParsedStackConfig) => ResolvedThresholds): Promise<PrintedRollout> {
+  const files = readStackFiles(root, stack);
   const cfg = parseStackConfig(files.config, new Set(files.secretKeys));
   // The release must pass the same image rule as any pin: validate it as sluice:image would be.
   parseStackConfig({ ...files.config, 'sluice:image': release }, new Set(files.secretKeys));

@@ -30,7 +30,7 @@ describe('README and docs/', () => {
       .filter((d) => d.isDirectory() && d.name !== '__snapshots__')
       .flatMap((d) => [`${dir}/${d.name}`, ...walk(`${dir}/${d.name}`)]);
     const folders = ['app', 'infra', 'bench', 'test', '.github'].flatMap((top) => (top === '.github' ? walk(top) : [top, ...walk(top)]));
-    const block = /^## Layout\n\n```\n([\s\S]*?)```/m.exec(doc('docs/architecture.md'));
+    const block = /^## Layout\n\n```text\n([\s\S]*?)```/m.exec(doc('docs/architecture.md'));
     expect(block).not.toBeNull();
     const listed = block![1].split('\n').map((l) => /^(\S+)\/\s/.exec(l)?.[1]).filter((d): d is string => d !== undefined);
     expect([...listed].sort()).toEqual([...new Set(listed)].sort());

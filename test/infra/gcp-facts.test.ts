@@ -12,7 +12,7 @@ import { defaultTimeouts } from '../../app/contract/timeouts';
 import { rolloutShape } from '../../infra/components/fleet';
 import { hostFirewallCommand } from '../../infra/components/vm-boot';
 import { parseYaml } from '../../infra/plan/yaml';
-import { ADMIN_TOKEN, render, Rendered, T } from './harness';
+import { ADMIN_TOKEN, imageAt, render, Rendered, T } from './harness';
 
 let dev: Rendered;
 beforeAll(async () => {
@@ -93,12 +93,12 @@ describe('defect 6: rollout shape', () => {
   });
 
   it('a canary runs targetSize VMs of the canary image beside the primary version', async () => {
-    const r = await render({ 'sluice:canary': { image: 'us-docker.pkg.dev/sluice-test-project/sluice/server:1.3.0-rc1', targetSize: 1 } });
+    const r = await render({ 'sluice:canary': { image: imageAt('1.3.0-rc1'), targetSize: 1 } });
     expect((r.one(T.mig).inputs as Record<string, any>).versions).toEqual([
       { name: 'primary', instanceTemplate: expect.stringContaining('/instanceTemplates/sluice-us-central1-template?') },
       { name: 'canary', instanceTemplate: expect.stringContaining('/instanceTemplates/sluice-us-central1-canary?'), targetSize: { fixed: 1 } },
     ]);
-    expect(String(r.one(T.instanceTemplate, 'sluice-us-central1-canary').inputs.description)).toContain('1.3.0-rc1');
+    expect(String(r.one(T.instanceTemplate, 'sluice-us-central1-canary').inputs.description)).toContain(imageAt('1.3.0-rc1'));
   });
 });
 

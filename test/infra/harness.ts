@@ -2,24 +2,30 @@
  * Render the Pulumi program under mocks with a given stack config, in-process, and look resources up.
  * The config is written like a stack file (plain JS values); secrets are marked like `--secret`.
  */
+import { createHash } from 'node:crypto';
 import * as pulumi from '@pulumi/pulumi';
 import type { StackOutputs } from '../../infra/program';
 import { isSecretValue } from '../../infra/plan/format';
 import { renderProgram, RenderedResource, RenderedStack } from '../../infra/plan/render';
+import { mockRandomPassword } from '../../infra/plan/mocks';
+import { GENERATED_SECRET_LENGTH } from '../../infra/components/secrets';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const program = require('../../infra/index') as () => StackOutputs;
 
-export const TOKEN_SECRET = 'test-token-secret-0123456789-abcdefghijklmnop';
-export const ADMIN_TOKEN = 'test-admin-token-0123456789-abcdefghijklmnopq';
+/** The values the stack's StackSecrets generate under the plan mocks (infra/components/secrets.ts). */
+export const TOKEN_SECRET = mockRandomPassword('sluice-test-project', 'sluice-token-secret', GENERATED_SECRET_LENGTH);
+export const ADMIN_TOKEN = mockRandomPassword('sluice-test-project', 'sluice-admin-token', GENERATED_SECRET_LENGTH);
 export const BOOT_IMAGE = 'cos-121-18867-90-97';
+export const TEST_REPOSITORY = 'us-docker.pkg.dev/sluice-test-project/sluice/server';
+/** A server image pinned by digest (stacks accept nothing else): a stable fake digest per version. */
+export const imageAt = (version: string, repository = TEST_REPOSITORY): string =>
+  `${repository}@sha256:${createHash('sha256').update(version).digest('hex')}`;
 
 /** A small valid stack: one region, two zones, four servers (surge 2 < 4), BASIC Redis, the global ALB. */
 export const BASE_CONFIG: Record<string, unknown> = {
   'sluice:project': 'sluice-test-project',
-  'sluice:image': 'us-docker.pkg.dev/sluice-test-project/sluice/server:1.2.3',
-  'sluice:tokenSecret': TOKEN_SECRET,
-  'sluice:adminToken': ADMIN_TOKEN,
+  'sluice:image': imageAt('1.2.3'),
   'sluice:bootImage': BOOT_IMAGE,
   'sluice:regions': [{ region: 'us-central1', zones: ['us-central1-a', 'us-central1-b'], replicas: 4, subnetCidr: '10.10.0.0/20' }],
 };

@@ -4,8 +4,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { defaultTimeouts } from '../../app/contract/timeouts';
-import { drainOverrunMs, LOG_SOURCE, logMetricSpecs, SERVER_LOG } from '../../infra/components/operations';
+import { defaultTimeouts, drainEndBoundMs } from '../../app/contract/timeouts';
+import { LOG_SOURCE, logMetricSpecs, SERVER_LOG } from '../../infra/components/operations';
 import { parseStackConfig, StackConfigError } from '../../infra/config';
 import { BASE_CONFIG, render, Rendered, toRaw } from './harness';
 
@@ -55,7 +55,7 @@ describe('log-based metrics', () => {
 
   it('the overrun bound follows the contract', () => {
     const t = { ...defaultTimeouts, drain: { ...defaultTimeouts.drain, deadlineMs: 40_000 } };
-    expect(drainOverrunMs(t)).toBe(45_000);
+    expect(drainEndBoundMs(t)).toBe(45_000);
     expect(logMetricSpecs(t).drainOverruns.filter).toContain('jsonPayload.durationMs>45000');
   });
 });

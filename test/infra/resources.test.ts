@@ -177,7 +177,7 @@ describe('secrets and providers', () => {
 
   it('one component per concept, each parenting its resources', () => {
     const components = dev.resources.filter((r) => r.type.startsWith('sluice:infra:')).map((r) => r.type).sort();
-    expect(components).toEqual(['sluice:infra:Backplane', 'sluice:infra:Edge', 'sluice:infra:LoadBalancer', 'sluice:infra:Network', 'sluice:infra:Operations', 'sluice:infra:ServerFleet', 'sluice:infra:ServerIdentity']);
+    expect(components).toEqual(['sluice:infra:Backplane', 'sluice:infra:Edge', 'sluice:infra:LoadBalancer', 'sluice:infra:Network', 'sluice:infra:Operations', 'sluice:infra:ServerFleet', 'sluice:infra:ServerIdentity', 'sluice:infra:StackSecrets']);
     const urns = new Set(dev.resources.filter((r) => !r.custom).map((r) => r.urn));
     for (const r of dev.resources.filter((x) => x.custom && x.type.startsWith('gcp:'))) expect(urns.has(r.parent ?? '')).toBe(true);
   });

@@ -8,7 +8,7 @@ import { resolveTimeouts } from '../../app/contract/timeouts';
 import { loadConfig } from '../../app/server/config';
 import { parseYaml } from '../../infra/plan/yaml';
 import { openRaw, startServer } from '../helpers/server';
-import { render, Rendered, T } from './harness';
+import { imageAt, render, Rendered, T } from './harness';
 
 let dev: Rendered;
 beforeAll(async () => {
@@ -50,7 +50,7 @@ describe('instance template: Container-Optimized OS with cloud-init', () => {
     const cc = cloudConfig(dev);
     const unit = file(cc, '/etc/systemd/system/sluice.service');
     expect(unit).toMatch(/^ExecStart=\/usr\/bin\/docker run --rm --name sluice --init --network host \\$/m);
-    expect(unit).toContain('us-docker.pkg.dev/sluice-test-project/sluice/server:1.2.3');
+    expect(unit).toContain(imageAt('1.2.3'));
     expect(unit).toContain('ExecStop=/usr/bin/docker stop --time 30 sluice');
     expect(unit).toContain('TimeoutStopSec=40');
     expect(unit).toContain('Before=google-shutdown-scripts.service');

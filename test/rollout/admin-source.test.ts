@@ -11,7 +11,7 @@ import { defaultThresholds, evaluateGates } from '../../app/rollout/gates';
 import { planRollout } from '../../infra/rollout/plan';
 import { runRollout } from '../../infra/rollout/run';
 import { AdminGateSource, AdminTarget, metricValue } from '../../app/rollout/source';
-import { BASE_CONFIG, toRaw } from '../infra/harness';
+import { BASE_CONFIG, imageAt, toRaw } from '../infra/harness';
 
 const TH = defaultThresholds(defaultTimeouts);
 const TOKEN = 'admin-token-for-the-gate-source-test-0123456789';
@@ -134,7 +134,7 @@ describe('AdminGateSource', () => {
     const admins = await Promise.all(states.map(fakeAdmin));
     try {
       const cfg = parseStackConfig(toRaw(BASE_CONFIG), new Set(['sluice:tokenSecret', 'sluice:adminToken']));
-      const plan = planRollout('dev', cfg, 'us-docker.pkg.dev/sluice-test-project/sluice/server:2.0.0');
+      const plan = planRollout('dev', cfg, imageAt('2.0.0'));
       const source = new AdminGateSource(() => admins.map((s, i) => ({ id: `s${i}`, region: 'us-central1', url: s.url, token: TOKEN })));
       const drained: number[] = [];
       const lines: string[] = [];

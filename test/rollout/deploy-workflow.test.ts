@@ -5,10 +5,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseStackConfig, SECRET_KEYS } from '../../infra/config';
+import { parseStackConfig } from '../../infra/config';
 import { readStackFiles } from '../../infra/plan/render';
 import { planRollout } from '../../infra/rollout/plan';
 import { parseYaml } from '../../infra/plan/yaml';
+import { imageAt } from '../infra/harness';
 
 const ROOT = path.resolve(__dirname, '../..');
 type Step = { uses?: string; run?: string; name?: string; id?: string; with?: Record<string, string>; env?: Record<string, string> };
@@ -19,9 +20,9 @@ const wf = parseYaml(TEXT) as {
 };
 
 describe('.github/workflows/deploy.yml', () => {
-  const files = readStackFiles(ROOT, 'prod', SECRET_KEYS);
+  const files = readStackFiles(ROOT, 'prod');
   const cfg = parseStackConfig(files.config, new Set(files.secretKeys));
-  const plan = planRollout('prod', cfg, 'us-docker.pkg.dev/sluice-prod-project/sluice/server:9.9.9');
+  const plan = planRollout('prod', cfg, imageAt('9.9.9', 'us-docker.pkg.dev/sluice-prod-project/sluice/server'));
   const waveJobs = Object.entries(wf.jobs).filter(([, j]) => j.environment);
 
   it('runs on push to main, never two at once, and never cancels a running deploy', () => {

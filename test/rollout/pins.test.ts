@@ -5,9 +5,9 @@
  */
 import { parseStackConfig, regionReleases } from '../../infra/config';
 import { formatReleases } from '../../infra/plan/plan';
-import { BASE_CONFIG, render, T, toRaw } from '../infra/harness';
+import { BASE_CONFIG, imageAt, render, T, toRaw } from '../infra/harness';
 
-const IMG = (tag: string) => `us-docker.pkg.dev/sluice-test-project/sluice/server:${tag}`;
+const IMG = (version: string) => imageAt(version);
 const TWO_REGIONS = [
   { region: 'us-central1', zones: ['us-central1-a', 'us-central1-b'], replicas: 4, subnetCidr: '10.10.0.0/20' },
   { region: 'europe-west1', zones: ['europe-west1-b', 'europe-west1-c'], replicas: 4, subnetCidr: '10.10.16.0/20' },
@@ -40,7 +40,7 @@ describe('per-region release pins', () => {
     ]);
     expect(r.one(T.mig, 'sluice-us-central1').inputs.versions).toHaveLength(1);
     expect(r.all(T.instanceTemplate).map((t) => t.name).sort()).toEqual(['sluice-europe-west1-canary', 'sluice-europe-west1-template', 'sluice-us-central1-template']);
-    expect(String(r.one(T.instanceTemplate, 'sluice-europe-west1-canary').inputs.description)).toContain('2.0.0-rc1');
+    expect(String(r.one(T.instanceTemplate, 'sluice-europe-west1-canary').inputs.description)).toContain(IMG('2.0.0-rc1'));
   });
 
   it('the plan lists which region runs which release', () => {
@@ -53,11 +53,11 @@ describe('per-region release pins', () => {
   });
 
   it('refuses bad pins with the key named', () => {
-    expect(issues({ 'sluice:regions': [{ ...TWO_REGIONS[0], image: IMG('latest') }] })).toEqual([expect.stringMatching(/^sluice:regions\[0\]\.image: must not be :latest/)]);
+    expect(issues({ 'sluice:regions': [{ ...TWO_REGIONS[0], image: 'us-docker.pkg.dev/sluice-test-project/sluice/server:latest' }] })).toEqual([expect.stringMatching(/^sluice:regions\[0\]\.image: .*server:latest is not pinned by digest/)]);
     expect(issues({ 'sluice:regions': [{ ...TWO_REGIONS[0], canary: { image: IMG('2'), targetSize: 4 } }] })).toEqual([expect.stringMatching(/^sluice:regions\[0\]\.canary\.targetSize: 4 must be below the region's replicas \(4\)/)]);
     expect(issues({ 'sluice:canary': { image: IMG('2'), targetSize: 1 }, 'sluice:regions': [{ ...TWO_REGIONS[0], canary: { image: IMG('3'), targetSize: 1 } }] }))
       .toEqual([expect.stringMatching(/^sluice:regions\[0\]\.canary: sluice:canary is set too: express the canary one way/)]);
-    expect(issues({ 'sluice:regions': [{ ...TWO_REGIONS[0], image: 'us-docker.pkg.dev/other-project/repo/server:2' }] }))
+    expect(issues({ 'sluice:regions': [{ ...TWO_REGIONS[0], image: imageAt('2', 'us-docker.pkg.dev/other-project/repo/server') }] }))
       .toEqual([expect.stringMatching(/^sluice:regions\[0\]\.image: .* is not in us-docker\.pkg\.dev\/sluice-test-project\/sluice, the repository of sluice:image/)]);
   });
 

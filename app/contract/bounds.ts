@@ -1,0 +1,85 @@
+/**
+ * Every bound derived from the contract, one function each: the rules, the server, the local region,
+ * the Pulumi program, the plan and the docs call these and never restate the sums.
+ */
+import { READINESS_PROBE, SHUTDOWN_BUDGET_SEC } from './defaults';
+import type { Timeouts } from './types';
+
+/** Longest a ready VM waits until the LB counts it healthy: one interval to the next probe, then threshold probes. */
+export function lbHealthyAfterSec(): number {
+  return READINESS_PROBE.intervalSec * READINESS_PROBE.healthyThreshold + READINESS_PROBE.timeoutSec;
+}
+
+/**
+ * Worst case from the moment the MIG sets this VM's currentAction to the moment the watcher knows:
+ * polls start every watcherPollIntervalMs (fixed rate), so the first poll that can see the action
+ * starts at most one interval later, and it answers (or is aborted) within watcherRequestTimeoutMs.
+ * The one formula behind the rule drain-inside-lb-draining, the plan summary and the docs/deploy-gce.md timeline.
+ */
+export function watcherDetectionBoundMs(t: Timeouts): number {
+  return t.gce.watcherPollIntervalMs + t.gce.watcherRequestTimeoutMs;
+}
+
+/** From removal scheduled to the drain's RST deadline plus margin: what must fit in connection draining. */
+export function drainCompleteBoundMs(t: Timeouts): number {
+  return watcherDetectionBoundMs(t) + drainEndBoundMs(t);
+}
+
+/**
+ * Longest a drain may take: its RST deadline plus the margin for process exit and a late poll. The
+ * shutdown script and the GKE preStop wait this long, docker stop and connection draining cover it,
+ * and a drain that takes longer is an overrun (infra/components/operations.ts alerts on it).
+ */
+export function drainEndBoundMs(t: Timeouts): number {
+  return t.drain.deadlineMs + t.drain.marginMs;
+}
+
+/** Shutdown script: wait for the drain deadline plus margin after POST /drain (whole seconds). */
+export function shutdownScriptWaitSec(t: Timeouts): number {
+  return Math.ceil(drainEndBoundMs(t) / 1000);
+}
+export function shutdownBudgetSec(t: Timeouts): number {
+  return t.gce.preemptible ? SHUTDOWN_BUDGET_SEC.preemptible : SHUTDOWN_BUDGET_SEC.onDemand;
+}
+/** The backend service `timeoutSec` the LB kind needs: idle timeout, or maximum lifetime. */
+export function backendTimeoutSec(t: Timeouts): number {
+  return t.lb.kind === 'external-application' ? t.lb.maxConnectionLifetimeSec : t.lb.idleTimeoutSec;
+}
+/** Longest a server lets a connection live (rotation never ends later than this). */
+export function longestLifetimeMs(t: Timeouts): number {
+  return t.server.maxConnectionLifetimeMs;
+}
+/** Shortest lifetime after jitter. */
+export function shortestLifetimeMs(t: Timeouts): number {
+  return t.server.maxConnectionLifetimeMs * (1 - t.server.lifetimeJitter);
+}
+
+/**
+ * Longest a peer can be gone before it is joined again: it is detached at the latest at the drain
+ * deadline (RST) or notices a silent server within dead-peer detection, then backs off, connects, joins.
+ */
+export function reconnectBoundMs(t: Timeouts): number {
+  return Math.max(t.drain.deadlineMs, t.client.deadPeerDetectionMs) + t.client.reconnectCapMs + t.client.connectTimeoutMs + t.client.joinTimeoutMs;
+}
+
+/**
+ * How long a server stays ready (LB-healthy) while its backplane is unavailable. Every server of a
+ * region shares one backplane, so an outage (a Redis failover, a maintenance event) hits them all
+ * at once: turning them all unready would leave the LB no healthy backend, for nothing. Through a
+ * short outage they stay ready and answer sends with `backplane_unavailable` (clients retry).
+ * After one presence TTL the outage is not short: this server's presence has expired for the
+ * others and only a server with a working backplane can route, so it turns unready.
+ */
+export function backplaneReadinessGraceMs(t: Timeouts): number {
+  return t.presence.ttlMs;
+}
+
+/**
+ * How long a rollout step waits after its servers were replaced before it reads the gates: the old
+ * servers have reset what was left at the drain deadline, and every server has renewed its presence
+ * once since (so the gate sees the peers where they are now). `npm run rollout` and the local
+ * region's rollout both settle this long.
+ */
+export function rolloutSettleMs(t: Timeouts): number {
+  return t.drain.deadlineMs + t.presence.renewIntervalMs;
+}

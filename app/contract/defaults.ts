@@ -1,0 +1,50 @@
+/**
+ * The default contract (what `npm start`, the server and every stack run with unless configured),
+ * and the fixed GCP values the contract is checked against: they are not configurable.
+ */
+import type { Timeouts } from './types';
+
+/** Shutdown-script budgets from cloud.google.com/compute/docs/shutdownscript (best effort). */
+export const SHUTDOWN_BUDGET_SEC = { onDemand: 90, preemptible: 30 } as const;
+/** Backend service `timeoutSec` range accepted by the Compute API. */
+export const LB_TIMEOUT_RANGE_SEC = { min: 1, max: 2_147_483_647 } as const;
+/** Google advises against a longer WebSocket lifetime on the global ALB: front ends restart for maintenance. */
+export const ALB_MAX_ADVISED_LIFETIME_SEC = 86_400;
+/** Presence must let a dead server's peers go within this, whatever the config (issue: "no more than 60 s"). */
+export const PRESENCE_MAX_BOUND_MS = 60_000;
+
+export const defaultTimeouts: Timeouts = {
+  client: {
+    heartbeatIntervalMs: 5_000,
+    heartbeatTimeoutMs: 10_000,
+    deadPeerDetectionMs: 15_000,
+    connectTimeoutMs: 5_000,
+    joinTimeoutMs: 5_000,
+    reconnectBaseMs: 250,
+    reconnectCapMs: 10_000,
+    restartJitterMs: 100,
+  },
+  server: {
+    pingIntervalMs: 5_000,
+    idleTimeoutMs: 15_000,
+    maxConnectionLifetimeMs: 30 * 60_000,
+    lifetimeJitter: 0.1,
+  },
+  lb: {
+    kind: 'external-application',
+    idleTimeoutSec: 30,
+    maxConnectionLifetimeSec: 3_600,
+    connectionDrainingSec: 35,
+  },
+  drain: { windowMs: 10_000, deadlineMs: 20_000, marginMs: 5_000 },
+  gce: { watcherPollIntervalMs: 5_000, watcherRequestTimeoutMs: 2_000, minReadySec: 30, preemptible: false, dockerStopTimeoutSec: 30 },
+  resume: { historyMaxMessages: 1_000, historyMaxAgeMs: 5 * 60_000, dedupeWindowMs: 5 * 60_000, awayGraceMs: 60_000 },
+  presence: { ttlMs: 30_000, renewIntervalMs: 10_000 },
+};
+
+/**
+ * The LB's readiness probe of /readyz (infra/components/load-balancer.ts renders it from here). A VM
+ * that turns ready is seen healthy after at most `healthyThreshold` probes `intervalSec` apart, each
+ * answered within `timeoutSec`.
+ */
+export const READINESS_PROBE = { intervalSec: 5, timeoutSec: 5, healthyThreshold: 2, unhealthyThreshold: 2 } as const;
