@@ -22,6 +22,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean; jwksAgeSec?: () 
     drainTotal: new Gauge({ name: 'sluice_drain_total', help: 'Connections open when the drain started', registers: [registry] }),
     backplaneUp: new Gauge({ name: 'sluice_backplane_up', help: '1 when the backplane is reachable', registers: [registry] }),
     lifecycleWatcherUp: new Gauge({ name: 'sluice_lifecycle_watcher_up', help: '1 when the GCE lifecycle watcher\'s last poll worked (0 on a 403, timeout or before the first poll)', registers: [registry] }),
+    lifecycleWatcherPollFailures: new Counter({ name: 'sluice_lifecycle_watcher_poll_failures_total', help: 'Failed lifecycle watcher polls, by failure: permission (403 forbidden: role missing) vs quota (403 rateLimitExceeded), timeout, network, server, bad_answer, other', labelNames: ['failure'] as const, registers: [registry] }),
     socketsShed: new Counter({ name: 'sluice_sockets_shed_total', help: 'TCP sockets destroyed to stay within the descriptor budget', labelNames: ['listener', 'why'] as const, registers: [registry] }),
     jwksRefreshFailures: new Counter({ name: 'sluice_jwks_refresh_failures_total', help: 'JWKS refreshes that failed (the last good keys stay in use, up to SLUICE_JWKS_MAX_STALE_MS)', registers: [registry] }),
     jwksAge: new Gauge({
