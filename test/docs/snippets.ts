@@ -154,7 +154,7 @@ export function checkOf(c: Command, scripts: Record<string, string>): Check {
     if (sub === 'install' || sub === 'ci') return { kind: 'allowed', reason: 'the install itself; CI runs npm ci (.ci/run)' };
     const script = sub === 'run' ? name : sub;
     if (!script || !(script in scripts)) return { kind: 'refused', reason: `no npm script "${script}" in package.json` };
-    if (script === 'test') return { kind: 'list-tests' };
+    if (script === 'test' || script === 'test:quick') return { kind: 'list-tests' };
     if (script === 'server') return { kind: 'env' };
     if (script in RUN_SCRIPTS) return { kind: 'run', timeoutMs: RUN_SCRIPTS[script] };
     if (PARSE_SCRIPTS.has(script)) return { kind: 'parse' };
