@@ -133,6 +133,9 @@ const ELSEWHERE: Record<string, string> = {
   typecheck: 'CI runs it (.ci/run), before the tests',
   bench: 'benchmarks are not tests: 15 minutes, run by hand; results in bench/results/',
   'bench:soak': 'the 10-minute soak, run by hand; results in bench/results/soak.md',
+  lint: 'eslint over the whole tree, a minute on 2 cores: run by hand and in CI, not inside the tests',
+  'format:check': 'prettier --check over the whole tree: run by hand and in CI, not inside the tests',
+  format: 'prettier --write rewrites files: never run by a test',
 };
 /** Programs a walkthrough uses against servers it started on fixed ports: checked installed, not run. */
 const WALKTHROUGH: Record<string, string> = {
