@@ -33,6 +33,9 @@ const E2E = [
   'test/rollout/local-region.test.ts',
   'test/rollout/status-rollout.test.ts',
   'test/docs/commands.test.ts',
+  'test/client/browser.test.ts',
+  'test/client/package.test.ts',
+  'test/rollout/presence-gate.test.ts',
   // child processes: spawned servers, `npm run token`, rendered scripts run by node or bash
   'test/auth/token.test.ts',
   'test/infra/gke-render.test.ts',
