@@ -55,7 +55,7 @@ test('npm run server: the environment each command sets passes the server config
 });
 
 test('npx tsx: the script exists', () => {
-  for (const { c, check } of commands) if (check.kind === 'file') expect(fs.existsSync(path.join(ROOT, check.file))).toBe(true);
+  for (const { check } of commands) if (check.kind === 'file') expect(fs.existsSync(path.join(ROOT, check.file))).toBe(true);
 });
 
 test('walkthrough programs are installed where the docs use them', async () => {
