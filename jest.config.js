@@ -24,6 +24,7 @@ const E2E = [
   '<rootDir>/test/lifecycle/server-drain.test.ts',
   '<rootDir>/test/rollout/local-region.test.ts',
   '<rootDir>/test/rollout/status-rollout.test.ts',
+  '<rootDir>/test/rollout/presence-gate.test.ts',
   '<rootDir>/test/container/',
 ];
 

@@ -8,13 +8,13 @@
  */
 import path from 'node:path';
 import { Command } from 'commander';
-import { rolloutSettleMs } from '../../app/contract/timeouts';
 import { StackConfigError } from '../config';
 import { AutomationExecutor } from './automation';
 import { RolloutError } from './plan';
 import { printRollout } from './print';
 import { runRollout } from './run';
 import { thresholdsFor } from './thresholds';
+import { settleMs } from '../../app/rollout/gates';
 import { AdminGateSource, AdminTarget, GateSource } from '../../app/rollout/source';
 import { CloudMonitoringGateSource, defaultTokenProvider, providerCredentialClash } from './sources';
 
@@ -65,7 +65,7 @@ async function main(): Promise<number> {
     source,
     thresholds: printed.thresholds,
     pollMs: Number(opts.pollMs),
-    settleMs: rolloutSettleMs(cfg.timeouts),
+    settleMs: settleMs(cfg.timeouts, printed.thresholds),
     wave: opts.wave,
     out: (l) => process.stdout.write(`${l}\n`),
   });
