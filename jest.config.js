@@ -16,12 +16,15 @@ const E2E = [
   '<rootDir>/test/server/fd-exhaustion.test.ts',
   '<rootDir>/test/client/drain.test.ts',
   '<rootDir>/test/client/blackhole.test.ts',
+  '<rootDir>/test/client/package.test.ts',
+  '<rootDir>/test/client/browser.test.ts',
   '<rootDir>/test/peer/',
   '<rootDir>/test/infra/plan.test.ts',
   '<rootDir>/test/infra/gke-plan.test.ts',
   '<rootDir>/test/lifecycle/server-drain.test.ts',
   '<rootDir>/test/rollout/local-region.test.ts',
   '<rootDir>/test/rollout/status-rollout.test.ts',
+  '<rootDir>/test/rollout/presence-gate.test.ts',
   '<rootDir>/test/container/',
 ];
 

@@ -83,6 +83,19 @@ export function backplaneReadinessGraceMs(t: Timeouts): number {
 export function rolloutSettleMs(t: Timeouts): number {
   return t.drain.deadlineMs + t.presence.renewIntervalMs;
 }
+
+/**
+ * `keepAliveTimeout` of both HTTP listeners: an idle keep-alive connection (between two requests) stays
+ * open longer than the LB's pool keeps it, by one margin, so the LB always closes it first and never
+ * sends a request into a connection the server is closing. Node measures from the end of the last
+ * response, the LB from its last use: the server's idle time is never the longer of the two. It does
+ * not weaken the slowloris bound: headersTimeout/requestTimeout (app/server/config.ts httpTimeouts)
+ * time a request from its first byte, and a new connection from its accept, not an idle pooled one.
+ */
+export function serverKeepAliveTimeoutMs(t: Timeouts): number {
+  return t.lb.backendKeepAliveSec * 1000 + t.drain.marginMs;
+}
+
 /**
  * When the server pings a connection that has sent nothing (no frame, heartbeat or pong) for a
  * while: the silence after which ping number `sent + 1` goes out, `sent` being the pings already

@@ -6,7 +6,7 @@
  *     SIGKILL, when no exit handler of ours runs (prctl(2) PR_SET_PDEATHSIG, kept across execve).
  *     Where setpriv is missing (not Linux), children are spawned plainly and only the exit
  *     handler (`Region.killNow`) kills them.
- *   - The region process watches its launchers (`npm start` runs npm -> sh -> tsx -> node): when
+ *   - The region process watches its launchers (`npm start` runs npm -> node; other launchers: sh -c, tsx, npx): when
  *     one of them dies (npm SIGKILLed), the region stops as on SIGTERM (drain, then exit), so the
  *     chain's death reaches it, and with it every child.
  */

@@ -69,12 +69,17 @@ export async function runStart(o: StartOptions, out: (line: string) => void = (l
     stopping ??= (async () => {
       out(`stopping (${reason}): fleet, then a drain of every server, then the load balancer${region.backplaneKind === 'redis' ? ' and Redis' : ''}...`);
       await status.close();
-      const summary = await region.stop();
-      if (summary) {
+      const printSummary = (summary: FleetSummary | undefined) => {
+        if (!summary) return;
         out(`fleet: ${summary.peers} peers, ${summary.sent} signals sent, ${summary.delivered} delivered, ` +
           `${summary.lost} lost, ${summary.duplicated} duplicated, ${summary.reconnects} reconnects, ` +
           `peers ever offline ${region.monitor.everOffline.size}`);
-      }
+      };
+      const summary = await region.stop().catch((err: Error) => {
+        printSummary(region.summary);
+        throw err;
+      });
+      printSummary(summary);
       out('stopped.');
       return summary;
     })();
@@ -96,9 +101,21 @@ if (require.main === module) {
     .option('--quick', 'the scaled-down contract of the drill\'s --quick (short drains)', false)
     .addOption(new Option('--log-level <level>', 'server log level (stderr)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('warn'))
     .action(async (o: StartOptions) => {
-      const { stop } = await runStart(o);
+      // Installed before anything starts: a Ctrl-C while the region comes up stops it once it is
+      // up (a stop waits for the parts still starting), not by killing this process midway. Every
+      // process of the terminal's foreground group gets the SIGINT, and npm and tsx forward theirs
+      // here too: `on`, not `once` (a second SIGINT with no listener would end the process), and
+      // one stop.
+      let asked: string | undefined;
+      let started: Awaited<ReturnType<typeof runStart>> | undefined;
       const onSignal = (sig: string) => {
-        void stop(sig).then((s) => process.exit(s && (s.lost > 0 || s.duplicated > 0) ? 1 : 0), (err: Error) => {
+        if (asked !== undefined) return;
+        asked = sig;
+        if (!started) {
+          process.stderr.write(`${sig}: the region stops once its parts have started...\n`);
+          return;
+        }
+        void started.stop(sig).then((s) => process.exit(s && (s.lost > 0 || s.duplicated > 0) ? 1 : 0), (err: Error) => {
           process.stderr.write(`stop failed: ${err.message}\n`);
           process.exit(1);
         });
@@ -107,6 +124,12 @@ if (require.main === module) {
       process.on('SIGTERM', () => onSignal('SIGTERM'));
       // npm (or tsx) SIGKILLed: nothing signals this process, so it notices the launcher gone.
       watchLaunchers((pid) => onSignal(`launcher ${pid} gone`));
+      started = await runStart(o);
+      if (asked !== undefined) {
+        const sig = asked;
+        asked = undefined;
+        onSignal(sig);
+      }
     });
   program.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
   program.parseAsync().catch((err: Error) => {

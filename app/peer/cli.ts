@@ -102,12 +102,17 @@ const program = new Command('peer')
       const token = process.env.SLUICE_TOKEN ?? (() => signToken(secret, { sub: id, kind }));
       run = runPeer({ urls, spec: { id, kind, to: opts.to }, token, timeouts, intervalMs: opts.interval, durationMs, seed: opts.seed, logger, tokenInQuery: opts.tokenInQuery });
     }
+    // `on`, not `once`: in a terminal, npm and tsx forward their own Ctrl-C here too, and a second
+    // SIGINT with no listener would end the process before its summary.
+    let stopping = false;
     const onSignal = (sig: string) => {
+      if (stopping) return;
+      stopping = true;
       logger.info({ event: 'stopping', signal: sig }, 'stopping');
       void run.stop();
     };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     const summary = await run.done;
     out.write(`${JSON.stringify({ event: 'summary', ...summary })}\n`);
     const fatal = 'peers' in summary ? Object.keys(summary.fatal).length > 0 : summary.fatal !== undefined;

@@ -9,10 +9,12 @@
  *   drains-observed     each region of the step showed a drain; no server left while serving connections
  *   survivor-reconnects connections the survivors gained / the drained servers' load at step start   < 0.9 fails
  *   heartbeat-timeouts  survivors' sluice_heartbeat_timeouts_total increase  > 1% of their connections fails
- *   presence-flaps      peers that disappeared from presence (offline in an admin portal)   > 0 fails
+ *   presence-flaps      peers online when the step began and not online again within
+ *                       presenceWindowMs (away, then offline in an admin portal)           > 0 fails;
+ *                       a peer that left before the step (away, its grace running out) is not one
  *   lifecycle-watcher   a server whose watcher's last poll failed (403, timeout): layer 1 is off   any fails
  */
-import type { Timeouts } from '../contract/timeouts';
+import { reconnectBoundMs, rolloutSettleMs, Timeouts } from '../contract/timeouts';
 
 /** One server as a GateSource last saw it. */
 export interface ServerObservation {
@@ -37,8 +39,23 @@ export interface Evidence {
   before: ServerObservation[];
   /** The latest observation of every server seen since (vanished ones with state `gone`). */
   latest: ServerObservation[];
-  /** Peers seen in presence (online or away) and later missing from it. */
+  /** Peers known to have left presence (sources that judge no window of their own: a flap each). */
   presenceFlaps: string[];
+  /**
+   * Sources that read presence (admin GET /presence): the peers online when the step began, and each
+   * of them seen not online (away or missing) since, with its longest absence so far. The gate
+   * applies the window: an absence of presenceWindowMs or more is a flap; a shorter one still open
+   * is undecided (the step keeps settling), one that ended is a reconnect.
+   */
+  presence?: { onlineAtStart: number; absences: PresenceAbsence[] };
+}
+
+export interface PresenceAbsence {
+  peer: string;
+  /** Longest continuous time not online, ms (up to the last presence read while still absent). */
+  longestMs: number;
+  /** Still not online at the last presence read. */
+  absentNow: boolean;
 }
 
 export interface GateThresholds {
@@ -49,11 +66,26 @@ export interface GateThresholds {
   /** Heartbeat timeouts on survivors, as a fraction of their connections. */
   maxHeartbeatTimeoutRatio: number;
   maxPresenceFlaps: number;
+  /** A peer online at the step's start and not online again within this long is a presence flap. */
+  presenceWindowMs: number;
 }
 
-/** Thresholds from the timeouts contract: one home for the drain deadline. */
+/**
+ * Thresholds from the timeouts contract: one home for the drain deadline. The presence window is
+ * the contract's reconnect bound (reconnectBoundMs: the longest a drained or cut-off peer can be
+ * gone before it has joined again); a peer away longer did not just reconnect.
+ */
 export function defaultThresholds(t: Timeouts): GateThresholds {
-  return { maxResets: 0, maxDrainMs: t.drain.deadlineMs, minReconnectRatio: 0.9, maxHeartbeatTimeoutRatio: 0.01, maxPresenceFlaps: 0 };
+  return { maxResets: 0, maxDrainMs: t.drain.deadlineMs, minReconnectRatio: 0.9, maxHeartbeatTimeoutRatio: 0.01, maxPresenceFlaps: 0, presenceWindowMs: reconnectBoundMs(t) };
+}
+
+/**
+ * After a step's deploy, how long the soft gates may take to pass: the contract's rolloutSettleMs,
+ * and at least until a peer that went away during the deploy has had its whole presence window
+ * (and one presence renewal) to come back.
+ */
+export function settleMs(t: Timeouts, th: GateThresholds): number {
+  return Math.max(rolloutSettleMs(t), th.presenceWindowMs + t.presence.renewIntervalMs);
 }
 
 /** Each threshold: what it may be, and why (the issue a bad value gets names the key and this). */
@@ -63,6 +95,7 @@ const THRESHOLD_RULES: Record<keyof GateThresholds, { integer: boolean; min: num
   minReconnectRatio: { integer: false, min: 0, max: () => 1, expected: () => 'a number in [0, 1] (share of the drained load the survivors must gain)' },
   maxHeartbeatTimeoutRatio: { integer: false, min: 0, max: () => 1, expected: () => 'a number in [0, 1] (share of the survivors\' connections)' },
   maxPresenceFlaps: { integer: true, min: 0, max: () => Number.MAX_SAFE_INTEGER, expected: () => 'an integer >= 0 (peers that may leave presence in one step)' },
+  presenceWindowMs: { integer: true, min: 0, max: (t) => t.resume.awayGraceMs, expected: (t) => `an integer in [0, ${t.resume.awayGraceMs}] ms (resume.awayGraceMs: a peer away longer is offline anyway)` },
 };
 export const THRESHOLD_KEYS = Object.keys(THRESHOLD_RULES) as Array<keyof GateThresholds>;
 
@@ -199,13 +232,31 @@ export function evaluateGates(e: Evidence, th: GateThresholds, opts: { regions: 
     threshold: `<= ${allowed} (${th.maxHeartbeatTimeoutRatio * 100}% of connections)`,
   });
 
-  out.push({
-    gate: 'presence-flaps',
-    verdict: e.presenceFlaps.length > th.maxPresenceFlaps ? 'fail' : 'pass',
-    observed: e.presenceFlaps.length ? `${e.presenceFlaps.length} peer(s) left presence: ${e.presenceFlaps.slice(0, 5).join(', ')}${e.presenceFlaps.length > 5 ? ', ...' : ''}` : 'no peer left presence',
-    threshold: `<= ${th.maxPresenceFlaps}`,
-  });
+  out.push(presenceGate(e, th));
   return out;
+}
+
+const list = (ids: string[]) => `${ids.slice(0, 5).join(', ')}${ids.length > 5 ? ', ...' : ''}`;
+
+/** presence-flaps: known departures, plus absences of peers online at the step's start past the window. */
+function presenceGate(e: Evidence, th: GateThresholds): GateResult {
+  const absences = e.presence?.absences ?? [];
+  const flapped = [...new Set([...e.presenceFlaps, ...absences.filter((a) => a.longestMs >= th.presenceWindowMs).map((a) => a.peer)])].sort();
+  const open = absences.filter((a) => a.absentNow && a.longestMs < th.presenceWindowMs).map((a) => a.peer).sort();
+  const back = absences.filter((a) => !a.absentNow && a.longestMs < th.presenceWindowMs).length;
+  const threshold = `<= ${th.maxPresenceFlaps} (online at the step's start, not back within ${th.presenceWindowMs} ms)`;
+  const of = e.presence ? ` of ${e.presence.onlineAtStart} online at the step's start` : '';
+  if (flapped.length > th.maxPresenceFlaps) {
+    return { gate: 'presence-flaps', verdict: 'fail', threshold, observed: `${flapped.length} peer(s)${of} not back within ${th.presenceWindowMs} ms: ${list(flapped)}` };
+  }
+  // Not decided yet: a fail that keeps the step settling (settleMs covers the window).
+  if (open.length > 0) {
+    return { gate: 'presence-flaps', verdict: 'fail', threshold, observed: `${open.length} peer(s)${of} away, not back yet (window ${th.presenceWindowMs} ms): ${list(open)}` };
+  }
+  return {
+    gate: 'presence-flaps', verdict: 'pass', threshold,
+    observed: flapped.length ? `${flapped.length} peer(s) not back within the window: ${list(flapped)}` : `no peer${of} left presence${back ? ` (${back} reconnected within the window)` : ''}`,
+  };
 }
 
 export const failed = (results: GateResult[]) => results.filter((r) => r.verdict === 'fail');
@@ -219,7 +270,7 @@ export function gateLines(th: GateThresholds): string[] {
     'drains-observed: a drain in every region of the step, no server gone undrained',
     `survivor-reconnects >= ${th.minReconnectRatio}`,
     `heartbeat-timeouts <= ${th.maxHeartbeatTimeoutRatio * 100}% of survivor connections`,
-    `presence-flaps <= ${th.maxPresenceFlaps}`,
+    `presence-flaps <= ${th.maxPresenceFlaps} (peers online at the step's start, not back within ${th.presenceWindowMs} ms)`,
   ];
 }
 

@@ -9,7 +9,7 @@
  *                             on loopback only)
  *   CloudMonitoringGateSource (infra/rollout/sources.ts) the log-based metrics of a GCE fleet
  */
-import type { Evidence, ServerObservation } from './gates';
+import type { Evidence, PresenceAbsence, ServerObservation } from './gates';
 
 export interface GateSource {
   readonly name: string;
@@ -57,8 +57,10 @@ export class AdminGateSource implements GateSource {
   private startedAt = 0;
   private before: ServerObservation[] = [];
   private latest = new Map<string, ServerObservation>();
-  private everInPresence = new Set<string>();
-  private flaps = new Set<string>();
+  /** Peers online at the step's first presence read; undefined until one succeeded. */
+  private onlineAtStart?: Set<string>;
+  /** Per peer of onlineAtStart seen not online: since when (open absence) and its longest so far. */
+  private absences = new Map<string, { since?: number; longestMs: number }>();
   private misses = new Map<string, number>();
 
   constructor(
@@ -71,8 +73,8 @@ export class AdminGateSource implements GateSource {
     this.startedAt = (this.opts.now ?? Date.now)();
     this.latest.clear();
     this.misses.clear();
-    this.everInPresence.clear();
-    this.flaps.clear();
+    this.onlineAtStart = undefined;
+    this.absences.clear();
     await this.sample();
     this.before = [...this.latest.values()].filter((s) => s.state !== 'gone');
   }
@@ -101,7 +103,11 @@ export class AdminGateSource implements GateSource {
   }
 
   evidence(): Evidence {
-    return { startedAt: this.startedAt, before: this.before, latest: [...this.latest.values()], presenceFlaps: [...this.flaps].sort() };
+    const absences: PresenceAbsence[] = [...this.absences].map(([peer, a]) => ({ peer, longestMs: a.longestMs, absentNow: a.since !== undefined }));
+    return {
+      startedAt: this.startedAt, before: this.before, latest: [...this.latest.values()], presenceFlaps: [],
+      ...(this.onlineAtStart ? { presence: { onlineAtStart: this.onlineAtStart.size, absences } } : {}),
+    };
   }
 
   async end(): Promise<void> {
@@ -146,20 +152,40 @@ export class AdminGateSource implements GateSource {
     }
   }
 
-  /** Peers (online or away) from one serving server; one seen before and missing now is a flap. */
+  /**
+   * Presence from one serving server (the backplane's view, the same on every server). The first
+   * read of a step fixes who was online at its start; after that, each of them not online (away, or
+   * gone from presence) opens an absence, and online again closes it. A peer already away when the
+   * step began (it left before the rollout, its away grace still running) is not watched.
+   */
   private async samplePresence(serving: AdminTarget[]): Promise<void> {
     for (const t of serving) {
-      let peers: Array<{ peerId: string }>;
+      let peers: Array<{ peerId: string; state?: string }>;
       try {
         const r = await this.get(t, '/presence');
         if (!r.ok) continue;
-        peers = ((await r.json()) as { peers?: Array<{ peerId: string }> }).peers ?? [];
+        peers = ((await r.json()) as { peers?: Array<{ peerId: string; state?: string }> }).peers ?? [];
       } catch {
         continue;
       }
-      const now = new Set(peers.map((p) => p.peerId));
-      for (const p of this.everInPresence) if (!now.has(p)) this.flaps.add(p);
-      for (const p of now) this.everInPresence.add(p);
+      const at = (this.opts.now ?? Date.now)();
+      // An entry without a state is an online one (servers older than the away state).
+      const online = new Set(peers.filter((p) => (p.state ?? 'online') === 'online').map((p) => p.peerId));
+      if (!this.onlineAtStart) {
+        this.onlineAtStart = online;
+        return;
+      }
+      for (const p of this.onlineAtStart) {
+        const a = this.absences.get(p);
+        if (online.has(p)) {
+          if (a?.since !== undefined) a.since = undefined;
+          continue;
+        }
+        const open = a ?? { longestMs: 0 };
+        open.since ??= at;
+        open.longestMs = Math.max(open.longestMs, at - open.since);
+        this.absences.set(p, open);
+      }
       return;
     }
   }

@@ -94,9 +94,12 @@ export class SluiceServer implements AdminServer {
       handleProtocols: (offered) => (offered.has(PHOENIX_SUBPROTOCOL) ? PHOENIX_SUBPROTOCOL : false),
     });
 
-    // A silent or slowloris connection is closed within httpTimeouts().boundMs (docs/security.md "Limits").
+    // A silent or slowloris connection is closed within httpTimeouts().boundMs (docs/security.md "Limits"); an
+    // idle keep-alive connection of the LB's pool lives past its 600 s backend keepalive (keepAliveTimeoutMs).
     const t = httpTimeouts(opts.config.timeouts);
-    const httpOptions: http.ServerOptions = { headersTimeout: t.headersTimeoutMs, requestTimeout: t.requestTimeoutMs, connectionsCheckingInterval: t.checkIntervalMs };
+    const httpOptions: http.ServerOptions = {
+      headersTimeout: t.headersTimeoutMs, requestTimeout: t.requestTimeoutMs, connectionsCheckingInterval: t.checkIntervalMs, keepAliveTimeout: t.keepAliveTimeoutMs,
+    };
     this.public = http.createServer(httpOptions, (req, res) => this.onPublicRequest(req, res));
     this.public.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
       let pending: Promise<void>;

@@ -8,15 +8,15 @@
  */
 import path from 'node:path';
 import { Command } from 'commander';
-import { rolloutSettleMs } from '../../app/contract/timeouts';
 import { StackConfigError } from '../config';
 import { AutomationExecutor } from './automation';
 import { RolloutError } from './plan';
 import { printRollout } from './print';
 import { runRollout } from './run';
 import { thresholdsFor } from './thresholds';
+import { settleMs } from '../../app/rollout/gates';
 import { AdminGateSource, AdminTarget, GateSource } from '../../app/rollout/source';
-import { CloudMonitoringGateSource, defaultTokenProvider } from './sources';
+import { CloudMonitoringGateSource, defaultTokenProvider, providerCredentialClash } from './sources';
 
 async function main(): Promise<number> {
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -37,6 +37,8 @@ async function main(): Promise<number> {
     .parse()
     .opts<{ stack: string; release: string; root: string; apply?: boolean; wave?: string; gates: string; admin?: string[]; gate?: string[]; pollMs: string }>();
   const root = path.resolve(opts.root);
+  const clash = opts.apply ? providerCredentialClash() : undefined;
+  if (clash) throw new RolloutError(clash);
   const printed = await printRollout(root, opts.stack, opts.release, (cfg) => thresholdsFor(cfg, opts.gate ?? []));
   process.stdout.write(printed.text);
   if (!opts.apply) return 0;
@@ -63,7 +65,7 @@ async function main(): Promise<number> {
     source,
     thresholds: printed.thresholds,
     pollMs: Number(opts.pollMs),
-    settleMs: rolloutSettleMs(cfg.timeouts),
+    settleMs: settleMs(cfg.timeouts, printed.thresholds),
     wave: opts.wave,
     out: (l) => process.stdout.write(`${l}\n`),
   });

@@ -14,10 +14,10 @@ export const ROOT = path.resolve(__dirname, '../..');
 
 export interface Block { file: string; line: number; lang: string; tags: string[]; body: string }
 
-/** The Markdown files whose commands must run: the README, CONTRIBUTING.md and every docs/*.md. */
+/** The Markdown files whose commands must run: the README, CONTRIBUTING.md, every docs/*.md, the SDK's README. */
 export function docFiles(root = ROOT): string[] {
   const docs = fs.readdirSync(path.join(root, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`);
-  return ['README.md', 'CONTRIBUTING.md', ...docs];
+  return ['README.md', 'CONTRIBUTING.md', ...docs, 'app/client/README.md'];
 }
 
 /** Every fenced code block (``` at any indentation, closed at the same indentation). */
@@ -125,7 +125,7 @@ export type Check =
   | { kind: 'refused'; reason: string };
 
 /** npm scripts the test runs for real: offline, bounded, side-effect free. */
-const RUN_SCRIPTS: Record<string, number> = { token: 60_000, plan: 180_000, 'plan:diff': 180_000, rollout: 240_000 };
+const RUN_SCRIPTS: Record<string, number> = { token: 60_000, plan: 180_000, 'plan:diff': 180_000, rollout: 240_000, build: 120_000 };
 /** npm scripts built on commander: their arguments are parsed by the CLI itself (parse-only.cjs), not run. */
 const PARSE_SCRIPTS = new Set(['start', 'drill', 'peer']);
 /** npm scripts the test does not run, each with where it runs instead. */
@@ -133,6 +133,7 @@ const ELSEWHERE: Record<string, string> = {
   typecheck: 'CI runs it (.ci/run), before the tests',
   bench: 'benchmarks are not tests: 15 minutes, run by hand; results in bench/results/',
   'bench:soak': 'the 10-minute soak, run by hand; results in bench/results/soak.md',
+  'build:client': 'test/client/package.test.ts builds, packs and installs the SDK package',
 };
 /** Programs a walkthrough uses against servers it started on fixed ports: checked installed, not run. */
 const WALKTHROUGH: Record<string, string> = {
@@ -142,7 +143,8 @@ const WALKTHROUGH: Record<string, string> = {
   curl: 'talks to the walkthrough\'s servers on fixed ports; the admin routes are tested in test/server/',
   fuser: 'SIGKILLs the walkthrough\'s server s3; test/backplane/sigkill.test.ts does it on ephemeral ports',
 };
-const CLOUD = new Set(['pulumi', 'gcloud']);
+/** Need a GCP project, the Pulumi CLI, a registry (docker push) or GitHub (gh): only in `sh cloud-only` blocks. */
+const CLOUD = new Set(['pulumi', 'gcloud', 'docker', 'gh']);
 
 /** How the doc test checks one command; `refused` fails the test with its reason. */
 export function checkOf(c: Command, scripts: Record<string, string>): Check {

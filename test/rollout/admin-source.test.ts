@@ -7,12 +7,13 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { defaultTimeouts } from '../../app/contract/timeouts';
 import { parseStackConfig } from '../../infra/config';
-import { defaultThresholds } from '../../app/rollout/gates';
+import { defaultThresholds, evaluateGates } from '../../app/rollout/gates';
 import { planRollout } from '../../infra/rollout/plan';
 import { runRollout } from '../../infra/rollout/run';
 import { AdminGateSource, AdminTarget, metricValue } from '../../app/rollout/source';
 import { BASE_CONFIG, imageAt, toRaw } from '../infra/harness';
 
+const TH = defaultThresholds(defaultTimeouts);
 const TOKEN = 'admin-token-for-the-gate-source-test-0123456789';
 
 interface FakeState {
@@ -21,6 +22,8 @@ interface FakeState {
   drain: null | { reason: string; startedAt: number; finishedAt: number; total: number; closeSent: number; reset: number };
   heartbeatTimeouts: number;
   peers: string[];
+  /** Peers shown away (disconnected, their grace running). */
+  away?: string[];
 }
 
 async function fakeAdmin(s: FakeState): Promise<{ url: string; close(): Promise<void>; auth: string[] }> {
@@ -44,7 +47,10 @@ async function fakeAdmin(s: FakeState): Promise<{ url: string; close(): Promise<
         '',
       ].join('\n'));
     } else if (req.url === '/presence') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ peers: s.peers.map((peerId) => ({ peerId, kind: 'client', serverId: 'x', state: 'online', since: 0 })) }));
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ peers: [
+        ...s.peers.map((peerId) => ({ peerId, kind: 'client', serverId: 'x', state: 'online', since: 0 })),
+        ...(s.away ?? []).map((peerId) => ({ peerId, kind: 'client', serverId: 'x', state: 'away', since: 0, awayUntil: 1 })),
+      ] }));
     } else {
       res.writeHead(404).end();
     }
@@ -80,12 +86,46 @@ describe('AdminGateSource', () => {
       const e = src.evidence();
       expect(e.latest.find((s) => s.id === 'a')).toMatchObject({ state: 'gone', drain: { total: 10, reset: 2, closeSent: 8 } });
       expect(e.latest.find((s) => s.id === 'b')).toMatchObject({ state: 'serving', connections: 18, heartbeatTimeouts: 2, watcher: null });
-      expect(e.presenceFlaps).toEqual(['p2']);
+      expect(e.presence).toEqual({ onlineAtStart: 2, absences: [{ peer: 'p2', longestMs: expect.any(Number) as number, absentNow: true }] });
       expect(new Set([...sa.auth, ...sb.auth])).toEqual(new Set([`Bearer ${TOKEN}`]));
       await expect(new AdminGateSource(() => [{ id: 'b', region: 'r1', url: sb.url, token: 'wrong' }]).begin(['r1'])).rejects.toThrow(/b: GET \/status answered 401: check the admin token/);
     } finally {
       await sa.close();
       await sb.close();
+    }
+  });
+
+  it('presence: peers away when the step began are not watched; an online one away past the window is a flap, one back within it is not', async () => {
+    const a: FakeState = { state: 'serving', connections: 4, drain: null, heartbeatTimeouts: 0, peers: ['on-1', 'on-2', 'on-3'], away: ['left-before'] };
+    const sa = await fakeAdmin(a);
+    let now = 1_000_000;
+    const src = new AdminGateSource(() => [{ id: 'a', region: 'r1', url: sa.url, token: TOKEN }], { now: () => now });
+    const presence = () => evaluateGates(src.evidence(), TH, { regions: ['r1'], final: true }).find((g) => g.gate === 'presence-flaps')!;
+    try {
+      await src.begin(['r1']);
+      // The peer that left before the step: its grace runs out, it leaves presence. Not a flap.
+      a.away = [];
+      // on-1 drained: away, back 2 s later. on-2 killed: away, then gone from presence.
+      a.peers = ['on-3'];
+      a.away = ['on-1', 'on-2'];
+      now += 100;
+      await src.sample();
+      expect(presence()).toMatchObject({ verdict: 'fail', observed: expect.stringMatching(/^2 peer\(s\) of 3 online at the step's start away, not back yet/) });
+      now += 2_000;
+      a.peers = ['on-1', 'on-3'];
+      a.away = ['on-2'];
+      await src.sample();
+      expect(presence()).toMatchObject({ verdict: 'fail', observed: expect.stringMatching(/not back yet \(window \d+ ms\): on-2$/) });
+      now += TH.presenceWindowMs;
+      a.away = [];
+      await src.sample();
+      expect(src.evidence().presence!.absences).toEqual([{ peer: 'on-1', longestMs: 0, absentNow: false }, { peer: 'on-2', longestMs: TH.presenceWindowMs + 2_000, absentNow: true }]);
+      expect(presence()).toMatchObject({ verdict: 'fail', observed: `1 peer(s) of 3 online at the step's start not back within ${TH.presenceWindowMs} ms: on-2` });
+      // A new step starts from who is online then.
+      await src.begin(['r1']);
+      expect(presence()).toMatchObject({ verdict: 'pass', observed: 'no peer of 2 online at the step\'s start left presence' });
+    } finally {
+      await sa.close();
     }
   });
 

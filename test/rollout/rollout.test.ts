@@ -103,6 +103,22 @@ describe('gates', () => {
     expect(verdicts(ev([srv('a', { state: 'gone' }), drained('c', 0), srv('b', { connections: 300 })], [...before, srv('c', { connections: 100 })]))['drains-observed']).toBe('fail');
   });
 
+  it('presence-flaps: only peers online at the step\'s start, judged on the presence window', () => {
+    const e = (absences: Array<{ peer: string; longestMs: number; absentNow: boolean }>): Evidence => ({ ...ev([drained('a', 0), srv('b', { connections: 200 })], [srv('a', { connections: 100 }), srv('b', { connections: 100 })]), presence: { onlineAtStart: 40, absences } });
+    const gate = (x: Evidence) => evaluateGates(x, TH, { regions: ['r1'], final: true }).find((g) => g.gate === 'presence-flaps')!;
+    const W = TH.presenceWindowMs;
+    expect(W).toBeGreaterThan(0);
+    // Every drained peer came back within the window: a reconnect, not a flap.
+    expect(gate(e([{ peer: 'p1', longestMs: W - 1, absentNow: false }]))).toMatchObject({ verdict: 'pass', observed: 'no peer of 40 online at the step\'s start left presence (1 reconnected within the window)' });
+    // Away, window not over yet: undecided, the step keeps settling.
+    expect(gate(e([{ peer: 'p1', longestMs: W - 1, absentNow: true }]))).toMatchObject({ verdict: 'fail', observed: `1 peer(s) of 40 online at the step's start away, not back yet (window ${W} ms): p1` });
+    // Not back within the window (even if it came back later): a flap.
+    expect(gate(e([{ peer: 'p2', longestMs: W, absentNow: true }, { peer: 'p1', longestMs: W + 5, absentNow: false }]))).toMatchObject({
+      verdict: 'fail', observed: `2 peer(s) of 40 online at the step's start not back within ${W} ms: p1, p2`, threshold: `<= 0 (online at the step's start, not back within ${W} ms)`,
+    });
+    expect(evaluateGates(e([{ peer: 'p1', longestMs: W, absentNow: true }]), { ...TH, maxPresenceFlaps: 1 }, { regions: ['r1'], final: true }).find((g) => g.gate === 'presence-flaps')!.verdict).toBe('pass');
+  });
+
   it('mid-step judges only the hard gates; a drain that began before the step is not this step\'s', () => {
     expect(Object.keys(verdicts(ev([drained('a', 2)]), false))).toEqual(['drain-resets', 'drain-duration', 'lifecycle-watcher']);
     const early = srv('a', { drain: { startedAt: 5, finishedAt: 6, total: 1, closeSent: 0, reset: 1 } });

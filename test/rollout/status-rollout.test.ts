@@ -66,7 +66,7 @@ describe('POST /api/rollout', () => {
   });
 
   it('refuses an unknown release with the field and the choices', async () => {
-    expect(await post(`${status.url}api/rollout`, '{"release":"v2"}')).toEqual({ status: 400, body: { error: 'invalid_release', field: 'release', expected: ['good', 'skip-drain'] } });
+    expect(await post(`${status.url}api/rollout`, '{"release":"v2"}')).toEqual({ status: 400, body: { error: 'invalid_release', field: 'release', expected: ['initial', 'good', 'skip-drain'] } });
     expect((await post(`${status.url}api/rollout`, '[1]')).status).toBe(400);
     expect((await post(`${status.url}api/rollout`, '{}', 'text/plain')).status).toBe(415);
     expect(region.rolling).toBeNull();
@@ -74,7 +74,7 @@ describe('POST /api/rollout', () => {
 
   it('runs the controller: a release that skips its drain halts after the first server, shown on the page', async () => {
     const started = await post(`${status.url}api/rollout`, '{"release":"skip-drain"}');
-    expect(started).toEqual({ status: 202, body: { started: true, release: 'skip-drain', servers: ['local-1', 'local-2', 'local-3'] } });
+    expect(started).toEqual({ status: 202, body: { started: true, release: 'skip-drain', servers: ['local-1', 'local-2', 'local-3'], id: 1 } });
     expect((await post(`${status.url}api/rollout`, '{"release":"good"}')).status).toBe(409);
     const s = await withTimeout(stateWhen(status.url, (x) => x.rollout?.status !== 'running' && x.rolling === null), 60_000, 'the rollout to end');
     expect(s.rollout!.status).toBe('halted');
@@ -86,17 +86,33 @@ describe('POST /api/rollout', () => {
     expect(Object.keys(s.releases)).not.toContain('local-5');
     expect(region.live().map((x) => x.id).sort()).toEqual(['local-2', 'local-3', 'local-4']);
     expect(s.log.some((l) => /rollout of skip-drain HALTED at step 1: drain-resets$/.test(l))).toBe(true);
+    // The halt is a state of its own: the failing gate with its numbers, the way back with a real URL.
+    const halt = s.rollout!.halt!;
+    expect(halt).toMatchObject({ step: 1, wave: 'canary', rollback: { release: 'initial', replace: ['local-4'], command: `curl -X POST -H 'Content-Type: application/json' -d '{"release":"initial"}' ${status.url}api/rollout` } });
+    expect(halt.failed.map((g) => g.gate)).toEqual(['drain-resets']);
+    expect(halt.failed[0]).toMatchObject({ verdict: 'fail', threshold: '<= 0', observed: expect.stringMatching(/^[1-9]\d* reset \(RST\) on local-1/) as string });
+    expect(text).toContain(`{"release":"initial"}' ${status.url}api/rollout`);
+    expect(text).not.toContain('<status port>');
+    expect(s.rollouts.map((r) => [r.id, r.release, r.status])).toEqual([[1, 'skip-drain', 'halted']]);
+    expect(s.rollouts[0].steps.map((x) => [x.index, x.wave, x.status])).toEqual([[1, 'canary', 'halted']]);
   });
 
-  it('rolls back from the page: the good release over every server passes every gate', async () => {
+  it('rolls back from the page: the previous release (initial) replaces only the halted rollout\'s server, every gate passes', async () => {
     await withTimeout(region.fleet!.ready(), 30_000, 'every peer joined');
-    expect((await post(`${status.url}api/rollout`, '{"release":"good"}')).status).toBe(202);
-    const s = await withTimeout(stateWhen(status.url, (x) => x.rollout?.release === 'good' && x.rollout.status !== 'running' && x.rolling === null), 90_000, 'the rollback to end');
+    expect((await post(`${status.url}api/rollout`, '{"release":"initial"}')).status).toBe(202);
+    const s = await withTimeout(stateWhen(status.url, (x) => x.rollout?.release === 'initial' && x.rollout.status !== 'running' && x.rolling === null), 90_000, 'the rollback to end');
     const text = s.rollout!.lines.join('\n');
     expect(s.rollout!.status).toBe('done');
+    expect(s.rollout!.halt).toBeUndefined();
     expect(text).not.toContain('[FAIL]');
-    expect(text.match(/^gates passed:$/gm)).toHaveLength(2);
-    expect(text).toMatch(/rollout of good done: local-2 -> local-5, local-3 -> local-6, local-4 -> local-7$/);
-    expect(region.live().map((x) => x.id).sort()).toEqual(['local-5', 'local-6', 'local-7']);
+    expect(text.match(/^gates passed:$/gm)).toHaveLength(1);
+    expect(text).toMatch(/rollout of initial done: local-4 -> local-5$/);
+    expect(region.live().map((x) => x.id).sort()).toEqual(['local-2', 'local-3', 'local-5']);
+    // The history, newest first: each step with its gate results and duration.
+    expect(s.rollouts.map((r) => [r.id, r.release, r.status])).toEqual([[2, 'initial', 'done'], [1, 'skip-drain', 'halted']]);
+    const step = s.rollouts[0].steps[0];
+    expect(step).toMatchObject({ index: 1, wave: 'promote', status: 'passed', servers: ['local-4'], replaced: [{ old: 'local-4', by: 'local-5' }] });
+    expect(step.finishedAt! - step.startedAt).toBeGreaterThan(0);
+    expect(step.gates.map((g) => g.verdict)).not.toContain('fail');
   });
 });

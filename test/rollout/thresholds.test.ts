@@ -3,7 +3,7 @@
  * `sluice:rollout.gates`, then `--gate key=value`; every bad key or value gets an error naming it and
  * what was expected; the plan prints each threshold with where it came from.
  */
-import { defaultTimeouts } from '../../app/contract/timeouts';
+import { defaultTimeouts, reconnectBoundMs } from '../../app/contract/timeouts';
 import { defaultThresholds, resolveThresholds } from '../../app/rollout/gates';
 import { parseStackConfig } from '../../infra/config';
 import { thresholdLines } from '../../infra/rollout/print';
@@ -24,15 +24,15 @@ const issues = (gates: unknown): string[] => {
 describe('gate thresholds', () => {
   it('default from the contract: no reset, drains inside drain.deadlineMs', () => {
     expect(resolveThresholds(defaultTimeouts, undefined, 'x')).toEqual({ thresholds: defaultThresholds(defaultTimeouts), issues: [] });
-    expect(defaultThresholds(defaultTimeouts)).toEqual({ maxResets: 0, maxDrainMs: defaultTimeouts.drain.deadlineMs, minReconnectRatio: 0.9, maxHeartbeatTimeoutRatio: 0.01, maxPresenceFlaps: 0 });
+    expect(defaultThresholds(defaultTimeouts)).toEqual({ maxResets: 0, maxDrainMs: defaultTimeouts.drain.deadlineMs, minReconnectRatio: 0.9, maxHeartbeatTimeoutRatio: 0.01, maxPresenceFlaps: 0, presenceWindowMs: reconnectBoundMs(defaultTimeouts) });
   });
 
   it('takes sluice:rollout.gates (numbers or the strings `pulumi config set --path` writes), then --gate flags', () => {
     const cfg = cfgWith({ maxResets: '2', minReconnectRatio: 0.95 });
     expect(cfg.rollout.gates).toEqual({ maxResets: '2', minReconnectRatio: 0.95 });
     const r = thresholdsFor(cfg, ['minReconnectRatio=0.8', 'maxDrainMs=15000']);
-    expect(r.thresholds).toEqual({ maxResets: 2, maxDrainMs: 15000, minReconnectRatio: 0.8, maxHeartbeatTimeoutRatio: 0.01, maxPresenceFlaps: 0 });
-    expect(r.origin).toEqual({ maxResets: 'stack', maxDrainMs: 'flag', minReconnectRatio: 'flag', maxHeartbeatTimeoutRatio: 'default', maxPresenceFlaps: 'default' });
+    expect(r.thresholds).toEqual({ maxResets: 2, maxDrainMs: 15000, minReconnectRatio: 0.8, maxHeartbeatTimeoutRatio: 0.01, maxPresenceFlaps: 0, presenceWindowMs: reconnectBoundMs(defaultTimeouts) });
+    expect(r.origin).toEqual({ maxResets: 'stack', maxDrainMs: 'flag', minReconnectRatio: 'flag', maxHeartbeatTimeoutRatio: 'default', maxPresenceFlaps: 'default', presenceWindowMs: 'default' });
     expect(thresholdLines(thresholdsFor(cfgWith({ maxResets: 1 }))).slice(0, 2)).toEqual(['maxResets = 1 (sluice:rollout.gates)', `maxDrainMs = ${defaultTimeouts.drain.deadlineMs} (default: drain.deadlineMs)`]);
   });
 
@@ -42,7 +42,7 @@ describe('gate thresholds', () => {
       'sluice:rollout.gates.minReconnectRatio: 1.5: expected a number in [0, 1] (share of the drained load the survivors must gain)',
       'sluice:rollout.gates.maxResets: -1: expected an integer >= 0 (connections reset in one step)',
       'sluice:rollout.gates.maxPresenceFlaps: "many": expected an integer >= 0 (peers that may leave presence in one step)',
-      'sluice:rollout.gates.flaps: unknown threshold (known: maxResets, maxDrainMs, minReconnectRatio, maxHeartbeatTimeoutRatio, maxPresenceFlaps)',
+      'sluice:rollout.gates.flaps: unknown threshold (known: maxResets, maxDrainMs, minReconnectRatio, maxHeartbeatTimeoutRatio, maxPresenceFlaps, presenceWindowMs)',
     ]);
     expect(issues([1])).toEqual([expect.stringMatching(/^sluice:rollout\.gates: /)]);
     const cfg = cfgWith({});

@@ -12,6 +12,7 @@
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { runDrill } from './drill';
+import { runningRegions } from '../region/region';
 import { runMeta, updateReadme, writeReport } from './report';
 import type { LocalBalancerKind } from '../lb/load-balancer';
 import type { BackplaneKind } from '../region/region';
@@ -50,8 +51,19 @@ const program = new Command('drill')
   .action(async (o: Opts) => {
     const peers = o.peers ?? (o.quick ? 120 : 300);
     const log = (l: string) => process.stderr.write(`drill: ${l}\n`);
-    if (o.rollout) process.exit(await runRolloutDrill({ release: o.release, quick: o.quick, peers, lb: o.lb, backplane: o.backplane, log, out: (l) => process.stdout.write(`${l}\n`) }));
-    const results = await runDrill({ quick: o.quick, peers, scenarios: o.scenarios, lb: o.lb, backplane: o.backplane, log });
+    // Ctrl-C (SIGINT to the terminal's foreground process group) or SIGTERM: the running scenario's
+    // region stops as `npm start` does (its fleet summary, a drain of every server, its temp dir
+    // removed), no report is written, exit 0. Every signal of the group lands here (npm and tsx
+    // forward theirs too): one stop.
+    process.on('SIGINT', () => interrupt('SIGINT', log));
+    process.on('SIGTERM', () => interrupt('SIGTERM', log));
+    if (o.rollout) {
+      const code = await runRolloutDrill({ release: o.release, quick: o.quick, peers, lb: o.lb, backplane: o.backplane, log, out: (l) => process.stdout.write(`${l}\n`) });
+      if (!interrupted) process.exit(code);
+      return;
+    }
+    const results = await runDrill({ quick: o.quick, peers, scenarios: o.scenarios, lb: o.lb, backplane: o.backplane, log, signal: aborted.signal });
+    if (interrupted) return;
     // The command that reproduces the run: where its outputs go is not part of it.
     const argv = reproArgs(process.argv.slice(2)).join(' ');
     const meta = runMeta({ quick: o.quick, peers, date: new Date().toISOString().slice(0, 10), command: `npm run drill${argv ? ` -- ${argv}` : ''}` });
@@ -62,6 +74,28 @@ const program = new Command('drill')
     for (const m of missed) log(`MISSED ${m}`);
     process.exit(missed.length > 0 ? 1 : 0);
   });
+let interrupted: Promise<void> | undefined;
+const aborted = new AbortController();
+function interrupt(sig: string, log: (l: string) => void): void {
+  interrupted ??= (async () => {
+    aborted.abort();
+    const regions = [...runningRegions];
+    log(`interrupted (${sig}): stopping ${regions.length} region(s): fleet, a drain of every server, the load balancer and the backplane; no report is written`);
+    let failed = false;
+    await Promise.all(regions.map(async (r) => {
+      try {
+        const s = await r.stop();
+        if (s) log(`fleet: ${s.peers} peers, ${s.sent} signals sent, ${s.delivered} delivered, ${s.lost} lost, ${s.duplicated} duplicated, ${s.reconnects} reconnects, peers ever offline ${r.monitor.everOffline.size}`);
+      } catch (err) {
+        failed = true;
+        log(`stop failed: ${(err as Error).message}`);
+      }
+    }));
+    log('stopped.');
+    process.exit(failed ? 1 : 0);
+  })();
+}
+
 /** `args` without the output options (`--out`, `--doc`, `--doc-chart`) and their values. */
 function reproArgs(args: string[]): string[] {
   const out: string[] = [];
@@ -75,6 +109,8 @@ function reproArgs(args: string[]): string[] {
 
 program.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 program.parseAsync().catch((err: Error) => {
+  // A scenario cut short by Ctrl-C fails on its stopped region: the interrupt decides the exit.
+  if (interrupted) return;
   process.stderr.write(`drill: ${err.stack ?? err.message}\n`);
   process.exit(2);
 });

@@ -29,6 +29,8 @@ export interface DrillOptions {
   lb?: LocalBalancerKind | 'auto';
   backplane?: BackplaneKind | 'auto';
   log?: (line: string) => void;
+  /** Aborted (Ctrl-C): no further scenario starts. */
+  signal?: AbortSignal;
 }
 
 export interface Check {
@@ -85,6 +87,7 @@ export async function runDrill(o: DrillOptions): Promise<ScenarioResult[]> {
   const log = o.log ?? (() => undefined);
   const results: ScenarioResult[] = [];
   for (const n of o.scenarios) {
+    o.signal?.throwIfAborted();
     log(`scenario ${n}: starting`);
     const r = await SCENARIOS[n - 1](o);
     log(`scenario ${n} (${r.name}): worst peer outage ${(r.outageMs.max / 1000).toFixed(2)} s, lost ${r.summary.lost}, ` +
@@ -109,6 +112,7 @@ async function region(o: DrillOptions, timeouts: Timeouts, clientTimeouts: Timeo
     // Quiet peers (one signal per 1.5 LB idle timeouts) warm up with one signal each.
     const perPeer = quiet ? 1 : 2;
     await until(() => fleet.snapshot().delivered >= o.peers * perPeer, 30_000 + 2 * perPeer * intervalMs, 'warm-up signals');
+    o.log?.(`region up: ${r.live().map((s) => s.id).join(', ')} behind ${r.lb.kind}, backplane ${r.backplaneKind}; ${o.peers} peers joined and warmed up`);
     return { r, probe };
   } catch (err) {
     await r.stop();

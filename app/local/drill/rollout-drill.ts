@@ -31,7 +31,7 @@ export async function runRolloutDrill(o: RolloutDrillOptions): Promise<number> {
     const result = await rolloutLocal(region, {
       release: o.release, out: o.out,
       // This region stops after the run; a long-running one (npm start) rolls back from its page.
-      rollbackCommands: ['npm start, then on its status page: release "good", roll out (the same controller, the previous release)'],
+      rollbackCommands: (release) => [`npm start, then on its status page: release "${release}", roll out (the same controller, the previous release)`],
     });
     const summary = await region.stop();
     if (summary) o.log(`fleet: ${summary.delivered} delivered, ${summary.lost} lost, ${summary.duplicated} duplicated; peers ever offline ${region.monitor.everOffline.size}`);

@@ -52,7 +52,12 @@ const START_TIMEOUT_MS = 30_000;
 
 export async function startNetworkHost(): Promise<NetworkHost> {
   const [cmd, args] = withLifeline(process.execPath, ['--import', 'tsx', __filename]);
-  const child: ChildProcess = spawn(cmd, args, { cwd: path.resolve(__dirname, '../../..'), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // Its own process group, as every other child of the region (servers.ts, haproxy.ts, redis.ts): a
+  // terminal's Ctrl-C sends SIGINT to the whole foreground process group, and this child, in that
+  // group, died of it while the region was about to drain through its proxies ("stop failed:
+  // network host exited (SIGINT)"). Only the region process handles Ctrl-C; this child ends when
+  // the region closes its channel, or by its lifeline when the region dies.
+  const child: ChildProcess = spawn(cmd, args, { cwd: path.resolve(__dirname, '../../..'), stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const pending = new Map<number, { resolve: (r: { id?: number; port?: number }) => void; reject: (e: Error) => void }>();
   const proxies = new Map<number, { state: State; serverClosed: ServerClose[] }>();

@@ -69,6 +69,9 @@ export interface RegionOptions {
 
 export type BreakMode = 'silence' | 'delete' | 'restore';
 
+/** Regions started and not stopped yet: what a Ctrl-C of the drill has to stop (drill-cli.ts). */
+export const runningRegions = new Set<Region>();
+
 export class Region extends EventEmitter {
   readonly servers: LocalServer[] = [];
   readonly monitor: Monitor;
@@ -86,10 +89,13 @@ export class Region extends EventEmitter {
   private nextId = 1;
   private dir: string;
   private stopping?: Promise<FleetSummary | undefined>;
+  /** The fleet's summary once `stop()` has stopped it (kept even when a later stop step fails). */
+  summary?: FleetSummary;
 
   constructor(readonly opts: RegionOptions) {
     super();
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-region-'));
+    runningRegions.add(this);
     this.monitor = new Monitor({
       servers: () => this.servers,
       fleet: () => this.fleet,
@@ -107,7 +113,15 @@ export class Region extends EventEmitter {
     return this.servers.filter((s) => !s.gone);
   }
 
-  async start(): Promise<void> {
+  /** Resolves once start() has settled: a stop asked for meanwhile (Ctrl-C) waits for it. */
+  private starting?: Promise<void>;
+
+  start(): Promise<void> {
+    this.starting ??= this.startParts();
+    return this.starting;
+  }
+
+  private async startParts(): Promise<void> {
     const asked = this.opts.backplane ?? 'auto';
     if (asked === 'redis' && !redisAvailable()) throw new Error('--backplane redis: redis-server is not on PATH (apt-get install redis-server)');
     this.backplaneKind = asked === 'auto' ? (redisAvailable() ? 'redis' : 'memory') : asked;
@@ -255,17 +269,36 @@ export class Region extends EventEmitter {
    */
   stop(): Promise<FleetSummary | undefined> {
     this.stopping ??= (async () => {
-      const summary = await this.fleet?.stop();
+      // Parts still starting would come up after this stop and outlive it.
+      await this.starting?.catch(() => undefined);
+      // Every step runs whatever an earlier one ran into (a part that died first must not leave the
+      // rest running or the temp dir behind); the first error is reported once all are done.
+      const errors: Error[] = [];
+      const step = async <T>(f: () => Promise<T> | T | undefined): Promise<T | undefined> => {
+        try {
+          return await f();
+        } catch (err) {
+          errors.push(err as Error);
+          return undefined;
+        }
+      };
+      const summary = await step(() => this.fleet?.stop());
+      this.summary = summary;
       this.monitor.stop();
-      await Promise.all(this.live().map(async (s) => {
-        await Promise.resolve().then(() => this.lb.remove(s.id)).catch(() => undefined);
-        await s.drain().catch(() => s.destroy());
-      }));
-      await this.lb?.close();
-      await this.networks?.close();
-      await this.memory?.close();
-      await this.redis?.stop();
+      await Promise.all(this.live().map((s) => step(async () => {
+        await Promise.resolve().then(() => this.lb?.remove(s.id)).catch(() => undefined);
+        await s.drain().catch(async (err: Error) => {
+          await s.destroy().catch(() => undefined);
+          throw new Error(`${s.id}: drain failed (${err.message}); its process was killed`);
+        });
+      })));
+      await step(() => this.lb?.close());
+      await step(() => this.networks?.close());
+      await step(() => this.memory?.close());
+      await step(() => this.redis?.stop());
       fs.rmSync(this.dir, { recursive: true, force: true });
+      runningRegions.delete(this);
+      if (errors.length > 0) throw errors[0];
       return summary;
     })();
     return this.stopping;

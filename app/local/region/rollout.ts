@@ -11,23 +11,30 @@
  * rollout before the next server is touched.
  *
  * Releases (what a release does to the servers it replaces, standing in for a new template):
+ *   initial     the release the region started on (INITIAL_RELEASE): drains like good, so a halted
+ *               rollout rolls back to it
  *   good        POST /drain, as the lifecycle watcher does: 1012 to every client, no reset
  *   skip-drain  no drain: the old server is deleted with its connections open (every one reset), as
  *               a template whose drain hook went missing. drain-resets fails after the first server.
+ *
+ * A rollout replaces the servers that do not run the release yet (a rollback replaces only what the
+ * halted rollout changed); when every server runs it already, all of them (a MIG's "replace").
  */
-import { rolloutSettleMs } from '../../contract/timeouts';
-import { defaultThresholds, gateLines, GateResult, GateThresholds } from '../../rollout/gates';
+import { defaultThresholds, gateLines, GateResult, GateThresholds, settleMs } from '../../rollout/gates';
 import { GatedStep, HaltReport, printHalt, runGatedStep, StepContext } from '../../rollout/runner';
 import { AdminGateSource, AdminTarget } from '../../rollout/source';
-import type { Region } from './region';
+import { INITIAL_RELEASE, Region } from './region';
 import type { LocalServer } from './servers';
 
 export const LOCAL_RELEASES = {
+  [INITIAL_RELEASE]: 'the release the region started on; drains every server it replaces',
   good: 'drains every server it replaces (POST /drain: 1012 to every client)',
   'skip-drain': 'skips the drain: each server it replaces is deleted with its connections open',
 } as const;
 export type LocalRelease = keyof typeof LOCAL_RELEASES;
 export const isLocalRelease = (v: unknown): v is LocalRelease => typeof v === 'string' && Object.hasOwn(LOCAL_RELEASES, v);
+/** Whether a release drains the servers it replaces (skip-drain deletes them). */
+const drains = (r: LocalRelease) => r !== 'skip-drain';
 
 /** The local region is one region of the controller's. */
 export const LOCAL_REGION = 'local';
@@ -43,7 +50,7 @@ export interface LocalPlan {
   steps: LocalStep[];
 }
 
-/** canary: the first server; promote: the rest (a one-server region is promoted directly). */
+/** canary: the first server; promote: the rest (a one-server rollout is promoted directly). */
 export function planLocalRollout(servers: string[], release: LocalRelease): LocalPlan {
   if (servers.length === 0) throw new Error('the region has no live server to roll out to');
   const steps: LocalStep[] = [];
@@ -54,20 +61,45 @@ export function planLocalRollout(servers: string[], release: LocalRelease): Loca
   return { release, steps };
 }
 
+/** One step as it ran: what the page's rollout history shows. */
+export interface StepRecord {
+  index: number;
+  wave: string;
+  title: string;
+  servers: string[];
+  startedAt: number;
+  finishedAt?: number;
+  status: 'running' | 'passed' | 'halted';
+  /** The step's last gate results (the final ones once it has ended). */
+  gates: GateResult[];
+  /** Servers replaced in this step (old id -> new id). */
+  replaced: Array<{ old: string; by: string }>;
+}
+
+/** How to undo a halted rollout: the previous release over the servers it changed. */
+export interface Rollback {
+  release: LocalRelease;
+  /** The servers on the halted release, each replaced by one on `release`. */
+  replace: string[];
+  heading: string;
+  /** What ran before (printed as comments). */
+  was: string[];
+  commands: string[];
+}
+
 export interface LocalRolloutOptions {
   release: LocalRelease;
   thresholds?: GateThresholds;
   /** Gate sampling period (default 200 ms). */
   pollMs?: number;
-  /** Default: the contract's rolloutSettleMs, as `npm run rollout -- --apply`. */
+  /** Default: settleMs(timeouts, thresholds), as `npm run rollout -- --apply`. */
   settleMs?: number;
-  /** How a halted rollout is undone here (printed after the halt). */
-  rollbackCommands?: string[];
+  /** How to roll `release` out here (the page's curl, ...): printed after a halt. */
+  rollbackCommands?: (release: LocalRelease) => string[];
+  /** Each step's record whenever it changes (start, end). */
+  onStep?(steps: StepRecord[]): void;
   out(line: string): void;
 }
-
-/** The status page's way back: the same controller, the previous release. */
-export const ROLLBACK_BY_PAGE = [`curl -X POST -H 'Content-Type: application/json' -d '{"release":"good"}' http://127.0.0.1:<status port>/api/rollout   # or the page: release "good", roll out`];
 
 export interface LocalRolloutResult {
   status: 'done' | 'halted';
@@ -77,7 +109,8 @@ export interface LocalRolloutResult {
   replaced: Array<{ old: string; by: string }>;
   /** Each completed step's final gate results. */
   passed: Array<{ step: number; gates: GateResult[] }>;
-  halt?: { step: LocalStep; gates: GateResult[]; error?: string };
+  steps: StepRecord[];
+  halt?: { step: LocalStep; gates: GateResult[]; error?: string; rollback?: Rollback };
   thresholds: GateThresholds;
 }
 
@@ -89,27 +122,33 @@ export async function rolloutLocal(region: Region, o: LocalRolloutOptions): Prom
   const t = region.opts.timeouts;
   const thresholds = o.thresholds ?? defaultThresholds(t);
   const num = (id: string) => Number(/(\d+)$/.exec(id)?.[1] ?? 0);
-  const plan = planLocalRollout(region.live().map((s) => s.id).sort((a, b) => num(a) - num(b)), o.release);
+  const live = region.live().map((s) => s.id).sort((a, b) => num(a) - num(b));
+  const todo = live.filter((id) => region.releases.get(id) !== o.release);
+  const plan = planLocalRollout(todo.length > 0 ? todo : live, o.release);
   // Development servers on loopback: their admin listeners take no token (servers.ts adminJson).
   const source = new AdminGateSource(() => region.live().map(target));
   const replaced: LocalRolloutResult['replaced'] = [];
   const completed: number[] = [];
   const passed: LocalRolloutResult['passed'] = [];
+  const steps: StepRecord[] = [];
   const total = plan.steps.reduce((n, s) => n + s.servers.length, 0);
-  o.out(`# rollout of ${o.release} on the local region (${LOCAL_RELEASES[o.release]}): ${plan.steps.length} step(s), ${total} server(s)`);
+  o.out(`# rollout of ${o.release} on the local region (${LOCAL_RELEASES[o.release]}): ${plan.steps.length} step(s), ${total} server(s)` +
+    (todo.length === 0 ? ' (every server runs it already: each is replaced)' : todo.length < live.length ? ` (${live.length - todo.length} run it already)` : ''));
   o.out(`gates after each server (hard) and each step (all)${o.thresholds ? '' : ', thresholds from the region\'s timeouts contract'}:`);
   for (const l of gateLines(thresholds)) o.out(`  ${l}`);
 
-  const deploy = (step: LocalStep) => async (ctx: StepContext) => {
+  const deploy = (step: LocalStep, record: StepRecord) => async (ctx: StepContext) => {
     for (const id of step.servers) {
       if (ctx.signal.aborted) return;
       const old = region.live().find((s) => s.id === id);
       if (!old) throw new Error(`${id} is no longer live`);
       region.setRolling({ step: replaced.length + 1, of: total, current: id });
       const fresh = await region.addServer(o.release);
-      if (o.release === 'good') await region.retire(old, (answer) => source.record(target(old), answer));
+      if (drains(o.release)) await region.retire(old, (answer) => source.record(target(old), answer));
       else await region.breakServer('delete', old.id);
       replaced.push({ old: id, by: fresh.id });
+      record.replaced.push({ old: id, by: fresh.id });
+      o.onStep?.(steps);
       ctx.log(`  ${id} -> ${fresh.id} (${o.release})`);
       await ctx.sampled();
     }
@@ -120,26 +159,42 @@ export async function rolloutLocal(region: Region, o: LocalRolloutOptions): Prom
   try {
     for (const step of plan.steps) {
       o.out(`== step ${step.index}/${plan.steps.length} (${step.wave}): ${step.title}`);
-      const r = await runGatedStep(step, deploy(step), { source, thresholds, pollMs: o.pollMs ?? 200, settleMs: o.settleMs ?? rolloutSettleMs(t), out: o.out });
+      const record: StepRecord = { index: step.index, wave: step.wave, title: step.title, servers: step.servers, startedAt: Date.now(), status: 'running', gates: [], replaced: [] };
+      steps.push(record);
+      o.onStep?.(steps);
+      const r = await runGatedStep(step, deploy(step, record), { source, thresholds, pollMs: o.pollMs ?? 200, settleMs: o.settleMs ?? settleMs(t, thresholds), out: o.out });
+      Object.assign(record, { finishedAt: Date.now(), status: r.ok ? 'passed' : 'halted', gates: r.gates });
+      o.onStep?.(steps);
       if (!r.ok) {
-        const mine = replaced.filter((x) => step.servers.includes(x.old));
-        const report: HaltReport = {
-          step, gates: r.gates, error: r.error,
-          rollback: mine.length ? {
-            heading: `roll ${LOCAL_REGION} back to the previous release: replace ${mine.map((x) => x.by).join(', ')} (${o.release}) with servers on ${region.releases.get(mine[0].old) ?? 'the previous release'}`,
-            was: mine.map((x) => `${x.old} ran ${region.releases.get(x.old) ?? '?'}, replaced by ${x.by}`),
-            commands: o.rollbackCommands ?? ROLLBACK_BY_PAGE,
-          } : undefined,
-        };
+        const rollback = rollbackFor(region, replaced, o);
+        const report: HaltReport = { step, gates: r.gates, error: r.error, rollback };
         printHalt(report, o.out);
-        return { status: 'halted', release: o.release, completed, replaced, passed, halt: { step, gates: r.gates, error: r.error }, thresholds };
+        return { status: 'halted', release: o.release, completed, replaced, passed, steps, halt: { step, gates: r.gates, error: r.error, rollback }, thresholds };
       }
       completed.push(step.index);
       passed.push({ step: step.index, gates: r.gates });
     }
     o.out(`rollout of ${o.release} done: ${replaced.map((x) => `${x.old} -> ${x.by}`).join(', ')}`);
-    return { status: 'done', release: o.release, completed, replaced, passed, thresholds };
+    return { status: 'done', release: o.release, completed, replaced, passed, steps, thresholds };
   } finally {
     region.setRolling(null);
   }
+}
+
+/**
+ * The way back from a halt: the release the first replaced server ran (the initial one included),
+ * rolled out over every server this rollout started (a rollout replaces only the servers not on
+ * it). Nothing replaced yet: nothing to undo.
+ */
+function rollbackFor(region: Region, replaced: LocalRolloutResult['replaced'], o: LocalRolloutOptions): Rollback | undefined {
+  if (replaced.length === 0) return undefined;
+  const previous = region.releases.get(replaced[0].old);
+  const release: LocalRelease = isLocalRelease(previous) ? previous : INITIAL_RELEASE;
+  const replace = replaced.map((x) => x.by).filter((id) => region.live().some((s) => s.id === id));
+  return {
+    release, replace,
+    was: replaced.map((x) => `${x.old} ran ${region.releases.get(x.old) ?? '?'}, replaced by ${x.by}`),
+    heading: `roll ${LOCAL_REGION} back to the previous release: replace ${replace.join(', ')} (${o.release}) with servers on ${release}`,
+    commands: o.rollbackCommands?.(release) ?? [`roll ${release} out (the same controller, the previous release)`],
+  };
 }

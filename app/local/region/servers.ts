@@ -110,6 +110,10 @@ async function startChild(o: ServerSpawnOptions, redisUrl: string): Promise<Loca
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   let stderr = '';
   proc.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
+  // The server logs its drain report ('drain finished') before it exits: a drain whose process ended
+  // before `POST /drain?wait=1` was answered still has its report (read once stdout has closed).
+  let drainReport: ServerStatus['drain'] | undefined;
+  const stdoutClosed = new Promise<void>((resolve) => proc.stdout!.once('close', () => resolve()));
   const listening = await new Promise<{ port: number; adminPort: number }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server ${o.id} did not start within 30 s: ${stderr}`)), 30_000);
     readline.createInterface({ input: proc.stdout! }).on('line', (line) => {
@@ -119,7 +123,10 @@ async function startChild(o: ServerSpawnOptions, redisUrl: string): Promise<Loca
       } catch {
         return;
       }
-      if (entry.msg === 'server listening') {
+      if (entry.msg === 'drain finished') {
+        const r = entry as { startedAt?: number; finishedAt?: number; total?: number; closeSent?: number; reset?: number };
+        drainReport = { startedAt: r.startedAt ?? 0, finishedAt: r.finishedAt ?? 0, total: r.total ?? 0, closeSent: r.closeSent ?? 0, reset: r.reset ?? 0 };
+      } else if (entry.msg === 'server listening') {
         clearTimeout(timer);
         resolve({ port: entry.port!, adminPort: entry.adminPort! });
       } else if ((entry.level ?? 0) >= (LEVELS[o.logLevel] ?? 40)) {
@@ -140,7 +147,10 @@ async function startChild(o: ServerSpawnOptions, redisUrl: string): Promise<Loca
     await network.resetAll();
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
     await exited;
-  }, () => proc.exitCode !== null || proc.signalCode !== null);
+  }, () => proc.exitCode !== null || proc.signalCode !== null, async () => {
+    await stdoutClosed;
+    return drainReport;
+  });
 }
 
 const LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity };
@@ -151,8 +161,12 @@ export function killChildrenNow(): void {
   for (const c of children) c.kill('SIGKILL');
 }
 
-/** `exitedAlone`: the server's process has ended by itself (an admin drain ends in exit 0). */
-function wrap(id: string, network: BlackholeProxy, publicPort: number, adminPort: number, kill: () => Promise<void>, exitedAlone: () => boolean): LocalServer {
+/**
+ * `exitedAlone`: the server's process has ended by itself (an admin drain ends in exit 0);
+ * `loggedReport`: then, the drain report it logged on its way out.
+ */
+function wrap(id: string, network: BlackholeProxy, publicPort: number, adminPort: number, kill: () => Promise<void>, exitedAlone: () => boolean,
+  loggedReport: () => Promise<ServerStatus['drain'] | undefined> = async () => undefined): LocalServer {
   const s: LocalServer = {
     id, port: network.port, publicPort, adminPort, network, gone: false,
     status: () => adminJson<ServerStatus>(adminPort, 'GET', '/status'),
@@ -165,6 +179,8 @@ function wrap(id: string, network: BlackholeProxy, publicPort: number, adminPort
       } catch (err) {
         // A drain with nothing to close can end, and its process exit, before the second request.
         if (!(observe && exitedAlone())) throw err;
+        const report = await loggedReport();
+        if (report) observe({ state: 'drained', drain: report });
       }
       // The server has closed its listeners; the process (or this one's server) is done.
       await kill();

@@ -5,9 +5,10 @@
  *   GET  /               the page            GET /app.js   its script
  *   GET  /api/state      the current state (JSON; the same object every SSE `state` event carries)
  *   GET  /api/events     SSE stream of states
- *   POST /api/rollout    {"release"?: "good" | "skip-drain"}: roll a release out through the rollout
- *                        controller (app/local/region/rollout.ts: canary, then the rest, gated; halts on a
- *                        failed gate) (202; 409 while one runs). The outcome is the state's `rollout`.
+ *   POST /api/rollout    {"release"?: "good" | "skip-drain" | "initial"}: roll a release out through the
+ *                        rollout controller (app/local/region/rollout.ts: canary, then the rest, gated;
+ *                        halts on a failed gate) (202; 409 while one runs). The outcome is the state's
+ *                        `rollout` (a halt with its failed gates and rollback), the last ten `rollouts`.
  *   POST /api/break      {"mode": "silence" | "delete" | "restore", "server": "<id>"}
  *
  * POSTs must be `Content-Type: application/json` and, when the browser sends an Origin, come from
@@ -21,7 +22,8 @@ import path from 'node:path';
 import { regionChart } from './charts';
 import type { Sample } from '../region/monitor';
 import type { BreakMode, Region } from '../region/region';
-import { isLocalRelease, LOCAL_RELEASES, LocalRelease, rolloutLocal } from '../region/rollout';
+import { isLocalRelease, LOCAL_RELEASES } from '../region/rollout';
+import { Rollouts, RolloutView } from './rollouts';
 
 const PAGE_DIR = path.join(__dirname, 'page');
 const MAX_BODY = 1024;
@@ -38,18 +40,13 @@ export interface RegionState {
   log: string[];
   /** The release of every server ever started (id -> release). */
   releases: Record<string, string>;
-  /** The last rollout through the controller: what it printed and how it ended. */
+  /** The last rollout through the controller: its steps, how it ended (a halt), what it printed. */
   rollout: RolloutView | null;
+  /** The last rollouts, newest first (steps, gate results, durations). */
+  rollouts: Array<Omit<RolloutView, 'lines'>>;
 }
 
-export interface RolloutView {
-  release: LocalRelease;
-  status: 'running' | 'done' | 'halted' | 'failed';
-  /** The controller's output (plan, gates, the halt and its rollback). */
-  lines: string[];
-}
-
-export function regionState(region: Region, log: string[], rollout: RolloutView | null = null): RegionState {
+export function regionState(region: Region, log: string[], rollouts?: Rollouts): RegionState {
   const f = region.fleet?.snapshot();
   const samples = region.monitor.samples;
   const last = samples.at(-1);
@@ -67,7 +64,8 @@ export function regionState(region: Region, log: string[], rollout: RolloutView 
     chart: regionChart(samples, { title: 'connections per server, peers offline (last 5 min)', since: last ? Math.max(0, last.t - 5 * 60_000) : 0 }),
     log: log.slice(-12),
     releases: Object.fromEntries(region.releases),
-    rollout: rollout && { ...rollout, lines: rollout.lines.slice(-40) },
+    rollout: rollouts?.latest() ?? null,
+    rollouts: rollouts?.history() ?? [],
   };
 }
 
@@ -80,8 +78,12 @@ export async function startStatusServer(region: Region, port: number): Promise<{
     log.push(`${new Date().toISOString().slice(11, 19)} ${line}`);
     if (log.length > 100) log.shift();
   };
-  let last: RolloutView | null = null;
-  const state = () => regionState(region, log, last);
+  let origin = '';
+  const rollouts = new Rollouts(region, () => `${origin}/`, (line) => {
+    if (line) note(line);
+    push();
+  });
+  const state = () => regionState(region, log, rollouts);
   const push = () => {
     const data = `event: state\ndata: ${JSON.stringify(state())}\n\n`;
     for (const s of streams) s.write(data);
@@ -97,7 +99,6 @@ export async function startStatusServer(region: Region, port: number): Promise<{
       note(`error: ${(err as Error).message}`);
     }
   });
-  let origin = '';
 
   const handle = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://local');
@@ -129,26 +130,12 @@ export async function startStatusServer(region: Region, port: number): Promise<{
   const rollout = (res: http.ServerResponse, body: unknown) => {
     const b = body as { release?: unknown } | null;
     const releases = Object.keys(LOCAL_RELEASES);
-    if (!b || typeof b !== 'object' || Array.isArray(b)) return send(res, 400, { error: 'invalid_body', expected: '{"release"?: "good"|"skip-drain"}' });
+    if (!b || typeof b !== 'object' || Array.isArray(b)) return send(res, 400, { error: 'invalid_body', expected: `{"release"?: ${releases.map((r) => `"${r}"`).join('|')}}` });
     const release = b.release ?? 'good';
     if (!isLocalRelease(release)) return send(res, 400, { error: 'invalid_release', field: 'release', expected: releases });
     if (region.rolling) return send(res, 409, { error: 'rollout_running', rolling: region.rolling });
-    const servers = region.live().map((s) => s.id);
-    note(`rollout of ${release}: replacing ${servers.join(', ')}`);
-    const view: RolloutView = { release, status: 'running', lines: [] };
-    last = view;
-    const out = (line: string) => {
-      view.lines.push(line);
-      if (view.lines.length > 200) view.lines.shift();
-    };
-    rolloutLocal(region, { release, out }).then((r) => {
-      view.status = r.status;
-      note(r.status === 'done' ? `rollout of ${release} finished` : `rollout of ${release} HALTED at step ${r.halt!.step.index}: ${r.halt!.error ?? r.halt!.gates.filter((g) => g.verdict === 'fail').map((g) => g.gate).join(', ')}`);
-    }, (e: Error) => {
-      view.status = 'failed';
-      note(`rollout failed: ${e.message}`);
-    }).finally(push);
-    send(res, 202, { started: true, release, servers });
+    const { view } = rollouts.start(release);
+    send(res, 202, { started: true, release, servers: view.servers, id: view.id });
   };
 
   const breakServer = (res: http.ServerResponse, body: unknown) => {

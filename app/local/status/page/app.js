@@ -38,14 +38,80 @@
       text('ever-offline', s.fleet.everOffline); text('lost', s.fleet.lost); text('duplicated', s.fleet.duplicated);
       $('ever-offline').className = s.fleet.everOffline > 0 ? 'bad' : '';
     }
-    text('rollout-state', s.rolling ? 'rolling out: step ' + s.rolling.step + ' of ' + s.rolling.of + ' (' + (s.rolling.current || '') + ')' : 'idle');
+    var last = s.rollout;
+    var halted = !s.rolling && last && last.status === 'halted' && last.halt;
+    text('rollout-state', s.rolling ? 'rolling out: server ' + s.rolling.step + ' of ' + s.rolling.of + (s.rolling.current ? ' (replacing ' + s.rolling.current + ')' : '')
+      : halted ? 'HALTED: rollout of ' + last.release + ' stopped at step ' + last.halt.step + ' (' + last.halt.wave + ')'
+      : last && last.status === 'failed' ? 'idle (the last rollout failed: ' + last.error + ')' : 'idle');
+    $('rollout-state').className = halted || (last && last.status === 'failed' && !s.rolling) ? 'halted' : '';
     $('rollout').disabled = !!s.rolling;
+    renderHalt(halted ? last : null, !!s.rolling);
     // The controller's own output: the plan, each step's gates, a halt with its rollback.
-    text('rollout-output', s.rollout ? s.rollout.release + ': ' + s.rollout.status + '\n' + s.rollout.lines.join('\n') : '');
+    text('rollout-output', last ? last.release + ': ' + last.status + '\n' + last.lines.join('\n') : '');
+    renderHistory(s.rollouts || []);
     // The chart is SVG rendered by the region from numbers and validated server ids (escaped).
     $('chart').innerHTML = s.chart;
     text('log', s.log.join('\n'));
     document.body.setAttribute('data-updated', String(x ? x.t : 0));
+  }
+
+  // A halt is a state: the failing gates with their numbers and the way back, until the next rollout.
+  function renderHalt(r, rolling) {
+    $('halt').hidden = !r;
+    if (!r) return;
+    var h = r.halt;
+    text('halt-title', 'Rollout of ' + r.release + ' HALTED at step ' + h.step + ' (' + h.wave + '): ' + h.title);
+    var ul = $('halt-gates');
+    while (ul.firstChild) ul.removeChild(ul.firstChild);
+    h.failed.forEach(function (g) {
+      var li = document.createElement('li');
+      li.textContent = g.gate + ': ' + g.observed + ' (threshold ' + g.threshold + ')';
+      li.setAttribute('data-gate', g.gate);
+      ul.appendChild(li);
+    });
+    text('halt-error', h.error ? 'error: ' + h.error : '');
+    $('rollback-box').hidden = !h.rollback;
+    if (h.rollback) {
+      text('rollback', 'roll back to ' + h.rollback.release);
+      $('rollback').setAttribute('data-release', h.rollback.release);
+      $('rollback').disabled = rolling;
+      text('rollback-what', 'replaces ' + h.rollback.replace.join(', ') + ' (' + r.release + ') with servers on ' + h.rollback.release + ', gated like any rollout; or:');
+      text('rollback-command', h.rollback.command);
+    }
+  }
+
+  function clock(ms) { return new Date(ms).toLocaleTimeString([], { hour12: false }); }
+  function took(a, b) { return b ? ((b - a) / 1000).toFixed(1) + ' s' : '...'; }
+
+  function renderHistory(list) {
+    var body = $('history').tBodies[0];
+    while (body.firstChild) body.removeChild(body.firstChild);
+    list.forEach(function (r) {
+      var tr = document.createElement('tr');
+      tr.setAttribute('data-rollout', r.id);
+      var steps = document.createElement('td');
+      steps.className = 'gates';
+      r.steps.forEach(function (st) {
+        var d = document.createElement('div');
+        d.textContent = 'step ' + st.index + ' ' + st.wave + ' (' + st.servers.join(', ') + '): ' + st.status + ', ' + took(st.startedAt, st.finishedAt);
+        steps.appendChild(d);
+        st.gates.forEach(function (g) {
+          var gd = document.createElement('div');
+          gd.className = 'v-' + g.verdict.replace('/', '');
+          gd.textContent = '  [' + g.verdict + '] ' + g.gate + ': ' + g.observed;
+          gd.title = 'threshold ' + g.threshold;
+          steps.appendChild(gd);
+        });
+      });
+      [r.id, r.release, r.status, clock(r.startedAt), took(r.startedAt, r.finishedAt)].forEach(function (c, i) {
+        var td = document.createElement('td');
+        td.textContent = String(c);
+        if (i === 2) td.className = r.status === 'halted' || r.status === 'failed' ? 'v-fail' : r.status === 'done' ? 'v-pass' : '';
+        tr.appendChild(td);
+      });
+      tr.appendChild(steps);
+      body.appendChild(tr);
+    });
   }
 
   function post(path, body) {
@@ -55,6 +121,10 @@
   }
 
   $('rollout').addEventListener('click', function () { $('rollout').disabled = true; post('/api/rollout', { release: $('release').value }); });
+  $('rollback').addEventListener('click', function () {
+    $('rollback').disabled = true;
+    post('/api/rollout', { release: $('rollback').getAttribute('data-release') });
+  });
   $('break').addEventListener('click', function () {
     post('/api/break', { mode: $('break-mode').value, server: $('break-server').value });
   });
