@@ -15,6 +15,7 @@ import type { FleetSummary } from '../peer/fleet';
 import type { LocalBalancerKind } from './lb/load-balancer';
 import { BackplaneKind, Region, startRegion } from './region/region';
 import { watchLaunchers } from './lifeline';
+import { checkPorts } from './ports';
 import { startStatusServer } from './status/server';
 import { regionTimeouts } from './region/timeouts';
 
@@ -38,6 +39,8 @@ const int = (min: number) => (v: string) => {
 };
 
 export async function runStart(o: StartOptions, out: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<{ region: Region; stop(reason: string): Promise<FleetSummary | undefined> }> {
+  // Before anything starts: a taken port is named with its holder and the flag that moves it.
+  await checkPorts([{ port: o.port, what: 'load balancer', flag: '--port' }, { port: o.statusPort, what: 'status page', flag: '--status-port' }]);
   const region = await startRegion({
     servers: o.servers, peers: o.peers, timeouts: regionTimeouts(o.quick), lb: o.lb, backplane: o.backplane,
     port: o.port, intervalMs: o.interval, logLevel: o.logLevel, jsonLogs: o.jsonLogs,
