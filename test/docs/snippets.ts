@@ -109,7 +109,8 @@ export function inlineNpmCommands(file: string, markdown: string): Command[] {
   for (const m of prose.matchAll(/`(npm (?:run|start|test)\b[^`]*)`/g)) {
     if (m[1].includes('<')) continue;
     const line = prose.slice(0, m.index).split('\n').length;
-    out.push(...shellCommands({ file, line: line - 1, lang: 'sh', tags: [], body: m[1] }));
+    // A code span may wrap onto the next line; it is still one command.
+    out.push(...shellCommands({ file, line: line - 1, lang: 'sh', tags: [], body: m[1].replace(/\n/g, ' ') }));
   }
   return out;
 }
