@@ -23,6 +23,7 @@ const PULUMI = [
   'test/infra/gke-plan.test.ts',
   'test/infra/gke.test.ts',
   'test/infra/k8s-schemas.test.ts',
+  'test/infra/log-lines.test.ts',
   'test/infra/operations.test.ts',
   'test/infra/plan.test.ts',
   'test/infra/resources.test.ts',
