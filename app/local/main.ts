@@ -15,6 +15,7 @@ import type { FleetSummary } from '../peer/fleet';
 import type { LocalBalancerKind } from './lb/load-balancer';
 import { BackplaneKind, Region, startRegion } from './region/region';
 import { watchLaunchers } from './lifeline';
+import { checkPorts } from './ports';
 import { startStatusServer } from './status/server';
 import { regionTimeouts } from './region/timeouts';
 
@@ -28,6 +29,7 @@ interface StartOptions {
   interval: number;
   quick: boolean;
   logLevel: string;
+  jsonLogs: boolean;
 }
 
 const int = (min: number) => (v: string) => {
@@ -37,9 +39,11 @@ const int = (min: number) => (v: string) => {
 };
 
 export async function runStart(o: StartOptions, out: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<{ region: Region; stop(reason: string): Promise<FleetSummary | undefined> }> {
+  // Before anything starts: a taken port is named with its holder and the flag that moves it.
+  await checkPorts([{ port: o.port, what: 'load balancer', flag: '--port' }, { port: o.statusPort, what: 'status page', flag: '--status-port' }]);
   const region = await startRegion({
     servers: o.servers, peers: o.peers, timeouts: regionTimeouts(o.quick), lb: o.lb, backplane: o.backplane,
-    port: o.port, intervalMs: o.interval, logLevel: o.logLevel,
+    port: o.port, intervalMs: o.interval, logLevel: o.logLevel, jsonLogs: o.jsonLogs,
   });
   process.once('exit', () => region.killNow());
   const status = await startStatusServer(region, o.statusPort).catch(async (err: Error) => {
@@ -99,6 +103,7 @@ if (require.main === module) {
     .option('--status-port <port>', 'status page port on 127.0.0.1 (0: any free port)', int(0), 8080)
     .option('--interval <ms>', 'one numbered signal per peer every this many ms', int(10), 500)
     .option('--quick', 'the scaled-down contract of the drill\'s --quick (short drains)', false)
+    .option('--json-logs', 'server log lines as JSON (pino), as in production (default: one readable line each)', false)
     .addOption(new Option('--log-level <level>', 'server log level (stderr)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('warn'))
     .action(async (o: StartOptions) => {
       // Installed before anything starts: a Ctrl-C while the region comes up stops it once it is

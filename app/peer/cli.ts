@@ -2,7 +2,9 @@
  * `npm run peer -- ...`: drill peers from the command line, logging every state change as a JSON
  * line on stdout and, on exit (SIGINT, SIGTERM or --duration), one final `{"event":"summary",...}`
  * line. Exit codes: 0; 1 when the summary shows a lost or duplicated signal; 2 for bad arguments;
- * 3 when a peer stopped by itself (e.g. its token was refused with 401: no retry loop).
+ * 3 when a peer stopped by itself (e.g. its token was refused with 401: no retry loop); 4 when a
+ * peer never joined (nothing listening, refused upgrades); 5 when signals were refused for good
+ * (e.g. unknown_peer: the partner never joined). Each non-zero exit says why on stderr.
  *
  *   npm run peer -- --kind gateway --id gw-1 --to c-1 --url ws://127.0.0.1:4000/socket/websocket
  *   npm run peer -- --count 200 --url ws://127.0.0.1:4000/socket/websocket,ws://127.0.0.1:4001/socket/websocket --duration 60
@@ -18,6 +20,7 @@ import { DEFAULT_ACCOUNT, DEV_TOKEN_SECRET, PEER_ID_PATTERN, PEER_KINDS, PeerKin
 import { resolveTimeouts, Timeouts, TimeoutsOverrides } from '../contract/timeouts';
 import { SERVER_PORT, SOCKET_PATH } from '../protocol/endpoints';
 import { FleetSummary, runFleet } from './fleet';
+import type { DrillPeer } from './peer';
 import { PeerSummary, runPeer } from './single';
 
 interface CliOptions {
@@ -95,14 +98,28 @@ const program = new Command('peer')
     const durationMs = opts.duration !== undefined ? opts.duration * 1000 : undefined;
 
     let run: { stop(): Promise<FleetSummary | PeerSummary>; done: Promise<FleetSummary | PeerSummary> };
+    let peers: DrillPeer[];
     if (opts.count !== undefined) {
-      run = runFleet({ urls, count: opts.count, tokenSecret: secret, account: opts.account, timeouts, intervalMs: opts.interval, durationMs, seed: opts.seed, prefix: opts.id ?? 'fleet', logger, tokenInQuery: opts.tokenInQuery });
+      const fleet = runFleet({ urls, count: opts.count, tokenSecret: secret, account: opts.account, timeouts, intervalMs: opts.interval, durationMs, seed: opts.seed, prefix: opts.id ?? 'fleet', logger, tokenInQuery: opts.tokenInQuery });
+      run = fleet;
+      peers = [...fleet.peers];
     } else {
       if (!opts.id || !opts.to) throw new InvalidArgumentError('a single peer needs --id and --to (or use --count N for a fleet)');
       const id = opts.id;
       const kind = opts.kind;
       const token = process.env.SLUICE_TOKEN ?? (() => signToken(secret, { sub: id, kind, account: opts.account }));
-      run = runPeer({ urls, spec: { id, kind, to: opts.to }, token, timeouts, intervalMs: opts.interval, durationMs, seed: opts.seed, logger, tokenInQuery: opts.tokenInQuery });
+      const single = runPeer({ urls, spec: { id, kind, to: opts.to }, token, timeouts, intervalMs: opts.interval, durationMs, seed: opts.seed, logger, tokenInQuery: opts.tokenInQuery });
+      run = single;
+      peers = [single.peer];
+    }
+    // Why attempts failed before a peer ever joined (said on stderr when one never did).
+    const attempts: Record<string, number> = {};
+    for (const p of peers) {
+      p.client.on('disconnected', (d) => {
+        if (d.wasJoined) return;
+        const k = `${d.reason}${d.status ? ` ${d.status}` : ''}`;
+        attempts[k] = (attempts[k] ?? 0) + 1;
+      });
     }
     // `on`, not `once`: in a terminal, npm and tsx forward their own Ctrl-C here too, and a second
     // SIGINT with no listener would end the process before its summary.
@@ -118,7 +135,14 @@ const program = new Command('peer')
     const summary = await run.done;
     out.write(`${JSON.stringify({ event: 'summary', ...summary })}\n`);
     const fatal = 'peers' in summary ? Object.keys(summary.fatal).length > 0 : summary.fatal !== undefined;
-    process.exitCode = summary.lost > 0 || summary.duplicated > 0 ? 1 : fatal ? 3 : 0;
+    const never = peers.filter((p) => !p.joined).map((p) => p.spec.id);
+    const tried = Object.entries(attempts).map(([k, n]) => `${k} x${n}`).join(', ') || 'no answer';
+    const code = summary.lost > 0 || summary.duplicated > 0 ? 1 : fatal ? 3 : never.length > 0 ? 4 : summary.failed > 0 ? 5 : 0;
+    if (code === 1) process.stderr.write(`peer: ${summary.lost} signal(s) lost, ${summary.duplicated} duplicated\n`);
+    if (code === 3) process.stderr.write(`peer: stopped by itself: ${JSON.stringify(summary.fatal)}\n`);
+    if (code === 4) process.stderr.write(`peer: ${never.length === peers.length ? 'never connected' : `${never.length} of ${peers.length} peers never joined`} (${urls.join(', ')}: ${tried}); is the server or region running?\n`);
+    if (code === 5) process.stderr.write(`peer: ${summary.failed} of ${summary.sent} signals refused for good: ${JSON.stringify(summary.failures)}${summary.failures.unknown_peer ? ' (unknown_peer: the partner (--to) must be connected; start it too)' : ''}\n`);
+    process.exitCode = code;
   });
 
 // Usage errors exit 2 (commander's default is 1); --help exits 0.

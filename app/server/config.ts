@@ -23,7 +23,8 @@ const port = (def: number) => z.coerce.number().int().min(0).max(65535).default(
 
 const envSchema = z.object({
   SLUICE_ENV: z.enum(['development', 'production']).default('development'),
-  SLUICE_HOST: z.string().min(1).default('0.0.0.0'),
+  /** Default: 127.0.0.1 in development (nothing faces a network unless asked), 0.0.0.0 in production. */
+  SLUICE_HOST: z.string().min(1).optional(),
   SLUICE_PORT: port(SERVER_PORT),
   SLUICE_ADMIN_HOST: z.string().min(1).default('127.0.0.1'),
   SLUICE_ADMIN_PORT: port(ADMIN_PORT),
@@ -292,7 +293,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { fdLimit
   }
   return {
     env: e.SLUICE_ENV,
-    host: e.SLUICE_HOST,
+    host: e.SLUICE_HOST ?? (e.SLUICE_ENV === 'production' ? '0.0.0.0' : '127.0.0.1'),
     port: e.SLUICE_PORT,
     adminHost: e.SLUICE_ADMIN_HOST,
     adminPort: e.SLUICE_ADMIN_PORT,

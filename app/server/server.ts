@@ -148,13 +148,19 @@ export class SluiceServer implements AdminServer {
 
     this.metrics.backplaneUp.set(this.backplane.health().ok ? 1 : 0);
     this.backplaneUpSince = this.backplane.health().ok ? Date.now() : null;
+    let everUp = this.backplane.health().ok;
     this.backplane.onHealthChange((h) => {
       this.metrics.backplaneUp.set(h.ok ? 1 : 0);
       if (h.ok) {
         this.backplaneDownSince = null;
         this.backplaneUpSince ??= Date.now();
       } else this.backplaneDownSince ??= Date.now();
-      this.log.warn({ backplane: h }, h.ok ? 'backplane recovered' : 'backplane unavailable');
+      // A healthy start is no recovery, and closing the backplane on the way out is no outage:
+      // warn only about a backplane lost, or back after one was lost.
+      if (h.ok && !everUp) this.log.info({ backplane: h }, 'backplane connected');
+      else if (!h.ok && h.detail === 'closed') this.log.info({ backplane: h }, 'backplane closed');
+      else this.log.warn({ backplane: h }, h.ok ? 'backplane recovered' : 'backplane unavailable');
+      everUp ||= h.ok;
       if (h.fatal && this.drainer.state === 'serving') {
         // Another live process holds this server id: routing would be shared. Stop serving.
         this.log.error({ detail: h.detail }, 'backplane refused this server id, draining');

@@ -109,7 +109,8 @@ export function inlineNpmCommands(file: string, markdown: string): Command[] {
   for (const m of prose.matchAll(/`(npm (?:run|start|test)\b[^`]*)`/g)) {
     if (m[1].includes('<')) continue;
     const line = prose.slice(0, m.index).split('\n').length;
-    out.push(...shellCommands({ file, line: line - 1, lang: 'sh', tags: [], body: m[1] }));
+    // A code span may wrap onto the next line; it is still one command.
+    out.push(...shellCommands({ file, line: line - 1, lang: 'sh', tags: [], body: m[1].replace(/\n/g, ' ') }));
   }
   return out;
 }
@@ -133,6 +134,9 @@ const ELSEWHERE: Record<string, string> = {
   typecheck: 'CI runs it (.ci/run), before the tests',
   bench: 'benchmarks are not tests: 15 minutes, run by hand; results in bench/results/',
   'bench:soak': 'the 10-minute soak, run by hand; results in bench/results/soak.md',
+  lint: 'eslint over the whole tree, a minute on 2 cores: run by hand and in CI, not inside the tests',
+  'format:check': 'prettier --check over the whole tree: run by hand and in CI, not inside the tests',
+  format: 'prettier --write rewrites files: never run by a test',
   'build:client': 'test/client/package.test.ts builds, packs and installs the SDK package',
 };
 /** Programs a walkthrough uses against servers it started on fixed ports: checked installed, not run. */
@@ -156,7 +160,7 @@ export function checkOf(c: Command, scripts: Record<string, string>): Check {
     if (sub === 'install' || sub === 'ci') return { kind: 'allowed', reason: 'the install itself; CI runs npm ci (.ci/run)' };
     const script = sub === 'run' ? name : sub;
     if (!script || !(script in scripts)) return { kind: 'refused', reason: `no npm script "${script}" in package.json` };
-    if (script === 'test') return { kind: 'list-tests' };
+    if (script === 'test' || script === 'test:quick') return { kind: 'list-tests' };
     if (script === 'server') return { kind: 'env' };
     if (script in RUN_SCRIPTS) return { kind: 'run', timeoutMs: RUN_SCRIPTS[script] };
     if (PARSE_SCRIPTS.has(script)) return { kind: 'parse' };

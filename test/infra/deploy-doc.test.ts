@@ -10,7 +10,7 @@ const ROOT = path.resolve(__dirname, '../..');
 const DOC = fs.readFileSync(path.join(ROOT, 'docs/deploy-gce.md'), 'utf8');
 const walkthrough = DOC.slice(DOC.indexOf('### From an empty project to a serving stack'), DOC.indexOf('### Config keys'));
 /** Command lines of the walkthrough's sh blocks, continuation lines joined, trailing comments dropped. */
-const commands = [...walkthrough.matchAll(/```sh\n([\s\S]*?)```/g)]
+const commands = [...walkthrough.matchAll(/```sh[^\n]*\n([\s\S]*?)```/g)]
   .flatMap((m) => m[1].replace(/\\\n\s*/g, '').split('\n'))
   .map((l) => l.replace(/\s+#\s.*$/, '').trim())
   .filter(Boolean);

@@ -1,5 +1,6 @@
 /** `npm run peer` as a process: JSON lines out, a summary last, exit codes. */
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 import { SluiceServer } from '../../app/server/server';
 import { SECRET, startServer, testConfig, TestServer, token } from '../helpers/server';
@@ -114,4 +115,18 @@ test('bad arguments exit 2 with a message', async () => {
   const single = await peerCli(['--url', srv.socketUrl]);
   expect(single.code).toBe(2);
   expect(single.stderr).toMatch(/--id and --to/);
+}, 30_000);
+
+test('a peer that never connected exits 4 and says so; signals refused for good (unknown partner) exit 5 with the hint', async () => {
+  // A port nothing listens on: every attempt is refused until --duration ends.
+  const free = await new Promise<number>((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+  const never = await peerCli(['--id', 'c-lonely', '--to', 'gw-lonely', '--url', `ws://127.0.0.1:${free}/socket/websocket`, '--duration', '2', '--log-level', 'silent'], { SLUICE_TOKEN_SECRET: SECRET });
+  expect({ code: never.code, stderr: never.stderr }).toEqual({ code: 4, stderr: expect.stringMatching(/^peer: never connected \(ws:\/\/127\.0\.0\.1:\d+\/socket\/websocket: .+\); is the server or region running\?\n$/) as string });
+  const alone = await peerCli(['--id', 'c-alone', '--to', 'gw-nobody', '--url', srv.socketUrl, '--duration', String(DURATION_SEC), '--interval', '50', '--log-level', 'silent'], { SLUICE_TOKEN_SECRET: SECRET });
+  expect({ code: alone.code, stderr: alone.stderr }).toEqual({ code: 5, stderr: expect.stringMatching(/signals refused for good: \{"unknown_peer":\d+\} \(unknown_peer: the partner \(--to\) must be connected; start it too\)/) as string });
 }, 30_000);

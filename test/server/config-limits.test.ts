@@ -25,6 +25,12 @@ describe('SLUICE_ADMIN_TOKEN', () => {
     expect(load({ SLUICE_ADMIN_HOST: '0.0.0.0', SLUICE_ADMIN_TOKEN: TOKEN }).adminHost).toBe('0.0.0.0');
   });
 
+  it('SLUICE_HOST: loopback in development unless told otherwise, every interface in production', () => {
+    expect(load({}).host).toBe('127.0.0.1');
+    expect(load({ SLUICE_HOST: '0.0.0.0' }).host).toBe('0.0.0.0');
+    expect(load({ SLUICE_ENV: 'production', SLUICE_ADMIN_TOKEN: TOKEN }).host).toBe('0.0.0.0');
+  });
+
   it('knows loopback addresses', () => {
     for (const h of ['127.0.0.1', '127.1.2.3', '::1', '[::1]', '::ffff:127.0.0.1', 'localhost']) expect(isLoopbackHost(h)).toBe(true);
     for (const h of ['0.0.0.0', '::', '10.0.0.1', '128.0.0.1', '::ffff:10.0.0.1', 'example.com', '']) expect(isLoopbackHost(h)).toBe(false);
@@ -61,7 +67,7 @@ describe('SLUICE_MAX_CONNECTIONS and the open-file limit', () => {
 describe('derived bounds', () => {
   it('join deadline = connect + join timeouts; HTTP requests bounded under 10 s', () => {
     expect(joinDeadlineMs(defaultTimeouts)).toBe(10_000);
-    expect(httpTimeouts(defaultTimeouts)).toEqual({ headersTimeoutMs: 5_000, requestTimeoutMs: 5_000, checkIntervalMs: 1_000, boundMs: 6_000 });
+    expect(httpTimeouts(defaultTimeouts)).toEqual({ headersTimeoutMs: 5_000, requestTimeoutMs: 5_000, checkIntervalMs: 1_000, boundMs: 6_000, keepAliveTimeoutMs: 605_000 });
     const slow = { ...defaultTimeouts, client: { ...defaultTimeouts.client, connectTimeoutMs: 60_000 } };
     expect(httpTimeouts(slow).boundMs).toBeLessThanOrEqual(10_000);
   });

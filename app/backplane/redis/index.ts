@@ -104,6 +104,8 @@ export class RedisBackplane implements Backplane {
       onConflict: () => void this.inbox.stop(),
       connectionsReady: () => reader.status === 'ready' && sub.status === 'ready',
       onHealth: (h) => {
+        // Our own close() drops the connections: that is no outage (close() reports 'closed' itself).
+        if (this.closed) return;
         this.events.emit('health', h);
         if (h.ok) this.retryDetaches();
       },

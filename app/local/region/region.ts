@@ -64,6 +64,8 @@ export interface RegionOptions {
   intervalMs?: number;
   tokenSecret?: string;
   logLevel?: string;
+  /** Server log lines as pino's JSON instead of one readable line each. */
+  jsonLogs?: boolean;
   seed?: number;
   sampleEveryMs?: number;
   /** Server id prefix (ids are `<prefix>-1`, `-2`, ... and never reused). */
@@ -197,7 +199,7 @@ export class Region extends EventEmitter {
     const id = `${this.opts.idPrefix ?? 'local'}-${this.nextId++}`;
     this.releases.set(id, release);
     const s = await startLocalServer({
-      id, timeouts: this.opts.timeouts, tokenSecret: this.secret, logLevel: this.opts.logLevel ?? 'warn',
+      id, timeouts: this.opts.timeouts, tokenSecret: this.secret, logLevel: this.opts.logLevel ?? 'warn', jsonLogs: this.opts.jsonLogs,
       memory: this.memory, redisUrl: this.redis?.url, network: (p) => this.networks!.open(p),
     });
     this.servers.push(s);

@@ -57,6 +57,8 @@ export interface ServerSpawnOptions {
   timeouts: Timeouts;
   tokenSecret: string;
   logLevel: string;
+  /** Server log lines as pino's JSON (default: one human-readable line each). */
+  jsonLogs?: boolean;
   /** Shared in-memory backplane (servers in this process) ... */
   memory?: MemoryBackplane;
   /** ... or a Redis URL (servers as child processes). */
@@ -79,7 +81,7 @@ async function startInProcess(o: ServerSpawnOptions): Promise<LocalServer> {
       logLevel: o.logLevel, serverId: o.id, gceWatcher: false, timeouts: o.timeouts, limits: defaultLimits,
     },
     backplane: o.memory,
-    logger: pino({ level: o.logLevel, base: { server: o.id } }, pino.destination(2)),
+    logger: pino({ level: o.logLevel, base: { server: o.id } }, o.jsonLogs ? pino.destination(2) : { write: (line: string) => void process.stderr.write(`${humanLogLine(line)}\n`) }),
   });
   const { port, adminPort } = await server.start();
   const network = await (o.network ?? startBlackholeProxy)(port);
@@ -130,7 +132,7 @@ async function startChild(o: ServerSpawnOptions, redisUrl: string): Promise<Loca
         clearTimeout(timer);
         resolve({ port: entry.port!, adminPort: entry.adminPort! });
       } else if ((entry.level ?? 0) >= (LEVELS[o.logLevel] ?? 40)) {
-        process.stderr.write(`${line}\n`);
+        process.stderr.write(`${o.jsonLogs ? line : humanLogLine(line)}\n`);
       }
     });
     proc.once('exit', (code) => {
@@ -154,6 +156,26 @@ async function startChild(o: ServerSpawnOptions, redisUrl: string): Promise<Loca
 }
 
 const LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity };
+const LEVEL_NAMES: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+
+/**
+ * A server's pino JSON line as one line for a person at a terminal:
+ * `12:03:04 local-2 WARN backplane unavailable backplane={"ok":false,"detail":"..."}`.
+ * Anything that is not a JSON object is passed through as it is.
+ */
+export function humanLogLine(line: string): string {
+  let e: Record<string, unknown>;
+  try {
+    e = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return line.trimEnd();
+  }
+  if (!e || typeof e !== 'object' || Array.isArray(e)) return line.trimEnd();
+  const { time, level, msg, server, pid: _pid, hostname: _host, ...rest } = e;
+  const at = typeof time === 'number' ? new Date(time).toISOString().slice(11, 19) : '';
+  const fields = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
+  return [at, server, LEVEL_NAMES[level as number] ?? String(level ?? ''), msg, ...fields].filter((x) => x !== undefined && x !== '').join(' ');
+}
 
 /** Child server processes still running: killed synchronously if `npm start` itself exits. */
 const children = new Set<ChildProcess>();
