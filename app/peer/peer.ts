@@ -9,8 +9,8 @@
  * control plane client would, and the exchange must come out exactly once anyway.
  */
 import type { Logger } from 'pino';
-import { SluiceClient } from '../client';
-import type { SluiceClientOptions } from '../client';
+import { SluiceClient } from '../client/index';
+import type { SluiceClientOptions } from '../client/index';
 
 export interface PeerSpec {
   id: string;

@@ -4,8 +4,8 @@
  */
 import net from 'node:net';
 import { MemoryBackplane } from '../../app/backplane/memory';
-import { Backoff, backoffCeilingMs, fullJitterMs, parseRetryAfterMs, restartDelayMs, retryAfterDelayMs, SluiceClient } from '../../app/client';
-import type { DisconnectedInfo } from '../../app/client';
+import { Backoff, backoffCeilingMs, fullJitterMs, parseRetryAfterMs, restartDelayMs, retryAfterDelayMs, SluiceClient } from '../../app/client/index';
+import type { DisconnectedInfo } from '../../app/client/index';
 import { defaultTimeouts } from '../../app/contract/timeouts';
 import { openRaw, SECRET, seeded, startServer, token } from '../helpers/server';
 import { client, closeClients, fastTimeouts, next } from './helpers';

@@ -6,7 +6,7 @@
  * Worst case on purpose: the black hole starts right after a heartbeat reply, so the next heartbeat
  * leaves up to one interval later and the full bound is needed.
  */
-import { SluiceClient } from '../../app/client';
+import { SluiceClient } from '../../app/client/index';
 import { defaultTimeouts } from '../../app/contract/timeouts';
 import { startBlackholeProxy } from '../../app/local/network/blackhole-proxy';
 import { seeded, startServer, token } from '../helpers/server';

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { Browser, chromium, Page } from 'playwright-core';
 import { MemoryBackplane } from '../../app/backplane/memory';
 import { defaultTimeouts } from '../../app/contract/timeouts';
-import type { ReceivedSignal } from '../../app/client';
+import type { ReceivedSignal } from '../../app/client/index';
 import { freePort } from '../backplane/helpers';
 import { fencedBlocks, ROOT } from '../docs/snippets';
 import { startServer, TestServer, token, until } from '../helpers/server';

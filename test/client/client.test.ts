@@ -1,6 +1,6 @@
 /** The client against a real server: join, signals both ways, refusals, close. */
-import { SendError, SluiceClient, SluiceClientError } from '../../app/client';
-import type { ReceivedSignal } from '../../app/client';
+import { SendError, SluiceClient, SluiceClientError } from '../../app/client/index';
+import type { ReceivedSignal } from '../../app/client/index';
 import { startServer, TestServer, token } from '../helpers/server';
 import { client, closeClients, fastTimeouts, next } from './helpers';
 import { CLOSE } from '../../app/protocol/phoenix';

@@ -1,7 +1,7 @@
 /** Helpers shared by the client suites (the project-wide ones are in test/helpers). */
 import { resolveTimeouts, Timeouts, TimeoutsOverrides } from '../../app/contract/timeouts';
-import { SluiceClient } from '../../app/client';
-import type { ClientEvents, SluiceClientOptions } from '../../app/client';
+import { SluiceClient } from '../../app/client/index';
+import type { ClientEvents, SluiceClientOptions } from '../../app/client/index';
 import { seeded, token } from '../helpers/server';
 
 /** Small client timers that still satisfy the contract (validate()), for tests not about the defaults. */

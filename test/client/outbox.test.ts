@@ -1,6 +1,6 @@
 /** The outbox's bookkeeping: stable ids, order, re-send after a lost connection, final vs transient errors. */
 import { Outbox } from '../../app/client/outbox';
-import { SendError } from '../../app/client';
+import { SendError } from '../../app/client/index';
 
 test('ids are unique per instance and across instances', () => {
   const a = new Outbox();

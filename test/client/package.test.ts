@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { MemoryBackplane } from '../../app/backplane/memory';
 import { defaultTimeouts } from '../../app/contract/timeouts';
-import type { ReceivedSignal } from '../../app/client';
+import type { ReceivedSignal } from '../../app/client/index';
 import { fencedBlocks, ROOT } from '../docs/snippets';
 import { startServer, TestServer, token, until } from '../helpers/server';
 import { client, closeClients } from './helpers';

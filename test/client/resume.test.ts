@@ -3,7 +3,7 @@
  * and once; beyond the history bound the client surfaces a `gap`; the outbox re-sends what a dead
  * connection swallowed and the server's (sender, id) dedupe keeps it exactly once.
  */
-import type { ReceivedSignal, SluiceClient } from '../../app/client';
+import type { ReceivedSignal, SluiceClient } from '../../app/client/index';
 import { startServer, TestServer, until } from '../helpers/server';
 import { client, closeClients, fastTimeouts, next } from './helpers';
 import { BlackholeProxy, startBlackholeProxy } from '../../app/local/network/blackhole-proxy';

@@ -8,8 +8,8 @@ import http from 'node:http';
 import net from 'node:net';
 import { Channel, Socket } from 'phoenix';
 import WebSocket, { WebSocketServer } from 'ws';
-import { SluiceClient } from '../../app/client';
-import type { ReceivedSignal } from '../../app/client';
+import { SluiceClient } from '../../app/client/index';
+import type { ReceivedSignal } from '../../app/client/index';
 import { seeded, startServer, token, until } from '../helpers/server';
 import { closeClients, client, fastTimeouts, next } from './helpers';
 

@@ -10,7 +10,7 @@ import { Socket } from 'phoenix';
 import pino from 'pino';
 import WebSocket from 'ws';
 import { TokenError, tokenFromProtocols, upgradeToken } from '../../app/auth/token';
-import { SluiceClient } from '../../app/client';
+import { SluiceClient } from '../../app/client/index';
 import { AUTH_TOKEN_SUBPROTOCOL_PREFIX, authTokenSubprotocols } from '../../app/protocol/phoenix';
 import { loadConfig, tokenInQueryAllowed } from '../../app/server/config';
 import { SluiceServer } from '../../app/server/server';
