@@ -1,45 +1,52 @@
 /**
  * Jest runs TypeScript through swc: no type-checking here (that is `npm run typecheck`), just speed.
  *
- * Two projects: `unit` (in-process, loopback sockets at most: the quick loop,
- * `npm test -- --selectProjects unit`) and `e2e` (real processes: redis-server, HAProxy,
- * Chromium, spawned servers, fleets of hundreds of peers, plan renders). `npm test` runs both.
- * Per-project timeouts: a unit test that hangs fails after 30 s; e2e tests get 90 s by default and
- * set their own limit where a scenario needs longer.
+ * Three projects (which file runs where: test/projects.js):
+ *   quick   pure and in-process suites, no Pulumi, no child process: `npm run test:quick`
+ *           (SLUICE_TEST_PROJECTS=quick, below)
+ *   pulumi  the suites that load the Pulumi SDK: `npx jest --selectProjects=pulumi`
+ *   e2e     real processes and real timers: `npx jest --selectProjects=e2e`
+ * `npm test` runs all three. Per-project timeouts: a quick test that hangs fails after 30 s; pulumi
+ * and e2e tests get 90 s by default and set their own limit where a scenario needs longer.
  */
-const E2E = [
-  '<rootDir>/test/backplane/',
-  '<rootDir>/test/local/',
-  '<rootDir>/test/docs/commands.test.ts',
-  '<rootDir>/test/server/amplification.test.ts',
-  '<rootDir>/test/server/fuzz.test.ts',
-  '<rootDir>/test/server/fd-exhaustion.test.ts',
-  '<rootDir>/test/client/drain.test.ts',
-  '<rootDir>/test/client/blackhole.test.ts',
-  '<rootDir>/test/peer/',
-  '<rootDir>/test/infra/plan.test.ts',
-  '<rootDir>/test/infra/gke-plan.test.ts',
-  '<rootDir>/test/lifecycle/server-drain.test.ts',
-  '<rootDir>/test/rollout/local-region.test.ts',
-  '<rootDir>/test/rollout/status-rollout.test.ts',
-  '<rootDir>/test/rollout/presence-gate.test.ts',
-  '<rootDir>/test/container/',
-];
+const { PULUMI, E2E } = require('./test/projects');
 
 const base = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   transform: { '^.+\\.(t|j)sx?$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
 };
+const rooted = (list) => list.map((p) => `<rootDir>/${p}`);
+const matching = (list) => rooted(list).map((p) => (p.endsWith('/') ? `${p}**/*.test.ts` : p));
 
-module.exports = {
-  projects: [
-    { ...base, displayName: 'unit', setupFilesAfterEnv: ['<rootDir>/test/setup/unit.ts'], testMatch: ['**/*.test.ts'], testPathIgnorePatterns: ['/node_modules/', ...E2E] },
+const projects = [
     {
       ...base,
-      displayName: 'e2e',
-      setupFilesAfterEnv: ['<rootDir>/test/setup/e2e.ts'],
-      testMatch: E2E.map((p) => (p.endsWith('/') ? `${p}**/*.test.ts` : p)),
+      displayName: 'quick',
+      setupFilesAfterEnv: ['<rootDir>/test/setup/unit.ts'],
+      testMatch: ['**/*.test.ts'],
+      testPathIgnorePatterns: ['/node_modules/', ...rooted(PULUMI), ...rooted(E2E)],
     },
-  ],
-};
+    {
+      ...base,
+      displayName: 'pulumi',
+      setupFilesAfterEnv: ['<rootDir>/test/setup/e2e.ts'],
+      testMatch: matching(PULUMI),
+      testPathIgnorePatterns: ['/node_modules/', ...rooted(E2E)],
+    },
+    { ...base, displayName: 'e2e', setupFilesAfterEnv: ['<rootDir>/test/setup/e2e.ts'], testMatch: matching(E2E) },
+];
+
+/**
+ * SLUICE_TEST_PROJECTS=quick (what `npm run test:quick` sets) keeps only the named projects. It is
+ * not `--selectProjects quick` because that option takes a list: every word after it, a test path
+ * too and even in the `--selectProjects=quick` form, is read as one more project name, so
+ * `npm run test:quick -- test/server` would run every quick suite.
+ */
+const only = process.env.SLUICE_TEST_PROJECTS ? process.env.SLUICE_TEST_PROJECTS.split(',') : undefined;
+const unknown = (only ?? []).filter((name) => !projects.some((p) => p.displayName === name));
+if (unknown.length > 0) {
+  throw new Error(`SLUICE_TEST_PROJECTS: no jest project ${unknown.join(', ')} (projects: ${projects.map((p) => p.displayName).join(', ')})`);
+}
+
+module.exports = { projects: only ? projects.filter((p) => only.includes(p.displayName)) : projects };

@@ -25,7 +25,7 @@ if [ "$have" = "$key" ]; then
 fi
 if [ -s "$archive" ]; then
   start=$SECONDS
-  zstd -dc "$archive" | podman load >/dev/null
+  zstd -dc "$archive" | podman load --quiet >/dev/null
   echo "node-base: loaded $IMAGE from $archive in $((SECONDS - start)) s"
   exit 0
 fi

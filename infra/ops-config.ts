@@ -8,9 +8,12 @@
  *   sluice:alertChannel   existing notification channel id, projects/P/notificationChannels/N (instead of, or with, alertEmail)
  *   sluice:autoscaling    {minReplicas?, maxReplicas, cpuTarget?, scaleInWindowSec?}: one autoscaler per region's MIG
  *   sluice:capacity       {<region>: capacityScaler}: 0 evacuates a region (docs/deploy-gce.md: Operating in production)
+ *   sluice:computeReadQuotaPerMin  the project's Compute read quota (default 1500, the documented default):
+ *                         the GCE fleet's lifecycle watchers may use half of it (app/contract/quota.ts)
  */
 import { z } from 'zod';
 import type { LbKind, Timeouts } from '../app/contract/timeouts';
+import { COMPUTE_READ_QUOTA_PER_MIN, WATCHER_QUOTA_SHARE, watcherCallsPerMinute, watcherFleetAtQuota, watcherFleetBudget } from '../app/contract/quota';
 import { DEFAULT_CPU_TARGET, scaleInWindowMinSec } from './components/autoscaling';
 import { SSL_PROFILES, SslProfile } from './components/edge';
 import { AUTOHEAL_INITIAL_DELAY_SEC } from './components/fleet';
@@ -45,6 +48,7 @@ export const OPS_SCHEMA_SHAPE = {
     scaleInWindowSec: z.coerce.number().int().min(60).max(3600).optional(),
   }).strict().optional(),
   capacity: z.record(z.string(), z.coerce.number()).default({}),
+  computeReadQuotaPerMin: z.coerce.number().int().min(1).default(COMPUTE_READ_QUOTA_PER_MIN),
 };
 export const OPS_STRUCTURED = ['edge', 'autoscaling', 'capacity'] as const;
 
@@ -57,6 +61,8 @@ export interface OperationsConfig {
   autoscaling?: Record<string, { minReplicas: number; maxReplicas: number; cpuTarget: number; timeWindowSec: number; cooldownSec: number }>;
   /** capacityScaler per region (config order), 1 unless set. */
   capacity: Record<string, number>;
+  /** The project's Compute read quota (requests/minute) the watchers' poll rate is checked against. */
+  computeReadQuotaPerMin: number;
 }
 
 interface Region { region: string; zones: string[]; replicas: number; maxSurge?: number; canary?: { targetSize: number } }
@@ -112,8 +118,22 @@ export function parseOperations(c: OpsInput, ctx: Ctx): { config: OperationsConf
       autoscaling![r.region] = { minReplicas: min, maxReplicas: a.maxReplicas, cpuTarget: a.cpuTarget, timeWindowSec: window, cooldownSec: AUTOHEAL_INITIAL_DELAY_SEC };
     });
   }
+  // Lifecycle watchers (GCE): every VM polls listManagedInstances at the contract's rate, and a spent
+  // quota answers "a 403 error with the reason rateLimitExceeded" (cloud.google.com/compute/api-quota)
+  // to every poll of the minute. Largest fleet: each region's ceiling plus its rollout surge.
+  if (ctx.platform === 'gce') {
+    const largest = ctx.regions.reduce((n, r) => n + (autoscaling?.[r.region]?.maxReplicas ?? r.replicas) + (r.maxSurge ?? r.zones.length), 0);
+    const budget = watcherFleetBudget(ctx.timeouts, c.computeReadQuotaPerMin);
+    if (largest > budget) {
+      issues.push({
+        key: `${NS}:computeReadQuotaPerMin`,
+        rule: 'watchers-within-compute-quota',
+        message: `the largest fleet (${largest} VMs incl. rollout surge) polls listManagedInstances ${Math.ceil(watcherCallsPerMinute(ctx.timeouts, largest))} times a minute; the watchers may use ${WATCHER_QUOTA_SHARE * 100}% of the Compute read quota (${c.computeReadQuotaPerMin}/min: ${watcherFleetAtQuota(ctx.timeouts, c.computeReadQuotaPerMin)} VMs reach it, ${budget} allowed). Raise the project's quota and set ${NS}:computeReadQuotaPerMin to it, or lower the ceiling`,
+      });
+    }
+  }
   return {
-    config: { edge: c.edge, alerts: { email: c.alertEmail, channel: c.alertChannel }, autoscaling, capacity },
+    config: { edge: c.edge, alerts: { email: c.alertEmail, channel: c.alertChannel }, autoscaling, capacity, computeReadQuotaPerMin: c.computeReadQuotaPerMin },
     issues,
   };
 }

@@ -34,17 +34,43 @@ export const DEFAULT_BUDGET: BudgetLimits = {
   memoryBudgetBytes: 256 * 1024 * 1024,
 };
 
-/** Charged per history entry and per dedupe record on top of its strings (object, map slot, numbers). */
+/**
+ * A history entry's size on top of its strings for the per-recipient byte cap
+ * (historyMaxBytesPerPeer), the same in memory and in Redis (redis/scripts.ts): a wire-level size.
+ */
 export const RECORD_OVERHEAD_BYTES = 96;
 
-/** What one history entry costs: its encoded data, sender and id, and the record around them. */
+/**
+ * What the heap holds per record beyond its strings' bytes, MEASURED (bench/record-cost.ts,
+ * test/server/record-cost.test.ts, which fails if a charge falls below the measured cost), in
+ * steady state (the window full, records leaving as fast as they come) at the worst point of the
+ * cycle, after full GCs, Node 20, 2026-12-06:
+ *   history entry: 381 B on the heap for 131 B of strings (Delivery + Stored objects, the data,
+ *     id and sender strings, the per-recipient and process-order array slots, tombstones
+ *     included), 200k entries: 250 B beyond the strings; charged 264.
+ *   dedupe record: 160 B at 100k records, 141 B at 300k, 103 B at 1M for a 30-byte key (Map slot
+ *     with V8's spare capacity, key string, key and time array slots): 130 B beyond the key at
+ *     100k; charged 136. A window of fewer records costs more per record (up to ~210 B at 10k)
+ *     but under 2 MiB in all.
+ * The old single overhead (96 B for both) undercharged history by 1.7x and dedupe (before its
+ * generations) by 2.3x: the soak's heap outgrew the budget.
+ */
+export const HISTORY_HEAP_OVERHEAD_BYTES = 264;
+export const DEDUPE_HEAP_OVERHEAD_BYTES = 136;
+
+/** One history entry's size for the per-recipient cap: its encoded data, sender and id, and the record around them. */
 export function historyEntryBytes(from: string, id: string, data: string): number {
   return Buffer.byteLength(data) + Buffer.byteLength(from) + Buffer.byteLength(id) + RECORD_OVERHEAD_BYTES;
 }
 
-/** What one dedupe record costs, from its key `${from}\n${id}` (the separator is not charged). */
+/** What one history entry of `entryBytes` (historyEntryBytes) costs the process heap: what the budget charges. */
+export function historyEntryHeapBytes(entryBytes: number): number {
+  return entryBytes - RECORD_OVERHEAD_BYTES + HISTORY_HEAP_OVERHEAD_BYTES;
+}
+
+/** What one dedupe record costs the heap, from its key `${from}\n${id}` (the separator is not charged). */
 export function dedupeRecordBytes(key: string): number {
-  return Buffer.byteLength(key) - 1 + RECORD_OVERHEAD_BYTES;
+  return Buffer.byteLength(key) - 1 + DEDUPE_HEAP_OVERHEAD_BYTES;
 }
 
 /** Frees one unit of evictable state (the oldest of its kind); false when it has nothing left. */

@@ -9,7 +9,7 @@
 import { EventEmitter } from 'node:events';
 import type { Timeouts } from '../contract/timeouts';
 import type { PeerKind } from '../auth/token';
-import { BudgetLimits, DEFAULT_BUDGET, historyEntryBytes, MemoryBudget } from './budget';
+import { BudgetLimits, DEFAULT_BUDGET, historyEntryBytes, historyEntryHeapBytes, MemoryBudget } from './budget';
 import { dedupeKey, DedupeWindow } from './dedupe';
 import {
   AttachOptions, Backplane, BackplaneError, BackplaneHealth, Delivery, PeerSession, PresenceEntry,
@@ -177,7 +177,7 @@ export class MemoryBackplane implements Backplane {
     hist.bytes += stored.bytes;
     this.order.push(stored);
     // Past the process budget this evicts the oldest entries of all peers (this one last).
-    this.memory.charge('history', stored.bytes);
+    this.memory.charge('history', historyEntryHeapBytes(stored.bytes));
     this.trimHistory(hist, now);
     this.seen.add(key, delivery.seq, now);
     const handed = rec.owner ? rec.owner.opts.deliver(delivery) : false;
@@ -230,14 +230,22 @@ export class MemoryBackplane implements Backplane {
   }
 
   /** What this backplane holds right now (tests, /status). */
-  stats(): { peers: number; histories: number; historyEntries: number; historyBytes: number; dedupeRecords: number; dedupeBytes: number } {
+  /**
+   * historyBytes: sizes for the per-recipient cap (wire level, as in Redis); historyHeapBytes: what
+   * the budget charges for them (their measured heap cost, budget.ts).
+   */
+  stats(): { peers: number; histories: number; historyEntries: number; historyBytes: number; historyHeapBytes: number; dedupeRecords: number; dedupeBytes: number } {
     let entries = 0;
     let bytes = 0;
     for (const h of this.histories.values()) {
       entries += h.entries.length;
       bytes += h.bytes;
     }
-    return { peers: this.peers.size, histories: this.histories.size, historyEntries: entries, historyBytes: bytes, dedupeRecords: this.seen.size, dedupeBytes: this.seen.bytes };
+
+    return {
+      peers: this.peers.size, histories: this.histories.size, historyEntries: entries, historyBytes: bytes,
+      historyHeapBytes: historyEntryHeapBytes(0) * entries + bytes, dedupeRecords: this.seen.size, dedupeBytes: this.seen.bytes,
+    };
   }
 
   /**
@@ -285,15 +293,17 @@ export class MemoryBackplane implements Backplane {
   private dropFront(h: History, n: number): void {
     if (n <= 0) return;
     let freed = 0;
+    let heap = 0;
     for (let i = 0; i < n; i++) {
       const s = h.entries[i];
       freed += s.bytes;
+      heap += historyEntryHeapBytes(s.bytes);
       s.d = null;
       this.order.dropped();
     }
     h.entries.splice(0, n);
     h.bytes -= freed;
-    this.memory.release('history', freed);
+    this.memory.release('history', heap);
   }
 
   /** The process budget is exceeded: the oldest history entry of all peers goes. */

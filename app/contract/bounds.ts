@@ -83,3 +83,33 @@ export function backplaneReadinessGraceMs(t: Timeouts): number {
 export function rolloutSettleMs(t: Timeouts): number {
   return t.drain.deadlineMs + t.presence.renewIntervalMs;
 }
+
+/**
+ * `keepAliveTimeout` of both HTTP listeners: an idle keep-alive connection (between two requests) stays
+ * open longer than the LB's pool keeps it, by one margin, so the LB always closes it first and never
+ * sends a request into a connection the server is closing. Node measures from the end of the last
+ * response, the LB from its last use: the server's idle time is never the longer of the two. It does
+ * not weaken the slowloris bound: headersTimeout/requestTimeout (app/server/config.ts httpTimeouts)
+ * time a request from its first byte, and a new connection from its accept, not an idle pooled one.
+ */
+export function serverKeepAliveTimeoutMs(t: Timeouts): number {
+  return t.lb.backendKeepAliveSec * 1000 + t.drain.marginMs;
+}
+
+/**
+ * When the server pings a connection that has sent nothing (no frame, heartbeat or pong) for a
+ * while: the silence after which ping number `sent + 1` goes out, `sent` being the pings already
+ * sent in this silence. A connection that spoke within the interval needs no ping: whatever it
+ * sent already proved it alive (a client heartbeating every client.heartbeatIntervalMs is never
+ * pinged while its heartbeats arrive). The first ping waits one interval plus a tenth (a heartbeat
+ * sent every interval may arrive that late without drawing a ping); every further one follows at
+ * the next whole interval, so the second goes out at twice the interval of silence: no later than
+ * the fixed-phase pinger it replaces sent its second ping in the worst case, which is what rule
+ * server-idle-covers-two-pings bounds (idle limit >= 2 intervals: the second ping leaves the
+ * remaining third of the limit for its pong, with the default contract).
+ */
+export function serverPingDueMs(t: Timeouts, sent: number): number {
+  const p = t.server.pingIntervalMs;
+  return sent === 0 ? p + p / 10 : (sent + 1) * p;
+}
+

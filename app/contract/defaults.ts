@@ -10,6 +10,14 @@ export const SHUTDOWN_BUDGET_SEC = { onDemand: 90, preemptible: 30 } as const;
 export const LB_TIMEOUT_RANGE_SEC = { min: 1, max: 2_147_483_647 } as const;
 /** Google advises against a longer WebSocket lifetime on the global ALB: front ends restart for maintenance. */
 export const ALB_MAX_ADVISED_LIFETIME_SEC = 86_400;
+/**
+ * The backend keepalive of Google's Application LBs: "The backend keepalive timeout is fixed at 10 minutes
+ * (600 seconds) and cannot be changed", so "you must configure your backend software so that its HTTP
+ * keepalive (TCP idle) timeout value is greater than 600 seconds" (cloud.google.com/load-balancing/docs/https,
+ * "Backend HTTP keepalive timeout"; otherwise a pooled request can fail with 502
+ * backend_connection_closed_before_data_sent_to_client). "The backend HTTP keepalive timeout does not apply to websockets."
+ */
+export const GCP_BACKEND_KEEPALIVE_SEC = 600;
 /** Presence must let a dead server's peers go within this, whatever the config (issue: "no more than 60 s"). */
 export const PRESENCE_MAX_BOUND_MS = 60_000;
 
@@ -35,6 +43,7 @@ export const defaultTimeouts: Timeouts = {
     idleTimeoutSec: 30,
     maxConnectionLifetimeSec: 3_600,
     connectionDrainingSec: 35,
+    backendKeepAliveSec: GCP_BACKEND_KEEPALIVE_SEC,
   },
   drain: { windowMs: 10_000, deadlineMs: 20_000, marginMs: 5_000 },
   gce: { watcherPollIntervalMs: 5_000, watcherRequestTimeoutMs: 2_000, minReadySec: 30, preemptible: false, dockerStopTimeoutSec: 30 },

@@ -2,7 +2,7 @@
  * The rules of the timeouts contract (GCE; the GKE ones are in ./gke): each with a name, a reason
  * and an explanation that names the fields and their numbers. `validate()` runs them all.
  */
-import { ALB_MAX_ADVISED_LIFETIME_SEC, LB_TIMEOUT_RANGE_SEC, PRESENCE_MAX_BOUND_MS, READINESS_PROBE } from './defaults';
+import { ALB_MAX_ADVISED_LIFETIME_SEC, GCP_BACKEND_KEEPALIVE_SEC, LB_TIMEOUT_RANGE_SEC, PRESENCE_MAX_BOUND_MS, READINESS_PROBE } from './defaults';
 import {
   backendTimeoutSec, drainCompleteBoundMs, lbHealthyAfterSec, longestLifetimeMs, reconnectBoundMs, shortestLifetimeMs, shutdownBudgetSec,
   shutdownScriptWaitSec,
@@ -109,6 +109,13 @@ export const RULES: readonly Rule[] = [
     (t) => ({
       message: `gce.minReadySec (${t.gce.minReadySec}) must be >= the LB's readiness detection (${READINESS_PROBE.healthyThreshold} probes x ${READINESS_PROBE.intervalSec} s + ${READINESS_PROBE.timeoutSec} s timeout = ${lbHealthyAfterSec()} s)`,
       values: { minReadySec: t.gce.minReadySec, lbHealthyAfterSec: lbHealthyAfterSec() },
+    })),
+  rule('lb-backend-keepalive-is-gcp\'s',
+    'Google\'s Application LBs keep idle pooled backend connections 600 s and this cannot be changed; the server\'s keep-alive (serverKeepAliveTimeoutMs) is derived from lb.backendKeepAliveSec, so that value must not be below 600 s.',
+    (t) => t.lb.backendKeepAliveSec >= GCP_BACKEND_KEEPALIVE_SEC,
+    (t) => ({
+      message: `lb.backendKeepAliveSec (${t.lb.backendKeepAliveSec}) must be >= ${GCP_BACKEND_KEEPALIVE_SEC}: the LB's backend keepalive is fixed at 600 s, and the server's keep-alive (lb.backendKeepAliveSec + drain.marginMs) must outlast it`,
+      values: { backendKeepAliveSec: t.lb.backendKeepAliveSec },
     })),
   rule('lb-draining-in-range', 'Connection draining is 1..3600 s (0 would turn it off).',
     (t) => t.lb.connectionDrainingSec >= 1 && t.lb.connectionDrainingSec <= 3600,

@@ -46,6 +46,13 @@ export interface Timeouts {
     maxConnectionLifetimeSec: number;
     /** Backend service `connectionDraining.drainingTimeoutSec`: how long a leaving VM keeps its connections. */
     connectionDrainingSec: number;
+    /**
+     * How long the LB keeps an idle pooled HTTP connection to a backend open (seconds). Google's
+     * Application LBs fix it at 600 s (GCP_BACKEND_KEEPALIVE_SEC); the server's own keep-alive outlasts
+     * it (serverKeepAliveTimeoutMs). A contract value only so tests can scale it; rule
+     * lb-backend-keepalive-is-gcp's keeps it at >= 600 s.
+     */
+    backendKeepAliveSec: number;
   };
   drain: {
     /** Closes (1012) are spread evenly, with jitter, over this window from drain start. */

@@ -17,7 +17,7 @@ export const UNITS: TimeoutsUnits = {
     joinTimeoutMs: 'ms', reconnectBaseMs: 'ms', reconnectCapMs: 'ms', restartJitterMs: 'ms',
   },
   server: { pingIntervalMs: 'ms', idleTimeoutMs: 'ms', maxConnectionLifetimeMs: 'ms', lifetimeJitter: 'ratio' },
-  lb: { kind: 'kind', idleTimeoutSec: 's', maxConnectionLifetimeSec: 's', connectionDrainingSec: 's' },
+  lb: { kind: 'kind', idleTimeoutSec: 's', maxConnectionLifetimeSec: 's', connectionDrainingSec: 's', backendKeepAliveSec: 's' },
   drain: { windowMs: 'ms', deadlineMs: 'ms', marginMs: 'ms' },
   gce: { watcherPollIntervalMs: 'ms', watcherRequestTimeoutMs: 'ms', minReadySec: 's', preemptible: 'flag', dockerStopTimeoutSec: 's' },
   resume: { historyMaxMessages: 'count', historyMaxAgeMs: 'ms', dedupeWindowMs: 'ms', awayGraceMs: 'ms' },

@@ -19,7 +19,9 @@
  *   (zonal: .../zones/{zone}/instanceGroupManagers/{igm}/listManagedInstances); needs `compute.instanceGroupManagers.get`
  *   on the group. Response: {"managedInstances": [ManagedInstance], "nextPageToken"?: string}; `pageToken` only
  *   works when the group's listManagedInstancesResults is PAGINATED (the default, PAGELESS, returns everything).
- *   Errors: {"error": {"code": 403, "message": "...", "errors": [{"reason": "forbidden", ...}]}}.
+ *   Errors: {"error": {"code": 403, "message": "...", "errors": [{"reason": "forbidden", ...}]}}. A 403 is not
+ *   always a missing role: "If your project exceeds a rate quota, you receive a 403 error with the reason
+ *   rateLimitExceeded" (https://cloud.google.com/compute/api-quota). GceHttpError carries that `reason`.
  */
 
 /** One entry of `managedInstances` (the fields the watcher reads; the API returns more). */
@@ -55,9 +57,12 @@ export interface MigRef {
 
 /** A non-2xx answer (or an unreadable one) from either endpoint; `status` 0 means no HTTP answer at all. */
 export class GceHttpError extends Error {
-  constructor(readonly status: number, readonly url: string, detail: string) {
-    super(`${status === 0 ? 'request failed' : `HTTP ${status}`} for ${url}: ${detail}`);
+  /** `error.errors[0].reason` of a Google API error body (rateLimitExceeded, forbidden, ...), when there was one. */
+  readonly reason?: string;
+  constructor(readonly status: number, readonly url: string, detail: string, reason?: string) {
+    super(`${status === 0 ? 'request failed' : `HTTP ${status}`}${reason ? ` (${reason})` : ''} for ${url}: ${detail}`);
     this.name = 'GceHttpError';
+    this.reason = reason;
   }
 }
 
@@ -162,7 +167,10 @@ export class GceClient {
       const e = err as Error & { cause?: { code?: string; message?: string } };
       throw new GceHttpError(0, url, e.cause?.code ?? e.cause?.message ?? e.message);
     }
-    if (!res.ok) throw new GceHttpError(res.status, url, await errorDetail(res));
+    if (!res.ok) {
+      const { detail, reason } = await errorDetail(res);
+      throw new GceHttpError(res.status, url, detail, reason);
+    }
     return res;
   }
 }
@@ -179,14 +187,17 @@ async function readJson(res: Response, url: string): Promise<unknown> {
   }
 }
 
-/** The `error.message` of a Google API error body, else the start of the body. */
-async function errorDetail(res: Response): Promise<string> {
+/** The `error.message` (and `error.errors[0].reason`) of a Google API error body, else the start of the body. */
+async function errorDetail(res: Response): Promise<{ detail: string; reason?: string }> {
   const text = await res.text().catch(() => '');
   try {
-    const body = JSON.parse(text) as { error?: { message?: string } };
-    if (body.error?.message) return body.error.message;
+    const body = JSON.parse(text) as { error?: { message?: string; errors?: Array<{ reason?: unknown }> } };
+    const first = Array.isArray(body.error?.errors) ? body.error.errors[0]?.reason : undefined;
+    const reason = typeof first === 'string' && /^[A-Za-z0-9_]{1,64}$/.test(first) ? first : undefined;
+    if (body.error?.message) return { detail: body.error.message, reason };
+    if (reason) return { detail: text.slice(0, 200), reason };
   } catch {
     // not JSON: fall through
   }
-  return text.slice(0, 200) || res.statusText;
+  return { detail: text.slice(0, 200) || res.statusText };
 }

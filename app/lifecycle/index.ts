@@ -3,3 +3,6 @@ export { DRAIN_ACTIONS, DEFAULT_COMPUTE_URL, DEFAULT_METADATA_URL, LifecycleWatc
 export type { DrainAction, LifecycleEvent, LifecycleWatcherOptions, WatcherHealth, WatcherLogger } from './watcher';
 export { GceClient, GceHttpError, parseCreatedBy } from './gce';
 export type { ListManagedInstancesResponse, ManagedInstance, MigRef } from './gce';
+export { CURRENT_ACTIONS, classifyAction } from './actions';
+export { failureOf, POLL_FAILURES, quotaRetryAt } from './failures';
+export type { PollFailure } from './failures';

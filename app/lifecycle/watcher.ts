@@ -13,25 +13,31 @@
  *     `gce.watcherRequestTimeoutMs`, which the contract keeps below the interval, so the next poll
  *     starts on schedule. Worst-case detection is watcherDetectionBoundMs() = interval + request
  *     timeout; the rule drain-inside-lb-draining uses that same function. It drains when its own
- *     entry's currentAction is one of DRAIN_ACTIONS, or when it was listed before and is no longer
- *     (abandoned or deleted between two polls);
+ *     entry's currentAction is one of DRAIN_ACTIONS (./actions.ts: each value with its Compute API
+ *     sentence; REFRESHING keeps the VM running and does not drain), or when it was listed before and
+ *     is no longer (abandoned or deleted between two polls);
+ *   - after a 403 rateLimitExceeded (the project's Compute rate quota is spent) it polls again only at
+ *     the quota's next minute, with jitter (./failures.ts), instead of spending the fleet's quota on
+ *     polls that must fail; the shutdown script and SIGTERM cover that gap;
  *   - it long-polls `instance/preempted` and drains when it turns TRUE.
  *
  * The contract rule `drain-inside-lb-draining` guarantees that a drain started one poll late still
  * finishes (RST deadline + margin) inside the LB's connection draining.
  *
- * Failure policy: a 403, a timeout or a network error is logged and retried on the next poll; the
+ * Failure policy: a 403, a timeout or a network error is logged (with `failure`: permission, quota,
+ * timeout, network, server, bad_answer) and retried on the next poll; the
  * watcher never throws into the server and never drains on an error (the shutdown script and SIGTERM
  * remain as layers 2 and 3). Its health (`health()`, the `health` event) says whether the last poll
  * worked and with which HTTP status, so a 403 shows in GET /status and `sluice_lifecycle_watcher_up`
  * instead of only in the logs. No Pulumi or cloud SDK here: plain fetch against two HTTP endpoints.
  */
 import { EventEmitter } from 'node:events';
+import { classifyAction, DrainAction, DRAIN_ACTIONS } from './actions';
+import { failureOf, PollFailure, quotaRetryAt } from './failures';
 import { GceClient, GceHttpError, isInstance, lastSegment, ManagedInstance, MigRef, parseCreatedBy } from './gce';
 
-/** currentAction values after which this VM stops serving (or is no longer in the group). */
-export const DRAIN_ACTIONS = ['DELETING', 'ABANDONING', 'RECREATING', 'RESTARTING', 'REFRESHING', 'STOPPING', 'SUSPENDING'] as const;
-export type DrainAction = (typeof DRAIN_ACTIONS)[number];
+export { DRAIN_ACTIONS };
+export type { DrainAction };
 /** Extra reasons: preempted (metadata), removed (no longer listed by its MIG). */
 export type LifecycleEvent = DrainAction | 'PREEMPTED' | 'REMOVED';
 
@@ -60,6 +66,10 @@ export interface LifecycleWatcherOptions {
   requestTimeoutMs: number;
   /** `timeout_sec` of the preempted long-poll (default 60). */
   preemptWaitSec?: number;
+  /** Jitter source of the quota backoff (seed it in tests). */
+  random?: () => number;
+  /** Wall clock for the poll schedule and the quota's minute windows (default Date.now; tests shift it). */
+  now?: () => number;
 }
 
 /** Endpoints from the environment: `GCE_METADATA_HOST` (the variable Google's client libraries honour) and `SLUICE_GCE_COMPUTE_URL`. */
@@ -81,6 +91,14 @@ export interface WatcherHealth {
   /** HTTP status of the last failed poll (0: no HTTP answer, e.g. timeout or connection refused). */
   lastStatus?: number;
   lastError?: string;
+  /** What kind of failure the last failed poll was (a 403 is `permission` or `quota`, by the error's reason). */
+  lastFailure?: PollFailure;
+  /** Google's `reason` of the last failed poll (e.g. rateLimitExceeded, forbidden), when the body had one. */
+  lastReason?: string;
+  /** Set while polls wait for the Compute quota's next minute after a rateLimitExceeded. */
+  quotaBackoffUntil?: number;
+  /** currentAction values seen that the Compute docs did not list when this was written (not drained). */
+  unknownActions?: string[];
   lastPollAt?: number;
   polls: number;
   consecutiveErrors: number;
@@ -109,6 +127,11 @@ export class LifecycleWatcher extends EventEmitter {
   private polls = 0;
   consecutiveErrors = 0;
   private _health: WatcherHealth = { up: false, lastResult: 'none', polls: 0, consecutiveErrors: 0 };
+  /** After a rateLimitExceeded: no poll before this (Date.now() ms). */
+  private quotaWaitUntil = 0;
+  private readonly unknownActions = new Set<string>();
+  private readonly random: () => number;
+  private readonly now: () => number;
 
   constructor(private readonly opts: LifecycleWatcherOptions) {
     super();
@@ -117,6 +140,8 @@ export class LifecycleWatcher extends EventEmitter {
       throw new Error(`requestTimeoutMs (${opts.requestTimeoutMs}) must be positive and below pollIntervalMs (${opts.pollIntervalMs})`);
     }
     this.log = opts.log ?? silentLog;
+    this.random = opts.random ?? Math.random;
+    this.now = opts.now ?? Date.now;
     this.client = new GceClient({
       metadataUrl: (opts.metadataUrl ?? DEFAULT_METADATA_URL).replace(/\/+$/, ''),
       computeUrl: (opts.computeUrl ?? DEFAULT_COMPUTE_URL).replace(/\/+$/, ''),
@@ -170,7 +195,8 @@ export class LifecycleWatcher extends EventEmitter {
       const all = await this.client.listManagedInstances(id.mig, signal);
       const mine = all.find((mi) => isInstance(mi, id.name, id.zone));
       this.consecutiveErrors = 0;
-      this.setHealth({ up: true, lastResult: 'ok', lastPollAt: startedAt, lastStatus: undefined, lastError: undefined }, 1);
+      this.quotaWaitUntil = 0;
+      this.setHealth({ up: true, lastResult: 'ok', lastPollAt: startedAt, lastStatus: undefined, lastError: undefined, lastFailure: undefined, lastReason: undefined, quotaBackoffUntil: undefined }, 1);
       this.emit('poll', mine);
       if (!mine) {
         if (this.listedBefore) this.fire('REMOVED', { mig: id.mig.name });
@@ -179,17 +205,28 @@ export class LifecycleWatcher extends EventEmitter {
       }
       this.listedBefore = true;
       const action = mine.currentAction ?? 'NONE';
-      if ((DRAIN_ACTIONS as readonly string[]).includes(action)) this.fire(action as DrainAction, summary(mine));
+      const verdict = classifyAction(action);
+      if (verdict === 'drain') this.fire(action as DrainAction, summary(mine));
+      else if (verdict === 'unknown' && !this.unknownActions.has(action)) {
+        this.unknownActions.add(action);
+        this.setHealth({ unknownActions: [...this.unknownActions] });
+        this.log.error({ currentAction: action, ...summary(mine) }, 'lifecycle watcher: undocumented currentAction, not draining (the shutdown script and SIGTERM still drain)');
+      }
     } catch (err) {
       if (this.abort.signal.aborted) return;
       this.consecutiveErrors++;
       const e = err as Error;
       const status = err instanceof GceHttpError ? err.status : 0;
-      this.setHealth({ up: false, lastResult: 'error', lastPollAt: startedAt, lastStatus: status, lastError: e.message }, 1);
-      // 403 is a configuration error (the custom role is missing): loud, but still retried.
-      const level = status === 403 || status === 401 ? 'error' : 'warn';
-      this.log[level]({ err: e.message, status, consecutiveErrors: this.consecutiveErrors }, 'lifecycle watcher: poll failed, retrying next interval');
-      this.emit('pollError', err);
+      const reason = err instanceof GceHttpError ? err.reason : undefined;
+      const failure = failureOf(err);
+      if (failure === 'quota') this.quotaWaitUntil = quotaRetryAt(this.now(), this.opts.pollIntervalMs, this.random);
+      const quotaBackoffUntil = failure === 'quota' ? this.quotaWaitUntil : undefined;
+      this.setHealth({ up: false, lastResult: 'error', lastPollAt: startedAt, lastStatus: status, lastError: e.message, lastFailure: failure, lastReason: reason, quotaBackoffUntil }, 1);
+      // permission: a configuration error (the custom role is missing): loud, but still retried.
+      // quota: the project's Compute read quota is spent; the next poll waits for its next minute.
+      const level = failure === 'permission' ? 'error' : 'warn';
+      this.log[level]({ err: e.message, status, failure, reason, consecutiveErrors: this.consecutiveErrors, ...(quotaBackoffUntil ? { retryAt: new Date(quotaBackoffUntil).toISOString() } : {}) }, 'lifecycle watcher: poll failed, retrying next interval');
+      this.emit('pollError', err, failure);
     } finally {
       this.polls++;
     }
@@ -214,14 +251,16 @@ export class LifecycleWatcher extends EventEmitter {
 
   /** Fixed rate: poll k starts at start + k * interval, whatever the previous poll took (<= request timeout). */
   private async pollLoop(): Promise<void> {
-    let next = Date.now();
+    let next = this.now();
     while (!this.abort.signal.aborted && !this.fired) {
       await this.pollOnce();
       if (this.abort.signal.aborted || this.fired) break;
       // A VM outside any MIG has nothing to poll for.
       if (this.identity && !this.identity.mig) break;
       next += this.opts.pollIntervalMs;
-      const now = Date.now();
+      // Quota spent: no poll before the quota's next minute (plus jitter); the fixed rate resumes from there.
+      if (this.quotaWaitUntil > next) next = this.quotaWaitUntil;
+      const now = this.now();
       // Behind schedule (a stalled event loop): skip the missed slots instead of polling back to back.
       if (next < now) next = now + this.opts.pollIntervalMs - ((now - next) % this.opts.pollIntervalMs);
       await delay(next - now, this.abort.signal);

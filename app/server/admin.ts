@@ -3,7 +3,9 @@
  * and on GCP never exposed by the firewall. Only local agents (the shutdown script, the lifecycle
  * watcher, an operator over IAP/ssh) reach it.
  *
- *   POST /drain[?wait=1]   start the drain (idempotent); with wait=1 answer when it has finished
+ *   POST /drain[?wait=1][&stay=1]   start the drain (idempotent); with wait=1 answer when it has finished;
+ *                          with stay=1 the process stays up drained until SIGTERM (the GKE preStop hook)
+ *                          instead of exiting after the drain
  *   GET  /status           state, connections, drain progress, backplane health
  *   GET  /metrics          Prometheus text
  *   GET  /presence         online and away peers (from the backplane)
@@ -101,8 +103,9 @@ export function createAdminHandler(server: AdminServer): AdminHandler {
     };
     switch (route) {
       case 'POST /drain': {
-        server.log.info({ remote: req.socket.remoteAddress }, 'drain requested over admin');
-        void server.drain('admin');
+        const stay = url.searchParams.get('stay') === '1';
+        server.log.info({ remote: req.socket.remoteAddress, stay }, 'drain requested over admin');
+        void server.drain(stay ? 'admin_stay' : 'admin');
         if (url.searchParams.get('wait') === '1') {
           server.drained().then((report) => json(res, 200, { state: server.state, drain: report })).catch(fail);
         } else {

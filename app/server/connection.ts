@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import type { PeerIdentity } from '../auth/token';
 import { BackplaneError } from '../backplane/types';
-import type { Timeouts } from '../contract/timeouts';
+import { serverPingDueMs, type Timeouts } from '../contract/timeouts';
 import {
   CLOSE, decode, decodeHead, EVENTS, Frame, MAX_DATA_VALUES, PHOENIX_TOPIC, peerTopic, ProtocolError,
   reply, scanFrame, SIGNAL_EVENT,
@@ -70,6 +70,8 @@ export class PeerConnection implements ChannelHost {
   /** Monotonic (performance.now()) times. */
   private readonly openedAt = performance.now();
   private lastSeen = this.openedAt;
+  /** Pings sent since the last frame from the peer (the next one is due at serverPingDueMs of silence). */
+  private pings = 0;
   private readonly joinBy: number;
   private readonly rotateAt: number;
   private joinChecked = false;
@@ -147,8 +149,8 @@ export class PeerConnection implements ChannelHost {
     return this.state === 'closed';
   }
 
-  /** Called on the server's ping interval. */
-  ping(): void {
+  /** Sent by onDeadline once the peer has been silent for serverPingDueMs. */
+  private ping(): void {
     if (this.state === 'open' && this.ws.readyState === WebSocket.OPEN) this.ws.ping();
   }
 
@@ -189,6 +191,7 @@ export class PeerConnection implements ChannelHost {
 
   private touch(): void {
     this.lastSeen = performance.now();
+    this.pings = 0;
   }
 
   /** This side began a close: end the socket (terminate or RST) if it is still open `ms` from now. */
@@ -206,6 +209,7 @@ export class PeerConnection implements ChannelHost {
     if (!this.joinChecked) at = Math.min(at, this.joinBy);
     if (!this.rotated) at = Math.min(at, this.rotateAt);
     if (this.ending) at = Math.min(at, this.ending.at);
+    if (this.state === 'open') at = Math.min(at, this.lastSeen + serverPingDueMs(this.ctx.timeouts, this.pings));
     this.ctx.wheel.schedule(this, at);
   }
 
@@ -236,6 +240,11 @@ export class PeerConnection implements ChannelHost {
     if (!this.rotated && now >= this.rotateAt) {
       this.rotated = true;
       this.closeForRestart('rotate', this.ctx.timeouts.drain.marginMs);
+    }
+    // A peer silent for long enough gets a ping (one that spoke since needs none: touch() reset it).
+    if (this.state === 'open' && idleMs >= serverPingDueMs(this.ctx.timeouts, this.pings)) {
+      this.pings++;
+      this.ping();
     }
     this.scheduleDeadline();
   }

@@ -11,6 +11,7 @@ import { createBackplane } from '../backplane';
 import { endpointsFromEnv, LifecycleWatcher } from '../lifecycle';
 import { SOCKET_PATH } from '../protocol/endpoints';
 import type { WatcherHealth } from '../lifecycle/watcher';
+import type { PollFailure } from '../lifecycle/failures';
 import { DEV_TOKEN_SECRET } from '../auth/token';
 import { ConfigError, isLoopbackHost, loadConfig } from './config';
 import { SluiceServer } from './server';
@@ -37,7 +38,8 @@ export async function main(): Promise<SluiceServer> {
 
   // GCE lifecycle watcher (drain layer 1, app/lifecycle): drains as soon as the MIG schedules this VM's
   // removal, before the LB's connection draining runs out. Its health shows in GET /status and as
-  // sluice_lifecycle_watcher_up, so a 403 (missing IAM grant) is visible, not only logged.
+  // sluice_lifecycle_watcher_up, so a 403 is visible, not only logged; its failure label says whether
+  // it was a missing IAM grant (permission) or the project's Compute quota (quota).
   if (config.gceWatcher) {
     watcher = new LifecycleWatcher({
       pollIntervalMs: config.timeouts.gce.watcherPollIntervalMs,
@@ -50,6 +52,8 @@ export async function main(): Promise<SluiceServer> {
     server.lifecycle = { status: () => w.health() };
     server.metrics.lifecycleWatcherUp.set(0);
     w.on('health', (h: WatcherHealth) => server.metrics.lifecycleWatcherUp.set(h.up ? 1 : 0));
+    // A 403 is either a missing role or a spent quota: the label tells them apart (operating runbook).
+    w.on('pollError', (_err: unknown, failure: PollFailure) => server.metrics.lifecycleWatcherPollFailures.inc({ failure }));
     w.start();
   }
 

@@ -21,6 +21,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
     drainTotal: new Gauge({ name: 'sluice_drain_total', help: 'Connections open when the drain started', registers: [registry] }),
     backplaneUp: new Gauge({ name: 'sluice_backplane_up', help: '1 when the backplane is reachable', registers: [registry] }),
     lifecycleWatcherUp: new Gauge({ name: 'sluice_lifecycle_watcher_up', help: '1 when the GCE lifecycle watcher\'s last poll worked (0 on a 403, timeout or before the first poll)', registers: [registry] }),
+    lifecycleWatcherPollFailures: new Counter({ name: 'sluice_lifecycle_watcher_poll_failures_total', help: 'Failed lifecycle watcher polls, by failure: permission (403 forbidden: role missing) vs quota (403 rateLimitExceeded), timeout, network, server, bad_answer, other', labelNames: ['failure'] as const, registers: [registry] }),
     socketsShed: new Counter({ name: 'sluice_sockets_shed_total', help: 'TCP sockets destroyed to stay within the descriptor budget', labelNames: ['listener', 'why'] as const, registers: [registry] }),
     adminRefused: new Counter({ name: 'sluice_admin_refused_total', help: 'Admin requests refused for a missing (401) or wrong (403) token', labelNames: ['reason'] as const, registers: [registry] }),
   };

@@ -18,7 +18,6 @@ import { FD_RESERVE, httpTimeouts, ServerConfig, tokenInQueryAllowed } from './c
 import { json, parseTarget } from './http';
 import { ConnectionContext, PeerConnection } from './connection';
 import { DeadlineWheel } from './deadlines';
-import { Pinger } from './pinger';
 import { Drainer, DrainReport, DrainState } from './drain';
 import { createMetrics, Metrics } from './metrics';
 import { SocketBudget } from './sockets';
@@ -57,9 +56,10 @@ export class SluiceServer implements AdminServer {
   private drainedPromise?: Promise<DrainReport>;
   private shutdownPromise?: Promise<void>;
   private readonly wss: WebSocketServer;
-  /** Pings every connection once per ping interval, each at its own phase (pinger.ts). */
-  private readonly pinger: Pinger<PeerConnection>;
-  /** One timer for every connection's join, idle, lifetime and close deadlines (deadlines.ts). */
+  /**
+   * One timer for every connection's join, idle, ping, lifetime and close deadlines (deadlines.ts).
+   * A connection is pinged only after a silence (contract: serverPingDueMs), from its own deadline.
+   */
   private readonly wheel = new DeadlineWheel<PeerConnection>();
   /** What every connection shares (one object for all: nothing in it is per connection). */
   private readonly connectionContext: ConnectionContext;
@@ -76,7 +76,6 @@ export class SluiceServer implements AdminServer {
     this.backplane = opts.backplane ?? new MemoryBackplane(opts.config.timeouts.resume, { budget: opts.config.limits });
     this.metrics = createMetrics();
     this.drainer = new Drainer(opts.config.timeouts.drain, this.random);
-    this.pinger = new Pinger(opts.config.timeouts.server.pingIntervalMs);
     this.connectionContext = {
       serverId: this.config.serverId,
       backplane: this.backplane,
@@ -95,9 +94,12 @@ export class SluiceServer implements AdminServer {
       handleProtocols: (offered) => (offered.has(PHOENIX_SUBPROTOCOL) ? PHOENIX_SUBPROTOCOL : false),
     });
 
-    // A silent or slowloris connection is closed within httpTimeouts().boundMs (docs/security.md "Limits").
+    // A silent or slowloris connection is closed within httpTimeouts().boundMs (docs/security.md "Limits"); an
+    // idle keep-alive connection of the LB's pool lives past its 600 s backend keepalive (keepAliveTimeoutMs).
     const t = httpTimeouts(opts.config.timeouts);
-    const httpOptions: http.ServerOptions = { headersTimeout: t.headersTimeoutMs, requestTimeout: t.requestTimeoutMs, connectionsCheckingInterval: t.checkIntervalMs };
+    const httpOptions: http.ServerOptions = {
+      headersTimeout: t.headersTimeoutMs, requestTimeout: t.requestTimeoutMs, connectionsCheckingInterval: t.checkIntervalMs, keepAliveTimeout: t.keepAliveTimeoutMs,
+    };
     this.public = http.createServer(httpOptions, (req, res) => this.onPublicRequest(req, res));
     this.public.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
       let pending: Promise<void>;
@@ -190,7 +192,6 @@ export class SluiceServer implements AdminServer {
   async start(): Promise<{ port: number; adminPort: number }> {
     await listen(this.public, this.config.port, this.config.host);
     await listen(this.admin, this.config.adminPort, this.config.adminHost);
-    this.pinger.start();
     const addr = this.ports();
     const { maxConnections, maxConnectionsPerPeer } = this.config.limits;
     this.log.info({
@@ -238,7 +239,6 @@ export class SluiceServer implements AdminServer {
    */
   shutdown(): Promise<void> {
     this.shutdownPromise ??= (async () => {
-      this.pinger.stop();
       this.drainer.dispose();
       for (const c of this.connections) c.reset('shutdown');
       this.wheel.stop();
@@ -323,7 +323,6 @@ export class SluiceServer implements AdminServer {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const conn = new PeerConnection(ws, socket, peer, this.connectionContext);
       this.connections.add(conn);
-      this.pinger.add(conn);
       const mine = this.byPeer.get(peer.sub) ?? new Set<PeerConnection>();
       mine.add(conn);
       this.byPeer.set(peer.sub, mine);
@@ -333,7 +332,6 @@ export class SluiceServer implements AdminServer {
 
   private connectionClosed(c: PeerConnection): void {
     this.connections.delete(c);
-    this.pinger.delete(c);
     const mine = this.byPeer.get(c.peer.sub);
     mine?.delete(c);
     if (mine?.size === 0) this.byPeer.delete(c.peer.sub);

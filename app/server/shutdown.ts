@@ -7,6 +7,12 @@
  * What happens after the drain depends on why it started:
  *   - sigterm, sigint, admin: exit 0. systemd does not restart a unit it is stopping; an operator's
  *     admin drain restarts the server (Restart=always) with a fresh process.
+ *   - admin_stay (POST /drain?stay=1, the GKE preStop hook): "the hook must complete before the TERM
+ *     signal to stop the container can be sent", and management of the container "blocks until the
+ *     action is complete, unless the container process fails, in which case the handler is aborted"
+ *     (kubernetes.io container lifecycle hooks; core/v1 Lifecycle): a server that exited after this
+ *     drain would abort its own hook (FailedPreStopHook). So the process STAYS UP drained until the
+ *     SIGTERM that follows the hook, then exits 0.
  *   - watcher, preemption: the VM is being removed. The process STAYS UP, drained and unready, its
  *     listeners closed: no exit, so no systemd restart, no second secret read and image pull, no new
  *     process that answers /readyz 200 until its first poll and then drains again. The VM's own
@@ -17,14 +23,20 @@
  */
 import type { Logger } from 'pino';
 
-export type ShutdownReason = 'admin' | 'sigterm' | 'sigint' | 'watcher' | 'preemption' | 'server_id_conflict';
+export type ShutdownReason = 'admin' | 'admin_stay' | 'sigterm' | 'sigint' | 'watcher' | 'preemption' | 'server_id_conflict';
 
 /** Exit status after a drain forced by a server id held by another live process (docs/security.md, Limits). */
 export const EXIT_SERVER_ID_CONFLICT = 3;
 export type ShutdownOutcome = 'exit' | 'stay-drained';
 
-/** Reasons after which the process stays up drained (the VM is leaving; systemd must not restart it). */
-export const STAY_DRAINED: readonly ShutdownReason[] = ['watcher', 'preemption'];
+/** Reasons after which the process stays up drained (the VM or pod is leaving; a signal ends it, nothing restarts it). */
+export const STAY_DRAINED: readonly ShutdownReason[] = ['watcher', 'preemption', 'admin_stay'];
+
+/** The drain reasons the server starts by itself (admin endpoint, id conflict), as the controller adopts them. */
+function adopted(reason: string): ShutdownReason {
+  if (reason === 'server_id_conflict' || reason === 'admin_stay') return reason;
+  return 'admin';
+}
 
 /** What the controller needs from the server (SluiceServer satisfies it). */
 export interface Drainable {
@@ -57,7 +69,7 @@ export class ShutdownController {
   constructor(private readonly opts: ShutdownControllerOptions) {
     // An admin POST /drain starts the drain inside the server; adopt it (no second drain() call).
     opts.server.drainer.on('state', (state, reason) => {
-      if (state === 'draining' && !this.reason) void this.begin(reason === 'server_id_conflict' ? 'server_id_conflict' : 'admin', reason);
+      if (state === 'draining' && !this.reason) void this.begin(adopted(reason), reason);
     });
   }
 

@@ -39,8 +39,8 @@ export class LoadGen {
     });
   }
 
-  open(system: SystemName, port: number, ids: string[], localAddresses = ['127.0.0.1'], concurrency = 64) {
-    const c: OpenCmd = { cmd: 'open', system, port, ids, secret: SECRET, localAddresses, concurrency };
+  open(system: SystemName, port: number, ids: string[], localAddresses = ['127.0.0.1'], concurrency = 64, heartbeatMs?: number) {
+    const c: OpenCmd = { cmd: 'open', system, port, ids, secret: SECRET, localAddresses, concurrency, heartbeatMs };
     return this.request<{ opened: number; failed: number; firstError?: string; ms: number }>(c as unknown as Record<string, unknown>);
   }
 

@@ -14,7 +14,11 @@ import { SOCKET_PATH } from '../../app/protocol/endpoints';
 import { authTokenSubprotocols } from '../../app/protocol/phoenix';
 import type { SystemName } from './systems';
 
-export interface OpenCmd { cmd: 'open'; system: SystemName; port: number; ids: string[]; secret: string; localAddresses: string[]; concurrency: number }
+export interface OpenCmd {
+  cmd: 'open'; system: SystemName; port: number; ids: string[]; secret: string; localAddresses: string[]; concurrency: number;
+  /** sluice only: each connection sends a Phoenix heartbeat this often (SDK: 5 s, phoenix.js: 30 s), first at a random phase. */
+  heartbeatMs?: number;
+}
 export interface RelayCmd { cmd: 'relay'; pairs: Array<[string, string]>; rate: number; warmupMs: number; durationMs: number; payloadBytes: number; runId: string }
 export interface RelayResult {
   hist: string; ackHist: string; sent: number; acked: number; delivered: number; nacked: number;
@@ -56,7 +60,15 @@ function dueOf(text: string): number | undefined {
   return Number.isFinite(t) ? t : undefined;
 }
 
-function connect(system: SystemName, port: number, id: string, token: string, localAddress: string): Promise<Conn> {
+/** A Phoenix client's heartbeat (its ref is not numeric, so its reply is never taken for a signal's ack). */
+function heartbeat(ws: WebSocket, everyMs: number): void {
+  let n = 0;
+  const beat = () => { if (ws.readyState === WebSocket.OPEN) ws.send(`[null,"h${n++}","phoenix","heartbeat",{}]`); };
+  const first = setTimeout(() => { beat(); const t = setInterval(beat, everyMs); ws.once('close', () => clearInterval(t)); }, Math.random() * everyMs);
+  ws.once('close', () => clearTimeout(first));
+}
+
+function connect(system: SystemName, port: number, id: string, token: string, localAddress: string, heartbeatMs?: number): Promise<Conn> {
   return new Promise((resolve, reject) => {
     // sluice: the token in Sec-WebSocket-Protocol, as the SDK and production do (never in the URL).
     const url = system === 'sluice' ? `ws://127.0.0.1:${port}${SOCKET_PATH}?vsn=2.0.0`
@@ -92,7 +104,12 @@ function connect(system: SystemName, port: number, id: string, token: string, lo
           },
     };
     const timer = setTimeout(() => { ws.terminate(); reject(new Error(`${id}: not joined within 60 s`)); }, 60_000);
-    const joined = () => { conn.joined = true; clearTimeout(timer); resolve(conn); };
+    const joined = () => {
+      conn.joined = true;
+      clearTimeout(timer);
+      if (heartbeatMs && system === 'sluice') heartbeat(ws, heartbeatMs);
+      resolve(conn);
+    };
     ws.on('error', (err) => { clearTimeout(timer); reject(err); });
     ws.on('close', () => { conn.joined = false; conns.delete(id); });
     if (system === 'sluice') {
@@ -140,7 +157,7 @@ async function open(c: OpenCmd): Promise<{ opened: number; failed: number; first
       const id = c.ids[i];
       try {
         const token = await signToken(c.secret, { sub: id, kind: i % 2 ? 'gateway' : 'client' }, 24 * 3600);
-        conns.set(id, await connect(c.system, c.port, id, token, c.localAddresses[i % c.localAddresses.length]));
+        conns.set(id, await connect(c.system, c.port, id, token, c.localAddresses[i % c.localAddresses.length], c.heartbeatMs));
       } catch (err) {
         failed++;
         firstError ??= (err as Error).message;

@@ -47,6 +47,12 @@ export interface StartOptions {
   serverId?: string;
   /** Extra Node/V8 flags (e.g. --trace-gc: its lines come on the child's stdout). */
   execArgv?: string[];
+  /**
+   * sluice only: run the server from this checkout instead of this one (an A/B of two commits in
+   * one run, e.g. `git archive <commit> app package.json tsconfig.json` unpacked beside a
+   * node_modules link). Both sides then share the run's load.
+   */
+  root?: string;
 }
 
 /**
@@ -79,7 +85,8 @@ export async function startSystem(name: SystemName, opts: StartOptions = {}): Pr
     });
   }
   Object.assign(env, opts.env ?? {});
-  const proc = fork(path.join(ROOT, script), [], { cwd: ROOT, env, execArgv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  const root = name === 'sluice' && opts.root ? opts.root : ROOT;
+  const proc = fork(path.join(root, script), [], { cwd: root, env, execArgv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
   let stderr = '';
   proc.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
   const ports = await new Promise<{ port: number; adminPort?: number }>((resolve, reject) => {

@@ -54,7 +54,7 @@ export function logMetricSpecs(t: Timeouts): Record<string, MetricSpec> {
     drainDuration: { name: 'sluice/drain_duration', filter: m(SERVER_LOG.drainFinished.msg), description: 'Drain duration (ms), from the drain finished line', distribution: 'EXTRACT(jsonPayload.durationMs)' },
     drainResets: { name: 'sluice/drain_resets', filter: m(SERVER_LOG.drainFinished.msg, ' AND jsonPayload.reset>0'), description: 'Drains that reset (RST) connections still open at the deadline' },
     drainOverruns: { name: 'sluice/drain_overruns', filter: m(SERVER_LOG.drainFinished.msg, ` AND jsonPayload.durationMs>${drainEndBoundMs(t)}`), description: `Drains longer than drain.deadlineMs + drain.marginMs (${drainEndBoundMs(t)} ms)` },
-    watcherPollFailures: { name: 'sluice/watcher_poll_failures', filter: m(SERVER_LOG.watcherPollFailed.msg), description: 'Lifecycle watcher polls that failed (403: the watcher role is missing), by HTTP status', labels: { status: 'EXTRACT(jsonPayload.status)' } },
+    watcherPollFailures: { name: 'sluice/watcher_poll_failures', filter: m(SERVER_LOG.watcherPollFailed.msg), description: 'Lifecycle watcher polls that failed, by HTTP status and failure (a 403 is permission: role missing, or quota: rateLimitExceeded)', labels: { status: 'EXTRACT(jsonPayload.status)', failure: 'EXTRACT(jsonPayload.failure)' } },
     backplaneUnavailable: { name: 'sluice/backplane_unavailable', filter: m(SERVER_LOG.backplaneUnavailable.msg), description: 'Backplane (Redis) became unavailable on a server' },
     backplaneRecovered: { name: 'sluice/backplane_recovered', filter: m(SERVER_LOG.backplaneRecovered.msg), description: 'Backplane (Redis) became available again on a server' },
     idleTimeouts: { name: 'sluice/idle_timeouts', filter: m(SERVER_LOG.idleTimeout.msg), description: 'Connections terminated after the idle limit (dead peers: no frame, no pong)' },
@@ -143,8 +143,8 @@ export class Operations extends pulumi.ComponentResource {
 
     alert('watcher-failing', 'lifecycle watcher polls failing for over a minute', [
       'A server cannot list its MIG: it will not see DELETING/RECREATING and drains only from the shutdown script (too late: the incident).',
-      'status 403: the custom watcher role or its binding is missing (ServerIdentity); 0: timeouts to the Compute API (egress, Cloud NAT, Private Google Access). Fix before any rollout.',
-    ].join('\n\n'), { displayName: 'watcher poll failures for 60 s', conditionThreshold: threshold(this.metrics.watcherPollFailures, '60s', '60s', ['resource.label.instance_id', 'metric.label.status']) });
+      'Read the failure label (log field `failure`): permission (403 forbidden) = the custom watcher role or its binding is missing (ServerIdentity); quota (403 rateLimitExceeded) = the project\'s Compute read quota is spent ("If your project exceeds a rate quota, you receive a 403 error with the reason rateLimitExceeded", cloud.google.com/compute/api-quota): the watchers wait for the next minute; check who else reads Compute, raise the quota and sluice:computeReadQuotaPerMin; timeout/network (status 0) = egress to the Compute API (Cloud NAT, Private Google Access). Fix before any rollout.',
+    ].join('\n\n'), { displayName: 'watcher poll failures for 60 s', conditionThreshold: threshold(this.metrics.watcherPollFailures, '60s', '60s', ['resource.label.instance_id', 'metric.label.status', 'metric.label.failure']) });
 
     alert('backplane-down', 'backplane unavailable', [
       'A server lost its regional Redis. Within backplaneReadinessGraceMs it stays ready and refuses sends; after it, it turns unready and the LB moves new connections away.',
@@ -192,7 +192,7 @@ export class Operations extends pulumi.ComponentResource {
       chart('Connections opened / s', this.metrics.connectionsOpened),
       chart('Connections closed / s, by reason', this.metrics.connectionsClosed, 'ALIGN_RATE', 'REDUCE_SUM', ['metric.label.reason']),
       chart('Idle (heartbeat) timeouts / s', this.metrics.idleTimeouts),
-      chart('Watcher poll failures, by status', this.metrics.watcherPollFailures, 'ALIGN_SUM', 'REDUCE_SUM', ['metric.label.status']),
+      chart('Watcher poll failures, by failure (permission vs quota) and status', this.metrics.watcherPollFailures, 'ALIGN_SUM', 'REDUCE_SUM', ['metric.label.failure', 'metric.label.status']),
       chart('Backplane unavailable events', this.metrics.backplaneUnavailable, 'ALIGN_SUM'),
     ];
     new gcp.monitoring.Dashboard(`${name}-dashboard`, {

@@ -2,6 +2,7 @@ import * as gcp from '@pulumi/gcp';
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import type { GkeClusterConfig } from './config';
+import { clusterProblems } from './requirements';
 
 /** Network tag on the GKE nodes: the Network component's LB firewall rule targets it (pod IPs are node alias IPs). */
 export const GKE_NODE_TAG = 'sluice-server';
@@ -64,6 +65,11 @@ export class GkeCluster extends pulumi.ComponentResource {
   readonly workloadPool: string;
   /** Resources the Kubernetes resources wait for (the cluster, its node pool). */
   readonly ready: pulumi.Resource[];
+  /**
+   * What the cluster (created or read) reports against the requirements (requirements.ts: NetworkPolicy
+   * enforcement, the Gateway API); empty when fit. gkeStack refuses the cluster on any (refusal()).
+   */
+  readonly problems: pulumi.Output<string[]>;
 
   constructor(name: string, args: GkeClusterArgs, opts?: pulumi.ComponentResourceOptions) {
     super('sluice:gke:GkeCluster', name, {}, opts);
@@ -144,6 +150,9 @@ export class GkeCluster extends pulumi.ComponentResource {
       }
     }
 
+    this.problems = pulumi.all([cluster.name, cluster.datapathProvider, cluster.enableAutopilot, cluster.networkPolicy, cluster.gatewayApiConfig, cluster.addonsConfig])
+      .apply(([n, datapathProvider, enableAutopilot, networkPolicy, gatewayApiConfig, addonsConfig]) =>
+        clusterProblems({ name: n, datapathProvider, enableAutopilot, networkPolicy, gatewayApiConfig, addonsConfig }));
     this.name = cluster.name;
     this.network = cluster.network.apply((n) => n ?? '');
     const kubeconfig = pulumi.all([cluster.name, cluster.endpoint, cluster.masterAuth]).apply(([n, endpoint, auth]) =>

@@ -1,8 +1,23 @@
 import * as gcp from '@pulumi/gcp';
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
+// Types only (erased at run time): the custom resources' schemas, so an unknown or misspelt field fails
+// the typecheck. Gateway API v1.4 CRDs (@kubernetes-models/gateway-api 2.0.0), GKE's networking.gke.io/v1
+// policies (@kubernetes-models/gke 4.6.2); test/infra/k8s-schemas.test.ts validates the rendered objects.
+import type { IGateway } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/Gateway';
+import type { IHTTPRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute';
+import type { IGCPBackendPolicy } from '@kubernetes-models/gke/networking.gke.io/v1/GCPBackendPolicy';
+import type { IHealthCheckPolicy } from '@kubernetes-models/gke/networking.gke.io/v1/HealthCheckPolicy';
 import { backendTimeoutSec, READINESS_PROBE, Timeouts } from '../../app/contract/timeouts';
 import { READINESS_PATH, SERVER_PORT, SOCKET_PATH } from '../../app/protocol/endpoints';
+import { RequiredKind, servedCrds } from './requirements';
+
+/** A schema type whose leaves may be Pulumi inputs (names of resources not created yet). */
+export type DeepInput<T> = T extends string | number | boolean ? pulumi.Input<T>
+  : T extends Array<infer U> ? Array<DeepInput<U>>
+  : T extends object ? { [K in keyof T]: DeepInput<T[K]> }
+  : T;
+type Spec<R extends { spec?: unknown }> = DeepInput<NonNullable<R['spec']>>;
 
 /** The global external Application LB (EXTERNAL_MANAGED), the same LB kind as the GCE stack's default. */
 export const GATEWAY_CLASS = 'gke-l7-global-external-managed';
@@ -13,6 +28,8 @@ export interface ServerGatewayArgs {
   timeouts: Timeouts;
   /** Public DNS name: a Google-managed certificate and HTTPS on 443 (80 redirects). Without it: plain ws:// on 80. */
   domain?: string;
+  /** What the CRD reads wait for (the created cluster and its node pool; nothing for an existing cluster). */
+  clusterReady: pulumi.Resource[];
 }
 
 /**
@@ -49,10 +66,13 @@ export class ServerGateway extends pulumi.ComponentResource {
     this.ipAddress = address.address;
     const cert = args.domain ? new gcp.compute.ManagedSslCertificate(`${name}-cert`, { managed: { domains: [args.domain] } }, parent) : undefined;
 
-    const meta = (n: string) => ({ name: n, namespace: args.namespace });
+    // Each custom resource is sent only once its CRD is Established and serves v1 (requirements.ts).
+    const crds = servedCrds(name, { parent: this, dependsOn: args.clusterReady });
+    const meta = (n: string, kind: RequiredKind) => crds.gate(kind).apply(() => ({ name: n, namespace: args.namespace }));
+    const after = { parent: this, dependsOn: crds.reads };
     const targetRef = { group: '', kind: 'Service', name: args.serviceName };
 
-    const listeners: Array<Record<string, unknown>> = [{ name: 'http', protocol: 'HTTP', port: 80, allowedRoutes: { namespaces: { from: 'Same' } } }];
+    const listeners: Spec<IGateway>['listeners'] = [{ name: 'http', protocol: 'HTTP', port: 80, allowedRoutes: { namespaces: { from: 'Same' } } }];
     if (cert) {
       listeners.push({
         name: 'https', protocol: 'HTTPS', port: 443, hostname: args.domain, allowedRoutes: { namespaces: { from: 'Same' } },
@@ -62,39 +82,39 @@ export class ServerGateway extends pulumi.ComponentResource {
     const gateway = new k8s.apiextensions.CustomResource(name, {
       apiVersion: 'gateway.networking.k8s.io/v1',
       kind: 'Gateway',
-      metadata: meta('sluice'),
-      spec: { gatewayClassName: GATEWAY_CLASS, addresses: [{ type: 'NamedAddress', value: address.name }], listeners },
-    }, parent);
+      metadata: meta('sluice', 'Gateway'),
+      spec: { gatewayClassName: GATEWAY_CLASS, addresses: [{ type: 'NamedAddress', value: address.name }], listeners } satisfies Spec<IGateway>,
+    }, after);
 
     const backendRefs = [{ name: args.serviceName, port: SERVER_PORT }];
     new k8s.apiextensions.CustomResource(name, {
       apiVersion: 'gateway.networking.k8s.io/v1',
       kind: 'HTTPRoute',
-      metadata: meta('sluice'),
+      metadata: meta('sluice', 'HTTPRoute'),
       spec: {
         parentRefs: [{ name: gateway.metadata.name, sectionName: cert ? 'https' : 'http' }],
         hostnames: args.domain ? [args.domain] : undefined,
         rules: [{ matches: [{ path: { type: 'PathPrefix', value: '/' } }], backendRefs }],
-      },
-    }, parent);
-    if (cert) {
+      } satisfies Spec<IHTTPRoute>,
+    }, after);
+    if (cert && args.domain) {
       // Port 80 only redirects to HTTPS.
       new k8s.apiextensions.CustomResource(`${name}-redirect`, {
         apiVersion: 'gateway.networking.k8s.io/v1',
         kind: 'HTTPRoute',
-        metadata: meta('sluice-http-redirect'),
+        metadata: meta('sluice-http-redirect', 'HTTPRoute'),
         spec: {
           parentRefs: [{ name: gateway.metadata.name, sectionName: 'http' }],
           hostnames: [args.domain],
           rules: [{ filters: [{ type: 'RequestRedirect', requestRedirect: { scheme: 'https', statusCode: 301 } }] }],
-        },
-      }, parent);
+        } satisfies Spec<IHTTPRoute>,
+      }, after);
     }
 
     new k8s.apiextensions.CustomResource(name, {
       apiVersion: 'networking.gke.io/v1',
       kind: 'GCPBackendPolicy',
-      metadata: meta('sluice-server'),
+      metadata: meta('sluice-server', 'GCPBackendPolicy'),
       spec: {
         default: {
           timeoutSec: backendTimeoutSec(t),
@@ -104,13 +124,13 @@ export class ServerGateway extends pulumi.ComponentResource {
           logging: { enabled: false },
         },
         targetRef,
-      },
-    }, parent);
+      } satisfies Spec<IGCPBackendPolicy>,
+    }, after);
 
     new k8s.apiextensions.CustomResource(name, {
       apiVersion: 'networking.gke.io/v1',
       kind: 'HealthCheckPolicy',
-      metadata: meta('sluice-server'),
+      metadata: meta('sluice-server', 'HealthCheckPolicy'),
       spec: {
         default: {
           checkIntervalSec: READINESS_PROBE.intervalSec,
@@ -121,8 +141,8 @@ export class ServerGateway extends pulumi.ComponentResource {
           config: { type: 'HTTP', httpHealthCheck: { port: SERVER_PORT, requestPath: READINESS_PATH } },
         },
         targetRef,
-      },
-    }, parent);
+      } satisfies Spec<IHealthCheckPolicy>,
+    }, after);
 
     this.url = args.domain
       ? pulumi.output(`wss://${args.domain}${SOCKET_PATH}`)

@@ -12,6 +12,7 @@ import type { StackConfig } from '../config';
 import { GKE_NODE_TAG, GkeCluster } from './cluster';
 import { ServerGateway } from './gateway';
 import { PodIdentity } from './identity';
+import { refusal } from './requirements';
 import { SERVER_KSA, ServerWorkload } from './workload';
 
 export interface GkeStackOutputs {
@@ -78,6 +79,7 @@ export function gkeStack(cfg: StackConfig, opts: pulumi.ComponentResourceOptions
     googleServiceAccountEmail: identity.email,
     secretEnv,
     redis: Boolean(backplane),
+    clusterChecked: refusal(cluster.name, cluster.problems),
   }, k8sOpts);
 
   const gateway = new ServerGateway('sluice', {
@@ -85,6 +87,7 @@ export function gkeStack(cfg: StackConfig, opts: pulumi.ComponentResourceOptions
     serviceName: workload.serviceName,
     timeouts: cfg.timeouts,
     domain: cfg.domain,
+    clusterReady: cluster.ready,
   }, k8sOpts);
 
   return { url: gateway.url, ipAddress: gateway.ipAddress, cluster: cluster.name, namespace: workload.namespace };

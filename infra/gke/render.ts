@@ -3,9 +3,14 @@
  * Pure functions of plain values (no Pulumi), so tests read them, snapshot them and run the script.
  *
  * The drain layers on GKE:
- *   1. preStop: POST /drain?wait=1 on the admin listener (loopback, bearer token) the moment the pod
- *      starts terminating, and wait for the drain to finish (RST deadline); /readyz turns 503 at once.
- *   2. SIGTERM after preStop: the server drains (or has drained) and exits 0.
+ *   1. preStop: POST /drain?wait=1&stay=1 on the admin listener (loopback, bearer token) the moment the
+ *      pod starts terminating, and wait for the drain to finish (RST deadline); /readyz turns 503 at once.
+ *      `stay=1`: the server does NOT exit after this drain: the kubelet's handling "blocks until the
+ *      action is complete, unless the container process fails, in which case the handler is aborted"
+ *      (core/v1 Lifecycle), so an exit would abort the hook (FailedPreStopHook). It stays up drained
+ *      until the SIGTERM the kubelet sends once the hook has returned ("the hook must complete before
+ *      the TERM signal to stop the container can be sent", kubernetes.io container lifecycle hooks).
+ *   2. SIGTERM after preStop: the server (drained) exits 0.
  *   3. terminationGracePeriodSeconds: SIGKILL only after the drain (rule gke-grace-covers-prestop-drain).
  * The kubelet runs preStop first ("Each container's pre-stop hook runs, then its main process receives
  * SIGTERM"), and its countdown includes it ("The Pod's termination grace period countdown begins before
@@ -34,8 +39,9 @@ export const RUN_AS = 10001;
  */
 export function preStopScript(t: Timeouts): string {
   const wait = preStopWaitSec(t);
-  return `// sluice preStop (infra/gke/render.ts): POST /drain?wait=1 and wait up to ${wait} s (drain deadline + margin).
-const url = (process.env.SLUICE_ADMIN_URL || 'http://127.0.0.1:${ADMIN_PORT}') + '/drain?wait=1';
+  return `// sluice preStop (infra/gke/render.ts): POST /drain?wait=1&stay=1 and wait up to ${wait} s (drain deadline + margin);
+// the server stays up drained until the kubelet's SIGTERM.
+const url = (process.env.SLUICE_ADMIN_URL || 'http://127.0.0.1:${ADMIN_PORT}') + '/drain?wait=1&stay=1';
 const headers = { authorization: 'Bearer ' + (process.env.SLUICE_ADMIN_TOKEN || '') };
 fetch(url, { method: 'POST', headers, signal: AbortSignal.timeout(${wait * 1000}) })
   .then(async (r) => console.log('sluice preStop: drain answered ' + r.status + ' ' + (await r.text())))

@@ -26,6 +26,8 @@ export interface ServerWorkloadArgs {
   /** SLUICE_TOKEN_SECRET, SLUICE_ADMIN_TOKEN and (with a backplane) SLUICE_REDIS_URL, as a Pulumi secret. */
   secretEnv: pulumi.Input<Record<string, string>>;
   redis: boolean;
+  /** Resolves once the cluster is fit (GkeCluster.requirementsMet): the namespace, and so everything, waits for it. */
+  clusterChecked: pulumi.Input<true>;
 }
 
 /**
@@ -43,8 +45,9 @@ export class ServerWorkload extends pulumi.ComponentResource {
     const labels = { 'app.kubernetes.io/name': 'sluice', 'app.kubernetes.io/component': 'server' };
 
     const ns = new k8s.core.v1.Namespace(name, {
-      // Pod Security Admission: the restricted profile, which this pod spec meets.
-      metadata: { name: args.namespace, labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } },
+      // Pod Security Admission: the restricted profile, which this pod spec meets. Sent only once the
+      // cluster is known to enforce the NetworkPolicy below (an unfit existing cluster is refused).
+      metadata: pulumi.output(args.clusterChecked).apply(() => ({ name: args.namespace, labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } })),
     }, parent);
     this.namespace = ns.metadata.name;
     const meta = (n: string) => ({ name: n, namespace: this.namespace, labels });
@@ -97,7 +100,10 @@ export class ServerWorkload extends pulumi.ComponentResource {
         // Engine network endpoint groups, while Kubernetes Pods correspond to Compute Engine network
         // endpoints. The NEG controller component of the control plane manages this."
         // (cloud.google.com/kubernetes-engine/docs/how-to/standalone-neg)
-        ports: [{ name: PORT_NAME, port: SERVER_PORT, targetPort: PORT_NAME, protocol: 'TCP', appProtocol: 'kubernetes.io/ws' }],
+        // No appProtocol: `kubernetes.io/ws` is an extended (optional) Gateway API feature
+        // (gateway-api.sigs.k8s.io/guides/backend-protocol) and no GKE page says its controller reads it;
+        // the GCP LB upgrades WebSockets to an HTTP backend as it is (kubernetes/ingress-gce examples/websocket).
+        ports: [{ name: PORT_NAME, port: SERVER_PORT, targetPort: PORT_NAME, protocol: 'TCP' }],
       },
     }, parent);
     this.serviceName = service.metadata.name;

@@ -106,12 +106,29 @@ export class PlanMocks implements pulumi.runtime.Mocks {
         const location = String(inputs.location ?? ref?.[1] ?? 'mock-location');
         const clusterName = typeof inputs.name === 'string' ? inputs.name : ref?.[2] ?? name;
         id = `projects/${p}/locations/${location}/clusters/${clusterName}`;
+        if (args.id) {
+          // A read (Cluster.get): what the existing cluster reports. Fixture: a cluster named legacy-*
+          // is an old-dataplane cluster without NetworkPolicy enforcement or the Gateway API.
+          const legacy = clusterName.startsWith('legacy-');
+          Object.assign(state, legacy
+            ? { datapathProvider: 'LEGACY_DATAPATH', networkPolicy: { enabled: false }, gatewayApiConfig: { channel: 'CHANNEL_DISABLED' } }
+            : { datapathProvider: 'ADVANCED_DATAPATH', gatewayApiConfig: { channel: 'CHANNEL_STANDARD' } });
+        }
         Object.assign(state, {
           name: clusterName, location, endpoint: MOCK_GKE_ENDPOINT, network: inputs.network ?? `projects/${p}/global/networks/mock-gke-network`,
           masterAuth: { clusterCaCertificate: Buffer.from('mock cluster CA').toString('base64') },
         });
         break;
       }
+      case 'kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition':
+        // A read of a CRD the cluster serves (GKE installs them with the Gateway API).
+        id = args.id ?? name;
+        Object.assign(state, {
+          metadata: { name: id },
+          spec: { versions: [{ name: 'v1', served: true, storage: true }] },
+          status: { conditions: [{ type: 'Established', status: 'True' }] },
+        });
+        break;
       case 'gcp:monitoring/notificationChannel:NotificationChannel':
         id = `projects/${p}/notificationChannels/${name}`;
         state.name = id;

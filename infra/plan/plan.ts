@@ -25,6 +25,7 @@ export async function renderPlanOf(root: string, stack: string, files: StackFile
   // Validate first: the same parse the program does, so a broken stack fails with the rule named
   // before anything is registered.
   const cfg = parseStackConfig(files.config, new Set(files.secretKeys));
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the program is loaded (and its resources registered) under the mocks, synchronously, as `pulumi preview` loads it
   const rendered = await renderProgram(() => require(files.main), {
     project: files.project,
     stack,

@@ -16,7 +16,7 @@ import { runRollout } from './run';
 import { thresholdsFor } from './thresholds';
 import { settleMs } from '../../app/rollout/gates';
 import { AdminGateSource, AdminTarget, GateSource } from '../../app/rollout/source';
-import { CloudMonitoringGateSource, defaultTokenProvider } from './sources';
+import { CloudMonitoringGateSource, defaultTokenProvider, providerCredentialClash } from './sources';
 
 async function main(): Promise<number> {
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -37,6 +37,8 @@ async function main(): Promise<number> {
     .parse()
     .opts<{ stack: string; release: string; root: string; apply?: boolean; wave?: string; gates: string; admin?: string[]; gate?: string[]; pollMs: string }>();
   const root = path.resolve(opts.root);
+  const clash = opts.apply ? providerCredentialClash() : undefined;
+  if (clash) throw new RolloutError(clash);
   const printed = await printRollout(root, opts.stack, opts.release, (cfg) => thresholdsFor(cfg, opts.gate ?? []));
   process.stdout.write(printed.text);
   if (!opts.apply) return 0;

@@ -242,16 +242,27 @@ function add(vm: PerVm, k: GateMetric, ts: TimeSeries): void {
 }
 
 /**
- * The CLI's token: GOOGLE_OAUTH_ACCESS_TOKEN (deploy.yml sets it from the auth action's access
- * token), else `gcloud auth print-access-token`. Read per request, never logged.
+ * The gates' token: SLUICE_MONITORING_TOKEN (deploy.yml sets it from the auth action's monitoring.read
+ * access token), else `gcloud auth print-access-token`. Read per request, never logged. Never
+ * GOOGLE_OAUTH_ACCESS_TOKEN: `--apply` runs `pulumi up` in this process's environment, and "The Pulumi
+ * Google Cloud provider reads the project and OAuth access token from the environment"
+ * (GOOGLE_OAUTH_ACCESS_TOKEN, https://www.pulumi.com/docs/esc/providers/login/gcp-login/): a read-only
+ * token there would replace the deploy credentials for every write.
  */
+export const MONITORING_TOKEN_ENV = 'SLUICE_MONITORING_TOKEN';
+
+/** Why `--apply` must not start in this environment (a GOOGLE_* credential the provider would prefer), if so. */
+export function providerCredentialClash(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (!env.GOOGLE_OAUTH_ACCESS_TOKEN) return undefined;
+  return 'GOOGLE_OAUTH_ACCESS_TOKEN is set: the Google provider would use it instead of the deploy credentials for every pulumi up write. Unset it; pass the gates\' read token as ' + MONITORING_TOKEN_ENV;
+}
 export function defaultTokenProvider(env: NodeJS.ProcessEnv = process.env): TokenProvider {
   return async () => {
-    const t = env.GOOGLE_OAUTH_ACCESS_TOKEN?.trim();
+    const t = env[MONITORING_TOKEN_ENV]?.trim();
     if (t) return t;
     const { execFile } = await import('node:child_process');
     return new Promise((resolve, reject) => execFile('gcloud', ['auth', 'print-access-token'], { timeout: 20_000 }, (err, stdout) => {
-      if (err || !stdout.trim()) reject(new Error('no access token: set GOOGLE_OAUTH_ACCESS_TOKEN or log in with gcloud (gcloud auth print-access-token failed)'));
+      if (err || !stdout.trim()) reject(new Error(`no access token: set ${MONITORING_TOKEN_ENV} or log in with gcloud (gcloud auth print-access-token failed)`));
       else resolve(stdout.trim());
     }));
   };

@@ -15,7 +15,7 @@ export const LAYERS: Record<Layer, { what: string; mayImport: Layer[] }> = {
   peer: { what: 'simulated peers and fleets', mayImport: ['contract', 'protocol', 'auth', 'client'] },
   cli: { what: 'small command-line tools (token minting)', mayImport: ['contract', 'protocol', 'auth'] },
   rollout: { what: 'the rollout controller: gates, the admin gate source, the gated step loop (no Pulumi)', mayImport: ['contract', 'protocol'] },
-  local: { what: 'the local region: servers, balancer, fleet, status page, drill', mayImport: ['contract', 'protocol', 'auth', 'backplane', 'lifecycle', 'server', 'client', 'peer', 'rollout'] },
+  local: { what: 'the local region: lb/, network/, region/, status/, drill/ (npm start, npm run drill)', mayImport: ['contract', 'protocol', 'auth', 'backplane', 'lifecycle', 'server', 'client', 'peer', 'rollout'] },
 };
 
 /**

@@ -43,6 +43,7 @@ describe('timeouts contract', () => {
     ['watcher-request-within-interval', { gce: { watcherRequestTimeoutMs: 5_000 } }],
     ['min-ready-covers-lb-health', { gce: { minReadySec: 10 } }],
     ['lb-draining-in-range', { lb: { connectionDrainingSec: 4_000 }, gce: {}, drain: {} }],
+    ["lb-backend-keepalive-is-gcp's", { lb: { backendKeepAliveSec: 599 } }],
     ['drain-fits-shutdown-budget', { gce: { preemptible: true, dockerStopTimeoutSec: 30 }, drain: { deadlineMs: 28_000, windowMs: 10_000 }, lb: { connectionDrainingSec: 60 } }],
     ['docker-stop-covers-drain', { gce: { dockerStopTimeoutSec: 20 } }],
     ['docker-stop-fits-shutdown-budget', { gce: { dockerStopTimeoutSec: 120 } }],

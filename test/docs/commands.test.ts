@@ -15,8 +15,10 @@ import { Check, checkOf, Command, commandLine, COMMANDER_SCRIPTS, docFiles, fenc
 const scripts = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
 const blocks = docFiles().flatMap((f) => fencedBlocks(f, fs.readFileSync(path.join(ROOT, f), 'utf8')));
 const commands = blocks.filter(isShell).flatMap(shellCommands).map((c) => ({ c, check: checkOf(c, scripts) }));
-/** Inline `npm ...` commands of the prose, once each. */
-const inline = [...new Map(docFiles().flatMap((f) => inlineNpmCommands(f, fs.readFileSync(path.join(ROOT, f), 'utf8'))).map((c) => [commandLine(c), c])).values()];
+/** Inline `npm ...` commands of the prose, once each, and not again when a code block has them. */
+const fenced = new Set(commands.map(({ c }) => commandLine(c)));
+const inline = [...new Map(docFiles().flatMap((f) => inlineNpmCommands(f, fs.readFileSync(path.join(ROOT, f), 'utf8')))
+  .filter((c) => !fenced.has(commandLine(c))).map((c) => [commandLine(c), c])).values()];
 const scriptOf = (c: Command) => (c.words[1] === 'run' ? c.words[2] : c.words[1]);
 const where = (c: Command) => `${c.file}:${c.line}: ${commandLine(c)}`;
 
@@ -55,7 +57,7 @@ test('npm run server: the environment each command sets passes the server config
 });
 
 test('npx tsx: the script exists', () => {
-  for (const { c, check } of commands) if (check.kind === 'file') expect(fs.existsSync(path.join(ROOT, check.file))).toBe(true);
+  for (const { check } of commands) if (check.kind === 'file') expect(fs.existsSync(path.join(ROOT, check.file))).toBe(true);
 });
 
 test('walkthrough programs are installed where the docs use them', async () => {
@@ -94,7 +96,7 @@ test('inline npm commands of the prose: the script exists; a commander CLI given
   expect(inline.filter((c) => !(scriptOf(c) in scripts)).map(where)).toEqual([]);
   const failed: string[] = [];
   const n = await each(['parse'], (c) => parses(c, failed), inline.filter((c) => COMMANDER_SCRIPTS.has(scriptOf(c)) && c.words.includes('--')).map((c) => ({ c, check: { kind: 'parse' } as Check })));
-  expect(n).toBeGreaterThan(10);
+  expect(n).toBeGreaterThan(5);
   expect(failed).toEqual([]);
 }, 600_000);
 

@@ -48,6 +48,6 @@ test('checks: each command gets one, and what cannot be checked is refused with 
 });
 
 test('inline npm commands: from the prose only, templates with <placeholders> left out', () => {
-  const md = 'Run `npm run drill -- --quick`, or `npm run plan -- --stack <name>`.\n\n```text\n`npm start`\n```\nThen `npm test`.';
-  expect(inlineNpmCommands('doc.md', md).map((c) => [c.line, commandLine(c)])).toEqual([[1, 'npm run drill -- --quick'], [6, 'npm test']]);
+  const md = 'Run `npm run drill -- --quick`, or `npm run plan -- --stack <name>`.\n\n```text\n`npm start`\n```\nThen `npm test`, `npm run peer --\n--count 2`.';
+  expect(inlineNpmCommands('doc.md', md).map((c) => [c.line, commandLine(c)])).toEqual([[1, 'npm run drill -- --quick'], [6, 'npm test'], [6, 'npm run peer -- --count 2']]);
 });

@@ -14,10 +14,10 @@ export const ROOT = path.resolve(__dirname, '../..');
 
 export interface Block { file: string; line: number; lang: string; tags: string[]; body: string }
 
-/** The Markdown files whose commands must run: the README, CONTRIBUTING.md and every docs/*.md. */
+/** The Markdown files whose commands must run: the README, CONTRIBUTING.md, every docs/*.md, the SDK's README. */
 export function docFiles(root = ROOT): string[] {
   const docs = fs.readdirSync(path.join(root, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`);
-  return ['README.md', 'CONTRIBUTING.md', ...docs];
+  return ['README.md', 'CONTRIBUTING.md', ...docs, 'app/client/README.md'];
 }
 
 /** Every fenced code block (``` at any indentation, closed at the same indentation). */
@@ -109,7 +109,8 @@ export function inlineNpmCommands(file: string, markdown: string): Command[] {
   for (const m of prose.matchAll(/`(npm (?:run|start|test)\b[^`]*)`/g)) {
     if (m[1].includes('<')) continue;
     const line = prose.slice(0, m.index).split('\n').length;
-    out.push(...shellCommands({ file, line: line - 1, lang: 'sh', tags: [], body: m[1] }));
+    // A code span may wrap onto the next line; it is still one command.
+    out.push(...shellCommands({ file, line: line - 1, lang: 'sh', tags: [], body: m[1].replace(/\n/g, ' ') }));
   }
   return out;
 }
@@ -125,7 +126,7 @@ export type Check =
   | { kind: 'refused'; reason: string };
 
 /** npm scripts the test runs for real: offline, bounded, side-effect free. */
-const RUN_SCRIPTS: Record<string, number> = { token: 60_000, plan: 180_000, 'plan:diff': 180_000, rollout: 240_000 };
+const RUN_SCRIPTS: Record<string, number> = { token: 60_000, plan: 180_000, 'plan:diff': 180_000, rollout: 240_000, build: 120_000 };
 /** npm scripts built on commander: their arguments are parsed by the CLI itself (parse-only.cjs), not run. */
 const PARSE_SCRIPTS = new Set(['start', 'drill', 'peer']);
 /** npm scripts the test does not run, each with where it runs instead. */
@@ -133,6 +134,10 @@ const ELSEWHERE: Record<string, string> = {
   typecheck: 'CI runs it (.ci/run), before the tests',
   bench: 'benchmarks are not tests: 15 minutes, run by hand; results in bench/results/',
   'bench:soak': 'the 10-minute soak, run by hand; results in bench/results/soak.md',
+  lint: 'eslint over the whole tree, a minute on 2 cores: run by hand and in CI, not inside the tests',
+  'format:check': 'prettier --check over the whole tree: run by hand and in CI, not inside the tests',
+  format: 'prettier --write rewrites files: never run by a test',
+  'build:client': 'test/client/package.test.ts builds, packs and installs the SDK package',
 };
 /** Programs a walkthrough uses against servers it started on fixed ports: checked installed, not run. */
 const WALKTHROUGH: Record<string, string> = {
@@ -142,7 +147,8 @@ const WALKTHROUGH: Record<string, string> = {
   curl: 'talks to the walkthrough\'s servers on fixed ports; the admin routes are tested in test/server/',
   fuser: 'SIGKILLs the walkthrough\'s server s3; test/backplane/sigkill.test.ts does it on ephemeral ports',
 };
-const CLOUD = new Set(['pulumi', 'gcloud']);
+/** Need a GCP project, the Pulumi CLI, a registry (docker push) or GitHub (gh): only in `sh cloud-only` blocks. */
+const CLOUD = new Set(['pulumi', 'gcloud', 'docker', 'gh']);
 
 /** How the doc test checks one command; `refused` fails the test with its reason. */
 export function checkOf(c: Command, scripts: Record<string, string>): Check {
@@ -154,7 +160,7 @@ export function checkOf(c: Command, scripts: Record<string, string>): Check {
     if (sub === 'install' || sub === 'ci') return { kind: 'allowed', reason: 'the install itself; CI runs npm ci (.ci/run)' };
     const script = sub === 'run' ? name : sub;
     if (!script || !(script in scripts)) return { kind: 'refused', reason: `no npm script "${script}" in package.json` };
-    if (script === 'test') return { kind: 'list-tests' };
+    if (script === 'test' || script === 'test:quick') return { kind: 'list-tests' };
     if (script === 'server') return { kind: 'env' };
     if (script in RUN_SCRIPTS) return { kind: 'run', timeoutMs: RUN_SCRIPTS[script] };
     if (PARSE_SCRIPTS.has(script)) return { kind: 'parse' };

@@ -84,6 +84,14 @@ describe('contract and config checks reject', () => {
     expect(issues(overrides).join('\n')).toMatch(expected);
   });
 
+  it('refuses a fleet whose lifecycle watchers would spend more than half the Compute read quota, unless the quota was raised', () => {
+    // Two regions of 30 + 2 surge = 64 VMs poll 768 times a minute: above half of 1,500 (62 VMs).
+    const big = { 'sluice:regions': TWO_REGIONS, 'sluice:autoscaling': { minReplicas: 3, maxReplicas: 30 } };
+    expect(issues(big).join('\n')).toMatch(/sluice:computeReadQuotaPerMin: \[watchers-within-compute-quota\] the largest fleet \(64 VMs incl\. rollout surge\) polls listManagedInstances 768 times a minute; .* \(1500\/min: 125 VMs reach it, 62 allowed\)/);
+    expect(issues({ ...big, 'sluice:computeReadQuotaPerMin': 3000 })).toEqual([]);
+    expect(issues({ 'sluice:regions': TWO_REGIONS, 'sluice:autoscaling': { minReplicas: 3, maxReplicas: 29 } })).toEqual([]);
+  });
+
   it('accepts a window at the bound and an evacuation of one of two regions', () => {
     expect(issues({ 'sluice:autoscaling': { minReplicas: 3, maxReplicas: 8, scaleInWindowSec: 180 } })).toEqual([]);
     expect(issues({ 'sluice:regions': TWO_REGIONS, 'sluice:capacity': { 'us-central1': 0 } })).toEqual([]);

@@ -48,7 +48,7 @@ describe('preStop script', () => {
     try {
       const r = await runPreStop(preStopScript(defaultTimeouts), { SLUICE_ADMIN_URL: admin.url, SLUICE_ADMIN_TOKEN: TOKEN });
       expect(r.code).toBe(0);
-      expect(admin.seen).toEqual({ method: 'POST', url: '/drain?wait=1', authorization: `Bearer ${TOKEN}` });
+      expect(admin.seen).toEqual({ method: 'POST', url: '/drain?wait=1&stay=1', authorization: `Bearer ${TOKEN}` });
       // It waited for the answer (the drain report), not just for the request to be sent.
       expect(r.ms).toBeGreaterThanOrEqual(400);
       expect(r.stdout).toContain('drain answered 200 {"state":"drained"');

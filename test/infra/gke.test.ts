@@ -235,3 +235,24 @@ describe('GKE config: refused before any resource is declared', () => {
     expect(await keys({ 'sluice:platform': 'gce', 'sluice:bootImage': 'cos-121-18867-90-97', 'sluice:regions': BASE_CONFIG['sluice:regions'], 'sluice:gke': {} })).toEqual(['sluice:gke']);
   });
 });
+
+describe('GKE: what the cluster must provide (issue 22 point 8)', () => {
+  const CRD_READ = 'kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition';
+
+  it('each custom resource waits for the read of its own CRD (Established, serving v1) before it is sent', async () => {
+    const r = await renderGke({ 'sluice:domain': 'signal.example.com' });
+    const expected: Array<[string, string, number]> = [[K.gateway, 'gateway', 1], [K.route, 'httproute', 2], [K.backendPolicy, 'gcpbackendpolicy', 1], [K.healthPolicy, 'healthcheckpolicy', 1]];
+    for (const [type, crd, n] of expected) {
+      const resources = r.all(type);
+      expect(resources).toHaveLength(n);
+      for (const res of resources) expect(res.dependsOn.some((u) => u.includes(`${CRD_READ}::sluice-crd-${crd}`))).toBe(true);
+    }
+  });
+
+  it('the Service port names no appProtocol (kubernetes.io/ws is an optional Gateway API feature GKE does not document)', () => {
+    const ports = gke.plain(gke.one(K.service)).spec.ports as Array<Record<string, unknown>>;
+    expect(ports).toHaveLength(1);
+    expect(ports[0].appProtocol).toBeUndefined();
+  });
+
+});

@@ -27,16 +27,6 @@ describe('log-based metrics', () => {
     expect(src).toContain(`'${msg}'`);
   });
 
-  it('the drain finished line carries the fields the metrics read (reset, durationMs, reason)', () => {
-    const server = fs.readFileSync(path.join(ROOT, 'app/server/server.ts'), 'utf8');
-    expect(server).toMatch(/\{ \.\.\.report, durationMs: report\.finishedAt - report\.startedAt \}, 'drain finished'/);
-    const drain = fs.readFileSync(path.join(ROOT, 'app/server/drain.ts'), 'utf8');
-    expect(drain).toMatch(/^\s+reset: number;/m);
-    expect(drain).toMatch(/^\s+reason: string;/m);
-    const watcher = fs.readFileSync(path.join(ROOT, 'app/lifecycle/watcher.ts'), 'utf8');
-    expect(watcher).toMatch(/\{ err: e\.message, status, consecutiveErrors: this\.consecutiveErrors \}, 'lifecycle watcher: poll failed/);
-  });
-
   it('one metric per line, filtered on the container log and the exact msg', () => {
     const metrics = prodLike.all(METRIC);
     const specs = logMetricSpecs(defaultTimeouts);
@@ -48,8 +38,8 @@ describe('log-based metrics', () => {
     expect(byName['sluice/drain_duration']).toMatchObject({ valueExtractor: 'EXTRACT(jsonPayload.durationMs)', metricDescriptor: { metricKind: 'DELTA', valueType: 'DISTRIBUTION', unit: 'ms' } });
     expect(byName['sluice/watcher_poll_failures']).toMatchObject({
       filter: `${LOG_SOURCE} AND jsonPayload.msg="lifecycle watcher: poll failed, retrying next interval"`,
-      labelExtractors: { status: 'EXTRACT(jsonPayload.status)' },
-      metricDescriptor: { metricKind: 'DELTA', valueType: 'INT64', labels: [{ key: 'status', valueType: 'STRING' }] },
+      labelExtractors: { status: 'EXTRACT(jsonPayload.status)', failure: 'EXTRACT(jsonPayload.failure)' },
+      metricDescriptor: { metricKind: 'DELTA', valueType: 'INT64', labels: [{ key: 'status', valueType: 'STRING' }, { key: 'failure', valueType: 'STRING' }] },
     });
   });
 
@@ -75,8 +65,9 @@ describe('alert policies', () => {
     expect(Object.keys(alerts).sort()).toEqual(['sluice-backplane-down', 'sluice-cert-expiry', 'sluice-drain-overrun', 'sluice-drain-reset', 'sluice-uptime', 'sluice-watcher-failing']);
     expect(alerts['sluice-drain-reset'].conditionThreshold).toMatchObject({ filter: 'metric.type="logging.googleapis.com/user/sluice/drain_resets" AND resource.type="gce_instance"', comparison: 'COMPARISON_GT', thresholdValue: 0 });
     expect(alerts['sluice-drain-overrun'].conditionThreshold.filter).toContain('user/sluice/drain_overruns');
-    // Failing for over a minute, per VM and status (a 403 is the missing watcher role).
-    expect(alerts['sluice-watcher-failing'].conditionThreshold).toMatchObject({ duration: '60s', aggregations: [{ alignmentPeriod: '60s', groupByFields: ['resource.label.instance_id', 'metric.label.status'] }] });
+    // Failing for over a minute, per VM, status and failure (a 403 is a missing role or a spent quota).
+    expect(alerts['sluice-watcher-failing'].conditionThreshold).toMatchObject({ duration: '60s', aggregations: [{ alignmentPeriod: '60s', groupByFields: ['resource.label.instance_id', 'metric.label.status', 'metric.label.failure'] }] });
+    expect(String((prodLike.all(ALERT).find((a) => a.name === 'sluice-watcher-failing')!.inputs.documentation as any).content)).toMatch(/quota \(403 rateLimitExceeded\)/);
     expect(alerts['sluice-backplane-down'].conditionThreshold.filter).toContain('user/sluice/backplane_unavailable');
     expect(alerts['sluice-uptime'].conditionThreshold.filter).toBe('metric.type="monitoring.googleapis.com/uptime_check/check_passed" AND resource.type="uptime_url" AND metric.label.check_id="sluice-healthz"');
     expect(alerts['sluice-cert-expiry'].conditionThreshold).toMatchObject({ comparison: 'COMPARISON_LT', thresholdValue: 15 });

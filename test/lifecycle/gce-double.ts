@@ -9,6 +9,7 @@
  *                     (POST, Bearer token, {"managedInstances": [...]} or a Google error body)
  *
  * Faults are queued per listManagedInstances call: 'forbidden' (the 403 a missing IAM grant gives),
+ * 'quota' (the 403 with reason rateLimitExceeded a spent rate quota gives, cloud.google.com/compute/api-quota),
  * 'reset' (the socket is destroyed: a network error), 'garbage' (200 with a body that is not JSON).
  */
 import { EventEmitter } from 'node:events';
@@ -16,7 +17,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** `hang`: never answer (the watcher's per-poll time limit must abort it). */
-export type ListFault = 'forbidden' | 'reset' | 'garbage' | 'hang';
+export type ListFault = 'forbidden' | 'quota' | 'reset' | 'garbage' | 'hang';
 
 export interface ListCall {
   /** 1-based index of the call. */
@@ -177,6 +178,12 @@ export class GceDouble extends EventEmitter {
       record('forbidden');
       const message = `Required 'compute.instanceGroupManagers.get' permission for '${this.migPath}'`;
       return json(res, 403, { error: { code: 403, message, errors: [{ message, domain: 'global', reason: 'forbidden' }] } });
+    }
+    if (fault === 'quota') {
+      record('quota');
+      // Google's JSON error shape, with the reason the Compute quota page names.
+      const message = "Quota exceeded for quota metric 'Read requests' and limit 'Read requests per minute' of service 'compute.googleapis.com'";
+      return json(res, 403, { error: { code: 403, message, errors: [{ message, domain: 'usageLimits', reason: 'rateLimitExceeded' }] } });
     }
     if (fault === 'hang') {
       record('hang');

@@ -3,7 +3,7 @@
  * (test/lifecycle/gce-double.ts). Synchronisation is by events (each list call, each drain), never
  * by sleeping; the poll interval is short so a test takes a few hundred milliseconds.
  */
-import { DRAIN_ACTIONS, LifecycleEvent, LifecycleWatcher, WatcherLogger } from '../../app/lifecycle';
+import { classifyAction, CURRENT_ACTIONS, DRAIN_ACTIONS, LifecycleEvent, LifecycleWatcher, WatcherLogger } from '../../app/lifecycle';
 import { parseCreatedBy } from '../../app/lifecycle/gce';
 import { GceDouble, ListCall } from './gce-double';
 
@@ -36,16 +36,17 @@ afterEach(async () => {
   expect(unhandled).toEqual([]);
 });
 
-function startWatcher(log?: WatcherLogger): { drained: Promise<LifecycleEvent>; calls: LifecycleEvent[] } {
+function startWatcher(log?: WatcherLogger, extra: { now?: () => number; random?: () => number; pollIntervalMs?: number; requestTimeoutMs?: number } = {}): { drained: Promise<LifecycleEvent>; calls: LifecycleEvent[] } {
   const calls: LifecycleEvent[] = [];
   let resolve!: (e: LifecycleEvent) => void;
   const drained = new Promise<LifecycleEvent>((r) => (resolve = r));
   watcher = new LifecycleWatcher({
-    pollIntervalMs: POLL_MS,
-    requestTimeoutMs: REQUEST_MS,
+    pollIntervalMs: extra.pollIntervalMs ?? POLL_MS,
+    requestTimeoutMs: extra.requestTimeoutMs ?? REQUEST_MS,
     metadataUrl: double.metadataUrl,
     computeUrl: double.computeUrl,
     log,
+    ...extra,
     onDrain: (e) => {
       calls.push(e);
       resolve(e);
@@ -67,12 +68,23 @@ function afterListCall(n: number, fn: (call: ListCall) => void): Promise<void> {
   });
 }
 
-/** The issue's list, spelled out here so that shrinking DRAIN_ACTIONS fails a test. */
-const MUST_DRAIN = ['DELETING', 'ABANDONING', 'RECREATING', 'RESTARTING', 'REFRESHING', 'STOPPING', 'SUSPENDING'];
+/**
+ * Every documented currentAction with the verdict its Compute API sentence gives (app/lifecycle/actions.ts),
+ * spelled out here so that a changed classification fails a test. REFRESHING: "applying configuration
+ * changes to the instance without stopping it" (issue 22 point 5: it used to drain).
+ */
+const MUST_DRAIN = ['DELETING', 'ABANDONING', 'RECREATING', 'RESTARTING', 'STOPPING', 'SUSPENDING'];
+const MUST_KEEP = ['NONE', 'CREATING', 'CREATING_WITHOUT_RETRIES', 'VERIFYING', 'REFRESHING', 'STARTING', 'RESUMING'];
 
 describe('lifecycle watcher: currentAction', () => {
-  it('drains on exactly the actions that take the VM out of service', () => {
+  it('drains on exactly the actions that take the VM out of service, and classifies every documented value', () => {
     expect([...DRAIN_ACTIONS].sort()).toEqual([...MUST_DRAIN].sort());
+    expect(Object.keys(CURRENT_ACTIONS).sort()).toEqual([...MUST_DRAIN, ...MUST_KEEP].sort());
+    for (const a of MUST_DRAIN) expect(classifyAction(a)).toBe('drain');
+    for (const a of MUST_KEEP) expect(classifyAction(a)).toBe('keep');
+    expect(classifyAction('TELEPORTING')).toBe('unknown');
+    expect(classifyAction('constructor')).toBe('unknown');
+    expect(CURRENT_ACTIONS.REFRESHING.doc).toContain('without stopping it');
   });
 
   it.each(MUST_DRAIN)('%s starts the drain on the first poll that sees it', async (action) => {
@@ -89,7 +101,18 @@ describe('lifecycle watcher: currentAction', () => {
     expect(double.listCalls).toHaveLength(3);
   });
 
-  it.each(['NONE', 'CREATING', 'CREATING_WITHOUT_RETRIES', 'VERIFYING', 'STARTING', 'RESUMING'])('%s does not drain', async (action) => {
+  it('an undocumented currentAction is logged as an error once and shown in health, but does not drain', async () => {
+    double.action = 'TELEPORTING';
+    const log = recordingLog();
+    const fourPolls = afterListCall(4, () => undefined);
+    const { calls } = startWatcher(log);
+    await fourPolls;
+    expect(calls).toEqual([]);
+    expect(log.entries.filter((e) => e.level === 'error' && /undocumented currentAction/.test(e.msg))).toHaveLength(1);
+    expect(watcher!.health().unknownActions).toEqual(['TELEPORTING']);
+  });
+
+  it.each(MUST_KEEP)('%s does not drain', async (action) => {
     double.action = action;
     const fivePolls = afterListCall(5, () => undefined);
     const { calls } = startWatcher();
@@ -146,6 +169,43 @@ describe('lifecycle watcher: failures are logged and retried, never fatal', () =
     expect(errors).toHaveLength(3);
     expect(String(errors[0].obj.err)).toContain("compute.instanceGroupManagers.get");
     expect(errors.map((e) => e.obj.consecutiveErrors)).toEqual([1, 2, 3]);
+  });
+
+  it('tells a 403 rateLimitExceeded (quota) from a 403 forbidden (permission): log field, health, and the next poll waits for the quota\'s next minute', async () => {
+    // A slower schedule than the rest of the suite: this test reads exact failure sequences, which a
+    // 250 ms request limit on a loaded machine would interleave with timeouts.
+    const poll = 1_000;
+    double.listFaults.push('forbidden', 'quota');
+    const log = recordingLog();
+    // A clock that reaches a minute boundary 1.5 s after the quota error: the real wait stays short.
+    const real0 = Date.now();
+    const fake0 = Math.ceil(real0 / 60_000) * 60_000 + 60_000 - 1_500 - 2 * poll;
+    const now = () => fake0 + (Date.now() - real0);
+    const failures: string[] = [];
+    const third = afterListCall(3, () => undefined);
+    startWatcher(log, { now, random: () => 0.5, pollIntervalMs: poll, requestTimeoutMs: 800 });
+    const quotaSeen = new Promise<void>((resolve) => watcher!.on('pollError', (_e: unknown, f: string) => {
+      failures.push(f);
+      if (f === 'quota') resolve();
+    }));
+    await quotaSeen;
+    const h = watcher!.health();
+    expect(h).toMatchObject({ up: false, lastStatus: 403, lastFailure: 'quota', lastReason: 'rateLimitExceeded' });
+    const boundary = Math.ceil(now() / 60_000) * 60_000;
+    expect(h.quotaBackoffUntil).toBe(boundary + poll / 2);
+    await third;
+    const [c2, c3] = double.listCalls.slice(1, 3);
+    // Not one interval later: at the quota's next minute plus the jitter (fake time).
+    expect(c3.at - real0 + fake0).toBeGreaterThanOrEqual(boundary + poll / 2 - 5);
+    expect(c3.at - c2.at).toBeGreaterThan(poll);
+    expect(failures).toEqual(['permission', 'quota']);
+    const polls = log.entries.filter((e) => /poll failed/.test(e.msg));
+    expect(polls.map((e) => [e.level, e.obj.status, e.obj.failure, e.obj.reason])).toEqual([
+      ['error', 403, 'permission', 'forbidden'],
+      ['warn', 403, 'quota', 'rateLimitExceeded'],
+    ]);
+    await new Promise<void>((resolve) => (watcher!.health().up ? resolve() : watcher!.once('health', () => resolve())));
+    expect(watcher!.health()).toMatchObject({ up: true, lastFailure: undefined, quotaBackoffUntil: undefined });
   });
 
   it('a network error (connection reset) and a non-JSON answer are logged as warnings and retried', async () => {

@@ -13,7 +13,7 @@ import { imageAt } from '../infra/harness';
 
 const ROOT = path.resolve(__dirname, '../..');
 type Step = { uses?: string; run?: string; name?: string; id?: string; with?: Record<string, string>; env?: Record<string, string> };
-type Job = { needs?: string | string[]; environment?: string; permissions?: Record<string, string>; 'timeout-minutes'?: number; steps: Step[] };
+type Job = { needs?: string | string[]; environment?: string; permissions?: Record<string, string>; 'timeout-minutes'?: number; env?: Record<string, string>; outputs?: Record<string, string>; steps: Step[] };
 const TEXT = fs.readFileSync(path.join(ROOT, '.github/workflows/deploy.yml'), 'utf8');
 const wf = parseYaml(TEXT) as {
   on: { push: { branches: string[] } }; permissions: Record<string, string>; concurrency: { group: string; 'cancel-in-progress': boolean }; jobs: Record<string, Job>;
@@ -30,10 +30,24 @@ describe('.github/workflows/deploy.yml', () => {
     expect(wf.concurrency).toEqual({ group: 'deploy-prod', 'cancel-in-progress': false });
   });
 
-  it('has one job per wave of the prod rollout, in plan order, each needing the previous', () => {
+  it('builds the image first: plan and every wave need the image job and roll out its pushed digest', () => {
+    expect(wf.jobs.image.needs).toBeUndefined();
+    expect(wf.jobs.plan.needs).toBe('image');
+    for (const [id, j] of Object.entries(wf.jobs).filter(([id]) => id !== 'image')) {
+      expect([id, j.env?.RELEASE]).toEqual([id, '${{ needs.image.outputs.image }}']);
+    }
+    expect(wf.jobs.image.permissions).toEqual({ contents: 'read', 'id-token': 'write' });
+    expect(wf.jobs.image.outputs).toEqual({ image: '${{ steps.push.outputs.image }}' });
+    const push = wf.jobs.image.steps.find((s) => s.run?.includes('docker push'))!;
+    expect(push.run).toMatch(/docker build [\s\S]*-t "\$\{IMAGE_REPOSITORY\}:\$\{GITHUB_SHA\}" \.$/m);
+    expect(push.run).toContain('echo "image=${image}" >> "$GITHUB_OUTPUT"');
+    expect(push.run).toContain('@sha256:[0-9a-f]{64}$');
+  });
+
+  it('has one job per wave of the prod rollout, in plan order, each needing the image and the previous job', () => {
     expect(waveJobs.map(([id]) => id)).toEqual(plan.waves);
-    expect(wf.jobs[plan.waves[0]].needs).toBe('plan');
-    plan.waves.slice(1).forEach((w, i) => expect(wf.jobs[w].needs).toBe(plan.waves[i]));
+    expect(wf.jobs[plan.waves[0]].needs).toEqual(['image', 'plan']);
+    plan.waves.slice(1).forEach((w, i) => expect(wf.jobs[w].needs).toEqual(['image', plan.waves[i]]));
   });
 
   it('puts each wave behind its own environment (the approval gate)', () => {
@@ -61,7 +75,7 @@ describe('.github/workflows/deploy.yml', () => {
   it('is plain YAML for js-yaml: no anchors or aliases, exactly the plan job and one job per wave, each with a time limit', () => {
     const code = TEXT.split('\n').map((l) => l.replace(/\s#.*$/, '').replace(/^\s*#.*$/, ''));
     expect(code.filter((l) => /(^|[\s:[,-])[&*][A-Za-z0-9_-]+(\s|$)/.test(l))).toEqual([]);
-    expect(Object.keys(wf.jobs)).toEqual(['plan', ...plan.waves]);
+    expect(Object.keys(wf.jobs)).toEqual(['image', 'plan', ...plan.waves]);
     for (const j of Object.values(wf.jobs)) expect(j['timeout-minutes']).toBeGreaterThan(0);
   });
 
@@ -71,7 +85,7 @@ describe('.github/workflows/deploy.yml', () => {
     const auth = first.find((st) => st.uses?.startsWith('google-github-actions/auth@'))!;
     expect(auth).toMatchObject({ id: 'gcp', with: { token_format: 'access_token', access_token_scopes: 'https://www.googleapis.com/auth/monitoring.read' } });
     const rollout = first.find((st) => st.run?.includes('--apply'))!;
-    expect(rollout.env).toEqual({ GOOGLE_OAUTH_ACCESS_TOKEN: '${{ steps.gcp.outputs.access_token }}' });
+    expect(rollout.env).toEqual({ SLUICE_MONITORING_TOKEN: '${{ steps.gcp.outputs.access_token }}' });
     expect(first.indexOf(auth)).toBeLessThan(first.indexOf(rollout));
     // The plan job runs the rollout tests before it prints the plan, and holds no cloud credential.
     expect(wf.jobs.plan.steps.map((st) => st.run ?? '')).toContain('npx jest test/infra test/rollout');

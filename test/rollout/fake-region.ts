@@ -78,25 +78,25 @@ export class FakeFleet {
   }
 
   source(): GateSource & { samples: number } {
-    const fleet = this;
     let regions: string[] = [];
     let startedAt = 0;
     let before: ServerObservation[] = [];
-    return {
+    const source: GateSource & { samples: number } = {
       name: 'fake fleet',
       samples: 0,
-      async begin(r) {
+      begin: async (r) => {
         regions = r;
-        startedAt = fleet.clock + 1;
-        before = fleet.servers.filter((s) => regions.includes(s.region) && s.state === 'serving').map((s) => ({ ...s }));
+        startedAt = this.clock + 1;
+        before = this.servers.filter((s) => regions.includes(s.region) && s.state === 'serving').map((s) => ({ ...s }));
       },
-      async sample() {
-        this.samples++;
+      sample: async () => {
+        source.samples++;
       },
-      evidence(): Evidence {
-        return { startedAt, before, latest: fleet.servers.filter((s) => regions.includes(s.region)).map((s) => ({ ...s, drain: s.drain && { ...s.drain } })), presenceFlaps: fleet.flapped };
-      },
-      async end() {},
+      evidence: (): Evidence => (
+        { startedAt, before, latest: this.servers.filter((s) => regions.includes(s.region)).map((s) => ({ ...s, drain: s.drain && { ...s.drain } })), presenceFlaps: this.flapped }
+      ),
+      end: async () => {},
     };
+    return source;
   }
 }

@@ -67,7 +67,7 @@ describe('SLUICE_MAX_CONNECTIONS and the open-file limit', () => {
 describe('derived bounds', () => {
   it('join deadline = connect + join timeouts; HTTP requests bounded under 10 s', () => {
     expect(joinDeadlineMs(defaultTimeouts)).toBe(10_000);
-    expect(httpTimeouts(defaultTimeouts)).toEqual({ headersTimeoutMs: 5_000, requestTimeoutMs: 5_000, checkIntervalMs: 1_000, boundMs: 6_000 });
+    expect(httpTimeouts(defaultTimeouts)).toEqual({ headersTimeoutMs: 5_000, requestTimeoutMs: 5_000, checkIntervalMs: 1_000, boundMs: 6_000, keepAliveTimeoutMs: 605_000 });
     const slow = { ...defaultTimeouts, client: { ...defaultTimeouts.client, connectTimeoutMs: 60_000 } };
     expect(httpTimeouts(slow).boundMs).toBeLessThanOrEqual(10_000);
   });

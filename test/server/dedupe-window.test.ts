@@ -1,4 +1,4 @@
-import { MemoryBudget, RECORD_OVERHEAD_BYTES } from '../../app/backplane/budget';
+import { DEDUPE_HEAP_OVERHEAD_BYTES, MemoryBudget } from '../../app/backplane/budget';
 import { dedupeKey, DedupeWindow } from '../../app/backplane/dedupe';
 
 test('records keep their first seq, leave oldest first by age, and give their bytes back to the budget', () => {
@@ -24,7 +24,7 @@ test('records keep their first seq, leave oldest first by age, and give their by
   expect(w.get(dedupeKey('alice', 's0'))).toBe(9_999);
   // s4501..s4999 and s0 are left: sender + id + overhead each (the separator is not charged).
   expect(w.size).toBe(500);
-  expect(w.bytes).toBe(499 * (5 + 5 + RECORD_OVERHEAD_BYTES) + (5 + 2 + RECORD_OVERHEAD_BYTES));
+  expect(w.bytes).toBe(499 * (5 + 5 + DEDUPE_HEAP_OVERHEAD_BYTES) + (5 + 2 + DEDUPE_HEAP_OVERHEAD_BYTES));
   expect(budget.snapshot().used.dedupe).toBe(w.bytes);
   w.clear();
   expect(w.size).toBe(0);

@@ -166,7 +166,7 @@ describe('MemoryBackplane', () => {
     expect(a.deliveries.map((d) => d.seq)).toEqual(Array.from({ length: 15 - a.gap!.missedTo }, (_, i) => a.gap!.missedTo + 1 + i));
     // The newest dedupe records survive, so a re-send of a recent signal is still a duplicate.
     expect((await bp.publish({ from: 'c', to: 'b', id: 'b014', data })).status).toBe('duplicate');
-    expect(memory.used.history).toBe(bp.stats().historyBytes);
+    expect(memory.used.history).toBe(bp.stats().historyHeapBytes);
     expect(memory.used.dedupe).toBe(bp.stats().dedupeBytes);
 
     // Dedupe records alone past the budget: history is empty by then, the oldest records go.
@@ -194,7 +194,7 @@ describe('MemoryBackplane', () => {
       jest.advanceTimersByTime(1_001); // grace over: offline; its history stays replayable for the history age
       expect(bp.stats()).toMatchObject({ peers: 0, histories: 1 });
       jest.advanceTimersByTime(r.historyMaxAgeMs + 1_000); // nobody publishes or replays: the sweeper does it
-      expect(bp.stats()).toEqual({ peers: 0, histories: 0, historyEntries: 0, historyBytes: 0, dedupeRecords: 0, dedupeBytes: 0 });
+      expect(bp.stats()).toEqual({ peers: 0, histories: 0, historyEntries: 0, historyBytes: 0, historyHeapBytes: 0, dedupeRecords: 0, dedupeBytes: 0 });
       expect(bp.memory.total).toBe(0);
       // Gone means gone: it starts from 0 again if it ever comes back.
       expect(await bp.replay('gw', null)).toEqual({ deliveries: [], more: false, lastSeq: 0 });

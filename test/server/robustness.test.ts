@@ -106,7 +106,7 @@ describe('frames waiting on a stuck backplane', () => {
     const ts = await startServer({ backplane: new StuckBackplane(defaultTimeouts.resume), limits: { ratePerSec: 1_000_000, rateBurst: 20 } });
     try {
       const ws = await openRaw(await ts.urlFor('pusher'));
-      const got = collect(ws);
+      collect(ws);
       expect((await request(ws, ['1', '1', 'peer:pusher', 'phx_join', {}]))[4].status).toBe('ok');
       const c = closed(ws);
       // Batches of 10 with a heartbeat round trip between them: the token bucket (1e6/s) is full

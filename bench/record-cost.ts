@@ -1,0 +1,53 @@
+/**
+ * Not part of `npm run bench`: what a MemoryBackplane's records really cost on the heap, against
+ * what the memory budget charges for them. Publishes signals shaped like the relay benchmark's
+ * (100 pairs, ~120 B of data, ids `<run>-<k>`) into one in-process MemoryBackplane on a simulated
+ * clock at --rate msg/s for --minutes, and prints heap used (after full GCs) and the budget's
+ * account every simulated minute: the trend of the soak in seconds instead of minutes.
+ *
+ * Run: node --expose-gc --import tsx bench/record-cost.ts [--rate 5000] [--minutes 10]
+ */
+import { defaultTimeouts } from '../app/contract/timeouts';
+import { MemoryBackplane } from '../app/backplane/memory';
+
+const args = process.argv.slice(2);
+const arg = (n: string, d: number) => { const i = args.indexOf(`--${n}`); return i >= 0 ? Number(args[i + 1]) : d; };
+const RATE = arg('rate', 5_000);
+const MINUTES = arg('minutes', 10);
+const PAIRS = 100;
+
+const gc = (globalThis as { gc?: () => void }).gc;
+if (!gc) throw new Error('run with node --expose-gc');
+const heap = () => { gc(); gc(); return process.memoryUsage().heapUsed; };
+
+async function main(): Promise<void> {
+  let now = 1_700_000_000_000;
+  const bp = new MemoryBackplane(defaultTimeouts.resume, { now: () => now, sweepIntervalMs: 3_600_000 });
+  const peers: string[] = [];
+  for (let k = 0; k < PAIRS; k++) peers.push(`soak-a${k}`, `soak-b${k}`);
+  for (const p of peers) await bp.attach({ id: p, kind: 'client' }, 's1', { deliver: () => true, onEvicted: () => undefined });
+  const base = heap();
+  const pad = 'x'.repeat(80);
+  let k = 0;
+  const step = 1000 / RATE;
+  const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+  for (let minute = 1; minute <= MINUTES; minute++) {
+    for (let i = 0; i < RATE * 60; i++, k++) {
+      now += step;
+      const from = peers[k % peers.length];
+      const to = peers[(k % peers.length) ^ 1];
+      // Fresh strings, as a parsed frame gives them.
+      const id = `r1x2xabcdefg0-${k}`.slice(0);
+      await bp.publish({ from, to, id, data: `{"t":${(now % 1e6).toFixed(3)},"p":"${pad}"}` });
+      if (i % 100_000 === 0) bp.sweep();
+    }
+    bp.sweep();
+    const h = heap() - base;
+    const s = bp.stats();
+    const m = bp.memory.snapshot();
+    process.stdout.write(`minute ${minute}: heap +${mb(h)}, budget charged ${mb(m.total)} (history ${mb(m.used.history)} for ${s.historyEntries} entries, dedupe ${mb(m.used.dedupe)} for ${s.dedupeRecords} records), heap/charged ${(h / m.total).toFixed(2)}, evicted ${JSON.stringify(m.evicted)}\n`);
+  }
+  await bp.close();
+}
+
+main().then(() => process.exit(0), (e: Error) => { process.stderr.write(`${e.stack}\n`); process.exit(1); });

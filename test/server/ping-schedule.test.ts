@@ -1,0 +1,77 @@
+/**
+ * The server pings a connection only after a silence (contract: serverPingDueMs): a peer that
+ * speaks within the interval (heartbeats) is never pinged; a silent one gets its pings at 1.1 and
+ * 2 intervals of silence, so two pings still go out before the idle limit (rule
+ * server-idle-covers-two-pings), and it is terminated at the idle limit, not before.
+ */
+import { performance } from 'node:perf_hooks';
+import WebSocket from 'ws';
+import { resolveTimeouts, serverPingDueMs } from '../../app/contract/timeouts';
+import { closed, request, startServer, TestServer, until } from '../helpers/server';
+
+const overrides = {
+  client: { heartbeatIntervalMs: 500, heartbeatTimeoutMs: 1_000, deadPeerDetectionMs: 1_500 },
+  server: { pingIntervalMs: 500, idleTimeoutMs: 2_000 },
+};
+const timeouts = resolveTimeouts(overrides);
+const P = timeouts.server.pingIntervalMs;
+
+function open(url: string, autoPong: boolean): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { autoPong });
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+  });
+}
+
+describe('server pings after a silence only', () => {
+  let ts: TestServer;
+  beforeAll(async () => { ts = await startServer({ timeouts: overrides }); });
+  afterAll(async () => { await ts.server.shutdown(); });
+
+  it('derives the schedule from the interval: 1.1 intervals, then every whole interval, two before the idle limit', () => {
+    expect(serverPingDueMs(timeouts, 0)).toBe(550);
+    expect(serverPingDueMs(timeouts, 1)).toBe(1_000);
+    expect(serverPingDueMs(timeouts, 2)).toBe(1_500);
+    // The second ping no later than the fixed-phase pinger's worst case (two intervals), inside the limit.
+    expect(serverPingDueMs(timeouts, 1)).toBeLessThanOrEqual(2 * P);
+    expect(2 * P).toBeLessThanOrEqual(timeouts.server.idleTimeoutMs);
+  });
+
+  it('never pings a peer whose heartbeats arrive within the interval, and keeps it open past the idle limit', async () => {
+    const ws = await open(await ts.urlFor('talker'), true);
+    let pings = 0;
+    ws.on('ping', () => pings++);
+    await request(ws, ['1', '1', 'peer:talker', 'phx_join', {}]);
+    // Half the interval: a beat late by up to 300 ms (a loaded machine) still arrives in time.
+    let ref = 10;
+    const beat = setInterval(() => ws.send(JSON.stringify([null, String(ref++), 'phoenix', 'heartbeat', {}])), P / 2);
+    const t0 = Date.now();
+    await until(() => Date.now() - t0 >= timeouts.server.idleTimeoutMs + P, timeouts.server.idleTimeoutMs + 2 * P, 'past the idle limit');
+    clearInterval(beat);
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+    expect(pings).toBe(0);
+    ws.terminate();
+  });
+
+  it('pings a silent peer at the due silences, twice before the idle limit, and ends it at the limit', async () => {
+    // autoPong off: this peer never answers, so nothing it sends resets the silence after its join.
+    const ws = await open(await ts.urlFor('mute'), false);
+    const pingsAt: number[] = [];
+    ws.on('ping', () => pingsAt.push(performance.now()));
+    const end = closed(ws);
+    const joinSent = performance.now();
+    await request(ws, ['1', '1', 'peer:mute', 'phx_join', {}]);
+    await end;
+    const endedAfter = performance.now() - joinSent;
+    const rel = pingsAt.map((t) => t - joinSent);
+    // The server heard the join at or after joinSent: no ping comes before its due silence.
+    expect(rel.length).toBeGreaterThanOrEqual(2);
+    expect(rel[0]).toBeGreaterThanOrEqual(serverPingDueMs(timeouts, 0) - 5);
+    expect(rel[1]).toBeGreaterThanOrEqual(serverPingDueMs(timeouts, 1) - 5);
+    // Two pings out before the idle limit, the second no later than two intervals (+ load slack).
+    expect(rel[1]).toBeLessThan(2 * P + 250);
+    expect(endedAfter).toBeGreaterThanOrEqual(timeouts.server.idleTimeoutMs - 5);
+    expect(endedAfter).toBeLessThan(timeouts.server.idleTimeoutMs + 500);
+  });
+});
