@@ -22,7 +22,7 @@ import WebSocket from 'ws';
 import { signToken } from '../app/auth/token';
 import { defaultTimeouts } from '../app/contract/timeouts';
 import { SOCKET_PATH } from '../app/protocol/endpoints';
-import { SluiceClient } from '../app/client';
+import { SluiceClient } from '../app/client/index';
 import { startBlackholeProxy } from '../app/local/network/blackhole-proxy';
 import { machine, median, run, sleep, table, writeResults } from './lib/report';
 import { SECRET, startSystem } from './lib/systems';
