@@ -12,6 +12,9 @@ export default tseslint.config(
     files: ['**/*.ts'],
     languageOptions: { globals: { ...globals.node } },
     rules: {
+      // A `let` that a closure reads before its one assignment (a signal handler set up before the
+      // region starts) cannot be a const.
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
       // `_`-prefixed parameters and the rest siblings of a destructuring are deliberate.
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true }],
     },
@@ -29,6 +32,11 @@ export default tseslint.config(
     ignores: ['app/local/status/page/**'],
     languageOptions: { sourceType: 'commonjs', globals: { ...globals.node } },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
+    // ES module node scripts (the SDK build, the Kubernetes schema check).
+    files: ['**/*.mjs'],
+    languageOptions: { sourceType: 'module', globals: { ...globals.node } },
   },
   {
     // The status page's script runs in the browser.

@@ -15,7 +15,20 @@
  * lists is e2e (it starts processes besides loading Pulumi).
  */
 const PULUMI = [
-  'test/infra/',
+  'test/infra/autoscaling.test.ts',
+  'test/infra/config.test.ts',
+  'test/infra/edge.test.ts',
+  'test/infra/gcp-facts.test.ts',
+  'test/infra/gke-cluster-requirements.test.ts',
+  'test/infra/gke-plan.test.ts',
+  'test/infra/gke.test.ts',
+  'test/infra/k8s-schemas.test.ts',
+  'test/infra/log-lines.test.ts',
+  'test/infra/operations.test.ts',
+  'test/infra/plan.test.ts',
+  'test/infra/resources.test.ts',
+  'test/infra/secrets.test.ts',
+  'test/infra/vm.test.ts',
   'test/rollout/admin-source.test.ts',
   'test/rollout/cloud-monitoring.test.ts',
   'test/rollout/deploy-workflow.test.ts',
@@ -43,6 +56,8 @@ const E2E = [
   'test/server/admin-auth.test.ts',
   'test/server/config.test.ts',
   'test/server/handlers-total.test.ts',
+  'test/server/prestop-stay.test.ts',
+  'test/rollout/image-job.test.ts',
   // real timers: drains, idle limits, slowloris, slow consumers, rotation, the watcher's polls
   'test/client/blackhole.test.ts',
   'test/client/drain.test.ts',

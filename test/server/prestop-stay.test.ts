@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import pino from 'pino';
 import { mergeTimeouts, defaultTimeouts } from '../../app/contract/timeouts';
 import { SluiceServer } from '../../app/server/server';
-import { ShutdownController, ShutdownOutcome } from '../../app/server/shutdown';
+import { ShutdownController } from '../../app/server/shutdown';
 import { preStopScript } from '../../infra/gke/render';
 import { closed, openRaw, testConfig, token } from '../helpers/server';
 
