@@ -9,6 +9,8 @@
  * control plane client would, and the exchange must come out exactly once anyway.
  */
 import type { Logger } from 'pino';
+// '../client/index', not the directory: app/client is also a package whose package.json `main` is
+// its build (dist/, absent until `npm run build` there); Node warns (DEP0128) on a directory import.
 import { SluiceClient } from '../client/index';
 import type { SluiceClientOptions } from '../client/index';
 

@@ -41,7 +41,7 @@ describe('ports checked before anything starts', () => {
       let err = '';
       proc.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
       const code = await new Promise<number | null>((resolve) => proc.once('exit', (c) => resolve(c)));
-      expect({ code, err }).toEqual({ code: 2, err: expect.stringMatching(new RegExp(`^start: port ${port} \\(status page\\) on 127\\.0\\.0\\.1 is in use by pid ${process.pid} .*--status-port <port>`)) as string });
+      expect({ code, err }).toEqual({ code: 2, err: expect.stringMatching(new RegExp(`(^|\n)start: port ${port} \\(status page\\) on 127\\.0\\.0\\.1 is in use by pid ${process.pid} .*--status-port <port>`)) as string });
       expect(fs.readdirSync(dir).filter((d) => d.startsWith('sluice-region-'))).toEqual([]);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

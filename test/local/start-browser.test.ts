@@ -3,8 +3,10 @@
  * `npm start` for a short while, checked in real headless Chromium (Debian `chromium`, via
  * playwright-core; CHROMIUM_PATH or PATH): the page renders, its numbers match the servers'
  * admin /status, "roll out" moves every peer to new servers with no peer ever shown offline and
- * no signal lost; Ctrl-C (SIGINT) drains and leaves no process behind. Screenshots go to
- * test-output/.
+ * no signal lost; a release that skips its drain halts, shown as a red banner with the failing
+ * gate and a "roll back to initial" button that puts the region back; a silenced server shows as
+ * silent; Ctrl-C (SIGINT) drains and leaves no process behind. Screenshots of the idle, rolling-out,
+ * halted and silenced states go to docs/screenshots/ (the README shows status-page.png).
  */
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -14,7 +16,7 @@ import readline from 'node:readline';
 import { chromium, Browser } from 'playwright-core';
 
 const ROOT = path.resolve(__dirname, '../..');
-const OUT = path.join(ROOT, 'test-output');
+const OUT = path.join(ROOT, 'docs/screenshots');
 jest.setTimeout(240_000);
 
 function chromiumPath(): string | undefined {
@@ -69,6 +71,8 @@ const exe = chromiumPath();
     await page.waitForFunction(() => document.querySelectorAll('#servers tbody tr').length === 3 && document.getElementById('peers-online')!.textContent === '30');
     await page.waitForSelector('#chart svg');
     fs.mkdirSync(OUT, { recursive: true });
+    // Idle: a settled fleet (every peer online, signals flowing) with a chart of a few samples.
+    await page.waitForFunction(() => Number(document.body.getAttribute('data-updated')) > 8_000);
     await page.screenshot({ path: path.join(OUT, 'status-page.png'), fullPage: true });
 
     // The page's per-server numbers match each server's own /status (read around one page update).
@@ -85,6 +89,9 @@ const exe = chromiumPath();
 
     await page.click('#rollout');
     await page.waitForFunction(() => document.getElementById('rollout-state')!.textContent!.startsWith('rolling out'));
+    // Rolling out: a drain in progress on the canary's old server.
+    await page.waitForFunction(() => Array.from(document.querySelectorAll('#servers tbody tr .state')).some((td) => td.textContent === 'draining'), undefined, { timeout: 60_000 });
+    await page.screenshot({ path: path.join(OUT, 'status-rolling-out.png'), fullPage: true });
     // Done: three new servers, all 30 peers online on them.
     await page.waitForFunction(() => {
       const ids = Array.from(document.querySelectorAll('#servers tbody tr')).map((r) => r.getAttribute('data-server'));
@@ -92,10 +99,45 @@ const exe = chromiumPath();
         && ids.every((id) => ['local-4', 'local-5', 'local-6'].includes(id!)) && document.getElementById('peers-online')!.textContent === '30';
     }, undefined, { timeout: 120_000 });
     expect(await page.textContent('#ever-offline')).toBe('0');
-    await page.screenshot({ path: path.join(OUT, 'status-page-after-rollout.png'), fullPage: true });
     const state = await getJson<{ fleet: { reconnects: number; everOffline: number } }>(`${url}api/state`);
     expect(state.fleet.reconnects).toBeGreaterThanOrEqual(30);
     expect(state.fleet.everOffline).toBe(0);
+    expect(await page.$$eval('#history tbody tr', (rows) => rows.map((r) => r.children[2].textContent))).toEqual(['done']);
+
+    // A release that skips its drain: halted after the canary, a red banner with the failing gate
+    // and its numbers, the way back to the release the replaced server ran, with this page's URL.
+    await page.selectOption('#release', 'skip-drain');
+    await page.click('#rollout');
+    await page.waitForSelector('#halt:not([hidden])', { timeout: 90_000 });
+    expect(await page.textContent('#rollout-state')).toMatch(/^HALTED: rollout of skip-drain stopped at step 1 \(canary\)$/);
+    expect(await page.textContent('#halt-title')).toMatch(/^Rollout of skip-drain HALTED at step 1 \(canary\)/);
+    expect(await page.$$eval('#halt-gates li', (li) => li.map((l) => l.getAttribute('data-gate')))).toContain('drain-resets');
+    expect(await page.textContent('#halt-gates')).toMatch(/drain-resets: [1-9]\d* reset \(RST\) on local-4 .*\(threshold <= 0\)/);
+    expect(await page.textContent('#rollback')).toBe('roll back to good');
+    expect(await page.textContent('#rollback-command')).toBe(`curl -X POST -H 'Content-Type: application/json' -d '{"release":"good"}' ${url}api/rollout`);
+    expect(await page.evaluate(() => getComputedStyle(document.getElementById('halt')!).borderColor)).toBe('rgb(204, 0, 0)');
+    await page.screenshot({ path: path.join(OUT, 'status-halted.png'), fullPage: true });
+    // The banner's button rolls back: only the halted rollout's server is replaced, the banner goes.
+    await page.click('#rollback');
+    await page.waitForFunction(() => document.getElementById('rollout-state')!.textContent === 'idle' && document.getElementById('halt')!.hidden
+      && document.querySelectorAll('#history tbody tr').length === 3, undefined, { timeout: 120_000 });
+    expect(await page.$$eval('#history tbody tr', (rows) => rows.map((r) => `${r.children[1].textContent} ${r.children[2].textContent}`))).toEqual(['good done', 'skip-drain halted', 'good done']);
+
+    // Silenced: a server's traffic black-holed (no FIN, no RST): its row says so.
+    const victim = await page.$eval('#servers tbody tr', (r) => r.getAttribute('data-server')!);
+    await page.selectOption('#break-mode', 'silence');
+    await page.selectOption('#break-server', victim);
+    await page.click('#break');
+    await page.waitForFunction((id) => document.querySelector(`#servers tbody tr[data-server="${id}"] .state`)?.textContent === 'silent', victim, { timeout: 30_000 });
+    // A few samples later, so the chart shows it.
+    const at = Number(await page.getAttribute('body', 'data-updated'));
+    await page.waitForFunction((t) => Number(document.body.getAttribute('data-updated')) > t + 3_000, at, { timeout: 30_000 });
+    await page.screenshot({ path: path.join(OUT, 'status-silenced.png'), fullPage: true });
+    await page.selectOption('#break-mode', 'restore');
+    await page.selectOption('#break-server', victim);
+    await page.click('#break');
+    await page.waitForFunction((id) => document.querySelector(`#servers tbody tr[data-server="${id}"] .state`)?.textContent === 'serving', victim, { timeout: 30_000 });
+    await page.waitForFunction(() => document.getElementById('peers-online')!.textContent === '30', undefined, { timeout: 60_000 });
     await browser.close();
     browser = undefined;
 

@@ -32,7 +32,8 @@
         o.value = v.id; o.textContent = v.id;
         select.appendChild(o);
       });
-      if (chosen) select.value = chosen;
+      // Keep the choice across refreshes; a server that is gone falls back to the first one.
+      if (chosen && x.servers.some(function (v) { return v.id === chosen; })) select.value = chosen;
     }
     if (s.fleet) {
       text('ever-offline', s.fleet.everOffline); text('lost', s.fleet.lost); text('duplicated', s.fleet.duplicated);
