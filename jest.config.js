@@ -20,21 +20,21 @@ const rooted = (list) => list.map((p) => `<rootDir>/${p}`);
 const matching = (list) => rooted(list).map((p) => (p.endsWith('/') ? `${p}**/*.test.ts` : p));
 
 const projects = [
-    {
-      ...base,
-      displayName: 'quick',
-      setupFilesAfterEnv: ['<rootDir>/test/setup/unit.ts'],
-      testMatch: ['**/*.test.ts'],
-      testPathIgnorePatterns: ['/node_modules/', ...rooted(PULUMI), ...rooted(E2E)],
-    },
-    {
-      ...base,
-      displayName: 'pulumi',
-      setupFilesAfterEnv: ['<rootDir>/test/setup/e2e.ts'],
-      testMatch: matching(PULUMI),
-      testPathIgnorePatterns: ['/node_modules/', ...rooted(E2E)],
-    },
-    { ...base, displayName: 'e2e', setupFilesAfterEnv: ['<rootDir>/test/setup/e2e.ts'], testMatch: matching(E2E) },
+  {
+    ...base,
+    displayName: 'quick',
+    setupFilesAfterEnv: ['<rootDir>/test/setup/unit.ts'],
+    testMatch: ['**/*.test.ts'],
+    testPathIgnorePatterns: ['/node_modules/', ...rooted(PULUMI), ...rooted(E2E)],
+  },
+  {
+    ...base,
+    displayName: 'pulumi',
+    setupFilesAfterEnv: ['<rootDir>/test/setup/e2e.ts'],
+    testMatch: matching(PULUMI),
+    testPathIgnorePatterns: ['/node_modules/', ...rooted(E2E)],
+  },
+  { ...base, displayName: 'e2e', setupFilesAfterEnv: ['<rootDir>/test/setup/e2e.ts'], testMatch: matching(E2E) },
 ];
 
 /**
@@ -46,7 +46,9 @@ const projects = [
 const only = process.env.SLUICE_TEST_PROJECTS ? process.env.SLUICE_TEST_PROJECTS.split(',') : undefined;
 const unknown = (only ?? []).filter((name) => !projects.some((p) => p.displayName === name));
 if (unknown.length > 0) {
-  throw new Error(`SLUICE_TEST_PROJECTS: no jest project ${unknown.join(', ')} (projects: ${projects.map((p) => p.displayName).join(', ')})`);
+  throw new Error(
+    `SLUICE_TEST_PROJECTS: no jest project ${unknown.join(', ')} (projects: ${projects.map((p) => p.displayName).join(', ')})`,
+  );
 }
 
 module.exports = { projects: only ? projects.filter((p) => only.includes(p.displayName)) : projects };

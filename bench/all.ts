@@ -27,11 +27,16 @@ for (const b of BENCHES) {
   const started = Date.now();
   process.stderr.write(`\n=== bench/${b.script} ${b.args.join(' ')} (budget ${b.budgetSec} s)\n`);
   const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(__dirname, b.script), ...b.args], {
-    cwd: path.join(__dirname, '..'), stdio: 'inherit', timeout: b.budgetSec * 1000, killSignal: 'SIGKILL',
+    cwd: path.join(__dirname, '..'),
+    stdio: 'inherit',
+    timeout: b.budgetSec * 1000,
+    killSignal: 'SIGKILL',
   });
   const sec = ((Date.now() - started) / 1000).toFixed(0);
   if (r.status !== 0) failed.push(`${b.script} (${r.signal ? `killed after ${sec} s` : `exit ${r.status}`})`);
   process.stderr.write(`=== bench/${b.script}: ${r.status === 0 ? 'ok' : 'FAILED'} in ${sec} s\n`);
 }
-process.stderr.write(`\nall benchmarks: ${((Date.now() - t0) / 1000).toFixed(0)} s${failed.length ? `, failed: ${failed.join(', ')}` : ', all ok'}\n`);
+process.stderr.write(
+  `\nall benchmarks: ${((Date.now() - t0) / 1000).toFixed(0)} s${failed.length ? `, failed: ${failed.join(', ')}` : ', all ok'}\n`,
+);
 process.exit(failed.length ? 1 : 0);

@@ -28,27 +28,50 @@ import { machine, median, run, sleep, table, writeResults } from './lib/report';
 import { SECRET, startSystem } from './lib/systems';
 
 const args = process.argv.slice(2);
-const CLIENTS = (() => { const i = args.indexOf('--clients'); return i >= 0 ? Number(args[i + 1]) : 4; })();
+const CLIENTS = (() => {
+  const i = args.indexOf('--clients');
+  return i >= 0 ? Number(args[i + 1]) : 4;
+})();
 const STAGGER_MS = 2_500;
 const GIVE_UP_MS = 75_000;
 
 type Name = 'sluice' | 'socketio' | 'phoenix';
-const LABEL: Record<Name, string> = { sluice: 'sluice SDK (contract defaults)', socketio: 'Socket.IO 4.8 (defaults 25 s + 20 s)', phoenix: 'Phoenix JS client (defaults, 30 s heartbeat)' };
+const LABEL: Record<Name, string> = {
+  sluice: 'sluice SDK (contract defaults)',
+  socketio: 'Socket.IO 4.8 (defaults 25 s + 20 s)',
+  phoenix: 'Phoenix JS client (defaults, 30 s heartbeat)',
+};
 const BOUND_MS: Record<Name, number> = {
   sluice: defaultTimeouts.client.deadPeerDetectionMs,
   socketio: 25_000 + 20_000,
   phoenix: 2 * 30_000,
 };
 
-interface Client { connect(): Promise<void>; dead: Promise<number>; close(): void }
+interface Client {
+  connect(): Promise<void>;
+  dead: Promise<number>;
+  close(): void;
+}
 
 function sluiceClient(port: number, id: string): Client {
   let resolveDead!: (t: number) => void;
   const dead = new Promise<number>((r) => (resolveDead = r));
-  const c = new SluiceClient({ url: `ws://127.0.0.1:${port}${SOCKET_PATH}`, token: () => signToken(SECRET, { sub: id, kind: 'client' }, 3600) });
+  const c = new SluiceClient({
+    url: `ws://127.0.0.1:${port}${SOCKET_PATH}`,
+    token: () => signToken(SECRET, { sub: id, kind: 'client' }, 3600),
+  });
   c.on('disconnected', () => resolveDead(Date.now()));
   c.on('error', () => undefined);
-  return { connect: async () => { c.connect(); await c.ready(); }, dead, close: () => { void c.close().catch(() => undefined); } };
+  return {
+    connect: async () => {
+      c.connect();
+      await c.ready();
+    },
+    dead,
+    close: () => {
+      void c.close().catch(() => undefined);
+    },
+  };
 }
 
 function socketioClient(port: number, id: string): Client {
@@ -59,7 +82,10 @@ function socketioClient(port: number, id: string): Client {
     connect: async () => {
       const token = await signToken(SECRET, { sub: id, kind: 'client' }, 3600);
       s = ioClient(`http://127.0.0.1:${port}`, { transports: ['websocket'], auth: { token }, reconnection: false });
-      await new Promise<void>((resolve, reject) => { s!.once('connect', () => resolve()); s!.once('connect_error', reject); });
+      await new Promise<void>((resolve, reject) => {
+        s!.once('connect', () => resolve());
+        s!.once('connect_error', reject);
+      });
       s.on('disconnect', () => resolveDead(Date.now()));
     },
     dead,
@@ -81,7 +107,11 @@ function phoenixClient(port: number, id: string): Client {
       } as ConstructorParameters<typeof PhoenixSocket>[1]);
       socket.connect();
       const ch = socket.channel(`peer:${id}`, {});
-      await new Promise<void>((resolve, reject) => { ch.join().receive('ok', () => resolve()).receive('error', (e: unknown) => reject(new Error(JSON.stringify(e)))); });
+      await new Promise<void>((resolve, reject) => {
+        ch.join()
+          .receive('ok', () => resolve())
+          .receive('error', (e: unknown) => reject(new Error(JSON.stringify(e))));
+      });
       // The heartbeat timeout errors the channel at once; onClose alone would add ws's 30 s close
       // handshake timeout (the socket is closed politely, and a black hole never answers).
       ch.onError(() => resolveDead(Date.now()));
@@ -102,33 +132,50 @@ async function main(): Promise<void> {
     socketio: await startBlackholeProxy(sio.port),
     phoenix: await startBlackholeProxy(sluice.port),
   };
-  const make: Record<Name, (port: number, id: string) => Client> = { sluice: sluiceClient, socketio: socketioClient, phoenix: phoenixClient };
+  const make: Record<Name, (port: number, id: string) => Client> = {
+    sluice: sluiceClient,
+    socketio: socketioClient,
+    phoenix: phoenixClient,
+  };
   const clients: Record<Name, Client[]> = { sluice: [], socketio: [], phoenix: [] };
   const names: Name[] = ['sluice', 'socketio', 'phoenix'];
   try {
     // Staggered connects: the black hole then falls at different phases of each client's heartbeat.
     for (let k = 0; k < CLIENTS; k++) {
-      await Promise.all(names.map(async (n) => {
-        const c = make[n](proxies[n].port, `dp-${n}-${k}`);
-        await c.connect();
-        clients[n].push(c);
-      }));
+      await Promise.all(
+        names.map(async (n) => {
+          const c = make[n](proxies[n].port, `dp-${n}-${k}`);
+          await c.connect();
+          clients[n].push(c);
+        }),
+      );
       if (k < CLIENTS - 1) await sleep(STAGGER_MS);
     }
     await sleep(1_000);
     const t0 = Date.now();
     for (const n of names) proxies[n].blackhole();
     const detected: Record<Name, Array<number | null>> = { sluice: [], socketio: [], phoenix: [] };
-    await Promise.all(names.flatMap((n) => clients[n].map(async (c) => {
-      const t = await Promise.race([c.dead, sleep(GIVE_UP_MS).then(() => null)]);
-      detected[n].push(t === null ? null : t - t0);
-    })));
+    await Promise.all(
+      names.flatMap((n) =>
+        clients[n].map(async (c) => {
+          const t = await Promise.race([c.dead, sleep(GIVE_UP_MS).then(() => null)]);
+          detected[n].push(t === null ? null : t - t0);
+        }),
+      ),
+    );
     const fmt = (x: number) => `${(x / 1000).toFixed(1)} s`;
     const rows = names.map((n) => {
       const xs = detected[n].filter((x): x is number => x !== null).sort((a, b) => a - b);
       const missed = detected[n].length - xs.length;
-      return [LABEL[n], `${fmt(BOUND_MS[n])}`, xs.length ? fmt(xs[0]) : 'n/a', xs.length ? fmt(median(xs)) : 'n/a', xs.length ? fmt(xs[xs.length - 1]) : 'n/a',
-        missed ? `${missed} not within ${GIVE_UP_MS / 1000} s` : '0', n === 'sluice' ? '1.00x' : `${(median(xs) / median(detected.sluice.filter((x): x is number => x !== null))).toFixed(2)}x`];
+      return [
+        LABEL[n],
+        `${fmt(BOUND_MS[n])}`,
+        xs.length ? fmt(xs[0]) : 'n/a',
+        xs.length ? fmt(median(xs)) : 'n/a',
+        xs.length ? fmt(xs[xs.length - 1]) : 'n/a',
+        missed ? `${missed} not within ${GIVE_UP_MS / 1000} s` : '0',
+        n === 'sluice' ? '1.00x' : `${(median(xs) / median(detected.sluice.filter((x): x is number => x !== null))).toFixed(2)}x`,
+      ];
     });
     const s = detected.sluice.filter((x): x is number => x !== null);
     const met = s.length === CLIENTS && Math.max(...s) <= BOUND_MS.sluice + 500;
@@ -146,7 +193,10 @@ async function main(): Promise<void> {
     writeResults('dead-peer', m, md, { settings: { clients: CLIENTS, staggerMs: STAGGER_MS, boundsMs: BOUND_MS }, detectedMs: detected });
   } finally {
     for (const n of names) for (const c of clients[n]) c.close();
-    for (const p of Object.values(proxies)) { p.resetAll(); await p.close(); }
+    for (const p of Object.values(proxies)) {
+      p.resetAll();
+      await p.close();
+    }
     await sluice.stop();
     await sio.stop();
   }

@@ -25,7 +25,8 @@ const SECRET = 'bench-secret-of-at-least-thirty-two-characters';
 const peersArg = process.argv.indexOf('--peers');
 const PEERS = peersArg > 0 ? Number(process.argv[peersArg + 1]) : 400;
 /** Hard bound on any wait in a scenario: the contract's detection bound plus backoff, doubled. */
-const MOVE_BOUND_MS = 2 * (defaultTimeouts.client.deadPeerDetectionMs + defaultTimeouts.drain.deadlineMs + defaultTimeouts.client.reconnectCapMs);
+const MOVE_BOUND_MS =
+  2 * (defaultTimeouts.client.deadPeerDetectionMs + defaultTimeouts.drain.deadlineMs + defaultTimeouts.client.reconnectCapMs);
 
 interface Result {
   scenario: string;
@@ -51,8 +52,16 @@ interface Result {
 function server(id: string, timeouts: Timeouts, backplane: MemoryBackplane): SluiceServer {
   return new SluiceServer({
     config: {
-      env: 'development', host: '127.0.0.1', port: 0, adminHost: '127.0.0.1', adminPort: 0, tokenSecret: SECRET,
-      logLevel: 'silent', serverId: id, gceWatcher: false, timeouts,
+      env: 'development',
+      host: '127.0.0.1',
+      port: 0,
+      adminHost: '127.0.0.1',
+      adminPort: 0,
+      tokenSecret: SECRET,
+      logLevel: 'silent',
+      serverId: id,
+      gceWatcher: false,
+      timeouts,
       // The fleet sends 4 signals/s per peer plus heartbeats; the default rate limit is far above that.
       limits: defaultLimits,
     },
@@ -111,10 +120,20 @@ async function scenario(name: string, fails: string, how: 'drain' | 'blackhole',
     peak = Math.max(peak, later[1] - n);
   }
   return {
-    scenario: name, fails, peers: PEERS, allMovedMs,
-    outageP50Ms: outage.p50, outageP99Ms: outage.p99, outageMaxMs: outage.max,
-    gapP50Ms: summary.gapMs.p50, gapP99Ms: summary.gapMs.p99, gapMaxMs: summary.gapMs.max,
-    peakReconnectsPerSec: peak, sent: summary.sent, lost: summary.lost, duplicated: summary.duplicated,
+    scenario: name,
+    fails,
+    peers: PEERS,
+    allMovedMs,
+    outageP50Ms: outage.p50,
+    outageP99Ms: outage.p99,
+    outageMaxMs: outage.max,
+    gapP50Ms: summary.gapMs.p50,
+    gapP99Ms: summary.gapMs.p99,
+    gapMaxMs: summary.gapMs.max,
+    peakReconnectsPerSec: peak,
+    sent: summary.sent,
+    lost: summary.lost,
+    duplicated: summary.duplicated,
   };
 }
 
@@ -152,7 +171,10 @@ async function main(): Promise<void> {
     '',
     '| scenario | what failed | all peers on B after | outage p50 | outage p99 | outage max | reconnect gap p50 / p99 | peak new connections/s on B | signals sent | lost | duplicated |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-    ...results.map((r) => `| ${r.scenario} | ${r.fails} | ${sec(r.allMovedMs)} | ${sec(r.outageP50Ms)} | ${sec(r.outageP99Ms)} | ${sec(r.outageMaxMs)} | ${sec(r.gapP50Ms)} / ${sec(r.gapP99Ms)} | ${r.peakReconnectsPerSec} | ${r.sent} | ${r.lost} | ${r.duplicated} |`),
+    ...results.map(
+      (r) =>
+        `| ${r.scenario} | ${r.fails} | ${sec(r.allMovedMs)} | ${sec(r.outageP50Ms)} | ${sec(r.outageP99Ms)} | ${sec(r.outageMaxMs)} | ${sec(r.gapP50Ms)} / ${sec(r.gapP99Ms)} | ${r.peakReconnectsPerSec} | ${r.sent} | ${r.lost} | ${r.duplicated} |`,
+    ),
     '',
     'Ratios (same run):',
     `- signaling outage p50, heartbeats only vs drain: **${ratios.heartbeatOnlyVsDrainOutageP50.toFixed(1)}x** longer`,
@@ -167,10 +189,16 @@ async function main(): Promise<void> {
   const dir = path.join(__dirname, 'results');
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, 'defenses.md'), out);
-  fs.writeFileSync(path.join(dir, 'defenses.json'), `${JSON.stringify({ peers: PEERS, node: process.version, results, ratios }, null, 2)}\n`);
+  fs.writeFileSync(
+    path.join(dir, 'defenses.json'),
+    `${JSON.stringify({ peers: PEERS, node: process.version, results, ratios }, null, 2)}\n`,
+  );
 }
 
-main().then(() => process.exit(0), (err: Error) => {
-  process.stderr.write(`${err.stack}\n`);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (err: Error) => {
+    process.stderr.write(`${err.stack}\n`);
+    process.exit(1);
+  },
+);

@@ -20,20 +20,40 @@ import { machine, run, sleep, table, writeResults } from './lib/report';
 import { ROOT, SECRET, startSystem } from './lib/systems';
 
 const args = process.argv.slice(2);
-const PEERS = (() => { const i = args.indexOf('--peers'); return i >= 0 ? Number(args[i + 1]) : 10_000; })();
+const PEERS = (() => {
+  const i = args.indexOf('--peers');
+  return i >= 0 ? Number(args[i + 1]) : 10_000;
+})();
 const WORKERS = 2;
 const INTERVAL_MS = 5_000;
 /** The contract's restart jitter (first: the goals are about it) and 1 s, its value before 2026-12-02. */
 const JITTERS = [defaultTimeouts.client.restartJitterMs, 1_000];
 
 interface Variant {
-  restartJitterMs: number; peers: number; joinedAfterMs: number; movedAfterMs: number; sent: number; lost: number; duplicated: number;
-  replayed: number; reconnects: number; gapP50Ms: number; gapP90Ms: number; gapP99Ms: number; gapMaxMs: number;
-  peakReconnectsPerSec: number; peakReconnectsPer100Ms: number; drainReset: number | null;
+  restartJitterMs: number;
+  peers: number;
+  joinedAfterMs: number;
+  movedAfterMs: number;
+  sent: number;
+  lost: number;
+  duplicated: number;
+  replayed: number;
+  reconnects: number;
+  gapP50Ms: number;
+  gapP90Ms: number;
+  gapP99Ms: number;
+  gapMaxMs: number;
+  peakReconnectsPerSec: number;
+  peakReconnectsPer100Ms: number;
+  drainReset: number | null;
 }
 
 function worker(): Promise<ChildProcess> {
-  const proc = fork(path.join(__dirname, 'lib/fleet-worker.ts'), [], { cwd: ROOT, execArgv: ['--import', 'tsx', '--max-old-space-size=4096'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const proc = fork(path.join(__dirname, 'lib/fleet-worker.ts'), [], {
+    cwd: ROOT,
+    execArgv: ['--import', 'tsx', '--max-old-space-size=4096'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   return new Promise((resolve, reject) => {
     proc.once('message', () => resolve(proc));
     proc.once('exit', (code) => reject(new Error(`fleet worker exited (${code})`)));
@@ -44,8 +64,16 @@ function ask<T>(proc: ChildProcess, cmd: object, key: string, timeoutMs: number)
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`fleet worker: no ${key} within ${timeoutMs} ms`)), timeoutMs);
     const on = (m: Record<string, unknown>) => {
-      if (m.error) { clearTimeout(timer); proc.off('message', on); reject(new Error(String(m.error))); }
-      if (key in m) { clearTimeout(timer); proc.off('message', on); resolve(m[key] as T); }
+      if (m.error) {
+        clearTimeout(timer);
+        proc.off('message', on);
+        reject(new Error(String(m.error)));
+      }
+      if (key in m) {
+        clearTimeout(timer);
+        proc.off('message', on);
+        resolve(m[key] as T);
+      }
     };
     proc.on('message', on);
     proc.send(cmd);
@@ -67,22 +95,45 @@ async function variant(redisUrl: string, restartJitterMs: number): Promise<Varia
   try {
     const urls = [a, b].map((s) => `ws://127.0.0.1:${s.port}${SOCKET_PATH}`);
     const t0 = Date.now();
-    await Promise.all(workers.map((w, i) => ask(w, {
-      cmd: 'start', urls, count: PEERS / WORKERS, chunk: 250, rampMs: 500, prefix: `dr${tag}w${i}`, intervalMs: INTERVAL_MS, seed: 11 + i, secret: SECRET,
-      timeouts: { client: { restartJitterMs } },
-    }, 'ready', 240_000)));
+    await Promise.all(
+      workers.map((w, i) =>
+        ask(
+          w,
+          {
+            cmd: 'start',
+            urls,
+            count: PEERS / WORKERS,
+            chunk: 250,
+            rampMs: 500,
+            prefix: `dr${tag}w${i}`,
+            intervalMs: INTERVAL_MS,
+            seed: 11 + i,
+            secret: SECRET,
+            timeouts: { client: { restartJitterMs } },
+          },
+          'ready',
+          240_000,
+        ),
+      ),
+    );
     const joinedAfterMs = Date.now() - t0;
     await sleep(INTERVAL_MS + 1_000); // every peer has sent and received before the drain
     const samples: Array<[number, number]> = [];
     let sampling = true;
     const sampler = (async () => {
       while (sampling) {
-        try { samples.push([Date.now(), (await status(b.adminPort!)).connections]); } catch { /* a slow answer: skip */ }
+        try {
+          samples.push([Date.now(), (await status(b.adminPort!)).connections]);
+        } catch {
+          /* a slow answer: skip */
+        }
         await sleep(100);
       }
     })();
     const d0 = Date.now();
-    const drain = fetch(`http://127.0.0.1:${a.adminPort}/drain?wait=1`, { method: 'POST' }).then((r) => r.json() as Promise<{ reset?: number }>).catch(() => null);
+    const drain = fetch(`http://127.0.0.1:${a.adminPort}/drain?wait=1`, { method: 'POST' })
+      .then((r) => r.json() as Promise<{ reset?: number }>)
+      .catch(() => null);
     const deadline = Date.now() + defaultTimeouts.drain.deadlineMs + 60_000;
     while (Date.now() < deadline && (samples.at(-1)?.[1] ?? 0) < PEERS) await sleep(200);
     const movedAfterMs = Date.now() - d0;
@@ -91,21 +142,34 @@ async function variant(redisUrl: string, restartJitterMs: number): Promise<Varia
     sampling = false;
     await sampler;
     const summaries = await Promise.all(workers.map((w) => ask<FleetSummary>(w, { cmd: 'stop' }, 'summary', 120_000)));
-    let peak = 0; let peak100 = 0;
+    let peak = 0;
+    let peak100 = 0;
     for (let i = 0; i < samples.length; i++) {
       const [t, n] = samples[i];
       const later = samples.filter(([u]) => u <= t + 1_000).at(-1)!;
       peak = Math.max(peak, later[1] - n);
-      if (i > 0) peak100 = Math.max(peak100, (n - samples[i - 1][1]) * 100 / Math.max(1, t - samples[i - 1][0]));
+      if (i > 0) peak100 = Math.max(peak100, ((n - samples[i - 1][1]) * 100) / Math.max(1, t - samples[i - 1][0]));
     }
     const sum = (f: (s: FleetSummary) => number) => summaries.reduce((x, s) => x + f(s), 0);
     const max = (f: (s: FleetSummary) => number) => Math.max(...summaries.map(f));
     return {
-      restartJitterMs, peers: PEERS, joinedAfterMs, movedAfterMs, sent: sum((s) => s.sent), lost: sum((s) => s.lost), duplicated: sum((s) => s.duplicated),
-      replayed: sum((s) => s.replayed), reconnects: sum((s) => s.reconnects),
+      restartJitterMs,
+      peers: PEERS,
+      joinedAfterMs,
+      movedAfterMs,
+      sent: sum((s) => s.sent),
+      lost: sum((s) => s.lost),
+      duplicated: sum((s) => s.duplicated),
+      replayed: sum((s) => s.replayed),
+      reconnects: sum((s) => s.reconnects),
       // Two fleets: the larger of their percentiles (an upper bound of the merged one).
-      gapP50Ms: max((s) => s.gapMs.p50), gapP90Ms: max((s) => s.gapMs.p90), gapP99Ms: max((s) => s.gapMs.p99), gapMaxMs: max((s) => s.gapMs.max),
-      peakReconnectsPerSec: peak, peakReconnectsPer100Ms: Math.round(peak100), drainReset: report?.reset ?? null,
+      gapP50Ms: max((s) => s.gapMs.p50),
+      gapP90Ms: max((s) => s.gapMs.p90),
+      gapP99Ms: max((s) => s.gapMs.p99),
+      gapMaxMs: max((s) => s.gapMs.max),
+      peakReconnectsPerSec: peak,
+      peakReconnectsPer100Ms: Math.round(peak100),
+      drainReset: report?.reset ?? null,
     };
   } finally {
     for (const w of workers) w.kill('SIGKILL');
@@ -131,9 +195,23 @@ async function main(): Promise<void> {
   const d = variants[0];
   const s = (x: number) => `${(x / 1000).toFixed(2)} s`;
   const goals = [
-    [`drain of ${PEERS.toLocaleString('en')} connections: 0 lost, 0 duplicated`, `${d.lost} lost, ${d.duplicated} duplicated of ${d.sent}`, d.lost === 0 && d.duplicated === 0 ? 'met' : 'not met'],
-    [`reconnect gap p99 <= 300 ms (the contract's jitter, ${d.restartJitterMs} ms)`, `${d.gapP99Ms} ms`, d.gapP99Ms <= 300 ? 'met' : 'not met'],
-    ...variants.slice(1).map((v) => [`reconnect gap p99 <= 300 ms (jitter ${v.restartJitterMs} ms)`, `${v.gapP99Ms} ms`, v.gapP99Ms <= 300 ? 'met' : 'not met']),
+    [
+      `drain of ${PEERS.toLocaleString('en')} connections: 0 lost, 0 duplicated`,
+      `${d.lost} lost, ${d.duplicated} duplicated of ${d.sent}`,
+      d.lost === 0 && d.duplicated === 0 ? 'met' : 'not met',
+    ],
+    [
+      `reconnect gap p99 <= 300 ms (the contract's jitter, ${d.restartJitterMs} ms)`,
+      `${d.gapP99Ms} ms`,
+      d.gapP99Ms <= 300 ? 'met' : 'not met',
+    ],
+    ...variants
+      .slice(1)
+      .map((v) => [
+        `reconnect gap p99 <= 300 ms (jitter ${v.restartJitterMs} ms)`,
+        `${v.gapP99Ms} ms`,
+        v.gapP99Ms <= 300 ? 'met' : 'not met',
+      ]),
   ];
   const md = [
     '# Drain benchmark',
@@ -141,7 +219,7 @@ async function main(): Promise<void> {
     `${PEERS.toLocaleString('en')} SDK peers (drill fleet in ${WORKERS} load-generator processes, one numbered signal per peer every ${INTERVAL_MS / 1000} s) on server A;`,
     `A drains (1012s spread over the ${defaultTimeouts.drain.windowMs / 1000} s window) and every peer moves to server B; both servers in their own processes, one redis-server.`,
     'Peers start in fleets of 250 per process every 0.5 s (a real fleet does not connect in one instant). Reconnect gap: from losing',
-    'the joined session to the next join, per peer (the largest of the fleets\' percentiles: an upper bound of the merged one).',
+    "the joined session to the next join, per peer (the largest of the fleets' percentiles: an upper bound of the merged one).",
     'Reproduce: `npx tsx bench/drain.ts`.',
     '',
     '## Goals',
@@ -150,11 +228,41 @@ async function main(): Promise<void> {
     '',
     '## Restart jitter side by side',
     '',
-    table(['client restart jitter', 'all on B after', 'signals sent', 'lost', 'duplicated', 'replayed', 'gap p50', 'gap p90', 'gap p99', 'gap max', 'peak new connections on B per s', 'per 100 ms (as /s)', 'RST at deadline'],
-      variants.map((v) => [`${v.restartJitterMs} ms`, s(v.movedAfterMs), v.sent, v.lost, v.duplicated, v.replayed, `${v.gapP50Ms} ms`, `${v.gapP90Ms} ms`, `${v.gapP99Ms} ms`, `${v.gapMaxMs} ms`, v.peakReconnectsPerSec, v.peakReconnectsPer100Ms, v.drainReset ?? 'n/a'])),
+    table(
+      [
+        'client restart jitter',
+        'all on B after',
+        'signals sent',
+        'lost',
+        'duplicated',
+        'replayed',
+        'gap p50',
+        'gap p90',
+        'gap p99',
+        'gap max',
+        'peak new connections on B per s',
+        'per 100 ms (as /s)',
+        'RST at deadline',
+      ],
+      variants.map((v) => [
+        `${v.restartJitterMs} ms`,
+        s(v.movedAfterMs),
+        v.sent,
+        v.lost,
+        v.duplicated,
+        v.replayed,
+        `${v.gapP50Ms} ms`,
+        `${v.gapP90Ms} ms`,
+        `${v.gapP99Ms} ms`,
+        `${v.gapMaxMs} ms`,
+        v.peakReconnectsPerSec,
+        v.peakReconnectsPer100Ms,
+        v.drainReset ?? 'n/a',
+      ]),
+    ),
     '',
     'The server already spreads its 1012s over the window, so B sees about peers / window connections per second either way;',
-    'the client\'s extra random(0, restartJitterMs) adds its mean to every peer\'s outage and smooths only what is left of the spike.',
+    "the client's extra random(0, restartJitterMs) adds its mean to every peer's outage and smooths only what is left of the spike.",
   ].join('\n');
   writeResults('drain', m, md, { settings: { peers: PEERS, workers: WORKERS, intervalMs: INTERVAL_MS, jitters: JITTERS }, variants });
 }

@@ -13,11 +13,18 @@ import { run, table } from './lib/report';
 import { startSystem, SystemName } from './lib/systems';
 
 const args = process.argv.slice(2);
-const opt = (name: string, def: string) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : def; };
+const opt = (name: string, def: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : def;
+};
 const SYSTEM = opt('system', 'sluice') as SystemName;
 const IDLE = Number(opt('idle', '2000'));
 
-interface Snapshot { snapshot: { meta: { node_fields: string[]; node_types: [string[]] } }; nodes: number[]; strings: string[] }
+interface Snapshot {
+  snapshot: { meta: { node_fields: string[]; node_types: [string[]] } };
+  nodes: number[];
+  strings: string[];
+}
 
 /** Self bytes and object count per "type:name" (constructor name for objects, type for the rest). */
 function byConstructor(file: string): Map<string, { count: number; bytes: number }> {
@@ -44,20 +51,33 @@ async function main(): Promise<void> {
   try {
     await gen.open(SYSTEM, sys.port, ['warm-a', 'warm-b']);
     const before = byConstructor(await sys.heapSnapshot(path.join(dir, 'before.heapsnapshot')));
-    const opened = await gen.open(SYSTEM, sys.port, Array.from({ length: IDLE }, (_, k) => `idle-${k}`));
+    const opened = await gen.open(
+      SYSTEM,
+      sys.port,
+      Array.from({ length: IDLE }, (_, k) => `idle-${k}`),
+    );
     const after = byConstructor(await sys.heapSnapshot(path.join(dir, 'after.heapsnapshot')));
     const n = opened.opened;
-    const rows = [...after].map(([k, a]) => {
-      const b = before.get(k) ?? { count: 0, bytes: 0 };
-      return { k, count: (a.count - b.count) / n, bytes: (a.bytes - b.bytes) / n };
-    }).filter((r) => r.bytes > 8).sort((x, y) => y.bytes - x.bytes);
+    const rows = [...after]
+      .map(([k, a]) => {
+        const b = before.get(k) ?? { count: 0, bytes: 0 };
+        return { k, count: (a.count - b.count) / n, bytes: (a.bytes - b.bytes) / n };
+      })
+      .filter((r) => r.bytes > 8)
+      .sort((x, y) => y.bytes - x.bytes);
     const total = rows.reduce((s, r) => s + r.bytes, 0);
     process.stdout.write(`${SYSTEM}: ${n} idle joined connections, heap added per connection ${total.toFixed(0)} B (self sizes)\n\n`);
-    process.stdout.write(`${table(['constructor', 'objects / conn', 'bytes / conn'], rows.slice(0, 40).map((r) => [r.k, r.count.toFixed(2), r.bytes.toFixed(0)]))}\n`);
+    process.stdout.write(
+      `${table(
+        ['constructor', 'objects / conn', 'bytes / conn'],
+        rows.slice(0, 40).map((r) => [r.k, r.count.toFixed(2), r.bytes.toFixed(0)]),
+      )}\n`,
+    );
   } finally {
     await gen.stop();
     await sys.stop();
-    if (process.env.KEEP_SNAPSHOTS) process.stdout.write(`snapshots kept in ${dir}\n`); else fs.rmSync(dir, { recursive: true, force: true });
+    if (process.env.KEEP_SNAPSHOTS) process.stdout.write(`snapshots kept in ${dir}\n`);
+    else fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 

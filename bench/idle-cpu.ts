@@ -18,17 +18,31 @@ import { goalsAndFigures, machine, run, sleep, writeResults } from './lib/report
 import { startSystem, SystemName } from './lib/systems';
 
 const args = process.argv.slice(2);
-const argOf = (name: string) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : undefined; };
+const argOf = (name: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+};
 const CONNS = Number(argOf('conns') ?? 10_000);
 const SECONDS = Number(argOf('seconds') ?? 32);
 const PROF = argOf('cpu-prof');
 const PHOENIX_JS_HEARTBEAT_MS = 30_000;
 const GENERATORS = 2;
 
-interface Variant { name: string; label: string; system: SystemName; heartbeatMs?: number; root?: string }
+interface Variant {
+  name: string;
+  label: string;
+  system: SystemName;
+  heartbeatMs?: number;
+  root?: string;
+}
 const VARIANTS: Variant[] = [
   { name: 'sluice', label: 'sluice, clients answer pings only', system: 'sluice' },
-  { name: 'sluice-sdk', label: `sluice, SDK heartbeats every ${defaultTimeouts.client.heartbeatIntervalMs / 1000} s`, system: 'sluice', heartbeatMs: defaultTimeouts.client.heartbeatIntervalMs },
+  {
+    name: 'sluice-sdk',
+    label: `sluice, SDK heartbeats every ${defaultTimeouts.client.heartbeatIntervalMs / 1000} s`,
+    system: 'sluice',
+    heartbeatMs: defaultTimeouts.client.heartbeatIntervalMs,
+  },
   { name: 'sluice-phx', label: 'sluice, phoenix.js heartbeats every 30 s', system: 'sluice', heartbeatMs: PHOENIX_JS_HEARTBEAT_MS },
   { name: 'socketio', label: 'Socket.IO 4.8 (pings every 25 s)', system: 'socketio' },
   { name: 'ws', label: 'plain ws relay (no heartbeat)', system: 'ws' },
@@ -42,14 +56,35 @@ if (BASELINE) {
 }
 const chosen = (argOf('variants') ?? VARIANTS.map((v) => v.name).join(',')).split(',');
 
-interface Figure { variant: string; label: string; conns: number; cpuShare: number; seconds: number; loadavg: number }
+interface Figure {
+  variant: string;
+  label: string;
+  conns: number;
+  cpuShare: number;
+  seconds: number;
+  loadavg: number;
+}
 
 async function one(v: Variant): Promise<Figure> {
-  const sys = await startSystem(v.system, { maxConnections: CONNS + 100, root: v.root, ...(PROF ? { cpuProfDir: `${PROF}/${v.name}` } : {}) });
+  const sys = await startSystem(v.system, {
+    maxConnections: CONNS + 100,
+    root: v.root,
+    ...(PROF ? { cpuProfDir: `${PROF}/${v.name}` } : {}),
+  });
   const gens = await Promise.all(Array.from({ length: GENERATORS }, () => LoadGen.start()));
   try {
-    const results = await Promise.all(gens.map((g, gi) => g.open(v.system, sys.port,
-      Array.from({ length: CONNS / GENERATORS }, (_, k) => `${v.name.replace("@", "-")}-i${gi}-${k}`), sourceAddresses(8), 48, v.heartbeatMs)));
+    const results = await Promise.all(
+      gens.map((g, gi) =>
+        g.open(
+          v.system,
+          sys.port,
+          Array.from({ length: CONNS / GENERATORS }, (_, k) => `${v.name.replace('@', '-')}-i${gi}-${k}`),
+          sourceAddresses(8),
+          48,
+          v.heartbeatMs,
+        ),
+      ),
+    );
     const failed = results.reduce((s, r) => s + r.failed, 0);
     if (failed > 0) throw new Error(`${v.name}: ${failed} connections failed: ${results.find((r) => r.firstError)?.firstError}`);
     // Settle: the opening burst's garbage collected, every connection's first heartbeat or ping out.
@@ -59,8 +94,17 @@ async function one(v: Variant): Promise<Figure> {
     await sleep(SECONDS * 1000);
     const cpu1 = await sys.cpuUs();
     const wall = Date.now() - t0;
-    const f: Figure = { variant: v.name, label: v.label, conns: CONNS, cpuShare: (cpu1 - cpu0) / 1000 / wall, seconds: wall / 1000, loadavg: Number((await import('node:os')).loadavg()[0].toFixed(2)) };
-    process.stderr.write(`idle-cpu ${v.name}: ${CONNS} conns, server CPU ${(f.cpuShare * 100).toFixed(2)} % of a core over ${f.seconds.toFixed(0)} s (load ${f.loadavg})\n`);
+    const f: Figure = {
+      variant: v.name,
+      label: v.label,
+      conns: CONNS,
+      cpuShare: (cpu1 - cpu0) / 1000 / wall,
+      seconds: wall / 1000,
+      loadavg: Number((await import('node:os')).loadavg()[0].toFixed(2)),
+    };
+    process.stderr.write(
+      `idle-cpu ${v.name}: ${CONNS} conns, server CPU ${(f.cpuShare * 100).toFixed(2)} % of a core over ${f.seconds.toFixed(0)} s (load ${f.loadavg})\n`,
+    );
     return f;
   } finally {
     await Promise.all(gens.map((g) => g.stop()));
@@ -74,9 +118,13 @@ async function main(): Promise<void> {
   for (const v of VARIANTS.filter((x) => chosen.includes(x.name.replace('@base', '')))) figures.push(await one(v));
   const pct = (x: number) => `${(x * 100).toFixed(2)} %`;
   const by = (n: string) => figures.find((f) => f.variant === n);
-  const goals = ['sluice', 'sluice-sdk', 'sluice-phx'].filter((n) => by(n)).map((n) => [
-    `${by(n)!.label}: server CPU at ${CONNS / 1000}k idle <= 2 % of a core`, pct(by(n)!.cpuShare), by(n)!.cpuShare <= 0.02 ? 'met' : 'not met',
-  ]);
+  const goals = ['sluice', 'sluice-sdk', 'sluice-phx']
+    .filter((n) => by(n))
+    .map((n) => [
+      `${by(n)!.label}: server CPU at ${CONNS / 1000}k idle <= 2 % of a core`,
+      pct(by(n)!.cpuShare),
+      by(n)!.cpuShare <= 0.02 ? 'met' : 'not met',
+    ]);
   const md = [
     '# Idle CPU benchmark',
     '',
@@ -85,8 +133,12 @@ async function main(): Promise<void> {
     `sluice detection bounds unchanged: server.pingIntervalMs ${defaultTimeouts.server.pingIntervalMs} ms, server.idleTimeoutMs ${defaultTimeouts.server.idleTimeoutMs} ms.`,
     'Reproduce: `npx tsx bench/idle-cpu.ts`.',
     '',
-    goalsAndFigures(goals, 'Side by side', ['variant', 'server CPU (share of a core)', 'window', 'load average (1 min) at end'],
-      figures.map((f) => [f.label, pct(f.cpuShare), `${f.seconds.toFixed(0)} s`, f.loadavg])),
+    goalsAndFigures(
+      goals,
+      'Side by side',
+      ['variant', 'server CPU (share of a core)', 'window', 'load average (1 min) at end'],
+      figures.map((f) => [f.label, pct(f.cpuShare), `${f.seconds.toFixed(0)} s`, f.loadavg]),
+    ),
   ].join('\n');
   writeResults('idle-cpu', m, md, { settings: { conns: CONNS, seconds: SECONDS }, figures });
 }

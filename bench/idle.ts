@@ -16,7 +16,10 @@ import { goalsAndFigures, kb, machine, median, ms, ratio, run, sleep, writeResul
 import { Mem, startSystem, SYSTEM_LABEL, SystemName } from './lib/systems';
 
 const args = process.argv.slice(2);
-const argOf = (name: string) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : undefined; };
+const argOf = (name: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+};
 const LEVELS = (argOf('levels') ?? '1000,10000,19000').split(',').map(Number);
 const ROUNDS = Number(argOf('rounds') ?? 1);
 const SYSTEMS: SystemName[] = ['sluice', 'socketio', 'ws'];
@@ -28,8 +31,19 @@ const WINDOW_MS = 6_000;
 const WARMUP_MS = 2_000;
 const ADDRESSES = sourceAddresses(8);
 
-interface Level { idle: number; mem: Mem; rssPerConn: number; heapPerConn: number; relay: RelayFigures }
-interface SystemRun { system: SystemName; base: Mem; levels: Level[]; openMs: number[] }
+interface Level {
+  idle: number;
+  mem: Mem;
+  rssPerConn: number;
+  heapPerConn: number;
+  relay: RelayFigures;
+}
+interface SystemRun {
+  system: SystemName;
+  base: Mem;
+  levels: Level[];
+  openMs: number[];
+}
 
 async function one(name: SystemName): Promise<SystemRun> {
   const max = Math.max(...LEVELS);
@@ -45,19 +59,30 @@ async function one(name: SystemName): Promise<SystemRun> {
     for (const level of LEVELS) {
       const add = level - open;
       const t0 = Date.now();
-      const results = await Promise.all(gens.map((g, gi) => {
-        const ids = Array.from({ length: Math.ceil(add / GENERATORS) }, (_, k) => `${name}-i${gi}-${open + k}`);
-        return g.open(name, sys.port, ids, ADDRESSES, 48);
-      }));
+      const results = await Promise.all(
+        gens.map((g, gi) => {
+          const ids = Array.from({ length: Math.ceil(add / GENERATORS) }, (_, k) => `${name}-i${gi}-${open + k}`);
+          return g.open(name, sys.port, ids, ADDRESSES, 48);
+        }),
+      );
       out.openMs.push(Date.now() - t0);
       const failed = results.reduce((s, r) => s + r.failed, 0);
-      if (failed > 0) throw new Error(`${name}: ${failed} idle connections failed at level ${level}: ${results.find((r) => r.firstError)?.firstError}`);
+      if (failed > 0)
+        throw new Error(`${name}: ${failed} idle connections failed at level ${level}: ${results.find((r) => r.firstError)?.firstError}`);
       open += GENERATORS * Math.ceil(add / GENERATORS);
       await sleep(2_000);
       const mem = await sys.mem();
       const relay = await measureRelay(sys, gens, pairs, { rate: RATE, warmupMs: WARMUP_MS, durationMs: WINDOW_MS });
-      out.levels.push({ idle: open, mem, rssPerConn: (mem.rss - out.base.rss) / open, heapPerConn: (mem.heapUsed - out.base.heapUsed) / open, relay });
-      process.stderr.write(`idle ${name} ${open}: rss/conn ${kb((mem.rss - out.base.rss) / open)}, heap/conn ${kb((mem.heapUsed - out.base.heapUsed) / open)}, relay p99 ${ms(relay.p99Ms)} (${relay.delivered}/${relay.sent})\n`);
+      out.levels.push({
+        idle: open,
+        mem,
+        rssPerConn: (mem.rss - out.base.rss) / open,
+        heapPerConn: (mem.heapUsed - out.base.heapUsed) / open,
+        relay,
+      });
+      process.stderr.write(
+        `idle ${name} ${open}: rss/conn ${kb((mem.rss - out.base.rss) / open)}, heap/conn ${kb((mem.heapUsed - out.base.heapUsed) / open)}, relay p99 ${ms(relay.p99Ms)} (${relay.delivered}/${relay.sent})\n`,
+      );
     }
   } finally {
     await Promise.all(gens.map((g) => g.stop()));
@@ -73,7 +98,13 @@ async function main(): Promise<void> {
     for (const [i] of SYSTEMS.entries()) runs.push(await one(SYSTEMS[(i + round) % SYSTEMS.length]));
   }
   const med = (s: SystemName, level: number, f: (l: Level) => number) =>
-    median(runs.filter((r) => r.system === s).map((r) => r.levels.find((l) => l.idle >= level)).filter((l): l is Level => !!l).map(f));
+    median(
+      runs
+        .filter((r) => r.system === s)
+        .map((r) => r.levels.find((l) => l.idle >= level))
+        .filter((l): l is Level => !!l)
+        .map(f),
+    );
   const top = Math.max(...LEVELS);
   const mid = LEVELS.includes(10_000) ? 10_000 : top;
   const low = Math.min(...LEVELS);
@@ -84,20 +115,56 @@ async function main(): Promise<void> {
   const sluiceRss = [mid, top].map((lv) => s('sluice', lv, rss));
   const flat = s('sluice', top, p99) / s('sluice', low, p99);
   const goals = [
-    [`idle RSS <= 6 KiB per joined connection at ${mid / 1000}k and ${top / 1000}k (50k: see note)`, sluiceRss.map(kb).join(' / '), sluiceRss.every((x) => x <= 6 * 1024) ? 'met' : 'not met'],
-    ['idle RSS <= 0.5x Socket.IO\'s', ratio(s('sluice', mid, rss), s('socketio', mid, rss)), s('sluice', mid, rss) <= 0.5 * s('socketio', mid, rss) ? 'met' : 'not met'],
-    ['idle RSS <= plain ws\'s', ratio(s('sluice', mid, rss), s('ws', mid, rss)), s('sluice', mid, rss) <= s('ws', mid, rss) ? 'met' : 'not met'],
-    [`relay p99 at 2k msg/s within 1.5x between ${low / 1000}k and ${top / 1000}k idle (50k: see note)`, `${ms(s('sluice', low, p99), 2)} -> ${ms(s('sluice', top, p99), 2)} (${flat.toFixed(2)}x)`, flat <= 1.5 ? 'met' : 'not met'],
+    [
+      `idle RSS <= 6 KiB per joined connection at ${mid / 1000}k and ${top / 1000}k (50k: see note)`,
+      sluiceRss.map(kb).join(' / '),
+      sluiceRss.every((x) => x <= 6 * 1024) ? 'met' : 'not met',
+    ],
+    [
+      "idle RSS <= 0.5x Socket.IO's",
+      ratio(s('sluice', mid, rss), s('socketio', mid, rss)),
+      s('sluice', mid, rss) <= 0.5 * s('socketio', mid, rss) ? 'met' : 'not met',
+    ],
+    [
+      "idle RSS <= plain ws's",
+      ratio(s('sluice', mid, rss), s('ws', mid, rss)),
+      s('sluice', mid, rss) <= s('ws', mid, rss) ? 'met' : 'not met',
+    ],
+    [
+      `relay p99 at 2k msg/s within 1.5x between ${low / 1000}k and ${top / 1000}k idle (50k: see note)`,
+      `${ms(s('sluice', low, p99), 2)} -> ${ms(s('sluice', top, p99), 2)} (${flat.toFixed(2)}x)`,
+      flat <= 1.5 ? 'met' : 'not met',
+    ],
   ];
   const rows: Array<Array<string | number>> = [];
   for (const lv of LEVELS) {
-    rows.push([`RSS per idle joined connection, ${lv / 1000}k`, ...SYSTEMS.map((x) => kb(s(x, lv, rss))), ratio(s('sluice', lv, rss), s('socketio', lv, rss)), ratio(s('sluice', lv, rss), s('ws', lv, rss))]);
-    rows.push([`heap per idle joined connection, ${lv / 1000}k`, ...SYSTEMS.map((x) => kb(s(x, lv, heap))), ratio(s('sluice', lv, heap), s('socketio', lv, heap)), ratio(s('sluice', lv, heap), s('ws', lv, heap))]);
+    rows.push([
+      `RSS per idle joined connection, ${lv / 1000}k`,
+      ...SYSTEMS.map((x) => kb(s(x, lv, rss))),
+      ratio(s('sluice', lv, rss), s('socketio', lv, rss)),
+      ratio(s('sluice', lv, rss), s('ws', lv, rss)),
+    ]);
+    rows.push([
+      `heap per idle joined connection, ${lv / 1000}k`,
+      ...SYSTEMS.map((x) => kb(s(x, lv, heap))),
+      ratio(s('sluice', lv, heap), s('socketio', lv, heap)),
+      ratio(s('sluice', lv, heap), s('ws', lv, heap)),
+    ]);
   }
   for (const lv of LEVELS) {
-    rows.push([`relay p99 at 2k msg/s with ${lv / 1000}k idle`, ...SYSTEMS.map((x) => ms(s(x, lv, p99), 2)), ratio(s('sluice', lv, p99), s('socketio', lv, p99)), ratio(s('sluice', lv, p99), s('ws', lv, p99))]);
+    rows.push([
+      `relay p99 at 2k msg/s with ${lv / 1000}k idle`,
+      ...SYSTEMS.map((x) => ms(s(x, lv, p99), 2)),
+      ratio(s('sluice', lv, p99), s('socketio', lv, p99)),
+      ratio(s('sluice', lv, p99), s('ws', lv, p99)),
+    ]);
   }
-  rows.push([`relay p99 ratio ${top / 1000}k / ${low / 1000}k idle`, ...SYSTEMS.map((x) => `${(s(x, top, p99) / s(x, low, p99)).toFixed(2)}x`), '', '']);
+  rows.push([
+    `relay p99 ratio ${top / 1000}k / ${low / 1000}k idle`,
+    ...SYSTEMS.map((x) => `${(s(x, top, p99) / s(x, low, p99)).toFixed(2)}x`),
+    '',
+    '',
+  ]);
   const md = [
     '# Idle connections benchmark',
     '',
@@ -116,12 +183,21 @@ async function main(): Promise<void> {
     '',
     `Time to open the idle connections (all levels): ${SYSTEMS.map((x) => `${SYSTEM_LABEL[x]} ${(median(runs.filter((r) => r.system === x).map((r) => r.openMs.reduce((a, b) => a + b, 0))) / 1000).toFixed(1)} s`).join(', ')}.`,
   ].join('\n');
-  writeResults('idle', m, md, { settings: { levels: LEVELS, pairs: PAIRS, rate: RATE, windowMs: WINDOW_MS, rounds: ROUNDS, hardOpenFileLimit: hardLimit() }, runs });
+  writeResults('idle', m, md, {
+    settings: { levels: LEVELS, pairs: PAIRS, rate: RATE, windowMs: WINDOW_MS, rounds: ROUNDS, hardOpenFileLimit: hardLimit() },
+    runs,
+  });
 }
 
 function hardLimit(): string {
   try {
-    return fs.readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'))?.split(/\s{2,}/)[2] ?? 'unknown';
+    return (
+      fs
+        .readFileSync('/proc/self/limits', 'utf8')
+        .split('\n')
+        .find((l) => l.startsWith('Max open files'))
+        ?.split(/\s{2,}/)[2] ?? 'unknown'
+    );
   } catch {
     return 'unknown';
   }

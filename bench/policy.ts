@@ -16,7 +16,10 @@ import { defaultTimeouts } from '../app/contract/timeouts';
 import { machine, median, table, writeResults } from './lib/report';
 
 const args = process.argv.slice(2);
-const ROUNDS = (() => { const i = args.indexOf('--rounds'); return i >= 0 ? Number(args[i + 1]) : 5; })();
+const ROUNDS = (() => {
+  const i = args.indexOf('--rounds');
+  return i >= 0 ? Number(args[i + 1]) : 5;
+})();
 const CHECKS = 2_000_000;
 const SIGNALS = 100_000;
 const RECIPIENTS = 100;
@@ -67,25 +70,40 @@ async function main(): Promise<void> {
   const withPolicy: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     // Interleaved, alternating which goes first.
-    if (r % 2) { withPolicy.push(await publishRound(true)); without.push(await publishRound(false)); }
-    else { without.push(await publishRound(false)); withPolicy.push(await publishRound(true)); }
+    if (r % 2) {
+      withPolicy.push(await publishRound(true));
+      without.push(await publishRound(false));
+    } else {
+      without.push(await publishRound(false));
+      withPolicy.push(await publishRound(true));
+    }
   }
   const check = median(checks.map((c) => c.nsPerOp));
   const alloc = median(checks.map((c) => c.bytesPerOp));
   const a = median(without);
   const b = median(withPolicy);
   const md = [
-    '# Policy check cost per signal', '',
-    table(['measure', 'median'], [
-      ['checkFor + targetPermitted (ns/op)', check.toFixed(1)],
-      ['heap allocated by the check (bytes/op, incl. GC noise)', alloc.toFixed(2)],
-      ['MemoryBackplane publish, no check (ns/signal)', a.toFixed(0)],
-      ['MemoryBackplane publish, with the check (ns/signal)', b.toFixed(0)],
-      ['ratio with / without', (b / a).toFixed(3)],
-    ]), '',
+    '# Policy check cost per signal',
+    '',
+    table(
+      ['measure', 'median'],
+      [
+        ['checkFor + targetPermitted (ns/op)', check.toFixed(1)],
+        ['heap allocated by the check (bytes/op, incl. GC noise)', alloc.toFixed(2)],
+        ['MemoryBackplane publish, no check (ns/signal)', a.toFixed(0)],
+        ['MemoryBackplane publish, with the check (ns/signal)', b.toFixed(0)],
+        ['ratio with / without', (b / a).toFixed(3)],
+      ],
+    ),
+    '',
     `${ROUNDS} rounds; ${CHECKS.toLocaleString('en')} checks and ${SIGNALS.toLocaleString('en')} publishes to ${RECIPIENTS} online recipients per round.`,
   ].join('\n');
-  writeResults('policy', m, md, { rounds: ROUNDS, checkNs: checks.map((c) => c.nsPerOp), allocBytes: checks.map((c) => c.bytesPerOp), publishNs: { without, withPolicy } });
+  writeResults('policy', m, md, {
+    rounds: ROUNDS,
+    checkNs: checks.map((c) => c.nsPerOp),
+    allocBytes: checks.map((c) => c.bytesPerOp),
+    publishNs: { without, withPolicy },
+  });
 }
 
 void main();

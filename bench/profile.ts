@@ -14,7 +14,10 @@ import { ms, run, table } from './lib/report';
 import { startSystem } from './lib/systems';
 
 const args = process.argv.slice(2);
-const arg = (name: string, def: number) => { const i = args.indexOf(`--${name}`); return i >= 0 ? Number(args[i + 1]) : def; };
+const arg = (name: string, def: number) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : def;
+};
 const RATE = arg('rate', 5_000);
 const IDLE = arg('idle', 10_000);
 const SECONDS = arg('seconds', 12);
@@ -30,10 +33,22 @@ async function profile(kind: 'relay' | 'idle'): Promise<string> {
     const pairs = pairNames('prof', 100, 2);
     for (const [i, g] of gens.entries()) await g.open('sluice', sys.port, pairs[i].flat());
     if (kind === 'idle') {
-      await Promise.all(gens.map((g, gi) => g.open('sluice', sys.port, Array.from({ length: IDLE / 2 }, (_, k) => `idle-${gi}-${k}`), sourceAddresses(8), 48)));
+      await Promise.all(
+        gens.map((g, gi) =>
+          g.open(
+            'sluice',
+            sys.port,
+            Array.from({ length: IDLE / 2 }, (_, k) => `idle-${gi}-${k}`),
+            sourceAddresses(8),
+            48,
+          ),
+        ),
+      );
     }
     const r = await measureRelay(sys, gens, pairs, { rate: kind === 'relay' ? RATE : 2_000, warmupMs: 2_000, durationMs: SECONDS * 1000 });
-    process.stderr.write(`${kind}: p50 ${ms(r.p50Ms)} p99 ${ms(r.p99Ms)} cpu/signal ${r.cpuUsPerSignal.toFixed(1)} us server CPU ${(r.serverCpu * 100).toFixed(0)} %\n`);
+    process.stderr.write(
+      `${kind}: p50 ${ms(r.p50Ms)} p99 ${ms(r.p99Ms)} cpu/signal ${r.cpuUsPerSignal.toFixed(1)} us server CPU ${(r.serverCpu * 100).toFixed(0)} %\n`,
+    );
   } finally {
     await Promise.all(gens.map((g) => g.stop()));
     await sys.stop();
@@ -45,8 +60,15 @@ async function main(): Promise<void> {
   for (const kind of KINDS) {
     const file = await profile(kind);
     const s = summarize(file, 30);
-    process.stdout.write(`\n## ${kind} (${file})\n\nsampled ${s.totalMs.toFixed(0)} ms, idle ${s.idlePct.toFixed(1)} %, GC ${s.gcPct.toFixed(1)} %\n\n`);
-    process.stdout.write(`${table(['function', 'self %', 'total %'], s.byFunction.map((f) => [f.fn, f.selfPct.toFixed(1), f.totalPct.toFixed(1)]))}\n`);
+    process.stdout.write(
+      `\n## ${kind} (${file})\n\nsampled ${s.totalMs.toFixed(0)} ms, idle ${s.idlePct.toFixed(1)} %, GC ${s.gcPct.toFixed(1)} %\n\n`,
+    );
+    process.stdout.write(
+      `${table(
+        ['function', 'self %', 'total %'],
+        s.byFunction.map((f) => [f.fn, f.selfPct.toFixed(1), f.totalPct.toFixed(1)]),
+      )}\n`,
+    );
   }
 }
 

@@ -11,14 +11,21 @@ import { defaultTimeouts } from '../app/contract/timeouts';
 import { MemoryBackplane } from '../app/backplane/memory';
 
 const args = process.argv.slice(2);
-const arg = (n: string, d: number) => { const i = args.indexOf(`--${n}`); return i >= 0 ? Number(args[i + 1]) : d; };
+const arg = (n: string, d: number) => {
+  const i = args.indexOf(`--${n}`);
+  return i >= 0 ? Number(args[i + 1]) : d;
+};
 const RATE = arg('rate', 5_000);
 const MINUTES = arg('minutes', 10);
 const PAIRS = 100;
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with node --expose-gc');
-const heap = () => { gc(); gc(); return process.memoryUsage().heapUsed; };
+const heap = () => {
+  gc();
+  gc();
+  return process.memoryUsage().heapUsed;
+};
 
 async function main(): Promise<void> {
   let now = 1_700_000_000_000;
@@ -45,9 +52,17 @@ async function main(): Promise<void> {
     const h = heap() - base;
     const s = bp.stats();
     const m = bp.memory.snapshot();
-    process.stdout.write(`minute ${minute}: heap +${mb(h)}, budget charged ${mb(m.total)} (history ${mb(m.used.history)} for ${s.historyEntries} entries, dedupe ${mb(m.used.dedupe)} for ${s.dedupeRecords} records), heap/charged ${(h / m.total).toFixed(2)}, evicted ${JSON.stringify(m.evicted)}\n`);
+    process.stdout.write(
+      `minute ${minute}: heap +${mb(h)}, budget charged ${mb(m.total)} (history ${mb(m.used.history)} for ${s.historyEntries} entries, dedupe ${mb(m.used.dedupe)} for ${s.dedupeRecords} records), heap/charged ${(h / m.total).toFixed(2)}, evicted ${JSON.stringify(m.evicted)}\n`,
+    );
   }
   await bp.close();
 }
 
-main().then(() => process.exit(0), (e: Error) => { process.stderr.write(`${e.stack}\n`); process.exit(1); });
+main().then(
+  () => process.exit(0),
+  (e: Error) => {
+    process.stderr.write(`${e.stack}\n`);
+    process.exit(1);
+  },
+);

@@ -17,14 +17,24 @@ import { RunningSystem, startSystem, SYSTEM_LABEL } from './lib/systems';
 
 type Name = 'sluice' | 'socketio';
 const args = process.argv.slice(2);
-const ROUNDS = (() => { const i = args.indexOf('--rounds'); return i >= 0 ? Number(args[i + 1]) : 2; })();
+const ROUNDS = (() => {
+  const i = args.indexOf('--rounds');
+  return i >= 0 ? Number(args[i + 1]) : 2;
+})();
 const PAIRS = 100;
-const RATES = (() => { const i = args.indexOf('--rates'); return i >= 0 ? args[i + 1].split(',').map(Number) : [2_000, 5_000]; })();
+const RATES = (() => {
+  const i = args.indexOf('--rates');
+  return i >= 0 ? args[i + 1].split(',').map(Number) : [2_000, 5_000];
+})();
 const CEILING_RATES = [5_000, 10_000, 15_000, 20_000];
 const CEILING_P99_MS = 500;
 const SYSTEMS: Name[] = ['sluice', 'socketio'];
 
-async function session(name: Name, redisUrl: string, fn: (measure: (rate: number, durationMs?: number) => Promise<RelayFigures>) => Promise<void>): Promise<void> {
+async function session(
+  name: Name,
+  redisUrl: string,
+  fn: (measure: (rate: number, durationMs?: number) => Promise<RelayFigures>) => Promise<void>,
+): Promise<void> {
   const servers: RunningSystem[] = [];
   const gens: LoadGen[] = [];
   try {
@@ -37,7 +47,11 @@ async function session(name: Name, redisUrl: string, fn: (measure: (rate: number
     for (let k = 0; k < PAIRS; k++) pairsByGen[k % 2].push([`${run}-a${k}`, `${run}-b${k}`]);
     for (const [g, pairs] of pairsByGen.entries()) {
       for (const [side, srv] of servers.entries()) {
-        const o = await gens[g].open(name, srv.port, pairs.map((p) => p[side]));
+        const o = await gens[g].open(
+          name,
+          srv.port,
+          pairs.map((p) => p[side]),
+        );
         if (o.failed > 0) throw new Error(`${name}: ${o.failed} connections failed: ${o.firstError}`);
       }
     }
@@ -53,7 +67,10 @@ async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-redis-'));
   const redis = await startRedis(dir);
   const runs: Record<string, RelayFigures[]> = {};
-  const ceiling: Record<Name, { ceiling: number; steps: RelayFigures[] }> = { sluice: { ceiling: 0, steps: [] }, socketio: { ceiling: 0, steps: [] } };
+  const ceiling: Record<Name, { ceiling: number; steps: RelayFigures[] }> = {
+    sluice: { ceiling: 0, steps: [] },
+    socketio: { ceiling: 0, steps: [] },
+  };
   try {
     for (let round = 0; round < ROUNDS; round++) {
       for (const name of round % 2 ? [...SYSTEMS].reverse() : SYSTEMS) {
@@ -61,7 +78,9 @@ async function main(): Promise<void> {
           for (const rate of RATES) {
             const r = await measure(rate);
             (runs[`${name}@${rate}`] ??= []).push(r);
-            process.stderr.write(`redis round ${round + 1} ${name} ${rate}/s: p99 ${ms(r.p99Ms)} ack p99 ${ms(r.ackP99Ms)} cpu/signal ${r.cpuUsPerSignal.toFixed(0)} us missing ${r.missing}\n`);
+            process.stderr.write(
+              `redis round ${round + 1} ${name} ${rate}/s: p99 ${ms(r.p99Ms)} ack p99 ${ms(r.ackP99Ms)} cpu/signal ${r.cpuUsPerSignal.toFixed(0)} us missing ${r.missing}\n`,
+            );
           }
         });
       }
@@ -98,7 +117,12 @@ async function main(): Promise<void> {
       rows.push([`${label} at ${r / 1000}k msg/s`, fmt(v('sluice')), fmt(v('socketio')), worst ? '' : ratio(v('sluice'), v('socketio'))]);
     }
   }
-  rows.push([`highest offered rate with p99 < ${CEILING_P99_MS} ms`, rate(ceiling.sluice.ceiling), rate(ceiling.socketio.ceiling), ratio(ceiling.sluice.ceiling, ceiling.socketio.ceiling)]);
+  rows.push([
+    `highest offered rate with p99 < ${CEILING_P99_MS} ms`,
+    rate(ceiling.sluice.ceiling),
+    rate(ceiling.socketio.ceiling),
+    ratio(ceiling.sluice.ceiling, ceiling.socketio.ceiling),
+  ]);
   const md = [
     '# Two servers + Redis benchmark',
     '',
@@ -112,8 +136,16 @@ async function main(): Promise<void> {
     '',
     '## Ceiling steps',
     '',
-    table(['system', ...CEILING_RATES.map((r) => `${r / 1000}k/s p99 (server CPU, both)`)], SYSTEMS.map((n) => [n,
-      ...CEILING_RATES.map((r) => { const st = ceiling[n].steps.find((x) => x.rate === r); return st ? `${ms(st.p99Ms)} (${(st.serverCpu * 100).toFixed(0)} %)` : '-'; })])),
+    table(
+      ['system', ...CEILING_RATES.map((r) => `${r / 1000}k/s p99 (server CPU, both)`)],
+      SYSTEMS.map((n) => [
+        n,
+        ...CEILING_RATES.map((r) => {
+          const st = ceiling[n].steps.find((x) => x.rate === r);
+          return st ? `${ms(st.p99Ms)} (${(st.serverCpu * 100).toFixed(0)} %)` : '-';
+        }),
+      ]),
+    ),
   ].join('\n');
   writeResults('redis', m, md, { settings: { pairs: PAIRS, rates: RATES, ceilingRates: CEILING_RATES, rounds: ROUNDS }, runs, ceiling });
 }

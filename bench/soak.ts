@@ -15,13 +15,21 @@ import { machine, ms, run, sleep, table, writeResults } from './lib/report';
 import { startSystem, SYSTEM_LABEL, SystemName } from './lib/systems';
 
 const args = process.argv.slice(2);
-const argOf = (name: string) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : undefined; };
+const argOf = (name: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+};
 const MINUTES = Number(argOf('minutes') ?? 10);
 const SYSTEMS = (argOf('systems') ?? 'sluice,socketio,ws').split(',') as SystemName[];
 const RATE = 5_000;
 const SAMPLE_MS = 5_000;
 
-interface Soak { system: SystemName; samples: Array<{ t: number; rss: number; heap: number }>; relay: RelayFigures; signals: number }
+interface Soak {
+  system: SystemName;
+  samples: Array<{ t: number; rss: number; heap: number }>;
+  relay: RelayFigures;
+  signals: number;
+}
 
 async function one(name: SystemName): Promise<Soak> {
   const sys = await startSystem(name);
@@ -38,7 +46,9 @@ async function one(name: SystemName): Promise<Soak> {
         const m = await sys.mem().catch(() => undefined);
         if (m) {
           samples.push({ t: Date.now() - t0, rss: m.rss, heap: m.heapUsed });
-          process.stderr.write(`soak ${name} ${((Date.now() - t0) / 1000).toFixed(0)} s: RSS ${(m.rss / 2 ** 20).toFixed(1)} MiB, heap ${(m.heapUsed / 2 ** 20).toFixed(1)} MiB\n`);
+          process.stderr.write(
+            `soak ${name} ${((Date.now() - t0) / 1000).toFixed(0)} s: RSS ${(m.rss / 2 ** 20).toFixed(1)} MiB, heap ${(m.heapUsed / 2 ** 20).toFixed(1)} MiB\n`,
+          );
         }
         await sleep(SAMPLE_MS);
       }
@@ -62,11 +72,21 @@ async function main(): Promise<void> {
   }
   const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
   const rows = soaks.map((s) => {
-    const first = s.samples[0]; const last = s.samples.at(-1)!;
+    const first = s.samples[0];
+    const last = s.samples.at(-1)!;
     const mid = s.samples[Math.floor(s.samples.length / 2)];
     const peak = Math.max(...s.samples.map((x) => x.rss));
     const perSignal = (a: typeof first, b: typeof first) => (b.rss - a.rss) / Math.max(1, ((b.t - a.t) / 1000) * RATE);
-    return [SYSTEM_LABEL[s.system], mb(first.rss), mb(peak), mb(last.rss), `${perSignal(first, mid).toFixed(1)} B`, `${perSignal(mid, last).toFixed(1)} B`, ms(s.relay.p99Ms), s.relay.missing];
+    return [
+      SYSTEM_LABEL[s.system],
+      mb(first.rss),
+      mb(peak),
+      mb(last.rss),
+      `${perSignal(first, mid).toFixed(1)} B`,
+      `${perSignal(mid, last).toFixed(1)} B`,
+      ms(s.relay.p99Ms),
+      s.relay.missing,
+    ];
   });
   const md = [
     '# Soak benchmark',
@@ -74,7 +94,19 @@ async function main(): Promise<void> {
     `Each system alone relays ${RATE / 1000}k msg/s (100 pairs, ~120 B, 2 load-generator processes) for ${MINUTES} min; server RSS sampled every ${SAMPLE_MS / 1000} s after a full GC.`,
     'Growth per relayed signal = RSS change / signals relayed over that half of the run. Reproduce: `npm run bench:soak`.',
     '',
-    table(['system', 'RSS at start', 'RSS peak', 'RSS at end', 'growth per signal, first half', 'growth per signal, second half', 'relay p99', 'not delivered'], rows),
+    table(
+      [
+        'system',
+        'RSS at start',
+        'RSS peak',
+        'RSS at end',
+        'growth per signal, first half',
+        'growth per signal, second half',
+        'relay p99',
+        'not delivered',
+      ],
+      rows,
+    ),
     '',
     'sluice holds per signal a history entry (bounded per recipient by count, age and bytes) and a dedupe record for the dedupe',
     'window, both charged to the process memory budget; growth in the first half is those filling up, the second half must be flat.',

@@ -49,31 +49,59 @@ export function sluiceStack(parsed: ParsedStackConfig): StackOutputs | GkeStackO
   const opts: pulumi.ComponentResourceOptions = { providers: [provider] };
   if (cfg.platform === 'gke') return gkeStack(cfg, opts);
 
-  const network = new Network('sluice', {
-    subnets: cfg.regions.map((r) => ({ region: r.region, cidr: r.subnetCidr })),
-    serverPort: SERVER_PORT,
-    serverTag: SERVER_TAG,
-  }, opts);
+  const network = new Network(
+    'sluice',
+    {
+      subnets: cfg.regions.map((r) => ({ region: r.region, cidr: r.subnetCidr })),
+      serverPort: SERVER_PORT,
+      serverTag: SERVER_TAG,
+    },
+    opts,
+  );
 
   // One backplane per region: a server talks only to the Redis of its own region (no cross-region
   // dependency on the data path, and one Memorystore maintenance event touches one region only).
-  const backplanes = Object.fromEntries(cfg.regions.map((r, i) => [r.region, cfg.redis
-    ? new Backplane(`sluice-${r.region}`, {
-      region: r.region, network: network.network.id, tier: cfg.redis.tier, memorySizeGb: cfg.redis.memorySizeGb,
-      maintenance: { day: cfg.redis.maintenance.day, hour: (cfg.redis.maintenance.hour + 4 * i) % 24 },
-    }, opts)
-    : undefined]));
-  const secretEnv = Object.fromEntries(cfg.regions.map((r) => [r.region, pulumi.secret(pulumi.all([cfg.tokenSecret, backplanes[r.region]?.url]).apply(([token, redisUrl]) =>
-    `SLUICE_TOKEN_SECRET=${token}\n${redisUrl ? `SLUICE_REDIS_URL=${redisUrl}\n` : ''}`))]));
+  const backplanes = Object.fromEntries(
+    cfg.regions.map((r, i) => [
+      r.region,
+      cfg.redis
+        ? new Backplane(
+            `sluice-${r.region}`,
+            {
+              region: r.region,
+              network: network.network.id,
+              tier: cfg.redis.tier,
+              memorySizeGb: cfg.redis.memorySizeGb,
+              maintenance: { day: cfg.redis.maintenance.day, hour: (cfg.redis.maintenance.hour + 4 * i) % 24 },
+            },
+            opts,
+          )
+        : undefined,
+    ]),
+  );
+  const secretEnv = Object.fromEntries(
+    cfg.regions.map((r) => [
+      r.region,
+      pulumi.secret(
+        pulumi
+          .all([cfg.tokenSecret, backplanes[r.region]?.url])
+          .apply(([token, redisUrl]) => `SLUICE_TOKEN_SECRET=${token}\n${redisUrl ? `SLUICE_REDIS_URL=${redisUrl}\n` : ''}`),
+      ),
+    ]),
+  );
 
   const repo = artifactRegistryRepo(cfg.image);
-  const identity = new ServerIdentity('sluice', {
-    project: cfg.project,
-    stackName: `sluice-${stack}`.toLowerCase().replace(/[^a-z0-9-]/g, '-'),
-    secretEnv,
-    adminToken: cfg.adminToken,
-    imageRepository: repo && { project: repo.project, location: repo.location, repository: repo.repository },
-  }, opts);
+  const identity = new ServerIdentity(
+    'sluice',
+    {
+      project: cfg.project,
+      stackName: `sluice-${stack}`.toLowerCase().replace(/[^a-z0-9-]/g, '-'),
+      secretEnv,
+      adminToken: cfg.adminToken,
+      imageRepository: repo && { project: repo.project, location: repo.location, repository: repo.repository },
+    },
+    opts,
+  );
 
   // The pinned boot image, resolved (and checked) at preview: "If `name` is specified, it will fetch
   // the corresponding image. If `family` is specified, it will return the latest image that is part of
@@ -81,73 +109,99 @@ export function sluiceStack(parsed: ParsedStackConfig): StackOutputs | GkeStackO
   // reviewed image. LTS milestones "are intended for production use and supported for longer
   // duration" (https://cloud.google.com/container-optimized-os/docs/concepts/versioning).
   const bootImage = pulumi.output(gcp.compute.getImage({ project: COS_IMAGE_PROJECT, name: cfg.bootImage }, { provider })).apply((img) => {
-    if (!/^cos-[0-9]+-lts$/.test(img.family)) throw new Error(`sluice:bootImage ${cfg.bootImage} is in family "${img.family}", not a cos-NNN-lts family`);
+    if (!/^cos-[0-9]+-lts$/.test(img.family))
+      throw new Error(`sluice:bootImage ${cfg.bootImage} is in family "${img.family}", not a cos-NNN-lts family`);
     return img.selfLink;
   });
 
   const fleets: ServerFleet[] = [];
   const releases = regionReleases(cfg);
   for (const [i, r] of cfg.regions.entries()) {
-    fleets.push(new ServerFleet(`sluice-${r.region}`, {
-      region: r.region,
-      zones: r.zones,
-      replicas: r.replicas,
-      surge: r.maxSurge,
-      // The region's release pin: its own image and canary, else the stack's (config.ts regionReleases).
-      canary: releases[i].canary,
-      machineType: cfg.machineType,
-      sourceImage: bootImage,
-      subnetwork: network.subnetworks[r.region],
-      networkTag: SERVER_TAG,
-      serviceAccountEmail: identity.email,
-      serviceAccountMember: identity.member,
-      image: releases[i].image,
-      secretVersion: identity.secretVersions[r.region],
-      adminTokenVersion: identity.adminTokenVersion,
-      registryHost: repo?.host,
-      timeouts: cfg.timeouts,
-      autoscaled: cfg.ops.autoscaling !== undefined,
-      // First boots need every grant; regions roll one after the other (the previous MIG must reach UPDATED).
-      dependsOn: [...identity.grants, ...fleets.slice(-1).map((f) => f.mig)],
-    }, opts));
+    fleets.push(
+      new ServerFleet(
+        `sluice-${r.region}`,
+        {
+          region: r.region,
+          zones: r.zones,
+          replicas: r.replicas,
+          surge: r.maxSurge,
+          // The region's release pin: its own image and canary, else the stack's (config.ts regionReleases).
+          canary: releases[i].canary,
+          machineType: cfg.machineType,
+          sourceImage: bootImage,
+          subnetwork: network.subnetworks[r.region],
+          networkTag: SERVER_TAG,
+          serviceAccountEmail: identity.email,
+          serviceAccountMember: identity.member,
+          image: releases[i].image,
+          secretVersion: identity.secretVersions[r.region],
+          adminTokenVersion: identity.adminTokenVersion,
+          registryHost: repo?.host,
+          timeouts: cfg.timeouts,
+          autoscaled: cfg.ops.autoscaling !== undefined,
+          // First boots need every grant; regions roll one after the other (the previous MIG must reach UPDATED).
+          dependsOn: [...identity.grants, ...fleets.slice(-1).map((f) => f.mig)],
+        },
+        opts,
+      ),
+    );
   }
 
   // Issue 13: one autoscaler per MIG (scale-in one VM per drain window), the edge policies, operations.
   if (cfg.ops.autoscaling) {
     for (const [i, r] of cfg.regions.entries()) {
-      new FleetAutoscaler(`sluice-${r.region}`, { region: r.region, target: fleets[i].mig.selfLink, ...cfg.ops.autoscaling[r.region] }, opts);
+      new FleetAutoscaler(
+        `sluice-${r.region}`,
+        { region: r.region, target: fleets[i].mig.selfLink, ...cfg.ops.autoscaling[r.region] },
+        opts,
+      );
     }
   }
   const edge = new Edge('sluice', { kind: cfg.lbKind, tls: cfg.domain !== undefined, ...cfg.ops.edge }, opts);
 
-  const lb = new LoadBalancer('sluice', {
-    kind: cfg.lbKind,
-    backends: fleets.map((f) => f.instanceGroup),
-    timeouts: cfg.timeouts,
-    portName: NAMED_PORT.name,
-    serverPort: SERVER_PORT,
-    domain: cfg.domain,
-    sslPolicy: edge.sslPolicy?.id,
-    securityPolicy: edge.securityPolicy.id,
-    logSampleRate: cfg.ops.edge.lbLogSampleRate,
-    capacityScalers: cfg.regions.map((r) => cfg.ops.capacity[r.region]),
-  }, opts);
+  const lb = new LoadBalancer(
+    'sluice',
+    {
+      kind: cfg.lbKind,
+      backends: fleets.map((f) => f.instanceGroup),
+      timeouts: cfg.timeouts,
+      portName: NAMED_PORT.name,
+      serverPort: SERVER_PORT,
+      domain: cfg.domain,
+      sslPolicy: edge.sslPolicy?.id,
+      securityPolicy: edge.securityPolicy.id,
+      logSampleRate: cfg.ops.edge.lbLogSampleRate,
+      capacityScalers: cfg.regions.map((r) => cfg.ops.capacity[r.region]),
+    },
+    opts,
+  );
 
-  new Operations('sluice', {
-    project: cfg.project, lbKind: cfg.lbKind, domain: cfg.domain, ipAddress: lb.ipAddress, timeouts: cfg.timeouts,
-    alertEmail: cfg.ops.alerts.email, alertChannel: cfg.ops.alerts.channel,
-  }, opts);
+  new Operations(
+    'sluice',
+    {
+      project: cfg.project,
+      lbKind: cfg.lbKind,
+      domain: cfg.domain,
+      ipAddress: lb.ipAddress,
+      timeouts: cfg.timeouts,
+      alertEmail: cfg.ops.alerts.email,
+      alertChannel: cfg.ops.alerts.channel,
+    },
+    opts,
+  );
 
   return {
     url: lb.url,
     ipAddress: lb.ipAddress,
-    migs: pulumi.all(fleets.map((f) => f.migName)).apply((names) =>
-      Object.fromEntries(cfg.regions.map((r, i) => [r.region, names[i]]))),
+    migs: pulumi.all(fleets.map((f) => f.migName)).apply((names) => Object.fromEntries(cfg.regions.map((r, i) => [r.region, names[i]]))),
     releases: pulumi.output(Object.fromEntries(releases.map(({ region, ...release }) => [region, release]))),
   };
 }
 
 /** Label values: lowercase letters, digits, _ and -, at most 63 characters. */
 function labelValue(s: string): string {
-  return s.toLowerCase().replace(/[^a-z0-9_-]/g, '-').slice(0, 63);
+  return s
+    .toLowerCase()
+    .replace(/[^a-z0-9_-]/g, '-')
+    .slice(0, 63);
 }

@@ -36,13 +36,17 @@ export function jwks(keys: Array<Pick<IssuerKeyPair, 'publicJwk'>>): { keys: JWK
 
 /** Sign a peer token with an issuer private JWK (its kid goes in the header). */
 export async function signWithKey(
-  privateJwk: JWK, id: TokenSubject, ttlSec: number, opts: { audience?: string; issuer?: string; jti?: string; maxTtlSec?: number } = {},
+  privateJwk: JWK,
+  id: TokenSubject,
+  ttlSec: number,
+  opts: { audience?: string; issuer?: string; jti?: string; maxTtlSec?: number } = {},
 ): Promise<string> {
   const alg = privateJwk.alg;
   if (alg !== 'EdDSA' && alg !== 'ES256') throw new Error(`private key alg must be EdDSA or ES256, got ${String(alg)}`);
   if (!privateJwk.kid) throw new Error('private key has no kid: servers select the verification key by kid');
   const maxTtlSec = opts.maxTtlSec ?? DEFAULT_TOKEN_MAX_TTL_SEC;
-  if (!Number.isSafeInteger(ttlSec) || ttlSec > maxTtlSec) throw new RangeError(`token lifetime must be whole seconds <= ${maxTtlSec}, got ${String(ttlSec)}`);
+  if (!Number.isSafeInteger(ttlSec) || ttlSec > maxTtlSec)
+    throw new RangeError(`token lifetime must be whole seconds <= ${maxTtlSec}, got ${String(ttlSec)}`);
   const now = Math.floor(Date.now() / 1000);
   const jwt = new SignJWT(tokenClaims(id))
     .setProtectedHeader({ alg, kid: privateJwk.kid, typ: 'JWT' })

@@ -88,7 +88,10 @@ export class IssuerKeys {
     const set = this.set;
     if (!set) throw new TokenError('unknown_key', 'issuer keys not loaded yet (JWKS unreachable since start)');
     if (Date.now() - this.loadedAt > this.o.maxStaleMs) {
-      throw new TokenError('unknown_key', `issuer keys are ${Math.round(this.ageSec())} s old, beyond SLUICE_JWKS_MAX_STALE_MS (${this.o.maxStaleMs / 1000} s): the JWKS has been unreachable`);
+      throw new TokenError(
+        'unknown_key',
+        `issuer keys are ${Math.round(this.ageSec())} s old, beyond SLUICE_JWKS_MAX_STALE_MS (${this.o.maxStaleMs / 1000} s): the JWKS has been unreachable`,
+      );
     }
     try {
       return await set(header, token);
@@ -118,7 +121,15 @@ export class IssuerKeys {
       const now = Date.now();
       if (now - this.lastFailLog >= this.o.refreshMs) {
         this.lastFailLog = now;
-        this.o.log?.warn({ source: this.o.url ?? this.o.file, err: (err as Error).message, keysAgeSec: Math.round(this.ageSec()), failures: this.failures }, 'JWKS refresh failed: keeping the last good keys');
+        this.o.log?.warn(
+          {
+            source: this.o.url ?? this.o.file,
+            err: (err as Error).message,
+            keysAgeSec: Math.round(this.ageSec()),
+            failures: this.failures,
+          },
+          'JWKS refresh failed: keeping the last good keys',
+        );
       }
       return false;
     }

@@ -60,7 +60,8 @@ export interface SenderChecks {
 }
 
 /** The same words for a refused and an absent target (no presence oracle). */
-export const FORBIDDEN_DETAIL = 'no peer this token may signal is reachable at that id (same account; client<->gateway unless the deployment allows same-kind signals; the token\'s sig list, if any)';
+export const FORBIDDEN_DETAIL =
+  "no peer this token may signal is reachable at that id (same account; client<->gateway unless the deployment allows same-kind signals; the token's sig list, if any)";
 
 /** `<account>/<sub>`: the peer's address in every backplane (ids never collide across accounts). */
 export function peerAddress(account: string, sub: string): string {
@@ -85,9 +86,13 @@ export function senderChecks(peer: PeerIdentity, policy: SignalPolicy): SenderCh
   const list = peer.allow;
   const allowPeers = list ? new Set(list.filter((e) => !e.startsWith('group:'))) : null;
   const allowGroups = list ? new Set(list.filter((e) => e.startsWith('group:')).map((e) => e.slice('group:'.length))) : null;
-  const make = (kind: PeerKind | null, groups: ReadonlySet<string> | null, absent: TargetCheck['absent']): TargetCheck => Object.freeze({
-    refuseKind: kind, groups, groupsWire: groups ? `,${[...groups].join(',')},` : '*', absent,
-  });
+  const make = (kind: PeerKind | null, groups: ReadonlySet<string> | null, absent: TargetCheck['absent']): TargetCheck =>
+    Object.freeze({
+      refuseKind: kind,
+      groups,
+      groupsWire: groups ? `,${[...groups].join(',')},` : '*',
+      absent,
+    });
   // An absent peer is unknown_peer only where no present peer of that id could have been refused.
   const namedAbsent = refuseKind === null ? 'unknown_peer' : 'forbidden';
   return Object.freeze({

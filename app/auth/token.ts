@@ -50,7 +50,6 @@ export interface PeerIdentity {
 /** What signToken needs: the account defaults to DEFAULT_ACCOUNT. */
 export type TokenSubject = Omit<PeerIdentity, 'account'> & { account?: string };
 
-
 /** SLUICE_TOKEN_MAX_TTL_SEC default: 7 days. */
 export const DEFAULT_TOKEN_MAX_TTL_SEC = 7 * 24 * 3600;
 /** How far in the future `iat` may lie (clocks of issuer and server disagree a little). */
@@ -91,7 +90,11 @@ export type TokenErrorReason =
 export type TokenCarrier = 'header' | 'query';
 
 export class TokenError extends Error {
-  constructor(readonly reason: TokenErrorReason, message: string, readonly carrier?: TokenCarrier) {
+  constructor(
+    readonly reason: TokenErrorReason,
+    message: string,
+    readonly carrier?: TokenCarrier,
+  ) {
     super(message);
   }
 }
@@ -124,10 +127,18 @@ function key(secret: string): Uint8Array {
  * Sign a peer token valid for `ttlSec` (negative: already expired, for tests). Refuses a lifetime the
  * verifier would refuse (beyond `maxTtlSec`) or one that is not a whole number of seconds.
  */
-export async function signToken(secret: string, id: TokenSubject, ttlSec = DEFAULT_TOKEN_TTL_SEC, opts: { maxTtlSec?: number; audience?: string; issuer?: string } = {}): Promise<string> {
+export async function signToken(
+  secret: string,
+  id: TokenSubject,
+  ttlSec = DEFAULT_TOKEN_TTL_SEC,
+  opts: { maxTtlSec?: number; audience?: string; issuer?: string } = {},
+): Promise<string> {
   const maxTtlSec = opts.maxTtlSec ?? DEFAULT_TOKEN_MAX_TTL_SEC;
   if (!Number.isSafeInteger(ttlSec)) throw new RangeError(`token lifetime must be a whole number of seconds, got ${String(ttlSec)}`);
-  if (ttlSec > maxTtlSec) throw new RangeError(`token lifetime ${ttlSec} s exceeds the maximum ${maxTtlSec} s (SLUICE_TOKEN_MAX_TTL_SEC): servers would refuse it`);
+  if (ttlSec > maxTtlSec)
+    throw new RangeError(
+      `token lifetime ${ttlSec} s exceeds the maximum ${maxTtlSec} s (SLUICE_TOKEN_MAX_TTL_SEC): servers would refuse it`,
+    );
   const now = Math.floor(Date.now() / 1000);
   return new SignJWT(tokenClaims(id))
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
@@ -149,7 +160,11 @@ export function tokenClaims(id: TokenSubject): Record<string, unknown> {
   };
 }
 
-export async function verifyToken(secret: VerificationKey, token: string | null | undefined, opts: VerifyOptions = {}): Promise<PeerIdentity> {
+export async function verifyToken(
+  secret: VerificationKey,
+  token: string | null | undefined,
+  opts: VerifyOptions = {},
+): Promise<PeerIdentity> {
   if (!token) throw new TokenError('missing', 'a token is required (Sec-WebSocket-Protocol: phoenix, base64url.bearer.phx.<token>)');
   const maxTtlSec = opts.maxTtlSec ?? DEFAULT_TOKEN_MAX_TTL_SEC;
   const skew = opts.clockSkewSec ?? TOKEN_CLOCK_SKEW_SEC;
@@ -159,36 +174,56 @@ export async function verifyToken(secret: VerificationKey, token: string | null 
   let payload: unknown;
   try {
     // Signature first: nothing about an unsigned token's claims is reported.
-    const verifyOpts = { algorithms: opts.algorithms ?? ['HS256'], issuer, audience, requiredClaims: ['sub'], currentDate: new Date(now * 1000) };
-    ({ payload } = typeof secret === 'function'
-      ? await jwtVerify(token, secret, verifyOpts)
-      : await jwtVerify(token, typeof secret === 'string' ? key(secret) : secret, verifyOpts));
+    const verifyOpts = {
+      algorithms: opts.algorithms ?? ['HS256'],
+      issuer,
+      audience,
+      requiredClaims: ['sub'],
+      currentDate: new Date(now * 1000),
+    };
+    ({ payload } =
+      typeof secret === 'function'
+        ? await jwtVerify(token, secret, verifyOpts)
+        : await jwtVerify(token, typeof secret === 'string' ? key(secret) : secret, verifyOpts));
   } catch (err) {
     if (err instanceof TokenError) throw err;
     if (err instanceof errors.JWTExpired) throw new TokenError('expired', 'token expired');
     // Claims are checked only after the signature: these say which claim and what was expected.
-    if (err instanceof errors.JWTClaimValidationFailed && err.claim === 'iss') throw new TokenError('wrong_issuer', `token iss must be "${issuer}" (SLUICE_TOKEN_ISSUER)`);
-    if (err instanceof errors.JWTClaimValidationFailed && err.claim === 'aud') throw new TokenError('wrong_audience', `token aud must name "${audience}" (SLUICE_TOKEN_AUDIENCE)`);
-    if (err instanceof errors.JWKSNoMatchingKey) throw new TokenError('unknown_key', 'token kid names no key of the issuer (retired, or not yet published)');
+    if (err instanceof errors.JWTClaimValidationFailed && err.claim === 'iss')
+      throw new TokenError('wrong_issuer', `token iss must be "${issuer}" (SLUICE_TOKEN_ISSUER)`);
+    if (err instanceof errors.JWTClaimValidationFailed && err.claim === 'aud')
+      throw new TokenError('wrong_audience', `token aud must name "${audience}" (SLUICE_TOKEN_AUDIENCE)`);
+    if (err instanceof errors.JWKSNoMatchingKey)
+      throw new TokenError('unknown_key', 'token kid names no key of the issuer (retired, or not yet published)');
     throw new TokenError('invalid', 'token signature or format invalid');
   }
   const claims = claimsSchema.safeParse(payload);
   if (!claims.success) {
     if ((payload as { exp?: unknown }).exp === undefined) throw new TokenError('no_expiry', 'token has no exp claim: tokens must expire');
-    throw new TokenError('invalid', `token claims invalid: ${claims.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    throw new TokenError(
+      'invalid',
+      `token claims invalid: ${claims.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
   }
   const { exp, iat } = claims.data;
   if (iat !== undefined && iat > now + skew) {
     throw new TokenError('issued_in_future', `token iat is ${iat - now} s in the future (at most ${skew} s of clock skew is tolerated)`);
   }
   if (iat !== undefined && exp - iat > maxTtlSec) {
-    throw new TokenError('lifetime_exceeded', `token lifetime exp - iat = ${exp - iat} s exceeds the maximum ${maxTtlSec} s (SLUICE_TOKEN_MAX_TTL_SEC)`);
+    throw new TokenError(
+      'lifetime_exceeded',
+      `token lifetime exp - iat = ${exp - iat} s exceeds the maximum ${maxTtlSec} s (SLUICE_TOKEN_MAX_TTL_SEC)`,
+    );
   }
   if (exp - now > maxTtlSec) {
-    throw new TokenError('lifetime_exceeded', `token exp is ${exp - now} s away, beyond the maximum lifetime ${maxTtlSec} s (SLUICE_TOKEN_MAX_TTL_SEC)`);
+    throw new TokenError(
+      'lifetime_exceeded',
+      `token exp is ${exp - now} s away, beyond the maximum lifetime ${maxTtlSec} s (SLUICE_TOKEN_MAX_TTL_SEC)`,
+    );
   }
   const { acct, grp, sig } = claims.data;
-  if (acct === undefined && opts.requireAccount) throw new TokenError('no_account', 'token has no acct claim: SLUICE_ENV=production requires every token to name its account (tenant)');
+  if (acct === undefined && opts.requireAccount)
+    throw new TokenError('no_account', 'token has no acct claim: SLUICE_ENV=production requires every token to name its account (tenant)');
   const id: PeerIdentity = { sub: claims.data.sub, kind: claims.data.kind, account: acct ?? DEFAULT_ACCOUNT };
   if (grp) id.groups = grp;
   if (sig) id.allow = sig;
@@ -215,7 +250,8 @@ export function tokenFromProtocols(header: string | readonly string[] | undefine
   if (entries.length === 0) return undefined;
   if (entries.length > 1) throw new TokenError('invalid', `more than one ${AUTH_TOKEN_SUBPROTOCOL_PREFIX} subprotocol`, 'header');
   const encoded = entries[0].slice(AUTH_TOKEN_SUBPROTOCOL_PREFIX.length);
-  if (!ENCODED_TOKEN.test(encoded) || encoded.length % 4 === 1) throw new TokenError('invalid', 'subprotocol token is not unpadded base64', 'header');
+  if (!ENCODED_TOKEN.test(encoded) || encoded.length % 4 === 1)
+    throw new TokenError('invalid', 'subprotocol token is not unpadded base64', 'header');
   const token = Buffer.from(encoded, 'base64').toString('latin1');
   if (!TOKEN_TEXT.test(token)) throw new TokenError('invalid', 'subprotocol token does not decode to a token', 'header');
   return token;
@@ -235,7 +271,11 @@ export function upgradeToken(
   opts: { queryAllowed: boolean },
 ): { token?: string; carrier?: TokenCarrier } {
   if (queryToken !== null && !opts.queryAllowed) {
-    throw new TokenError('in_query_disabled', 'token in the URL query refused (SLUICE_TOKEN_IN_QUERY=off): send it in Sec-WebSocket-Protocol', 'query');
+    throw new TokenError(
+      'in_query_disabled',
+      'token in the URL query refused (SLUICE_TOKEN_IN_QUERY=off): send it in Sec-WebSocket-Protocol',
+      'query',
+    );
   }
   const fromHeader = tokenFromProtocols(protocolsHeader);
   if (fromHeader !== undefined) return { token: fromHeader, carrier: 'header' };

@@ -113,7 +113,8 @@ export class MemoryBudget {
   private readonly reclaimers = new Map<BudgetKind, Set<Reclaimer>>();
 
   constructor(readonly limit: number = DEFAULT_BUDGET.memoryBudgetBytes) {
-    if (!(Number.isSafeInteger(limit) && limit > 0)) throw new RangeError(`memory budget must be a positive integer of bytes, got ${limit}`);
+    if (!(Number.isSafeInteger(limit) && limit > 0))
+      throw new RangeError(`memory budget must be a positive integer of bytes, got ${limit}`);
   }
 
   get total(): number {
@@ -149,7 +150,13 @@ export class MemoryBudget {
     this.used[kind] = Math.max(0, this.used[kind] - bytes);
   }
 
-  snapshot(): { limit: number; total: number; used: Record<BudgetKind, number>; evicted: { history: number; dedupe: number }; refused: number } {
+  snapshot(): {
+    limit: number;
+    total: number;
+    used: Record<BudgetKind, number>;
+    evicted: { history: number; dedupe: number };
+    refused: number;
+  } {
     return { limit: this.limit, total: this.total, used: { ...this.used }, evicted: { ...this.evicted }, refused: this.refused };
   }
 

@@ -10,12 +10,31 @@ import { EventEmitter } from 'node:events';
 import type { Timeouts } from '../contract/timeouts';
 import { FORBIDDEN_DETAIL, targetPermitted } from '../auth/policy';
 import type { PeerKind } from '../auth/token';
-import { BudgetLimits, BUSY_RETRY_MS, DEFAULT_BUDGET, historyEntryBytes, historyEntryHeapBytes, MemoryBudget, RecipientQuota } from './budget';
+import {
+  BudgetLimits,
+  BUSY_RETRY_MS,
+  DEFAULT_BUDGET,
+  historyEntryBytes,
+  historyEntryHeapBytes,
+  MemoryBudget,
+  RecipientQuota,
+} from './budget';
 import { AwayShares, InboundBucket, RecipientBusyError } from './quota';
 import { dedupeKey, DedupeWindow } from './dedupe';
 import {
-  AttachingPeer, AttachOptions, Backplane, BackplaneError, BackplaneHealth, Delivery, PeerSession, PresenceEntry,
-  PresenceEvent, PublishOutcome, REPLAY_PAGE_DEFAULT, ReplayResult, SignalEnvelope,
+  AttachingPeer,
+  AttachOptions,
+  Backplane,
+  BackplaneError,
+  BackplaneHealth,
+  Delivery,
+  PeerSession,
+  PresenceEntry,
+  PresenceEvent,
+  PublishOutcome,
+  REPLAY_PAGE_DEFAULT,
+  ReplayResult,
+  SignalEnvelope,
 } from './types';
 
 interface PeerRecord {
@@ -115,7 +134,10 @@ export class MemoryBackplane implements Backplane {
   private readonly sweeper: NodeJS.Timeout;
   private closed = false;
 
-  constructor(private readonly resume: Timeouts['resume'], opts: MemoryBackplaneOptions = {}) {
+  constructor(
+    private readonly resume: Timeouts['resume'],
+    opts: MemoryBackplaneOptions = {},
+  ) {
     this.events.setMaxListeners(0);
     this.now = opts.now ?? Date.now;
     const budget = { ...DEFAULT_BUDGET, ...opts.budget };
@@ -214,13 +236,22 @@ export class MemoryBackplane implements Backplane {
     this.trimHistory(hist, this.now());
     if (afterSeq === null) return { deliveries: [], more: false, lastSeq: hist.lastSeq };
     if (afterSeq > hist.lastSeq) {
-      return { deliveries: [], more: false, lastSeq: hist.lastSeq, gap: { reason: 'seq_reset', missedFrom: hist.lastSeq + 1, missedTo: afterSeq } };
+      return {
+        deliveries: [],
+        more: false,
+        lastSeq: hist.lastSeq,
+        gap: { reason: 'seq_reset', missedFrom: hist.lastSeq + 1, missedTo: afterSeq },
+      };
     }
     const oldest = hist.entries.length > 0 ? hist.entries[0].d!.seq : hist.lastSeq + 1;
     // Entries are seq-contiguous: the first one after afterSeq is at a known index.
     const startAt = Math.max(0, afterSeq + 1 - oldest);
     const page = hist.entries.slice(startAt, startAt + Math.max(1, limit));
-    const result: ReplayResult = { deliveries: page.map((s) => s.d!), more: startAt + page.length < hist.entries.length, lastSeq: hist.lastSeq };
+    const result: ReplayResult = {
+      deliveries: page.map((s) => s.d!),
+      more: startAt + page.length < hist.entries.length,
+      lastSeq: hist.lastSeq,
+    };
     if (afterSeq + 1 < oldest) result.gap = { reason: 'trimmed', missedFrom: afterSeq + 1, missedTo: oldest - 1 };
     return result;
   }
@@ -257,7 +288,15 @@ export class MemoryBackplane implements Backplane {
    * historyBytes: sizes for the per-recipient cap (wire level, as in Redis); historyHeapBytes: what
    * the budget charges for them (their measured heap cost, budget.ts).
    */
-  stats(): { peers: number; histories: number; historyEntries: number; historyBytes: number; historyHeapBytes: number; dedupeRecords: number; dedupeBytes: number } {
+  stats(): {
+    peers: number;
+    histories: number;
+    historyEntries: number;
+    historyBytes: number;
+    historyHeapBytes: number;
+    dedupeRecords: number;
+    dedupeBytes: number;
+  } {
     let entries = 0;
     let bytes = 0;
     for (const h of this.histories.values()) {
@@ -266,8 +305,13 @@ export class MemoryBackplane implements Backplane {
     }
 
     return {
-      peers: this.peers.size, histories: this.histories.size, historyEntries: entries, historyBytes: bytes,
-      historyHeapBytes: historyEntryHeapBytes(0) * entries + bytes, dedupeRecords: this.seen.size, dedupeBytes: this.seen.bytes,
+      peers: this.peers.size,
+      histories: this.histories.size,
+      historyEntries: entries,
+      historyBytes: bytes,
+      historyHeapBytes: historyEntryHeapBytes(0) * entries + bytes,
+      dedupeRecords: this.seen.size,
+      dedupeBytes: this.seen.bytes,
     };
   }
 
@@ -307,7 +351,11 @@ export class MemoryBackplane implements Backplane {
   private admit(hist: History, from: string, bytes: number, now: number): void {
     hist.bucket ??= new InboundBucket(this.quota, now);
     const wait = hist.bucket.wait(bytes, now);
-    if (wait > 0) throw new RecipientBusyError(wait, `over ${this.quota.recipientSignalsPerSec} signals/s or ${this.quota.recipientBytesPerSec} bytes/s into one recipient`);
+    if (wait > 0)
+      throw new RecipientBusyError(
+        wait,
+        `over ${this.quota.recipientSignalsPerSec} signals/s or ${this.quota.recipientBytesPerSec} bytes/s into one recipient`,
+      );
     const away = hist.away;
     if (away) {
       away.check(from, bytes, this.quota, this.resume.historyMaxMessages, this.historyMaxBytes);
@@ -317,7 +365,10 @@ export class MemoryBackplane implements Backplane {
       while (hist.entries.length - drop + 1 > this.resume.historyMaxMessages || held + bytes > this.historyMaxBytes) {
         const e = hist.entries[drop];
         if (!e || e.d!.seq > away.fromSeq) {
-          throw new RecipientBusyError(BUSY_RETRY_MS, `the away recipient's history is full of signals accepted while it was away (${this.resume.historyMaxMessages} entries, ${this.historyMaxBytes} bytes)`);
+          throw new RecipientBusyError(
+            BUSY_RETRY_MS,
+            `the away recipient's history is full of signals accepted while it was away (${this.resume.historyMaxMessages} entries, ${this.historyMaxBytes} bytes)`,
+          );
         }
         held -= e.bytes;
         drop++;
@@ -402,7 +453,11 @@ function toEntry(peerId: string, rec: PeerRecord): PresenceEntry {
 
 /** One attachment of a peer (a class, not a closure per attach: it is held as long as the peer is online). */
 class MemorySession implements PeerSession {
-  constructor(private readonly backplane: MemoryBackplane, readonly peerId: string, readonly opts: AttachOptions) {}
+  constructor(
+    private readonly backplane: MemoryBackplane,
+    readonly peerId: string,
+    readonly opts: AttachOptions,
+  ) {}
 
   async close(): Promise<void> {
     this.backplane.detach(this);

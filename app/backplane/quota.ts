@@ -16,7 +16,10 @@ import { BackplaneError } from './types';
 import { BUSY_RETRY_MS, RecipientQuota } from './budget';
 
 export class RecipientBusyError extends BackplaneError {
-  constructor(readonly retryAfterMs: number, what: string) {
+  constructor(
+    readonly retryAfterMs: number,
+    what: string,
+  ) {
     super('recipient_busy', `recipient busy: ${what}; retry in ${retryAfterMs} ms`);
   }
 }
@@ -27,7 +30,10 @@ export class InboundBucket {
   private bytes: number;
   private at: number;
 
-  constructor(private readonly q: RecipientQuota, now: number) {
+  constructor(
+    private readonly q: RecipientQuota,
+    now: number,
+  ) {
     this.signals = q.recipientSignalsPerSec;
     this.bytes = q.recipientBytesPerSec;
     this.at = now;
@@ -64,7 +70,11 @@ export class AwayShares {
     const bytes = (h?.bytes ?? 0) + size;
     const maxN = Math.max(1, Math.floor(q.senderHistoryShare * maxMessages));
     const maxB = Math.floor(q.senderHistoryShare * maxBytes);
-    if (n > maxN || bytes > maxB) throw new RecipientBusyError(BUSY_RETRY_MS, `this sender holds its share of the away recipient's history (${maxN} entries, ${maxB} bytes)`);
+    if (n > maxN || bytes > maxB)
+      throw new RecipientBusyError(
+        BUSY_RETRY_MS,
+        `this sender holds its share of the away recipient's history (${maxN} entries, ${maxB} bytes)`,
+      );
   }
 
   add(from: string, size: number): void {
@@ -88,10 +98,14 @@ export class AwayShares {
 /** Validation of the quota values: the config and the backplanes refuse anything else (which field, what was expected). */
 export function quotaErrors(q: RecipientQuota, maxFrameBytes: number): string[] {
   const out: string[] = [];
-  if (!(Number.isFinite(q.recipientSignalsPerSec) && q.recipientSignalsPerSec >= 1)) out.push(`SLUICE_RECIPIENT_SIGNALS_PER_SEC: must be >= 1, got ${q.recipientSignalsPerSec}`);
+  if (!(Number.isFinite(q.recipientSignalsPerSec) && q.recipientSignalsPerSec >= 1))
+    out.push(`SLUICE_RECIPIENT_SIGNALS_PER_SEC: must be >= 1, got ${q.recipientSignalsPerSec}`);
   if (!(Number.isSafeInteger(q.recipientBytesPerSec) && q.recipientBytesPerSec >= 2 * maxFrameBytes)) {
-    out.push(`SLUICE_RECIPIENT_BYTES_PER_SEC: must be an integer >= 2 x SLUICE_MAX_FRAME_BYTES (${2 * maxFrameBytes}): one largest signal must fit the one-second bucket, got ${q.recipientBytesPerSec}`);
+    out.push(
+      `SLUICE_RECIPIENT_BYTES_PER_SEC: must be an integer >= 2 x SLUICE_MAX_FRAME_BYTES (${2 * maxFrameBytes}): one largest signal must fit the one-second bucket, got ${q.recipientBytesPerSec}`,
+    );
   }
-  if (!(q.senderHistoryShare > 0 && q.senderHistoryShare <= 1)) out.push(`SLUICE_SENDER_HISTORY_SHARE: must be in (0, 1], got ${q.senderHistoryShare}`);
+  if (!(q.senderHistoryShare > 0 && q.senderHistoryShare <= 1))
+    out.push(`SLUICE_SENDER_HISTORY_SHARE: must be in (0, 1], got ${q.senderHistoryShare}`);
   return out;
 }

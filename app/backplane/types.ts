@@ -67,7 +67,10 @@ export interface PublishOutcome {
 export type BackplaneErrorReason = 'unknown_peer' | 'backplane_unavailable' | 'forbidden' | 'recipient_busy';
 
 export class BackplaneError extends Error {
-  constructor(readonly reason: BackplaneErrorReason, message: string) {
+  constructor(
+    readonly reason: BackplaneErrorReason,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -98,9 +101,7 @@ export interface PresenceEntry {
 }
 
 export type PresenceEvent =
-  | { type: 'online'; entry: PresenceEntry }
-  | { type: 'away'; entry: PresenceEntry }
-  | { type: 'offline'; peerId: string };
+  { type: 'online'; entry: PresenceEntry } | { type: 'away'; entry: PresenceEntry } | { type: 'offline'; peerId: string };
 
 /**
  * Receives a delivery for a locally attached peer. Returns true when the bytes were handed to the

@@ -8,17 +8,41 @@
  * (kept by the issuer) and a JWKS with the public key (published to the servers).
  */
 import { Command, Option } from 'commander';
-import { ACCOUNT_PATTERN, DEFAULT_ACCOUNT, DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_TOKEN_TTL_SEC, DEV_TOKEN_SECRET, PEER_KINDS, PeerKind, signToken } from '../auth/token';
+import {
+  ACCOUNT_PATTERN,
+  DEFAULT_ACCOUNT,
+  DEFAULT_AUDIENCE,
+  DEFAULT_ISSUER,
+  DEFAULT_TOKEN_TTL_SEC,
+  DEV_TOKEN_SECRET,
+  PEER_KINDS,
+  PeerKind,
+  signToken,
+} from '../auth/token';
 import { generateIssuerKey, ISSUER_ALGORITHMS, readPrivateJwk, signWithKey, writeKeyPair } from '../auth/issuer';
 
-const list = (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean);
+const list = (v: string) =>
+  v
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
 
 interface MintOpts {
-  sub: string; kind: PeerKind; account: string; groups?: string[]; allow?: string[]; ttl: number; key?: string; aud: string; iss: string;
+  sub: string;
+  kind: PeerKind;
+  account: string;
+  groups?: string[];
+  allow?: string[];
+  ttl: number;
+  key?: string;
+  aud: string;
+  iss: string;
 }
 
 const program = new Command('token')
-  .description('Print a peer token: HS256 with SLUICE_TOKEN_SECRET (development default when unset), or signed with an issuer private key (--key).')
+  .description(
+    'Print a peer token: HS256 with SLUICE_TOKEN_SECRET (development default when unset), or signed with an issuer private key (--key).',
+  )
   .option('--sub <id>', 'peer id (the token subject; required)')
   .addOption(new Option('--kind <kind>', 'peer kind').choices([...PEER_KINDS]).default('client'))
   .option('--account <name>', 'account (tenant) of the peer: the acct claim', DEFAULT_ACCOUNT)
@@ -39,8 +63,11 @@ const program = new Command('token')
     process.stdout.write(`${token}\n`);
   });
 
-program.command('keygen')
-  .description('Write an issuer key pair: <out>/<kid>.private.jwk.json (keep it) and <out>/jwks.json (publish it; an existing one gains the key)')
+program
+  .command('keygen')
+  .description(
+    'Write an issuer key pair: <out>/<kid>.private.jwk.json (keep it) and <out>/jwks.json (publish it; an existing one gains the key)',
+  )
   .addOption(new Option('--alg <alg>', 'algorithm').choices([...ISSUER_ALGORITHMS]).default('EdDSA'))
   .requiredOption('--kid <kid>', 'key id (rotation: a new kid per key)')
   .requiredOption('--out <dir>', 'directory to write to')

@@ -57,7 +57,10 @@ export function parseRetryAfterMs(header: string | string[] | undefined, now: nu
 export class Backoff {
   private attempt = 0;
 
-  constructor(private readonly t: ClientTimeouts, private readonly random: Random) {}
+  constructor(
+    private readonly t: ClientTimeouts,
+    private readonly random: Random,
+  ) {}
 
   get attempts(): number {
     return this.attempt;

@@ -35,7 +35,16 @@ const browserSocket = {
     b.onResolve({ filter: /^\.\/socket$/ }, () => ({ path: path.join(here, 'socket.browser.ts') }));
   },
 };
-await build({ ...common, platform: 'browser', format: 'esm', minify: true, outfile: path.join(dist, 'browser', 'index.mjs'), plugins: [browserSocket] });
+await build({
+  ...common,
+  platform: 'browser',
+  format: 'esm',
+  minify: true,
+  outfile: path.join(dist, 'browser', 'index.mjs'),
+  plugins: [browserSocket],
+});
 
 const tsc = path.join(here, '..', '..', 'node_modules', 'typescript', 'bin', 'tsc');
-execFileSync(process.execPath, [tsc, '-p', path.join(here, 'tsconfig.build.json'), '--outDir', path.join(dist, 'types')], { stdio: 'inherit' });
+execFileSync(process.execPath, [tsc, '-p', path.join(here, 'tsconfig.build.json'), '--outDir', path.join(dist, 'types')], {
+  stdio: 'inherit',
+});

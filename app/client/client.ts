@@ -30,7 +30,14 @@ import { Plan, planAfter } from './plan';
 import { afterPendingIo, Timer } from './timers';
 import { Transport, TransportEnd } from './transport';
 import {
-  ClientEvents, ClientLogger, ClientState, DisconnectReason, SendStatus, SluiceClientError, SluiceClientOptions, TokenSource,
+  ClientEvents,
+  ClientLogger,
+  ClientState,
+  DisconnectReason,
+  SendStatus,
+  SluiceClientError,
+  SluiceClientOptions,
+  TokenSource,
 } from './types';
 import { deliverySchema, joinResponseSchema, redact, replySchema, socketRequest, subjectOf } from './wire';
 
@@ -86,7 +93,9 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
     this.urlIndex = (opts.startUrlIndex ?? 0) % this.urls.length;
     // Checked here: a missing token found inside the reconnect loop would only retry forever.
     if (!(typeof opts.token === 'function' || (typeof opts.token === 'string' && opts.token.length > 0))) {
-      throw new TypeError(`SluiceClient: token is required: a string (a JWT, e.g. from \`npm run token\`) or a function returning one; got ${opts.token === '' ? 'an empty string' : typeof opts.token}`);
+      throw new TypeError(
+        `SluiceClient: token is required: a string (a JWT, e.g. from \`npm run token\`) or a function returning one; got ${opts.token === '' ? 'an empty string' : typeof opts.token}`,
+      );
     }
     this.token = opts.token;
     this.tokenInQuery = opts.tokenInQuery ?? false;
@@ -96,7 +105,8 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
     this._lastSeq = opts.resumeFrom ?? null;
     this.backoff = new Backoff(this.timeouts.client, this.random);
     this.heartbeat = new Heartbeat(this.timeouts.client, () => this.makeRef(), {
-      send: (ref) => this.transport?.send(encode({ joinRef: null, ref, topic: PHOENIX_TOPIC, event: EVENTS.heartbeat, payload: {} })) ?? false,
+      send: (ref) =>
+        this.transport?.send(encode({ joinRef: null, ref, topic: PHOENIX_TOPIC, event: EVENTS.heartbeat, payload: {} })) ?? false,
       onDead: (info) => {
         this.log.warn({ ...info, url: this.currentUrl }, 'no heartbeat reply in time, terminating the socket');
         this.transport?.terminate('heartbeat_timeout');
@@ -225,9 +235,13 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
     this.joinLastSeq = this._lastSeq;
     const payload = this._lastSeq === null ? {} : { last_seq: this._lastSeq };
     t.send(encode({ joinRef: ref, ref, topic: this.topic, event: EVENTS.join, payload }));
-    const timer = setTimeout(() => afterPendingIo(() => {
-      if (this.joinTimer === timer) t.terminate('join_timeout');
-    }), this.timeouts.client.joinTimeoutMs);
+    const timer = setTimeout(
+      () =>
+        afterPendingIo(() => {
+          if (this.joinTimer === timer) t.terminate('join_timeout');
+        }),
+      this.timeouts.client.joinTimeoutMs,
+    );
     this.joinTimer = timer;
   }
 
@@ -333,7 +347,13 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
 
   private push(entry: OutboxEntry): void {
     const ref = this.makeRef();
-    const frame = encode({ joinRef: this.joinRef, ref, topic: this.topic, event: SIGNAL_EVENT, payload: { to: entry.to, id: entry.id, data: entry.data } });
+    const frame = encode({
+      joinRef: this.joinRef,
+      ref,
+      topic: this.topic,
+      event: SIGNAL_EVENT,
+      payload: { to: entry.to, id: entry.id, data: entry.data },
+    });
     if (this.transport?.send(frame)) this.outbox.markSent(entry, ref);
   }
 
@@ -345,10 +365,13 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
   /** A transient refusal (e.g. backplane_unavailable): try the pending ones again after a backoff. */
   private retryOutbox(entry: OutboxEntry): void {
     if (this.outboxTimer) return;
-    this.outboxTimer = setTimeout(() => {
-      this.outboxTimer = undefined;
-      this.flushOutbox();
-    }, Math.max(entry.retryAfterMs ?? 0, fullJitterMs(entry.failures, this.timeouts.client, this.random)));
+    this.outboxTimer = setTimeout(
+      () => {
+        this.outboxTimer = undefined;
+        this.flushOutbox();
+      },
+      Math.max(entry.retryAfterMs ?? 0, fullJitterMs(entry.failures, this.timeouts.client, this.random)),
+    );
   }
 
   // ---- the end of a socket, and what comes next -------------------------------------------------
@@ -365,7 +388,13 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
     const facts = { code: end.opened ? end.code : undefined, status: end.refusal?.status, detail: end.error ?? (end.text || undefined) };
     if (this._state === 'stopped') {
       // close() (or a fatal refusal) ended it; nothing comes next.
-      this.fire('disconnected', { reason: (end.local as DisconnectReason | undefined) ?? 'client_closed', url: redact(endpoint), ...facts, wasJoined, willReconnect: false });
+      this.fire('disconnected', {
+        reason: (end.local as DisconnectReason | undefined) ?? 'client_closed',
+        url: redact(endpoint),
+        ...facts,
+        wasJoined,
+        willReconnect: false,
+      });
       this.transportGone?.();
       return;
     }

@@ -15,9 +15,17 @@ export function planAfter(end: TransportEnd, t: Timeouts['client'], backoff: Bac
   if (end.refusal) {
     const { status, retryAfterMs } = end.refusal;
     // A bad, missing or expired token does not get better by retrying: stop and say so.
-    if (status === 401) return { reason: 'unauthorized', stop: new SluiceClientError('unauthorized', 'upgrade refused with 401: token missing, invalid or expired', { status }) };
+    if (status === 401)
+      return {
+        reason: 'unauthorized',
+        stop: new SluiceClientError('unauthorized', 'upgrade refused with 401: token missing, invalid or expired', { status }),
+      };
     // Draining: the server said when to come back (the LB routes the retry to a serving VM).
-    if (status === 503) return { reason: 'server_draining', delayMs: retryAfterMs !== undefined ? retryAfterDelayMs(retryAfterMs, t, random) : backoff.next() };
+    if (status === 503)
+      return {
+        reason: 'server_draining',
+        delayMs: retryAfterMs !== undefined ? retryAfterDelayMs(retryAfterMs, t, random) : backoff.next(),
+      };
     return { reason: 'refused', delayMs: backoff.next() };
   }
   if (end.local) {
@@ -32,7 +40,10 @@ export function planAfter(end: TransportEnd, t: Timeouts['client'], backoff: Bac
     // being the older one means another instance runs with this identity; reconnecting would
     // evict it in turn, forever.
     if (end.code === CLOSE.evicted) {
-      return { reason: 'evicted', stop: new SluiceClientError('evicted', 'another connection joined as this peer; this client stopped', { code: end.code }) };
+      return {
+        reason: 'evicted',
+        stop: new SluiceClientError('evicted', 'another connection joined as this peer; this client stopped', { code: end.code }),
+      };
     }
     // Drain, rotation, restart: the server is fine and wants us back (elsewhere) promptly.
     if (end.code === CLOSE.serviceRestart) return { reason: 'server_restart', delayMs: restartDelayMs(t, random) };

@@ -23,7 +23,9 @@ export function openSocket(url: string, protocols: readonly string[], h: SocketH
   ws.onerror = () => h.onError('WebSocket error');
   ws.onclose = (e: CloseEvent) => end(e.code, e.reason);
   return {
-    get isOpen() { return ws.readyState === WebSocket.OPEN; },
+    get isOpen() {
+      return ws.readyState === WebSocket.OPEN;
+    },
     send: (text) => ws.send(text),
     close: (code, reason) => ws.close(code, reason),
     terminate: () => {

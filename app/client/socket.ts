@@ -43,7 +43,9 @@ export function openSocket(url: string, protocols: readonly string[], h: SocketH
   ws.on('error', (err) => h.onError(err.message));
   ws.on('close', (code, reason) => h.onClose(code, reason.toString()));
   return {
-    get isOpen() { return ws.readyState === WebSocket.OPEN; },
+    get isOpen() {
+      return ws.readyState === WebSocket.OPEN;
+    },
     send: (text) => ws.send(text),
     close: (code, reason) => ws.close(code, reason),
     terminate: () => ws.terminate(),

@@ -48,9 +48,16 @@ export class Transport {
    * the handshake fails if the server picks none of them. Throws only what opening a WebSocket
    * throws for a URL or subprotocol it refuses.
    */
-  constructor(url: string, protocols: readonly string[], connectTimeoutMs: number, private readonly h: TransportHandlers) {
+  constructor(
+    url: string,
+    protocols: readonly string[],
+    connectTimeoutMs: number,
+    private readonly h: TransportHandlers,
+  ) {
     this.ws = openSocket(url, protocols, {
-      onRefused: (status, retryAfterMs) => { this.refusal = { status, retryAfterMs }; },
+      onRefused: (status, retryAfterMs) => {
+        this.refusal = { status, retryAfterMs };
+      },
       onOpen: () => {
         this.clearConnectTimer();
         this.opened = true;
@@ -61,15 +68,21 @@ export class Transport {
         this.error ??= 'binary frame';
         this.terminate('protocol_error');
       },
-      onError: (message) => { this.error ??= message; },
+      onError: (message) => {
+        this.error ??= message;
+      },
       onClose: (code, reason) => this.end(code, reason),
     });
     // Covers DNS, TCP, TLS and the HTTP upgrade: a server that accepts TCP and then says nothing
     // must not hold the client forever.
     // Judged after pending I/O (see afterPendingIo): an 'open' that arrived during a stall wins.
-    const timer = setTimeout(() => afterPendingIo(() => {
-      if (this.connectTimer === timer) this.terminate('connect_timeout');
-    }), connectTimeoutMs);
+    const timer = setTimeout(
+      () =>
+        afterPendingIo(() => {
+          if (this.connectTimer === timer) this.terminate('connect_timeout');
+        }),
+      connectTimeoutMs,
+    );
     this.connectTimer = timer;
   }
 
@@ -125,4 +138,3 @@ export class Transport {
     this.h.onEnd({ opened: this.opened, code, text, local: this.local, refusal: this.refusal, error: this.error });
   }
 }
-

@@ -148,7 +148,11 @@ export type ClientErrorCode =
   | 'token_unavailable';
 
 export class SluiceClientError extends Error {
-  constructor(readonly code: ClientErrorCode, message: string, readonly detail: Record<string, unknown> = {}) {
+  constructor(
+    readonly code: ClientErrorCode,
+    message: string,
+    readonly detail: Record<string, unknown> = {},
+  ) {
     super(message);
     this.name = 'SluiceClientError';
   }
@@ -156,7 +160,11 @@ export class SluiceClientError extends Error {
 
 /** A final error reply to a signal: `reason` is the server's (`unknown_peer`, `invalid_payload`, ...). */
 export class SendError extends SluiceClientError {
-  constructor(readonly reason: string, readonly signalId: string, response: Record<string, unknown>) {
+  constructor(
+    readonly reason: string,
+    readonly signalId: string,
+    response: Record<string, unknown>,
+  ) {
     super('send_failed', `signal ${signalId} refused: ${reason}`, response);
     this.name = 'SendError';
   }

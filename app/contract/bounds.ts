@@ -59,7 +59,12 @@ export function shortestLifetimeMs(t: Timeouts): number {
  * deadline (RST) or notices a silent server within dead-peer detection, then backs off, connects, joins.
  */
 export function reconnectBoundMs(t: Timeouts): number {
-  return Math.max(t.drain.deadlineMs, t.client.deadPeerDetectionMs) + t.client.reconnectCapMs + t.client.connectTimeoutMs + t.client.joinTimeoutMs;
+  return (
+    Math.max(t.drain.deadlineMs, t.client.deadPeerDetectionMs) +
+    t.client.reconnectCapMs +
+    t.client.connectTimeoutMs +
+    t.client.joinTimeoutMs
+  );
 }
 
 /**
@@ -112,4 +117,3 @@ export function serverPingDueMs(t: Timeouts, sent: number): number {
   const p = t.server.pingIntervalMs;
   return sent === 0 ? p + p / 10 : (sent + 1) * p;
 }
-

@@ -55,41 +55,58 @@ const gkeRule = defineRule<[Timeouts, GkeTimeouts]>;
 
 /** The whole-second GKE values as `[gke.field, value]` (the Kubernetes API takes them in [1, 3600]). */
 function gkeIntegerFields(g: GkeTimeouts): Array<[string, number]> {
-  return (Object.keys(GKE_UNITS) as Array<keyof GkeTimeouts>).filter((k) => INTEGER_UNITS.includes(GKE_UNITS[k])).map((k) => [`gke.${k}`, g[k]]);
+  return (Object.keys(GKE_UNITS) as Array<keyof GkeTimeouts>)
+    .filter((k) => INTEGER_UNITS.includes(GKE_UNITS[k]))
+    .map((k) => [`gke.${k}`, g[k]]);
 }
 const kubernetesSeconds = (v: number) => Number.isInteger(v) && v >= 1 && v <= 3600;
 
 export const GKE_RULES: readonly GkeRule[] = [
-  gkeRule('gke-integer-values', 'The Kubernetes API takes whole, positive seconds for the grace period and the HPA window (at most 3600 s).',
+  gkeRule(
+    'gke-integer-values',
+    'The Kubernetes API takes whole, positive seconds for the grace period and the HPA window (at most 3600 s).',
     (_t, g) => failingFields(gkeIntegerFields(g), kubernetesSeconds) === undefined,
     (_t, g) => {
       const bad = failingFields(gkeIntegerFields(g), kubernetesSeconds)!;
       return { message: `must be integers in [1, 3600]: ${bad.keys}`, values: bad.values };
-    }),
-  gkeRule('gke-grace-covers-prestop-drain',
+    },
+  ),
+  gkeRule(
+    'gke-grace-covers-prestop-drain',
     'The grace period counts from the start of preStop: it covers the preStop wait for the drain (deadline + margin), then SIGTERM and exit within one more margin, so the kubelet never SIGKILLs a draining server.',
     (t, g) => g.terminationGracePeriodSec >= gkeGraceNeededSec(t),
     (t, g) => ({
       message: `gke.terminationGracePeriodSec (${g.terminationGracePeriodSec}) must be >= preStop wait (drain.deadlineMs + drain.marginMs = ${preStopWaitSec(t)} s) + drain.marginMs (${sec(t.drain.marginMs)} s) = ${gkeGraceNeededSec(t)} s`,
       values: { terminationGracePeriodSec: g.terminationGracePeriodSec, deadlineMs: t.drain.deadlineMs, marginMs: t.drain.marginMs },
-    })),
-  gkeRule('gke-lb-draining-covers-drain',
+    }),
+  ),
+  gkeRule(
+    'gke-lb-draining-covers-drain',
     'The NEG endpoint can be detached the moment the pod starts terminating; the LB keeps its connections only for connection draining, so that covers the whole drain to its RST deadline, with margin.',
-    ...secondsCoverDrain('lb.connectionDrainingSec')),
-  gkeRule('gke-drain-outlasts-endpoint-removal',
+    ...secondsCoverDrain('lb.connectionDrainingSec'),
+  ),
+  gkeRule(
+    'gke-drain-outlasts-endpoint-removal',
     'The LB may send new connections until the endpoint removal lag has passed (15 s: the /readyz health-check bound); the server answers them (503, Retry-After) until its RST deadline, so it must not exit while still in rotation.',
     (t) => endpointRemovalBoundSec() * 1000 + t.drain.marginMs <= t.drain.deadlineMs,
     (t) => ({
       message: `endpoint removal bound (${READINESS_PROBE.unhealthyThreshold} probes x ${READINESS_PROBE.intervalSec} s + ${READINESS_PROBE.timeoutSec} s = ${endpointRemovalBoundSec()} s) + drain.marginMs (${sec(t.drain.marginMs)} s) must be <= drain.deadlineMs (${sec(t.drain.deadlineMs)} s)`,
       values: { endpointRemovalBoundSec: endpointRemovalBoundSec(), marginMs: t.drain.marginMs, deadlineMs: t.drain.deadlineMs },
-    })),
-  gkeRule('gke-hpa-scale-down-exceeds-drain',
-    'A scale-in moves a drained pod\'s peers onto the others: the HPA scale-down window outlasts a whole pod termination plus margin, so it never scales in again on numbers taken mid-drain.',
+    }),
+  ),
+  gkeRule(
+    'gke-hpa-scale-down-exceeds-drain',
+    "A scale-in moves a drained pod's peers onto the others: the HPA scale-down window outlasts a whole pod termination plus margin, so it never scales in again on numbers taken mid-drain.",
     (t, g) => g.hpaScaleDownStabilizationSec * 1000 >= g.terminationGracePeriodSec * 1000 + t.drain.marginMs,
     (t, g) => ({
       message: `gke.hpaScaleDownStabilizationSec (${g.hpaScaleDownStabilizationSec}) must be >= gke.terminationGracePeriodSec (${g.terminationGracePeriodSec}) + drain.marginMs (${sec(t.drain.marginMs)} s)`,
-      values: { hpaScaleDownStabilizationSec: g.hpaScaleDownStabilizationSec, terminationGracePeriodSec: g.terminationGracePeriodSec, marginMs: t.drain.marginMs },
-    })),
+      values: {
+        hpaScaleDownStabilizationSec: g.hpaScaleDownStabilizationSec,
+        terminationGracePeriodSec: g.terminationGracePeriodSec,
+        marginMs: t.drain.marginMs,
+      },
+    }),
+  ),
 ];
 
 /** Every GKE rule the pair breaks (run after validate(t) holds); empty when sound. */
@@ -101,7 +118,14 @@ export function validateGke(t: Timeouts, g: GkeTimeouts): Violation[] {
 export function mergeGkeTimeouts(overrides: Partial<Record<string, unknown>> = {}, base: GkeTimeouts = defaultGkeTimeouts): GkeTimeouts {
   const out: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(overrides)) {
-    if (!(k in base)) throw new TimeoutsContractError([{ rule: 'known-keys', message: `unknown GKE timeouts key "gke.${k}" (known: ${Object.keys(base).join(', ')})`, values: { key: `gke.${k}` } }]);
+    if (!(k in base))
+      throw new TimeoutsContractError([
+        {
+          rule: 'known-keys',
+          message: `unknown GKE timeouts key "gke.${k}" (known: ${Object.keys(base).join(', ')})`,
+          values: { key: `gke.${k}` },
+        },
+      ]);
     if (v !== undefined) out[k] = v;
   }
   return out as unknown as GkeTimeouts;

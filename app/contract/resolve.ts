@@ -17,9 +17,13 @@ export function resolveTimeouts(overrides: TimeoutsOverrides = {}, base: Timeout
 export function mergeTimeouts(base: Timeouts, overrides: TimeoutsOverrides): Timeouts {
   const out = structuredClone(base) as unknown as Record<string, Record<string, unknown>>;
   for (const [group, fields] of Object.entries(overrides)) {
-    if (!(group in out)) throw new TimeoutsContractError([{ rule: 'known-keys', message: `unknown timeouts group "${group}"`, values: { group } }]);
+    if (!(group in out))
+      throw new TimeoutsContractError([{ rule: 'known-keys', message: `unknown timeouts group "${group}"`, values: { group } }]);
     for (const [k, v] of Object.entries(fields ?? {})) {
-      if (!(k in out[group])) throw new TimeoutsContractError([{ rule: 'known-keys', message: `unknown timeouts key "${group}.${k}"`, values: { key: `${group}.${k}` } }]);
+      if (!(k in out[group]))
+        throw new TimeoutsContractError([
+          { rule: 'known-keys', message: `unknown timeouts key "${group}.${k}"`, values: { key: `${group}.${k}` } },
+        ]);
       if (v !== undefined) out[group][k] = v;
     }
   }

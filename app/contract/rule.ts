@@ -39,7 +39,11 @@ const COMPARE = { '<': (a: number, b: number) => a < b, '<=': (a: number, b: num
  * The plainest rule: one field (or the sum of several) against another, same unit; the message names
  * them with their values.
  */
-export function fieldsOrdered(a: FieldKey | FieldKey[], op: keyof typeof COMPARE, b: FieldKey): [(t: Timeouts) => boolean, (t: Timeouts) => Explained] {
+export function fieldsOrdered(
+  a: FieldKey | FieldKey[],
+  op: keyof typeof COMPARE,
+  b: FieldKey,
+): [(t: Timeouts) => boolean, (t: Timeouts) => Explained] {
   const left = Array.isArray(a) ? a : [a];
   const sum = (t: Timeouts) => left.reduce((acc, k) => acc + valueOf(t, k), 0);
   const name = (k: FieldKey) => k.split('.')[1];
@@ -53,7 +57,9 @@ export function fieldsOrdered(a: FieldKey | FieldKey[], op: keyof typeof COMPARE
 }
 
 /** A whole-seconds field that must cover the drain to its RST deadline plus margin (docker stop, LB connection draining). */
-export function secondsCoverDrain(key: 'gce.dockerStopTimeoutSec' | 'lb.connectionDrainingSec'): [(t: Timeouts) => boolean, (t: Timeouts) => Explained] {
+export function secondsCoverDrain(
+  key: 'gce.dockerStopTimeoutSec' | 'lb.connectionDrainingSec',
+): [(t: Timeouts) => boolean, (t: Timeouts) => Explained] {
   const needMs = drainEndBoundMs;
   return [
     (t) => valueOf(t, key) * 1000 >= needMs(t),

@@ -13,8 +13,14 @@ export type TimeoutsUnits = { [G in keyof Timeouts]: { [K in keyof Timeouts[G]]-
 /** The units schema: `validate()` (positive-values, integer-values) and the table of docs/timeouts.md read it. */
 export const UNITS: TimeoutsUnits = {
   client: {
-    heartbeatIntervalMs: 'ms', heartbeatTimeoutMs: 'ms', deadPeerDetectionMs: 'ms', connectTimeoutMs: 'ms',
-    joinTimeoutMs: 'ms', reconnectBaseMs: 'ms', reconnectCapMs: 'ms', restartJitterMs: 'ms',
+    heartbeatIntervalMs: 'ms',
+    heartbeatTimeoutMs: 'ms',
+    deadPeerDetectionMs: 'ms',
+    connectTimeoutMs: 'ms',
+    joinTimeoutMs: 'ms',
+    reconnectBaseMs: 'ms',
+    reconnectCapMs: 'ms',
+    restartJitterMs: 'ms',
   },
   server: { pingIntervalMs: 'ms', idleTimeoutMs: 'ms', maxConnectionLifetimeMs: 'ms', lifetimeJitter: 'ratio' },
   lb: { kind: 'kind', idleTimeoutSec: 's', maxConnectionLifetimeSec: 's', connectionDrainingSec: 's', backendKeepAliveSec: 's' },
@@ -32,23 +38,31 @@ export const INTEGER_UNITS: readonly Unit[] = ['s', 'count'];
 /** Every `group.field` of the schema with its unit, in declaration order. */
 export function unitFields(units: TimeoutsUnits = UNITS): Array<{ key: string; group: string; field: string; unit: Unit }> {
   return Object.entries(units).flatMap(([group, fields]) =>
-    Object.entries(fields as Record<string, Unit>).map(([field, unit]) => ({ key: `${group}.${field}`, group, field, unit })));
+    Object.entries(fields as Record<string, Unit>).map(([field, unit]) => ({ key: `${group}.${field}`, group, field, unit })),
+  );
 }
 
 /** The `group.field` keys of `t` with no declared unit (a test keeps this empty for the defaults). */
 export function undeclaredFields(t: Timeouts, units: TimeoutsUnits = UNITS): string[] {
   const declared = new Set(unitFields(units).map((f) => f.key));
-  return Object.entries(t).flatMap(([group, fields]) => Object.keys(fields as object).map((k) => `${group}.${k}`)).filter((k) => !declared.has(k));
+  return Object.entries(t)
+    .flatMap(([group, fields]) => Object.keys(fields as object).map((k) => `${group}.${k}`))
+    .filter((k) => !declared.has(k));
 }
 
 /** The values of `t` whose unit is one of `units`, as `[group.field, value]`. */
 export function valuesWithUnit(t: Timeouts, units: readonly Unit[]): Array<[string, number]> {
   const groups = t as unknown as Record<string, Record<string, number>>;
-  return unitFields().filter((f) => units.includes(f.unit)).map((f) => [f.key, groups[f.group]?.[f.field]]);
+  return unitFields()
+    .filter((f) => units.includes(f.unit))
+    .map((f) => [f.key, groups[f.group]?.[f.field]]);
 }
 
 /** Of `fields`, the ones `ok` refuses, as a Violation's message list and values. */
-export function failingFields(fields: Array<[string, number]>, ok: (v: number) => boolean): { keys: string; values: Violation['values'] } | undefined {
+export function failingFields(
+  fields: Array<[string, number]>,
+  ok: (v: number) => boolean,
+): { keys: string; values: Violation['values'] } | undefined {
   const bad = fields.filter(([, v]) => !ok(v));
   return bad.length === 0 ? undefined : { keys: bad.map(([k]) => k).join(', '), values: Object.fromEntries(bad) };
 }

@@ -17,27 +17,60 @@ export interface ActionMeaning {
 
 /** The documented values (the enum, its "additional supported values" and the client libraries' wire constants). */
 export const CURRENT_ACTIONS = {
-  NONE: { drains: false, doc: 'NONE The instance is running, and the managed instance group does not have any scheduled actions for this instance.' },
-  CREATING: { drains: false, doc: 'CREATING The managed instance group is creating this instance. If the group fails to create this instance, it will try again until it is successful.' },
-  CREATING_WITHOUT_RETRIES: { drains: false, doc: 'CREATING_WITHOUT_RETRIES The managed instance group is attempting to create this instance only once.' },
-  VERIFYING: { drains: false, doc: 'VERIFYING The managed instance group has created the instance and it is in the process of being verified.' },
+  NONE: {
+    drains: false,
+    doc: 'NONE The instance is running, and the managed instance group does not have any scheduled actions for this instance.',
+  },
+  CREATING: {
+    drains: false,
+    doc: 'CREATING The managed instance group is creating this instance. If the group fails to create this instance, it will try again until it is successful.',
+  },
+  CREATING_WITHOUT_RETRIES: {
+    drains: false,
+    doc: 'CREATING_WITHOUT_RETRIES The managed instance group is attempting to create this instance only once.',
+  },
+  VERIFYING: {
+    drains: false,
+    doc: 'VERIFYING The managed instance group has created the instance and it is in the process of being verified.',
+  },
   // The fix of issue 22 point 5: a refresh keeps the VM running, so it must not drain it.
-  REFRESHING: { drains: false, doc: 'REFRESHING The managed instance group is applying configuration changes to the instance without stopping it. For example, the group can update the target pool list for an instance without stopping that instance.' },
+  REFRESHING: {
+    drains: false,
+    doc: 'REFRESHING The managed instance group is applying configuration changes to the instance without stopping it. For example, the group can update the target pool list for an instance without stopping that instance.',
+  },
   // Wire constants of the client libraries (Google.Cloud.Compute.V1 ComputeEnumConstants.ManagedInstance.CurrentAction
   // "Starting", "Resuming"); startInstances/resumeInstances: "You must separately verify the status of the STARTING action
   // with the listmanagedinstances method". A VM that is (re)starting is coming into service, not leaving it.
-  STARTING: { drains: false, doc: 'startInstances: "Flags the specified instances in the managed instance group to be started." (status of the STARTING action)' },
-  RESUMING: { drains: false, doc: 'resumeInstances: "Flags the specified instances in the managed instance group to be resumed." (status of the RESUMING action)' },
+  STARTING: {
+    drains: false,
+    doc: 'startInstances: "Flags the specified instances in the managed instance group to be started." (status of the STARTING action)',
+  },
+  RESUMING: {
+    drains: false,
+    doc: 'resumeInstances: "Flags the specified instances in the managed instance group to be resumed." (status of the RESUMING action)',
+  },
   RECREATING: { drains: true, doc: 'RECREATING The managed instance group is recreating this instance.' },
   DELETING: { drains: true, doc: 'DELETING The managed instance group is permanently deleting this instance.' },
-  ABANDONING: { drains: true, doc: 'ABANDONING The managed instance group is abandoning this instance. The instance will be removed from the instance group and from any target pools that are associated with this group.' },
+  ABANDONING: {
+    drains: true,
+    doc: 'ABANDONING The managed instance group is abandoning this instance. The instance will be removed from the instance group and from any target pools that are associated with this group.',
+  },
   // RESTART as an update action: "RESTART: Stop the instance and start it again." (InstanceGroupManagersApplyUpdatesRequest.minimalAction).
-  RESTARTING: { drains: true, doc: 'RESTARTING The managed instance group is restarting the instance. (RESTART: "Stop the instance and start it again.")' },
+  RESTARTING: {
+    drains: true,
+    doc: 'RESTARTING The managed instance group is restarting the instance. (RESTART: "Stop the instance and start it again.")',
+  },
   // "Additional supported values which may be not listed in the enum directly due to technical reasons: STOPPING SUSPENDING";
   // stopInstances: "Flags the specified instances in the managed instance group to be immediately stopped ... You must
   // separately verify the status of the STOPPING action with the listmanagedinstances method."
-  STOPPING: { drains: true, doc: 'stopInstances: "Flags the specified instances in the managed instance group to be immediately stopped." (status of the STOPPING action)' },
-  SUSPENDING: { drains: true, doc: 'suspendInstances: "Flags the specified instances in the managed instance group to be immediately suspended." (status of the SUSPENDING action)' },
+  STOPPING: {
+    drains: true,
+    doc: 'stopInstances: "Flags the specified instances in the managed instance group to be immediately stopped." (status of the STOPPING action)',
+  },
+  SUSPENDING: {
+    drains: true,
+    doc: 'suspendInstances: "Flags the specified instances in the managed instance group to be immediately suspended." (status of the SUSPENDING action)',
+  },
 } as const satisfies Record<string, ActionMeaning>;
 
 export type CurrentAction = keyof typeof CURRENT_ACTIONS;

@@ -59,7 +59,12 @@ export interface MigRef {
 export class GceHttpError extends Error {
   /** `error.errors[0].reason` of a Google API error body (rateLimitExceeded, forbidden, ...), when there was one. */
   readonly reason?: string;
-  constructor(readonly status: number, readonly url: string, detail: string, reason?: string) {
+  constructor(
+    readonly status: number,
+    readonly url: string,
+    detail: string,
+    reason?: string,
+  ) {
     super(`${status === 0 ? 'request failed' : `HTTP ${status}`}${reason ? ` (${reason})` : ''} for ${url}: ${detail}`);
     this.name = 'GceHttpError';
     this.reason = reason;
@@ -105,21 +110,41 @@ export class GceClient {
 
   /** GET a metadata value as text. */
   async metadata(path: string, signal: AbortSignal): Promise<string> {
-    const res = await this.request(`${this.opts.metadataUrl}/${path}`, { headers: { 'Metadata-Flavor': 'Google' } }, signal, this.opts.requestTimeoutMs);
+    const res = await this.request(
+      `${this.opts.metadataUrl}/${path}`,
+      { headers: { 'Metadata-Flavor': 'Google' } },
+      signal,
+      this.opts.requestTimeoutMs,
+    );
     return (await res.text()).trim();
   }
 
   /** Hanging GET: resolves when the value differs from the one tagged `etag` or after `timeoutSec`. */
-  async waitForChange(path: string, etag: string | undefined, timeoutSec: number, signal: AbortSignal): Promise<{ value: string; etag?: string }> {
+  async waitForChange(
+    path: string,
+    etag: string | undefined,
+    timeoutSec: number,
+    signal: AbortSignal,
+  ): Promise<{ value: string; etag?: string }> {
     const q = new URLSearchParams({ wait_for_change: 'true', timeout_sec: String(timeoutSec) });
     if (etag) q.set('last_etag', etag);
-    const res = await this.request(`${this.opts.metadataUrl}/${path}?${q}`, { headers: { 'Metadata-Flavor': 'Google' } }, signal, timeoutSec * 1000 + this.opts.requestTimeoutMs);
+    const res = await this.request(
+      `${this.opts.metadataUrl}/${path}?${q}`,
+      { headers: { 'Metadata-Flavor': 'Google' } },
+      signal,
+      timeoutSec * 1000 + this.opts.requestTimeoutMs,
+    );
     return { value: (await res.text()).trim(), etag: res.headers.get('etag') ?? undefined };
   }
 
   /** GET a metadata value and its ETag (the starting point for waitForChange). */
   async metadataWithEtag(path: string, signal: AbortSignal): Promise<{ value: string; etag?: string }> {
-    const res = await this.request(`${this.opts.metadataUrl}/${path}`, { headers: { 'Metadata-Flavor': 'Google' } }, signal, this.opts.requestTimeoutMs);
+    const res = await this.request(
+      `${this.opts.metadataUrl}/${path}`,
+      { headers: { 'Metadata-Flavor': 'Google' } },
+      signal,
+      this.opts.requestTimeoutMs,
+    );
     return { value: (await res.text()).trim(), etag: res.headers.get('etag') ?? undefined };
   }
 
@@ -129,7 +154,8 @@ export class GceClient {
     const url = `${this.opts.metadataUrl}/instance/service-accounts/default/token`;
     const res = await this.request(url, { headers: { 'Metadata-Flavor': 'Google' } }, signal, this.opts.requestTimeoutMs);
     const body = (await readJson(res, url)) as { access_token?: unknown; expires_in?: unknown };
-    if (typeof body.access_token !== 'string' || body.access_token === '') throw new GceHttpError(res.status, url, 'no access_token in the answer');
+    if (typeof body.access_token !== 'string' || body.access_token === '')
+      throw new GceHttpError(res.status, url, 'no access_token in the answer');
     const ttlSec = typeof body.expires_in === 'number' ? body.expires_in : 300;
     this.token = { value: body.access_token, expiresAt: Date.now() + Math.max(0, ttlSec - 60) * 1000 };
     return body.access_token;
@@ -145,7 +171,12 @@ export class GceClient {
       const token = await this.accessToken(signal);
       let res: Response;
       try {
-        res = await this.request(url, { method: 'POST', headers: { Authorization: `Bearer ${token}` } }, signal, this.opts.requestTimeoutMs);
+        res = await this.request(
+          url,
+          { method: 'POST', headers: { Authorization: `Bearer ${token}` } },
+          signal,
+          this.opts.requestTimeoutMs,
+        );
       } catch (err) {
         // A revoked or rotated token: fetch a fresh one next time.
         if (err instanceof GceHttpError && err.status === 401) this.token = undefined;

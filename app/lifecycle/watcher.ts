@@ -196,7 +196,19 @@ export class LifecycleWatcher extends EventEmitter {
       const mine = all.find((mi) => isInstance(mi, id.name, id.zone));
       this.consecutiveErrors = 0;
       this.quotaWaitUntil = 0;
-      this.setHealth({ up: true, lastResult: 'ok', lastPollAt: startedAt, lastStatus: undefined, lastError: undefined, lastFailure: undefined, lastReason: undefined, quotaBackoffUntil: undefined }, 1);
+      this.setHealth(
+        {
+          up: true,
+          lastResult: 'ok',
+          lastPollAt: startedAt,
+          lastStatus: undefined,
+          lastError: undefined,
+          lastFailure: undefined,
+          lastReason: undefined,
+          quotaBackoffUntil: undefined,
+        },
+        1,
+      );
       this.emit('poll', mine);
       if (!mine) {
         if (this.listedBefore) this.fire('REMOVED', { mig: id.mig.name });
@@ -210,7 +222,10 @@ export class LifecycleWatcher extends EventEmitter {
       else if (verdict === 'unknown' && !this.unknownActions.has(action)) {
         this.unknownActions.add(action);
         this.setHealth({ unknownActions: [...this.unknownActions] });
-        this.log.error({ currentAction: action, ...summary(mine) }, 'lifecycle watcher: undocumented currentAction, not draining (the shutdown script and SIGTERM still drain)');
+        this.log.error(
+          { currentAction: action, ...summary(mine) },
+          'lifecycle watcher: undocumented currentAction, not draining (the shutdown script and SIGTERM still drain)',
+        );
       }
     } catch (err) {
       if (this.abort.signal.aborted) return;
@@ -221,11 +236,33 @@ export class LifecycleWatcher extends EventEmitter {
       const failure = failureOf(err);
       if (failure === 'quota') this.quotaWaitUntil = quotaRetryAt(this.now(), this.opts.pollIntervalMs, this.random);
       const quotaBackoffUntil = failure === 'quota' ? this.quotaWaitUntil : undefined;
-      this.setHealth({ up: false, lastResult: 'error', lastPollAt: startedAt, lastStatus: status, lastError: e.message, lastFailure: failure, lastReason: reason, quotaBackoffUntil }, 1);
+      this.setHealth(
+        {
+          up: false,
+          lastResult: 'error',
+          lastPollAt: startedAt,
+          lastStatus: status,
+          lastError: e.message,
+          lastFailure: failure,
+          lastReason: reason,
+          quotaBackoffUntil,
+        },
+        1,
+      );
       // permission: a configuration error (the custom role is missing): loud, but still retried.
       // quota: the project's Compute read quota is spent; the next poll waits for its next minute.
       const level = failure === 'permission' ? 'error' : 'warn';
-      this.log[level]({ err: e.message, status, failure, reason, consecutiveErrors: this.consecutiveErrors, ...(quotaBackoffUntil ? { retryAt: new Date(quotaBackoffUntil).toISOString() } : {}) }, 'lifecycle watcher: poll failed, retrying next interval');
+      this.log[level](
+        {
+          err: e.message,
+          status,
+          failure,
+          reason,
+          consecutiveErrors: this.consecutiveErrors,
+          ...(quotaBackoffUntil ? { retryAt: new Date(quotaBackoffUntil).toISOString() } : {}),
+        },
+        'lifecycle watcher: poll failed, retrying next interval',
+      );
       this.emit('pollError', err, failure);
     } finally {
       this.polls++;
@@ -234,7 +271,10 @@ export class LifecycleWatcher extends EventEmitter {
 
   private async resolveIdentity(signal: AbortSignal): Promise<Identity> {
     if (this.identity) return this.identity;
-    const [name, zonePath] = await Promise.all([this.client.metadata('instance/name', signal), this.client.metadata('instance/zone', signal)]);
+    const [name, zonePath] = await Promise.all([
+      this.client.metadata('instance/name', signal),
+      this.client.metadata('instance/zone', signal),
+    ]);
     let mig: MigRef | undefined;
     try {
       const createdBy = await this.client.metadata('instance/attributes/created-by', signal);
@@ -245,7 +285,10 @@ export class LifecycleWatcher extends EventEmitter {
       this.log.warn({}, 'lifecycle watcher: no created-by attribute (VM not in a MIG); watching preemption only');
     }
     this.identity = { name, zone: lastSegment(zonePath), mig };
-    this.log.info({ instance: name, zone: this.identity.zone, mig: mig && `${mig.scope}/${mig.location}/${mig.name}` }, 'lifecycle watcher: identity resolved');
+    this.log.info(
+      { instance: name, zone: this.identity.zone, mig: mig && `${mig.scope}/${mig.location}/${mig.name}` },
+      'lifecycle watcher: identity resolved',
+    );
     return this.identity;
   }
 

@@ -16,7 +16,8 @@ import fs from 'node:fs';
 let setprivOk: boolean | undefined;
 
 export function setprivAvailable(): boolean {
-  setprivOk ??= process.platform === 'linux' && spawnSync('setpriv', ['--pdeathsig', 'KILL', '--', 'true'], { stdio: 'ignore' }).status === 0;
+  setprivOk ??=
+    process.platform === 'linux' && spawnSync('setpriv', ['--pdeathsig', 'KILL', '--', 'true'], { stdio: 'ignore' }).status === 0;
   return setprivOk;
 }
 

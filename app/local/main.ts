@@ -38,12 +38,25 @@ const int = (min: number) => (v: string) => {
   return n;
 };
 
-export async function runStart(o: StartOptions, out: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<{ region: Region; stop(reason: string): Promise<FleetSummary | undefined> }> {
+export async function runStart(
+  o: StartOptions,
+  out: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+): Promise<{ region: Region; stop(reason: string): Promise<FleetSummary | undefined> }> {
   // Before anything starts: a taken port is named with its holder and the flag that moves it.
-  await checkPorts([{ port: o.port, what: 'load balancer', flag: '--port' }, { port: o.statusPort, what: 'status page', flag: '--status-port' }]);
+  await checkPorts([
+    { port: o.port, what: 'load balancer', flag: '--port' },
+    { port: o.statusPort, what: 'status page', flag: '--status-port' },
+  ]);
   const region = await startRegion({
-    servers: o.servers, peers: o.peers, timeouts: regionTimeouts(o.quick), lb: o.lb, backplane: o.backplane,
-    port: o.port, intervalMs: o.interval, logLevel: o.logLevel, jsonLogs: o.jsonLogs,
+    servers: o.servers,
+    peers: o.peers,
+    timeouts: regionTimeouts(o.quick),
+    lb: o.lb,
+    backplane: o.backplane,
+    port: o.port,
+    intervalMs: o.interval,
+    logLevel: o.logLevel,
+    jsonLogs: o.jsonLogs,
   });
   process.once('exit', () => region.killNow());
   const status = await startStatusServer(region, o.statusPort).catch(async (err: Error) => {
@@ -51,33 +64,42 @@ export async function runStart(o: StartOptions, out: (line: string) => void = (l
     throw err;
   });
   if (o.peers > 0) await region.startFleet();
-  out([
-    '',
-    `sluice region is running: ${region.live().length} servers (${region.live().map((s) => s.id).join(', ')}), ` +
-      `${region.backplaneKind === 'redis' ? 'Redis backplane, servers as child processes' : 'in-memory backplane, servers in this process'}, ` +
-      `${region.lb.kind === 'haproxy' ? 'HAProxy' : 'built-in'} load balancer, ${o.peers} peers.`,
-    `  status page  : ${status.url}`,
-    `  load balancer: ${region.lbUrl}?vsn=2.0.0`,
-    // Tokens never go in a URL (LBs and proxies log URLs): the peer CLI signs one with the
-    // region's development secret and sends it in the Sec-WebSocket-Protocol header.
-    `  two peers    : npm run peer -- --url ${region.lbUrl} --kind client --id me --to gw-me`,
-    `                 npm run peer -- --url ${region.lbUrl} --kind gateway --id gw-me --to me`,
-    '                 (each signs its token and sends it in the Sec-WebSocket-Protocol header, never in the URL: docs/security.md "Tokens out of URLs")',
-    `  roll out     : curl -X POST -H 'Content-Type: application/json' ${status.url}api/rollout`,
-    ...region.live().map((s) => `  ${s.id} admin: http://127.0.0.1:${s.adminPort}/status`),
-    '  Ctrl-C stops the fleet, drains every server, and stops the rest.',
-    '',
-  ].join('\n'));
+  out(
+    [
+      '',
+      `sluice region is running: ${region.live().length} servers (${region
+        .live()
+        .map((s) => s.id)
+        .join(', ')}), ` +
+        `${region.backplaneKind === 'redis' ? 'Redis backplane, servers as child processes' : 'in-memory backplane, servers in this process'}, ` +
+        `${region.lb.kind === 'haproxy' ? 'HAProxy' : 'built-in'} load balancer, ${o.peers} peers.`,
+      `  status page  : ${status.url}`,
+      `  load balancer: ${region.lbUrl}?vsn=2.0.0`,
+      // Tokens never go in a URL (LBs and proxies log URLs): the peer CLI signs one with the
+      // region's development secret and sends it in the Sec-WebSocket-Protocol header.
+      `  two peers    : npm run peer -- --url ${region.lbUrl} --kind client --id me --to gw-me`,
+      `                 npm run peer -- --url ${region.lbUrl} --kind gateway --id gw-me --to me`,
+      '                 (each signs its token and sends it in the Sec-WebSocket-Protocol header, never in the URL: docs/security.md "Tokens out of URLs")',
+      `  roll out     : curl -X POST -H 'Content-Type: application/json' ${status.url}api/rollout`,
+      ...region.live().map((s) => `  ${s.id} admin: http://127.0.0.1:${s.adminPort}/status`),
+      '  Ctrl-C stops the fleet, drains every server, and stops the rest.',
+      '',
+    ].join('\n'),
+  );
   let stopping: Promise<FleetSummary | undefined> | undefined;
   const stop = (reason: string) => {
     stopping ??= (async () => {
-      out(`stopping (${reason}): fleet, then a drain of every server, then the load balancer${region.backplaneKind === 'redis' ? ' and Redis' : ''}...`);
+      out(
+        `stopping (${reason}): fleet, then a drain of every server, then the load balancer${region.backplaneKind === 'redis' ? ' and Redis' : ''}...`,
+      );
       await status.close();
       const printSummary = (summary: FleetSummary | undefined) => {
         if (!summary) return;
-        out(`fleet: ${summary.peers} peers, ${summary.sent} signals sent, ${summary.delivered} delivered, ` +
-          `${summary.lost} lost, ${summary.duplicated} duplicated, ${summary.reconnects} reconnects, ` +
-          `peers ever offline ${region.monitor.everOffline.size}`);
+        out(
+          `fleet: ${summary.peers} peers, ${summary.sent} signals sent, ${summary.delivered} delivered, ` +
+            `${summary.lost} lost, ${summary.duplicated} duplicated, ${summary.reconnects} reconnects, ` +
+            `peers ever offline ${region.monitor.everOffline.size}`,
+        );
       };
       const summary = await region.stop().catch((err: Error) => {
         printSummary(region.summary);
@@ -102,9 +124,13 @@ if (require.main === module) {
     .option('--port <port>', 'load balancer port on 127.0.0.1 (0: any free port)', int(0), SERVER_PORT)
     .option('--status-port <port>', 'status page port on 127.0.0.1 (0: any free port)', int(0), 8080)
     .option('--interval <ms>', 'one numbered signal per peer every this many ms', int(10), 500)
-    .option('--quick', 'the scaled-down contract of the drill\'s --quick (short drains)', false)
+    .option('--quick', "the scaled-down contract of the drill's --quick (short drains)", false)
     .option('--json-logs', 'server log lines as JSON (pino), as in production (default: one readable line each)', false)
-    .addOption(new Option('--log-level <level>', 'server log level (stderr)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('warn'))
+    .addOption(
+      new Option('--log-level <level>', 'server log level (stderr)')
+        .choices(['fatal', 'error', 'warn', 'info', 'debug', 'silent'])
+        .default('warn'),
+    )
     .action(async (o: StartOptions) => {
       // Installed before anything starts: a Ctrl-C while the region comes up stops it once it is
       // up (a stop waits for the parts still starting), not by killing this process midway. Every
@@ -120,10 +146,13 @@ if (require.main === module) {
           process.stderr.write(`${sig}: the region stops once its parts have started...\n`);
           return;
         }
-        void started.stop(sig).then((s) => process.exit(s && (s.lost > 0 || s.duplicated > 0) ? 1 : 0), (err: Error) => {
-          process.stderr.write(`stop failed: ${err.message}\n`);
-          process.exit(1);
-        });
+        void started.stop(sig).then(
+          (s) => process.exit(s && (s.lost > 0 || s.duplicated > 0) ? 1 : 0),
+          (err: Error) => {
+            process.stderr.write(`stop failed: ${err.message}\n`);
+            process.exit(1);
+          },
+        );
       };
       process.on('SIGINT', () => onSignal('SIGINT'));
       process.on('SIGTERM', () => onSignal('SIGTERM'));

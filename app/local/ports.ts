@@ -32,8 +32,10 @@ export async function checkPorts(wanted: WantedPort[]): Promise<void> {
     if (!err) continue;
     if (err.code === 'EADDRINUSE') {
       const holder = listenerOf(w.port);
-      problems.push(`port ${w.port} (${w.what}) on 127.0.0.1 is in use${holder ? ` by pid ${holder.pid} (${holder.cmd})` : ''}: ` +
-        `stop ${holder ? 'it' : 'what listens there'}, or pick another with ${w.flag} <port> (${w.flag} 0: any free port)`);
+      problems.push(
+        `port ${w.port} (${w.what}) on 127.0.0.1 is in use${holder ? ` by pid ${holder.pid} (${holder.cmd})` : ''}: ` +
+          `stop ${holder ? 'it' : 'what listens there'}, or pick another with ${w.flag} <port> (${w.flag} 0: any free port)`,
+      );
     } else if (err.code === 'EACCES') {
       problems.push(`port ${w.port} (${w.what}): not allowed for this user (below 1024?): pick another with ${w.flag} <port>`);
     } else {

@@ -50,7 +50,10 @@ const peerId = (v: string) => {
 };
 /** `--url a --url b,c` -> [a, b, c]; each must be a ws:// or wss:// URL. */
 const collectUrls = (v: string, prev: string[]) => {
-  const urls = v.split(',').map((s) => s.trim()).filter(Boolean);
+  const urls = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const u of urls) {
     let parsed: URL;
     try {
@@ -86,7 +89,11 @@ const program = new Command('peer')
   .option('--interval <ms>', 'one numbered signal per peer every this many ms', positiveInt, 250)
   .option('--duration <seconds>', 'stop after this many seconds (default: until SIGINT/SIGTERM)', positiveInt)
   .option('--seed <n>', 'seed for backoff, jitter and send phases', positiveInt, 1)
-  .option('--token-in-query', 'send the token in the URL query instead of the Sec-WebSocket-Protocol header (servers older than the header only; URLs end up in LB logs)', false)
+  .option(
+    '--token-in-query',
+    'send the token in the URL query instead of the Sec-WebSocket-Protocol header (servers older than the header only; URLs end up in LB logs)',
+    false,
+  )
   .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('info'))
   .action(async (opts: CliOptions) => {
     const urls = opts.url.length > 0 ? opts.url : [DEFAULT_URL];
@@ -100,7 +107,19 @@ const program = new Command('peer')
     let run: { stop(): Promise<FleetSummary | PeerSummary>; done: Promise<FleetSummary | PeerSummary> };
     let peers: DrillPeer[];
     if (opts.count !== undefined) {
-      const fleet = runFleet({ urls, count: opts.count, tokenSecret: secret, account: opts.account, timeouts, intervalMs: opts.interval, durationMs, seed: opts.seed, prefix: opts.id ?? 'fleet', logger, tokenInQuery: opts.tokenInQuery });
+      const fleet = runFleet({
+        urls,
+        count: opts.count,
+        tokenSecret: secret,
+        account: opts.account,
+        timeouts,
+        intervalMs: opts.interval,
+        durationMs,
+        seed: opts.seed,
+        prefix: opts.id ?? 'fleet',
+        logger,
+        tokenInQuery: opts.tokenInQuery,
+      });
       run = fleet;
       peers = [...fleet.peers];
     } else {
@@ -108,7 +127,17 @@ const program = new Command('peer')
       const id = opts.id;
       const kind = opts.kind;
       const token = process.env.SLUICE_TOKEN ?? (() => signToken(secret, { sub: id, kind, account: opts.account }));
-      const single = runPeer({ urls, spec: { id, kind, to: opts.to }, token, timeouts, intervalMs: opts.interval, durationMs, seed: opts.seed, logger, tokenInQuery: opts.tokenInQuery });
+      const single = runPeer({
+        urls,
+        spec: { id, kind, to: opts.to },
+        token,
+        timeouts,
+        intervalMs: opts.interval,
+        durationMs,
+        seed: opts.seed,
+        logger,
+        tokenInQuery: opts.tokenInQuery,
+      });
       run = single;
       peers = [single.peer];
     }
@@ -136,12 +165,21 @@ const program = new Command('peer')
     out.write(`${JSON.stringify({ event: 'summary', ...summary })}\n`);
     const fatal = 'peers' in summary ? Object.keys(summary.fatal).length > 0 : summary.fatal !== undefined;
     const never = peers.filter((p) => !p.joined).map((p) => p.spec.id);
-    const tried = Object.entries(attempts).map(([k, n]) => `${k} x${n}`).join(', ') || 'no answer';
+    const tried =
+      Object.entries(attempts)
+        .map(([k, n]) => `${k} x${n}`)
+        .join(', ') || 'no answer';
     const code = summary.lost > 0 || summary.duplicated > 0 ? 1 : fatal ? 3 : never.length > 0 ? 4 : summary.failed > 0 ? 5 : 0;
     if (code === 1) process.stderr.write(`peer: ${summary.lost} signal(s) lost, ${summary.duplicated} duplicated\n`);
     if (code === 3) process.stderr.write(`peer: stopped by itself: ${JSON.stringify(summary.fatal)}\n`);
-    if (code === 4) process.stderr.write(`peer: ${never.length === peers.length ? 'never connected' : `${never.length} of ${peers.length} peers never joined`} (${urls.join(', ')}: ${tried}); is the server or region running?\n`);
-    if (code === 5) process.stderr.write(`peer: ${summary.failed} of ${summary.sent} signals refused for good: ${JSON.stringify(summary.failures)}${summary.failures.unknown_peer ? ' (unknown_peer: the partner (--to) must be connected; start it too)' : ''}\n`);
+    if (code === 4)
+      process.stderr.write(
+        `peer: ${never.length === peers.length ? 'never connected' : `${never.length} of ${peers.length} peers never joined`} (${urls.join(', ')}: ${tried}); is the server or region running?\n`,
+      );
+    if (code === 5)
+      process.stderr.write(
+        `peer: ${summary.failed} of ${summary.sent} signals refused for good: ${JSON.stringify(summary.failures)}${summary.failures.unknown_peer ? ' (unknown_peer: the partner (--to) must be connected; start it too)' : ''}\n`,
+      );
     process.exitCode = code;
   });
 

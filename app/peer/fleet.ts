@@ -160,16 +160,21 @@ export function runFleet(opts: FleetOptions): FleetController {
       ? () => opts.token!(spec)
       : () => signToken(tokenSecret!, { sub: spec.id, kind: spec.kind, account: opts.account });
     const log = logger.child({ peer: spec.id, kind: spec.kind });
-    const peer = new DrillPeer(spec, {
-      url: opts.urls,
-      startUrlIndex: opts.spread === false ? 0 : i,
-      token,
-      tokenInQuery: opts.tokenInQuery,
-      timeouts,
-      random: mulberry32(seed * 1_000_003 + i),
-      // The SDK's own lines only from warn up: the peer already logs every state change.
-      logger: sdkLogger(log),
-    }, log, progress);
+    const peer = new DrillPeer(
+      spec,
+      {
+        url: opts.urls,
+        startUrlIndex: opts.spread === false ? 0 : i,
+        token,
+        tokenInQuery: opts.tokenInQuery,
+        timeouts,
+        random: mulberry32(seed * 1_000_003 + i),
+        // The SDK's own lines only from warn up: the peer already logs every state change.
+        logger: sdkLogger(log),
+      },
+      log,
+      progress,
+    );
     byId.set(spec.id, peer);
     return peer;
   });

@@ -43,8 +43,17 @@ export interface PeerStats {
 export class DrillPeer {
   readonly client: SluiceClient;
   readonly stats: PeerStats = {
-    sent: 0, acked: 0, failed: 0, failures: {}, statuses: { delivered: 0, stored: 0, duplicate: 0 },
-    received: 0, duplicated: 0, reconnects: 0, gapsMs: [], historyGaps: 0, replayed: 0,
+    sent: 0,
+    acked: 0,
+    failed: 0,
+    failures: {},
+    statuses: { delivered: 0, stored: 0, duplicate: 0 },
+    received: 0,
+    duplicated: 0,
+    reconnects: 0,
+    gapsMs: [],
+    historyGaps: 0,
+    replayed: 0,
   };
   /** Numbers received, per sender (compact: a long drill must not grow a set per signal). */
   private readonly receivedFrom = new Map<string, Received>();
@@ -156,22 +165,25 @@ export class DrillPeer {
     this.inFlight++;
     // The id is derived from (peer, n): a re-send after reconnect carries the same id, so the
     // server's (sender, id) dedupe recognises it.
-    this.client.send(this.spec.to, { n, at: Date.now() }, `${this.spec.id}-${n}`).then(
-      (status) => {
-        this.stats.acked++;
-        this.stats.statuses[status]++;
-      },
-      (err: Error & { reason?: string; code?: string }) => {
-        this.stats.failed++;
-        const why = err.reason ?? err.code ?? 'error';
-        this.stats.failures[why] = (this.stats.failures[why] ?? 0) + 1;
-        if (err.code !== 'closed') this.log.warn({ event: 'send_failed', n, reason: why }, 'signal refused');
-      },
-    ).finally(() => {
-      this.inFlight--;
-      if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
-      this.onProgress();
-    });
+    this.client
+      .send(this.spec.to, { n, at: Date.now() }, `${this.spec.id}-${n}`)
+      .then(
+        (status) => {
+          this.stats.acked++;
+          this.stats.statuses[status]++;
+        },
+        (err: Error & { reason?: string; code?: string }) => {
+          this.stats.failed++;
+          const why = err.reason ?? err.code ?? 'error';
+          this.stats.failures[why] = (this.stats.failures[why] ?? 0) + 1;
+          if (err.code !== 'closed') this.log.warn({ event: 'send_failed', n, reason: why }, 'signal refused');
+        },
+      )
+      .finally(() => {
+        this.inFlight--;
+        if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
+        this.onProgress();
+      });
   }
 
   private onSignal(from: string, data: unknown): void {

@@ -24,9 +24,23 @@ export interface SinglePeerOptions {
 }
 
 /** One peer's books: the fleet summary's counters, for a single peer and its partner. */
-export type PeerSummary = Pick<FleetSummary,
-  'durationMs' | 'sent' | 'acked' | 'failed' | 'failures' | 'delivered' | 'duplicated' | 'lost' | 'unacked'
-  | 'reconnects' | 'replayed' | 'historyGaps' | 'longestGapMs' | 'gapMs'> & {
+export type PeerSummary = Pick<
+  FleetSummary,
+  | 'durationMs'
+  | 'sent'
+  | 'acked'
+  | 'failed'
+  | 'failures'
+  | 'delivered'
+  | 'duplicated'
+  | 'lost'
+  | 'unacked'
+  | 'reconnects'
+  | 'replayed'
+  | 'historyGaps'
+  | 'longestGapMs'
+  | 'gapMs'
+> & {
   peer: string;
   to: string;
   /** Why the peer stopped by itself (e.g. `unauthorized`), if it did. */
@@ -40,9 +54,20 @@ export function runPeer(opts: SinglePeerOptions): { peer: DrillPeer; stop(): Pro
   const log = logger.child({ peer: opts.spec.id, kind: opts.spec.kind });
   const random = mulberry32(opts.seed ?? 1);
   const startedAt = Date.now();
-  const peer = new DrillPeer(opts.spec, {
-    url: opts.urls, token: opts.token, tokenInQuery: opts.tokenInQuery, timeouts, random, logger: sdkLogger(log),
-  }, log, undefined, () => void stop());
+  const peer = new DrillPeer(
+    opts.spec,
+    {
+      url: opts.urls,
+      token: opts.token,
+      tokenInQuery: opts.tokenInQuery,
+      timeouts,
+      random,
+      logger: sdkLogger(log),
+    },
+    log,
+    undefined,
+    () => void stop(),
+  );
   peer.client.once('connected', () => peer.startSending(opts.intervalMs ?? 250, 0));
 
   let resolveDone!: (s: PeerSummary) => void;
@@ -54,15 +79,30 @@ export function runPeer(opts: SinglePeerOptions): { peer: DrillPeer; stop(): Pro
       peer.stopSending();
       // Let what is in flight be answered, within the time a reconnect may take.
       let bound: NodeJS.Timeout | undefined;
-      await Promise.race([peer.idle(), new Promise((r) => (bound = setTimeout(r, c.deadPeerDetectionMs + c.reconnectCapMs + c.connectTimeoutMs)))]);
+      await Promise.race([
+        peer.idle(),
+        new Promise((r) => (bound = setTimeout(r, c.deadPeerDetectionMs + c.reconnectCapMs + c.connectTimeoutMs))),
+      ]);
       clearTimeout(bound);
       const s = peer.stats;
       const g = percentiles(s.gapsMs);
       const summary: PeerSummary = {
-        peer: opts.spec.id, to: opts.spec.to, durationMs: Date.now() - startedAt,
-        sent: s.sent, acked: s.acked, failed: s.failed, failures: s.failures, delivered: s.received, duplicated: s.duplicated,
-        lost: peer.holesFrom(opts.spec.to), unacked: peer.pending, reconnects: s.reconnects, replayed: s.replayed,
-        historyGaps: s.historyGaps, longestGapMs: g.max, gapMs: g,
+        peer: opts.spec.id,
+        to: opts.spec.to,
+        durationMs: Date.now() - startedAt,
+        sent: s.sent,
+        acked: s.acked,
+        failed: s.failed,
+        failures: s.failures,
+        delivered: s.received,
+        duplicated: s.duplicated,
+        lost: peer.holesFrom(opts.spec.to),
+        unacked: peer.pending,
+        reconnects: s.reconnects,
+        replayed: s.replayed,
+        historyGaps: s.historyGaps,
+        longestGapMs: g.max,
+        gapMs: g,
       };
       if (s.fatal) summary.fatal = s.fatal;
       await peer.close();

@@ -61,7 +61,10 @@ export interface Frame {
 
 /** Why an incoming frame was refused: serialised into an error reply or a close reason. */
 export class ProtocolError extends Error {
-  constructor(readonly reason: string, message: string) {
+  constructor(
+    readonly reason: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -114,9 +117,16 @@ export const peerTopic = (peerId: string) => `${PEER_TOPIC_PREFIX}${peerId}`;
  * signal): the frame is assembled around it, never parsed or stringified again per recipient.
  * Same bytes as `push(joinRef, topic, SIGNAL_EVENT, {from, id, seq, data, replayed})`.
  */
-export function pushSignal(joinRef: Ref, topic: string, s: { from: string; id: string; seq: number; replayed: boolean }, dataJson: string): string {
-  return `[${JSON.stringify(joinRef)},null,${JSON.stringify(topic)},${JSON.stringify(SIGNAL_EVENT)},`
-    + `{"from":${JSON.stringify(s.from)},"id":${JSON.stringify(s.id)},"seq":${s.seq},"data":${dataJson},"replayed":${s.replayed}}]`;
+export function pushSignal(
+  joinRef: Ref,
+  topic: string,
+  s: { from: string; id: string; seq: number; replayed: boolean },
+  dataJson: string,
+): string {
+  return (
+    `[${JSON.stringify(joinRef)},null,${JSON.stringify(topic)},${JSON.stringify(SIGNAL_EVENT)},` +
+    `{"from":${JSON.stringify(s.from)},"id":${JSON.stringify(s.id)},"seq":${s.seq},"data":${dataJson},"replayed":${s.replayed}}]`
+  );
 }
 
 /** Signal `data` bounds: nesting of objects/arrays ... */
@@ -172,7 +182,8 @@ export function scanFrame(buf: Buffer, maxValues: number = MAX_DATA_VALUES): Fra
   };
   for (let i = 0; i < n; i++) {
     const c = buf[i];
-    if (c === 0x22) { // string: jump to its closing quote
+    if (c === 0x22) {
+      // string: jump to its closing quote
       let q = i;
       for (;;) {
         q = buf.indexOf(0x22, q + 1);

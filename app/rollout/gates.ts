@@ -76,7 +76,14 @@ export interface GateThresholds {
  * gone before it has joined again); a peer away longer did not just reconnect.
  */
 export function defaultThresholds(t: Timeouts): GateThresholds {
-  return { maxResets: 0, maxDrainMs: t.drain.deadlineMs, minReconnectRatio: 0.9, maxHeartbeatTimeoutRatio: 0.01, maxPresenceFlaps: 0, presenceWindowMs: reconnectBoundMs(t) };
+  return {
+    maxResets: 0,
+    maxDrainMs: t.drain.deadlineMs,
+    minReconnectRatio: 0.9,
+    maxHeartbeatTimeoutRatio: 0.01,
+    maxPresenceFlaps: 0,
+    presenceWindowMs: reconnectBoundMs(t),
+  };
 }
 
 /**
@@ -89,13 +96,47 @@ export function settleMs(t: Timeouts, th: GateThresholds): number {
 }
 
 /** Each threshold: what it may be, and why (the issue a bad value gets names the key and this). */
-const THRESHOLD_RULES: Record<keyof GateThresholds, { integer: boolean; min: number; max: (t: Timeouts) => number; expected: (t: Timeouts) => string }> = {
-  maxResets: { integer: true, min: 0, max: () => Number.MAX_SAFE_INTEGER, expected: () => 'an integer >= 0 (connections reset in one step)' },
-  maxDrainMs: { integer: true, min: 1, max: (t) => t.drain.deadlineMs, expected: (t) => `an integer in [1, ${t.drain.deadlineMs}] ms: a drain at drain.deadlineMs has reset its clients, a higher bound could never fail` },
-  minReconnectRatio: { integer: false, min: 0, max: () => 1, expected: () => 'a number in [0, 1] (share of the drained load the survivors must gain)' },
-  maxHeartbeatTimeoutRatio: { integer: false, min: 0, max: () => 1, expected: () => 'a number in [0, 1] (share of the survivors\' connections)' },
-  maxPresenceFlaps: { integer: true, min: 0, max: () => Number.MAX_SAFE_INTEGER, expected: () => 'an integer >= 0 (peers that may leave presence in one step)' },
-  presenceWindowMs: { integer: true, min: 0, max: (t) => t.resume.awayGraceMs, expected: (t) => `an integer in [0, ${t.resume.awayGraceMs}] ms (resume.awayGraceMs: a peer away longer is offline anyway)` },
+const THRESHOLD_RULES: Record<
+  keyof GateThresholds,
+  { integer: boolean; min: number; max: (t: Timeouts) => number; expected: (t: Timeouts) => string }
+> = {
+  maxResets: {
+    integer: true,
+    min: 0,
+    max: () => Number.MAX_SAFE_INTEGER,
+    expected: () => 'an integer >= 0 (connections reset in one step)',
+  },
+  maxDrainMs: {
+    integer: true,
+    min: 1,
+    max: (t) => t.drain.deadlineMs,
+    expected: (t) =>
+      `an integer in [1, ${t.drain.deadlineMs}] ms: a drain at drain.deadlineMs has reset its clients, a higher bound could never fail`,
+  },
+  minReconnectRatio: {
+    integer: false,
+    min: 0,
+    max: () => 1,
+    expected: () => 'a number in [0, 1] (share of the drained load the survivors must gain)',
+  },
+  maxHeartbeatTimeoutRatio: {
+    integer: false,
+    min: 0,
+    max: () => 1,
+    expected: () => "a number in [0, 1] (share of the survivors' connections)",
+  },
+  maxPresenceFlaps: {
+    integer: true,
+    min: 0,
+    max: () => Number.MAX_SAFE_INTEGER,
+    expected: () => 'an integer >= 0 (peers that may leave presence in one step)',
+  },
+  presenceWindowMs: {
+    integer: true,
+    min: 0,
+    max: (t) => t.resume.awayGraceMs,
+    expected: (t) => `an integer in [0, ${t.resume.awayGraceMs}] ms (resume.awayGraceMs: a peer away longer is offline anyway)`,
+  },
 };
 export const THRESHOLD_KEYS = Object.keys(THRESHOLD_RULES) as Array<keyof GateThresholds>;
 
@@ -104,11 +145,16 @@ export const THRESHOLD_KEYS = Object.keys(THRESHOLD_RULES) as Array<keyof GateTh
  * strings, as `pulumi config set --path` writes them). Every bad key or value is an issue naming
  * `${keyPrefix}.<key>` and what was expected; the thresholds are only usable when there is none.
  */
-export function resolveThresholds(t: Timeouts, overrides: unknown, keyPrefix: string): { thresholds: GateThresholds; issues: Array<{ key: string; message: string }> } {
+export function resolveThresholds(
+  t: Timeouts,
+  overrides: unknown,
+  keyPrefix: string,
+): { thresholds: GateThresholds; issues: Array<{ key: string; message: string }> } {
   const thresholds = defaultThresholds(t);
   const issues: Array<{ key: string; message: string }> = [];
   if (overrides === undefined || overrides === null) return { thresholds, issues };
-  if (typeof overrides !== 'object' || Array.isArray(overrides)) return { thresholds, issues: [{ key: keyPrefix, message: `must be an object of thresholds (${THRESHOLD_KEYS.join(', ')})` }] };
+  if (typeof overrides !== 'object' || Array.isArray(overrides))
+    return { thresholds, issues: [{ key: keyPrefix, message: `must be an object of thresholds (${THRESHOLD_KEYS.join(', ')})` }] };
   for (const [k, raw] of Object.entries(overrides as Record<string, unknown>)) {
     const rule = THRESHOLD_RULES[k as keyof GateThresholds];
     if (!rule) {
@@ -125,7 +171,14 @@ export function resolveThresholds(t: Timeouts, overrides: unknown, keyPrefix: st
   return { thresholds, issues };
 }
 
-export type GateName = 'drain-resets' | 'drain-duration' | 'drains-observed' | 'survivor-reconnects' | 'heartbeat-timeouts' | 'presence-flaps' | 'lifecycle-watcher';
+export type GateName =
+  | 'drain-resets'
+  | 'drain-duration'
+  | 'drains-observed'
+  | 'survivor-reconnects'
+  | 'heartbeat-timeouts'
+  | 'presence-flaps'
+  | 'lifecycle-watcher';
 /** Gates that can fail before the step ends: the rollout halts after the first bad server. */
 export const HARD_GATES: readonly GateName[] = ['drain-resets', 'drain-duration', 'lifecycle-watcher'];
 
@@ -141,13 +194,18 @@ const isDrainedState = (s: string) => s === 'draining' || s === 'drained' || s =
 
 /** The drains that started in this step. */
 export function stepDrains(e: Evidence): Array<ServerObservation & { drain: NonNullable<ServerObservation['drain']> }> {
-  return e.latest.filter((s): s is ServerObservation & { drain: NonNullable<ServerObservation['drain']> } => s.drain !== null && s.drain.startedAt >= e.startedAt);
+  return e.latest.filter(
+    (s): s is ServerObservation & { drain: NonNullable<ServerObservation['drain']> } =>
+      s.drain !== null && s.drain.startedAt >= e.startedAt,
+  );
 }
 
 /** Servers gone without a drain report that served connections when the step began (with that count). */
 export function leftUndrained(e: Evidence): Array<{ id: string; connections: number }> {
   const before = new Map(e.before.map((s) => [s.id, s.connections]));
-  return e.latest.filter((s) => s.state === 'gone' && s.drain === null && (before.get(s.id) ?? 0) > 0).map((s) => ({ id: s.id, connections: before.get(s.id)! }));
+  return e.latest
+    .filter((s) => s.state === 'gone' && s.drain === null && (before.get(s.id) ?? 0) > 0)
+    .map((s) => ({ id: s.id, connections: before.get(s.id)! }));
 }
 
 /**
@@ -166,10 +224,13 @@ export function evaluateGates(e: Evidence, th: GateThresholds, opts: { regions: 
   out.push({
     gate: 'drain-resets',
     verdict: resetCount > th.maxResets ? 'fail' : 'pass',
-    observed: resets.length || undrained.length ? `${resetCount} reset (RST) on ${[
-      ...resets.map((s) => `${s.id} (${s.drain.reset} of ${s.drain.total})`),
-      ...undrained.map((u) => `${u.id} (${u.connections} of ${u.connections}: left without a drain)`),
-    ].join(', ')}` : `0 reset in ${drains.length} drain(s)`,
+    observed:
+      resets.length || undrained.length
+        ? `${resetCount} reset (RST) on ${[
+            ...resets.map((s) => `${s.id} (${s.drain.reset} of ${s.drain.total})`),
+            ...undrained.map((u) => `${u.id} (${u.connections} of ${u.connections}: left without a drain)`),
+          ].join(', ')}`
+        : `0 reset in ${drains.length} drain(s)`,
     threshold: `<= ${th.maxResets}`,
   });
 
@@ -179,8 +240,11 @@ export function evaluateGates(e: Evidence, th: GateThresholds, opts: { regions: 
   out.push({
     gate: 'drain-duration',
     verdict: slow.length ? 'fail' : finished.length ? 'pass' : opts.final ? 'fail' : 'n/a',
-    observed: slow.length ? `${slow.map((s) => `${s.id} ${s.drain.finishedAt - s.drain.startedAt} ms`).join(', ')}`
-      : finished.length ? `longest ${longest} ms over ${finished.length} drain(s)` : 'no finished drain',
+    observed: slow.length
+      ? `${slow.map((s) => `${s.id} ${s.drain.finishedAt - s.drain.startedAt} ms`).join(', ')}`
+      : finished.length
+        ? `longest ${longest} ms over ${finished.length} drain(s)`
+        : 'no finished drain',
     threshold: `< ${th.maxDrainMs} ms (drain.deadlineMs)`,
   });
 
@@ -189,8 +253,13 @@ export function evaluateGates(e: Evidence, th: GateThresholds, opts: { regions: 
   out.push({
     gate: 'lifecycle-watcher',
     verdict: watcherErrors.length ? 'fail' : watchers.length ? 'pass' : 'n/a',
-    observed: watcherErrors.length ? watcherErrors.map((s) => `${s.id} lastResult error${s.watcher!.lastStatus !== undefined ? ` (HTTP ${s.watcher!.lastStatus})` : ''}`).join(', ')
-      : watchers.length ? `${watchers.length} watcher(s) without errors` : 'no server runs a lifecycle watcher',
+    observed: watcherErrors.length
+      ? watcherErrors
+          .map((s) => `${s.id} lastResult error${s.watcher!.lastStatus !== undefined ? ` (HTTP ${s.watcher!.lastStatus})` : ''}`)
+          .join(', ')
+      : watchers.length
+        ? `${watchers.length} watcher(s) without errors`
+        : 'no server runs a lifecycle watcher',
     threshold: 'no poll errors',
   });
   if (!opts.final) return out;
@@ -212,13 +281,17 @@ export function evaluateGates(e: Evidence, th: GateThresholds, opts: { regions: 
   const survivors = e.latest.filter((s) => !isDrainedState(s.state) && s.drain === null);
   // The load the drained servers carried when the step began: a client drained twice in one step
   // (moved to a server that is replaced later) counts once. A server drained before it was seen: its report.
-  const drained = drains.reduce((n, s) => n + (before.has(s.id) ? before.get(s.id)!.connections : e.before.length === 0 ? s.drain.total : 0), 0);
+  const drained = drains.reduce(
+    (n, s) => n + (before.has(s.id) ? before.get(s.id)!.connections : e.before.length === 0 ? s.drain.total : 0),
+    0,
+  );
   const gained = survivors.reduce((n, s) => n + s.connections - (before.get(s.id)?.connections ?? 0), 0);
   const ratio = drained === 0 ? 1 : gained / drained;
   out.push({
     gate: 'survivor-reconnects',
     verdict: drained === 0 ? 'n/a' : ratio < th.minReconnectRatio ? 'fail' : 'pass',
-    observed: drained === 0 ? 'no connection was drained' : `survivors gained ${gained} of ${drained} drained connections (${ratio.toFixed(2)})`,
+    observed:
+      drained === 0 ? 'no connection was drained' : `survivors gained ${gained} of ${drained} drained connections (${ratio.toFixed(2)})`,
     threshold: `>= ${th.minReconnectRatio}`,
   });
 
@@ -241,21 +314,40 @@ const list = (ids: string[]) => `${ids.slice(0, 5).join(', ')}${ids.length > 5 ?
 /** presence-flaps: known departures, plus absences of peers online at the step's start past the window. */
 function presenceGate(e: Evidence, th: GateThresholds): GateResult {
   const absences = e.presence?.absences ?? [];
-  const flapped = [...new Set([...e.presenceFlaps, ...absences.filter((a) => a.longestMs >= th.presenceWindowMs).map((a) => a.peer)])].sort();
-  const open = absences.filter((a) => a.absentNow && a.longestMs < th.presenceWindowMs).map((a) => a.peer).sort();
+  const flapped = [
+    ...new Set([...e.presenceFlaps, ...absences.filter((a) => a.longestMs >= th.presenceWindowMs).map((a) => a.peer)]),
+  ].sort();
+  const open = absences
+    .filter((a) => a.absentNow && a.longestMs < th.presenceWindowMs)
+    .map((a) => a.peer)
+    .sort();
   const back = absences.filter((a) => !a.absentNow && a.longestMs < th.presenceWindowMs).length;
   const threshold = `<= ${th.maxPresenceFlaps} (online at the step's start, not back within ${th.presenceWindowMs} ms)`;
   const of = e.presence ? ` of ${e.presence.onlineAtStart} online at the step's start` : '';
   if (flapped.length > th.maxPresenceFlaps) {
-    return { gate: 'presence-flaps', verdict: 'fail', threshold, observed: `${flapped.length} peer(s)${of} not back within ${th.presenceWindowMs} ms: ${list(flapped)}` };
+    return {
+      gate: 'presence-flaps',
+      verdict: 'fail',
+      threshold,
+      observed: `${flapped.length} peer(s)${of} not back within ${th.presenceWindowMs} ms: ${list(flapped)}`,
+    };
   }
   // Not decided yet: a fail that keeps the step settling (settleMs covers the window).
   if (open.length > 0) {
-    return { gate: 'presence-flaps', verdict: 'fail', threshold, observed: `${open.length} peer(s)${of} away, not back yet (window ${th.presenceWindowMs} ms): ${list(open)}` };
+    return {
+      gate: 'presence-flaps',
+      verdict: 'fail',
+      threshold,
+      observed: `${open.length} peer(s)${of} away, not back yet (window ${th.presenceWindowMs} ms): ${list(open)}`,
+    };
   }
   return {
-    gate: 'presence-flaps', verdict: 'pass', threshold,
-    observed: flapped.length ? `${flapped.length} peer(s) not back within the window: ${list(flapped)}` : `no peer${of} left presence${back ? ` (${back} reconnected within the window)` : ''}`,
+    gate: 'presence-flaps',
+    verdict: 'pass',
+    threshold,
+    observed: flapped.length
+      ? `${flapped.length} peer(s) not back within the window: ${list(flapped)}`
+      : `no peer${of} left presence${back ? ` (${back} reconnected within the window)` : ''}`,
   };
 }
 

@@ -103,9 +103,16 @@ export class AdminGateSource implements GateSource {
   }
 
   evidence(): Evidence {
-    const absences: PresenceAbsence[] = [...this.absences].map(([peer, a]) => ({ peer, longestMs: a.longestMs, absentNow: a.since !== undefined }));
+    const absences: PresenceAbsence[] = [...this.absences].map(([peer, a]) => ({
+      peer,
+      longestMs: a.longestMs,
+      absentNow: a.since !== undefined,
+    }));
     return {
-      startedAt: this.startedAt, before: this.before, latest: [...this.latest.values()], presenceFlaps: [],
+      startedAt: this.startedAt,
+      before: this.before,
+      latest: [...this.latest.values()],
+      presenceFlaps: [],
       ...(this.onlineAtStart ? { presence: { onlineAtStart: this.onlineAtStart.size, absences } } : {}),
     };
   }
@@ -123,7 +130,13 @@ export class AdminGateSource implements GateSource {
     if (!this.regions.includes(t.region)) return;
     const prev = this.latest.get(t.id);
     const o = toObservation(t, body, '');
-    this.latest.set(t.id, { ...o, connections: body.connections ?? prev?.connections ?? 0, heartbeatTimeouts: prev?.heartbeatTimeouts ?? 0, watcher: o.watcher ?? prev?.watcher ?? null, drain: o.drain ?? prev?.drain ?? null });
+    this.latest.set(t.id, {
+      ...o,
+      connections: body.connections ?? prev?.connections ?? 0,
+      heartbeatTimeouts: prev?.heartbeatTimeouts ?? 0,
+      watcher: o.watcher ?? prev?.watcher ?? null,
+      drain: o.drain ?? prev?.drain ?? null,
+    });
   }
 
   private async get(t: AdminTarget, route: string): Promise<Response> {
@@ -142,7 +155,8 @@ export class AdminGateSource implements GateSource {
     } catch {
       return undefined;
     }
-    if (status.status === 401 || status.status === 403) throw new Error(`${t.id}: GET /status answered ${status.status}: check the admin token`);
+    if (status.status === 401 || status.status === 403)
+      throw new Error(`${t.id}: GET /status answered ${status.status}: check the admin token`);
     if (!status.ok || !metrics.ok) return undefined;
     try {
       return toObservation(t, (await status.json()) as StatusBody, await metrics.text());
@@ -199,15 +213,23 @@ function toObservation(t: AdminTarget, body: StatusBody, text: string): ServerOb
     region: t.region,
     state: String(body.state ?? 'unknown'),
     connections: Number(body.connections ?? 0),
-    drain: d ? {
-      startedAt: Number(d.startedAt ?? 0),
-      finishedAt: Number(d.finishedAt ?? 0),
-      total: Number(d.total ?? 0),
-      closeSent: Number(d.closeSent ?? 0),
-      // The report and the gauge are the same count; take the larger if one lags.
-      reset: Math.max(Number(d.reset ?? 0), metricValue(text, 'sluice_drain_reset') ?? 0),
-    } : null,
+    drain: d
+      ? {
+          startedAt: Number(d.startedAt ?? 0),
+          finishedAt: Number(d.finishedAt ?? 0),
+          total: Number(d.total ?? 0),
+          closeSent: Number(d.closeSent ?? 0),
+          // The report and the gauge are the same count; take the larger if one lags.
+          reset: Math.max(Number(d.reset ?? 0), metricValue(text, 'sluice_drain_reset') ?? 0),
+        }
+      : null,
     heartbeatTimeouts: metricValue(text, 'sluice_heartbeat_timeouts_total') ?? 0,
-    watcher: w ? { up: Boolean(w.up), lastResult: String(w.lastResult ?? 'none'), ...(w.lastStatus !== undefined ? { lastStatus: Number(w.lastStatus) } : {}) } : null,
+    watcher: w
+      ? {
+          up: Boolean(w.up),
+          lastResult: String(w.lastResult ?? 'none'),
+          ...(w.lastStatus !== undefined ? { lastStatus: Number(w.lastStatus) } : {}),
+        }
+      : null,
   };
 }

@@ -92,7 +92,10 @@ export function createAdminHandler(server: AdminServer): AdminHandler {
       if (verdict !== 'ok') {
         server.metrics.adminRefused.inc({ reason: verdict === 'missing' ? 'missing_token' : 'wrong_token' });
         // Logged without the token (or any header): route and peer address only.
-        server.log.warn({ route: `${req.method} ${url.pathname.slice(0, 64)}`, remote: req.socket.remoteAddress, reason: verdict }, 'admin request refused');
+        server.log.warn(
+          { route: `${req.method} ${url.pathname.slice(0, 64)}`, remote: req.socket.remoteAddress, reason: verdict },
+          'admin request refused',
+        );
         if (verdict === 'missing') return json(res, 401, { error: 'unauthorized' }, { 'WWW-Authenticate': 'Bearer realm="sluice-admin"' });
         return json(res, 403, { error: 'forbidden' });
       }
@@ -106,14 +109,18 @@ export function createAdminHandler(server: AdminServer): AdminHandler {
     };
     // Listings per account (a tenant's portal asks for its own): peers are shown by sub + account.
     const account = url.searchParams.get('account');
-    if (account !== null && !ACCOUNT_PATTERN.test(account)) return json(res, 400, { error: 'bad_request', field: 'account', expected: '1-64 characters of [A-Za-z0-9_.-]' });
+    if (account !== null && !ACCOUNT_PATTERN.test(account))
+      return json(res, 400, { error: 'bad_request', field: 'account', expected: '1-64 characters of [A-Za-z0-9_.-]' });
     switch (route) {
       case 'POST /drain': {
         const stay = url.searchParams.get('stay') === '1';
         server.log.info({ remote: req.socket.remoteAddress, stay }, 'drain requested over admin');
         void server.drain(stay ? 'admin_stay' : 'admin');
         if (url.searchParams.get('wait') === '1') {
-          server.drained().then((report) => json(res, 200, { state: server.state, drain: report })).catch(fail);
+          server
+            .drained()
+            .then((report) => json(res, 200, { state: server.state, drain: report }))
+            .catch(fail);
         } else {
           json(res, 202, status(server));
         }
@@ -122,13 +129,19 @@ export function createAdminHandler(server: AdminServer): AdminHandler {
       case 'GET /status':
         return json(res, 200, status(server));
       case 'GET /metrics':
-        server.metrics.registry.metrics().then((text) => {
-          res.writeHead(200, { 'Content-Type': server.metrics.registry.contentType });
-          res.end(text);
-        }).catch(fail);
+        server.metrics.registry
+          .metrics()
+          .then((text) => {
+            res.writeHead(200, { 'Content-Type': server.metrics.registry.contentType });
+            res.end(text);
+          })
+          .catch(fail);
         return;
       case 'GET /presence':
-        server.backplane.presence().then((peers) => json(res, 200, { peers: listing(peers, account) })).catch(fail);
+        server.backplane
+          .presence()
+          .then((peers) => json(res, 200, { peers: listing(peers, account) }))
+          .catch(fail);
         return;
       case 'GET /presence/stream': {
         res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
@@ -167,7 +180,9 @@ export function listing(peers: PresenceEntry[], account: string | null): Array<P
 export function presenceEvent(ev: PresenceEvent, account: string | null): object | undefined {
   const id = ev.type === 'offline' ? ev.peerId : ev.entry.peerId;
   if (account !== null && accountOf(id) !== account) return undefined;
-  return ev.type === 'offline' ? { type: ev.type, peerId: subOf(id), account: accountOf(id) } : { type: ev.type, entry: shownEntry(ev.entry) };
+  return ev.type === 'offline'
+    ? { type: ev.type, peerId: subOf(id), account: accountOf(id) }
+    : { type: ev.type, entry: shownEntry(ev.entry) };
 }
 
 function status(server: AdminServer) {

@@ -97,7 +97,11 @@ export class PeerChannel implements AttachOptions {
     let session: PeerSession;
     try {
       // This channel is its own AttachOptions (deliver, onEvicted): no closures per join.
-      session = await this.ctx.backplane.attach({ id: this.host.address, kind: this.host.peer.kind, groups: this.host.peer.groups }, this.ctx.serverId, this);
+      session = await this.ctx.backplane.attach(
+        { id: this.host.address, kind: this.host.peer.kind, groups: this.host.peer.groups },
+        this.ctx.serverId,
+        this,
+      );
     } catch (err) {
       this.joinRef = null;
       this.pending = null;
@@ -222,7 +226,11 @@ export class PeerChannel implements AttachOptions {
       // replay's high-water mark) and the process budget. Past it the delivery is refused: it
       // stays in history (`stored`) and the replay reads it from there.
       const bytes = d.data.length + 128;
-      if (this.pendingRefused || this.pendingBytes + bytes > this.ctx.limits.maxBufferedBytes / 4 || !this.ctx.backplane.memory.reserve('queued', bytes)) {
+      if (
+        this.pendingRefused ||
+        this.pendingBytes + bytes > this.ctx.limits.maxBufferedBytes / 4 ||
+        !this.ctx.backplane.memory.reserve('queued', bytes)
+      ) {
         this.pendingRefused = true;
         return false;
       }
@@ -236,7 +244,9 @@ export class PeerChannel implements AttachOptions {
   private sendDelivery(d: Delivery, replayed: boolean): boolean {
     if (d.seq <= this.lastSentSeq) return true; // already sent by the replay
     // The sender is of this peer's account (policy.ts): it is shown by its sub.
-    const ok = this.host.send(pushSignal(this.joinRef, peerTopic(this.host.peer.sub), { from: subOf(d.from), id: d.id, seq: d.seq, replayed }, d.data));
+    const ok = this.host.send(
+      pushSignal(this.joinRef, peerTopic(this.host.peer.sub), { from: subOf(d.from), id: d.id, seq: d.seq, replayed }, d.data),
+    );
     if (ok) this.lastSentSeq = d.seq;
     return ok;
   }

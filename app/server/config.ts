@@ -15,7 +15,6 @@ import { quotaErrors } from '../backplane/quota';
 import { resolveTimeouts, serverKeepAliveTimeoutMs, Timeouts, TimeoutsContractError, TimeoutsOverrides } from '../contract/timeouts';
 import { ADMIN_PORT, SERVER_PORT } from '../protocol/endpoints';
 
-
 /** SLUICE_ADMIN_TOKEN length floor: a bearer token is a password that is never typed. */
 export const ADMIN_TOKEN_MIN_LENGTH = 32;
 
@@ -30,30 +29,73 @@ const envSchema = z.object({
   SLUICE_ADMIN_PORT: port(ADMIN_PORT),
   SLUICE_TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   SLUICE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  SLUICE_SERVER_ID: z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/).default(os.hostname()),
+  SLUICE_SERVER_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,128}$/)
+    .default(os.hostname()),
   SLUICE_REDIS_URL: z.string().url().optional(),
   SLUICE_TIMEOUTS: z.string().optional(),
-  SLUICE_MAX_FRAME_BYTES: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(64 * 1024),
+  SLUICE_MAX_FRAME_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(16 * 1024 * 1024)
+    .default(64 * 1024),
   SLUICE_RATE_PER_SEC: z.coerce.number().positive().default(50),
   SLUICE_RATE_BURST: z.coerce.number().int().positive().default(100),
-  SLUICE_BYTES_PER_SEC: z.coerce.number().int().min(1024).default(256 * 1024),
-  SLUICE_BYTES_BURST: z.coerce.number().int().min(1024).default(512 * 1024),
-  SLUICE_MAX_BUFFERED_BYTES: z.coerce.number().int().min(16 * 1024).default(1024 * 1024),
-  SLUICE_HISTORY_MAX_BYTES: z.coerce.number().int().min(64 * 1024).default(DEFAULT_BUDGET.historyMaxBytesPerPeer),
-  SLUICE_MEMORY_BUDGET_BYTES: z.coerce.number().int().min(16 * 1024 * 1024).default(DEFAULT_BUDGET.memoryBudgetBytes),
+  SLUICE_BYTES_PER_SEC: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(256 * 1024),
+  SLUICE_BYTES_BURST: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(512 * 1024),
+  SLUICE_MAX_BUFFERED_BYTES: z.coerce
+    .number()
+    .int()
+    .min(16 * 1024)
+    .default(1024 * 1024),
+  SLUICE_HISTORY_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(64 * 1024)
+    .default(DEFAULT_BUDGET.historyMaxBytesPerPeer),
+  SLUICE_MEMORY_BUDGET_BYTES: z.coerce
+    .number()
+    .int()
+    .min(16 * 1024 * 1024)
+    .default(DEFAULT_BUDGET.memoryBudgetBytes),
   SLUICE_GCE_WATCHER: z.enum(['on', 'off']).default('off'),
   SLUICE_TOKEN_IN_QUERY: z.enum(['on', 'off']).optional(),
   SLUICE_ADMIN_TOKEN: z.string().min(ADMIN_TOKEN_MIN_LENGTH, `must be at least ${ADMIN_TOKEN_MIN_LENGTH} characters`).optional(),
   SLUICE_MAX_CONNECTIONS: z.coerce.number().int().min(1).optional(),
   SLUICE_MAX_CONNECTIONS_PER_PEER: z.coerce.number().int().min(1).max(1000).default(4),
-  SLUICE_TOKEN_MAX_TTL_SEC: z.coerce.number().int().min(60).max(365 * 24 * 3600).default(DEFAULT_TOKEN_MAX_TTL_SEC),
+  SLUICE_TOKEN_MAX_TTL_SEC: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .max(365 * 24 * 3600)
+    .default(DEFAULT_TOKEN_MAX_TTL_SEC),
   SLUICE_TOKEN_ISSUER: z.string().min(1).max(256).default(DEFAULT_ISSUER),
   SLUICE_TOKEN_AUDIENCE: z.string().min(1).max(256).default(DEFAULT_AUDIENCE),
   SLUICE_SIGNAL_SAME_KIND: z.enum(['on', 'off']).default('off'),
   SLUICE_JWKS_URL: z.string().url().optional(),
   SLUICE_JWKS_FILE: z.string().min(1).optional(),
-  SLUICE_JWKS_REFRESH_MS: z.coerce.number().int().min(100).max(24 * 3600_000).default(60_000),
-  SLUICE_JWKS_MAX_STALE_MS: z.coerce.number().int().min(60_000).max(30 * 24 * 3600_000).default(24 * 3600_000),
+  SLUICE_JWKS_REFRESH_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(24 * 3600_000)
+    .default(60_000),
+  SLUICE_JWKS_MAX_STALE_MS: z.coerce
+    .number()
+    .int()
+    .min(60_000)
+    .max(30 * 24 * 3600_000)
+    .default(24 * 3600_000),
   SLUICE_RECIPIENT_SIGNALS_PER_SEC: z.coerce.number().default(DEFAULT_BUDGET.recipientSignalsPerSec),
   SLUICE_RECIPIENT_BYTES_PER_SEC: z.coerce.number().default(DEFAULT_BUDGET.recipientBytesPerSec),
   SLUICE_SENDER_HISTORY_SHARE: z.coerce.number().default(DEFAULT_BUDGET.senderHistoryShare),
@@ -172,12 +214,16 @@ export function connectionCap(fdLimit: number, requested?: number): number {
   const room = fdLimit - FD_RESERVED;
   if (requested !== undefined) {
     if (requested > room) {
-      throw new ConfigError(`invalid configuration:\n  - SLUICE_MAX_CONNECTIONS: ${requested} does not fit the open-file limit (ulimit -n ${fdLimit}): at most ${Math.max(room, 0)} (the limit minus ${FD_RESERVED} descriptors kept for HTTP, admin and the process); raise ulimit -n or lower the cap`);
+      throw new ConfigError(
+        `invalid configuration:\n  - SLUICE_MAX_CONNECTIONS: ${requested} does not fit the open-file limit (ulimit -n ${fdLimit}): at most ${Math.max(room, 0)} (the limit minus ${FD_RESERVED} descriptors kept for HTTP, admin and the process); raise ulimit -n or lower the cap`,
+      );
     }
     return requested;
   }
   if (room < 1) {
-    throw new ConfigError(`invalid configuration:\n  - SLUICE_MAX_CONNECTIONS: the open-file limit (ulimit -n ${fdLimit}) leaves no room for connections after the ${FD_RESERVED} reserved descriptors; raise ulimit -n`);
+    throw new ConfigError(
+      `invalid configuration:\n  - SLUICE_MAX_CONNECTIONS: the open-file limit (ulimit -n ${fdLimit}) leaves no room for connections after the ${FD_RESERVED} reserved descriptors; raise ulimit -n`,
+    );
   }
   return Math.min(DEFAULT_MAX_CONNECTIONS, room);
 }
@@ -185,7 +231,9 @@ export function connectionCap(fdLimit: number, requested?: number): number {
 /** This process's soft open-file limit (`ulimit -n`); Infinity when unlimited or unknown. */
 export function openFileLimit(): number {
   try {
-    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    const line = readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max open files'));
     const soft = line?.split(/\s{2,}/)[1];
     if (soft) return soft === 'unlimited' ? Infinity : Number(soft);
   } catch {
@@ -222,10 +270,22 @@ const HTTP_TIMEOUT_CAP_MS = 8_000;
  * a server needs to wait for additional incoming data, after it has finished writing the last response"
  * (nodejs.org http docs). test/server/keepalive.test.ts measures both on one server.
  */
-export function httpTimeouts(t: Timeouts): { headersTimeoutMs: number; requestTimeoutMs: number; checkIntervalMs: number; boundMs: number; keepAliveTimeoutMs: number } {
+export function httpTimeouts(t: Timeouts): {
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  checkIntervalMs: number;
+  boundMs: number;
+  keepAliveTimeoutMs: number;
+} {
   const headersTimeoutMs = Math.min(t.client.connectTimeoutMs, HTTP_TIMEOUT_CAP_MS);
   const checkIntervalMs = 1_000;
-  return { headersTimeoutMs, requestTimeoutMs: headersTimeoutMs, checkIntervalMs, boundMs: headersTimeoutMs + checkIntervalMs, keepAliveTimeoutMs: serverKeepAliveTimeoutMs(t) };
+  return {
+    headersTimeoutMs,
+    requestTimeoutMs: headersTimeoutMs,
+    checkIntervalMs,
+    boundMs: headersTimeoutMs + checkIntervalMs,
+    keepAliveTimeoutMs: serverKeepAliveTimeoutMs(t),
+  };
 }
 
 /** 127.0.0.0/8, ::1, their IPv4-mapped forms, and `localhost`. */
@@ -251,29 +311,44 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { fdLimit
   }
   const e = parsed.data;
   const jwksSource = e.SLUICE_JWKS_URL ?? e.SLUICE_JWKS_FILE;
-  if (e.SLUICE_JWKS_URL && e.SLUICE_JWKS_FILE) throw new ConfigError('invalid configuration:\n  - SLUICE_JWKS_URL / SLUICE_JWKS_FILE: set one, not both');
+  if (e.SLUICE_JWKS_URL && e.SLUICE_JWKS_FILE)
+    throw new ConfigError('invalid configuration:\n  - SLUICE_JWKS_URL / SLUICE_JWKS_FILE: set one, not both');
   if (e.SLUICE_JWKS_URL && !e.SLUICE_JWKS_URL.startsWith('https://') && !isLoopbackHost(new URL(e.SLUICE_JWKS_URL).hostname)) {
-    throw new ConfigError('invalid configuration:\n  - SLUICE_JWKS_URL: must be https (http only on a loopback address): the keys decide who may connect');
+    throw new ConfigError(
+      'invalid configuration:\n  - SLUICE_JWKS_URL: must be https (http only on a loopback address): the keys decide who may connect',
+    );
   }
   if (e.SLUICE_ENV === 'production' && !e.SLUICE_TOKEN_SECRET && !jwksSource) {
-    throw new ConfigError('invalid configuration:\n  - SLUICE_TOKEN_SECRET: required when SLUICE_ENV=production, unless tokens are verified with the issuer\'s keys (SLUICE_JWKS_URL or SLUICE_JWKS_FILE)');
+    throw new ConfigError(
+      "invalid configuration:\n  - SLUICE_TOKEN_SECRET: required when SLUICE_ENV=production, unless tokens are verified with the issuer's keys (SLUICE_JWKS_URL or SLUICE_JWKS_FILE)",
+    );
   }
   if (e.SLUICE_BYTES_BURST < e.SLUICE_MAX_FRAME_BYTES) {
-    throw new ConfigError(`invalid configuration:\n  - SLUICE_BYTES_BURST: must be >= SLUICE_MAX_FRAME_BYTES (${e.SLUICE_MAX_FRAME_BYTES}): one largest frame must fit in a burst`);
+    throw new ConfigError(
+      `invalid configuration:\n  - SLUICE_BYTES_BURST: must be >= SLUICE_MAX_FRAME_BYTES (${e.SLUICE_MAX_FRAME_BYTES}): one largest frame must fit in a burst`,
+    );
   }
   const quota: RecipientQuota = {
-    recipientSignalsPerSec: e.SLUICE_RECIPIENT_SIGNALS_PER_SEC, recipientBytesPerSec: e.SLUICE_RECIPIENT_BYTES_PER_SEC, senderHistoryShare: e.SLUICE_SENDER_HISTORY_SHARE,
+    recipientSignalsPerSec: e.SLUICE_RECIPIENT_SIGNALS_PER_SEC,
+    recipientBytesPerSec: e.SLUICE_RECIPIENT_BYTES_PER_SEC,
+    senderHistoryShare: e.SLUICE_SENDER_HISTORY_SHARE,
   };
   const quotaProblems = quotaErrors(quota, e.SLUICE_MAX_FRAME_BYTES);
   if (quotaProblems.length > 0) throw new ConfigError(`invalid configuration:\n${quotaProblems.map((p) => `  - ${p}`).join('\n')}`);
   if (e.SLUICE_PORT !== 0 && e.SLUICE_PORT === e.SLUICE_ADMIN_PORT) {
-    throw new ConfigError('invalid configuration:\n  - SLUICE_ADMIN_PORT: must differ from SLUICE_PORT (the admin listener is never on the public port)');
+    throw new ConfigError(
+      'invalid configuration:\n  - SLUICE_ADMIN_PORT: must differ from SLUICE_PORT (the admin listener is never on the public port)',
+    );
   }
   if (!e.SLUICE_ADMIN_TOKEN && e.SLUICE_ENV === 'production') {
-    throw new ConfigError('invalid configuration:\n  - SLUICE_ADMIN_TOKEN: required when SLUICE_ENV=production (bearer token for the admin listener)');
+    throw new ConfigError(
+      'invalid configuration:\n  - SLUICE_ADMIN_TOKEN: required when SLUICE_ENV=production (bearer token for the admin listener)',
+    );
   }
   if (!e.SLUICE_ADMIN_TOKEN && !isLoopbackHost(e.SLUICE_ADMIN_HOST)) {
-    throw new ConfigError(`invalid configuration:\n  - SLUICE_ADMIN_TOKEN: required when SLUICE_ADMIN_HOST (${e.SLUICE_ADMIN_HOST}) is not a loopback address`);
+    throw new ConfigError(
+      `invalid configuration:\n  - SLUICE_ADMIN_TOKEN: required when SLUICE_ADMIN_HOST (${e.SLUICE_ADMIN_HOST}) is not a loopback address`,
+    );
   }
   const maxConnections = connectionCap(opts.fdLimit ?? openFileLimit(), e.SLUICE_MAX_CONNECTIONS);
   let overrides: TimeoutsOverrides = {};
@@ -301,7 +376,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { fdLimit
     tokenIssuer: e.SLUICE_TOKEN_ISSUER,
     tokenAudience: e.SLUICE_TOKEN_AUDIENCE,
     signalPolicy: { sameKind: e.SLUICE_SIGNAL_SAME_KIND === 'on' },
-    jwks: jwksSource ? { url: e.SLUICE_JWKS_URL, file: e.SLUICE_JWKS_FILE, refreshMs: e.SLUICE_JWKS_REFRESH_MS, maxStaleMs: e.SLUICE_JWKS_MAX_STALE_MS } : undefined,
+    jwks: jwksSource
+      ? { url: e.SLUICE_JWKS_URL, file: e.SLUICE_JWKS_FILE, refreshMs: e.SLUICE_JWKS_REFRESH_MS, maxStaleMs: e.SLUICE_JWKS_MAX_STALE_MS }
+      : undefined,
     logLevel: e.SLUICE_LOG_LEVEL,
     serverId: e.SLUICE_SERVER_ID,
     redisUrl: e.SLUICE_REDIS_URL,

@@ -16,8 +16,18 @@ import type { PeerIdentity } from '../auth/token';
 import { BackplaneError } from '../backplane/types';
 import { serverPingDueMs, type Timeouts } from '../contract/timeouts';
 import {
-  CLOSE, decode, decodeHead, EVENTS, Frame, MAX_DATA_VALUES, PHOENIX_TOPIC, peerTopic, ProtocolError,
-  reply, scanFrame, SIGNAL_EVENT,
+  CLOSE,
+  decode,
+  decodeHead,
+  EVENTS,
+  Frame,
+  MAX_DATA_VALUES,
+  PHOENIX_TOPIC,
+  peerTopic,
+  ProtocolError,
+  reply,
+  scanFrame,
+  SIGNAL_EVENT,
 } from '../protocol/phoenix';
 import { checkFor, peerAddress, SenderChecks } from '../auth/policy';
 import { RecipientBusyError } from '../backplane/quota';
@@ -338,10 +348,13 @@ export class PeerConnection implements ChannelHost {
     }
     const isSignal = head.event === SIGNAL_EVENT;
     if (isSignal) this.ctx.metrics.signalsFailed.inc({ reason: 'invalid_payload' });
-    this.send(reply(head, 'error', {
-      reason: 'invalid_payload', field: isSignal ? 'data' : 'payload',
-      expected: `JSON of at most ${MAX_DATA_VALUES} values (objects, arrays, strings, numbers, booleans, nulls)`,
-    }));
+    this.send(
+      reply(head, 'error', {
+        reason: 'invalid_payload',
+        field: isSignal ? 'data' : 'payload',
+        expected: `JSON of at most ${MAX_DATA_VALUES} values (objects, arrays, strings, numbers, booleans, nulls)`,
+      }),
+    );
   }
 
   /**
@@ -403,7 +416,13 @@ export class PeerConnection implements ChannelHost {
     const { to, id, json } = prepared;
     try {
       // `to` is resolved in the sender's own account; the policy for it is picked, not built.
-      const outcome = await this.ctx.backplane.publish({ from: this.address, to: peerAddress(this.peer.account, to), id, data: json, check: checkFor(this.checks, to) });
+      const outcome = await this.ctx.backplane.publish({
+        from: this.address,
+        to: peerAddress(this.peer.account, to),
+        id,
+        data: json,
+        check: checkFor(this.checks, to),
+      });
       this.ctx.metrics.signalsRelayed.inc({ status: outcome.status });
       this.send(reply(f, 'ok', { status: outcome.status }));
     } catch (err) {

@@ -30,7 +30,10 @@ export class DeadlineWheel<T extends Timed> {
   private timer?: NodeJS.Timeout;
   private scheduled = 0;
 
-  constructor(readonly tickMs: number = DEADLINE_TICK_MS, readonly now: () => number = monotonic) {
+  constructor(
+    readonly tickMs: number = DEADLINE_TICK_MS,
+    readonly now: () => number = monotonic,
+  ) {
     if (!(tickMs > 0)) throw new RangeError(`deadline tick must be positive, got ${tickMs}`);
     this.done = Math.floor(now() / tickMs);
   }

@@ -42,7 +42,10 @@ export class Drainer extends EventEmitter {
   private timers: NodeJS.Timeout[] = [];
   private finish?: () => void;
 
-  constructor(private readonly drain: Timeouts['drain'], private readonly random: () => number = Math.random) {
+  constructor(
+    private readonly drain: Timeouts['drain'],
+    private readonly random: () => number = Math.random,
+  ) {
     super();
   }
 
@@ -58,10 +61,22 @@ export class Drainer extends EventEmitter {
   start(conns: Iterable<Drainable>, reason: string): Promise<DrainReport> {
     if (this.done) return this.done;
     const startedAt = Date.now();
-    const order = shuffle([...conns].filter((c) => !c.isClosed), this.random);
+    const order = shuffle(
+      [...conns].filter((c) => !c.isClosed),
+      this.random,
+    );
     this.targets = new Set(order);
     this._state = 'draining';
-    const report: DrainReport = { reason, startedAt, finishedAt: 0, total: order.length, closeSent: 0, reset: 0, firstCloseMs: null, lastCloseMs: null };
+    const report: DrainReport = {
+      reason,
+      startedAt,
+      finishedAt: 0,
+      total: order.length,
+      closeSent: 0,
+      reset: 0,
+      firstCloseMs: null,
+      lastCloseMs: null,
+    };
     this.report = report;
 
     this.done = new Promise<DrainReport>((resolve) => {
@@ -79,25 +94,29 @@ export class Drainer extends EventEmitter {
     const slot = order.length > 0 ? this.drain.windowMs / order.length : 0;
     order.forEach((conn, i) => {
       const at = (i + this.random()) * slot;
-      this.timers.push(setTimeout(() => {
-        if (conn.isClosed || !conn.closeForRestart('drain')) return;
-        const offset = Date.now() - startedAt;
-        report.closeSent++;
-        report.firstCloseMs ??= offset;
-        report.lastCloseMs = offset;
-        this.emit('progress', { ...report });
-      }, at));
+      this.timers.push(
+        setTimeout(() => {
+          if (conn.isClosed || !conn.closeForRestart('drain')) return;
+          const offset = Date.now() - startedAt;
+          report.closeSent++;
+          report.firstCloseMs ??= offset;
+          report.lastCloseMs = offset;
+          this.emit('progress', { ...report });
+        }, at),
+      );
     });
 
-    this.timers.push(setTimeout(() => {
-      for (const conn of this.targets) {
-        if (!conn.isClosed) {
-          conn.reset('drain_deadline');
-          report.reset++;
+    this.timers.push(
+      setTimeout(() => {
+        for (const conn of this.targets) {
+          if (!conn.isClosed) {
+            conn.reset('drain_deadline');
+            report.reset++;
+          }
         }
-      }
-      this.finish?.();
-    }, this.drain.deadlineMs));
+        this.finish?.();
+      }, this.drain.deadlineMs),
+    );
 
     // Announce only now: a listener may call start() again, which must find this drain.
     this.emit('state', this._state, reason);

@@ -38,8 +38,10 @@ export type PreparedSignal = { ok: true; to: string; id: string; json: string } 
 
 export function prepareSignal(payload: Record<string, unknown>, raw: string | undefined): PreparedSignal {
   const { to, id, data } = payload;
-  if (typeof to !== 'string' || !PEER_ID_PATTERN.test(to)) return { ok: false, field: 'to', expected: 'a peer id (1-128 characters of [A-Za-z0-9_.-])' };
-  if (typeof id !== 'string' || id.length === 0 || id.length > MAX_SIGNAL_ID) return { ok: false, field: 'id', expected: `a string of 1-${MAX_SIGNAL_ID} characters` };
+  if (typeof to !== 'string' || !PEER_ID_PATTERN.test(to))
+    return { ok: false, field: 'to', expected: 'a peer id (1-128 characters of [A-Za-z0-9_.-])' };
+  if (typeof id !== 'string' || id.length === 0 || id.length > MAX_SIGNAL_ID)
+    return { ok: false, field: 'id', expected: `a string of 1-${MAX_SIGNAL_ID} characters` };
   if (data === undefined) return { ok: false, field: 'data', expected: 'any JSON value' };
   // Deeply nested JSON parses fine but cannot be serialised again (V8 throws past a few thousand
   // levels), and a frame of tiny values costs many times its size once parsed: bound both.

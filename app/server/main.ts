@@ -61,12 +61,14 @@ export async function main(): Promise<SluiceServer> {
     const loopback = isLoopbackHost(config.host);
     process.stderr.write(
       `sluice ${config.serverId}: ws://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}${SOCKET_PATH}?vsn=2.0.0\n` +
-      (loopback ? `  listening on ${config.host} only (this machine); SLUICE_HOST=0.0.0.0 to accept other machines\n` : `  listening on ${config.host}: reachable from other machines\n`) +
-      (config.tokenSecret === DEV_TOKEN_SECRET
-        ? `  token secret: the public DEVELOPMENT secret (SLUICE_TOKEN_SECRET is unset): anyone can mint tokens for this server; set SLUICE_TOKEN_SECRET (32+ characters) before it faces a network\n`
-        : '') +
-      `  admin: http://${config.adminHost}:${adminPort}/status  (bearer SLUICE_ADMIN_TOKEN when set, required off loopback and in production; POST /drain to drain)\n` +
-      `  token: npm run token -- --sub gw-1 --kind gateway  (sent in Sec-WebSocket-Protocol, never in the URL)\n`,
+        (loopback
+          ? `  listening on ${config.host} only (this machine); SLUICE_HOST=0.0.0.0 to accept other machines\n`
+          : `  listening on ${config.host}: reachable from other machines\n`) +
+        (config.tokenSecret === DEV_TOKEN_SECRET
+          ? `  token secret: the public DEVELOPMENT secret (SLUICE_TOKEN_SECRET is unset): anyone can mint tokens for this server; set SLUICE_TOKEN_SECRET (32+ characters) before it faces a network\n`
+          : '') +
+        `  admin: http://${config.adminHost}:${adminPort}/status  (bearer SLUICE_ADMIN_TOKEN when set, required off loopback and in production; POST /drain to drain)\n` +
+        `  token: npm run token -- --sub gw-1 --kind gateway  (sent in Sec-WebSocket-Protocol, never in the URL)\n`,
     );
   }
   return server;

@@ -12,7 +12,11 @@ export class TokenBucket {
   private tokens: number;
   private last: number;
 
-  constructor(private readonly perSec: number, private readonly burst: number, private readonly now: () => number = monotonic) {
+  constructor(
+    private readonly perSec: number,
+    private readonly burst: number,
+    private readonly now: () => number = monotonic,
+  ) {
     this.tokens = burst;
     this.last = now();
   }
@@ -38,7 +42,11 @@ export class ByteRate {
   private balance: number;
   private last: number;
 
-  constructor(private readonly perSec: number, private readonly burst: number, private readonly now: () => number = monotonic) {
+  constructor(
+    private readonly perSec: number,
+    private readonly burst: number,
+    private readonly now: () => number = monotonic,
+  ) {
     this.balance = burst;
     this.last = now();
   }

@@ -79,7 +79,13 @@ export class SluiceServer implements AdminServer {
     this.ownsBackplane = !opts.backplane;
     this.backplane = opts.backplane ?? new MemoryBackplane(opts.config.timeouts.resume, { budget: opts.config.limits });
     const keys = opts.config.jwks
-      ? new IssuerKeys({ ...opts.config.jwks, log: this.log, onRefresh: (ok) => { if (!ok) this.metrics.jwksRefreshFailures.inc(); } })
+      ? new IssuerKeys({
+          ...opts.config.jwks,
+          log: this.log,
+          onRefresh: (ok) => {
+            if (!ok) this.metrics.jwksRefreshFailures.inc();
+          },
+        })
       : undefined;
     this.keys = keys;
     this.metrics = createMetrics({ jwksAgeSec: keys ? () => keys.ageSec() : undefined });
@@ -97,7 +103,10 @@ export class SluiceServer implements AdminServer {
       ready: () => this.ready().ok,
     };
     this.wss = new WebSocketServer({
-      noServer: true, maxPayload: opts.config.limits.maxFrameBytes, perMessageDeflate: false, clientTracking: false,
+      noServer: true,
+      maxPayload: opts.config.limits.maxFrameBytes,
+      perMessageDeflate: false,
+      clientTracking: false,
       // A client that sent its token in Sec-WebSocket-Protocol offered `phoenix` beside it: answer
       // with that, never with the token entry (ws's default would echo the first offer).
       handleProtocols: (offered) => (offered.has(PHOENIX_SUBPROTOCOL) ? PHOENIX_SUBPROTOCOL : false),
@@ -107,7 +116,10 @@ export class SluiceServer implements AdminServer {
     // idle keep-alive connection of the LB's pool lives past its 600 s backend keepalive (keepAliveTimeoutMs).
     const t = httpTimeouts(opts.config.timeouts);
     const httpOptions: http.ServerOptions = {
-      headersTimeout: t.headersTimeoutMs, requestTimeout: t.requestTimeoutMs, connectionsCheckingInterval: t.checkIntervalMs, keepAliveTimeout: t.keepAliveTimeoutMs,
+      headersTimeout: t.headersTimeoutMs,
+      requestTimeout: t.requestTimeoutMs,
+      connectionsCheckingInterval: t.checkIntervalMs,
+      keepAliveTimeout: t.keepAliveTimeoutMs,
     };
     this.public = http.createServer(httpOptions, (req, res) => this.onPublicRequest(req, res));
     this.public.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
@@ -127,9 +139,14 @@ export class SluiceServer implements AdminServer {
     // Descriptor budgets: WebSockets stay under the cap, HTTP gets a reserve beside them, so
     // /healthz answers however many idle sockets a flood opens.
     const shed = (listener: string) => (why: string) => this.metrics.socketsShed.inc({ listener, why });
-    this.publicSockets = new SocketBudget(opts.config.limits.maxConnections + FD_RESERVE.publicHttp, shed('public')).attach(this.public, { upgrades: true });
+    this.publicSockets = new SocketBudget(opts.config.limits.maxConnections + FD_RESERVE.publicHttp, shed('public')).attach(this.public, {
+      upgrades: true,
+    });
     this.adminSockets = new SocketBudget(FD_RESERVE.admin, shed('admin')).attach(this.admin, { upgrades: false });
-    for (const [name, srv] of [['public', this.public], ['admin', this.admin]] as const) {
+    for (const [name, srv] of [
+      ['public', this.public],
+      ['admin', this.admin],
+    ] as const) {
       // After listen, an 'error' is an accept failure (EMFILE: libuv has already closed the
       // connection it could not take). Count it, log it at most once a second; never let it end
       // the process (an 'error' without a listener would).
@@ -139,7 +156,10 @@ export class SluiceServer implements AdminServer {
         if (!srv.listening) return;
         this.metrics.socketsShed.inc({ listener: name, why: 'accept_error' });
         const now = Date.now();
-        if (now - lastLogged < 1_000) { suppressed++; return; }
+        if (now - lastLogged < 1_000) {
+          suppressed++;
+          return;
+        }
         this.log.error({ err: err.message, code: err.code, listener: name, suppressed }, 'listener error');
         lastLogged = now;
         suppressed = 0;
@@ -193,8 +213,8 @@ export class SluiceServer implements AdminServer {
       // Never up yet (start-up), refused for good, or down for longer than the grace: unready.
       // Within the grace: ready, sends refused with backplane_unavailable (see the contract).
       const down = this.backplaneDownSince;
-      const brief = !h.fatal && this.backplaneUpSince !== null && down !== null
-        && Date.now() - down < backplaneReadinessGraceMs(this.config.timeouts);
+      const brief =
+        !h.fatal && this.backplaneUpSince !== null && down !== null && Date.now() - down < backplaneReadinessGraceMs(this.config.timeouts);
       return { ok: brief, reason: 'backplane_unavailable' };
     }
     return { ok: true };
@@ -206,11 +226,20 @@ export class SluiceServer implements AdminServer {
     await listen(this.admin, this.config.adminPort, this.config.adminHost);
     const addr = this.ports();
     const { maxConnections, maxConnectionsPerPeer } = this.config.limits;
-    this.log.info({
-      ...addr, host: this.config.host, adminHost: this.config.adminHost, backplane: this.backplane.kind,
-      adminAuth: this.config.adminToken ? 'bearer' : 'none', maxConnections, maxConnectionsPerPeer,
-      publicSocketBudget: this.publicSockets.max, adminSocketBudget: this.adminSockets.max,
-    }, 'server listening');
+    this.log.info(
+      {
+        ...addr,
+        host: this.config.host,
+        adminHost: this.config.adminHost,
+        backplane: this.backplane.kind,
+        adminAuth: this.config.adminToken ? 'bearer' : 'none',
+        maxConnections,
+        maxConnectionsPerPeer,
+        publicSocketBudget: this.publicSockets.max,
+        adminSocketBudget: this.adminSockets.max,
+      },
+      'server listening',
+    );
     return addr;
   }
 
@@ -313,11 +342,16 @@ export class SluiceServer implements AdminServer {
     this.upgrading++;
     try {
       // Sec-WebSocket-Protocol first; the query only while SLUICE_TOKEN_IN_QUERY allows it (docs/security.md "Tokens out of URLs").
-      const found = upgradeToken(req.headers['sec-websocket-protocol'], url.searchParams.get('token'), { queryAllowed: tokenInQueryAllowed(this.config) });
+      const found = upgradeToken(req.headers['sec-websocket-protocol'], url.searchParams.get('token'), {
+        queryAllowed: tokenInQueryAllowed(this.config),
+      });
       carrier = found.carrier;
       peer = await verifyToken(this.keys?.resolver ?? this.config.tokenSecret, found.token, {
         algorithms: this.keys ? JWKS_ALGORITHMS : undefined,
-        maxTtlSec: tokenMaxTtlSec, issuer: this.config.tokenIssuer, audience: this.config.tokenAudience, requireAccount: this.config.env === 'production',
+        maxTtlSec: tokenMaxTtlSec,
+        issuer: this.config.tokenIssuer,
+        audience: this.config.tokenAudience,
+        requireAccount: this.config.env === 'production',
       });
     } catch (err) {
       const reason = err instanceof TokenError ? err.reason : 'invalid';
@@ -368,10 +402,14 @@ function refuse(socket: Socket, status: number, text: string, headers: Record<st
   // half-open capable): destroy it once the answer is written, as ws's abortHandshake does, or a
   // peer that never closes would hold it, and the listener's close, forever.
   socket.once('finish', () => socket.destroy());
-  const lines = [`HTTP/1.1 ${status} ${text}`, 'Connection: close', 'Content-Length: 0', ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
+  const lines = [
+    `HTTP/1.1 ${status} ${text}`,
+    'Connection: close',
+    'Content-Length: 0',
+    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+  ];
   socket.end(`${lines.join('\r\n')}\r\n\r\n`);
 }
-
 
 function listen(server: http.Server, port: number, host: string): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -9,7 +9,18 @@ import { FleetController, FleetSummary, runFleet } from '../../app/peer/fleet';
 
 const fleets: FleetController[] = [];
 
-interface Start { cmd: 'start'; urls: string[]; count: number; chunk?: number; rampMs?: number; prefix: string; intervalMs?: number; seed?: number; secret: string; timeouts?: TimeoutsOverrides }
+interface Start {
+  cmd: 'start';
+  urls: string[];
+  count: number;
+  chunk?: number;
+  rampMs?: number;
+  prefix: string;
+  intervalMs?: number;
+  seed?: number;
+  secret: string;
+  timeouts?: TimeoutsOverrides;
+}
 
 async function start(m: Start): Promise<void> {
   const chunk = Math.max(2, m.chunk ?? m.count);
@@ -17,8 +28,14 @@ async function start(m: Start): Promise<void> {
   const ready: Array<Promise<void>> = [];
   for (let i = 0, k = 0; i < m.count; i += chunk, k++) {
     const f = runFleet({
-      urls: m.urls, count: Math.min(chunk, m.count - i), prefix: `${m.prefix}c${k}`, intervalMs: m.intervalMs, seed: (m.seed ?? 1) + k,
-      tokenSecret: m.secret, timeouts, spread: false,
+      urls: m.urls,
+      count: Math.min(chunk, m.count - i),
+      prefix: `${m.prefix}c${k}`,
+      intervalMs: m.intervalMs,
+      seed: (m.seed ?? 1) + k,
+      tokenSecret: m.secret,
+      timeouts,
+      spread: false,
     });
     fleets.push(f);
     ready.push(f.ready());
@@ -29,21 +46,42 @@ async function start(m: Start): Promise<void> {
 
 function merge(all: FleetSummary[]): FleetSummary {
   const s = { ...all[0] };
-  for (const k of ['peers', 'sent', 'acked', 'failed', 'delivered', 'duplicated', 'lost', 'unacked', 'reconnects', 'replayed', 'historyGaps'] as const) {
+  for (const k of [
+    'peers',
+    'sent',
+    'acked',
+    'failed',
+    'delivered',
+    'duplicated',
+    'lost',
+    'unacked',
+    'reconnects',
+    'replayed',
+    'historyGaps',
+  ] as const) {
     (s as Record<string, unknown>)[k] = all.reduce((x, f) => x + (f[k] as number), 0);
   }
   s.gapMs = {
     count: all.reduce((x, f) => x + f.gapMs.count, 0),
-    p50: Math.max(...all.map((f) => f.gapMs.p50)), p90: Math.max(...all.map((f) => f.gapMs.p90)),
-    p99: Math.max(...all.map((f) => f.gapMs.p99)), max: Math.max(...all.map((f) => f.gapMs.max)),
+    p50: Math.max(...all.map((f) => f.gapMs.p50)),
+    p90: Math.max(...all.map((f) => f.gapMs.p90)),
+    p99: Math.max(...all.map((f) => f.gapMs.p99)),
+    max: Math.max(...all.map((f) => f.gapMs.max)),
   };
   return s;
 }
 
 process.on('message', (m: Start | { cmd: 'stop' }) => {
-  if (m.cmd === 'start') start(m).then(() => process.send!({ ready: true }), (err: Error) => process.send!({ error: err.message }));
+  if (m.cmd === 'start')
+    start(m).then(
+      () => process.send!({ ready: true }),
+      (err: Error) => process.send!({ error: err.message }),
+    );
   else if (m.cmd === 'stop') {
-    Promise.all(fleets.map((f) => f.stop())).then((all) => process.send!({ summary: merge(all) }), (err: Error) => process.send!({ error: err.message }));
+    Promise.all(fleets.map((f) => f.stop())).then(
+      (all) => process.send!({ summary: merge(all) }),
+      (err: Error) => process.send!({ error: err.message }),
+    );
   }
 });
 process.on('disconnect', () => process.exit(0));

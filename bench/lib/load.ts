@@ -15,7 +15,9 @@ export class LoadGen {
 
   static async start(): Promise<LoadGen> {
     const proc = fork(path.join(__dirname, 'loadgen.ts'), [], {
-      cwd: ROOT, execArgv: ['--import', 'tsx', '--max-old-space-size=4096'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      cwd: ROOT,
+      execArgv: ['--import', 'tsx', '--max-old-space-size=4096'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     await new Promise<void>((resolve, reject) => {
       proc.once('exit', (code) => reject(new Error(`load generator exited (${code})`)));
@@ -27,12 +29,16 @@ export class LoadGen {
   request<T>(cmd: Record<string, unknown>, timeoutMs = 300_000): Promise<T> {
     const reqId = this.nextReq++;
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => { this.proc.off('message', on); reject(new Error(`load generator: ${String(cmd.cmd)} timed out`)); }, timeoutMs);
+      const timer = setTimeout(() => {
+        this.proc.off('message', on);
+        reject(new Error(`load generator: ${String(cmd.cmd)} timed out`));
+      }, timeoutMs);
       const on = (m: { reqId?: number; result?: T; error?: string }) => {
         if (m?.reqId !== reqId) return;
         clearTimeout(timer);
         this.proc.off('message', on);
-        if (m.error) reject(new Error(`load generator: ${m.error}`)); else resolve(m.result as T);
+        if (m.error) reject(new Error(`load generator: ${m.error}`));
+        else resolve(m.result as T);
       };
       this.proc.on('message', on);
       this.proc.send({ ...cmd, reqId });
@@ -68,9 +74,15 @@ export function sourceAddresses(n: number): string[] {
 
 export interface RelayFigures {
   rate: number;
-  p50Ms: number; p90Ms: number; p99Ms: number; maxMs: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  maxMs: number;
   ackP99Ms: number;
-  sent: number; delivered: number; missing: number; nacked: number;
+  sent: number;
+  delivered: number;
+  missing: number;
+  nacked: number;
   /** Server CPU time (all servers) over the whole run divided by every signal sent in it. */
   cpuUsPerSignal: number;
   /** Share of one core the server used over the whole run. */
@@ -79,12 +91,22 @@ export interface RelayFigures {
   loadgenLagMaxMs: number;
 }
 
-export interface RelayOptions { rate: number; warmupMs: number; durationMs: number; payloadBytes?: number }
+export interface RelayOptions {
+  rate: number;
+  warmupMs: number;
+  durationMs: number;
+  payloadBytes?: number;
+}
 
 let runSeq = 0;
 
 /** One relay measurement over pairs already open in `gens` (pairs[i] live in gens[i % gens.length]). */
-export async function measureRelay(system: RunningSystem | RunningSystem[], gens: LoadGen[], pairsByGen: Array<Array<[string, string]>>, o: RelayOptions): Promise<RelayFigures> {
+export async function measureRelay(
+  system: RunningSystem | RunningSystem[],
+  gens: LoadGen[],
+  pairsByGen: Array<Array<[string, string]>>,
+  o: RelayOptions,
+): Promise<RelayFigures> {
   const systems = Array.isArray(system) ? system : [system];
   const cpuUs = async () => (await Promise.all(systems.map((x) => x.cpuUs()))).reduce((a, b) => a + b, 0);
   const runId = `r${process.pid}x${++runSeq}x${Date.now().toString(36)}`;
@@ -92,10 +114,18 @@ export async function measureRelay(system: RunningSystem | RunningSystem[], gens
   // to a starved load generator or a late probe answer, which a window of a few seconds is not.
   const cpu0 = await cpuUs();
   const t0 = Date.now();
-  const results = await Promise.all(gens.map((g, i) => g.relay({
-    pairs: pairsByGen[i], rate: o.rate / gens.length, warmupMs: o.warmupMs, durationMs: o.durationMs,
-    payloadBytes: o.payloadBytes ?? 120, runId: `${runId}g${i}`,
-  })));
+  const results = await Promise.all(
+    gens.map((g, i) =>
+      g.relay({
+        pairs: pairsByGen[i],
+        rate: o.rate / gens.length,
+        warmupMs: o.warmupMs,
+        durationMs: o.durationMs,
+        payloadBytes: o.payloadBytes ?? 120,
+        runId: `${runId}g${i}`,
+      }),
+    ),
+  );
   const cpu1 = await cpuUs();
   const wall = Date.now() - t0;
   const h = hdr.build({ useWebAssembly: false });
@@ -109,9 +139,15 @@ export async function measureRelay(system: RunningSystem | RunningSystem[], gens
   const us = (x: number) => x / 1000;
   return {
     rate: o.rate,
-    p50Ms: us(h.getValueAtPercentile(50)), p90Ms: us(h.getValueAtPercentile(90)), p99Ms: us(h.getValueAtPercentile(99)), maxMs: us(h.maxValue),
+    p50Ms: us(h.getValueAtPercentile(50)),
+    p90Ms: us(h.getValueAtPercentile(90)),
+    p99Ms: us(h.getValueAtPercentile(99)),
+    maxMs: us(h.maxValue),
     ackP99Ms: a.totalCount > 0 ? us(a.getValueAtPercentile(99)) : NaN,
-    sent: sum((r) => r.sent), delivered, missing: sum((r) => r.missing), nacked: sum((r) => r.nacked),
+    sent: sum((r) => r.sent),
+    delivered,
+    missing: sum((r) => r.missing),
+    nacked: sum((r) => r.nacked),
     cpuUsPerSignal: sum((r) => r.sentTotal) > 0 ? (cpu1 - cpu0) / sum((r) => r.sentTotal) : NaN,
     serverCpu: (cpu1 - cpu0) / 1000 / wall,
     loadgenLagMaxMs: Math.max(...results.map((r) => r.lagMaxMs)),

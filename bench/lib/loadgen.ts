@@ -15,15 +15,35 @@ import { authTokenSubprotocols } from '../../app/protocol/phoenix';
 import type { SystemName } from './systems';
 
 export interface OpenCmd {
-  cmd: 'open'; system: SystemName; port: number; ids: string[]; secret: string; localAddresses: string[]; concurrency: number;
+  cmd: 'open';
+  system: SystemName;
+  port: number;
+  ids: string[];
+  secret: string;
+  localAddresses: string[];
+  concurrency: number;
   /** sluice only: each connection sends a Phoenix heartbeat this often (SDK: 5 s, phoenix.js: 30 s), first at a random phase. */
   heartbeatMs?: number;
 }
-export interface RelayCmd { cmd: 'relay'; pairs: Array<[string, string]>; rate: number; warmupMs: number; durationMs: number; payloadBytes: number; runId: string }
+export interface RelayCmd {
+  cmd: 'relay';
+  pairs: Array<[string, string]>;
+  rate: number;
+  warmupMs: number;
+  durationMs: number;
+  payloadBytes: number;
+  runId: string;
+}
 export interface RelayResult {
-  hist: string; ackHist: string; sent: number; acked: number; delivered: number; nacked: number;
+  hist: string;
+  ackHist: string;
+  sent: number;
+  acked: number;
+  delivered: number;
+  nacked: number;
   /** Sent in the measured window and never delivered within the settle time after it. */
-  missing: number; lagMaxMs: number;
+  missing: number;
+  lagMaxMs: number;
   /** Every signal sent, warm-up included (the server's CPU is divided by this). */
   sentTotal: number;
 }
@@ -63,18 +83,31 @@ function dueOf(text: string): number | undefined {
 /** A Phoenix client's heartbeat (its ref is not numeric, so its reply is never taken for a signal's ack). */
 function heartbeat(ws: WebSocket, everyMs: number): void {
   let n = 0;
-  const beat = () => { if (ws.readyState === WebSocket.OPEN) ws.send(`[null,"h${n++}","phoenix","heartbeat",{}]`); };
-  const first = setTimeout(() => { beat(); const t = setInterval(beat, everyMs); ws.once('close', () => clearInterval(t)); }, Math.random() * everyMs);
+  const beat = () => {
+    if (ws.readyState === WebSocket.OPEN) ws.send(`[null,"h${n++}","phoenix","heartbeat",{}]`);
+  };
+  const first = setTimeout(() => {
+    beat();
+    const t = setInterval(beat, everyMs);
+    ws.once('close', () => clearInterval(t));
+  }, Math.random() * everyMs);
   ws.once('close', () => clearTimeout(first));
 }
 
 function connect(system: SystemName, port: number, id: string, token: string, localAddress: string, heartbeatMs?: number): Promise<Conn> {
   return new Promise((resolve, reject) => {
     // sluice: the token in Sec-WebSocket-Protocol, as the SDK and production do (never in the URL).
-    const url = system === 'sluice' ? `ws://127.0.0.1:${port}${SOCKET_PATH}?vsn=2.0.0`
-      : system === 'socketio' ? `ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`
-        : `ws://127.0.0.1:${port}/?token=${token}`;
-    const ws = new WebSocket(url, system === 'sluice' ? authTokenSubprotocols(token) : [], { localAddress, perMessageDeflate: false, handshakeTimeout: 30_000 });
+    const url =
+      system === 'sluice'
+        ? `ws://127.0.0.1:${port}${SOCKET_PATH}?vsn=2.0.0`
+        : system === 'socketio'
+          ? `ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`
+          : `ws://127.0.0.1:${port}/?token=${token}`;
+    const ws = new WebSocket(url, system === 'sluice' ? authTokenSubprotocols(token) : [], {
+      localAddress,
+      perMessageDeflate: false,
+      handshakeTimeout: 30_000,
+    });
     const topic = `peer:${id}`;
     /** ws-ack: acks come back in send order on each connection. */
     const fifo: number[] = [];
@@ -85,53 +118,93 @@ function connect(system: SystemName, port: number, id: string, token: string, lo
       onAck(due);
     };
     const conn: Conn = {
-      id, ws, joined: false,
-      send: system === 'sluice'
-        ? (to, sid, data, due) => {
-          const ref = refSeq++;
-          ackDue.set(ref, due);
-          ws.send(`["1","${ref}","${topic}","signal",{"to":"${to}","id":"${sid}","data":${data}}]`);
-        }
-        : system === 'socketio'
+      id,
+      ws,
+      joined: false,
+      send:
+        system === 'sluice'
           ? (to, sid, data, due) => {
-            const ref = refSeq++;
-            ackDue.set(ref, due);
-            ws.send(`42${ref}["signal",{"to":"${to}","id":"${sid}","data":${data}}]`);
-          }
-          : (to, sid, data, due) => {
-            if (system === 'ws-ack') fifo.push(due);
-            ws.send(`{"to":"${to}","id":"${sid}","data":${data}}`);
-          },
+              const ref = refSeq++;
+              ackDue.set(ref, due);
+              ws.send(`["1","${ref}","${topic}","signal",{"to":"${to}","id":"${sid}","data":${data}}]`);
+            }
+          : system === 'socketio'
+            ? (to, sid, data, due) => {
+                const ref = refSeq++;
+                ackDue.set(ref, due);
+                ws.send(`42${ref}["signal",{"to":"${to}","id":"${sid}","data":${data}}]`);
+              }
+            : (to, sid, data, due) => {
+                if (system === 'ws-ack') fifo.push(due);
+                ws.send(`{"to":"${to}","id":"${sid}","data":${data}}`);
+              },
     };
-    const timer = setTimeout(() => { ws.terminate(); reject(new Error(`${id}: not joined within 60 s`)); }, 60_000);
+    const timer = setTimeout(() => {
+      ws.terminate();
+      reject(new Error(`${id}: not joined within 60 s`));
+    }, 60_000);
     const joined = () => {
       conn.joined = true;
       clearTimeout(timer);
       if (heartbeatMs && system === 'sluice') heartbeat(ws, heartbeatMs);
       resolve(conn);
     };
-    ws.on('error', (err) => { clearTimeout(timer); reject(err); });
-    ws.on('close', () => { conn.joined = false; conns.delete(id); });
+    ws.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    ws.on('close', () => {
+      conn.joined = false;
+      conns.delete(id);
+    });
     if (system === 'sluice') {
       ws.on('open', () => ws.send(`["1","0","${topic}","phx_join",{}]`));
       ws.on('message', (raw) => {
         const text = raw.toString();
         const t = dueOf(text);
-        if (t !== undefined) { onDeliver(t); return; }
+        if (t !== undefined) {
+          onDeliver(t);
+          return;
+        }
         const reply = REPLY.exec(text);
         if (!reply) return;
         const ok = text.includes('"status":"ok"');
-        if (reply[1] === '0') { if (ok) joined(); else reject(new Error(`join refused: ${text}`)); return; }
-        if (ok) acked(Number(reply[1])); else { ackDue.delete(Number(reply[1])); onNack(); }
+        if (reply[1] === '0') {
+          if (ok) joined();
+          else reject(new Error(`join refused: ${text}`));
+          return;
+        }
+        if (ok) acked(Number(reply[1]));
+        else {
+          ackDue.delete(Number(reply[1]));
+          onNack();
+        }
       });
     } else if (system === 'socketio') {
       ws.on('message', (raw) => {
         const s = raw.toString();
-        if (s === '2') { ws.send('3'); return; }
-        if (s.startsWith('42')) { const t = dueOf(s); if (t !== undefined) onDeliver(t); return; }
-        if (s.startsWith('43')) { const b = s.indexOf('['); acked(Number(s.slice(2, b))); return; }
-        if (s.startsWith('0')) { ws.send(`40${JSON.stringify({ token })}`); return; }
-        if (s.startsWith('40')) { joined(); return; }
+        if (s === '2') {
+          ws.send('3');
+          return;
+        }
+        if (s.startsWith('42')) {
+          const t = dueOf(s);
+          if (t !== undefined) onDeliver(t);
+          return;
+        }
+        if (s.startsWith('43')) {
+          const b = s.indexOf('[');
+          acked(Number(s.slice(2, b)));
+          return;
+        }
+        if (s.startsWith('0')) {
+          ws.send(`40${JSON.stringify({ token })}`);
+          return;
+        }
+        if (s.startsWith('40')) {
+          joined();
+          return;
+        }
         if (s.startsWith('44')) reject(new Error(`socket.io connect refused: ${s}`));
       });
     } else {
@@ -139,8 +212,10 @@ function connect(system: SystemName, port: number, id: string, token: string, lo
         const text = raw.toString();
         const t = dueOf(text);
         if (t !== undefined) onDeliver(t);
-        else if (text.startsWith('{"t":"ack"')) { const due = fifo.shift(); if (due !== undefined) onAck(due); }
-        else if (text === '{"t":"joined"}') joined();
+        else if (text.startsWith('{"t":"ack"')) {
+          const due = fifo.shift();
+          if (due !== undefined) onAck(due);
+        } else if (text === '{"t":"joined"}') joined();
       });
     }
   });
@@ -169,13 +244,28 @@ async function open(c: OpenCmd): Promise<{ opened: number; failed: number; first
 }
 
 async function relay(c: RelayCmd): Promise<RelayResult> {
-  const hist = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3, useWebAssembly: false });
-  const ackHist = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3, useWebAssembly: false });
+  const hist = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 60_000_000,
+    numberOfSignificantValueDigits: 3,
+    useWebAssembly: false,
+  });
+  const ackHist = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 60_000_000,
+    numberOfSignificantValueDigits: 3,
+    useWebAssembly: false,
+  });
   const pad = 'x'.repeat(Math.max(0, c.payloadBytes - 40));
   const start = performance.now() + 50;
   const winStart = start + c.warmupMs;
   const winEnd = winStart + c.durationMs;
-  let sent = 0; let inWindow = 0; let delivered = 0; let acked = 0; let nacked = 0; let lagMax = 0;
+  let sent = 0;
+  let inWindow = 0;
+  let delivered = 0;
+  let acked = 0;
+  let nacked = 0;
+  let lagMax = 0;
   onDeliver = (t) => {
     if (t < winStart || t >= winEnd) return;
     delivered++;
@@ -185,10 +275,13 @@ async function relay(c: RelayCmd): Promise<RelayResult> {
     acked++;
     if (due >= winStart && due < winEnd) ackHist.recordValue(Math.max(1, Math.round((performance.now() - due) * 1000)));
   };
-  onNack = () => { nacked++; };
+  onNack = () => {
+    nacked++;
+  };
   const senders: Array<[Conn, string]> = [];
   for (const [a, b] of c.pairs) {
-    const ca = conns.get(a); const cb = conns.get(b);
+    const ca = conns.get(a);
+    const cb = conns.get(b);
     if (ca && cb) senders.push([ca, b], [cb, a]);
   }
   if (senders.length === 0) throw new Error('no joined pairs to relay between');
@@ -222,8 +315,15 @@ async function relay(c: RelayCmd): Promise<RelayResult> {
   onDeliver = () => undefined;
   onAck = () => undefined;
   return {
-    hist: hdr.encodeIntoCompressedBase64(hist), ackHist: hdr.encodeIntoCompressedBase64(ackHist),
-    sent: inWindow, sentTotal: sent, acked, delivered, nacked, missing: Math.max(0, inWindow - delivered), lagMaxMs: lagMax,
+    hist: hdr.encodeIntoCompressedBase64(hist),
+    ackHist: hdr.encodeIntoCompressedBase64(ackHist),
+    sent: inWindow,
+    sentTotal: sent,
+    acked,
+    delivered,
+    nacked,
+    missing: Math.max(0, inWindow - delivered),
+    lagMaxMs: lagMax,
   };
 }
 

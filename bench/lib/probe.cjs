@@ -8,9 +8,20 @@ if (typeof process.send === 'function') {
   process.on('message', (m) => {
     if (!m || typeof m !== 'object' || typeof m.probe !== 'string') return;
     if (m.probe === 'mem') {
-      if (typeof global.gc === 'function') { global.gc(); global.gc(); }
+      if (typeof global.gc === 'function') {
+        global.gc();
+        global.gc();
+      }
       const u = process.memoryUsage();
-      process.send({ probe: 'mem', id: m.id, rss: u.rss, heapUsed: u.heapUsed, heapTotal: u.heapTotal, external: u.external, arrayBuffers: u.arrayBuffers });
+      process.send({
+        probe: 'mem',
+        id: m.id,
+        rss: u.rss,
+        heapUsed: u.heapUsed,
+        heapTotal: u.heapTotal,
+        external: u.external,
+        arrayBuffers: u.arrayBuffers,
+      });
     } else if (m.probe === 'cpu') {
       const c = process.cpuUsage();
       process.send({ probe: 'cpu', id: m.id, user: c.user, system: c.system });

@@ -22,9 +22,18 @@ export interface Machine {
 export function machine(): Machine {
   let limit = 'unknown';
   try {
-    const line = fs.readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
-    if (line) limit = line.split(/\s{2,}/).slice(1, 3).join(' / ');
-  } catch { /* not Linux */ }
+    const line = fs
+      .readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max open files'));
+    if (line)
+      limit = line
+        .split(/\s{2,}/)
+        .slice(1, 3)
+        .join(' / ');
+  } catch {
+    /* not Linux */
+  }
   return {
     date: new Date().toISOString(),
     node: process.version,
@@ -38,9 +47,11 @@ export function machine(): Machine {
 }
 
 export function machineLine(m: Machine): string {
-  return `${m.date.slice(0, 16).replace('T', ' ')} UTC, Node ${m.node}, ${m.cpus} x ${m.cpuModel}, ${m.memGiB} GiB, ${m.kernel}, `
-    + `open files (soft / hard) ${m.openFileLimit}, load average ${m.loadavgStart} at start, ${m.loadavgEnd ?? '?'} at end `
-    + '(the cores are shared with other work: figures are medians of interleaved runs).';
+  return (
+    `${m.date.slice(0, 16).replace('T', ' ')} UTC, Node ${m.node}, ${m.cpus} x ${m.cpuModel}, ${m.memGiB} GiB, ${m.kernel}, ` +
+    `open files (soft / hard) ${m.openFileLimit}, load average ${m.loadavgStart} at start, ${m.loadavgEnd ?? '?'} at end ` +
+    '(the cores are shared with other work: figures are medians of interleaved runs).'
+  );
 }
 
 export function median(xs: number[]): number {
@@ -59,7 +70,12 @@ export function table(head: string[], rows: Array<Array<string | number>>): stri
 }
 
 /** A report's two middle sections: its goals (measured, met or not), then the figures side by side under `title`. */
-export function goalsAndFigures(goals: Array<Array<string | number>>, title: string, head: string[], rows: Array<Array<string | number>>): string {
+export function goalsAndFigures(
+  goals: Array<Array<string | number>>,
+  title: string,
+  head: string[],
+  rows: Array<Array<string | number>>,
+): string {
   return ['## Goals', '', table(['goal', 'measured', 'status'], goals), '', `## ${title}`, '', table(head, rows)].join('\n');
 }
 
@@ -77,10 +93,13 @@ export function writeResults(name: string, m: Machine, markdown: string, data: o
 
 /** Runs main and exits with its outcome (a benchmark never hangs on a leftover handle). */
 export function run(main: () => Promise<void>): void {
-  main().then(() => process.exit(0), (err: Error) => {
-    process.stderr.write(`${err.stack ?? String(err)}\n`);
-    process.exit(1);
-  });
+  main().then(
+    () => process.exit(0),
+    (err: Error) => {
+      process.stderr.write(`${err.stack ?? String(err)}\n`);
+      process.exit(1);
+    },
+  );
 }
 
 export const sleep = (msec: number) => new Promise<void>((r) => setTimeout(r, msec));

@@ -19,7 +19,13 @@ export const ROOT = path.resolve(__dirname, '../..');
 export const SECRET = 'bench-secret-of-at-least-thirty-two-characters';
 const PROBE = path.join(__dirname, 'probe.cjs');
 
-export interface Mem { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number }
+export interface Mem {
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  arrayBuffers: number;
+}
 
 export interface RunningSystem {
   name: SystemName;
@@ -70,15 +76,22 @@ export async function startSystem(name: SystemName, opts: StartOptions = {}): Pr
   const execArgv = ['--expose-gc', '--require', PROBE, '--import', 'tsx'];
   if (opts.cpuProfDir) execArgv.push('--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`);
   execArgv.push(...(opts.execArgv ?? []));
-  const script = name === 'sluice' ? 'app/server/main.ts' : name === 'socketio' ? 'bench/peers/socketio-server.ts' : 'bench/peers/ws-relay.ts';
+  const script =
+    name === 'sluice' ? 'app/server/main.ts' : name === 'socketio' ? 'bench/peers/socketio-server.ts' : 'bench/peers/ws-relay.ts';
   const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '', NODE_ENV: 'production',
-    BENCH_SECRET: SECRET, BENCH_PORT: '0', BENCH_ACK: name === 'ws-ack' ? '1' : '0',
+    PATH: process.env.PATH ?? '',
+    NODE_ENV: 'production',
+    BENCH_SECRET: SECRET,
+    BENCH_PORT: '0',
+    BENCH_ACK: name === 'ws-ack' ? '1' : '0',
     ...(opts.redisUrl ? { BENCH_REDIS_URL: opts.redisUrl } : {}),
   };
   if (name === 'sluice') {
     Object.assign(env, SLUICE_BENCH_ENV, {
-      SLUICE_HOST: '127.0.0.1', SLUICE_PORT: '0', SLUICE_ADMIN_PORT: '0', SLUICE_TOKEN_SECRET: SECRET,
+      SLUICE_HOST: '127.0.0.1',
+      SLUICE_PORT: '0',
+      SLUICE_ADMIN_PORT: '0',
+      SLUICE_TOKEN_SECRET: SECRET,
       SLUICE_SERVER_ID: opts.serverId ?? 'bench-1',
       ...(opts.maxConnections ? { SLUICE_MAX_CONNECTIONS: String(opts.maxConnections) } : {}),
       ...(opts.redisUrl ? { SLUICE_REDIS_URL: opts.redisUrl } : {}),
@@ -88,12 +101,17 @@ export async function startSystem(name: SystemName, opts: StartOptions = {}): Pr
   const root = name === 'sluice' && opts.root ? opts.root : ROOT;
   const proc = fork(path.join(root, script), [], { cwd: root, env, execArgv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
   let stderr = '';
-  proc.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
+  proc.stderr!.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4000);
+  });
   const ports = await new Promise<{ port: number; adminPort?: number }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name} did not start within 30 s: ${stderr}`)), 30_000);
     proc.once('exit', (code) => reject(new Error(`${name} exited (${code}) before listening: ${stderr}`)));
     proc.on('message', (m: { ready?: number }) => {
-      if (typeof m?.ready === 'number') { clearTimeout(timer); resolve({ port: m.ready }); }
+      if (typeof m?.ready === 'number') {
+        clearTimeout(timer);
+        resolve({ port: m.ready });
+      }
     });
     readline.createInterface({ input: proc.stdout! }).on('line', (line) => {
       if (!line.includes('server listening')) return;
@@ -101,29 +119,45 @@ export async function startSystem(name: SystemName, opts: StartOptions = {}): Pr
         const l = JSON.parse(line) as { port: number; adminPort: number };
         clearTimeout(timer);
         resolve({ port: l.port, adminPort: l.adminPort });
-      } catch { /* not JSON */ }
+      } catch {
+        /* not JSON */
+      }
     });
   });
   proc.stdout!.resume();
   let nextId = 1;
-  const ask = <T>(probe: string, extra: Record<string, unknown> = {}): Promise<T> => new Promise((resolve, reject) => {
-    const id = nextId++;
-    const timer = setTimeout(() => { proc.off('message', on); reject(new Error(`${name}: no ${probe} answer`)); }, 60_000);
-    const on = (m: { probe?: string; id?: number }) => {
-      if (m?.probe === probe && m.id === id) { clearTimeout(timer); proc.off('message', on); resolve(m as T); }
-    };
-    proc.on('message', on);
-    proc.send({ probe, id, ...extra });
-  });
+  const ask = <T>(probe: string, extra: Record<string, unknown> = {}): Promise<T> =>
+    new Promise((resolve, reject) => {
+      const id = nextId++;
+      const timer = setTimeout(() => {
+        proc.off('message', on);
+        reject(new Error(`${name}: no ${probe} answer`));
+      }, 60_000);
+      const on = (m: { probe?: string; id?: number }) => {
+        if (m?.probe === probe && m.id === id) {
+          clearTimeout(timer);
+          proc.off('message', on);
+          resolve(m as T);
+        }
+      };
+      proc.on('message', on);
+      proc.send({ probe, id, ...extra });
+    });
   const exited = new Promise<void>((resolve) => {
     if (proc.exitCode !== null || proc.signalCode !== null) resolve();
     else proc.once('exit', () => resolve());
   });
   return {
-    name, ...ports, pid: proc.pid!, proc,
+    name,
+    ...ports,
+    pid: proc.pid!,
+    proc,
     mem: () => ask<Mem>('mem'),
     heapSnapshot: async (file: string) => (await ask<{ file: string }>('heapsnap', { file })).file,
-    cpuUs: async () => { const c = await ask<{ user: number; system: number }>('cpu'); return c.user + c.system; },
+    cpuUs: async () => {
+      const c = await ask<{ user: number; system: number }>('cpu');
+      return c.user + c.system;
+    },
     stop: async () => {
       if (proc.exitCode === null && proc.signalCode === null) {
         proc.send({ probe: 'exit' });

@@ -26,10 +26,13 @@ const io = new Server(httpServer, {
 
 io.use((socket, next) => {
   const token = (socket.handshake.auth as { token?: string }).token ?? null;
-  verifyToken(SECRET, token).then((peer) => {
-    socket.data.peer = peer.sub;
-    next();
-  }, () => next(new Error('unauthorized')));
+  verifyToken(SECRET, token).then(
+    (peer) => {
+      socket.data.peer = peer.sub;
+      next();
+    },
+    () => next(new Error('unauthorized')),
+  );
 });
 
 io.on('connection', (socket) => {

@@ -17,7 +17,9 @@ const SECRET = process.env.BENCH_SECRET ?? '';
 const ACK = process.env.BENCH_ACK === '1';
 const peers = new Map<string, WebSocket>();
 
-const server = http.createServer((_req, res) => { res.writeHead(404).end(); });
+const server = http.createServer((_req, res) => {
+  res.writeHead(404).end();
+});
 const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false, clientTracking: false });
 
 /** Per connection only what the relay needs (no closure over the upgrade request). */
@@ -36,7 +38,9 @@ function joined(ws: WebSocket, id: string): void {
     if (to) to.send(JSON.stringify({ from: id, id: m.id, data: m.data }));
     if (ACK) ws.send(JSON.stringify({ t: 'ack', id: m.id, status: to ? 'delivered' : 'unknown_peer' }));
   });
-  ws.on('close', () => { if (peers.get(id) === ws) peers.delete(id); });
+  ws.on('close', () => {
+    if (peers.get(id) === ws) peers.delete(id);
+  });
   ws.on('error', () => undefined);
   ws.send('{"t":"joined"}');
 }

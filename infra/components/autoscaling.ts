@@ -54,19 +54,23 @@ export class FleetAutoscaler extends pulumi.ComponentResource {
 
   constructor(name: string, args: FleetAutoscalerArgs, opts?: pulumi.ComponentResourceOptions) {
     super('sluice:infra:FleetAutoscaler', name, {}, opts);
-    this.autoscaler = new gcp.compute.RegionAutoscaler(name, {
-      region: args.region,
-      target: args.target,
-      description: `sluice: CPU ${args.cpuTarget}, scale-in at most ${MAX_SCALED_IN_REPLICAS} VM per ${args.timeWindowSec} s (one drain at a time)`,
-      autoscalingPolicy: {
-        minReplicas: args.minReplicas,
-        maxReplicas: args.maxReplicas,
-        cooldownPeriod: args.cooldownSec,
-        mode: 'ON',
-        cpuUtilization: { target: args.cpuTarget },
-        scaleInControl: { maxScaledInReplicas: { fixed: MAX_SCALED_IN_REPLICAS }, timeWindowSec: args.timeWindowSec },
+    this.autoscaler = new gcp.compute.RegionAutoscaler(
+      name,
+      {
+        region: args.region,
+        target: args.target,
+        description: `sluice: CPU ${args.cpuTarget}, scale-in at most ${MAX_SCALED_IN_REPLICAS} VM per ${args.timeWindowSec} s (one drain at a time)`,
+        autoscalingPolicy: {
+          minReplicas: args.minReplicas,
+          maxReplicas: args.maxReplicas,
+          cooldownPeriod: args.cooldownSec,
+          mode: 'ON',
+          cpuUtilization: { target: args.cpuTarget },
+          scaleInControl: { maxScaledInReplicas: { fixed: MAX_SCALED_IN_REPLICAS }, timeWindowSec: args.timeWindowSec },
+        },
       },
-    }, { parent: this });
+      { parent: this },
+    );
     this.registerOutputs({});
   }
 }

@@ -26,24 +26,32 @@ export class Backplane extends pulumi.ComponentResource {
   constructor(name: string, args: BackplaneArgs, opts?: pulumi.ComponentResourceOptions) {
     super('sluice:infra:Backplane', name, {}, opts);
 
-    const redis = new gcp.redis.Instance(name, {
-      region: args.region,
-      tier: args.tier,
-      memorySizeGb: args.memorySizeGb,
-      authorizedNetwork: args.network,
-      connectMode: 'DIRECT_PEERING',
-      redisVersion: 'REDIS_7_2',
-      authEnabled: true,
-      transitEncryptionMode: 'DISABLED',
-      displayName: 'sluice backplane',
-      // Presence and replay history live here; eviction would silently drop them.
-      redisConfigs: { 'maxmemory-policy': 'noeviction' },
-      // "Maintenance windows allow you to select a time and day of the week when you want disruptive
-      // maintenance updates to occur. Disruptive updates only occur during maintenance windows"; and
-      // "Both Basic Tier and Standard Tier instances undergo a connection reset during maintenance"
-      // (https://cloud.google.com/memorystore/docs/redis/maintenance-policy). The window is 1 hour.
-      maintenancePolicy: { weeklyMaintenanceWindows: [{ day: args.maintenance.day, startTime: { hours: args.maintenance.hour, minutes: 0, seconds: 0, nanos: 0 } }] },
-    }, { parent: this, additionalSecretOutputs: ['authString'] });
+    const redis = new gcp.redis.Instance(
+      name,
+      {
+        region: args.region,
+        tier: args.tier,
+        memorySizeGb: args.memorySizeGb,
+        authorizedNetwork: args.network,
+        connectMode: 'DIRECT_PEERING',
+        redisVersion: 'REDIS_7_2',
+        authEnabled: true,
+        transitEncryptionMode: 'DISABLED',
+        displayName: 'sluice backplane',
+        // Presence and replay history live here; eviction would silently drop them.
+        redisConfigs: { 'maxmemory-policy': 'noeviction' },
+        // "Maintenance windows allow you to select a time and day of the week when you want disruptive
+        // maintenance updates to occur. Disruptive updates only occur during maintenance windows"; and
+        // "Both Basic Tier and Standard Tier instances undergo a connection reset during maintenance"
+        // (https://cloud.google.com/memorystore/docs/redis/maintenance-policy). The window is 1 hour.
+        maintenancePolicy: {
+          weeklyMaintenanceWindows: [
+            { day: args.maintenance.day, startTime: { hours: args.maintenance.hour, minutes: 0, seconds: 0, nanos: 0 } },
+          ],
+        },
+      },
+      { parent: this, additionalSecretOutputs: ['authString'] },
+    );
 
     this.url = pulumi.secret(pulumi.interpolate`redis://:${redis.authString.apply(encodeURIComponent)}@${redis.host}:${redis.port}`);
     this.registerOutputs({ url: this.url });

@@ -99,21 +99,29 @@ export class Edge extends pulumi.ComponentResource {
     super('sluice:infra:Edge', name, {}, opts);
     const parent = { parent: this };
     if (args.tls) {
-      this.sslPolicy = new gcp.compute.SSLPolicy(`${name}-tls`, {
-        description: `sluice: ${args.sslProfile}, TLS 1.2 minimum`,
-        profile: args.sslProfile,
-        minTlsVersion: 'TLS_1_2',
-      }, parent);
+      this.sslPolicy = new gcp.compute.SSLPolicy(
+        `${name}-tls`,
+        {
+          description: `sluice: ${args.sslProfile}, TLS 1.2 minimum`,
+          profile: args.sslProfile,
+          minTlsVersion: 'TLS_1_2',
+        },
+        parent,
+      );
     }
     const alb = args.kind === 'external-application';
-    this.securityPolicy = new gcp.compute.SecurityPolicy(`${name}-armor`, {
-      description: 'sluice: per-client-IP throttle on upgrades, optional deny list',
-      type: 'CLOUD_ARMOR',
-      rules: armorRules(args),
-      ...(alb && args.armor.adaptiveProtection
-        ? { adaptiveProtectionConfig: { layer7DdosDefenseConfig: { enable: true, ruleVisibility: 'STANDARD' } } }
-        : {}),
-    }, parent);
+    this.securityPolicy = new gcp.compute.SecurityPolicy(
+      `${name}-armor`,
+      {
+        description: 'sluice: per-client-IP throttle on upgrades, optional deny list',
+        type: 'CLOUD_ARMOR',
+        rules: armorRules(args),
+        ...(alb && args.armor.adaptiveProtection
+          ? { adaptiveProtectionConfig: { layer7DdosDefenseConfig: { enable: true, ruleVisibility: 'STANDARD' } } }
+          : {}),
+      },
+      parent,
+    );
     this.registerOutputs({});
   }
 }

@@ -94,79 +94,110 @@ export class ServerFleet extends pulumi.ComponentResource {
     const t = args.timeouts;
     const preemptible = t.gce.preemptible;
 
-    const userData = (image: string) => pulumi.all([args.secretVersion, args.adminTokenVersion]).apply(([secretVersion, adminTokenVersion]) =>
-      cloudInit({ image, timeouts: t, secretVersion, adminTokenVersion, registryHost: args.registryHost }));
+    const userData = (image: string) =>
+      pulumi
+        .all([args.secretVersion, args.adminTokenVersion])
+        .apply(([secretVersion, adminTokenVersion]) =>
+          cloudInit({ image, timeouts: t, secretVersion, adminTokenVersion, registryHost: args.registryHost }),
+        );
 
-    const templateOf = (suffix: string, image: string) => new gcp.compute.InstanceTemplate(`${name}-${suffix}`, {
-      description: `sluice server ${image}`,
-      machineType: args.machineType,
-      disks: [{ sourceImage: args.sourceImage, boot: true, autoDelete: true, diskType: 'pd-balanced', diskSizeGb: 20 }],
-      // No accessConfigs: no external IP. Egress goes through Cloud NAT and Private Google Access.
-      networkInterfaces: [{ subnetwork: args.subnetwork }],
-      serviceAccount: { email: args.serviceAccountEmail, scopes: ['https://www.googleapis.com/auth/cloud-platform'] },
-      metadata: {
-        'user-data': userData(image),
-        'shutdown-script': shutdownScript(t),
-        'google-logging-enabled': 'true',
-        'google-monitoring-enabled': 'true',
-        'enable-oslogin': 'TRUE',
-        'block-project-ssh-keys': 'TRUE',
-      },
-      shieldedInstanceConfig: { enableSecureBoot: true, enableVtpm: true, enableIntegrityMonitoring: true },
-      scheduling: preemptible
-        ? { preemptible: true, provisioningModel: 'SPOT', automaticRestart: false, onHostMaintenance: 'TERMINATE', instanceTerminationAction: 'DELETE' }
-        : { preemptible: false, provisioningModel: 'STANDARD', automaticRestart: true, onHostMaintenance: 'MIGRATE' },
-      tags: [args.networkTag],
-      labels: { role: 'server' },
-    }, parent);
+    const templateOf = (suffix: string, image: string) =>
+      new gcp.compute.InstanceTemplate(
+        `${name}-${suffix}`,
+        {
+          description: `sluice server ${image}`,
+          machineType: args.machineType,
+          disks: [{ sourceImage: args.sourceImage, boot: true, autoDelete: true, diskType: 'pd-balanced', diskSizeGb: 20 }],
+          // No accessConfigs: no external IP. Egress goes through Cloud NAT and Private Google Access.
+          networkInterfaces: [{ subnetwork: args.subnetwork }],
+          serviceAccount: { email: args.serviceAccountEmail, scopes: ['https://www.googleapis.com/auth/cloud-platform'] },
+          metadata: {
+            'user-data': userData(image),
+            'shutdown-script': shutdownScript(t),
+            'google-logging-enabled': 'true',
+            'google-monitoring-enabled': 'true',
+            'enable-oslogin': 'TRUE',
+            'block-project-ssh-keys': 'TRUE',
+          },
+          shieldedInstanceConfig: { enableSecureBoot: true, enableVtpm: true, enableIntegrityMonitoring: true },
+          scheduling: preemptible
+            ? {
+                preemptible: true,
+                provisioningModel: 'SPOT',
+                automaticRestart: false,
+                onHostMaintenance: 'TERMINATE',
+                instanceTerminationAction: 'DELETE',
+              }
+            : { preemptible: false, provisioningModel: 'STANDARD', automaticRestart: true, onHostMaintenance: 'MIGRATE' },
+          tags: [args.networkTag],
+          labels: { role: 'server' },
+        },
+        parent,
+      );
     const template = templateOf('template', args.image);
 
     // Liveness, not readiness: a draining server (503 on /readyz) must not be "repaired" mid-drain.
-    const autoheal = new gcp.compute.HealthCheck(`${name}-autoheal`, {
-      description: `sluice autohealing: ${HEALTH_PATH} (liveness)`,
-      checkIntervalSec: 10,
-      timeoutSec: 5,
-      healthyThreshold: 2,
-      unhealthyThreshold: 3,
-      httpHealthCheck: { port: SERVER_PORT, requestPath: HEALTH_PATH },
-    }, parent);
+    const autoheal = new gcp.compute.HealthCheck(
+      `${name}-autoheal`,
+      {
+        description: `sluice autohealing: ${HEALTH_PATH} (liveness)`,
+        checkIntervalSec: 10,
+        timeoutSec: 5,
+        healthyThreshold: 2,
+        unhealthyThreshold: 3,
+        httpHealthCheck: { port: SERVER_PORT, requestPath: HEALTH_PATH },
+      },
+      parent,
+    );
 
     const shape = rolloutShape(args.replicas, args.zones.length, args.surge, t);
-    const versions: gcp.types.input.compute.RegionInstanceGroupManagerVersion[] = [{ name: 'primary', instanceTemplate: template.selfLinkUnique }];
+    const versions: gcp.types.input.compute.RegionInstanceGroupManagerVersion[] = [
+      { name: 'primary', instanceTemplate: template.selfLinkUnique },
+    ];
     if (args.canary) {
-      versions.push({ name: 'canary', instanceTemplate: templateOf('canary', args.canary.image).selfLinkUnique, targetSize: { fixed: args.canary.targetSize } });
+      versions.push({
+        name: 'canary',
+        instanceTemplate: templateOf('canary', args.canary.image).selfLinkUnique,
+        targetSize: { fixed: args.canary.targetSize },
+      });
     }
-    this.mig = new gcp.compute.RegionInstanceGroupManager(name, {
-      region: args.region,
-      baseInstanceName: name,
-      distributionPolicyZones: args.zones,
-      distributionPolicyTargetShape: 'EVEN',
-      versions,
-      targetSize: args.replicas,
-      namedPorts: [{ name: NAMED_PORT.name, port: NAMED_PORT.port }],
-      autoHealingPolicies: { healthCheck: autoheal.id, initialDelaySec: AUTOHEAL_INITIAL_DELAY_SEC },
-      updatePolicy: {
-        type: 'PROACTIVE',
-        minimalAction: 'REPLACE',
-        mostDisruptiveAllowedAction: 'REPLACE',
-        replacementMethod: 'SUBSTITUTE',
-        // A regional MIG's fixed surge is 0 or >= its zones; config.ts keeps it below the replicas,
-        // so one wave never drains the whole region.
-        maxSurgeFixed: shape.surge,
-        maxUnavailableFixed: 0,
-        minReadySec: t.gce.minReadySec,
-        instanceRedistributionType: 'PROACTIVE',
+    this.mig = new gcp.compute.RegionInstanceGroupManager(
+      name,
+      {
+        region: args.region,
+        baseInstanceName: name,
+        distributionPolicyZones: args.zones,
+        distributionPolicyTargetShape: 'EVEN',
+        versions,
+        targetSize: args.replicas,
+        namedPorts: [{ name: NAMED_PORT.name, port: NAMED_PORT.port }],
+        autoHealingPolicies: { healthCheck: autoheal.id, initialDelaySec: AUTOHEAL_INITIAL_DELAY_SEC },
+        updatePolicy: {
+          type: 'PROACTIVE',
+          minimalAction: 'REPLACE',
+          mostDisruptiveAllowedAction: 'REPLACE',
+          replacementMethod: 'SUBSTITUTE',
+          // A regional MIG's fixed surge is 0 or >= its zones; config.ts keeps it below the replicas,
+          // so one wave never drains the whole region.
+          maxSurgeFixed: shape.surge,
+          maxUnavailableFixed: 0,
+          minReadySec: t.gce.minReadySec,
+          instanceRedistributionType: 'PROACTIVE',
+        },
+        instanceLifecyclePolicy: { forceUpdateOnRepair: 'YES', defaultActionOnFailure: 'REPAIR' },
+        // `pulumi up` fails unless every VM runs the new template and is healthy: a broken image is a red
+        // `up`, and the next region (which depends on this MIG) only starts once this one is done.
+        waitForInstances: true,
+        waitForInstancesStatus: 'UPDATED',
       },
-      instanceLifecyclePolicy: { forceUpdateOnRepair: 'YES', defaultActionOnFailure: 'REPAIR' },
-      // `pulumi up` fails unless every VM runs the new template and is healthy: a broken image is a red
-      // `up`, and the next region (which depends on this MIG) only starts once this one is done.
-      waitForInstances: true,
-      waitForInstancesStatus: 'UPDATED',
-    }, {
-      parent: this, dependsOn: args.dependsOn, customTimeouts: { create: `${shape.timeoutMin}m`, update: `${shape.timeoutMin}m` },
-      // With an autoscaler, `pulumi up` must not reset the size it chose (it would undo a scale-out mid-peak).
-      ...(args.autoscaled ? { ignoreChanges: ['targetSize'] } : {}),
-    });
+      {
+        parent: this,
+        dependsOn: args.dependsOn,
+        customTimeouts: { create: `${shape.timeoutMin}m`, update: `${shape.timeoutMin}m` },
+        // With an autoscaler, `pulumi up` must not reset the size it chose (it would undo a scale-out mid-peak).
+        ...(args.autoscaled ? { ignoreChanges: ['targetSize'] } : {}),
+      },
+    );
     this.instanceGroup = this.mig.instanceGroup;
     this.migName = this.mig.name;
 

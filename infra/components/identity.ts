@@ -59,55 +59,96 @@ export class ServerIdentity extends pulumi.ComponentResource {
     super('sluice:infra:ServerIdentity', name, {}, opts);
     const parent = { parent: this };
 
-    const account = new gcp.serviceaccount.Account(`${name}-server`, {
-      accountId: `${args.stackName}-server`.slice(0, 30).replace(/-+$/, ''),
-      displayName: `sluice server VMs (${args.stackName})`,
-      description: 'Runs the sluice server container; reads its own MIG and its own secret. Managed by Pulumi.',
-    }, parent);
+    const account = new gcp.serviceaccount.Account(
+      `${name}-server`,
+      {
+        accountId: `${args.stackName}-server`.slice(0, 30).replace(/-+$/, ''),
+        displayName: `sluice server VMs (${args.stackName})`,
+        description: 'Runs the sluice server container; reads its own MIG and its own secret. Managed by Pulumi.',
+      },
+      parent,
+    );
     this.email = account.email;
     this.member = account.member;
 
-    const role = new gcp.projects.IAMCustomRole(`${name}-watcher`, {
-      roleId: `sluiceWatcher_${args.stackName.replace(/[^A-Za-z0-9]/g, '_')}`,
-      title: `sluice lifecycle watcher (${args.stackName})`,
-      description: 'List the managed instances of the MIG a sluice server belongs to (listManagedInstances).',
-      permissions: [...WATCHER_PERMISSIONS],
-      stage: 'GA',
-    }, parent);
+    const role = new gcp.projects.IAMCustomRole(
+      `${name}-watcher`,
+      {
+        roleId: `sluiceWatcher_${args.stackName.replace(/[^A-Za-z0-9]/g, '_')}`,
+        title: `sluice lifecycle watcher (${args.stackName})`,
+        description: 'List the managed instances of the MIG a sluice server belongs to (listManagedInstances).',
+        permissions: [...WATCHER_PERMISSIONS],
+        stage: 'GA',
+      },
+      parent,
+    );
     this.watcherRole = role.name;
 
-    this.grants.push(new gcp.projects.IAMMember(`${name}-watcher`, { project: args.project, role: role.name, member: account.member }, parent));
+    this.grants.push(
+      new gcp.projects.IAMMember(`${name}-watcher`, { project: args.project, role: role.name, member: account.member }, parent),
+    );
     for (const r of AGENT_ROLES) {
-      this.grants.push(new gcp.projects.IAMMember(`${name}-${r.split('/')[1].replace(/\./g, '-')}`, { project: args.project, role: r, member: account.member }, parent));
+      this.grants.push(
+        new gcp.projects.IAMMember(
+          `${name}-${r.split('/')[1].replace(/\./g, '-')}`,
+          { project: args.project, role: r, member: account.member },
+          parent,
+        ),
+      );
     }
 
     const secretFile = (id: string, data: pulumi.Input<string>): pulumi.Output<string> => {
-      const secret = new gcp.secretmanager.Secret(`${name}-${id}`, { secretId: `${args.stackName}-${id}`, replication: { auto: {} } }, parent);
-      const version = new gcp.secretmanager.SecretVersion(`${name}-${id}`, {
-        secret: secret.id,
-        secretData: pulumi.secret(data),
-        // A new value makes a new version (and a new template, so the MIG rolls). The old version stays
-        // readable until removed by hand: VMs of the previous template may restart during the rollout.
-        deletionPolicy: 'ABANDON',
-      }, parent);
-      this.grants.push(new gcp.secretmanager.SecretIamMember(`${name}-${id}-accessor`, {
-        secretId: secret.id,
-        role: 'roles/secretmanager.secretAccessor',
-        member: account.member,
-      }, parent));
+      const secret = new gcp.secretmanager.Secret(
+        `${name}-${id}`,
+        { secretId: `${args.stackName}-${id}`, replication: { auto: {} } },
+        parent,
+      );
+      const version = new gcp.secretmanager.SecretVersion(
+        `${name}-${id}`,
+        {
+          secret: secret.id,
+          secretData: pulumi.secret(data),
+          // A new value makes a new version (and a new template, so the MIG rolls). The old version stays
+          // readable until removed by hand: VMs of the previous template may restart during the rollout.
+          deletionPolicy: 'ABANDON',
+        },
+        parent,
+      );
+      this.grants.push(
+        new gcp.secretmanager.SecretIamMember(
+          `${name}-${id}-accessor`,
+          {
+            secretId: secret.id,
+            role: 'roles/secretmanager.secretAccessor',
+            member: account.member,
+          },
+          parent,
+        ),
+      );
       return version.name;
     };
-    this.secretVersions = Object.fromEntries(Object.entries(args.secretEnv).map(([region, env]) => [region, secretFile(`server-env-${region}`, env)]));
-    this.adminTokenVersion = secretFile('admin-token', pulumi.output(args.adminToken).apply((t) => `SLUICE_ADMIN_TOKEN=${t}\n`));
+    this.secretVersions = Object.fromEntries(
+      Object.entries(args.secretEnv).map(([region, env]) => [region, secretFile(`server-env-${region}`, env)]),
+    );
+    this.adminTokenVersion = secretFile(
+      'admin-token',
+      pulumi.output(args.adminToken).apply((t) => `SLUICE_ADMIN_TOKEN=${t}\n`),
+    );
 
     if (args.imageRepository) {
-      this.grants.push(new gcp.artifactregistry.RepositoryIamMember(`${name}-image-reader`, {
-        project: args.imageRepository.project,
-        location: args.imageRepository.location,
-        repository: args.imageRepository.repository,
-        role: 'roles/artifactregistry.reader',
-        member: account.member,
-      }, parent));
+      this.grants.push(
+        new gcp.artifactregistry.RepositoryIamMember(
+          `${name}-image-reader`,
+          {
+            project: args.imageRepository.project,
+            location: args.imageRepository.location,
+            repository: args.imageRepository.repository,
+            role: 'roles/artifactregistry.reader',
+            member: account.member,
+          },
+          parent,
+        ),
+      );
     }
 
     this.registerOutputs({ email: this.email, watcherRole: this.watcherRole, adminTokenVersion: this.adminTokenVersion });

@@ -66,34 +66,47 @@ export class LoadBalancer extends pulumi.ComponentResource {
 
     // Readiness: 2 failed probes 5 s apart take a draining VM out of rotation for new connections. The
     // numbers are the contract's READINESS_PROBE (rule min-ready-covers-lb-health relies on them).
-    const health = new gcp.compute.HealthCheck(`${name}-readyz`, {
-      description: `sluice LB health: ${READINESS_PATH} (503 while draining)`,
-      checkIntervalSec: READINESS_PROBE.intervalSec,
-      timeoutSec: READINESS_PROBE.timeoutSec,
-      healthyThreshold: READINESS_PROBE.healthyThreshold,
-      unhealthyThreshold: READINESS_PROBE.unhealthyThreshold,
-      httpHealthCheck: { port: args.serverPort, requestPath: READINESS_PATH },
-      logConfig: { enable: false },
-    }, parent);
+    const health = new gcp.compute.HealthCheck(
+      `${name}-readyz`,
+      {
+        description: `sluice LB health: ${READINESS_PATH} (503 while draining)`,
+        checkIntervalSec: READINESS_PROBE.intervalSec,
+        timeoutSec: READINESS_PROBE.timeoutSec,
+        healthyThreshold: READINESS_PROBE.healthyThreshold,
+        unhealthyThreshold: READINESS_PROBE.unhealthyThreshold,
+        httpHealthCheck: { port: args.serverPort, requestPath: READINESS_PATH },
+        logConfig: { enable: false },
+      },
+      parent,
+    );
 
-    const backend = new gcp.compute.BackendService(`${name}-backend`, {
-      description: alb
-        ? `sluice: timeoutSec = max WebSocket lifetime (${t.lb.maxConnectionLifetimeSec} s), server rotates before it`
-        : `sluice: timeoutSec = idle timeout (${t.lb.idleTimeoutSec} s), heartbeats keep connections busy`,
-      loadBalancingScheme: 'EXTERNAL_MANAGED',
-      protocol: alb ? 'HTTP' : 'TCP',
-      portName: args.portName,
-      timeoutSec: backendTimeoutSec(t),
-      // GCP drains a VM leaving the MIG for this long before deleting it; the drain fits inside
-      // (contract rule drain-inside-lb-draining).
-      connectionDrainingTimeoutSec: t.lb.connectionDrainingSec,
-      healthChecks: health.id,
-      sessionAffinity: 'NONE',
-      // UTILIZATION (CPU) balances long-lived sockets; RATE would count only upgrade requests.
-      backends: args.backends.map((group, i) => ({ group, balancingMode: 'UTILIZATION', maxUtilization: 0.8, capacityScaler: args.capacityScalers?.[i] ?? 1 })),
-      logConfig: (args.logSampleRate ?? 1) > 0 ? { enable: true, sampleRate: args.logSampleRate ?? 1 } : { enable: false },
-      securityPolicy: args.securityPolicy,
-    }, parent);
+    const backend = new gcp.compute.BackendService(
+      `${name}-backend`,
+      {
+        description: alb
+          ? `sluice: timeoutSec = max WebSocket lifetime (${t.lb.maxConnectionLifetimeSec} s), server rotates before it`
+          : `sluice: timeoutSec = idle timeout (${t.lb.idleTimeoutSec} s), heartbeats keep connections busy`,
+        loadBalancingScheme: 'EXTERNAL_MANAGED',
+        protocol: alb ? 'HTTP' : 'TCP',
+        portName: args.portName,
+        timeoutSec: backendTimeoutSec(t),
+        // GCP drains a VM leaving the MIG for this long before deleting it; the drain fits inside
+        // (contract rule drain-inside-lb-draining).
+        connectionDrainingTimeoutSec: t.lb.connectionDrainingSec,
+        healthChecks: health.id,
+        sessionAffinity: 'NONE',
+        // UTILIZATION (CPU) balances long-lived sockets; RATE would count only upgrade requests.
+        backends: args.backends.map((group, i) => ({
+          group,
+          balancingMode: 'UTILIZATION',
+          maxUtilization: 0.8,
+          capacityScaler: args.capacityScalers?.[i] ?? 1,
+        })),
+        logConfig: (args.logSampleRate ?? 1) > 0 ? { enable: true, sampleRate: args.logSampleRate ?? 1 } : { enable: false },
+        securityPolicy: args.securityPolicy,
+      },
+      parent,
+    );
 
     let port: number;
     let target: pulumi.Output<string>;
@@ -106,31 +119,59 @@ export class LoadBalancer extends pulumi.ComponentResource {
     if (alb) {
       const urlMap = new gcp.compute.URLMap(`${name}-urlmap`, { defaultService: backend.id }, parent);
       if (certificates) {
-        target = new gcp.compute.TargetHttpsProxy(`${name}-https`, { urlMap: urlMap.id, sslCertificates: certificates, sslPolicy: args.sslPolicy }, parent).id;
+        target = new gcp.compute.TargetHttpsProxy(
+          `${name}-https`,
+          { urlMap: urlMap.id, sslCertificates: certificates, sslPolicy: args.sslPolicy },
+          parent,
+        ).id;
         port = 443;
         // Port 80 only redirects to HTTPS.
-        const redirect = new gcp.compute.URLMap(`${name}-redirect`, {
-          defaultUrlRedirect: { httpsRedirect: true, stripQuery: false, redirectResponseCode: 'MOVED_PERMANENTLY_DEFAULT' },
-        }, parent);
+        const redirect = new gcp.compute.URLMap(
+          `${name}-redirect`,
+          {
+            defaultUrlRedirect: { httpsRedirect: true, stripQuery: false, redirectResponseCode: 'MOVED_PERMANENTLY_DEFAULT' },
+          },
+          parent,
+        );
         const http = new gcp.compute.TargetHttpProxy(`${name}-http-redirect`, { urlMap: redirect.id }, parent);
-        new gcp.compute.GlobalForwardingRule(`${name}-http-redirect`, {
-          loadBalancingScheme: 'EXTERNAL_MANAGED', ipProtocol: 'TCP', portRange: '80', ipAddress: address.address, target: http.id,
-        }, parent);
+        new gcp.compute.GlobalForwardingRule(
+          `${name}-http-redirect`,
+          {
+            loadBalancingScheme: 'EXTERNAL_MANAGED',
+            ipProtocol: 'TCP',
+            portRange: '80',
+            ipAddress: address.address,
+            target: http.id,
+          },
+          parent,
+        );
       } else {
         target = new gcp.compute.TargetHttpProxy(`${name}-http`, { urlMap: urlMap.id }, parent).id;
         port = 80;
       }
     } else if (certificates) {
-      target = new gcp.compute.TargetSSLProxy(`${name}-ssl`, { backendService: backend.id, sslCertificates: certificates, proxyHeader: 'NONE', sslPolicy: args.sslPolicy }, parent).id;
+      target = new gcp.compute.TargetSSLProxy(
+        `${name}-ssl`,
+        { backendService: backend.id, sslCertificates: certificates, proxyHeader: 'NONE', sslPolicy: args.sslPolicy },
+        parent,
+      ).id;
       port = 443;
     } else {
       // 443 is in every proxy NLB's supported port list (https://cloud.google.com/load-balancing/docs/tcp).
       target = new gcp.compute.TargetTCPProxy(`${name}-tcp`, { backendService: backend.id, proxyHeader: 'NONE' }, parent).id;
       port = 443;
     }
-    new gcp.compute.GlobalForwardingRule(`${name}-${port}`, {
-      loadBalancingScheme: 'EXTERNAL_MANAGED', ipProtocol: 'TCP', portRange: String(port), ipAddress: address.address, target,
-    }, parent);
+    new gcp.compute.GlobalForwardingRule(
+      `${name}-${port}`,
+      {
+        loadBalancingScheme: 'EXTERNAL_MANAGED',
+        ipProtocol: 'TCP',
+        portRange: String(port),
+        ipAddress: address.address,
+        target,
+      },
+      parent,
+    );
 
     this.url = args.domain
       ? pulumi.output(`wss://${args.domain}${SOCKET_PATH}`)

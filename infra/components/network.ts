@@ -34,42 +34,58 @@ export class Network extends pulumi.ComponentResource {
     super('sluice:infra:Network', name, {}, opts);
     const parent = { parent: this };
 
-    this.network = new gcp.compute.Network(name, {
-      autoCreateSubnetworks: false,
-      routingMode: 'GLOBAL',
-      description: 'sluice servers (managed by Pulumi)',
-    }, parent);
+    this.network = new gcp.compute.Network(
+      name,
+      {
+        autoCreateSubnetworks: false,
+        routingMode: 'GLOBAL',
+        description: 'sluice servers (managed by Pulumi)',
+      },
+      parent,
+    );
 
     this.subnetworks = {};
     for (const s of args.subnets) {
-      const subnet = new gcp.compute.Subnetwork(`${name}-${s.region}`, {
-        network: this.network.id,
-        region: s.region,
-        ipCidrRange: s.cidr,
-        privateIpGoogleAccess: true,
-        logConfig: { aggregationInterval: 'INTERVAL_5_MIN', flowSampling: 0.1, metadata: 'INCLUDE_ALL_METADATA' },
-      }, parent);
+      const subnet = new gcp.compute.Subnetwork(
+        `${name}-${s.region}`,
+        {
+          network: this.network.id,
+          region: s.region,
+          ipCidrRange: s.cidr,
+          privateIpGoogleAccess: true,
+          logConfig: { aggregationInterval: 'INTERVAL_5_MIN', flowSampling: 0.1, metadata: 'INCLUDE_ALL_METADATA' },
+        },
+        parent,
+      );
       const router = new gcp.compute.Router(`${name}-${s.region}`, { network: this.network.id, region: s.region }, parent);
-      new gcp.compute.RouterNat(`${name}-${s.region}`, {
-        router: router.name,
-        region: s.region,
-        natIpAllocateOption: 'AUTO_ONLY',
-        sourceSubnetworkIpRangesToNat: 'LIST_OF_SUBNETWORKS',
-        subnetworks: [{ name: subnet.id, sourceIpRangesToNats: ['ALL_IP_RANGES'] }],
-        logConfig: { enable: true, filter: 'ERRORS_ONLY' },
-      }, parent);
+      new gcp.compute.RouterNat(
+        `${name}-${s.region}`,
+        {
+          router: router.name,
+          region: s.region,
+          natIpAllocateOption: 'AUTO_ONLY',
+          sourceSubnetworkIpRangesToNat: 'LIST_OF_SUBNETWORKS',
+          subnetworks: [{ name: subnet.id, sourceIpRangesToNats: ['ALL_IP_RANGES'] }],
+          logConfig: { enable: true, filter: 'ERRORS_ONLY' },
+        },
+        parent,
+      );
       this.subnetworks[s.region] = subnet.selfLink;
     }
 
-    new gcp.compute.Firewall(`${name}-allow-lb`, {
-      network: this.network.id,
-      description: `Google LB proxies and health checks to the servers' public port ${args.serverPort} only`,
-      direction: 'INGRESS',
-      priority: 1000,
-      sourceRanges: [...GOOGLE_LB_RANGES],
-      targetTags: [args.serverTag],
-      allows: [{ protocol: 'tcp', ports: [String(args.serverPort)] }],
-    }, parent);
+    new gcp.compute.Firewall(
+      `${name}-allow-lb`,
+      {
+        network: this.network.id,
+        description: `Google LB proxies and health checks to the servers' public port ${args.serverPort} only`,
+        direction: 'INGRESS',
+        priority: 1000,
+        sourceRanges: [...GOOGLE_LB_RANGES],
+        targetTags: [args.serverTag],
+        allows: [{ protocol: 'tcp', ports: [String(args.serverPort)] }],
+      },
+      parent,
+    );
 
     this.registerOutputs({ network: this.network.id, subnetworks: this.subnetworks });
   }

@@ -24,13 +24,20 @@ export class StackSecrets extends pulumi.ComponentResource {
   constructor(name: string, opts?: pulumi.ComponentResourceOptions) {
     super('sluice:infra:StackSecrets', name, {}, opts);
     // [A-Za-z0-9] only: the values travel in env files, HTTP headers and `KEY=value` lines unquoted.
-    const make = (id: string) => pulumi.secret(new random.RandomPassword(`${name}-${id}`, {
-      length: GENERATED_SECRET_LENGTH,
-      special: false,
-      minLower: 1,
-      minUpper: 1,
-      minNumeric: 1,
-    }, { parent: this }).result);
+    const make = (id: string) =>
+      pulumi.secret(
+        new random.RandomPassword(
+          `${name}-${id}`,
+          {
+            length: GENERATED_SECRET_LENGTH,
+            special: false,
+            minLower: 1,
+            minUpper: 1,
+            minNumeric: 1,
+          },
+          { parent: this },
+        ).result,
+      );
     this.tokenSecret = make('token-secret');
     this.adminToken = make('admin-token');
     this.registerOutputs({});

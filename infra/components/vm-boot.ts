@@ -109,9 +109,7 @@ exit 0
 
 /** Runs before every container start: instance identity, registry credentials, the secret env file in tmpfs. */
 export function prestartScript(spec: ServerBootSpec): string {
-  const registry = spec.registryHost
-    ? `docker-credential-gcr configure-docker --registries=${spec.registryHost}\n`
-    : '';
+  const registry = spec.registryHost ? `docker-credential-gcr configure-docker --registries=${spec.registryHost}\n` : '';
   return `#!/bin/bash
 # sluice prestart (ExecStartPre): writes /run/sluice/*.env (tmpfs, root only) and pulls the image.
 set -euo pipefail
@@ -170,7 +168,10 @@ RestartSec=5
 
 /** The cloud-init user-data (`#cloud-config`) for the instance template. */
 export function cloudInit(spec: ServerBootSpec): string {
-  const env = Object.entries(serverEnv(spec)).map(([k, v]) => `${k}=${v}`).join('\n') + '\n';
+  const env =
+    Object.entries(serverEnv(spec))
+      .map(([k, v]) => `${k}=${v}`)
+      .join('\n') + '\n';
   const files: Array<{ path: string; permissions: string; content: string }> = [
     { path: '/etc/sluice/server.env', permissions: '0644', content: env },
     { path: '/etc/sluice/prestart.sh', permissions: '0644', content: prestartScript(spec) },
@@ -191,7 +192,11 @@ ${body}runcmd:
 
 function indent(text: string, n: number): string {
   const pad = ' '.repeat(n);
-  return text.split('\n').map((l) => (l === '' ? '' : pad + l)).join('\n').replace(/\n*$/, '\n');
+  return text
+    .split('\n')
+    .map((l) => (l === '' ? '' : pad + l))
+    .join('\n')
+    .replace(/\n*$/, '\n');
 }
 
 /** `REGION-docker.pkg.dev/PROJECT/REPO/...`: the Artifact Registry repository an image lives in, if any. */

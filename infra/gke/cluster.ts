@@ -29,24 +29,30 @@ export interface GkeClusterArgs {
 
 /** A kubeconfig that authenticates with gke-gcloud-auth-plugin (no credential in it, nothing stored). */
 export function renderKubeconfig(name: string, endpoint: string, caData: string): string {
-  return JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name, cluster: { server: `https://${endpoint}`, 'certificate-authority-data': caData } }],
-    contexts: [{ name, context: { cluster: name, user: name } }],
-    'current-context': name,
-    users: [{
-      name,
-      user: {
-        exec: {
-          apiVersion: 'client.authentication.k8s.io/v1beta1',
-          command: 'gke-gcloud-auth-plugin',
-          installHint: 'Install gke-gcloud-auth-plugin: gcloud components install gke-gcloud-auth-plugin',
-          provideClusterInfo: true,
+  return JSON.stringify(
+    {
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name, cluster: { server: `https://${endpoint}`, 'certificate-authority-data': caData } }],
+      contexts: [{ name, context: { cluster: name, user: name } }],
+      'current-context': name,
+      users: [
+        {
+          name,
+          user: {
+            exec: {
+              apiVersion: 'client.authentication.k8s.io/v1beta1',
+              command: 'gke-gcloud-auth-plugin',
+              installHint: 'Install gke-gcloud-auth-plugin: gcloud components install gke-gcloud-auth-plugin',
+              provideClusterInfo: true,
+            },
+          },
         },
-      },
-    }],
-  }, null, 2);
+      ],
+    },
+    null,
+    2,
+  );
 }
 
 /**
@@ -84,18 +90,32 @@ export class GkeCluster extends pulumi.ComponentResource {
       this.ready = [];
     } else {
       this.workloadPool = `${args.project}.svc.id.goog`;
-      const nodeAccount = new gcp.serviceaccount.Account(`${name}-node`, {
-        accountId: `${args.stackName}-node`.slice(0, 30).replace(/-+$/, ''),
-        displayName: `sluice GKE nodes (${args.stackName})`,
-        description: 'GKE node service account: logs, metrics, image pulls. Managed by Pulumi.',
-      }, parent);
+      const nodeAccount = new gcp.serviceaccount.Account(
+        `${name}-node`,
+        {
+          accountId: `${args.stackName}-node`.slice(0, 30).replace(/-+$/, ''),
+          displayName: `sluice GKE nodes (${args.stackName})`,
+          description: 'GKE node service account: logs, metrics, image pulls. Managed by Pulumi.',
+        },
+        parent,
+      );
       for (const role of NODE_ROLES) {
-        new gcp.projects.IAMMember(`${name}-node-${role.split('/')[1].replace(/\./g, '-')}`, { project: args.project, role, member: nodeAccount.member }, parent);
+        new gcp.projects.IAMMember(
+          `${name}-node-${role.split('/')[1].replace(/\./g, '-')}`,
+          { project: args.project, role, member: nodeAccount.member },
+          parent,
+        );
       }
       if (args.imageRepository) {
-        new gcp.artifactregistry.RepositoryIamMember(`${name}-node-image-reader`, {
-          ...args.imageRepository, role: 'roles/artifactregistry.reader', member: nodeAccount.member,
-        }, parent);
+        new gcp.artifactregistry.RepositoryIamMember(
+          `${name}-node-image-reader`,
+          {
+            ...args.imageRepository,
+            role: 'roles/artifactregistry.reader',
+            member: nodeAccount.member,
+          },
+          parent,
+        );
       }
       const scopes = ['https://www.googleapis.com/auth/cloud-platform'];
       const common: gcp.container.ClusterArgs = {
@@ -113,50 +133,72 @@ export class GkeCluster extends pulumi.ComponentResource {
       };
       if (args.cluster.create === 'autopilot') {
         // Autopilot: Workload Identity and Dataplane V2 are always on.
-        cluster = new gcp.container.Cluster(name, {
-          ...common,
-          enableAutopilot: true,
-          clusterAutoscaling: { autoProvisioningDefaults: { serviceAccount: nodeAccount.email, oauthScopes: scopes } },
-          nodePoolAutoConfig: { networkTags: { tags: [GKE_NODE_TAG] } },
-        }, parent);
+        cluster = new gcp.container.Cluster(
+          name,
+          {
+            ...common,
+            enableAutopilot: true,
+            clusterAutoscaling: { autoProvisioningDefaults: { serviceAccount: nodeAccount.email, oauthScopes: scopes } },
+            nodePoolAutoConfig: { networkTags: { tags: [GKE_NODE_TAG] } },
+          },
+          parent,
+        );
         this.ready = [cluster];
       } else {
-        cluster = new gcp.container.Cluster(name, {
-          ...common,
-          nodeLocations: args.zones,
-          removeDefaultNodePool: true,
-          initialNodeCount: 1,
-          workloadIdentityConfig: { workloadPool: this.workloadPool },
-          datapathProvider: 'ADVANCED_DATAPATH',
-        }, parent);
-        const pool = new gcp.container.NodePool(`${name}-pool`, {
-          cluster: cluster.id,
-          location: args.region,
-          nodeLocations: args.zones,
-          autoscaling: { minNodeCount: args.cluster.nodesPerZone.min, maxNodeCount: args.cluster.nodesPerZone.max },
-          management: { autoRepair: true, autoUpgrade: true },
-          // Node upgrades surge a node before draining one; each drain respects the PDB and the grace period.
-          upgradeSettings: { strategy: 'SURGE', maxSurge: 1, maxUnavailable: 0 },
-          nodeConfig: {
-            machineType: args.cluster.machineType,
-            serviceAccount: nodeAccount.email,
-            oauthScopes: scopes,
-            workloadMetadataConfig: { mode: 'GKE_METADATA' },
-            shieldedInstanceConfig: { enableSecureBoot: true, enableIntegrityMonitoring: true },
-            tags: [GKE_NODE_TAG],
+        cluster = new gcp.container.Cluster(
+          name,
+          {
+            ...common,
+            nodeLocations: args.zones,
+            removeDefaultNodePool: true,
+            initialNodeCount: 1,
+            workloadIdentityConfig: { workloadPool: this.workloadPool },
+            datapathProvider: 'ADVANCED_DATAPATH',
           },
-        }, parent);
+          parent,
+        );
+        const pool = new gcp.container.NodePool(
+          `${name}-pool`,
+          {
+            cluster: cluster.id,
+            location: args.region,
+            nodeLocations: args.zones,
+            autoscaling: { minNodeCount: args.cluster.nodesPerZone.min, maxNodeCount: args.cluster.nodesPerZone.max },
+            management: { autoRepair: true, autoUpgrade: true },
+            // Node upgrades surge a node before draining one; each drain respects the PDB and the grace period.
+            upgradeSettings: { strategy: 'SURGE', maxSurge: 1, maxUnavailable: 0 },
+            nodeConfig: {
+              machineType: args.cluster.machineType,
+              serviceAccount: nodeAccount.email,
+              oauthScopes: scopes,
+              workloadMetadataConfig: { mode: 'GKE_METADATA' },
+              shieldedInstanceConfig: { enableSecureBoot: true, enableIntegrityMonitoring: true },
+              tags: [GKE_NODE_TAG],
+            },
+          },
+          parent,
+        );
         this.ready = [cluster, pool];
       }
     }
 
-    this.problems = pulumi.all([cluster.name, cluster.datapathProvider, cluster.enableAutopilot, cluster.networkPolicy, cluster.gatewayApiConfig, cluster.addonsConfig])
+    this.problems = pulumi
+      .all([
+        cluster.name,
+        cluster.datapathProvider,
+        cluster.enableAutopilot,
+        cluster.networkPolicy,
+        cluster.gatewayApiConfig,
+        cluster.addonsConfig,
+      ])
       .apply(([n, datapathProvider, enableAutopilot, networkPolicy, gatewayApiConfig, addonsConfig]) =>
-        clusterProblems({ name: n, datapathProvider, enableAutopilot, networkPolicy, gatewayApiConfig, addonsConfig }));
+        clusterProblems({ name: n, datapathProvider, enableAutopilot, networkPolicy, gatewayApiConfig, addonsConfig }),
+      );
     this.name = cluster.name;
     this.network = cluster.network.apply((n) => n ?? '');
-    const kubeconfig = pulumi.all([cluster.name, cluster.endpoint, cluster.masterAuth]).apply(([n, endpoint, auth]) =>
-      renderKubeconfig(`gke_${n}`, endpoint, auth?.clusterCaCertificate ?? ''));
+    const kubeconfig = pulumi
+      .all([cluster.name, cluster.endpoint, cluster.masterAuth])
+      .apply(([n, endpoint, auth]) => renderKubeconfig(`gke_${n}`, endpoint, auth?.clusterCaCertificate ?? ''));
     this.provider = new k8s.Provider(`${name}-k8s`, { kubeconfig, enableServerSideApply: true }, { parent: this, dependsOn: this.ready });
     this.registerOutputs({ name: this.name });
   }

@@ -60,34 +60,57 @@ const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const CPU = /^([0-9]+m|[0-9]+(\.[0-9]+)?)$/;
 const MEMORY = /^[0-9]+(Mi|Gi)$/;
 
-const clusterSchema = z.union([
-  z.object({ create: z.literal('autopilot') }).strict(),
-  z.object({
-    create: z.literal('standard'),
-    machineType: z.string().regex(/^[a-z0-9-]+$/).default('e2-standard-2'),
-    nodesPerZone: z.object({ min: z.coerce.number().int().min(1), max: z.coerce.number().int().min(1).max(100) }).strict().default({ min: 1, max: 3 }),
-  }).strict(),
-  z.object({
-    existing: z.object({
-      name: z.string().regex(DNS_LABEL, 'must be a GKE cluster name'),
-      location: z.string().regex(/^[a-z]+-[a-z]+[0-9]+(-[a-z])?$/, 'must be a region or zone such as us-central1'),
-      project: z.string().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/).optional(),
-    }).strict(),
-  }).strict(),
-], { error: 'must be {create: autopilot}, {create: standard, ...} or {existing: {name, location}}' });
+const clusterSchema = z.union(
+  [
+    z.object({ create: z.literal('autopilot') }).strict(),
+    z
+      .object({
+        create: z.literal('standard'),
+        machineType: z
+          .string()
+          .regex(/^[a-z0-9-]+$/)
+          .default('e2-standard-2'),
+        nodesPerZone: z
+          .object({ min: z.coerce.number().int().min(1), max: z.coerce.number().int().min(1).max(100) })
+          .strict()
+          .default({ min: 1, max: 3 }),
+      })
+      .strict(),
+    z
+      .object({
+        existing: z
+          .object({
+            name: z.string().regex(DNS_LABEL, 'must be a GKE cluster name'),
+            location: z.string().regex(/^[a-z]+-[a-z]+[0-9]+(-[a-z])?$/, 'must be a region or zone such as us-central1'),
+            project: z
+              .string()
+              .regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/)
+              .optional(),
+          })
+          .strict(),
+      })
+      .strict(),
+  ],
+  { error: 'must be {create: autopilot}, {create: standard, ...} or {existing: {name, location}}' },
+);
 
-const schema = z.object({
-  cluster: clusterSchema.default({ create: 'autopilot' }),
-  namespace: z.string().regex(DNS_LABEL, 'must be a Kubernetes namespace name (DNS label)').default('sluice'),
-  maxSurge: z.coerce.number().int().min(1).max(100).default(1),
-  maxReplicas: z.coerce.number().int().min(1).max(1000).default(12),
-  targetCpuUtilization: z.coerce.number().int().min(10).max(95).default(60),
-  resources: z.object({
-    cpu: z.string().regex(CPU, 'must be a CPU quantity such as 500m or 1').default('500m'),
-    memory: z.string().regex(MEMORY, 'must be a memory quantity in Mi or Gi such as 512Mi').default('512Mi'),
-  }).strict().default({ cpu: '500m', memory: '512Mi' }),
-  timeouts: z.record(z.string(), z.unknown()).default({}),
-}).strict();
+const schema = z
+  .object({
+    cluster: clusterSchema.default({ create: 'autopilot' }),
+    namespace: z.string().regex(DNS_LABEL, 'must be a Kubernetes namespace name (DNS label)').default('sluice'),
+    maxSurge: z.coerce.number().int().min(1).max(100).default(1),
+    maxReplicas: z.coerce.number().int().min(1).max(1000).default(12),
+    targetCpuUtilization: z.coerce.number().int().min(10).max(95).default(60),
+    resources: z
+      .object({
+        cpu: z.string().regex(CPU, 'must be a CPU quantity such as 500m or 1').default('500m'),
+        memory: z.string().regex(MEMORY, 'must be a memory quantity in Mi or Gi such as 512Mi').default('512Mi'),
+      })
+      .strict()
+      .default({ cpu: '500m', memory: '512Mi' }),
+    timeouts: z.record(z.string(), z.unknown()).default({}),
+  })
+  .strict();
 
 /** Bytes of a `Mi`/`Gi` quantity. */
 export function memoryBytes(q: string): number {
@@ -103,7 +126,8 @@ export function memoryBytes(q: string): number {
  */
 export function parseGkeConfig(raw: unknown, ctx: GkeContext): { config?: GkeConfig; issues: GkeIssue[] } {
   const issues: GkeIssue[] = [];
-  const key = (path: ReadonlyArray<PropertyKey>) => `sluice:gke${path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('')}`;
+  const key = (path: ReadonlyArray<PropertyKey>) =>
+    `sluice:gke${path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('')}`;
   const parsed = schema.safeParse(raw ?? {});
   if (!parsed.success) {
     for (const i of parsed.error.issues) issues.push({ key: key(i.path), message: i.message });
@@ -112,14 +136,24 @@ export function parseGkeConfig(raw: unknown, ctx: GkeContext): { config?: GkeCon
   const c = parsed.data;
 
   if (ctx.regions.length !== 1) {
-    issues.push({ key: 'sluice:regions', message: `a GKE stack runs one regional cluster: list exactly one region (got ${ctx.regions.length})` });
+    issues.push({
+      key: 'sluice:regions',
+      message: `a GKE stack runs one regional cluster: list exactly one region (got ${ctx.regions.length})`,
+    });
   }
   // Gateway API on GKE offers Application LBs only; a proxy Network LB has no GatewayClass.
   if (ctx.lbKind !== 'external-application') {
-    issues.push({ key: 'sluice:lbKind', message: `GKE serves through the Gateway API's global external Application LB: lbKind must be external-application (got ${ctx.lbKind})` });
+    issues.push({
+      key: 'sluice:lbKind',
+      message: `GKE serves through the Gateway API's global external Application LB: lbKind must be external-application (got ${ctx.lbKind})`,
+    });
   }
   for (const k of GCE_ONLY_KEYS) {
-    if (ctx.setKeys.includes(k)) issues.push({ key: `sluice:${k}`, message: 'configures GCE VMs only; a GKE stack does not use it (Standard node machine type: sluice:gke.cluster.machineType)' });
+    if (ctx.setKeys.includes(k))
+      issues.push({
+        key: `sluice:${k}`,
+        message: 'configures GCE VMs only; a GKE stack does not use it (Standard node machine type: sluice:gke.cluster.machineType)',
+      });
   }
   if (ctx.regions.some((r) => r.maxSurge !== undefined)) {
     issues.push({ key: 'sluice:regions[0].maxSurge', message: 'is the MIG surge (GCE only); on GKE use sluice:gke.maxSurge' });
@@ -129,22 +163,33 @@ export function parseGkeConfig(raw: unknown, ctx: GkeContext): { config?: GkeCon
     issues.push({ key: key(['maxReplicas']), message: `${c.maxReplicas} is below the HPA floor regions[0].replicas (${region.replicas})` });
   }
   if ('create' in c.cluster && c.cluster.create === 'standard' && c.cluster.nodesPerZone.min > c.cluster.nodesPerZone.max) {
-    issues.push({ key: key(['cluster', 'nodesPerZone']), message: `min (${c.cluster.nodesPerZone.min}) must be <= max (${c.cluster.nodesPerZone.max})` });
+    issues.push({
+      key: key(['cluster', 'nodesPerZone']),
+      message: `min (${c.cluster.nodesPerZone.min}) must be <= max (${c.cluster.nodesPerZone.max})`,
+    });
   }
   if ('existing' in c.cluster && region && !c.cluster.existing.location.startsWith(region.region)) {
-    issues.push({ key: key(['cluster', 'existing', 'location']), message: `${c.cluster.existing.location} is not in regions[0] (${region.region}): the Redis backplane and the LB address are created there` });
+    issues.push({
+      key: key(['cluster', 'existing', 'location']),
+      message: `${c.cluster.existing.location} is not in regions[0] (${region.region}): the Redis backplane and the LB address are created there`,
+    });
   }
   // The server keeps its memory budget below the container limit (docs/security.md "Limits and failure behaviour").
   if (memoryBytes(c.resources.memory) < 2 * 64 * 1024 ** 2) {
-    issues.push({ key: key(['resources', 'memory']), message: `${c.resources.memory} is below 128Mi: the server's memory budget is half the limit and must be >= 64Mi` });
+    issues.push({
+      key: key(['resources', 'memory']),
+      message: `${c.resources.memory} is below 128Mi: the server's memory budget is half the limit and must be >= 64Mi`,
+    });
   }
 
   let timeouts: GkeTimeouts = defaultGkeTimeouts;
   try {
     const coerced: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(c.timeouts)) coerced[k] = typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v)) ? Number(v) : v;
+    for (const [k, v] of Object.entries(c.timeouts))
+      coerced[k] = typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v)) ? Number(v) : v;
     for (const [k, v] of Object.entries(coerced)) {
-      if (k in defaultGkeTimeouts && typeof v !== 'number') issues.push({ key: key(['timeouts', k]), message: `must be a number, got ${JSON.stringify(v)}` });
+      if (k in defaultGkeTimeouts && typeof v !== 'number')
+        issues.push({ key: key(['timeouts', k]), message: `must be a number, got ${JSON.stringify(v)}` });
     }
     timeouts = mergeGkeTimeouts(coerced);
     for (const v of validateGke(ctx.timeouts, timeouts)) issues.push({ key: 'sluice:gke.timeouts', rule: v.rule, message: v.message });

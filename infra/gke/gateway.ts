@@ -13,10 +13,13 @@ import { READINESS_PATH, SERVER_PORT, SOCKET_PATH } from '../../app/protocol/end
 import { RequiredKind, servedCrds } from './requirements';
 
 /** A schema type whose leaves may be Pulumi inputs (names of resources not created yet). */
-export type DeepInput<T> = T extends string | number | boolean ? pulumi.Input<T>
-  : T extends Array<infer U> ? Array<DeepInput<U>>
-  : T extends object ? { [K in keyof T]: DeepInput<T[K]> }
-  : T;
+export type DeepInput<T> = T extends string | number | boolean
+  ? pulumi.Input<T>
+  : T extends Array<infer U>
+    ? Array<DeepInput<U>>
+    : T extends object
+      ? { [K in keyof T]: DeepInput<T[K]> }
+      : T;
 type Spec<R extends { spec?: unknown }> = DeepInput<NonNullable<R['spec']>>;
 
 /** The global external Application LB (EXTERNAL_MANAGED), the same LB kind as the GCE stack's default. */
@@ -64,7 +67,9 @@ export class ServerGateway extends pulumi.ComponentResource {
 
     const address = new gcp.compute.GlobalAddress(`${name}-ip`, { addressType: 'EXTERNAL', ipVersion: 'IPV4' }, parent);
     this.ipAddress = address.address;
-    const cert = args.domain ? new gcp.compute.ManagedSslCertificate(`${name}-cert`, { managed: { domains: [args.domain] } }, parent) : undefined;
+    const cert = args.domain
+      ? new gcp.compute.ManagedSslCertificate(`${name}-cert`, { managed: { domains: [args.domain] } }, parent)
+      : undefined;
 
     // Each custom resource is sent only once its CRD is Established and serves v1 (requirements.ts).
     const crds = servedCrds(name, { parent: this, dependsOn: args.clusterReady });
@@ -72,77 +77,107 @@ export class ServerGateway extends pulumi.ComponentResource {
     const after = { parent: this, dependsOn: crds.reads };
     const targetRef = { group: '', kind: 'Service', name: args.serviceName };
 
-    const listeners: Spec<IGateway>['listeners'] = [{ name: 'http', protocol: 'HTTP', port: 80, allowedRoutes: { namespaces: { from: 'Same' } } }];
+    const listeners: Spec<IGateway>['listeners'] = [
+      { name: 'http', protocol: 'HTTP', port: 80, allowedRoutes: { namespaces: { from: 'Same' } } },
+    ];
     if (cert) {
       listeners.push({
-        name: 'https', protocol: 'HTTPS', port: 443, hostname: args.domain, allowedRoutes: { namespaces: { from: 'Same' } },
+        name: 'https',
+        protocol: 'HTTPS',
+        port: 443,
+        hostname: args.domain,
+        allowedRoutes: { namespaces: { from: 'Same' } },
         tls: { mode: 'Terminate', options: { 'networking.gke.io/pre-shared-certs': cert.name } },
       });
     }
-    const gateway = new k8s.apiextensions.CustomResource(name, {
-      apiVersion: 'gateway.networking.k8s.io/v1',
-      kind: 'Gateway',
-      metadata: meta('sluice', 'Gateway'),
-      spec: { gatewayClassName: GATEWAY_CLASS, addresses: [{ type: 'NamedAddress', value: address.name }], listeners } satisfies Spec<IGateway>,
-    }, after);
+    const gateway = new k8s.apiextensions.CustomResource(
+      name,
+      {
+        apiVersion: 'gateway.networking.k8s.io/v1',
+        kind: 'Gateway',
+        metadata: meta('sluice', 'Gateway'),
+        spec: {
+          gatewayClassName: GATEWAY_CLASS,
+          addresses: [{ type: 'NamedAddress', value: address.name }],
+          listeners,
+        } satisfies Spec<IGateway>,
+      },
+      after,
+    );
 
     const backendRefs = [{ name: args.serviceName, port: SERVER_PORT }];
-    new k8s.apiextensions.CustomResource(name, {
-      apiVersion: 'gateway.networking.k8s.io/v1',
-      kind: 'HTTPRoute',
-      metadata: meta('sluice', 'HTTPRoute'),
-      spec: {
-        parentRefs: [{ name: gateway.metadata.name, sectionName: cert ? 'https' : 'http' }],
-        hostnames: args.domain ? [args.domain] : undefined,
-        rules: [{ matches: [{ path: { type: 'PathPrefix', value: '/' } }], backendRefs }],
-      } satisfies Spec<IHTTPRoute>,
-    }, after);
-    if (cert && args.domain) {
-      // Port 80 only redirects to HTTPS.
-      new k8s.apiextensions.CustomResource(`${name}-redirect`, {
+    new k8s.apiextensions.CustomResource(
+      name,
+      {
         apiVersion: 'gateway.networking.k8s.io/v1',
         kind: 'HTTPRoute',
-        metadata: meta('sluice-http-redirect', 'HTTPRoute'),
+        metadata: meta('sluice', 'HTTPRoute'),
         spec: {
-          parentRefs: [{ name: gateway.metadata.name, sectionName: 'http' }],
-          hostnames: [args.domain],
-          rules: [{ filters: [{ type: 'RequestRedirect', requestRedirect: { scheme: 'https', statusCode: 301 } }] }],
+          parentRefs: [{ name: gateway.metadata.name, sectionName: cert ? 'https' : 'http' }],
+          hostnames: args.domain ? [args.domain] : undefined,
+          rules: [{ matches: [{ path: { type: 'PathPrefix', value: '/' } }], backendRefs }],
         } satisfies Spec<IHTTPRoute>,
-      }, after);
+      },
+      after,
+    );
+    if (cert && args.domain) {
+      // Port 80 only redirects to HTTPS.
+      new k8s.apiextensions.CustomResource(
+        `${name}-redirect`,
+        {
+          apiVersion: 'gateway.networking.k8s.io/v1',
+          kind: 'HTTPRoute',
+          metadata: meta('sluice-http-redirect', 'HTTPRoute'),
+          spec: {
+            parentRefs: [{ name: gateway.metadata.name, sectionName: 'http' }],
+            hostnames: [args.domain],
+            rules: [{ filters: [{ type: 'RequestRedirect', requestRedirect: { scheme: 'https', statusCode: 301 } }] }],
+          } satisfies Spec<IHTTPRoute>,
+        },
+        after,
+      );
     }
 
-    new k8s.apiextensions.CustomResource(name, {
-      apiVersion: 'networking.gke.io/v1',
-      kind: 'GCPBackendPolicy',
-      metadata: meta('sluice-server', 'GCPBackendPolicy'),
-      spec: {
-        default: {
-          timeoutSec: backendTimeoutSec(t),
-          connectionDraining: { drainingTimeoutSec: t.lb.connectionDrainingSec },
-          // Off: LB request logs record the request URL, and a client still sending ?token= would leak its
-          // token there (docs/security.md "Tokens out of URLs"); the server logs every refusal without it.
-          logging: { enabled: false },
-        },
-        targetRef,
-      } satisfies Spec<IGCPBackendPolicy>,
-    }, after);
+    new k8s.apiextensions.CustomResource(
+      name,
+      {
+        apiVersion: 'networking.gke.io/v1',
+        kind: 'GCPBackendPolicy',
+        metadata: meta('sluice-server', 'GCPBackendPolicy'),
+        spec: {
+          default: {
+            timeoutSec: backendTimeoutSec(t),
+            connectionDraining: { drainingTimeoutSec: t.lb.connectionDrainingSec },
+            // Off: LB request logs record the request URL, and a client still sending ?token= would leak its
+            // token there (docs/security.md "Tokens out of URLs"); the server logs every refusal without it.
+            logging: { enabled: false },
+          },
+          targetRef,
+        } satisfies Spec<IGCPBackendPolicy>,
+      },
+      after,
+    );
 
-    new k8s.apiextensions.CustomResource(name, {
-      apiVersion: 'networking.gke.io/v1',
-      kind: 'HealthCheckPolicy',
-      metadata: meta('sluice-server', 'HealthCheckPolicy'),
-      spec: {
-        default: {
-          checkIntervalSec: READINESS_PROBE.intervalSec,
-          timeoutSec: READINESS_PROBE.timeoutSec,
-          healthyThreshold: READINESS_PROBE.healthyThreshold,
-          unhealthyThreshold: READINESS_PROBE.unhealthyThreshold,
-          logConfig: { enabled: false },
-          config: { type: 'HTTP', httpHealthCheck: { port: SERVER_PORT, requestPath: READINESS_PATH } },
-        },
-        targetRef,
-      } satisfies Spec<IHealthCheckPolicy>,
-    }, after);
+    new k8s.apiextensions.CustomResource(
+      name,
+      {
+        apiVersion: 'networking.gke.io/v1',
+        kind: 'HealthCheckPolicy',
+        metadata: meta('sluice-server', 'HealthCheckPolicy'),
+        spec: {
+          default: {
+            checkIntervalSec: READINESS_PROBE.intervalSec,
+            timeoutSec: READINESS_PROBE.timeoutSec,
+            healthyThreshold: READINESS_PROBE.healthyThreshold,
+            unhealthyThreshold: READINESS_PROBE.unhealthyThreshold,
+            logConfig: { enabled: false },
+            config: { type: 'HTTP', httpHealthCheck: { port: SERVER_PORT, requestPath: READINESS_PATH } },
+          },
+          targetRef,
+        } satisfies Spec<IHealthCheckPolicy>,
+      },
+      after,
+    );
 
     this.url = args.domain
       ? pulumi.output(`wss://${args.domain}${SOCKET_PATH}`)

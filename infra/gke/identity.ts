@@ -25,18 +25,26 @@ export class PodIdentity extends pulumi.ComponentResource {
 
   constructor(name: string, args: PodIdentityArgs, opts?: pulumi.ComponentResourceOptions) {
     super('sluice:gke:PodIdentity', name, {}, opts);
-    const account = new gcp.serviceaccount.Account(name, {
-      accountId: `${args.stackName}-pod`.slice(0, 30).replace(/-+$/, ''),
-      displayName: `sluice server pods (${args.stackName})`,
-      description: 'The sluice server on GKE (Workload Identity). Managed by Pulumi.',
-    }, { parent: this });
+    const account = new gcp.serviceaccount.Account(
+      name,
+      {
+        accountId: `${args.stackName}-pod`.slice(0, 30).replace(/-+$/, ''),
+        displayName: `sluice server pods (${args.stackName})`,
+        description: 'The sluice server on GKE (Workload Identity). Managed by Pulumi.',
+      },
+      { parent: this },
+    );
     this.email = account.email;
     this.member = `serviceAccount:${args.workloadPool}[${args.namespace}/${args.kubernetesServiceAccount}]`;
-    new gcp.serviceaccount.IAMMember(`${name}-workload-identity`, {
-      serviceAccountId: account.id,
-      role: 'roles/iam.workloadIdentityUser',
-      member: this.member,
-    }, { parent: this, dependsOn: args.dependsOn });
+    new gcp.serviceaccount.IAMMember(
+      `${name}-workload-identity`,
+      {
+        serviceAccountId: account.id,
+        role: 'roles/iam.workloadIdentityUser',
+        member: this.member,
+      },
+      { parent: this, dependsOn: args.dependsOn },
+    );
     this.registerOutputs({ email: this.email });
   }
 }

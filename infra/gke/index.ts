@@ -34,61 +34,94 @@ export function gkeStack(cfg: StackConfig, opts: pulumi.ComponentResourceOptions
   const created = !('existing' in gke.cluster);
 
   const network = created
-    ? new Network('sluice', { subnets: [{ region: region.region, cidr: region.subnetCidr }], serverPort: SERVER_PORT, serverTag: GKE_NODE_TAG }, opts)
+    ? new Network(
+        'sluice',
+        { subnets: [{ region: region.region, cidr: region.subnetCidr }], serverPort: SERVER_PORT, serverTag: GKE_NODE_TAG },
+        opts,
+      )
     : undefined;
-  const cluster = new GkeCluster('sluice', {
-    project: cfg.project,
-    region: region.region,
-    zones: region.zones,
-    cluster: gke.cluster,
-    stackName,
-    network: network?.network.id,
-    subnetwork: network?.subnetworks[region.region],
-    imageRepository: repo && { project: repo.project, location: repo.location, repository: repo.repository },
-  }, opts);
+  const cluster = new GkeCluster(
+    'sluice',
+    {
+      project: cfg.project,
+      region: region.region,
+      zones: region.zones,
+      cluster: gke.cluster,
+      stackName,
+      network: network?.network.id,
+      subnetwork: network?.subnetworks[region.region],
+      imageRepository: repo && { project: repo.project, location: repo.location, repository: repo.repository },
+    },
+    opts,
+  );
 
   const backplane = cfg.redis
-    ? new Backplane(`sluice-${region.region}`, {
-      region: region.region, network: network ? network.network.id : cluster.network, tier: cfg.redis.tier,
-      memorySizeGb: cfg.redis.memorySizeGb, maintenance: cfg.redis.maintenance,
-    }, opts)
+    ? new Backplane(
+        `sluice-${region.region}`,
+        {
+          region: region.region,
+          network: network ? network.network.id : cluster.network,
+          tier: cfg.redis.tier,
+          memorySizeGb: cfg.redis.memorySizeGb,
+          maintenance: cfg.redis.maintenance,
+        },
+        opts,
+      )
     : undefined;
 
-  const identity = new PodIdentity('sluice-gke-server', {
-    stackName, workloadPool: cluster.workloadPool, namespace: gke.namespace, kubernetesServiceAccount: SERVER_KSA, dependsOn: cluster.ready,
-  }, opts);
+  const identity = new PodIdentity(
+    'sluice-gke-server',
+    {
+      stackName,
+      workloadPool: cluster.workloadPool,
+      namespace: gke.namespace,
+      kubernetesServiceAccount: SERVER_KSA,
+      dependsOn: cluster.ready,
+    },
+    opts,
+  );
 
   // The preStop hook reads SLUICE_ADMIN_TOKEN from the container's environment (sluice:adminToken).
-  const secretEnv = pulumi.secret(pulumi.all([cfg.tokenSecret, cfg.adminToken, backplane?.url]).apply(([token, adminToken, redisUrl]) => ({
-    SLUICE_TOKEN_SECRET: token,
-    SLUICE_ADMIN_TOKEN: adminToken,
-    ...(redisUrl ? { SLUICE_REDIS_URL: redisUrl } : {}),
-  })));
+  const secretEnv = pulumi.secret(
+    pulumi.all([cfg.tokenSecret, cfg.adminToken, backplane?.url]).apply(([token, adminToken, redisUrl]) => ({
+      SLUICE_TOKEN_SECRET: token,
+      SLUICE_ADMIN_TOKEN: adminToken,
+      ...(redisUrl ? { SLUICE_REDIS_URL: redisUrl } : {}),
+    })),
+  );
 
   const k8sOpts: pulumi.ComponentResourceOptions = { providers: [...providersOf(opts), cluster.provider], dependsOn: cluster.ready };
-  const workload = new ServerWorkload('sluice', {
-    namespace: gke.namespace,
-    image: cfg.image,
-    timeouts: cfg.timeouts,
-    gke: gke.timeouts,
-    resources: gke.resources,
-    maxSurge: gke.maxSurge,
-    minReplicas: gke.minReplicas,
-    maxReplicas: gke.maxReplicas,
-    targetCpuUtilization: gke.targetCpuUtilization,
-    googleServiceAccountEmail: identity.email,
-    secretEnv,
-    redis: Boolean(backplane),
-    clusterChecked: refusal(cluster.name, cluster.problems),
-  }, k8sOpts);
+  const workload = new ServerWorkload(
+    'sluice',
+    {
+      namespace: gke.namespace,
+      image: cfg.image,
+      timeouts: cfg.timeouts,
+      gke: gke.timeouts,
+      resources: gke.resources,
+      maxSurge: gke.maxSurge,
+      minReplicas: gke.minReplicas,
+      maxReplicas: gke.maxReplicas,
+      targetCpuUtilization: gke.targetCpuUtilization,
+      googleServiceAccountEmail: identity.email,
+      secretEnv,
+      redis: Boolean(backplane),
+      clusterChecked: refusal(cluster.name, cluster.problems),
+    },
+    k8sOpts,
+  );
 
-  const gateway = new ServerGateway('sluice', {
-    namespace: workload.namespace,
-    serviceName: workload.serviceName,
-    timeouts: cfg.timeouts,
-    domain: cfg.domain,
-    clusterReady: cluster.ready,
-  }, k8sOpts);
+  const gateway = new ServerGateway(
+    'sluice',
+    {
+      namespace: workload.namespace,
+      serviceName: workload.serviceName,
+      timeouts: cfg.timeouts,
+      domain: cfg.domain,
+      clusterReady: cluster.ready,
+    },
+    k8sOpts,
+  );
 
   return { url: gateway.url, ipAddress: gateway.ipAddress, cluster: cluster.name, namespace: workload.namespace };
 }

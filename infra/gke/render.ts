@@ -74,11 +74,15 @@ export function podEnv(args: Pick<PodSpecArgs, 'timeouts' | 'resources' | 'secre
     SLUICE_MEMORY_BUDGET_BYTES: String(Math.floor(memoryBytes(args.resources.memory) / 2)),
   };
   return [
-    ...Object.entries(plain).sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, value]) => ({ name, value })),
+    ...Object.entries(plain)
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([name, value]) => ({ name, value })),
     // The pod name: unique, and the name `kubectl` shows (the Redis backplane claims it per process).
     { name: 'SLUICE_SERVER_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-    ...SECRET_ENV_KEYS.filter((k) => args.redis || k !== 'SLUICE_REDIS_URL')
-      .map((k) => ({ name: k, valueFrom: { secretKeyRef: { name: args.secretName, key: k } } })),
+    ...SECRET_ENV_KEYS.filter((k) => args.redis || k !== 'SLUICE_REDIS_URL').map((k) => ({
+      name: k,
+      valueFrom: { secretKeyRef: { name: args.secretName, key: k } },
+    })),
   ];
 }
 
@@ -90,40 +94,54 @@ export function podSpec(args: PodSpecArgs): k8s.types.input.core.v1.PodSpec {
     // The server calls no Kubernetes API; GKE Workload Identity works through the metadata server.
     automountServiceAccountToken: false,
     terminationGracePeriodSeconds: args.gke.terminationGracePeriodSec,
-    securityContext: { runAsNonRoot: true, runAsUser: RUN_AS, runAsGroup: RUN_AS, fsGroup: RUN_AS, seccompProfile: { type: 'RuntimeDefault' } },
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: RUN_AS,
+      runAsGroup: RUN_AS,
+      fsGroup: RUN_AS,
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
     // Spread over zones (and nodes within a zone). ScheduleAnyway: in a zone outage the surviving
     // zones must still take the replacement pods and the HPA's scale-out.
     topologySpreadConstraints: ['topology.kubernetes.io/zone', 'kubernetes.io/hostname'].map((topologyKey) => ({
-      maxSkew: 1, topologyKey, whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: args.labels },
+      maxSkew: 1,
+      topologyKey,
+      whenUnsatisfiable: 'ScheduleAnyway',
+      labelSelector: { matchLabels: args.labels },
     })),
-    containers: [{
-      name: CONTAINER_NAME,
-      image: args.image,
-      ports: [{ name: PORT_NAME, containerPort: SERVER_PORT, protocol: 'TCP' }],
-      env: podEnv(args),
-      // Requests = limits: Autopilot sets them equal anyway, and the memory budget is derived from the limit.
-      resources: { requests: { ...args.resources }, limits: { ...args.resources } },
-      // /healthz answers once the listeners are up; 30 x 1 s before liveness takes over.
-      startupProbe: { httpGet: httpGet(HEALTH_PATH), periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 30 },
-      // Liveness never follows the backplane: /healthz stays 200 through a Redis outage, so the
-      // kubelet never restarts every pod of a region at once for it.
-      livenessProbe: { httpGet: httpGet(HEALTH_PATH), periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 },
-      // Readiness reads the server's own verdict: /readyz is 503 from the first moment of a drain, and
-      // stays 200 (status degraded) through a backplane outage shorter than the contract's
-      // backplaneReadinessGraceMs (one presence TTL); the same numbers as the LB's HealthCheckPolicy.
-      readinessProbe: {
-        httpGet: httpGet(READINESS_PATH),
-        periodSeconds: READINESS_PROBE.intervalSec,
-        timeoutSeconds: READINESS_PROBE.timeoutSec,
-        failureThreshold: READINESS_PROBE.unhealthyThreshold,
-        successThreshold: 1,
+    containers: [
+      {
+        name: CONTAINER_NAME,
+        image: args.image,
+        ports: [{ name: PORT_NAME, containerPort: SERVER_PORT, protocol: 'TCP' }],
+        env: podEnv(args),
+        // Requests = limits: Autopilot sets them equal anyway, and the memory budget is derived from the limit.
+        resources: { requests: { ...args.resources }, limits: { ...args.resources } },
+        // /healthz answers once the listeners are up; 30 x 1 s before liveness takes over.
+        startupProbe: { httpGet: httpGet(HEALTH_PATH), periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 30 },
+        // Liveness never follows the backplane: /healthz stays 200 through a Redis outage, so the
+        // kubelet never restarts every pod of a region at once for it.
+        livenessProbe: { httpGet: httpGet(HEALTH_PATH), periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 },
+        // Readiness reads the server's own verdict: /readyz is 503 from the first moment of a drain, and
+        // stays 200 (status degraded) through a backplane outage shorter than the contract's
+        // backplaneReadinessGraceMs (one presence TTL); the same numbers as the LB's HealthCheckPolicy.
+        readinessProbe: {
+          httpGet: httpGet(READINESS_PATH),
+          periodSeconds: READINESS_PROBE.intervalSec,
+          timeoutSeconds: READINESS_PROBE.timeoutSec,
+          failureThreshold: READINESS_PROBE.unhealthyThreshold,
+          successThreshold: 1,
+        },
+        lifecycle: { preStop: { exec: { command: ['node', '-e', preStopScript(args.timeouts)] } } },
+        securityContext: {
+          allowPrivilegeEscalation: false,
+          readOnlyRootFilesystem: true,
+          runAsNonRoot: true,
+          capabilities: { drop: ['ALL'] },
+        },
+        volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
       },
-      lifecycle: { preStop: { exec: { command: ['node', '-e', preStopScript(args.timeouts)] } } },
-      securityContext: {
-        allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] },
-      },
-      volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
-    }],
+    ],
     // The root filesystem is read-only; Node and its libraries may still write temporary files.
     volumes: [{ name: 'tmp', emptyDir: { sizeLimit: '64Mi' } }],
   };

@@ -42,11 +42,15 @@ export function clusterProblems(c: ClusterFacts): string[] {
   const out: string[] = [];
   const dataplaneV2 = c.datapathProvider === 'ADVANCED_DATAPATH' || c.enableAutopilot === true;
   if (!dataplaneV2 && c.networkPolicy?.enabled !== true) {
-    out.push(`cluster ${c.name} does not enforce NetworkPolicy (datapathProvider ${c.datapathProvider ?? 'unset'}, networkPolicy ${c.networkPolicy?.enabled ? 'enabled' : 'disabled'}): the server's ingress policy would be stored and ignored. Use Dataplane V2 or enable network policy enforcement (gcloud container clusters update ${c.name} --enable-network-policy), then run again`);
+    out.push(
+      `cluster ${c.name} does not enforce NetworkPolicy (datapathProvider ${c.datapathProvider ?? 'unset'}, networkPolicy ${c.networkPolicy?.enabled ? 'enabled' : 'disabled'}): the server's ingress policy would be stored and ignored. Use Dataplane V2 or enable network policy enforcement (gcloud container clusters update ${c.name} --enable-network-policy), then run again`,
+    );
   }
   const channel = c.gatewayApiConfig?.channel;
   if (!channel || channel === 'CHANNEL_DISABLED') {
-    out.push(`cluster ${c.name} has the Gateway API off (gatewayApiConfig ${channel ?? 'unset'}): gcloud container clusters update ${c.name} --gateway-api=standard`);
+    out.push(
+      `cluster ${c.name} has the Gateway API off (gatewayApiConfig ${channel ?? 'unset'}): gcloud container clusters update ${c.name} --gateway-api=standard`,
+    );
   }
   if (c.addonsConfig?.httpLoadBalancing?.disabled === true) {
     out.push(`cluster ${c.name} has the HttpLoadBalancing add-on disabled: the GKE Gateway controller needs it`);
@@ -86,7 +90,10 @@ export function crdProblem(name: string, version: string, crd: CrdFacts | undefi
  * the version. Custom resources take `gate(kind)` into their metadata, so none is sent before its CRD
  * is served; a missing or unserved CRD fails the deployment with the CRD named.
  */
-export function servedCrds(name: string, opts: pulumi.CustomResourceOptions): { reads: pulumi.Resource[]; gate(kind: RequiredKind): pulumi.Output<true> } {
+export function servedCrds(
+  name: string,
+  opts: pulumi.CustomResourceOptions,
+): { reads: pulumi.Resource[]; gate(kind: RequiredKind): pulumi.Output<true> } {
   const reads = new Map<RequiredKind, k8s.apiextensions.v1.CustomResourceDefinition>();
   for (const [kind, { crd }] of Object.entries(REQUIRED_CRDS) as Array<[RequiredKind, { crd: string }]>) {
     reads.set(kind, k8s.apiextensions.v1.CustomResourceDefinition.get(`${name}-crd-${kind.toLowerCase()}`, crd, opts));
@@ -98,7 +105,8 @@ export function servedCrds(name: string, opts: pulumi.CustomResourceOptions): { 
       const read = reads.get(kind)!;
       return pulumi.all([read.spec, read.status]).apply(([spec, status]) => {
         const problem = crdProblem(crd, version, { spec: spec as CrdFacts['spec'], status: status as CrdFacts['status'] });
-        if (problem) throw new Error(`sluice GKE: ${problem}; GKE installs it with the Gateway API (gatewayApiConfig): run again once it is`);
+        if (problem)
+          throw new Error(`sluice GKE: ${problem}; GKE installs it with the Gateway API (gatewayApiConfig): run again once it is`);
         return true as const;
       });
     },

@@ -22,7 +22,7 @@ async function main(): Promise<void> {
     .requiredOption('-s, --stack <name>', 'stack name (reads Pulumi.<name>.yaml)')
     .option('-r, --root <dir>', 'project directory holding Pulumi.yaml', process.cwd())
     .option('-o, --out <file>', 'write the plan to a file instead of stdout')
-    .option('--image <ref>', 'plan with this image instead of sluice:image (the digest the deploy workflow\'s image job pushed)')
+    .option('--image <ref>', "plan with this image instead of sluice:image (the digest the deploy workflow's image job pushed)")
     .parse();
   const opts = cmd.opts<{ stack: string; root: string; out?: string; image?: string }>();
   const root = path.resolve(opts.root);
@@ -38,6 +38,6 @@ main().catch((err: unknown) => {
     process.stderr.write(`plan: ${err.message}\n`);
     process.exit(1);
   }
-  process.stderr.write(`plan: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.stderr.write(`plan: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exit(2);
 });

@@ -35,7 +35,10 @@ function exportTree(root: string, commit: string): string {
 }
 
 function stacksIn(dir: string): string[] {
-  return fs.readdirSync(dir).map((f) => /^Pulumi\.([^.]+)\.yaml$/.exec(f)?.[1]).filter((s): s is string => Boolean(s));
+  return fs
+    .readdirSync(dir)
+    .map((f) => /^Pulumi\.([^.]+)\.yaml$/.exec(f)?.[1])
+    .filter((s): s is string => Boolean(s));
 }
 
 /** Run that tree's own plan CLI for `stack`. */
@@ -43,7 +46,12 @@ function planOf(tree: string, stack: string, label: string, tsx: string): Side {
   const cli = path.join(tree, 'infra/plan/cli.ts');
   if (!fs.existsSync(cli)) return { label, text: '', ok: true };
   if (!fs.existsSync(path.join(tree, `Pulumi.${stack}.yaml`))) return { label, text: '', ok: true };
-  const r = spawnSync(tsx, [cli, '--stack', stack, '--root', tree], { cwd: tree, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: 120_000 });
+  const r = spawnSync(tsx, [cli, '--stack', stack, '--root', tree], {
+    cwd: tree,
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+    timeout: 120_000,
+  });
   if (r.status === 0) return { label, text: r.stdout, ok: true };
   return { label, text: `# plan failed (exit ${r.status ?? r.signal}):\n${(r.stderr || r.stdout).trim()}\n`, ok: false };
 }

@@ -12,7 +12,9 @@ export const SECRET_MASK = '[secret]';
 const PROVIDER_INPUTS = new Set(['project', 'region', 'defaultLabels', 'addPulumiAttributionLabel']);
 
 export function isSecretValue(v: unknown): v is { value: unknown } {
-  return typeof v === 'object' && v !== null && (v as Record<string, unknown>)[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig;
+  return (
+    typeof v === 'object' && v !== null && (v as Record<string, unknown>)[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig
+  );
 }
 
 /** Lines for `value` at `indent`, as the continuation after "key:" (first element) plus nested lines. */
@@ -41,7 +43,9 @@ function valueLines(value: unknown, indent: number): { inline?: string; lines: s
     }
     return { lines };
   }
-  const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   if (entries.length === 0) return { inline: '{}', lines: [] };
   const lines: string[] = [];
   for (const [k, v] of entries) {
@@ -61,7 +65,11 @@ export function formatValue(value: unknown, indent = 0): string[] {
 function shownInputs(r: RenderedResource): Record<string, unknown> {
   if (!r.type.startsWith('pulumi:providers:')) return r.inputs;
   // Providers receive structured values as JSON strings.
-  return Object.fromEntries(Object.entries(r.inputs).filter(([k]) => PROVIDER_INPUTS.has(k)).map(([k, v]) => [k, parseJsonObject(v)]));
+  return Object.fromEntries(
+    Object.entries(r.inputs)
+      .filter(([k]) => PROVIDER_INPUTS.has(k))
+      .map(([k, v]) => [k, parseJsonObject(v)]),
+  );
 }
 
 function parseJsonObject(v: unknown): unknown {
@@ -96,7 +104,8 @@ export function formatResources(resources: RenderedResource[]): string[] {
       // Resource options that decide deploy ordering and how long `pulumi up` waits.
       const deps = (r.dependsOn ?? []).map((u) => nameOf.get(u) ?? u);
       if (r.custom && deps.length > 0) out.push(`${pad}    (dependsOn): [${deps.join(', ')}]`);
-      if (r.customTimeouts) out.push(`${pad}    (customTimeouts): create ${r.customTimeouts.create ?? '-'}, update ${r.customTimeouts.update ?? '-'}`);
+      if (r.customTimeouts)
+        out.push(`${pad}    (customTimeouts): create ${r.customTimeouts.create ?? '-'}, update ${r.customTimeouts.update ?? '-'}`);
       if (r.ignoreChanges) out.push(`${pad}    (ignoreChanges): [${r.ignoreChanges.join(', ')}]`);
       walk(r.urn, depth + 1);
     }
@@ -106,6 +115,11 @@ export function formatResources(resources: RenderedResource[]): string[] {
 }
 
 export function formatOutputs(outputs: RenderedStack['outputs']): string[] {
-  const shown = Object.fromEntries(Object.entries(outputs).map(([k, o]) => [k, o.secret ? { [pulumi.runtime.specialSigKey]: pulumi.runtime.specialSecretSig, value: null } : o.value]));
+  const shown = Object.fromEntries(
+    Object.entries(outputs).map(([k, o]) => [
+      k,
+      o.secret ? { [pulumi.runtime.specialSigKey]: pulumi.runtime.specialSecretSig, value: null } : o.value,
+    ]),
+  );
   return formatValue(shown, 0);
 }

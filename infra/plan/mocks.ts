@@ -104,18 +104,28 @@ export class PlanMocks implements pulumi.runtime.Mocks {
         // Created (inputs) or read with Cluster.get (the id names it): the kubeconfig needs endpoint and CA.
         const ref = /locations\/([^/]+)\/clusters\/([^/]+)$/.exec(args.id ?? '');
         const location = String(inputs.location ?? ref?.[1] ?? 'mock-location');
-        const clusterName = typeof inputs.name === 'string' ? inputs.name : ref?.[2] ?? name;
+        const clusterName = typeof inputs.name === 'string' ? inputs.name : (ref?.[2] ?? name);
         id = `projects/${p}/locations/${location}/clusters/${clusterName}`;
         if (args.id) {
           // A read (Cluster.get): what the existing cluster reports. Fixture: a cluster named legacy-*
           // is an old-dataplane cluster without NetworkPolicy enforcement or the Gateway API.
           const legacy = clusterName.startsWith('legacy-');
-          Object.assign(state, legacy
-            ? { datapathProvider: 'LEGACY_DATAPATH', networkPolicy: { enabled: false }, gatewayApiConfig: { channel: 'CHANNEL_DISABLED' } }
-            : { datapathProvider: 'ADVANCED_DATAPATH', gatewayApiConfig: { channel: 'CHANNEL_STANDARD' } });
+          Object.assign(
+            state,
+            legacy
+              ? {
+                  datapathProvider: 'LEGACY_DATAPATH',
+                  networkPolicy: { enabled: false },
+                  gatewayApiConfig: { channel: 'CHANNEL_DISABLED' },
+                }
+              : { datapathProvider: 'ADVANCED_DATAPATH', gatewayApiConfig: { channel: 'CHANNEL_STANDARD' } },
+          );
         }
         Object.assign(state, {
-          name: clusterName, location, endpoint: MOCK_GKE_ENDPOINT, network: inputs.network ?? `projects/${p}/global/networks/mock-gke-network`,
+          name: clusterName,
+          location,
+          endpoint: MOCK_GKE_ENDPOINT,
+          network: inputs.network ?? `projects/${p}/global/networks/mock-gke-network`,
           masterAuth: { clusterCaCertificate: Buffer.from('mock cluster CA').toString('base64') },
         });
         break;
@@ -155,7 +165,13 @@ export class PlanMocks implements pulumi.runtime.Mocks {
       const project = String(args.inputs.project ?? this.project);
       const milestone = /^cos-([0-9]+)-/.exec(name)?.[1];
       if (!name || !milestone) throw new Error(`plan mocks: getImage needs a cos image name, got ${JSON.stringify(args.inputs)}`);
-      return { name, project, family: `cos-${milestone}-lts`, selfLink: `https://www.googleapis.com/compute/v1/projects/${project}/global/images/${name}`, status: 'READY' };
+      return {
+        name,
+        project,
+        family: `cos-${milestone}-lts`,
+        selfLink: `https://www.googleapis.com/compute/v1/projects/${project}/global/images/${name}`,
+        status: 'READY',
+      };
     }
     throw new Error(`the program must not call data sources other than getImage (offline plan): ${args.token}`);
   }

@@ -3,7 +3,17 @@
  * format.ts). The text is what PR review reads until the real `pulumi preview` runs in CI.
  */
 import path from 'node:path';
-import { backendTimeoutSec, drainCompleteBoundMs, drainEndBoundMs, lbHealthyAfterSec, shortestLifetimeMs, shutdownBudgetSec, shutdownScriptWaitSec, Timeouts, watcherDetectionBoundMs } from '../../app/contract/timeouts';
+import {
+  backendTimeoutSec,
+  drainCompleteBoundMs,
+  drainEndBoundMs,
+  lbHealthyAfterSec,
+  shortestLifetimeMs,
+  shutdownBudgetSec,
+  shutdownScriptWaitSec,
+  Timeouts,
+  watcherDetectionBoundMs,
+} from '../../app/contract/timeouts';
 import { parseStackConfig, regionReleases, StackConfig } from '../config';
 import { artifactRegistryRepo } from '../components/vm-boot';
 import { gkeContractSummary } from '../gke/summary';
@@ -42,7 +52,9 @@ export async function renderPlanOf(root: string, stack: string, files: StackFile
     '== image (where the server image comes from)',
     ...formatImage(cfg),
     '',
-    ...(cfg.platform === 'gce' ? ['== releases (per region: its image pin, else sluice:image; its canary)', ...formatReleases(cfg), ''] : []),
+    ...(cfg.platform === 'gce'
+      ? ['== releases (per region: its image pin, else sluice:image; its canary)', ...formatReleases(cfg), '']
+      : []),
     '== timeouts contract (app/contract/timeouts.ts, resolved for this stack; every rule holds)',
     ...contractSummary(cfg.timeouts),
     // GKE stacks: the pod and Gateway timers (the GCE lines above still hold, but no VM uses them).

@@ -80,7 +80,8 @@ export async function renderProgram(program: () => unknown, opts: RenderOptions)
   // provider. newResource is called synchronously inside registerResource, so one slot pairs them.
   const recording: pulumi.runtime.Mocks = {
     newResource: (args) => {
-      if (current && current.type === args.type && current.name === args.name) current.inputs = (args.inputs ?? {}) as Record<string, unknown>;
+      if (current && current.type === args.type && current.name === args.name)
+        current.inputs = (args.inputs ?? {}) as Record<string, unknown>;
       current = undefined;
       return mocks.newResource(args);
     },
@@ -131,10 +132,12 @@ function timeoutsOf(req: RegisterRequest): RenderedResource['customTimeouts'] {
 }
 
 function unwrap<T>(o: pulumi.Output<T>): Promise<T> {
-  return new Promise((resolve) => o.apply((v) => {
-    resolve(v);
-    return v;
-  }));
+  return new Promise((resolve) =>
+    o.apply((v) => {
+      resolve(v);
+      return v;
+    }),
+  );
 }
 
 function readProjectId(config: Record<string, string>, project: string): string {

@@ -42,7 +42,11 @@ export class AutomationExecutor implements RolloutExecutor {
     };
     ctx.signal.addEventListener('abort', cancel, { once: true });
     try {
-      await stack.up({ onOutput: (s) => ctx.log(s.replace(/\n$/, '')), color: 'never', message: `rollout step ${step.index}: ${step.title}` });
+      await stack.up({
+        onOutput: (s) => ctx.log(s.replace(/\n$/, '')),
+        color: 'never',
+        message: `rollout step ${step.index}: ${step.title}`,
+      });
     } finally {
       ctx.signal.removeEventListener('abort', cancel);
     }

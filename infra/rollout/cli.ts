@@ -31,11 +31,27 @@ async function main(): Promise<number> {
     .option('--apply', 'run the steps (pulumi up through the Automation API)')
     .option('--wave <name>', 'with --apply: run only this wave (canary, wave-1, ..., finalize)')
     .option('--gates <source>', 'gate evidence: cloud-monitoring (default) or admin', 'cloud-monitoring')
-    .option('--admin <target...>', 'admin endpoints for --gates admin: <id>@<region>=http://127.0.0.1:<port> (token from SLUICE_ADMIN_TOKEN)')
-    .option('--gate <threshold=value...>', 'override a gate threshold (over sluice:rollout.gates and the defaults), e.g. --gate minReconnectRatio=0.95')
+    .option(
+      '--admin <target...>',
+      'admin endpoints for --gates admin: <id>@<region>=http://127.0.0.1:<port> (token from SLUICE_ADMIN_TOKEN)',
+    )
+    .option(
+      '--gate <threshold=value...>',
+      'override a gate threshold (over sluice:rollout.gates and the defaults), e.g. --gate minReconnectRatio=0.95',
+    )
     .option('--poll-ms <ms>', 'gate sampling period', '2000')
     .parse()
-    .opts<{ stack: string; release: string; root: string; apply?: boolean; wave?: string; gates: string; admin?: string[]; gate?: string[]; pollMs: string }>();
+    .opts<{
+      stack: string;
+      release: string;
+      root: string;
+      apply?: boolean;
+      wave?: string;
+      gates: string;
+      admin?: string[];
+      gate?: string[];
+      pollMs: string;
+    }>();
   const root = path.resolve(opts.root);
   const clash = opts.apply ? providerCredentialClash() : undefined;
   if (clash) throw new RolloutError(clash);
@@ -72,13 +88,15 @@ async function main(): Promise<number> {
   return result.status === 'done' ? 0 : 3;
 }
 
-main().then((code) => {
-  process.exitCode = code;
-}).catch((err: unknown) => {
-  if (err instanceof StackConfigError || err instanceof RolloutError) {
-    process.stderr.write(`rollout: ${err.message}\n`);
-    process.exit(1);
-  }
-  process.stderr.write(`rollout: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
-  process.exit(2);
-});
+main()
+  .then((code) => {
+    process.exitCode = code;
+  })
+  .catch((err: unknown) => {
+    if (err instanceof StackConfigError || err instanceof RolloutError) {
+      process.stderr.write(`rollout: ${err.message}\n`);
+      process.exit(1);
+    }
+    process.stderr.write(`rollout: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(2);
+  });

@@ -52,7 +52,9 @@ const regionPath = (i: number, field: string) => `${CONFIG_NAMESPACE}:regions[${
 /** The steps that take every region of `cfg` to `release`, skipping regions already on it. */
 export function planRollout(stack: string, cfg: Cfg, release: string): RolloutPlan {
   if (cfg.canary) {
-    throw new RolloutError(`${CONFIG_NAMESPACE}:canary is set: a release rolls out region by region with per-region pins; remove it (pulumi config rm ${CONFIG_NAMESPACE}:canary) or finish that canary first`);
+    throw new RolloutError(
+      `${CONFIG_NAMESPACE}:canary is set: a release rolls out region by region with per-region pins; remove it (pulumi config rm ${CONFIG_NAMESPACE}:canary) or finish that canary first`,
+    );
   }
   const index = new Map(cfg.regions.map((r, i) => [r.region, i]));
   const current = regionReleases(cfg);
@@ -70,7 +72,9 @@ export function planRollout(stack: string, cfg: Cfg, release: string): RolloutPl
     if (cr.replicas > 1 && releaseOf(canaryRegion).image !== release) {
       const canary: Canary = { image: release, targetSize: Math.min(size, cr.replicas - 1) };
       add({
-        kind: 'canary', wave: 'canary', regions: [canaryRegion],
+        kind: 'canary',
+        wave: 'canary',
+        regions: [canaryRegion],
         title: `canary: ${canary.targetSize} of ${cr.replicas} VMs of ${canaryRegion} on the release`,
         changes: [
           { op: 'set', path: regionPath(ci, 'canary.image'), value: canary.image },
@@ -81,7 +85,9 @@ export function planRollout(stack: string, cfg: Cfg, release: string): RolloutPl
       });
     }
     add({
-      kind: 'promote', wave: 'canary', regions: [canaryRegion],
+      kind: 'promote',
+      wave: 'canary',
+      regions: [canaryRegion],
       title: `promote: every VM of ${canaryRegion} on the release`,
       changes: [
         { op: 'set', path: regionPath(ci, 'image'), value: release },
@@ -96,7 +102,9 @@ export function planRollout(stack: string, cfg: Cfg, release: string): RolloutPl
     const todo = wave.filter((r) => !onRelease(r));
     if (todo.length === 0) return;
     add({
-      kind: 'wave', wave: `wave-${w + 1}`, regions: todo,
+      kind: 'wave',
+      wave: `wave-${w + 1}`,
+      regions: todo,
       title: `wave ${w + 1}: ${todo.join(', ')} on the release`,
       changes: todo.flatMap((r): ConfigChange[] => [
         { op: 'set', path: regionPath(index.get(r)!, 'image'), value: release },
@@ -110,10 +118,17 @@ export function planRollout(stack: string, cfg: Cfg, release: string): RolloutPl
   // Every region now runs the release: make it the stack default and drop the pins (the plan does not change).
   const pinned = cfg.regions.map((r, i) => [r, i] as const).filter(([r]) => r.image !== undefined || r.canary !== undefined);
   if (cfg.image !== release || pinned.length > 0 || steps.length > 0) {
-    const willPin = new Set(steps.flatMap((s) => s.changes).filter((c) => c.op === 'set' && c.path.endsWith('].image')).map((c) => c.path));
+    const willPin = new Set(
+      steps
+        .flatMap((s) => s.changes)
+        .filter((c) => c.op === 'set' && c.path.endsWith('].image'))
+        .map((c) => c.path),
+    );
     const pins = new Set([...pinned.map(([, i]) => regionPath(i, 'image')), ...willPin]);
     add({
-      kind: 'finalize', wave: 'finalize', regions: [],
+      kind: 'finalize',
+      wave: 'finalize',
+      regions: [],
       title: `finalize: ${CONFIG_NAMESPACE}:image is the release, no per-region pins (no resource changes)`,
       changes: [
         { op: 'set', path: `${CONFIG_NAMESPACE}:image`, value: release },
@@ -177,7 +192,10 @@ export function configThrough(config: Record<string, string>, plan: RolloutPlan,
 export function rollbackCommands(stack: string, cfg: Pick<StackConfig, 'regions'>, step: RolloutStep): string[] {
   // A cancelled `pulumi up` leaves the MIG's proactive update running: stop it first ("changes the
   // update type of the managed instance group to opportunistic", gcloud ... rolling-action stop-proactive-update).
-  const cmds: string[] = step.regions.map((r) => `gcloud compute instance-groups managed rolling-action stop-proactive-update "$(pulumi stack output --stack ${stack} migs --json | jq -r '.["${r}"]')" --region ${r}`);
+  const cmds: string[] = step.regions.map(
+    (r) =>
+      `gcloud compute instance-groups managed rolling-action stop-proactive-update "$(pulumi stack output --stack ${stack} migs --json | jq -r '.["${r}"]')" --region ${r}`,
+  );
   for (const p of step.previous) {
     const i = cfg.regions.findIndex((r) => r.region === p.region);
     cmds.push(commandOf(stack, { op: 'set', path: regionPath(i, 'image'), value: p.image }));

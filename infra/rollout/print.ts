@@ -20,14 +20,20 @@ export interface PrintedRollout {
   diffs: Array<{ index: number; added: number; removed: number; text: string }>;
 }
 
-
 /** Each threshold with where it came from (defaults: the timeouts contract). */
 export function thresholdLines(r: ResolvedThresholds): string[] {
   const from = { default: 'default', stack: 'sluice:rollout.gates', flag: '--gate' } as const;
-  return (Object.keys(r.thresholds) as Array<keyof GateThresholds>).map((k) => `${k} = ${r.thresholds[k]} (${from[r.origin[k]]}${k === 'maxDrainMs' && r.origin[k] === 'default' ? ': drain.deadlineMs' : ''})`);
+  return (Object.keys(r.thresholds) as Array<keyof GateThresholds>).map(
+    (k) => `${k} = ${r.thresholds[k]} (${from[r.origin[k]]}${k === 'maxDrainMs' && r.origin[k] === 'default' ? ': drain.deadlineMs' : ''})`,
+  );
 }
 
-export async function printRollout(root: string, stack: string, release: string, thresholds: (cfg: ParsedStackConfig) => ResolvedThresholds): Promise<PrintedRollout> {
+export async function printRollout(
+  root: string,
+  stack: string,
+  release: string,
+  thresholds: (cfg: ParsedStackConfig) => ResolvedThresholds,
+): Promise<PrintedRollout> {
   const files = readStackFiles(root, stack);
   const cfg = parseStackConfig(files.config, new Set(files.secretKeys));
   // The release must pass the same image rule as any pin: validate it as sluice:image would be.
@@ -37,7 +43,9 @@ export async function printRollout(root: string, stack: string, release: string,
   const th = resolved.thresholds;
   const lines = [
     `# rollout of ${release} on stack "${stack}": ${plan.steps.length} step(s), waves ${plan.waves.join(' -> ') || '(none)'}`,
-    '# gate thresholds:', ...thresholdLines(resolved).map((l) => `#   ${l}`), '',
+    '# gate thresholds:',
+    ...thresholdLines(resolved).map((l) => `#   ${l}`),
+    '',
   ];
   const diffs: PrintedRollout['diffs'] = [];
   let config = files.config;
@@ -55,7 +63,9 @@ export async function printRollout(root: string, stack: string, release: string,
       lines.push('gate: none (no resource changes; commit the stack file)');
     } else {
       lines.push(`gate before the next step (${step.regions.join(', ')}):`, ...gateLines(th).map((g) => `  ${g}`));
-      lines.push(`rollback: the previous pin ${step.previous.map((p) => `${p.region}=${p.image}${p.canary ? `+canary ${p.canary.image}x${p.canary.targetSize}` : ''}`).join(', ')}`);
+      lines.push(
+        `rollback: the previous pin ${step.previous.map((p) => `${p.region}=${p.image}${p.canary ? `+canary ${p.canary.image}x${p.canary.targetSize}` : ''}`).join(', ')}`,
+      );
     }
     lines.push('');
     before = after;

@@ -53,13 +53,17 @@ export interface RunResult {
 }
 
 const sameRelease = (a: Omit<RegionRelease, 'region'> | undefined, b: Omit<RegionRelease, 'region'>) =>
-  a !== undefined && a.image === b.image && (a.canary?.image ?? '') === (b.canary?.image ?? '') && Number(a.canary?.targetSize ?? 0) === Number(b.canary?.targetSize ?? 0);
+  a !== undefined &&
+  a.image === b.image &&
+  (a.canary?.image ?? '') === (b.canary?.image ?? '') &&
+  Number(a.canary?.targetSize ?? 0) === Number(b.canary?.targetSize ?? 0);
 
 /** A wave's job may run only when every earlier step is deployed and nothing later was deployed ahead. */
 export function checkWavePrecondition(plan: RolloutPlan, wave: string, deployed: Deployed | undefined): string[] {
   const first = plan.steps.find((s) => s.wave === wave);
   if (!first) return [`wave ${wave} is not in the plan (waves: ${plan.waves.join(', ') || 'none: every region runs the release'})`];
-  if (!deployed) return first.index === 1 ? [] : ['the deployed releases are unknown (no `releases` stack output): run the earlier waves first'];
+  if (!deployed)
+    return first.index === 1 ? [] : ['the deployed releases are unknown (no `releases` stack output): run the earlier waves first'];
   const problems: string[] = [];
   const expected = new Map<string, Omit<RegionRelease, 'region'>>();
   for (const s of plan.steps) {
@@ -68,7 +72,9 @@ export function checkWavePrecondition(plan: RolloutPlan, wave: string, deployed:
   }
   for (const [region, want] of expected) {
     if (!sameRelease(deployed[region], want)) {
-      problems.push(`${region} runs ${JSON.stringify(deployed[region] ?? null)}, expected ${JSON.stringify({ image: want.image, ...(want.canary ? { canary: want.canary } : {}) })} before ${wave}`);
+      problems.push(
+        `${region} runs ${JSON.stringify(deployed[region] ?? null)}, expected ${JSON.stringify({ image: want.image, ...(want.canary ? { canary: want.canary } : {}) })} before ${wave}`,
+      );
     }
   }
   return problems;
@@ -114,10 +120,14 @@ export async function runRollout(o: RunOptions): Promise<RunResult> {
 
 export function printHalt(h: Halt, out: (line: string) => void): void {
   const report: HaltReport = {
-    step: h.step, gates: h.gates, error: h.error,
+    step: h.step,
+    gates: h.gates,
+    error: h.error,
     rollback: {
       heading: `roll ${h.step.regions.join(', ')} back to the previous pin:`,
-      was: h.step.previous.map((r) => `${r.region} ran ${r.image}${r.canary ? ` with canary ${r.canary.image} x${r.canary.targetSize}` : ''}`),
+      was: h.step.previous.map(
+        (r) => `${r.region} ran ${r.image}${r.canary ? ` with canary ${r.canary.image} x${r.canary.targetSize}` : ''}`,
+      ),
       commands: h.rollback,
     },
   };

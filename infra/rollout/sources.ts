@@ -56,7 +56,15 @@ interface ListResponse {
 }
 
 /** The metrics a step is judged on (keys of logMetricSpecs). */
-export const GATE_METRICS = ['drains', 'drainDuration', 'drainResets', 'watcherPollFailures', 'idleTimeouts', 'connectionsOpened', 'connectionsClosed'] as const;
+export const GATE_METRICS = [
+  'drains',
+  'drainDuration',
+  'drainResets',
+  'watcherPollFailures',
+  'idleTimeouts',
+  'connectionsOpened',
+  'connectionsClosed',
+] as const;
 type GateMetric = (typeof GATE_METRICS)[number];
 
 /** `us-central1-a` -> `us-central1`. */
@@ -90,7 +98,10 @@ export class CloudMonitoringGateSource implements GateSource {
   constructor(private readonly o: CloudMonitoringOptions) {
     const specs = logMetricSpecs(o.timeouts);
     // A log-based metric's type is logging.googleapis.com/user/<name> (operations.ts charts and alerts use the same).
-    this.metricTypes = Object.fromEntries(GATE_METRICS.map((k) => [k, `logging.googleapis.com/user/${specs[k].name}`])) as Record<GateMetric, string>;
+    this.metricTypes = Object.fromEntries(GATE_METRICS.map((k) => [k, `logging.googleapis.com/user/${specs[k].name}`])) as Record<
+      GateMetric,
+      string
+    >;
   }
 
   async begin(regions: string[]): Promise<void> {
@@ -111,7 +122,21 @@ export class CloudMonitoringGateSource implements GateSource {
         const id = labels.instance_id;
         const zone = labels.zone;
         if (!id || !zone || !this.regions.includes(regionOfZone(zone))) continue;
-        const vm = vms.get(id) ?? { id, region: regionOfZone(zone), drains: 0, lastDrainEnd: 0, durationSum: 0, durationCount: 0, drainResets: 0, watcherFailures: 0, idleTimeouts: 0, opened: 0, closed: 0, closedDrain: 0, closedDeadline: 0 };
+        const vm = vms.get(id) ?? {
+          id,
+          region: regionOfZone(zone),
+          drains: 0,
+          lastDrainEnd: 0,
+          durationSum: 0,
+          durationCount: 0,
+          drainResets: 0,
+          watcherFailures: 0,
+          idleTimeouts: 0,
+          opened: 0,
+          closed: 0,
+          closedDrain: 0,
+          closedDeadline: 0,
+        };
         vms.set(id, vm);
         add(vm, k, ts);
       }
@@ -132,8 +157,16 @@ export class CloudMonitoringGateSource implements GateSource {
     const before: ServerObservation[] = [];
     const latest: ServerObservation[] = [];
     const base = (vm: PerVm): ServerObservation => ({
-      id: vm.id, region: vm.region, state: 'serving', connections: 0, drain: null, heartbeatTimeouts: 0,
-      watcher: vm.watcherFailures > 0 ? { up: false, lastResult: 'error', ...(vm.watcherStatus !== undefined ? { lastStatus: vm.watcherStatus } : {}) } : null,
+      id: vm.id,
+      region: vm.region,
+      state: 'serving',
+      connections: 0,
+      drain: null,
+      heartbeatTimeouts: 0,
+      watcher:
+        vm.watcherFailures > 0
+          ? { up: false, lastResult: 'error', ...(vm.watcherStatus !== undefined ? { lastStatus: vm.watcherStatus } : {}) }
+          : null,
     });
     for (const vm of vms) {
       if (vm.drains > 0) {
@@ -142,7 +175,11 @@ export class CloudMonitoringGateSource implements GateSource {
         const duration = vm.durationCount > 0 ? Math.round(vm.durationSum / vm.durationCount) : 0;
         const startedAt = Math.max(this.startedAt, vm.lastDrainEnd - duration);
         before.push({ ...base(vm), connections: total, watcher: null });
-        latest.push({ ...base(vm), state: 'drained', drain: { startedAt, finishedAt: startedAt + duration, total, closeSent: vm.closedDrain, reset } });
+        latest.push({
+          ...base(vm),
+          state: 'drained',
+          drain: { startedAt, finishedAt: startedAt + duration, total, closeSent: vm.closedDrain, reset },
+        });
       } else {
         // A survivor (or a VM the step created): what it gained since the step began.
         before.push({ ...base(vm), watcher: null });
@@ -175,7 +212,10 @@ export class CloudMonitoringGateSource implements GateSource {
       const token = await this.o.token();
       let res: Response;
       try {
-        res = await fetch(url, { headers: { authorization: `Bearer ${token}`, accept: 'application/json' }, signal: AbortSignal.timeout(this.o.timeoutMs ?? 10_000) });
+        res = await fetch(url, {
+          headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+          signal: AbortSignal.timeout(this.o.timeoutMs ?? 10_000),
+        });
       } catch (err) {
         throw new Error(`timeSeries.list ${metricType}: ${(err as Error).message}`);
       }
@@ -254,16 +294,22 @@ export const MONITORING_TOKEN_ENV = 'SLUICE_MONITORING_TOKEN';
 /** Why `--apply` must not start in this environment (a GOOGLE_* credential the provider would prefer), if so. */
 export function providerCredentialClash(env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (!env.GOOGLE_OAUTH_ACCESS_TOKEN) return undefined;
-  return 'GOOGLE_OAUTH_ACCESS_TOKEN is set: the Google provider would use it instead of the deploy credentials for every pulumi up write. Unset it; pass the gates\' read token as ' + MONITORING_TOKEN_ENV;
+  return (
+    "GOOGLE_OAUTH_ACCESS_TOKEN is set: the Google provider would use it instead of the deploy credentials for every pulumi up write. Unset it; pass the gates' read token as " +
+    MONITORING_TOKEN_ENV
+  );
 }
 export function defaultTokenProvider(env: NodeJS.ProcessEnv = process.env): TokenProvider {
   return async () => {
     const t = env[MONITORING_TOKEN_ENV]?.trim();
     if (t) return t;
     const { execFile } = await import('node:child_process');
-    return new Promise((resolve, reject) => execFile('gcloud', ['auth', 'print-access-token'], { timeout: 20_000 }, (err, stdout) => {
-      if (err || !stdout.trim()) reject(new Error(`no access token: set ${MONITORING_TOKEN_ENV} or log in with gcloud (gcloud auth print-access-token failed)`));
-      else resolve(stdout.trim());
-    }));
+    return new Promise((resolve, reject) =>
+      execFile('gcloud', ['auth', 'print-access-token'], { timeout: 20_000 }, (err, stdout) => {
+        if (err || !stdout.trim())
+          reject(new Error(`no access token: set ${MONITORING_TOKEN_ENV} or log in with gcloud (gcloud auth print-access-token failed)`));
+        else resolve(stdout.trim());
+      }),
+    );
   };
 }

@@ -29,6 +29,8 @@ export function thresholdsFor(cfg: Pick<StackConfig, 'timeouts' | 'rollout'>, fl
   problems.push(...[...stackCheck.issues, ...flagCheck.issues].map((i) => `${i.key.replace(/^--gate\./, '--gate ')}: ${i.message}`));
   if (problems.length) throw new RolloutError(`invalid gate thresholds:\n  ${problems.join('\n  ')}`);
   const thresholds = resolveThresholds(cfg.timeouts, { ...stack, ...fromFlags }, '--gate').thresholds;
-  const origin = Object.fromEntries(THRESHOLD_KEYS.map((k) => [k, k in fromFlags ? 'flag' : k in stack ? 'stack' : 'default'])) as ResolvedThresholds['origin'];
+  const origin = Object.fromEntries(
+    THRESHOLD_KEYS.map((k) => [k, k in fromFlags ? 'flag' : k in stack ? 'stack' : 'default']),
+  ) as ResolvedThresholds['origin'];
   return { thresholds, origin };
 }

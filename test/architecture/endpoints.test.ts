@@ -20,7 +20,11 @@ function sources(dir: string): string[] {
 
 /** The code of a file without its comments (block comments and `//` to the end of a line, outside strings well enough for this check). */
 function code(text: string): string {
-  return text.replace(/\/\*[\s\S]*?\*\//g, '').split('\n').map((l) => l.replace(/(^|\s)\/\/.*$/, '')).join('\n');
+  return text
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .split('\n')
+    .map((l) => l.replace(/(^|\s)\/\/.*$/, ''))
+    .join('\n');
 }
 
 const paths = [SOCKET_PATH, HEALTH_PATH, READINESS_PATH].map((p) => p.replace(/\//g, '\\/')).join('|');
@@ -28,7 +32,12 @@ const RETYPED: Array<[string, RegExp]> = [
   ['a quoted endpoint path', new RegExp(`['"\`](${paths})['"\`?]`)],
   ['a URL built with an endpoint path', new RegExp(`[}\\d](${paths})\\b`)],
   ['a health check of a literal path', new RegExp(`GET (${paths})\\b`)],
-  ['a literal default port', new RegExp(`port\\((${SERVER_PORT}|${ADMIN_PORT})\\)|PORT = (${SERVER_PORT}|${ADMIN_PORT})\\b|127\\.0\\.0\\.1:(${SERVER_PORT}|${ADMIN_PORT})\\b`)],
+  [
+    'a literal default port',
+    new RegExp(
+      `port\\((${SERVER_PORT}|${ADMIN_PORT})\\)|PORT = (${SERVER_PORT}|${ADMIN_PORT})\\b|127\\.0\\.0\\.1:(${SERVER_PORT}|${ADMIN_PORT})\\b`,
+    ),
+  ],
 ];
 
 test('every endpoint path and port is imported from app/protocol/endpoints.ts, not written again', () => {

@@ -56,7 +56,8 @@ export function upwardImports(): string[] {
     for (const { target } of importsOf(f)) {
       if (!target || !rel(target).startsWith('app/')) continue;
       const to = layerOf(rel(target));
-      if (!INFRA_MAY_IMPORT.includes(to)) bad.push(`${rel(f)} (infra) imports ${rel(target)} (${to}): infra takes only ${INFRA_MAY_IMPORT.join(', ')} from app/`);
+      if (!INFRA_MAY_IMPORT.includes(to))
+        bad.push(`${rel(f)} (infra) imports ${rel(target)} (${to}): infra takes only ${INFRA_MAY_IMPORT.join(', ')} from app/`);
     }
   }
   return bad;
@@ -101,7 +102,15 @@ export function cycles(graph: Map<string, string[]>): string[] {
 
 /** The repository's import graph: file -> files it imports (type-only imports included). */
 function importGraph(): Map<string, string[]> {
-  return new Map(allFiles.map((f) => [rel(f), importsOf(f).map((i) => i.target).filter((t): t is string => t !== undefined).map(rel)]));
+  return new Map(
+    allFiles.map((f) => [
+      rel(f),
+      importsOf(f)
+        .map((i) => i.target)
+        .filter((t): t is string => t !== undefined)
+        .map(rel),
+    ]),
+  );
 }
 
 test('every file of app/ belongs to a known layer', () => {
@@ -119,16 +128,44 @@ test('no import cycle between files anywhere (app/, infra/, bench/, test/; type-
 test('the cycle check sees a type-only cycle and a longer one (it is not vacuous)', () => {
   const src = ts.preProcessFile("import type { A } from './a';\nexport type { B } from './b';", true, true);
   expect(src.importedFiles.map((f) => f.fileName)).toEqual(['./a', './b']);
-  expect(cycles(new Map([['a', ['b']], ['b', ['a']]]))).toEqual(['a -> b -> a']);
-  expect(cycles(new Map([['a', ['b']], ['b', ['c']], ['c', ['a']], ['d', ['a']]]))).toEqual(['a -> b -> c -> a']);
-  expect(cycles(new Map([['a', ['b', 'c']], ['b', ['c']], ['c', []]]))).toEqual([]);
+  expect(
+    cycles(
+      new Map([
+        ['a', ['b']],
+        ['b', ['a']],
+      ]),
+    ),
+  ).toEqual(['a -> b -> a']);
+  expect(
+    cycles(
+      new Map([
+        ['a', ['b']],
+        ['b', ['c']],
+        ['c', ['a']],
+        ['d', ['a']],
+      ]),
+    ),
+  ).toEqual(['a -> b -> c -> a']);
+  expect(
+    cycles(
+      new Map([
+        ['a', ['b', 'c']],
+        ['b', ['c']],
+        ['c', []],
+      ]),
+    ),
+  ).toEqual([]);
   expect(importGraph().get('app/server/server.ts')).toContain('app/server/admin.ts');
 });
 
 test('the contract is plain data and functions: no I/O modules', () => {
   const io = /^(node:)?(fs|child_process|net|http|https|dgram|fs\/promises)$/;
   for (const f of appFiles.filter((x) => layerOf(rel(x)) === 'contract')) {
-    expect(importsOf(f).filter((i) => io.test(i.spec)).map((i) => `${rel(f)}: ${i.spec}`)).toEqual([]);
+    expect(
+      importsOf(f)
+        .filter((i) => io.test(i.spec))
+        .map((i) => `${rel(f)}: ${i.spec}`),
+    ).toEqual([]);
   }
 });
 

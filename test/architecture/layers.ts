@@ -2,7 +2,8 @@
  * The layers of app/ and what each may import (besides itself). One table, used by the import
  * test and by the architecture diagram check (docs/architecture.md).
  */
-export type Layer = 'contract' | 'protocol' | 'auth' | 'backplane' | 'lifecycle' | 'server' | 'client' | 'peer' | 'cli' | 'rollout' | 'local';
+export type Layer =
+  'contract' | 'protocol' | 'auth' | 'backplane' | 'lifecycle' | 'server' | 'client' | 'peer' | 'cli' | 'rollout' | 'local';
 
 export const LAYERS: Record<Layer, { what: string; mayImport: Layer[] }> = {
   contract: { what: 'timeouts contract: plain data, rules, derived bounds', mayImport: [] },
@@ -10,12 +11,21 @@ export const LAYERS: Record<Layer, { what: string; mayImport: Layer[] }> = {
   auth: { what: 'peer tokens (jose HS256)', mayImport: ['contract', 'protocol'] },
   backplane: { what: 'routing, seq, history, dedupe, presence (memory, Redis)', mayImport: ['contract', 'protocol', 'auth'] },
   lifecycle: { what: 'GCE lifecycle watcher (drain layer 1)', mayImport: ['contract', 'protocol'] },
-  server: { what: 'WebSocket server, admin listener, drain, shutdown', mayImport: ['contract', 'protocol', 'auth', 'backplane', 'lifecycle'] },
+  server: {
+    what: 'WebSocket server, admin listener, drain, shutdown',
+    mayImport: ['contract', 'protocol', 'auth', 'backplane', 'lifecycle'],
+  },
   client: { what: 'client SDK: heartbeats, backoff, outbox, resume', mayImport: ['contract', 'protocol'] },
   peer: { what: 'simulated peers and fleets', mayImport: ['contract', 'protocol', 'auth', 'client'] },
   cli: { what: 'small command-line tools (token minting)', mayImport: ['contract', 'protocol', 'auth'] },
-  rollout: { what: 'the rollout controller: gates, the admin gate source, the gated step loop (no Pulumi)', mayImport: ['contract', 'protocol'] },
-  local: { what: 'the local region: lb/, network/, region/, status/, drill/ (npm start, npm run drill)', mayImport: ['contract', 'protocol', 'auth', 'backplane', 'lifecycle', 'server', 'client', 'peer', 'rollout'] },
+  rollout: {
+    what: 'the rollout controller: gates, the admin gate source, the gated step loop (no Pulumi)',
+    mayImport: ['contract', 'protocol'],
+  },
+  local: {
+    what: 'the local region: lb/, network/, region/, status/, drill/ (npm start, npm run drill)',
+    mayImport: ['contract', 'protocol', 'auth', 'backplane', 'lifecycle', 'server', 'client', 'peer', 'rollout'],
+  },
 };
 
 /**

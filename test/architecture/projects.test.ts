@@ -22,8 +22,13 @@ function loadedSpecifiers(file: string): string[] {
   const visit = (n: ts.Node) => {
     if (ts.isImportDeclaration(n) && !n.importClause?.isTypeOnly) out.push((n.moduleSpecifier as ts.StringLiteral).text);
     else if (ts.isExportDeclaration(n) && n.moduleSpecifier && !n.isTypeOnly) out.push((n.moduleSpecifier as ts.StringLiteral).text);
-    else if (ts.isCallExpression(n) && (n.expression.kind === ts.SyntaxKind.ImportKeyword || (ts.isIdentifier(n.expression) && n.expression.text === 'require'))
-      && n.arguments.length === 1 && ts.isStringLiteral(n.arguments[0])) out.push(n.arguments[0].text);
+    else if (
+      ts.isCallExpression(n) &&
+      (n.expression.kind === ts.SyntaxKind.ImportKeyword || (ts.isIdentifier(n.expression) && n.expression.text === 'require')) &&
+      n.arguments.length === 1 &&
+      ts.isStringLiteral(n.arguments[0])
+    )
+      out.push(n.arguments[0].text);
     ts.forEachChild(n, visit);
   };
   visit(src);

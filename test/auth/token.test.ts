@@ -25,16 +25,34 @@ async function reason(token: Promise<string> | string, opts = {}): Promise<[stri
 
 describe('verifyToken', () => {
   it('accepts a token from signToken (what npm run token issues: iat + exp, 24 h)', async () => {
-    await expect(verifyToken(SECRET, await signToken(SECRET, { sub: 'gw-1', kind: 'gateway' }))).resolves.toEqual({ sub: 'gw-1', kind: 'gateway', account: 'default' });
-    await expect(verifyToken(SECRET, await raw({ iat: NOW, exp: NOW + DEFAULT_TOKEN_MAX_TTL_SEC }))).resolves.toEqual({ sub: 'p1', kind: 'client', account: 'default' });
+    await expect(verifyToken(SECRET, await signToken(SECRET, { sub: 'gw-1', kind: 'gateway' }))).resolves.toEqual({
+      sub: 'gw-1',
+      kind: 'gateway',
+      account: 'default',
+    });
+    await expect(verifyToken(SECRET, await raw({ iat: NOW, exp: NOW + DEFAULT_TOKEN_MAX_TTL_SEC }))).resolves.toEqual({
+      sub: 'p1',
+      kind: 'client',
+      account: 'default',
+    });
   });
 
   it.each<[string, () => Promise<string> | string, string, RegExp]>([
     ['no token', () => '', 'missing', /required/],
     ['garbage', () => 'not.a.jwt', 'invalid', /signature or format/],
     ['another secret', () => raw({ iat: NOW, exp: NOW + 60 }, { secret: 'x'.repeat(40) }), 'invalid', /signature/],
-    ['another issuer', () => raw({ iat: NOW, exp: NOW + 60 }, { iss: 'evil' }), 'wrong_issuer', /token iss must be "sluice" \(SLUICE_TOKEN_ISSUER\)/],
-    ['another audience', () => raw({ iat: NOW, exp: NOW + 60, aud: 'some-other-service' }), 'wrong_audience', /token aud must name "sluice" \(SLUICE_TOKEN_AUDIENCE\)/],
+    [
+      'another issuer',
+      () => raw({ iat: NOW, exp: NOW + 60 }, { iss: 'evil' }),
+      'wrong_issuer',
+      /token iss must be "sluice" \(SLUICE_TOKEN_ISSUER\)/,
+    ],
+    [
+      'another audience',
+      () => raw({ iat: NOW, exp: NOW + 60, aud: 'some-other-service' }),
+      'wrong_audience',
+      /token aud must name "sluice" \(SLUICE_TOKEN_AUDIENCE\)/,
+    ],
     ['no audience', () => raw({ iat: NOW, exp: NOW + 60, aud: undefined }), 'wrong_audience', /aud must name/],
     ['a bad acct', () => raw({ iat: NOW, exp: NOW + 60, acct: 'a/b' }), 'invalid', /acct must be/],
     ['too many groups', () => raw({ iat: NOW, exp: NOW + 60, grp: Array.from({ length: 17 }, (_, i) => `g${i}`) }), 'invalid', /grp/],
@@ -43,10 +61,25 @@ describe('verifyToken', () => {
     ['expired', () => raw({ iat: NOW - 120, exp: NOW - 60 }), 'expired', /expired/],
     ['no exp', () => raw({ iat: NOW }), 'no_expiry', /no exp claim/],
     ['exp not a number', () => raw({ iat: NOW, exp: 'tomorrow' }), 'invalid', /signature or format|exp/],
-    ['exp - iat beyond 7 days', () => raw({ iat: NOW - 60, exp: NOW - 60 + DEFAULT_TOKEN_MAX_TTL_SEC + 1 }), 'lifetime_exceeded', /exp - iat = 604801 s exceeds the maximum 604800 s \(SLUICE_TOKEN_MAX_TTL_SEC\)/],
-    ['no iat, exp beyond 7 days away', () => raw({ exp: NOW + DEFAULT_TOKEN_MAX_TTL_SEC + 3600 }), 'lifetime_exceeded', /beyond the maximum lifetime 604800 s/],
+    [
+      'exp - iat beyond 7 days',
+      () => raw({ iat: NOW - 60, exp: NOW - 60 + DEFAULT_TOKEN_MAX_TTL_SEC + 1 }),
+      'lifetime_exceeded',
+      /exp - iat = 604801 s exceeds the maximum 604800 s \(SLUICE_TOKEN_MAX_TTL_SEC\)/,
+    ],
+    [
+      'no iat, exp beyond 7 days away',
+      () => raw({ exp: NOW + DEFAULT_TOKEN_MAX_TTL_SEC + 3600 }),
+      'lifetime_exceeded',
+      /beyond the maximum lifetime 604800 s/,
+    ],
     ['an old iat hiding a far exp', () => raw({ iat: NOW - 7 * DAY, exp: NOW + 6 * DAY }), 'lifetime_exceeded', /exp - iat/],
-    ['iat beyond the clock skew', () => raw({ iat: NOW + TOKEN_CLOCK_SKEW_SEC + 30, exp: NOW + DAY }), 'issued_in_future', /iat is 9\d s in the future \(at most 60 s/],
+    [
+      'iat beyond the clock skew',
+      () => raw({ iat: NOW + TOKEN_CLOCK_SKEW_SEC + 30, exp: NOW + DAY }),
+      'issued_in_future',
+      /iat is 9\d s in the future \(at most 60 s/,
+    ],
     ['a bad sub', () => raw({ iat: NOW, exp: NOW + 60, sub: 'a b' }), 'invalid', /sub must be/],
     ['a bad kind', () => raw({ iat: NOW, exp: NOW + 60, kind: 'admin' }), 'invalid', /kind/],
   ])('refuses %s', async (_name, make, want, message) => {
@@ -56,14 +89,28 @@ describe('verifyToken', () => {
   });
 
   it('carries the account, groups and sig list; production refuses a token without acct, naming the claim', async () => {
-    const tok = await signToken(SECRET, { sub: 'c-1', kind: 'client', account: 'acme', groups: ['site-a'], allow: ['gw-1', 'group:site-a'] });
-    await expect(verifyToken(SECRET, tok, { requireAccount: true })).resolves.toEqual({ sub: 'c-1', kind: 'client', account: 'acme', groups: ['site-a'], allow: ['gw-1', 'group:site-a'] });
+    const tok = await signToken(SECRET, {
+      sub: 'c-1',
+      kind: 'client',
+      account: 'acme',
+      groups: ['site-a'],
+      allow: ['gw-1', 'group:site-a'],
+    });
+    await expect(verifyToken(SECRET, tok, { requireAccount: true })).resolves.toEqual({
+      sub: 'c-1',
+      kind: 'client',
+      account: 'acme',
+      groups: ['site-a'],
+      allow: ['gw-1', 'group:site-a'],
+    });
     const [got, text] = await reason(raw({ iat: NOW, exp: NOW + 60 }), { requireAccount: true });
     expect(got).toBe('no_account');
     expect(text).toMatch(/no acct claim: SLUICE_ENV=production requires every token to name its account/);
     // Another configured audience: a sluice-audience token is refused, one for it accepted.
     expect((await reason(signToken(SECRET, { sub: 'c-1', kind: 'client' }), { audience: 'edge-eu' }))[0]).toBe('wrong_audience');
-    await expect(verifyToken(SECRET, await signToken(SECRET, { sub: 'c-1', kind: 'client' }, 60, { audience: 'edge-eu' }), { audience: 'edge-eu' })).resolves.toMatchObject({ sub: 'c-1' });
+    await expect(
+      verifyToken(SECRET, await signToken(SECRET, { sub: 'c-1', kind: 'client' }, 60, { audience: 'edge-eu' }), { audience: 'edge-eu' }),
+    ).resolves.toMatchObject({ sub: 'c-1' });
   });
 
   it('tolerates iat within the skew, and honours a configured maximum lifetime', async () => {
@@ -81,7 +128,9 @@ describe('verifyToken', () => {
 
 describe('signToken', () => {
   it('refuses a lifetime the servers would refuse, or one that is not whole seconds', async () => {
-    await expect(signToken(SECRET, { sub: 'a', kind: 'client' }, DEFAULT_TOKEN_MAX_TTL_SEC + 1)).rejects.toThrow(/exceeds the maximum 604800 s/);
+    await expect(signToken(SECRET, { sub: 'a', kind: 'client' }, DEFAULT_TOKEN_MAX_TTL_SEC + 1)).rejects.toThrow(
+      /exceeds the maximum 604800 s/,
+    );
     await expect(signToken(SECRET, { sub: 'a', kind: 'client' }, Number.NaN)).rejects.toThrow(/whole number of seconds/);
     await expect(signToken(SECRET, { sub: 'a', kind: 'client' }, 3 * DAY, { maxTtlSec: 2 * DAY })).rejects.toThrow(/maximum 172800 s/);
   });
@@ -91,7 +140,12 @@ describe('npm run token', () => {
   it('refuses a --ttl beyond the maximum lifetime, naming it', async () => {
     const { execFile } = await import('node:child_process');
     const out = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const child = execFile(process.execPath, ['--import', 'tsx', 'app/cli/token.ts', '--sub', 'a', '--ttl', String(30 * DAY)], { cwd: `${__dirname}/../..` }, (_e, _o, stderr) => resolve({ code: child.exitCode, stderr }));
+      const child = execFile(
+        process.execPath,
+        ['--import', 'tsx', 'app/cli/token.ts', '--sub', 'a', '--ttl', String(30 * DAY)],
+        { cwd: `${__dirname}/../..` },
+        (_e, _o, stderr) => resolve({ code: child.exitCode, stderr }),
+      );
     });
     expect(out.code).toBe(2);
     expect(out.stderr).toMatch(/token lifetime 2592000 s exceeds the maximum 604800 s \(SLUICE_TOKEN_MAX_TTL_SEC\)/);

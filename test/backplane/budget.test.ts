@@ -19,7 +19,15 @@ import { RedisProc, startRedis, untilPresenceSettled } from './helpers';
 const timeouts = resolveTimeouts({
   resume: { historyMaxMessages: 1_000, awayGraceMs: 1_500, historyMaxAgeMs: 1_500, dedupeWindowMs: 1_500 },
   drain: { windowMs: 500, deadlineMs: 1_000, marginMs: 500 },
-  client: { heartbeatIntervalMs: 200, heartbeatTimeoutMs: 400, deadPeerDetectionMs: 600, reconnectBaseMs: 50, reconnectCapMs: 300, connectTimeoutMs: 100, joinTimeoutMs: 100 },
+  client: {
+    heartbeatIntervalMs: 200,
+    heartbeatTimeoutMs: 400,
+    deadPeerDetectionMs: 600,
+    reconnectBaseMs: 50,
+    reconnectCapMs: 300,
+    connectTimeoutMs: 100,
+    joinTimeoutMs: 100,
+  },
   presence: { ttlMs: 3_000, renewIntervalMs: 1_000 },
 });
 
@@ -40,14 +48,21 @@ afterAll(async () => {
 
 async function backplane(historyMaxBytesPerPeer?: number): Promise<{ bp: RedisBackplane; prefix: string }> {
   const prefix = `b${++n}:`;
-  const bp = new RedisBackplane({ url: redis.url, serverId: `srv-${n}`, timeouts, prefix, budget: { ...UNMETERED, ...(historyMaxBytesPerPeer ? { historyMaxBytesPerPeer } : {}) } });
+  const bp = new RedisBackplane({
+    url: redis.url,
+    serverId: `srv-${n}`,
+    timeouts,
+    prefix,
+    budget: { ...UNMETERED, ...(historyMaxBytesPerPeer ? { historyMaxBytesPerPeer } : {}) },
+  });
   open.push(bp);
   await bp.whenReady();
   await untilPresenceSettled(bp);
   return { bp, prefix };
 }
 
-const attachSink = (bp: RedisBackplane, id: string) => bp.attach({ id, kind: 'gateway' }, bp.serverId, { deliver: () => true, onEvicted: () => undefined });
+const attachSink = (bp: RedisBackplane, id: string) =>
+  bp.attach({ id, kind: 'gateway' }, bp.serverId, { deliver: () => true, onEvicted: () => undefined });
 
 describe('redis backplane memory', () => {
   test('history is capped in bytes per recipient: 300 signals of 60 KiB leave at most the budget in Redis', async () => {
@@ -85,7 +100,7 @@ describe('redis backplane memory', () => {
     expect(calls).toBe(7);
   });
 
-  test('a departed peer\'s seq, history, dedupe and owner keys all expire after grace + history age', async () => {
+  test("a departed peer's seq, history, dedupe and owner keys all expire after grace + history age", async () => {
     const { bp, prefix } = await backplane();
     const k = keys(prefix);
     const s = await attachSink(bp, 'leaver');

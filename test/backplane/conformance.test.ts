@@ -18,7 +18,15 @@ const timeouts = resolveTimeouts({
   resume: { historyMaxMessages: 3, awayGraceMs: 1_500, historyMaxAgeMs: 60_000, dedupeWindowMs: 60_000 },
   drain: { windowMs: 500, deadlineMs: 1_000, marginMs: 500 },
   // max(deadline 1000, detection 600) + cap 300 + connect 100 + join 100 = 1500 <= grace.
-  client: { heartbeatIntervalMs: 200, heartbeatTimeoutMs: 400, deadPeerDetectionMs: 600, reconnectBaseMs: 50, reconnectCapMs: 300, connectTimeoutMs: 100, joinTimeoutMs: 100 },
+  client: {
+    heartbeatIntervalMs: 200,
+    heartbeatTimeoutMs: 400,
+    deadPeerDetectionMs: 600,
+    reconnectBaseMs: 50,
+    reconnectCapMs: 300,
+    connectTimeoutMs: 100,
+    joinTimeoutMs: 100,
+  },
   presence: { ttlMs: 3_000, renewIntervalMs: 1_000 },
 });
 
@@ -37,22 +45,28 @@ type Factory = () => Promise<{ a: Backplane; b: Backplane; sa: string; sb: strin
 
 let n = 0;
 const factories: Array<[string, Factory]> = [
-  ['memory', async () => {
-    const m = new MemoryBackplane(timeouts.resume, { budget: { historyMaxBytesPerPeer: HISTORY_BYTES } });
-    open.push(m);
-    return { a: m, b: m, sa: 'mem-a', sb: 'mem-b' };
-  }],
-  ['redis', async () => {
-    // Two instances (two servers) with their own prefix: each test starts from an empty keyspace.
-    const prefix = `t${++n}:`;
-    const budget = { historyMaxBytesPerPeer: HISTORY_BYTES };
-    const a = new RedisBackplane({ url: redis.url, serverId: 'red-a', timeouts, prefix, budget });
-    const b = new RedisBackplane({ url: redis.url, serverId: 'red-b', timeouts, prefix, budget });
-    open.push(a, b);
-    await Promise.all([a.whenReady(), b.whenReady()]);
-    await untilPresenceSettled(b);
-    return { a, b, sa: 'red-a', sb: 'red-b' };
-  }],
+  [
+    'memory',
+    async () => {
+      const m = new MemoryBackplane(timeouts.resume, { budget: { historyMaxBytesPerPeer: HISTORY_BYTES } });
+      open.push(m);
+      return { a: m, b: m, sa: 'mem-a', sb: 'mem-b' };
+    },
+  ],
+  [
+    'redis',
+    async () => {
+      // Two instances (two servers) with their own prefix: each test starts from an empty keyspace.
+      const prefix = `t${++n}:`;
+      const budget = { historyMaxBytesPerPeer: HISTORY_BYTES };
+      const a = new RedisBackplane({ url: redis.url, serverId: 'red-a', timeouts, prefix, budget });
+      const b = new RedisBackplane({ url: redis.url, serverId: 'red-b', timeouts, prefix, budget });
+      open.push(a, b);
+      await Promise.all([a.whenReady(), b.whenReady()]);
+      await untilPresenceSettled(b);
+      return { a, b, sa: 'red-a', sb: 'red-b' };
+    },
+  ],
 ];
 
 function collector(ok = true) {
@@ -84,7 +98,10 @@ describe.each(factories)('%s backplane', (_name, make) => {
     expect(await a.publish({ from: 'y', to: 'p1', id: 'm1', data: j([2]) })).toEqual({ status: 'delivered', seq: 2 });
     expect(await b.publish({ from: 'x', to: 'p1', id: 'm1', data: j('again') })).toEqual({ status: 'duplicate', seq: 1 });
     expect(await reason(b.publish({ from: 'x', to: 'nobody', id: 'm2', data: j(1) }))).toBe('unknown_peer');
-    expect(p1.got.map((d) => [d.from, d.id, d.seq, d.data])).toEqual([['x', 'm1', 1, '{"n":1}'], ['y', 'm1', 2, '[2]']]);
+    expect(p1.got.map((d) => [d.from, d.id, d.seq, d.data])).toEqual([
+      ['x', 'm1', 1, '{"n":1}'],
+      ['y', 'm1', 2, '[2]'],
+    ]);
 
     const slow = collector(false); // a socket that cannot take the bytes
     await a.attach({ id: 'p2', kind: 'client' }, sa, slow.opts);
@@ -149,7 +166,11 @@ describe.each(factories)('%s backplane', (_name, make) => {
     await b.publish({ from: 'x', to: 'p5', id: 't2', data: j(2) });
     await b.publish({ from: 'x', to: 'p5', id: 't3', data: j(3) });
     const pages = [await b.replay('p5', 0, 1), await b.replay('p5', 1, 1), await b.replay('p5', 2, 1)];
-    expect(pages.map((r) => [r.deliveries.map((d) => d.seq), r.more])).toEqual([[[1], true], [[2], true], [[3], false]]);
+    expect(pages.map((r) => [r.deliveries.map((d) => d.seq), r.more])).toEqual([
+      [[1], true],
+      [[2], true],
+      [[3], false],
+    ]);
     // 1.5 KB entries against a 4,000-byte budget: only the newest two fit (count allows three).
     const big = j('b'.repeat(1_500));
     for (let i = 4; i <= 7; i++) await b.publish({ from: 'x', to: 'p5', id: `t${i}`, data: big });
@@ -158,7 +179,11 @@ describe.each(factories)('%s backplane', (_name, make) => {
     expect(r.gap).toEqual({ reason: 'trimmed', missedFrom: 1, missedTo: 5 });
     // One entry larger than the whole budget leaves nothing behind, and says so.
     await b.publish({ from: 'x', to: 'p5', id: 't8', data: j('c'.repeat(5_000)) });
-    expect(await a.replay('p5', 7, 10)).toMatchObject({ lastSeq: 8, deliveries: [], gap: { reason: 'trimmed', missedFrom: 8, missedTo: 8 } });
+    expect(await a.replay('p5', 7, 10)).toMatchObject({
+      lastSeq: 8,
+      deliveries: [],
+      gap: { reason: 'trimmed', missedFrom: 8, missedTo: 8 },
+    });
     expect(p.got.map((d) => d.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]); // delivery itself is unaffected
   });
 });

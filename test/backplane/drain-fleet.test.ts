@@ -17,7 +17,10 @@ let servers: RedisTestServer[] = [];
 
 beforeAll(async () => {
   redis = await startRedis();
-  servers = await startAll(['d1', 'd2', 'd3'].map((id, i) => () => startRedisServer(redis.url, id, {}, seeded(i + 1))), (s) => s.stop());
+  servers = await startAll(
+    ['d1', 'd2', 'd3'].map((id, i) => () => startRedisServer(redis.url, id, {}, seeded(i + 1))),
+    (s) => s.stop(),
+  );
 });
 afterAll(async () => {
   await Promise.all(servers.map((s) => s.stop()));
@@ -49,9 +52,11 @@ test(`drain one of three servers while ${PEERS} peers exchange numbered signals:
     const delivered = fleet.snapshot().delivered;
     await until(() => fleet.snapshot().delivered >= delivered + 3 * PEERS, 10_000, 'exchange continuing on the survivors');
     const s = await fleet.stop();
-    console.log(`redis drain of ${onA}/${PEERS} peers over ${defaultTimeouts.drain.windowMs} ms: sent ${s.sent}, delivered ${s.delivered}, `
-      + `lost ${s.lost}, duplicated ${s.duplicated}, statuses ${JSON.stringify(s.statuses)}, replayed ${s.replayed}, `
-      + `reconnects ${s.reconnects}, reconnect gap p50 ${s.gapMs.p50} ms, p99 ${s.gapMs.p99} ms, max ${s.gapMs.max} ms`);
+    console.log(
+      `redis drain of ${onA}/${PEERS} peers over ${defaultTimeouts.drain.windowMs} ms: sent ${s.sent}, delivered ${s.delivered}, ` +
+        `lost ${s.lost}, duplicated ${s.duplicated}, statuses ${JSON.stringify(s.statuses)}, replayed ${s.replayed}, ` +
+        `reconnects ${s.reconnects}, reconnect gap p50 ${s.gapMs.p50} ms, p99 ${s.gapMs.p99} ms, max ${s.gapMs.max} ms`,
+    );
     expectExactlyOnce(s);
     expect(s.historyGaps).toBe(0);
     expect(s.reconnects).toBe(onA); // exactly the drained server's peers moved, once each

@@ -41,9 +41,25 @@ export async function startRedis(opts: { appendfsync?: 'always' | 'everysec' | '
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-redis-'));
   const aof = opts.appendfsync ?? 'off';
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', dir, '--daemonize', 'no',
-    '--protected-mode', 'no', '--maxmemory-policy', 'noeviction', '--loglevel', 'warning',
-    ...(aof === 'off' ? ['--appendonly', 'no'] : ['--appendonly', 'yes', '--appendfsync', aof])];
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--dir',
+    dir,
+    '--daemonize',
+    'no',
+    '--protected-mode',
+    'no',
+    '--maxmemory-policy',
+    'noeviction',
+    '--loglevel',
+    'warning',
+    ...(aof === 'off' ? ['--appendonly', 'no'] : ['--appendonly', 'yes', '--appendfsync', aof]),
+  ];
   let proc: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
   const start = async () => {
@@ -112,14 +128,18 @@ export const FAST: TimeoutsOverrides = {
  */
 export async function untilPresenceSettled(b: Backplane): Promise<void> {
   let n = 0;
-  await until(async () => {
-    try {
-      await b.publish({ from: 'probe', to: 'probe-nobody', id: `probe-${++n}`, data: 'null' });
-      return true;
-    } catch (err) {
-      return err instanceof BackplaneError && err.reason === 'unknown_peer';
-    }
-  }, 15_000, 'presence settled after redis start'); // generous: the suite may share 2 cores with others
+  await until(
+    async () => {
+      try {
+        await b.publish({ from: 'probe', to: 'probe-nobody', id: `probe-${++n}`, data: 'null' });
+        return true;
+      } catch (err) {
+        return err instanceof BackplaneError && err.reason === 'unknown_peer';
+      }
+    },
+    15_000,
+    'presence settled after redis start',
+  ); // generous: the suite may share 2 cores with others
 }
 
 /** The same, through a server's socket (for servers in child processes). */
@@ -127,7 +147,11 @@ export async function untilServerPublishes(urlFor: (sub: string) => Promise<stri
   const { peer } = await RawPeer.join(await urlFor('probe'), 'probe');
   let n = 0;
   try {
-    await until(async () => (await peer.signal('probe-nobody', `probe-${++n}`, null)).response.reason === 'unknown_peer', 5_000, 'server publishing after redis start');
+    await until(
+      async () => (await peer.signal('probe-nobody', `probe-${++n}`, null)).response.reason === 'unknown_peer',
+      5_000,
+      'server publishing after redis start',
+    );
   } finally {
     await peer.close();
   }
@@ -139,7 +163,13 @@ export interface RedisTestServer extends TestServer {
 }
 
 /** A SluiceServer in this process with its own RedisBackplane (its own three connections). */
-export async function startRedisServer(url: string, serverId: string, overrides: TimeoutsOverrides = FAST, random?: () => number, extra: Partial<TestServerOptions> = {}): Promise<RedisTestServer> {
+export async function startRedisServer(
+  url: string,
+  serverId: string,
+  overrides: TimeoutsOverrides = FAST,
+  random?: () => number,
+  extra: Partial<TestServerOptions> = {},
+): Promise<RedisTestServer> {
   const timeouts = resolveTimeouts(overrides);
   const log = pino({ level: process.env.SLUICE_TEST_LOG ?? 'silent', base: { server: serverId } });
   const backplane = new RedisBackplane({ url, serverId, timeouts, log });
@@ -174,7 +204,12 @@ export interface ServerProc {
 }
 
 /** `node --import tsx app/server/main.ts` with env config (test/helpers/process.ts), on ports 0. */
-export async function spawnServer(redisUrl: string, serverId: string, overrides: TimeoutsOverrides = FAST, env: Record<string, string> = {}): Promise<ServerProc> {
+export async function spawnServer(
+  redisUrl: string,
+  serverId: string,
+  overrides: TimeoutsOverrides = FAST,
+  env: Record<string, string> = {},
+): Promise<ServerProc> {
   const srv = await spawnServerProcess({
     SLUICE_REDIS_URL: redisUrl,
     SLUICE_SERVER_ID: serverId,
@@ -189,14 +224,21 @@ export async function spawnServer(redisUrl: string, serverId: string, overrides:
   const socketUrl = `ws://127.0.0.1:${port}/socket/websocket`;
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   // Listening is not enough: wait until it is registered with Redis (/readyz 200).
-  await until(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, 10_000, `${serverId} ready`)
-    .catch(async (err: Error) => {
+  await until(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, 10_000, `${serverId} ready`).catch(
+    async (err: Error) => {
       proc.kill('SIGKILL');
       await exited;
       throw err;
-    });
+    },
+  );
   return {
-    serverId, port, adminPort, proc, socketUrl, adminUrl, exited,
+    serverId,
+    port,
+    adminPort,
+    proc,
+    socketUrl,
+    adminUrl,
+    exited,
     urlFor: async (sub, kind = 'client') => `${socketUrl}?vsn=2.0.0&token=${await token(sub, kind)}`,
     kill: async (signal = 'SIGKILL') => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
@@ -219,14 +261,28 @@ export async function getJson<T = unknown>(url: string): Promise<{ status: numbe
   return { status: res.status, body: (await res.json()) as T };
 }
 
-export interface PresenceRow { peerId: string; kind: string; serverId: string; state: string }
+export interface PresenceRow {
+  peerId: string;
+  kind: string;
+  serverId: string;
+  state: string;
+}
 
 export async function presenceOf(adminUrl: string): Promise<PresenceRow[]> {
   return (await getJson<{ peers: PresenceRow[] }>(`${adminUrl}/presence`)).body.peers;
 }
 
-export interface Received { from: string; id: string; seq: number; data: unknown; replayed: boolean }
-export interface Reply { status: 'ok' | 'error'; response: Record<string, unknown> }
+export interface Received {
+  from: string;
+  id: string;
+  seq: number;
+  data: unknown;
+  replayed: boolean;
+}
+export interface Reply {
+  status: 'ok' | 'error';
+  response: Record<string, unknown>;
+}
 
 /**
  * A raw Phoenix V2 peer: join `peer:<id>`, send signals, collect pushes. Enough for backplane
@@ -240,9 +296,18 @@ export class RawPeer {
   closedWith?: number;
   readonly closed: Promise<number>;
 
-  private constructor(readonly id: string, readonly ws: WebSocket) {
+  private constructor(
+    readonly id: string,
+    readonly ws: WebSocket,
+  ) {
     ws.on('message', (raw) => {
-      const [, ref, , event, payload] = JSON.parse(raw.toString()) as [string | null, string | null, string, string, Record<string, unknown>];
+      const [, ref, , event, payload] = JSON.parse(raw.toString()) as [
+        string | null,
+        string | null,
+        string,
+        string,
+        Record<string, unknown>,
+      ];
       if (event === 'phx_reply' && ref !== null) {
         const done = this.waiting.get(ref);
         this.waiting.delete(ref);
@@ -252,12 +317,14 @@ export class RawPeer {
         for (const l of this.listeners) l();
       }
     });
-    this.closed = new Promise((resolve) => ws.once('close', (code) => {
-      this.closedWith = code;
-      for (const [, done] of this.waiting) done({ status: 'error', response: { reason: 'closed' } });
-      this.waiting.clear();
-      resolve(code);
-    }));
+    this.closed = new Promise((resolve) =>
+      ws.once('close', (code) => {
+        this.closedWith = code;
+        for (const [, done] of this.waiting) done({ status: 'error', response: { reason: 'closed' } });
+        this.waiting.clear();
+        resolve(code);
+      }),
+    );
   }
 
   static async connect(url: string, id: string): Promise<RawPeer> {
@@ -328,7 +395,10 @@ export class RawPeer {
  * Subscribe to an admin presence stream (server-sent events). `ready` resolves once the stream is
  * open; `onEvent` sees each event with its arrival time.
  */
-export function presenceStream(url: string, onEvent?: (ev: PresenceEvent, at: number) => void): { events: PresenceEvent[]; ready: Promise<void>; stop(): void } {
+export function presenceStream(
+  url: string,
+  onEvent?: (ev: PresenceEvent, at: number) => void,
+): { events: PresenceEvent[]; ready: Promise<void>; stop(): void } {
   const events: PresenceEvent[] = [];
   let req: http.ClientRequest | undefined;
   const ready = new Promise<void>((resolve) => {
@@ -339,7 +409,10 @@ export function presenceStream(url: string, onEvent?: (ev: PresenceEvent, at: nu
         if (buf.startsWith(':')) resolve();
         let i: number;
         while ((i = buf.indexOf('\n\n')) >= 0) {
-          const data = buf.slice(0, i).split('\n').find((l) => l.startsWith('data: '));
+          const data = buf
+            .slice(0, i)
+            .split('\n')
+            .find((l) => l.startsWith('data: '));
           buf = buf.slice(i + 2);
           if (!data) continue;
           const ev = JSON.parse(data.slice(6)) as PresenceEvent;

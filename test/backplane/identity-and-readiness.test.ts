@@ -16,7 +16,17 @@ import { redisTiming } from '../../app/backplane/redis/clients';
 import { EXIT_SERVER_ID_CONFLICT } from '../../app/server/shutdown';
 import { spawnServer as spawnServerProcess } from '../helpers/process';
 import { SECRET, until } from '../helpers/server';
-import { FAST, RawPeer, RedisProc, RedisTestServer, spawnServer, startAll, startRedis, startRedisServer, untilPresenceSettled } from './helpers';
+import {
+  FAST,
+  RawPeer,
+  RedisProc,
+  RedisTestServer,
+  spawnServer,
+  startAll,
+  startRedis,
+  startRedisServer,
+  untilPresenceSettled,
+} from './helpers';
 
 const timeouts = resolveTimeouts(FAST);
 const quiet = pino({ level: process.env.SLUICE_TEST_LOG ?? 'silent' });
@@ -41,7 +51,10 @@ describe('server id claim', () => {
       const { peer: b } = await RawPeer.join(await first.urlFor('claim-b'), 'claim-b');
       const started = Date.now();
       second = new RedisBackplane({ url: redis.url, serverId: 'dup-1', timeouts, log: quiet });
-      const err = await second.whenReady(15_000).then(() => undefined, (e: Error) => e);
+      const err = await second.whenReady(15_000).then(
+        () => undefined,
+        (e: Error) => e,
+      );
       const took = Date.now() - started;
       console.log(`duplicate server id refused after ${took} ms`);
       expect(err).toBeInstanceOf(ServerIdConflictError);
@@ -67,7 +80,10 @@ describe('server id claim', () => {
     const first = await spawnServer(redis.url, 'proc-dup');
     try {
       const second = await spawnServerProcess({
-        SLUICE_REDIS_URL: redis.url, SLUICE_SERVER_ID: 'proc-dup', SLUICE_TIMEOUTS: JSON.stringify(FAST), SLUICE_TOKEN_SECRET: SECRET,
+        SLUICE_REDIS_URL: redis.url,
+        SLUICE_SERVER_ID: 'proc-dup',
+        SLUICE_TIMEOUTS: JSON.stringify(FAST),
+        SLUICE_TOKEN_SECRET: SECRET,
       });
       const { code } = await second.exited;
       expect(code).toBe(EXIT_SERVER_ID_CONFLICT);
@@ -100,7 +116,7 @@ describe('server id claim', () => {
     }
   });
 
-  test('a server whose claim was taken over stops serving and leaves the new owner\'s records', async () => {
+  test("a server whose claim was taken over stops serving and leaves the new owner's records", async () => {
     const old = await startRedisServer(redis.url, 'taken-1');
     const r = new Redis(redis.url);
     try {
@@ -134,7 +150,10 @@ describe('readiness through a Redis that hangs and comes back', () => {
 
   test('ready through the grace, unready after it, and back within one renew interval on every server', async () => {
     const ids = ['hang-1', 'hang-2'];
-    servers = await startAll(ids.map((id) => () => startRedisServer(redis.url, id)), (s) => s.stop());
+    servers = await startAll(
+      ids.map((id) => () => startRedisServer(redis.url, id)),
+      (s) => s.stop(),
+    );
     const grace = backplaneReadinessGraceMs(timeouts);
     redis.signal('SIGSTOP');
     const stopped = Date.now();
@@ -143,18 +162,23 @@ describe('readiness through a Redis that hangs and comes back', () => {
     const noticedAt = Date.now() - stopped;
     if (noticedAt < grace - 500) for (const s of servers) expect(await readyz(s)).toBe(200);
     // Past the grace: unready.
-    for (const [i, s] of servers.entries()) await until(async () => (await readyz(s)) === 503, grace + 10_000, `${ids[i]} unready after the grace`);
+    for (const [i, s] of servers.entries())
+      await until(async () => (await readyz(s)) === 503, grace + 10_000, `${ids[i]} unready after the grace`);
     const unreadyAt = Date.now() - stopped;
     expect(unreadyAt).toBeGreaterThanOrEqual(grace);
     // Hung for longer than the presence TTL: every deadline in Redis has passed meanwhile.
     await new Promise((res) => setTimeout(res, Math.max(0, stopped + timeouts.presence.ttlMs + 500 - Date.now())));
     redis.signal('SIGCONT');
     const resumed = Date.now();
-    const back = await Promise.all(servers.map(async (s, i) => {
-      await until(async () => (await readyz(s)) === 200 && (await backplaneUp(s)), 15_000, `${ids[i]} ready again`);
-      return Date.now() - resumed;
-    }));
-    console.log(`redis hung: noticed after ${noticedAt} ms, unready after ${unreadyAt} ms (grace ${grace} ms); ready again after ${back.join(' / ')} ms`);
+    const back = await Promise.all(
+      servers.map(async (s, i) => {
+        await until(async () => (await readyz(s)) === 200 && (await backplaneUp(s)), 15_000, `${ids[i]} ready again`);
+        return Date.now() - resumed;
+      }),
+    );
+    console.log(
+      `redis hung: noticed after ${noticedAt} ms, unready after ${unreadyAt} ms (grace ${grace} ms); ready again after ${back.join(' / ')} ms`,
+    );
     const bound = timeouts.presence.renewIntervalMs + redisTiming(timeouts).commandTimeoutMs;
     for (const ms of back) expect(ms).toBeLessThan(bound);
     // And routing works across both again.

@@ -43,8 +43,14 @@ const tokenFor = (key: IssuerKeyPair, id: TokenSubject) => signWithKey(key.priva
 function upgrade(s: RedisTestServer, token: string): Promise<number> {
   return new Promise((resolve) => {
     const ws = new WebSocket(`${s.socketUrl}?vsn=2.0.0&token=${token}`);
-    ws.once('open', () => { ws.terminate(); resolve(101); });
-    ws.once('unexpected-response', (_q, res) => { resolve(res.statusCode ?? 0); ws.terminate(); });
+    ws.once('open', () => {
+      ws.terminate();
+      resolve(101);
+    });
+    ws.once('unexpected-response', (_q, res) => {
+      resolve(res.statusCode ?? 0);
+      ws.terminate();
+    });
     ws.once('error', () => resolve(0));
   });
 }
@@ -54,21 +60,32 @@ test('rotation under a running fleet of 200: nobody disconnected; the retired ke
   const k2 = await generateIssuerKey('ES256', 'k2');
   published = jwks([k1]);
   const url = `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}/.well-known/jwks.json`;
-  servers = await startAll(['jw-a', 'jw-b'].map((id) => () => startRedisServer(redis.url, id, FAST, undefined, {
-    signalPolicy: DEFAULT_SIGNAL_POLICY, jwks: { url, refreshMs: REFRESH_MS, maxStaleMs: 3_600_000 },
-  })), (s) => s.stop());
+  servers = await startAll(
+    ['jw-a', 'jw-b'].map(
+      (id) => () =>
+        startRedisServer(redis.url, id, FAST, undefined, {
+          signalPolicy: DEFAULT_SIGNAL_POLICY,
+          jwks: { url, refreshMs: REFRESH_MS, maxStaleMs: 3_600_000 },
+        }),
+    ),
+    (s) => s.stop(),
+  );
   await untilPresenceSettled(servers[0].backplane);
 
   // The fleet: 100 client/gateway pairs, spread over both servers, tokens of k1.
   const fleet: RawPeer[] = [];
   for (let i = 0; i < FLEET; i += 20) {
-    fleet.push(...await Promise.all(Array.from({ length: 20 }, async (_, j) => {
-      const n = i + j;
-      const id: TokenSubject = { sub: n % 2 ? `gw-${n >> 1}` : `c-${n >> 1}`, kind: n % 2 ? 'gateway' : 'client', account: 'acme' };
-      const { peer, reply } = await RawPeer.join(`${servers[n % 2].socketUrl}?vsn=2.0.0&token=${await tokenFor(k1, id)}`, id.sub);
-      expect(reply.status).toBe('ok');
-      return peer;
-    })));
+    fleet.push(
+      ...(await Promise.all(
+        Array.from({ length: 20 }, async (_, j) => {
+          const n = i + j;
+          const id: TokenSubject = { sub: n % 2 ? `gw-${n >> 1}` : `c-${n >> 1}`, kind: n % 2 ? 'gateway' : 'client', account: 'acme' };
+          const { peer, reply } = await RawPeer.join(`${servers[n % 2].socketUrl}?vsn=2.0.0&token=${await tokenFor(k1, id)}`, id.sub);
+          expect(reply.status).toBe('ok');
+          return peer;
+        }),
+      )),
+    );
   }
   const probe = { sub: 'probe', kind: 'client' as const, account: 'acme' };
   expect(await upgrade(servers[0], await tokenFor(k2, probe))).toBe(401); // not published yet

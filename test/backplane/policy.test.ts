@@ -12,7 +12,17 @@ import { signToken, TokenSubject } from '../../app/auth/token';
 import { EXIT_SERVER_ID_CONFLICT } from '../../app/server/shutdown';
 import { spawnServer as spawnServerProcess } from '../helpers/process';
 import { SECRET } from '../helpers/server';
-import { FAST, RawPeer, RedisProc, RedisTestServer, spawnServer, startAll, startRedis, startRedisServer, untilPresenceSettled } from './helpers';
+import {
+  FAST,
+  RawPeer,
+  RedisProc,
+  RedisTestServer,
+  spawnServer,
+  startAll,
+  startRedis,
+  startRedisServer,
+  untilPresenceSettled,
+} from './helpers';
 import WebSocket from 'ws';
 
 let redis: RedisProc;
@@ -20,7 +30,10 @@ let a: RedisTestServer;
 let b: RedisTestServer;
 beforeAll(async () => {
   redis = await startRedis();
-  [a, b] = await startAll(['pol-a', 'pol-b'].map((id) => () => startRedisServer(redis.url, id, FAST, undefined, { signalPolicy: DEFAULT_SIGNAL_POLICY })), (s) => s.stop());
+  [a, b] = await startAll(
+    ['pol-a', 'pol-b'].map((id) => () => startRedisServer(redis.url, id, FAST, undefined, { signalPolicy: DEFAULT_SIGNAL_POLICY })),
+    (s) => s.stop(),
+  );
   await untilPresenceSettled(a.backplane);
 }, 60_000);
 afterAll(async () => {
@@ -57,19 +70,22 @@ test('across servers: same account across kinds only; cross-account, same-kind a
     const metrics = await a.server.metrics.registry.metrics();
     expect(metrics).toMatch(/sluice_signals_failed_total\{reason="forbidden"\} 4/);
     // Presence from either server, per account.
-    const rows = (await (await fetch(`${a.adminUrl}/presence?account=victim-co`)).json()) as { peers: Array<{ peerId: string; account: string; serverId: string }> };
+    const rows = (await (await fetch(`${a.adminUrl}/presence?account=victim-co`)).json()) as {
+      peers: Array<{ peerId: string; account: string; serverId: string }>;
+    };
     expect(rows.peers).toEqual([expect.objectContaining({ peerId: 'gw-victim', account: 'victim-co', serverId: 'pol-b' })]);
   } finally {
     await Promise.all([c, c2, g, victim, attacker, narrow].map((p) => p.close()));
   }
 });
 
-test('a forged huge last_seq is clamped: the peer is told Redis\' own end, and what follows is written', async () => {
+test("a forged huge last_seq is clamped: the peer is told Redis' own end, and what follows is written", async () => {
   const { peer: gw, reply } = await join(b, { sub: 'r-forge', kind: 'gateway', account: 'acme' }, Number.MAX_SAFE_INTEGER);
   expect(reply.response).toMatchObject({ last_seq: 0, gap: { reason: 'seq_reset', missedFrom: 1, missedTo: Number.MAX_SAFE_INTEGER } });
   const { peer: c } = await join(a, { sub: 'r-forge-c', kind: 'client', account: 'acme' });
   try {
-    for (let i = 1; i <= 3; i++) expect(await c.signal('r-forge', `f${i}`, i)).toMatchObject({ status: 'ok', response: { status: 'delivered' } });
+    for (let i = 1; i <= 3; i++)
+      expect(await c.signal('r-forge', `f${i}`, i)).toMatchObject({ status: 'ok', response: { status: 'delivered' } });
     await gw.waitFor(3);
     expect(gw.received.map((d) => d.seq)).toEqual([1, 2, 3]);
   } finally {
@@ -81,18 +97,29 @@ test('a process with a duplicate server id never answers an upgrade with 101', a
   const first = await spawnServer(redis.url, 'dup-ws');
   try {
     const second = await spawnServerProcess({
-      SLUICE_REDIS_URL: redis.url, SLUICE_SERVER_ID: 'dup-ws', SLUICE_TIMEOUTS: JSON.stringify(FAST), SLUICE_TOKEN_SECRET: SECRET,
+      SLUICE_REDIS_URL: redis.url,
+      SLUICE_SERVER_ID: 'dup-ws',
+      SLUICE_TIMEOUTS: JSON.stringify(FAST),
+      SLUICE_TOKEN_SECRET: SECRET,
     });
     const tok = await signToken(SECRET, { sub: 'dup-peer', kind: 'client' });
     const seen = new Map<string, number>();
     let exited = false;
-    void second.exited.then(() => { exited = true; });
+    void second.exited.then(() => {
+      exited = true;
+    });
     // Knock until it exits: each attempt is refused (503) or finds nobody listening; none opens.
     while (!exited) {
       const outcome = await new Promise<string>((resolve) => {
         const ws = new WebSocket(`ws://127.0.0.1:${second.port}/socket/websocket?vsn=2.0.0&token=${tok}`);
-        ws.once('open', () => { ws.terminate(); resolve('101'); });
-        ws.once('unexpected-response', (_q, res) => { resolve(String(res.statusCode)); ws.terminate(); });
+        ws.once('open', () => {
+          ws.terminate();
+          resolve('101');
+        });
+        ws.once('unexpected-response', (_q, res) => {
+          resolve(String(res.statusCode));
+          ws.terminate();
+        });
         ws.once('error', () => resolve('refused'));
       });
       seen.set(outcome, (seen.get(outcome) ?? 0) + 1);

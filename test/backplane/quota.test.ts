@@ -31,20 +31,26 @@ afterAll(async () => {
 
 let n = 0;
 const factories: Array<[string, (budget: Partial<BudgetLimits>) => Promise<{ a: Backplane; b: Backplane; sa: string }>]> = [
-  ['memory', async (budget) => {
-    const m = new MemoryBackplane(timeouts.resume, { budget });
-    open.push(m);
-    return { a: m, b: m, sa: 'mem-a' };
-  }],
-  ['redis', async (budget) => {
-    const prefix = `q${++n}:`;
-    const a = new RedisBackplane({ url: redis.url, serverId: 'q-a', timeouts, prefix, budget });
-    const b = new RedisBackplane({ url: redis.url, serverId: 'q-b', timeouts, prefix, budget });
-    open.push(a, b);
-    await Promise.all([a.whenReady(), b.whenReady()]);
-    await untilPresenceSettled(b);
-    return { a, b, sa: 'q-a' };
-  }],
+  [
+    'memory',
+    async (budget) => {
+      const m = new MemoryBackplane(timeouts.resume, { budget });
+      open.push(m);
+      return { a: m, b: m, sa: 'mem-a' };
+    },
+  ],
+  [
+    'redis',
+    async (budget) => {
+      const prefix = `q${++n}:`;
+      const a = new RedisBackplane({ url: redis.url, serverId: 'q-a', timeouts, prefix, budget });
+      const b = new RedisBackplane({ url: redis.url, serverId: 'q-b', timeouts, prefix, budget });
+      open.push(a, b);
+      await Promise.all([a.whenReady(), b.whenReady()]);
+      await untilPresenceSettled(b);
+      return { a, b, sa: 'q-a' };
+    },
+  ],
 ];
 
 const sink = { deliver: (_d: Delivery) => true, onEvicted: () => undefined };
@@ -81,7 +87,8 @@ describe.each(factories)('%s backplane', (_name, make) => {
     await s.close(); // away
     expect(await outcome(b.publish({ from: 'legit', to: 'r2', id: 'important-1', data: j('keep me') }))).toBe('stored');
     const flood: string[] = [];
-    for (let k = 0; k < 5; k++) for (let i = 0; i < 3; i++) flood.push(await outcome(b.publish({ from: `att${k}`, to: 'r2', id: `f${k}-${i}`, data: j(i) })));
+    for (let k = 0; k < 5; k++)
+      for (let i = 0; i < 3; i++) flood.push(await outcome(b.publish({ from: `att${k}`, to: 'r2', id: `f${k}-${i}`, data: j(i) })));
     // Each attacker: two stored, its third refused for its share; once the history holds only
     // away-period entries (1 + 2 x 3 + 1 = 8), the next attacker is refused for a full history.
     expect(flood.filter((o) => o === 'stored')).toHaveLength(7);
@@ -93,15 +100,18 @@ describe.each(factories)('%s backplane', (_name, make) => {
   });
 });
 
-describe('the issue\'s flood on a Redis region of two servers', () => {
+describe("the issue's flood on a Redis region of two servers", () => {
   let s1: RedisTestServer;
   let s2: RedisTestServer;
   afterAll(async () => {
     await Promise.all([s1?.stop(), s2?.stop()]);
   });
 
-  test('4 flooding clients cannot push important-1 out of an away gateway\'s history; they are refused recipient_busy', async () => {
-    [s1, s2] = await startAll(['fl-1', 'fl-2'].map((id) => () => startRedisServer(redis.url, id, FAST, undefined, { signalPolicy: DEFAULT_SIGNAL_POLICY })), (s) => s.stop());
+  test("4 flooding clients cannot push important-1 out of an away gateway's history; they are refused recipient_busy", async () => {
+    [s1, s2] = await startAll(
+      ['fl-1', 'fl-2'].map((id) => () => startRedisServer(redis.url, id, FAST, undefined, { signalPolicy: DEFAULT_SIGNAL_POLICY })),
+      (s) => s.stop(),
+    );
     await untilPresenceSettled(s1.backplane);
     const url = async (s: RedisTestServer, id: TokenSubject) => `${s.socketUrl}?vsn=2.0.0&token=${await signToken(SECRET, id)}`;
     const victim = { sub: 'gw-victim', kind: 'gateway' as const, account: 'acme' };
@@ -110,20 +120,35 @@ describe('the issue\'s flood on a Redis region of two servers', () => {
     await gw.terminate(); // away
     const { peer: legit } = await RawPeer.join(await url(s1, { sub: 'c-legit', kind: 'client', account: 'acme' }), 'c-legit');
     await new Promise((r) => setTimeout(r, 200)); // the server notices the terminated socket
-    expect(await legit.signal('gw-victim', 'important-1', { sdp: 'offer' })).toMatchObject({ status: 'ok', response: { status: 'stored' } });
-    const attackers = await Promise.all([0, 1, 2, 3].map(async (k) => (await RawPeer.join(await url(k % 2 ? s1 : s2, { sub: `c-attacker-${k}`, kind: 'client', account: 'acme' }), `c-attacker-${k}`)).peer));
+    expect(await legit.signal('gw-victim', 'important-1', { sdp: 'offer' })).toMatchObject({
+      status: 'ok',
+      response: { status: 'stored' },
+    });
+    const attackers = await Promise.all(
+      [0, 1, 2, 3].map(
+        async (k) =>
+          (await RawPeer.join(await url(k % 2 ? s1 : s2, { sub: `c-attacker-${k}`, kind: 'client', account: 'acme' }), `c-attacker-${k}`))
+            .peer,
+      ),
+    );
     const pad = 'x'.repeat(60 * 1024 - 200);
     const started = Date.now();
-    const replies = (await Promise.all(attackers.map(async (p, k) => {
-      const out = [];
-      for (let i = 0; i < 30; i++) out.push(await p.signal('gw-victim', `flood-${k}-${i}`, { pad }));
-      return out;
-    }))).flat();
+    const replies = (
+      await Promise.all(
+        attackers.map(async (p, k) => {
+          const out = [];
+          for (let i = 0; i < 30; i++) out.push(await p.signal('gw-victim', `flood-${k}-${i}`, { pad }));
+          return out;
+        }),
+      )
+    ).flat();
     const count = (pred: (r: (typeof replies)[number]) => boolean) => replies.filter(pred).length;
     const busy = replies.filter((r) => r.response.reason === 'recipient_busy');
-    console.log(`flood: 120 x 60 KiB in ${Date.now() - started} ms: stored ${count((r) => r.response.status === 'stored')}, recipient_busy ${busy.length}, other ${count((r) => r.status === 'error' && r.response.reason !== 'recipient_busy')}`);
+    console.log(
+      `flood: 120 x 60 KiB in ${Date.now() - started} ms: stored ${count((r) => r.response.status === 'stored')}, recipient_busy ${busy.length}, other ${count((r) => r.status === 'error' && r.response.reason !== 'recipient_busy')}`,
+    );
     // Per sender at most its share of the history bytes (1 MiB of 4 MiB): 17 of these ~60 KiB signals.
-    const perSender = Math.floor(DEFAULT_BUDGET.senderHistoryShare * DEFAULT_BUDGET.historyMaxBytesPerPeer / pad.length);
+    const perSender = Math.floor((DEFAULT_BUDGET.senderHistoryShare * DEFAULT_BUDGET.historyMaxBytesPerPeer) / pad.length);
     expect(count((r) => r.response.status === 'stored')).toBeLessThanOrEqual(4 * perSender);
     expect(busy.length).toBe(120 - count((r) => r.response.status === 'stored'));
     expect(busy.every((r) => typeof r.response.retry_after_ms === 'number' && (r.response.retry_after_ms as number) > 0)).toBe(true);

@@ -56,17 +56,39 @@ async function scenario(mode: Mode): Promise<Counts> {
   const appendfsync = mode;
   let servers: RedisTestServer[];
   try {
-    servers = await startAll(['r1', 'r2'].map((id) => () => startRedisServer(redis.url, `${id}-${appendfsync}`)), (s) => s.stop());
+    servers = await startAll(
+      ['r1', 'r2'].map((id) => () => startRedisServer(redis.url, `${id}-${appendfsync}`)),
+      (s) => s.stop(),
+    );
   } catch (err) {
     await redis.destroy();
     throw err;
   }
-  const c: Counts = { sent: 0, attempts: 0, okDelivered: 0, okStored: 0, okDuplicate: 0, unavailable: 0, otherErrors: 0, otherReasons: {}, received: 0, lost: 0, lostAckedDelivered: 0, duplicated: 0, seqNotIncreasing: 0, disconnects: 0, outageMs: 0 };
+  const c: Counts = {
+    sent: 0,
+    attempts: 0,
+    okDelivered: 0,
+    okStored: 0,
+    okDuplicate: 0,
+    unavailable: 0,
+    otherErrors: 0,
+    otherReasons: {},
+    received: 0,
+    lost: 0,
+    lostAckedDelivered: 0,
+    duplicated: 0,
+    seqNotIncreasing: 0,
+    disconnects: 0,
+    outageMs: 0,
+  };
   const peers: RawPeer[] = [];
   try {
     // Peer a-i on r1 and b-i on r2 send to each other.
     for (let i = 0; i < PAIRS; i++) {
-      for (const [s, side] of [[servers[0], 'a'], [servers[1], 'b']] as const) {
+      for (const [s, side] of [
+        [servers[0], 'a'],
+        [servers[1], 'b'],
+      ] as const) {
         const id = `${side}-${i}`;
         const { peer, reply } = await RawPeer.join(await s.urlFor(id), id);
         expect(reply.status).toBe('ok');
@@ -115,7 +137,11 @@ async function scenario(mode: Mode): Promise<Counts> {
     const down = Date.now();
     await redis.stop('SIGKILL');
     for (const s of servers) {
-      await until(async () => /^sluice_backplane_up 0$/m.test(await (await fetch(`${s.adminUrl}/metrics`)).text()), 10_000, 'backplane_up 0');
+      await until(
+        async () => /^sluice_backplane_up 0$/m.test(await (await fetch(`${s.adminUrl}/metrics`)).text()),
+        10_000,
+        'backplane_up 0',
+      );
       // A short outage hits every server at once: they stay ready (degraded) through the grace.
       const r = await fetch(`http://127.0.0.1:${s.port}/readyz`);
       if (Date.now() - down < backplaneReadinessGraceMs(resolveTimeouts(FAST)) - 500) {
@@ -128,7 +154,11 @@ async function scenario(mode: Mode): Promise<Counts> {
     expect(peers.every((p) => p.ws.readyState === p.ws.OPEN)).toBe(true);
     await redis.start();
     for (const s of servers) {
-      await until(async () => /^sluice_backplane_up 1$/m.test(await (await fetch(`${s.adminUrl}/metrics`)).text()), 15_000, 'backplane_up 1 again');
+      await until(
+        async () => /^sluice_backplane_up 1$/m.test(await (await fetch(`${s.adminUrl}/metrics`)).text()),
+        15_000,
+        'backplane_up 1 again',
+      );
       expect(await (await fetch(`http://127.0.0.1:${s.port}/readyz`)).json()).toEqual({ status: 'ready' });
     }
     c.outageMs = Date.now() - down;

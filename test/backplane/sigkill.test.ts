@@ -5,7 +5,16 @@
  */
 import { until } from '../helpers/server';
 import {
-  FAST, presenceOf, presenceStream, RawPeer, RedisProc, ServerProc, spawnServer, startAll, startRedis, untilServerPublishes,
+  FAST,
+  presenceOf,
+  presenceStream,
+  RawPeer,
+  RedisProc,
+  ServerProc,
+  spawnServer,
+  startAll,
+  startRedis,
+  untilServerPublishes,
 } from './helpers';
 
 const TTL_MS = FAST.presence!.ttlMs!;
@@ -17,7 +26,10 @@ const peers: RawPeer[] = [];
 
 beforeAll(async () => {
   redis = await startRedis();
-  procs = await startAll(['k1', 'k2', 'k3'].map((id) => () => spawnServer(redis.url, id)), (p) => p.kill());
+  procs = await startAll(
+    ['k1', 'k2', 'k3'].map((id) => () => spawnServer(redis.url, id)),
+    (p) => p.kill(),
+  );
   // A fresh Redis is a "new Redis process": publishes wait for the short restore window to pass.
   await untilServerPublishes((sub) => procs[0].urlFor(sub));
 }, 60_000);
@@ -65,8 +77,10 @@ test('SIGKILL: peers leave presence within the TTL, then reappear when they reco
   await until(() => ids.every((id) => events.offline.has(id)), TTL_MS + 2_000, 'offline events for every k3 peer');
   const lastEventMs = Math.max(...ids.map((id) => events.offline.get(id)!)) - killedAt;
   events.stop();
-  console.log(`SIGKILL: signal during the window answered ${JSON.stringify(during.response)} after ${duringAt} ms; ` +
-    `peers gone from GET /presence after ${goneFromListMs} ms, last offline event after ${lastEventMs} ms (ttl ${TTL_MS} ms)`);
+  console.log(
+    `SIGKILL: signal during the window answered ${JSON.stringify(during.response)} after ${duringAt} ms; ` +
+      `peers gone from GET /presence after ${goneFromListMs} ms, last offline event after ${lastEventMs} ms (ttl ${TTL_MS} ms)`,
+  );
   expect(during).toEqual({ status: 'ok', response: { status: 'stored' } });
   expect(goneFromListMs).toBeLessThanOrEqual(TTL_MS + 500);
   expect(lastEventMs).toBeLessThanOrEqual(TTL_MS + 500);
@@ -87,7 +101,11 @@ test('SIGKILL: peers leave presence within the TTL, then reappear when they reco
     }
   }
   const view = await presenceOf(k1.adminUrl);
-  expect(view.filter((e) => ids.includes(e.peerId)).map((e) => [e.serverId, e.state]).sort())
-    .toEqual(ids.map((_, i) => [i % 2 === 0 ? 'k1' : 'k2', 'online']).sort());
+  expect(
+    view
+      .filter((e) => ids.includes(e.peerId))
+      .map((e) => [e.serverId, e.state])
+      .sort(),
+  ).toEqual(ids.map((_, i) => [i % 2 === 0 ? 'k1' : 'k2', 'online']).sort());
   expect(await presenceOf(k2.adminUrl)).toEqual(view);
 }, 60_000);

@@ -6,7 +6,15 @@
  */
 import { until } from '../helpers/server';
 import {
-  presenceOf, presenceStream, RawPeer, RedisProc, RedisTestServer, startAll, startRedis, startRedisServer, untilPresenceSettled,
+  presenceOf,
+  presenceStream,
+  RawPeer,
+  RedisProc,
+  RedisTestServer,
+  startAll,
+  startRedis,
+  startRedisServer,
+  untilPresenceSettled,
 } from './helpers';
 import { CLOSE } from '../../app/protocol/phoenix';
 
@@ -16,7 +24,10 @@ const peers: RawPeer[] = [];
 
 beforeAll(async () => {
   redis = await startRedis();
-  servers = await startAll(['s1', 's2', 's3'].map((id) => () => startRedisServer(redis.url, id)), (s) => s.stop());
+  servers = await startAll(
+    ['s1', 's2', 's3'].map((id) => () => startRedisServer(redis.url, id)),
+    (s) => s.stop(),
+  );
   // These tests expect unknown_peer right away: let the post-start rebuild window pass.
   await untilPresenceSettled(servers[0].backplane);
 });
@@ -50,19 +61,33 @@ test('signals cross every pair of servers; the sender gets ok/delivered; presenc
   for (const [j, to] of ps.entries()) {
     await to.waitFor(2);
     expect(to.received.map((r) => r.seq)).toEqual([1, 2]);
-    expect(to.received.map((r) => r.id).sort()).toEqual(ps.map((_, i) => i).filter((i) => i !== j).map((i) => `from-${i}-to-${j}`).sort());
+    expect(to.received.map((r) => r.id).sort()).toEqual(
+      ps
+        .map((_, i) => i)
+        .filter((i) => i !== j)
+        .map((i) => `from-${i}-to-${j}`)
+        .sort(),
+    );
   }
 
   const views = await Promise.all(servers.map((s) => presenceOf(s.adminUrl)));
   const mine = views.map((v) => v.filter((e) => e.peerId.startsWith('pair-')).map((e) => [e.peerId, e.kind, e.serverId, e.state]));
-  expect(mine[0]).toEqual([['pair-1', 'gateway', 's1', 'online'], ['pair-2', 'client', 's2', 'online'], ['pair-3', 'client', 's3', 'online']]);
+  expect(mine[0]).toEqual([
+    ['pair-1', 'gateway', 's1', 'online'],
+    ['pair-2', 'client', 's2', 'online'],
+    ['pair-3', 'client', 's3', 'online'],
+  ]);
   expect(mine[1]).toEqual(mine[0]);
   expect(mine[2]).toEqual(mine[0]);
 
   // The SSE stream on s1 saw the peers that attached to s2 and s3.
   await until(() => ps.every((p) => stream.events.some((e) => e.type === 'online' && e.entry.peerId === p.id)), 2_000, 'online events');
   await ps[2].close();
-  await until(() => stream.events.some((e) => e.type === 'away' && e.entry.peerId === 'pair-3' && e.entry.serverId === 's3'), 2_000, 'away event');
+  await until(
+    () => stream.events.some((e) => e.type === 'away' && e.entry.peerId === 'pair-3' && e.entry.serverId === 's3'),
+    2_000,
+    'away event',
+  );
   stream.stop();
 });
 
@@ -92,7 +117,11 @@ test('resume on another server: stored signals replayed once, in order, none rep
   await r1.waitFor(3);
   await r1.close();
   // Away: signals are stored for its resume.
-  await until(async () => (await presenceOf(servers[0].adminUrl)).some((e) => e.peerId === 'res-recv' && e.state === 'away'), 2_000, 'away');
+  await until(
+    async () => (await presenceOf(servers[0].adminUrl)).some((e) => e.peerId === 'res-recv' && e.state === 'away'),
+    2_000,
+    'away',
+  );
   for (let i = 4; i <= 6; i++) expect((await sender.signal('res-recv', `m${i}`, i)).response).toEqual({ status: 'stored' });
 
   // The sender reconnects to another server and resends m6 (its reply was "lost"): duplicate.
@@ -104,7 +133,12 @@ test('resume on another server: stored signals replayed once, in order, none rep
   await r2.waitFor(3);
   expect((await sender2.signal('res-recv', 'm7', 7)).response).toEqual({ status: 'delivered' });
   await r2.waitFor(4);
-  expect(r2.received.map((r) => [r.id, r.seq, r.replayed])).toEqual([['m4', 4, true], ['m5', 5, true], ['m6', 6, true], ['m7', 7, false]]);
+  expect(r2.received.map((r) => [r.id, r.seq, r.replayed])).toEqual([
+    ['m4', 4, true],
+    ['m5', 5, true],
+    ['m6', 6, true],
+    ['m7', 7, false],
+  ]);
 });
 
 test('/readyz and sluice_backplane_up report a healthy backplane', async () => {

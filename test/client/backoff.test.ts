@@ -4,7 +4,15 @@
  */
 import net from 'node:net';
 import { MemoryBackplane } from '../../app/backplane/memory';
-import { Backoff, backoffCeilingMs, fullJitterMs, parseRetryAfterMs, restartDelayMs, retryAfterDelayMs, SluiceClient } from '../../app/client/index';
+import {
+  Backoff,
+  backoffCeilingMs,
+  fullJitterMs,
+  parseRetryAfterMs,
+  restartDelayMs,
+  retryAfterDelayMs,
+  SluiceClient,
+} from '../../app/client/index';
 import type { DisconnectedInfo } from '../../app/client/index';
 import { defaultTimeouts } from '../../app/contract/timeouts';
 import { openRaw, SECRET, seeded, startServer, token } from '../helpers/server';
@@ -95,26 +103,33 @@ describe('against real sockets', () => {
   test('refused connections back off with seeded, capped full jitter', async () => {
     const url = `ws://127.0.0.1:${await deadPort()}/socket/websocket`;
     const timeouts = fastTimeouts();
-    const runs = await Promise.all([1, 1, 2].map(async (seed) => {
-      const c = await client(url, 'c-backoff', { timeouts, random: seeded(seed) });
-      const seen = disconnections(c, 8);
-      c.connect();
-      return (await seen).map((d) => {
-        expect(d).toMatchObject({ reason: 'connection_error', wasJoined: false, willReconnect: true });
-        return d.delayMs!;
-      });
-    }));
+    const runs = await Promise.all(
+      [1, 1, 2].map(async (seed) => {
+        const c = await client(url, 'c-backoff', { timeouts, random: seeded(seed) });
+        const seen = disconnections(c, 8);
+        c.connect();
+        return (await seen).map((d) => {
+          expect(d).toMatchObject({ reason: 'connection_error', wasJoined: false, willReconnect: true });
+          return d.delayMs!;
+        });
+      }),
+    );
     const [first, same, other] = runs;
     expect(first).toEqual(same);
     expect(first).not.toEqual(other);
     for (const delays of runs) delays.forEach((d, i) => expect(d).toBeLessThan(backoffCeilingMs(i, timeouts.client)));
-    console.log(`backoff delays (seed 1, base ${timeouts.client.reconnectBaseMs} ms, cap ${timeouts.client.reconnectCapMs} ms): ${first.join(', ')}`);
+    console.log(
+      `backoff delays (seed 1, base ${timeouts.client.reconnectBaseMs} ms, cap ${timeouts.client.reconnectCapMs} ms): ${first.join(', ')}`,
+    );
   });
 
   test('401 (bad or expired token) stops the client after one attempt', async () => {
     const srv = await startServer();
     try {
-      for (const bad of [await token('c-bad', 'client', 'another-secret-that-is-32-characters-long'), await token('c-old', 'client', SECRET, -60)]) {
+      for (const bad of [
+        await token('c-bad', 'client', 'another-secret-that-is-32-characters-long'),
+        await token('c-old', 'client', SECRET, -60),
+      ]) {
         const c = new SluiceClient({ url: srv.socketUrl, token: bad, timeouts: fastTimeouts(), random: seeded(1) });
         const attempts: string[] = [];
         c.on('state', (s) => s.to === 'connecting' && attempts.push(s.to));

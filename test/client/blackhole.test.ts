@@ -46,7 +46,9 @@ test('a black-holed connection is detected within the contract bound and the cli
     expect(detectedMs).toBeLessThanOrEqual(defaultTimeouts.client.deadPeerDetectionMs + TIMER_SLACK_MS);
     // First backoff after a joined session is random(0, reconnectBaseMs).
     expect(rejoinedMs - detectedMs).toBeLessThanOrEqual(defaultTimeouts.client.reconnectBaseMs + CONNECT_SLACK_MS);
-    console.log(`black hole: detected after ${detectedMs} ms (bound ${defaultTimeouts.client.deadPeerDetectionMs} ms), joined again after ${rejoinedMs} ms`);
+    console.log(
+      `black hole: detected after ${detectedMs} ms (bound ${defaultTimeouts.client.deadPeerDetectionMs} ms), joined again after ${rejoinedMs} ms`,
+    );
   } finally {
     await c.close();
     await proxy.close();

@@ -64,12 +64,16 @@ const exe = chromiumPath();
   beforeAll(async () => {
     out = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-client-browser-'));
     // Built to a directory of its own: package.test.ts builds and packs dist/ meanwhile.
-    const built = await new Promise<number | null>((resolve) => execFile(process.execPath, [path.join(ROOT, 'app/client/build.mjs'), '--out', out], { timeout: 240_000 },
-      (err) => resolve(err ? (typeof err.code === 'number' ? err.code : null) : 0)));
+    const built = await new Promise<number | null>((resolve) =>
+      execFile(process.execPath, [path.join(ROOT, 'app/client/build.mjs'), '--out', out], { timeout: 240_000 }, (err) =>
+        resolve(err ? (typeof err.code === 'number' ? err.code : null) : 0),
+      ),
+    );
     expect(built).toBe(0);
     const bundle = fs.readFileSync(path.join(out, 'browser/index.mjs'));
-    const readmePage = fencedBlocks('app/client/README.md', fs.readFileSync(path.join(ROOT, 'app/client/README.md'), 'utf8'))
-      .find((blk) => blk.tags.includes('file=index.html'))!.body;
+    const readmePage = fencedBlocks('app/client/README.md', fs.readFileSync(path.join(ROOT, 'app/client/README.md'), 'utf8')).find((blk) =>
+      blk.tags.includes('file=index.html'),
+    )!.body;
 
     backplane = new MemoryBackplane(defaultTimeouts.resume);
     a = await startServer({ serverId: 'a', backplane, timeouts: serverTimeouts });
@@ -129,17 +133,27 @@ const exe = chromiumPath();
     const state = () => page.evaluate(() => (window as unknown as { client: { state: string } }).client.state);
 
     // Connect: joined on a, over the browser's own WebSocket.
-    await page.waitForFunction(() => (window as unknown as { client?: { state: string } }).client?.state === 'joined', undefined, { timeout: 20_000 });
+    await page.waitForFunction(() => (window as unknown as { client?: { state: string } }).client?.state === 'joined', undefined, {
+      timeout: 20_000,
+    });
     expect(a.server.connectionCount).toBeGreaterThanOrEqual(1);
     expect((await events()).filter((e) => e.name === 'connected')[0]).toMatchObject({ url: `${a.socketUrl}`, peerId: 'c-page' });
 
     // Heartbeats: answered, with their round trip.
-    await page.waitForFunction(() => (window as unknown as { events: Array<{ name: string }> }).events.filter((e) => e.name === 'heartbeat').length >= 3, undefined, { timeout: 10_000 });
+    await page.waitForFunction(
+      () => (window as unknown as { events: Array<{ name: string }> }).events.filter((e) => e.name === 'heartbeat').length >= 3,
+      undefined,
+      { timeout: 10_000 },
+    );
     for (const h of (await events()).filter((e) => e.name === 'heartbeat')) expect(h.rttMs).toEqual(expect.any(Number));
 
     // A signal while joined: seq 1.
     expect(await gw.send('c-page', { n: 1 })).toBe('delivered');
-    await page.waitForFunction(() => (window as unknown as { events: Array<{ name: string }> }).events.some((e) => e.name === 'signal'), undefined, { timeout: 5_000 });
+    await page.waitForFunction(
+      () => (window as unknown as { events: Array<{ name: string }> }).events.some((e) => e.name === 'signal'),
+      undefined,
+      { timeout: 5_000 },
+    );
 
     // Drain a: the page gets 1012 and moves on; b is not up, so it waits, away. What gw-2 sends now is stored.
     const report = await a.server.drain('browser test');
@@ -166,7 +180,10 @@ const exe = chromiumPath();
     const signals = all.filter((e) => e.name === 'signal');
     expect(signals.map((s) => s.seq)).toEqual([1, 2, 3]);
     expect(signals.map((s) => (s.data as { n: number }).n)).toEqual([1, 2, 3]);
-    expect(all.filter((e) => e.name === 'connected').map((e) => e.url)).toEqual([`${a.socketUrl}`, `ws://127.0.0.1:${bPort}/socket/websocket`]);
+    expect(all.filter((e) => e.name === 'connected').map((e) => e.url)).toEqual([
+      `${a.socketUrl}`,
+      `ws://127.0.0.1:${bPort}/socket/websocket`,
+    ]);
     expect(all.find((e) => e.name === 'resumed')).toMatchObject({ fromSeq: 1, lastSeq: 3, replayed: 2 });
     expect(signals.map((s) => s.replayed)).toEqual([false, true, true]);
     expect(all.filter((e) => e.name === 'error')).toEqual([]);

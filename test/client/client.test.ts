@@ -37,7 +37,9 @@ test('signals flow both ways, numbered per recipient', async () => {
   expect(statuses).toEqual(['delivered', 'delivered', 'delivered']);
   await new Promise<void>((resolve) => (got.length >= 3 ? resolve() : b.on('signal', () => got.length >= 3 && resolve())));
   expect(got.map((s) => [s.from, s.seq, (s.data as { n: number }).n, s.replayed])).toEqual([
-    ['c-a', 1, 1, false], ['c-a', 2, 2, false], ['c-a', 3, 3, false],
+    ['c-a', 1, 1, false],
+    ['c-a', 2, 2, false],
+    ['c-a', 3, 3, false],
   ]);
   const [back] = await Promise.all([next(a, 'signal'), b.send('c-a', 'pong', 'fixed-id')]);
   expect(back[0]).toMatchObject({ from: 'gw-b', id: 'fixed-id', seq: 1, data: 'pong' });
@@ -106,7 +108,9 @@ test('the constructor refuses URLs it could never connect to', () => {
 test('the constructor refuses a timeouts value that breaks the contract', () => {
   const bad = fastTimeouts();
   bad.client.heartbeatTimeoutMs = 50; // below the interval: rule client-timeout-covers-interval
-  expect(() => new SluiceClient({ url: srv.socketUrl, token: 'x.eyJzdWIiOiJhIn0.y', timeouts: bad })).toThrow(/client-timeout-covers-interval/);
+  expect(() => new SluiceClient({ url: srv.socketUrl, token: 'x.eyJzdWIiOiJhIn0.y', timeouts: bad })).toThrow(
+    /client-timeout-covers-interval/,
+  );
 });
 
 test('a second connection with the same peer id evicts the first, which stops instead of fighting back', async () => {
@@ -152,7 +156,11 @@ test('close() called twice: both calls resolve once the socket is gone', async (
 
 test('nothing the SDK logs or emits carries the token, in header or query mode, joined or refused', async () => {
   const lines: string[] = [];
-  const logger = { debug: (o: object, m?: string) => lines.push(JSON.stringify([o, m])), info: (o: object, m?: string) => lines.push(JSON.stringify([o, m])), warn: (o: object, m?: string) => lines.push(JSON.stringify([o, m])) };
+  const logger = {
+    debug: (o: object, m?: string) => lines.push(JSON.stringify([o, m])),
+    info: (o: object, m?: string) => lines.push(JSON.stringify([o, m])),
+    warn: (o: object, m?: string) => lines.push(JSON.stringify([o, m])),
+  };
   const good = await token('c-quiet');
   const bad = await token('c-quiet-bad', 'client', 'another-secret-of-at-least-32-characters');
   const runs: Array<{ tok: string; tokenInQuery: boolean; url: string }> = [
@@ -164,7 +172,9 @@ test('nothing the SDK logs or emits carries the token, in header or query mode, 
   for (const r of runs) {
     const c = new SluiceClient({ url: r.url, token: r.tok, tokenInQuery: r.tokenInQuery, logger, timeouts: fastTimeouts() });
     for (const ev of ['connected', 'disconnected', 'error', 'state', 'heartbeat'] as const) {
-      c.on(ev, (...args: unknown[]) => lines.push(JSON.stringify(args, (_k, v: unknown) => (v instanceof Error ? { ...v, message: v.message } : v))));
+      c.on(ev, (...args: unknown[]) =>
+        lines.push(JSON.stringify(args, (_k, v: unknown) => (v instanceof Error ? { ...v, message: v.message } : v))),
+      );
     }
     c.connect();
     if (r.tok === good) {

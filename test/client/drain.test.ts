@@ -26,7 +26,14 @@ test(`${PEERS} peers survive a drain with nothing lost or duplicated`, async () 
   // are on A: a first attempt that times out on a busy machine would otherwise fail over to B.
   const bPort = await freePort();
   let b: TestServer | undefined;
-  const fleet = runFleet({ urls: [a.socketUrl, `ws://127.0.0.1:${bPort}/socket/websocket`], count: PEERS, tokenSecret: SECRET, spread: false, intervalMs: 200, seed: 42 });
+  const fleet = runFleet({
+    urls: [a.socketUrl, `ws://127.0.0.1:${bPort}/socket/websocket`],
+    count: PEERS,
+    tokenSecret: SECRET,
+    spread: false,
+    intervalMs: 200,
+    seed: 42,
+  });
   try {
     await fleet.ready();
     expect(a.server.connectionCount).toBe(PEERS);
@@ -45,10 +52,12 @@ test(`${PEERS} peers survive a drain with nothing lost or duplicated`, async () 
     const s = await fleet.stop();
     stalls.disable();
 
-    console.log(`drain of ${PEERS} peers over ${defaultTimeouts.drain.windowMs} ms: sent ${s.sent}, delivered ${s.delivered}, `
-      + `lost ${s.lost}, duplicated ${s.duplicated}, replayed ${s.replayed}, reconnects ${s.reconnects}, `
-      + `reconnect gap p50 ${s.gapMs.p50} ms, p90 ${s.gapMs.p90} ms, p99 ${s.gapMs.p99} ms, max ${s.gapMs.max} ms; `
-      + `event-loop delay over the drain p99 ${Math.round(stalls.percentile(99) / 1e6)} ms, max ${Math.round(stalls.max / 1e6)} ms`);
+    console.log(
+      `drain of ${PEERS} peers over ${defaultTimeouts.drain.windowMs} ms: sent ${s.sent}, delivered ${s.delivered}, ` +
+        `lost ${s.lost}, duplicated ${s.duplicated}, replayed ${s.replayed}, reconnects ${s.reconnects}, ` +
+        `reconnect gap p50 ${s.gapMs.p50} ms, p90 ${s.gapMs.p90} ms, p99 ${s.gapMs.p99} ms, max ${s.gapMs.max} ms; ` +
+        `event-loop delay over the drain p99 ${Math.round(stalls.percentile(99) / 1e6)} ms, max ${Math.round(stalls.max / 1e6)} ms`,
+    );
     expectExactlyOnce(s);
     expect(s.reconnects).toBe(PEERS);
     expect(s.gapMs.count).toBe(PEERS);

@@ -24,7 +24,12 @@ const clients = new Set<SluiceClient>();
 
 /** A client for `sub` with a test token, seeded randomness; closed by `closeClients()`. */
 export async function client(url: string | string[], sub: string, opts: Partial<SluiceClientOptions> = {}): Promise<SluiceClient> {
-  const c = new SluiceClient({ url, token: await token(sub, sub.startsWith('gw') ? 'gateway' : 'client'), random: seeded(sub.length * 7919 + 1), ...opts });
+  const c = new SluiceClient({
+    url,
+    token: await token(sub, sub.startsWith('gw') ? 'gateway' : 'client'),
+    random: seeded(sub.length * 7919 + 1),
+    ...opts,
+  });
   clients.add(c);
   return c;
 }
@@ -35,7 +40,11 @@ export async function closeClients(): Promise<void> {
 }
 
 /** Resolves with the next `event` emitted by `c` (optionally the next one matching `filter`). */
-export function next<K extends keyof ClientEvents>(c: SluiceClient, event: K, filter: (...args: ClientEvents[K]) => boolean = () => true): Promise<ClientEvents[K]> {
+export function next<K extends keyof ClientEvents>(
+  c: SluiceClient,
+  event: K,
+  filter: (...args: ClientEvents[K]) => boolean = () => true,
+): Promise<ClientEvents[K]> {
   return new Promise((resolve) => {
     const listener = (...args: ClientEvents[K]) => {
       if (!filter(...args)) return;

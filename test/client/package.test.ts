@@ -18,17 +18,28 @@ import { client, closeClients } from './helpers';
 
 jest.setTimeout(600_000);
 
-interface Ran { code: number | null; stdout: string; stderr: string }
+interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 function run(cmd: string, args: string[], cwd: string, env: Record<string, string> = {}, timeoutMs = 240_000): Promise<Ran> {
   return new Promise((resolve) => {
-    execFile(cmd, args, { cwd, env: { ...process.env, ...env }, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 16 << 20 },
-      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }));
+    execFile(
+      cmd,
+      args,
+      { cwd, env: { ...process.env, ...env }, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 16 << 20 },
+      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
+    );
   });
 }
 
 /** The README's example files: ```js file=<name>. */
-const examples = new Map(fencedBlocks('app/client/README.md', fs.readFileSync(path.join(ROOT, 'app/client/README.md'), 'utf8'))
-  .flatMap((b) => b.tags.filter((t) => t.startsWith('file=')).map((t) => [t.slice(5), b.body] as const)));
+const examples = new Map(
+  fencedBlocks('app/client/README.md', fs.readFileSync(path.join(ROOT, 'app/client/README.md'), 'utf8')).flatMap((b) =>
+    b.tags.filter((t) => t.startsWith('file=')).map((t) => [t.slice(5), b.body] as const),
+  ),
+);
 
 let dir: string;
 let server: TestServer;
@@ -44,7 +55,9 @@ beforeAll(async () => {
   const [{ filename, files }] = JSON.parse(packed.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
   // What the tarball holds: the builds, the types, the README; no source, no test, no server.
   expect(files.map((f) => f.path).filter((p) => !/^(dist\/|README\.md$|package\.json$)/.test(p))).toEqual([]);
-  expect(files.map((f) => f.path)).toEqual(expect.arrayContaining(['dist/index.cjs', 'dist/index.mjs', 'dist/browser/index.mjs', 'dist/types/client/index.d.ts']));
+  expect(files.map((f) => f.path)).toEqual(
+    expect.arrayContaining(['dist/index.cjs', 'dist/index.mjs', 'dist/browser/index.mjs', 'dist/types/client/index.d.ts']),
+  );
   fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'sdk-user', private: true }));
   const installed = await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', path.join(dir, filename)], dir);
   expect(installed).toMatchObject({ code: 0 });
@@ -64,8 +77,10 @@ afterAll(async () => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-test('the installed package depends on ws and zod only (events is Node\'s own), its browser build on nothing, and no server code is in it', () => {
-  const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'node_modules/@sluice/client/package.json'), 'utf8')) as { dependencies: Record<string, string> };
+test("the installed package depends on ws and zod only (events is Node's own), its browser build on nothing, and no server code is in it", () => {
+  const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'node_modules/@sluice/client/package.json'), 'utf8')) as {
+    dependencies: Record<string, string>;
+  };
   expect(Object.keys(pkg.dependencies).sort()).toEqual(['ws', 'zod']);
   for (const f of ['index.cjs', 'index.mjs', 'browser/index.mjs']) {
     const code = fs.readFileSync(path.join(dir, 'node_modules/@sluice/client/dist', f), 'utf8');
@@ -89,7 +104,9 @@ test.each(['example.cjs', 'example.mjs'])('README example %s runs as written: jo
 test('without SLUICE_TOKEN the example stops at once and says the token is missing', async () => {
   const r = await run(process.execPath, ['example.cjs'], dir, { SLUICE_URL: server.socketUrl, SLUICE_TOKEN: '' }, 30_000);
   expect(r.code).not.toBe(0);
-  expect(r.stderr).toMatch(/SluiceClient: token is required: a string \(a JWT, e\.g\. from `npm run token`\) or a function returning one; got an empty string/);
+  expect(r.stderr).toMatch(
+    /SluiceClient: token is required: a string \(a JWT, e\.g\. from `npm run token`\) or a function returning one; got an empty string/,
+  );
   expect(r.stderr).not.toContain('is not a function');
 });
 

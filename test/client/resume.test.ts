@@ -123,7 +123,11 @@ test('a signal whose reply was lost is re-sent with its id and delivered exactly
 
 test('beyond the history bound of an away peer nothing accepted is pushed out: the sender hears recipient_busy, its outbox delivers the rest on resume', async () => {
   // 5 entries, and this one sender may hold all of them (the share is tested in test/backplane/quota.test.ts).
-  const small = await startServer({ serverId: 'small-history', timeouts: { resume: { historyMaxMessages: 5 } }, limits: { senderHistoryShare: 1 } });
+  const small = await startServer({
+    serverId: 'small-history',
+    timeouts: { resume: { historyMaxMessages: 5 } },
+    limits: { senderHistoryShare: 1 },
+  });
   const p = await startBlackholeProxy(small.port);
   try {
     const a = await client(small.socketUrl, 'c-gap-a', { timeouts: fastTimeouts() });
@@ -139,7 +143,11 @@ test('beyond the history bound of an away peer nothing accepted is pushed out: t
     // The away peer's history takes 5 (its delivered 1 and 2 make room); the sixth is refused
     // recipient_busy and waits in a's outbox with everything after it.
     const sends = Array.from({ length: 10 }, (_, i) => a.send('gw-gap-b', { n: i + 3 }));
-    await until(() => small.server.metrics.registry.metrics().then((m) => /sluice_signals_failed_total\{reason="recipient_busy"\} [1-9]/.test(m)), 10_000, 'a recipient_busy refusal');
+    await until(
+      () => small.server.metrics.registry.metrics().then((m) => /sluice_signals_failed_total\{reason="recipient_busy"\} [1-9]/.test(m)),
+      10_000,
+      'a recipient_busy refusal',
+    );
     const resumed = next(b, 'resumed');
     p.restore();
     expect((await resumed)[0]).toMatchObject({ fromSeq: 2, replayed: 5 });

@@ -111,9 +111,17 @@ test('tokenInQuery (servers older than the header): the token in the query as ph
     ours.connect();
     await ours.ready();
     await ours.close();
-    const phx = new Socket(script.url.replace(/\/websocket$/, ''), { transport: WebSocket as unknown as typeof globalThis.WebSocket, params: { token: tok } });
+    const phx = new Socket(script.url.replace(/\/websocket$/, ''), {
+      transport: WebSocket as unknown as typeof globalThis.WebSocket,
+      params: { token: tok },
+    });
     phx.connect();
-    await new Promise<void>((resolve) => phx.channel('peer:gw-legacy', {}).join().receive('ok', () => resolve()));
+    await new Promise<void>((resolve) =>
+      phx
+        .channel('peer:gw-legacy', {})
+        .join()
+        .receive('ok', () => resolve()),
+    );
     await new Promise<void>((resolve) => phx.disconnect(() => resolve()));
     const [a, b] = script.conns;
     const query = (u: string) => Object.fromEntries(new URL(u, 'http://x').searchParams);
@@ -190,7 +198,8 @@ test('a skipped seq makes the client rejoin with last_seq, and the replay fills 
   const script = await scripted((f, ws, conn) => {
     heartbeat(ws, f);
     if (f[3] !== 'phx_join') return;
-    const push = (seq: number, replayed = false) => ws.send(JSON.stringify([f[0], null, f[2], 'signal', { from: 'x', id: `i${seq}`, seq, data: seq, replayed }]));
+    const push = (seq: number, replayed = false) =>
+      ws.send(JSON.stringify([f[0], null, f[2], 'signal', { from: 'x', id: `i${seq}`, seq, data: seq, replayed }]));
     if (conn === 0) {
       joinOk(ws, f);
       push(1);
@@ -247,7 +256,12 @@ test('a token function is asked for a fresh token before every attempt', async (
   });
   try {
     let calls = 0;
-    const c = new SluiceClient({ url: script.url, token: () => token('gw-fresh', 'gateway', undefined, 60 + ++calls), timeouts: fastTimeouts(), random: seeded(1) });
+    const c = new SluiceClient({
+      url: script.url,
+      token: () => token('gw-fresh', 'gateway', undefined, 60 + ++calls),
+      timeouts: fastTimeouts(),
+      random: seeded(1),
+    });
     c.connect();
     await c.ready();
     expect(calls).toBe(2);
@@ -277,7 +291,9 @@ test('interoperates with the official phoenix client through a sluice server', a
     expect(await phxGot).toMatchObject({ from: 'c-ours', id: 'to-phx-1', seq: 1, data: { hello: 'phoenix' } });
 
     const oursGot = next(ours, 'signal');
-    const status = await new Promise<unknown>((resolve) => channel.push('signal', { to: 'c-ours', id: 'to-ours-1', data: { hello: 'sluice' } }).receive('ok', resolve));
+    const status = await new Promise<unknown>((resolve) =>
+      channel.push('signal', { to: 'c-ours', id: 'to-ours-1', data: { hello: 'sluice' } }).receive('ok', resolve),
+    );
     expect(status).toEqual({ status: 'delivered' });
     expect((await oursGot)[0]).toMatchObject({ from: 'gw-phx', id: 'to-ours-1', seq: 1, data: { hello: 'sluice' }, replayed: false });
   } finally {

@@ -36,10 +36,13 @@ const NAME = `sluice-container-test-${process.pid}`;
 /** A free loopback port (the container shares the host's network). */
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
-    const s = net.createServer().once('error', reject).listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
+    const s = net
+      .createServer()
+      .once('error', reject)
+      .listen(0, '127.0.0.1', () => {
+        const { port } = s.address() as net.AddressInfo;
+        s.close(() => resolve(port));
+      });
   });
 }
 
@@ -60,11 +63,20 @@ maybe('the server image (Dockerfile, podman, the VM unit flags)', () => {
     await podman(['rm', '-f', NAME]).catch(() => undefined);
     await podman(['rmi', '-f', TAG]).catch(() => undefined);
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-    process.stdout.write(`container test timings (${new Date().toISOString()}, load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}): ${JSON.stringify(timings)}\n`);
+    process.stdout.write(
+      `container test timings (${new Date().toISOString()}, load ${os
+        .loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')}): ${JSON.stringify(timings)}\n`,
+    );
   });
 
   it('runs as a non-root user, exec-form entry point, no dev dependency, no source, no build-time CA or npmrc', async () => {
-    const config = JSON.parse(await run(['image', 'inspect', '--format', '{{json .Config}}', TAG])) as { User: string; Entrypoint: string[]; Env: string[] };
+    const config = JSON.parse(await run(['image', 'inspect', '--format', '{{json .Config}}', TAG])) as {
+      User: string;
+      Entrypoint: string[];
+      Env: string[];
+    };
     expect(config.User).toBe('1000:1000');
     expect(config.Entrypoint).toEqual(['node', '--enable-source-maps', 'dist/server.js']);
     expect(config.Env.filter((e) => /TOKEN|SECRET|PASSWORD|KEY=/i.test(e))).toEqual([]);
@@ -72,9 +84,16 @@ maybe('the server image (Dockerfile, podman, the VM unit flags)', () => {
     const sh = (script: string, user = '1000') => run(['run', '--rm', '--user', user, '--entrypoint', '/bin/sh', TAG, '-c', script]);
     expect(await run(['run', '--rm', '--entrypoint', '/bin/sh', TAG, '-c', 'id -u; id -g'])).toBe('1000\n1000');
     // /app holds the bundle and package.json only: no node_modules (so no devDependency), no TypeScript.
-    expect((await sh('ls -A /app; ls -A /app/dist')).split('\n').sort()).toEqual(['dist', 'package.json', 'server.js', 'server.js.map', 'token.js', 'token.js.map'].sort());
+    expect((await sh('ls -A /app; ls -A /app/dist')).split('\n').sort()).toEqual(
+      ['dist', 'package.json', 'server.js', 'server.js.map', 'token.js', 'token.js.map'].sort(),
+    );
     // Not one node_modules anywhere but npm's own (which the base ships).
-    expect(await sh('find / -xdev -type d -name node_modules -not -path "/usr/local/lib/node_modules" -not -path "/usr/local/lib/node_modules/npm/*" -not -path "/proc/*" -prune -print', '0')).toBe('');
+    expect(
+      await sh(
+        'find / -xdev -type d -name node_modules -not -path "/usr/local/lib/node_modules" -not -path "/usr/local/lib/node_modules/npm/*" -not -path "/proc/*" -prune -print',
+        '0',
+      ),
+    ).toBe('');
     for (const dev of ['tsx', 'typescript', 'jest', 'esbuild', '@swc/core']) {
       expect(await sh(`cd /app && node -e "require.resolve('${dev}')" 2>/dev/null && echo found || echo absent`)).toBe('absent');
     }
@@ -102,10 +121,19 @@ maybe('the server image (Dockerfile, podman, the VM unit flags)', () => {
       SLUICE_ADMIN_TOKEN: ADMIN_TOKEN,
     };
     const envFile = path.join(tmp, 'server.env');
-    fs.writeFileSync(envFile, Object.entries(env).map(([k, v]) => `${k}=${v}\n`).join(''), { mode: 0o600 });
+    fs.writeFileSync(
+      envFile,
+      Object.entries(env)
+        .map(([k, v]) => `${k}=${v}\n`)
+        .join(''),
+      { mode: 0o600 },
+    );
 
     const started = Date.now();
-    const child = spawn('podman', ['run', '--rm', '--name', NAME, ...DOCKER_RUN_FLAGS, '--env-file', envFile, TAG], { env: PODMAN_ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('podman', ['run', '--rm', '--name', NAME, ...DOCKER_RUN_FLAGS, '--env-file', envFile, TAG], {
+      env: PODMAN_ENV,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const lines: string[] = [];
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -125,16 +153,18 @@ maybe('the server image (Dockerfile, podman, the VM unit flags)', () => {
     });
     timings.startMs = Date.now() - started;
 
-    const peers = await Promise.all(Array.from({ length: PEERS }, async (_, i) => {
-      const t = await signToken(TOKEN_SECRET, { sub: `peer-${i}`, kind: i % 2 ? 'gateway' : 'client' }, 600);
-      const req = socketRequest(`ws://127.0.0.1:${port}${SOCKET_PATH}`, t);
-      const ws = new WebSocket(req.url, req.protocols);
-      await new Promise<void>((resolve, reject) => ws.once('open', () => resolve()).once('error', reject));
-      const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
-      // Joined, as a real peer is (an unjoined socket is closed at the join deadline, 4408).
-      expect((await request(ws, ['1', '1', `peer:peer-${i}`, 'phx_join', {}]))[4].status).toBe('ok');
-      return { ws, closed };
-    }));
+    const peers = await Promise.all(
+      Array.from({ length: PEERS }, async (_, i) => {
+        const t = await signToken(TOKEN_SECRET, { sub: `peer-${i}`, kind: i % 2 ? 'gateway' : 'client' }, 600);
+        const req = socketRequest(`ws://127.0.0.1:${port}${SOCKET_PATH}`, t);
+        const ws = new WebSocket(req.url, req.protocols);
+        await new Promise<void>((resolve, reject) => ws.once('open', () => resolve()).once('error', reject));
+        const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+        // Joined, as a real peer is (an unjoined socket is closed at the join deadline, 4408).
+        expect((await request(ws, ['1', '1', `peer:peer-${i}`, 'phx_join', {}]))[4].status).toBe('ok');
+        return { ws, closed };
+      }),
+    );
     const status = await fetch(`http://127.0.0.1:${adminPort}/status`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     expect(status.status).toBe(200);
     expect(await status.json()).toMatchObject({ connections: PEERS });

@@ -47,14 +47,28 @@ export async function buildImage(tag: string): Promise<void> {
   fs.writeFileSync(npmrc, `cafile=${HOST_CA_BUNDLE}\nprefer-offline=true\n`);
   const cache = execFileSync('npm', ['config', 'get', 'cache'], { encoding: 'utf8' }).trim();
   try {
-    await podman([
-      'build', '--pull=never', '--network', 'host', '--build-arg', `BASE=${BASE_IMAGE}`,
-      '-v', `${HOST_CA_BUNDLE}:${HOST_CA_BUNDLE}:ro`,
-      '-v', `${npmrc}:/usr/local/etc/npmrc:ro`,
-      '-v', `${cache}:/root/.npm:rw`,
-      '--label', 'org.opencontainers.image.source=sluice container test',
-      '-t', tag, ROOT,
-    ], 9 * 60_000);
+    await podman(
+      [
+        'build',
+        '--pull=never',
+        '--network',
+        'host',
+        '--build-arg',
+        `BASE=${BASE_IMAGE}`,
+        '-v',
+        `${HOST_CA_BUNDLE}:${HOST_CA_BUNDLE}:ro`,
+        '-v',
+        `${npmrc}:/usr/local/etc/npmrc:ro`,
+        '-v',
+        `${cache}:/root/.npm:rw`,
+        '--label',
+        'org.opencontainers.image.source=sluice container test',
+        '-t',
+        tag,
+        ROOT,
+      ],
+      9 * 60_000,
+    );
   } finally {
     fs.rmSync(path.dirname(npmrc), { recursive: true, force: true });
   }

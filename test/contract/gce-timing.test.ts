@@ -5,7 +5,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  defaultTimeouts, drainCompleteBoundMs, lbHealthyAfterSec, mergeTimeouts, READINESS_PROBE, validate, watcherDetectionBoundMs,
+  defaultTimeouts,
+  drainCompleteBoundMs,
+  lbHealthyAfterSec,
+  mergeTimeouts,
+  READINESS_PROBE,
+  validate,
+  watcherDetectionBoundMs,
 } from '../../app/contract/timeouts';
 
 const rules = (o: Parameters<typeof mergeTimeouts>[1]) => validate(mergeTimeouts(defaultTimeouts, o)).map((v) => v.rule);

@@ -2,8 +2,25 @@
  * The GKE rules of the timeouts contract (app/contract/gke.ts, validateGke): each one rejects a
  * config that breaks it, and only that rule; the defaults hold, and so do the exact boundaries.
  */
-import { defaultGkeTimeouts, describeGkeRules, endpointRemovalBoundSec, GKE_RULES, GkeTimeouts, gkeGraceNeededSec, mergeGkeTimeouts, preStopWaitSec, validateGke } from '../../app/contract/gke';
-import { defaultTimeouts, mergeTimeouts, READINESS_PROBE, TimeoutsContractError, TimeoutsOverrides, validate } from '../../app/contract/timeouts';
+import {
+  defaultGkeTimeouts,
+  describeGkeRules,
+  endpointRemovalBoundSec,
+  GKE_RULES,
+  GkeTimeouts,
+  gkeGraceNeededSec,
+  mergeGkeTimeouts,
+  preStopWaitSec,
+  validateGke,
+} from '../../app/contract/gke';
+import {
+  defaultTimeouts,
+  mergeTimeouts,
+  READINESS_PROBE,
+  TimeoutsContractError,
+  TimeoutsOverrides,
+  validate,
+} from '../../app/contract/timeouts';
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -52,12 +69,18 @@ describe('GKE timeouts contract', () => {
   it('refuses a grace period shorter than the drain with the numbers in the message', () => {
     const [v] = validateGke(defaultTimeouts, { ...defaultGkeTimeouts, terminationGracePeriodSec: 20 });
     expect(v.rule).toBe('gke-grace-covers-prestop-drain');
-    expect(v.message).toBe('gke.terminationGracePeriodSec (20) must be >= preStop wait (drain.deadlineMs + drain.marginMs = 25 s) + drain.marginMs (5 s) = 30 s');
+    expect(v.message).toBe(
+      'gke.terminationGracePeriodSec (20) must be >= preStop wait (drain.deadlineMs + drain.marginMs = 25 s) + drain.marginMs (5 s) = 30 s',
+    );
     expect(v.values).toEqual({ terminationGracePeriodSec: 20, deadlineMs: 20_000, marginMs: 5_000 });
   });
 
   it('follows a longer drain: the grace period needed grows with the deadline', () => {
-    const t = mergeTimeouts(defaultTimeouts, { drain: { deadlineMs: 40_000 }, lb: { connectionDrainingSec: 60 }, gce: { dockerStopTimeoutSec: 50 } });
+    const t = mergeTimeouts(defaultTimeouts, {
+      drain: { deadlineMs: 40_000 },
+      lb: { connectionDrainingSec: 60 },
+      gce: { dockerStopTimeoutSec: 50 },
+    });
     expect(validate(t)).toEqual([]);
     expect(gkeGraceNeededSec(t)).toBe(50);
     expect(validateGke(t, defaultGkeTimeouts).map((v) => v.rule)).toEqual(['gke-grace-covers-prestop-drain']);
@@ -65,7 +88,10 @@ describe('GKE timeouts contract', () => {
   });
 
   it('merges overrides and refuses unknown keys', () => {
-    expect(mergeGkeTimeouts({ terminationGracePeriodSec: 60 })).toEqual({ terminationGracePeriodSec: 60, hpaScaleDownStabilizationSec: 300 });
+    expect(mergeGkeTimeouts({ terminationGracePeriodSec: 60 })).toEqual({
+      terminationGracePeriodSec: 60,
+      hpaScaleDownStabilizationSec: 300,
+    });
     expect(() => mergeGkeTimeouts({ graceSec: 60 })).toThrow(TimeoutsContractError);
     expect(() => mergeGkeTimeouts({ graceSec: 60 })).toThrow(/unknown GKE timeouts key "gke.graceSec"/);
   });

@@ -26,13 +26,18 @@ describe('README and docs/', () => {
 
   it('docs/architecture.md names every folder in the Layout section, one line each, and no folder that does not exist', () => {
     const root = path.resolve(__dirname, '../..');
-    const walk = (dir: string): string[] => fs.readdirSync(path.join(root, dir), { withFileTypes: true })
-      .filter((d) => d.isDirectory() && !['__snapshots__', 'dist', 'node_modules'].includes(d.name))
-      .flatMap((d) => [`${dir}/${d.name}`, ...walk(`${dir}/${d.name}`)]);
+    const walk = (dir: string): string[] =>
+      fs
+        .readdirSync(path.join(root, dir), { withFileTypes: true })
+        .filter((d) => d.isDirectory() && !['__snapshots__', 'dist', 'node_modules'].includes(d.name))
+        .flatMap((d) => [`${dir}/${d.name}`, ...walk(`${dir}/${d.name}`)]);
     const folders = ['app', 'infra', 'bench', 'test', '.github'].flatMap((top) => (top === '.github' ? walk(top) : [top, ...walk(top)]));
     const block = /^## Layout\n\n```text\n([\s\S]*?)```/m.exec(doc('docs/architecture.md'));
     expect(block).not.toBeNull();
-    const listed = block![1].split('\n').map((l) => /^(\S+)\/\s/.exec(l)?.[1]).filter((d): d is string => d !== undefined);
+    const listed = block![1]
+      .split('\n')
+      .map((l) => /^(\S+)\/\s/.exec(l)?.[1])
+      .filter((d): d is string => d !== undefined);
     expect([...listed].sort()).toEqual([...new Set(listed)].sort());
     expect(new Set(listed)).toEqual(new Set(folders));
   });

@@ -18,8 +18,12 @@ export const UNITS_END = '<!-- units:end -->';
 
 /** What each unit means in the table (and so in the rules: positive-values, integer-values). */
 const UNIT_MEANING: Record<string, string> = {
-  ms: 'milliseconds, positive', s: 'whole seconds, positive', count: 'a whole number, positive',
-  ratio: 'a fraction', kind: 'one of a list', flag: 'true / false',
+  ms: 'milliseconds, positive',
+  s: 'whole seconds, positive',
+  count: 'a whole number, positive',
+  ratio: 'a fraction',
+  kind: 'one of a list',
+  flag: 'true / false',
 };
 
 export function renderRulesTable(): string {
@@ -32,7 +36,11 @@ export function renderUnitsTable(): string {
   const defaults = defaultTimeouts as unknown as Record<string, Record<string, unknown>>;
   const rows = [
     ...unitFields().map((f) => ({ key: f.key, unit: f.unit, value: defaults[f.group][f.field] })),
-    ...(Object.keys(GKE_UNITS) as Array<keyof typeof GKE_UNITS>).map((k) => ({ key: `gke.${k}`, unit: GKE_UNITS[k], value: defaultGkeTimeouts[k] })),
+    ...(Object.keys(GKE_UNITS) as Array<keyof typeof GKE_UNITS>).map((k) => ({
+      key: `gke.${k}`,
+      unit: GKE_UNITS[k],
+      value: defaultGkeTimeouts[k],
+    })),
   ].map((r) => `| \`${r.key}\` | ${r.unit} (${UNIT_MEANING[r.unit]}) | ${String(r.value)} |`);
   return ['| value | unit | default |', '| --- | --- | --- |', ...rows].join('\n');
 }

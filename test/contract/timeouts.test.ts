@@ -1,6 +1,13 @@
 import {
-  defaultTimeouts, describeRules, mergeTimeouts, resolveTimeouts, RULES, Timeouts, TimeoutsContractError,
-  TimeoutsOverrides, validate,
+  defaultTimeouts,
+  describeRules,
+  mergeTimeouts,
+  resolveTimeouts,
+  RULES,
+  Timeouts,
+  TimeoutsContractError,
+  TimeoutsOverrides,
+  validate,
 } from '../../app/contract/timeouts';
 
 const broken = (o: TimeoutsOverrides) => validate(mergeTimeouts(defaultTimeouts, o)).map((v) => v.rule);
@@ -30,7 +37,10 @@ describe('timeouts contract', () => {
     ['client-detects-dead-peer-in-bound', { client: { heartbeatTimeoutMs: 11_000 } }],
     ['client-timeout-covers-interval', { client: { heartbeatIntervalMs: 5_000, heartbeatTimeoutMs: 4_000, deadPeerDetectionMs: 15_000 } }],
     ['client-backoff-ordered', { client: { reconnectBaseMs: 20_000 } }],
-    ['server-idle-covers-two-client-heartbeats', { client: { heartbeatIntervalMs: 7_000, heartbeatTimeoutMs: 8_000 }, server: { idleTimeoutMs: 12_000 } }],
+    [
+      'server-idle-covers-two-client-heartbeats',
+      { client: { heartbeatIntervalMs: 7_000, heartbeatTimeoutMs: 8_000 }, server: { idleTimeoutMs: 12_000 } },
+    ],
     ['server-idle-covers-two-pings', { server: { pingIntervalMs: 9_000, idleTimeoutMs: 15_000 } }],
     ['lb-idle-exceeds-heartbeats', { lb: { idleTimeoutSec: 9 }, server: { idleTimeoutMs: 10_000, pingIntervalMs: 5_000 } }],
     ['lb-idle-exceeds-server-idle', { lb: { idleTimeoutSec: 15 } }],
@@ -44,7 +54,14 @@ describe('timeouts contract', () => {
     ['min-ready-covers-lb-health', { gce: { minReadySec: 10 } }],
     ['lb-draining-in-range', { lb: { connectionDrainingSec: 4_000 }, gce: {}, drain: {} }],
     ["lb-backend-keepalive-is-gcp's", { lb: { backendKeepAliveSec: 599 } }],
-    ['drain-fits-shutdown-budget', { gce: { preemptible: true, dockerStopTimeoutSec: 30 }, drain: { deadlineMs: 28_000, windowMs: 10_000 }, lb: { connectionDrainingSec: 60 } }],
+    [
+      'drain-fits-shutdown-budget',
+      {
+        gce: { preemptible: true, dockerStopTimeoutSec: 30 },
+        drain: { deadlineMs: 28_000, windowMs: 10_000 },
+        lb: { connectionDrainingSec: 60 },
+      },
+    ],
     ['docker-stop-covers-drain', { gce: { dockerStopTimeoutSec: 20 } }],
     ['docker-stop-fits-shutdown-budget', { gce: { dockerStopTimeoutSec: 120 } }],
     ['lb-timeout-in-range', { lb: { kind: 'external-proxy-network', idleTimeoutSec: 30.5 } }],
@@ -69,7 +86,9 @@ describe('timeouts contract', () => {
       resolveTimeouts({ lb: { idleTimeoutSec: 4 } });
     } catch (err) {
       const e = err as TimeoutsContractError;
-      expect(e.violations.map((v) => v.rule)).toEqual(expect.arrayContaining(['lb-idle-exceeds-heartbeats', 'lb-idle-exceeds-server-idle']));
+      expect(e.violations.map((v) => v.rule)).toEqual(
+        expect.arrayContaining(['lb-idle-exceeds-heartbeats', 'lb-idle-exceeds-server-idle']),
+      );
       expect(e.message).toMatch(/\[lb-idle-exceeds-heartbeats\] lb\.idleTimeoutSec \(4\) must be >= /);
       expect(e.violations[0].values).toHaveProperty('idleTimeoutSec', 4);
     }

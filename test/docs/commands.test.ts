@@ -10,23 +10,51 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../../app/server/config';
-import { Check, checkOf, Command, commandLine, COMMANDER_SCRIPTS, docFiles, fencedBlocks, inlineNpmCommands, isShell, ROOT, shellCommands } from './snippets';
+import {
+  Check,
+  checkOf,
+  Command,
+  commandLine,
+  COMMANDER_SCRIPTS,
+  docFiles,
+  fencedBlocks,
+  inlineNpmCommands,
+  isShell,
+  ROOT,
+  shellCommands,
+} from './snippets';
 
 const scripts = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
 const blocks = docFiles().flatMap((f) => fencedBlocks(f, fs.readFileSync(path.join(ROOT, f), 'utf8')));
-const commands = blocks.filter(isShell).flatMap(shellCommands).map((c) => ({ c, check: checkOf(c, scripts) }));
+const commands = blocks
+  .filter(isShell)
+  .flatMap(shellCommands)
+  .map((c) => ({ c, check: checkOf(c, scripts) }));
 /** Inline `npm ...` commands of the prose, once each, and not again when a code block has them. */
 const fenced = new Set(commands.map(({ c }) => commandLine(c)));
-const inline = [...new Map(docFiles().flatMap((f) => inlineNpmCommands(f, fs.readFileSync(path.join(ROOT, f), 'utf8')))
-  .filter((c) => !fenced.has(commandLine(c))).map((c) => [commandLine(c), c])).values()];
+const inline = [
+  ...new Map(
+    docFiles()
+      .flatMap((f) => inlineNpmCommands(f, fs.readFileSync(path.join(ROOT, f), 'utf8')))
+      .filter((c) => !fenced.has(commandLine(c)))
+      .map((c) => [commandLine(c), c]),
+  ).values(),
+];
 const scriptOf = (c: Command) => (c.words[1] === 'run' ? c.words[2] : c.words[1]);
 const where = (c: Command) => `${c.file}:${c.line}: ${commandLine(c)}`;
 
-interface Ran { code: number | null; out: string }
+interface Ran {
+  code: number | null;
+  out: string;
+}
 function bash(line: string, env: Record<string, string>, timeoutMs: number): Promise<Ran> {
   return new Promise((resolve) => {
-    execFile('bash', ['-c', line], { cwd: ROOT, env: { ...process.env, ...env }, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 << 20 },
-      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, out: `${stdout}\n${stderr}` }));
+    execFile(
+      'bash',
+      ['-c', line],
+      { cwd: ROOT, env: { ...process.env, ...env }, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 << 20 },
+      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, out: `${stdout}\n${stderr}` }),
+    );
   });
 }
 
@@ -42,7 +70,9 @@ test('every code fence names its language (sh/bash for commands, text/json/ts/..
 });
 
 test('every command has a check, and the docs still hold the ones this test exists for', () => {
-  expect(commands.filter(({ check }) => check.kind === 'refused').map(({ c, check }) => `${where(c)}: ${(check as { reason: string }).reason}`)).toEqual([]);
+  expect(
+    commands.filter(({ check }) => check.kind === 'refused').map(({ c, check }) => `${where(c)}: ${(check as { reason: string }).reason}`),
+  ).toEqual([]);
   const lines = commands.map(({ c }) => commandLine(c));
   expect(lines).toContain('npm install');
   expect(lines).toContain('npm start');
@@ -69,12 +99,14 @@ test('walkthrough programs are installed where the docs use them', async () => {
 async function each(kinds: Check['kind'][], run: (c: Command, check: Check) => Promise<void>, list = commands): Promise<number> {
   const todo = list.filter(({ check }) => kinds.includes(check.kind));
   let next = 0;
-  await Promise.all([0, 1].map(async () => {
-    while (next < todo.length) {
-      const { c, check } = todo[next++];
-      await run(c, check);
-    }
-  }));
+  await Promise.all(
+    [0, 1].map(async () => {
+      while (next < todo.length) {
+        const { c, check } = todo[next++];
+        await run(c, check);
+      }
+    }),
+  );
   return todo.length;
 }
 
@@ -82,7 +114,8 @@ const preload = path.join(__dirname, 'parse-only.cjs');
 /** Runs `c` with parse-only.cjs: exit 0 after the CLI's own parser took every argument (or printed its --help). */
 async function parses(c: Command, failed: string[]): Promise<void> {
   const r = await bash(commandLine(c), { ...c.env, NODE_OPTIONS: `--require=${preload}` }, 60_000);
-  if (r.code !== 0 || !(r.out.includes('{"parseOnly":') || (c.words.includes('--help') && r.out.includes('Usage:')))) failed.push(`${where(c)}: exit ${r.code}\n${r.out.slice(-600)}`);
+  if (r.code !== 0 || !(r.out.includes('{"parseOnly":') || (c.words.includes('--help') && r.out.includes('Usage:'))))
+    failed.push(`${where(c)}: exit ${r.code}\n${r.out.slice(-600)}`);
 }
 
 test('long-running CLIs (npm start, drill, peer): their own parser accepts the arguments as written', async () => {
@@ -95,7 +128,13 @@ test('long-running CLIs (npm start, drill, peer): their own parser accepts the a
 test('inline npm commands of the prose: the script exists; a commander CLI given arguments parses them as written', async () => {
   expect(inline.filter((c) => !(scriptOf(c) in scripts)).map(where)).toEqual([]);
   const failed: string[] = [];
-  const n = await each(['parse'], (c) => parses(c, failed), inline.filter((c) => COMMANDER_SCRIPTS.has(scriptOf(c)) && c.words.includes('--')).map((c) => ({ c, check: { kind: 'parse' } as Check })));
+  const n = await each(
+    ['parse'],
+    (c) => parses(c, failed),
+    inline
+      .filter((c) => COMMANDER_SCRIPTS.has(scriptOf(c)) && c.words.includes('--'))
+      .map((c) => ({ c, check: { kind: 'parse' } as Check })),
+  );
   expect(n).toBeGreaterThan(5);
   expect(failed).toEqual([]);
 }, 600_000);

@@ -7,7 +7,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { docFiles, ROOT } from './snippets';
 
-const slug = (heading: string) => heading.trim().toLowerCase().replace(/[^\w\- ]/g, '').replace(/ /g, '-');
+const slug = (heading: string) =>
+  heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^\w\- ]/g, '')
+    .replace(/ /g, '-');
 const read = (f: string) => fs.readFileSync(path.join(ROOT, f), 'utf8');
 const anchorsOf = (f: string) => new Set([...read(f).matchAll(/^#+ (.+)$/gm)].map((m) => slug(m[1])));
 
@@ -20,7 +25,8 @@ test('relative links and their #anchors resolve', () => {
       const [file, anchor] = target.split('#');
       const resolved = file ? path.normalize(path.join(path.dirname(f), file)) : f;
       if (!fs.existsSync(path.join(ROOT, resolved))) broken.push(`${f}: ${target} (no file ${resolved})`);
-      else if (anchor && resolved.endsWith('.md') && !anchorsOf(resolved).has(anchor)) broken.push(`${f}: ${target} (no heading #${anchor})`);
+      else if (anchor && resolved.endsWith('.md') && !anchorsOf(resolved).has(anchor))
+        broken.push(`${f}: ${target} (no heading #${anchor})`);
     }
   }
   expect(broken).toEqual([]);

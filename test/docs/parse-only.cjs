@@ -19,11 +19,23 @@ Module._load = function (request, ...rest) {
       process.exit(0);
     };
     const action = C.action;
-    C.action = function () { return action.call(this, function () { report(this); }); };
+    C.action = function () {
+      return action.call(this, function () {
+        report(this);
+      });
+    };
     const parse = C.parse;
-    C.parse = function (...a) { parse.apply(this, a); report(this); return this; };
+    C.parse = function (...a) {
+      parse.apply(this, a);
+      report(this);
+      return this;
+    };
     const parseAsync = C.parseAsync;
-    C.parseAsync = async function (...a) { await parseAsync.apply(this, a); report(this); return this; };
+    C.parseAsync = async function (...a) {
+      await parseAsync.apply(this, a);
+      report(this);
+      return this;
+    };
   }
   return exported;
 };

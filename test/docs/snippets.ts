@@ -12,11 +12,21 @@ import { parse, quote } from 'shell-quote';
 
 export const ROOT = path.resolve(__dirname, '../..');
 
-export interface Block { file: string; line: number; lang: string; tags: string[]; body: string }
+export interface Block {
+  file: string;
+  line: number;
+  lang: string;
+  tags: string[];
+  body: string;
+}
 
 /** The Markdown files whose commands must run: the README, CONTRIBUTING.md, every docs/*.md, the SDK's README. */
 export function docFiles(root = ROOT): string[] {
-  const docs = fs.readdirSync(path.join(root, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`);
+  const docs = fs
+    .readdirSync(path.join(root, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .sort()
+    .map((f) => `docs/${f}`);
   return ['README.md', 'CONTRIBUTING.md', ...docs, 'app/client/README.md'];
 }
 
@@ -30,7 +40,10 @@ export function fencedBlocks(file: string, markdown: string): Block[] {
     const [lang = '', ...tags] = open[2].trim().split(/\s+/).filter(Boolean);
     const close = lines.findIndex((l, j) => j > i && l === `${open[1]}\`\`\``);
     if (close < 0) throw new Error(`${file}:${i + 1}: a code fence that is never closed`);
-    const body = lines.slice(i + 1, close).map((l) => (l.startsWith(open[1]) ? l.slice(open[1].length) : l)).join('\n');
+    const body = lines
+      .slice(i + 1, close)
+      .map((l) => (l.startsWith(open[1]) ? l.slice(open[1].length) : l))
+      .join('\n');
     blocks.push({ file, line: i + 1, lang, tags, body });
     i = close;
   }
@@ -142,10 +155,10 @@ const ELSEWHERE: Record<string, string> = {
 /** Programs a walkthrough uses against servers it started on fixed ports: checked installed, not run. */
 const WALKTHROUGH: Record<string, string> = {
   mkdir: 'coreutils',
-  'redis-server': 'the walkthrough\'s Redis on a fixed port; test/backplane/ runs the same on ephemeral ports',
+  'redis-server': "the walkthrough's Redis on a fixed port; test/backplane/ runs the same on ephemeral ports",
   'redis-cli': 'talks to that Redis',
-  curl: 'talks to the walkthrough\'s servers on fixed ports; the admin routes are tested in test/server/',
-  fuser: 'SIGKILLs the walkthrough\'s server s3; test/backplane/sigkill.test.ts does it on ephemeral ports',
+  curl: "talks to the walkthrough's servers on fixed ports; the admin routes are tested in test/server/",
+  fuser: "SIGKILLs the walkthrough's server s3; test/backplane/sigkill.test.ts does it on ephemeral ports",
 };
 /** Need a GCP project, the Pulumi CLI, a registry (docker push) or GitHub (gh): only in `sh cloud-only` blocks. */
 const CLOUD = new Set(['pulumi', 'gcloud', 'docker', 'gh']);
@@ -153,8 +166,12 @@ const CLOUD = new Set(['pulumi', 'gcloud', 'docker', 'gh']);
 /** How the doc test checks one command; `refused` fails the test with its reason. */
 export function checkOf(c: Command, scripts: Record<string, string>): Check {
   const [cmd, sub, name] = c.words;
-  if (c.ops.length > 0 && !c.cloudOnly) return { kind: 'refused', reason: `shell operators ${c.ops.join(' ')} (a <placeholder> is a redirection): write a runnable command` };
-  if (CLOUD.has(cmd)) return c.cloudOnly ? { kind: 'allowed', reason: 'cloud-only: needs a GCP project / the Pulumi CLI' } : { kind: 'refused', reason: `${cmd} outside a \`sh cloud-only\` block` };
+  if (c.ops.length > 0 && !c.cloudOnly)
+    return { kind: 'refused', reason: `shell operators ${c.ops.join(' ')} (a <placeholder> is a redirection): write a runnable command` };
+  if (CLOUD.has(cmd))
+    return c.cloudOnly
+      ? { kind: 'allowed', reason: 'cloud-only: needs a GCP project / the Pulumi CLI' }
+      : { kind: 'refused', reason: `${cmd} outside a \`sh cloud-only\` block` };
   if (c.ops.length > 0) return { kind: 'refused', reason: `shell operators ${c.ops.join(' ')} in an npm command` };
   if (cmd === 'npm') {
     if (sub === 'install' || sub === 'ci') return { kind: 'allowed', reason: 'the install itself; CI runs npm ci (.ci/run)' };

@@ -27,12 +27,18 @@ export interface SpawnOptions {
  */
 export async function spawnServer(env: Record<string, string>, opts: SpawnOptions = {}): Promise<ServerProcess> {
   const node = [process.execPath, '--import', 'tsx', path.join(ROOT, 'app/server/main.ts')];
-  const [cmd, ...args] = opts.openFileLimit === undefined
-    ? node
-    : ['bash', '-c', `ulimit -n ${Math.floor(opts.openFileLimit)} && exec "$@"`, 'bash', ...node];
+  const [cmd, ...args] =
+    opts.openFileLimit === undefined ? node : ['bash', '-c', `ulimit -n ${Math.floor(opts.openFileLimit)} && exec "$@"`, 'bash', ...node];
   const proc = spawn(cmd, args, {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', SLUICE_PORT: '0', SLUICE_ADMIN_PORT: '0', SLUICE_HOST: '127.0.0.1', SLUICE_LOG_LEVEL: 'info', ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      SLUICE_PORT: '0',
+      SLUICE_ADMIN_PORT: '0',
+      SLUICE_HOST: '127.0.0.1',
+      SLUICE_LOG_LEVEL: 'info',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Array<Record<string, unknown>> = [];
@@ -53,7 +59,9 @@ export async function spawnServer(env: Record<string, string>, opts: SpawnOption
     }
   });
   let stderr = '';
-  proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  proc.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     proc.once('exit', (code, signal) => resolve({ code, signal }));
   });
@@ -62,8 +70,17 @@ export async function spawnServer(env: Record<string, string>, opts: SpawnOption
     if (seen) return Promise.resolve(seen);
     return new Promise<Record<string, unknown>>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no "${msg}" log within ${timeoutMs} ms; stderr: ${stderr}`)), timeoutMs);
-      waiters.push({ msg, resolve: (l) => { clearTimeout(timer); resolve(l); } });
-      void exited.then(({ code }) => { clearTimeout(timer); reject(new Error(`server exited (${code}) before "${msg}"; stderr: ${stderr}`)); });
+      waiters.push({
+        msg,
+        resolve: (l) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+      });
+      void exited.then(({ code }) => {
+        clearTimeout(timer);
+        reject(new Error(`server exited (${code}) before "${msg}"; stderr: ${stderr}`));
+      });
     });
   };
   const listening = await waitForLog('server listening').catch(async (err: Error) => {

@@ -17,14 +17,27 @@ const commands = [...walkthrough.matchAll(/```sh[^\n]*\n([\s\S]*?)```/g)]
 
 describe('docs/deploy-gce.md: from an empty project to a serving stack', () => {
   it('has every step, in order: APIs, repository, build + push by digest, stack, plan, preview, up, serving check, CI', () => {
-    const order = ['gcloud services enable', 'gcloud artifacts repositories create', 'npm run build', 'docker build', 'docker push',
-      'export IMAGE=', 'pulumi stack init dev', 'pulumi config set sluice:image "$IMAGE"', 'npm run plan -- --stack dev', 'pulumi preview', 'pulumi up',
-      'curl -fsS', 'npm run token', 'gcloud iam workload-identity-pools create', 'gh variable set IMAGE_REPOSITORY'];
+    const order = [
+      'gcloud services enable',
+      'gcloud artifacts repositories create',
+      'npm run build',
+      'docker build',
+      'docker push',
+      'export IMAGE=',
+      'pulumi stack init dev',
+      'pulumi config set sluice:image "$IMAGE"',
+      'npm run plan -- --stack dev',
+      'pulumi preview',
+      'pulumi up',
+      'curl -fsS',
+      'npm run token',
+      'gcloud iam workload-identity-pools create',
+      'gh variable set IMAGE_REPOSITORY',
+    ];
     const at = order.map((c) => commands.findIndex((l) => l.startsWith(c)));
     expect(order.filter((_, i) => at[i] < 0)).toEqual([]);
     expect([...at].sort((a, b) => a - b)).toEqual(at);
     // No secret is typed by hand anywhere in it.
     expect(commands.filter((l) => /config set --secret|openssl rand/.test(l))).toEqual([]);
   });
-
 });

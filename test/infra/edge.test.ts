@@ -60,19 +60,33 @@ describe('Cloud Armor on the backend service', () => {
     expect(throttle).toMatchObject({
       preview: true,
       match: { expr: { expression: `request.path == '${SOCKET_PATH}'` } },
-      rateLimitOptions: { conformAction: 'allow', exceedAction: 'deny(429)', enforceOnKey: 'IP', rateLimitThreshold: { count: DEFAULT_UPGRADES_PER_MINUTE_PER_IP, intervalSec: 60 } },
+      rateLimitOptions: {
+        conformAction: 'allow',
+        exceedAction: 'deny(429)',
+        enforceOnKey: 'IP',
+        rateLimitThreshold: { count: DEFAULT_UPGRADES_PER_MINUTE_PER_IP, intervalSec: 60 },
+      },
     });
-    expect(rules.at(-1)).toMatchObject({ priority: 2147483647, action: 'allow', match: { versionedExpr: 'SRC_IPS_V1', config: { srcIpRanges: ['*'] } } });
+    expect(rules.at(-1)).toMatchObject({
+      priority: 2147483647,
+      action: 'allow',
+      match: { versionedExpr: 'SRC_IPS_V1', config: { srcIpRanges: ['*'] } },
+    });
     expect(armor.inputs.adaptiveProtectionConfig).toBeUndefined();
     expect(rules.filter((x) => String(x.action).startsWith('deny'))).toHaveLength(0);
   });
 
   it('enforces the configured rate, denies listed CIDRs (10 per rule) and enables adaptive protection', async () => {
     const deny = Array.from({ length: 12 }, (_, i) => `198.51.100.${i * 8}/29`);
-    const r = await render({ 'sluice:edge': { armor: { upgradesPerMinutePerIp: 30, preview: false, adaptiveProtection: true, denyCidrs: deny } } });
+    const r = await render({
+      'sluice:edge': { armor: { upgradesPerMinutePerIp: 30, preview: false, adaptiveProtection: true, denyCidrs: deny } },
+    });
     const armor = r.one(ARMOR).inputs;
     const rules = armor.rules as Array<Record<string, any>>;
-    expect(rules.find((x) => x.action === 'throttle')).toMatchObject({ preview: false, rateLimitOptions: { rateLimitThreshold: { count: 30 } } });
+    expect(rules.find((x) => x.action === 'throttle')).toMatchObject({
+      preview: false,
+      rateLimitOptions: { rateLimitThreshold: { count: 30 } },
+    });
     const denies = rules.filter((x) => x.action === 'deny(403)');
     expect(denies.map((x) => x.match.config.srcIpRanges.length)).toEqual([10, 2]);
     expect(denies.flatMap((x) => x.match.config.srcIpRanges)).toEqual(deny);
@@ -88,9 +102,13 @@ describe('Cloud Armor on the backend service', () => {
   });
 
   it('rejects bad edge config with the key named', () => {
-    expect(issues({ 'sluice:lbKind': 'external-proxy-network', 'sluice:edge': { armor: { adaptiveProtection: true } } }).join('\n')).toMatch(/sluice:edge\.armor\.adaptiveProtection: Layer 7 adaptive protection needs lbKind external-application/);
+    expect(
+      issues({ 'sluice:lbKind': 'external-proxy-network', 'sluice:edge': { armor: { adaptiveProtection: true } } }).join('\n'),
+    ).toMatch(/sluice:edge\.armor\.adaptiveProtection: Layer 7 adaptive protection needs lbKind external-application/);
     expect(issues({ 'sluice:edge': { armor: { denyCidrs: ['10.0.0.0/33'] } } }).join('\n')).toMatch(/sluice:edge\.armor\.denyCidrs\[0\]/);
-    expect(issues({ 'sluice:edge': { armor: { upgradesPerMinutePerIp: 0 } } }).join('\n')).toMatch(/sluice:edge\.armor\.upgradesPerMinutePerIp/);
+    expect(issues({ 'sluice:edge': { armor: { upgradesPerMinutePerIp: 0 } } }).join('\n')).toMatch(
+      /sluice:edge\.armor\.upgradesPerMinutePerIp/,
+    );
   });
 });
 

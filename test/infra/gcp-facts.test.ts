@@ -39,7 +39,11 @@ describe('defect 1: COS host firewall (COS accepts inbound only for SSH by defau
     try {
       // A stand-in iptables: -C succeeds once the rule was appended; every call is recorded.
       const fake = path.join(dir, 'iptables');
-      fs.writeFileSync(fake, `#!/bin/bash\necho "$*" >> "${dir}/calls"\nif [ "$2" = "-C" ]; then [ -f "${dir}/added" ]; exit $?; fi\ntouch "${dir}/added"\n`, { mode: 0o755 });
+      fs.writeFileSync(
+        fake,
+        `#!/bin/bash\necho "$*" >> "${dir}/calls"\nif [ "$2" = "-C" ]; then [ -f "${dir}/added" ]; exit $?; fi\ntouch "${dir}/added"\n`,
+        { mode: 0o755 },
+      );
       const cmd = hostFirewallCommand(4000).replace(/\/sbin\/iptables/g, fake);
       for (let i = 0; i < 2; i++) expect(spawnSync('/bin/sh', ['-c', cmd]).status).toBe(0);
       const calls = fs.readFileSync(path.join(dir, 'calls'), 'utf8').trim().split('\n');
@@ -65,10 +69,13 @@ describe('defect 2: the watcher grant does not rely on unsupported IAM resource 
 
 describe('defect 3: one backplane per region, with a maintenance window', () => {
   it('two regions get two Memorystore instances, each in its own region, windows 4 h apart; each region reads its own URL', async () => {
-    const r = await render({ 'sluice:redisTier': 'STANDARD_HA', 'sluice:regions': [
-      { region: 'us-central1', zones: ['us-central1-a'], replicas: 2, subnetCidr: '10.10.0.0/20' },
-      { region: 'europe-west1', zones: ['europe-west1-b'], replicas: 2, subnetCidr: '10.10.16.0/20' },
-    ] });
+    const r = await render({
+      'sluice:redisTier': 'STANDARD_HA',
+      'sluice:regions': [
+        { region: 'us-central1', zones: ['us-central1-a'], replicas: 2, subnetCidr: '10.10.0.0/20' },
+        { region: 'europe-west1', zones: ['europe-west1-b'], replicas: 2, subnetCidr: '10.10.16.0/20' },
+      ],
+    });
     const redis = r.all(T.redis).map((x) => x.inputs as Record<string, any>);
     expect(redis.map((x) => x.region).sort()).toEqual(['europe-west1', 'us-central1']);
     const windows = Object.fromEntries(redis.map((x) => [x.region, x.maintenancePolicy.weeklyMaintenanceWindows[0]]));
@@ -76,7 +83,9 @@ describe('defect 3: one backplane per region, with a maintenance window', () => 
     expect(windows['europe-west1']).toMatchObject({ day: 'SUNDAY', startTime: { hours: 7 } });
     const prestart = (region: string) => {
       const tpl = r.plain(r.one(T.instanceTemplate, `sluice-${region}-template`));
-      return (parseYaml(tpl.metadata['user-data']) as { write_files: Array<{ path: string; content: string }> }).write_files.find((f) => f.path === '/etc/sluice/prestart.sh')!.content;
+      return (parseYaml(tpl.metadata['user-data']) as { write_files: Array<{ path: string; content: string }> }).write_files.find(
+        (f) => f.path === '/etc/sluice/prestart.sh',
+      )!.content;
     };
     expect(prestart('us-central1')).toContain('/secrets/sluice-test-server-env-us-central1/versions/1:access');
     expect(prestart('europe-west1')).toContain('/secrets/sluice-test-server-env-europe-west1/versions/1:access');
@@ -96,7 +105,11 @@ describe('defect 6: rollout shape', () => {
     const r = await render({ 'sluice:canary': { image: imageAt('1.3.0-rc1'), targetSize: 1 } });
     expect((r.one(T.mig).inputs as Record<string, any>).versions).toEqual([
       { name: 'primary', instanceTemplate: expect.stringContaining('/instanceTemplates/sluice-us-central1-template?') },
-      { name: 'canary', instanceTemplate: expect.stringContaining('/instanceTemplates/sluice-us-central1-canary?'), targetSize: { fixed: 1 } },
+      {
+        name: 'canary',
+        instanceTemplate: expect.stringContaining('/instanceTemplates/sluice-us-central1-canary?'),
+        targetSize: { fixed: 1 },
+      },
     ]);
     expect(String(r.one(T.instanceTemplate, 'sluice-us-central1-canary').inputs.description)).toContain(imageAt('1.3.0-rc1'));
   });
@@ -106,17 +119,26 @@ describe('defect 7: deploy ordering and a red `pulumi up` for a broken image', (
   it('the MIG depends on every grant a first boot needs and waits for UPDATED with a rollout-sized timeout', () => {
     const mig = dev.one(T.mig);
     const deps = mig.dependsOn.map((u) => u.split('::').pop());
-    expect(deps).toEqual(expect.arrayContaining(['sluice-watcher', 'sluice-server-env-us-central1-accessor', 'sluice-admin-token-accessor', 'sluice-image-reader']));
+    expect(deps).toEqual(
+      expect.arrayContaining([
+        'sluice-watcher',
+        'sluice-server-env-us-central1-accessor',
+        'sluice-admin-token-accessor',
+        'sluice-image-reader',
+      ]),
+    );
     expect(mig.inputs).toMatchObject({ waitForInstances: true, waitForInstancesStatus: 'UPDATED' });
     const shape = rolloutShape(4, 2, undefined, defaultTimeouts);
     expect(mig.customTimeouts).toEqual({ create: `${shape.timeoutMin}m`, update: `${shape.timeoutMin}m` });
   });
 
   it('regions roll one after the other: the second MIG depends on the first', async () => {
-    const r = await render({ 'sluice:regions': [
-      { region: 'us-central1', zones: ['us-central1-a'], replicas: 2, subnetCidr: '10.10.0.0/20' },
-      { region: 'europe-west1', zones: ['europe-west1-b'], replicas: 2, subnetCidr: '10.10.16.0/20' },
-    ] });
+    const r = await render({
+      'sluice:regions': [
+        { region: 'us-central1', zones: ['us-central1-a'], replicas: 2, subnetCidr: '10.10.0.0/20' },
+        { region: 'europe-west1', zones: ['europe-west1-b'], replicas: 2, subnetCidr: '10.10.16.0/20' },
+      ],
+    });
     const eu = r.all(T.mig).find((m) => m.name === 'sluice-europe-west1')!;
     expect(eu.dependsOn.map((u) => u.split('::').pop())).toContain('sluice-us-central1');
   });
@@ -148,7 +170,9 @@ describe('the shutdown script authenticates to the admin port (SLUICE_ADMIN_TOKE
       fs.writeFileSync(path.join(dir, 'admin.env'), `SLUICE_ADMIN_TOKEN=${ADMIN_TOKEN}\n`);
       const url = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
       const code = await new Promise<number | null>((resolve) => {
-        const child = spawn('bash', ['-c', meta(dev)['shutdown-script']], { env: { ...process.env, SLUICE_ADMIN_URL: url, SLUICE_ADMIN_ENV: path.join(dir, 'admin.env') } });
+        const child = spawn('bash', ['-c', meta(dev)['shutdown-script']], {
+          env: { ...process.env, SLUICE_ADMIN_URL: url, SLUICE_ADMIN_ENV: path.join(dir, 'admin.env') },
+        });
         child.once('exit', resolve);
       });
       expect(code).toBe(0);

@@ -15,11 +15,23 @@ describe('cluster requirements', () => {
   it.each([
     ['Dataplane V2', { ...fit, datapathProvider: 'ADVANCED_DATAPATH' }, 0],
     ['Autopilot', { ...fit, enableAutopilot: true }, 0],
-    ['the legacy dataplane with network policy (Calico) on', { ...fit, datapathProvider: 'LEGACY_DATAPATH', networkPolicy: { enabled: true, provider: 'CALICO' } }, 0],
+    [
+      'the legacy dataplane with network policy (Calico) on',
+      { ...fit, datapathProvider: 'LEGACY_DATAPATH', networkPolicy: { enabled: true, provider: 'CALICO' } },
+      0,
+    ],
     ['the legacy dataplane without network policy', { ...fit, datapathProvider: 'LEGACY_DATAPATH', networkPolicy: { enabled: false } }, 1],
     ['nothing reported about the dataplane', { ...fit }, 1],
-    ['Dataplane V2 with the Gateway API off', { name: 'c', datapathProvider: 'ADVANCED_DATAPATH', gatewayApiConfig: { channel: 'CHANNEL_DISABLED' } }, 1],
-    ['Dataplane V2 without the HttpLoadBalancing add-on', { ...fit, datapathProvider: 'ADVANCED_DATAPATH', addonsConfig: { httpLoadBalancing: { disabled: true } } }, 1],
+    [
+      'Dataplane V2 with the Gateway API off',
+      { name: 'c', datapathProvider: 'ADVANCED_DATAPATH', gatewayApiConfig: { channel: 'CHANNEL_DISABLED' } },
+      1,
+    ],
+    [
+      'Dataplane V2 without the HttpLoadBalancing add-on',
+      { ...fit, datapathProvider: 'ADVANCED_DATAPATH', addonsConfig: { httpLoadBalancing: { disabled: true } } },
+      1,
+    ],
   ] as const)('%s', (_name, facts, problems) => {
     expect(clusterProblems(facts)).toHaveLength(problems);
   });
@@ -32,20 +44,46 @@ describe('cluster requirements', () => {
     const crd = 'gateways.gateway.networking.k8s.io';
     const established = { conditions: [{ type: 'Established', status: 'True' }] };
     expect(crdProblem(crd, 'v1', undefined)).toBe(`CRD ${crd} is not installed`);
-    expect(crdProblem(crd, 'v1', { spec: { versions: [{ name: 'v1', served: true }] }, status: { conditions: [{ type: 'Established', status: 'False' }] } })).toMatch(/not Established/);
-    expect(crdProblem(crd, 'v1', { spec: { versions: [{ name: 'v1beta1', served: true }, { name: 'v1', served: false }] }, status: established })).toMatch(/does not serve v1/);
+    expect(
+      crdProblem(crd, 'v1', {
+        spec: { versions: [{ name: 'v1', served: true }] },
+        status: { conditions: [{ type: 'Established', status: 'False' }] },
+      }),
+    ).toMatch(/not Established/);
+    expect(
+      crdProblem(crd, 'v1', {
+        spec: {
+          versions: [
+            { name: 'v1beta1', served: true },
+            { name: 'v1', served: false },
+          ],
+        },
+        status: established,
+      }),
+    ).toMatch(/does not serve v1/);
     expect(crdProblem(crd, 'v1', { spec: { versions: [{ name: 'v1', served: true }] }, status: established })).toBeUndefined();
-    expect(Object.values(REQUIRED_CRDS).map((c) => c.crd).sort()).toEqual([
-      'gateways.gateway.networking.k8s.io', 'gcpbackendpolicies.networking.gke.io', 'healthcheckpolicies.networking.gke.io', 'httproutes.gateway.networking.k8s.io',
+    expect(
+      Object.values(REQUIRED_CRDS)
+        .map((c) => c.crd)
+        .sort(),
+    ).toEqual([
+      'gateways.gateway.networking.k8s.io',
+      'gcpbackendpolicies.networking.gke.io',
+      'healthcheckpolicies.networking.gke.io',
+      'httproutes.gateway.networking.k8s.io',
     ]);
   });
 });
 
 describe('an existing cluster, read under the plan mocks', () => {
-  const existing = (name: string) => new GkeCluster('sluice', {
-    project: 'sluice-test-project', region: 'us-central1', zones: ['us-central1-a'], stackName: 'sluice-test',
-    cluster: { existing: { name, location: 'us-central1' } },
-  });
+  const existing = (name: string) =>
+    new GkeCluster('sluice', {
+      project: 'sluice-test-project',
+      region: 'us-central1',
+      zones: ['us-central1-a'],
+      stackName: 'sluice-test',
+      cluster: { existing: { name, location: 'us-central1' } },
+    });
   /** The settled value of an output (Output.promise is the SDK's own accessor). */
   const settle = (o: pulumi.Output<unknown>) => (o as unknown as { promise(): Promise<unknown> }).promise();
 
@@ -56,7 +94,9 @@ describe('an existing cluster, read under the plan mocks', () => {
   it('without NetworkPolicy enforcement or the Gateway API: both reasons', async () => {
     const problems = (await settle(existing('legacy-shared').problems)) as string[];
     expect(problems).toHaveLength(2);
-    expect(problems[0]).toMatch(/does not enforce NetworkPolicy \(datapathProvider LEGACY_DATAPATH, networkPolicy disabled\).*--enable-network-policy/);
+    expect(problems[0]).toMatch(
+      /does not enforce NetworkPolicy \(datapathProvider LEGACY_DATAPATH, networkPolicy disabled\).*--enable-network-policy/,
+    );
     expect(problems[1]).toMatch(/Gateway API off \(gatewayApiConfig CHANNEL_DISABLED\)/);
   });
 

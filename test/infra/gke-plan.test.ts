@@ -16,7 +16,10 @@ describe('the gke plan', () => {
     const { text } = await renderPlan(ROOT, 'gke');
     const reviewed = fs.existsSync(FILE) ? fs.readFileSync(FILE, 'utf8') : '';
     const diff = unifiedDiff(reviewed, text, `reviewed ${path.relative(ROOT, FILE)}`, 'rendered gke');
-    if (diff.changed) throw new Error(`the gke plan changed. Review the diff, then: npm run plan -- --stack gke --out ${path.relative(ROOT, FILE)}\n${diff.text}`);
+    if (diff.changed)
+      throw new Error(
+        `the gke plan changed. Review the diff, then: npm run plan -- --stack gke --out ${path.relative(ROOT, FILE)}\n${diff.text}`,
+      );
     expect((await renderPlan(ROOT, 'gke')).text).toBe(text);
   });
 
@@ -39,7 +42,9 @@ describe('the PR preview workflow', () => {
   it('previews the gke stack with the others', () => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { parseYaml } = require('../../infra/plan/yaml') as typeof import('../../infra/plan/yaml');
-    const wf = parseYaml(fs.readFileSync(path.join(ROOT, '.github/workflows/preview.yml'), 'utf8')) as { jobs: { preview: { strategy: { matrix: { stack: string[] } } } } };
+    const wf = parseYaml(fs.readFileSync(path.join(ROOT, '.github/workflows/preview.yml'), 'utf8')) as {
+      jobs: { preview: { strategy: { matrix: { stack: string[] } } } };
+    };
     expect(wf.jobs.preview.strategy.matrix.stack).toEqual(expect.arrayContaining(['dev', 'prod', 'gke']));
     expect(fs.existsSync(path.join(ROOT, 'Pulumi.gke.yaml'))).toBe(true);
   });

@@ -15,15 +15,24 @@ const TOKEN = 'admin-token-for-the-prestop-test-0123456789';
 function runPreStop(script: string, env: Record<string, string>): Promise<{ code: number | null; stdout: string; ms: number }> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', script], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['-e', script], {
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let stdout = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
     child.on('error', reject);
     child.on('exit', (code) => resolve({ code, stdout, ms: Date.now() - started }));
   });
 }
 
-interface Seen { method?: string; url?: string; authorization?: string }
+interface Seen {
+  method?: string;
+  url?: string;
+  authorization?: string;
+}
 
 /** An admin double: records the request, answers after `delayMs` (or never). */
 async function adminDouble(delayMs: number | 'never'): Promise<{ url: string; seen: Seen; close(): Promise<void> }> {
@@ -38,7 +47,11 @@ async function adminDouble(delayMs: number | 'never'): Promise<{ url: string; se
   return {
     url: `http://127.0.0.1:${port}`,
     seen,
-    close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -84,7 +97,7 @@ describe('preStop script', () => {
 
   it('carries no token: it reads SLUICE_ADMIN_TOKEN at run time; the default address is the loopback admin port', () => {
     const script = preStopScript(defaultTimeouts);
-    expect(script).toContain("process.env.SLUICE_ADMIN_TOKEN");
+    expect(script).toContain('process.env.SLUICE_ADMIN_TOKEN');
     expect(script).toContain("'http://127.0.0.1:9090'");
     expect(script).toContain('AbortSignal.timeout(25000)');
   });
@@ -117,7 +130,11 @@ describe('pod template', () => {
 
   it('probes: readiness on /readyz with the LB health-check numbers, liveness and startup on /healthz (never the backplane)', () => {
     const [c] = (podSpec(args) as any).containers;
-    expect(c.readinessProbe).toMatchObject({ httpGet: { path: '/readyz' }, periodSeconds: READINESS_PROBE.intervalSec, failureThreshold: READINESS_PROBE.unhealthyThreshold });
+    expect(c.readinessProbe).toMatchObject({
+      httpGet: { path: '/readyz' },
+      periodSeconds: READINESS_PROBE.intervalSec,
+      failureThreshold: READINESS_PROBE.unhealthyThreshold,
+    });
     expect(c.livenessProbe.httpGet.path).toBe('/healthz');
     expect(c.startupProbe.httpGet.path).toBe('/healthz');
   });
@@ -126,7 +143,12 @@ describe('pod template', () => {
     const spec = podSpec(args) as any;
     expect(spec.automountServiceAccountToken).toBe(false);
     expect(spec.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
-    expect(spec.containers[0].securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] } });
+    expect(spec.containers[0].securityContext).toEqual({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      capabilities: { drop: ['ALL'] },
+    });
   });
 
   it('keeps secrets in the Secret: env has only references for them, the admin listener on loopback, no GCE watcher', () => {

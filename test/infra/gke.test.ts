@@ -34,7 +34,9 @@ const K = {
 const GKE: Record<string, unknown> = {
   'sluice:platform': 'gke',
   'sluice:bootImage': undefined,
-  'sluice:regions': [{ region: 'us-central1', zones: ['us-central1-a', 'us-central1-b', 'us-central1-c'], replicas: 3, subnetCidr: '10.30.0.0/20' }],
+  'sluice:regions': [
+    { region: 'us-central1', zones: ['us-central1-a', 'us-central1-b', 'us-central1-c'], replicas: 3, subnetCidr: '10.30.0.0/20' },
+  ],
 };
 const renderGke = (o: Record<string, unknown> = {}) => render({ ...GKE, ...o });
 
@@ -45,7 +47,12 @@ async function refusal(o: Record<string, unknown>): Promise<{ issues: Array<{ ke
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const program = require('../../infra/index') as () => unknown;
-    const stack = await renderProgram(() => program, { project: 'sluice', stack: 'test', config, secretKeys: ['sluice:tokenSecret', 'sluice:adminToken'] });
+    const stack = await renderProgram(() => program, {
+      project: 'sluice',
+      stack: 'test',
+      config,
+      secretKeys: ['sluice:tokenSecret', 'sluice:adminToken'],
+    });
     registered = stack.resources.length;
   } catch (err) {
     if (!(err instanceof StackConfigError)) throw err;
@@ -72,7 +79,8 @@ describe('GKE Deployment', () => {
     const spec = gke.plain(gke.one(K.deployment)).spec;
     expect(spec.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
     expect(spec.replicas).toBeUndefined();
-    const custom = (o: Record<string, unknown>) => renderGke({ 'sluice:gke': o }).then((r) => r.plain(r.one(K.deployment)).spec.strategy.rollingUpdate);
+    const custom = (o: Record<string, unknown>) =>
+      renderGke({ 'sluice:gke': o }).then((r) => r.plain(r.one(K.deployment)).spec.strategy.rollingUpdate);
     return expect(custom({ maxSurge: 2 })).resolves.toEqual({ maxSurge: 2, maxUnavailable: 0 });
   });
 
@@ -80,7 +88,11 @@ describe('GKE Deployment', () => {
     const pod = gke.plain(gke.one(K.deployment)).spec.template.spec;
     expect(pod.topologySpreadConstraints.map((c: any) => c.topologyKey)).toEqual(['topology.kubernetes.io/zone', 'kubernetes.io/hostname']);
     const [c] = pod.containers;
-    expect([c.readinessProbe.httpGet.path, c.livenessProbe.httpGet.path, c.startupProbe.httpGet.path]).toEqual(['/readyz', '/healthz', '/healthz']);
+    expect([c.readinessProbe.httpGet.path, c.livenessProbe.httpGet.path, c.startupProbe.httpGet.path]).toEqual([
+      '/readyz',
+      '/healthz',
+      '/healthz',
+    ]);
     expect(c.resources).toEqual({ requests: { cpu: '500m', memory: '512Mi' }, limits: { cpu: '500m', memory: '512Mi' } });
     expect(c.securityContext.readOnlyRootFilesystem).toBe(true);
     expect(pod.automountServiceAccountToken).toBe(false);
@@ -124,21 +136,38 @@ describe('GKE Service, Gateway and policies', () => {
   it('HealthCheckPolicy probes /readyz with the numbers behind the endpoint-removal bound', () => {
     const p = gke.plain(gke.one(K.healthPolicy)).spec;
     expect(p.targetRef).toEqual({ group: '', kind: 'Service', name: 'sluice-server' });
-    expect(p.default).toMatchObject({ checkIntervalSec: 5, timeoutSec: 5, healthyThreshold: 2, unhealthyThreshold: 2, config: { type: 'HTTP', httpHealthCheck: { port: 4000, requestPath: '/readyz' } } });
+    expect(p.default).toMatchObject({
+      checkIntervalSec: 5,
+      timeoutSec: 5,
+      healthyThreshold: 2,
+      unhealthyThreshold: 2,
+      config: { type: 'HTTP', httpHealthCheck: { port: 4000, requestPath: '/readyz' } },
+    });
   });
 
   it('with a domain: HTTPS on 443 with a managed certificate, 80 redirects, wss:// URL', async () => {
     const r = await renderGke({ 'sluice:domain': 'ws.example.com' });
     const listeners = r.plain(r.one(K.gateway)).spec.listeners;
-    expect(listeners.map((l: any) => [l.name, l.port])).toEqual([['http', 80], ['https', 443]]);
-    expect(r.all(K.route).map((x) => r.plain(x).spec.parentRefs[0].sectionName).sort()).toEqual(['http', 'https']);
+    expect(listeners.map((l: any) => [l.name, l.port])).toEqual([
+      ['http', 80],
+      ['https', 443],
+    ]);
+    expect(
+      r
+        .all(K.route)
+        .map((x) => r.plain(x).spec.parentRefs[0].sectionName)
+        .sort(),
+    ).toEqual(['http', 'https']);
     expect(r.outputs.url.value).toBe('wss://ws.example.com/socket/websocket');
   });
 });
 
 describe('GKE PDB, HPA and NetworkPolicy', () => {
   it('the PDB lets voluntary disruptions take one pod at a time', () => {
-    expect(gke.plain(gke.one(K.pdb)).spec).toMatchObject({ maxUnavailable: 1, selector: { matchLabels: { 'app.kubernetes.io/name': 'sluice' } } });
+    expect(gke.plain(gke.one(K.pdb)).spec).toMatchObject({
+      maxUnavailable: 1,
+      selector: { matchLabels: { 'app.kubernetes.io/name': 'sluice' } },
+    });
   });
 
   it('the HPA scales in after a window longer than a drain, one pod per grace period, from regions[0].replicas', () => {
@@ -147,13 +176,17 @@ describe('GKE PDB, HPA and NetworkPolicy', () => {
     expect(h.maxReplicas).toBe(12);
     expect(h.behavior.scaleDown.stabilizationWindowSeconds).toBe(defaultGkeTimeouts.hpaScaleDownStabilizationSec);
     expect(h.behavior.scaleDown.stabilizationWindowSeconds).toBeGreaterThan(defaultGkeTimeouts.terminationGracePeriodSec);
-    expect(h.behavior.scaleDown.policies).toEqual([{ type: 'Pods', value: 1, periodSeconds: defaultGkeTimeouts.terminationGracePeriodSec }]);
+    expect(h.behavior.scaleDown.policies).toEqual([
+      { type: 'Pods', value: 1, periodSeconds: defaultGkeTimeouts.terminationGracePeriodSec },
+    ]);
   });
 
   it('the NetworkPolicy admits only the LB ranges on the public port; the admin port is in no rule', () => {
     const n = gke.plain(gke.one(K.netpol)).spec;
     expect(n.policyTypes).toEqual(['Ingress']);
-    expect(n.ingress).toEqual([{ from: [{ ipBlock: { cidr: '35.191.0.0/16' } }, { ipBlock: { cidr: '130.211.0.0/22' } }], ports: [{ protocol: 'TCP', port: 4000 }] }]);
+    expect(n.ingress).toEqual([
+      { from: [{ ipBlock: { cidr: '35.191.0.0/16' } }, { ipBlock: { cidr: '130.211.0.0/22' } }], ports: [{ protocol: 'TCP', port: 4000 }] },
+    ]);
     expect(JSON.stringify(n)).not.toMatch(/9090|0\.0\.0\.0\/0/);
   });
 });
@@ -171,16 +204,28 @@ describe('GKE cluster, provider and identity', () => {
   it('creates a regional Autopilot cluster: VPC-native, Gateway API, private nodes, a dedicated node account', () => {
     const c = gke.plain(gke.one(K.cluster));
     expect(c).toMatchObject({
-      location: 'us-central1', enableAutopilot: true, networkingMode: 'VPC_NATIVE', gatewayApiConfig: { channel: 'CHANNEL_STANDARD' },
-      privateClusterConfig: { enablePrivateNodes: true }, deletionProtection: true,
+      location: 'us-central1',
+      enableAutopilot: true,
+      networkingMode: 'VPC_NATIVE',
+      gatewayApiConfig: { channel: 'CHANNEL_STANDARD' },
+      privateClusterConfig: { enablePrivateNodes: true },
+      deletionProtection: true,
     });
-    expect(c.clusterAutoscaling.autoProvisioningDefaults.serviceAccount).toBe('sluice-test-node@sluice-test-project.iam.gserviceaccount.com');
+    expect(c.clusterAutoscaling.autoProvisioningDefaults.serviceAccount).toBe(
+      'sluice-test-node@sluice-test-project.iam.gserviceaccount.com',
+    );
   });
 
   it('Standard: Workload Identity, Dataplane V2 and a surge-only node pool in the stack zones', async () => {
-    const r = await renderGke({ 'sluice:gke': { cluster: { create: 'standard', machineType: 'e2-standard-4', nodesPerZone: { min: 1, max: 4 } } } });
+    const r = await renderGke({
+      'sluice:gke': { cluster: { create: 'standard', machineType: 'e2-standard-4', nodesPerZone: { min: 1, max: 4 } } },
+    });
     const c = r.plain(r.one(K.cluster));
-    expect(c).toMatchObject({ workloadIdentityConfig: { workloadPool: 'sluice-test-project.svc.id.goog' }, datapathProvider: 'ADVANCED_DATAPATH', removeDefaultNodePool: true });
+    expect(c).toMatchObject({
+      workloadIdentityConfig: { workloadPool: 'sluice-test-project.svc.id.goog' },
+      datapathProvider: 'ADVANCED_DATAPATH',
+      removeDefaultNodePool: true,
+    });
     const pool = r.plain(r.one(K.nodePool));
     expect(pool).toMatchObject({
       nodeLocations: ['us-central1-a', 'us-central1-b', 'us-central1-c'],
@@ -190,7 +235,11 @@ describe('GKE cluster, provider and identity', () => {
   });
 
   it('an existing cluster is read, not created (and nothing else of a cluster is declared)', async () => {
-    const r = await renderGke({ 'sluice:redisTier': 'none', 'sluice:regions': [{ region: 'us-central1', zones: ['us-central1-a'], replicas: 1, subnetCidr: '10.30.0.0/20' }], 'sluice:gke': { cluster: { existing: { name: 'shared', location: 'us-central1' } } } });
+    const r = await renderGke({
+      'sluice:redisTier': 'none',
+      'sluice:regions': [{ region: 'us-central1', zones: ['us-central1-a'], replicas: 1, subnetCidr: '10.30.0.0/20' }],
+      'sluice:gke': { cluster: { existing: { name: 'shared', location: 'us-central1' } } },
+    });
     expect(r.all(K.cluster)).toHaveLength(0);
     expect(r.all(K.nodePool)).toHaveLength(0);
     expect(r.all('gcp:compute/network:Network')).toHaveLength(0);
@@ -198,12 +247,16 @@ describe('GKE cluster, provider and identity', () => {
     expect(r.all(K.k8sProvider)).toHaveLength(1);
   });
 
-  it('Workload Identity binds exactly the server pods\' Kubernetes service account to their Google account', () => {
+  it("Workload Identity binds exactly the server pods' Kubernetes service account to their Google account", () => {
     const m = gke.plain(gke.one(K.saMember));
     expect(m.role).toBe('roles/iam.workloadIdentityUser');
     expect(m.member).toBe('serviceAccount:sluice-test-project.svc.id.goog[sluice/sluice-server]');
-    expect(m.serviceAccountId).toBe('projects/sluice-test-project/serviceAccounts/sluice-test-pod@sluice-test-project.iam.gserviceaccount.com');
-    expect(gke.plain(gke.one(K.ksa)).metadata.annotations['iam.gke.io/gcp-service-account']).toBe('sluice-test-pod@sluice-test-project.iam.gserviceaccount.com');
+    expect(m.serviceAccountId).toBe(
+      'projects/sluice-test-project/serviceAccounts/sluice-test-pod@sluice-test-project.iam.gserviceaccount.com',
+    );
+    expect(gke.plain(gke.one(K.ksa)).metadata.annotations['iam.gke.io/gcp-service-account']).toBe(
+      'sluice-test-pod@sluice-test-project.iam.gserviceaccount.com',
+    );
     // The pods' account holds no project role.
     const projectRoles = gke.all('gcp:projects/iAMMember:IAMMember').map((x) => gke.plain(x).member);
     expect(projectRoles.filter((mb) => mb.includes('sluice-test-pod'))).toEqual([]);
@@ -218,21 +271,36 @@ describe('GKE config: refused before any resource is declared', () => {
   });
 
   it('an HPA window shorter than a drain, a drain that ends before the endpoint left the LB', async () => {
-    expect((await refusal({ 'sluice:gke': { timeouts: { hpaScaleDownStabilizationSec: '30' } } })).issues.map((i) => i.rule)).toEqual(['gke-hpa-scale-down-exceeds-drain']);
-    expect((await refusal({ 'sluice:timeouts': { drain: { deadlineMs: 19_000 } } })).issues.map((i) => i.rule)).toEqual(['gke-drain-outlasts-endpoint-removal']);
+    expect((await refusal({ 'sluice:gke': { timeouts: { hpaScaleDownStabilizationSec: '30' } } })).issues.map((i) => i.rule)).toEqual([
+      'gke-hpa-scale-down-exceeds-drain',
+    ]);
+    expect((await refusal({ 'sluice:timeouts': { drain: { deadlineMs: 19_000 } } })).issues.map((i) => i.rule)).toEqual([
+      'gke-drain-outlasts-endpoint-removal',
+    ]);
   });
 
   it('GCE-only keys, a proxy Network LB, two regions, unknown keys, sluice:gke on a GCE stack', async () => {
     const keys = async (o: Record<string, unknown>) => (await refusal(o)).issues.map((i) => i.key);
     expect(await keys({ 'sluice:bootImage': 'cos-121-18867-90-97' })).toEqual(['sluice:bootImage']);
     expect(await keys({ 'sluice:lbKind': 'external-proxy-network' })).toEqual(['sluice:lbKind']);
-    expect(await keys({ 'sluice:regions': [
-      { region: 'us-central1', zones: ['us-central1-a'], replicas: 2, subnetCidr: '10.30.0.0/20' },
-      { region: 'europe-west1', zones: ['europe-west1-b'], replicas: 2, subnetCidr: '10.31.0.0/20' },
-    ] })).toEqual(['sluice:regions']);
+    expect(
+      await keys({
+        'sluice:regions': [
+          { region: 'us-central1', zones: ['us-central1-a'], replicas: 2, subnetCidr: '10.30.0.0/20' },
+          { region: 'europe-west1', zones: ['europe-west1-b'], replicas: 2, subnetCidr: '10.31.0.0/20' },
+        ],
+      }),
+    ).toEqual(['sluice:regions']);
     expect(await keys({ 'sluice:gke': { replicas: 3 } })).toEqual(['sluice:gke']);
     expect(await keys({ 'sluice:gke': { timeouts: { graceSec: 30 } } })).toEqual(['sluice:gke.timeouts']);
-    expect(await keys({ 'sluice:platform': 'gce', 'sluice:bootImage': 'cos-121-18867-90-97', 'sluice:regions': BASE_CONFIG['sluice:regions'], 'sluice:gke': {} })).toEqual(['sluice:gke']);
+    expect(
+      await keys({
+        'sluice:platform': 'gce',
+        'sluice:bootImage': 'cos-121-18867-90-97',
+        'sluice:regions': BASE_CONFIG['sluice:regions'],
+        'sluice:gke': {},
+      }),
+    ).toEqual(['sluice:gke']);
   });
 });
 
@@ -241,7 +309,12 @@ describe('GKE: what the cluster must provide (issue 22 point 8)', () => {
 
   it('each custom resource waits for the read of its own CRD (Established, serving v1) before it is sent', async () => {
     const r = await renderGke({ 'sluice:domain': 'signal.example.com' });
-    const expected: Array<[string, string, number]> = [[K.gateway, 'gateway', 1], [K.route, 'httproute', 2], [K.backendPolicy, 'gcpbackendpolicy', 1], [K.healthPolicy, 'healthcheckpolicy', 1]];
+    const expected: Array<[string, string, number]> = [
+      [K.gateway, 'gateway', 1],
+      [K.route, 'httproute', 2],
+      [K.backendPolicy, 'gcpbackendpolicy', 1],
+      [K.healthPolicy, 'healthcheckpolicy', 1],
+    ];
     for (const [type, crd, n] of expected) {
       const resources = r.all(type);
       expect(resources).toHaveLength(n);
@@ -254,5 +327,4 @@ describe('GKE: what the cluster must provide (issue 22 point 8)', () => {
     expect(ports).toHaveLength(1);
     expect(ports[0].appProtocol).toBeUndefined();
   });
-
 });

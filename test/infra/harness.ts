@@ -38,10 +38,17 @@ export interface Rendered extends RenderedStack {
 }
 
 export function toRaw(config: Record<string, unknown>): Record<string, string> {
-  return Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]));
+  return Object.fromEntries(
+    Object.entries(config)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]),
+  );
 }
 
-export async function render(overrides: Record<string, unknown> = {}, secretKeys = ['sluice:tokenSecret', 'sluice:adminToken']): Promise<Rendered> {
+export async function render(
+  overrides: Record<string, unknown> = {},
+  secretKeys = ['sluice:tokenSecret', 'sluice:adminToken'],
+): Promise<Rendered> {
   const config = toRaw({ ...BASE_CONFIG, ...overrides });
   const stack = await renderProgram(() => program, { project: 'sluice', stack: 'test', config, secretKeys });
   const all = (type: string) => stack.resources.filter((r) => r.type === type);
@@ -50,7 +57,10 @@ export async function render(overrides: Record<string, unknown> = {}, secretKeys
     all,
     one(type, name) {
       const found = all(type).filter((r) => name === undefined || r.name === name);
-      if (found.length !== 1) throw new Error(`expected one ${type}${name ? ` named ${name}` : ''}, found ${found.length}: ${found.map((r) => r.name).join(', ')}`);
+      if (found.length !== 1)
+        throw new Error(
+          `expected one ${type}${name ? ` named ${name}` : ''}, found ${found.length}: ${found.map((r) => r.name).join(', ')}`,
+        );
       return found[0];
     },
     plain: (r) => reveal(r.inputs) as Record<string, any>,

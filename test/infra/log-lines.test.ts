@@ -18,7 +18,12 @@ import { closed, openRaw, testConfig, token } from '../helpers/server';
 /** A pino logger writing JSON lines into `lines` (the container's stdout). */
 function capture(): { log: pino.Logger; lines: string[] } {
   const lines: string[] = [];
-  const sink = new Writable({ write(chunk, _enc, done) { lines.push(...String(chunk).split('\n').filter(Boolean)); done(); } });
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      lines.push(...String(chunk).split('\n').filter(Boolean));
+      done();
+    },
+  });
   return { log: pino({ level: 'info' }, sink), lines };
 }
 
@@ -29,13 +34,16 @@ function capture(): { log: pino.Logger; lines: string[] } {
  */
 function matches(filter: string, entry: { jsonPayload: Record<string, unknown> }): boolean {
   expect(filter.startsWith(`${LOG_SOURCE} AND `)).toBe(true);
-  return filter.slice(LOG_SOURCE.length + 5).split(' AND ').every((term) => {
-    const eq = /^jsonPayload\.(\w+)="([^"]*)"$/.exec(term);
-    if (eq) return entry.jsonPayload[eq[1]] === eq[2];
-    const gt = /^jsonPayload\.(\w+)>(\d+)$/.exec(term);
-    if (gt) return typeof entry.jsonPayload[gt[1]] === 'number' && (entry.jsonPayload[gt[1]] as number) > Number(gt[2]);
-    throw new Error(`filter term not understood: ${term}`);
-  });
+  return filter
+    .slice(LOG_SOURCE.length + 5)
+    .split(' AND ')
+    .every((term) => {
+      const eq = /^jsonPayload\.(\w+)="([^"]*)"$/.exec(term);
+      if (eq) return entry.jsonPayload[eq[1]] === eq[2];
+      const gt = /^jsonPayload\.(\w+)>(\d+)$/.exec(term);
+      if (gt) return typeof entry.jsonPayload[gt[1]] === 'number' && (entry.jsonPayload[gt[1]] as number) > Number(gt[2]);
+      throw new Error(`filter term not understood: ${term}`);
+    });
 }
 
 function extract(extractor: string, entry: { jsonPayload: Record<string, unknown> }): unknown {
@@ -47,7 +55,7 @@ function extract(extractor: string, entry: { jsonPayload: Record<string, unknown
 /** The parse the filters assume: the line is one JSON object, shipped as the entry's jsonPayload. */
 const parse = (line: string) => ({ jsonPayload: JSON.parse(line) as Record<string, unknown> });
 
-describe('log-based metrics on the server\'s real lines', () => {
+describe("log-based metrics on the server's real lines", () => {
   const specs = logMetricSpecs(defaultTimeouts);
 
   it('a real drain\'s "drain finished" line: counted, by reason, with its duration; no reset, no overrun', async () => {
@@ -75,7 +83,12 @@ describe('log-based metrics on the server\'s real lines', () => {
     expect(matches(specs.drainResets.filter, late)).toBe(true);
     expect(matches(specs.drainOverruns.filter, late)).toBe(true);
     // No other metric counts it.
-    expect(Object.entries(specs).filter(([, s]) => matches(s.filter, entry)).map(([k]) => k).sort()).toEqual(['drainDuration', 'drains']);
+    expect(
+      Object.entries(specs)
+        .filter(([, s]) => matches(s.filter, entry))
+        .map(([k]) => k)
+        .sort(),
+    ).toEqual(['drainDuration', 'drains']);
   });
 
   it('a real watcher poll failure: counted by status and failure, quota told from permission', async () => {
@@ -84,10 +97,19 @@ describe('log-based metrics on the server\'s real lines', () => {
     double.listFaults.push('forbidden', 'quota');
     const failures: string[] = [];
     const watcher = new LifecycleWatcher({
-      pollIntervalMs: 1_000, requestTimeoutMs: 800, metadataUrl: double.metadataUrl, computeUrl: double.computeUrl,
-      log: log.child({ component: 'lifecycle' }), onDrain: () => undefined,
+      pollIntervalMs: 1_000,
+      requestTimeoutMs: 800,
+      metadataUrl: double.metadataUrl,
+      computeUrl: double.computeUrl,
+      log: log.child({ component: 'lifecycle' }),
+      onDrain: () => undefined,
     });
-    const two = new Promise<void>((resolve) => watcher.on('pollError', (_e: unknown, f: string) => { failures.push(f); if (failures.length === 2) resolve(); }));
+    const two = new Promise<void>((resolve) =>
+      watcher.on('pollError', (_e: unknown, f: string) => {
+        failures.push(f);
+        if (failures.length === 2) resolve();
+      }),
+    );
     try {
       watcher.start();
       await two;
@@ -99,6 +121,9 @@ describe('log-based metrics on the server\'s real lines', () => {
     expect(entries.length).toBeGreaterThanOrEqual(2);
     const spec = specs.watcherPollFailures;
     for (const e of entries) expect(matches(spec.filter, e)).toBe(true);
-    expect(entries.slice(0, 2).map((e) => [extract(spec.labels!.status, e), extract(spec.labels!.failure, e)])).toEqual([[403, 'permission'], [403, 'quota']]);
+    expect(entries.slice(0, 2).map((e) => [extract(spec.labels!.status, e), extract(spec.labels!.failure, e)])).toEqual([
+      [403, 'permission'],
+      [403, 'quota'],
+    ]);
   }, 30_000);
 });

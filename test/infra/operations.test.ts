@@ -18,7 +18,11 @@ const DASHBOARD = 'gcp:monitoring/dashboard:Dashboard';
 
 let prodLike: Rendered;
 beforeAll(async () => {
-  prodLike = await render({ 'sluice:domain': 'ws.example.com', 'sluice:alertEmail': 'oncall@example.com', 'sluice:alertChannel': 'projects/sluice-test-project/notificationChannels/42' });
+  prodLike = await render({
+    'sluice:domain': 'ws.example.com',
+    'sluice:alertEmail': 'oncall@example.com',
+    'sluice:alertChannel': 'projects/sluice-test-project/notificationChannels/42',
+  });
 });
 
 describe('log-based metrics', () => {
@@ -30,16 +34,32 @@ describe('log-based metrics', () => {
   it('one metric per line, filtered on the container log and the exact msg', () => {
     const metrics = prodLike.all(METRIC);
     const specs = logMetricSpecs(defaultTimeouts);
-    expect(metrics.map((m) => m.inputs.name).sort()).toEqual(Object.values(specs).map((s) => s.name).sort());
+    expect(metrics.map((m) => m.inputs.name).sort()).toEqual(
+      Object.values(specs)
+        .map((s) => s.name)
+        .sort(),
+    );
     for (const m of metrics) expect(String(m.inputs.filter).startsWith(`${LOG_SOURCE} AND jsonPayload.msg="`)).toBe(true);
     const byName = Object.fromEntries(metrics.map((m) => [m.inputs.name as string, m.inputs as Record<string, any>]));
     expect(byName['sluice/drain_resets'].filter).toBe(`${LOG_SOURCE} AND jsonPayload.msg="drain finished" AND jsonPayload.reset>0`);
-    expect(byName['sluice/drain_overruns'].filter).toContain(`jsonPayload.durationMs>${defaultTimeouts.drain.deadlineMs + defaultTimeouts.drain.marginMs}`);
-    expect(byName['sluice/drain_duration']).toMatchObject({ valueExtractor: 'EXTRACT(jsonPayload.durationMs)', metricDescriptor: { metricKind: 'DELTA', valueType: 'DISTRIBUTION', unit: 'ms' } });
+    expect(byName['sluice/drain_overruns'].filter).toContain(
+      `jsonPayload.durationMs>${defaultTimeouts.drain.deadlineMs + defaultTimeouts.drain.marginMs}`,
+    );
+    expect(byName['sluice/drain_duration']).toMatchObject({
+      valueExtractor: 'EXTRACT(jsonPayload.durationMs)',
+      metricDescriptor: { metricKind: 'DELTA', valueType: 'DISTRIBUTION', unit: 'ms' },
+    });
     expect(byName['sluice/watcher_poll_failures']).toMatchObject({
       filter: `${LOG_SOURCE} AND jsonPayload.msg="lifecycle watcher: poll failed, retrying next interval"`,
       labelExtractors: { status: 'EXTRACT(jsonPayload.status)', failure: 'EXTRACT(jsonPayload.failure)' },
-      metricDescriptor: { metricKind: 'DELTA', valueType: 'INT64', labels: [{ key: 'status', valueType: 'STRING' }, { key: 'failure', valueType: 'STRING' }] },
+      metricDescriptor: {
+        metricKind: 'DELTA',
+        valueType: 'INT64',
+        labels: [
+          { key: 'status', valueType: 'STRING' },
+          { key: 'failure', valueType: 'STRING' },
+        ],
+      },
     });
   });
 
@@ -55,27 +75,55 @@ describe('alert policies', () => {
     const email = prodLike.one(CHANNEL);
     expect(email.inputs).toMatchObject({ type: 'email', labels: { email_address: 'oncall@example.com' } });
     for (const a of prodLike.all(ALERT)) {
-      expect(a.inputs.notificationChannels).toEqual(['projects/sluice-test-project/notificationChannels/sluice-email', 'projects/sluice-test-project/notificationChannels/42']);
+      expect(a.inputs.notificationChannels).toEqual([
+        'projects/sluice-test-project/notificationChannels/sluice-email',
+        'projects/sluice-test-project/notificationChannels/42',
+      ]);
       expect(String((a.inputs.documentation as any).content).length).toBeGreaterThan(50);
     }
   });
 
   it('cover drain resets, drain overruns, the watcher, the backplane, uptime and the certificate', () => {
     const alerts = Object.fromEntries(prodLike.all(ALERT).map((a) => [a.name, (a.inputs.conditions as any[])[0]]));
-    expect(Object.keys(alerts).sort()).toEqual(['sluice-backplane-down', 'sluice-cert-expiry', 'sluice-drain-overrun', 'sluice-drain-reset', 'sluice-uptime', 'sluice-watcher-failing']);
-    expect(alerts['sluice-drain-reset'].conditionThreshold).toMatchObject({ filter: 'metric.type="logging.googleapis.com/user/sluice/drain_resets" AND resource.type="gce_instance"', comparison: 'COMPARISON_GT', thresholdValue: 0 });
+    expect(Object.keys(alerts).sort()).toEqual([
+      'sluice-backplane-down',
+      'sluice-cert-expiry',
+      'sluice-drain-overrun',
+      'sluice-drain-reset',
+      'sluice-uptime',
+      'sluice-watcher-failing',
+    ]);
+    expect(alerts['sluice-drain-reset'].conditionThreshold).toMatchObject({
+      filter: 'metric.type="logging.googleapis.com/user/sluice/drain_resets" AND resource.type="gce_instance"',
+      comparison: 'COMPARISON_GT',
+      thresholdValue: 0,
+    });
     expect(alerts['sluice-drain-overrun'].conditionThreshold.filter).toContain('user/sluice/drain_overruns');
     // Failing for over a minute, per VM, status and failure (a 403 is a missing role or a spent quota).
-    expect(alerts['sluice-watcher-failing'].conditionThreshold).toMatchObject({ duration: '60s', aggregations: [{ alignmentPeriod: '60s', groupByFields: ['resource.label.instance_id', 'metric.label.status', 'metric.label.failure'] }] });
-    expect(String((prodLike.all(ALERT).find((a) => a.name === 'sluice-watcher-failing')!.inputs.documentation as any).content)).toMatch(/quota \(403 rateLimitExceeded\)/);
+    expect(alerts['sluice-watcher-failing'].conditionThreshold).toMatchObject({
+      duration: '60s',
+      aggregations: [
+        { alignmentPeriod: '60s', groupByFields: ['resource.label.instance_id', 'metric.label.status', 'metric.label.failure'] },
+      ],
+    });
+    expect(String((prodLike.all(ALERT).find((a) => a.name === 'sluice-watcher-failing')!.inputs.documentation as any).content)).toMatch(
+      /quota \(403 rateLimitExceeded\)/,
+    );
     expect(alerts['sluice-backplane-down'].conditionThreshold.filter).toContain('user/sluice/backplane_unavailable');
-    expect(alerts['sluice-uptime'].conditionThreshold.filter).toBe('metric.type="monitoring.googleapis.com/uptime_check/check_passed" AND resource.type="uptime_url" AND metric.label.check_id="sluice-healthz"');
+    expect(alerts['sluice-uptime'].conditionThreshold.filter).toBe(
+      'metric.type="monitoring.googleapis.com/uptime_check/check_passed" AND resource.type="uptime_url" AND metric.label.check_id="sluice-healthz"',
+    );
     expect(alerts['sluice-cert-expiry'].conditionThreshold).toMatchObject({ comparison: 'COMPARISON_LT', thresholdValue: 15 });
   });
 
   it('reject a malformed email or channel id', () => {
     const issues = (o: Record<string, unknown>) => {
-      try { parseStackConfig(toRaw({ ...BASE_CONFIG, ...o }), new Set(['sluice:tokenSecret', 'sluice:adminToken'])); } catch (e) { if (e instanceof StackConfigError) return e.issues.map((i) => i.key).join(','); throw e; }
+      try {
+        parseStackConfig(toRaw({ ...BASE_CONFIG, ...o }), new Set(['sluice:tokenSecret', 'sluice:adminToken']));
+      } catch (e) {
+        if (e instanceof StackConfigError) return e.issues.map((i) => i.key).join(',');
+        throw e;
+      }
       return '';
     };
     expect(issues({ 'sluice:alertEmail': 'not-an-email' })).toBe('sluice:alertEmail');
@@ -86,7 +134,8 @@ describe('alert policies', () => {
 describe('uptime check and dashboard', () => {
   it('checks /healthz over HTTPS with certificate validation on the domain', () => {
     expect(prodLike.one(UPTIME).inputs).toMatchObject({
-      period: '60s', timeout: '10s',
+      period: '60s',
+      timeout: '10s',
       httpCheck: { path: '/healthz', port: 443, useSsl: true, validateSsl: true },
       monitoredResource: { type: 'uptime_url', labels: { project_id: 'sluice-test-project', host: 'ws.example.com' } },
     });
@@ -94,7 +143,10 @@ describe('uptime check and dashboard', () => {
 
   it('checks the LB IP over plain HTTP on 80 without a domain; no certificate alert; no channel', async () => {
     const dev = await render();
-    expect(dev.one(UPTIME).inputs).toMatchObject({ httpCheck: { path: '/healthz', port: 80, useSsl: false }, monitoredResource: { labels: { host: '203.0.113.10' } } });
+    expect(dev.one(UPTIME).inputs).toMatchObject({
+      httpCheck: { path: '/healthz', port: 80, useSsl: false },
+      monitoredResource: { labels: { host: '203.0.113.10' } },
+    });
     expect(dev.all(ALERT).map((a) => a.name)).not.toContain('sluice-cert-expiry');
     expect(dev.all(CHANNEL)).toHaveLength(0);
   });
@@ -102,7 +154,16 @@ describe('uptime check and dashboard', () => {
   it('charts drains, resets, connections and the failure signals from the log metrics', () => {
     const json = JSON.parse(String(prodLike.one(DASHBOARD).inputs.dashboardJson));
     const filters = json.mosaicLayout.tiles.map((t: any) => t.widget.xyChart.dataSets[0].timeSeriesQuery.timeSeriesFilter.filter as string);
-    for (const m of ['drains', 'drain_resets', 'drain_duration', 'connections_opened', 'connections_closed', 'idle_timeouts', 'watcher_poll_failures', 'backplane_unavailable']) {
+    for (const m of [
+      'drains',
+      'drain_resets',
+      'drain_duration',
+      'connections_opened',
+      'connections_closed',
+      'idle_timeouts',
+      'watcher_poll_failures',
+      'backplane_unavailable',
+    ]) {
       expect(filters).toContain(`metric.type="logging.googleapis.com/user/sluice/${m}" resource.type="gce_instance"`);
     }
   });

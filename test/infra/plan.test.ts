@@ -21,7 +21,9 @@ describe.each(['dev', 'prod'])('the %s plan', (stack) => {
     const reviewed = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
     const diff = unifiedDiff(reviewed, text, `reviewed ${path.relative(ROOT, file)}`, `rendered ${stack}`);
     if (diff.changed) {
-      throw new Error(`the ${stack} plan changed. Review the diff, then: npm run plan -- --stack ${stack} --out ${path.relative(ROOT, file)}\n${diff.text}`);
+      throw new Error(
+        `the ${stack} plan changed. Review the diff, then: npm run plan -- --stack ${stack} --out ${path.relative(ROOT, file)}\n${diff.text}`,
+      );
     }
   });
 
@@ -35,7 +37,9 @@ describe.each(['dev', 'prod'])('the %s plan', (stack) => {
 describe('the plans cover what review needs', () => {
   it('prod shows what issue 10 fixed: host firewall, pinned image, reduced surge, waitForInstances, grants, a backplane per region', () => {
     const prod = fs.readFileSync(path.join(__dirname, 'plans', 'prod.plan.txt'), 'utf8');
-    expect(prod).toContain("ExecStart=/bin/sh -c '/sbin/iptables -w -C INPUT -p tcp --dport 4000 -j ACCEPT || /sbin/iptables -w -A INPUT -p tcp --dport 4000 -j ACCEPT'");
+    expect(prod).toContain(
+      "ExecStart=/bin/sh -c '/sbin/iptables -w -C INPUT -p tcp --dport 4000 -j ACCEPT || /sbin/iptables -w -A INPUT -p tcp --dport 4000 -j ACCEPT'",
+    );
     expect(prod).toContain('sourceImage: "https://www.googleapis.com/compute/v1/projects/cos-cloud/global/images/cos-121-18867-90-97"');
     expect(prod.match(/^ {8}maxSurgeFixed: 3$/gm)).toHaveLength(2);
     expect(prod.match(/^ {6}targetSize: 6$/gm)).toHaveLength(2);
@@ -71,7 +75,11 @@ describe('npm run plan:diff', () => {
       const stackFile = path.join(repo, 'Pulumi.dev.yaml');
       fs.writeFileSync(stackFile, fs.readFileSync(stackFile, 'utf8').replace('replicas: 4', 'replicas: 6'));
 
-      const r = spawnSync(TSX, [path.join(repo, 'infra/plan/diff.ts'), '--base', 'main', '--root', repo], { cwd: repo, encoding: 'utf8', timeout: 60_000 });
+      const r = spawnSync(TSX, [path.join(repo, 'infra/plan/diff.ts'), '--base', 'main', '--root', repo], {
+        cwd: repo,
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
       expect(r.stderr).toBe('');
       expect(r.status).toBe(0);
       expect(r.stdout).toMatch(/^### stack dev: \+3 -3 lines$/m);

@@ -47,7 +47,9 @@ describe('health checks', () => {
     const heal = dev.one(T.healthCheck, 'sluice-us-central1-autoheal');
     expect(heal.inputs.httpHealthCheck).toEqual({ port: 4000, requestPath: '/healthz' });
     expect(dev.one(T.backendService).inputs.healthChecks).toBe('projects/sluice-test-project/global/healthChecks/sluice-readyz');
-    expect((dev.one(T.mig).inputs.autoHealingPolicies as Record<string, unknown>).healthCheck).toBe('projects/sluice-test-project/global/healthChecks/sluice-us-central1-autoheal');
+    expect((dev.one(T.mig).inputs.autoHealingPolicies as Record<string, unknown>).healthCheck).toBe(
+      'projects/sluice-test-project/global/healthChecks/sluice-us-central1-autoheal',
+    );
   });
 });
 
@@ -64,7 +66,11 @@ describe('load balancer, per kind', () => {
     expect(bs.timeoutSec).not.toBe(defaultTimeouts.lb.idleTimeoutSec);
     expect(dev.all(T.urlMap)).toHaveLength(1);
     expect(dev.one(T.httpProxy).inputs.urlMap).toContain('/urlMaps/sluice-urlmap');
-    expect(dev.one(T.forwardingRule).inputs).toMatchObject({ portRange: '80', loadBalancingScheme: 'EXTERNAL_MANAGED', ipAddress: '203.0.113.10' });
+    expect(dev.one(T.forwardingRule).inputs).toMatchObject({
+      portRange: '80',
+      loadBalancingScheme: 'EXTERNAL_MANAGED',
+      ipAddress: '203.0.113.10',
+    });
     expect(dev.all(T.tcpProxy)).toHaveLength(0);
     expect(dev.outputs.url.value).toBe('ws://203.0.113.10/socket/websocket');
   });
@@ -72,7 +78,12 @@ describe('load balancer, per kind', () => {
   it('external proxy NLB: timeoutSec is the idle timeout, TCP proxy, no URL map', async () => {
     const r = await render({ 'sluice:lbKind': 'external-proxy-network' });
     const bs = r.one(T.backendService).inputs;
-    expect(bs).toMatchObject({ protocol: 'TCP', loadBalancingScheme: 'EXTERNAL_MANAGED', timeoutSec: defaultTimeouts.lb.idleTimeoutSec, connectionDrainingTimeoutSec: 35 });
+    expect(bs).toMatchObject({
+      protocol: 'TCP',
+      loadBalancingScheme: 'EXTERNAL_MANAGED',
+      timeoutSec: defaultTimeouts.lb.idleTimeoutSec,
+      connectionDrainingTimeoutSec: 35,
+    });
     expect(r.all(T.urlMap)).toHaveLength(0);
     expect(r.one(T.tcpProxy).inputs.backendService).toContain('/backendServices/sluice-backend');
     expect(r.one(T.forwardingRule).inputs.portRange).toBe('443');
@@ -85,14 +96,19 @@ describe('load balancer, per kind', () => {
     expect(alb.one(T.backendService).inputs).toMatchObject({ timeoutSec: 7200, connectionDrainingTimeoutSec: 60 });
     const nlb = await render({ 'sluice:timeouts': timeouts, 'sluice:lbKind': 'external-proxy-network' });
     expect(nlb.one(T.backendService).inputs).toMatchObject({ timeoutSec: 45, connectionDrainingTimeoutSec: 60 });
-    expect(backendTimeoutSec({ ...defaultTimeouts, lb: { ...defaultTimeouts.lb, ...timeouts.lb, kind: 'external-proxy-network' } })).toBe(45);
+    expect(backendTimeoutSec({ ...defaultTimeouts, lb: { ...defaultTimeouts.lb, ...timeouts.lb, kind: 'external-proxy-network' } })).toBe(
+      45,
+    );
   });
 
   it('with a domain: a managed certificate, HTTPS on 443 and an HTTP->HTTPS redirect (ALB), an SSL proxy (NLB)', async () => {
     const alb = await render({ 'sluice:domain': 'ws.example.com' });
     expect(alb.one(T.cert).inputs.managed).toEqual({ domains: ['ws.example.com'] });
     expect(alb.one(T.httpsProxy).inputs.sslCertificates).toEqual(['projects/sluice-test-project/global/sslCertificates/sluice-cert']);
-    const rules = alb.all(T.forwardingRule).map((r) => r.inputs.portRange).sort();
+    const rules = alb
+      .all(T.forwardingRule)
+      .map((r) => r.inputs.portRange)
+      .sort();
     expect(rules).toEqual(['443', '80']);
     expect(alb.one(T.urlMap, 'sluice-redirect').inputs.defaultUrlRedirect).toMatchObject({ httpsRedirect: true });
     expect(alb.outputs.url.value).toBe('wss://ws.example.com/socket/websocket');
@@ -105,15 +121,33 @@ describe('load balancer, per kind', () => {
 describe('rolling update', () => {
   it('surges new VMs and never takes an old one away first (maxUnavailable 0), replacing on template change', () => {
     const mig = dev.one(T.mig).inputs as Record<string, any>;
-    expect(mig.updatePolicy).toMatchObject({ type: 'PROACTIVE', minimalAction: 'REPLACE', replacementMethod: 'SUBSTITUTE', maxUnavailableFixed: 0, maxSurgeFixed: 2, minReadySec: defaultTimeouts.gce.minReadySec });
+    expect(mig.updatePolicy).toMatchObject({
+      type: 'PROACTIVE',
+      minimalAction: 'REPLACE',
+      replacementMethod: 'SUBSTITUTE',
+      maxUnavailableFixed: 0,
+      maxSurgeFixed: 2,
+      minReadySec: defaultTimeouts.gce.minReadySec,
+    });
     expect(mig.updatePolicy.maxSurgeFixed).toBeGreaterThanOrEqual(mig.distributionPolicyZones.length);
     expect(mig.updatePolicy.maxSurgeFixed).toBeLessThan(mig.targetSize);
-    expect(mig.versions).toEqual([{ name: 'primary', instanceTemplate: expect.stringContaining('/instanceTemplates/sluice-us-central1-template?uniqueId=') }]);
-    expect(mig).toMatchObject({ region: 'us-central1', targetSize: 4, distributionPolicyZones: ['us-central1-a', 'us-central1-b'], namedPorts: [{ name: 'ws', port: 4000 }] });
+    expect(mig.versions).toEqual([
+      { name: 'primary', instanceTemplate: expect.stringContaining('/instanceTemplates/sluice-us-central1-template?uniqueId=') },
+    ]);
+    expect(mig).toMatchObject({
+      region: 'us-central1',
+      targetSize: 4,
+      distributionPolicyZones: ['us-central1-a', 'us-central1-b'],
+      namedPorts: [{ name: 'ws', port: 4000 }],
+    });
   });
 
   it('with three zones the surge is three (a regional MIG needs 0 or >= zones)', async () => {
-    const r = await render({ 'sluice:regions': [{ region: 'europe-west1', zones: ['europe-west1-b', 'europe-west1-c', 'europe-west1-d'], replicas: 6, subnetCidr: '10.30.0.0/20' }] });
+    const r = await render({
+      'sluice:regions': [
+        { region: 'europe-west1', zones: ['europe-west1-b', 'europe-west1-c', 'europe-west1-d'], replicas: 6, subnetCidr: '10.30.0.0/20' },
+      ],
+    });
     expect((r.one(T.mig).inputs.updatePolicy as Record<string, unknown>).maxSurgeFixed).toBe(3);
   });
 });
@@ -127,19 +161,34 @@ describe('identity and IAM (least privilege)', () => {
     const sa = 'serviceAccount:sluice-test-server@sluice-test-project.iam.gserviceaccount.com';
     const grants = dev.all(T.projectMember).map((r) => r.inputs as Record<string, any>);
     expect(grants.every((g) => g.member === sa)).toBe(true);
-    expect(grants.map((g) => g.role).sort()).toEqual(['projects/sluice-test-project/roles/sluiceWatcher_sluice_test', 'roles/logging.logWriter', 'roles/monitoring.metricWriter']);
+    expect(grants.map((g) => g.role).sort()).toEqual([
+      'projects/sluice-test-project/roles/sluiceWatcher_sluice_test',
+      'roles/logging.logWriter',
+      'roles/monitoring.metricWriter',
+    ]);
     expect(JSON.stringify(grants)).not.toMatch(/roles\/(owner|editor|compute\.|iam\.)/);
     const accessors = dev.all(T.secretMember).map((m) => m.inputs as Record<string, any>);
-    expect(accessors.map((a) => a.secretId).sort()).toEqual(['projects/sluice-test-project/secrets/sluice-test-admin-token', 'projects/sluice-test-project/secrets/sluice-test-server-env-us-central1']);
+    expect(accessors.map((a) => a.secretId).sort()).toEqual([
+      'projects/sluice-test-project/secrets/sluice-test-admin-token',
+      'projects/sluice-test-project/secrets/sluice-test-server-env-us-central1',
+    ]);
     expect(accessors.every((a) => a.role === 'roles/secretmanager.secretAccessor' && a.member === sa)).toBe(true);
-    expect(dev.one(T.repoMember).inputs).toMatchObject({ role: 'roles/artifactregistry.reader', member: sa, location: 'us', project: 'sluice-test-project', repository: 'sluice' });
+    expect(dev.one(T.repoMember).inputs).toMatchObject({
+      role: 'roles/artifactregistry.reader',
+      member: sa,
+      location: 'us',
+      project: 'sluice-test-project',
+      repository: 'sluice',
+    });
   });
 
   it('two regions: two MIGs behind one backend, one watcher grant for both', async () => {
-    const r = await render({ 'sluice:regions': [
-      { region: 'us-central1', zones: ['us-central1-a'], replicas: 2, subnetCidr: '10.10.0.0/20' },
-      { region: 'europe-west1', zones: ['europe-west1-b'], replicas: 2, subnetCidr: '10.10.16.0/20' },
-    ] });
+    const r = await render({
+      'sluice:regions': [
+        { region: 'us-central1', zones: ['us-central1-a'], replicas: 2, subnetCidr: '10.10.0.0/20' },
+        { region: 'europe-west1', zones: ['europe-west1-b'], replicas: 2, subnetCidr: '10.10.16.0/20' },
+      ],
+    });
     expect(r.all(T.projectMember).filter((m) => String(m.inputs.role).includes('sluiceWatcher'))).toHaveLength(1);
     expect(r.one(T.backendService).inputs.backends).toHaveLength(2);
     expect(r.outputs.migs.value).toEqual({ 'us-central1': 'sluice-us-central1', 'europe-west1': 'sluice-europe-west1' });
@@ -160,14 +209,15 @@ describe('secrets and providers', () => {
     expect(dev.plain(version).secretData).toContain('SLUICE_REDIS_URL=redis://:mock-redis-auth-string@10.200.0.3:6379');
     const admin = dev.one(T.secretVersion, 'sluice-admin-token');
     expect(admin.inputs.secretData).toMatchObject({ value: `SLUICE_ADMIN_TOKEN=${ADMIN_TOKEN}\n` });
-    const visible = JSON.stringify(dev.resources.filter((r) => r !== version && r !== admin).map((r) => r.inputs)) + JSON.stringify(dev.outputs);
+    const visible =
+      JSON.stringify(dev.resources.filter((r) => r !== version && r !== admin).map((r) => r.inputs)) + JSON.stringify(dev.outputs);
     expect(visible).not.toContain(ADMIN_TOKEN);
     expect(visible).not.toContain(TOKEN_SECRET);
     expect(visible).not.toContain('mock-redis-auth-string');
     expect(Object.keys(dev.outputs).sort()).toEqual(['ipAddress', 'migs', 'releases', 'url']);
   });
 
-  it('every GCP resource uses the stack\'s explicit provider (never an ambient default project)', () => {
+  it("every GCP resource uses the stack's explicit provider (never an ambient default project)", () => {
     const provider = dev.one(T.provider);
     expect(provider.inputs).toMatchObject({ project: 'sluice-test-project', region: 'us-central1' });
     const custom = dev.resources.filter((r) => r.custom && r.type.startsWith('gcp:'));
@@ -176,13 +226,31 @@ describe('secrets and providers', () => {
   });
 
   it('one component per concept, each parenting its resources', () => {
-    const components = dev.resources.filter((r) => r.type.startsWith('sluice:infra:')).map((r) => r.type).sort();
-    expect(components).toEqual(['sluice:infra:Backplane', 'sluice:infra:Edge', 'sluice:infra:LoadBalancer', 'sluice:infra:Network', 'sluice:infra:Operations', 'sluice:infra:ServerFleet', 'sluice:infra:ServerIdentity', 'sluice:infra:StackSecrets']);
+    const components = dev.resources
+      .filter((r) => r.type.startsWith('sluice:infra:'))
+      .map((r) => r.type)
+      .sort();
+    expect(components).toEqual([
+      'sluice:infra:Backplane',
+      'sluice:infra:Edge',
+      'sluice:infra:LoadBalancer',
+      'sluice:infra:Network',
+      'sluice:infra:Operations',
+      'sluice:infra:ServerFleet',
+      'sluice:infra:ServerIdentity',
+      'sluice:infra:StackSecrets',
+    ]);
     const urns = new Set(dev.resources.filter((r) => !r.custom).map((r) => r.urn));
     for (const r of dev.resources.filter((x) => x.custom && x.type.startsWith('gcp:'))) expect(urns.has(r.parent ?? '')).toBe(true);
   });
 
   it('puts Memorystore on the private network with AUTH', () => {
-    expect(dev.one(T.redis).inputs).toMatchObject({ tier: 'BASIC', region: 'us-central1', authEnabled: true, connectMode: 'DIRECT_PEERING', authorizedNetwork: 'projects/sluice-test-project/global/networks/sluice' });
+    expect(dev.one(T.redis).inputs).toMatchObject({
+      tier: 'BASIC',
+      region: 'us-central1',
+      authEnabled: true,
+      connectMode: 'DIRECT_PEERING',
+      authorizedNetwork: 'projects/sluice-test-project/global/networks/sluice',
+    });
   });
 });

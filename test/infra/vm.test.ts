@@ -34,14 +34,26 @@ function file(cc: CloudConfig, path: string): string {
   return f.content;
 }
 function envFile(text: string): Record<string, string> {
-  return Object.fromEntries(text.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  return Object.fromEntries(
+    text
+      .trim()
+      .split('\n')
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
 }
 
 describe('instance template: Container-Optimized OS with cloud-init', () => {
   it('boots COS with cloud-init user-data and a shutdown script, not the deprecated container declaration', () => {
     const tpl = dev.one(T.instanceTemplate).inputs as Record<string, any>;
     expect(tpl.disks[0].sourceImage).toBe('https://www.googleapis.com/compute/v1/projects/cos-cloud/global/images/cos-121-18867-90-97');
-    expect(Object.keys(metadata(dev)).sort()).toEqual(['block-project-ssh-keys', 'enable-oslogin', 'google-logging-enabled', 'google-monitoring-enabled', 'shutdown-script', 'user-data']);
+    expect(Object.keys(metadata(dev)).sort()).toEqual([
+      'block-project-ssh-keys',
+      'enable-oslogin',
+      'google-logging-enabled',
+      'google-monitoring-enabled',
+      'shutdown-script',
+      'user-data',
+    ]);
     expect(JSON.stringify(tpl)).not.toContain('gce-container-declaration');
     expect(tpl.shieldedInstanceConfig).toEqual({ enableSecureBoot: true, enableVtpm: true, enableIntegrityMonitoring: true });
   });
@@ -57,7 +69,9 @@ describe('instance template: Container-Optimized OS with cloud-init', () => {
     expect(cc.runcmd).toEqual(['systemctl daemon-reload', 'systemctl start sluice.service']);
     expect(unit).toMatch(/^Requires=docker.service sluice-firewall.service$/m);
     const prestart = file(cc, '/etc/sluice/prestart.sh');
-    expect(prestart).toContain('https://secretmanager.googleapis.com/v1/projects/sluice-test-project/secrets/sluice-test-server-env-us-central1/versions/1:access');
+    expect(prestart).toContain(
+      'https://secretmanager.googleapis.com/v1/projects/sluice-test-project/secrets/sluice-test-server-env-us-central1/versions/1:access',
+    );
     expect(prestart).toContain('docker-credential-gcr configure-docker --registries=us-docker.pkg.dev');
   });
 
@@ -75,8 +89,14 @@ describe('instance template: Container-Optimized OS with cloud-init', () => {
   });
 
   it('on Spot VMs: preemptible scheduling, and the shorter shutdown budget is enforced by the contract', async () => {
-    const r = await render({ 'sluice:timeouts': { gce: { preemptible: true }, drain: { windowMs: 5_000, deadlineMs: 15_000, marginMs: 5_000 } } });
-    expect(r.one(T.instanceTemplate).inputs.scheduling).toMatchObject({ preemptible: true, provisioningModel: 'SPOT', automaticRestart: false });
+    const r = await render({
+      'sluice:timeouts': { gce: { preemptible: true }, drain: { windowMs: 5_000, deadlineMs: 15_000, marginMs: 5_000 } },
+    });
+    expect(r.one(T.instanceTemplate).inputs.scheduling).toMatchObject({
+      preemptible: true,
+      provisioningModel: 'SPOT',
+      automaticRestart: false,
+    });
     expect(metadata(r)['shutdown-script']).toContain('--max-time 20 ');
   });
 });
@@ -98,13 +118,20 @@ describe('the server container environment', () => {
     expect(Object.keys(env).join()).not.toMatch(/SECRET|REDIS/);
   });
 
-  it('is accepted by the server\'s own config loader (with the secrets the VM adds at start)', async () => {
+  it("is accepted by the server's own config loader (with the secrets the VM adds at start)", async () => {
     const r = await render({ 'sluice:timeouts': { gce: { watcherPollIntervalMs: 2_000, watcherRequestTimeoutMs: 1_000 } } });
     const env = envFile(file(cloudConfig(r), '/etc/sluice/server.env'));
     const secretEnv = envFile(r.plain(r.one(T.secretVersion, 'sluice-server-env-us-central1')).secretData as string);
     const adminEnv = envFile(r.plain(r.one(T.secretVersion, 'sluice-admin-token')).secretData as string);
     const config = loadConfig({ ...env, ...secretEnv, ...adminEnv, SLUICE_SERVER_ID: 'sluice-us-central1-x7k2' });
-    expect(config).toMatchObject({ env: 'production', port: 4000, adminHost: '127.0.0.1', adminPort: 9090, gceWatcher: true, redisUrl: 'redis://:mock-redis-auth-string@10.200.0.3:6379' });
+    expect(config).toMatchObject({
+      env: 'production',
+      port: 4000,
+      adminHost: '127.0.0.1',
+      adminPort: 9090,
+      gceWatcher: true,
+      redisUrl: 'redis://:mock-redis-auth-string@10.200.0.3:6379',
+    });
     expect(config.timeouts.gce.watcherPollIntervalMs).toBe(2_000);
   });
 });
@@ -128,7 +155,9 @@ describe('the shutdown script (drain layer 2)', () => {
   it('POSTs /drain?wait=1 on the admin port, bounded by the drain deadline + margin', () => {
     const script = metadata(dev)['shutdown-script'];
     expect(script).toContain('ADMIN_URL="${SLUICE_ADMIN_URL:-http://127.0.0.1:9090}"');
-    expect(script).toContain('curl -fsS -X POST --max-time 25 -H @<(printf \'Authorization: Bearer %s\\n\' "${token}") "${ADMIN_URL}/drain?wait=1"');
+    expect(script).toContain(
+      'curl -fsS -X POST --max-time 25 -H @<(printf \'Authorization: Bearer %s\\n\' "${token}") "${ADMIN_URL}/drain?wait=1"',
+    );
   });
 
   it('drains a running server and returns only when the drain has finished', async () => {

@@ -8,7 +8,8 @@ import { GceHttpError } from '../../app/lifecycle/gce';
 import { COMPUTE_READ_QUOTA_PER_MIN, watcherCallsPerMinute, watcherFleetAtQuota, watcherFleetBudget } from '../../app/contract/quota';
 import { defaultTimeouts, mergeTimeouts } from '../../app/contract/timeouts';
 
-const http = (status: number, reason?: string, detail = 'x') => new GceHttpError(status, 'https://compute.googleapis.com/x', detail, reason);
+const http = (status: number, reason?: string, detail = 'x') =>
+  new GceHttpError(status, 'https://compute.googleapis.com/x', detail, reason);
 
 describe('poll failures', () => {
   it.each([
@@ -29,7 +30,9 @@ describe('poll failures', () => {
   });
 
   it('the error message carries the reason, so a log line alone tells quota from permission', () => {
-    expect(http(403, 'rateLimitExceeded', 'Quota exceeded').message).toBe('HTTP 403 (rateLimitExceeded) for https://compute.googleapis.com/x: Quota exceeded');
+    expect(http(403, 'rateLimitExceeded', 'Quota exceeded').message).toBe(
+      'HTTP 403 (rateLimitExceeded) for https://compute.googleapis.com/x: Quota exceeded',
+    );
   });
 
   it('after rateLimitExceeded the next poll is at the next synchronized minute plus jitter within one interval', () => {

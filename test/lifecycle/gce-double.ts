@@ -132,10 +132,13 @@ export class GceDouble extends EventEmitter {
         const lastEtag = url.searchParams.get('last_etag');
         if (url.searchParams.get('wait_for_change') === 'true' && (lastEtag === null || lastEtag === this.preemptEtag())) {
           const timeoutSec = Number(url.searchParams.get('timeout_sec') ?? '60');
-          const entry = { res, timer: setTimeout(() => {
-            this.waiting.delete(entry);
-            this.sendPreempted(res);
-          }, timeoutSec * 1000) };
+          const entry = {
+            res,
+            timer: setTimeout(() => {
+              this.waiting.delete(entry);
+              this.sendPreempted(res);
+            }, timeoutSec * 1000),
+          };
           this.waiting.add(entry);
           this.emit('preemptWait');
           return;
@@ -156,10 +159,14 @@ export class GceDouble extends EventEmitter {
   private compute(req: http.IncomingMessage, res: http.ServerResponse, url: URL): void {
     const expected = `/compute/v1/${this.migPath}/listManagedInstances`;
     if (req.method !== 'POST' || url.pathname !== expected) {
-      return json(res, 404, { error: { code: 404, message: `The resource '${url.pathname}' was not found`, errors: [{ reason: 'notFound', domain: 'global' }] } });
+      return json(res, 404, {
+        error: { code: 404, message: `The resource '${url.pathname}' was not found`, errors: [{ reason: 'notFound', domain: 'global' }] },
+      });
     }
     if (req.headers.authorization !== `Bearer ${this.accessToken}`) {
-      return json(res, 401, { error: { code: 401, message: 'Request had invalid authentication credentials.', status: 'UNAUTHENTICATED' } });
+      return json(res, 401, {
+        error: { code: 401, message: 'Request had invalid authentication credentials.', status: 'UNAUTHENTICATED' },
+      });
     }
     const n = this.listCalls.length + 1;
     const fault = this.listFaults.shift();
@@ -182,7 +189,8 @@ export class GceDouble extends EventEmitter {
     if (fault === 'quota') {
       record('quota');
       // Google's JSON error shape, with the reason the Compute quota page names.
-      const message = "Quota exceeded for quota metric 'Read requests' and limit 'Read requests per minute' of service 'compute.googleapis.com'";
+      const message =
+        "Quota exceeded for quota metric 'Read requests' and limit 'Read requests per minute' of service 'compute.googleapis.com'";
       return json(res, 403, { error: { code: 403, message, errors: [{ message, domain: 'usageLimits', reason: 'rateLimitExceeded' }] } });
     }
     if (fault === 'hang') {
@@ -210,7 +218,9 @@ export class GceDouble extends EventEmitter {
       currentAction: 'NONE',
       name: 'sluice-us-central1-q9zz',
       version: { instanceTemplate: template, name: 'primary' },
-      instanceHealth: [{ healthCheck: `https://www.googleapis.com/compute/v1/${project}/global/healthChecks/autoheal`, detailedHealthState: 'HEALTHY' }],
+      instanceHealth: [
+        { healthCheck: `https://www.googleapis.com/compute/v1/${project}/global/healthChecks/autoheal`, detailedHealthState: 'HEALTHY' },
+      ],
     };
     if (this.action === null) return [sibling];
     const mine = {

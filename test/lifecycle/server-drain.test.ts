@@ -8,7 +8,10 @@ import { spawnServer } from '../helpers/process';
 import { closed, openRaw, startServer, TestServer } from '../helpers/server';
 import { GceDouble, ListCall } from './gce-double';
 
-const FAST_DRAIN = { drain: { windowMs: 200, deadlineMs: 1_500, marginMs: 100 }, gce: { watcherPollIntervalMs: 200, watcherRequestTimeoutMs: 150 } };
+const FAST_DRAIN = {
+  drain: { windowMs: 200, deadlineMs: 1_500, marginMs: 100 },
+  gce: { watcherPollIntervalMs: 200, watcherRequestTimeoutMs: 150 },
+};
 
 let double: GceDouble;
 beforeEach(async () => {
@@ -83,12 +86,15 @@ describe('npm run server with SLUICE_GCE_WATCHER=on (one shutdown controller, is
     const srv = await spawnServer(env());
     const killer = setTimeout(() => srv.proc.kill('SIGKILL'), 30_000);
     try {
-      const status = await (await fetch(`http://127.0.0.1:${srv.adminPort}/status`)).json() as Record<string, any>;
+      const status = (await (await fetch(`http://127.0.0.1:${srv.adminPort}/status`)).json()) as Record<string, any>;
       expect(status.lifecycleWatcher).toMatchObject({ lastResult: expect.any(String), polls: expect.any(Number) });
       await onList(2, () => (double.action = 'DELETING'));
       await srv.waitForLog('drained: staying up, unready, until the VM stops (no restart)', 10_000);
       // Still alive a full drain deadline later: the old code exited 0 here and systemd restarted it.
-      const early = await Promise.race([srv.exited, new Promise<'alive'>((r) => setTimeout(() => r('alive'), FAST_DRAIN.drain.deadlineMs))]);
+      const early = await Promise.race([
+        srv.exited,
+        new Promise<'alive'>((r) => setTimeout(() => r('alive'), FAST_DRAIN.drain.deadlineMs)),
+      ]);
       expect(early).toBe('alive');
       // Unready: the public listener is closed, so the LB's /readyz probe fails.
       await expect(fetch(`http://127.0.0.1:${srv.port}/readyz`)).rejects.toThrow();
@@ -101,7 +107,9 @@ describe('npm run server with SLUICE_GCE_WATCHER=on (one shutdown controller, is
     expect(drains).toHaveLength(1);
     expect(drains[0]).toMatchObject({ reason: 'watcher:DELETING' });
     expect(srv.logs).toContainEqual(expect.objectContaining({ msg: 'lifecycle watcher: DELETING, starting the drain' }));
-    expect(srv.logs).toContainEqual(expect.objectContaining({ msg: 'exiting after drain', reason: 'watcher', why: 'sigterm after watcher drain' }));
+    expect(srv.logs).toContainEqual(
+      expect.objectContaining({ msg: 'exiting after drain', reason: 'watcher', why: 'sigterm after watcher drain' }),
+    );
   });
 
   it('an admin drain is adopted (not drained twice) and exits 0; the watcher reports a 403 in /status and the metric', async () => {
@@ -110,7 +118,7 @@ describe('npm run server with SLUICE_GCE_WATCHER=on (one shutdown controller, is
     const killer = setTimeout(() => srv.proc.kill('SIGKILL'), 30_000);
     try {
       await onList(2, () => undefined);
-      const status = await (await fetch(`http://127.0.0.1:${srv.adminPort}/status`)).json() as Record<string, any>;
+      const status = (await (await fetch(`http://127.0.0.1:${srv.adminPort}/status`)).json()) as Record<string, any>;
       expect(status.lifecycleWatcher).toMatchObject({ up: false, lastResult: 'error', lastStatus: 403 });
       const metrics = await (await fetch(`http://127.0.0.1:${srv.adminPort}/metrics`)).text();
       expect(metrics).toMatch(/^sluice_lifecycle_watcher_up 0$/m);

@@ -11,7 +11,11 @@ const POLL_MS = 300;
 /** The per-poll time limit (gce.watcherRequestTimeoutMs), below the interval as the contract demands. */
 const REQUEST_MS = 250;
 
-interface Entry { level: string; obj: Record<string, unknown>; msg: string }
+interface Entry {
+  level: string;
+  obj: Record<string, unknown>;
+  msg: string;
+}
 function recordingLog(): WatcherLogger & { entries: Entry[] } {
   const entries: Entry[] = [];
   const at = (level: string) => (obj: object, msg: string) => void entries.push({ level, obj: obj as Record<string, unknown>, msg });
@@ -36,7 +40,10 @@ afterEach(async () => {
   expect(unhandled).toEqual([]);
 });
 
-function startWatcher(log?: WatcherLogger, extra: { now?: () => number; random?: () => number; pollIntervalMs?: number; requestTimeoutMs?: number } = {}): { drained: Promise<LifecycleEvent>; calls: LifecycleEvent[] } {
+function startWatcher(
+  log?: WatcherLogger,
+  extra: { now?: () => number; random?: () => number; pollIntervalMs?: number; requestTimeoutMs?: number } = {},
+): { drained: Promise<LifecycleEvent>; calls: LifecycleEvent[] } {
   const calls: LifecycleEvent[] = [];
   let resolve!: (e: LifecycleEvent) => void;
   const drained = new Promise<LifecycleEvent>((r) => (resolve = r));
@@ -131,7 +138,9 @@ describe('lifecycle watcher: currentAction', () => {
     expect(meta.every((r) => r.headers['metadata-flavor'] === 'Google')).toBe(true);
     const lists = double.requests.filter((r) => r.path.endsWith('/listManagedInstances'));
     expect(lists.every((r) => r.method === 'POST' && r.headers.authorization === `Bearer ${double.accessToken}`)).toBe(true);
-    expect(lists[0].path).toBe('/compute/v1/projects/123456789012/regions/us-central1/instanceGroupManagers/sluice-us-central1/listManagedInstances');
+    expect(lists[0].path).toBe(
+      '/compute/v1/projects/123456789012/regions/us-central1/instanceGroupManagers/sluice-us-central1/listManagedInstances',
+    );
     // The token is fetched once and cached across polls.
     expect(double.requests.filter((r) => r.path.endsWith('/token'))).toHaveLength(1);
   });
@@ -167,11 +176,11 @@ describe('lifecycle watcher: failures are logged and retried, never fatal', () =
     expect(double.listCalls.map((c) => c.answered)).toEqual(['forbidden', 'forbidden', 'forbidden', 'NONE', 'DELETING']);
     const errors = log.entries.filter((e) => e.level === 'error' && e.obj.status === 403);
     expect(errors).toHaveLength(3);
-    expect(String(errors[0].obj.err)).toContain("compute.instanceGroupManagers.get");
+    expect(String(errors[0].obj.err)).toContain('compute.instanceGroupManagers.get');
     expect(errors.map((e) => e.obj.consecutiveErrors)).toEqual([1, 2, 3]);
   });
 
-  it('tells a 403 rateLimitExceeded (quota) from a 403 forbidden (permission): log field, health, and the next poll waits for the quota\'s next minute', async () => {
+  it("tells a 403 rateLimitExceeded (quota) from a 403 forbidden (permission): log field, health, and the next poll waits for the quota's next minute", async () => {
     // A slower schedule than the rest of the suite: this test reads exact failure sequences, which a
     // 250 ms request limit on a loaded machine would interleave with timeouts.
     const poll = 1_000;
@@ -184,10 +193,12 @@ describe('lifecycle watcher: failures are logged and retried, never fatal', () =
     const failures: string[] = [];
     const third = afterListCall(3, () => undefined);
     startWatcher(log, { now, random: () => 0.5, pollIntervalMs: poll, requestTimeoutMs: 800 });
-    const quotaSeen = new Promise<void>((resolve) => watcher!.on('pollError', (_e: unknown, f: string) => {
-      failures.push(f);
-      if (f === 'quota') resolve();
-    }));
+    const quotaSeen = new Promise<void>((resolve) =>
+      watcher!.on('pollError', (_e: unknown, f: string) => {
+        failures.push(f);
+        if (f === 'quota') resolve();
+      }),
+    );
     await quotaSeen;
     const h = watcher!.health();
     expect(h).toMatchObject({ up: false, lastStatus: 403, lastFailure: 'quota', lastReason: 'rateLimitExceeded' });
@@ -275,7 +286,9 @@ describe('lifecycle watcher: timing bound and health (issue 10, defects 2 and 5)
   });
 
   it('refuses a request time limit that is not below the interval', () => {
-    expect(() => new LifecycleWatcher({ pollIntervalMs: 100, requestTimeoutMs: 100, onDrain: () => undefined })).toThrow(/below pollIntervalMs/);
+    expect(() => new LifecycleWatcher({ pollIntervalMs: 100, requestTimeoutMs: 100, onDrain: () => undefined })).toThrow(
+      /below pollIntervalMs/,
+    );
   });
 
   it('reports its health: a 403 is down with status 403, the next good poll is up again', async () => {
@@ -290,7 +303,12 @@ describe('lifecycle watcher: timing bound and health (issue 10, defects 2 and 5)
     const forbidden = seen.findIndex((h) => h.lastStatus === 403);
     expect(seen[forbidden]).toEqual({ up: false, lastStatus: 403, lastResult: 'error' });
     expect(seen.slice(forbidden + 1)).toContainEqual({ up: true, lastStatus: undefined, lastResult: 'ok' });
-    expect(watcher!.health()).toMatchObject({ up: true, lastResult: 'ok', mig: 'regions/us-central1/sluice-us-central1', consecutiveErrors: 0 });
+    expect(watcher!.health()).toMatchObject({
+      up: true,
+      lastResult: 'ok',
+      mig: 'regions/us-central1/sluice-us-central1',
+      consecutiveErrors: 0,
+    });
   });
 });
 
@@ -323,7 +341,9 @@ describe('lifecycle watcher: preemption and MIG discovery', () => {
     const { drained } = startWatcher();
     await changed;
     expect(await drained).toBe('ABANDONING');
-    expect(double.listCalls[0].path).toBe('/compute/v1/projects/123456789012/zones/us-central1-b/instanceGroupManagers/sluice-zonal/listManagedInstances');
+    expect(double.listCalls[0].path).toBe(
+      '/compute/v1/projects/123456789012/zones/us-central1-b/instanceGroupManagers/sluice-zonal/listManagedInstances',
+    );
   });
 
   it('stop() ends both loops promptly, with a hanging GET in flight', async () => {
@@ -338,8 +358,18 @@ describe('lifecycle watcher: preemption and MIG discovery', () => {
   });
 
   it('parses created-by for regional and zonal groups and rejects anything else', () => {
-    expect(parseCreatedBy('projects/123/regions/europe-west1/instanceGroupManagers/sluice-europe-west1')).toEqual({ project: '123', scope: 'regions', location: 'europe-west1', name: 'sluice-europe-west1' });
-    expect(parseCreatedBy('projects/123/zones/europe-west1-b/instanceGroupManagers/g\n')).toEqual({ project: '123', scope: 'zones', location: 'europe-west1-b', name: 'g' });
+    expect(parseCreatedBy('projects/123/regions/europe-west1/instanceGroupManagers/sluice-europe-west1')).toEqual({
+      project: '123',
+      scope: 'regions',
+      location: 'europe-west1',
+      name: 'sluice-europe-west1',
+    });
+    expect(parseCreatedBy('projects/123/zones/europe-west1-b/instanceGroupManagers/g\n')).toEqual({
+      project: '123',
+      scope: 'zones',
+      location: 'europe-west1-b',
+      name: 'g',
+    });
     expect(parseCreatedBy('projects/123/zones/europe-west1-b/instances/x')).toBeUndefined();
     expect(parseCreatedBy('test-kitchen')).toBeUndefined();
   });

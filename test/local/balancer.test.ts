@@ -7,7 +7,12 @@
 import net from 'node:net';
 import { Balancer } from '../../app/local/lb/builtin';
 
-interface Backend { port: number; ready: boolean; sockets: Set<net.Socket>; close(): Promise<void> }
+interface Backend {
+  port: number;
+  ready: boolean;
+  sockets: Set<net.Socket>;
+  close(): Promise<void>;
+}
 
 /** A backend: `GET /readyz` answers 200 or 503; any other connection is held open and swallows its bytes. */
 async function backend(): Promise<Backend> {
@@ -18,13 +23,18 @@ async function backend(): Promise<Backend> {
     s.on('close', () => sockets.delete(s));
     s.on('error', () => undefined);
     s.once('data', (d) => {
-      if (d.toString().startsWith('GET /readyz')) s.end(`HTTP/1.1 ${b.ready ? '200 OK' : '503 Service Unavailable'}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+      if (d.toString().startsWith('GET /readyz'))
+        s.end(`HTTP/1.1 ${b.ready ? '200 OK' : '503 Service Unavailable'}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
     });
   });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   b.port = (srv.address() as net.AddressInfo).port;
   b.sockets = sockets;
-  b.close = () => new Promise((r) => { for (const s of sockets) s.destroy(); srv.close(() => r()); });
+  b.close = () =>
+    new Promise((r) => {
+      for (const s of sockets) s.destroy();
+      srv.close(() => r());
+    });
   return b;
 }
 
@@ -34,7 +44,11 @@ function connect(port: number): Promise<net.Socket> {
     s.on('error', reject);
   });
 }
-const closed = (s: net.Socket) => new Promise<number>((r) => { const t = Date.now(); s.once('close', () => r(Date.now() - t)); });
+const closed = (s: net.Socket) =>
+  new Promise<number>((r) => {
+    const t = Date.now();
+    s.once('close', () => r(Date.now() - t));
+  });
 
 const opts = { port: 0, idleTimeoutMs: 600, drainingMs: 500, checkIntervalMs: 50, checkTimeoutMs: 200, rise: 2, fall: 2 };
 
@@ -117,7 +131,10 @@ describe('built-in balancer', () => {
 
   test('no backend up: the connection is refused with a reset', async () => {
     const s = net.connect(lb.port, '127.0.0.1');
-    const err = await new Promise<NodeJS.ErrnoException | undefined>((r) => { s.once('error', r); s.once('close', () => r(undefined)); });
+    const err = await new Promise<NodeJS.ErrnoException | undefined>((r) => {
+      s.once('error', r);
+      s.once('close', () => r(undefined));
+    });
     expect(err?.code ?? 'closed').toMatch(/ECONNRESET|closed/);
     expect(lb.refused).toBe(1);
   });

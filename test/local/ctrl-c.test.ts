@@ -33,7 +33,11 @@ function descendants(pid: number): number[] {
   }
   const out: number[] = [];
   const walk = (p: number) => {
-    for (const [c, pp] of parent) if (pp === p) { out.push(c); walk(c); }
+    for (const [c, pp] of parent)
+      if (pp === p) {
+        out.push(c);
+        walk(c);
+      }
   };
   walk(pid);
   return out;
@@ -60,7 +64,11 @@ interface Terminal {
 /** `command` run by `sh -c` in a new pseudo-terminal, as the session's foreground job. */
 function inTerminal(command: string, env: Record<string, string>): Terminal {
   // -e: script exits with the command's status; -f: flush each write; -q: no banner.
-  const proc = spawn('script', ['-qfec', command, '/dev/null'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const proc = spawn('script', ['-qfec', command, '/dev/null'], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let out = '';
   const waiters: Array<() => void> = [];
   proc.stdout!.on('data', (d: Buffer) => {
@@ -71,19 +79,25 @@ function inTerminal(command: string, env: Record<string, string>): Terminal {
   return {
     proc,
     output: () => out,
-    waitFor: (re, ms) => new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no ${re} within ${ms} ms:\n${out}`)), ms);
-      const check = () => {
-        if (!re.test(out)) return;
-        clearTimeout(timer);
-        waiters.splice(waiters.indexOf(check), 1);
-        resolve();
-      };
-      waiters.push(check);
-      void exited.then(() => { clearTimeout(timer); reject(new Error(`exited before ${re}:\n${out}`)); });
-      check();
-    }),
-    ctrlC: () => { proc.stdin!.write('\x03'); },
+    waitFor: (re, ms) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no ${re} within ${ms} ms:\n${out}`)), ms);
+        const check = () => {
+          if (!re.test(out)) return;
+          clearTimeout(timer);
+          waiters.splice(waiters.indexOf(check), 1);
+          resolve();
+        };
+        waiters.push(check);
+        void exited.then(() => {
+          clearTimeout(timer);
+          reject(new Error(`exited before ${re}:\n${out}`));
+        });
+        check();
+      }),
+    ctrlC: () => {
+      proc.stdin!.write('\x03');
+    },
     exited,
   };
 }
@@ -104,7 +118,13 @@ async function untilGone(pids: number[], ms: number): Promise<number[]> {
   const strays: number[] = [];
   const dirs: string[] = [];
   afterAll(() => {
-    for (const pid of strays) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+    for (const pid of strays) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
     for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
   });
   const tmp = () => {
@@ -135,7 +155,7 @@ async function untilGone(pids: number[], ms: number): Promise<number[]> {
     expect(await untilGone(kids, 10_000)).toEqual([]);
   });
 
-  test('npm run drill: the running scenario\'s region stops the same way, exit 0', async () => {
+  test("npm run drill: the running scenario's region stops the same way, exit 0", async () => {
     const dir = tmp();
     const t = inTerminal(`exec npm run drill -- --quick --scenarios 1 --peers 12 --out ${path.join(dir, 'report')}`, { TMPDIR: dir });
     await t.waitFor(/drill: region up: /, 120_000);

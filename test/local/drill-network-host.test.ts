@@ -25,8 +25,13 @@ async function upgradeEcho(): Promise<{ port: number; sockets: net.Socket[]; clo
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
-    port: (server.address() as net.AddressInfo).port, sockets,
-    close: () => new Promise((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
+    port: (server.address() as net.AddressInfo).port,
+    sockets,
+    close: () =>
+      new Promise((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
   };
 }
 

@@ -6,24 +6,69 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ScenarioResult } from '../../app/local/drill/drill';
-import { chartFileName, readmeBlock, README_BEGIN, README_END, renderReport, RunMeta, summaryTable, withReadmeBlock } from '../../app/local/drill/report';
+import {
+  chartFileName,
+  readmeBlock,
+  README_BEGIN,
+  README_END,
+  renderReport,
+  RunMeta,
+  summaryTable,
+  withReadmeBlock,
+} from '../../app/local/drill/report';
 import type { FleetSummary } from '../../app/peer/fleet';
 
 const ROOT = path.resolve(__dirname, '../..');
 const pct = (p50: number, max: number) => ({ count: 40, p50, p90: max, p99: max, max });
 const summary: FleetSummary = {
-  peers: 300, urls: ['ws://127.0.0.1:1/socket/websocket'], durationMs: 60_000, intervalMs: 1_000, sent: 1000, acked: 1000, failed: 0, failures: {},
-  statuses: { delivered: 990, stored: 10, duplicate: 0 }, delivered: 1000, duplicated: 0, lost: 0, unacked: 0, reconnects: 40, replayed: 10,
-  historyGaps: 0, longestGapMs: 900, gapMs: pct(300, 900), settled: true, fatal: {},
+  peers: 300,
+  urls: ['ws://127.0.0.1:1/socket/websocket'],
+  durationMs: 60_000,
+  intervalMs: 1_000,
+  sent: 1000,
+  acked: 1000,
+  failed: 0,
+  failures: {},
+  statuses: { delivered: 990, stored: 10, duplicate: 0 },
+  delivered: 1000,
+  duplicated: 0,
+  lost: 0,
+  unacked: 0,
+  reconnects: 40,
+  replayed: 10,
+  historyGaps: 0,
+  longestGapMs: 900,
+  gapMs: pct(300, 900),
+  settled: true,
+  fatal: {},
 };
 const machine = { cores: 2, loadStart: 1, loadEnd: 1.5, eventLoopDelayP99Ms: 12, eventLoopDelayMaxMs: 40, failedAttempts: {} };
 const base = { lb: 'haproxy', backplane: 'redis', peers: 300, everOffline: 0, summary, machine, chart: '<svg></svg>', notes: ['a note'] };
 const results: ScenarioResult[] = [
-  { ...base, n: 1, name: 'healthy rollout', fails: 'nothing', acts: 'drain (defense 1)', affected: 300, outageMs: pct(310, 920), checks: [{ what: 'reconnect gap max (ms)', value: 920, bound: 5000, ok: true }] },
   {
-    ...base, n: 3, name: 'drain skipped, LB timeout ineffective', fails: 'drain, LB idle timeout', acts: 'heartbeats (defense 3)', affected: 100,
-    outageMs: pct(12_000, 21_500), clientDetectMs: pct(10_000, 15_100), serverDetectMs: pct(15_000, 15_050),
-    checks: [{ what: 'client detection max (ms)', value: 15_100, bound: 15_250, ok: true }, { what: 'signals lost', value: 1, bound: 0, ok: false }],
+    ...base,
+    n: 1,
+    name: 'healthy rollout',
+    fails: 'nothing',
+    acts: 'drain (defense 1)',
+    affected: 300,
+    outageMs: pct(310, 920),
+    checks: [{ what: 'reconnect gap max (ms)', value: 920, bound: 5000, ok: true }],
+  },
+  {
+    ...base,
+    n: 3,
+    name: 'drain skipped, LB timeout ineffective',
+    fails: 'drain, LB idle timeout',
+    acts: 'heartbeats (defense 3)',
+    affected: 100,
+    outageMs: pct(12_000, 21_500),
+    clientDetectMs: pct(10_000, 15_100),
+    serverDetectMs: pct(15_000, 15_050),
+    checks: [
+      { what: 'client detection max (ms)', value: 15_100, bound: 15_250, ok: true },
+      { what: 'signals lost', value: 1, bound: 0, ok: false },
+    ],
   },
 ];
 const meta: RunMeta = { quick: false, peers: 300, date: '2026-12-02', command: 'npm run drill', cores: 2, node: 'v20.20.2' };
@@ -40,7 +85,9 @@ test('README block: run, machine (cores, Node), table and the chart, between the
   expect(block).toMatchSnapshot();
   expect(block.startsWith(README_BEGIN)).toBe(true);
   expect(block.endsWith(README_END)).toBe(true);
-  expect(block).toContain('2 cores (`nproc` 2, 1-minute load average 1 to 1.5 during the run), Node v20.20.2, HAProxy and Redis, 300 peers per scenario');
+  expect(block).toContain(
+    '2 cores (`nproc` 2, 1-minute load average 1 to 1.5 during the run), Node v20.20.2, HAProxy and Redis, 300 peers per scenario',
+  );
   expect(block).toContain('](docs/drill-healthy-rollout.svg)');
   expect(chartFileName(results[0])).toBe('drill-healthy-rollout.svg');
   expect(chartFileName({ name: 'no defense (the incident, scaled)' })).toBe('drill-no-defense-the-incident-scaled.svg');
@@ -85,10 +132,16 @@ test('docs/drill.md opens with a real run: its drill block has the table and a c
 });
 
 test("the README's drill headline repeats each scenario's worst outage and loss from docs/drill.md's run", () => {
-  const rows = (text: string) => new Map(text.split('\n').filter((l) => /^\| \d\. /.test(l)).map((l) => {
-    const cells = l.split('|').map((c) => c.trim());
-    return [cells[1], cells.filter((c) => /^\*\*[\d.]+ s\*\*$|^\d+ \/ \d+$/.test(c))] as const;
-  }));
+  const rows = (text: string) =>
+    new Map(
+      text
+        .split('\n')
+        .filter((l) => /^\| \d\. /.test(l))
+        .map((l) => {
+          const cells = l.split('|').map((c) => c.trim());
+          return [cells[1], cells.filter((c) => /^\*\*[\d.]+ s\*\*$|^\d+ \/ \d+$/.test(c))] as const;
+        }),
+    );
   const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
   const headline = /<!-- drill-headline:begin[^>]*-->\n([\s\S]*?)<!-- drill-headline:end -->/.exec(readme);
   expect(headline).not.toBeNull();
@@ -96,7 +149,7 @@ test("the README's drill headline repeats each scenario's worst outage and loss 
   const shown = rows(headline![1]);
   expect([...shown.keys()]).toEqual([...run.keys()]);
   for (const [scenario, cells] of shown) {
-    expect(cells).toHaveLength(2);   // worst outage, lost / duplicated
+    expect(cells).toHaveLength(2); // worst outage, lost / duplicated
     expect(run.get(scenario)).toEqual(cells);
   }
 });

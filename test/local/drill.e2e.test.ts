@@ -13,17 +13,30 @@ jest.setTimeout(300_000);
 
 test('drill --quick, scenarios 1-3: every bound met, nothing lost', async () => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-drill-'));
-  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'app/local/drill/cli.ts'), '--quick', '--scenarios', '1,2,3', '--out', out], {
-    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const proc = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(ROOT, 'app/local/drill/cli.ts'), '--quick', '--scenarios', '1,2,3', '--out', out],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let stderr = '';
-  proc.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  proc.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   const code = await new Promise<number | null>((resolve) => proc.once('exit', (c) => resolve(c)));
   if (code !== 0) console.log(stderr);
   expect(code).toBe(0);
   const results = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8')) as Array<{
-    n: number; lb: string; backplane: string; affected: number; outageMs: { max: number; count: number };
-    summary: { lost: number; duplicated: number; settled: boolean; sent: number }; everOffline: number; checks: Array<{ ok: boolean }>;
+    n: number;
+    lb: string;
+    backplane: string;
+    affected: number;
+    outageMs: { max: number; count: number };
+    summary: { lost: number; duplicated: number; settled: boolean; sent: number };
+    everOffline: number;
+    checks: Array<{ ok: boolean }>;
   }>;
   expect(results.map((r) => r.n)).toEqual([1, 2, 3]);
   for (const r of results) {
@@ -40,6 +53,11 @@ test('drill --quick, scenarios 1-3: every bound met, nothing lost', async () => 
   const report = fs.readFileSync(path.join(out, 'report.md'), 'utf8');
   expect(report).toContain('| 3. drain skipped, LB timeout ineffective |');
   expect(report).not.toContain('MISSED');
-  console.log(report.split('\n').filter((l) => l.startsWith('| 1.') || l.startsWith('| 2.') || l.startsWith('| 3.')).join('\n'));
+  console.log(
+    report
+      .split('\n')
+      .filter((l) => l.startsWith('| 1.') || l.startsWith('| 2.') || l.startsWith('| 3.'))
+      .join('\n'),
+  );
   fs.rmSync(out, { recursive: true, force: true });
 });

@@ -27,7 +27,11 @@ function descendants(pid: number): number[] {
   }
   const out: number[] = [];
   const walk = (p: number) => {
-    for (const [c, pp] of parent) if (pp === p) { out.push(c); walk(c); }
+    for (const [c, pp] of parent)
+      if (pp === p) {
+        out.push(c);
+        walk(c);
+      }
   };
   walk(pid);
   return out;
@@ -57,9 +61,15 @@ function startedRegion(proc: ChildProcess): Promise<string[]> {
     const timer = setTimeout(() => reject(new Error(`region did not start: ${lines.join('\n')}`)), 90_000);
     readline.createInterface({ input: proc.stderr! }).on('line', (l) => {
       lines.push(l);
-      if (l.includes('Ctrl-C stops the fleet')) { clearTimeout(timer); resolve(lines); }
+      if (l.includes('Ctrl-C stops the fleet')) {
+        clearTimeout(timer);
+        resolve(lines);
+      }
     });
-    proc.once('exit', (c) => { clearTimeout(timer); reject(new Error(`exited ${c}: ${lines.join('\n')}`)); });
+    proc.once('exit', (c) => {
+      clearTimeout(timer);
+      reject(new Error(`exited ${c}: ${lines.join('\n')}`));
+    });
   });
 }
 
@@ -71,7 +81,13 @@ const linux = process.platform === 'linux' && setprivAvailable();
   const strays: number[] = [];
   afterAll(() => {
     for (const p of spawned) if (p.exitCode === null) p.kill('SIGKILL');
-    for (const pid of strays) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+    for (const pid of strays) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
   });
 
   test('launchers: the parent is always watched', () => {
@@ -79,7 +95,10 @@ const linux = process.platform === 'linux' && setprivAvailable();
   });
 
   test('region process SIGKILLed: its servers, HAProxy and Redis die with it', async () => {
-    const proc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'app/local/main.ts'), ...ARGS], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    const proc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'app/local/main.ts'), ...ARGS], {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     spawned.push(proc);
     const lines = await startedRegion(proc);
     // How to connect is printed without a token: tokens never go in URLs or logs.

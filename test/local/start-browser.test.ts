@@ -30,11 +30,21 @@ function chromiumPath(): string | undefined {
 
 function getJson<T>(url: string): Promise<T> {
   return new Promise((resolve, reject) => {
-    http.get(url, (res) => {
-      let b = '';
-      res.on('data', (d: Buffer) => { b += d.toString(); });
-      res.on('end', () => { try { resolve(JSON.parse(b) as T); } catch (e) { reject(e); } });
-    }).on('error', reject);
+    http
+      .get(url, (res) => {
+        let b = '';
+        res.on('data', (d: Buffer) => {
+          b += d.toString();
+        });
+        res.on('end', () => {
+          try {
+            resolve(JSON.parse(b) as T);
+          } catch (e) {
+            reject(e);
+          }
+        });
+      })
+      .on('error', reject);
   });
 }
 
@@ -49,26 +59,39 @@ const exe = chromiumPath();
   });
 
   test('page, roll out with zero offline and zero lost, clean Ctrl-C', async () => {
-    proc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'app/local/main.ts'), '--port', '0', '--status-port', '0', '--peers', '30', '--quick'], {
-      cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    proc = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(ROOT, 'app/local/main.ts'), '--port', '0', '--status-port', '0', '--peers', '30', '--quick'],
+      {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     const exited = new Promise<number | null>((resolve) => proc.once('exit', (c) => resolve(c)));
     readline.createInterface({ input: proc.stderr! }).on('line', (l) => lines.push(l));
     const url = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no status URL: ${lines.join('\n')}`)), 60_000);
       const check = () => {
         const m = lines.join('\n').match(/status page {2}: (http:\/\/127\.0\.0\.1:\d+\/)/);
-        if (m) { clearTimeout(timer); resolve(m[1]); } else setTimeout(check, 50);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]);
+        } else setTimeout(check, 50);
       };
       check();
     });
-    const admins = [...lines.join('\n').matchAll(/(local-\d+) admin: (http:\/\/127\.0\.0\.1:\d+)\/status/g)].map((m) => ({ id: m[1], url: m[2] }));
+    const admins = [...lines.join('\n').matchAll(/(local-\d+) admin: (http:\/\/127\.0\.0\.1:\d+)\/status/g)].map((m) => ({
+      id: m[1],
+      url: m[2],
+    }));
     expect(admins.map((a) => a.id).sort()).toEqual(['local-1', 'local-2', 'local-3']);
 
     browser = await chromium.launch({ executablePath: exe, args: ['--no-sandbox'] });
     const page = await browser.newPage({ viewport: { width: 1100, height: 1100 } });
     await page.goto(url);
-    await page.waitForFunction(() => document.querySelectorAll('#servers tbody tr').length === 3 && document.getElementById('peers-online')!.textContent === '30');
+    await page.waitForFunction(
+      () => document.querySelectorAll('#servers tbody tr').length === 3 && document.getElementById('peers-online')!.textContent === '30',
+    );
     await page.waitForSelector('#chart svg');
     fs.mkdirSync(OUT, { recursive: true });
     // Idle: a settled fleet (every peer online, signals flowing) with a chart of a few samples.
@@ -76,10 +99,16 @@ const exe = chromiumPath();
     await page.screenshot({ path: path.join(OUT, 'status-page.png'), fullPage: true });
 
     // The page's per-server numbers match each server's own /status (read around one page update).
-    const shown = await page.$$eval('#servers tbody tr', (rows) => rows.map((r) => ({
-      id: r.getAttribute('data-server'), state: r.querySelector('.state')!.textContent, connections: Number(r.querySelector('.connections')!.textContent),
-    })));
-    const truth = await Promise.all(admins.map((a) => getJson<{ serverId: string; state: string; connections: number }>(`${a.url}/status`)));
+    const shown = await page.$$eval('#servers tbody tr', (rows) =>
+      rows.map((r) => ({
+        id: r.getAttribute('data-server'),
+        state: r.querySelector('.state')!.textContent,
+        connections: Number(r.querySelector('.connections')!.textContent),
+      })),
+    );
+    const truth = await Promise.all(
+      admins.map((a) => getJson<{ serverId: string; state: string; connections: number }>(`${a.url}/status`)),
+    );
     for (const t of truth) {
       const row = shown.find((s) => s.id === t.serverId)!;
       expect(row.state).toBe(t.state);
@@ -90,14 +119,26 @@ const exe = chromiumPath();
     await page.click('#rollout');
     await page.waitForFunction(() => document.getElementById('rollout-state')!.textContent!.startsWith('rolling out'));
     // Rolling out: a drain in progress on the canary's old server.
-    await page.waitForFunction(() => Array.from(document.querySelectorAll('#servers tbody tr .state')).some((td) => td.textContent === 'draining'), undefined, { timeout: 60_000 });
+    await page.waitForFunction(
+      () => Array.from(document.querySelectorAll('#servers tbody tr .state')).some((td) => td.textContent === 'draining'),
+      undefined,
+      { timeout: 60_000 },
+    );
     await page.screenshot({ path: path.join(OUT, 'status-rolling-out.png'), fullPage: true });
     // Done: three new servers, all 30 peers online on them.
-    await page.waitForFunction(() => {
-      const ids = Array.from(document.querySelectorAll('#servers tbody tr')).map((r) => r.getAttribute('data-server'));
-      return document.getElementById('rollout-state')!.textContent === 'idle' && ids.length === 3
-        && ids.every((id) => ['local-4', 'local-5', 'local-6'].includes(id!)) && document.getElementById('peers-online')!.textContent === '30';
-    }, undefined, { timeout: 120_000 });
+    await page.waitForFunction(
+      () => {
+        const ids = Array.from(document.querySelectorAll('#servers tbody tr')).map((r) => r.getAttribute('data-server'));
+        return (
+          document.getElementById('rollout-state')!.textContent === 'idle' &&
+          ids.length === 3 &&
+          ids.every((id) => ['local-4', 'local-5', 'local-6'].includes(id!)) &&
+          document.getElementById('peers-online')!.textContent === '30'
+        );
+      },
+      undefined,
+      { timeout: 120_000 },
+    );
     expect(await page.textContent('#ever-offline')).toBe('0');
     const state = await getJson<{ fleet: { reconnects: number; everOffline: number } }>(`${url}api/state`);
     expect(state.fleet.reconnects).toBeGreaterThanOrEqual(30);
@@ -114,21 +155,35 @@ const exe = chromiumPath();
     expect(await page.$$eval('#halt-gates li', (li) => li.map((l) => l.getAttribute('data-gate')))).toContain('drain-resets');
     expect(await page.textContent('#halt-gates')).toMatch(/drain-resets: [1-9]\d* reset \(RST\) on local-4 .*\(threshold <= 0\)/);
     expect(await page.textContent('#rollback')).toBe('roll back to good');
-    expect(await page.textContent('#rollback-command')).toBe(`curl -X POST -H 'Content-Type: application/json' -d '{"release":"good"}' ${url}api/rollout`);
+    expect(await page.textContent('#rollback-command')).toBe(
+      `curl -X POST -H 'Content-Type: application/json' -d '{"release":"good"}' ${url}api/rollout`,
+    );
     expect(await page.evaluate(() => getComputedStyle(document.getElementById('halt')!).borderColor)).toBe('rgb(204, 0, 0)');
     await page.screenshot({ path: path.join(OUT, 'status-halted.png'), fullPage: true });
     // The banner's button rolls back: only the halted rollout's server is replaced, the banner goes.
     await page.click('#rollback');
-    await page.waitForFunction(() => document.getElementById('rollout-state')!.textContent === 'idle' && document.getElementById('halt')!.hidden
-      && document.querySelectorAll('#history tbody tr').length === 3, undefined, { timeout: 120_000 });
-    expect(await page.$$eval('#history tbody tr', (rows) => rows.map((r) => `${r.children[1].textContent} ${r.children[2].textContent}`))).toEqual(['good done', 'skip-drain halted', 'good done']);
+    await page.waitForFunction(
+      () =>
+        document.getElementById('rollout-state')!.textContent === 'idle' &&
+        document.getElementById('halt')!.hidden &&
+        document.querySelectorAll('#history tbody tr').length === 3,
+      undefined,
+      { timeout: 120_000 },
+    );
+    expect(
+      await page.$$eval('#history tbody tr', (rows) => rows.map((r) => `${r.children[1].textContent} ${r.children[2].textContent}`)),
+    ).toEqual(['good done', 'skip-drain halted', 'good done']);
 
     // Silenced: a server's traffic black-holed (no FIN, no RST): its row says so.
     const victim = await page.$eval('#servers tbody tr', (r) => r.getAttribute('data-server')!);
     await page.selectOption('#break-mode', 'silence');
     await page.selectOption('#break-server', victim);
     await page.click('#break');
-    await page.waitForFunction((id) => document.querySelector(`#servers tbody tr[data-server="${id}"] .state`)?.textContent === 'silent', victim, { timeout: 30_000 });
+    await page.waitForFunction(
+      (id) => document.querySelector(`#servers tbody tr[data-server="${id}"] .state`)?.textContent === 'silent',
+      victim,
+      { timeout: 30_000 },
+    );
     // A few samples later, so the chart shows it.
     const at = Number(await page.getAttribute('body', 'data-updated'));
     await page.waitForFunction((t) => Number(document.body.getAttribute('data-updated')) > t + 3_000, at, { timeout: 30_000 });
@@ -136,7 +191,11 @@ const exe = chromiumPath();
     await page.selectOption('#break-mode', 'restore');
     await page.selectOption('#break-server', victim);
     await page.click('#break');
-    await page.waitForFunction((id) => document.querySelector(`#servers tbody tr[data-server="${id}"] .state`)?.textContent === 'serving', victim, { timeout: 30_000 });
+    await page.waitForFunction(
+      (id) => document.querySelector(`#servers tbody tr[data-server="${id}"] .state`)?.textContent === 'serving',
+      victim,
+      { timeout: 30_000 },
+    );
     await page.waitForFunction(() => document.getElementById('peers-online')!.textContent === '30', undefined, { timeout: 60_000 });
     await browser.close();
     browser = undefined;

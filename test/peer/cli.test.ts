@@ -16,14 +16,21 @@ interface Run {
 
 function peerCli(args: string[], env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(TSX, ['app/peer/cli.ts', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(TSX, ['app/peer/cli.ts', ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', reject);
     child.on('close', (code) => {
-      const lines = out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+      const lines = out
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
       resolve({ code, lines, stderr: err });
     });
   });
@@ -45,7 +52,9 @@ afterAll(async () => {
 });
 
 test('a fleet logs state changes as JSON lines and prints its summary last', async () => {
-  const run = await peerCli(['--count', '4', '--url', srv.socketUrl, '--duration', String(DURATION_SEC), '--interval', '50'], { SLUICE_TOKEN_SECRET: SECRET });
+  const run = await peerCli(['--count', '4', '--url', srv.socketUrl, '--duration', String(DURATION_SEC), '--interval', '50'], {
+    SLUICE_TOKEN_SECRET: SECRET,
+  });
   expect(run.stderr).toBe('');
   expect(run.code).toBe(0);
   const summary = run.lines[run.lines.length - 1];
@@ -57,9 +66,27 @@ test('a fleet logs state changes as JSON lines and prints its summary last', asy
 }, 30_000);
 
 test('a single peer uses SLUICE_TOKEN and talks to its partner', async () => {
-  const run = await peerCli(['--kind', 'gateway', '--id', 'gw-cli', '--to', 'gw-cli', '--url', srv.socketUrl, '--duration', String(DURATION_SEC), '--interval', '50', '--log-level', 'warn'], {
-    SLUICE_TOKEN: await token('gw-cli', 'gateway'),
-  });
+  const run = await peerCli(
+    [
+      '--kind',
+      'gateway',
+      '--id',
+      'gw-cli',
+      '--to',
+      'gw-cli',
+      '--url',
+      srv.socketUrl,
+      '--duration',
+      String(DURATION_SEC),
+      '--interval',
+      '50',
+      '--log-level',
+      'warn',
+    ],
+    {
+      SLUICE_TOKEN: await token('gw-cli', 'gateway'),
+    },
+  );
   expect(run.code).toBe(0);
   expect(run.lines).toHaveLength(1);
   expect(run.lines[0]).toMatchObject({ event: 'summary', peer: 'gw-cli', to: 'gw-cli', lost: 0, duplicated: 0 });
@@ -68,7 +95,9 @@ test('a single peer uses SLUICE_TOKEN and talks to its partner', async () => {
 
 test('a bad token stops the peer with an error instead of retrying', async () => {
   // No --duration: the peer must end by itself once its token is refused.
-  const run = await peerCli(['--id', 'c-cli', '--to', 'gw-x', '--url', srv.socketUrl], { SLUICE_TOKEN_SECRET: 'a-different-secret-of-at-least-32-chars' });
+  const run = await peerCli(['--id', 'c-cli', '--to', 'gw-x', '--url', srv.socketUrl], {
+    SLUICE_TOKEN_SECRET: 'a-different-secret-of-at-least-32-chars',
+  });
   expect(run.code).toBe(3);
   const connecting = run.lines.filter((l) => l.event === 'state' && l.to === 'connecting');
   expect(connecting).toHaveLength(1);
@@ -86,10 +115,12 @@ async function strictServer(): Promise<{ url: string; server: SluiceServer }> {
 test('the token rides in the header: a server refusing query tokens serves the CLI fleet', async () => {
   const strict = await strictServer();
   try {
-    const ok = await peerCli(['--count', '2', '--url', strict.url, '--duration', String(DURATION_SEC), '--interval', '50'], { SLUICE_TOKEN_SECRET: SECRET });
+    const ok = await peerCli(['--count', '2', '--url', strict.url, '--duration', String(DURATION_SEC), '--interval', '50'], {
+      SLUICE_TOKEN_SECRET: SECRET,
+    });
     expect(ok.code).toBe(0);
     expect(ok.lines[ok.lines.length - 1]).toMatchObject({ event: 'summary', peers: 2, lost: 0, duplicated: 0 });
-    expect((ok.lines[ok.lines.length - 1].delivered as number)).toBeGreaterThan(0);
+    expect(ok.lines[ok.lines.length - 1].delivered as number).toBeGreaterThan(0);
   } finally {
     await strict.server.shutdown();
   }
@@ -125,8 +156,48 @@ test('a peer that never connected exits 4 and says so; signals refused for good 
       s.close(() => resolve(port));
     });
   });
-  const never = await peerCli(['--id', 'c-lonely', '--to', 'gw-lonely', '--url', `ws://127.0.0.1:${free}/socket/websocket`, '--duration', '2', '--log-level', 'silent'], { SLUICE_TOKEN_SECRET: SECRET });
-  expect({ code: never.code, stderr: never.stderr }).toEqual({ code: 4, stderr: expect.stringMatching(/^peer: never connected \(ws:\/\/127\.0\.0\.1:\d+\/socket\/websocket: .+\); is the server or region running\?\n$/) as string });
-  const alone = await peerCli(['--id', 'c-alone', '--to', 'gw-nobody', '--url', srv.socketUrl, '--duration', String(DURATION_SEC), '--interval', '50', '--log-level', 'silent'], { SLUICE_TOKEN_SECRET: SECRET });
-  expect({ code: alone.code, stderr: alone.stderr }).toEqual({ code: 5, stderr: expect.stringMatching(/signals refused for good: \{"unknown_peer":\d+\} \(unknown_peer: the partner \(--to\) must be connected; start it too\)/) as string });
+  const never = await peerCli(
+    [
+      '--id',
+      'c-lonely',
+      '--to',
+      'gw-lonely',
+      '--url',
+      `ws://127.0.0.1:${free}/socket/websocket`,
+      '--duration',
+      '2',
+      '--log-level',
+      'silent',
+    ],
+    { SLUICE_TOKEN_SECRET: SECRET },
+  );
+  expect({ code: never.code, stderr: never.stderr }).toEqual({
+    code: 4,
+    stderr: expect.stringMatching(
+      /^peer: never connected \(ws:\/\/127\.0\.0\.1:\d+\/socket\/websocket: .+\); is the server or region running\?\n$/,
+    ) as string,
+  });
+  const alone = await peerCli(
+    [
+      '--id',
+      'c-alone',
+      '--to',
+      'gw-nobody',
+      '--url',
+      srv.socketUrl,
+      '--duration',
+      String(DURATION_SEC),
+      '--interval',
+      '50',
+      '--log-level',
+      'silent',
+    ],
+    { SLUICE_TOKEN_SECRET: SECRET },
+  );
+  expect({ code: alone.code, stderr: alone.stderr }).toEqual({
+    code: 5,
+    stderr: expect.stringMatching(
+      /signals refused for good: \{"unknown_peer":\d+\} \(unknown_peer: the partner \(--to\) must be connected; start it too\)/,
+    ) as string,
+  });
 }, 30_000);

@@ -19,9 +19,14 @@ test('pairs clients with gateways; an odd one out talks to gateway 0', () => {
 });
 
 test('a drill peer counts distinct numbers, duplicates and holes per sender', () => {
-  const peer = new DrillPeer({ id: 'gw-count', kind: 'gateway', to: 'c-count' }, { url: 'ws://127.0.0.1:1/socket/websocket', token: 'unused', peerId: 'gw-count' }, pino({ level: 'silent' }));
+  const peer = new DrillPeer(
+    { id: 'gw-count', kind: 'gateway', to: 'c-count' },
+    { url: 'ws://127.0.0.1:1/socket/websocket', token: 'unused', peerId: 'gw-count' },
+    pino({ level: 'silent' }),
+  );
   let seq = 0;
-  const deliver = (from: string, n: unknown) => peer.client.emit('signal', { from, id: `${from}-${String(n)}`, seq: ++seq, data: { n }, replayed: false });
+  const deliver = (from: string, n: unknown) =>
+    peer.client.emit('signal', { from, id: `${from}-${String(n)}`, seq: ++seq, data: { n }, replayed: false });
   for (const n of [1, 2, 2, 4, 3, 3, 1]) deliver('c-count', n);
   for (const n of [1, 3, 'x', 0]) deliver('c-other', n);
   expect(peer.stats.received).toBe(6);
@@ -51,7 +56,8 @@ test('a fleet spread over two servers survives one of them dying (RST), nothing 
   const heartbeatTimeouts: string[] = [];
   try {
     await fleet.ready();
-    for (const p of fleet.peers) p.client.on('disconnected', (i) => i.reason === 'heartbeat_timeout' && heartbeatTimeouts.push(p.client.peerId ?? '?'));
+    for (const p of fleet.peers)
+      p.client.on('disconnected', (i) => i.reason === 'heartbeat_timeout' && heartbeatTimeouts.push(p.client.peerId ?? '?'));
     const onB = fleet.peers.filter((_, i) => i % 2 === 1); // peer i starts on urls[i % 2]
     expect(a.server.connectionCount).toBe(11);
     expect(b.server.connectionCount).toBe(10);
@@ -83,7 +89,15 @@ test('a fleet spread over two servers survives one of them dying (RST), nothing 
 test('durationMs stops the fleet by itself', async () => {
   const srv = await startServer();
   try {
-    const fleet = runFleet({ urls: [srv.socketUrl], count: 4, tokenSecret: SECRET, timeouts: fastTimeouts(), intervalMs: 20, durationMs: 500, prefix: 'short' });
+    const fleet = runFleet({
+      urls: [srv.socketUrl],
+      count: 4,
+      tokenSecret: SECRET,
+      timeouts: fastTimeouts(),
+      intervalMs: 20,
+      durationMs: 500,
+      prefix: 'short',
+    });
     const s = await fleet.done;
     expect(s.peers).toBe(4);
     expect(s.sent).toBeGreaterThan(0);

@@ -35,28 +35,54 @@ async function fakeAdmin(s: FakeState): Promise<{ url: string; close(): Promise<
       return;
     }
     if (req.url === '/status') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ serverId: 'x', state: s.state, ready: s.state === 'serving', connections: s.connections, drain: s.drain, backplane: { kind: 'redis' }, lifecycleWatcher: null }));
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(
+          JSON.stringify({
+            serverId: 'x',
+            state: s.state,
+            ready: s.state === 'serving',
+            connections: s.connections,
+            drain: s.drain,
+            backplane: { kind: 'redis' },
+            lifecycleWatcher: null,
+          }),
+        );
     } else if (req.url === '/metrics') {
-      res.writeHead(200, { 'content-type': 'text/plain' }).end([
-        '# HELP sluice_heartbeat_timeouts_total Connections terminated after the idle limit',
-        '# TYPE sluice_heartbeat_timeouts_total counter',
-        `sluice_heartbeat_timeouts_total ${s.heartbeatTimeouts}`,
-        `sluice_drain_reset ${s.drain?.reset ?? 0}`,
-        `sluice_connections_closed_total{reason="drain"} 4`,
-        `sluice_connections_closed_total{reason="idle"} 1`,
-        '',
-      ].join('\n'));
+      res
+        .writeHead(200, { 'content-type': 'text/plain' })
+        .end(
+          [
+            '# HELP sluice_heartbeat_timeouts_total Connections terminated after the idle limit',
+            '# TYPE sluice_heartbeat_timeouts_total counter',
+            `sluice_heartbeat_timeouts_total ${s.heartbeatTimeouts}`,
+            `sluice_drain_reset ${s.drain?.reset ?? 0}`,
+            `sluice_connections_closed_total{reason="drain"} 4`,
+            `sluice_connections_closed_total{reason="idle"} 1`,
+            '',
+          ].join('\n'),
+        );
     } else if (req.url === '/presence') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ peers: [
-        ...s.peers.map((peerId) => ({ peerId, kind: 'client', serverId: 'x', state: 'online', since: 0 })),
-        ...(s.away ?? []).map((peerId) => ({ peerId, kind: 'client', serverId: 'x', state: 'away', since: 0, awayUntil: 1 })),
-      ] }));
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(
+          JSON.stringify({
+            peers: [
+              ...s.peers.map((peerId) => ({ peerId, kind: 'client', serverId: 'x', state: 'online', since: 0 })),
+              ...(s.away ?? []).map((peerId) => ({ peerId, kind: 'client', serverId: 'x', state: 'away', since: 0, awayUntil: 1 })),
+            ],
+          }),
+        );
     } else {
       res.writeHead(404).end();
     }
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, auth, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    auth,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
 }
 
 describe('AdminGateSource', () => {
@@ -69,7 +95,11 @@ describe('AdminGateSource', () => {
     const a: FakeState = { state: 'serving', connections: 10, drain: null, heartbeatTimeouts: 1, peers: ['p1', 'p2'] };
     const b: FakeState = { state: 'serving', connections: 10, drain: null, heartbeatTimeouts: 0, peers: ['p1', 'p2'] };
     const [sa, sb] = [await fakeAdmin(a), await fakeAdmin(b)];
-    let targets: AdminTarget[] = [{ id: 'a', region: 'r1', url: sa.url, token: TOKEN }, { id: 'b', region: 'r1', url: sb.url, token: TOKEN }, { id: 'z', region: 'r2', url: sb.url, token: TOKEN }];
+    let targets: AdminTarget[] = [
+      { id: 'a', region: 'r1', url: sa.url, token: TOKEN },
+      { id: 'b', region: 'r1', url: sb.url, token: TOKEN },
+      { id: 'z', region: 'r2', url: sb.url, token: TOKEN },
+    ];
     const src = new AdminGateSource(() => targets);
     try {
       await src.begin(['r1']);
@@ -86,9 +116,14 @@ describe('AdminGateSource', () => {
       const e = src.evidence();
       expect(e.latest.find((s) => s.id === 'a')).toMatchObject({ state: 'gone', drain: { total: 10, reset: 2, closeSent: 8 } });
       expect(e.latest.find((s) => s.id === 'b')).toMatchObject({ state: 'serving', connections: 18, heartbeatTimeouts: 2, watcher: null });
-      expect(e.presence).toEqual({ onlineAtStart: 2, absences: [{ peer: 'p2', longestMs: expect.any(Number) as number, absentNow: true }] });
+      expect(e.presence).toEqual({
+        onlineAtStart: 2,
+        absences: [{ peer: 'p2', longestMs: expect.any(Number) as number, absentNow: true }],
+      });
       expect(new Set([...sa.auth, ...sb.auth])).toEqual(new Set([`Bearer ${TOKEN}`]));
-      await expect(new AdminGateSource(() => [{ id: 'b', region: 'r1', url: sb.url, token: 'wrong' }]).begin(['r1'])).rejects.toThrow(/b: GET \/status answered 401: check the admin token/);
+      await expect(new AdminGateSource(() => [{ id: 'b', region: 'r1', url: sb.url, token: 'wrong' }]).begin(['r1'])).rejects.toThrow(
+        /b: GET \/status answered 401: check the admin token/,
+      );
     } finally {
       await sa.close();
       await sb.close();
@@ -96,7 +131,14 @@ describe('AdminGateSource', () => {
   });
 
   it('presence: peers away when the step began are not watched; an online one away past the window is a flap, one back within it is not', async () => {
-    const a: FakeState = { state: 'serving', connections: 4, drain: null, heartbeatTimeouts: 0, peers: ['on-1', 'on-2', 'on-3'], away: ['left-before'] };
+    const a: FakeState = {
+      state: 'serving',
+      connections: 4,
+      drain: null,
+      heartbeatTimeouts: 0,
+      peers: ['on-1', 'on-2', 'on-3'],
+      away: ['left-before'],
+    };
     const sa = await fakeAdmin(a);
     let now = 1_000_000;
     const src = new AdminGateSource(() => [{ id: 'a', region: 'r1', url: sa.url, token: TOKEN }], { now: () => now });
@@ -110,7 +152,10 @@ describe('AdminGateSource', () => {
       a.away = ['on-1', 'on-2'];
       now += 100;
       await src.sample();
-      expect(presence()).toMatchObject({ verdict: 'fail', observed: expect.stringMatching(/^2 peer\(s\) of 3 online at the step's start away, not back yet/) });
+      expect(presence()).toMatchObject({
+        verdict: 'fail',
+        observed: expect.stringMatching(/^2 peer\(s\) of 3 online at the step's start away, not back yet/),
+      });
       now += 2_000;
       a.peers = ['on-1', 'on-3'];
       a.away = ['on-2'];
@@ -119,18 +164,30 @@ describe('AdminGateSource', () => {
       now += TH.presenceWindowMs;
       a.away = [];
       await src.sample();
-      expect(src.evidence().presence!.absences).toEqual([{ peer: 'on-1', longestMs: 0, absentNow: false }, { peer: 'on-2', longestMs: TH.presenceWindowMs + 2_000, absentNow: true }]);
-      expect(presence()).toMatchObject({ verdict: 'fail', observed: `1 peer(s) of 3 online at the step's start not back within ${TH.presenceWindowMs} ms: on-2` });
+      expect(src.evidence().presence!.absences).toEqual([
+        { peer: 'on-1', longestMs: 0, absentNow: false },
+        { peer: 'on-2', longestMs: TH.presenceWindowMs + 2_000, absentNow: true },
+      ]);
+      expect(presence()).toMatchObject({
+        verdict: 'fail',
+        observed: `1 peer(s) of 3 online at the step's start not back within ${TH.presenceWindowMs} ms: on-2`,
+      });
       // A new step starts from who is online then.
       await src.begin(['r1']);
-      expect(presence()).toMatchObject({ verdict: 'pass', observed: 'no peer of 2 online at the step\'s start left presence' });
+      expect(presence()).toMatchObject({ verdict: 'pass', observed: "no peer of 2 online at the step's start left presence" });
     } finally {
       await sa.close();
     }
   });
 
   it('halts the rollout after the first server whose /status drain reports resets', async () => {
-    const states: FakeState[] = [0, 1, 2, 3].map(() => ({ state: 'serving', connections: 25, drain: null, heartbeatTimeouts: 0, peers: [] }));
+    const states: FakeState[] = [0, 1, 2, 3].map(() => ({
+      state: 'serving',
+      connections: 25,
+      drain: null,
+      heartbeatTimeouts: 0,
+      peers: [],
+    }));
     const admins = await Promise.all(states.map(fakeAdmin));
     try {
       const cfg = parseStackConfig(toRaw(BASE_CONFIG), new Set(['sluice:tokenSecret', 'sluice:adminToken']));
@@ -139,7 +196,13 @@ describe('AdminGateSource', () => {
       const drained: number[] = [];
       const lines: string[] = [];
       const result = await runRollout({
-        plan, cfg, source, thresholds: defaultThresholds(defaultTimeouts), pollMs: 5, settleMs: 100, out: (l) => lines.push(l),
+        plan,
+        cfg,
+        source,
+        thresholds: defaultThresholds(defaultTimeouts),
+        pollMs: 5,
+        settleMs: 100,
+        out: (l) => lines.push(l),
         executor: {
           deployed: async () => undefined,
           apply: async (_step, _changes, ctx) => {
@@ -174,11 +237,16 @@ describe('AdminGateSource', () => {
         res.socket?.destroy();
         return;
       }
-      res.writeHead(200, { 'content-type': 'application/json' }).end(req.url === '/status' ? JSON.stringify({ state: 'serving', connections: 7, drain: null }) : '');
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(req.url === '/status' ? JSON.stringify({ state: 'serving', connections: 7, drain: null }) : '');
     });
     await new Promise<void>((resolve) => sb.listen(0, '127.0.0.1', resolve));
     const bUrl = `http://127.0.0.1:${(sb.address() as AddressInfo).port}`;
-    const src = new AdminGateSource(() => [{ id: 'a', region: 'r1', url: sa.url, token: TOKEN }, { id: 'b', region: 'r1', url: bUrl }]);
+    const src = new AdminGateSource(() => [
+      { id: 'a', region: 'r1', url: sa.url, token: TOKEN },
+      { id: 'b', region: 'r1', url: bUrl },
+    ]);
     const stateOf = (id: string) => src.evidence().latest.find((s) => s.id === id)!.state;
     try {
       await src.begin(['r1']);

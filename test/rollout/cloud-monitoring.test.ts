@@ -17,18 +17,59 @@ const T0 = Date.parse('2026-12-02T06:00:00.000Z');
 const TH = defaultThresholds(defaultTimeouts);
 const typeOf = (key: (typeof GATE_METRICS)[number]) => `logging.googleapis.com/user/${logMetricSpecs(defaultTimeouts)[key].name}`;
 
-type Series = { metric: { type: string; labels?: Record<string, string> }; resource: { type: 'gce_instance'; labels: Record<string, string> }; metricKind: 'DELTA'; valueType: string; points: unknown[] };
+type Series = {
+  metric: { type: string; labels?: Record<string, string> };
+  resource: { type: 'gce_instance'; labels: Record<string, string> };
+  metricKind: 'DELTA';
+  valueType: string;
+  points: unknown[];
+};
 const vm = (id: string, zone: string) => ({ type: 'gce_instance' as const, labels: { project_id: PROJECT, instance_id: id, zone } });
-const count = (key: (typeof GATE_METRICS)[number], id: string, zone: string, n: number, labels?: Record<string, string>, at = T0 + 30_000): Series => ({
-  metric: { type: typeOf(key), ...(labels ? { labels } : {}) }, resource: vm(id, zone), metricKind: 'DELTA', valueType: 'INT64',
-  points: [{ interval: { startTime: new Date(at - 60_000).toISOString(), endTime: new Date(at).toISOString() }, value: { int64Value: String(n) } }],
+const count = (
+  key: (typeof GATE_METRICS)[number],
+  id: string,
+  zone: string,
+  n: number,
+  labels?: Record<string, string>,
+  at = T0 + 30_000,
+): Series => ({
+  metric: { type: typeOf(key), ...(labels ? { labels } : {}) },
+  resource: vm(id, zone),
+  metricKind: 'DELTA',
+  valueType: 'INT64',
+  points: [
+    { interval: { startTime: new Date(at - 60_000).toISOString(), endTime: new Date(at).toISOString() }, value: { int64Value: String(n) } },
+  ],
 });
 const duration = (id: string, zone: string, ms: number, at = T0 + 30_000): Series => ({
-  metric: { type: typeOf('drainDuration') }, resource: vm(id, zone), metricKind: 'DELTA', valueType: 'DISTRIBUTION',
-  points: [{ interval: { startTime: new Date(at - 60_000).toISOString(), endTime: new Date(at).toISOString() }, value: { distributionValue: { count: '1', mean: ms, bucketOptions: { exponentialBuckets: { numFiniteBuckets: 16, growthFactor: 2, scale: 250 } }, bucketCounts: ['0', '0', '0', '1'] } } }],
+  metric: { type: typeOf('drainDuration') },
+  resource: vm(id, zone),
+  metricKind: 'DELTA',
+  valueType: 'DISTRIBUTION',
+  points: [
+    {
+      interval: { startTime: new Date(at - 60_000).toISOString(), endTime: new Date(at).toISOString() },
+      value: {
+        distributionValue: {
+          count: '1',
+          mean: ms,
+          bucketOptions: { exponentialBuckets: { numFiniteBuckets: 16, growthFactor: 2, scale: 250 } },
+          bucketCounts: ['0', '0', '0', '1'],
+        },
+      },
+    },
+  ],
 });
 
-interface Fake { url: string; requests: URL[]; auth: string[]; series: Series[]; status: number; pageSplit: boolean; close(): Promise<void> }
+interface Fake {
+  url: string;
+  requests: URL[];
+  auth: string[];
+  series: Series[];
+  status: number;
+  pageSplit: boolean;
+  close(): Promise<void>;
+}
 
 async function fakeMonitoring(): Promise<Fake> {
   const f = { requests: [] as URL[], auth: [] as string[], series: [] as Series[], status: 200, pageSplit: false } as Fake;
@@ -37,7 +78,13 @@ async function fakeMonitoring(): Promise<Fake> {
     f.requests.push(url);
     f.auth.push(req.headers.authorization ?? '');
     if (f.status !== 200) {
-      res.writeHead(f.status, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: f.status, message: 'Permission monitoring.timeSeries.list denied', status: 'PERMISSION_DENIED' } }));
+      res
+        .writeHead(f.status, { 'content-type': 'application/json' })
+        .end(
+          JSON.stringify({
+            error: { code: f.status, message: 'Permission monitoring.timeSeries.list denied', status: 'PERMISSION_DENIED' },
+          }),
+        );
       return;
     }
     const type = /^metric\.type="([^"]+)" AND resource\.type="gce_instance"$/.exec(url.searchParams.get('filter') ?? '')?.[1];
@@ -54,7 +101,9 @@ async function fakeMonitoring(): Promise<Fake> {
         next = 'page-2';
       }
     }
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ...(matching.length ? { timeSeries: matching } : {}), ...(next ? { nextPageToken: next } : {}), unit: '1' }));
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ ...(matching.length ? { timeSeries: matching } : {}), ...(next ? { nextPageToken: next } : {}), unit: '1' }));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   f.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -65,13 +114,21 @@ async function fakeMonitoring(): Promise<Fake> {
 describe('CloudMonitoringGateSource', () => {
   let fake: Fake;
   let now = T0;
-  const source = () => new CloudMonitoringGateSource({ project: PROJECT, timeouts: defaultTimeouts, token: async () => TOKEN, endpoint: fake.url, now: () => now });
+  const source = () =>
+    new CloudMonitoringGateSource({
+      project: PROJECT,
+      timeouts: defaultTimeouts,
+      token: async () => TOKEN,
+      endpoint: fake.url,
+      now: () => now,
+    });
   beforeEach(async () => {
     fake = await fakeMonitoring();
     now = T0;
   });
   afterEach(() => fake.close());
-  const verdicts = (s: CloudMonitoringGateSource) => Object.fromEntries(evaluateGates(s.evidence(), TH, { regions: ['us-central1'], final: true }).map((g) => [g.gate, g]));
+  const verdicts = (s: CloudMonitoringGateSource) =>
+    Object.fromEntries(evaluateGates(s.evidence(), TH, { regions: ['us-central1'], final: true }).map((g) => [g.gate, g]));
 
   it('queries each log-based metric of operations.ts since the step began, with the bearer token in a header only', async () => {
     const s = source();
@@ -87,7 +144,9 @@ describe('CloudMonitoringGateSource', () => {
       expect(u.searchParams.get('view')).toBe('FULL');
       expect(u.search).not.toContain(TOKEN);
     }
-    expect(fake.requests.slice(-GATE_METRICS.length).map((u) => u.searchParams.get('interval.endTime'))).toEqual(GATE_METRICS.map(() => '2026-12-02T06:00:45.000Z'));
+    expect(fake.requests.slice(-GATE_METRICS.length).map((u) => u.searchParams.get('interval.endTime'))).toEqual(
+      GATE_METRICS.map(() => '2026-12-02T06:00:45.000Z'),
+    );
     expect(new Set(fake.auth)).toEqual(new Set([`Bearer ${TOKEN}`]));
   });
 
@@ -107,11 +166,22 @@ describe('CloudMonitoringGateSource', () => {
     await s.begin(['us-central1']);
     const v = verdicts(s);
     expect(Object.fromEntries(Object.entries(v).map(([k, g]) => [k, g.verdict]))).toEqual({
-      'drain-resets': 'pass', 'drain-duration': 'pass', 'lifecycle-watcher': 'n/a', 'drains-observed': 'pass', 'survivor-reconnects': 'pass', 'heartbeat-timeouts': 'pass', 'presence-flaps': 'pass',
+      'drain-resets': 'pass',
+      'drain-duration': 'pass',
+      'lifecycle-watcher': 'n/a',
+      'drains-observed': 'pass',
+      'survivor-reconnects': 'pass',
+      'heartbeat-timeouts': 'pass',
+      'presence-flaps': 'pass',
     });
     expect(v['drain-duration'].observed).toBe('longest 1834 ms over 1 drain(s)');
     expect(v['survivor-reconnects'].observed).toBe('survivors gained 50 of 50 drained connections (1.00)');
-    expect(s.evidence().latest.map((o) => o.id).sort()).toEqual(['111', '222', '333']);
+    expect(
+      s
+        .evidence()
+        .latest.map((o) => o.id)
+        .sort(),
+    ).toEqual(['111', '222', '333']);
   });
 
   it('fails the hard gates on resets, a drain at its deadline and watcher poll errors; reads every page', async () => {
@@ -144,7 +214,10 @@ describe('CloudMonitoringGateSource', () => {
     fake.status = 200;
     const s = source();
     await s.begin(['us-central1']);
-    expect(verdicts(s)['drains-observed']).toMatchObject({ verdict: 'fail', observed: '0 drain(s) in us-central1; no drain seen in us-central1' });
+    expect(verdicts(s)['drains-observed']).toMatchObject({
+      verdict: 'fail',
+      observed: '0 drain(s) in us-central1; no drain seen in us-central1',
+    });
     await fake.close();
     await expect(s.sample()).rejects.toThrow(/timeSeries\.list/);
     fake = await fakeMonitoring();

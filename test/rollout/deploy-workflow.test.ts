@@ -13,10 +13,21 @@ import { imageAt } from '../infra/harness';
 
 const ROOT = path.resolve(__dirname, '../..');
 type Step = { uses?: string; run?: string; name?: string; id?: string; with?: Record<string, string>; env?: Record<string, string> };
-type Job = { needs?: string | string[]; environment?: string; permissions?: Record<string, string>; 'timeout-minutes'?: number; env?: Record<string, string>; outputs?: Record<string, string>; steps: Step[] };
+type Job = {
+  needs?: string | string[];
+  environment?: string;
+  permissions?: Record<string, string>;
+  'timeout-minutes'?: number;
+  env?: Record<string, string>;
+  outputs?: Record<string, string>;
+  steps: Step[];
+};
 const TEXT = fs.readFileSync(path.join(ROOT, '.github/workflows/deploy.yml'), 'utf8');
 const wf = parseYaml(TEXT) as {
-  on: { push: { branches: string[] } }; permissions: Record<string, string>; concurrency: { group: string; 'cancel-in-progress': boolean }; jobs: Record<string, Job>;
+  on: { push: { branches: string[] } };
+  permissions: Record<string, string>;
+  concurrency: { group: string; 'cancel-in-progress': boolean };
+  jobs: Record<string, Job>;
 };
 
 describe('.github/workflows/deploy.yml', () => {
@@ -83,7 +94,10 @@ describe('.github/workflows/deploy.yml', () => {
     const [first, ...rest] = waveJobs.map(([, j]) => j.steps);
     for (const steps of rest) expect(steps).toEqual(first);
     const auth = first.find((st) => st.uses?.startsWith('google-github-actions/auth@'))!;
-    expect(auth).toMatchObject({ id: 'gcp', with: { token_format: 'access_token', access_token_scopes: 'https://www.googleapis.com/auth/monitoring.read' } });
+    expect(auth).toMatchObject({
+      id: 'gcp',
+      with: { token_format: 'access_token', access_token_scopes: 'https://www.googleapis.com/auth/monitoring.read' },
+    });
     const rollout = first.find((st) => st.run?.includes('--apply'))!;
     expect(rollout.env).toEqual({ SLUICE_MONITORING_TOKEN: '${{ steps.gcp.outputs.access_token }}' });
     expect(first.indexOf(auth)).toBeLessThan(first.indexOf(rollout));
@@ -93,7 +107,10 @@ describe('.github/workflows/deploy.yml', () => {
   });
 
   it('pins every action by a full commit SHA', () => {
-    const uses = Object.values(wf.jobs).flatMap((j) => j.steps).map((s) => s.uses).filter((u): u is string => Boolean(u));
+    const uses = Object.values(wf.jobs)
+      .flatMap((j) => j.steps)
+      .map((s) => s.uses)
+      .filter((u): u is string => Boolean(u));
     expect(uses.length).toBeGreaterThan(4);
     for (const u of uses) expect(u).toMatch(/^[\w.-]+\/[\w.-]+@[0-9a-f]{40}$/);
   });

@@ -29,13 +29,25 @@ export class FakeFleet {
   private seq = 0;
   clock = 1_000_000;
 
-  constructor(regions: Record<string, number>, image: string, private readonly outcome: (server: ServerObservation) => DrainOutcome = () => ({})) {
+  constructor(
+    regions: Record<string, number>,
+    image: string,
+    private readonly outcome: (server: ServerObservation) => DrainOutcome = () => ({}),
+  ) {
     this.deployedReleases = Object.fromEntries(Object.keys(regions).map((r) => [r, { image }]));
     for (const [region, n] of Object.entries(regions)) for (let i = 0; i < n; i++) this.add(region, 100);
   }
 
   private add(region: string, connections: number): ServerObservation {
-    const s: ServerObservation = { id: `${region}-${++this.seq}`, region, state: 'serving', connections, drain: null, heartbeatTimeouts: 0, watcher: { up: true, lastResult: 'ok' } };
+    const s: ServerObservation = {
+      id: `${region}-${++this.seq}`,
+      region,
+      state: 'serving',
+      connections,
+      drain: null,
+      heartbeatTimeouts: 0,
+      watcher: { up: true, lastResult: 'ok' },
+    };
     this.servers.push(s);
     return s;
   }
@@ -48,7 +60,13 @@ export class FakeFleet {
     const reset = o.reset ?? 0;
     const lost = o.lost ?? 0;
     const startedAt = (this.clock += 1000);
-    old.drain = { startedAt, finishedAt: startedAt + (o.durationMs ?? 3000), total: old.connections, closeSent: old.connections - reset, reset };
+    old.drain = {
+      startedAt,
+      finishedAt: startedAt + (o.durationMs ?? 3000),
+      total: old.connections,
+      closeSent: old.connections - reset,
+      reset,
+    };
     old.state = 'drained';
     const survivors = this.servers.filter((s) => s.region === old.region && s.state === 'serving');
     let moving = old.connections - lost;
@@ -92,9 +110,12 @@ export class FakeFleet {
       sample: async () => {
         source.samples++;
       },
-      evidence: (): Evidence => (
-        { startedAt, before, latest: this.servers.filter((s) => regions.includes(s.region)).map((s) => ({ ...s, drain: s.drain && { ...s.drain } })), presenceFlaps: this.flapped }
-      ),
+      evidence: (): Evidence => ({
+        startedAt,
+        before,
+        latest: this.servers.filter((s) => regions.includes(s.region)).map((s) => ({ ...s, drain: s.drain && { ...s.drain } })),
+        presenceFlaps: this.flapped,
+      }),
       end: async () => {},
     };
     return source;

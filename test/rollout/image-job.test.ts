@@ -26,14 +26,32 @@ function runJob(repoDigest: string): { status: number | null; output: string; ca
     fs.mkdirSync(bin);
     const log = path.join(dir, 'calls.log');
     fs.writeFileSync(path.join(bin, 'gcloud'), `#!/bin/bash\necho "gcloud $*" >> ${log}\n`, { mode: 0o755 });
-    fs.writeFileSync(path.join(bin, 'docker'), `#!/bin/bash\necho "docker $*" >> ${log}\nif [ "$1" = inspect ]; then echo '${repoDigest}'; fi\n`, { mode: 0o755 });
+    fs.writeFileSync(
+      path.join(bin, 'docker'),
+      `#!/bin/bash\necho "docker $*" >> ${log}\nif [ "$1" = inspect ]; then echo '${repoDigest}'; fi\n`,
+      { mode: 0o755 },
+    );
     const output = path.join(dir, 'output');
     fs.writeFileSync(output, '');
     const r = spawnSync('bash', ['-c', script], {
-      cwd: ROOT, encoding: 'utf8',
-      env: { PATH: `${bin}:${process.env.PATH}`, IMAGE_REPOSITORY: REPO, GITHUB_SHA: SHA, GITHUB_OUTPUT: output, GITHUB_SERVER_URL: 'https://github.com', GITHUB_REPOSITORY: 'o/sluice' },
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: {
+        PATH: `${bin}:${process.env.PATH}`,
+        IMAGE_REPOSITORY: REPO,
+        GITHUB_SHA: SHA,
+        GITHUB_OUTPUT: output,
+        GITHUB_SERVER_URL: 'https://github.com',
+        GITHUB_REPOSITORY: 'o/sluice',
+      },
     });
-    return { status: r.status, output: fs.readFileSync(output, 'utf8'), calls: fs.existsSync(log) ? fs.readFileSync(log, 'utf8').trim().split('\n') : [], stderr: r.stderr, stdout: r.stdout };
+    return {
+      status: r.status,
+      output: fs.readFileSync(output, 'utf8'),
+      calls: fs.existsSync(log) ? fs.readFileSync(log, 'utf8').trim().split('\n') : [],
+      stderr: r.stderr,
+      stdout: r.stdout,
+    };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -64,9 +82,11 @@ describe('deploy.yml job image', () => {
   });
 });
 
-describe('the gates\' token is not a provider credential', () => {
+describe("the gates' token is not a provider credential", () => {
   it('npm run rollout --apply refuses to start with GOOGLE_OAUTH_ACCESS_TOKEN in its environment', () => {
-    expect(providerCredentialClash({ GOOGLE_OAUTH_ACCESS_TOKEN: 'ya29.x' })).toMatch(/^GOOGLE_OAUTH_ACCESS_TOKEN is set: the Google provider would use it .* as SLUICE_MONITORING_TOKEN$/);
+    expect(providerCredentialClash({ GOOGLE_OAUTH_ACCESS_TOKEN: 'ya29.x' })).toMatch(
+      /^GOOGLE_OAUTH_ACCESS_TOKEN is set: the Google provider would use it .* as SLUICE_MONITORING_TOKEN$/,
+    );
     expect(providerCredentialClash({ [MONITORING_TOKEN_ENV]: 'ya29.x' })).toBeUndefined();
   });
 

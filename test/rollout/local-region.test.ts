@@ -15,14 +15,25 @@ const PEERS = 30;
 describe('the rollout controller on the local region', () => {
   let region: Region;
   beforeAll(async () => {
-    region = await startRegion({ servers: 3, peers: PEERS, timeouts: regionTimeouts(true), port: 0, logLevel: 'error', sampleEveryMs: 250 });
+    region = await startRegion({
+      servers: 3,
+      peers: PEERS,
+      timeouts: regionTimeouts(true),
+      port: 0,
+      logLevel: 'error',
+      sampleEveryMs: 250,
+    });
     await region.startFleet();
   });
   afterAll(async () => {
     await region?.stop();
   });
 
-  const serverIds = () => region.live().map((s) => s.id).sort();
+  const serverIds = () =>
+    region
+      .live()
+      .map((s) => s.id)
+      .sort();
   // Every peer joined (now or at its next join), bounded: the fleet reconnects by itself.
   const joined = () => withTimeout(region.fleet!.ready(), 30_000, 'every peer joined');
 
@@ -33,7 +44,11 @@ describe('the rollout controller on the local region', () => {
     const r = await rolloutLocal(region, { release: 'skip-drain', out: (l) => lines.push(l) });
     const text = lines.join('\n');
     // On a failure this shows the controller's whole output.
-    expect({ status: r.status, error: r.halt?.error, text }).toEqual({ status: 'halted', error: undefined, text: expect.stringContaining('[FAIL] drain-resets') });
+    expect({ status: r.status, error: r.halt?.error, text }).toEqual({
+      status: 'halted',
+      error: undefined,
+      text: expect.stringContaining('[FAIL] drain-resets'),
+    });
     expect(r.status).toBe('halted');
     expect(r.completed).toEqual([]);
     expect(r.halt!.step.index).toBe(1);
@@ -74,7 +89,8 @@ describe('the rollout controller on the local region', () => {
     }
     // Each drained server reported its drain: one per replaced server over the two steps.
     expect(r.passed.map(({ gates }) => gates.find((g) => g.gate === 'drains-observed')!.observed)).toEqual([
-      '1 drain(s) in local', '2 drain(s) in local',
+      '1 drain(s) in local',
+      '2 drain(s) in local',
     ]);
     expect(text).not.toContain('[FAIL]');
     expect(text).toMatch(/rollout of good done: local-2 -> local-5, local-3 -> local-6, local-4 -> local-7$/);

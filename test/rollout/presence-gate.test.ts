@@ -23,7 +23,16 @@ describe('presence-flaps on the local region', () => {
   let region: Region;
   const t = regionTimeouts(true);
   beforeAll(async () => {
-    region = await startRegion({ servers: 3, peers: 12, timeouts: t, lb: 'builtin', backplane: 'memory', port: 0, logLevel: 'error', sampleEveryMs: 250 });
+    region = await startRegion({
+      servers: 3,
+      peers: 12,
+      timeouts: t,
+      lb: 'builtin',
+      backplane: 'memory',
+      port: 0,
+      logLevel: 'error',
+      sampleEveryMs: 250,
+    });
     await region.startFleet();
   });
   afterAll(async () => {
@@ -35,21 +44,48 @@ describe('presence-flaps on the local region', () => {
     return new Map((await s.presence()).map((e) => [e.peerId, e.state]));
   };
   /** Bounded wait for `pred` over the region's presence, polled every 100 ms. */
-  const presenceWhen = (pred: (p: Map<string, string>) => boolean, what: string) => withTimeout((async () => {
-    while (!pred(await presence())) await new Promise((r) => setTimeout(r, 100));
-  })(), 30_000, what);
+  const presenceWhen = (pred: (p: Map<string, string>) => boolean, what: string) =>
+    withTimeout(
+      (async () => {
+        while (!pred(await presence())) await new Promise((r) => setTimeout(r, 100));
+      })(),
+      30_000,
+      what,
+    );
 
   it('peers killed during a step are a flap: the step halts on presence-flaps; the rollback to initial replaces only what it started', async () => {
-    const victims = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'app/peer/cli.ts'), '--url', region.lbUrl, '--count', '4', '--id', 'victim', '--interval', '200', '--log-level', 'silent'], {
-      cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'],
-      env: { PATH: process.env.PATH ?? '', SLUICE_TOKEN_SECRET: region.secret, SLUICE_TIMEOUTS: JSON.stringify(t) },
-    });
+    const victims = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        path.join(ROOT, 'app/peer/cli.ts'),
+        '--url',
+        region.lbUrl,
+        '--count',
+        '4',
+        '--id',
+        'victim',
+        '--interval',
+        '200',
+        '--log-level',
+        'silent',
+      ],
+      {
+        cwd: ROOT,
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env: { PATH: process.env.PATH ?? '', SLUICE_TOKEN_SECRET: region.secret, SLUICE_TIMEOUTS: JSON.stringify(t) },
+      },
+    );
     const exited = new Promise<void>((resolve) => victims.once('exit', () => resolve()));
     try {
       const victimIds = (p: Map<string, string>) => [...p].filter(([id, s]) => id.startsWith('victim') && s === 'online').map(([id]) => id);
       await presenceWhen((p) => victimIds(p).length === 4, 'the victims online');
       const ids = victimIds(await presence()).sort();
-      const before = region.live().map((s) => s.id).sort();
+      const before = region
+        .live()
+        .map((s) => s.id)
+        .sort();
       const lines: string[] = [];
       let killed = false;
       const r = await rolloutLocal(region, {
@@ -72,7 +108,11 @@ describe('presence-flaps on the local region', () => {
       expect(bad.map((g) => g.gate)).toContain('presence-flaps');
       expect(bad.map((g) => g.gate).filter((g) => g !== 'survivor-reconnects' && g !== 'presence-flaps')).toEqual([]);
       // Past the window by the end of the step's settle time, or still away when it ran out.
-      expect(bad.find((g) => g.gate === 'presence-flaps')!.observed).toMatch(new RegExp(`^4 peer\\(s\\) of \\d+ online at the step's start (not back within ${r.thresholds.presenceWindowMs} ms|away, not back yet \\(window \\d+ ms\\)): ${ids.join(', ')}$`));
+      expect(bad.find((g) => g.gate === 'presence-flaps')!.observed).toMatch(
+        new RegExp(
+          `^4 peer\\(s\\) of \\d+ online at the step's start (not back within ${r.thresholds.presenceWindowMs} ms|away, not back yet \\(window \\d+ ms\\)): ${ids.join(', ')}$`,
+        ),
+      );
       // Only the canary was touched; the way back is the release its server ran.
       expect(r.replaced).toHaveLength(1);
       const canary = r.replaced[0];
@@ -82,7 +122,10 @@ describe('presence-flaps on the local region', () => {
       await withTimeout(region.fleet!.ready(), 30_000, 'every peer joined');
       const back: string[] = [];
       const rb = await rolloutLocal(region, { release: 'initial', out: (l) => back.push(l) });
-      expect({ status: rb.status, text: back.join('\n') }).toEqual({ status: 'done', text: expect.not.stringContaining('[FAIL]') as string });
+      expect({ status: rb.status, text: back.join('\n') }).toEqual({
+        status: 'done',
+        text: expect.not.stringContaining('[FAIL]') as string,
+      });
       expect(rb.replaced.map((x) => x.old)).toEqual([canary.by]);
       const after = region.live().map((s) => s.id);
       expect(after.filter((id) => before.includes(id))).toHaveLength(before.length - 1);
@@ -95,8 +138,20 @@ describe('presence-flaps on the local region', () => {
 
   it('a peer that left before the rollout is not a flap: the good release rolls out without a halt', async () => {
     const pair = [
-      runPeer({ urls: [region.lbUrl], spec: { id: 'c-me', kind: 'client', to: 'gw-1' }, token: () => signToken(region.secret, { sub: 'c-me', kind: 'client' }), timeouts: t, intervalMs: 200 }),
-      runPeer({ urls: [region.lbUrl], spec: { id: 'gw-1', kind: 'gateway', to: 'c-me' }, token: () => signToken(region.secret, { sub: 'gw-1', kind: 'gateway' }), timeouts: t, intervalMs: 200 }),
+      runPeer({
+        urls: [region.lbUrl],
+        spec: { id: 'c-me', kind: 'client', to: 'gw-1' },
+        token: () => signToken(region.secret, { sub: 'c-me', kind: 'client' }),
+        timeouts: t,
+        intervalMs: 200,
+      }),
+      runPeer({
+        urls: [region.lbUrl],
+        spec: { id: 'gw-1', kind: 'gateway', to: 'c-me' },
+        token: () => signToken(region.secret, { sub: 'gw-1', kind: 'gateway' }),
+        timeouts: t,
+        intervalMs: 200,
+      }),
     ];
     await presenceWhen((p) => p.get('c-me') === 'online' && p.get('gw-1') === 'online', 'the pair online');
     await Promise.all(pair.map((x) => x.stop()));
@@ -104,7 +159,10 @@ describe('presence-flaps on the local region', () => {
     const leftAt = Date.now();
     // Their away grace runs out a few seconds into the rollout (which takes longer than that).
     await new Promise((r) => setTimeout(r, t.resume.awayGraceMs - 4_000));
-    expect([...(await presence())].filter(([id]) => id === 'c-me' || id === 'gw-1')).toEqual([['c-me', 'away'], ['gw-1', 'away']]);
+    expect([...(await presence())].filter(([id]) => id === 'c-me' || id === 'gw-1')).toEqual([
+      ['c-me', 'away'],
+      ['gw-1', 'away'],
+    ]);
     const lines: string[] = [];
     const r = await rolloutLocal(region, { release: 'good', out: (l) => lines.push(l) });
     const text = lines.join('\n');

@@ -24,16 +24,40 @@ const issues = (gates: unknown): string[] => {
 describe('gate thresholds', () => {
   it('default from the contract: no reset, drains inside drain.deadlineMs', () => {
     expect(resolveThresholds(defaultTimeouts, undefined, 'x')).toEqual({ thresholds: defaultThresholds(defaultTimeouts), issues: [] });
-    expect(defaultThresholds(defaultTimeouts)).toEqual({ maxResets: 0, maxDrainMs: defaultTimeouts.drain.deadlineMs, minReconnectRatio: 0.9, maxHeartbeatTimeoutRatio: 0.01, maxPresenceFlaps: 0, presenceWindowMs: reconnectBoundMs(defaultTimeouts) });
+    expect(defaultThresholds(defaultTimeouts)).toEqual({
+      maxResets: 0,
+      maxDrainMs: defaultTimeouts.drain.deadlineMs,
+      minReconnectRatio: 0.9,
+      maxHeartbeatTimeoutRatio: 0.01,
+      maxPresenceFlaps: 0,
+      presenceWindowMs: reconnectBoundMs(defaultTimeouts),
+    });
   });
 
   it('takes sluice:rollout.gates (numbers or the strings `pulumi config set --path` writes), then --gate flags', () => {
     const cfg = cfgWith({ maxResets: '2', minReconnectRatio: 0.95 });
     expect(cfg.rollout.gates).toEqual({ maxResets: '2', minReconnectRatio: 0.95 });
     const r = thresholdsFor(cfg, ['minReconnectRatio=0.8', 'maxDrainMs=15000']);
-    expect(r.thresholds).toEqual({ maxResets: 2, maxDrainMs: 15000, minReconnectRatio: 0.8, maxHeartbeatTimeoutRatio: 0.01, maxPresenceFlaps: 0, presenceWindowMs: reconnectBoundMs(defaultTimeouts) });
-    expect(r.origin).toEqual({ maxResets: 'stack', maxDrainMs: 'flag', minReconnectRatio: 'flag', maxHeartbeatTimeoutRatio: 'default', maxPresenceFlaps: 'default', presenceWindowMs: 'default' });
-    expect(thresholdLines(thresholdsFor(cfgWith({ maxResets: 1 }))).slice(0, 2)).toEqual(['maxResets = 1 (sluice:rollout.gates)', `maxDrainMs = ${defaultTimeouts.drain.deadlineMs} (default: drain.deadlineMs)`]);
+    expect(r.thresholds).toEqual({
+      maxResets: 2,
+      maxDrainMs: 15000,
+      minReconnectRatio: 0.8,
+      maxHeartbeatTimeoutRatio: 0.01,
+      maxPresenceFlaps: 0,
+      presenceWindowMs: reconnectBoundMs(defaultTimeouts),
+    });
+    expect(r.origin).toEqual({
+      maxResets: 'stack',
+      maxDrainMs: 'flag',
+      minReconnectRatio: 'flag',
+      maxHeartbeatTimeoutRatio: 'default',
+      maxPresenceFlaps: 'default',
+      presenceWindowMs: 'default',
+    });
+    expect(thresholdLines(thresholdsFor(cfgWith({ maxResets: 1 }))).slice(0, 2)).toEqual([
+      'maxResets = 1 (sluice:rollout.gates)',
+      `maxDrainMs = ${defaultTimeouts.drain.deadlineMs} (default: drain.deadlineMs)`,
+    ]);
   });
 
   it('refuses bad thresholds with the key and what was expected', () => {

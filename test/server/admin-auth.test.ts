@@ -13,7 +13,12 @@ const ADMIN_TOKEN = 'admin-token-0123456789-abcdefghijklmnop';
 function logged() {
   const lines: Array<Record<string, unknown>> = [];
   const text: string[] = [];
-  const stream = { write: (s: string) => { text.push(s); lines.push(JSON.parse(s) as Record<string, unknown>); } };
+  const stream = {
+    write: (s: string) => {
+      text.push(s);
+      lines.push(JSON.parse(s) as Record<string, unknown>);
+    },
+  };
   return { lines, text, logger: pino({ level: 'info' }, stream) };
 }
 
@@ -27,10 +32,19 @@ describe('admin listener with SLUICE_ADMIN_TOKEN', () => {
   });
   afterAll(() => server.shutdown());
 
-  const get = (path: string, auth?: string, method = 'GET') => fetch(`${admin}${path}`, { method, headers: auth === undefined ? {} : { Authorization: auth } });
+  const get = (path: string, auth?: string, method = 'GET') =>
+    fetch(`${admin}${path}`, { method, headers: auth === undefined ? {} : { Authorization: auth } });
 
   it('answers 401 with WWW-Authenticate: Bearer on every route without a token, even unknown ones', async () => {
-    for (const [method, path] of [['GET', '/status'], ['GET', '/presence'], ['GET', '/presence/stream'], ['POST', '/drain'], ['POST', '/drain?wait=1'], ['GET', '/nope'], ['DELETE', '/status']]) {
+    for (const [method, path] of [
+      ['GET', '/status'],
+      ['GET', '/presence'],
+      ['GET', '/presence/stream'],
+      ['POST', '/drain'],
+      ['POST', '/drain?wait=1'],
+      ['GET', '/nope'],
+      ['DELETE', '/status'],
+    ]) {
       const res = await get(path, undefined, method);
       expect([method, path, res.status]).toEqual([method, path, 401]);
       expect(res.headers.get('www-authenticate')).toMatch(/^Bearer /);
@@ -102,7 +116,9 @@ describe('a server whose admin listener would be unprotected', () => {
     const srv = await spawnServer({ SLUICE_ENV: 'production', SLUICE_TOKEN_SECRET: 's'.repeat(40), SLUICE_ADMIN_TOKEN: ADMIN_TOKEN });
     try {
       expect((await fetch(`http://127.0.0.1:${srv.adminPort}/status`)).status).toBe(401);
-      expect((await fetch(`http://127.0.0.1:${srv.adminPort}/status`, { headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } })).status).toBe(200);
+      expect(
+        (await fetch(`http://127.0.0.1:${srv.adminPort}/status`, { headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } })).status,
+      ).toBe(200);
       expect(srv.logs.find((l) => l.msg === 'server listening')).toMatchObject({ adminHost: '127.0.0.1', adminAuth: 'bearer' });
     } finally {
       srv.proc.kill('SIGKILL');

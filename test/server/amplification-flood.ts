@@ -27,7 +27,16 @@ function payloads(peer: string): { amplify: string; accepted: string } {
   return { amplify, accepted };
 }
 
-interface PeerStats { offered: number; sent: number; ok: Record<string, number>; errors: Record<string, number>; pushes: number; pushBytes: number; closes: number[]; reconnects: number }
+interface PeerStats {
+  offered: number;
+  sent: number;
+  ok: Record<string, number>;
+  errors: Record<string, number>;
+  pushes: number;
+  pushBytes: number;
+  closes: number[];
+  reconnects: number;
+}
 
 async function main(): Promise<void> {
   const url = process.env.FLOOD_URL!;
@@ -48,7 +57,12 @@ async function main(): Promise<void> {
     while (Date.now() < deadline) {
       s.reconnects++;
       const ws = new WebSocket(`${url}?vsn=2.0.0&token=${tok}`);
-      const closed = new Promise<void>((resolve) => ws.once('close', (code) => { s.closes.push(code); resolve(); }));
+      const closed = new Promise<void>((resolve) =>
+        ws.once('close', (code) => {
+          s.closes.push(code);
+          resolve();
+        }),
+      );
       ws.on('error', () => undefined);
       ws.on('message', (raw: Buffer) => {
         if (raw.length > 4_096) {
@@ -56,7 +70,13 @@ async function main(): Promise<void> {
           s.pushBytes += raw.length;
           return;
         }
-        const [, , , event, payload] = JSON.parse(raw.toString()) as [unknown, unknown, string, string, { status: string; response: Record<string, unknown> }];
+        const [, , , event, payload] = JSON.parse(raw.toString()) as [
+          unknown,
+          unknown,
+          string,
+          string,
+          { status: string; response: Record<string, unknown> },
+        ];
         if (event !== 'phx_reply') return;
         if (payload.status === 'ok') {
           const k = String(payload.response.status ?? 'joined');
@@ -101,13 +121,19 @@ async function main(): Promise<void> {
   };
   await Promise.all(names.map((name, i) => run(name, i)));
   const sizes = payloads(names[0]);
-  process.stdout.write(`${JSON.stringify({
-    amplifyBytes: sizes.amplify.length, acceptedBytes: sizes.accepted.length,
-    peers: Object.fromEntries(stats),
-  })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({
+      amplifyBytes: sizes.amplify.length,
+      acceptedBytes: sizes.accepted.length,
+      peers: Object.fromEntries(stats),
+    })}\n`,
+  );
 }
 
-main().then(() => process.exit(0), (err: Error) => {
-  process.stderr.write(`${err.stack ?? err.message}\n`);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (err: Error) => {
+    process.stderr.write(`${err.stack ?? err.message}\n`);
+    process.exit(1);
+  },
+);

@@ -58,15 +58,30 @@ function healthz(port: number, timeoutMs: number): Promise<number> {
 interface FloodSummary {
   amplifyBytes: number;
   acceptedBytes: number;
-  peers: Record<string, { offered: number; sent: number; ok: Record<string, number>; errors: Record<string, number>; pushes: number; closes: number[]; reconnects: number }>;
+  peers: Record<
+    string,
+    {
+      offered: number;
+      sent: number;
+      ok: Record<string, number>;
+      errors: Record<string, number>;
+      pushes: number;
+      closes: number[];
+      reconnects: number;
+    }
+  >;
 }
 
 function runFlood(port: number): Promise<FloodSummary> {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'amplification-flood.ts')], {
     cwd: path.resolve(__dirname, '../..'),
     env: {
-      PATH: process.env.PATH ?? '', FLOOD_URL: `ws://127.0.0.1:${port}/socket/websocket`, FLOOD_SECRET: SECRET,
-      FLOOD_PEERS: String(PEERS), FLOOD_RATE: '45', FLOOD_MS: String(FLOOD_MS),
+      PATH: process.env.PATH ?? '',
+      FLOOD_URL: `ws://127.0.0.1:${port}/socket/websocket`,
+      FLOOD_SECRET: SECRET,
+      FLOOD_PEERS: String(PEERS),
+      FLOOD_RATE: '45',
+      FLOOD_MS: String(FLOOD_MS),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -98,8 +113,12 @@ describe('history amplification flood (8 tokens, ~64 KiB [{},{},...] payloads ne
     // same-kind signals on and the per-recipient quota lifted, so what this measures is the history
     // and parsing cost, not the quota (test/backplane/quota.test.ts covers that).
     srv = await spawnServer({
-      SLUICE_TOKEN_SECRET: SECRET, SLUICE_LOG_LEVEL: 'info', SLUICE_HISTORY_MAX_BYTES: String(HISTORY_BYTES),
-      SLUICE_SIGNAL_SAME_KIND: 'on', SLUICE_RECIPIENT_SIGNALS_PER_SEC: '1000000', SLUICE_RECIPIENT_BYTES_PER_SEC: '1000000000000',
+      SLUICE_TOKEN_SECRET: SECRET,
+      SLUICE_LOG_LEVEL: 'info',
+      SLUICE_HISTORY_MAX_BYTES: String(HISTORY_BYTES),
+      SLUICE_SIGNAL_SAME_KIND: 'on',
+      SLUICE_RECIPIENT_SIGNALS_PER_SEC: '1000000',
+      SLUICE_RECIPIENT_BYTES_PER_SEC: '1000000000000',
     });
     const pid = srv.proc.pid!;
     // One connection and join first: tsx compiles modules the first upgrade needs (~0.5 s, once
@@ -144,10 +163,21 @@ describe('history amplification flood (8 tokens, ~64 KiB [{},{},...] payloads ne
     const maxHealth = Math.max(...samples.map((s) => s.healthMs));
     const sorted = samples.map((s) => s.healthMs).sort((a, b) => a - b);
     const report = {
-      baselineMb: Math.round(baseline), maxRssMb: Math.round(maxRss), afterFloodMb: Math.round(afterFlood),
-      healthzMaxMs: Math.round(maxHealth), healthzP99Ms: Math.round(sorted[Math.floor(sorted.length * 0.99)]), probes: samples.length,
-      offered, sent, accepted, refused, throttled, pushes: total((p) => p.pushes), reconnects: total((p) => p.reconnects),
-      closes: peers.flatMap((p) => p.closes), payloadBytes: [summary.amplifyBytes, summary.acceptedBytes],
+      baselineMb: Math.round(baseline),
+      maxRssMb: Math.round(maxRss),
+      afterFloodMb: Math.round(afterFlood),
+      healthzMaxMs: Math.round(maxHealth),
+      healthzP99Ms: Math.round(sorted[Math.floor(sorted.length * 0.99)]),
+      probes: samples.length,
+      offered,
+      sent,
+      accepted,
+      refused,
+      throttled,
+      pushes: total((p) => p.pushes),
+      reconnects: total((p) => p.reconnects),
+      closes: peers.flatMap((p) => p.closes),
+      payloadBytes: [summary.amplifyBytes, summary.acceptedBytes],
     };
     // The figures behind the docs/security.md row (printed on every run).
     process.stdout.write(`amplification flood: ${JSON.stringify(report)}\n`);
@@ -159,8 +189,10 @@ describe('history amplification flood (8 tokens, ~64 KiB [{},{},...] payloads ne
     expect(offered).toBeGreaterThan(PEERS * 45 * (FLOOD_MS / 1000) * 0.6);
     // The byte rate held every connection to SLUICE_BYTES_PER_SEC plus its burst (backpressure,
     // not a close): the server handled at most that much of what was offered.
-    const handledMax = Math.ceil((defaultLimits.bytesBurst + defaultLimits.bytesPerSec * (FLOOD_MS / 1000 + 2)) / summary.acceptedBytes) + 2;
-    for (const p of peers) expect((p.ok.delivered ?? 0) + (p.ok.stored ?? 0) + (p.errors.invalid_payload ?? 0)).toBeLessThanOrEqual(handledMax);
+    const handledMax =
+      Math.ceil((defaultLimits.bytesBurst + defaultLimits.bytesPerSec * (FLOOD_MS / 1000 + 2)) / summary.acceptedBytes) + 2;
+    for (const p of peers)
+      expect((p.ok.delivered ?? 0) + (p.ok.stored ?? 0) + (p.errors.invalid_payload ?? 0)).toBeLessThanOrEqual(handledMax);
     expect(throttled).toBeGreaterThanOrEqual(PEERS);
     // [{},{},...] is refused by the value bound, naming the field; the other half is accepted.
     const handled = accepted + refused;

@@ -37,7 +37,7 @@ describe('bad input', () => {
     ['wrong secret', async () => token('x', 'client', 'another-secret-of-at-least-32-characters')],
     ['expired', async () => token('x', 'client', SECRET, -10)],
   ])('refuses a %s token with HTTP 401 and no upgrade', async (_name, make) => {
-    await expect(openRaw(base() + await make())).rejects.toMatchObject({ status: 401 });
+    await expect(openRaw(base() + (await make()))).rejects.toMatchObject({ status: 401 });
   });
 
   it('refuses wrong paths with 404 and a wrong protocol version with 400', async () => {
@@ -71,15 +71,35 @@ describe('bad input', () => {
 
   it('answers unknown topics, unknown events and bad payloads with error replies, keeping the connection', async () => {
     const ws = await openRaw(await ts.urlFor('curious'));
-    expect((await request(ws, [null, ref(), 'rooms:lobby', 'shout', {}]))[4]).toEqual({ status: 'error', response: { reason: 'unmatched topic' } });
-    expect((await request(ws, ['7', ref(), 'peer:curious', 'phx_join', { last_seq: -1 }]))[4]).toMatchObject({ status: 'error', response: { reason: 'invalid_payload', field: 'last_seq' } });
+    expect((await request(ws, [null, ref(), 'rooms:lobby', 'shout', {}]))[4]).toEqual({
+      status: 'error',
+      response: { reason: 'unmatched topic' },
+    });
+    expect((await request(ws, ['7', ref(), 'peer:curious', 'phx_join', { last_seq: -1 }]))[4]).toMatchObject({
+      status: 'error',
+      response: { reason: 'invalid_payload', field: 'last_seq' },
+    });
     expect((await request(ws, ['8', ref(), 'peer:curious', 'phx_join', {}]))[4].status).toBe('ok');
-    expect((await request(ws, ['8', ref(), 'peer:curious', 'dance', {}]))[4]).toEqual({ status: 'error', response: { reason: 'unknown_event', event: 'dance' } });
-    expect((await request(ws, ['8', ref(), 'peer:curious', 'signal', { to: '../etc', id: '1', data: 1 }]))[4]).toMatchObject({ status: 'error', response: { reason: 'invalid_payload', field: 'to' } });
-    expect((await request(ws, ['8', ref(), 'peer:curious', 'signal', { to: 'neighbour', id: 'x'.repeat(200), data: 1 }]))[4]).toMatchObject({ status: 'error', response: { reason: 'invalid_payload', field: 'id' } });
-    expect((await request(ws, ['8', ref(), 'peer:curious', 'signal', { to: 'neighbour', id: '1' }]))[4]).toMatchObject({ status: 'error', response: { reason: 'invalid_payload', field: 'data' } });
+    expect((await request(ws, ['8', ref(), 'peer:curious', 'dance', {}]))[4]).toEqual({
+      status: 'error',
+      response: { reason: 'unknown_event', event: 'dance' },
+    });
+    expect((await request(ws, ['8', ref(), 'peer:curious', 'signal', { to: '../etc', id: '1', data: 1 }]))[4]).toMatchObject({
+      status: 'error',
+      response: { reason: 'invalid_payload', field: 'to' },
+    });
+    expect((await request(ws, ['8', ref(), 'peer:curious', 'signal', { to: 'neighbour', id: 'x'.repeat(200), data: 1 }]))[4]).toMatchObject(
+      { status: 'error', response: { reason: 'invalid_payload', field: 'id' } },
+    );
+    expect((await request(ws, ['8', ref(), 'peer:curious', 'signal', { to: 'neighbour', id: '1' }]))[4]).toMatchObject({
+      status: 'error',
+      response: { reason: 'invalid_payload', field: 'data' },
+    });
     // Signals to another peer's topic are not a way to impersonate it.
-    expect((await request(ws, ['8', ref(), 'peer:neighbour', 'signal', { to: 'neighbour', id: '2', data: 1 }]))[4]).toEqual({ status: 'error', response: { reason: 'unmatched topic' } });
+    expect((await request(ws, ['8', ref(), 'peer:neighbour', 'signal', { to: 'neighbour', id: '2', data: 1 }]))[4]).toEqual({
+      status: 'error',
+      response: { reason: 'unmatched topic' },
+    });
     expect(ws.readyState).toBe(WebSocket.OPEN);
     ws.terminate();
   });
@@ -104,7 +124,9 @@ describe('bad input', () => {
 describe('slow consumer', () => {
   it('is disconnected instead of growing the send buffer; signals for it are kept for resume', async () => {
     // History large enough for every 60 KiB signal sent here (the byte budget has its own tests).
-    const ts = await startServer({ limits: { ratePerSec: 10_000, rateBurst: 10_000, maxBufferedBytes: 256 * 1024, historyMaxBytesPerPeer: 256 * 1024 * 1024 } });
+    const ts = await startServer({
+      limits: { ratePerSec: 10_000, rateBurst: 10_000, maxBufferedBytes: 256 * 1024, historyMaxBytesPerPeer: 256 * 1024 * 1024 },
+    });
     try {
       const slow = await openRaw(await ts.urlFor('slow'));
       expect((await request(slow, ['1', '1', 'peer:slow', 'phx_join', {}]))[4].status).toBe('ok');

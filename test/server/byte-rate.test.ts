@@ -30,7 +30,9 @@ describe('ByteRate', () => {
 describe('byte rate config', () => {
   it('refuses a burst smaller than one largest frame, naming the variable', () => {
     expect(() => loadConfig({ SLUICE_BYTES_BURST: '32768', SLUICE_MAX_FRAME_BYTES: '65536' })).toThrow(ConfigError);
-    expect(() => loadConfig({ SLUICE_BYTES_BURST: '32768', SLUICE_MAX_FRAME_BYTES: '65536' })).toThrow(/SLUICE_BYTES_BURST: must be >= SLUICE_MAX_FRAME_BYTES/);
+    expect(() => loadConfig({ SLUICE_BYTES_BURST: '32768', SLUICE_MAX_FRAME_BYTES: '65536' })).toThrow(
+      /SLUICE_BYTES_BURST: must be >= SLUICE_MAX_FRAME_BYTES/,
+    );
     expect(() => loadConfig({ SLUICE_BYTES_PER_SEC: 'fast' })).toThrow(/SLUICE_BYTES_PER_SEC/);
     expect(loadConfig({}).limits).toMatchObject({ bytesPerSec: 256 * 1024, bytesBurst: 512 * 1024 });
   });

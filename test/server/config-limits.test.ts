@@ -46,7 +46,9 @@ describe('SLUICE_MAX_CONNECTIONS and the open-file limit', () => {
   });
 
   it('refuses a cap that does not fit below ulimit -n, or a limit with no room at all', () => {
-    expect(() => load({ SLUICE_MAX_CONNECTIONS: '5000' }, 1024)).toThrow(/SLUICE_MAX_CONNECTIONS: 5000 does not fit the open-file limit \(ulimit -n 1024\): at most 896/);
+    expect(() => load({ SLUICE_MAX_CONNECTIONS: '5000' }, 1024)).toThrow(
+      /SLUICE_MAX_CONNECTIONS: 5000 does not fit the open-file limit \(ulimit -n 1024\): at most 896/,
+    );
     expect(() => load({}, RESERVED)).toThrow(/SLUICE_MAX_CONNECTIONS: the open-file limit \(ulimit -n 128\) leaves no room/);
     expect(load({ SLUICE_MAX_CONNECTIONS: '500' }, 1024).limits.maxConnections).toBe(500);
   });
@@ -67,7 +69,13 @@ describe('SLUICE_MAX_CONNECTIONS and the open-file limit', () => {
 describe('derived bounds', () => {
   it('join deadline = connect + join timeouts; HTTP requests bounded under 10 s', () => {
     expect(joinDeadlineMs(defaultTimeouts)).toBe(10_000);
-    expect(httpTimeouts(defaultTimeouts)).toEqual({ headersTimeoutMs: 5_000, requestTimeoutMs: 5_000, checkIntervalMs: 1_000, boundMs: 6_000, keepAliveTimeoutMs: 605_000 });
+    expect(httpTimeouts(defaultTimeouts)).toEqual({
+      headersTimeoutMs: 5_000,
+      requestTimeoutMs: 5_000,
+      checkIntervalMs: 1_000,
+      boundMs: 6_000,
+      keepAliveTimeoutMs: 605_000,
+    });
     const slow = { ...defaultTimeouts, client: { ...defaultTimeouts.client, connectTimeoutMs: 60_000 } };
     expect(httpTimeouts(slow).boundMs).toBeLessThanOrEqual(10_000);
   });

@@ -10,9 +10,30 @@ const ROOT = path.resolve(__dirname, '../..');
 describe('server config', () => {
   it('has the documented defaults', () => {
     const c = loadConfig({}, { fdLimit: 20_000 });
-    expect(c).toMatchObject({ env: 'development', port: 4000, adminPort: 9090, adminHost: '127.0.0.1', tokenSecret: DEV_TOKEN_SECRET, gceWatcher: false });
-    expect(c.limits).toEqual({ maxFrameBytes: 65536, ratePerSec: 50, rateBurst: 100, maxBufferedBytes: 1048576, bytesPerSec: 256 * 1024, bytesBurst: 512 * 1024, maxConnections: 10_000, maxConnectionsPerPeer: 4, tokenMaxTtlSec: 604_800, historyMaxBytesPerPeer: 4 * 1024 * 1024, memoryBudgetBytes: 256 * 1024 * 1024,
-      recipientSignalsPerSec: 100, recipientBytesPerSec: 1024 * 1024, senderHistoryShare: 0.25 });
+    expect(c).toMatchObject({
+      env: 'development',
+      port: 4000,
+      adminPort: 9090,
+      adminHost: '127.0.0.1',
+      tokenSecret: DEV_TOKEN_SECRET,
+      gceWatcher: false,
+    });
+    expect(c.limits).toEqual({
+      maxFrameBytes: 65536,
+      ratePerSec: 50,
+      rateBurst: 100,
+      maxBufferedBytes: 1048576,
+      bytesPerSec: 256 * 1024,
+      bytesBurst: 512 * 1024,
+      maxConnections: 10_000,
+      maxConnectionsPerPeer: 4,
+      tokenMaxTtlSec: 604_800,
+      historyMaxBytesPerPeer: 4 * 1024 * 1024,
+      memoryBudgetBytes: 256 * 1024 * 1024,
+      recipientSignalsPerSec: 100,
+      recipientBytesPerSec: 1024 * 1024,
+      senderHistoryShare: 0.25,
+    });
     expect(c.signalPolicy).toEqual({ sameKind: false });
     expect(c).toMatchObject({ tokenIssuer: 'sluice', tokenAudience: 'sluice', jwks: undefined });
     expect(c.adminToken).toBeUndefined();
@@ -30,7 +51,10 @@ describe('server config', () => {
     [{ SLUICE_TIMEOUTS: '{"lb":{"idleTimeoutSec":5}}' }, /\[lb-idle-exceeds-heartbeats\]/],
     [{ SLUICE_REDIS_URL: 'not a url' }, /SLUICE_REDIS_URL/],
     [{ SLUICE_RECIPIENT_SIGNALS_PER_SEC: '0' }, /SLUICE_RECIPIENT_SIGNALS_PER_SEC: must be >= 1, got 0/],
-    [{ SLUICE_RECIPIENT_BYTES_PER_SEC: '100000' }, /SLUICE_RECIPIENT_BYTES_PER_SEC: must be an integer >= 2 x SLUICE_MAX_FRAME_BYTES \(131072\)/],
+    [
+      { SLUICE_RECIPIENT_BYTES_PER_SEC: '100000' },
+      /SLUICE_RECIPIENT_BYTES_PER_SEC: must be an integer >= 2 x SLUICE_MAX_FRAME_BYTES \(131072\)/,
+    ],
     [{ SLUICE_SENDER_HISTORY_SHARE: '1.5' }, /SLUICE_SENDER_HISTORY_SHARE: must be in \(0, 1\], got 1.5/],
     [{ SLUICE_SIGNAL_SAME_KIND: 'yes' }, /SLUICE_SIGNAL_SAME_KIND/],
     [{ SLUICE_JWKS_URL: 'http://issuer.example/jwks.json' }, /SLUICE_JWKS_URL: must be https/],
@@ -47,7 +71,11 @@ describe('server config', () => {
   });
 
   it('npm run token prints a token the server accepts', async () => {
-    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'app/cli/token.ts', '--sub', 'gw-1', '--kind', 'gateway'], { cwd: ROOT, env: { PATH: process.env.PATH } });
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', 'app/cli/token.ts', '--sub', 'gw-1', '--kind', 'gateway'],
+      { cwd: ROOT, env: { PATH: process.env.PATH } },
+    );
     expect(await verifyToken(DEV_TOKEN_SECRET, stdout.trim())).toEqual({ sub: 'gw-1', kind: 'gateway', account: 'default' });
   });
 });

@@ -13,7 +13,14 @@ class Item implements Timed {
 function wheel(tickMs = 20) {
   const clock = { t: 1_000 };
   const w = new DeadlineWheel<Item>(tickMs, () => clock.t);
-  return { w, clock, at: (t: number) => { clock.t = t; w.tick(); } };
+  return {
+    w,
+    clock,
+    at: (t: number) => {
+      clock.t = t;
+      w.tick();
+    },
+  };
 }
 
 afterEach(() => jest.useRealTimers());
@@ -68,7 +75,10 @@ test('after a stall every overdue item fires once, in deadline order; a throwing
   const { w, at } = wheel();
   const order: number[] = [];
   const items = [5_000, 1_100, 900_000, 3_000].map((t, i) => {
-    const it = new Item(() => { order.push(t); if (i === 1) throw new Error('boom'); });
+    const it = new Item(() => {
+      order.push(t);
+      if (i === 1) throw new Error('boom');
+    });
     w.schedule(it, t);
     return it;
   });

@@ -17,10 +17,18 @@ async function deafClient(port: number, sub: string): Promise<net.Socket> {
   await new Promise<void>((resolve, reject) => {
     socket.once('error', reject);
     socket.once('connect', () => {
-      socket.write([
-        `GET /socket/websocket?vsn=2.0.0&token=${tok} HTTP/1.1`, 'Host: 127.0.0.1', 'Upgrade: websocket', 'Connection: Upgrade',
-        `Sec-WebSocket-Key: ${crypto.randomBytes(16).toString('base64')}`, 'Sec-WebSocket-Version: 13', '', '',
-      ].join('\r\n'));
+      socket.write(
+        [
+          `GET /socket/websocket?vsn=2.0.0&token=${tok} HTTP/1.1`,
+          'Host: 127.0.0.1',
+          'Upgrade: websocket',
+          'Connection: Upgrade',
+          `Sec-WebSocket-Key: ${crypto.randomBytes(16).toString('base64')}`,
+          'Sec-WebSocket-Version: 13',
+          '',
+          '',
+        ].join('\r\n'),
+      );
     });
     socket.once('data', (d) => (d.toString().startsWith('HTTP/1.1 101') ? resolve() : reject(new Error(d.toString()))));
   });
@@ -52,7 +60,10 @@ describe('drain', () => {
     expect(await ready.json()).toEqual({ status: 'draining' });
 
     // New upgrades are refused with 503 and a Retry-After.
-    await expect(openRaw(await ts.urlFor('late'))).rejects.toMatchObject({ status: 503, headers: expect.objectContaining({ 'retry-after': '1' }) });
+    await expect(openRaw(await ts.urlFor('late'))).rejects.toMatchObject({
+      status: 503,
+      headers: expect.objectContaining({ 'retry-after': '1' }),
+    });
 
     const results = await Promise.all(closes);
     expect(results.every((r) => r.code === 1012)).toBe(true);
@@ -89,7 +100,7 @@ describe('drain', () => {
     const ws = await openRaw(await ts.urlFor('a'));
     const t0 = Date.now();
     const res = await fetch(`${ts.adminUrl}/drain?wait=1`, { method: 'POST' });
-    const body = await res.json() as { state: string; drain: { total: number; closeSent: number } };
+    const body = (await res.json()) as { state: string; drain: { total: number; closeSent: number } };
     expect(res.status).toBe(200);
     expect(body.drain).toMatchObject({ total: 1, closeSent: 1 });
     expect(ws.readyState).toBe(WebSocket.CLOSED);
@@ -101,7 +112,7 @@ describe('drain on SIGTERM (real process)', () => {
   it('closes every connection with 1012 and exits 0', async () => {
     const srv = await spawnServer({ SLUICE_TOKEN_SECRET: SECRET, SLUICE_TIMEOUTS: JSON.stringify({ drain }) });
     const url = `ws://127.0.0.1:${srv.port}/socket/websocket?vsn=2.0.0&token=`;
-    const clients = await Promise.all(Array.from({ length: 10 }, async (_, i) => openRaw(url + await token(`p${i}`))));
+    const clients = await Promise.all(Array.from({ length: 10 }, async (_, i) => openRaw(url + (await token(`p${i}`)))));
     const closes = Promise.all(clients.map(closed));
     const t0 = Date.now();
     srv.proc.kill('SIGTERM');
@@ -114,7 +125,8 @@ describe('drain on SIGTERM (real process)', () => {
   });
 
   it('refuses to start with a config that breaks the contract, naming the rule', async () => {
-    await expect(spawnServer({ SLUICE_TIMEOUTS: JSON.stringify({ drain: { windowMs: 30_000 } }) }))
-      .rejects.toThrow(/drain-window-before-deadline/);
+    await expect(spawnServer({ SLUICE_TIMEOUTS: JSON.stringify({ drain: { windowMs: 30_000 } }) })).rejects.toThrow(
+      /drain-window-before-deadline/,
+    );
   });
 });

@@ -27,11 +27,19 @@ function get(port: number, path: string, timeoutMs = 3_000): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.connect(port, '127.0.0.1');
     let got = '';
-    const timer = setTimeout(() => { s.destroy(); reject(new Error(`GET ${path}: no answer within ${timeoutMs} ms`)); }, timeoutMs);
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`GET ${path}: no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
     s.on('connect', () => s.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`));
-    s.on('data', (d) => { got += d.toString(); });
+    s.on('data', (d) => {
+      got += d.toString();
+    });
     s.on('error', () => undefined);
-    s.on('close', () => { clearTimeout(timer); resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(got)?.[1] ?? 0)); });
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(got)?.[1] ?? 0));
+    });
   });
 }
 
@@ -52,7 +60,10 @@ describe(`a server under ulimit -n ${FD_LIMIT}`, () => {
   it('derives its caps from the limit', () => {
     const reserved = FD_RESERVE.publicHttp + FD_RESERVE.admin + FD_RESERVE.process;
     expect(cap).toBe(FD_LIMIT - reserved);
-    expect(srv.logs.find((l) => l.msg === 'server listening')).toMatchObject({ publicSocketBudget: cap + FD_RESERVE.publicHttp, adminSocketBudget: FD_RESERVE.admin });
+    expect(srv.logs.find((l) => l.msg === 'server listening')).toMatchObject({
+      publicSocketBudget: cap + FD_RESERVE.publicHttp,
+      adminSocketBudget: FD_RESERVE.admin,
+    });
   });
 
   it(`answers /healthz through a flood of ${FLOOD} idle TCP connections`, async () => {
@@ -70,16 +81,25 @@ describe(`a server under ulimit -n ${FD_LIMIT}`, () => {
     expect(await get(srv.adminPort, '/status')).toBe(200);
     expect(srv.proc.exitCode).toBeNull();
     const alive = sockets.filter((s) => !s.destroyed).length;
-    console.log(`flood of ${sockets.length} idle connections under ulimit -n ${FD_LIMIT}: /healthz 5/5 answered within ${(performance.now() - t0).toFixed(0)} ms; ${sockets.length - alive} shed so far`);
+    console.log(
+      `flood of ${sockets.length} idle connections under ulimit -n ${FD_LIMIT}: /healthz 5/5 answered within ${(performance.now() - t0).toFixed(0)} ms; ${sockets.length - alive} shed so far`,
+    );
     expect(srv.logs.filter((l) => l.msg === 'listener error')).toEqual([]); // never reached EMFILE
     for (const s of sockets.splice(0)) s.destroy();
   });
 
   it('fills to the WebSocket cap, refuses more with 503, and still answers /healthz', async () => {
-    const urls = await Promise.all(Array.from({ length: cap + 10 }, async (_, i) => `ws://127.0.0.1:${srv.port}/socket/websocket?vsn=2.0.0&token=${await token(`w${i}`, 'client', SECRET)}`));
+    const urls = await Promise.all(
+      Array.from(
+        { length: cap + 10 },
+        async (_, i) => `ws://127.0.0.1:${srv.port}/socket/websocket?vsn=2.0.0&token=${await token(`w${i}`, 'client', SECRET)}`,
+      ),
+    );
     const results = await Promise.allSettled(urls.map((u) => openRaw(u)));
     const open = results.filter((r): r is PromiseFulfilledResult<WebSocket> => r.status === 'fulfilled').map((r) => r.value);
-    const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => (r.reason as { status?: number }).status);
+    const refused = results
+      .filter((r): r is PromiseRejectedResult => r.status === 'rejected')
+      .map((r) => (r.reason as { status?: number }).status);
     expect(open.length).toBe(cap);
     expect(refused).toEqual(Array(10).fill(503));
     expect(await get(srv.port, '/healthz')).toBe(200);
@@ -90,15 +110,20 @@ describe(`a server under ulimit -n ${FD_LIMIT}`, () => {
     const deadline = Date.now() + 10_000;
     let a: WebSocket | undefined;
     while (!a) {
-      a = await openRaw(`ws://127.0.0.1:${srv.port}/socket/websocket?vsn=2.0.0&token=${await token('alice', 'client', SECRET)}`).catch((err: { status?: number }) => {
-        if (err.status !== 503 || Date.now() > deadline) throw err;
-        return undefined;
-      });
+      a = await openRaw(`ws://127.0.0.1:${srv.port}/socket/websocket?vsn=2.0.0&token=${await token('alice', 'client', SECRET)}`).catch(
+        (err: { status?: number }) => {
+          if (err.status !== 503 || Date.now() > deadline) throw err;
+          return undefined;
+        },
+      );
     }
     const b = await openRaw(`ws://127.0.0.1:${srv.port}/socket/websocket?vsn=2.0.0&token=${await token('bob', 'gateway', SECRET)}`);
     expect((await request(a, ['1', '1', 'peer:alice', 'phx_join', {}]))[4].status).toBe('ok');
     expect((await request(b, ['1', '1', 'peer:bob', 'phx_join', {}]))[4].status).toBe('ok');
-    expect((await request(a, ['1', '2', 'peer:alice', 'signal', { to: 'bob', id: 's1', data: { hi: 1 } }]))[4]).toEqual({ status: 'ok', response: { status: 'delivered' } });
+    expect((await request(a, ['1', '2', 'peer:alice', 'signal', { to: 'bob', id: 's1', data: { hi: 1 } }]))[4]).toEqual({
+      status: 'ok',
+      response: { status: 'delivered' },
+    });
     a.terminate();
     b.terminate();
   });

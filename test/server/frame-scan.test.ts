@@ -14,17 +14,23 @@ const dataOf = (frame: string): unknown => {
 
 describe('scanFrame', () => {
   it('finds the same data as JSON.parse for any payload, compact or indented', () => {
-    fc.assert(fc.property(
-      fc.jsonValue(), fc.dictionary(fc.string(), fc.jsonValue(), { maxKeys: 4 }), fc.boolean(), fc.boolean(),
-      (data, extra, dataFirst, pretty) => {
-        const payload = dataFirst ? { data, ...extra, to: 'x' } : { to: 'x', ...extra, data };
-        const frame = JSON.stringify(['1', '2', 'peer:a', 'signal', payload], null, pretty ? 2 : undefined);
-        const parsed = (JSON.parse(frame) as [unknown, unknown, unknown, unknown, { data: unknown }])[4].data;
-        const span = scanFrame(Buffer.from(frame), 1_000_000).data;
-        if (span) expect(JSON.parse(Buffer.from(frame).toString('utf8', span[0], span[1]))).toEqual(parsed);
-        else expect(Object.keys(extra).some((k) => JSON.stringify(k).includes('\\'))).toBe(true); // only an escaped key defeats it
-      },
-    ), { numRuns: 2_000 });
+    fc.assert(
+      fc.property(
+        fc.jsonValue(),
+        fc.dictionary(fc.string(), fc.jsonValue(), { maxKeys: 4 }),
+        fc.boolean(),
+        fc.boolean(),
+        (data, extra, dataFirst, pretty) => {
+          const payload = dataFirst ? { data, ...extra, to: 'x' } : { to: 'x', ...extra, data };
+          const frame = JSON.stringify(['1', '2', 'peer:a', 'signal', payload], null, pretty ? 2 : undefined);
+          const parsed = (JSON.parse(frame) as [unknown, unknown, unknown, unknown, { data: unknown }])[4].data;
+          const span = scanFrame(Buffer.from(frame), 1_000_000).data;
+          if (span) expect(JSON.parse(Buffer.from(frame).toString('utf8', span[0], span[1]))).toEqual(parsed);
+          else expect(Object.keys(extra).some((k) => JSON.stringify(k).includes('\\'))).toBe(true); // only an escaped key defeats it
+        },
+      ),
+      { numRuns: 2_000 },
+    );
   });
 
   it('takes the last "data" key as JSON.parse does, ignores "data" elsewhere, gives up on escaped keys', () => {
@@ -48,17 +54,32 @@ describe('scanFrame', () => {
   });
 
   it('reads the head of a refused frame for its reply', () => {
-    expect(decodeHead(Buffer.from('["1","7","peer:a","signal",{"data":[{},{}]}]'))).toEqual({ joinRef: '1', ref: '7', topic: 'peer:a', event: 'signal' });
-    expect(decodeHead(Buffer.from('[ null , "7" , "peer:a" , "signal" ,'))).toEqual({ joinRef: null, ref: '7', topic: 'peer:a', event: 'signal' });
+    expect(decodeHead(Buffer.from('["1","7","peer:a","signal",{"data":[{},{}]}]'))).toEqual({
+      joinRef: '1',
+      ref: '7',
+      topic: 'peer:a',
+      event: 'signal',
+    });
+    expect(decodeHead(Buffer.from('[ null , "7" , "peer:a" , "signal" ,'))).toEqual({
+      joinRef: null,
+      ref: '7',
+      topic: 'peer:a',
+      event: 'signal',
+    });
     expect(decodeHead(Buffer.from('{"not":"a frame"}'))).toBeUndefined();
   });
 });
 
 describe('pushSignal', () => {
   it('is byte for byte the push the parsed value would have produced', () => {
-    fc.assert(fc.property(fc.jsonValue(), fc.option(fc.string()), fc.boolean(), (data, joinRef, replayed) => {
-      const s = { from: 'a.b-c', id: 'i"d', seq: 7, replayed };
-      expect(pushSignal(joinRef, 'peer:x', s, JSON.stringify(data))).toBe(push(joinRef, 'peer:x', 'signal', { from: s.from, id: s.id, seq: 7, data, replayed }));
-    }), { numRuns: 500 });
+    fc.assert(
+      fc.property(fc.jsonValue(), fc.option(fc.string()), fc.boolean(), (data, joinRef, replayed) => {
+        const s = { from: 'a.b-c', id: 'i"d', seq: 7, replayed };
+        expect(pushSignal(joinRef, 'peer:x', s, JSON.stringify(data))).toBe(
+          push(joinRef, 'peer:x', 'signal', { from: s.from, id: s.id, seq: 7, data, replayed }),
+        );
+      }),
+      { numRuns: 500 },
+    );
   });
 });

@@ -32,7 +32,9 @@ describe('half-open connection', () => {
     expect(ts.server.connectionCount).toBe(1);
 
     let clientSawClose = false;
-    ws.on('close', () => { clientSawClose = true; });
+    ws.on('close', () => {
+      clientSawClose = true;
+    });
     proxy.blackhole();
     const t0 = Date.now();
     await until(() => ts.server.connectionCount === 0, timeouts.server.idleTimeoutMs + 1_000, 'server to drop the connection');

@@ -13,10 +13,18 @@ export function exchange(port: number, bytes: string | Buffer, timeoutMs = 5_000
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1');
     let got = '';
-    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`no close within ${timeoutMs} ms; got ${JSON.stringify(got.slice(0, 200))}`)); }, timeoutMs);
-    socket.on('data', (d) => { got += d.toString('latin1'); });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no close within ${timeoutMs} ms; got ${JSON.stringify(got.slice(0, 200))}`));
+    }, timeoutMs);
+    socket.on('data', (d) => {
+      got += d.toString('latin1');
+    });
     socket.on('error', () => undefined); // a reset is an answer too
-    socket.on('close', () => { clearTimeout(timer); resolve(got); });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(got);
+    });
     socket.end(bytes);
   });
 }
@@ -28,7 +36,8 @@ const NOT_URLS = ['//x:99999/status', '//x:99999/socket/websocket?vsn=2.0.0', 'h
 /** Odd but parseable: any HTTP answer will do. */
 const ODD = ['http://a:1/status', '*', '/%zz', '/status?%', '/socket/websocket?token=%%%'];
 const TARGETS = [...NOT_URLS, ...ODD];
-const upgrade = (target: string) => `GET ${target} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+const upgrade = (target: string) =>
+  `GET ${target} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`;
 
 describe('request handlers are total', () => {
   let srv: ServerProcess;
@@ -63,8 +72,12 @@ describe('request handlers are total', () => {
 
   it('keeps serving afterwards', async () => {
     expect((await fetch(`http://127.0.0.1:${srv.port}/healthz`)).status).toBe(200);
-    expect((await fetch(`http://127.0.0.1:${srv.adminPort}/status`, { headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } })).status).toBe(200);
-    expect(srv.logs.filter((l) => l.msg === 'upgrade failed' || l.msg === 'request failed' || l.msg === 'admin request failed')).toEqual([]);
+    expect((await fetch(`http://127.0.0.1:${srv.adminPort}/status`, { headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } })).status).toBe(
+      200,
+    );
+    expect(srv.logs.filter((l) => l.msg === 'upgrade failed' || l.msg === 'request failed' || l.msg === 'admin request failed')).toEqual(
+      [],
+    );
   });
 });
 
@@ -73,7 +86,11 @@ describe('an Upgrade request to the admin listener', () => {
     const srv = await spawnServer({ SLUICE_ADMIN_TOKEN: ADMIN_TOKEN });
     try {
       expect(status(await exchange(srv.adminPort, upgrade('/')))).toBe(401);
-      expect(status(await exchange(srv.adminPort, upgrade('/status').replace('Host: x\r\n', `Host: x\r\nAuthorization: Bearer ${ADMIN_TOKEN}\r\n`)))).toBe(200);
+      expect(
+        status(
+          await exchange(srv.adminPort, upgrade('/status').replace('Host: x\r\n', `Host: x\r\nAuthorization: Bearer ${ADMIN_TOKEN}\r\n`)),
+        ),
+      ).toBe(200);
     } finally {
       srv.proc.kill('SIGKILL');
       await srv.exited;

@@ -25,7 +25,7 @@ describe('keep-alive against the LB backend keepalive (the contract)', () => {
     expect(t).toMatchObject({ headersTimeoutMs: 5_000, requestTimeoutMs: 5_000, boundMs: 6_000 });
   });
 
-  it('refuses a contract that puts the LB keepalive below Google\'s fixed 600 s', () => {
+  it("refuses a contract that puts the LB keepalive below Google's fixed 600 s", () => {
     const broken = mergeTimeouts(defaultTimeouts, { lb: { backendKeepAliveSec: 300 } });
     expect(validate(broken).map((v) => v.rule)).toEqual(["lb-backend-keepalive-is-gcp's"]);
     expect(validate(mergeTimeouts(defaultTimeouts, { lb: { backendKeepAliveSec: 601 } }))).toEqual([]);
@@ -40,12 +40,17 @@ function rawClient(port: number) {
   let closedAt = 0;
   const opened = new Promise<number>((resolve) => socket.once('connect', () => resolve(performance.now())));
   const closed = new Promise<number>((resolve) => socket.once('close', () => resolve((closedAt = performance.now()))));
-  socket.on('data', (d) => { buf += d.toString(); waiter?.(); });
+  socket.on('data', (d) => {
+    buf += d.toString();
+    waiter?.();
+  });
   socket.on('error', () => undefined);
   return {
     opened,
     closed,
-    get closedAt() { return closedAt; },
+    get closedAt() {
+      return closedAt;
+    },
     /** Send GET `path` and resolve with the status line of its response (and the time the body ended). */
     async get(path: string): Promise<{ status: string; at: number }> {
       buf = '';
@@ -53,7 +58,10 @@ function rawClient(port: number) {
       await new Promise<void>((resolve, reject) => {
         const check = () => {
           const m = /Content-Length: (\d+)\r\n[\s\S]*?\r\n\r\n/i.exec(buf);
-          if (m && buf.length >= buf.indexOf('\r\n\r\n') + 4 + Number(m[1])) { waiter = undefined; resolve(); }
+          if (m && buf.length >= buf.indexOf('\r\n\r\n') + 4 + Number(m[1])) {
+            waiter = undefined;
+            resolve();
+          }
         };
         waiter = check;
         socket.once('close', () => reject(new Error(`closed before an answer to ${path}`)));
@@ -66,7 +74,11 @@ function rawClient(port: number) {
 
 describe('keep-alive on real sockets, the LB keepalive scaled to 3 s', () => {
   // lb.backendKeepAliveSec 3 s + drain.marginMs 0.5 s = 3.5 s keep-alive; headersTimeout = connectTimeoutMs = 1 s.
-  const scaled = mergeTimeouts(defaultTimeouts, { lb: { backendKeepAliveSec: 3 }, drain: { marginMs: 500 }, client: { connectTimeoutMs: 1_000 } });
+  const scaled = mergeTimeouts(defaultTimeouts, {
+    lb: { backendKeepAliveSec: 3 },
+    drain: { marginMs: 500 },
+    client: { connectTimeoutMs: 1_000 },
+  });
   const lbKeepAliveMs = scaled.lb.backendKeepAliveSec * 1000;
 
   it('an idle pooled connection serves a request after the LB keepalive (3 s, > headersTimeout), is closed only after the server keep-alive; a silent one is closed at the header bound', async () => {
@@ -93,7 +105,9 @@ describe('keep-alive on real sockets, the LB keepalive scaled to 3 s', () => {
       // The server closes the idle pooled connections only after its keep-alive, counted from the last response.
       const idleMs = await Promise.all(pooled.map(async (c, i) => (await c.closed) - second[i].at));
       for (const ms of idleMs) expect(ms).toBeGreaterThanOrEqual(t.keepAliveTimeoutMs - 50);
-      console.log(`silent connection closed after ${(silentMs / 1000).toFixed(2)} s; idle keep-alive connections (public, admin) closed ${idleMs.map((ms) => (ms / 1000).toFixed(2)).join(', ')} s after their last response (keepAliveTimeout ${t.keepAliveTimeoutMs / 1000} s)`);
+      console.log(
+        `silent connection closed after ${(silentMs / 1000).toFixed(2)} s; idle keep-alive connections (public, admin) closed ${idleMs.map((ms) => (ms / 1000).toFixed(2)).join(', ')} s after their last response (keepAliveTimeout ${t.keepAliveTimeoutMs / 1000} s)`,
+      );
     } finally {
       await server.shutdown();
     }

@@ -20,15 +20,22 @@ function timeToClose(port: number, trickleMs?: number): Promise<{ ms: number; an
     let t0 = 0;
     let answer = '';
     let timer: NodeJS.Timeout | undefined;
-    const guard = setTimeout(() => { socket.destroy(); reject(new Error(`still open after ${2 * BOUND_MS} ms`)); }, 2 * BOUND_MS);
+    const guard = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`still open after ${2 * BOUND_MS} ms`));
+    }, 2 * BOUND_MS);
     socket.on('connect', () => {
       t0 = performance.now();
       if (trickleMs === undefined) return;
       socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n');
       let i = 0;
-      timer = setInterval(() => { if (!socket.destroyed) socket.write(`X-Slow-${i++}: ${'a'.repeat(8)}\r\n`); }, trickleMs);
+      timer = setInterval(() => {
+        if (!socket.destroyed) socket.write(`X-Slow-${i++}: ${'a'.repeat(8)}\r\n`);
+      }, trickleMs);
     });
-    socket.on('data', (d) => { answer += d.toString(); });
+    socket.on('data', (d) => {
+      answer += d.toString();
+    });
     socket.on('error', () => undefined);
     socket.on('close', () => {
       clearTimeout(guard);
@@ -49,10 +56,16 @@ describe('idle limits with the contract defaults', () => {
       const ws = await openRaw(url);
       const wsClosed = closed(ws).then(([code, reason]) => ({ ms: performance.now() - t0, code, reason }));
       const [silentPublic, silentAdmin, tricklePublic, trickleAdmin, unjoined] = await Promise.all([
-        timeToClose(ts.port), timeToClose(ts.adminPort), timeToClose(ts.port, 500), timeToClose(ts.adminPort, 500), wsClosed,
+        timeToClose(ts.port),
+        timeToClose(ts.adminPort),
+        timeToClose(ts.port, 500),
+        timeToClose(ts.adminPort, 500),
+        wsClosed,
       ]);
       const f = (m: { ms: number }) => `${(m.ms / 1000).toFixed(2)} s`;
-      console.log(`closed: silent public ${f(silentPublic)}, silent admin ${f(silentAdmin)}, slowloris public ${f(tricklePublic)} (${tricklePublic.answer}), slowloris admin ${f(trickleAdmin)}, unjoined WebSocket ${f(unjoined)} (${unjoined.code})`);
+      console.log(
+        `closed: silent public ${f(silentPublic)}, silent admin ${f(silentAdmin)}, slowloris public ${f(tricklePublic)} (${tricklePublic.answer}), slowloris admin ${f(trickleAdmin)}, unjoined WebSocket ${f(unjoined)} (${unjoined.code})`,
+      );
       const { headersTimeoutMs, boundMs } = httpTimeouts(defaultTimeouts);
       for (const m of [silentPublic, silentAdmin, tricklePublic, trickleAdmin]) {
         expect(m.ms).toBeLessThanOrEqual(Math.min(boundMs + 500, BOUND_MS));
@@ -136,7 +149,11 @@ describe('SLUICE_MAX_CONNECTIONS', () => {
       const results = await Promise.allSettled(urls.map((u) => openRaw(u)));
       const ok = results.filter((r) => r.status === 'fulfilled');
       expect(ok.length).toBe(CAP);
-      expect(results.filter((r) => r.status === 'rejected').every((r) => ((r as PromiseRejectedResult).reason as { status: number }).status === 503)).toBe(true);
+      expect(
+        results
+          .filter((r) => r.status === 'rejected')
+          .every((r) => ((r as PromiseRejectedResult).reason as { status: number }).status === 503),
+      ).toBe(true);
       for (const r of ok) (r as PromiseFulfilledResult<WebSocket>).value.terminate();
     } finally {
       await ts.server.shutdown();
@@ -145,14 +162,17 @@ describe('SLUICE_MAX_CONNECTIONS', () => {
 });
 
 describe('SLUICE_MAX_CONNECTIONS_PER_PEER', () => {
-  it('refuses a sub\'s upgrades beyond the cap with 429 (joined or not), leaves other subs alone, admits once one ends', async () => {
+  it("refuses a sub's upgrades beyond the cap with 429 (joined or not), leaves other subs alone, admits once one ends", async () => {
     const ts = await startServer({ limits: { maxConnectionsPerPeer: 3 } });
     try {
       const url = await ts.urlFor('greedy');
       const joined = await openRaw(url);
       expect((await request(joined, ['1', '1', 'peer:greedy', 'phx_join', {}]))[4].status).toBe('ok');
       const others = [await openRaw(url), await openRaw(url)];
-      const refused = await openRaw(url).then(() => null, (err: { status: number }) => err.status);
+      const refused = await openRaw(url).then(
+        () => null,
+        (err: { status: number }) => err.status,
+      );
       expect(refused).toBe(429);
       const neighbour = await openRaw(await ts.urlFor('neighbour'));
       expect((await request(neighbour, ['1', '1', 'peer:neighbour', 'phx_join', {}]))[4].status).toBe('ok');
@@ -165,7 +185,9 @@ describe('SLUICE_MAX_CONNECTIONS_PER_PEER', () => {
       const evicted = closed(joined);
       expect((await request(fresh, ['1', '1', 'peer:greedy', 'phx_join', {}]))[4].status).toBe('ok');
       expect(await evicted).toEqual([CLOSE.evicted, 'peer connected elsewhere']);
-      expect(await (await fetch(`${ts.adminUrl}/metrics`)).text()).toMatch(/sluice_upgrades_rejected_total\{reason="peer_connection_limit"\} 1/);
+      expect(await (await fetch(`${ts.adminUrl}/metrics`)).text()).toMatch(
+        /sluice_upgrades_rejected_total\{reason="peer_connection_limit"\} 1/,
+      );
       for (const ws of [others[1], fresh, neighbour]) ws.terminate();
     } finally {
       await ts.server.shutdown();

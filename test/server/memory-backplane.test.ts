@@ -12,10 +12,14 @@ function setup(now = { t: 1_000_000 }) {
   const bp = new MemoryBackplane(resume, { now: () => now.t });
   const got: Delivery[] = [];
   const evicted: string[] = [];
-  const attach = (id: string, server = 's1', sink = got) => bp.attach({ id, kind: 'gateway' }, server, {
-    deliver: (d) => { sink.push(d); return true; },
-    onEvicted: () => evicted.push(`${id}@${server}`),
-  });
+  const attach = (id: string, server = 's1', sink = got) =>
+    bp.attach({ id, kind: 'gateway' }, server, {
+      deliver: (d) => {
+        sink.push(d);
+        return true;
+      },
+      onEvicted: () => evicted.push(`${id}@${server}`),
+    });
   return { bp, got, evicted, attach, now };
 }
 
@@ -23,8 +27,13 @@ describe('MemoryBackplane', () => {
   it('numbers deliveries per recipient without holes and routes them to the owner', async () => {
     const { bp, got, attach } = setup();
     await attach('gw');
-    for (let i = 0; i < 3; i++) expect(await bp.publish({ from: 'c', to: 'gw', id: `m${i}`, data: j(i) })).toEqual({ status: 'delivered', seq: i + 1 });
-    expect(got.map((d) => [d.seq, d.id, d.data])).toEqual([[1, 'm0', '0'], [2, 'm1', '1'], [3, 'm2', '2']]);
+    for (let i = 0; i < 3; i++)
+      expect(await bp.publish({ from: 'c', to: 'gw', id: `m${i}`, data: j(i) })).toEqual({ status: 'delivered', seq: i + 1 });
+    expect(got.map((d) => [d.seq, d.id, d.data])).toEqual([
+      [1, 'm0', '0'],
+      [2, 'm1', '1'],
+      [3, 'm2', '2'],
+    ]);
   });
 
   it('deduplicates (sender, id) and does not deliver twice', async () => {
@@ -132,10 +141,13 @@ describe('MemoryBackplane', () => {
     expect((await bp.replay('gw', 4, 2)).more).toBe(false);
   });
 
-  it('caps each recipient\'s history in bytes and reports what it dropped as a trimmed gap', async () => {
+  it("caps each recipient's history in bytes and reports what it dropped as a trimmed gap", async () => {
     const now = { t: 1_000_000 };
     const entry = historyEntryBytes('c', 'm10', j('x'.repeat(1_000)));
-    const bp = new MemoryBackplane({ ...resume, historyMaxMessages: 1_000 }, { now: () => now.t, budget: { historyMaxBytesPerPeer: 10 * entry } });
+    const bp = new MemoryBackplane(
+      { ...resume, historyMaxMessages: 1_000 },
+      { now: () => now.t, budget: { historyMaxBytesPerPeer: 10 * entry } },
+    );
     await bp.attach({ id: 'gw', kind: 'gateway' }, 's1', { deliver: () => true, onEvicted: () => undefined });
     for (let i = 1; i <= 50; i++) await bp.publish({ from: 'c', to: 'gw', id: `m${i}`, data: j('x'.repeat(1_000)) });
     expect(bp.stats().historyBytes).toBeLessThanOrEqual(10 * entry);
@@ -181,7 +193,7 @@ describe('MemoryBackplane', () => {
     expect([memory.total, tiny.total]).toEqual([0, 0]);
   });
 
-  it('deletes a departed peer\'s history and the dedupe records on a timer, not on its next publish', async () => {
+  it("deletes a departed peer's history and the dedupe records on a timer, not on its next publish", async () => {
     jest.useFakeTimers();
     try {
       const r = { historyMaxMessages: 100, historyMaxAgeMs: 2_000, dedupeWindowMs: 2_000, awayGraceMs: 1_000 };
@@ -194,7 +206,15 @@ describe('MemoryBackplane', () => {
       jest.advanceTimersByTime(1_001); // grace over: offline; its history stays replayable for the history age
       expect(bp.stats()).toMatchObject({ peers: 0, histories: 1 });
       jest.advanceTimersByTime(r.historyMaxAgeMs + 1_000); // nobody publishes or replays: the sweeper does it
-      expect(bp.stats()).toEqual({ peers: 0, histories: 0, historyEntries: 0, historyBytes: 0, historyHeapBytes: 0, dedupeRecords: 0, dedupeBytes: 0 });
+      expect(bp.stats()).toEqual({
+        peers: 0,
+        histories: 0,
+        historyEntries: 0,
+        historyBytes: 0,
+        historyHeapBytes: 0,
+        dedupeRecords: 0,
+        dedupeBytes: 0,
+      });
       expect(bp.memory.total).toBe(0);
       // Gone means gone: it starts from 0 again if it ever comes back.
       expect(await bp.replay('gw', null)).toEqual({ deliveries: [], more: false, lastSeq: 0 });
@@ -204,7 +224,7 @@ describe('MemoryBackplane', () => {
     }
   });
 
-  it('keeps an online peer\'s numbering, and holds nothing for a replay of a peer nobody wrote to', async () => {
+  it("keeps an online peer's numbering, and holds nothing for a replay of a peer nobody wrote to", async () => {
     const { bp, attach, now } = setup();
     await attach('gw');
     await bp.publish({ from: 'c', to: 'gw', id: 'x', data: '1' });

@@ -55,11 +55,23 @@ async function start(serverId: string, tokenInQuery: boolean | undefined, env: '
 }
 
 /** A hand-written upgrade request: the status and headers of the answer (101 or a refusal). */
-function upgrade(port: number, path: string, headers: Record<string, string>): Promise<{ status: number; headers: http.IncomingHttpHeaders }> {
+function upgrade(
+  port: number,
+  path: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     const req = http.request({
-      host: '127.0.0.1', port, path,
-      headers: { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', ...headers },
+      host: '127.0.0.1',
+      port,
+      path,
+      headers: {
+        Connection: 'Upgrade',
+        Upgrade: 'websocket',
+        'Sec-WebSocket-Version': '13',
+        'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
+        ...headers,
+      },
     });
     req.on('upgrade', (res, socket) => {
       socket.destroy();
@@ -134,7 +146,9 @@ describe('the official phoenix client with authToken (no token in the URL)', () 
       expect(await ours.send('gw-phx', { sdp: 'offer' }, 'o-1')).toBe('delivered');
       expect(await got).toEqual({ from: 'c-sdk', id: 'o-1', seq: 1, data: { sdp: 'offer' }, replayed: false });
       const back = new Promise<unknown>((resolve) => ours.once('signal', (s) => resolve(s.data)));
-      const ack = await new Promise<unknown>((resolve) => channel.push('signal', { to: 'c-sdk', id: 'a-1', data: { sdp: 'answer' } }).receive('ok', resolve));
+      const ack = await new Promise<unknown>((resolve) =>
+        channel.push('signal', { to: 'c-sdk', id: 'a-1', data: { sdp: 'answer' } }).receive('ok', resolve),
+      );
       expect(ack).toEqual({ status: 'delivered' });
       expect(await back).toEqual({ sdp: 'answer' });
     } finally {
@@ -163,7 +177,9 @@ describe('the token in Sec-WebSocket-Protocol', () => {
     const joined = await request(ws, ['1', '1', 'peer:c-header', 'phx_join', {}]);
     expect(joined[4].status).toBe('ok');
 
-    const answer = await upgrade(queryOff.port, '/socket/websocket?vsn=2.0.0', { 'Sec-WebSocket-Protocol': authTokenSubprotocols(await tok('c-raw')).join(', ') });
+    const answer = await upgrade(queryOff.port, '/socket/websocket?vsn=2.0.0', {
+      'Sec-WebSocket-Protocol': authTokenSubprotocols(await tok('c-raw')).join(', '),
+    });
     expect(answer.status).toBe(101);
     expect(answer.headers['sec-websocket-protocol']).toBe('phoenix');
   });
@@ -176,11 +192,23 @@ describe('the token in Sec-WebSocket-Protocol', () => {
   });
 
   it.each([
-    ['signed with another secret', async () => authTokenSubprotocols(await tok('x', 'client', 'another-secret-of-at-least-32-characters')).join(', '), 'token_invalid'],
+    [
+      'signed with another secret',
+      async () => authTokenSubprotocols(await tok('x', 'client', 'another-secret-of-at-least-32-characters')).join(', '),
+      'token_invalid',
+    ],
     ['expired', async () => authTokenSubprotocols(await tok('x', 'client', SECRET, -10)).join(', '), 'token_expired'],
     ['not base64', async () => `phoenix, ${AUTH_TOKEN_SUBPROTOCOL_PREFIX}!!not~base64`, 'token_invalid'],
-    ['base64 of something that is not a token', async () => `phoenix, ${AUTH_TOKEN_SUBPROTOCOL_PREFIX}${Buffer.from('a b\u0000').toString('base64url')}`, 'token_invalid'],
-    ['given twice', async () => [...authTokenSubprotocols(await tok('x')), authTokenSubprotocols(await tok('y'))[1]].join(', '), 'token_invalid'],
+    [
+      'base64 of something that is not a token',
+      async () => `phoenix, ${AUTH_TOKEN_SUBPROTOCOL_PREFIX}${Buffer.from('a b\u0000').toString('base64url')}`,
+      'token_invalid',
+    ],
+    [
+      'given twice',
+      async () => [...authTokenSubprotocols(await tok('x')), authTokenSubprotocols(await tok('y'))[1]].join(', '),
+      'token_invalid',
+    ],
     ['empty', async () => `phoenix, ${AUTH_TOKEN_SUBPROTOCOL_PREFIX}`, 'token_invalid'],
     ['absent (phoenix alone)', async () => 'phoenix', 'token_missing'],
   ])('%s: 401', async (_name, header, reason) => {
@@ -192,8 +220,14 @@ describe('the token in Sec-WebSocket-Protocol', () => {
   });
 
   it('a bad header token through the ws client: 401, and our SDK stops with unauthorized instead of retrying', async () => {
-    await expect(openWithHeader(queryOff.url, await tok('x', 'client', 'another-secret-of-at-least-32-characters'))).rejects.toMatchObject({ status: 401 });
-    const c = new SluiceClient({ url: queryOff.url, token: await tok('c-refused', 'client', 'another-secret-of-at-least-32-characters'), timeouts: fastTimeouts() });
+    await expect(openWithHeader(queryOff.url, await tok('x', 'client', 'another-secret-of-at-least-32-characters'))).rejects.toMatchObject({
+      status: 401,
+    });
+    const c = new SluiceClient({
+      url: queryOff.url,
+      token: await tok('c-refused', 'client', 'another-secret-of-at-least-32-characters'),
+      timeouts: fastTimeouts(),
+    });
     c.on('error', () => undefined);
     c.connect();
     await expect(c.ready()).rejects.toMatchObject({ code: 'unauthorized' });
@@ -207,10 +241,13 @@ describe('the token in the query (SLUICE_TOKEN_IN_QUERY)', () => {
     const t = await tok('c-query');
     const before = await queryOff.rejected('token_in_query_disabled');
     await expect(openRaw(`${queryOff.url}?vsn=2.0.0&token=${t}`)).rejects.toMatchObject({ status: 401 });
-    const both = await upgrade(queryOff.port, `/socket/websocket?vsn=2.0.0&token=${t}`, { 'Sec-WebSocket-Protocol': authTokenSubprotocols(t).join(', ') });
+    const both = await upgrade(queryOff.port, `/socket/websocket?vsn=2.0.0&token=${t}`, {
+      'Sec-WebSocket-Protocol': authTokenSubprotocols(t).join(', '),
+    });
     expect(both.status).toBe(401);
     expect(await queryOff.rejected('token_in_query_disabled')).toBe(before + 2);
-    const refused = logLines.map((l) => JSON.parse(l) as Record<string, unknown>)
+    const refused = logLines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
       .filter((l) => l.server === 'query-off' && l.msg === 'upgrade refused: token' && l.reason === 'in_query_disabled');
     expect(refused.length).toBeGreaterThanOrEqual(2);
     expect(refused[0]).toMatchObject({ carrier: 'query' });
@@ -243,7 +280,10 @@ describe('the token in the query (SLUICE_TOKEN_IN_QUERY)', () => {
   it('on: with a header token too, the header decides who the peer is', async () => {
     const ws = await new Promise<WebSocket>((resolve, reject) => {
       void (async () => {
-        const w = new WebSocket(`${queryOn.url}?vsn=2.0.0&token=${await tok('c-in-query')}`, authTokenSubprotocols(await tok('c-in-header')));
+        const w = new WebSocket(
+          `${queryOn.url}?vsn=2.0.0&token=${await tok('c-in-query')}`,
+          authTokenSubprotocols(await tok('c-in-header')),
+        );
         w.once('open', () => resolve(w));
         w.once('error', reject);
       })();
@@ -300,7 +340,10 @@ describe('tokenFromProtocols / upgradeToken', () => {
     expect(upgradeToken(header, 'query.token.value', { queryAllowed: true })).toEqual({ token: t, carrier: 'header' });
     expect(upgradeToken(undefined, 'query.token.value', { queryAllowed: true })).toEqual({ token: 'query.token.value', carrier: 'query' });
     expect(upgradeToken(undefined, null, { queryAllowed: false })).toEqual({});
-    for (const bad of [`${AUTH_TOKEN_SUBPROTOCOL_PREFIX}${Buffer.from('secret value').toString('base64url')}`, `${AUTH_TOKEN_SUBPROTOCOL_PREFIX}secret!`]) {
+    for (const bad of [
+      `${AUTH_TOKEN_SUBPROTOCOL_PREFIX}${Buffer.from('secret value').toString('base64url')}`,
+      `${AUTH_TOKEN_SUBPROTOCOL_PREFIX}secret!`,
+    ]) {
       let message = '';
       try {
         tokenFromProtocols(bad);

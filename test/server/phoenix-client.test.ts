@@ -27,7 +27,8 @@ function phoenixSocket(ts: TestServer, tok: string, onClose?: (code: number) => 
 
 function pushAndWait(channel: Channel, event: string, payload: object): Promise<{ status: string; response: Record<string, unknown> }> {
   return new Promise((resolve) => {
-    channel.push(event, payload)
+    channel
+      .push(event, payload)
       .receive('ok', (response: Record<string, unknown>) => resolve({ status: 'ok', response }))
       .receive('error', (response: Record<string, unknown>) => resolve({ status: 'error', response }))
       .receive('timeout', () => resolve({ status: 'timeout', response: {} }));
@@ -57,7 +58,7 @@ describe('official phoenix client', () => {
     return socket;
   }
 
-  it('joins its own topic and is refused another peer\'s', async () => {
+  it("joins its own topic and is refused another peer's", async () => {
     const socket = await connect('alice');
     const own = await join(socket.channel('peer:alice'));
     expect(own.status).toBe('ok');

@@ -26,8 +26,12 @@ function open(url: string, autoPong: boolean): Promise<WebSocket> {
 
 describe('server pings after a silence only', () => {
   let ts: TestServer;
-  beforeAll(async () => { ts = await startServer({ timeouts: overrides }); });
-  afterAll(async () => { await ts.server.shutdown(); });
+  beforeAll(async () => {
+    ts = await startServer({ timeouts: overrides });
+  });
+  afterAll(async () => {
+    await ts.server.shutdown();
+  });
 
   it('derives the schedule from the interval: 1.1 intervals, then every whole interval, two before the idle limit', () => {
     expect(serverPingDueMs(timeouts, 0)).toBe(550);

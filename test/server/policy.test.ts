@@ -18,7 +18,8 @@ import { openRaw, SECRET, startServer, TestServer } from '../helpers/server';
 let ts: TestServer;
 const url = async (id: TokenSubject) => `${ts.socketUrl}?vsn=2.0.0&token=${await signToken(SECRET, id)}`;
 const join = async (id: TokenSubject) => (await RawPeer.join(await url(id), id.sub)).peer;
-const forbiddenCount = async () => Number(/sluice_signals_failed_total\{reason="forbidden"\} (\d+)/.exec(await ts.server.metrics.registry.metrics())?.[1] ?? 0);
+const forbiddenCount = async () =>
+  Number(/sluice_signals_failed_total\{reason="forbidden"\} (\d+)/.exec(await ts.server.metrics.registry.metrics())?.[1] ?? 0);
 
 beforeAll(async () => {
   ts = await startServer({ signalPolicy: DEFAULT_SIGNAL_POLICY });
@@ -61,7 +62,9 @@ test('a client reaches a gateway of its own account only; same-kind and absent t
     expect(await c2.signal('c2', 'self', 1)).toMatchObject({ status: 'ok' });
 
     // Presence listed per account: sub as peerId, the account beside it.
-    const acme = (await (await fetch(`${ts.adminUrl}/presence?account=acme`)).json()) as { peers: Array<{ peerId: string; account: string }> };
+    const acme = (await (await fetch(`${ts.adminUrl}/presence?account=acme`)).json()) as {
+      peers: Array<{ peerId: string; account: string }>;
+    };
     expect(acme.peers.map((p) => p.peerId).sort()).toEqual(['c1', 'c2', 'g1']);
     expect(new Set(acme.peers.map((p) => p.account))).toEqual(new Set(['acme']));
     expect((await fetch(`${ts.adminUrl}/presence?account=a%2Fb`)).status).toBe(400);
@@ -91,10 +94,19 @@ test('production refuses a token without acct (401)', async () => {
   const prod = await startServer({ env: 'production', signalPolicy: DEFAULT_SIGNAL_POLICY });
   try {
     const now = Math.floor(Date.now() / 1000);
-    const tok = await new SignJWT({ kind: 'client' }).setProtectedHeader({ alg: 'HS256' }).setSubject('c').setIssuer('sluice').setAudience('sluice')
-      .setIssuedAt(now).setExpirationTime(now + 60).sign(new TextEncoder().encode(SECRET));
+    const tok = await new SignJWT({ kind: 'client' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('c')
+      .setIssuer('sluice')
+      .setAudience('sluice')
+      .setIssuedAt(now)
+      .setExpirationTime(now + 60)
+      .sign(new TextEncoder().encode(SECRET));
     // Production: the token travels in Sec-WebSocket-Protocol (never in the URL).
-    const ws = new WebSocket(`${prod.socketUrl}?vsn=2.0.0`, [PHOENIX_SUBPROTOCOL, `${AUTH_TOKEN_SUBPROTOCOL_PREFIX}${Buffer.from(tok).toString('base64url')}`]);
+    const ws = new WebSocket(`${prod.socketUrl}?vsn=2.0.0`, [
+      PHOENIX_SUBPROTOCOL,
+      `${AUTH_TOKEN_SUBPROTOCOL_PREFIX}${Buffer.from(tok).toString('base64url')}`,
+    ]);
     const status = await new Promise<number>((resolve) => {
       ws.once('unexpected-response', (_q, res) => resolve(res.statusCode ?? 0));
       ws.once('open', () => resolve(101));
@@ -118,7 +130,10 @@ test('no upgrade while the server is not ready: 503 with Retry-After, never 101'
   const s = await startServer({ backplane: bp });
   try {
     expect((await fetch(`http://127.0.0.1:${s.port}/readyz`)).status).toBe(503);
-    const err = await openRaw(await s.urlFor('c-unready')).then(() => undefined, (e: { status?: number; headers?: Record<string, string> }) => e);
+    const err = await openRaw(await s.urlFor('c-unready')).then(
+      () => undefined,
+      (e: { status?: number; headers?: Record<string, string> }) => e,
+    );
     expect(err).toMatchObject({ status: 503, headers: { 'retry-after': '1' } });
     expect(await s.server.metrics.registry.metrics()).toMatch(/sluice_upgrades_rejected_total\{reason="not_ready"\} 1/);
   } finally {

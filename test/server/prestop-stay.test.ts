@@ -26,8 +26,13 @@ async function serverWithController() {
   let exited!: (code: number) => void;
   const exitedP = new Promise<number>((r) => (exited = r));
   const controller = new ShutdownController({
-    server, backplane: server.backplane, log,
-    exit: (code) => { exits.push(code); exited(code); },
+    server,
+    backplane: server.backplane,
+    log,
+    exit: (code) => {
+      exits.push(code);
+      exited(code);
+    },
   });
   return { server, port, adminPort, exits, exitedP, controller };
 }
@@ -39,7 +44,9 @@ function runPreStop(adminPort: number): Promise<{ code: number | null; stdout: s
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let stdout = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
     child.on('error', reject);
     child.on('exit', (code) => resolve({ code, stdout }));
   });
@@ -67,7 +74,10 @@ describe('preStop drain (POST /drain?wait=1&stay=1)', () => {
 
   it('a plain admin drain (no stay=1) still exits 0 once drained', async () => {
     const s = await serverWithController();
-    const res = await fetch(`http://127.0.0.1:${s.adminPort}/drain?wait=1`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const res = await fetch(`http://127.0.0.1:${s.adminPort}/drain?wait=1`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
     expect(res.status).toBe(200);
     expect(await s.exitedP).toBe(0);
     expect(s.controller.reason).toBe('admin');

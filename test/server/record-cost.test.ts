@@ -13,7 +13,11 @@ import { MemoryBackplane } from '../../app/backplane/memory';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
-const heapUsed = () => { gc(); gc(); return process.memoryUsage().heapUsed; };
+const heapUsed = () => {
+  gc();
+  gc();
+  return process.memoryUsage().heapUsed;
+};
 /** Fresh strings, as a parsed frame gives them (not the literal's one interned copy). */
 const fresh = (s: string) => JSON.parse(JSON.stringify(s)) as string;
 const SENDERS = Array.from({ length: 200 }, (_, i) => `soak-a${i}`);
@@ -24,7 +28,10 @@ test('a dedupe record in a full window costs the heap no more than the budget ch
   const before = heapUsed();
   const w = new DedupeWindow(budget);
   let k = 0;
-  const add = () => { w.add(dedupeKey(SENDERS[k % 200], fresh(`r1x2xabcdefg0-${k}`)), k, k); k++; };
+  const add = () => {
+    w.add(dedupeKey(SENDERS[k % 200], fresh(`r1x2xabcdefg0-${k}`)), k, k);
+    k++;
+  };
   for (let i = 0; i < n; i++) add();
   let worst = 0;
   for (let i = 0; i < 2 * n; i++) {
@@ -43,7 +50,10 @@ test('a history entry in a full history costs the heap no more than the budget c
   let now = 1e12;
   const entriesPerPeer = 250;
   // Dedupe window 0: its records leave at once, so the heap measured is the history's.
-  const bp = new MemoryBackplane({ historyMaxMessages: entriesPerPeer, historyMaxAgeMs: 3_600_000, dedupeWindowMs: 0, awayGraceMs: 60_000 }, { now: () => now, sweepIntervalMs: 3_600_000 });
+  const bp = new MemoryBackplane(
+    { historyMaxMessages: entriesPerPeer, historyMaxAgeMs: 3_600_000, dedupeWindowMs: 0, awayGraceMs: 60_000 },
+    { now: () => now, sweepIntervalMs: 3_600_000 },
+  );
   try {
     for (const p of SENDERS) await bp.attach({ id: p, kind: 'client' }, 's1', { deliver: () => true, onEvicted: () => undefined });
     const before = heapUsed();
@@ -52,7 +62,12 @@ test('a history entry in a full history costs the heap no more than the budget c
     let worst = 0;
     for (let k = 0; k < 2 * n; k++) {
       now += 1;
-      await bp.publish({ from: SENDERS[k % 200], to: SENDERS[(k + 1) % 200], id: fresh(`r1x2xabcdefg0-${k}`), data: fresh(`{"t":${(k * 0.2).toFixed(3)},"p":"${pad}"}`) });
+      await bp.publish({
+        from: SENDERS[k % 200],
+        to: SENDERS[(k + 1) % 200],
+        id: fresh(`r1x2xabcdefg0-${k}`),
+        data: fresh(`{"t":${(k * 0.2).toFixed(3)},"p":"${pad}"}`),
+      });
       if (k >= n && k % (n / 4) === 0) worst = Math.max(worst, heapUsed() - before);
     }
     const s = bp.stats();

@@ -34,12 +34,16 @@ class LateInboxBackplane extends MemoryBackplane {
     const late: AttachOptions = {
       ...opts,
       deliver: (d) => {
-        setTimeout(() => { opts.deliver(d); this.handled(); }, 100);
+        setTimeout(() => {
+          opts.deliver(d);
+          this.handled();
+        }, 100);
         return true;
       },
     };
     const session = await super.attach(peer, serverId, late);
-    if (peer.id === 'default/fresh' && serverId !== 'elsewhere') await this.publish({ from: 'default/racer', to: 'default/fresh', id: 'r1', data: JSON.stringify('between attach and replay') });
+    if (peer.id === 'default/fresh' && serverId !== 'elsewhere')
+      await this.publish({ from: 'default/racer', to: 'default/fresh', id: 'r1', data: JSON.stringify('between attach and replay') });
     return session;
   }
 }
@@ -72,7 +76,7 @@ describe('a signal published between attach and the first join reply', () => {
 });
 
 describe('signal data that cannot be serialised again', () => {
-  it('is refused as invalid_payload and never reaches the recipient\'s history', async () => {
+  it("is refused as invalid_payload and never reaches the recipient's history", async () => {
     const ts = await startServer();
     try {
       const victim = await openRaw(await ts.urlFor('victim'));
@@ -85,8 +89,9 @@ describe('signal data that cannot be serialised again', () => {
       sender.send(`["1","2","peer:nester","signal",{"to":"victim","id":"deep","data":${deep}}]`);
       expect((await refused)[4]).toMatchObject({ status: 'error', response: { reason: 'invalid_payload', field: 'data' } });
       // A reasonable payload still goes through, and the victim's stream is intact.
-      expect((await request(sender, ['1', '3', 'peer:nester', 'signal', { to: 'victim', id: 'ok', data: { a: [1, { b: 2 }] } }]))[4])
-        .toEqual({ status: 'ok', response: { status: 'delivered' } });
+      expect(
+        (await request(sender, ['1', '3', 'peer:nester', 'signal', { to: 'victim', id: 'ok', data: { a: [1, { b: 2 }] } }]))[4],
+      ).toEqual({ status: 'ok', response: { status: 'delivered' } });
       await until(() => vg.some((m) => m[3] === 'signal'), 2_000, 'delivery');
       expect(vg.filter((m) => m[3] === 'signal').map((m) => m[4].seq)).toEqual([1]);
       victim.terminate();
@@ -104,7 +109,10 @@ describe('frames waiting on a stuck backplane', () => {
         return new Promise(() => undefined); // Redis hanging
       }
     }
-    const ts = await startServer({ backplane: new StuckBackplane(defaultTimeouts.resume), limits: { ratePerSec: 1_000_000, rateBurst: 20 } });
+    const ts = await startServer({
+      backplane: new StuckBackplane(defaultTimeouts.resume),
+      limits: { ratePerSec: 1_000_000, rateBurst: 20 },
+    });
     try {
       const ws = await openRaw(await ts.urlFor('pusher'));
       collect(ws);
@@ -113,7 +121,8 @@ describe('frames waiting on a stuck backplane', () => {
       // Batches of 10 with a heartbeat round trip between them: the token bucket (1e6/s) is full
       // again each time, so only the queue bound can stop the third batch.
       for (let batch = 0; batch < 3; batch++) {
-        for (let i = 0; i < 10; i++) ws.send(JSON.stringify(['1', `s${batch}-${i}`, 'peer:pusher', 'signal', { to: 'x', id: `m${batch}-${i}`, data: i }]));
+        for (let i = 0; i < 10; i++)
+          ws.send(JSON.stringify(['1', `s${batch}-${i}`, 'peer:pusher', 'signal', { to: 'x', id: `m${batch}-${i}`, data: i }]));
         if (batch < 2) await request(ws, [null, `hb${batch}`, 'phoenix', 'heartbeat', {}]);
       }
       expect(await c).toEqual([1008, 'too many frames in flight']);
@@ -130,13 +139,23 @@ describe('a refused upgrade whose client never closes', () => {
     socket.on('error', () => undefined);
     const ended = new Promise<string>((resolve) => {
       let head = '';
-      socket.on('data', (d) => { head += d.toString(); });
+      socket.on('data', (d) => {
+        head += d.toString();
+      });
       socket.once('end', () => resolve(head)); // the server's FIN, though we never end our side
     });
-    socket.write([
-      'GET /socket/websocket?vsn=2.0.0&token=bad HTTP/1.1', 'Host: 127.0.0.1', 'Upgrade: websocket', 'Connection: Upgrade',
-      `Sec-WebSocket-Key: ${crypto.randomBytes(16).toString('base64')}`, 'Sec-WebSocket-Version: 13', '', '',
-    ].join('\r\n'));
+    socket.write(
+      [
+        'GET /socket/websocket?vsn=2.0.0&token=bad HTTP/1.1',
+        'Host: 127.0.0.1',
+        'Upgrade: websocket',
+        'Connection: Upgrade',
+        `Sec-WebSocket-Key: ${crypto.randomBytes(16).toString('base64')}`,
+        'Sec-WebSocket-Version: 13',
+        '',
+        '',
+      ].join('\r\n'),
+    );
     expect(await ended).toMatch(/^HTTP\/1\.1 401 /);
     await ts.server.shutdown(); // resolves: no socket left behind
     socket.destroy();

@@ -36,11 +36,25 @@ describe('admin status and metrics', () => {
       const ws = await openRaw(await ts.urlFor('m1'));
       const status = await (await fetch(`${ts.adminUrl}/status`)).json();
       expect(status).toEqual({
-        serverId: 'status-test', state: 'serving', ready: { ok: true }, connections: 1, drain: null, lifecycleWatcher: null,
+        serverId: 'status-test',
+        state: 'serving',
+        ready: { ok: true },
+        connections: 1,
+        drain: null,
+        lifecycleWatcher: null,
         backplane: { kind: 'memory', ok: true },
       });
       const metrics = await (await fetch(`${ts.adminUrl}/metrics`)).text();
-      for (const name of ['sluice_connections 1', 'sluice_draining 0', 'sluice_backplane_up 1', 'sluice_heartbeat_timeouts_total', 'sluice_signals_relayed_total', 'sluice_signals_failed_total', 'sluice_joins_total', 'sluice_drain_closed']) {
+      for (const name of [
+        'sluice_connections 1',
+        'sluice_draining 0',
+        'sluice_backplane_up 1',
+        'sluice_heartbeat_timeouts_total',
+        'sluice_signals_relayed_total',
+        'sluice_signals_failed_total',
+        'sluice_joins_total',
+        'sluice_drain_closed',
+      ]) {
         expect(metrics).toContain(name);
       }
       expect((await fetch(`${ts.adminUrl}/drain`)).status).toBe(405);

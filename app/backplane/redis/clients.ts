@@ -98,7 +98,10 @@ export async function closeClients(c: RedisClients, ms: number): Promise<void> {
     if (r.status !== 'ready') return r.disconnect();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      r.quit().then(() => undefined, () => undefined),
+      r.quit().then(
+        () => undefined,
+        () => undefined,
+      ),
       new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))),
     ]);
     clearTimeout(timer);

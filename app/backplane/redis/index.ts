@@ -21,8 +21,19 @@ import type { Timeouts } from '../../contract/timeouts';
 import { BudgetLimits, BUSY_RETRY_MS, DEFAULT_BUDGET, MemoryBudget, RecipientQuota } from '../budget';
 import { RecipientBusyError } from '../quota';
 import {
-  AttachingPeer, AttachOptions, Backplane, BackplaneError, BackplaneHealth, Delivery, PeerSession, PresenceEntry,
-  PresenceEvent, PublishOutcome, REPLAY_PAGE_DEFAULT, ReplayResult, SignalEnvelope,
+  AttachingPeer,
+  AttachOptions,
+  Backplane,
+  BackplaneError,
+  BackplaneHealth,
+  Delivery,
+  PeerSession,
+  PresenceEntry,
+  PresenceEvent,
+  PublishOutcome,
+  REPLAY_PAGE_DEFAULT,
+  ReplayResult,
+  SignalEnvelope,
 } from '../types';
 import { closeClients, createClients, describeRedisError, RedisClients, RedisTiming, redisTiming } from './clients';
 import { DEFAULT_PREFIX, Keys, keys as makeKeys } from './keys';
@@ -98,7 +109,12 @@ export class RedisBackplane implements Backplane {
     });
     const { command, reader, sub } = this.clients;
     this.heartbeat = new Heartbeat({
-      command, keys: this.k, serverId: o.serverId, timeouts: o.timeouts, timing: this.timing, log: this.log,
+      command,
+      keys: this.k,
+      serverId: o.serverId,
+      timeouts: o.timeouts,
+      timing: this.timing,
+      log: this.log,
       restore: () => this.restore(),
       instanceToken: randomBytes(12).toString('hex'),
       onConflict: () => void this.inbox.stop(),
@@ -115,9 +131,15 @@ export class RedisBackplane implements Backplane {
       for (const ev of ['close', 'end', 'reconnecting']) c.on(ev, () => this.heartbeat.refresh('redis connection lost'));
     }
     sub.on('message', (channel: string, message: string) => this.onMessage(channel, message));
-    sub.subscribe(this.k.presenceChannel, this.k.ackChannel(o.serverId)).catch((err: Error) => this.log.error({ err: err.message }, 'subscribe failed'));
+    sub
+      .subscribe(this.k.presenceChannel, this.k.ackChannel(o.serverId))
+      .catch((err: Error) => this.log.error({ err: err.message }, 'subscribe failed'));
     this.inbox = new InboxReader({
-      reader, command, key: this.k.inbox(o.serverId), blockMs: this.timing.readBlockMs, log: this.log,
+      reader,
+      command,
+      key: this.k.inbox(o.serverId),
+      blockMs: this.timing.readBlockMs,
+      log: this.log,
       handle: (entries) => this.onInbox(entries),
     });
     this.inbox.start();
@@ -153,9 +175,13 @@ export class RedisBackplane implements Backplane {
     this.assertOpen();
     if (serverId !== this.serverId) throw new Error(`this RedisBackplane serves ${this.serverId}, not ${serverId}`);
     const k = this.k;
-    const res = (await this.run(() => scripts.attach.run(this.clients.command,
-      [k.peer(peer.id), k.serverPeers(serverId), k.seq(peer.id), k.history(peer.id), k.away, k.servers, k.epoch],
-      [k.prefix, peer.id, peer.kind, serverId, this.inboxMaxLen, groupsWire(peer.groups)]))) as [string, number, number];
+    const res = (await this.run(() =>
+      scripts.attach.run(
+        this.clients.command,
+        [k.peer(peer.id), k.serverPeers(serverId), k.seq(peer.id), k.history(peer.id), k.away, k.servers, k.epoch],
+        [k.prefix, peer.id, peer.kind, serverId, this.inboxMaxLen, groupsWire(peer.groups)],
+      ),
+    )) as [string, number, number];
     if (res[0] !== 'ok') {
       void this.heartbeat.tick();
       throw new BackplaneError('backplane_unavailable', 'this server is not registered with redis yet');
@@ -172,19 +198,49 @@ export class RedisBackplane implements Backplane {
     this.assertOpen();
     // Right after a reconnect this server has not yet seen which Redis process answers (a
     // restarted one may have loaded stale liveness deadlines): it routes nothing until it has.
-    if (!this.heartbeat.processChecked()) throw new BackplaneError('backplane_unavailable', this.heartbeat.conflictDetail() ?? 'redis reconnected: checking for a restart');
+    if (!this.heartbeat.processChecked())
+      throw new BackplaneError('backplane_unavailable', this.heartbeat.conflictDetail() ?? 'redis reconnected: checking for a restart');
     const k = this.k;
     const check = signal.check;
     const { reqId, result } = this.acks.register();
     let res: [string, number?, string?];
     try {
-      res = (await this.run(() => scripts.publish.run(this.clients.command,
-        [k.dedupe(signal.from, signal.id), k.peer(signal.to), k.seq(signal.to), k.history(signal.to), k.servers, k.redis, k.quota(signal.to)],
-        [k.prefix, signal.to, signal.from, signal.id, signal.data, this.serverId, reqId,
-          this.o.timeouts.resume.dedupeWindowMs, this.o.timeouts.resume.historyMaxMessages,
-          this.o.timeouts.resume.historyMaxAgeMs, this.inboxMaxLen, this.timing.rebuildMs, this.historyMaxBytes,
-          check ? (check.absent === 'forbidden' ? 'forbidden' : 'unknown') : 'unknown', check?.refuseKind ?? '', check?.groupsWire ?? '*',
-          this.quota.recipientSignalsPerSec, this.quota.recipientBytesPerSec, this.quota.senderHistoryShare, BUSY_RETRY_MS]))) as typeof res;
+      res = (await this.run(() =>
+        scripts.publish.run(
+          this.clients.command,
+          [
+            k.dedupe(signal.from, signal.id),
+            k.peer(signal.to),
+            k.seq(signal.to),
+            k.history(signal.to),
+            k.servers,
+            k.redis,
+            k.quota(signal.to),
+          ],
+          [
+            k.prefix,
+            signal.to,
+            signal.from,
+            signal.id,
+            signal.data,
+            this.serverId,
+            reqId,
+            this.o.timeouts.resume.dedupeWindowMs,
+            this.o.timeouts.resume.historyMaxMessages,
+            this.o.timeouts.resume.historyMaxAgeMs,
+            this.inboxMaxLen,
+            this.timing.rebuildMs,
+            this.historyMaxBytes,
+            check ? (check.absent === 'forbidden' ? 'forbidden' : 'unknown') : 'unknown',
+            check?.refuseKind ?? '',
+            check?.groupsWire ?? '*',
+            this.quota.recipientSignalsPerSec,
+            this.quota.recipientBytesPerSec,
+            this.quota.senderHistoryShare,
+            BUSY_RETRY_MS,
+          ],
+        ),
+      )) as typeof res;
     } catch (err) {
       this.acks.settle(reqId, null);
       throw err;
@@ -221,8 +277,13 @@ export class RedisBackplane implements Backplane {
     this.assertOpen();
     // One page per call (XRANGE ... COUNT): a reply is at most `limit` entries, never the whole history.
     const count = Math.max(1, Math.floor(limit));
-    const res = (await this.run(() => scripts.replay.run(this.clients.command, [this.k.seq(peerId), this.k.history(peerId)],
-      [afterSeq === null ? '' : String(afterSeq), this.o.timeouts.resume.historyMaxAgeMs, count + 1]))) as [number, string?, number?, Array<[string, string[]]>?];
+    const res = (await this.run(() =>
+      scripts.replay.run(
+        this.clients.command,
+        [this.k.seq(peerId), this.k.history(peerId)],
+        [afterSeq === null ? '' : String(afterSeq), this.o.timeouts.resume.historyMaxAgeMs, count + 1],
+      ),
+    )) as [number, string?, number?, Array<[string, string[]]>?];
     const last = Number(res[0]);
     const local = this.sessions.get(peerId);
     const raise = (seq: number) => {
@@ -249,12 +310,22 @@ export class RedisBackplane implements Backplane {
 
   async presence(): Promise<PresenceEntry[]> {
     this.assertOpen();
-    const rows = (await this.run(() => scripts.presence.run(this.clients.command, [this.k.servers, this.k.away], [this.k.prefix]))) as string[][];
-    return rows.map((r) => {
-      const e: PresenceEntry = { peerId: r[0], kind: r[1] as PeerKind, serverId: r[2], state: r[3] as 'online' | 'away', since: Number(r[4]) };
-      if (r[3] === 'away' && r[5] !== undefined) e.awayUntil = Number(r[5]);
-      return e;
-    }).sort((a, b) => a.peerId.localeCompare(b.peerId));
+    const rows = (await this.run(() =>
+      scripts.presence.run(this.clients.command, [this.k.servers, this.k.away], [this.k.prefix]),
+    )) as string[][];
+    return rows
+      .map((r) => {
+        const e: PresenceEntry = {
+          peerId: r[0],
+          kind: r[1] as PeerKind,
+          serverId: r[2],
+          state: r[3] as 'online' | 'away',
+          since: Number(r[4]),
+        };
+        if (r[3] === 'away' && r[5] !== undefined) e.awayUntil = Number(r[5]);
+        return e;
+      })
+      .sort((a, b) => a.peerId.localeCompare(b.peerId));
   }
 
   subscribePresence(listener: (ev: PresenceEvent) => void): () => void {
@@ -282,7 +353,8 @@ export class RedisBackplane implements Backplane {
     const k = this.k;
     const stopReader = this.inbox.stop();
     // Wake the blocking XREAD so the reader finishes and its connection can QUIT cleanly.
-    if (this.clients.command.status === 'ready') await this.clients.command.xadd(k.inbox(this.serverId), '*', 'k', 'wake').catch(() => this.clients.reader.disconnect());
+    if (this.clients.command.status === 'ready')
+      await this.clients.command.xadd(k.inbox(this.serverId), '*', 'k', 'wake').catch(() => this.clients.reader.disconnect());
     else this.clients.reader.disconnect();
     await stopReader;
     const left = [...this.sessions.entries()];
@@ -293,7 +365,12 @@ export class RedisBackplane implements Backplane {
     ]);
     // After a conflict the id, its peer set and its inbox belong to the other process: leave them.
     if (!this.heartbeat.conflictDetail()) {
-      await this.clients.command.multi().zrem(k.servers, this.serverId).del(k.serverPeers(this.serverId), k.inbox(this.serverId), k.claim(this.serverId)).exec().catch(() => undefined);
+      await this.clients.command
+        .multi()
+        .zrem(k.servers, this.serverId)
+        .del(k.serverPeers(this.serverId), k.inbox(this.serverId), k.claim(this.serverId))
+        .exec()
+        .catch(() => undefined);
     }
     this.acks.settleAll();
     await closeClients(this.clients, this.timing.commandTimeoutMs);
@@ -316,9 +393,11 @@ export class RedisBackplane implements Backplane {
 
   private async runDetach(peerId: string, epoch: string): Promise<void> {
     const k = this.k;
-    await scripts.detach.run(this.clients.command,
+    await scripts.detach.run(
+      this.clients.command,
       [k.peer(peerId), k.serverPeers(this.serverId), k.seq(peerId), k.history(peerId), k.away],
-      [k.prefix, peerId, this.serverId, epoch, this.o.timeouts.resume.awayGraceMs, this.o.timeouts.resume.historyMaxAgeMs]);
+      [k.prefix, peerId, this.serverId, epoch, this.o.timeouts.resume.awayGraceMs, this.o.timeouts.resume.historyMaxAgeMs],
+    );
     this.pendingDetach.delete(`${peerId} ${epoch}`);
   }
 
@@ -332,15 +411,19 @@ export class RedisBackplane implements Backplane {
   /** Redis forgot this server: put back every peer it still holds, or evict those that moved on. */
   private async restore(): Promise<void> {
     const k = this.k;
-    await Promise.all([...this.sessions.entries()].map(async ([peerId, s]) => {
-      const res = await scripts.restore.run(this.clients.command,
-        [k.peer(peerId), k.serverPeers(this.serverId), k.seq(peerId), k.history(peerId), k.away, k.epoch],
-        [k.prefix, peerId, s.kind, this.serverId, s.epoch, s.since, s.floor, s.groups]);
-      if (res === 'moved' && this.sessions.get(peerId) === s) {
-        this.sessions.delete(peerId);
-        s.opts.onEvicted();
-      }
-    }));
+    await Promise.all(
+      [...this.sessions.entries()].map(async ([peerId, s]) => {
+        const res = await scripts.restore.run(
+          this.clients.command,
+          [k.peer(peerId), k.serverPeers(this.serverId), k.seq(peerId), k.history(peerId), k.away, k.epoch],
+          [k.prefix, peerId, s.kind, this.serverId, s.epoch, s.since, s.floor, s.groups],
+        );
+        if (res === 'moved' && this.sessions.get(peerId) === s) {
+          this.sessions.delete(peerId);
+          s.opts.onEvicted();
+        }
+      }),
+    );
   }
 
   private onInbox(entries: InboxEntry[]): void {
@@ -400,7 +483,8 @@ export class RedisBackplane implements Backplane {
     } catch (err) {
       const detail = describeRedisError(err);
       this.log.warn({ err: detail }, 'redis operation failed');
-      if (/timed out|Connection is closed|Stream isn't writeable|max retries|ECONN|LOADING/i.test(detail)) this.heartbeat.commandFailed(`redis: ${detail}`);
+      if (/timed out|Connection is closed|Stream isn't writeable|max retries|ECONN|LOADING/i.test(detail))
+        this.heartbeat.commandFailed(`redis: ${detail}`);
       throw new BackplaneError('backplane_unavailable', `redis: ${detail}`);
     }
   }
@@ -413,8 +497,8 @@ export class RedisBackplane implements Backplane {
 /** Why the publish script answered busy (quota.ts states each bound). */
 const BUSY_WHY: Record<string, string> = {
   rate: 'over the signals or bytes per second into one recipient',
-  share: 'this sender holds its share of the away recipient\'s history',
-  full: 'the away recipient\'s history is full of signals accepted while it was away',
+  share: "this sender holds its share of the away recipient's history",
+  full: "the away recipient's history is full of signals accepted while it was away",
 };
 
 function toDelivery(id: string, fields: string[]): Delivery {
@@ -425,7 +509,11 @@ function toDelivery(id: string, fields: string[]): Delivery {
 
 /** One attachment of a peer on this server (a class, not a closure per attach). */
 class RedisSession implements PeerSession {
-  constructor(private readonly backplane: RedisBackplane, readonly peerId: string, private readonly epoch: string) {}
+  constructor(
+    private readonly backplane: RedisBackplane,
+    readonly peerId: string,
+    private readonly epoch: string,
+  ) {}
 
   close(): Promise<void> {
     return this.backplane.detach(this.peerId, this.epoch);

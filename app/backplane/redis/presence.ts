@@ -162,19 +162,32 @@ export class Heartbeat {
         if (!(await this.claim())) return;
         // A previous process with this id died holding peers (its claim expired): they are not ours.
         await this.reap(serverId);
-        await scripts.renew.run(command, [keys.servers, keys.claim(serverId)], [serverId, this.o.timeouts.presence.ttlMs, this.o.instanceToken]);
+        await scripts.renew.run(
+          command,
+          [keys.servers, keys.claim(serverId)],
+          [serverId, this.o.timeouts.presence.ttlMs, this.o.instanceToken],
+        );
         this.registered = true;
         this.connectedAt = Date.now();
         this.o.log.info({ serverId }, 'registered with the redis backplane');
       } else {
-        const still = Number(await scripts.renew.run(command, [keys.servers, keys.claim(serverId)], [serverId, this.o.timeouts.presence.ttlMs, this.o.instanceToken]));
-        if (still === -1) return this.conflicted(`server id ${serverId} was taken over by another process (this one was cut off from redis for longer than presence.ttlMs)`);
+        const still = Number(
+          await scripts.renew.run(
+            command,
+            [keys.servers, keys.claim(serverId)],
+            [serverId, this.o.timeouts.presence.ttlMs, this.o.instanceToken],
+          ),
+        );
+        if (still === -1)
+          return this.conflicted(
+            `server id ${serverId} was taken over by another process (this one was cut off from redis for longer than presence.ttlMs)`,
+          );
         // A new Redis process may have lost the last writes (no fsync, or a failover to a replica
         // that had not received them): a seq counter one behind would hand out a number a peer
         // already has, and the connection would skip that signal. Restoring puts every local
         // peer's record back and raises its counter to what it has been given.
         if (still === 0 || newRedis) {
-          this.o.log.warn({ reaped: still === 0, newRedis }, 'restoring this server\'s peers in redis');
+          this.o.log.warn({ reaped: still === 0, newRedis }, "restoring this server's peers in redis");
           await this.o.restore();
         }
       }
@@ -197,7 +210,10 @@ export class Heartbeat {
    */
   private async claim(): Promise<boolean> {
     const { command, keys, serverId } = this.o;
-    const res = (await scripts.claim.run(command, [keys.claim(serverId)], [this.o.instanceToken, this.o.timeouts.presence.ttlMs])) as [string, number?];
+    const res = (await scripts.claim.run(command, [keys.claim(serverId)], [this.o.instanceToken, this.o.timeouts.presence.ttlMs])) as [
+      string,
+      number?,
+    ];
     if (res[0] === 'ok') {
       this.heldSeen = undefined;
       return true;
@@ -238,9 +254,11 @@ export class Heartbeat {
   private async reap(force: string): Promise<void> {
     const { command, keys, serverId, timing } = this.o;
     const reapServers = force === '' && Date.now() - this.connectedAt >= timing.reapGraceMs ? '1' : '0';
-    const res = (await scripts.reap.run(command, [keys.servers, keys.away], [
-      keys.prefix, serverId, this.o.timeouts.resume.historyMaxAgeMs, REAP_BATCH, reapServers, force,
-    ])) as [number, string];
+    const res = (await scripts.reap.run(
+      command,
+      [keys.servers, keys.away],
+      [keys.prefix, serverId, this.o.timeouts.resume.historyMaxAgeMs, REAP_BATCH, reapServers, force],
+    )) as [number, string];
     // `next` comes back as a bulk string (the script formats it with %d).
     const gone = Number(res[0]);
     const next = Number(res[1]);

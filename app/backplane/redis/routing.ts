@@ -12,7 +12,18 @@ import type Redis from 'ioredis';
 import type { Logger } from 'pino';
 
 export type InboxEntry =
-  | { kind: 'deliver'; peer: string; epoch: string; seq: number; from: string; id: string; data: string; ts: number; replyTo: string; reqId: string }
+  | {
+      kind: 'deliver';
+      peer: string;
+      epoch: string;
+      seq: number;
+      from: string;
+      id: string;
+      data: string;
+      ts: number;
+      replyTo: string;
+      reqId: string;
+    }
   | { kind: 'evict'; peer: string; epoch: string };
 
 export function parseInboxEntry(fields: string[]): InboxEntry | undefined {
@@ -20,7 +31,18 @@ export function parseInboxEntry(fields: string[]): InboxEntry | undefined {
   for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]] = fields[i + 1];
   if (f.k === 'evict') return { kind: 'evict', peer: f.p, epoch: f.e };
   if (f.k !== 'deliver') return undefined;
-  return { kind: 'deliver', peer: f.p, epoch: f.e, seq: Number(f.s), from: f.f, id: f.i, data: f.d, ts: Number(f.t), replyTo: f.r, reqId: f.q };
+  return {
+    kind: 'deliver',
+    peer: f.p,
+    epoch: f.e,
+    seq: Number(f.s),
+    from: f.f,
+    id: f.i,
+    data: f.d,
+    ts: Number(f.t),
+    replyTo: f.r,
+    reqId: f.q,
+  };
 }
 
 /** Publishers waiting for the owner's word on a routed signal. */

@@ -423,7 +423,10 @@ return 'ok'
 export class LuaScript {
   readonly sha: string;
   readonly source: string;
-  constructor(readonly name: string, body: string) {
+  constructor(
+    readonly name: string,
+    body: string,
+  ) {
     this.source = PRELUDE + body;
     this.sha = createHash('sha1').update(this.source).digest('hex');
   }

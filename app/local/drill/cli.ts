@@ -20,8 +20,16 @@ import type { LocalRelease } from '../region/rollout';
 import { runRolloutDrill } from './rollout-drill';
 
 interface Opts {
-  quick: boolean; peers?: number; scenarios: number[]; lb: LocalBalancerKind | 'auto'; backplane: BackplaneKind | 'auto'; out: string;
-  rollout: boolean; release: LocalRelease; doc?: string; docChart: number;
+  quick: boolean;
+  peers?: number;
+  scenarios: number[];
+  lb: LocalBalancerKind | 'auto';
+  backplane: BackplaneKind | 'auto';
+  out: string;
+  rollout: boolean;
+  release: LocalRelease;
+  doc?: string;
+  docChart: number;
 }
 
 const program = new Command('drill')
@@ -32,22 +40,40 @@ const program = new Command('drill')
     if (!Number.isInteger(n) || n < 2 || n > 2000) throw new InvalidArgumentError('must be an integer in [2, 2000]');
     return n;
   })
-  .option('--scenarios <list>', 'comma-separated scenario numbers (1-4)', (v) => {
-    const ns = v.split(',').map((x) => Number(x.trim()));
-    if (ns.length === 0 || ns.some((n) => ![1, 2, 3, 4].includes(n))) throw new InvalidArgumentError('must be numbers from 1 to 4, e.g. 1,2,3');
-    return ns;
-  }, [1, 2, 3, 4])
+  .option(
+    '--scenarios <list>',
+    'comma-separated scenario numbers (1-4)',
+    (v) => {
+      const ns = v.split(',').map((x) => Number(x.trim()));
+      if (ns.length === 0 || ns.some((n) => ![1, 2, 3, 4].includes(n)))
+        throw new InvalidArgumentError('must be numbers from 1 to 4, e.g. 1,2,3');
+      return ns;
+    },
+    [1, 2, 3, 4],
+  )
   .addOption(new Option('--lb <kind>', 'load balancer').choices(['auto', 'builtin', 'haproxy']).default('auto'))
   .addOption(new Option('--backplane <kind>', 'backplane').choices(['auto', 'memory', 'redis']).default('auto'))
   .option('--out <dir>', 'report directory', 'drill-report')
   .option('--rollout', 'instead of the scenarios: roll --release out through the rollout controller (gates, halt)', false)
-  .addOption(new Option('--release <name>', 'with --rollout: good, or skip-drain (halts after the first server)').choices(['good', 'skip-drain']).default('good'))
-  .option('--doc <file>', 'also fill the drill block of this Markdown file (<!-- drill:begin --> ... <!-- drill:end -->, docs/drill.md) and write one chart beside it')
-  .option('--doc-chart <n>', 'the scenario whose chart the block shows', (v) => {
-    const n = Number(v);
-    if (![1, 2, 3, 4].includes(n)) throw new InvalidArgumentError('must be a scenario number from 1 to 4');
-    return n;
-  }, 1)
+  .addOption(
+    new Option('--release <name>', 'with --rollout: good, or skip-drain (halts after the first server)')
+      .choices(['good', 'skip-drain'])
+      .default('good'),
+  )
+  .option(
+    '--doc <file>',
+    'also fill the drill block of this Markdown file (<!-- drill:begin --> ... <!-- drill:end -->, docs/drill.md) and write one chart beside it',
+  )
+  .option(
+    '--doc-chart <n>',
+    'the scenario whose chart the block shows',
+    (v) => {
+      const n = Number(v);
+      if (![1, 2, 3, 4].includes(n)) throw new InvalidArgumentError('must be a scenario number from 1 to 4');
+      return n;
+    },
+    1,
+  )
   .action(async (o: Opts) => {
     const peers = o.peers ?? (o.quick ? 120 : 300);
     const log = (l: string) => process.stderr.write(`drill: ${l}\n`);
@@ -58,18 +84,41 @@ const program = new Command('drill')
     process.on('SIGINT', () => interrupt('SIGINT', log));
     process.on('SIGTERM', () => interrupt('SIGTERM', log));
     if (o.rollout) {
-      const code = await runRolloutDrill({ release: o.release, quick: o.quick, peers, lb: o.lb, backplane: o.backplane, log, out: (l) => process.stdout.write(`${l}\n`) });
+      const code = await runRolloutDrill({
+        release: o.release,
+        quick: o.quick,
+        peers,
+        lb: o.lb,
+        backplane: o.backplane,
+        log,
+        out: (l) => process.stdout.write(`${l}\n`),
+      });
       if (!interrupted) process.exit(code);
       return;
     }
-    const results = await runDrill({ quick: o.quick, peers, scenarios: o.scenarios, lb: o.lb, backplane: o.backplane, log, signal: aborted.signal });
+    const results = await runDrill({
+      quick: o.quick,
+      peers,
+      scenarios: o.scenarios,
+      lb: o.lb,
+      backplane: o.backplane,
+      log,
+      signal: aborted.signal,
+    });
     if (interrupted) return;
     // The command that reproduces the run: where its outputs go is not part of it.
     const argv = reproArgs(process.argv.slice(2)).join(' ');
-    const meta = runMeta({ quick: o.quick, peers, date: new Date().toISOString().slice(0, 10), command: `npm run drill${argv ? ` -- ${argv}` : ''}` });
+    const meta = runMeta({
+      quick: o.quick,
+      peers,
+      date: new Date().toISOString().slice(0, 10),
+      command: `npm run drill${argv ? ` -- ${argv}` : ''}`,
+    });
     const file = writeReport(path.resolve(o.out), results, meta);
     if (o.doc) log(`drill block filled: ${o.doc}, chart ${updateReadme(path.resolve(o.doc), results, meta, o.docChart)}`);
-    const missed = results.flatMap((r) => r.checks.filter((c) => !c.ok).map((c) => `scenario ${r.n}: ${c.what} = ${c.value} (bound ${c.bound})`));
+    const missed = results.flatMap((r) =>
+      r.checks.filter((c) => !c.ok).map((c) => `scenario ${r.n}: ${c.what} = ${c.value} (bound ${c.bound})`),
+    );
     log(`report: ${file}`);
     for (const m of missed) log(`MISSED ${m}`);
     process.exit(missed.length > 0 ? 1 : 0);
@@ -80,17 +129,24 @@ function interrupt(sig: string, log: (l: string) => void): void {
   interrupted ??= (async () => {
     aborted.abort();
     const regions = [...runningRegions];
-    log(`interrupted (${sig}): stopping ${regions.length} region(s): fleet, a drain of every server, the load balancer and the backplane; no report is written`);
+    log(
+      `interrupted (${sig}): stopping ${regions.length} region(s): fleet, a drain of every server, the load balancer and the backplane; no report is written`,
+    );
     let failed = false;
-    await Promise.all(regions.map(async (r) => {
-      try {
-        const s = await r.stop();
-        if (s) log(`fleet: ${s.peers} peers, ${s.sent} signals sent, ${s.delivered} delivered, ${s.lost} lost, ${s.duplicated} duplicated, ${s.reconnects} reconnects, peers ever offline ${r.monitor.everOffline.size}`);
-      } catch (err) {
-        failed = true;
-        log(`stop failed: ${(err as Error).message}`);
-      }
-    }));
+    await Promise.all(
+      regions.map(async (r) => {
+        try {
+          const s = await r.stop();
+          if (s)
+            log(
+              `fleet: ${s.peers} peers, ${s.sent} signals sent, ${s.delivered} delivered, ${s.lost} lost, ${s.duplicated} duplicated, ${s.reconnects} reconnects, peers ever offline ${r.monitor.everOffline.size}`,
+            );
+        } catch (err) {
+          failed = true;
+          log(`stop failed: ${(err as Error).message}`);
+        }
+      }),
+    );
     log('stopped.');
     process.exit(failed ? 1 : 0);
   })();

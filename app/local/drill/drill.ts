@@ -90,20 +90,42 @@ export async function runDrill(o: DrillOptions): Promise<ScenarioResult[]> {
     o.signal?.throwIfAborted();
     log(`scenario ${n}: starting`);
     const r = await SCENARIOS[n - 1](o);
-    log(`scenario ${n} (${r.name}): worst peer outage ${(r.outageMs.max / 1000).toFixed(2)} s, lost ${r.summary.lost}, ` +
-      `duplicated ${r.summary.duplicated}, ever offline ${r.everOffline}; ${r.checks.every((c) => c.ok) ? 'all bounds met' : 'BOUND MISSED'}`);
+    log(
+      `scenario ${n} (${r.name}): worst peer outage ${(r.outageMs.max / 1000).toFixed(2)} s, lost ${r.summary.lost}, ` +
+        `duplicated ${r.summary.duplicated}, ever offline ${r.everOffline}; ${r.checks.every((c) => c.ok) ? 'all bounds met' : 'BOUND MISSED'}`,
+    );
     results.push(r);
   }
   return results;
 }
 
-const SCENARIOS: Array<(o: DrillOptions) => Promise<ScenarioResult>> = [healthyRollout, (o) => silent(o, 2), (o) => silent(o, 3), (o) => silent(o, 4)];
+const SCENARIOS: Array<(o: DrillOptions) => Promise<ScenarioResult>> = [
+  healthyRollout,
+  (o) => silent(o, 2),
+  (o) => silent(o, 3),
+  (o) => silent(o, 4),
+];
 
-async function region(o: DrillOptions, timeouts: Timeouts, clientTimeouts: Timeouts, intervalMs: number, quiet = false): Promise<{ r: Region; probe: ScenarioProbe }> {
+async function region(
+  o: DrillOptions,
+  timeouts: Timeouts,
+  clientTimeouts: Timeouts,
+  intervalMs: number,
+  quiet = false,
+): Promise<{ r: Region; probe: ScenarioProbe }> {
   const probe = new ScenarioProbe();
   const r = await startRegion({
-    servers: 3, peers: o.peers, timeouts, clientTimeouts, lb: o.lb, backplane: o.backplane, port: 0,
-    intervalMs, logLevel: 'error', sampleEveryMs: 250, idPrefix: 'drill',
+    servers: 3,
+    peers: o.peers,
+    timeouts,
+    clientTimeouts,
+    lb: o.lb,
+    backplane: o.backplane,
+    port: 0,
+    intervalMs,
+    logLevel: 'error',
+    sampleEveryMs: 250,
+    idPrefix: 'drill',
   });
   try {
     const fleet = await r.startFleet();
@@ -112,7 +134,12 @@ async function region(o: DrillOptions, timeouts: Timeouts, clientTimeouts: Timeo
     // Quiet peers (one signal per 1.5 LB idle timeouts) warm up with one signal each.
     const perPeer = quiet ? 1 : 2;
     await until(() => fleet.snapshot().delivered >= o.peers * perPeer, 30_000 + 2 * perPeer * intervalMs, 'warm-up signals');
-    o.log?.(`region up: ${r.live().map((s) => s.id).join(', ')} behind ${r.lb.kind}, backplane ${r.backplaneKind}; ${o.peers} peers joined and warmed up`);
+    o.log?.(
+      `region up: ${r
+        .live()
+        .map((s) => s.id)
+        .join(', ')} behind ${r.lb.kind}, backplane ${r.backplaneKind}; ${o.peers} peers joined and warmed up`,
+    );
     return { r, probe };
   } catch (err) {
     await r.stop();
@@ -126,11 +153,17 @@ async function healthyRollout(o: DrillOptions): Promise<ScenarioResult> {
   const startedAt = r.monitor.latest()?.t ?? 0;
   await r.rollout();
   const fleet = r.fleet!;
-  await until(() => fleet.peers.every((p) => p.client.state === 'joined'), WAIT_MS + reconnectMs(t), 'every peer joined after the rollout')
-    .catch((err: Error) => {
-      const stuck = fleet.peers.filter((p) => p.client.state !== 'joined').slice(0, 5).map((p) => `${p.spec.id}: ${p.client.state}${p.stats.fatal ? ` (${p.stats.fatal})` : ''}`);
-      throw new Error(`${err.message}; not joined: ${stuck.join(', ')}`);
-    });
+  await until(
+    () => fleet.peers.every((p) => p.client.state === 'joined'),
+    WAIT_MS + reconnectMs(t),
+    'every peer joined after the rollout',
+  ).catch((err: Error) => {
+    const stuck = fleet.peers
+      .filter((p) => p.client.state !== 'joined')
+      .slice(0, 5)
+      .map((p) => `${p.spec.id}: ${p.client.state}${p.stats.fatal ? ` (${p.stats.fatal})` : ''}`);
+    throw new Error(`${err.message}; not joined: ${stuck.join(', ')}`);
+  });
   await settleSamples(r, 2);
   const summary = await r.stop();
   const machine = probe.finish();
@@ -138,15 +171,33 @@ async function healthyRollout(o: DrillOptions): Promise<ScenarioResult> {
   const gap = summary!.gapMs;
   const maxReset = Math.max(0, ...r.monitor.samples.flatMap((s) => s.servers.map((v) => v.drainReset)));
   return {
-    n: 1, name: 'healthy rollout', fails: 'nothing', acts: 'drain (defense 1)', lb: r.lb.kind, backplane: r.backplaneKind,
-    peers: o.peers, affected: o.peers, outageMs: gap, everOffline, summary: summary!,
+    n: 1,
+    name: 'healthy rollout',
+    fails: 'nothing',
+    acts: 'drain (defense 1)',
+    lb: r.lb.kind,
+    backplane: r.backplaneKind,
+    peers: o.peers,
+    affected: o.peers,
+    outageMs: gap,
+    everOffline,
+    summary: summary!,
     checks: [
       { what: 'reconnect gap max (ms)', value: gap.max, bound: bounds.drainGapMs(t), ok: gap.max <= bounds.drainGapMs(t) },
       ...lossChecks(summary!, everOffline),
     ],
     machine,
-    chart: regionChart(r.monitor.samples, { title: `1. healthy rollout: ${o.peers} peers, 3 servers replaced with a drain each (${r.lb.kind}, ${r.backplaneKind})`, since: Math.max(0, startedAt - 2_000), markers: [{ t: startedAt, label: 'rollout starts' }] }),
-    notes: [...offlineNotes(r), `RSTs at a drain deadline: ${maxReset}`, `every peer reconnected ${(summary!.reconnects / o.peers).toFixed(1)} times on average (a peer may land on a server replaced later)`, machineNote(machine)],
+    chart: regionChart(r.monitor.samples, {
+      title: `1. healthy rollout: ${o.peers} peers, 3 servers replaced with a drain each (${r.lb.kind}, ${r.backplaneKind})`,
+      since: Math.max(0, startedAt - 2_000),
+      markers: [{ t: startedAt, label: 'rollout starts' }],
+    }),
+    notes: [
+      ...offlineNotes(r),
+      `RSTs at a drain deadline: ${maxReset}`,
+      `every peer reconnected ${(summary!.reconnects / o.peers).toFixed(1)} times on average (a peer may land on a server replaced later)`,
+      machineNote(machine),
+    ],
   };
 }
 
@@ -173,8 +224,12 @@ async function silent(o: DrillOptions, n: 2 | 3 | 4): Promise<ScenarioResult> {
   const recovered = new Map<string, number>();
   const detected = new Map<string, number>();
   for (const p of peers) {
-    p.client.on('disconnected', (d) => { if (!detected.has(p.spec.id) && d.reason === 'heartbeat_timeout') detected.set(p.spec.id, Date.now() - t0); });
-    p.client.on('connected', () => { if (!recovered.has(p.spec.id)) recovered.set(p.spec.id, Date.now() - t0); });
+    p.client.on('disconnected', (d) => {
+      if (!detected.has(p.spec.id) && d.reason === 'heartbeat_timeout') detected.set(p.spec.id, Date.now() - t0);
+    });
+    p.client.on('connected', () => {
+      if (!recovered.has(p.spec.id)) recovered.set(p.spec.id, Date.now() - t0);
+    });
   }
   await r.breakServer('silence', target.id);
   // The WebSockets open on the silent server: the server's idle limit must close each of them.
@@ -198,7 +253,13 @@ async function silent(o: DrillOptions, n: 2 | 3 | 4): Promise<ScenarioResult> {
   const outage = percentiles([...recovered.values()]);
   const checks: Check[] = [...lossChecks(summary, n === 4 ? null : everOffline)];
   const notes: string[] = [];
-  if (n === 2) checks.unshift({ what: 'recovery max (ms), LB idle timeout', value: outage.max, bound, ok: outage.max <= bound && recovered.size === peers.length && deletedAt < del });
+  if (n === 2)
+    checks.unshift({
+      what: 'recovery max (ms), LB idle timeout',
+      value: outage.max,
+      bound,
+      ok: outage.max <= bound && recovered.size === peers.length && deletedAt < del,
+    });
   let clientDetect: Percentiles | undefined;
   let serverDetect: Percentiles | undefined;
   if (n === 3) {
@@ -207,28 +268,67 @@ async function silent(o: DrillOptions, n: 2 | 3 | 4): Promise<ScenarioResult> {
     const sBound = bounds.serverDetectionMs(t);
     const cBound = bounds.clientDetectionMs(t);
     checks.unshift(
-      { what: 'recovery max (ms), client heartbeat', value: outage.max, bound, ok: outage.max <= bound && recovered.size === peers.length && deletedAt < del },
-      { what: 'client detection max (ms)', value: clientDetect.max, bound: cBound, ok: clientDetect.count === peers.length && clientDetect.max <= cBound },
       {
-        what: `server detection max (ms), last byte in -> server's close, ${serverDetect.count} of ${upgradedAtSilence} connections`, value: serverDetect.max, bound: sBound,
+        what: 'recovery max (ms), client heartbeat',
+        value: outage.max,
+        bound,
+        ok: outage.max <= bound && recovered.size === peers.length && deletedAt < del,
+      },
+      {
+        what: 'client detection max (ms)',
+        value: clientDetect.max,
+        bound: cBound,
+        ok: clientDetect.count === peers.length && clientDetect.max <= cBound,
+      },
+      {
+        what: `server detection max (ms), last byte in -> server's close, ${serverDetect.count} of ${upgradedAtSilence} connections`,
+        value: serverDetect.max,
+        bound: sBound,
         ok: upgradedAtSilence > 0 && serverDetect.count === upgradedAtSilence && serverDetect.max <= sBound,
       },
     );
   }
   if (n === 4) {
     checks.unshift({ what: 'peers stuck until the VM deletion (ms)', value: outage.p50, bound: deletedAt, ok: outage.p50 >= deletedAt });
-    notes.push(`VM deletion at ${(deletedAt / 1000).toFixed(0)} s: the incident's ${INCIDENT_MS.min / 60_000}-${INCIDENT_MS.max / 60_000} min scaled down to ${del / 1000} s (x${(del / INCIDENT_MS.min).toFixed(2)} of 5 min).`);
+    notes.push(
+      `VM deletion at ${(deletedAt / 1000).toFixed(0)} s: the incident's ${INCIDENT_MS.min / 60_000}-${INCIDENT_MS.max / 60_000} min scaled down to ${del / 1000} s (x${(del / INCIDENT_MS.min).toFixed(2)} of 5 min).`,
+    );
   }
   notes.push(...offlineNotes(r));
-  if (legacy) notes.push(`peers without application heartbeats (interval ${clientT.client.heartbeatIntervalMs / 1000} s), one signal every ${quietEveryMs / 1000} s`);
+  if (legacy)
+    notes.push(
+      `peers without application heartbeats (interval ${clientT.client.heartbeatIntervalMs / 1000} s), one signal every ${quietEveryMs / 1000} s`,
+    );
   notes.push(`LB idle timeout ${t.lb.idleTimeoutSec} s; ${peers.length} peers were on ${target.id}`, machineNote(machine));
-  const names = { 2: ['drain skipped', 'drain', 'LB idle timeout (defense 2)'], 3: ['drain skipped, LB timeout ineffective', 'drain, LB idle timeout', 'heartbeats (defense 3)'], 4: ['no defense (the incident, scaled)', 'drain, LB idle timeout, heartbeats', 'only the VM deletion (RST)'] } as const;
+  const names = {
+    2: ['drain skipped', 'drain', 'LB idle timeout (defense 2)'],
+    3: ['drain skipped, LB timeout ineffective', 'drain, LB idle timeout', 'heartbeats (defense 3)'],
+    4: ['no defense (the incident, scaled)', 'drain, LB idle timeout, heartbeats', 'only the VM deletion (RST)'],
+  } as const;
   return {
-    n, name: names[n][0], fails: names[n][1], acts: names[n][2], lb: r.lb.kind, backplane: r.backplaneKind, peers: o.peers,
-    affected: peers.length, outageMs: outage, clientDetectMs: clientDetect, serverDetectMs: serverDetect, deletedAtMs: deletedAt, everOffline, summary, checks, machine,
+    n,
+    name: names[n][0],
+    fails: names[n][1],
+    acts: names[n][2],
+    lb: r.lb.kind,
+    backplane: r.backplaneKind,
+    peers: o.peers,
+    affected: peers.length,
+    outageMs: outage,
+    clientDetectMs: clientDetect,
+    serverDetectMs: serverDetect,
+    deletedAtMs: deletedAt,
+    everOffline,
+    summary,
+    checks,
+    machine,
     chart: regionChart(r.monitor.samples, {
-      title: `${n}. ${names[n][0]}: ${target.id} goes silent (${r.lb.kind}, ${r.backplaneKind})`, since: Math.max(0, rel(t0) - 3_000),
-      markers: [{ t: rel(t0), label: `${target.id} silent` }, { t: rel(t0) + deletedAt, label: 'VM deleted' }],
+      title: `${n}. ${names[n][0]}: ${target.id} goes silent (${r.lb.kind}, ${r.backplaneKind})`,
+      since: Math.max(0, rel(t0) - 3_000),
+      markers: [
+        { t: rel(t0), label: `${target.id} silent` },
+        { t: rel(t0) + deletedAt, label: 'VM deleted' },
+      ],
     }),
     notes,
   };
@@ -247,7 +347,10 @@ function lossChecks(s: FleetSummary, everOffline: number | null): Check[] {
 function offlineNotes(r: Region): string[] {
   const seen = r.monitor.offlineSeen;
   if (seen.length === 0) return [];
-  const first = seen.slice(0, 5).map((o) => `${o.peer} at ${(o.t / 1000).toFixed(1)} s (presence of ${o.reader})`).join(', ');
+  const first = seen
+    .slice(0, 5)
+    .map((o) => `${o.peer} at ${(o.t / 1000).toFixed(1)} s (presence of ${o.reader})`)
+    .join(', ');
   return [`peers first seen offline: ${first}${seen.length > 5 ? `, and ${seen.length - 5} more` : ''}`];
 }
 

@@ -44,16 +44,25 @@ export class ScenarioProbe {
     this.eld.disable();
     const ms = (ns: number) => Math.round(ns / 1e6);
     return {
-      cores: os.cpus().length, loadStart: round1(this.loadStart), loadEnd: round1(os.loadavg()[0]),
-      eventLoopDelayP99Ms: ms(this.eld.percentile(99)), eventLoopDelayMaxMs: ms(this.eld.max), failedAttempts: { ...this.failed },
+      cores: os.cpus().length,
+      loadStart: round1(this.loadStart),
+      loadEnd: round1(os.loadavg()[0]),
+      eventLoopDelayP99Ms: ms(this.eld.percentile(99)),
+      eventLoopDelayMaxMs: ms(this.eld.max),
+      failedAttempts: { ...this.failed },
     };
   }
 }
 
 export function machineNote(m: MachineReport): string {
-  const failed = Object.entries(m.failedAttempts).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
-  return `machine: load average ${m.loadStart} -> ${m.loadEnd} on ${m.cores} cores; drill process event-loop delay p99 ${m.eventLoopDelayP99Ms} ms, ` +
-    `max ${m.eventLoopDelayMaxMs} ms; failed connection attempts: ${failed}`;
+  const failed =
+    Object.entries(m.failedAttempts)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ') || 'none';
+  return (
+    `machine: load average ${m.loadStart} -> ${m.loadEnd} on ${m.cores} cores; drill process event-loop delay p99 ${m.eventLoopDelayP99Ms} ms, ` +
+    `max ${m.eventLoopDelayMaxMs} ms; failed connection attempts: ${failed}`
+  );
 }
 
 const round1 = (x: number) => Math.round(x * 10) / 10;

@@ -36,10 +36,20 @@ export function renderReport(results: ScenarioResult[], meta: RunMeta): string {
     '',
   ];
   for (const r of results) {
-    out.push(`## ${r.n}. ${r.name}`, '', `Load balancer ${r.lb}, backplane ${r.backplane}. ${r.summary.sent} signals sent, ${r.summary.delivered} delivered, ${r.summary.replayed} of them replayed on resume, ${r.summary.reconnects} reconnects.`, '');
-    if (r.clientDetectMs) out.push(`Detection: client heartbeat p50 ${s(r.clientDetectMs.p50)}, max ${s(r.clientDetectMs.max)} (${r.clientDetectMs.count} peers); server end (per connection, the last byte in to the server's close) p50 ${s(r.serverDetectMs?.p50 ?? 0)}, max ${s(r.serverDetectMs?.max ?? 0)} (${r.serverDetectMs?.count ?? 0} connections).`, '');
+    out.push(
+      `## ${r.n}. ${r.name}`,
+      '',
+      `Load balancer ${r.lb}, backplane ${r.backplane}. ${r.summary.sent} signals sent, ${r.summary.delivered} delivered, ${r.summary.replayed} of them replayed on resume, ${r.summary.reconnects} reconnects.`,
+      '',
+    );
+    if (r.clientDetectMs)
+      out.push(
+        `Detection: client heartbeat p50 ${s(r.clientDetectMs.p50)}, max ${s(r.clientDetectMs.max)} (${r.clientDetectMs.count} peers); server end (per connection, the last byte in to the server's close) p50 ${s(r.serverDetectMs?.p50 ?? 0)}, max ${s(r.serverDetectMs?.max ?? 0)} (${r.serverDetectMs?.count ?? 0} connections).`,
+        '',
+      );
     out.push('| check | value | bound | |', '| --- | --- | --- | --- |');
-    for (const c of r.checks) out.push(`| ${c.what} | ${c.value} | ${Number.isFinite(c.bound) ? c.bound : '-'} | ${c.ok ? 'ok' : '**missed**'} |`);
+    for (const c of r.checks)
+      out.push(`| ${c.what} | ${c.value} | ${Number.isFinite(c.bound) ? c.bound : '-'} | ${c.ok ? 'ok' : '**missed**'} |`);
     out.push('', ...r.notes.map((n) => `- ${n}`), '', `![scenario ${r.n}](scenario-${r.n}.svg)`, '');
   }
   return out.join('\n');
@@ -50,7 +60,14 @@ export function writeReport(dir: string, results: ScenarioResult[], meta: RunMet
   for (const r of results) fs.writeFileSync(path.join(dir, `scenario-${r.n}.svg`), `${r.chart}\n`);
   const file = path.join(dir, 'report.md');
   fs.writeFileSync(file, renderReport(results, meta));
-  fs.writeFileSync(path.join(dir, 'results.json'), `${JSON.stringify(results.map(({ chart: _c, ...rest }) => rest), null, 2)}\n`);
+  fs.writeFileSync(
+    path.join(dir, 'results.json'),
+    `${JSON.stringify(
+      results.map(({ chart: _c, ...rest }) => rest),
+      null,
+      2,
+    )}\n`,
+  );
   return file;
 }
 
@@ -73,19 +90,31 @@ export function runMeta(m: { quick: boolean; peers: number; date: string; comman
 
 /** The drill block of docs/drill.md: what ran where, the summary table, and the chart at `chart.path` (relative to that file). */
 export function readmeBlock(results: ScenarioResult[], meta: RunMeta, chart: { path: string; scenario: number }): string {
-  const parts = [...new Set(results.map((r) => `${r.lb === 'haproxy' ? 'HAProxy' : 'the built-in balancer'} and ${r.backplane === 'redis' ? 'Redis' : 'the in-memory backplane'}`))].join('; ');
+  const parts = [
+    ...new Set(
+      results.map(
+        (r) =>
+          `${r.lb === 'haproxy' ? 'HAProxy' : 'the built-in balancer'} and ${r.backplane === 'redis' ? 'Redis' : 'the in-memory backplane'}`,
+      ),
+    ),
+  ].join('; ');
   const shown = results.find((r) => r.n === chart.scenario);
   const loads = results.flatMap((r) => [r.machine.loadStart, r.machine.loadEnd]);
   const load = loads.length ? `, 1-minute load average ${Math.min(...loads)} to ${Math.max(...loads)} during the run` : '';
   return [
     README_BEGIN,
     `**The incident, replayed**: \`${meta.command}\` on ${meta.date}, ${meta.cores} cores (\`nproc\` ${meta.cores}${load}), Node ${meta.node}, ` +
-      `${parts}, ${meta.peers} peers per scenario${meta.quick ? ', the contract scaled down about 5x (`--quick`)' : ', the contract\'s defaults'}. ` +
+      `${parts}, ${meta.peers} peers per scenario${meta.quick ? ', the contract scaled down about 5x (`--quick`)' : ", the contract's defaults"}. ` +
       'Worst peer outage per scenario, against the 5 to 10 minutes of the incident; every bound is derived from the timeouts contract.',
     '',
     summaryTable(results),
     '',
-    ...(results.some((r) => r.n === 4) ? ['Scenario 4 is the incident itself, time scaled down: no defense acts, its peers stay stuck (and are shown offline) until the VM deletion\'s RST.', ''] : []),
+    ...(results.some((r) => r.n === 4)
+      ? [
+          "Scenario 4 is the incident itself, time scaled down: no defense acts, its peers stay stuck (and are shown offline) until the VM deletion's RST.",
+          '',
+        ]
+      : []),
     ...(shown ? [`![${shown.n}. ${shown.name}: connections per server and peers offline over time](${chart.path})`, ''] : []),
     README_END,
   ].join('\n');
@@ -93,7 +122,10 @@ export function readmeBlock(results: ScenarioResult[], meta: RunMeta, chart: { p
 
 /** `drill-<scenario name>.svg`: the name of a scenario's chart, written beside the doc (docs/drill.md). */
 export function chartFileName(r: Pick<ScenarioResult, 'name'>): string {
-  return `drill-${r.name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '')}.svg`;
+  return `drill-${r.name
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '')}.svg`;
 }
 
 /**

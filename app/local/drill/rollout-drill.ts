@@ -23,18 +23,36 @@ export interface RolloutDrillOptions {
 
 export async function runRolloutDrill(o: RolloutDrillOptions): Promise<number> {
   const region = await startRegion({
-    servers: 3, peers: o.peers, timeouts: regionTimeouts(o.quick), lb: o.lb, backplane: o.backplane, port: 0, logLevel: 'error', sampleEveryMs: 250,
+    servers: 3,
+    peers: o.peers,
+    timeouts: regionTimeouts(o.quick),
+    lb: o.lb,
+    backplane: o.backplane,
+    port: 0,
+    logLevel: 'error',
+    sampleEveryMs: 250,
   });
   try {
-    o.log(`region up: ${region.live().map((s) => s.id).join(', ')} behind ${region.lb.kind}, backplane ${region.backplaneKind}; ${o.peers} peers joining`);
+    o.log(
+      `region up: ${region
+        .live()
+        .map((s) => s.id)
+        .join(', ')} behind ${region.lb.kind}, backplane ${region.backplaneKind}; ${o.peers} peers joining`,
+    );
     await region.startFleet();
     const result = await rolloutLocal(region, {
-      release: o.release, out: o.out,
+      release: o.release,
+      out: o.out,
       // This region stops after the run; a long-running one (npm start) rolls back from its page.
-      rollbackCommands: (release) => [`npm start, then on its status page: release "${release}", roll out (the same controller, the previous release)`],
+      rollbackCommands: (release) => [
+        `npm start, then on its status page: release "${release}", roll out (the same controller, the previous release)`,
+      ],
     });
     const summary = await region.stop();
-    if (summary) o.log(`fleet: ${summary.delivered} delivered, ${summary.lost} lost, ${summary.duplicated} duplicated; peers ever offline ${region.monitor.everOffline.size}`);
+    if (summary)
+      o.log(
+        `fleet: ${summary.delivered} delivered, ${summary.lost} lost, ${summary.duplicated} duplicated; peers ever offline ${region.monitor.everOffline.size}`,
+      );
     return result.status === 'done' ? 0 : 3;
   } finally {
     await region.stop();

@@ -114,8 +114,12 @@ export class Balancer extends EventEmitter implements LoadBalancer {
 
   info(): BackendInfo[] {
     return [...this.backends.values()].map((b) => ({
-      id: b.id, port: b.port, state: b.removed ? 'draining' : b.healthy ? 'up' : 'down',
-      connections: b.conns.size, idleCuts: b.idleCuts, drainingCuts: b.drainingCuts,
+      id: b.id,
+      port: b.port,
+      state: b.removed ? 'draining' : b.healthy ? 'up' : 'down',
+      connections: b.conns.size,
+      idleCuts: b.idleCuts,
+      drainingCuts: b.drainingCuts,
     }));
   }
 
@@ -179,7 +183,9 @@ export class Balancer extends EventEmitter implements LoadBalancer {
     b.conns.add(pair);
     client.setNoDelay(true);
     upstream.setNoDelay(true);
-    const touch = () => { pair.lastActive = Date.now(); };
+    const touch = () => {
+      pair.lastActive = Date.now();
+    };
     client.on('data', touch);
     upstream.on('data', touch);
     client.pipe(upstream);
@@ -223,7 +229,13 @@ export class Balancer extends EventEmitter implements LoadBalancer {
       answered = true;
       clearTimeout(timer);
       b.checking = undefined;
-      if (ok) { b.okRun++; b.failRun = 0; } else { b.failRun++; b.okRun = 0; }
+      if (ok) {
+        b.okRun++;
+        b.failRun = 0;
+      } else {
+        b.failRun++;
+        b.okRun = 0;
+      }
       const was = b.healthy;
       if (!b.healthy && b.okRun >= this.opts.rise) b.healthy = true;
       if (b.healthy && b.failRun >= this.opts.fall) b.healthy = false;

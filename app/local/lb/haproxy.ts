@@ -88,7 +88,13 @@ export class HaproxyBalancer implements LoadBalancer {
   }
 
   async start(): Promise<number> {
-    const cfg = renderHaproxyConfig({ port: this.opts.port, socketPath: this.socketPath, slots: this.opts.slots ?? 32, timeouts: this.opts.timeouts, health: this.opts.health });
+    const cfg = renderHaproxyConfig({
+      port: this.opts.port,
+      socketPath: this.socketPath,
+      slots: this.opts.slots ?? 32,
+      timeouts: this.opts.timeouts,
+      health: this.opts.health,
+    });
     fs.writeFileSync(this.cfgPath, cfg);
     const check = spawnSync('haproxy', ['-c', '-q', '-f', this.cfgPath], { encoding: 'utf8' });
     if (check.status !== 0) throw new Error(`haproxy refused its config: ${check.stderr || check.stdout}`);
@@ -96,7 +102,9 @@ export class HaproxyBalancer implements LoadBalancer {
     // SIGKILLed by the kernel if this process dies (lifeline.ts).
     const proc = spawn(...withLifeline('haproxy', ['-db', '-f', this.cfgPath]), { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     this.proc = proc;
-    proc.stderr!.on('data', (d: Buffer) => { this.stderr = (this.stderr + d.toString()).slice(-4000); });
+    proc.stderr!.on('data', (d: Buffer) => {
+      this.stderr = (this.stderr + d.toString()).slice(-4000);
+    });
     const deadline = Date.now() + 10_000;
     for (;;) {
       if (proc.exitCode !== null) throw new Error(`haproxy exited (${proc.exitCode}): ${this.stderr}`);
@@ -146,9 +154,12 @@ export class HaproxyBalancer implements LoadBalancer {
       if (!f) continue;
       const status = f[col('status')];
       out.push({
-        id, port: s.port,
+        id,
+        port: s.port,
         state: s.draining || status.startsWith('DRAIN') ? 'draining' : status.startsWith('UP') ? 'up' : 'down',
-        connections: Number(f[col('scur')]) || 0, idleCuts: 0, drainingCuts: 0,
+        connections: Number(f[col('scur')]) || 0,
+        idleCuts: 0,
+        drainingCuts: 0,
       });
     }
     return out;
@@ -185,11 +196,22 @@ export class HaproxyBalancer implements LoadBalancer {
     return new Promise((resolve, reject) => {
       const s = net.connect(this.socketPath);
       let out = '';
-      const timer = setTimeout(() => { s.destroy(); reject(new Error(`haproxy: no answer to "${cmd}"`)); }, 5_000);
+      const timer = setTimeout(() => {
+        s.destroy();
+        reject(new Error(`haproxy: no answer to "${cmd}"`));
+      }, 5_000);
       s.on('connect', () => s.end(`${cmd}\n`));
-      s.on('data', (d) => { out += d.toString(); });
-      s.on('error', (e) => { clearTimeout(timer); reject(e); });
-      s.on('close', () => { clearTimeout(timer); resolve(out); });
+      s.on('data', (d) => {
+        out += d.toString();
+      });
+      s.on('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+      s.on('close', () => {
+        clearTimeout(timer);
+        resolve(out);
+      });
     });
   }
 }

@@ -13,19 +13,23 @@ export function resolveLbKind(asked: LocalBalancerKind | 'auto'): LocalBalancerK
   return haproxyAvailable() ? 'haproxy' : 'builtin';
 }
 
-export async function startLoadBalancer(kind: LocalBalancerKind, opts: { port: number; dir: string; timeouts: Timeouts }): Promise<LoadBalancer> {
+export async function startLoadBalancer(
+  kind: LocalBalancerKind,
+  opts: { port: number; dir: string; timeouts: Timeouts },
+): Promise<LoadBalancer> {
   const health = healthCheckFor(opts.timeouts);
-  const lb: LoadBalancer = kind === 'haproxy'
-    ? new HaproxyBalancer({ port: opts.port, dir: opts.dir, timeouts: opts.timeouts, health })
-    : new Balancer({
-      port: opts.port,
-      idleTimeoutMs: opts.timeouts.lb.idleTimeoutSec * 1000,
-      drainingMs: opts.timeouts.lb.connectionDrainingSec * 1000,
-      checkIntervalMs: health.intervalMs,
-      checkTimeoutMs: health.timeoutMs,
-      rise: health.rise,
-      fall: health.fall,
-    });
+  const lb: LoadBalancer =
+    kind === 'haproxy'
+      ? new HaproxyBalancer({ port: opts.port, dir: opts.dir, timeouts: opts.timeouts, health })
+      : new Balancer({
+          port: opts.port,
+          idleTimeoutMs: opts.timeouts.lb.idleTimeoutSec * 1000,
+          drainingMs: opts.timeouts.lb.connectionDrainingSec * 1000,
+          checkIntervalMs: health.intervalMs,
+          checkTimeoutMs: health.timeoutMs,
+          rise: health.rise,
+          fall: health.fall,
+        });
   await lb.start();
   return lb;
 }

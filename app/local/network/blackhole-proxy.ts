@@ -140,7 +140,10 @@ export async function startBlackholeProxy(targetPort: number, o: ProxyOptions = 
       mode = 'forward';
       // What the black hole held back: a side closed meanwhile closes the other now.
       for (const [a, b] of [...pairs]) {
-        if (a.destroyed || b.destroyed) { a.destroy(); b.destroy(); }
+        if (a.destroyed || b.destroyed) {
+          a.destroy();
+          b.destroy();
+        }
       }
       return Promise.resolve();
     },
@@ -153,12 +156,21 @@ export async function startBlackholeProxy(targetPort: number, o: ProxyOptions = 
       resetPairs();
       return Promise.resolve();
     },
-    get mode() { return mode; },
-    get connections() { return pairs.size; },
-    get upgraded() { return upgraded.size; },
+    get mode() {
+      return mode;
+    },
+    get connections() {
+      return pairs.size;
+    },
+    get upgraded() {
+      return upgraded.size;
+    },
     serverClosed,
     close: async () => {
-      for (const [a, b] of pairs) { a.destroy(); b.destroy(); }
+      for (const [a, b] of pairs) {
+        a.destroy();
+        b.destroy();
+      }
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };

@@ -20,7 +20,11 @@ import type { BlackholeProxy, ProxyMode, ServerClose } from './blackhole-proxy';
 import { startBlackholeProxy } from './blackhole-proxy';
 import { withLifeline } from '../lifeline';
 
-type Op = { op: 'open'; target: number } | { op: 'mode'; id: number; mode: ProxyMode } | { op: 'resetAll'; id: number } | { op: 'close'; id: number };
+type Op =
+  | { op: 'open'; target: number }
+  | { op: 'mode'; id: number; mode: ProxyMode }
+  | { op: 'resetAll'; id: number }
+  | { op: 'close'; id: number };
 type Request = Op & { req: number };
 
 interface State {
@@ -57,7 +61,11 @@ export async function startNetworkHost(): Promise<NetworkHost> {
   // group, died of it while the region was about to drain through its proxies ("stop failed:
   // network host exited (SIGINT)"). Only the region process handles Ctrl-C; this child ends when
   // the region closes its channel, or by its lifeline when the region dies.
-  const child: ChildProcess = spawn(cmd, args, { cwd: path.resolve(__dirname, '../../..'), stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true });
+  const child: ChildProcess = spawn(cmd, args, {
+    cwd: path.resolve(__dirname, '../../..'),
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    detached: true,
+  });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const pending = new Map<number, { resolve: (r: { id?: number; port?: number }) => void; reject: (e: Error) => void }>();
   const proxies = new Map<number, { state: State; serverClosed: ServerClose[] }>();
@@ -100,12 +108,13 @@ export async function startNetworkHost(): Promise<NetworkHost> {
     for (const w of pending.values()) w.reject(gone);
     pending.clear();
   });
-  const call = (op: Op) => new Promise<{ id?: number; port?: number }>((resolve, reject) => {
-    if (gone || !child.connected) return reject(gone ?? new Error('network host: channel closed'));
-    const req = nextReq++;
-    pending.set(req, { resolve, reject });
-    child.send({ ...op, req } satisfies Request);
-  });
+  const call = (op: Op) =>
+    new Promise<{ id?: number; port?: number }>((resolve, reject) => {
+      if (gone || !child.connected) return reject(gone ?? new Error('network host: channel closed'));
+      const req = nextReq++;
+      pending.set(req, { resolve, reject });
+      child.send({ ...op, req } satisfies Request);
+    });
   try {
     await isReady;
   } catch (err) {
@@ -116,7 +125,10 @@ export async function startNetworkHost(): Promise<NetworkHost> {
     pid: child.pid!,
     open: async (targetPort) => {
       const { id, port } = await call({ op: 'open', target: targetPort });
-      const entry = { state: { mode: 'forward' as ProxyMode, connections: 0, upgraded: 0, closedFrom: 0, closed: [] }, serverClosed: [] as ServerClose[] };
+      const entry = {
+        state: { mode: 'forward' as ProxyMode, connections: 0, upgraded: 0, closedFrom: 0, closed: [] },
+        serverClosed: [] as ServerClose[],
+      };
       proxies.set(id!, entry);
       const mode = (m: ProxyMode) => call({ op: 'mode', id: id!, mode: m }).then(() => undefined);
       return {
@@ -126,9 +138,15 @@ export async function startNetworkHost(): Promise<NetworkHost> {
         dropReplies: () => mode('drop_replies'),
         restore: () => mode('forward'),
         resetAll: () => call({ op: 'resetAll', id: id! }).then(() => undefined),
-        get mode() { return entry.state.mode; },
-        get connections() { return entry.state.connections; },
-        get upgraded() { return entry.state.upgraded; },
+        get mode() {
+          return entry.state.mode;
+        },
+        get connections() {
+          return entry.state.connections;
+        },
+        get upgraded() {
+          return entry.state.upgraded;
+        },
         serverClosed: entry.serverClosed,
         close: async () => {
           if (gone) return;
@@ -165,7 +183,11 @@ function serve(): void {
     if (!p) return;
     const { proxy } = p;
     const closed = proxy.serverClosed.slice(p.sentClosed);
-    send({ ev: 'state', id, state: { mode: proxy.mode, connections: proxy.connections, upgraded: proxy.upgraded, closedFrom: p.sentClosed, closed } });
+    send({
+      ev: 'state',
+      id,
+      state: { mode: proxy.mode, connections: proxy.connections, upgraded: proxy.upgraded, closedFrom: p.sentClosed, closed },
+    });
     p.sentClosed = proxy.serverClosed.length;
   };
   const flushAll = () => {

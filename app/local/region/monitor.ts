@@ -59,7 +59,11 @@ export class Monitor extends EventEmitter {
   private busy = false;
   private hooked?: FleetController;
 
-  constructor(private readonly src: MonitorSource, private readonly everyMs: number, private readonly keepMs = 10 * 60_000) {
+  constructor(
+    private readonly src: MonitorSource,
+    private readonly everyMs: number,
+    private readonly keepMs = 10 * 60_000,
+  ) {
     super();
   }
 
@@ -106,7 +110,16 @@ export class Monitor extends EventEmitter {
     const servers = this.src.servers().filter((s) => !s.gone);
     const silent = this.src.silent();
     const answeredAt: number[] = [];
-    const statuses = await Promise.all(servers.map((s, i) => s.status().catch(() => undefined).finally(() => { answeredAt[i] = Date.now() - this.startedAt; })));
+    const statuses = await Promise.all(
+      servers.map((s, i) =>
+        s
+          .status()
+          .catch(() => undefined)
+          .finally(() => {
+            answeredAt[i] = Date.now() - this.startedAt;
+          }),
+      ),
+    );
     const serverSamples: ServerSample[] = servers.map((s, i) => {
       const st = statuses[i];
       return {
@@ -159,8 +172,15 @@ export class Monitor extends EventEmitter {
     this.lastDelivered = delivered;
     this.lastAt = now;
     return {
-      t: now - this.startedAt, servers: serverSamples, online, away, offline, delivered,
-      signalsPerSec: Math.round(signalsPerSec), latencyP50Ms: lat.p50, latencyP99Ms: lat.p99,
+      t: now - this.startedAt,
+      servers: serverSamples,
+      online,
+      away,
+      offline,
+      delivered,
+      signalsPerSec: Math.round(signalsPerSec),
+      latencyP50Ms: lat.p50,
+      latencyP99Ms: lat.p99,
     };
   }
 }

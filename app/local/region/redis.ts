@@ -31,13 +31,34 @@ export interface LocalRedis {
 export async function startRedis(dir: string): Promise<LocalRedis> {
   const port = await freePort();
   // SIGKILLed by the kernel if this process dies (lifeline.ts).
-  const proc: ChildProcess = spawn(...withLifeline('redis-server', [
-    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
-    '--protected-mode', 'yes', '--maxmemory-policy', 'noeviction', '--loglevel', 'warning',
-  ]), { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const proc: ChildProcess = spawn(
+    ...withLifeline('redis-server', [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+      '--protected-mode',
+      'yes',
+      '--maxmemory-policy',
+      'noeviction',
+      '--loglevel',
+      'warning',
+    ]),
+    { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+  );
   let out = '';
-  proc.stdout!.on('data', (d: Buffer) => { out = (out + d.toString()).slice(-4000); });
-  proc.stderr!.on('data', (d: Buffer) => { out = (out + d.toString()).slice(-4000); });
+  proc.stdout!.on('data', (d: Buffer) => {
+    out = (out + d.toString()).slice(-4000);
+  });
+  proc.stderr!.on('data', (d: Buffer) => {
+    out = (out + d.toString()).slice(-4000);
+  });
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   const deadline = Date.now() + 10_000;
   for (;;) {
@@ -64,9 +85,18 @@ export async function startRedis(dir: string): Promise<LocalRedis> {
 function ping(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.connect(port, '127.0.0.1');
-    s.setTimeout(1_000, () => { s.destroy(); resolve(false); });
+    s.setTimeout(1_000, () => {
+      s.destroy();
+      resolve(false);
+    });
     s.once('connect', () => s.write('PING\r\n'));
-    s.once('data', (d) => { s.destroy(); resolve(d.toString().startsWith('+PONG')); });
-    s.once('error', () => { s.destroy(); resolve(false); });
+    s.once('data', (d) => {
+      s.destroy();
+      resolve(d.toString().startsWith('+PONG'));
+    });
+    s.once('error', () => {
+      s.destroy();
+      resolve(false);
+    });
   });
 }

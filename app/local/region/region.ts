@@ -101,11 +101,14 @@ export class Region extends EventEmitter {
     super();
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-region-'));
     runningRegions.add(this);
-    this.monitor = new Monitor({
-      servers: () => this.servers,
-      fleet: () => this.fleet,
-      silent: () => this.silent,
-    }, opts.sampleEveryMs ?? 1_000);
+    this.monitor = new Monitor(
+      {
+        servers: () => this.servers,
+        fleet: () => this.fleet,
+        silent: () => this.silent,
+      },
+      opts.sampleEveryMs ?? 1_000,
+    );
   }
 
   get secret(): string {
@@ -128,7 +131,8 @@ export class Region extends EventEmitter {
 
   private async startParts(): Promise<void> {
     const asked = this.opts.backplane ?? 'auto';
-    if (asked === 'redis' && !redisAvailable()) throw new Error('--backplane redis: redis-server is not on PATH (apt-get install redis-server)');
+    if (asked === 'redis' && !redisAvailable())
+      throw new Error('--backplane redis: redis-server is not on PATH (apt-get install redis-server)');
     this.backplaneKind = asked === 'auto' ? (redisAvailable() ? 'redis' : 'memory') : asked;
     this.networks = await startNetworkHost();
     if (this.backplaneKind === 'redis') this.redis = await startRedis(this.dir);
@@ -163,7 +167,8 @@ export class Region extends EventEmitter {
       waiting.shift()?.();
     };
     this.fleet = runFleet({
-      urls: [this.lbUrl], count: this.opts.peers,
+      urls: [this.lbUrl],
+      count: this.opts.peers,
       token: async (spec) => {
         if (!firstAt.has(spec.id)) firstAt.set(spec.id, t0 + (slot++ * 1000) / JOIN_RAMP_PER_SEC);
         const wait = firstAt.get(spec.id)! - Date.now();
@@ -171,8 +176,10 @@ export class Region extends EventEmitter {
         await admit(spec.id);
         return signToken(secret, { sub: spec.id, kind: spec.kind, account: REGION_ACCOUNT });
       },
-      timeouts: this.opts.clientTimeouts ?? this.opts.timeouts, intervalMs: this.opts.intervalMs ?? 250,
-      seed: this.opts.seed ?? 1, logger: pino({ level: 'silent' }),
+      timeouts: this.opts.clientTimeouts ?? this.opts.timeouts,
+      intervalMs: this.opts.intervalMs ?? 250,
+      seed: this.opts.seed ?? 1,
+      logger: pino({ level: 'silent' }),
     });
     const bound = this.opts.timeouts.client.connectTimeoutMs * 4 + (this.opts.peers * 1000) / JOIN_RAMP_PER_SEC + this.opts.peers * 20;
     const failed: Record<string, number> = {};
@@ -188,7 +195,12 @@ export class Region extends EventEmitter {
     await withTimeout(fleet.ready(), Math.max(30_000, bound), 'every peer joined').catch(async (err: Error) => {
       // Say why: how far the fleet got, what its attempts ran into, what the LB thinks of the servers.
       const joined = fleet.peers.filter((p) => p.joined).length;
-      const lb = await Promise.resolve().then(() => this.lb.info()).then((bs) => bs.map((b) => `${b.id} ${b.state} ${b.connections}`).join(', '), (e: Error) => e.message);
+      const lb = await Promise.resolve()
+        .then(() => this.lb.info())
+        .then(
+          (bs) => bs.map((b) => `${b.id} ${b.state} ${b.connections}`).join(', '),
+          (e: Error) => e.message,
+        );
       throw new Error(`${err.message}: ${joined} of ${fleet.peers.length} joined; failed attempts ${JSON.stringify(failed)}; LB: ${lb}`);
     });
     return fleet;
@@ -199,17 +211,33 @@ export class Region extends EventEmitter {
     const id = `${this.opts.idPrefix ?? 'local'}-${this.nextId++}`;
     this.releases.set(id, release);
     const s = await startLocalServer({
-      id, timeouts: this.opts.timeouts, tokenSecret: this.secret, logLevel: this.opts.logLevel ?? 'warn', jsonLogs: this.opts.jsonLogs,
-      memory: this.memory, redisUrl: this.redis?.url, network: (p) => this.networks!.open(p),
+      id,
+      timeouts: this.opts.timeouts,
+      tokenSecret: this.secret,
+      logLevel: this.opts.logLevel ?? 'warn',
+      jsonLogs: this.opts.jsonLogs,
+      memory: this.memory,
+      redisUrl: this.redis?.url,
+      network: (p) => this.networks!.open(p),
     });
     this.servers.push(s);
     // Up at the LB and ready by its own account (a server on Redis reports ready once it has
     // restored its backplane state), as a MIG waits for a healthy VM before replacing the next.
     await this.lb.add(id, s.port);
     await this.lb.whenUp(id, 15_000);
-    await withTimeout((async () => {
-      while (!(await s.status().then((st) => st.ready?.ok === true, () => false))) await new Promise((r) => setTimeout(r, 50));
-    })(), 15_000, `${id} ready`);
+    await withTimeout(
+      (async () => {
+        while (
+          !(await s.status().then(
+            (st) => st.ready?.ok === true,
+            () => false,
+          ))
+        )
+          await new Promise((r) => setTimeout(r, 50));
+      })(),
+      15_000,
+      `${id} ready`,
+    );
     this.emit('change');
     return s;
   }
@@ -290,13 +318,19 @@ export class Region extends EventEmitter {
       const summary = await step(() => this.fleet?.stop());
       this.summary = summary;
       this.monitor.stop();
-      await Promise.all(this.live().map((s) => step(async () => {
-        await Promise.resolve().then(() => this.lb?.remove(s.id)).catch(() => undefined);
-        await s.drain().catch(async (err: Error) => {
-          await s.destroy().catch(() => undefined);
-          throw new Error(`${s.id}: drain failed (${err.message}); its process was killed`);
-        });
-      })));
+      await Promise.all(
+        this.live().map((s) =>
+          step(async () => {
+            await Promise.resolve()
+              .then(() => this.lb?.remove(s.id))
+              .catch(() => undefined);
+            await s.drain().catch(async (err: Error) => {
+              await s.destroy().catch(() => undefined);
+              throw new Error(`${s.id}: drain failed (${err.message}); its process was killed`);
+            });
+          }),
+        ),
+      );
       await step(() => this.lb?.close());
       await step(() => this.networks?.close());
       await step(() => this.memory?.close());
@@ -334,6 +368,8 @@ export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise
   let timer: NodeJS.Timeout;
   return Promise.race([
     p.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms); }),
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+    }),
   ]);
 }

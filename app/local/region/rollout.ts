@@ -55,7 +55,13 @@ export function planLocalRollout(servers: string[], release: LocalRelease): Loca
   if (servers.length === 0) throw new Error('the region has no live server to roll out to');
   const steps: LocalStep[] = [];
   const add = (s: Omit<LocalStep, 'index' | 'regions'>) => steps.push({ ...s, index: steps.length + 1, regions: [LOCAL_REGION] });
-  if (servers.length > 1) add({ kind: 'canary', wave: 'canary', servers: servers.slice(0, 1), title: `canary: 1 of ${servers.length} servers on ${release} (${servers[0]})` });
+  if (servers.length > 1)
+    add({
+      kind: 'canary',
+      wave: 'canary',
+      servers: servers.slice(0, 1),
+      title: `canary: 1 of ${servers.length} servers on ${release} (${servers[0]})`,
+    });
   const rest = servers.length > 1 ? servers.slice(1) : servers;
   add({ kind: 'promote', wave: 'promote', servers: rest, title: `promote: ${rest.join(', ')} replaced by servers on ${release}` });
   return { release, steps };
@@ -122,7 +128,10 @@ export async function rolloutLocal(region: Region, o: LocalRolloutOptions): Prom
   const t = region.opts.timeouts;
   const thresholds = o.thresholds ?? defaultThresholds(t);
   const num = (id: string) => Number(/(\d+)$/.exec(id)?.[1] ?? 0);
-  const live = region.live().map((s) => s.id).sort((a, b) => num(a) - num(b));
+  const live = region
+    .live()
+    .map((s) => s.id)
+    .sort((a, b) => num(a) - num(b));
   const todo = live.filter((id) => region.releases.get(id) !== o.release);
   const plan = planLocalRollout(todo.length > 0 ? todo : live, o.release);
   // Development servers on loopback: their admin listeners take no token (servers.ts adminJson).
@@ -132,9 +141,15 @@ export async function rolloutLocal(region: Region, o: LocalRolloutOptions): Prom
   const passed: LocalRolloutResult['passed'] = [];
   const steps: StepRecord[] = [];
   const total = plan.steps.reduce((n, s) => n + s.servers.length, 0);
-  o.out(`# rollout of ${o.release} on the local region (${LOCAL_RELEASES[o.release]}): ${plan.steps.length} step(s), ${total} server(s)` +
-    (todo.length === 0 ? ' (every server runs it already: each is replaced)' : todo.length < live.length ? ` (${live.length - todo.length} run it already)` : ''));
-  o.out(`gates after each server (hard) and each step (all)${o.thresholds ? '' : ', thresholds from the region\'s timeouts contract'}:`);
+  o.out(
+    `# rollout of ${o.release} on the local region (${LOCAL_RELEASES[o.release]}): ${plan.steps.length} step(s), ${total} server(s)` +
+      (todo.length === 0
+        ? ' (every server runs it already: each is replaced)'
+        : todo.length < live.length
+          ? ` (${live.length - todo.length} run it already)`
+          : ''),
+  );
+  o.out(`gates after each server (hard) and each step (all)${o.thresholds ? '' : ", thresholds from the region's timeouts contract"}:`);
   for (const l of gateLines(thresholds)) o.out(`  ${l}`);
 
   const deploy = (step: LocalStep, record: StepRecord) => async (ctx: StepContext) => {
@@ -159,17 +174,41 @@ export async function rolloutLocal(region: Region, o: LocalRolloutOptions): Prom
   try {
     for (const step of plan.steps) {
       o.out(`== step ${step.index}/${plan.steps.length} (${step.wave}): ${step.title}`);
-      const record: StepRecord = { index: step.index, wave: step.wave, title: step.title, servers: step.servers, startedAt: Date.now(), status: 'running', gates: [], replaced: [] };
+      const record: StepRecord = {
+        index: step.index,
+        wave: step.wave,
+        title: step.title,
+        servers: step.servers,
+        startedAt: Date.now(),
+        status: 'running',
+        gates: [],
+        replaced: [],
+      };
       steps.push(record);
       o.onStep?.(steps);
-      const r = await runGatedStep(step, deploy(step, record), { source, thresholds, pollMs: o.pollMs ?? 200, settleMs: o.settleMs ?? settleMs(t, thresholds), out: o.out });
+      const r = await runGatedStep(step, deploy(step, record), {
+        source,
+        thresholds,
+        pollMs: o.pollMs ?? 200,
+        settleMs: o.settleMs ?? settleMs(t, thresholds),
+        out: o.out,
+      });
       Object.assign(record, { finishedAt: Date.now(), status: r.ok ? 'passed' : 'halted', gates: r.gates });
       o.onStep?.(steps);
       if (!r.ok) {
         const rollback = rollbackFor(region, replaced, o);
         const report: HaltReport = { step, gates: r.gates, error: r.error, rollback };
         printHalt(report, o.out);
-        return { status: 'halted', release: o.release, completed, replaced, passed, steps, halt: { step, gates: r.gates, error: r.error, rollback }, thresholds };
+        return {
+          status: 'halted',
+          release: o.release,
+          completed,
+          replaced,
+          passed,
+          steps,
+          halt: { step, gates: r.gates, error: r.error, rollback },
+          thresholds,
+        };
       }
       completed.push(step.index);
       passed.push({ step: step.index, gates: r.gates });
@@ -192,7 +231,8 @@ function rollbackFor(region: Region, replaced: LocalRolloutResult['replaced'], o
   const release: LocalRelease = isLocalRelease(previous) ? previous : INITIAL_RELEASE;
   const replace = replaced.map((x) => x.by).filter((id) => region.live().some((s) => s.id === id));
   return {
-    release, replace,
+    release,
+    replace,
     was: replaced.map((x) => `${x.old} ran ${region.releases.get(x.old) ?? '?'}, replaced by ${x.by}`),
     heading: `roll ${LOCAL_REGION} back to the previous release: replace ${replace.join(', ')} (${o.release}) with servers on ${release}`,
     commands: o.rollbackCommands?.(release) ?? [`roll ${release} out (the same controller, the previous release)`],

@@ -77,18 +77,37 @@ async function startInProcess(o: ServerSpawnOptions): Promise<LocalServer> {
   if (!o.memory) throw new Error('an in-process server needs the shared memory backplane');
   const server = new SluiceServer({
     config: {
-      env: 'development', host: '127.0.0.1', port: 0, adminHost: '127.0.0.1', adminPort: 0, tokenSecret: o.tokenSecret,
-      logLevel: o.logLevel, serverId: o.id, gceWatcher: false, timeouts: o.timeouts, limits: defaultLimits,
+      env: 'development',
+      host: '127.0.0.1',
+      port: 0,
+      adminHost: '127.0.0.1',
+      adminPort: 0,
+      tokenSecret: o.tokenSecret,
+      logLevel: o.logLevel,
+      serverId: o.id,
+      gceWatcher: false,
+      timeouts: o.timeouts,
+      limits: defaultLimits,
     },
     backplane: o.memory,
-    logger: pino({ level: o.logLevel, base: { server: o.id } }, o.jsonLogs ? pino.destination(2) : { write: (line: string) => void process.stderr.write(`${humanLogLine(line)}\n`) }),
+    logger: pino(
+      { level: o.logLevel, base: { server: o.id } },
+      o.jsonLogs ? pino.destination(2) : { write: (line: string) => void process.stderr.write(`${humanLogLine(line)}\n`) },
+    ),
   });
   const { port, adminPort } = await server.start();
   const network = await (o.network ?? startBlackholeProxy)(port);
-  return wrap(o.id, network, port, adminPort, async () => {
-    await network.resetAll();
-    await server.shutdown();
-  }, () => false);
+  return wrap(
+    o.id,
+    network,
+    port,
+    adminPort,
+    async () => {
+      await network.resetAll();
+      await server.shutdown();
+    },
+    () => false,
+  );
 }
 
 async function startChild(o: ServerSpawnOptions, redisUrl: string): Promise<LocalServer> {
@@ -97,9 +116,16 @@ async function startChild(o: ServerSpawnOptions, redisUrl: string): Promise<Loca
   const proc = spawn(cmd, args, {
     cwd: ROOT,
     env: {
-      PATH: process.env.PATH ?? '', SLUICE_ENV: 'development', SLUICE_HOST: '127.0.0.1', SLUICE_PORT: '0',
-      SLUICE_ADMIN_HOST: '127.0.0.1', SLUICE_ADMIN_PORT: '0', SLUICE_SERVER_ID: o.id, SLUICE_REDIS_URL: redisUrl,
-      SLUICE_TOKEN_SECRET: o.tokenSecret, SLUICE_TIMEOUTS: JSON.stringify(o.timeouts),
+      PATH: process.env.PATH ?? '',
+      SLUICE_ENV: 'development',
+      SLUICE_HOST: '127.0.0.1',
+      SLUICE_PORT: '0',
+      SLUICE_ADMIN_HOST: '127.0.0.1',
+      SLUICE_ADMIN_PORT: '0',
+      SLUICE_SERVER_ID: o.id,
+      SLUICE_REDIS_URL: redisUrl,
+      SLUICE_TOKEN_SECRET: o.tokenSecret,
+      SLUICE_TIMEOUTS: JSON.stringify(o.timeouts),
       // Info level on stdout is how this process learns the ports; the region forwards warnings and up.
       SLUICE_LOG_LEVEL: 'info',
     },
@@ -111,7 +137,9 @@ async function startChild(o: ServerSpawnOptions, redisUrl: string): Promise<Loca
   proc.once('exit', () => children.delete(proc));
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   let stderr = '';
-  proc.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
+  proc.stderr!.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4000);
+  });
   // The server logs its drain report ('drain finished') before it exits: a drain whose process ended
   // before `POST /drain?wait=1` was answered still has its report (read once stdout has closed).
   let drainReport: ServerStatus['drain'] | undefined;
@@ -127,7 +155,13 @@ async function startChild(o: ServerSpawnOptions, redisUrl: string): Promise<Loca
       }
       if (entry.msg === 'drain finished') {
         const r = entry as { startedAt?: number; finishedAt?: number; total?: number; closeSent?: number; reset?: number };
-        drainReport = { startedAt: r.startedAt ?? 0, finishedAt: r.finishedAt ?? 0, total: r.total ?? 0, closeSent: r.closeSent ?? 0, reset: r.reset ?? 0 };
+        drainReport = {
+          startedAt: r.startedAt ?? 0,
+          finishedAt: r.finishedAt ?? 0,
+          total: r.total ?? 0,
+          closeSent: r.closeSent ?? 0,
+          reset: r.reset ?? 0,
+        };
       } else if (entry.msg === 'server listening') {
         clearTimeout(timer);
         resolve({ port: entry.port!, adminPort: entry.adminPort! });
@@ -145,14 +179,22 @@ async function startChild(o: ServerSpawnOptions, redisUrl: string): Promise<Loca
     throw err;
   });
   const network = await (o.network ?? startBlackholeProxy)(listening.port);
-  return wrap(o.id, network, listening.port, listening.adminPort, async () => {
-    await network.resetAll();
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-    await exited;
-  }, () => proc.exitCode !== null || proc.signalCode !== null, async () => {
-    await stdoutClosed;
-    return drainReport;
-  });
+  return wrap(
+    o.id,
+    network,
+    listening.port,
+    listening.adminPort,
+    async () => {
+      await network.resetAll();
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+      await exited;
+    },
+    () => proc.exitCode !== null || proc.signalCode !== null,
+    async () => {
+      await stdoutClosed;
+      return drainReport;
+    },
+  );
 }
 
 const LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity };
@@ -174,7 +216,9 @@ export function humanLogLine(line: string): string {
   const { time, level, msg, server, pid: _pid, hostname: _host, ...rest } = e;
   const at = typeof time === 'number' ? new Date(time).toISOString().slice(11, 19) : '';
   const fields = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
-  return [at, server, LEVEL_NAMES[level as number] ?? String(level ?? ''), msg, ...fields].filter((x) => x !== undefined && x !== '').join(' ');
+  return [at, server, LEVEL_NAMES[level as number] ?? String(level ?? ''), msg, ...fields]
+    .filter((x) => x !== undefined && x !== '')
+    .join(' ');
 }
 
 /** Child server processes still running: killed synchronously if `npm start` itself exits. */
@@ -187,10 +231,22 @@ export function killChildrenNow(): void {
  * `exitedAlone`: the server's process has ended by itself (an admin drain ends in exit 0);
  * `loggedReport`: then, the drain report it logged on its way out.
  */
-function wrap(id: string, network: BlackholeProxy, publicPort: number, adminPort: number, kill: () => Promise<void>, exitedAlone: () => boolean,
-  loggedReport: () => Promise<ServerStatus['drain'] | undefined> = async () => undefined): LocalServer {
+function wrap(
+  id: string,
+  network: BlackholeProxy,
+  publicPort: number,
+  adminPort: number,
+  kill: () => Promise<void>,
+  exitedAlone: () => boolean,
+  loggedReport: () => Promise<ServerStatus['drain'] | undefined> = async () => undefined,
+): LocalServer {
   const s: LocalServer = {
-    id, port: network.port, publicPort, adminPort, network, gone: false,
+    id,
+    port: network.port,
+    publicPort,
+    adminPort,
+    network,
+    gone: false,
     status: () => adminJson<ServerStatus>(adminPort, 'GET', '/status'),
     presence: () => adminJson<{ peers: PresenceEntry[] }>(adminPort, 'GET', '/presence').then((r) => r.peers),
     drain: async (observe) => {
@@ -224,7 +280,9 @@ export function adminJson<T = unknown>(port: number, method: string, route: stri
     const req = http.request({ host: '127.0.0.1', port, method, path: route, agent: false, timeout: timeoutMs }, (res) => {
       let body = '';
       res.setEncoding('utf8');
-      res.on('data', (d: string) => { body += d; });
+      res.on('data', (d: string) => {
+        body += d;
+      });
       res.on('end', () => {
         if ((res.statusCode ?? 500) >= 400) return reject(new Error(`${method} ${route}: HTTP ${res.statusCode} ${body.slice(0, 200)}`));
         try {

@@ -12,8 +12,14 @@ import { mergeTimeouts, reconnectBoundMs, resolveTimeouts, Timeouts, TimeoutsOve
  */
 export const QUICK_OVERRIDES: TimeoutsOverrides = {
   client: {
-    heartbeatIntervalMs: 1_000, heartbeatTimeoutMs: 2_000, deadPeerDetectionMs: 3_000,
-    connectTimeoutMs: 1_000, joinTimeoutMs: 1_000, reconnectBaseMs: 100, reconnectCapMs: 2_000, restartJitterMs: 500,
+    heartbeatIntervalMs: 1_000,
+    heartbeatTimeoutMs: 2_000,
+    deadPeerDetectionMs: 3_000,
+    connectTimeoutMs: 1_000,
+    joinTimeoutMs: 1_000,
+    reconnectBaseMs: 100,
+    reconnectCapMs: 2_000,
+    restartJitterMs: 500,
   },
   server: { pingIntervalMs: 1_000, idleTimeoutMs: 3_000 },
   // GCE values stay at their defaults (no lifecycle watcher runs locally); connection draining
@@ -46,9 +52,16 @@ export function noHeartbeatClient(t: Timeouts, horizonMs: number): Timeouts {
     lb: { idleTimeoutSec: 2 * (h / 1000) + 1 },
   });
   const grace = reconnectBoundMs(longer);
-  return resolveTimeouts({
-    resume: { awayGraceMs: grace, historyMaxAgeMs: Math.max(grace, t.resume.historyMaxAgeMs), dedupeWindowMs: Math.max(grace, t.resume.dedupeWindowMs) },
-  }, longer);
+  return resolveTimeouts(
+    {
+      resume: {
+        awayGraceMs: grace,
+        historyMaxAgeMs: Math.max(grace, t.resume.historyMaxAgeMs),
+        dedupeWindowMs: Math.max(grace, t.resume.dedupeWindowMs),
+      },
+    },
+    longer,
+  );
 }
 
 /** The LB idle timeout set "longer than the scenario" (defense 2 ineffective), still a valid contract. */

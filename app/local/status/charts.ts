@@ -2,8 +2,11 @@
 import type { Sample } from '../region/monitor';
 import { lineChart, Series } from './svg';
 
-export function regionChart(samples: Sample[], opts: { title: string; markers?: Array<{ t: number; label: string }>; since?: number; width?: number } = { title: '' }): string {
-  const t0 = opts.since ?? (samples[0]?.t ?? 0);
+export function regionChart(
+  samples: Sample[],
+  opts: { title: string; markers?: Array<{ t: number; label: string }>; since?: number; width?: number } = { title: '' },
+): string {
+  const t0 = opts.since ?? samples[0]?.t ?? 0;
   const shown = samples.filter((s) => s.t >= t0);
   const ids: string[] = [];
   for (const s of shown) for (const v of s.servers) if (!ids.includes(v.id)) ids.push(v.id);

@@ -47,7 +47,11 @@ export class Rollouts {
   private readonly views: RolloutView[] = [];
   private nextId = 1;
 
-  constructor(private readonly region: Region, private readonly pageUrl: () => string, private readonly changed: (note?: string) => void) {}
+  constructor(
+    private readonly region: Region,
+    private readonly pageUrl: () => string,
+    private readonly changed: (note?: string) => void,
+  ) {}
 
   latest(): RolloutView | null {
     return this.views.at(-1) ?? null;
@@ -60,7 +64,15 @@ export class Rollouts {
 
   /** Start a rollout (the caller has checked that none runs); resolves when it has ended. */
   start(release: LocalRelease): { view: RolloutView; done: Promise<void> } {
-    const view: RolloutView = { id: this.nextId++, release, status: 'running', startedAt: Date.now(), servers: this.region.live().map((s) => s.id), steps: [], lines: [] };
+    const view: RolloutView = {
+      id: this.nextId++,
+      release,
+      status: 'running',
+      startedAt: Date.now(),
+      servers: this.region.live().map((s) => s.id),
+      steps: [],
+      lines: [],
+    };
     const prev = this.views.at(-1);
     if (prev) prev.lines = [];
     this.views.push(view);
@@ -71,33 +83,42 @@ export class Rollouts {
     };
     this.changed(`rollout of ${release} (${LOCAL_RELEASES[release]}): replacing ${view.servers.join(', ')}`);
     const done = rolloutLocal(this.region, {
-      release, out,
+      release,
+      out,
       rollbackCommands: (r) => [rolloutCommand(this.pageUrl(), r), `# or on this page: "roll back to ${r}"`],
       onStep: (steps) => {
         view.steps = steps.map((s) => ({ ...s, gates: [...s.gates], replaced: [...s.replaced] }));
         this.changed();
       },
-    }).then((r) => {
-      view.status = r.status;
-      view.steps = r.steps;
-      if (r.halt) {
-        const rb = r.halt.rollback;
-        view.halt = {
-          step: r.halt.step.index, wave: r.halt.step.wave, title: r.halt.step.title,
-          failed: r.halt.gates.filter((g) => g.verdict === 'fail'), error: r.halt.error,
-          rollback: rb && { release: rb.release, replace: rb.replace, command: rolloutCommand(this.pageUrl(), rb.release) },
-        };
-      }
-      view.finishedAt = Date.now();
-      this.changed(r.status === 'done'
-        ? `rollout of ${release} finished`
-        : `rollout of ${release} HALTED at step ${r.halt!.step.index}: ${r.halt!.error ?? view.halt!.failed.map((g) => g.gate).join(', ')}`);
-    }, (e: Error) => {
-      view.status = 'failed';
-      view.error = e.message;
-      view.finishedAt = Date.now();
-      this.changed(`rollout failed: ${e.message}`);
-    });
+    }).then(
+      (r) => {
+        view.status = r.status;
+        view.steps = r.steps;
+        if (r.halt) {
+          const rb = r.halt.rollback;
+          view.halt = {
+            step: r.halt.step.index,
+            wave: r.halt.step.wave,
+            title: r.halt.step.title,
+            failed: r.halt.gates.filter((g) => g.verdict === 'fail'),
+            error: r.halt.error,
+            rollback: rb && { release: rb.release, replace: rb.replace, command: rolloutCommand(this.pageUrl(), rb.release) },
+          };
+        }
+        view.finishedAt = Date.now();
+        this.changed(
+          r.status === 'done'
+            ? `rollout of ${release} finished`
+            : `rollout of ${release} HALTED at step ${r.halt!.step.index}: ${r.halt!.error ?? view.halt!.failed.map((g) => g.gate).join(', ')}`,
+        );
+      },
+      (e: Error) => {
+        view.status = 'failed';
+        view.error = e.message;
+        view.finishedAt = Date.now();
+        this.changed(`rollout failed: ${e.message}`);
+      },
+    );
     return { view, done };
   }
 }

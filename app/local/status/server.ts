@@ -37,7 +37,16 @@ export interface RegionState {
   uptimeMs: number;
   rolling: Region['rolling'];
   sample: Sample | null;
-  fleet: { peers: number; sent: number; delivered: number; lost: number; duplicated: number; reconnects: number; gapP99Ms: number; everOffline: number } | null;
+  fleet: {
+    peers: number;
+    sent: number;
+    delivered: number;
+    lost: number;
+    duplicated: number;
+    reconnects: number;
+    gapP99Ms: number;
+    everOffline: number;
+  } | null;
   chart: string;
   log: string[];
   /** The release of every server ever started (id -> release). */
@@ -59,11 +68,22 @@ export function regionState(region: Region, log: string[], rollouts?: Rollouts):
     uptimeMs: Date.now() - region.monitor.startedAt,
     rolling: region.rolling,
     sample: last ?? null,
-    fleet: f ? {
-      peers: f.peers, sent: f.sent, delivered: f.delivered, lost: f.lost, duplicated: f.duplicated, reconnects: f.reconnects,
-      gapP99Ms: f.gapMs.p99, everOffline: region.monitor.everOffline.size,
-    } : null,
-    chart: regionChart(samples, { title: 'connections per server, peers offline (last 5 min)', since: last ? Math.max(0, last.t - 5 * 60_000) : 0 }),
+    fleet: f
+      ? {
+          peers: f.peers,
+          sent: f.sent,
+          delivered: f.delivered,
+          lost: f.lost,
+          duplicated: f.duplicated,
+          reconnects: f.reconnects,
+          gapP99Ms: f.gapMs.p99,
+          everOffline: region.monitor.everOffline.size,
+        }
+      : null,
+    chart: regionChart(samples, {
+      title: 'connections per server, peers offline (last 5 min)',
+      since: last ? Math.max(0, last.t - 5 * 60_000) : 0,
+    }),
     log: log.slice(-12),
     releases: Object.fromEntries(region.releases),
     rollout: rollouts?.latest() ?? null,
@@ -81,10 +101,14 @@ export async function startStatusServer(region: Region, port: number): Promise<{
     if (log.length > 100) log.shift();
   };
   let origin = '';
-  const rollouts = new Rollouts(region, () => `${origin}/`, (line) => {
-    if (line) note(line);
-    push();
-  });
+  const rollouts = new Rollouts(
+    region,
+    () => `${origin}/`,
+    (line) => {
+      if (line) note(line);
+      push();
+    },
+  );
   const state = () => regionState(region, log, rollouts);
   const push = () => {
     const data = `event: state\ndata: ${JSON.stringify(state())}\n\n`;
@@ -104,7 +128,8 @@ export async function startStatusServer(region: Region, port: number): Promise<{
 
   const handle = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const bound = (server.address() as AddressInfo).port;
-    if (!hostAllowed(req.headers.host, bound)) return send(res, 403, { error: 'forbidden_host', field: 'Host', expected: allowedHosts(bound) });
+    if (!hostAllowed(req.headers.host, bound))
+      return send(res, 403, { error: 'forbidden_host', field: 'Host', expected: allowedHosts(bound) });
     const url = new URL(req.url ?? '/', 'http://local');
     const route = `${req.method} ${url.pathname}`;
     if (route === 'GET /') return sendRaw(res, 200, 'text/html; charset=utf-8', page);
@@ -121,7 +146,8 @@ export async function startStatusServer(region: Region, port: number): Promise<{
       const o = req.headers.origin;
       const localOrigins = [origin, origin.replace('127.0.0.1', 'localhost')];
       if (o !== undefined && !localOrigins.includes(o)) return send(res, 403, { error: 'forbidden_origin' });
-      if (!(req.headers['content-type'] ?? '').startsWith('application/json')) return send(res, 415, { error: 'expected application/json' });
+      if (!(req.headers['content-type'] ?? '').startsWith('application/json'))
+        return send(res, 415, { error: 'expected application/json' });
       return readBody(req, (err, body) => {
         if (err) return send(res, 413, { error: err.message });
         if (url.pathname === '/api/rollout') return rollout(res, body);
@@ -134,7 +160,8 @@ export async function startStatusServer(region: Region, port: number): Promise<{
   const rollout = (res: http.ServerResponse, body: unknown) => {
     const b = body as { release?: unknown } | null;
     const releases = Object.keys(LOCAL_RELEASES);
-    if (!b || typeof b !== 'object' || Array.isArray(b)) return send(res, 400, { error: 'invalid_body', expected: `{"release"?: ${releases.map((r) => `"${r}"`).join('|')}}` });
+    if (!b || typeof b !== 'object' || Array.isArray(b))
+      return send(res, 400, { error: 'invalid_body', expected: `{"release"?: ${releases.map((r) => `"${r}"`).join('|')}}` });
     const release = b.release ?? 'good';
     if (!isLocalRelease(release)) return send(res, 400, { error: 'invalid_release', field: 'release', expected: releases });
     if (region.rolling) return send(res, 409, { error: 'rollout_running', rolling: region.rolling });
@@ -145,14 +172,21 @@ export async function startStatusServer(region: Region, port: number): Promise<{
   const breakServer = (res: http.ServerResponse, body: unknown) => {
     const b = body as { mode?: unknown; server?: unknown } | null;
     const modes: BreakMode[] = ['silence', 'delete', 'restore'];
-    if (!b || typeof b !== 'object') return send(res, 400, { error: 'invalid_body', expected: '{"mode": "silence"|"delete"|"restore", "server": "<id>"}' });
+    if (!b || typeof b !== 'object')
+      return send(res, 400, { error: 'invalid_body', expected: '{"mode": "silence"|"delete"|"restore", "server": "<id>"}' });
     if (!modes.includes(b.mode as BreakMode)) return send(res, 400, { error: 'invalid_mode', field: 'mode', expected: modes });
     if (typeof b.server !== 'string' || !region.live().some((s) => s.id === b.server)) {
       return send(res, 400, { error: 'unknown_server', field: 'server', expected: region.live().map((s) => s.id) });
     }
     const mode = b.mode as BreakMode;
     const id = b.server;
-    region.breakServer(mode, id).then(() => { note(`${mode} ${id}`); push(); }, (e: Error) => note(`${mode} ${id} failed: ${e.message}`));
+    region.breakServer(mode, id).then(
+      () => {
+        note(`${mode} ${id}`);
+        push();
+      },
+      (e: Error) => note(`${mode} ${id} failed: ${e.message}`),
+    );
     send(res, 202, { mode, server: id });
   };
 
@@ -206,8 +240,11 @@ function send(res: http.ServerResponse, status: number, body: unknown): void {
 
 function sendRaw(res: http.ServerResponse, status: number, type: string, body: Buffer): void {
   res.writeHead(status, {
-    'Content-Type': type, 'Content-Length': body.length, 'Cache-Control': 'no-store',
-    'X-Content-Type-Options': 'nosniff', 'Content-Security-Policy': "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'",
+    'Content-Type': type,
+    'Content-Length': body.length,
+    'Cache-Control': 'no-store',
+    'X-Content-Type-Options': 'nosniff',
+    'Content-Security-Policy': "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'",
   });
   res.end(body);
 }

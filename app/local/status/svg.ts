@@ -57,7 +57,9 @@ export function lineChart(spec: ChartSpec): string {
   const Y = (y: number) => m.t + ph - (y / yTop) * ph;
   const f = (n: number) => n.toFixed(1);
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
+  );
   out.push(`<rect width="${W}" height="${H}" fill="#fff"/>`);
   out.push(`<text x="${m.l}" y="16" font-size="13" font-weight="bold">${escapeXml(spec.title)}</text>`);
   for (let y = 0; y <= yTop + 1e-9; y += yStep) {
@@ -72,7 +74,10 @@ export function lineChart(spec: ChartSpec): string {
   out.push(`<line x1="${m.l}" x2="${m.l + pw}" y1="${m.t + ph}" y2="${m.t + ph}" stroke="#333"/>`);
   out.push(`<line x1="${m.l}" x2="${m.l}" y1="${m.t}" y2="${m.t + ph}" stroke="#333"/>`);
   if (spec.xLabel) out.push(`<text x="${m.l + pw / 2}" y="${H - 4}" text-anchor="middle">${escapeXml(spec.xLabel)}</text>`);
-  if (spec.yLabel) out.push(`<text x="12" y="${m.t + ph / 2}" text-anchor="middle" transform="rotate(-90 12 ${m.t + ph / 2})">${escapeXml(spec.yLabel)}</text>`);
+  if (spec.yLabel)
+    out.push(
+      `<text x="12" y="${m.t + ph / 2}" text-anchor="middle" transform="rotate(-90 12 ${m.t + ph / 2})">${escapeXml(spec.yLabel)}</text>`,
+    );
   for (const mk of spec.markers ?? []) {
     if (mk.t < x0 || mk.t > x1) continue;
     out.push(`<line x1="${f(X(mk.t))}" x2="${f(X(mk.t))}" y1="${m.t}" y2="${m.t + ph}" stroke="#999" stroke-dasharray="2,3"/>`);
@@ -86,7 +91,9 @@ export function lineChart(spec: ChartSpec): string {
       out.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="1.8"${s.dashed ? ' stroke-dasharray="5,3"' : ''}/>`);
     }
     const ly = m.t + 12 + i * 16;
-    out.push(`<line x1="${W - m.r + 10}" x2="${W - m.r + 28}" y1="${ly - 4}" y2="${ly - 4}" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5,3"' : ''}/>`);
+    out.push(
+      `<line x1="${W - m.r + 10}" x2="${W - m.r + 28}" y1="${ly - 4}" y2="${ly - 4}" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5,3"' : ''}/>`,
+    );
     out.push(`<text x="${W - m.r + 32}" y="${ly}">${escapeXml(s.name)}</text>`);
   });
   out.push('</svg>');

@@ -12,7 +12,20 @@ import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { Gateway, HTTPRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1';
 import { GCPBackendPolicy, HealthCheckPolicy } from '@kubernetes-models/gke/networking.gke.io/v1';
 
-const MODELS = { Namespace, ServiceAccount, Secret, Service, Deployment, PodDisruptionBudget, HorizontalPodAutoscaler, NetworkPolicy, Gateway, HTTPRoute, GCPBackendPolicy, HealthCheckPolicy };
+const MODELS = {
+  Namespace,
+  ServiceAccount,
+  Secret,
+  Service,
+  Deployment,
+  PodDisruptionBudget,
+  HorizontalPodAutoscaler,
+  NetworkPolicy,
+  Gateway,
+  HTTPRoute,
+  GCPBackendPolicy,
+  HealthCheckPolicy,
+};
 
 let input = '';
 for await (const chunk of process.stdin) input += chunk;
@@ -20,7 +33,8 @@ const out = JSON.parse(input).map((obj) => {
   const Model = MODELS[obj.kind];
   const name = obj.metadata?.name;
   if (!Model) return { kind: obj.kind, name, errors: [`no schema model for ${obj.apiVersion} ${obj.kind}`] };
-  if (Model.apiVersion !== obj.apiVersion) return { kind: obj.kind, name, errors: [`apiVersion ${obj.apiVersion}, schema has ${Model.apiVersion}`] };
+  if (Model.apiVersion !== obj.apiVersion)
+    return { kind: obj.kind, name, errors: [`apiVersion ${obj.apiVersion}, schema has ${Model.apiVersion}`] };
   try {
     new Model(obj).validate();
     return { kind: obj.kind, name, errors: [] };

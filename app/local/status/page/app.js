@@ -1,16 +1,26 @@
 // The status page's only script: render each state pushed over SSE; two buttons POST JSON.
 (function () {
   'use strict';
-  var $ = function (id) { return document.getElementById(id); };
-  var text = function (id, v) { $(id).textContent = String(v); };
+  var $ = function (id) {
+    return document.getElementById(id);
+  };
+  var text = function (id, v) {
+    $(id).textContent = String(v);
+  };
 
   function render(s) {
-    text('region', 'load balancer ' + s.lb + ' at ' + s.lbUrl + ', backplane ' + s.backplane +
-      ', up ' + Math.round(s.uptimeMs / 1000) + ' s');
+    text(
+      'region',
+      'load balancer ' + s.lb + ' at ' + s.lbUrl + ', backplane ' + s.backplane + ', up ' + Math.round(s.uptimeMs / 1000) + ' s',
+    );
     var x = s.sample;
     if (x) {
-      text('peers-online', x.online); text('peers-away', x.away); text('peers-offline', x.offline);
-      text('signals-per-sec', x.signalsPerSec); text('latency-p50', x.latencyP50Ms); text('latency-p99', x.latencyP99Ms);
+      text('peers-online', x.online);
+      text('peers-away', x.away);
+      text('peers-offline', x.offline);
+      text('signals-per-sec', x.signalsPerSec);
+      text('latency-p50', x.latencyP50Ms);
+      text('latency-p99', x.latencyP99Ms);
       $('peers-offline').className = x.offline > 0 ? 'bad' : '';
       var body = $('servers').tBodies[0];
       while (body.firstChild) body.removeChild(body.firstChild);
@@ -20,30 +30,56 @@
       x.servers.forEach(function (v) {
         var tr = document.createElement('tr');
         tr.setAttribute('data-server', v.id);
-        [v.id, (s.releases && s.releases[v.id]) || '-', v.state, v.connections, v.drainTotal ? v.drainClosed + ' / ' + v.drainTotal : '-', v.drainReset]
-          .forEach(function (c, i) {
-            var td = document.createElement('td');
-            td.textContent = String(c);
-            td.className = ['id', 'release', 'state state-' + v.state, 'connections', 'drain', 'reset'][i];
-            tr.appendChild(td);
-          });
+        [
+          v.id,
+          (s.releases && s.releases[v.id]) || '-',
+          v.state,
+          v.connections,
+          v.drainTotal ? v.drainClosed + ' / ' + v.drainTotal : '-',
+          v.drainReset,
+        ].forEach(function (c, i) {
+          var td = document.createElement('td');
+          td.textContent = String(c);
+          td.className = ['id', 'release', 'state state-' + v.state, 'connections', 'drain', 'reset'][i];
+          tr.appendChild(td);
+        });
         body.appendChild(tr);
         var o = document.createElement('option');
-        o.value = v.id; o.textContent = v.id;
+        o.value = v.id;
+        o.textContent = v.id;
         select.appendChild(o);
       });
       // Keep the choice across refreshes; a server that is gone falls back to the first one.
-      if (chosen && x.servers.some(function (v) { return v.id === chosen; })) select.value = chosen;
+      if (
+        chosen &&
+        x.servers.some(function (v) {
+          return v.id === chosen;
+        })
+      )
+        select.value = chosen;
     }
     if (s.fleet) {
-      text('ever-offline', s.fleet.everOffline); text('lost', s.fleet.lost); text('duplicated', s.fleet.duplicated);
+      text('ever-offline', s.fleet.everOffline);
+      text('lost', s.fleet.lost);
+      text('duplicated', s.fleet.duplicated);
       $('ever-offline').className = s.fleet.everOffline > 0 ? 'bad' : '';
     }
     var last = s.rollout;
     var halted = !s.rolling && last && last.status === 'halted' && last.halt;
-    text('rollout-state', s.rolling ? 'rolling out: server ' + s.rolling.step + ' of ' + s.rolling.of + (s.rolling.current ? ' (replacing ' + s.rolling.current + ')' : '')
-      : halted ? 'HALTED: rollout of ' + last.release + ' stopped at step ' + last.halt.step + ' (' + last.halt.wave + ')'
-      : last && last.status === 'failed' ? 'idle (the last rollout failed: ' + last.error + ')' : 'idle');
+    text(
+      'rollout-state',
+      s.rolling
+        ? 'rolling out: server ' +
+            s.rolling.step +
+            ' of ' +
+            s.rolling.of +
+            (s.rolling.current ? ' (replacing ' + s.rolling.current + ')' : '')
+        : halted
+          ? 'HALTED: rollout of ' + last.release + ' stopped at step ' + last.halt.step + ' (' + last.halt.wave + ')'
+          : last && last.status === 'failed'
+            ? 'idle (the last rollout failed: ' + last.error + ')'
+            : 'idle',
+    );
     $('rollout-state').className = halted || (last && last.status === 'failed' && !s.rolling) ? 'halted' : '';
     $('rollout').disabled = !!s.rolling;
     renderHalt(halted ? last : null, !!s.rolling);
@@ -76,13 +112,26 @@
       text('rollback', 'roll back to ' + h.rollback.release);
       $('rollback').setAttribute('data-release', h.rollback.release);
       $('rollback').disabled = rolling;
-      text('rollback-what', 'replaces ' + h.rollback.replace.join(', ') + ' (' + r.release + ') with servers on ' + h.rollback.release + ', gated like any rollout; or:');
+      text(
+        'rollback-what',
+        'replaces ' +
+          h.rollback.replace.join(', ') +
+          ' (' +
+          r.release +
+          ') with servers on ' +
+          h.rollback.release +
+          ', gated like any rollout; or:',
+      );
       text('rollback-command', h.rollback.command);
     }
   }
 
-  function clock(ms) { return new Date(ms).toLocaleTimeString([], { hour12: false }); }
-  function took(a, b) { return b ? ((b - a) / 1000).toFixed(1) + ' s' : '...'; }
+  function clock(ms) {
+    return new Date(ms).toLocaleTimeString([], { hour12: false });
+  }
+  function took(a, b) {
+    return b ? ((b - a) / 1000).toFixed(1) + ' s' : '...';
+  }
 
   function renderHistory(list) {
     var body = $('history').tBodies[0];
@@ -94,7 +143,8 @@
       steps.className = 'gates';
       r.steps.forEach(function (st) {
         var d = document.createElement('div');
-        d.textContent = 'step ' + st.index + ' ' + st.wave + ' (' + st.servers.join(', ') + '): ' + st.status + ', ' + took(st.startedAt, st.finishedAt);
+        d.textContent =
+          'step ' + st.index + ' ' + st.wave + ' (' + st.servers.join(', ') + '): ' + st.status + ', ' + took(st.startedAt, st.finishedAt);
         steps.appendChild(d);
         st.gates.forEach(function (g) {
           var gd = document.createElement('div');
@@ -117,11 +167,21 @@
 
   function post(path, body) {
     return fetch(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body || {}) })
-      .then(function (r) { return r.json().then(function (j) { if (!r.ok) throw new Error(j.error || r.status); return j; }); })
-      .catch(function (e) { text('rollout-state', 'error: ' + e.message); });
+      .then(function (r) {
+        return r.json().then(function (j) {
+          if (!r.ok) throw new Error(j.error || r.status);
+          return j;
+        });
+      })
+      .catch(function (e) {
+        text('rollout-state', 'error: ' + e.message);
+      });
   }
 
-  $('rollout').addEventListener('click', function () { $('rollout').disabled = true; post('/api/rollout', { release: $('release').value }); });
+  $('rollout').addEventListener('click', function () {
+    $('rollout').disabled = true;
+    post('/api/rollout', { release: $('release').value });
+  });
   $('rollback').addEventListener('click', function () {
     $('rollback').disabled = true;
     post('/api/rollout', { release: $('rollback').getAttribute('data-release') });
@@ -131,6 +191,10 @@
   });
 
   var es = new EventSource('/api/events');
-  es.addEventListener('state', function (e) { render(JSON.parse(e.data)); });
-  es.onerror = function () { text('region', 'disconnected from the region (stopped?)'); };
+  es.addEventListener('state', function (e) {
+    render(JSON.parse(e.data));
+  });
+  es.onerror = function () {
+    text('region', 'disconnected from the region (stopped?)');
+  };
 })();
