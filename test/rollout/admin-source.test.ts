@@ -35,19 +35,17 @@ async function fakeAdmin(s: FakeState): Promise<{ url: string; close(): Promise<
       return;
     }
     if (req.url === '/status') {
-      res
-        .writeHead(200, { 'content-type': 'application/json' })
-        .end(
-          JSON.stringify({
-            serverId: 'x',
-            state: s.state,
-            ready: s.state === 'serving',
-            connections: s.connections,
-            drain: s.drain,
-            backplane: { kind: 'redis' },
-            lifecycleWatcher: null,
-          }),
-        );
+      res.writeHead(200, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          serverId: 'x',
+          state: s.state,
+          ready: s.state === 'serving',
+          connections: s.connections,
+          drain: s.drain,
+          backplane: { kind: 'redis' },
+          lifecycleWatcher: null,
+        }),
+      );
     } else if (req.url === '/metrics') {
       res
         .writeHead(200, { 'content-type': 'text/plain' })
@@ -63,16 +61,14 @@ async function fakeAdmin(s: FakeState): Promise<{ url: string; close(): Promise<
           ].join('\n'),
         );
     } else if (req.url === '/presence') {
-      res
-        .writeHead(200, { 'content-type': 'application/json' })
-        .end(
-          JSON.stringify({
-            peers: [
-              ...s.peers.map((peerId) => ({ peerId, kind: 'client', serverId: 'x', state: 'online', since: 0 })),
-              ...(s.away ?? []).map((peerId) => ({ peerId, kind: 'client', serverId: 'x', state: 'away', since: 0, awayUntil: 1 })),
-            ],
-          }),
-        );
+      res.writeHead(200, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          peers: [
+            ...s.peers.map((peerId) => ({ peerId, kind: 'client', serverId: 'x', state: 'online', since: 0 })),
+            ...(s.away ?? []).map((peerId) => ({ peerId, kind: 'client', serverId: 'x', state: 'away', since: 0, awayUntil: 1 })),
+          ],
+        }),
+      );
     } else {
       res.writeHead(404).end();
     }

@@ -78,13 +78,11 @@ async function fakeMonitoring(): Promise<Fake> {
     f.requests.push(url);
     f.auth.push(req.headers.authorization ?? '');
     if (f.status !== 200) {
-      res
-        .writeHead(f.status, { 'content-type': 'application/json' })
-        .end(
-          JSON.stringify({
-            error: { code: f.status, message: 'Permission monitoring.timeSeries.list denied', status: 'PERMISSION_DENIED' },
-          }),
-        );
+      res.writeHead(f.status, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          error: { code: f.status, message: 'Permission monitoring.timeSeries.list denied', status: 'PERMISSION_DENIED' },
+        }),
+      );
       return;
     }
     const type = /^metric\.type="([^"]+)" AND resource\.type="gce_instance"$/.exec(url.searchParams.get('filter') ?? '')?.[1];
