@@ -38,6 +38,7 @@ import {
   validate,
 } from '../app/contract/timeouts';
 import { GateThresholds, resolveThresholds } from '../app/rollout/gates';
+import { CIDR, cidrsOverlap, validCidr } from './cidr';
 import { GkeConfig, parseGkeConfig } from './gke/config';
 import { OperationsConfig, OPS_SCHEMA_SHAPE, OPS_STRUCTURED, parseOperations } from './ops-config';
 
@@ -143,7 +144,6 @@ export class StackConfigError extends Error {
 }
 
 const REGION = /^[a-z]+-[a-z]+[0-9]+$/;
-const CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
 const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 /** registry/path/name@sha256:<digest>: the only form a VM, a pod and a rollback all resolve to the same bytes. */
 export const IMAGE_BY_DIGEST = /^[a-z0-9.-]+(:[0-9]+)?(\/[a-z0-9._-]+)+@sha256:[a-f0-9]{64}$/;
@@ -370,7 +370,7 @@ function crossChecks(c: z.infer<typeof gkeSchema>): ConfigIssue[] {
       if (
         validCidr(c.regions[i].subnetCidr) &&
         validCidr(c.regions[j].subnetCidr) &&
-        overlaps(c.regions[i].subnetCidr, c.regions[j].subnetCidr)
+        cidrsOverlap(c.regions[i].subnetCidr, c.regions[j].subnetCidr)
       ) {
         out.push({
           key: `${CONFIG_NAMESPACE}:regions[${j}].subnetCidr`,
@@ -486,31 +486,6 @@ function parseJson(value: string, key: string, issues: ConfigIssue[]): unknown {
 
 function formatPath(path: ReadonlyArray<PropertyKey>): string {
   return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`)).join('');
-}
-
-function cidrParts(cidr: string): { base: number; bits: number } | undefined {
-  const m = CIDR.exec(cidr);
-  if (!m) return undefined;
-  const octets = m.slice(1, 5).map(Number);
-  const bits = Number(m[5]);
-  if (octets.some((o) => o > 255) || bits < 8 || bits > 29) return undefined;
-  const base = ((octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3]) >>> 0;
-  return { base, bits };
-}
-
-function validCidr(cidr: string): boolean {
-  const p = cidrParts(cidr);
-  if (!p) return false;
-  const mask = p.bits === 0 ? 0 : (0xffffffff << (32 - p.bits)) >>> 0;
-  return (p.base & mask) >>> 0 === p.base;
-}
-
-function overlaps(a: string, b: string): boolean {
-  const pa = cidrParts(a)!;
-  const pb = cidrParts(b)!;
-  const bits = Math.min(pa.bits, pb.bits);
-  const mask = (0xffffffff << (32 - bits)) >>> 0;
-  return (pa.base & mask) >>> 0 === (pb.base & mask) >>> 0;
 }
 
 /** Read the running stack's config (Pulumi engine or mocks) and validate it. */
