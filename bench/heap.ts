@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { LoadGen } from './lib/load';
+import { LoadGen } from './lib/loadgen-handle';
 import { run, table } from './lib/report';
 import { startSystem, SystemName } from './lib/systems';
 

@@ -13,7 +13,7 @@
  *      [--cpu-prof DIR] [--baseline DIR (another checkout's sluice, run before each sluice variant)]
  */
 import { defaultTimeouts } from '../app/contract/timeouts';
-import { LoadGen, sourceAddresses } from './lib/load';
+import { LoadGen, sourceAddresses } from './lib/loadgen-handle';
 import { goalsAndFigures, machine, run, sleep, writeResults } from './lib/report';
 import { startSystem, SystemName } from './lib/systems';
 

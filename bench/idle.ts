@@ -11,7 +11,7 @@
  * Run: npx tsx bench/idle.ts [--levels 1000,10000,19000] [--rounds 1]
  */
 import fs from 'node:fs';
-import { LoadGen, measureRelay, pairNames, RelayFigures, sourceAddresses } from './lib/load';
+import { LoadGen, measureRelay, pairNames, RelayFigures, sourceAddresses } from './lib/loadgen-handle';
 import { goalsAndFigures, kb, machine, median, ms, ratio, run, sleep, writeResults } from './lib/report';
 import { Mem, startSystem, SYSTEM_LABEL, SystemName } from './lib/systems';
 

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { summarize, newestProfile } from './lib/cpuprofile';
-import { LoadGen, measureRelay, pairNames, sourceAddresses } from './lib/load';
+import { LoadGen, measureRelay, pairNames, sourceAddresses } from './lib/loadgen-handle';
 import { ms, run, table } from './lib/report';
 import { startSystem } from './lib/systems';
 

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startRedis } from '../app/local/region/redis';
-import { LoadGen, measureRelay, RelayFigures } from './lib/load';
+import { LoadGen, measureRelay, RelayFigures } from './lib/loadgen-handle';
 import { machine, median, ms, ratio, run, table, writeResults } from './lib/report';
 import { RunningSystem, startSystem, SYSTEM_LABEL } from './lib/systems';
 

@@ -8,7 +8,7 @@
  *
  * Run: npx tsx bench/relay.ts [--rounds 3] [--quick]
  */
-import { LoadGen, measureRelay, pairNames, RelayFigures } from './lib/load';
+import { LoadGen, measureRelay, pairNames, RelayFigures } from './lib/loadgen-handle';
 import { goalsAndFigures, machine, median, ms, ratio, run, table, writeResults } from './lib/report';
 import { startSystem, SYSTEM_LABEL, SystemName } from './lib/systems';
 

@@ -10,7 +10,7 @@
  *
  * Run: npx tsx bench/soak.ts [--minutes 10] [--systems sluice,socketio,ws]
  */
-import { LoadGen, measureRelay, pairNames, RelayFigures } from './lib/load';
+import { LoadGen, measureRelay, pairNames, RelayFigures } from './lib/loadgen-handle';
 import { machine, ms, run, sleep, table, writeResults } from './lib/report';
 import { startSystem, SYSTEM_LABEL, SystemName } from './lib/systems';
 

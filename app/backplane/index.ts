@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Timeouts } from '../contract/timeouts';
 import type { BudgetLimits } from './budget';
 import { MemoryBackplane } from './memory';
-import { RedisBackplane } from './redis';
+import { RedisBackplane } from './redis/backplane';
 import type { Backplane } from './types';
 
 /** What the backplane needs from the server's config (the server passes it; the backplane never imports the server). */

@@ -10,7 +10,7 @@
  *                          +------ waiting <----+-------------------+
  *   any --close(), HTTP 401, join refused as unauthorized, evicted--> stopped
  *
- * Each socket is a Transport; it reports exactly one end, and `planAfter()` (plan.ts) turns that
+ * Each socket is a Transport; it reports exactly one end, and `decideReconnect()` (reconnect-policy.ts) turns that
  * end into the next step: reconnect after a delay chosen by backoff.ts, or stop. Every timer's
  * duration comes from the timeouts contract (`options.timeouts`, default `defaultTimeouts`).
  *
@@ -26,7 +26,7 @@ import { PEER_ID_PATTERN } from '../protocol/phoenix';
 import { Backoff, fullJitterMs, Random } from './backoff';
 import { Heartbeat } from './heartbeat';
 import { Outbox, OutboxEntry } from './outbox';
-import { Plan, planAfter } from './plan';
+import { decideReconnect, ReconnectDecision } from './reconnect-policy';
 import { afterPendingIo, Timer } from './timers';
 import { Transport, TransportEnd } from './transport';
 import {
@@ -398,27 +398,35 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
       this.transportGone?.();
       return;
     }
-    this.next(endpoint, wasJoined, planAfter(end, this.timeouts.client, this.backoff, this.random), facts);
+    this.next(endpoint, wasJoined, decideReconnect(end, this.timeouts.client, this.backoff, this.random), facts);
   }
 
-  private next(endpoint: string, wasJoined: boolean, plan: Plan, facts: { code?: number; status?: number; detail?: string }): void {
+  private next(
+    endpoint: string,
+    wasJoined: boolean,
+    decision: ReconnectDecision,
+    facts: { code?: number; status?: number; detail?: string },
+  ): void {
     const url = redact(endpoint);
-    if ('stop' in plan) {
-      this.fire('disconnected', { reason: plan.reason, url, ...facts, wasJoined, willReconnect: false });
-      this.halt(plan.reason, plan.stop);
-      this.emitError(plan.stop);
+    if ('stop' in decision) {
+      this.fire('disconnected', { reason: decision.reason, url, ...facts, wasJoined, willReconnect: false });
+      this.halt(decision.reason, decision.stop);
+      this.emitError(decision.stop);
       return;
     }
     // Move on to the next URL: with several servers listed, a draining or dead one is skipped.
     this.urlIndex = (this.urlIndex + 1) % this.urls.length;
-    this.setState('waiting', plan.reason);
-    this.log.info({ reason: plan.reason, url, ...facts, delayMs: plan.delayMs }, wasJoined ? 'disconnected' : 'connection attempt failed');
-    this.fire('disconnected', { reason: plan.reason, url, ...facts, wasJoined, willReconnect: true, delayMs: plan.delayMs });
+    this.setState('waiting', decision.reason);
+    this.log.info(
+      { reason: decision.reason, url, ...facts, delayMs: decision.delayMs },
+      wasJoined ? 'disconnected' : 'connection attempt failed',
+    );
+    this.fire('disconnected', { reason: decision.reason, url, ...facts, wasJoined, willReconnect: true, delayMs: decision.delayMs });
     if (this._state !== 'waiting') return; // a listener closed the client
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       void this.open();
-    }, plan.delayMs);
+    }, decision.delayMs);
   }
 
   /** Enter `stopped`: timers off, pending sends and ready() waiters rejected. */

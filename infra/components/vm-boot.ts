@@ -15,6 +15,7 @@
  */
 import { shutdownScriptWaitSec, Timeouts } from '../../app/contract/timeouts';
 import { ADMIN_PORT, SERVER_PORT } from '../../app/protocol/endpoints';
+import { serverEnv } from './server-env';
 
 export const CONTAINER_NAME = 'sluice';
 /**
@@ -63,21 +64,6 @@ export interface ServerBootSpec {
   /** Artifact Registry host to configure docker-credential-gcr for (e.g. us-docker.pkg.dev), if the image lives there. */
   registryHost?: string;
   logLevel?: string;
-}
-
-/** Non-secret environment of the server container (secrets come from Secret Manager at start). */
-export function serverEnv(spec: Pick<ServerBootSpec, 'timeouts' | 'logLevel'>): Record<string, string> {
-  return {
-    SLUICE_ENV: 'production',
-    SLUICE_HOST: '0.0.0.0',
-    SLUICE_PORT: String(SERVER_PORT),
-    SLUICE_ADMIN_HOST: '127.0.0.1',
-    SLUICE_ADMIN_PORT: String(ADMIN_PORT),
-    SLUICE_GCE_WATCHER: 'on',
-    SLUICE_LOG_LEVEL: spec.logLevel ?? 'info',
-    // The whole resolved contract: the server runs exactly the numbers the stack was validated with.
-    SLUICE_TIMEOUTS: JSON.stringify(spec.timeouts),
-  };
 }
 
 /** The shutdown script (drain layer 2). `SLUICE_ADMIN_URL` overrides the admin address (tests). */

@@ -20,7 +20,7 @@ import type * as k8s from '@pulumi/kubernetes';
 import { GkeTimeouts, preStopWaitSec } from '../../app/contract/gke';
 import { READINESS_PROBE, Timeouts } from '../../app/contract/timeouts';
 import { ADMIN_PORT, HEALTH_PATH, READINESS_PATH, SERVER_PORT } from '../../app/protocol/endpoints';
-import { serverEnv } from '../components/vm-boot';
+import { serverEnv } from '../components/server-env';
 import { memoryBytes } from './config';
 
 /** Liveness probes use HEALTH_PATH: 200 while the process lives, whatever the backplane or the drain (never /readyz). */

@@ -9,7 +9,7 @@ import { historyEntryBytes } from '../../app/backplane/budget';
 
 /** These suites measure history trimming for an online recipient: the inbound quota (quota.ts, test/backplane/quota.test.ts) is lifted. */
 const UNMETERED = { recipientSignalsPerSec: 1e9, recipientBytesPerSec: 1e12 };
-import { RedisBackplane } from '../../app/backplane/redis';
+import { RedisBackplane } from '../../app/backplane/redis/backplane';
 import { keys } from '../../app/backplane/redis/keys';
 import { resolveTimeouts } from '../../app/contract/timeouts';
 import { until } from '../helpers/server';

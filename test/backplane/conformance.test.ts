@@ -3,7 +3,7 @@
  * is the reference, RedisBackplane (against a real redis-server) must behave the same.
  */
 import { MemoryBackplane } from '../../app/backplane/memory';
-import { RedisBackplane } from '../../app/backplane/redis';
+import { RedisBackplane } from '../../app/backplane/redis/backplane';
 import { Backplane, BackplaneError, Delivery, PresenceEvent } from '../../app/backplane/types';
 import { resolveTimeouts } from '../../app/contract/timeouts';
 import { until } from '../helpers/server';

@@ -10,7 +10,7 @@
  */
 import Redis from 'ioredis';
 import pino from 'pino';
-import { RedisBackplane, ServerIdConflictError } from '../../app/backplane/redis';
+import { RedisBackplane, ServerIdConflictError } from '../../app/backplane/redis/backplane';
 import { backplaneReadinessGraceMs, resolveTimeouts } from '../../app/contract/timeouts';
 import { redisTiming } from '../../app/backplane/redis/clients';
 import { EXIT_SERVER_ID_CONFLICT } from '../../app/server/shutdown';

@@ -11,7 +11,7 @@ import { signToken, TokenSubject } from '../../app/auth/token';
 import { BudgetLimits, DEFAULT_BUDGET } from '../../app/backplane/budget';
 import { MemoryBackplane } from '../../app/backplane/memory';
 import { RecipientBusyError } from '../../app/backplane/quota';
-import { RedisBackplane } from '../../app/backplane/redis';
+import { RedisBackplane } from '../../app/backplane/redis/backplane';
 import { Backplane, Delivery } from '../../app/backplane/types';
 import { resolveTimeouts } from '../../app/contract/timeouts';
 import { SECRET } from '../helpers/server';

@@ -19,7 +19,8 @@ import { signToken } from '../../app/auth/token';
 import { socketRequest } from '../../app/client/wire';
 import { defaultTimeouts } from '../../app/contract/timeouts';
 import { SOCKET_PATH } from '../../app/protocol/endpoints';
-import { DOCKER_RUN_FLAGS, serverEnv } from '../../infra/components/vm-boot';
+import { serverEnv } from '../../infra/components/server-env';
+import { DOCKER_RUN_FLAGS } from '../../infra/components/vm-boot';
 import { request } from '../helpers/server';
 import { buildImage, HOST_CA_BUNDLE, podman, PODMAN_ENV, unavailable } from './podman';
 

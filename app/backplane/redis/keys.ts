@@ -11,7 +11,7 @@ export const DEFAULT_PREFIX = 'sluice:';
 
 export interface Keys {
   readonly prefix: string;
-  /** ZSET serverId -> liveness deadline (ms, Redis clock); a server renews its score on every heartbeat. */
+  /** ZSET serverId -> liveness deadline (ms, Redis clock); a server renews its score on every presence lease renewal. */
   servers: string;
   /** ZSET peerId -> awayUntil (ms) for peers that detached; the reaper turns them offline when due. */
   away: string;

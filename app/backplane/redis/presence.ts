@@ -1,5 +1,5 @@
 /**
- * Presence upkeep for one server: the heartbeat that keeps its registration alive, the reaper that
+ * Presence upkeep for one server: the lease that keeps its registration alive (PresenceLease), the reaper that
  * turns dead servers' peers and expired away peers offline, and the health flag that /readyz and
  * `sluice_backplane_up` report.
  *
@@ -21,7 +21,7 @@ import { scripts } from './scripts';
 /** At most this many dead servers / due away peers are reaped per script run (keeps each run short). */
 const REAP_BATCH = 200;
 
-export interface HeartbeatOptions {
+export interface PresenceLeaseOptions {
   command: Redis;
   keys: Keys;
   serverId: string;
@@ -44,7 +44,7 @@ export class ServerIdConflictError extends Error {
   readonly code = 'SERVER_ID_CONFLICT';
 }
 
-export class Heartbeat {
+export class PresenceLease {
   private registered = false;
   /** Set on every (re)connect: learn whether this is a new Redis process before trusting deadlines. */
   private needsMark = true;
@@ -61,7 +61,7 @@ export class Heartbeat {
   private stopped = false;
   private health: BackplaneHealth = { ok: false, detail: 'connecting to redis' };
 
-  constructor(private readonly o: HeartbeatOptions) {}
+  constructor(private readonly o: PresenceLeaseOptions) {}
 
   start(): void {
     this.interval = setInterval(() => void this.tick(), this.o.timeouts.presence.renewIntervalMs);

@@ -1,12 +1,12 @@
 /**
- * Parent-side handle of load-generator processes (bench/lib/loadgen.ts), and the relay
+ * Parent-side handle of load-generator processes (bench/lib/loadgen-worker.ts), and the relay
  * measurement every benchmark shares: open pairs, run an open-loop relay at a rate, and read the
  * server's CPU time over the same window.
  */
 import { ChildProcess, fork } from 'node:child_process';
 import path from 'node:path';
 import * as hdr from 'hdr-histogram-js';
-import type { OpenCmd, RelayCmd, RelayResult } from './loadgen';
+import type { OpenCmd, RelayCmd, RelayResult } from './loadgen-worker';
 import { ROOT, RunningSystem, SECRET, SystemName } from './systems';
 
 export class LoadGen {
@@ -14,7 +14,7 @@ export class LoadGen {
   private constructor(readonly proc: ChildProcess) {}
 
   static async start(): Promise<LoadGen> {
-    const proc = fork(path.join(__dirname, 'loadgen.ts'), [], {
+    const proc = fork(path.join(__dirname, 'loadgen-worker.ts'), [], {
       cwd: ROOT,
       execArgv: ['--import', 'tsx', '--max-old-space-size=4096'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

@@ -37,7 +37,7 @@ import {
 } from '../types';
 import { closeClients, createClients, describeRedisError, RedisClients, RedisTiming, redisTiming } from './clients';
 import { DEFAULT_PREFIX, Keys, keys as makeKeys } from './keys';
-import { Heartbeat, ServerIdConflictError } from './presence';
+import { PresenceLease, ServerIdConflictError } from './presence';
 
 export { ServerIdConflictError } from './presence';
 import { AckWaiters, InboxEntry, InboxReader } from './routing';
@@ -83,7 +83,7 @@ export class RedisBackplane implements Backplane {
   private readonly pendingDetach = new Set<string>();
   private readonly acks = new AckWaiters(randomBytes(6).toString('hex'));
   private readonly inbox: InboxReader;
-  private readonly heartbeat: Heartbeat;
+  private readonly lease: PresenceLease;
   private readonly events = new EventEmitter();
   private readonly inboxMaxLen: number;
   private closed = false;
@@ -108,7 +108,7 @@ export class RedisBackplane implements Backplane {
       }
     });
     const { command, reader, sub } = this.clients;
-    this.heartbeat = new Heartbeat({
+    this.lease = new PresenceLease({
       command,
       keys: this.k,
       serverId: o.serverId,
@@ -127,8 +127,8 @@ export class RedisBackplane implements Backplane {
       },
     });
     for (const c of [command, reader, sub]) {
-      c.on('ready', () => this.heartbeat.refresh());
-      for (const ev of ['close', 'end', 'reconnecting']) c.on(ev, () => this.heartbeat.refresh('redis connection lost'));
+      c.on('ready', () => this.lease.refresh());
+      for (const ev of ['close', 'end', 'reconnecting']) c.on(ev, () => this.lease.refresh('redis connection lost'));
     }
     sub.on('message', (channel: string, message: string) => this.onMessage(channel, message));
     sub
@@ -143,13 +143,13 @@ export class RedisBackplane implements Backplane {
       handle: (entries) => this.onInbox(entries),
     });
     this.inbox.start();
-    this.heartbeat.start();
+    this.lease.start();
   }
 
   /** Resolves once registered with Redis (tests, tools); rejects after `timeoutMs`. */
   whenReady(timeoutMs = 10_000): Promise<void> {
     if (this.health().ok) return Promise.resolve();
-    const conflict = this.heartbeat.conflictDetail();
+    const conflict = this.lease.conflictDetail();
     if (conflict) return Promise.reject(new ServerIdConflictError(conflict));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -183,7 +183,7 @@ export class RedisBackplane implements Backplane {
       ),
     )) as [string, number, number];
     if (res[0] !== 'ok') {
-      void this.heartbeat.tick();
+      void this.lease.tick();
       throw new BackplaneError('backplane_unavailable', 'this server is not registered with redis yet');
     }
     const epoch = String(res[1]);
@@ -198,8 +198,8 @@ export class RedisBackplane implements Backplane {
     this.assertOpen();
     // Right after a reconnect this server has not yet seen which Redis process answers (a
     // restarted one may have loaded stale liveness deadlines): it routes nothing until it has.
-    if (!this.heartbeat.processChecked())
-      throw new BackplaneError('backplane_unavailable', this.heartbeat.conflictDetail() ?? 'redis reconnected: checking for a restart');
+    if (!this.lease.processChecked())
+      throw new BackplaneError('backplane_unavailable', this.lease.conflictDetail() ?? 'redis reconnected: checking for a restart');
     const k = this.k;
     const check = signal.check;
     const { reqId, result } = this.acks.register();
@@ -334,7 +334,7 @@ export class RedisBackplane implements Backplane {
   }
 
   health(): BackplaneHealth {
-    return this.closed ? { ok: false, detail: 'closed' } : this.heartbeat.current();
+    return this.closed ? { ok: false, detail: 'closed' } : this.lease.current();
   }
 
   onHealthChange(listener: (h: BackplaneHealth) => void): () => void {
@@ -349,7 +349,7 @@ export class RedisBackplane implements Backplane {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.heartbeat.stop();
+    this.lease.stop();
     const k = this.k;
     const stopReader = this.inbox.stop();
     // Wake the blocking XREAD so the reader finishes and its connection can QUIT cleanly.
@@ -364,7 +364,7 @@ export class RedisBackplane implements Backplane {
       ...[...this.pendingDetach].map((pe) => this.runDetach(...(pe.split(' ') as [string, string]))),
     ]);
     // After a conflict the id, its peer set and its inbox belong to the other process: leave them.
-    if (!this.heartbeat.conflictDetail()) {
+    if (!this.lease.conflictDetail()) {
       await this.clients.command
         .multi()
         .zrem(k.servers, this.serverId)
@@ -484,7 +484,7 @@ export class RedisBackplane implements Backplane {
       const detail = describeRedisError(err);
       this.log.warn({ err: detail }, 'redis operation failed');
       if (/timed out|Connection is closed|Stream isn't writeable|max retries|ECONN|LOADING/i.test(detail))
-        this.heartbeat.commandFailed(`redis: ${detail}`);
+        this.lease.commandFailed(`redis: ${detail}`);
       throw new BackplaneError('backplane_unavailable', `redis: ${detail}`);
     }
   }

@@ -1,5 +1,5 @@
 /**
- * What to do after a socket ended: the reason reported to users, and either the delay before the
+ * The client's reconnect policy, what to do after a socket ended: the reason reported to users, and either the delay before the
  * next attempt (backoff.ts explains the three policies) or a stop. Read top to bottom, first match
  * wins: an HTTP refusal, then our own decision to end it, then the server's close code.
  */
@@ -9,9 +9,9 @@ import { Backoff, Random, restartDelayMs, retryAfterDelayMs } from './backoff';
 import type { TransportEnd } from './transport';
 import { DisconnectReason, SluiceClientError } from './types';
 
-export type Plan = { reason: DisconnectReason; delayMs: number } | { reason: DisconnectReason; stop: SluiceClientError };
+export type ReconnectDecision = { reason: DisconnectReason; delayMs: number } | { reason: DisconnectReason; stop: SluiceClientError };
 
-export function planAfter(end: TransportEnd, t: Timeouts['client'], backoff: Backoff, random: Random): Plan {
+export function decideReconnect(end: TransportEnd, t: Timeouts['client'], backoff: Backoff, random: Random): ReconnectDecision {
   if (end.refusal) {
     const { status, retryAfterMs } = end.refusal;
     // A bad, missing or expired token does not get better by retrying: stop and say so.

@@ -1,5 +1,5 @@
 /**
- * Load generator process (forked by bench/lib/load.ts; never the server's process). Opens
+ * Load generator process (forked by bench/lib/loadgen-handle.ts; never the server's process). Opens
  * authenticated, joined connections to one system with raw `ws` clients speaking that system's
  * own wire protocol (Phoenix V2 for sluice, Engine.IO 4 / Socket.IO 5 packets for Socket.IO, JSON
  * for the ws relay), so every system is driven by the same client code and the same costs.
