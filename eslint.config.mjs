@@ -5,7 +5,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'coverage/', 'drill-report/', 'test-output/'] },
+  { ignores: ['node_modules/', '**/dist/', 'coverage/', 'drill-report/', 'test-output/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
