@@ -12,44 +12,12 @@ import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { descendants, untilGone } from '../helpers/procs';
 
 const ROOT = path.resolve(__dirname, '../..');
 jest.setTimeout(240_000);
 
 const haveScript = process.platform === 'linux' && spawnSync('script', ['--version'], { stdio: 'ignore' }).status === 0;
-
-/** Every live descendant of `pid` (from /proc). */
-function descendants(pid: number): number[] {
-  const parent = new Map<number, number>();
-  for (const d of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (f[0] !== 'Z') parent.set(Number(d), Number(f[1]));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  const out: number[] = [];
-  const walk = (p: number) => {
-    for (const [c, pp] of parent)
-      if (pp === p) {
-        out.push(c);
-        walk(c);
-      }
-  };
-  walk(pid);
-  return out;
-}
-
-const alive = (pid: number) => {
-  try {
-    return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
-  } catch {
-    return false;
-  }
-};
 
 interface Terminal {
   proc: ChildProcess;
@@ -104,15 +72,6 @@ function inTerminal(command: string, env: Record<string, string>): Terminal {
 
 /** The regions' temp directories in `dir` (tsx keeps its own `tsx-*` there too). */
 const regionDirs = (dir: string) => fs.readdirSync(dir).filter((d) => d.startsWith('sluice-region-'));
-
-async function untilGone(pids: number[], ms: number): Promise<number[]> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const left = pids.filter(alive);
-    if (left.length === 0 || Date.now() > deadline) return left;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 (haveScript ? describe : describe.skip)('Ctrl-C in a terminal', () => {
   const strays: number[] = [];
