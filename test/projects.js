@@ -49,6 +49,7 @@ const E2E = [
   'test/rollout/presence-gate.test.ts',
   // child processes: spawned servers, `npm run token`, rendered scripts run by node or bash
   'test/auth/token.test.ts',
+  'test/infra/crd-wait.test.ts',
   'test/infra/gke-render.test.ts',
   'test/infra/workflow.test.ts',
   'test/server/admin-auth.test.ts',
