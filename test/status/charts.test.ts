@@ -150,7 +150,7 @@ test('a silenced server: its line shows the connections still held half-open, in
   ]);
   expect(spec.spans).toEqual([{ t0: 1000, t1: 3000, label: 'local-1 silent' }]);
   const svg = lineChart(spec);
-  expect(svg).toContain('local-1: 12 held half-open (silent)');
+  expect(svg).toContain('local-1: 12 held (silent)');
   expect(svg).toContain('local-1 silent</text>');
 });
 

@@ -65,11 +65,7 @@ export function regionSeries(samples: Sample[], opts: RegionChartOptions): { spe
       last = v;
     }
     if (silentFrom !== undefined) spans.push({ t0: silentFrom, t1: shown.at(-1)!.t - t0, label: `${id} silent` });
-    const legendValue = !last
-      ? '0 (gone)'
-      : last.state === 'silent'
-        ? `${shownConnections(last)} held half-open (silent)`
-        : String(last.connections);
+    const legendValue = !last ? '0 (gone)' : last.state === 'silent' ? `${shownConnections(last)} held (silent)` : String(last.connections);
     series.push({ name: id, style: styles.get(id), points, legendValue });
   }
   const spec: ChartSpec = {

@@ -61,7 +61,8 @@
   }
 
   function stateText(v) {
-    if (v.state === 'silent') return 'silent (' + v.held + ' held half-open)';
+    // Its own count drops as its idle limit closes its ends; what its network still holds stays half-open.
+    if (v.state === 'silent') return v.held > 0 ? 'silent (' + v.held + ' held half-open)' : 'silent (none held)';
     if (v.state === 'deleted') return v.healedBy ? 'deleted, replaced by ' + v.healedBy : 'deleted at ' + clock(v.deletedAt);
     if (v.state === 'replacing') return 'deleted, being replaced';
     return v.state;

@@ -1,5 +1,5 @@
 // Hover values on the chart: the mouse's time maps to the nearest sample of each series (the numbers
-// the region pushed with the chart, state.chartData), listed highest first, at most 12 lines.
+// the region pushed with the chart, state.chartData): peers offline, then the highest values, at most 12 lines.
 (function () {
   'use strict';
   var $ = function (id) {
@@ -47,12 +47,13 @@
     if (px < left || px > left + pw) return hide();
     var x = x0 + ((px - left) / pw) * (x1 - x0);
     var rows = [];
-    data.series.forEach(function (s) {
+    data.series.forEach(function (s, i) {
       var v = valueAt(s.points, x);
-      if (v !== null) rows.push({ name: s.name, v: v });
+      if (v !== null) rows.push({ name: s.name, v: v, first: i === 0 });
     });
+    // Peers offline (the first series) on top, as in the legend; then the highest values.
     rows.sort(function (a, b) {
-      return b.v - a.v;
+      return Number(b.first) - Number(a.first) || b.v - a.v;
     });
     var lines = rows.slice(0, MAX).map(function (r) {
       return r.name + ': ' + r.v;
