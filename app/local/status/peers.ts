@@ -89,8 +89,9 @@ export class PeerDesk {
     return [...this.tests].reverse();
   }
 
-  /** Fleet peer ids (for the page's pickers), at most `max`. */
+  /** Fleet peer ids (for the page's pickers), at most `max`. Called on every state: starts the recording. */
   fleetIds(max = 200): string[] {
+    this.hook();
     return (this.region.fleet?.peers ?? []).slice(0, max).map((p) => p.spec.id);
   }
 
