@@ -21,6 +21,9 @@ export interface ServerSample {
   drainReset: number;
   /** When its /status answer arrived (ms since the region started): an upper bound on when it was true. */
   at: number;
+  /** Several regions (docs/regions.md): its region, and the signals it published into another region's backplane. */
+  region?: string;
+  crossRegion?: number;
 }
 
 export interface Sample {
@@ -130,6 +133,7 @@ export class Monitor extends EventEmitter {
         drainClosed: st?.drain?.closeSent ?? 0,
         drainReset: st?.drain?.reset ?? 0,
         at: answeredAt[i],
+        ...(st?.regions ? { region: st.regions.region, crossRegion: st.regions.crossRegion } : {}),
       };
     });
     const fleet = this.src.fleet();
