@@ -31,6 +31,7 @@ export const defaultTimeouts: Timeouts = {
     reconnectBaseMs: 250,
     reconnectCapMs: 10_000,
     restartJitterMs: 100,
+    outboxMaxAgeMs: 120_000,
   },
   server: {
     pingIntervalMs: 5_000,
@@ -47,7 +48,7 @@ export const defaultTimeouts: Timeouts = {
   },
   drain: { windowMs: 10_000, deadlineMs: 20_000, marginMs: 5_000 },
   gce: { watcherPollIntervalMs: 5_000, watcherRequestTimeoutMs: 2_000, minReadySec: 30, preemptible: false, dockerStopTimeoutSec: 30 },
-  resume: { historyMaxMessages: 1_000, historyMaxAgeMs: 5 * 60_000, dedupeWindowMs: 5 * 60_000, awayGraceMs: 60_000 },
+  resume: { historyMaxMessages: 1_000, historyMaxAgeMs: 5 * 60_000, dedupeWindowMs: 120_000, awayGraceMs: 60_000 },
   presence: { ttlMs: 30_000, renewIntervalMs: 10_000 },
 };
 

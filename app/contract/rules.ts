@@ -260,9 +260,18 @@ export const RULES: readonly Rule[] = [
     ...fieldsOrdered('resume.historyMaxAgeMs', '>=', 'resume.awayGraceMs'),
   ),
   rule(
-    'dedupe-covers-history',
-    'A re-sent signal is recognised as long as the original can still be replayed: dedupe window >= history age.',
-    ...fieldsOrdered('resume.dedupeWindowMs', '>=', 'resume.historyMaxAgeMs'),
+    'outbox-outlives-reconnect',
+    'An unanswered signal survives the slowest reconnect (drain or dead-peer detection, backoff, connect, join) before the outbox gives it up.',
+    (t) => t.client.outboxMaxAgeMs >= reconnectBoundMs(t),
+    (t) => ({
+      message: `client.outboxMaxAgeMs (${t.client.outboxMaxAgeMs}) must be >= max(drain.deadlineMs, client.deadPeerDetectionMs) + client.reconnectCapMs + client.connectTimeoutMs + client.joinTimeoutMs (${reconnectBoundMs(t)})`,
+      values: { outboxMaxAgeMs: t.client.outboxMaxAgeMs, reconnectBoundMs: reconnectBoundMs(t) },
+    }),
+  ),
+  rule(
+    'dedupe-covers-outbox',
+    'Only the outbox re-sends a signal, and never later than its max age after send(): a dedupe window at least that long recognises every re-send of an accepted signal (the record is written at acceptance, after send()).',
+    ...fieldsOrdered('resume.dedupeWindowMs', '>=', 'client.outboxMaxAgeMs'),
   ),
   rule(
     'presence-renewed-before-expiry',

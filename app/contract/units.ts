@@ -21,6 +21,7 @@ export const UNITS: TimeoutsUnits = {
     reconnectBaseMs: 'ms',
     reconnectCapMs: 'ms',
     restartJitterMs: 'ms',
+    outboxMaxAgeMs: 'ms',
   },
   server: { pingIntervalMs: 'ms', idleTimeoutMs: 'ms', maxConnectionLifetimeMs: 'ms', lifetimeJitter: 'ratio' },
   lb: { kind: 'kind', idleTimeoutSec: 's', maxConnectionLifetimeSec: 's', connectionDrainingSec: 's', backendKeepAliveSec: 's' },
