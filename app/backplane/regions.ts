@@ -5,8 +5,8 @@
  * peer it is about:
  *
  *   attach(peer)        -> the peer's home backplane (eviction of an older attachment works as in one region)
- *   publish(signal)     -> the RECIPIENT's home backplane (its dedupe record is keyed by recipient and
- *                          sender, so a sender that moved regions still hits the same record)
+ *   publish(signal)     -> the RECIPIENT's home backplane (the `(sender, id)` dedupe record lives there,
+ *                          so a sender that moved regions and sends again hits the same record)
  *   replay(peer)        -> the peer's home backplane
  *   presence()          -> every region's, together
  *

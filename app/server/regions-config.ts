@@ -44,8 +44,10 @@ export function regionsFromEnv(e: RegionsEnv): { regions?: RegionsConfig; proble
   };
   const u = urls.safeParse(json('SLUICE_REGION_REDIS_URLS', e.SLUICE_REGION_REDIS_URLS));
   const h = homes.safeParse(e.SLUICE_ACCOUNT_HOMES === undefined ? {} : json('SLUICE_ACCOUNT_HOMES', e.SLUICE_ACCOUNT_HOMES));
-  if (!u.success) problems.push(`SLUICE_REGION_REDIS_URLS: ${u.error.issues.map((i) => `${i.path.join('.') || 'value'} ${i.message}`).join(', ')}`);
-  if (!h.success) problems.push(`SLUICE_ACCOUNT_HOMES: ${h.error.issues.map((i) => `${i.path.join('.') || 'value'} ${i.message}`).join(', ')}`);
+  if (!u.success)
+    problems.push(`SLUICE_REGION_REDIS_URLS: ${u.error.issues.map((i) => `${i.path.join('.') || 'value'} ${i.message}`).join(', ')}`);
+  if (!h.success)
+    problems.push(`SLUICE_ACCOUNT_HOMES: ${h.error.issues.map((i) => `${i.path.join('.') || 'value'} ${i.message}`).join(', ')}`);
   if (!u.success || !h.success) return { problems };
   const names = Object.keys(u.data);
   const region = e.SLUICE_REGION;

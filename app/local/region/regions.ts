@@ -11,12 +11,24 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { redisTiming } from '../../backplane/redis/clients';
+import type { Timeouts } from '../../contract/timeouts';
 import { SOCKET_PATH } from '../../protocol/endpoints';
 import type { FleetController, FleetSummary } from '../../peer/fleet';
 import type { PeerSpec } from '../../peer/peer';
 import { Relay, startRelay } from '../network/relay';
 import { LocalRedis, redisAvailable, startRedis } from './redis';
 import { Region, RegionOptions, startRegion } from './region';
+
+/**
+ * The largest inter-region round trip the backplane's Redis timing tolerates: a quarter of its
+ * command timeout (clients.ts redisTiming, from the contract's client.joinTimeoutMs), leaving three
+ * round trips of room for a busy event loop. Past it, calls into another region's Redis time out
+ * (presence renewals first). 312 ms with the contract's defaults, 62 ms with --quick.
+ */
+export function maxRegionRttMs(t: Timeouts): number {
+  return Math.floor(redisTiming(t).commandTimeoutMs / 4);
+}
 
 export interface RegionsOptions extends Omit<RegionOptions, 'backplane' | 'external' | 'idPrefix' | 'port'> {
   /** How many regions (2 or more). */
@@ -57,6 +69,12 @@ export class Regions {
   constructor(readonly opts: RegionsOptions) {
     if (!Number.isInteger(opts.regions) || opts.regions < 2) throw new Error(`--regions: expected an integer >= 2, got ${opts.regions}`);
     if (!(opts.regionDelayMs >= 0)) throw new Error(`--region-delay-ms: expected a number >= 0, got ${opts.regionDelayMs}`);
+    const max = maxRegionRttMs(opts.timeouts);
+    if (opts.regionDelayMs > max)
+      throw new Error(
+        `--region-delay-ms ${opts.regionDelayMs}: at most ${max} ms with this contract (a quarter of the backplane's Redis command timeout, ` +
+          `client.joinTimeoutMs / 16); calls into another region's Redis would time out. Use a smaller delay${opts.timeouts.client.joinTimeoutMs < 5_000 ? ' or drop --quick' : ''}.`,
+      );
     this.capacity = Array.from({ length: opts.regions }, () => 1);
   }
 
@@ -125,7 +143,8 @@ export class Regions {
    * through their front into another region). Resolves when the region has no server left.
    */
   async evacuate(i: number): Promise<void> {
-    if (this.capacity.every((c, j) => j === i || c === 0)) throw new Error('no other region has capacity: evacuating would leave nowhere to go');
+    if (this.capacity.every((c, j) => j === i || c === 0))
+      throw new Error('no other region has capacity: evacuating would leave nowhere to go');
     this.capacity[i] = 0;
     const r = this.regions[i];
     await Promise.all(r.live().map((s) => r.retire(s)));

@@ -24,6 +24,7 @@ import { regionChart } from './charts';
 import { allowedHosts, hostAllowed } from './host';
 import type { Sample } from '../region/monitor';
 import type { BreakMode, Region } from '../region/region';
+import type { RegionView } from '../region/regions';
 import { isLocalRelease, LOCAL_RELEASES } from '../region/rollout';
 import { Rollouts, RolloutView } from './rollouts';
 
@@ -55,9 +56,18 @@ export interface RegionState {
   rollout: RolloutView | null;
   /** The last rollouts, newest first (steps, gate results, durations). */
   rollouts: Array<Omit<RolloutView, 'lines'>>;
+  /** Several regions (docs/regions.md): this page's region, and every region with its cross-region signals. */
+  region?: string;
+  regions?: RegionView[];
 }
 
-export function regionState(region: Region, log: string[], rollouts?: Rollouts): RegionState {
+/** What a page of one of several regions adds (`npm start -- --regions 2`). */
+export interface RegionsHook {
+  name: string;
+  view(): RegionView[];
+}
+
+export function regionState(region: Region, log: string[], rollouts?: Rollouts, regions?: RegionsHook): RegionState {
   const f = region.fleet?.snapshot();
   const samples = region.monitor.samples;
   const last = samples.at(-1);
@@ -88,10 +98,15 @@ export function regionState(region: Region, log: string[], rollouts?: Rollouts):
     releases: Object.fromEntries(region.releases),
     rollout: rollouts?.latest() ?? null,
     rollouts: rollouts?.history() ?? [],
+    ...(regions ? { region: regions.name, regions: regions.view() } : {}),
   };
 }
 
-export async function startStatusServer(region: Region, port: number): Promise<{ port: number; url: string; close(): Promise<void> }> {
+export async function startStatusServer(
+  region: Region,
+  port: number,
+  regions?: RegionsHook,
+): Promise<{ port: number; url: string; close(): Promise<void> }> {
   const page = fs.readFileSync(path.join(PAGE_DIR, 'index.html'));
   const script = fs.readFileSync(path.join(PAGE_DIR, 'app.js'));
   const streams = new Set<http.ServerResponse>();
@@ -109,7 +124,7 @@ export async function startStatusServer(region: Region, port: number): Promise<{
       push();
     },
   );
-  const state = () => regionState(region, log, rollouts);
+  const state = () => regionState(region, log, rollouts, regions);
   const push = () => {
     const data = `event: state\ndata: ${JSON.stringify(state())}\n\n`;
     for (const s of streams) s.write(data);

@@ -31,7 +31,8 @@
         var tr = document.createElement('tr');
         tr.setAttribute('data-server', v.id);
         [
-          v.id,
+          // Several regions: each server row carries its region (docs/regions.md).
+          v.region ? v.id + ' (' + v.region + ')' : v.id,
           (s.releases && s.releases[v.id]) || '-',
           v.state,
           v.connections,
@@ -57,6 +58,27 @@
         })
       )
         select.value = chosen;
+    }
+    if (s.regions) {
+      $('regions').hidden = false;
+      text(
+        'regions',
+        'regions: ' +
+          s.regions
+            .map(function (r) {
+              return (
+                r.name +
+                (r.name === s.region ? ' (this page)' : '') +
+                ' capacity ' +
+                r.capacity +
+                ', servers ' +
+                (r.servers.join(', ') || 'none') +
+                ', cross-region signals ' +
+                r.crossRegion
+              );
+            })
+            .join('; '),
+      );
     }
     if (s.fleet) {
       text('ever-offline', s.fleet.everOffline);
