@@ -23,7 +23,6 @@ const PULUMI = [
   'test/infra/gke-plan.test.ts',
   'test/infra/gke.test.ts',
   'test/infra/k8s-schemas.test.ts',
-  'test/infra/log-lines.test.ts',
   'test/infra/operations.test.ts',
   'test/infra/plan.test.ts',
   'test/infra/regions.test.ts',
@@ -31,7 +30,6 @@ const PULUMI = [
   'test/infra/secrets.test.ts',
   'test/infra/vm.test.ts',
   'test/rollout/admin-source.test.ts',
-  'test/rollout/cloud-monitoring.test.ts',
   'test/rollout/deploy-workflow.test.ts',
   'test/rollout/pins.test.ts',
   'test/rollout/rollout.test.ts',
@@ -52,6 +50,7 @@ const E2E = [
   'test/rollout/presence-gate.test.ts',
   // child processes: spawned servers, `npm run token`, rendered scripts run by node or bash
   'test/auth/token.test.ts',
+  'test/infra/crd-wait.test.ts',
   'test/infra/gke-render.test.ts',
   'test/infra/workflow.test.ts',
   'test/server/admin-auth.test.ts',
@@ -62,6 +61,7 @@ const E2E = [
   // real timers: drains, idle limits, slowloris, slow consumers, rotation, the watcher's polls
   'test/client/blackhole.test.ts',
   'test/client/drain.test.ts',
+  'test/infra/log-lines.test.ts',
   'test/lifecycle/',
   'test/server/amplification.test.ts',
   'test/server/bad-input.test.ts',

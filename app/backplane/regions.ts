@@ -17,7 +17,9 @@
  */
 import { createHash } from 'node:crypto';
 import { accountOf } from '../auth/policy';
+import type { Revocation } from '../auth/revocation';
 import type { MemoryBudget } from './budget';
+import type { RevocationReplica } from './revocations';
 import type {
   AttachingPeer,
   AttachOptions,
@@ -110,6 +112,25 @@ export class RegionalBackplane implements Backplane {
     this.publishedTo[home]++;
     if (home !== this.region) this.crossRegion++;
     return this.members.get(home)!.publish(signal);
+  }
+
+  /**
+   * This region's replica: every revocation is written to every region's backplane (revoke below),
+   * so the own region's list holds them all, and its broadcast reaches this server.
+   */
+  get revocations(): RevocationReplica {
+    return this.members.get(this.region)!.revocations;
+  }
+
+  /**
+   * Into every region's backplane: a revoked token must be refused wherever its peer connects next.
+   * Fails (backplane_unavailable) if any region could not store it; a retry is harmless (the lists
+   * merge a revocation given twice).
+   */
+  async revoke(r: Revocation): Promise<void> {
+    const results = await Promise.allSettled([...this.members.values()].map((b) => b.revoke(r)));
+    const failed = results.find((x): x is PromiseRejectedResult => x.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   replay(peerId: string, afterSeq: number | null, limit?: number): Promise<ReplayResult> {

@@ -8,7 +8,7 @@
  *                          ^                    |                   |
  *                          |            (any end of the socket: close, RST, timeout, refusal)
  *                          +------ waiting <----+-------------------+
- *   any --close(), HTTP 401, join refused as unauthorized, evicted--> stopped
+ *   any --close(), HTTP 401/403, join refused as unauthorized, evicted, revoked--> stopped
  *
  * Each socket is a Transport; it reports exactly one end, and `decideReconnect()` (reconnect-policy.ts) turns that
  * end into the next step: reconnect after a delay chosen by backoff.ts, or stop. Every timer's

@@ -8,6 +8,7 @@ import {
   LB_TIMEOUT_RANGE_SEC,
   PRESENCE_MAX_BOUND_MS,
   READINESS_PROBE,
+  REVOCATION_MAX_BOUND_MS,
 } from './defaults';
 import {
   backendTimeoutSec,
@@ -15,6 +16,7 @@ import {
   lbHealthyAfterSec,
   longestLifetimeMs,
   reconnectBoundMs,
+  revocationBoundMs,
   shortestLifetimeMs,
   shutdownBudgetSec,
   shutdownScriptWaitSec,
@@ -287,6 +289,15 @@ export const RULES: readonly Rule[] = [
     'The peers of a dead (SIGKILLed) server leave presence within 60 s.',
     (t) => t.presence.ttlMs <= PRESENCE_MAX_BOUND_MS,
     (t) => ({ message: `presence.ttlMs (${t.presence.ttlMs}) must be <= ${PRESENCE_MAX_BOUND_MS}`, values: { ttlMs: t.presence.ttlMs } }),
+  ),
+  rule(
+    'revocation-bound',
+    'A revoked peer is off every server within 30 s: one resync interval, one backplane command and the close handshake (revocationBoundMs).',
+    (t) => revocationBoundMs(t) <= REVOCATION_MAX_BOUND_MS,
+    (t) => ({
+      message: `revocation.resyncIntervalMs + backplane command timeout + drain.marginMs (${revocationBoundMs(t)}) must be <= ${REVOCATION_MAX_BOUND_MS}`,
+      values: { resyncIntervalMs: t.revocation.resyncIntervalMs, marginMs: t.drain.marginMs, boundMs: revocationBoundMs(t) },
+    }),
   ),
 ];
 

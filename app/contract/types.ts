@@ -98,6 +98,14 @@ export interface Timeouts {
     /** Renew presence this often. */
     renewIntervalMs: number;
   };
+  revocation: {
+    /**
+     * Every server re-reads the backplane's revocation list this often, whatever pub/sub delivered:
+     * a server that missed the broadcast (reconnecting to Redis) applies a revocation within
+     * revocationBoundMs (app/auth/revocation.ts).
+     */
+    resyncIntervalMs: number;
+  };
 }
 
 /** One broken rule: its name, what it demands, and the numbers that broke it. */

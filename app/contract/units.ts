@@ -29,6 +29,7 @@ export const UNITS: TimeoutsUnits = {
   gce: { watcherPollIntervalMs: 'ms', watcherRequestTimeoutMs: 'ms', minReadySec: 's', preemptible: 'flag', dockerStopTimeoutSec: 's' },
   resume: { historyMaxMessages: 'count', historyMaxAgeMs: 'ms', dedupeWindowMs: 'ms', awayGraceMs: 'ms' },
   presence: { ttlMs: 'ms', renewIntervalMs: 'ms' },
+  revocation: { resyncIntervalMs: 'ms' },
 };
 
 /** Units that must be positive finite numbers (durations and counts). */

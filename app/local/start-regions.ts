@@ -45,8 +45,7 @@ export async function runStartRegions(
   process.once('exit', () => regions.killNow());
   const pages: Array<Awaited<ReturnType<typeof startStatusServer>>> = [];
   try {
-    for (const [i, r] of regions.regions.entries())
-      pages.push(await startStatusServer(r, statusPorts[i], { name: regionName(i), view: () => regions.view() }));
+    for (const [i, r] of regions.regions.entries()) pages.push(await startStatusServer(r, statusPorts[i], () => regions.view()));
   } catch (err) {
     await Promise.all(pages.map((p) => p.close()));
     await regions.stop();

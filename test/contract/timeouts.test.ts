@@ -71,6 +71,7 @@ describe('timeouts contract', () => {
     ['dedupe-covers-outbox', { resume: { dedupeWindowMs: 60_000 } }],
     ['presence-renewed-before-expiry', { presence: { renewIntervalMs: 20_000 } }],
     ['presence-bound', { presence: { ttlMs: 90_000 } }],
+    ['revocation-bound', { revocation: { resyncIntervalMs: 25_000 } }],
   ];
 
   it('has a rejecting case for every rule', () => {

@@ -38,6 +38,8 @@ import {
 import { closeClients, createClients, describeRedisError, RedisClients, RedisTiming, redisTiming } from './clients';
 import { DEFAULT_PREFIX, Keys, keys as makeKeys } from './keys';
 import { PresenceLease, ServerIdConflictError } from './presence';
+import { RedisRevocations } from './revocations';
+import type { Revocation } from '../../auth/revocation';
 
 export { ServerIdConflictError } from './presence';
 import { AckWaiters, InboxEntry, InboxReader } from './routing';
@@ -86,6 +88,7 @@ export class RedisBackplane implements Backplane {
   private readonly lease: PresenceLease;
   private readonly events = new EventEmitter();
   private readonly inboxMaxLen: number;
+  private readonly revocationSync: RedisRevocations;
   private closed = false;
 
   constructor(private readonly o: RedisBackplaneOptions) {
@@ -108,6 +111,14 @@ export class RedisBackplane implements Backplane {
       }
     });
     const { command, reader, sub } = this.clients;
+    this.revocationSync = new RedisRevocations({
+      command,
+      keys: this.k,
+      resyncIntervalMs: o.timeouts.revocation.resyncIntervalMs,
+      log: this.log,
+      run: (op) => this.run(op),
+      onFirstLoad: () => this.lease.refresh(),
+    });
     this.lease = new PresenceLease({
       command,
       keys: this.k,
@@ -118,7 +129,8 @@ export class RedisBackplane implements Backplane {
       restore: () => this.restore(),
       instanceToken: randomBytes(12).toString('hex'),
       onConflict: () => void this.inbox.stop(),
-      connectionsReady: () => reader.status === 'ready' && sub.status === 'ready',
+      // Ready only once the revocations were read: no revoked token is admitted by a new server.
+      connectionsReady: () => reader.status === 'ready' && sub.status === 'ready' && this.revocationSync.loaded,
       onHealth: (h) => {
         // Our own close() drops the connections: that is no outage (close() reports 'closed' itself).
         if (this.closed) return;
@@ -132,7 +144,7 @@ export class RedisBackplane implements Backplane {
     }
     sub.on('message', (channel: string, message: string) => this.onMessage(channel, message));
     sub
-      .subscribe(this.k.presenceChannel, this.k.ackChannel(o.serverId))
+      .subscribe(this.k.presenceChannel, this.k.ackChannel(o.serverId), this.k.revocationChannel)
       .catch((err: Error) => this.log.error({ err: err.message }, 'subscribe failed'));
     this.inbox = new InboxReader({
       reader,
@@ -144,6 +156,16 @@ export class RedisBackplane implements Backplane {
     });
     this.inbox.start();
     this.lease.start();
+    this.revocationSync.start();
+  }
+
+  get revocations() {
+    return this.revocationSync.replica;
+  }
+
+  async revoke(r: Revocation): Promise<void> {
+    this.assertOpen();
+    await this.revocationSync.revoke(r);
   }
 
   /** Resolves once registered with Redis (tests, tools); rejects after `timeoutMs`. */
@@ -350,6 +372,7 @@ export class RedisBackplane implements Backplane {
     if (this.closed) return;
     this.closed = true;
     this.lease.stop();
+    this.revocationSync.stop();
     const k = this.k;
     const stopReader = this.inbox.stop();
     // Wake the blocking XREAD so the reader finishes and its connection can QUIT cleanly.
@@ -470,6 +493,8 @@ export class RedisBackplane implements Backplane {
       this.events.emit('presence', ev);
     } else if (channel === this.k.ackChannel(this.serverId)) {
       this.acks.settleMessage(message);
+    } else if (channel === this.k.revocationChannel) {
+      this.revocationSync.onMessage(message);
     }
   }
 

@@ -21,6 +21,13 @@ export interface Keys {
   redis: string;
   /** Pub/sub channel of presence events (JSON PresenceEvent). */
   presenceChannel: string;
+  /**
+   * ZSET of revocations (member `kind at until value`, app/auth/revocation.ts; score = until, ms),
+   * PEXPIREAT the latest until: ended ones are removed on every write, the key with the last one.
+   */
+  revocations: string;
+  /** Pub/sub channel of new revocations and disconnects (the same line as the ZSET member). */
+  revocationChannel: string;
   /** STRING instance token, PX presence.ttlMs: which process owns a server id (one process per id). */
   claim(serverId: string): string;
   /** HASH peerId -> "kind epoch since" of the peers a server holds. */
@@ -52,6 +59,8 @@ export function keys(prefix = DEFAULT_PREFIX): Keys {
     epoch: `${prefix}epoch`,
     redis: `${prefix}redis`,
     presenceChannel: `${prefix}presence`,
+    revocations: `${prefix}revoked`,
+    revocationChannel: `${prefix}revocations`,
     claim: (s) => `${prefix}srv:${s}:claim`,
     serverPeers: (s) => `${prefix}srv:${s}:peers`,
     inbox: (s) => `${prefix}srv:${s}:inbox`,
