@@ -8,6 +8,7 @@ import { regionTimeouts } from '../../app/local/region/timeouts';
 import { peerRegionIndex, Regions, startRegions } from '../../app/local/region/regions';
 import type { Sample } from '../../app/local/region/monitor';
 import { redisAvailable } from '../../app/local/region/redis';
+import { RegionState, startStatusServer } from '../../app/local/status/server';
 
 jest.setTimeout(120_000);
 const DELAY_MS = 60;
@@ -49,6 +50,19 @@ maybe('signals cross regions through the delayed link: 0 lost, 0 duplicated, eac
     });
     const view = regions.view();
     expect(view.map((x) => x.name)).toEqual(['r1', 'r2']);
+    // The status page of region 2: its server rows carry their region, and it lists both regions.
+    const page = await startStatusServer(regions.regions[1], 0, () => r.view());
+    try {
+      const state = (await (await fetch(`${page.url}api/state`)).json()) as RegionState;
+      expect(state.region).toBe('r2');
+      expect(state.servers.map((x) => x.region)).toEqual(['r2']);
+      expect(state.regions?.map((x) => [x.name, x.crossRegion > 0])).toEqual([
+        ['r1', true],
+        ['r2', true],
+      ]);
+    } finally {
+      await page.close();
+    }
     // Each delivered signal crossed the link once at least (a one-way delay of DELAY_MS / 2).
     const p50 = latencies.filter((s) => s.latencyP50Ms > 0).map((s) => s.latencyP50Ms);
     expect(Math.min(...p50)).toBeGreaterThanOrEqual(DELAY_MS / 2);
