@@ -27,6 +27,9 @@ export interface ServerSample {
   held: number;
   /** When its /status answer arrived (ms since the region started): an upper bound on when it was true. */
   at: number;
+  /** Several regions (docs/regions.md): its region, and the signals it published into another region's backplane. */
+  region?: string;
+  crossRegion?: number;
 }
 
 export interface Sample {
@@ -137,6 +140,7 @@ export class Monitor extends EventEmitter {
         drainReset: st?.drain?.reset ?? 0,
         held: s.network.upgraded,
         at: answeredAt[i],
+        ...(st?.regions ? { region: st.regions.region, crossRegion: st.regions.crossRegion } : {}),
       };
     });
     const fleet = this.src.fleet();

@@ -28,6 +28,7 @@ import { ChartData, regionSeries } from './charts';
 import { allowedHosts, hostAllowed } from './host';
 import type { Sample } from '../region/monitor';
 import type { BreakMode, Region } from '../region/region';
+import type { RegionView } from '../region/regions';
 import { isLocalRelease, LOCAL_RELEASES } from '../region/rollout';
 import { Rollouts, RolloutView } from './rollouts';
 import { PageInputError, PEER_ID, PeerDesk, TestResult } from './peers';
@@ -84,12 +85,17 @@ export interface RegionState {
   rollout: RolloutView | null;
   /** The last rollouts, newest first (steps, gate results, durations). */
   rollouts: Array<Omit<RolloutView, 'lines'>>;
+  /** Several regions (docs/regions.md): this page's region, and every region with its cross-region signals. */
+  region?: string;
+  regions?: RegionView[];
 }
 
 export interface Desks {
   rollouts?: Rollouts;
   servers?: ServerDesk;
   peers?: PeerDesk;
+  /** Several regions (`npm start -- --regions 2`, docs/regions.md): every region and its cross-region signals. */
+  regions?: () => RegionView[];
 }
 
 /** The chart's title says the window it shows: the last 5 min, or since the first sample kept. */
@@ -147,10 +153,15 @@ export function regionState(region: Region, log: string[], desks: Desks = {}): R
     releases: Object.fromEntries(region.releases),
     rollout: rollouts?.latest() ?? null,
     rollouts: rollouts?.history() ?? [],
+    ...(desks.regions ? { region: regionName(region), regions: desks.regions() } : {}),
   };
 }
 
-export async function startStatusServer(region: Region, port: number): Promise<{ port: number; url: string; close(): Promise<void> }> {
+export async function startStatusServer(
+  region: Region,
+  port: number,
+  regions?: () => RegionView[],
+): Promise<{ port: number; url: string; close(): Promise<void> }> {
   const files = new Map(Object.entries(FILES).map(([route, file]) => [route, fs.readFileSync(path.join(PAGE_DIR, file))]));
   const streams = new Set<http.ServerResponse>();
   const log: string[] = [];
@@ -169,7 +180,7 @@ export async function startStatusServer(region: Region, port: number): Promise<{
   );
   const servers = new ServerDesk(region, regionName(region), note, () => push());
   const peers = new PeerDesk(region, regionName(region));
-  const state = () => regionState(region, log, { rollouts, servers, peers });
+  const state = () => regionState(region, log, { rollouts, servers, peers, regions });
   const push = () => {
     const data = `event: state\ndata: ${JSON.stringify(state())}\n\n`;
     for (const s of streams) s.write(data);

@@ -24,6 +24,28 @@
       $('peers-offline').className = x.offline > 0 ? 'bad' : '';
     }
     renderServers(s.servers || []);
+    // Several regions (docs/regions.md): every region, its capacity and the signals its servers sent across.
+    if (s.regions) {
+      $('regions').hidden = false;
+      text(
+        'regions',
+        'regions: ' +
+          s.regions
+            .map(function (r) {
+              return (
+                r.name +
+                (r.name === s.region ? ' (this page)' : '') +
+                ' capacity ' +
+                r.capacity +
+                ', servers ' +
+                (r.servers.join(', ') || 'none') +
+                ', cross-region signals ' +
+                r.crossRegion
+              );
+            })
+            .join('; '),
+      );
+    }
     if (s.fleet) {
       text('ever-offline', s.fleet.everOffline);
       text('lost', s.fleet.lost);
