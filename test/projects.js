@@ -25,6 +25,7 @@ const PULUMI = [
   'test/infra/k8s-schemas.test.ts',
   'test/infra/operations.test.ts',
   'test/infra/plan.test.ts',
+  'test/infra/regions.test.ts',
   'test/infra/resources.test.ts',
   'test/infra/secrets.test.ts',
   'test/infra/vm.test.ts',
@@ -49,6 +50,7 @@ const E2E = [
   'test/rollout/presence-gate.test.ts',
   // child processes: spawned servers, `npm run token`, rendered scripts run by node or bash
   'test/auth/token.test.ts',
+  'test/infra/crd-wait.test.ts',
   'test/infra/gke-render.test.ts',
   'test/infra/workflow.test.ts',
   'test/server/admin-auth.test.ts',

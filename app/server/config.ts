@@ -14,6 +14,8 @@ import { DEFAULT_BUDGET } from '../backplane/budget';
 import { RecipientQuota, recipientQuotaErrors } from '../contract/recipient-quota';
 import { resolveTimeouts, serverKeepAliveTimeoutMs, Timeouts, TimeoutsContractError, TimeoutsOverrides } from '../contract/timeouts';
 import { ADMIN_PORT, SERVER_PORT } from '../protocol/endpoints';
+import type { RegionsConfig } from '../backplane';
+import { regionsFromEnv } from './regions-config';
 
 /** SLUICE_ADMIN_TOKEN length floor: a bearer token is a password that is never typed. */
 export const ADMIN_TOKEN_MIN_LENGTH = 32;
@@ -34,6 +36,10 @@ const envSchema = z.object({
     .regex(/^[A-Za-z0-9_.:-]{1,128}$/)
     .default(os.hostname()),
   SLUICE_REDIS_URL: z.string().url().optional(),
+  /** Several regions (regions-config.ts, docs/regions.md). */
+  SLUICE_REGION: z.string().optional(),
+  SLUICE_REGION_REDIS_URLS: z.string().optional(),
+  SLUICE_ACCOUNT_HOMES: z.string().optional(),
   SLUICE_TIMEOUTS: z.string().optional(),
   SLUICE_MAX_FRAME_BYTES: z.coerce
     .number()
@@ -121,6 +127,8 @@ export interface ServerConfig {
   logLevel: string;
   serverId: string;
   redisUrl?: string;
+  /** Every region's backplane and this server's region (regions-config.ts); unset: one region. */
+  regions?: RegionsConfig;
   gceWatcher: boolean;
   /**
    * Accept the token from the `token` query parameter (older clients) besides the
@@ -350,6 +358,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { fdLimit
       `invalid configuration:\n  - SLUICE_ADMIN_TOKEN: required when SLUICE_ADMIN_HOST (${e.SLUICE_ADMIN_HOST}) is not a loopback address`,
     );
   }
+  const regions = regionsFromEnv(e);
+  if (regions.problems.length > 0) throw new ConfigError(`invalid configuration:\n${regions.problems.map((p) => `  - ${p}`).join('\n')}`);
   const maxConnections = connectionCap(opts.fdLimit ?? openFileLimit(), e.SLUICE_MAX_CONNECTIONS);
   let overrides: TimeoutsOverrides = {};
   if (e.SLUICE_TIMEOUTS) {
@@ -382,6 +392,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { fdLimit
     logLevel: e.SLUICE_LOG_LEVEL,
     serverId: e.SLUICE_SERVER_ID,
     redisUrl: e.SLUICE_REDIS_URL,
+    regions: regions.regions,
     gceWatcher: e.SLUICE_GCE_WATCHER === 'on',
     tokenInQuery: e.SLUICE_TOKEN_IN_QUERY === undefined ? tokenInQueryDefault(e.SLUICE_ENV) : e.SLUICE_TOKEN_IN_QUERY === 'on',
     adminToken: e.SLUICE_ADMIN_TOKEN,
