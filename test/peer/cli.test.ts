@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { SluiceServer } from '../../app/server/server';
-import { SECRET, startServer, testConfig, TestServer, token, until } from '../helpers/server';
+import { SECRET, startServer, testConfig, TestServer, token } from '../helpers/server';
 
 const ROOT = path.resolve(__dirname, '../..');
 const TSX = path.join(ROOT, 'node_modules/.bin/tsx');
@@ -14,7 +14,7 @@ interface Run {
   stderr: string;
 }
 
-function peerCli(args: string[], env: Record<string, string> = {}): Promise<Run> {
+function peerCli(args: string[], env: Record<string, string> = {}, onLine?: (line: Record<string, unknown>) => void): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(TSX, ['app/peer/cli.ts', ...args], {
       cwd: ROOT,
@@ -23,7 +23,16 @@ function peerCli(args: string[], env: Record<string, string> = {}): Promise<Run>
     });
     let out = '';
     let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stdout.on('data', (d: Buffer) => {
+      const before = out.length;
+      out += d.toString();
+      if (!onLine) return;
+      // Whole lines completed by this chunk, as they arrive (the CLI writes one JSON object per line).
+      const start = out.lastIndexOf('\n', before - 1) + 1;
+      const done = out.lastIndexOf('\n');
+      if (done >= start)
+        for (const l of out.slice(start, done).split('\n').filter(Boolean)) onLine(JSON.parse(l) as Record<string, unknown>);
+    });
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', reject);
     child.on('close', (code) => {
@@ -106,21 +115,21 @@ test('a bad token stops the peer with an error instead of retrying', async () =>
 }, 30_000);
 
 test('a revoked peer exits 3 and says it was revoked, without retrying', async () => {
-  const run = peerCli(['--id', 'c-revoked', '--to', 'c-revoked', '--url', srv.socketUrl, '--interval', '100'], {
-    SLUICE_TOKEN: await token('c-revoked'),
-  });
-  const online = async () =>
-    ((await (await fetch(`${srv.adminUrl}/presence`)).json()) as { peers: Array<{ peerId: string; state: string }> }).peers.some(
-      (p) => p.peerId === 'c-revoked' && p.state === 'online',
-    );
-  await until(online, 20_000, 'the CLI peer joined');
+  let joined!: () => void;
+  const connected = new Promise<void>((resolve) => (joined = resolve));
+  const run = peerCli(
+    ['--id', 'c-revoked', '--to', 'c-revoked', '--url', srv.socketUrl, '--interval', '100'],
+    { SLUICE_TOKEN: await token('c-revoked') },
+    (l) => l.event === 'connected' && joined(),
+  );
+  await connected;
   expect((await fetch(`${srv.adminUrl}/revoke?account=default&sub=c-revoked`, { method: 'POST' })).status).toBe(201);
   const done = await run;
   expect(done.code).toBe(3);
   expect(done.stderr).toMatch(/stopped by itself: "revoked" \(revoked: the operator revoked this token or disconnected this peer/);
   expect(done.lines.filter((l) => l.event === 'state' && l.to === 'connecting')).toHaveLength(1);
   expect(done.lines[done.lines.length - 1]).toMatchObject({ event: 'summary', fatal: 'revoked' });
-}, 40_000);
+}, 60_000);
 
 /** A server that refuses query tokens (SLUICE_TOKEN_IN_QUERY=off, as in production). */
 async function strictServer(): Promise<{ url: string; server: SluiceServer }> {
