@@ -281,6 +281,7 @@ export class RedisBackplane implements Backplane {
         throw new BackplaneError('backplane_unavailable', `peer ${signal.to} moved between servers too often to route; retry`);
       default:
         this.acks.settle(reqId, null);
+        this.log.debug({ peer: signal.to, bucket: b, why: res[2] }, 'publish: recipient unknown');
         throw new BackplaneError('unknown_peer', `peer ${signal.to} is not online`);
     }
   }

@@ -61,6 +61,14 @@ export class PresenceLease {
   private readonly checked: boolean[];
   /** Per bucket: the run_id seen last (a different one means a restart or failover). */
   private readonly lastRunIds: Array<string | undefined>;
+  /**
+   * Per bucket: when it was last checked after being unchecked or served by a new process. Other
+   * servers are reaped in a bucket only `reapGraceMs` after that: a promoted replica (or a node
+   * back from an outage) holds deadlines that passed while nobody could renew them there.
+   */
+  private readonly checkedSince: number[];
+  /** Per bucket: the primary ("host:port") serving its slot in the Cluster's slot map (single Redis: none). */
+  private owners: Array<string | undefined> = [];
   private lastRenewOk = false;
   private connectedAt = 0;
   private interval?: NodeJS.Timeout;
@@ -76,6 +84,7 @@ export class PresenceLease {
   constructor(private readonly o: PresenceLeaseOptions) {
     this.checked = Array.from({ length: o.keys.buckets }, () => false);
     this.lastRunIds = Array.from({ length: o.keys.buckets }, () => undefined);
+    this.checkedSince = Array.from({ length: o.keys.buckets }, () => 0);
   }
 
   private get allBuckets(): number[] {
@@ -93,6 +102,9 @@ export class PresenceLease {
     // A Cluster: a node failing or the node set changing may be a failover of some shard. Every
     // bucket is checked again at once (healthy shards answer within a round trip).
     this.o.command.on('node error', (_err: Error, address?: string) => this.uncheckNode(address));
+    // The slot map was read again: a bucket whose slot has another primary now (a promoted replica,
+    // a finished migration) is checked before it routes, before any command reaches that primary.
+    this.o.command.on('refresh', () => this.slotMapRead());
     if (this.o.command.status === 'ready') void this.tick();
   }
 
@@ -110,6 +122,24 @@ export class PresenceLease {
    */
   processChecked(bucket: number): boolean {
     return this.checked[bucket] && this.conflict === undefined;
+  }
+
+  private slotOwners(): Array<string | undefined> {
+    const slots = (this.o.command as { slots?: string[][] }).slots;
+    return this.allBuckets.map((b) => slots?.[this.o.keys.slot(b)]?.[0]);
+  }
+
+  private slotMapRead(): void {
+    const owners = this.slotOwners();
+    let changed = false;
+    owners.forEach((o, b) => {
+      if (this.owners[b] !== undefined && o !== this.owners[b]) {
+        this.checked[b] = false;
+        changed = true;
+      }
+    });
+    this.owners = owners;
+    if (changed && !this.stopped) void this.tick();
   }
 
   /**
@@ -194,12 +224,17 @@ export class PresenceLease {
         if (!(await this.claim())) return;
         // A previous process with this id died holding peers (its claim expired): they are not ours.
         await this.reap(serverId);
-      } else if (!(await this.renewClaim())) {
+      }
+      // The claim lives on one shard, the buckets on all: a shard that does not answer (failing
+      // over) must not stop the renewals on the others, or every bucket's deadline would pass.
+      const [claimed, beaten] = await Promise.allSettled([this.registered ? this.renewClaim() : Promise.resolve(true), this.beatAll()]);
+      if (claimed.status === 'fulfilled' && !claimed.value)
         return this.conflicted(
           `server id ${serverId} was taken over by another process (this one was cut off from redis for longer than presence.ttlMs)`,
         );
-      }
-      const restore = await this.beatAll();
+      if (beaten.status === 'rejected') throw beaten.reason;
+      if (claimed.status === 'rejected') throw claimed.reason;
+      const restore = beaten.value;
       if (!this.registered) {
         this.registered = true;
         this.connectedAt = Date.now();
@@ -245,6 +280,7 @@ export class PresenceLease {
       const last = this.lastRunIds[b];
       if (last !== undefined && last !== runId) this.o.log.warn({ bucket: b, runId }, 'redis restarted or failed over (new run_id)');
       if (this.registered && (Number(had) === 0 || (last !== undefined && last !== runId))) restore.add(b);
+      if (!this.checked[b] || last !== runId) this.checkedSince[b] = Date.now();
       this.lastRunIds[b] = runId;
       this.checked[b] = true;
     });
@@ -315,14 +351,24 @@ export class PresenceLease {
   /** Reap what is due in every bucket, then sleep until the next deadline (never longer than one renew interval). */
   private async reap(force: string): Promise<void> {
     const { command, keys, serverId, timing } = this.o;
-    const reapServers = force === '' && Date.now() - this.connectedAt >= timing.reapGraceMs ? '1' : '0';
+    const now = Date.now();
+    const reapServers = force === '' && now - this.connectedAt >= timing.reapGraceMs ? '1' : '0';
+    const settled = (b: number) => this.checked[b] && now - this.checkedSince[b] >= timing.reapGraceMs;
     const results = await Promise.all(
       this.allBuckets.map(
         (b) =>
           scripts.reap.run(
             command,
             [keys.servers(b), keys.away(b)],
-            [keys.prefix, serverId, this.o.timeouts.resume.historyMaxAgeMs, REAP_BATCH, reapServers, force, keys.tag(b)],
+            [
+              keys.prefix,
+              serverId,
+              this.o.timeouts.resume.historyMaxAgeMs,
+              REAP_BATCH,
+              reapServers === '1' && settled(b) ? '1' : '0',
+              force,
+              keys.tag(b),
+            ],
           ) as Promise<[number, string]>,
       ),
     );

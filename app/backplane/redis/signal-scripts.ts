@@ -26,10 +26,10 @@ if since == 0 or now - since < tonumber(ARGV[12]) then return {'recovering'} end
 local dup = redis.call('GET', KEYS[1])
 if dup then return {'duplicate', tonumber(dup)} end
 -- An absent target answers like a refused one wherever the policy could refuse it (no presence oracle).
-local function unknown() return {ARGV[14]} end
+local function unknown(why) return {ARGV[14], 0, why} end
 local rec = redis.call('HMGET', KEYS[2], 'srv', 'epoch', 'state', 'awayUntil', 'kind', 'grp', 'awayFrom')
 local srv, epoch, state = rec[1], rec[2], rec[3]
-if not srv then return unknown() end
+if not srv then return unknown('no record') end
 -- Signalling policy: the target's kind and groups come from its own record (its token, at attach),
 -- never from the sender. Mirrors policy.ts targetPermitted.
 if ARGV[15] ~= '' and rec[5] == ARGV[15] then return {'forbidden'} end
@@ -43,12 +43,12 @@ end
 if state == 'online' then
   -- An owner whose liveness deadline passed is dead: its peers are offline (the reaper tidies up).
   local deadline = redis.call('ZSCORE', KEYS[5], srv)
-  if not deadline or tonumber(deadline) < now then return unknown() end
+  if not deadline or tonumber(deadline) < now then return unknown('owner expired') end
   -- The inbox written below must be declared (KEYS[8]): Cluster checks declared keys before a
   -- script starts, so a migrating slot redirects the whole script instead of failing mid-way.
   if srv ~= ARGV[21] then return {'owner', srv} end
 elseif state ~= 'away' then
-  return unknown()
+  return unknown('not online')
 end
 local size = entry_bytes(ARGV[3], ARGV[4], ARGV[5])
 local function held_end()
