@@ -16,18 +16,16 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import pino, { Logger } from 'pino';
-import { FORBIDDEN_DETAIL, groupsWire } from '../../auth/policy';
+import { groupsWire } from '../../auth/policy';
 import type { PeerKind } from '../../auth/token';
 import type { Timeouts } from '../../contract/timeouts';
-import { BudgetLimits, BUSY_RETRY_MS, DEFAULT_BUDGET, MemoryBudget, RecipientQuota } from '../budget';
-import { RecipientBusyError } from '../quota';
+import { BudgetLimits, DEFAULT_BUDGET, MemoryBudget, RecipientQuota } from '../budget';
 import {
   AttachingPeer,
   AttachOptions,
   Backplane,
   BackplaneError,
   BackplaneHealth,
-  Delivery,
   PeerSession,
   PresenceEntry,
   PresenceEvent,
@@ -43,10 +41,8 @@ import { PresenceLease, ServerIdConflictError } from './presence';
 export { ServerIdConflictError } from './presence';
 import { AckWaiters, InboxEntry, InboxReader } from './routing';
 import { scripts } from './scripts';
+import { SignalPath } from './signals';
 import type { ClusterNode, RedisTarget } from './target';
-
-/** Owners remembered for the publish and attach scripts' declared keys (a miss costs one more round trip). */
-const OWNER_CACHE_MAX = 65_536;
 
 export interface RedisBackplaneOptions {
   /** One Redis (`redis://host:port`); or `cluster`. */
@@ -93,8 +89,7 @@ export class RedisBackplane implements Backplane {
   private readonly pendingDetach = new Set<string>();
   private readonly acks = new AckWaiters(randomBytes(6).toString('hex'));
   private readonly inboxes: InboxReader[];
-  /** peer -> the server that held it online when last seen (see OWNER_CACHE_MAX). */
-  private readonly owners = new Map<string, string>();
+  private readonly signals: SignalPath;
   private readonly lease: PresenceLease;
   private readonly events = new EventEmitter();
   private readonly inboxMaxLen: number;
@@ -148,6 +143,24 @@ export class RedisBackplane implements Backplane {
     sub
       .subscribe(this.k.presenceChannel, this.k.ackChannel(o.serverId))
       .catch((err: Error) => this.log.error({ err: err.message }, 'subscribe failed'));
+    this.signals = new SignalPath({
+      command: () => this.clients.command,
+      keys: this.k,
+      serverId: o.serverId,
+      timeouts: o.timeouts,
+      timing: this.timing,
+      quota: this.quota,
+      historyMaxBytes: this.historyMaxBytes,
+      inboxMaxLen: this.inboxMaxLen,
+      acks: this.acks,
+      lease: this.lease,
+      log: this.log,
+      run: (op, bucket) => this.run(op, bucket),
+      raiseFloor: (peerId, seq) => {
+        const local = this.sessions.get(peerId);
+        if (local) local.floor = Math.max(local.floor, seq);
+      },
+    });
     this.inboxes = readers.map(
       (r) =>
         new InboxReader({
@@ -196,7 +209,7 @@ export class RedisBackplane implements Backplane {
     let res: [string, number | string, number?];
     // The old owner (to evict) is declared with the keys: a wrong guess writes nothing and says who.
     for (let attempt = 0; ; attempt++) {
-      const old = this.owners.get(peer.id) ?? '';
+      const old = this.signals.ownerOf(peer.id);
       res = (await this.run(
         () =>
           scripts.attach.run(
@@ -217,9 +230,9 @@ export class RedisBackplane implements Backplane {
         b,
       )) as typeof res;
       if (res[0] !== 'owner' || attempt >= 3) break;
-      this.rememberOwner(peer.id, String(res[1]));
+      this.signals.rememberOwner(peer.id, String(res[1]));
     }
-    this.rememberOwner(peer.id, serverId);
+    this.signals.rememberOwner(peer.id, serverId);
     if (res[0] !== 'ok') {
       void this.lease.tick();
       throw new BackplaneError('backplane_unavailable', 'this server is not registered with redis yet');
@@ -234,149 +247,12 @@ export class RedisBackplane implements Backplane {
 
   async publish(signal: SignalEnvelope): Promise<PublishOutcome> {
     this.assertOpen();
-    // Right after a reconnect this server has not yet seen which Redis process answers (a
-    // restarted one may have loaded stale liveness deadlines): it routes nothing until it has.
-    const k = this.k;
-    const b = k.bucketOf(signal.to);
-    if (!this.lease.processChecked(b))
-      throw new BackplaneError('backplane_unavailable', this.lease.conflictDetail() ?? 'redis reconnected: checking for a restart');
-    const { reqId, result } = this.acks.register();
-    let res: [string, number | string | undefined, string?];
-    try {
-      // The owner's inbox is declared with the keys: a wrong guess writes nothing and says who.
-      for (let attempt = 0; ; attempt++) {
-        const owner = this.owners.get(signal.to) ?? '';
-        res = await this.publishOnce(signal, b, reqId, owner);
-        if (res[0] !== 'owner' || attempt >= 3) break;
-        this.rememberOwner(signal.to, String(res[1]));
-      }
-    } catch (err) {
-      this.acks.settle(reqId, null);
-      throw err;
-    }
-    const seq = Number(res[1]);
-    switch (res[0]) {
-      case 'duplicate':
-        this.acks.settle(reqId, null);
-        return { status: 'duplicate', seq };
-      case 'stored':
-        this.acks.settle(reqId, null);
-        return { status: 'stored', seq };
-      case 'busy':
-        this.acks.settle(reqId, null);
-        throw new RecipientBusyError(seq, BUSY_WHY[res[2] ?? ''] ?? 'over quota');
-      case 'forbidden':
-        this.acks.settle(reqId, null);
-        throw new BackplaneError('forbidden', FORBIDDEN_DETAIL);
-      case 'recovering':
-        this.acks.settle(reqId, null);
-        throw new BackplaneError('backplane_unavailable', 'redis restarted: servers are restoring their peers');
-      case 'routed': {
-        this.acks.arm(reqId, this.timing.ackTimeoutMs);
-        const handed = await result;
-        return { status: handed ? 'delivered' : 'stored', seq };
-      }
-      case 'owner':
-        this.acks.settle(reqId, null);
-        throw new BackplaneError('backplane_unavailable', `peer ${signal.to} moved between servers too often to route; retry`);
-      default:
-        this.acks.settle(reqId, null);
-        this.log.debug({ peer: signal.to, bucket: b, why: res[2] }, 'publish: recipient unknown');
-        throw new BackplaneError('unknown_peer', `peer ${signal.to} is not online`);
-    }
-  }
-
-  private publishOnce(
-    signal: SignalEnvelope,
-    b: number,
-    reqId: string,
-    owner: string,
-  ): Promise<[string, number | string | undefined, string?]> {
-    const k = this.k;
-    const check = signal.check;
-    return this.run(
-      () =>
-        scripts.publish.run(
-          this.clients.command,
-          [
-            k.dedupe(signal.to, signal.from, signal.id),
-            k.peer(signal.to),
-            k.seq(signal.to),
-            k.history(signal.to),
-            k.servers(b),
-            k.redis(b),
-            k.quota(signal.to),
-            k.inbox(owner, b),
-          ],
-          [
-            k.prefix,
-            signal.to,
-            signal.from,
-            signal.id,
-            signal.data,
-            this.serverId,
-            reqId,
-            this.o.timeouts.resume.dedupeWindowMs,
-            this.o.timeouts.resume.historyMaxMessages,
-            this.o.timeouts.resume.historyMaxAgeMs,
-            this.inboxMaxLen,
-            this.timing.rebuildMs,
-            this.historyMaxBytes,
-            check ? (check.absent === 'forbidden' ? 'forbidden' : 'unknown') : 'unknown',
-            check?.refuseKind ?? '',
-            check?.groupsWire ?? '*',
-            this.quota.recipientSignalsPerSec,
-            this.quota.recipientBytesPerSec,
-            this.quota.senderHistoryShare,
-            BUSY_RETRY_MS,
-            owner,
-          ],
-        ) as Promise<[string, number | string | undefined, string?]>,
-      b,
-    );
-  }
-
-  private rememberOwner(peerId: string, serverId: string): void {
-    this.owners.delete(peerId);
-    this.owners.set(peerId, serverId);
-    if (this.owners.size > OWNER_CACHE_MAX) this.owners.delete(this.owners.keys().next().value as string);
+    return this.signals.publish(signal);
   }
 
   async replay(peerId: string, afterSeq: number | null, limit = REPLAY_PAGE_DEFAULT): Promise<ReplayResult> {
     this.assertOpen();
-    // One page per call (XRANGE ... COUNT): a reply is at most `limit` entries, never the whole history.
-    const count = Math.max(1, Math.floor(limit));
-    const res = (await this.run(
-      () =>
-        scripts.replay.run(
-          this.clients.command,
-          [this.k.seq(peerId), this.k.history(peerId)],
-          [afterSeq === null ? '' : String(afterSeq), this.o.timeouts.resume.historyMaxAgeMs, count + 1],
-        ),
-      this.k.bucketOf(peerId),
-    )) as [number, string?, number?, Array<[string, string[]]>?];
-    const last = Number(res[0]);
-    const local = this.sessions.get(peerId);
-    const raise = (seq: number) => {
-      if (local) local.floor = Math.max(local.floor, seq);
-    };
-    if (afterSeq === null) {
-      raise(last);
-      return { deliveries: [], more: false, lastSeq: last };
-    }
-    if (res[1] === 'seq_reset') {
-      // Clamped (see the replay script): the peer continues from Redis' last seq.
-      raise(last);
-      return { deliveries: [], more: false, lastSeq: last, gap: { reason: 'seq_reset', missedFrom: last + 1, missedTo: afterSeq } };
-    }
-    // The script reads one entry past the page: that it exists is `more`.
-    const rows = res[3] ?? [];
-    const deliveries = rows.slice(0, count).map(([id, fields]) => toDelivery(id, fields));
-    const oldest = Number(res[2]);
-    raise(last);
-    const result: ReplayResult = { deliveries, more: rows.length > count, lastSeq: last };
-    if (afterSeq + 1 < oldest) result.gap = { reason: 'trimmed', missedFrom: afterSeq + 1, missedTo: oldest - 1 };
-    return result;
+    return this.signals.replay(peerId, afterSeq, limit);
   }
 
   async presence(): Promise<PresenceEntry[]> {
@@ -592,19 +468,6 @@ export class RedisBackplane implements Backplane {
   private assertOpen(): void {
     if (this.closed) throw new BackplaneError('backplane_unavailable', 'backplane closed');
   }
-}
-
-/** Why the publish script answered busy (quota.ts states each bound). */
-const BUSY_WHY: Record<string, string> = {
-  rate: 'over the signals or bytes per second into one recipient',
-  share: "this sender holds its share of the away recipient's history",
-  full: "the away recipient's history is full of signals accepted while it was away",
-};
-
-function toDelivery(id: string, fields: string[]): Delivery {
-  const f: Record<string, string> = {};
-  for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]] = fields[i + 1];
-  return { from: f.f, id: f.i, seq: Number(id.split('-')[0]), data: f.d, ts: Number(f.t) };
 }
 
 /** One attachment of a peer on this server (a class, not a closure per attach). */
