@@ -14,6 +14,7 @@
 import { SignJWT, jwtVerify, errors, JWTVerifyGetKey } from 'jose';
 import { z } from 'zod';
 import { AUTH_TOKEN_SUBPROTOCOL_PREFIX, PEER_ID_PATTERN } from '../protocol/phoenix';
+import { JTI_PATTERN } from './revocation';
 
 export { PEER_ID_PATTERN };
 
@@ -66,6 +67,7 @@ const claimsSchema = z.object({
   acct: z.string().regex(ACCOUNT_PATTERN, 'acct must be 1-64 characters of [A-Za-z0-9_.-]').optional(),
   grp: z.array(z.string().regex(GROUP_PATTERN, 'each grp entry must be 1-64 characters of [A-Za-z0-9_.-]')).max(MAX_GROUPS).optional(),
   sig: z.array(z.string().regex(ALLOW_ENTRY, 'each sig entry must be a peer id or group:<name>')).max(MAX_ALLOW_ENTRIES).optional(),
+  jti: z.string().regex(JTI_PATTERN, 'jti must be 1-128 printable ASCII characters without spaces').optional(),
 });
 
 /**
@@ -131,7 +133,7 @@ export async function signToken(
   secret: string,
   id: TokenSubject,
   ttlSec = DEFAULT_TOKEN_TTL_SEC,
-  opts: { maxTtlSec?: number; audience?: string; issuer?: string } = {},
+  opts: { maxTtlSec?: number; audience?: string; issuer?: string; jti?: string } = {},
 ): Promise<string> {
   const maxTtlSec = opts.maxTtlSec ?? DEFAULT_TOKEN_MAX_TTL_SEC;
   if (!Number.isSafeInteger(ttlSec)) throw new RangeError(`token lifetime must be a whole number of seconds, got ${String(ttlSec)}`);
@@ -140,14 +142,15 @@ export async function signToken(
       `token lifetime ${ttlSec} s exceeds the maximum ${maxTtlSec} s (SLUICE_TOKEN_MAX_TTL_SEC): servers would refuse it`,
     );
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT(tokenClaims(id))
+  const jwt = new SignJWT(tokenClaims(id))
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(id.sub)
     .setIssuer(opts.issuer ?? DEFAULT_ISSUER)
     .setAudience(opts.audience ?? DEFAULT_AUDIENCE)
     .setIssuedAt(now)
-    .setExpirationTime(now + ttlSec)
-    .sign(key(secret));
+    .setExpirationTime(now + ttlSec);
+  if (opts.jti) jwt.setJti(opts.jti);
+  return jwt.sign(key(secret));
 }
 
 /** The private claims of a peer token (kind, acct, grp, sig), for any signer. */
@@ -165,6 +168,24 @@ export async function verifyToken(
   token: string | null | undefined,
   opts: VerifyOptions = {},
 ): Promise<PeerIdentity> {
+  return (await verifyTokenClaims(secret, token, opts)).id;
+}
+
+/** A verified token: the peer's identity, and the claims a revocation matches (app/auth/revocation.ts). */
+export interface VerifiedToken {
+  id: PeerIdentity;
+  jti?: string;
+  /** Epoch seconds. */
+  iat?: number;
+  exp: number;
+}
+
+/** verifyToken, keeping `jti`, `iat` and `exp` beside the identity (the server matches revocations with them). */
+export async function verifyTokenClaims(
+  secret: VerificationKey,
+  token: string | null | undefined,
+  opts: VerifyOptions = {},
+): Promise<VerifiedToken> {
   if (!token) throw new TokenError('missing', 'a token is required (Sec-WebSocket-Protocol: phoenix, base64url.bearer.phx.<token>)');
   const maxTtlSec = opts.maxTtlSec ?? DEFAULT_TOKEN_MAX_TTL_SEC;
   const skew = opts.clockSkewSec ?? TOKEN_CLOCK_SKEW_SEC;
@@ -227,7 +248,7 @@ export async function verifyToken(
   const id: PeerIdentity = { sub: claims.data.sub, kind: claims.data.kind, account: acct ?? DEFAULT_ACCOUNT };
   if (grp) id.groups = grp;
   if (sig) id.allow = sig;
-  return id;
+  return { id, jti: claims.data.jti, iat, exp };
 }
 
 /** Unpadded base64 in either alphabet: phoenix.js sends standard base64 (btoa), which for a JWT is also base64url. */

@@ -21,6 +21,8 @@ import {
 } from './budget';
 import { AwayShares, InboundBucket, RecipientBusyError } from './quota';
 import { dedupeKey, DedupeWindow } from './dedupe';
+import type { Revocation } from '../auth/revocation';
+import { RevocationReplica } from './revocations';
 import {
   AttachingPeer,
   AttachOptions,
@@ -263,6 +265,14 @@ export class MemoryBackplane implements Backplane {
   subscribePresence(listener: (ev: PresenceEvent) => void): () => void {
     this.events.on('presence', listener);
     return () => this.events.off('presence', listener);
+  }
+
+  /** One replica for every server sharing this backplane: a revocation reaches them all at once. */
+  readonly revocations = new RevocationReplica();
+
+  async revoke(r: Revocation): Promise<void> {
+    this.assertOpen();
+    this.revocations.apply(r);
   }
 
   health(): BackplaneHealth {

@@ -8,8 +8,10 @@
  * `RedisBackplane` (a region of servers).
  */
 import type { TargetCheck } from '../auth/policy';
+import type { Revocation } from '../auth/revocation';
 import type { PeerKind } from '../auth/token';
 import type { MemoryBudget } from './budget';
+import type { RevocationReplica } from './revocations';
 
 /** Deliveries per replay page unless the caller asks for fewer (one Redis reply <= this x 64 KiB). */
 export const REPLAY_PAGE_DEFAULT = 32;
@@ -156,6 +158,17 @@ export interface Backplane {
   presence(): Promise<PresenceEntry[]>;
   /** Presence changes as they happen; returns the unsubscribe function. */
   subscribePresence(listener: (ev: PresenceEvent) => void): () => void;
+  /**
+   * This server's copy of the backplane's revocations (app/auth/revocation.ts): upgrades are checked
+   * against it, and its event closes the matching connections.
+   */
+  readonly revocations: RevocationReplica;
+  /**
+   * Keep `r` until `r.until` (a `peer` disconnect is not kept) and bring it to every server of the
+   * backplane: at once by broadcast, within revocationBoundMs (the contract) by resync. Throws
+   * BackplaneError('backplane_unavailable') when it could not be stored.
+   */
+  revoke(r: Revocation): Promise<void>;
   health(): BackplaneHealth;
   /** Health changes (for /readyz and metrics); returns the unsubscribe function. */
   onHealthChange(listener: (h: BackplaneHealth) => void): () => void;

@@ -8,7 +8,7 @@
  *                          ^                    |                   |
  *                          |            (any end of the socket: close, RST, timeout, refusal)
  *                          +------ waiting <----+-------------------+
- *   any --close(), HTTP 401, join refused as unauthorized, evicted--> stopped
+ *   any --close(), HTTP 401/403, join refused as unauthorized, evicted, revoked--> stopped
  *
  * Each socket is a Transport; it reports exactly one end, and `decideReconnect()` (reconnect-policy.ts) turns that
  * end into the next step: reconnect after a delay chosen by backoff.ts, or stop. Every timer's
@@ -52,7 +52,7 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
   private readonly random: Random;
   private readonly log: ClientLogger;
   private readonly backoff: Backoff;
-  private readonly outbox = new Outbox();
+  private readonly outbox: Outbox;
   private readonly heartbeat: Heartbeat;
 
   private _state: ClientState = 'idle';
@@ -104,6 +104,7 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
     this._peerId = opts.peerId ?? (typeof opts.token === 'string' ? subjectOf(opts.token) : undefined);
     this._lastSeq = opts.resumeFrom ?? null;
     this.backoff = new Backoff(this.timeouts.client, this.random);
+    this.outbox = new Outbox(this.timeouts.client.outboxMaxAgeMs);
     this.heartbeat = new Heartbeat(this.timeouts.client, () => this.makeRef(), {
       send: (ref) =>
         this.transport?.send(encode({ joinRef: null, ref, topic: PHOENIX_TOPIC, event: EVENTS.heartbeat, payload: {} })) ?? false,

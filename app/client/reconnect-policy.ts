@@ -20,6 +20,12 @@ export function decideReconnect(end: TransportEnd, t: Timeouts['client'], backof
         reason: 'unauthorized',
         stop: new SluiceClientError('unauthorized', 'upgrade refused with 401: token missing, invalid or expired', { status }),
       };
+    // Revoked by the operator (app/auth/revocation.ts): refused until the revocation ends. Stop.
+    if (status === 403)
+      return {
+        reason: 'revoked',
+        stop: new SluiceClientError('revoked', 'upgrade refused with 403: this token was revoked by the operator', { status }),
+      };
     // Draining: the server said when to come back (the LB routes the retry to a serving VM).
     if (status === 503)
       return {
@@ -43,6 +49,15 @@ export function decideReconnect(end: TransportEnd, t: Timeouts['client'], backof
       return {
         reason: 'evicted',
         stop: new SluiceClientError('evicted', 'another connection joined as this peer; this client stopped', { code: end.code }),
+      };
+    }
+    // CLOSE.revoked: the operator revoked this token or disconnected this peer: stop, do not retry.
+    if (end.code === CLOSE.revoked) {
+      return {
+        reason: 'revoked',
+        stop: new SluiceClientError('revoked', 'the operator revoked this token or disconnected this peer; this client stopped', {
+          code: end.code,
+        }),
       };
     }
     // Drain, rotation, restart: the server is fine and wants us back (elsewhere) promptly.

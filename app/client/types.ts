@@ -6,7 +6,8 @@ import type { Timeouts } from '../contract/timeouts';
 
 /**
  * idle -> connecting -> joining -> joined -> (connection lost) -> waiting -> connecting ...
- * `stopped` is terminal: reached by close() or by a refusal that retrying cannot fix (HTTP 401).
+ * `stopped` is terminal: reached by close() or by a refusal that retrying cannot fix (HTTP 401 or
+ * 403, close 4409 or 4403).
  */
 export type ClientState = 'idle' | 'connecting' | 'joining' | 'joined' | 'waiting' | 'stopped';
 
@@ -27,6 +28,7 @@ export type DisconnectReason =
   | 'seq_hole' // a delivery skipped a seq: reconnect and let the replay fill it
   | 'token_unavailable' // the token function threw
   | 'evicted' // close 4409 (CLOSE.evicted): the same peer joined on another connection; the client stops
+  | 'revoked' // close 4403 (CLOSE.revoked) or HTTP 403 on upgrade: the operator revoked the token or disconnected the peer; the client stops
   | 'client_closed'; // close() was called
 
 /** Minimal logger shape (pino-compatible). */
@@ -144,6 +146,7 @@ export type ClientErrorCode =
   | 'send_failed' // the server refused a signal for good (see `reason`)
   | 'protocol_error'
   | 'evicted' // another connection joined as this peer; the client stopped
+  | 'revoked' // the operator revoked this token or disconnected this peer (4403 / HTTP 403); the client stopped
   | 'listener_error' // an event listener threw
   | 'token_unavailable';
 

@@ -117,3 +117,25 @@ export function serverPingDueMs(t: Timeouts, sent: number): number {
   const p = t.server.pingIntervalMs;
   return sent === 0 ? p + p / 10 : (sent + 1) * p;
 }
+
+/**
+ * How long a backplane command (a Redis script, the revocation resync) may take before it fails with
+ * backplane_unavailable: a quarter of the client's wait for a reply (client.joinTimeoutMs), at least
+ * 200 ms. app/backplane/redis/clients.ts sets ioredis' commandTimeout from it.
+ */
+export function backplaneCommandTimeoutMs(t: Timeouts): number {
+  return Math.max(200, Math.floor(t.client.joinTimeoutMs / 4));
+}
+
+/**
+ * Longest from a revocation accepted by the admin API (persisted in the backplane) to the revoked
+ * peer's connection being gone from every server whose backplane is reachable. The broadcast
+ * (Redis pub/sub) usually does it in milliseconds; a server that missed it (its subscriber was
+ * reconnecting) re-reads the list within one resync interval, answered within the command timeout;
+ * the close it then sends is completed, or the socket cut, within drain.marginMs (closeWith).
+ * The rule revocation-bound keeps it <= REVOCATION_MAX_BOUND_MS; docs/security.md and
+ * test/backplane/revocation.test.ts use this function.
+ */
+export function revocationBoundMs(t: Timeouts): number {
+  return t.revocation.resyncIntervalMs + backplaneCommandTimeoutMs(t) + t.drain.marginMs;
+}

@@ -20,6 +20,8 @@ export const ALB_MAX_ADVISED_LIFETIME_SEC = 86_400;
 export const GCP_BACKEND_KEEPALIVE_SEC = 600;
 /** Presence must let a dead server's peers go within this, whatever the config (issue: "no more than 60 s"). */
 export const PRESENCE_MAX_BOUND_MS = 60_000;
+/** A revoked peer is off every server within this, whatever the config (issue 23: "within seconds"). */
+export const REVOCATION_MAX_BOUND_MS = 30_000;
 
 export const defaultTimeouts: Timeouts = {
   client: {
@@ -31,6 +33,7 @@ export const defaultTimeouts: Timeouts = {
     reconnectBaseMs: 250,
     reconnectCapMs: 10_000,
     restartJitterMs: 100,
+    outboxMaxAgeMs: 120_000,
   },
   server: {
     pingIntervalMs: 5_000,
@@ -47,8 +50,9 @@ export const defaultTimeouts: Timeouts = {
   },
   drain: { windowMs: 10_000, deadlineMs: 20_000, marginMs: 5_000 },
   gce: { watcherPollIntervalMs: 5_000, watcherRequestTimeoutMs: 2_000, minReadySec: 30, preemptible: false, dockerStopTimeoutSec: 30 },
-  resume: { historyMaxMessages: 1_000, historyMaxAgeMs: 5 * 60_000, dedupeWindowMs: 5 * 60_000, awayGraceMs: 60_000 },
+  resume: { historyMaxMessages: 1_000, historyMaxAgeMs: 5 * 60_000, dedupeWindowMs: 120_000, awayGraceMs: 60_000 },
   presence: { ttlMs: 30_000, renewIntervalMs: 10_000 },
+  revocation: { resyncIntervalMs: 5_000 },
 };
 
 /**

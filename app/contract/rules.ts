@@ -8,6 +8,7 @@ import {
   LB_TIMEOUT_RANGE_SEC,
   PRESENCE_MAX_BOUND_MS,
   READINESS_PROBE,
+  REVOCATION_MAX_BOUND_MS,
 } from './defaults';
 import {
   backendTimeoutSec,
@@ -15,6 +16,7 @@ import {
   lbHealthyAfterSec,
   longestLifetimeMs,
   reconnectBoundMs,
+  revocationBoundMs,
   shortestLifetimeMs,
   shutdownBudgetSec,
   shutdownScriptWaitSec,
@@ -260,9 +262,18 @@ export const RULES: readonly Rule[] = [
     ...fieldsOrdered('resume.historyMaxAgeMs', '>=', 'resume.awayGraceMs'),
   ),
   rule(
-    'dedupe-covers-history',
-    'A re-sent signal is recognised as long as the original can still be replayed: dedupe window >= history age.',
-    ...fieldsOrdered('resume.dedupeWindowMs', '>=', 'resume.historyMaxAgeMs'),
+    'outbox-outlives-reconnect',
+    'An unanswered signal survives the slowest reconnect (drain or dead-peer detection, backoff, connect, join) before the outbox gives it up.',
+    (t) => t.client.outboxMaxAgeMs >= reconnectBoundMs(t),
+    (t) => ({
+      message: `client.outboxMaxAgeMs (${t.client.outboxMaxAgeMs}) must be >= max(drain.deadlineMs, client.deadPeerDetectionMs) + client.reconnectCapMs + client.connectTimeoutMs + client.joinTimeoutMs (${reconnectBoundMs(t)})`,
+      values: { outboxMaxAgeMs: t.client.outboxMaxAgeMs, reconnectBoundMs: reconnectBoundMs(t) },
+    }),
+  ),
+  rule(
+    'dedupe-covers-outbox',
+    'Only the outbox re-sends a signal, and never later than its max age after send(): a dedupe window at least that long recognises every re-send of an accepted signal (the record is written at acceptance, after send()).',
+    ...fieldsOrdered('resume.dedupeWindowMs', '>=', 'client.outboxMaxAgeMs'),
   ),
   rule(
     'presence-renewed-before-expiry',
@@ -278,6 +289,15 @@ export const RULES: readonly Rule[] = [
     'The peers of a dead (SIGKILLed) server leave presence within 60 s.',
     (t) => t.presence.ttlMs <= PRESENCE_MAX_BOUND_MS,
     (t) => ({ message: `presence.ttlMs (${t.presence.ttlMs}) must be <= ${PRESENCE_MAX_BOUND_MS}`, values: { ttlMs: t.presence.ttlMs } }),
+  ),
+  rule(
+    'revocation-bound',
+    'A revoked peer is off every server within 30 s: one resync interval, one backplane command and the close handshake (revocationBoundMs).',
+    (t) => revocationBoundMs(t) <= REVOCATION_MAX_BOUND_MS,
+    (t) => ({
+      message: `revocation.resyncIntervalMs + backplane command timeout + drain.marginMs (${revocationBoundMs(t)}) must be <= ${REVOCATION_MAX_BOUND_MS}`,
+      values: { resyncIntervalMs: t.revocation.resyncIntervalMs, marginMs: t.drain.marginMs, boundMs: revocationBoundMs(t) },
+    }),
   ),
 ];
 

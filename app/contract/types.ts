@@ -24,6 +24,11 @@ export interface Timeouts {
     reconnectCapMs: number;
     /** After a polite close 1012/1001 (server restart) reconnect within random(0, this). */
     restartJitterMs: number;
+    /**
+     * The SDK's outbox stops re-sending an unanswered signal this long after send() (it rejects with
+     * `expired`, outcome unknown): the longest retry horizon, which the dedupe window must cover.
+     */
+    outboxMaxAgeMs: number;
   };
   server: {
     /** WebSocket ping to every connection this often. */
@@ -92,6 +97,14 @@ export interface Timeouts {
     ttlMs: number;
     /** Renew presence this often. */
     renewIntervalMs: number;
+  };
+  revocation: {
+    /**
+     * Every server re-reads the backplane's revocation list this often, whatever pub/sub delivered:
+     * a server that missed the broadcast (reconnecting to Redis) applies a revocation within
+     * revocationBoundMs (app/auth/revocation.ts).
+     */
+    resyncIntervalMs: number;
   };
 }
 

@@ -21,6 +21,7 @@ export const UNITS: TimeoutsUnits = {
     reconnectBaseMs: 'ms',
     reconnectCapMs: 'ms',
     restartJitterMs: 'ms',
+    outboxMaxAgeMs: 'ms',
   },
   server: { pingIntervalMs: 'ms', idleTimeoutMs: 'ms', maxConnectionLifetimeMs: 'ms', lifetimeJitter: 'ratio' },
   lb: { kind: 'kind', idleTimeoutSec: 's', maxConnectionLifetimeSec: 's', connectionDrainingSec: 's', backendKeepAliveSec: 's' },
@@ -28,6 +29,7 @@ export const UNITS: TimeoutsUnits = {
   gce: { watcherPollIntervalMs: 'ms', watcherRequestTimeoutMs: 'ms', minReadySec: 's', preemptible: 'flag', dockerStopTimeoutSec: 's' },
   resume: { historyMaxMessages: 'count', historyMaxAgeMs: 'ms', dedupeWindowMs: 'ms', awayGraceMs: 'ms' },
   presence: { ttlMs: 'ms', renewIntervalMs: 'ms' },
+  revocation: { resyncIntervalMs: 'ms' },
 };
 
 /** Units that must be positive finite numbers (durations and counts). */

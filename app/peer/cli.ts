@@ -171,7 +171,7 @@ const program = new Command('peer')
         .join(', ') || 'no answer';
     const code = summary.lost > 0 || summary.duplicated > 0 ? 1 : fatal ? 3 : never.length > 0 ? 4 : summary.failed > 0 ? 5 : 0;
     if (code === 1) process.stderr.write(`peer: ${summary.lost} signal(s) lost, ${summary.duplicated} duplicated\n`);
-    if (code === 3) process.stderr.write(`peer: stopped by itself: ${JSON.stringify(summary.fatal)}\n`);
+    if (code === 3) process.stderr.write(`peer: stopped by itself: ${JSON.stringify(summary.fatal)}${stopHint(summary)}\n`);
     if (code === 4)
       process.stderr.write(
         `peer: ${never.length === peers.length ? 'never connected' : `${never.length} of ${peers.length} peers never joined`} (${urls.join(', ')}: ${tried}); is the server or region running?\n`,
@@ -182,6 +182,15 @@ const program = new Command('peer')
       );
     process.exitCode = code;
   });
+
+/** Why a peer that stopped by itself will not come back on its own (said after the stop reasons). */
+function stopHint(summary: FleetSummary | PeerSummary): string {
+  const reasons = 'peers' in summary ? Object.keys(summary.fatal) : [summary.fatal];
+  if (reasons.includes('revoked'))
+    return ' (revoked: the operator revoked this token or disconnected this peer (close 4403 / HTTP 403); it is not retried: mint a new token)';
+  if (reasons.includes('unauthorized')) return ' (unauthorized: the token was refused with 401: missing, invalid or expired)';
+  return '';
+}
 
 // Usage errors exit 2 (commander's default is 1); --help exits 0.
 program.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));

@@ -294,6 +294,13 @@ export const CLOSE = {
    * A code of its own, so no client ever has to match a close reason's text.
    */
   evicted: 4409,
+  /**
+   * Private-use (as HTTP 403 Forbidden): an operator revoked this peer's token (its `jti`, or its
+   * `sub`) or disconnected the peer through the admin API (app/auth/revocation.ts). A client
+   * receiving it stops: "stop, do not retry" (a revoked token is refused at the upgrade, 403, until
+   * it expires). A code of its own, as `evicted`, so no client matches a reason's text.
+   */
+  revoked: 4403,
 } as const;
 
 /** Peer ids end up in topics and Redis keys: keep them short and boring. */

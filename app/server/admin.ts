@@ -11,6 +11,7 @@
  *   GET  /presence[?account=A]         online and away peers (from the backplane), each with its
  *                                      account; with `account`, that account's only
  *   GET  /presence/stream[?account=A]  presence changes as server-sent events (same filter)
+ *   POST /revoke, POST /disconnect, GET /revocations   revocation (revoke.ts)
  *
  * With SLUICE_ADMIN_TOKEN set (required in production and off loopback) every route but
  * GET /metrics needs `Authorization: Bearer <token>`: 401 without it, 403 with a wrong one.
@@ -23,20 +24,22 @@ import type { Logger } from 'pino';
 import { accountOf, subOf } from '../auth/policy';
 import { ACCOUNT_PATTERN } from '../auth/token';
 import { Backplane, BackplaneError, PresenceEntry, PresenceEvent } from '../backplane/types';
+import { RegionalBackplane } from '../backplane/regions';
 import type { ServerConfig } from './config';
 import type { Drainer, DrainReport, DrainState } from './drain';
 import { json, parseTarget } from './http';
 import type { Metrics } from './metrics';
+import { RevocationAdmin, REVOCATION_ROUTES, serveRevocation } from './revoke';
 
 /**
  * What the admin listener reads and does, and nothing more: the server (server.ts) implements it,
  * so this module never loads the server and a test can hand it any object of this shape.
  */
-export interface AdminServer {
-  readonly config: Pick<ServerConfig, 'serverId' | 'adminToken'>;
+export interface AdminServer extends RevocationAdmin {
+  readonly config: Pick<ServerConfig, 'serverId' | 'adminToken' | 'timeouts' | 'limits'>;
   readonly log: Logger;
   readonly metrics: Pick<Metrics, 'adminRefused' | 'registry'>;
-  readonly backplane: Pick<Backplane, 'kind' | 'health' | 'presence' | 'subscribePresence'>;
+  readonly backplane: Pick<Backplane, 'kind' | 'health' | 'presence' | 'subscribePresence' | 'revoke' | 'revocations'>;
   readonly drainer: Pick<Drainer, 'progress'>;
   readonly lifecycle?: { status(): object };
   readonly state: DrainState;
@@ -46,7 +49,7 @@ export interface AdminServer {
   drained(): Promise<DrainReport>;
 }
 
-const ROUTES = ['/drain', '/status', '/metrics', '/presence', '/presence/stream'];
+const ROUTES = ['/drain', '/status', '/metrics', '/presence', '/presence/stream', ...REVOCATION_ROUTES];
 
 /**
  * Bearer check for SLUICE_ADMIN_TOKEN. Both sides are hashed first, so timingSafeEqual compares
@@ -158,6 +161,7 @@ export function createAdminHandler(server: AdminServer): AdminHandler {
         return;
       }
       default:
+        if (serveRevocation(server, route, url, res, fail)) return;
         if (ROUTES.includes(url.pathname)) return json(res, 405, { error: 'method_not_allowed' });
         return json(res, 404, { error: 'not_found' });
     }
@@ -194,5 +198,7 @@ function status(server: AdminServer) {
     drain: server.drainer.progress() ?? null,
     backplane: { kind: server.backplane.kind, ...server.backplane.health() },
     lifecycleWatcher: server.lifecycle?.status() ?? null,
+    // Several regions (docs/regions.md): this server's region and what it published into each home.
+    regions: server.backplane instanceof RegionalBackplane ? server.backplane.routing() : null,
   };
 }

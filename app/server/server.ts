@@ -9,7 +9,8 @@ import pino, { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { DEFAULT_SIGNAL_POLICY, peerAddress, senderChecks } from '../auth/policy';
 import { IssuerKeys, JWKS_ALGORITHMS } from '../auth/keys';
-import { TokenCarrier, TokenError, upgradeToken, verifyToken } from '../auth/token';
+import type { TokenFacts } from '../auth/revocation';
+import { TokenCarrier, TokenError, upgradeToken, VerifiedToken, verifyTokenClaims } from '../auth/token';
 import { MemoryBackplane } from '../backplane/memory';
 import type { Backplane } from '../backplane/types';
 import { backplaneReadinessGraceMs } from '../contract/timeouts';
@@ -22,6 +23,7 @@ import { ConnectionContext, PeerConnection } from './connection';
 import { DeadlineWheel } from './deadlines';
 import { Drainer, DrainReport, DrainState } from './drain';
 import { createMetrics, Metrics } from './metrics';
+import { closeRevoked } from './revoke';
 import { SocketBudget } from './sockets';
 
 export interface SluiceServerOptions {
@@ -50,6 +52,8 @@ export class SluiceServer implements AdminServer {
   private readonly connections = new Set<PeerConnection>();
   /** Open connections by peer address `<account>/<sub>` (SLUICE_MAX_CONNECTIONS_PER_PEER). */
   private readonly byPeer = new Map<string, Set<PeerConnection>>();
+  /** What a revocation matches of each connection's token (jti, iat), beside its address. */
+  private readonly tokenFacts = new WeakMap<PeerConnection, TokenFacts>();
   /** Upgrades between their request and their WebSocket (token verification). */
   private upgrading = 0;
   private readonly publicSockets: SocketBudget;
@@ -186,6 +190,11 @@ export class SluiceServer implements AdminServer {
         this.log.error({ detail: h.detail }, 'backplane refused this server id, draining');
         void this.drain('server_id_conflict');
       }
+    });
+    // A revocation (made on any server: the backplane brings it) closes the matching connections.
+    this.backplane.revocations.onRevocation((r) => {
+      const closed = closeRevoked(this.connections, (c) => this.tokenFacts.get(c), r);
+      if (closed > 0) this.log.info({ kind: r.kind, closed }, 'revoked connections closed');
     });
     this.drainer.on('state', (state: DrainState, reason: string) => {
       this.metrics.draining.set(state === 'draining' ? 1 : 0);
@@ -337,7 +346,7 @@ export class SluiceServer implements AdminServer {
     // overshoot it while tokens are verified. /readyz is not affected: the LB keeps routing here.
     const { maxConnections, maxConnectionsPerPeer, tokenMaxTtlSec } = this.config.limits;
     if (this.connections.size + this.upgrading >= maxConnections) return rejected(503, 'at_capacity', retry);
-    let peer;
+    let verified: VerifiedToken;
     let carrier: TokenCarrier | undefined;
     this.upgrading++;
     try {
@@ -346,7 +355,7 @@ export class SluiceServer implements AdminServer {
         queryAllowed: tokenInQueryAllowed(this.config),
       });
       carrier = found.carrier;
-      peer = await verifyToken(this.keys?.resolver ?? this.config.tokenSecret, found.token, {
+      verified = await verifyTokenClaims(this.keys?.resolver ?? this.config.tokenSecret, found.token, {
         algorithms: this.keys ? JWKS_ALGORITHMS : undefined,
         maxTtlSec: tokenMaxTtlSec,
         issuer: this.config.tokenIssuer,
@@ -364,7 +373,16 @@ export class SluiceServer implements AdminServer {
     // The drain may have started while the token was being verified.
     if (this.drainer.state !== 'serving') return rejected(503, 'draining', retry);
     if (!this.ready().ok) return rejected(503, 'not_ready', retry);
+    const peer = verified.id;
     const address = peerAddress(peer.account, peer.sub);
+    // Revoked (app/auth/revocation.ts): 403 until the revocation ends; the SDK stops on it. Checked
+    // after the last await, so a revocation applied meanwhile either refuses this or closes it.
+    const facts: TokenFacts = { address, jti: verified.jti, iat: verified.iat };
+    const revoked = this.backplane.revocations.match(facts);
+    if (revoked) {
+      this.log.info({ reason: 'revoked', by: revoked.kind, peer: peer.sub, account: peer.account }, 'upgrade refused: token revoked');
+      return rejected(403, 'token_revoked');
+    }
     if (this.connections.size >= maxConnections) return rejected(503, 'at_capacity', retry);
     // Per-peer cap: the newest JOINED connection wins (older ones are evicted at join), so more
     // than a few open at once for one sub are unjoined attempts; refuse the new one until one ends.
@@ -379,6 +397,7 @@ export class SluiceServer implements AdminServer {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const conn = new PeerConnection(ws, socket, peer, this.connectionContext, checks);
       this.connections.add(conn);
+      this.tokenFacts.set(conn, facts);
       const mine = this.byPeer.get(address) ?? new Set<PeerConnection>();
       mine.add(conn);
       this.byPeer.set(address, mine);

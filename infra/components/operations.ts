@@ -3,34 +3,16 @@
  * with their runbook text, an uptime check on the public endpoint and a small dashboard.
  *
  * Where the lines come from: the server logs one JSON object per line to stdout (pino: `msg`, numeric
- * `level`, the fields), the container runs under docker on COS, and the VMs have
- * `google-logging-enabled: true` (ServerFleet), which turns on COS's logging agent for container
- * stdout/stderr. The log name (`cos_containers`) and the parse of a JSON line into `jsonPayload` are what
- * the agent is known to do, but no doc sentence for them was found with the search tool (docs corpus):
- * LOG_SOURCE is the one place to adjust, and docs/deploy-gce.md "Operating in production" says how to check it
- * (Logs Explorer, one `drain finished` line) before relying on the alerts.
- *
- * The `msg` texts are the server's, matched exactly (SERVER_LOG below, test/infra/operations.test.ts
- * reads them back from app/server and app/lifecycle so a renamed message fails the test).
+ * `level`, the fields); on GCE the unit runs the container with Docker's `gcplogs` logging driver
+ * (vm-boot.ts), which writes each line as the text of `jsonPayload.message` in the log
+ * `gcplogs-docker-driver` of the VM's `gce_instance`. The filters and extractors, with the sources
+ * for that layout, live in log-metrics.ts; test/infra/log-lines.test.ts runs them on real server lines.
  */
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
 import { drainEndBoundMs, LbKind, Timeouts } from '../../app/contract/timeouts';
 import { HEALTH_PATH } from '../../app/protocol/endpoints';
-
-/** The exact `msg` of each line the metrics count, and the file that logs it. */
-export const SERVER_LOG = {
-  drainFinished: { msg: 'drain finished', file: 'app/server/server.ts' },
-  backplaneUnavailable: { msg: 'backplane unavailable', file: 'app/server/server.ts' },
-  backplaneRecovered: { msg: 'backplane recovered', file: 'app/server/server.ts' },
-  watcherPollFailed: { msg: 'lifecycle watcher: poll failed, retrying next interval', file: 'app/lifecycle/watcher.ts' },
-  idleTimeout: { msg: 'idle limit passed, terminating', file: 'app/server/connection.ts' },
-  connectionOpen: { msg: 'connection open', file: 'app/server/connection.ts' },
-  connectionClosed: { msg: 'connection closed', file: 'app/server/connection.ts' },
-} as const;
-
-/** The container log lines of the server VMs (see the header: adjust here if the agent differs). */
-export const LOG_SOURCE = 'resource.type="gce_instance" AND log_id("cos_containers")';
+import { logMetricSpecs } from './log-metrics';
 
 export interface OperationsArgs {
   project: string;
@@ -42,70 +24,6 @@ export interface OperationsArgs {
   /** Notification targets: an email (a channel is created) and/or an existing channel id. */
   alertEmail?: string;
   alertChannel?: string;
-}
-
-type MetricSpec = { name: string; filter: string; description: string; labels?: Record<string, string>; distribution?: string };
-
-/** The log-based metrics (pure: the tests and the dashboard read the same list). */
-export function logMetricSpecs(t: Timeouts): Record<string, MetricSpec> {
-  const m = (msg: string, extra = '') => `${LOG_SOURCE} AND jsonPayload.msg="${msg}"${extra}`;
-  return {
-    drains: {
-      name: 'sluice/drains',
-      filter: m(SERVER_LOG.drainFinished.msg),
-      description: 'Drains finished (one per server drain), by reason',
-      labels: { reason: 'EXTRACT(jsonPayload.reason)' },
-    },
-    drainDuration: {
-      name: 'sluice/drain_duration',
-      filter: m(SERVER_LOG.drainFinished.msg),
-      description: 'Drain duration (ms), from the drain finished line',
-      distribution: 'EXTRACT(jsonPayload.durationMs)',
-    },
-    drainResets: {
-      name: 'sluice/drain_resets',
-      filter: m(SERVER_LOG.drainFinished.msg, ' AND jsonPayload.reset>0'),
-      description: 'Drains that reset (RST) connections still open at the deadline',
-    },
-    drainOverruns: {
-      name: 'sluice/drain_overruns',
-      filter: m(SERVER_LOG.drainFinished.msg, ` AND jsonPayload.durationMs>${drainEndBoundMs(t)}`),
-      description: `Drains longer than drain.deadlineMs + drain.marginMs (${drainEndBoundMs(t)} ms)`,
-    },
-    watcherPollFailures: {
-      name: 'sluice/watcher_poll_failures',
-      filter: m(SERVER_LOG.watcherPollFailed.msg),
-      description:
-        'Lifecycle watcher polls that failed, by HTTP status and failure (a 403 is permission: role missing, or quota: rateLimitExceeded)',
-      labels: { status: 'EXTRACT(jsonPayload.status)', failure: 'EXTRACT(jsonPayload.failure)' },
-    },
-    backplaneUnavailable: {
-      name: 'sluice/backplane_unavailable',
-      filter: m(SERVER_LOG.backplaneUnavailable.msg),
-      description: 'Backplane (Redis) became unavailable on a server',
-    },
-    backplaneRecovered: {
-      name: 'sluice/backplane_recovered',
-      filter: m(SERVER_LOG.backplaneRecovered.msg),
-      description: 'Backplane (Redis) became available again on a server',
-    },
-    idleTimeouts: {
-      name: 'sluice/idle_timeouts',
-      filter: m(SERVER_LOG.idleTimeout.msg),
-      description: 'Connections terminated after the idle limit (dead peers: no frame, no pong)',
-    },
-    connectionsOpened: {
-      name: 'sluice/connections_opened',
-      filter: m(SERVER_LOG.connectionOpen.msg),
-      description: 'WebSocket connections opened',
-    },
-    connectionsClosed: {
-      name: 'sluice/connections_closed',
-      filter: m(SERVER_LOG.connectionClosed.msg),
-      description: 'WebSocket connections closed, by reason',
-      labels: { reason: 'EXTRACT(jsonPayload.reason)' },
-    },
-  };
 }
 
 const metricType = (m: gcp.logging.Metric) => pulumi.interpolate`metric.type="logging.googleapis.com/user/${m.name}"`;

@@ -24,6 +24,16 @@ export const CONTAINER_NAME = 'sluice';
  * VM's). test/container/image.test.ts runs the built image with exactly these flags.
  */
 export const DOCKER_RUN_FLAGS = ['--init', '--network', 'host'] as const;
+/**
+ * Where the VM's container lines go: Docker's gcplogs driver, "docker run --log-driver=gcplogs ...",
+ * which on GCE "discovers configuration from the instance metadata service"
+ * (https://docs.docker.com/engine/logging/drivers/gcplogs/) and writes each stdout line as
+ * `jsonPayload.message` of the log `gcplogs-docker-driver` (log-metrics.ts has the layout, from the
+ * driver's source, and the filters that rely on it). It authenticates as the VM's service account
+ * (Application Default Credentials), which holds roles/logging.logWriter (AGENT_ROLES in identity.ts).
+ * Only the GCE unit adds it: podman (the container test) has no gcplogs driver.
+ */
+export const GCE_LOG_FLAGS = ['--log-driver', 'gcplogs'] as const;
 /** tmpfs file with SLUICE_ADMIN_TOKEN=..., written by prestart, read by docker run and the shutdown script. */
 export const ADMIN_ENV_FILE = '/run/sluice/admin.env';
 
@@ -139,7 +149,7 @@ StartLimitIntervalSec=0
 Environment=HOME=/var/lib/sluice
 ExecStartPre=/bin/bash /etc/sluice/prestart.sh
 ExecStartPre=-/usr/bin/docker rm -f ${CONTAINER_NAME}
-ExecStart=/usr/bin/docker run --rm --name ${CONTAINER_NAME} ${DOCKER_RUN_FLAGS.join(' ')} \\
+ExecStart=/usr/bin/docker run --rm --name ${CONTAINER_NAME} ${DOCKER_RUN_FLAGS.join(' ')} ${GCE_LOG_FLAGS.join(' ')} \\
   --env-file /etc/sluice/server.env --env-file /run/sluice/instance.env --env-file /run/sluice/secret.env --env-file ${ADMIN_ENV_FILE} \\
   ${spec.image}
 # SIGTERM starts the drain; SIGKILL only after gce.dockerStopTimeoutSec (rule docker-stop-covers-drain).

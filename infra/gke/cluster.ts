@@ -2,7 +2,7 @@ import * as gcp from '@pulumi/gcp';
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import type { GkeClusterConfig } from './config';
-import { clusterProblems } from './requirements';
+import { ClusterApi, clusterProblems } from './requirements';
 
 /** Network tag on the GKE nodes: the Network component's LB firewall rule targets it (pod IPs are node alias IPs). */
 export const GKE_NODE_TAG = 'sluice-server';
@@ -71,6 +71,8 @@ export class GkeCluster extends pulumi.ComponentResource {
   readonly workloadPool: string;
   /** Resources the Kubernetes resources wait for (the cluster, its node pool). */
   readonly ready: pulumi.Resource[];
+  /** The API server's endpoint and CA (the CRD wait reads it directly, as the provider does). */
+  readonly api: pulumi.Output<ClusterApi>;
   /**
    * What the cluster (created or read) reports against the requirements (requirements.ts: NetworkPolicy
    * enforcement, the Gateway API); empty when fit. gkeStack refuses the cluster on any (refusal()).
@@ -196,6 +198,9 @@ export class GkeCluster extends pulumi.ComponentResource {
       );
     this.name = cluster.name;
     this.network = cluster.network.apply((n) => n ?? '');
+    this.api = pulumi
+      .all([cluster.endpoint, cluster.masterAuth])
+      .apply(([endpoint, auth]) => ({ endpoint, caCertificate: auth?.clusterCaCertificate ?? '' }));
     const kubeconfig = pulumi
       .all([cluster.name, cluster.endpoint, cluster.masterAuth])
       .apply(([n, endpoint, auth]) => renderKubeconfig(`gke_${n}`, endpoint, auth?.clusterCaCertificate ?? ''));

@@ -10,7 +10,7 @@ import type { IGCPBackendPolicy } from '@kubernetes-models/gke/networking.gke.io
 import type { IHealthCheckPolicy } from '@kubernetes-models/gke/networking.gke.io/v1/HealthCheckPolicy';
 import { backendTimeoutSec, READINESS_PROBE, Timeouts } from '../../app/contract/timeouts';
 import { READINESS_PATH, SERVER_PORT, SOCKET_PATH } from '../../app/protocol/endpoints';
-import { RequiredKind, servedCrds } from './requirements';
+import { ClusterApi, RequiredKind, servedCrds } from './requirements';
 
 /** A schema type whose leaves may be Pulumi inputs (names of resources not created yet). */
 export type DeepInput<T> = T extends string | number | boolean
@@ -33,6 +33,8 @@ export interface ServerGatewayArgs {
   domain?: string;
   /** What the CRD reads wait for (the created cluster and its node pool; nothing for an existing cluster). */
   clusterReady: pulumi.Resource[];
+  /** The cluster's API server (endpoint, CA): the CRD wait reads it before the reads above. */
+  clusterApi: pulumi.Input<ClusterApi>;
 }
 
 /**
@@ -72,7 +74,7 @@ export class ServerGateway extends pulumi.ComponentResource {
       : undefined;
 
     // Each custom resource is sent only once its CRD is Established and serves v1 (requirements.ts).
-    const crds = servedCrds(name, { parent: this, dependsOn: args.clusterReady });
+    const crds = servedCrds(name, { parent: this, dependsOn: args.clusterReady }, args.clusterApi);
     const meta = (n: string, kind: RequiredKind) => crds.gate(kind).apply(() => ({ name: n, namespace: args.namespace }));
     const after = { parent: this, dependsOn: crds.reads };
     const targetRef = { group: '', kind: 'Service', name: args.serviceName };

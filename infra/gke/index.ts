@@ -119,6 +119,7 @@ export function gkeStack(cfg: StackConfig, opts: pulumi.ComponentResourceOptions
       timeouts: cfg.timeouts,
       domain: cfg.domain,
       clusterReady: cluster.ready,
+      clusterApi: cluster.api,
     },
     k8sOpts,
   );

@@ -12,11 +12,14 @@
  *  - The Gateway API. "The Gateway API is supported on VPC-native clusters only" and "Your cluster must
  *    have the HttpLoadBalancing add-on enabled" (cloud.google.com/kubernetes-engine/docs/how-to/deploying-gateways);
  *    the cluster's gatewayApiConfig channel must not be CHANNEL_DISABLED.
- *  - The four CRDs the stack's custom resources need, read from the cluster and required to be
- *    Established and to serve the version used, before any of those resources is sent.
+ *  - The four CRDs the stack's custom resources need, waited for (bounded retry, crd-wait.ts), read
+ *    from the cluster and required to be Established and to serve the version used, before any of
+ *    those resources is sent.
  */
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
+import { MockMonitor } from '@pulumi/pulumi/runtime/mocks';
+import { CRD_WAIT, CrdFacts, crdProblem, execCredentialToken, kubeApiReader, waitForServedCrds } from './crd-wait';
 
 /** The CRDs behind the custom resources of ServerGateway: `<plural>.<group>` and the version the stack sends. */
 export const REQUIRED_CRDS = {
@@ -69,34 +72,37 @@ export function refusal(cluster: pulumi.Input<string>, problems: pulumi.Input<st
   });
 }
 
-/** The CRD object fields the readiness check reads. */
-export interface CrdFacts {
-  spec?: { versions?: Array<{ name?: string; served?: boolean }> };
-  status?: { conditions?: Array<{ type?: string; status?: string }>; acceptedNames?: { kind?: string } };
-}
-
-/** Why a CRD cannot take objects of `version` yet (undefined: it is Established and serves it). */
-export function crdProblem(name: string, version: string, crd: CrdFacts | undefined): string | undefined {
-  if (!crd) return `CRD ${name} is not installed`;
-  const established = crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
-  if (!established) return `CRD ${name} is not Established yet`;
-  if (!crd.spec?.versions?.some((v) => v.name === version && v.served === true)) return `CRD ${name} does not serve ${version}`;
-  return undefined;
+/** Where the cluster's API server is: its endpoint (host or IP) and masterAuth.clusterCaCertificate (base64 PEM). */
+export interface ClusterApi {
+  endpoint: string;
+  caCertificate: string;
 }
 
 /**
- * Read every required CRD through the cluster's provider (after `dependsOn`: the cluster and its node
- * pool, or the checked existing cluster) and resolve, per kind, once it is Established and serves
- * the version. Custom resources take `gate(kind)` into their metadata, so none is sent before its CRD
- * is served; a missing or unserved CRD fails the deployment with the CRD named.
+ * Wait (bounded retry, crd-wait.ts) until every required CRD is Established and serves its version,
+ * then read each through the cluster's provider (after `dependsOn`: the cluster and its node pool, or
+ * the checked existing cluster) and resolve, per kind, once the read confirms it. Custom resources take
+ * `gate(kind)` into their metadata, so none is sent before its CRD is served; a CRD that never comes
+ * fails the deployment with the CRD named and why.
+ *
+ * The wait reads the live cluster, so it runs only against a real engine: under mocks (the offline
+ * plan, the tests) there is no cluster to reach and the reads follow at once. A preview reads once
+ * (no waiting: it creates nothing); `pulumi up` waits up to CRD_WAIT.timeoutMs.
  */
 export function servedCrds(
   name: string,
   opts: pulumi.CustomResourceOptions,
+  api: pulumi.Input<ClusterApi>,
+  wait: (api: ClusterApi) => Promise<unknown> = waitOnLiveCluster,
 ): { reads: pulumi.Resource[]; gate(kind: RequiredKind): pulumi.Output<true> } {
+  const waited = pulumi.output(api).apply(async (a) => {
+    if (!(pulumi.runtime.getMonitor() instanceof MockMonitor)) await wait(a);
+    return true;
+  });
   const reads = new Map<RequiredKind, k8s.apiextensions.v1.CustomResourceDefinition>();
   for (const [kind, { crd }] of Object.entries(REQUIRED_CRDS) as Array<[RequiredKind, { crd: string }]>) {
-    reads.set(kind, k8s.apiextensions.v1.CustomResourceDefinition.get(`${name}-crd-${kind.toLowerCase()}`, crd, opts));
+    const id = waited.apply(() => crd);
+    reads.set(kind, k8s.apiextensions.v1.CustomResourceDefinition.get(`${name}-crd-${kind.toLowerCase()}`, id, opts));
   }
   return {
     reads: [...reads.values()],
@@ -111,4 +117,12 @@ export function servedCrds(
       });
     },
   };
+}
+
+/** The real wait: the deploying identity's token, then CRD_WAIT's bounded retry (one read in a preview). */
+async function waitOnLiveCluster(api: ClusterApi): Promise<void> {
+  const token = await execCredentialToken();
+  const ca = Buffer.from(api.caCertificate, 'base64').toString('utf8');
+  const bounds = pulumi.runtime.isDryRun() ? { timeoutMs: 0, intervalMs: CRD_WAIT.intervalMs } : CRD_WAIT;
+  await waitForServedCrds(kubeApiReader(`https://${api.endpoint}`, ca, token), Object.values(REQUIRED_CRDS), bounds);
 }

@@ -24,7 +24,7 @@
 import type { Timeouts } from '../../app/contract/timeouts';
 import type { Evidence, ServerObservation } from '../../app/rollout/gates';
 import type { GateSource } from '../../app/rollout/source';
-import { logMetricSpecs } from '../components/operations';
+import { logMetricSpecs } from '../components/log-metrics';
 
 /** An OAuth 2 access token for the Monitoring API (scope monitoring.read). Called before each request. */
 export type TokenProvider = () => Promise<string>;

@@ -67,9 +67,11 @@ describe('timeouts contract', () => {
     ['lb-timeout-in-range', { lb: { kind: 'external-proxy-network', idleTimeoutSec: 30.5 } }],
     ['resume-grace-covers-reconnect', { resume: { awayGraceMs: 39_000 } }],
     ['resume-history-covers-grace', { resume: { historyMaxAgeMs: 30_000 } }],
-    ['dedupe-covers-history', { resume: { dedupeWindowMs: 60_000 } }],
+    ['outbox-outlives-reconnect', { client: { outboxMaxAgeMs: 30_000 } }],
+    ['dedupe-covers-outbox', { resume: { dedupeWindowMs: 60_000 } }],
     ['presence-renewed-before-expiry', { presence: { renewIntervalMs: 20_000 } }],
     ['presence-bound', { presence: { ttlMs: 90_000 } }],
+    ['revocation-bound', { revocation: { resyncIntervalMs: 25_000 } }],
   ];
 
   it('has a rejecting case for every rule', () => {

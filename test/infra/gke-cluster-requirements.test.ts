@@ -7,7 +7,8 @@
  */
 import * as pulumi from '@pulumi/pulumi';
 import { GkeCluster } from '../../infra/gke/cluster';
-import { clusterProblems, crdProblem, refusal, REQUIRED_CRDS } from '../../infra/gke/requirements';
+import { crdProblem } from '../../infra/gke/crd-wait';
+import { clusterProblems, refusal, REQUIRED_CRDS } from '../../infra/gke/requirements';
 import { PlanMocks } from '../../infra/plan/mocks';
 
 describe('cluster requirements', () => {

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { defaultTimeouts, drainEndBoundMs } from '../../app/contract/timeouts';
-import { LOG_SOURCE, logMetricSpecs, SERVER_LOG } from '../../infra/components/operations';
+import { integerAbove, LOG_SOURCE, logMetricSpecs, SERVER_LOG } from '../../infra/components/log-metrics';
 import { parseStackConfig, StackConfigError } from '../../infra/config';
 import { BASE_CONFIG, render, Rendered, toRaw } from './harness';
 
@@ -39,19 +39,26 @@ describe('log-based metrics', () => {
         .map((s) => s.name)
         .sort(),
     );
-    for (const m of metrics) expect(String(m.inputs.filter).startsWith(`${LOG_SOURCE} AND jsonPayload.msg="`)).toBe(true);
+    // gcplogs ships the line as text in jsonPayload.message (log-metrics.ts): the msg is matched in it.
+    for (const m of metrics) expect(String(m.inputs.filter).startsWith(`${LOG_SOURCE} AND jsonPayload.message=~"\\"msg\\":\\"`)).toBe(true);
+    const drainFinished = `jsonPayload.message=~"\\"msg\\":\\"drain finished\\""`;
     const byName = Object.fromEntries(metrics.map((m) => [m.inputs.name as string, m.inputs as Record<string, any>]));
-    expect(byName['sluice/drain_resets'].filter).toBe(`${LOG_SOURCE} AND jsonPayload.msg="drain finished" AND jsonPayload.reset>0`);
-    expect(byName['sluice/drain_overruns'].filter).toContain(
-      `jsonPayload.durationMs>${defaultTimeouts.drain.deadlineMs + defaultTimeouts.drain.marginMs}`,
+    expect(byName['sluice/drain_resets'].filter).toBe(
+      `${LOG_SOURCE} AND ${drainFinished} AND jsonPayload.message=~"\\"reset\\":(?:[1-9][0-9]{1,}|[1-9])[,}]"`,
+    );
+    expect(byName['sluice/drain_overruns'].filter).toBe(
+      `${LOG_SOURCE} AND ${drainFinished} AND jsonPayload.message=~"\\"durationMs\\":${integerAbove(defaultTimeouts.drain.deadlineMs + defaultTimeouts.drain.marginMs)}"`,
     );
     expect(byName['sluice/drain_duration']).toMatchObject({
-      valueExtractor: 'EXTRACT(jsonPayload.durationMs)',
+      valueExtractor: 'REGEXP_EXTRACT(jsonPayload.message, "\\"durationMs\\":([0-9]+)")',
       metricDescriptor: { metricKind: 'DELTA', valueType: 'DISTRIBUTION', unit: 'ms' },
     });
     expect(byName['sluice/watcher_poll_failures']).toMatchObject({
-      filter: `${LOG_SOURCE} AND jsonPayload.msg="lifecycle watcher: poll failed, retrying next interval"`,
-      labelExtractors: { status: 'EXTRACT(jsonPayload.status)', failure: 'EXTRACT(jsonPayload.failure)' },
+      filter: `${LOG_SOURCE} AND jsonPayload.message=~"\\"msg\\":\\"lifecycle watcher: poll failed, retrying next interval\\""`,
+      labelExtractors: {
+        status: 'REGEXP_EXTRACT(jsonPayload.message, "\\"status\\":([0-9]+)")',
+        failure: 'REGEXP_EXTRACT(jsonPayload.message, "\\"failure\\":\\"([^\\"]*)\\"")',
+      },
       metricDescriptor: {
         metricKind: 'DELTA',
         valueType: 'INT64',
@@ -66,7 +73,7 @@ describe('log-based metrics', () => {
   it('the overrun bound follows the contract', () => {
     const t = { ...defaultTimeouts, drain: { ...defaultTimeouts.drain, deadlineMs: 40_000 } };
     expect(drainEndBoundMs(t)).toBe(45_000);
-    expect(logMetricSpecs(t).drainOverruns.filter).toContain('jsonPayload.durationMs>45000');
+    expect(logMetricSpecs(t).drainOverruns.filter).toContain(`\\"durationMs\\":${integerAbove(45_000)}`);
   });
 });
 

@@ -61,7 +61,7 @@ describe('instance template: Container-Optimized OS with cloud-init', () => {
   it('installs a systemd unit that runs the image with docker run and stops it with docker stop -t from the contract', () => {
     const cc = cloudConfig(dev);
     const unit = file(cc, '/etc/systemd/system/sluice.service');
-    expect(unit).toMatch(/^ExecStart=\/usr\/bin\/docker run --rm --name sluice --init --network host \\$/m);
+    expect(unit).toMatch(/^ExecStart=\/usr\/bin\/docker run --rm --name sluice --init --network host --log-driver gcplogs \\$/m);
     expect(unit).toContain(imageAt('1.2.3'));
     expect(unit).toContain('ExecStop=/usr/bin/docker stop --time 30 sluice');
     expect(unit).toContain('TimeoutStopSec=40');

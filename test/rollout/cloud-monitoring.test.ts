@@ -8,7 +8,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { defaultTimeouts } from '../../app/contract/timeouts';
 import { defaultThresholds, evaluateGates } from '../../app/rollout/gates';
-import { logMetricSpecs } from '../../infra/components/operations';
+import { logMetricSpecs } from '../../infra/components/log-metrics';
 import { CloudMonitoringGateSource, GATE_METRICS } from '../../infra/rollout/sources';
 
 const TOKEN = 'ya29.test-access-token';

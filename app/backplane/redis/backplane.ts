@@ -20,6 +20,7 @@ import { groupsWire } from '../../auth/policy';
 import type { PeerKind } from '../../auth/token';
 import type { Timeouts } from '../../contract/timeouts';
 import { BudgetLimits, DEFAULT_BUDGET, MemoryBudget, RecipientQuota } from '../budget';
+import { senderHistoryBound } from '../../contract/recipient-quota';
 import {
   AttachingPeer,
   AttachOptions,
@@ -37,6 +38,8 @@ import {
 import { closeClients, createClients, describeRedisError, RedisClients, RedisTiming, redisTiming } from './clients';
 import { DEFAULT_BUCKETS, DEFAULT_PREFIX, Keys, keys as makeKeys } from './keys';
 import { PresenceLease, ServerIdConflictError } from './presence';
+import { RedisRevocations } from './revocations';
+import type { Revocation } from '../../auth/revocation';
 
 export { ServerIdConflictError } from './presence';
 import { AckWaiters, InboxEntry, InboxReader } from './routing';
@@ -80,6 +83,8 @@ export class RedisBackplane implements Backplane {
   readonly memory: MemoryBudget;
   private readonly historyMaxBytes: number;
   private readonly quota: RecipientQuota;
+  /** What one sender may hold of an away recipient's history (the contract's senderHistoryBound). */
+  private readonly senderBound: { entries: number; bytes: number };
   private readonly k: Keys;
   private readonly timing: RedisTiming;
   private readonly clients: RedisClients;
@@ -93,6 +98,7 @@ export class RedisBackplane implements Backplane {
   private readonly lease: PresenceLease;
   private readonly events = new EventEmitter();
   private readonly inboxMaxLen: number;
+  private readonly revocationSync: RedisRevocations;
   private closed = false;
 
   constructor(private readonly o: RedisBackplaneOptions) {
@@ -104,6 +110,7 @@ export class RedisBackplane implements Backplane {
     const budget = { ...DEFAULT_BUDGET, ...o.budget };
     this.historyMaxBytes = budget.historyMaxBytesPerPeer;
     this.quota = budget;
+    this.senderBound = senderHistoryBound(budget, o.timeouts.resume.historyMaxMessages, this.historyMaxBytes);
     this.memory = new MemoryBudget(budget.memoryBudgetBytes);
     this.events.setMaxListeners(0);
     let lastErrorLog = 0;
@@ -117,6 +124,14 @@ export class RedisBackplane implements Backplane {
       }
     });
     const { command, readers, sub } = this.clients;
+    this.revocationSync = new RedisRevocations({
+      command,
+      keys: this.k,
+      resyncIntervalMs: o.timeouts.revocation.resyncIntervalMs,
+      log: this.log,
+      run: (op) => this.run(op),
+      onFirstLoad: () => this.lease.refresh(),
+    });
     this.lease = new PresenceLease({
       command,
       keys: this.k,
@@ -127,7 +142,8 @@ export class RedisBackplane implements Backplane {
       restore: (buckets) => this.restore(buckets),
       instanceToken: randomBytes(12).toString('hex'),
       onConflict: () => void Promise.all(this.inboxes.map((r) => r.stop())),
-      connectionsReady: () => readers.every((r) => r.conn.status === 'ready') && sub.status === 'ready',
+      // Ready only once the revocations were read: no revoked token is admitted by a new server.
+      connectionsReady: () => readers.every((r) => r.conn.status === 'ready') && sub.status === 'ready' && this.revocationSync.loaded,
       onHealth: (h) => {
         // Our own close() drops the connections: that is no outage (close() reports 'closed' itself).
         if (this.closed) return;
@@ -141,7 +157,7 @@ export class RedisBackplane implements Backplane {
     }
     sub.on('message', (channel: string, message: string) => this.onMessage(channel, message));
     sub
-      .subscribe(this.k.presenceChannel, this.k.ackChannel(o.serverId))
+      .subscribe(this.k.presenceChannel, this.k.ackChannel(o.serverId), this.k.revocationChannel)
       .catch((err: Error) => this.log.error({ err: err.message }, 'subscribe failed'));
     this.signals = new SignalPath({
       command: () => this.clients.command,
@@ -150,6 +166,7 @@ export class RedisBackplane implements Backplane {
       timeouts: o.timeouts,
       timing: this.timing,
       quota: this.quota,
+      senderBound: this.senderBound,
       historyMaxBytes: this.historyMaxBytes,
       inboxMaxLen: this.inboxMaxLen,
       acks: this.acks,
@@ -174,6 +191,16 @@ export class RedisBackplane implements Backplane {
     );
     for (const r of this.inboxes) r.start();
     this.lease.start();
+    this.revocationSync.start();
+  }
+
+  get revocations() {
+    return this.revocationSync.replica;
+  }
+
+  async revoke(r: Revocation): Promise<void> {
+    this.assertOpen();
+    await this.revocationSync.revoke(r);
   }
 
   /** Resolves once registered with Redis (tests, tools); rejects after `timeoutMs`. */
@@ -304,6 +331,7 @@ export class RedisBackplane implements Backplane {
     if (this.closed) return;
     this.closed = true;
     this.lease.stop();
+    this.revocationSync.stop();
     const k = this.k;
     const stopReaders = Promise.all(this.inboxes.map((r) => r.stop()));
     // Wake the blocking XREADs so the readers finish and their connections can QUIT cleanly.
@@ -437,6 +465,8 @@ export class RedisBackplane implements Backplane {
       this.events.emit('presence', ev);
     } else if (channel === this.k.ackChannel(this.serverId)) {
       this.acks.settleMessage(message);
+    } else if (channel === this.k.revocationChannel) {
+      this.revocationSync.onMessage(message);
     }
   }
 

@@ -18,7 +18,7 @@
  * All three reconnect forever with a short capped backoff, so the backplane recovers by itself.
  */
 import Redis, { Cluster, ClusterOptions, RedisOptions } from 'ioredis';
-import type { Timeouts } from '../../contract/timeouts';
+import { backplaneCommandTimeoutMs, type Timeouts } from '../../contract/timeouts';
 import type { RedisLike } from './lua';
 import type { RedisTarget } from './target';
 
@@ -49,7 +49,7 @@ export interface RedisTiming {
  * coming back, before anyone may reap it.
  */
 export function redisTiming(t: Timeouts): RedisTiming {
-  const commandTimeoutMs = Math.max(200, Math.floor(t.client.joinTimeoutMs / 4));
+  const commandTimeoutMs = backplaneCommandTimeoutMs(t);
   const reconnectCapMs = Math.max(50, Math.min(1_000, Math.floor(t.presence.renewIntervalMs / 4)));
   return {
     commandTimeoutMs,

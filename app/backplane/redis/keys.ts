@@ -47,6 +47,13 @@ export interface Keys {
   redis(bucket: number): string;
   /** Pub/sub channel of presence events (JSON PresenceEvent). */
   presenceChannel: string;
+  /**
+   * ZSET of revocations (member `kind at until value`, app/auth/revocation.ts; score = until, ms),
+   * PEXPIREAT the latest until: ended ones are removed on every write, the key with the last one.
+   */
+  revocations: string;
+  /** Pub/sub channel of new revocations and disconnects (the same line as the ZSET member). */
+  revocationChannel: string;
   /** STRING instance token, PX presence.ttlMs: which process owns a server id (one process per id). */
   claim(serverId: string): string;
   /** HASH peerId -> "kind epoch since" of the bucket's peers a server holds. */
@@ -119,6 +126,8 @@ export function keys(prefix = DEFAULT_PREFIX, buckets = DEFAULT_BUCKETS): Keys {
     epoch: (b) => `${prefix}epoch:${tags[b]}`,
     redis: (b) => `${prefix}redis:${tags[b]}`,
     presenceChannel: `${prefix}presence`,
+    revocations: `${prefix}revoked`,
+    revocationChannel: `${prefix}revocations`,
     claim: (s) => `${prefix}srv:${s}:claim`,
     serverPeers: (s, b) => `${prefix}srv:${s}:peers:${tags[b]}`,
     inbox: (s, b) => `${prefix}srv:${s}:inbox:${tags[b]}`,

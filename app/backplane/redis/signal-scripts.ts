@@ -8,10 +8,11 @@ import { LuaScript } from './lua';
  * publish. KEYS: dedupe(to, from, id), peer(to), seq(to), hist(to), servers(b), redis(b), quota(to),
  * inbox(owner, b) of the owner the publisher expects (keys.ts; '' when it does not know one).
  * ARGV: prefix, to, from, id, data(JSON), replyTo, reqId, dedupeMs, maxLen, maxAgeMs, inboxMaxLen, rebuildMs,
- * maxBytes (per-recipient history bytes), expected owner (ARGV[21], after the quota), then the sender's policy for this target
+ * maxBytes (per-recipient history bytes), then the sender's policy for this target
  * (app/auth/policy.ts TargetCheck): absent ('unknown' | 'forbidden'), refuseKind ('' = any kind),
  * groups ('*' = no group condition, else ',g1,g2,'); then the recipient quota (budget.ts
- * RecipientQuota): signals/s, bytes/s, sender share, busy retry ms.
+ * RecipientQuota): signals/s, bytes/s, the sender's entries (senderHistoryBound), busy retry ms, the
+ * sender's bytes (senderHistoryBound); then the owner the publisher expects (ARGV[22], '' for none).
  * -> {'owner', serverId} (the expected owner was wrong: nothing written, publish again with its inbox) |
  * {'duplicate', seq} | {'unknown'} | {'forbidden'} | {'busy', retryMs, why} | {'recovering'} | {'stored', seq} | {'routed', seq, ownerServerId}
  */
@@ -46,7 +47,7 @@ if state == 'online' then
   if not deadline or tonumber(deadline) < now then return unknown('owner expired') end
   -- The inbox written below must be declared (KEYS[8]): Cluster checks declared keys before a
   -- script starts, so a migrating slot redirects the whole script instead of failing mid-way.
-  if srv ~= ARGV[21] then return {'owner', srv} end
+  if srv ~= ARGV[22] then return {'owner', srv} end
 elseif state ~= 'away' then
   return unknown('not online')
 end
@@ -75,10 +76,9 @@ if state == 'away' then
   -- accepted since it went away (n:<from>, z:<from>, reset per away period), and room is made only
   -- by dropping entries from before it went away (seq <= awayFrom): never an accepted one.
   if qv[4] ~= rec[4] then redis.call('DEL', KEYS[7]) end
-  local share = tonumber(ARGV[19])
   local n = tonumber(redis.call('HGET', KEYS[7], 'n:' .. ARGV[3]) or '0') + 1
   local z = tonumber(redis.call('HGET', KEYS[7], 'z:' .. ARGV[3]) or '0') + size
-  if n > math.max(1, math.floor(share * tonumber(ARGV[9]))) or z > math.floor(share * tonumber(ARGV[13])) then return {'busy', ARGV[20], 'share'} end
+  if n > tonumber(ARGV[19]) or z > tonumber(ARGV[21]) then return {'busy', ARGV[20], 'share'} end
   trim_age(KEYS[4], now - tonumber(ARGV[10]))
   local len, e = redis.call('XLEN', KEYS[4]), held_end()
   for _ = 0, len do

@@ -26,6 +26,8 @@ export interface SignalPathDeps {
   timeouts: Timeouts;
   timing: RedisTiming;
   quota: RecipientQuota;
+  /** What one sender may hold of an away recipient's history (the contract's senderHistoryBound). */
+  senderBound: { entries: number; bytes: number };
   historyMaxBytes: number;
   inboxMaxLen: number;
   acks: AckWaiters;
@@ -142,8 +144,9 @@ export class SignalPath {
             check?.groupsWire ?? '*',
             this.d.quota.recipientSignalsPerSec,
             this.d.quota.recipientBytesPerSec,
-            this.d.quota.senderHistoryShare,
+            this.d.senderBound.entries,
             BUSY_RETRY_MS,
+            this.d.senderBound.bytes,
             owner,
           ],
         ) as Promise<[string, number | string | undefined, string?]>,

@@ -79,6 +79,23 @@ const WAIT_MS = 30_000;
  */
 export const SIGNAL_EVERY_MS = 1_000;
 
+/** A quiet peer (scenarios 2 and 4, no heartbeats) sends once every 1.5 LB idle timeouts. */
+export function quietEveryMs(t: Timeouts): number {
+  return Math.round(t.lb.idleTimeoutSec * 1500);
+}
+
+/**
+ * The bound the contract's defaults (production's values, not `--quick`'s) put on a scenario's
+ * worst outage: what a like-for-like comparison with the incident uses. Scenario 4 has none.
+ */
+export function defaultsBoundMs(n: number): number | undefined {
+  const t = regionTimeouts(false);
+  if (n === 1) return bounds.drainGapMs(t);
+  if (n === 2) return bounds.lbRecoveryMs(t, quietEveryMs(t));
+  if (n === 3) return bounds.heartbeatRecoveryMs(t);
+  return undefined;
+}
+
 export function deletionMs(quick: boolean): number {
   return quick ? 30_000 : 120_000;
 }
@@ -165,6 +182,8 @@ async function healthyRollout(o: DrillOptions): Promise<ScenarioResult> {
     throw new Error(`${err.message}; not joined: ${stuck.join(', ')}`);
   });
   await settleSamples(r, 2);
+  // The chart ends with the measurement: the teardown after it closes every connection on purpose.
+  const measuredUntil = r.monitor.latest()?.t;
   const summary = await r.stop();
   const machine = probe.finish();
   const everOffline = r.monitor.everOffline.size;
@@ -190,6 +209,7 @@ async function healthyRollout(o: DrillOptions): Promise<ScenarioResult> {
     chart: regionChart(r.monitor.samples, {
       title: `1. healthy rollout: ${o.peers} peers, 3 servers replaced with a drain each (${r.lb.kind}, ${r.backplaneKind})`,
       since: Math.max(0, startedAt - 2_000),
+      until: measuredUntil,
       markers: [{ t: startedAt, label: 'rollout starts' }],
     }),
     notes: [
@@ -208,10 +228,10 @@ async function silent(o: DrillOptions, n: 2 | 3 | 4): Promise<ScenarioResult> {
   // Scenario 2 and 4 peers have no useful heartbeat; they send every 1.5 LB idle timeouts (a quiet
   // control-plane peer), so their connection does fall silent in both directions at the LB.
   const legacy = n !== 3;
-  const quietEveryMs = Math.round(base.lb.idleTimeoutSec * 1500);
+  const quietMs = quietEveryMs(base);
   const t = n === 2 ? base : withLbIdle(base, Math.ceil(horizon / 1000));
   const clientT = legacy ? noHeartbeatClient(t, horizon) : t;
-  const { r, probe } = await region(o, t, clientT, legacy ? quietEveryMs : SIGNAL_EVERY_MS, legacy);
+  const { r, probe } = await region(o, t, clientT, legacy ? quietMs : SIGNAL_EVERY_MS, legacy);
   const fleet = r.fleet!;
   const target = r.live()[0];
   // The rollout's surge server comes up; the old one is scheduled for deletion but never drains.
@@ -234,7 +254,7 @@ async function silent(o: DrillOptions, n: 2 | 3 | 4): Promise<ScenarioResult> {
   await r.breakServer('silence', target.id);
   // The WebSockets open on the silent server: the server's idle limit must close each of them.
   const upgradedAtSilence = target.network.upgraded;
-  const bound = n === 2 ? bounds.lbRecoveryMs(t, quietEveryMs) : n === 3 ? bounds.heartbeatRecoveryMs(t) : Infinity;
+  const bound = n === 2 ? bounds.lbRecoveryMs(t, quietMs) : n === 3 ? bounds.heartbeatRecoveryMs(t) : Infinity;
   // The VM deletion comes at the scaled incident time, or once every affected peer is back (2, 3).
   // Scenario 3 also waits for the server end: each of its connections closed by its idle limit.
   const serverDone = () => n !== 3 || target.network.serverClosed.length >= upgradedAtSilence;
@@ -245,8 +265,9 @@ async function silent(o: DrillOptions, n: 2 | 3 | 4): Promise<ScenarioResult> {
   await until(() => fleet.peers.every((p) => p.client.state === 'joined'), WAIT_MS + reconnectMs(clientT), 'every peer joined');
   const serverClosed = target.network.serverClosed.map((c) => c.closedAt - c.lastToServerAt);
   // Each affected peer gets signals again (the quiet ones send rarely: wait one send interval).
-  await new Promise((res) => setTimeout(res, legacy ? quietEveryMs + 1_000 : 2_000));
+  await new Promise((res) => setTimeout(res, legacy ? quietMs + 1_000 : 2_000));
   await settleSamples(r, 2);
+  const measuredUntil = r.monitor.latest()?.t;
   const summary = (await r.stop())!;
   const machine = probe.finish();
   const everOffline = r.monitor.everOffline.size;
@@ -297,7 +318,7 @@ async function silent(o: DrillOptions, n: 2 | 3 | 4): Promise<ScenarioResult> {
   notes.push(...offlineNotes(r));
   if (legacy)
     notes.push(
-      `peers without application heartbeats (interval ${clientT.client.heartbeatIntervalMs / 1000} s), one signal every ${quietEveryMs / 1000} s`,
+      `peers without application heartbeats (interval ${clientT.client.heartbeatIntervalMs / 1000} s), one signal every ${quietMs / 1000} s`,
     );
   notes.push(`LB idle timeout ${t.lb.idleTimeoutSec} s; ${peers.length} peers were on ${target.id}`, machineNote(machine));
   const names = {
@@ -325,6 +346,7 @@ async function silent(o: DrillOptions, n: 2 | 3 | 4): Promise<ScenarioResult> {
     chart: regionChart(r.monitor.samples, {
       title: `${n}. ${names[n][0]}: ${target.id} goes silent (${r.lb.kind}, ${r.backplaneKind})`,
       since: Math.max(0, rel(t0) - 3_000),
+      until: measuredUntil,
       markers: [
         { t: rel(t0), label: `${target.id} silent` },
         { t: rel(t0) + deletedAt, label: 'VM deleted' },

@@ -20,6 +20,7 @@ export const QUICK_OVERRIDES: TimeoutsOverrides = {
     reconnectBaseMs: 100,
     reconnectCapMs: 2_000,
     restartJitterMs: 500,
+    outboxMaxAgeMs: 60_000,
   },
   server: { pingIntervalMs: 1_000, idleTimeoutMs: 3_000 },
   // GCE values stay at their defaults (no lifecycle watcher runs locally); connection draining
@@ -59,6 +60,7 @@ export function noHeartbeatClient(t: Timeouts, horizonMs: number): Timeouts {
         historyMaxAgeMs: Math.max(grace, t.resume.historyMaxAgeMs),
         dedupeWindowMs: Math.max(grace, t.resume.dedupeWindowMs),
       },
+      client: { outboxMaxAgeMs: Math.max(grace, t.client.outboxMaxAgeMs) },
     },
     longer,
   );
