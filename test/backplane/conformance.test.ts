@@ -17,7 +17,7 @@ const HISTORY_BYTES = 4_000;
 
 // Short grace so expiry is observable; the drain/backoff shrink with it to keep the contract valid.
 const timeouts = resolveTimeouts({
-  resume: { historyMaxMessages: 3, awayGraceMs: 1_500, historyMaxAgeMs: 60_000, dedupeWindowMs: 60_000 },
+  resume: { historyMaxMessages: 3, awayGraceMs: 1_500, historyMaxAgeMs: 60_000, dedupeWindowMs: 120_000 },
   drain: { windowMs: 500, deadlineMs: 1_000, marginMs: 500 },
   // max(deadline 1000, detection 600) + cap 300 + connect 100 + join 100 = 1500 <= grace.
   client: {
