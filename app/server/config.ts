@@ -10,8 +10,8 @@ import os from 'node:os';
 import { z } from 'zod';
 import type { SignalPolicy } from '../auth/policy';
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_TOKEN_MAX_TTL_SEC, DEV_TOKEN_SECRET } from '../auth/token';
-import { DEFAULT_BUDGET, RecipientQuota } from '../backplane/budget';
-import { quotaErrors } from '../backplane/quota';
+import { DEFAULT_BUDGET } from '../backplane/budget';
+import { RecipientQuota, recipientQuotaErrors } from '../contract/recipient-quota';
 import { resolveTimeouts, serverKeepAliveTimeoutMs, Timeouts, TimeoutsContractError, TimeoutsOverrides } from '../contract/timeouts';
 import { ADMIN_PORT, SERVER_PORT } from '../protocol/endpoints';
 import type { RegionsConfig } from '../backplane';
@@ -341,7 +341,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { fdLimit
     recipientBytesPerSec: e.SLUICE_RECIPIENT_BYTES_PER_SEC,
     senderHistoryShare: e.SLUICE_SENDER_HISTORY_SHARE,
   };
-  const quotaProblems = quotaErrors(quota, e.SLUICE_MAX_FRAME_BYTES);
+  const quotaProblems = recipientQuotaErrors(quota, e.SLUICE_MAX_FRAME_BYTES);
   if (quotaProblems.length > 0) throw new ConfigError(`invalid configuration:\n${quotaProblems.map((p) => `  - ${p}`).join('\n')}`);
   if (e.SLUICE_PORT !== 0 && e.SLUICE_PORT === e.SLUICE_ADMIN_PORT) {
     throw new ConfigError(

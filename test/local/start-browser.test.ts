@@ -73,6 +73,13 @@ const exe = chromiumPath();
   let browser: Browser | undefined;
   const lines: string[] = [];
   afterAll(async () => {
+    // Still open: the test failed in the page; say what the page showed then (and keep a picture).
+    const open = browser?.contexts()[0]?.pages()[0];
+    if (open) {
+      await open.screenshot({ path: path.join(OUT, 'failed.png'), fullPage: true }).catch(() => undefined);
+      const shown = await open.evaluate(() => document.body.innerText).catch((e: Error) => `(page unreadable: ${e.message})`);
+      console.log(`start-browser failed; the page showed:\n${shown}\nregion output (last 40 lines):\n${lines.slice(-40).join('\n')}`);
+    }
     await browser?.close();
     if (proc && proc.exitCode === null) proc.kill('SIGKILL');
     console.log(`start-browser timings (ms): ${timings.map(([n, ms]) => `${n} ${ms}`).join(', ')}`);
@@ -141,12 +148,29 @@ const exe = chromiumPath();
 
     await page.click('#rollout');
     await page.waitForFunction(() => document.getElementById('rollout-state')!.textContent!.startsWith('rolling out'));
-    // Rolling out: a drain in progress on the canary's old server.
-    await page.waitForFunction(
-      () => Array.from(document.querySelectorAll('#servers tbody tr .state')).some((td) => td.getAttribute('data-state') === 'draining'),
-      undefined,
-      { timeout: 60_000 },
-    );
+    // Rolling out: a drain in progress (or just finished: a --quick drain lasts about 2 s and the page
+    // samples every second, fewer under load, so a sample may fall just after it).
+    await page
+      .waitForFunction(
+        () =>
+          Array.from(document.querySelectorAll('#servers tbody tr .state')).some((td) =>
+            ['draining', 'drained'].includes(td.getAttribute('data-state')!),
+          ),
+        undefined,
+        { timeout: 60_000 },
+      )
+      .catch(async (err: Error) => {
+        // Say what the page showed instead (and keep it as a picture).
+        await page.screenshot({ path: path.join(OUT, 'failed-rolling-out.png'), fullPage: true });
+        const shown = await page.evaluate(() =>
+          [
+            document.getElementById('rollout-state')!.textContent,
+            ...Array.from(document.querySelectorAll('#servers tbody tr')).map((r) => r.textContent),
+            document.getElementById('log')!.textContent,
+          ].join('\n'),
+        );
+        throw new Error(`${err.message}\npage:\n${shown}`);
+      });
     await page.screenshot({ path: path.join(OUT, 'status-rolling-out.png'), fullPage: true });
     // Done: three new servers, all 30 peers online on them.
     await page.waitForFunction(
@@ -284,6 +308,9 @@ const exe = chromiumPath();
     // The legend is bounded (9 servers have been in the window, with peers offline: 10 series) and
     // hovering the plot lists every series' value at that time.
     await page.waitForSelector('#chart svg [data-legend-more]');
+    // Two seconds of samples since the healer came up, so it has a line under the mouse near the end.
+    const t2 = Number(await page.getAttribute('body', 'data-updated'));
+    await page.waitForFunction((t) => Number(document.body.getAttribute('data-updated')) >= t + 2_000, t2, { timeout: 30_000 });
     expect(await page.$$eval('#chart svg [data-legend]', (l) => l.length)).toBeLessThanOrEqual(8);
     const plot = await page.$eval('#chart svg', (svg) => {
       const b = svg.getBoundingClientRect();

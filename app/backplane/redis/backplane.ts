@@ -20,6 +20,7 @@ import type { PeerKind } from '../../auth/token';
 import type { Timeouts } from '../../contract/timeouts';
 import { BudgetLimits, BUSY_RETRY_MS, DEFAULT_BUDGET, MemoryBudget, RecipientQuota } from '../budget';
 import { RecipientBusyError } from '../quota';
+import { senderHistoryBound } from '../../contract/recipient-quota';
 import {
   AttachingPeer,
   AttachOptions,
@@ -76,6 +77,8 @@ export class RedisBackplane implements Backplane {
   readonly memory: MemoryBudget;
   private readonly historyMaxBytes: number;
   private readonly quota: RecipientQuota;
+  /** What one sender may hold of an away recipient's history (the contract's senderHistoryBound). */
+  private readonly senderBound: { entries: number; bytes: number };
   private readonly k: Keys;
   private readonly timing: RedisTiming;
   private readonly clients: RedisClients;
@@ -100,6 +103,7 @@ export class RedisBackplane implements Backplane {
     const budget = { ...DEFAULT_BUDGET, ...o.budget };
     this.historyMaxBytes = budget.historyMaxBytesPerPeer;
     this.quota = budget;
+    this.senderBound = senderHistoryBound(budget, o.timeouts.resume.historyMaxMessages, this.historyMaxBytes);
     this.memory = new MemoryBudget(budget.memoryBudgetBytes);
     this.events.setMaxListeners(0);
     let lastErrorLog = 0;
@@ -258,8 +262,9 @@ export class RedisBackplane implements Backplane {
             check?.groupsWire ?? '*',
             this.quota.recipientSignalsPerSec,
             this.quota.recipientBytesPerSec,
-            this.quota.senderHistoryShare,
+            this.senderBound.entries,
             BUSY_RETRY_MS,
+            this.senderBound.bytes,
           ],
         ),
       )) as typeof res;

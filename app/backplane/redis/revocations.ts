@@ -4,7 +4,10 @@
  *   store      one script adds the revocation to the `revoked` ZSET (score = until), drops the ended
  *              ones, sets the key's PEXPIREAT to the latest until, and PUBLISHes it: so a server that
  *              starts later, or whose subscriber was reconnecting, still finds it in the ZSET;
- *   broadcast  pub/sub on `revocations`: every subscribed server applies it within milliseconds;
+ *   broadcast  pub/sub on `revocations`: every subscribed server applies it within milliseconds. Not
+ *              enough alone: "Pub/sub is at-most-once — pair it with durable state if you need
+ *              replay" (redis.io/docs/latest/develop/use-cases/pub-sub/nodejs); a subscriber that
+ *              was reconnecting never gets the message, hence the ZSET and the resync;
  *   resync     every revocation.resyncIntervalMs, and at once on every (re)connect, each server
  *              re-reads the ZSET: a missed message is applied within revocationBoundMs (the
  *              contract), the guaranteed bound;

@@ -80,7 +80,8 @@ end
  * maxBytes (per-recipient history bytes), then the sender's policy for this target
  * (app/auth/policy.ts TargetCheck): absent ('unknown' | 'forbidden'), refuseKind ('' = any kind),
  * groups ('*' = no group condition, else ',g1,g2,'); then the recipient quota (budget.ts
- * RecipientQuota): signals/s, bytes/s, sender share, busy retry ms.
+ * RecipientQuota): signals/s, bytes/s, the sender's entries (senderHistoryBound), busy retry ms, the
+ * sender's bytes (senderHistoryBound).
  * -> {'duplicate', seq} | {'unknown'} | {'forbidden'} | {'busy', retryMs, why} | {'recovering'} | {'stored', seq} | {'routed', seq, ownerServerId}
  */
 const PUBLISH = `
@@ -140,10 +141,9 @@ if state == 'away' then
   -- accepted since it went away (n:<from>, z:<from>, reset per away period), and room is made only
   -- by dropping entries from before it went away (seq <= awayFrom): never an accepted one.
   if qv[4] ~= rec[4] then redis.call('DEL', KEYS[7]) end
-  local share = tonumber(ARGV[19])
   local n = tonumber(redis.call('HGET', KEYS[7], 'n:' .. ARGV[3]) or '0') + 1
   local z = tonumber(redis.call('HGET', KEYS[7], 'z:' .. ARGV[3]) or '0') + size
-  if n > math.max(1, math.floor(share * tonumber(ARGV[9]))) or z > math.floor(share * tonumber(ARGV[13])) then return {'busy', ARGV[20], 'share'} end
+  if n > tonumber(ARGV[19]) or z > tonumber(ARGV[21]) then return {'busy', ARGV[20], 'share'} end
   trim_age(KEYS[4], now - tonumber(ARGV[10]))
   local len, e = redis.call('XLEN', KEYS[4]), held_end()
   for _ = 0, len do
