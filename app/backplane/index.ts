@@ -8,9 +8,12 @@ import type { Timeouts } from '../contract/timeouts';
 import type { BudgetLimits } from './budget';
 import { MemoryBackplane } from './memory';
 import { RedisBackplane } from './redis/backplane';
-import type { ClusterNode } from './redis/target';
+import { ClusterNode, parseClusterNodes } from './redis/target';
 import { RegionalBackplane } from './regions';
 import type { Backplane } from './types';
+
+/** The scheme of a region whose backplane is a Redis Cluster: `redis-cluster://host:port[,host:port]`. */
+export const CLUSTER_SCHEME = 'redis-cluster://';
 
 /** A server's regions: its own, every region's backplane URL, and the pinned account homes. */
 export interface RegionsConfig {
@@ -45,7 +48,19 @@ export function createBackplane(config: BackplaneConfig, log: Logger): Backplane
     });
   if (config.regions) {
     const { region, redisUrls, accountHomes } = config.regions;
-    const members = new Map(Object.entries(redisUrls).map(([r, url]) => [r, redis(url, r)] as const));
+    // A region's value is a Redis URL, or `redis-cluster://host:port[,host:port]` (its cluster's seed nodes).
+    const member = (r: string, spec: string): Backplane =>
+      spec.startsWith(CLUSTER_SCHEME)
+        ? new RedisBackplane({
+            cluster: parseClusterNodes(spec.slice(CLUSTER_SCHEME.length), `SLUICE_REGION_REDIS_URLS.${r}`),
+            buckets: config.redisBuckets,
+            serverId: config.serverId,
+            timeouts: config.timeouts,
+            log: log.child({ region: r }),
+            budget: config.limits,
+          })
+        : redis(spec, r);
+    const members = new Map(Object.entries(redisUrls).map(([r, spec]) => [r, member(r, spec)] as const));
     return new RegionalBackplane(region, members, { regions: Object.keys(redisUrls), accountHomes });
   }
   if (config.redisUrl || config.redisCluster) return redis(config.redisUrl);
