@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { LB_KINDS, LbKind } from '../app/contract/timeouts';
 import { CIDR } from './cidr';
 import { OPS_SCHEMA_SHAPE, OPS_STRUCTURED } from './ops-config';
+import { REDIS_CLUSTER_SCHEMA_SHAPE } from './redis-cluster-config';
 
 const REGION = /^[a-z]+-[a-z]+[0-9]+$/;
 const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
@@ -89,11 +90,12 @@ export const schema = z.object({
   platform: z.enum(['gce', 'gke']).default('gce'),
   gke: z.record(z.string(), z.unknown()).optional(),
   ...OPS_SCHEMA_SHAPE,
+  ...REDIS_CLUSTER_SCHEMA_SHAPE,
 });
 /** On GKE there is no VM image to pin: bootImage is not required there (GCE-only keys are refused by parseGkeConfig). */
 export const gkeSchema = schema.extend({ bootImage: schema.shape.bootImage.optional() });
 
 /** Keys whose values are JSON (structured), parsed before the schema sees them. */
-export const STRUCTURED = new Set(['regions', 'timeouts', 'canary', 'rollout', 'redisMaintenance', 'gke']);
+export const STRUCTURED = new Set(['regions', 'timeouts', 'canary', 'rollout', 'redisMaintenance', 'gke', 'redisCluster']);
 for (const k of OPS_STRUCTURED) STRUCTURED.add(k);
 export const KNOWN_KEYS = Object.keys(schema.shape);

@@ -22,6 +22,8 @@
  *   sluice:redisTier      BASIC (default) | STANDARD_HA | none (only with a single server)
  *   sluice:redisMemoryGb  default 1
  *   sluice:redisMaintenance  {day, hour} UTC weekly window of region 0; region i starts 4 h later per index
+ *   sluice:redisCluster   {shards, replicas, persistence, nodeType?, pscSubnets}: a Memorystore Cluster per region
+ *                         instead of the instance, every server reaching every region's (redis-cluster-config.ts, docs/regions.md)
  *   sluice:timeouts       overrides of the timeouts contract (JSON object, same shape as Timeouts)
  *   sluice:platform       gce (default: MIGs of VMs) | gke (one regional GKE cluster, infra/gke)
  *   sluice:gke            GKE settings and the GKE part of the contract (infra/gke/config.ts); gke only
@@ -39,6 +41,7 @@ import {
 } from '../app/contract/timeouts';
 import { GateThresholds, resolveThresholds } from '../app/rollout/gates';
 import { cidrsOverlap, validCidr } from './cidr';
+import { RedisClusterConfig, redisClusterIssues } from './redis-cluster-config';
 import { gkeSchema, KNOWN_KEYS, schema, STRUCTURED } from './config-schema';
 import { GkeConfig, parseGkeConfig } from './gke/config';
 import { OperationsConfig, parseOperations } from './ops-config';
@@ -115,8 +118,10 @@ export interface StackConfig {
   machineType: string;
   lbKind: LbKind;
   domain?: string;
-  /** Undefined: in-memory backplane (a single server only). One instance per region otherwise. */
+  /** Undefined: in-memory backplane (a single server only), or the clusters below. One instance per region otherwise. */
   redis?: RedisConfig;
+  /** sluice:redisCluster (redis-cluster-config.ts): a Memorystore Cluster per region, every server reaching all of them. */
+  redisCluster?: RedisClusterConfig & { maintenance: { day: string; hour: number } };
   /** The resolved, validated timeouts contract (overrides merged over the defaults, lb.kind from lbKind). */
   timeouts: Timeouts;
   /** gce: regional MIGs of VMs (infra/program.ts); gke: one regional GKE cluster (infra/gke). */
@@ -177,7 +182,7 @@ export function parseStackConfig(raw: Record<string, string>, secretKeys: Readon
     throw new StackConfigError(issues);
   }
   const c = parsed.data;
-  issues.push(...crossChecks(c));
+  issues.push(...crossChecks(c), ...redisClusterIssues(c, Object.keys(values)));
 
   let timeouts: Timeouts | undefined;
   try {
@@ -220,9 +225,10 @@ export function parseStackConfig(raw: Record<string, string>, secretKeys: Readon
     lbKind: c.lbKind,
     domain: c.domain,
     redis:
-      c.redisTier === 'none' || totalReplicas === 0
+      c.redisTier === 'none' || totalReplicas === 0 || c.redisCluster
         ? undefined
         : { tier: c.redisTier, memorySizeGb: c.redisMemoryGb, maintenance: c.redisMaintenance },
+    redisCluster: c.redisCluster && totalReplicas > 0 ? { ...c.redisCluster, maintenance: c.redisMaintenance } : undefined,
     timeouts,
     platform: c.platform,
     gke,

@@ -7,6 +7,8 @@ import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
 import { FleetAutoscaler } from './components/autoscaling';
 import { Backplane } from './components/backplane';
+import { RegionalRedisCluster } from './components/redis-cluster';
+import { DEFAULT_NODE_TYPE, staggeredHour } from './redis-cluster-config';
 import { Edge } from './components/edge';
 import { NAMED_PORT, ServerFleet } from './components/fleet';
 import { ServerIdentity } from './components/identity';
@@ -18,6 +20,35 @@ import { artifactRegistryRepo } from './components/vm-boot';
 import { ParsedStackConfig, RegionRelease, regionReleases, StackConfig } from './config';
 import { StackSecrets } from './components/secrets';
 import { gkeStack, GkeStackOutputs } from './gke';
+
+/** Every region's cluster URL by region (SLUICE_REGION_REDIS_URLS), or undefined without sluice:redisCluster. */
+function regionClusters(
+  cfg: StackConfig,
+  network: pulumi.Input<string>,
+  opts: pulumi.ComponentResourceOptions,
+): pulumi.Output<Record<string, string>> | undefined {
+  const rc = cfg.redisCluster;
+  if (!rc) return undefined;
+  const urls = cfg.regions.map(
+    (r, i) =>
+      new RegionalRedisCluster(
+        `sluice-${r.region}`,
+        {
+          region: r.region,
+          network,
+          pscSubnetCidr: rc.pscSubnets[r.region],
+          shards: rc.shards,
+          replicas: rc.replicas,
+          persistence: rc.persistence,
+          nodeType: rc.nodeType ?? DEFAULT_NODE_TYPE,
+          maintenance: { day: rc.maintenance.day, hour: staggeredHour(rc.maintenance.hour, i) },
+          serverTag: SERVER_TAG,
+        },
+        opts,
+      ).url,
+  );
+  return pulumi.all(urls).apply((us) => Object.fromEntries(cfg.regions.map((r, i) => [r.region, us[i]])));
+}
 
 /** Network tag of the server VMs (the firewall rule's target). */
 export const SERVER_TAG = 'sluice-server';
@@ -33,6 +64,11 @@ export interface StackOutputs {
   migs: pulumi.Output<Record<string, string>>;
   /** What each region runs (its image pin and canary): `npm run rollout` starts from the deployed releases. */
   releases: pulumi.Output<Record<string, Omit<RegionRelease, 'region'>>>;
+  /**
+   * sluice:redisCluster only: every region's backplane (its cluster's discovery endpoint), the map each
+   * server gets as SLUICE_REGION_REDIS_URLS: every server reaches every region's (docs/regions.md).
+   */
+  regionBackplanes?: pulumi.Output<Record<string, string>>;
 }
 
 /** `sluice:platform: gke` runs the same server on GKE (infra/gke); the default is the MIGs below. */
@@ -72,20 +108,30 @@ export function sluiceStack(parsed: ParsedStackConfig): StackOutputs | GkeStackO
               network: network.network.id,
               tier: cfg.redis.tier,
               memorySizeGb: cfg.redis.memorySizeGb,
-              maintenance: { day: cfg.redis.maintenance.day, hour: (cfg.redis.maintenance.hour + 4 * i) % 24 },
+              maintenance: { day: cfg.redis.maintenance.day, hour: staggeredHour(cfg.redis.maintenance.hour, i) },
             },
             opts,
           )
         : undefined,
     ]),
   );
+  // sluice:redisCluster: a Memorystore Cluster per region, and every server reaches all of them
+  // (docs/regions.md): a signal goes to its recipient's home region's cluster.
+  const clusters = regionClusters(cfg, network.network.id, opts);
   const secretEnv = Object.fromEntries(
     cfg.regions.map((r) => [
       r.region,
       pulumi.secret(
-        pulumi
-          .all([cfg.tokenSecret, backplanes[r.region]?.url])
-          .apply(([token, redisUrl]) => `SLUICE_TOKEN_SECRET=${token}\n${redisUrl ? `SLUICE_REDIS_URL=${redisUrl}\n` : ''}`),
+        clusters
+          ? pulumi
+              .all([cfg.tokenSecret, clusters])
+              .apply(
+                ([token, urls]) =>
+                  `SLUICE_TOKEN_SECRET=${token}\nSLUICE_REGION=${r.region}\nSLUICE_REGION_REDIS_URLS=${JSON.stringify(urls)}\n`,
+              )
+          : pulumi
+              .all([cfg.tokenSecret, backplanes[r.region]?.url])
+              .apply(([token, redisUrl]) => `SLUICE_TOKEN_SECRET=${token}\n${redisUrl ? `SLUICE_REDIS_URL=${redisUrl}\n` : ''}`),
       ),
     ]),
   );
@@ -195,6 +241,7 @@ export function sluiceStack(parsed: ParsedStackConfig): StackOutputs | GkeStackO
     ipAddress: lb.ipAddress,
     migs: pulumi.all(fleets.map((f) => f.migName)).apply((names) => Object.fromEntries(cfg.regions.map((r, i) => [r.region, names[i]]))),
     releases: pulumi.output(Object.fromEntries(releases.map(({ region, ...release }) => [region, release]))),
+    ...(clusters ? { regionBackplanes: clusters } : {}),
   };
 }
 

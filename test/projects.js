@@ -25,6 +25,7 @@ const PULUMI = [
   'test/infra/k8s-schemas.test.ts',
   'test/infra/operations.test.ts',
   'test/infra/plan.test.ts',
+  'test/infra/regions.test.ts',
   'test/infra/resources.test.ts',
   'test/infra/secrets.test.ts',
   'test/infra/vm.test.ts',

@@ -19,6 +19,8 @@
  * understate what the heap holds. See the docs/security.md (Limits and failure behaviour).
  */
 
+import { DEFAULT_RECIPIENT_QUOTA, RecipientQuota } from '../contract/recipient-quota';
+
 export type BudgetKind = 'history' | 'dedupe' | 'queued';
 
 export interface BudgetLimits extends RecipientQuota {
@@ -28,33 +30,14 @@ export interface BudgetLimits extends RecipientQuota {
   memoryBudgetBytes: number;
 }
 
-/**
- * What one recipient may be sent, whoever sends it, on every server together (quota.ts, and the
- * Redis publish script). Over it the SENDER is refused `recipient_busy` with a retry hint (its SDK
- * outbox retries); nothing already accepted is dropped.
- */
-export interface RecipientQuota {
-  /** Signals per second into one recipient (a token bucket of one second's worth). SLUICE_RECIPIENT_SIGNALS_PER_SEC. */
-  recipientSignalsPerSec: number;
-  /** History bytes (budget.ts historyEntryBytes) per second into one recipient, bucket of one second. SLUICE_RECIPIENT_BYTES_PER_SEC. */
-  recipientBytesPerSec: number;
-  /**
-   * While the recipient is away: the part of its history (entries and bytes) one sender may hold.
-   * SLUICE_SENDER_HISTORY_SHARE, in (0, 1].
-   */
-  senderHistoryShare: number;
-}
+/** The per-recipient quota's shape, defaults and validation live in the contract (one home). */
+export type { RecipientQuota };
 
 /** 4 MiB per recipient (64 maximal 64 KiB signals, or 1000 of 4 KiB); 256 MiB per process. */
 export const DEFAULT_BUDGET: BudgetLimits = {
   historyMaxBytesPerPeer: 4 * 1024 * 1024,
   memoryBudgetBytes: 256 * 1024 * 1024,
-  // 100 signals/s and 1 MiB/s into one recipient: 2x a peer's own send rate (50/s) and 4x its
-  // byte rate (256 KiB/s), so one honest sender never meets it, and four floods share it.
-  recipientSignalsPerSec: 100,
-  recipientBytesPerSec: 1024 * 1024,
-  // A sender holds at most a quarter of an away recipient's history (250 entries, 1 MiB).
-  senderHistoryShare: 0.25,
+  ...DEFAULT_RECIPIENT_QUOTA,
 };
 
 /** The retry hint of a `recipient_busy` for a full history or a spent share (an away peer frees it by coming back). */
@@ -62,7 +45,7 @@ export const BUSY_RETRY_MS = 1_000;
 
 /**
  * A history entry's size on top of its strings for the per-recipient byte cap
- * (historyMaxBytesPerPeer), the same in memory and in Redis (redis/scripts.ts): a wire-level size.
+ * (historyMaxBytesPerPeer), the same in memory and in Redis (redis/lua.ts): a wire-level size.
  */
 export const RECORD_OVERHEAD_BYTES = 96;
 

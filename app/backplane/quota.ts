@@ -1,6 +1,6 @@
 /**
  * Per-recipient inbound quota and fair history, for the MemoryBackplane (the Redis publish script
- * does the same in Redis, so the bound holds across servers). Bounds (budget.ts RecipientQuota):
+ * does the same in Redis, so the bound holds across servers). Bounds (app/contract/recipient-quota.ts):
  *
  *   per recipient  recipientSignalsPerSec signals/s and recipientBytesPerSec bytes/s, whoever sends
  *                  (token buckets holding one second's worth);
@@ -13,7 +13,8 @@
  * Over any of them: BackplaneError('recipient_busy') with `retryAfterMs`; nothing is dropped.
  */
 import { BackplaneError } from './types';
-import { BUSY_RETRY_MS, RecipientQuota } from './budget';
+import { BUSY_RETRY_MS } from './budget';
+import { RecipientQuota, senderHistoryBound } from '../contract/recipient-quota';
 
 export class RecipientBusyError extends BackplaneError {
   constructor(
@@ -68,8 +69,7 @@ export class AwayShares {
     const h = this.held.get(from);
     const n = (h?.n ?? 0) + 1;
     const bytes = (h?.bytes ?? 0) + size;
-    const maxN = Math.max(1, Math.floor(q.senderHistoryShare * maxMessages));
-    const maxB = Math.floor(q.senderHistoryShare * maxBytes);
+    const { entries: maxN, bytes: maxB } = senderHistoryBound(q, maxMessages, maxBytes);
     if (n > maxN || bytes > maxB)
       throw new RecipientBusyError(
         BUSY_RETRY_MS,
@@ -93,19 +93,4 @@ export class AwayShares {
     h.bytes -= size;
     if (h.n <= 0) this.held.delete(from);
   }
-}
-
-/** Validation of the quota values: the config and the backplanes refuse anything else (which field, what was expected). */
-export function quotaErrors(q: RecipientQuota, maxFrameBytes: number): string[] {
-  const out: string[] = [];
-  if (!(Number.isFinite(q.recipientSignalsPerSec) && q.recipientSignalsPerSec >= 1))
-    out.push(`SLUICE_RECIPIENT_SIGNALS_PER_SEC: must be >= 1, got ${q.recipientSignalsPerSec}`);
-  if (!(Number.isSafeInteger(q.recipientBytesPerSec) && q.recipientBytesPerSec >= 2 * maxFrameBytes)) {
-    out.push(
-      `SLUICE_RECIPIENT_BYTES_PER_SEC: must be an integer >= 2 x SLUICE_MAX_FRAME_BYTES (${2 * maxFrameBytes}): one largest signal must fit the one-second bucket, got ${q.recipientBytesPerSec}`,
-    );
-  }
-  if (!(q.senderHistoryShare > 0 && q.senderHistoryShare <= 1))
-    out.push(`SLUICE_SENDER_HISTORY_SHARE: must be in (0, 1], got ${q.senderHistoryShare}`);
-  return out;
 }

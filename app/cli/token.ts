@@ -19,6 +19,7 @@ import {
   PeerKind,
   signToken,
 } from '../auth/token';
+import { JTI_PATTERN } from '../auth/revocation';
 import { generateIssuerKey, ISSUER_ALGORITHMS, readPrivateJwk, signWithKey, writeKeyPair } from '../auth/issuer';
 
 const list = (v: string) =>
@@ -37,6 +38,7 @@ interface MintOpts {
   key?: string;
   aud: string;
   iss: string;
+  jti?: string;
 }
 
 const program = new Command('token')
@@ -52,11 +54,13 @@ const program = new Command('token')
   .option('--key <file>', 'sign with this private JWK (EdDSA or ES256, from `token keygen`) instead of the shared secret')
   .option('--aud <audience>', 'aud claim (SLUICE_TOKEN_AUDIENCE of the servers)', DEFAULT_AUDIENCE)
   .option('--iss <issuer>', 'iss claim (SLUICE_TOKEN_ISSUER of the servers)', DEFAULT_ISSUER)
+  .option('--jti <id>', 'jti claim: the token id an operator can revoke alone (POST /revoke?jti=...)')
   .action(async (o: MintOpts) => {
     if (!o.sub) throw new Error('--sub <id> is required (the peer id: the token subject)');
     if (!ACCOUNT_PATTERN.test(o.account)) throw new Error(`--account must be 1-64 characters of [A-Za-z0-9_.-], got "${o.account}"`);
     const id = { sub: o.sub, kind: o.kind, account: o.account, groups: o.groups, allow: o.allow };
-    const claims = { audience: o.aud, issuer: o.iss };
+    if (o.jti !== undefined && !JTI_PATTERN.test(o.jti)) throw new Error('--jti must be 1-128 printable ASCII characters without spaces');
+    const claims = { audience: o.aud, issuer: o.iss, jti: o.jti };
     const token = o.key
       ? await signWithKey(await readPrivateJwk(o.key), id, o.ttl, claims)
       : await signToken(process.env.SLUICE_TOKEN_SECRET ?? DEV_TOKEN_SECRET, id, o.ttl, claims);

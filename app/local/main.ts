@@ -17,11 +17,15 @@ import { BackplaneKind, Region, startRegion } from './region/region';
 import { watchLaunchers } from './lifeline';
 import { checkPorts } from './ports';
 import { startStatusServer } from './status/server';
+import { runStartRegions } from './start-regions';
 import { regionTimeouts } from './region/timeouts';
 
 interface StartOptions {
   lb: LocalBalancerKind | 'auto';
-  backplane: BackplaneKind | 'auto';
+  backplane: BackplaneKind | 'auto' | 'redis-cluster';
+  /** Several regions (start-regions.ts, docs/regions.md); 1: the one region below. */
+  regions: number;
+  regionDelayMs: number;
   servers: number;
   peers: number;
   port: number;
@@ -52,7 +56,7 @@ export async function runStart(
     peers: o.peers,
     timeouts: regionTimeouts(o.quick),
     lb: o.lb,
-    backplane: o.backplane,
+    backplane: checkBackplane(o),
     port: o.port,
     intervalMs: o.interval,
     logLevel: o.logLevel,
@@ -114,11 +118,25 @@ export async function runStart(
   return { region, stop };
 }
 
+/**
+ * The Redis Cluster backplane is issue 26 part 1 (app/backplane/redis, another branch): until it has
+ * landed, `--backplane redis-cluster` says so instead of running something else.
+ */
+export function checkBackplane(o: Pick<StartOptions, 'backplane' | 'regions'>): BackplaneKind | 'auto' {
+  if (o.backplane === 'redis-cluster')
+    throw new Error('--backplane redis-cluster: not yet: the Redis Cluster backplane has not landed on main (use --backplane redis)');
+  if (o.regions > 1 && o.backplane === 'memory')
+    throw new Error('--regions: each region needs its own Redis (--backplane redis or auto); the in-memory backplane is one process');
+  return o.backplane;
+}
+
 if (require.main === module) {
   const program = new Command('start')
     .description('Run a sluice region locally: servers, a load balancer, a fleet of peers and a status page.')
     .addOption(new Option('--lb <kind>', 'load balancer').choices(['auto', 'builtin', 'haproxy']).default('auto'))
-    .addOption(new Option('--backplane <kind>', 'backplane').choices(['auto', 'memory', 'redis']).default('auto'))
+    .addOption(new Option('--backplane <kind>', 'backplane').choices(['auto', 'memory', 'redis', 'redis-cluster']).default('auto'))
+    .option('--regions <n>', 'regions, each its own servers, balancer and Redis (docs/regions.md)', int(1), 1)
+    .option('--region-delay-ms <ms>', 'added round-trip time between two regions', int(0), 100)
     .option('--servers <n>', 'servers in the region', int(1), 3)
     .option('--peers <n>', 'drill peers in the fleet (0: none)', int(0), 60)
     .option('--port <port>', 'load balancer port on 127.0.0.1 (0: any free port)', int(0), SERVER_PORT)
@@ -138,7 +156,7 @@ if (require.main === module) {
       // here too: `on`, not `once` (a second SIGINT with no listener would end the process), and
       // one stop.
       let asked: string | undefined;
-      let started: Awaited<ReturnType<typeof runStart>> | undefined;
+      let started: { stop(reason: string): Promise<FleetSummary | undefined> } | undefined;
       const onSignal = (sig: string) => {
         if (asked !== undefined) return;
         asked = sig;
@@ -158,7 +176,10 @@ if (require.main === module) {
       process.on('SIGTERM', () => onSignal('SIGTERM'));
       // npm (or tsx) SIGKILLed: nothing signals this process, so it notices the launcher gone.
       watchLaunchers((pid) => onSignal(`launcher ${pid} gone`));
-      started = await runStart(o);
+      if (o.regions > 1) {
+        checkBackplane(o);
+        started = await runStartRegions(o);
+      } else started = await runStart(o);
       if (asked !== undefined) {
         const sig = asked;
         asked = undefined;

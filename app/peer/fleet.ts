@@ -48,6 +48,8 @@ export interface FleetOptions {
   prefix?: string;
   /** Start peer i on urls[i % urls.length] (default true); false: everyone starts on urls[0]. */
   spread?: boolean;
+  /** Each peer's own endpoints instead (several regions: the global front of the peer's region). */
+  urlsFor?: (peer: PeerSpec, index: number) => string[];
   /** Tokens in the URL query instead of the Sec-WebSocket-Protocol header (servers older than the header). */
   tokenInQuery?: boolean;
   /** JSON-lines logger; each peer logs its state changes on a child. Default: silent. */
@@ -163,8 +165,8 @@ export function runFleet(opts: FleetOptions): FleetController {
     const peer = new DrillPeer(
       spec,
       {
-        url: opts.urls,
-        startUrlIndex: opts.spread === false ? 0 : i,
+        url: opts.urlsFor?.(spec, i) ?? opts.urls,
+        startUrlIndex: opts.urlsFor || opts.spread === false ? 0 : i,
         token,
         tokenInQuery: opts.tokenInQuery,
         timeouts,

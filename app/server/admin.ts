@@ -24,6 +24,7 @@ import type { Logger } from 'pino';
 import { accountOf, subOf } from '../auth/policy';
 import { ACCOUNT_PATTERN } from '../auth/token';
 import { Backplane, BackplaneError, PresenceEntry, PresenceEvent } from '../backplane/types';
+import { RegionalBackplane } from '../backplane/regions';
 import type { ServerConfig } from './config';
 import type { Drainer, DrainReport, DrainState } from './drain';
 import { json, parseTarget } from './http';
@@ -197,5 +198,7 @@ function status(server: AdminServer) {
     drain: server.drainer.progress() ?? null,
     backplane: { kind: server.backplane.kind, ...server.backplane.health() },
     lifecycleWatcher: server.lifecycle?.status() ?? null,
+    // Several regions only (docs/regions.md): this server's region and what it published into each home.
+    ...(server.backplane instanceof RegionalBackplane ? { regions: server.backplane.routing() } : {}),
   };
 }

@@ -100,6 +100,13 @@ export class PlanMocks implements pulumi.runtime.Mocks {
         id = `projects/${p}/locations/${String(inputs.region)}/instances/${name}`;
         Object.assign(state, MOCK_REDIS);
         break;
+      case 'gcp:redis/cluster:Cluster': {
+        // The discovery endpoint Memorystore assigns from the PSC subnet: a made-up address per region.
+        id = `projects/${p}/locations/${String(inputs.region)}/clusters/${name}`;
+        const n = [...String(inputs.region)].reduce((a, ch) => (a * 31 + ch.charCodeAt(0)) % 250, 7) + 2;
+        state.discoveryEndpoints = [{ address: `10.201.0.${n}`, port: MOCK_REDIS.port }];
+        break;
+      }
       case 'gcp:container/cluster:Cluster': {
         // Created (inputs) or read with Cluster.get (the id names it): the kubeconfig needs endpoint and CA.
         const ref = /locations\/([^/]+)\/clusters\/([^/]+)$/.exec(args.id ?? '');

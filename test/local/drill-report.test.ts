@@ -80,6 +80,18 @@ test('summary table: one row per scenario, the worst outage against the incident
   expect(table.split('\n')[3]).toMatch(/\| \*\*MISSED\*\* \|$/);
 });
 
+test('--quick: the incident column compares like with like, the bound of the contract defaults, not the scaled outage', () => {
+  // A --quick run's outages are at about 1/5 scale: 0.92 s against 5-10 min would read "326-652x shorter".
+  const table = summaryTable(results, true);
+  expect(table).not.toContain('326-652x');
+  expect(table).toContain("| vs the incident (5-10 min): the contract defaults' bound |");
+  // Scenario 1 at the defaults: restart jitter + connect + join timeouts = 10.1 s: 30-59x shorter than 5-10 min.
+  expect(table).toContain('| **0.92 s** | at defaults <= 10.10 s: 30-59x shorter |');
+  // Scenario 3 at the defaults: dead-peer detection + the longest backoff, a connect and a join = 35 s.
+  expect(table).toContain('| **21.50 s** | at defaults <= 35.00 s: 9-17x shorter |');
+  expect(renderReport(results, { ...meta, quick: true })).toContain('With `--quick` every timer is scaled down about 5x');
+});
+
 test('README block: run, machine (cores, Node), table and the chart, between the markers', () => {
   const block = readmeBlock(results, meta, { path: 'docs/drill-healthy-rollout.svg', scenario: 1 });
   expect(block).toMatchSnapshot();

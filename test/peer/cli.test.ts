@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { SluiceServer } from '../../app/server/server';
-import { SECRET, startServer, testConfig, TestServer, token } from '../helpers/server';
+import { SECRET, startServer, testConfig, TestServer, token, until } from '../helpers/server';
 
 const ROOT = path.resolve(__dirname, '../..');
 const TSX = path.join(ROOT, 'node_modules/.bin/tsx');
@@ -104,6 +104,23 @@ test('a bad token stops the peer with an error instead of retrying', async () =>
   expect(run.lines.some((l) => l.event === 'error' && l.code === 'unauthorized')).toBe(true);
   expect(run.lines[run.lines.length - 1]).toMatchObject({ event: 'summary', sent: 0, fatal: 'unauthorized' });
 }, 30_000);
+
+test('a revoked peer exits 3 and says it was revoked, without retrying', async () => {
+  const run = peerCli(['--id', 'c-revoked', '--to', 'c-revoked', '--url', srv.socketUrl, '--interval', '100'], {
+    SLUICE_TOKEN: await token('c-revoked'),
+  });
+  const online = async () =>
+    ((await (await fetch(`${srv.adminUrl}/presence`)).json()) as { peers: Array<{ peerId: string; state: string }> }).peers.some(
+      (p) => p.peerId === 'c-revoked' && p.state === 'online',
+    );
+  await until(online, 20_000, 'the CLI peer joined');
+  expect((await fetch(`${srv.adminUrl}/revoke?account=default&sub=c-revoked`, { method: 'POST' })).status).toBe(201);
+  const done = await run;
+  expect(done.code).toBe(3);
+  expect(done.stderr).toMatch(/stopped by itself: "revoked" \(revoked: the operator revoked this token or disconnected this peer/);
+  expect(done.lines.filter((l) => l.event === 'state' && l.to === 'connecting')).toHaveLength(1);
+  expect(done.lines[done.lines.length - 1]).toMatchObject({ event: 'summary', fatal: 'revoked' });
+}, 40_000);
 
 /** A server that refuses query tokens (SLUICE_TOKEN_IN_QUERY=off, as in production). */
 async function strictServer(): Promise<{ url: string; server: SluiceServer }> {

@@ -8,53 +8,11 @@
  */
 import http from 'node:http';
 import { startRegion, Region, withTimeout } from '../../app/local/region/region';
-import type { RegionState } from '../../app/local/status/server';
 import { startStatusServer } from '../../app/local/status/server';
 import { regionTimeouts } from '../../app/local/region/timeouts';
+import { post, stateWhen } from '../helpers/status-page';
 
 jest.setTimeout(120_000);
-
-function post(url: string, body: string, type = 'application/json'): Promise<{ status: number; body: Record<string, unknown> }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: 'POST', headers: { 'Content-Type': type } }, (res) => {
-      let b = '';
-      res.on('data', (d: Buffer) => {
-        b += d.toString();
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(b) as Record<string, unknown> }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-/** The first state pushed over /api/events that satisfies `done`. */
-function stateWhen(url: string, done: (s: RegionState) => boolean): Promise<RegionState> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(`${url}api/events`, (res) => {
-      let buf = '';
-      res.on('data', (d: Buffer) => {
-        buf += d.toString();
-        let i: number;
-        while ((i = buf.indexOf('\n\n')) >= 0) {
-          const event = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          const data = /^data: (.*)$/m.exec(event)?.[1];
-          if (!data) continue;
-          const s = JSON.parse(data) as RegionState;
-          if (done(s)) {
-            req.destroy();
-            resolve(s);
-            return;
-          }
-        }
-      });
-    });
-    req.on('error', (err) => {
-      if (!req.destroyed) reject(err);
-    });
-  });
-}
 
 describe('POST /api/rollout', () => {
   let region: Region;

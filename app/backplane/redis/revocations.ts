@@ -4,7 +4,10 @@
  *   store      one script adds the revocation to the `revoked` ZSET (score = until), drops the ended
  *              ones, sets the key's PEXPIREAT to the latest until, and PUBLISHes it: so a server that
  *              starts later, or whose subscriber was reconnecting, still finds it in the ZSET;
- *   broadcast  pub/sub on `revocations`: every subscribed server applies it within milliseconds;
+ *   broadcast  pub/sub on `revocations`: every subscribed server applies it within milliseconds. Not
+ *              enough alone: "Pub/sub is at-most-once — pair it with durable state if you need
+ *              replay" (redis.io/docs/latest/develop/use-cases/pub-sub/nodejs); a subscriber that
+ *              was reconnecting never gets the message, hence the ZSET and the resync;
  *   resync     every revocation.resyncIntervalMs, and at once on every (re)connect, each server
  *              re-reads the ZSET: a missed message is applied within revocationBoundMs (the
  *              contract), the guaranteed bound;
@@ -15,12 +18,11 @@
  * this matters only for a server whose subscriber was down at that moment). Revoke the `sub` for a
  * guarantee.
  */
-import type Redis from 'ioredis';
 import type { Logger } from 'pino';
 import { decodeRevocation, encodeRevocation, Revocation } from '../../auth/revocation';
 import { RevocationReplica } from '../revocations';
 import type { Keys } from './keys';
-import { LuaScript } from './scripts';
+import { LuaScript, RedisLike } from './lua';
 
 /** KEYS: revocations ZSET. ARGV: member, until (ms), channel. Returns how many revocations are kept. */
 const REVOKE = new LuaScript(
@@ -37,7 +39,7 @@ return redis.call('ZCARD', key)
 );
 
 export interface RedisRevocationsOptions {
-  command: Redis;
+  command: RedisLike;
   keys: Keys;
   resyncIntervalMs: number;
   log: Logger;

@@ -9,15 +9,20 @@
  *     timeout too long    longer than the scenario
  *   4 no defense          no drain, no useful LB timeout, no           only the VM deletion's RST (scaled)
  *                         heartbeats: the incident
+ *   5 region evacuated    a region's capacity 0, its servers drain     drain + global LB; each peer's state
+ *                         (two regions, evacuation.ts)                 stays in its home region
  *
  * "Silent": the server keeps running but its network is black-holed (no byte, no FIN, no RST in
  * either direction), until its VM is "deleted" (a final RST on every connection) later.
  */
-import type { Timeouts } from '../../contract/timeouts';
+import { regionEvacuationBoundMs, Timeouts } from '../../contract/timeouts';
 import { percentiles } from '../../peer/fleet';
-import type { FleetSummary, Percentiles } from '../../peer/fleet';
+import type { Percentiles } from '../../peer/fleet';
 import { regionChart } from '../status/charts';
-import { machineNote, MachineReport, ScenarioProbe } from './probe';
+import { machineNote, ScenarioProbe } from './probe';
+import { evacuation } from './evacuation';
+import { lossChecks, settleSamples, until } from './result';
+import type { Check, ScenarioResult } from './result';
 import type { LocalBalancerKind } from '../lb/load-balancer';
 import { BackplaneKind, Region, startRegion } from '../region/region';
 import { bounds, noHeartbeatClient, reconnectMs, regionTimeouts, withLbIdle } from '../region/timeouts';
@@ -33,39 +38,7 @@ export interface DrillOptions {
   signal?: AbortSignal;
 }
 
-export interface Check {
-  what: string;
-  value: number;
-  bound: number;
-  ok: boolean;
-}
-
-export interface ScenarioResult {
-  n: number;
-  name: string;
-  fails: string;
-  acts: string;
-  lb: string;
-  backplane: string;
-  peers: number;
-  /** Peers on the failed server (all peers for the rollout). */
-  affected: number;
-  /** Per affected peer: from the event to its next join (scenario 1: its reconnect gaps). */
-  outageMs: Percentiles;
-  /**
-   * Scenario 3: per affected peer, event -> its heartbeat gave up; server end, per connection on
-   * the silent server: the last byte its VM network forwarded to it -> the server closed it.
-   */
-  clientDetectMs?: Percentiles;
-  serverDetectMs?: Percentiles;
-  deletedAtMs?: number;
-  everOffline: number;
-  summary: FleetSummary;
-  checks: Check[];
-  machine: MachineReport;
-  chart: string;
-  notes: string[];
-}
+export type { Check, ScenarioResult } from './result';
 
 /** The incident's half-open window (postmortem: 5 to 10 minutes) and the drill's scaled VM deletion. */
 export const INCIDENT_MS = { min: 5 * 60_000, max: 10 * 60_000 };
@@ -78,6 +51,24 @@ const WAIT_MS = 30_000;
  * under load 15, so `connect_timeout`s and retries).
  */
 export const SIGNAL_EVERY_MS = 1_000;
+
+/** A quiet peer (scenarios 2 and 4, no heartbeats) sends once every 1.5 LB idle timeouts. */
+export function quietEveryMs(t: Timeouts): number {
+  return Math.round(t.lb.idleTimeoutSec * 1500);
+}
+
+/**
+ * The bound the contract's defaults (production's values, not `--quick`'s) put on a scenario's
+ * worst outage: what a like-for-like comparison with the incident uses. Scenario 4 has none.
+ */
+export function defaultsBoundMs(n: number): number | undefined {
+  const t = regionTimeouts(false);
+  if (n === 1) return bounds.drainGapMs(t);
+  if (n === 2) return bounds.lbRecoveryMs(t, quietEveryMs(t));
+  if (n === 3) return bounds.heartbeatRecoveryMs(t);
+  if (n === 5) return regionEvacuationBoundMs(t);
+  return undefined;
+}
 
 export function deletionMs(quick: boolean): number {
   return quick ? 30_000 : 120_000;
@@ -104,6 +95,7 @@ const SCENARIOS: Array<(o: DrillOptions) => Promise<ScenarioResult>> = [
   (o) => silent(o, 2),
   (o) => silent(o, 3),
   (o) => silent(o, 4),
+  (o) => evacuation(o),
 ];
 
 async function region(
@@ -165,6 +157,8 @@ async function healthyRollout(o: DrillOptions): Promise<ScenarioResult> {
     throw new Error(`${err.message}; not joined: ${stuck.join(', ')}`);
   });
   await settleSamples(r, 2);
+  // The chart ends with the measurement: the teardown after it closes every connection on purpose.
+  const measuredUntil = r.monitor.latest()?.t;
   const summary = await r.stop();
   const machine = probe.finish();
   const everOffline = r.monitor.everOffline.size;
@@ -190,6 +184,7 @@ async function healthyRollout(o: DrillOptions): Promise<ScenarioResult> {
     chart: regionChart(r.monitor.samples, {
       title: `1. healthy rollout: ${o.peers} peers, 3 servers replaced with a drain each (${r.lb.kind}, ${r.backplaneKind})`,
       since: Math.max(0, startedAt - 2_000),
+      until: measuredUntil,
       markers: [{ t: startedAt, label: 'rollout starts' }],
     }),
     notes: [
@@ -208,10 +203,10 @@ async function silent(o: DrillOptions, n: 2 | 3 | 4): Promise<ScenarioResult> {
   // Scenario 2 and 4 peers have no useful heartbeat; they send every 1.5 LB idle timeouts (a quiet
   // control-plane peer), so their connection does fall silent in both directions at the LB.
   const legacy = n !== 3;
-  const quietEveryMs = Math.round(base.lb.idleTimeoutSec * 1500);
+  const quietMs = quietEveryMs(base);
   const t = n === 2 ? base : withLbIdle(base, Math.ceil(horizon / 1000));
   const clientT = legacy ? noHeartbeatClient(t, horizon) : t;
-  const { r, probe } = await region(o, t, clientT, legacy ? quietEveryMs : SIGNAL_EVERY_MS, legacy);
+  const { r, probe } = await region(o, t, clientT, legacy ? quietMs : SIGNAL_EVERY_MS, legacy);
   const fleet = r.fleet!;
   const target = r.live()[0];
   // The rollout's surge server comes up; the old one is scheduled for deletion but never drains.
@@ -234,7 +229,7 @@ async function silent(o: DrillOptions, n: 2 | 3 | 4): Promise<ScenarioResult> {
   await r.breakServer('silence', target.id);
   // The WebSockets open on the silent server: the server's idle limit must close each of them.
   const upgradedAtSilence = target.network.upgraded;
-  const bound = n === 2 ? bounds.lbRecoveryMs(t, quietEveryMs) : n === 3 ? bounds.heartbeatRecoveryMs(t) : Infinity;
+  const bound = n === 2 ? bounds.lbRecoveryMs(t, quietMs) : n === 3 ? bounds.heartbeatRecoveryMs(t) : Infinity;
   // The VM deletion comes at the scaled incident time, or once every affected peer is back (2, 3).
   // Scenario 3 also waits for the server end: each of its connections closed by its idle limit.
   const serverDone = () => n !== 3 || target.network.serverClosed.length >= upgradedAtSilence;
@@ -245,8 +240,9 @@ async function silent(o: DrillOptions, n: 2 | 3 | 4): Promise<ScenarioResult> {
   await until(() => fleet.peers.every((p) => p.client.state === 'joined'), WAIT_MS + reconnectMs(clientT), 'every peer joined');
   const serverClosed = target.network.serverClosed.map((c) => c.closedAt - c.lastToServerAt);
   // Each affected peer gets signals again (the quiet ones send rarely: wait one send interval).
-  await new Promise((res) => setTimeout(res, legacy ? quietEveryMs + 1_000 : 2_000));
+  await new Promise((res) => setTimeout(res, legacy ? quietMs + 1_000 : 2_000));
   await settleSamples(r, 2);
+  const measuredUntil = r.monitor.latest()?.t;
   const summary = (await r.stop())!;
   const machine = probe.finish();
   const everOffline = r.monitor.everOffline.size;
@@ -297,7 +293,7 @@ async function silent(o: DrillOptions, n: 2 | 3 | 4): Promise<ScenarioResult> {
   notes.push(...offlineNotes(r));
   if (legacy)
     notes.push(
-      `peers without application heartbeats (interval ${clientT.client.heartbeatIntervalMs / 1000} s), one signal every ${quietEveryMs / 1000} s`,
+      `peers without application heartbeats (interval ${clientT.client.heartbeatIntervalMs / 1000} s), one signal every ${quietMs / 1000} s`,
     );
   notes.push(`LB idle timeout ${t.lb.idleTimeoutSec} s; ${peers.length} peers were on ${target.id}`, machineNote(machine));
   const names = {
@@ -325,6 +321,7 @@ async function silent(o: DrillOptions, n: 2 | 3 | 4): Promise<ScenarioResult> {
     chart: regionChart(r.monitor.samples, {
       title: `${n}. ${names[n][0]}: ${target.id} goes silent (${r.lb.kind}, ${r.backplaneKind})`,
       since: Math.max(0, rel(t0) - 3_000),
+      until: measuredUntil,
       markers: [
         { t: rel(t0), label: `${target.id} silent` },
         { t: rel(t0) + deletedAt, label: 'VM deleted' },
@@ -332,16 +329,6 @@ async function silent(o: DrillOptions, n: 2 | 3 | 4): Promise<ScenarioResult> {
     }),
     notes,
   };
-}
-
-/** Zero loss, zero duplicates, everything settled; `everOffline` null: not a bound here (scenario 4). */
-function lossChecks(s: FleetSummary, everOffline: number | null): Check[] {
-  const out: Check[] = [
-    { what: 'signals lost', value: s.lost, bound: 0, ok: s.lost === 0 && s.settled },
-    { what: 'signals duplicated', value: s.duplicated, bound: 0, ok: s.duplicated === 0 },
-  ];
-  if (everOffline !== null) out.push({ what: 'peers ever shown offline', value: everOffline, bound: 0, ok: everOffline === 0 });
-  return out;
 }
 
 function offlineNotes(r: Region): string[] {
@@ -352,22 +339,4 @@ function offlineNotes(r: Region): string[] {
     .map((o) => `${o.peer} at ${(o.t / 1000).toFixed(1)} s (presence of ${o.reader})`)
     .join(', ');
   return [`peers first seen offline: ${first}${seen.length > 5 ? `, and ${seen.length - 5} more` : ''}`];
-}
-
-/** Let the monitor take `n` more samples (the chart shows the end). */
-async function settleSamples(r: Region, n: number): Promise<void> {
-  const target = r.monitor.samples.length + n;
-  await until(() => r.monitor.samples.length >= target || r.monitor.samples.length >= 2_000, 10_000, 'samples');
-}
-
-/** Wait (bounded) for `pred`, checking every 50 ms; `fail` false: just stop waiting at the bound. */
-async function until(pred: () => boolean, ms: number, what: string, fail = true): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > deadline) {
-      if (fail) throw new Error(`drill: timed out after ${ms} ms waiting for ${what}`);
-      return;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }

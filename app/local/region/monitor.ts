@@ -19,8 +19,17 @@ export interface ServerSample {
   drainTotal: number;
   drainClosed: number;
   drainReset: number;
+  /**
+   * WebSockets its VM network still holds with a side open. Silenced, the server's own count drops
+   * as its idle limit closes its ends, but nothing crosses the black hole: their peers hold them
+   * half-open until a FIN or RST does (status/charts.ts shows this for a silent server).
+   */
+  held: number;
   /** When its /status answer arrived (ms since the region started): an upper bound on when it was true. */
   at: number;
+  /** Several regions (docs/regions.md): its region, and the signals it published into another region's backplane. */
+  region?: string;
+  crossRegion?: number;
 }
 
 export interface Sample {
@@ -129,7 +138,9 @@ export class Monitor extends EventEmitter {
         drainTotal: st?.drain?.total ?? 0,
         drainClosed: st?.drain?.closeSent ?? 0,
         drainReset: st?.drain?.reset ?? 0,
+        held: s.network.upgraded,
         at: answeredAt[i],
+        ...(st?.regions ? { region: st.regions.region, crossRegion: st.regions.crossRegion } : {}),
       };
     });
     const fleet = this.src.fleet();

@@ -20,6 +20,7 @@ import { MemoryBackplane } from '../../backplane/memory';
 import type { Timeouts } from '../../contract/timeouts';
 import { SOCKET_PATH } from '../../protocol/endpoints';
 import { FleetController, FleetSummary, runFleet } from '../../peer/fleet';
+import type { PeerSpec } from '../../peer/peer';
 import { DEV_TOKEN_SECRET, signToken } from '../../auth/token';
 
 /** The account of the region's fleet (app/auth/policy.ts): its clients and gateways signal within it. */
@@ -70,6 +71,11 @@ export interface RegionOptions {
   sampleEveryMs?: number;
   /** Server id prefix (ids are `<prefix>-1`, `-2`, ... and never reused). */
   idPrefix?: string;
+  /**
+   * Several regions (regions.ts): this region's Redis, started and stopped by the caller (the region
+   * starts none), and the variables that give its servers every region's backplane.
+   */
+  external?: { redisUrl: string; serverEnv: Record<string, string> };
 }
 
 export type BreakMode = 'silence' | 'delete' | 'restore';
@@ -130,12 +136,12 @@ export class Region extends EventEmitter {
   }
 
   private async startParts(): Promise<void> {
-    const asked = this.opts.backplane ?? 'auto';
+    const asked = this.opts.external ? 'redis' : (this.opts.backplane ?? 'auto');
     if (asked === 'redis' && !redisAvailable())
       throw new Error('--backplane redis: redis-server is not on PATH (apt-get install redis-server)');
     this.backplaneKind = asked === 'auto' ? (redisAvailable() ? 'redis' : 'memory') : asked;
     this.networks = await startNetworkHost();
-    if (this.backplaneKind === 'redis') this.redis = await startRedis(this.dir);
+    if (this.backplaneKind === 'redis' && !this.opts.external) this.redis = await startRedis(this.dir);
     else this.memory = new MemoryBackplane(this.opts.timeouts.resume);
     const kind = resolveLbKind(this.opts.lb ?? 'auto');
     const port = this.opts.port || (kind === 'haproxy' ? await freePort() : 0);
@@ -144,8 +150,11 @@ export class Region extends EventEmitter {
     this.monitor.start();
   }
 
-  /** Start the fleet through the LB; resolves once every peer has joined. */
-  async startFleet(): Promise<FleetController> {
+  /**
+   * Start the fleet through the LB; resolves once every peer has joined. `urlsFor`: each peer's own
+   * endpoints instead (several regions, regions.ts: the global front of the peer's region).
+   */
+  async startFleet(urlsFor?: (peer: PeerSpec, index: number) => string[]): Promise<FleetController> {
     if (this.opts.peers < 1) throw new Error('no peers configured');
     // The client fetches its token before each attempt: the first fetch of peer i waits for its
     // slot of the ramp, so first connects are spread; reconnects are never delayed.
@@ -168,6 +177,7 @@ export class Region extends EventEmitter {
     };
     this.fleet = runFleet({
       urls: [this.lbUrl],
+      urlsFor,
       count: this.opts.peers,
       token: async (spec) => {
         if (!firstAt.has(spec.id)) firstAt.set(spec.id, t0 + (slot++ * 1000) / JOIN_RAMP_PER_SEC);
@@ -217,7 +227,8 @@ export class Region extends EventEmitter {
       logLevel: this.opts.logLevel ?? 'warn',
       jsonLogs: this.opts.jsonLogs,
       memory: this.memory,
-      redisUrl: this.redis?.url,
+      redisUrl: this.opts.external?.redisUrl ?? this.redis?.url,
+      env: this.opts.external?.serverEnv,
       network: (p) => this.networks!.open(p),
     });
     this.servers.push(s);

@@ -25,6 +25,8 @@ export interface ServerStatus {
   ready?: { ok: boolean; reason?: string };
   connections: number;
   drain: { total: number; closeSent: number; reset: number; startedAt: number; finishedAt: number } | null;
+  /** Several regions: the server's region and the signals it published into each home region. */
+  regions?: { region: string; publishedTo: Record<string, number>; crossRegion: number } | null;
 }
 
 /** An admin answer about a drain: `POST /drain` (the status, drain started) or `?wait=1` (state + final report). */
@@ -63,6 +65,8 @@ export interface ServerSpawnOptions {
   memory?: MemoryBackplane;
   /** ... or a Redis URL (servers as child processes). */
   redisUrl?: string;
+  /** More variables for a child server (several regions: SLUICE_REGION, SLUICE_REGION_REDIS_URLS). */
+  env?: Record<string, string>;
   /** Where its VM network runs (default: a black-hole proxy in this process; the region's: network-host.ts). */
   network?: (targetPort: number) => Promise<BlackholeProxy>;
 }
@@ -128,6 +132,7 @@ async function startChild(o: ServerSpawnOptions, redisUrl: string): Promise<Loca
       SLUICE_TIMEOUTS: JSON.stringify(o.timeouts),
       // Info level on stdout is how this process learns the ports; the region forwards warnings and up.
       SLUICE_LOG_LEVEL: 'info',
+      ...o.env,
     },
     // Own process group: a terminal's Ctrl-C reaches only `npm start`, which drains the servers itself.
     detached: true,

@@ -9,7 +9,11 @@
  *                        rollout controller (app/local/region/rollout.ts: canary, then the rest, gated;
  *                        halts on a failed gate) (202; 409 while one runs). The outcome is the state's
  *                        `rollout` (a halt with its failed gates and rollback), the last ten `rollouts`.
- *   POST /api/break      {"mode": "silence" | "delete" | "restore", "server": "<id>"}
+ *   POST /api/break      {"mode": "silence" | "delete" | "restore" | "heal", "server": "<id>"} (servers.ts:
+ *                        a deleted server stays listed; heal or restore replaces it)
+ *   GET  /api/peer?id=X  one peer: presence, server, region, since, and for a fleet peer its client
+ *                        state and recent signals (peers.ts)
+ *   POST /api/signal     {"from": "<fleet peer>", "to": "<peer id>"}: a test signal; answers its result
  *
  * Every request must name this listener in `Host` (127.0.0.1, localhost or [::1] with its port; host.ts):
  * DNS rebinding cannot read the state. POSTs must be `Content-Type: application/json` and, when the browser sends an Origin, come from
@@ -20,15 +24,33 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { regionChart } from './charts';
+import { ChartData, regionSeries } from './charts';
 import { allowedHosts, hostAllowed } from './host';
 import type { Sample } from '../region/monitor';
 import type { BreakMode, Region } from '../region/region';
+import type { RegionView } from '../region/regions';
 import { isLocalRelease, LOCAL_RELEASES } from '../region/rollout';
 import { Rollouts, RolloutView } from './rollouts';
+import { PageInputError, PEER_ID, PeerDesk, TestResult } from './peers';
+import { ServerDesk, ServerRow } from './servers';
+import { lineChart } from './svg';
 
 const PAGE_DIR = path.join(__dirname, 'page');
+/** The page's files: served as they are, read once at start. */
+const FILES: Record<string, string> = {
+  '/': 'index.html',
+  '/app.js': 'app.js',
+  '/look.js': 'look.js',
+  '/chart-hover.js': 'chart-hover.js',
+};
 const MAX_BODY = 1024;
+/** The chart's window. */
+export const CHART_WINDOW_MS = 5 * 60_000;
+
+/** The name of the page's region (rows and lookups carry it). */
+export function regionName(region: Region): string {
+  return region.opts.idPrefix ?? 'local';
+}
 
 export interface RegionState {
   lb: string;
@@ -48,6 +70,14 @@ export interface RegionState {
     everOffline: number;
   } | null;
   chart: string;
+  /** The chart's numbers, for the page's hover (the same the SVG draws). */
+  chartData: ChartData;
+  /** Live servers, then deleted ones (until healed), each with its region and its actions. */
+  servers: ServerRow[];
+  /** The last test signals, newest first. */
+  tests: TestResult[];
+  /** Fleet peer ids (the first 200), for the lookup and test signal pickers. */
+  peerIds: string[];
   log: string[];
   /** The release of every server ever started (id -> release). */
   releases: Record<string, string>;
@@ -55,12 +85,46 @@ export interface RegionState {
   rollout: RolloutView | null;
   /** The last rollouts, newest first (steps, gate results, durations). */
   rollouts: Array<Omit<RolloutView, 'lines'>>;
+  /** Several regions (docs/regions.md): this page's region, and every region with its cross-region signals. */
+  region?: string;
+  regions?: RegionView[];
 }
 
-export function regionState(region: Region, log: string[], rollouts?: Rollouts): RegionState {
+export interface Desks {
+  rollouts?: Rollouts;
+  servers?: ServerDesk;
+  peers?: PeerDesk;
+  /** Several regions (`npm start -- --regions 2`, docs/regions.md): every region and its cross-region signals. */
+  regions?: () => RegionView[];
+}
+
+/** The chart's title says the window it shows: the last 5 min, or since the first sample kept. */
+export function chartTitle(samples: Sample[]): string {
+  const last = samples.at(-1);
+  const first = samples[0];
+  if (!last || !first) return 'connections per server, peers offline';
+  if (last.t - first.t >= CHART_WINDOW_MS) return 'connections per server, peers offline: last 5 min';
+  return `connections per server, peers offline: since the start (${Math.round((last.t - first.t) / 1000)} s)`;
+}
+
+export function regionState(region: Region, log: string[], desks: Desks = {}): RegionState {
+  const { rollouts } = desks;
   const f = region.fleet?.snapshot();
   const samples = region.monitor.samples;
   const last = samples.at(-1);
+  const chart = regionSeries(samples, {
+    title: chartTitle(samples),
+    since: last ? Math.max(samples[0].t, last.t - CHART_WINDOW_MS) : 0,
+    clockOrigin: region.monitor.startedAt,
+  });
+  const servers =
+    desks.servers ??
+    new ServerDesk(
+      region,
+      regionName(region),
+      () => undefined,
+      () => undefined,
+    );
   return {
     lb: region.lb.kind,
     backplane: region.backplaneKind,
@@ -80,20 +144,25 @@ export function regionState(region: Region, log: string[], rollouts?: Rollouts):
           everOffline: region.monitor.everOffline.size,
         }
       : null,
-    chart: regionChart(samples, {
-      title: 'connections per server, peers offline (last 5 min)',
-      since: last ? Math.max(0, last.t - 5 * 60_000) : 0,
-    }),
+    chart: lineChart(chart.spec),
+    chartData: chart.data,
+    servers: servers.rows(last),
+    tests: desks.peers?.testResults() ?? [],
+    peerIds: desks.peers?.fleetIds() ?? [],
     log: log.slice(-12),
     releases: Object.fromEntries(region.releases),
     rollout: rollouts?.latest() ?? null,
     rollouts: rollouts?.history() ?? [],
+    ...(desks.regions ? { region: regionName(region), regions: desks.regions() } : {}),
   };
 }
 
-export async function startStatusServer(region: Region, port: number): Promise<{ port: number; url: string; close(): Promise<void> }> {
-  const page = fs.readFileSync(path.join(PAGE_DIR, 'index.html'));
-  const script = fs.readFileSync(path.join(PAGE_DIR, 'app.js'));
+export async function startStatusServer(
+  region: Region,
+  port: number,
+  regions?: () => RegionView[],
+): Promise<{ port: number; url: string; close(): Promise<void> }> {
+  const files = new Map(Object.entries(FILES).map(([route, file]) => [route, fs.readFileSync(path.join(PAGE_DIR, file))]));
   const streams = new Set<http.ServerResponse>();
   const log: string[] = [];
   const note = (line: string) => {
@@ -109,7 +178,9 @@ export async function startStatusServer(region: Region, port: number): Promise<{
       push();
     },
   );
-  const state = () => regionState(region, log, rollouts);
+  const servers = new ServerDesk(region, regionName(region), note, () => push());
+  const peers = new PeerDesk(region, regionName(region));
+  const state = () => regionState(region, log, { rollouts, servers, peers, regions });
   const push = () => {
     const data = `event: state\ndata: ${JSON.stringify(state())}\n\n`;
     for (const s of streams) s.write(data);
@@ -132,9 +203,17 @@ export async function startStatusServer(region: Region, port: number): Promise<{
       return send(res, 403, { error: 'forbidden_host', field: 'Host', expected: allowedHosts(bound) });
     const url = new URL(req.url ?? '/', 'http://local');
     const route = `${req.method} ${url.pathname}`;
-    if (route === 'GET /') return sendRaw(res, 200, 'text/html; charset=utf-8', page);
-    if (route === 'GET /app.js') return sendRaw(res, 200, 'text/javascript; charset=utf-8', script);
+    const file = req.method === 'GET' ? files.get(url.pathname) : undefined;
+    if (file) return sendRaw(res, 200, url.pathname === '/' ? 'text/html; charset=utf-8' : 'text/javascript; charset=utf-8', file);
     if (route === 'GET /api/state') return send(res, 200, state());
+    if (route === 'GET /api/peer') {
+      const id = url.searchParams.get('id') ?? '';
+      if (!PEER_ID.test(id)) return send(res, 400, { error: 'invalid_peer', field: 'id', expected: PEER_ID.source });
+      return void peers.lookup(id).then(
+        (v) => send(res, 200, v),
+        (e: Error) => send(res, 500, { error: 'lookup_failed', detail: e.message }),
+      );
+    }
     if (route === 'GET /api/events') {
       res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
       res.write(`event: state\ndata: ${JSON.stringify(state())}\n\n`);
@@ -142,7 +221,7 @@ export async function startStatusServer(region: Region, port: number): Promise<{
       res.on('close', () => streams.delete(res));
       return;
     }
-    if (req.method === 'POST' && (url.pathname === '/api/rollout' || url.pathname === '/api/break')) {
+    if (req.method === 'POST' && ['/api/rollout', '/api/break', '/api/signal'].includes(url.pathname)) {
       const o = req.headers.origin;
       const localOrigins = [origin, origin.replace('127.0.0.1', 'localhost')];
       if (o !== undefined && !localOrigins.includes(o)) return send(res, 403, { error: 'forbidden_origin' });
@@ -151,6 +230,7 @@ export async function startStatusServer(region: Region, port: number): Promise<{
       return readBody(req, (err, body) => {
         if (err) return send(res, 413, { error: err.message });
         if (url.pathname === '/api/rollout') return rollout(res, body);
+        if (url.pathname === '/api/signal') return testSignal(res, body);
         return breakServer(res, body);
       });
     }
@@ -171,23 +251,34 @@ export async function startStatusServer(region: Region, port: number): Promise<{
 
   const breakServer = (res: http.ServerResponse, body: unknown) => {
     const b = body as { mode?: unknown; server?: unknown } | null;
-    const modes: BreakMode[] = ['silence', 'delete', 'restore'];
+    const modes: Array<BreakMode | 'heal'> = ['silence', 'delete', 'restore', 'heal'];
     if (!b || typeof b !== 'object')
-      return send(res, 400, { error: 'invalid_body', expected: '{"mode": "silence"|"delete"|"restore", "server": "<id>"}' });
+      return send(res, 400, { error: 'invalid_body', expected: '{"mode": "silence"|"delete"|"restore"|"heal", "server": "<id>"}' });
     if (!modes.includes(b.mode as BreakMode)) return send(res, 400, { error: 'invalid_mode', field: 'mode', expected: modes });
-    if (typeof b.server !== 'string' || !region.live().some((s) => s.id === b.server)) {
-      return send(res, 400, { error: 'unknown_server', field: 'server', expected: region.live().map((s) => s.id) });
-    }
-    const mode = b.mode as BreakMode;
-    const id = b.server;
-    region.breakServer(mode, id).then(
-      () => {
-        note(`${mode} ${id}`);
-        push();
-      },
-      (e: Error) => note(`${mode} ${id} failed: ${e.message}`),
-    );
+    const mode = b.mode as BreakMode | 'heal';
+    const refused = servers.check(mode, b.server);
+    if (refused) return send(res, 400, refused);
+    const id = b.server as string;
+    void servers.apply(mode, id);
     send(res, 202, { mode, server: id });
+  };
+
+  const testSignal = (res: http.ServerResponse, body: unknown) => {
+    const b = body as { from?: unknown; to?: unknown } | null;
+    if (!b || typeof b !== 'object' || typeof b.from !== 'string' || typeof b.to !== 'string')
+      return send(res, 400, { error: 'invalid_body', expected: '{"from": "<fleet peer id>", "to": "<peer id>"}' });
+    if (!PEER_ID.test(b.to)) return send(res, 400, { error: 'invalid_peer', field: 'to', expected: PEER_ID.source });
+    peers.testSignal(b.from, b.to).then(
+      (r) => {
+        note(`test signal ${r.id} ${r.from} -> ${r.to}: ${r.result}`);
+        push();
+        send(res, 200, r);
+      },
+      (e: Error) =>
+        e instanceof PageInputError
+          ? send(res, e.code === 'too_many_tests' ? 429 : 400, { error: e.code, field: e.field, expected: e.expected })
+          : send(res, 500, { error: 'test_signal_failed', detail: e.message }),
+    );
   };
 
   await new Promise<void>((resolve, reject) => {

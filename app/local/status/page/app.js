@@ -1,4 +1,4 @@
-// The status page's only script: render each state pushed over SSE; two buttons POST JSON.
+// The status page's main script: render each state pushed over SSE; the rollout and break controls POST JSON.
 (function () {
   'use strict';
   var $ = function (id) {
@@ -22,41 +22,29 @@
       text('latency-p50', x.latencyP50Ms);
       text('latency-p99', x.latencyP99Ms);
       $('peers-offline').className = x.offline > 0 ? 'bad' : '';
-      var body = $('servers').tBodies[0];
-      while (body.firstChild) body.removeChild(body.firstChild);
-      var select = $('break-server');
-      var chosen = select.value;
-      while (select.firstChild) select.removeChild(select.firstChild);
-      x.servers.forEach(function (v) {
-        var tr = document.createElement('tr');
-        tr.setAttribute('data-server', v.id);
-        [
-          v.id,
-          (s.releases && s.releases[v.id]) || '-',
-          v.state,
-          v.connections,
-          v.drainTotal ? v.drainClosed + ' / ' + v.drainTotal : '-',
-          v.drainReset,
-        ].forEach(function (c, i) {
-          var td = document.createElement('td');
-          td.textContent = String(c);
-          td.className = ['id', 'release', 'state state-' + v.state, 'connections', 'drain', 'reset'][i];
-          tr.appendChild(td);
-        });
-        body.appendChild(tr);
-        var o = document.createElement('option');
-        o.value = v.id;
-        o.textContent = v.id;
-        select.appendChild(o);
-      });
-      // Keep the choice across refreshes; a server that is gone falls back to the first one.
-      if (
-        chosen &&
-        x.servers.some(function (v) {
-          return v.id === chosen;
-        })
-      )
-        select.value = chosen;
+    }
+    renderServers(s.servers || []);
+    // Several regions (docs/regions.md): every region, its capacity and the signals its servers sent across.
+    if (s.regions) {
+      $('regions').hidden = false;
+      text(
+        'regions',
+        'regions: ' +
+          s.regions
+            .map(function (r) {
+              return (
+                r.name +
+                (r.name === s.region ? ' (this page)' : '') +
+                ' capacity ' +
+                r.capacity +
+                ', servers ' +
+                (r.servers.join(', ') || 'none') +
+                ', cross-region signals ' +
+                r.crossRegion
+              );
+            })
+            .join('; '),
+      );
     }
     if (s.fleet) {
       text('ever-offline', s.fleet.everOffline);
@@ -90,6 +78,107 @@
     $('chart').innerHTML = s.chart;
     text('log', s.log.join('\n'));
     document.body.setAttribute('data-updated', String(x ? x.t : 0));
+    // The other scripts (chart-hover.js, look.js) render their parts from the same state.
+    document.dispatchEvent(new CustomEvent('sluice:state', { detail: s }));
+  }
+
+  function stateText(v) {
+    // Its own count drops as its idle limit closes its ends; what its network still holds stays half-open.
+    if (v.state === 'silent') return v.held > 0 ? 'silent (' + v.held + ' held half-open)' : 'silent (none held)';
+    if (v.state === 'deleted') return v.healedBy ? 'deleted, replaced by ' + v.healedBy : 'deleted at ' + clock(v.deletedAt);
+    if (v.state === 'replacing') return 'deleted, being replaced';
+    return v.state;
+  }
+
+  // One row per server, live ones then deleted ones (until healed), each with its region.
+  function renderServers(rows) {
+    var body = $('servers').tBodies[0];
+    while (body.firstChild) body.removeChild(body.firstChild);
+    rows.forEach(function (v) {
+      var tr = document.createElement('tr');
+      tr.setAttribute('data-server', v.id);
+      tr.setAttribute('data-region', v.region);
+      if (v.state === 'deleted' || v.state === 'replacing') tr.className = 'deleted';
+      [
+        v.id,
+        v.region,
+        v.release,
+        stateText(v),
+        v.connections,
+        v.drainTotal ? v.drainClosed + ' / ' + v.drainTotal : '-',
+        v.drainReset,
+      ].forEach(function (c, i) {
+        var td = document.createElement('td');
+        td.textContent = String(c);
+        td.className = ['id', 'region', 'release', 'state state-' + v.state, 'connections', 'drain', 'reset'][i];
+        if (i === 3) td.setAttribute('data-state', v.state);
+        tr.appendChild(td);
+      });
+      var act = document.createElement('td');
+      if (v.actions.indexOf('heal') >= 0) {
+        var b = document.createElement('button');
+        b.type = 'button';
+        b.className = 'heal';
+        b.textContent = 'heal';
+        b.title = 'replace ' + v.id + ' with a new server on ' + v.release;
+        b.addEventListener('click', function () {
+          b.disabled = true;
+          breakPost('heal', v.id);
+        });
+        act.appendChild(b);
+      }
+      tr.appendChild(act);
+      body.appendChild(tr);
+    });
+    syncServerPicker(rows);
+  }
+
+  // The break menu's server list: rebuilt only when the servers change, so the user's choice (and
+  // an open drop-down) survives every refresh; a chosen server that is gone falls back to the first.
+  function syncServerPicker(rows) {
+    var select = $('break-server');
+    var ids = rows
+      .filter(function (v) {
+        return v.actions.length > 0;
+      })
+      .map(function (v) {
+        return v.id;
+      });
+    var have = Array.prototype.map.call(select.options, function (o) {
+      return o.value;
+    });
+    if (have.join(',') === ids.join(',')) return;
+    var chosen = select.value;
+    while (select.firstChild) select.removeChild(select.firstChild);
+    ids.forEach(function (id) {
+      var o = document.createElement('option');
+      o.value = id;
+      o.textContent = id;
+      select.appendChild(o);
+    });
+    if (ids.indexOf(chosen) >= 0) select.value = chosen;
+  }
+
+  function breakPost(mode, server) {
+    text('break-result', mode + ' ' + server + '...');
+    return fetch('/api/break', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ mode: mode, server: server }),
+    })
+      .then(function (r) {
+        return r.json().then(function (j) {
+          text(
+            'break-result',
+            r.ok
+              ? mode + ' ' + server + ': accepted'
+              : 'refused: ' + j.error + (j.expected ? ' (expected ' + JSON.stringify(j.expected) + ')' : ''),
+          );
+        });
+      })
+      .catch(function (e) {
+        text('break-result', 'error: ' + e.message);
+      });
   }
 
   // A halt is a state: the failing gates with their numbers and the way back, until the next rollout.
@@ -187,7 +276,7 @@
     post('/api/rollout', { release: $('rollback').getAttribute('data-release') });
   });
   $('break').addEventListener('click', function () {
-    post('/api/break', { mode: $('break-mode').value, server: $('break-server').value });
+    breakPost($('break-mode').value, $('break-server').value);
   });
 
   var es = new EventSource('/api/events');

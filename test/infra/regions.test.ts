@@ -1,0 +1,110 @@
+/**
+ * sluice:redisCluster (docs/regions.md): a Memorystore Cluster per region with its Private Service
+ * Connect policy, maintenance staggered, the servers' egress to its ports, and every region's
+ * servers given every region's backplane: the two regions relay. Bad settings are refused with
+ * the key named, before any resource.
+ */
+import { parseStackConfig, StackConfigError } from '../../infra/config';
+import { BASE_CONFIG, imageAt, render, toRaw } from './harness';
+
+const TWO_REGIONS = {
+  'sluice:regions': [
+    { region: 'us-central1', zones: ['us-central1-a', 'us-central1-b'], replicas: 4, subnetCidr: '10.10.0.0/20' },
+    { region: 'europe-west1', zones: ['europe-west1-b', 'europe-west1-c'], replicas: 4, subnetCidr: '10.10.16.0/20' },
+  ],
+  'sluice:image': imageAt('1.2.3'),
+  'sluice:redisMaintenance': { day: 'SUNDAY', hour: 22 },
+  'sluice:redisCluster': {
+    shards: 3,
+    replicas: 1,
+    persistence: 'aof',
+    pscSubnets: { 'us-central1': '10.10.32.0/24', 'europe-west1': '10.10.33.0/24' },
+  },
+};
+
+const CLUSTER = 'gcp:redis/cluster:Cluster';
+const POLICY = 'gcp:networkconnectivity/serviceConnectionPolicy:ServiceConnectionPolicy';
+
+test('a cluster per region, each behind its own PSC policy, maintenance 4 h apart, every server given both', async () => {
+  const s = await render(TWO_REGIONS);
+  expect(s.all('gcp:redis/instance:Instance')).toHaveLength(0);
+  const clusters = s.all(CLUSTER);
+  expect(clusters.map((c) => c.inputs.region).sort()).toEqual(['europe-west1', 'us-central1']);
+  for (const c of clusters) {
+    expect(c.inputs).toMatchObject({
+      shardCount: 3,
+      replicaCount: 1,
+      zoneDistributionConfig: { mode: 'MULTI_ZONE' },
+      persistenceConfig: { mode: 'AOF', aofConfig: { appendFsync: 'EVERYSEC' } },
+      redisConfigs: { 'maxmemory-policy': 'noeviction' },
+    });
+  }
+  const hour = (r: string) =>
+    s.plain(clusters.find((c) => c.inputs.region === r)!).maintenancePolicy.weeklyMaintenanceWindows[0].startTime.hours;
+  expect([hour('us-central1'), hour('europe-west1')]).toEqual([22, 2]);
+  // One policy per region, service class gcp-memorystore-redis, on a subnet of its own in that region.
+  for (const region of ['us-central1', 'europe-west1']) {
+    const policy = s.all(POLICY).find((p) => p.inputs.location === region)!;
+    expect(policy.inputs.serviceClass).toBe('gcp-memorystore-redis');
+    const subnet = s.one('gcp:compute/subnetwork:Subnetwork', `sluice-${region}-psc`);
+    expect(subnet.inputs.region).toBe(region);
+    expect(s.plain(policy).pscConfig.subnetworks).toEqual([expect.stringContaining(`/regions/${region}/subnetworks/sluice-${region}-psc`)]);
+    const egress = s.one('gcp:compute/firewall:Firewall', `sluice-${region}-egress`);
+    expect(egress.inputs).toMatchObject({
+      direction: 'EGRESS',
+      destinationRanges: [subnet.inputs.ipCidrRange],
+      targetTags: ['sluice-server'],
+    });
+    expect(egress.inputs.allows).toEqual([{ protocol: 'tcp', ports: ['6379', '11000-13047'] }]);
+  }
+  // Each region's servers: their own region, and the map of BOTH regions' backplanes.
+  const versions = s.all('gcp:secretmanager/secretVersion:SecretVersion').filter((v) => v.name.startsWith('sluice-server-env-'));
+  expect(versions).toHaveLength(2);
+  const urls = s.outputs.regionBackplanes.value as Record<string, string>;
+  expect(Object.keys(urls).sort()).toEqual(['europe-west1', 'us-central1']);
+  expect(urls['us-central1']).not.toBe(urls['europe-west1']);
+  for (const v of versions) {
+    const region = v.name.replace('sluice-server-env-', '');
+    const env = String(s.plain(v).secretData);
+    expect(env).toContain(`SLUICE_REGION=${region}\n`);
+    const map = JSON.parse(/SLUICE_REGION_REDIS_URLS=(.*)\n/.exec(env)![1]) as Record<string, string>;
+    expect(map).toEqual(urls);
+    expect(env).not.toContain('SLUICE_REDIS_URL=');
+  }
+});
+
+function issues(overrides: Record<string, unknown>): string[] {
+  try {
+    parseStackConfig(toRaw({ ...BASE_CONFIG, ...TWO_REGIONS, ...overrides }), new Set());
+    return [];
+  } catch (err) {
+    if (err instanceof StackConfigError) return err.issues.map((i) => `${i.key}: ${i.message}`);
+    throw err;
+  }
+}
+
+test.each([
+  [{ pscSubnets: { 'us-central1': '10.10.32.0/24' } }, 'sluice:redisCluster.pscSubnets.europe-west1: missing'],
+  [
+    { pscSubnets: { 'us-central1': '10.10.32.0/24', 'europe-west1': '10.10.16.0/24' } },
+    'overlaps sluice:regions[1].subnetCidr (10.10.16.0/20)',
+  ],
+  [
+    { pscSubnets: { 'us-central1': '10.10.32.0/24', 'europe-west1': '10.10.32.0/25' } },
+    'overlaps sluice:redisCluster.pscSubnets.us-central1',
+  ],
+  [
+    { pscSubnets: { 'us-central1': '10.10.32.0/24', 'europe-west1': '10.10.33.0/24', 'asia-east1': '10.10.34.0/24' } },
+    'sluice:redisCluster.pscSubnets.asia-east1: asia-east1 is not a configured region',
+  ],
+  [{ replicas: 0, persistence: 'none' }, 'replicas 0 and persistence none'],
+])('sluice:redisCluster %j is refused: %s', (change, problem) => {
+  const rc = { ...TWO_REGIONS['sluice:redisCluster'], ...change };
+  expect(issues({ 'sluice:redisCluster': rc }).join('\n')).toContain(problem);
+});
+
+test('a cluster and an instance are not both configured', () => {
+  expect(issues({ 'sluice:redisTier': 'STANDARD_HA' })).toContain(
+    'sluice:redisTier: set sluice:redisCluster or sluice:redisTier, not both (a cluster replaces the instance)',
+  );
+});
