@@ -152,6 +152,9 @@ test('a silenced server: its line shows the connections still held half-open, in
   const svg = lineChart(spec);
   expect(svg).toContain('local-1: 12 held (silent)');
   expect(svg).toContain('local-1 silent</text>');
+  // With a marker saying the same (the drill's), the span is not labelled twice.
+  const marked = lineChart(regionSeries(samples, { title: 't', markers: [{ t: 1000, label: 'local-1 silent' }] }).spec);
+  expect(marked.match(/local-1 silent<\/text>/g)).toHaveLength(1);
 });
 
 test('the drill chart ends at the measurement (until), not with the teardown that closes everything', () => {

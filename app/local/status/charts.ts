@@ -65,6 +65,8 @@ export function regionSeries(samples: Sample[], opts: RegionChartOptions): { spe
       last = v;
     }
     if (silentFrom !== undefined) spans.push({ t0: silentFrom, t1: shown.at(-1)!.t - t0, label: `${id} silent` });
+    // A marker that already says so (the drill's "drill-1 silent") labels the span.
+    for (const sp of spans) if ((opts.markers ?? []).some((m) => m.label === sp.label)) sp.label = '';
     const legendValue = !last ? '0 (gone)' : last.state === 'silent' ? `${shownConnections(last)} held (silent)` : String(last.connections);
     series.push({ name: id, style: styles.get(id), points, legendValue });
   }

@@ -111,7 +111,7 @@ export function lineChart(spec: ChartSpec): string {
     const b = Math.min(x1, sp.t1);
     if (b <= a) continue;
     out.push(`<rect x="${f(X(a))}" y="${m.t}" width="${f(X(b) - X(a))}" height="${ph}" fill="#fde8e8"/>`);
-    out.push(`<text x="${f(X(a) + 3)}" y="${m.t + ph - 4}" fill="#a33">${escapeXml(sp.label)}</text>`);
+    if (sp.label) out.push(`<text x="${f(X(a) + 3)}" y="${m.t + ph - 4}" fill="#a33">${escapeXml(sp.label)}</text>`);
   }
   for (let y = 0; y <= yTop + 1e-9; y += yStep) {
     out.push(`<line x1="${m.l}" x2="${m.l + pw}" y1="${f(Y(y))}" y2="${f(Y(y))}" stroke="#eee"/>`);
