@@ -27,6 +27,8 @@ const timeouts = resolveTimeouts({
     reconnectCapMs: 300,
     connectTimeoutMs: 100,
     joinTimeoutMs: 100,
+    // The dedupe window must cover the outbox (rule dedupe-covers-outbox): both short here.
+    outboxMaxAgeMs: 1_500,
   },
   presence: { ttlMs: 3_000, renewIntervalMs: 1_000 },
 });

@@ -63,31 +63,41 @@ return 1
 `;
 
 /**
- * beat: one bucket's liveness renewal and restart detection. KEYS: redis(b), servers(b). ARGV: me, ttlMs.
- * -> {runid, had}: the run_id of the Redis process serving this bucket's slot (read here, by the
- * process that runs the script, so a failover of one shard is seen in that shard's buckets only),
- * and 1 when this server was registered in the bucket before (0: reaped, lost or new).
+ * beat: one bucket's liveness renewal and restart detection. KEYS: redis(b), servers(b).
+ * ARGV: me, ttlMs, staleMs. -> {runid, had, fresh}: the run_id of the Redis process serving this
+ * bucket's slot (read here, by the process that runs the script, so a failover of one shard is seen
+ * in that shard's buckets only); 1 when this server was registered in the bucket before (0: reaped,
+ * lost or new); 1 when the bucket's liveness data was refreshed for everyone (see below).
  *
- * When the run_id differs from the one recorded, a new process serves the slot (restart, failover):
- * `since` restarts the bucket's recovery window (the publish script refuses until it has passed),
- * and every server known to the bucket gets a fresh deadline. Liveness deadlines loaded from an AOF
- * were set before the outage: after one longer than the TTL every one of them has passed, though
- * the servers are alive and reconnecting. A server that died meanwhile is reaped one TTL later.
+ * `at` is when any server last beat the bucket. When the run_id differs from the one recorded (a
+ * restart, failover or migration), or nobody has beaten the bucket for `staleMs` (its shard did not
+ * answer: a failover in progress, a slot migrating), its deadlines passed while nobody could renew
+ * them: every server known to the bucket gets a fresh deadline, and the publish script meanwhile
+ * answers `recovering` rather than `unknown` for an owner whose deadline passed. A server that died
+ * meanwhile is reaped one TTL later. A new run_id also restarts the recovery window (`since`).
  */
 const BEAT = `
 local runid = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)') or 'unknown'
 local now = now_ms()
 local ttl = tonumber(ARGV[2])
-if redis.call('HGET', KEYS[1], 'runid') ~= runid then
+local rec = redis.call('HMGET', KEYS[1], 'runid', 'at')
+local fresh = 0
+if rec[1] ~= runid then
   redis.call('HSET', KEYS[1], 'runid', runid, 'since', int(now))
+  fresh = 1
+elseif now - tonumber(rec[2] or '0') > tonumber(ARGV[3]) then
+  fresh = 1
+end
+if fresh == 1 then
   for _, s in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. int(now + ttl))) do
     redis.call('ZADD', KEYS[2], int(now + ttl), s)
   end
 end
+redis.call('HSET', KEYS[1], 'at', int(now))
 local had = redis.call('ZSCORE', KEYS[2], ARGV[1])
 redis.call('ZADD', KEYS[2], int(now + ttl), ARGV[1])
-if had then return {runid, 1} end
-return {runid, 0}
+if had then return {runid, 1, fresh} end
+return {runid, 0, fresh}
 `;
 
 /**
@@ -107,8 +117,10 @@ return {'ok'}
 `;
 
 /**
- * reap, one bucket. KEYS: servers(b), away(b). ARGV: prefix, me, maxAgeMs, limit,
- * reapExpiredServers ('1'|'0'), forceServer ('' | id), tag(b).
+ * reap, one bucket. KEYS: servers(b), away(b), redis(b). ARGV: prefix, me, maxAgeMs, limit,
+ * reapExpiredServers ('1'|'0'), forceServer ('' | id), tag(b), staleMs.
+ * Expired servers are not reaped in a bucket nobody has renewed in for staleMs (beat's `at`): its
+ * deadlines passed because its shard did not answer, not because the servers died.
  * Dead servers' peers go offline; away peers past their grace go offline. ZREM is the claim, so
  * every server may run this and each event is published once. A dead server leaves the ZSET
  * last: a run cut short (a slot moving under it) is finished by the next one.
@@ -142,7 +154,7 @@ local function reap_server(s)
   redis.call('ZREM', KEYS[1], s)
 end
 if ARGV[6] ~= '' then reap_server(ARGV[6]) end
-if ARGV[5] == '1' then
+if ARGV[5] == '1' and now - tonumber(redis.call('HGET', KEYS[3], 'at') or '0') <= tonumber(ARGV[8]) then
   for _, s in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. int(now), 'LIMIT', 0, tonumber(ARGV[4]))) do
     if s ~= me then reap_server(s) end
   end

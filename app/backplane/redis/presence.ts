@@ -23,6 +23,16 @@ import type { Keys } from './keys';
 import type { RedisLike } from './lua';
 import { scripts } from './scripts';
 
+/**
+ * A bucket nobody has renewed in for this long was cut off (its shard failing over, its slot
+ * migrating): deadlines that passed there say nothing about the servers. ttl - renew: an owner
+ * renews at most `renewIntervalMs` before an outage starts, so its deadline can pass only after
+ * the bucket went unrenewed for at least this long.
+ */
+export function staleBucketMs(t: Timeouts): number {
+  return Math.max(1, t.presence.ttlMs - t.presence.renewIntervalMs);
+}
+
 /** At most this many dead servers / due away peers are reaped per script run (keeps each run short). */
 const REAP_BATCH = 200;
 
@@ -268,7 +278,13 @@ export class PresenceLease {
     const { command, keys, serverId } = this.o;
     const restore = new Set<number>();
     const results = await Promise.allSettled(
-      this.allBuckets.map((b) => scripts.beat.run(command, [keys.redis(b), keys.servers(b)], [serverId, this.o.timeouts.presence.ttlMs])),
+      this.allBuckets.map((b) =>
+        scripts.beat.run(
+          command,
+          [keys.redis(b), keys.servers(b)],
+          [serverId, this.o.timeouts.presence.ttlMs, staleBucketMs(this.o.timeouts)],
+        ),
+      ),
     );
     let failed: unknown;
     results.forEach((r, b) => {
@@ -276,11 +292,11 @@ export class PresenceLease {
         failed ??= r.reason;
         return;
       }
-      const [runId, had] = r.value as [string, number];
+      const [runId, had, fresh] = r.value as [string, number, number];
       const last = this.lastRunIds[b];
       if (last !== undefined && last !== runId) this.o.log.warn({ bucket: b, runId }, 'redis restarted or failed over (new run_id)');
       if (this.registered && (Number(had) === 0 || (last !== undefined && last !== runId))) restore.add(b);
-      if (!this.checked[b] || last !== runId) this.checkedSince[b] = Date.now();
+      if (!this.checked[b] || last !== runId || Number(fresh) === 1) this.checkedSince[b] = Date.now();
       this.lastRunIds[b] = runId;
       this.checked[b] = true;
     });
@@ -359,7 +375,7 @@ export class PresenceLease {
         (b) =>
           scripts.reap.run(
             command,
-            [keys.servers(b), keys.away(b)],
+            [keys.servers(b), keys.away(b), keys.redis(b)],
             [
               keys.prefix,
               serverId,
@@ -368,6 +384,7 @@ export class PresenceLease {
               reapServers === '1' && settled(b) ? '1' : '0',
               force,
               keys.tag(b),
+              staleBucketMs(this.o.timeouts),
             ],
           ) as Promise<[number, string]>,
       ),

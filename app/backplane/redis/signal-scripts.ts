@@ -12,7 +12,8 @@ import { LuaScript } from './lua';
  * (app/auth/policy.ts TargetCheck): absent ('unknown' | 'forbidden'), refuseKind ('' = any kind),
  * groups ('*' = no group condition, else ',g1,g2,'); then the recipient quota (budget.ts
  * RecipientQuota): signals/s, bytes/s, the sender's entries (senderHistoryBound), busy retry ms, the
- * sender's bytes (senderHistoryBound); then the owner the publisher expects (ARGV[22], '' for none).
+ * sender's bytes (senderHistoryBound); then the owner the publisher expects (ARGV[22], '' for none),
+ * and how long a bucket may go unrenewed before its deadlines are not trusted (ARGV[23], beat).
  * -> {'owner', serverId} (the expected owner was wrong: nothing written, publish again with its inbox) |
  * {'duplicate', seq} | {'unknown'} | {'forbidden'} | {'busy', retryMs, why} | {'recovering'} | {'stored', seq} | {'routed', seq, ownerServerId}
  */
@@ -44,7 +45,12 @@ end
 if state == 'online' then
   -- An owner whose liveness deadline passed is dead: its peers are offline (the reaper tidies up).
   local deadline = redis.call('ZSCORE', KEYS[5], srv)
-  if not deadline or tonumber(deadline) < now then return unknown('owner expired') end
+  if not deadline or tonumber(deadline) < now then
+    -- Nobody renewed in this bucket for a while (its shard was failing over or migrating): the
+    -- deadline passed for want of a renewal, not because the owner died. Refuse until a beat.
+    if now - tonumber(redis.call('HGET', KEYS[6], 'at') or '0') > tonumber(ARGV[23]) then return {'recovering'} end
+    return unknown('owner expired')
+  end
   -- The inbox written below must be declared (KEYS[8]): Cluster checks declared keys before a
   -- script starts, so a migrating slot redirects the whole script instead of failing mid-way.
   if srv ~= ARGV[22] then return {'owner', srv} end

@@ -14,6 +14,7 @@ import type { RedisTiming } from './clients';
 import type { Keys } from './keys';
 import type { RedisLike } from './lua';
 import type { AckWaiters } from './routing';
+import { staleBucketMs } from './presence';
 import { scripts } from './scripts';
 
 /** Owners remembered for the publish and attach scripts' declared keys (a miss costs one more round trip). */
@@ -148,6 +149,7 @@ export class SignalPath {
             BUSY_RETRY_MS,
             this.d.senderBound.bytes,
             owner,
+            staleBucketMs(this.d.timeouts),
           ],
         ) as Promise<[string, number | string | undefined, string?]>,
       b,
