@@ -119,12 +119,15 @@ export async function runStart(
 }
 
 /**
- * The Redis Cluster backplane is issue 26 part 1 (app/backplane/redis, another branch): until it has
- * landed, `--backplane redis-cluster` says so instead of running something else.
+ * The Redis Cluster backplane has landed (SLUICE_REDIS_CLUSTER; a region's `redis-cluster://` seed
+ * nodes), but `npm start` does not start a local Redis Cluster yet: `--backplane redis-cluster` says
+ * so instead of running something else.
  */
 export function checkBackplane(o: Pick<StartOptions, 'backplane' | 'regions'>): BackplaneKind | 'auto' {
   if (o.backplane === 'redis-cluster')
-    throw new Error('--backplane redis-cluster: not yet: the Redis Cluster backplane has not landed on main (use --backplane redis)');
+    throw new Error(
+      '--backplane redis-cluster: not yet: the servers speak Redis Cluster (SLUICE_REDIS_CLUSTER, docs/backplane.md), but npm start does not start a local cluster per region yet; use --backplane redis',
+    );
   if (o.regions > 1 && o.backplane === 'memory')
     throw new Error('--regions: each region needs its own Redis (--backplane redis or auto); the in-memory backplane is one process');
   return o.backplane;

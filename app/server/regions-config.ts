@@ -3,7 +3,8 @@
  * config (config.ts) so a bad value stops start-up with the variable's name:
  *
  *   SLUICE_REGION              this server's region, e.g. `us-central1`
- *   SLUICE_REGION_REDIS_URLS   JSON {"<region>": "redis://...", ...}: every region's backplane, this one's included
+ *   SLUICE_REGION_REDIS_URLS   JSON {"<region>": "redis://..." | "redis-cluster://host:port[,host:port]"}: every
+ *                              region's backplane (one Redis, or a Redis Cluster's seed nodes), this one's included
  *   SLUICE_ACCOUNT_HOMES       JSON {"<account>": "<region>"} (optional): accounts pinned to a home region
  *
  * All three unset: one region (SLUICE_REDIS_URL, or in memory). The home rule (app/backplane/regions.ts)
@@ -11,12 +12,25 @@
  * and the same account homes (infra/components/server-env.ts renders them once for all regions).
  */
 import { z } from 'zod';
-import type { RegionsConfig } from '../backplane';
+import { CLUSTER_SCHEME, RegionsConfig } from '../backplane';
+import { parseClusterNodes } from '../backplane/redis/target';
 
 const REGION_NAME = /^[a-z][a-z0-9-]{0,62}$/;
 
+/** A Redis URL, or a cluster's seed nodes as `redis-cluster://host:port[,host:port]`. */
+const backplaneSpec = z.string().superRefine((v, ctx) => {
+  if (v.startsWith(CLUSTER_SCHEME)) {
+    try {
+      parseClusterNodes(v.slice(CLUSTER_SCHEME.length), 'seed nodes');
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    }
+  } else if (!z.string().url().safeParse(v).success)
+    ctx.addIssue({ code: 'custom', message: `${v} is not a redis:// URL or ${CLUSTER_SCHEME}host:port[,host:port]` });
+});
+
 const urls = z
-  .record(z.string().regex(REGION_NAME, 'region names are lower-case letters, digits and -'), z.string().url())
+  .record(z.string().regex(REGION_NAME, 'region names are lower-case letters, digits and -'), backplaneSpec)
   .refine((m) => Object.keys(m).length >= 1, 'at least one region');
 const homes = z.record(z.string().min(1), z.string().regex(REGION_NAME));
 

@@ -47,7 +47,7 @@ export interface RegionalRedisClusterArgs {
  * endpoints are reachable only inside this VPC, whose only VMs are the servers.
  */
 export class RegionalRedisCluster extends pulumi.ComponentResource {
-  /** `redis://<discovery address>:<port>`: the cluster's discovery endpoint. */
+  /** `redis-cluster://<discovery address>:<port>`: the cluster's discovery endpoint as a seed node. */
   readonly url: pulumi.Output<string>;
 
   constructor(name: string, args: RegionalRedisClusterArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -119,7 +119,8 @@ export class RegionalRedisCluster extends pulumi.ComponentResource {
 
     this.url = cluster.discoveryEndpoints.apply((eps) => {
       const ep = eps?.[0];
-      return ep?.address ? `redis://${ep.address}:${ep.port ?? 6379}` : '';
+      // The server reads this scheme as a Redis Cluster's seed node (app/backplane/index.ts CLUSTER_SCHEME).
+      return ep?.address ? `redis-cluster://${ep.address}:${ep.port ?? 6379}` : '';
     });
     this.registerOutputs({ url: this.url });
   }

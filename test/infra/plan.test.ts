@@ -47,7 +47,9 @@ describe('the plans cover what review needs', () => {
     // A backplane per region: since issue 26 a Memorystore Cluster, each region's servers reaching both (docs/regions.md).
     expect(prod.match(/^ {2}\+ gcp:redis\/cluster:Cluster {2}/gm)).toHaveLength(2);
     expect(prod.match(/^ {2}\+ gcp:networkconnectivity\/serviceConnectionPolicy:ServiceConnectionPolicy {2}/gm)).toHaveLength(2);
-    expect(prod).toMatch(/^regionBackplanes:\n {2}europe-west1: "redis:\/\/[0-9.]+:6379"\n {2}us-central1: "redis:\/\/[0-9.]+:6379"$/m);
+    expect(prod).toMatch(
+      /^regionBackplanes:\n {2}europe-west1: "redis-cluster:\/\/[0-9.]+:6379"\n {2}us-central1: "redis-cluster:\/\/[0-9.]+:6379"$/m,
+    );
     expect(prod).toContain('sluice-admin-token-accessor');
     expect(prod).not.toMatch(/condition:/);
   });

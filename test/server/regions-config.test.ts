@@ -60,6 +60,16 @@ describe('regionsFromEnv', () => {
     expect(regionsFromEnv(env).problems).toContain(problem);
   });
 
+  test('a region may name a Redis Cluster by its seed nodes; bad seed nodes are refused', () => {
+    const ok = regionsFromEnv({
+      SLUICE_REGION: 'r1',
+      SLUICE_REGION_REDIS_URLS: JSON.stringify({ r1: 'redis-cluster://10.0.0.2:6379,10.0.0.3:6379', r2: 'redis://127.0.0.1:7002' }),
+    });
+    expect(ok.problems).toEqual([]);
+    const bad = regionsFromEnv({ SLUICE_REGION: 'r1', SLUICE_REGION_REDIS_URLS: JSON.stringify({ r1: 'redis-cluster://10.0.0.2' }) });
+    expect(bad.problems.join('\n')).toContain('seed nodes: "10.0.0.2" is not host:port');
+  });
+
   test('loadConfig refuses a bad region with the variable named', () => {
     expect(() => loadConfig({ SLUICE_REGION: 'r9', SLUICE_REGION_REDIS_URLS: URLS }, { fdLimit: 100_000 })).toThrow(ConfigError);
     expect(() => loadConfig({ SLUICE_REGION: 'r9', SLUICE_REGION_REDIS_URLS: URLS }, { fdLimit: 100_000 })).toThrow(/SLUICE_REGION: r9/);
