@@ -6,14 +6,14 @@
  *   - limits: oversized frame 1009 (by ws), flood 1008, slow consumer -> terminate.
  * Everything async (join, signal) runs through a per-connection queue so a peer's signals reach the
  * backplane in the order it sent them; heartbeats are answered at once, never behind that queue.
- * The join, the resume's replay and live deliveries are the channel's (channel.ts).
+ * The join, the resume's replay and live deliveries are the channel's (channel.ts); a signal's
+ * publish and its refusal replies are signal.ts's.
  */
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import type { PeerIdentity } from '../auth/token';
-import { BackplaneError } from '../backplane/types';
 import { serverPingDueMs, type Timeouts } from '../contract/timeouts';
 import {
   CLOSE,
@@ -29,14 +29,14 @@ import {
   scanFrame,
   SIGNAL_EVENT,
 } from '../protocol/phoenix';
-import { checkFor, peerAddress, SenderChecks } from '../auth/policy';
-import { RecipientBusyError } from '../backplane/quota';
+import { peerAddress, SenderChecks } from '../auth/policy';
 import { corkForTurn } from './batch';
 import { ChannelContext, ChannelHost, PeerChannel } from './channel';
 import { joinDeadlineMs } from './config';
 import type { DeadlineWheel } from './deadlines';
 import { PreparedSignal, prepareSignal, spendProcessTurn, TURN_BYTES } from './inbound';
 import { ByteRate, TokenBucket } from './rate-limit';
+import { relaySignal, SignalSender } from './signal';
 
 export interface ConnectionContext extends ChannelContext {
   log: Logger;
@@ -77,7 +77,7 @@ interface Ending {
   reason: string;
 }
 
-export class PeerConnection implements ChannelHost {
+export class PeerConnection implements ChannelHost, SignalSender {
   readonly id = nextId++;
   /** Monotonic (performance.now()) times. */
   private readonly openedAt = performance.now();
@@ -403,34 +403,8 @@ export class PeerConnection implements ChannelHost {
       this.send(reply(f, 'ok', {}));
       return;
     }
-    if (f.event === SIGNAL_EVENT && job.signal) return this.signal(f, job.signal);
+    if (f.event === SIGNAL_EVENT && job.signal) return relaySignal(this.ctx, this, this.checks, f, job.signal);
     this.send(reply(f, 'error', { reason: 'unknown_event', event: f.event }));
-  }
-
-  private async signal(f: Frame, prepared: PreparedSignal): Promise<void> {
-    if (!prepared.ok) {
-      this.ctx.metrics.signalsFailed.inc({ reason: 'invalid_payload' });
-      this.send(reply(f, 'error', { reason: 'invalid_payload', field: prepared.field, expected: prepared.expected }));
-      return;
-    }
-    const { to, id, json } = prepared;
-    try {
-      // `to` is resolved in the sender's own account; the policy for it is picked, not built.
-      const outcome = await this.ctx.backplane.publish({
-        from: this.address,
-        to: peerAddress(this.peer.account, to),
-        id,
-        data: json,
-        check: checkFor(this.checks, to),
-      });
-      this.ctx.metrics.signalsRelayed.inc({ status: outcome.status });
-      this.send(reply(f, 'ok', { status: outcome.status }));
-    } catch (err) {
-      const reason = err instanceof BackplaneError ? err.reason : 'internal_error';
-      if (!(err instanceof BackplaneError)) this.log.error({ err: (err as Error).message }, 'publish failed');
-      this.ctx.metrics.signalsFailed.inc({ reason });
-      this.send(reply(f, 'error', refusal(reason, err)));
-    }
   }
 
   /**
@@ -483,14 +457,4 @@ export class PeerConnection implements ChannelHost {
     this.channel?.leave().catch((err: Error) => this.log.warn({ err: err.message }, 'detach failed'));
     this.ctx.onClosed(this);
   }
-}
-
-/**
- * A refused signal's reply: `forbidden` carries the rule (never whether the target exists:
- * policy.ts); `recipient_busy` the retry hint the SDK's outbox waits for (quota.ts).
- */
-function refusal(reason: string, err: unknown): Record<string, unknown> {
-  if (reason === 'forbidden') return { reason, detail: (err as Error).message };
-  if (err instanceof RecipientBusyError) return { reason, retry_after_ms: err.retryAfterMs, detail: err.message };
-  return { reason };
 }
