@@ -1,20 +1,17 @@
 /**
- * One peer's WebSocket: Phoenix V2 framing, its own `peer:<sub>` channel, signals, heartbeats,
- * limits, and the three ways it can end on the server's initiative:
- *   - idle: no frame at all (data, heartbeat, pong) for `server.idleTimeoutMs` -> terminate;
- *   - restart: close 1012 (drain or lifetime rotation), then RST if the peer never completes it;
- *   - limits: oversized frame 1009 (by ws), flood 1008, slow consumer -> terminate.
- * Everything async (join, signal) runs through a per-connection queue so a peer's signals reach the
- * backplane in the order it sent them; heartbeats are answered at once, never behind that queue.
- * The join, the resume's replay and live deliveries are the channel's (channel.ts); a signal's
- * publish and its refusal replies are signal.ts's.
+ * One peer's WebSocket, the face the rest of the server uses (server.ts makes one per upgrade):
+ * Phoenix V2 framing through the `ws` listeners, its own `peer:<sub>` channel, signals, limits.
+ * Its state, the ways it ends and every deadline are its base class's (endings.ts: one object, the
+ * same fields, no helper object per connection). Everything async (join, signal) runs through a
+ * per-connection queue so a peer's signals reach the backplane in the order it sent them;
+ * heartbeats are answered at once, never behind that queue. The join, the resume's replay and live
+ * deliveries are the channel's (channel.ts); a signal's publish and its refusal replies are signal.ts's.
  */
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { Logger } from 'pino';
 import WebSocket from 'ws';
+import { peerAddress, SenderChecks } from '../auth/policy';
 import type { PeerIdentity } from '../auth/token';
-import { serverPingDueMs, type Timeouts } from '../contract/timeouts';
 import {
   CLOSE,
   decode,
@@ -29,25 +26,20 @@ import {
   scanFrame,
   SIGNAL_EVENT,
 } from '../protocol/phoenix';
-import { peerAddress, SenderChecks } from '../auth/policy';
-import { corkForTurn } from './batch';
-import { ChannelContext, ChannelHost, PeerChannel } from './channel';
-import { joinDeadlineMs } from './config';
-import type { DeadlineWheel } from './deadlines';
+import { ChannelHost, PeerChannel } from './channel';
+import { ConnectionEndings, EndingsContext } from './endings';
 import { PreparedSignal, prepareSignal, spendProcessTurn, TURN_BYTES } from './inbound';
 import { ByteRate, TokenBucket } from './rate-limit';
 import { relaySignal, SignalSender } from './signal';
 
-export interface ConnectionContext extends ChannelContext {
-  log: Logger;
-  timeouts: Timeouts;
-  random: () => number;
-  /** The server's one timer for every connection's join, idle, lifetime and close deadlines. */
-  wheel: DeadlineWheel<PeerConnection>;
+export interface ConnectionContext extends EndingsContext {
   onClosed(conn: PeerConnection): void;
 }
 
-type State = 'open' | 'closing' | 'closed';
+/** The connection a `ws` socket belongs to: one shared listener per event instead of closures per connection. */
+const OWNER = Symbol('sluice.connection');
+type Owned = WebSocket & { [OWNER]: PeerConnection };
+const ownerOf = (ws: WebSocket) => (ws as Owned)[OWNER];
 
 /** What a signal's frame keeps once its data is prepared (only the JSON text waits in the queue). */
 const NO_PAYLOAD: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
@@ -59,40 +51,35 @@ interface Job {
   bytes: number;
 }
 
-let nextId = 1;
-
-/** The connection a `ws` socket belongs to: one shared listener per event instead of closures per connection. */
-const OWNER = Symbol('sluice.connection');
-type Owned = WebSocket & { [OWNER]: PeerConnection };
-const ownerOf = (ws: WebSocket) => (ws as Owned)[OWNER];
-
-/**
- * A connection's own deadlines, all on the monotonic clock and all kept by the server's one
- * DeadlineWheel: the join deadline (checked once), the idle limit (moves with every frame, checked
- * lazily when it would have passed), the lifetime rotation, and the end of a close this side began.
- */
-interface Ending {
-  at: number;
-  how: 'terminate' | 'reset';
-  reason: string;
-}
-
-export class PeerConnection implements ChannelHost, SignalSender {
-  readonly id = nextId++;
-  /** Monotonic (performance.now()) times. */
-  private readonly openedAt = performance.now();
-  private lastSeen = this.openedAt;
-  /** Pings sent since the last frame from the peer (the next one is due at serverPingDueMs of silence). */
-  private pings = 0;
-  private readonly joinBy: number;
-  private readonly rotateAt: number;
-  private joinChecked = false;
-  private rotated = false;
-  private ending?: Ending;
-  wheelSlot = -1;
-  private state: State = 'open';
+export class PeerConnection extends ConnectionEndings implements ChannelHost, SignalSender {
+  declare protected readonly ctx: ConnectionContext;
   /** The peer's channel, made at its first join (a connection that never joins holds none). */
   private channel?: PeerChannel;
+  /** `<account>/<sub>`: this peer's id in the backplane (policy.ts). */
+  readonly address: string;
+
+  constructor(
+    ws: WebSocket,
+    socket: Socket,
+    peer: PeerIdentity,
+    ctx: ConnectionContext,
+    /** Who this peer may signal (policy.ts), built once at upgrade. */
+    private readonly checks: SenderChecks,
+  ) {
+    super(ws, socket, peer, ctx);
+    this.address = peerAddress(peer.account, peer.sub);
+    this.bucket = new TokenBucket(ctx.limits.ratePerSec, ctx.limits.rateBurst);
+    this.byteRate = new ByteRate(ctx.limits.bytesPerSec, ctx.limits.bytesBurst);
+    (ws as Owned)[OWNER] = this;
+    ws.on('message', PeerConnection.onWsMessage);
+    ws.on('pong', PeerConnection.onWsBeat);
+    ws.on('ping', PeerConnection.onWsBeat);
+    ws.on('error', PeerConnection.onWsError);
+    ws.on('close', PeerConnection.onWsClose);
+    this.scheduleDeadline();
+    this.log.info('connection open');
+  }
+
   /** Frames behind the one being handled (created on the first wait: an idle connection holds none). */
   private waiting?: Job[];
   /** A frame is being handled (its dispatch may be awaiting the backplane). */
@@ -106,165 +93,6 @@ export class PeerConnection implements ChannelHost, SignalSender {
   /** Set while reading is stopped for the byte rate (the fairness resume must not undo it). */
   private throttledUntil = 0;
   private throttleTimer?: NodeJS.Timeout;
-  /**
-   * This connection's logger, made when a line is logged and not kept: a pino child held per
-   * connection cost ~0.5 KiB of heap for the few lines a connection logs in its life (bench/idle.ts).
-   */
-  get log(): Logger {
-    return this.ctx.log.child({ conn: this.id, peer: this.peer.sub, account: this.peer.account, kind: this.peer.kind });
-  }
-  closeReason = 'peer';
-  /** `<account>/<sub>`: this peer's id in the backplane (policy.ts). */
-  readonly address: string;
-
-  constructor(
-    private readonly ws: WebSocket,
-    private readonly socket: Socket,
-    readonly peer: PeerIdentity,
-    private readonly ctx: ConnectionContext,
-    /** Who this peer may signal (policy.ts), built once at upgrade. */
-    private readonly checks: SenderChecks,
-  ) {
-    this.address = peerAddress(peer.account, peer.sub);
-    this.bucket = new TokenBucket(ctx.limits.ratePerSec, ctx.limits.rateBurst);
-    this.byteRate = new ByteRate(ctx.limits.bytesPerSec, ctx.limits.bytesBurst);
-    (ws as Owned)[OWNER] = this;
-    ws.on('message', PeerConnection.onWsMessage);
-    ws.on('pong', PeerConnection.onWsBeat);
-    ws.on('ping', PeerConnection.onWsBeat);
-    ws.on('error', PeerConnection.onWsError);
-    ws.on('close', PeerConnection.onWsClose);
-    const { maxConnectionLifetimeMs, lifetimeJitter } = ctx.timeouts.server;
-    // A connection that never joins holds a socket for nothing: it is closed at the join deadline.
-    this.joinBy = this.openedAt + joinDeadlineMs(ctx.timeouts);
-    this.rotateAt = this.openedAt + maxConnectionLifetimeMs * (1 - lifetimeJitter * ctx.random());
-    this.scheduleDeadline();
-    this.log.info('connection open');
-  }
-
-  // Listeners shared by every connection (`this` is the socket: EventEmitter calls them so).
-  private static onWsMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
-    ownerOf(this).onMessage(data, isBinary);
-  }
-  private static onWsBeat(this: WebSocket): void {
-    ownerOf(this).touch();
-  }
-  private static onWsError(this: WebSocket, err: Error): void {
-    // ws emits an error and then closes for protocol violations (e.g. 1009 for maxPayload).
-    const conn = ownerOf(this);
-    conn.closeReason = (err as { code?: string }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'frame_too_big' : 'socket_error';
-    conn.log.info({ err: err.message }, 'connection error');
-  }
-  private static onWsClose(this: WebSocket, code: number): void {
-    ownerOf(this).onClose(code);
-  }
-
-  get isOpen(): boolean {
-    return this.state === 'open';
-  }
-  get isClosed(): boolean {
-    return this.state === 'closed';
-  }
-
-  /** Sent by onDeadline once the peer has been silent for serverPingDueMs. */
-  private ping(): void {
-    if (this.state === 'open' && this.ws.readyState === WebSocket.OPEN) this.ws.ping();
-  }
-
-  /** Polite close 1012 "reconnect elsewhere". With `resetAfterMs`, RST if the peer has not finished closing by then. */
-  closeForRestart(reason: 'drain' | 'rotate', resetAfterMs?: number): boolean {
-    if (this.state !== 'open') return false;
-    this.state = 'closing';
-    this.closeReason = reason;
-    this.ws.close(CLOSE.serviceRestart, reason === 'drain' ? 'server draining' : 'connection rotation');
-    if (resetAfterMs !== undefined) this.endBy(resetAfterMs, 'reset', `${reason}_deadline`);
-    return true;
-  }
-
-  /** TCP RST: the peer learns at once that this connection is gone (no FIN dance with a dead peer). */
-  reset(reason: string): void {
-    if (this.state === 'closed') return;
-    this.closeReason = reason;
-    this.state = 'closing';
-    this.socket.resetAndDestroy();
-  }
-
-  private terminate(reason: string): void {
-    if (this.state === 'closed') return;
-    this.closeReason = reason;
-    this.state = 'closing';
-    this.ws.terminate();
-  }
-
-  /** Close with `code`; a peer that does not finish the close within drain.marginMs is cut. */
-  closeWith(code: number, reason: string, text: string): void {
-    if (this.state !== 'open') return;
-    this.state = 'closing';
-    this.closeReason = reason;
-    this.ws.close(code, text);
-    // A peer that floods or misbehaves does not get to hold the socket open by ignoring our close.
-    this.endBy(this.ctx.timeouts.drain.marginMs, 'terminate', reason);
-  }
-
-  private touch(): void {
-    this.lastSeen = performance.now();
-    this.pings = 0;
-  }
-
-  /** This side began a close: end the socket (terminate or RST) if it is still open `ms` from now. */
-  private endBy(ms: number, how: Ending['how'], reason: string): void {
-    const at = performance.now() + ms;
-    if (this.ending && this.ending.at <= at) return; // an earlier end is already set
-    this.ending = { at, how, reason };
-    this.scheduleDeadline();
-  }
-
-  /** The earliest of this connection's deadlines, on the server's wheel. */
-  private scheduleDeadline(): void {
-    if (this.state === 'closed') return;
-    let at = this.lastSeen + this.ctx.timeouts.server.idleTimeoutMs;
-    if (!this.joinChecked) at = Math.min(at, this.joinBy);
-    if (!this.rotated) at = Math.min(at, this.rotateAt);
-    if (this.ending) at = Math.min(at, this.ending.at);
-    if (this.state === 'open') at = Math.min(at, this.lastSeen + serverPingDueMs(this.ctx.timeouts, this.pings));
-    this.ctx.wheel.schedule(this, at);
-  }
-
-  /** The wheel's call: act on whatever is due, then wait for the next deadline. */
-  onDeadline(now: number): void {
-    if (this.state === 'closed') return;
-    if (this.ending && now >= this.ending.at) {
-      const { how, reason } = this.ending;
-      this.ending = undefined;
-      if (how === 'reset') this.reset(reason);
-      else this.terminate(reason);
-      return;
-    }
-    const idleMs = now - this.lastSeen;
-    if (idleMs >= this.ctx.timeouts.server.idleTimeoutMs) {
-      this.ctx.metrics.heartbeatTimeouts.inc();
-      this.log.warn({ idleMs: Math.round(idleMs) }, 'idle limit passed, terminating');
-      this.terminate('idle_timeout');
-      return;
-    }
-    if (!this.joinChecked && now >= this.joinBy) {
-      this.joinChecked = true;
-      if (this.state === 'open' && !this.channel?.joined) {
-        this.log.info('no join before the deadline, closing');
-        this.closeWith(CLOSE.joinTimeout, 'join_timeout', 'join timeout');
-      }
-    }
-    if (!this.rotated && now >= this.rotateAt) {
-      this.rotated = true;
-      this.closeForRestart('rotate', this.ctx.timeouts.drain.marginMs);
-    }
-    // A peer silent for long enough gets a ping (one that spoke since needs none: touch() reset it).
-    if (this.state === 'open' && idleMs >= serverPingDueMs(this.ctx.timeouts, this.pings)) {
-      this.pings++;
-      this.ping();
-    }
-    this.scheduleDeadline();
-  }
 
   private onMessage(data: Buffer, isBinary: boolean): void {
     this.touch();
@@ -389,6 +217,27 @@ export class PeerConnection implements ChannelHost, SignalSender {
     }, ms);
   }
 
+  // Listeners shared by every connection (`this` is the socket: EventEmitter calls them so).
+  private static onWsMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+    ownerOf(this).onMessage(data, isBinary);
+  }
+  private static onWsBeat(this: WebSocket): void {
+    ownerOf(this).touch();
+  }
+  private static onWsError(this: WebSocket, err: Error): void {
+    // ws emits an error and then closes for protocol violations (e.g. 1009 for maxPayload).
+    const conn = ownerOf(this);
+    conn.closeReason = (err as { code?: string }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'frame_too_big' : 'socket_error';
+    conn.log.info({ err: err.message }, 'connection error');
+  }
+  private static onWsClose(this: WebSocket, code: number): void {
+    ownerOf(this).onClose(code);
+  }
+
+  protected override get joined(): boolean {
+    return this.channel?.joined === true;
+  }
+
   private async dispatch(job: Job): Promise<void> {
     const f = job.frame;
     if (this.state !== 'open') return;
@@ -405,46 +254,6 @@ export class PeerConnection implements ChannelHost, SignalSender {
     }
     if (f.event === SIGNAL_EVENT && job.signal) return relaySignal(this.ctx, this, this.checks, f, job.signal);
     this.send(reply(f, 'error', { reason: 'unknown_event', event: f.event }));
-  }
-
-  /**
-   * Resolves true once the send buffer is at most `limit` (the replay's mark); false if the connection
-   * ended or the peer did not read for a whole idle period (then it is disconnected as a slow consumer).
-   */
-  async writable(limit: number): Promise<boolean> {
-    if (this.ws.bufferedAmount <= limit) return this.state === 'open';
-    if (this.socket.destroyed) return false;
-    const drained = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => done(false), this.ctx.timeouts.server.idleTimeoutMs);
-      const onDrain = () => done(true);
-      const onClose = () => done(false);
-      const done = (ok: boolean) => {
-        clearTimeout(timer);
-        this.socket.off('drain', onDrain);
-        this.socket.off('close', onClose);
-        resolve(ok);
-      };
-      this.socket.on('drain', onDrain);
-      this.socket.on('close', onClose);
-    });
-    if (!drained && this.state === 'open') {
-      this.log.warn({ buffered: this.ws.bufferedAmount }, 'slow consumer during replay, disconnecting');
-      this.terminate('slow_consumer');
-    }
-    return drained && this.state === 'open';
-  }
-
-  /** Queue text on the socket unless the peer is a slow consumer (then it is disconnected). */
-  send(text: string): boolean {
-    if (this.state !== 'open' || this.ws.readyState !== WebSocket.OPEN) return false;
-    if (this.ws.bufferedAmount + Buffer.byteLength(text) > this.ctx.limits.maxBufferedBytes) {
-      this.log.warn({ buffered: this.ws.bufferedAmount }, 'slow consumer, disconnecting');
-      this.terminate('slow_consumer');
-      return false;
-    }
-    corkForTurn(this.socket);
-    this.ws.send(text);
-    return true;
   }
 
   private onClose(code: number): void {
