@@ -1,35 +1,25 @@
 /**
  * One peer's WebSocket, the face the rest of the server uses (server.ts makes one per upgrade):
- * Phoenix V2 framing through the `ws` listeners, its own `peer:<sub>` channel, signals, limits.
- * Its state, the ways it ends and every deadline are its base class's (endings.ts: one object, the
- * same fields, no helper object per connection). Everything async (join, signal) runs through a
- * per-connection queue so a peer's signals reach the backplane in the order it sent them;
- * heartbeats are answered at once, never behind that queue. The join, the resume's replay and live
- * deliveries are the channel's (channel.ts); a signal's publish and its refusal replies are signal.ts's.
+ * Phoenix V2 framing through the `ws` listeners, its own `peer:<sub>` channel and its signals.
+ * The class is built in layers, one file per concern, so that a connection stays one object with
+ * the same fields (no helper object or bound closure per connection; bench/idle.ts):
+ *   - endings.ts: state, the close / RST / terminate paths, every deadline on the server's one
+ *     DeadlineWheel (join, idle, ping, lifetime rotation, end of a close), writes and slow consumers;
+ *   - frame-queue.ts: each inbound frame checked against the limits, heartbeats answered at once,
+ *     the per-connection queue (signals reach the backplane in the order sent), yield and throttle;
+ *   - this file: the shared `ws` listeners, what a queued frame is for (join, leave, signal), the close;
+ *   - signal.ts: the signal's publish and its refusal replies; channel.ts: the join, the resume's
+ *     replay and live deliveries.
  */
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { peerAddress, SenderChecks } from '../auth/policy';
 import type { PeerIdentity } from '../auth/token';
-import {
-  CLOSE,
-  decode,
-  decodeHead,
-  EVENTS,
-  Frame,
-  MAX_DATA_VALUES,
-  PHOENIX_TOPIC,
-  peerTopic,
-  ProtocolError,
-  reply,
-  scanFrame,
-  SIGNAL_EVENT,
-} from '../protocol/phoenix';
+import { EVENTS, peerTopic, reply, SIGNAL_EVENT } from '../protocol/phoenix';
 import { ChannelHost, PeerChannel } from './channel';
-import { ConnectionEndings, EndingsContext } from './endings';
-import { PreparedSignal, prepareSignal, spendProcessTurn, TURN_BYTES } from './inbound';
-import { ByteRate, TokenBucket } from './rate-limit';
+import type { EndingsContext } from './endings';
+import { FrameQueue, Job } from './frame-queue';
 import { relaySignal, SignalSender } from './signal';
 
 export interface ConnectionContext extends EndingsContext {
@@ -41,17 +31,7 @@ const OWNER = Symbol('sluice.connection');
 type Owned = WebSocket & { [OWNER]: PeerConnection };
 const ownerOf = (ws: WebSocket) => (ws as Owned)[OWNER];
 
-/** What a signal's frame keeps once its data is prepared (only the JSON text waits in the queue). */
-const NO_PAYLOAD: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
-
-interface Job {
-  frame: Frame;
-  signal?: PreparedSignal;
-  /** Charged to the process memory budget while the job waits. */
-  bytes: number;
-}
-
-export class PeerConnection extends ConnectionEndings implements ChannelHost, SignalSender {
+export class PeerConnection extends FrameQueue implements ChannelHost, SignalSender {
   declare protected readonly ctx: ConnectionContext;
   /** The peer's channel, made at its first join (a connection that never joins holds none). */
   private channel?: PeerChannel;
@@ -68,8 +48,6 @@ export class PeerConnection extends ConnectionEndings implements ChannelHost, Si
   ) {
     super(ws, socket, peer, ctx);
     this.address = peerAddress(peer.account, peer.sub);
-    this.bucket = new TokenBucket(ctx.limits.ratePerSec, ctx.limits.rateBurst);
-    this.byteRate = new ByteRate(ctx.limits.bytesPerSec, ctx.limits.bytesBurst);
     (ws as Owned)[OWNER] = this;
     ws.on('message', PeerConnection.onWsMessage);
     ws.on('pong', PeerConnection.onWsBeat);
@@ -78,143 +56,6 @@ export class PeerConnection extends ConnectionEndings implements ChannelHost, Si
     ws.on('close', PeerConnection.onWsClose);
     this.scheduleDeadline();
     this.log.info('connection open');
-  }
-
-  /** Frames behind the one being handled (created on the first wait: an idle connection holds none). */
-  private waiting?: Job[];
-  /** A frame is being handled (its dispatch may be awaiting the backplane). */
-  private busy = false;
-  /** Frames in the queue, the one being handled included. */
-  private queued = 0;
-  /** Bytes of frames received in this event-loop turn (see yieldAfter). */
-  private turnBytes = 0;
-  private readonly bucket: TokenBucket;
-  private readonly byteRate: ByteRate;
-  /** Set while reading is stopped for the byte rate (the fairness resume must not undo it). */
-  private throttledUntil = 0;
-  private throttleTimer?: NodeJS.Timeout;
-
-  private onMessage(data: Buffer, isBinary: boolean): void {
-    this.touch();
-    if (this.state !== 'open') return;
-    this.yieldAfter(data.length);
-    this.throttle(this.byteRate.spend(data.length));
-    if (!this.bucket.take()) {
-      this.log.warn('message rate exceeded');
-      this.closeWith(CLOSE.policyViolation, 'rate_limited', 'message rate exceeded');
-      return;
-    }
-    if (isBinary) {
-      this.closeWith(CLOSE.unsupportedData, 'binary_frame', 'binary frames are not supported');
-      return;
-    }
-    // Before parsing: a frame of more values than any signal may carry is refused unparsed.
-    const scan = data.length > 2 * MAX_DATA_VALUES ? scanFrame(data) : undefined;
-    if (scan?.tooManyValues) return this.refuseUnparsed(data);
-    let frame: Frame;
-    try {
-      frame = decode(data.toString('utf8'));
-    } catch (err) {
-      const reason = err instanceof ProtocolError ? err.reason : 'malformed_frame';
-      this.log.info({ reason }, 'malformed frame');
-      this.closeWith(CLOSE.invalidPayload, reason, reason);
-      return;
-    }
-    if (frame.topic === PHOENIX_TOPIC && frame.event === EVENTS.heartbeat) {
-      this.send(reply(frame, 'ok', {}));
-      return;
-    }
-    // The token bucket bounds how fast frames come in, not how many wait on a slow backplane.
-    if (this.queued >= this.ctx.limits.rateBurst) {
-      this.log.warn({ queued: this.queued }, 'too many frames waiting, closing');
-      this.closeWith(CLOSE.policyViolation, 'overloaded', 'too many frames in flight');
-      return;
-    }
-    const job: Job = { frame, bytes: data.length };
-    if (frame.event === SIGNAL_EVENT) {
-      job.signal = prepareSignal(frame.payload, scan?.data ? data.toString('utf8', scan.data[0], scan.data[1]) : undefined);
-      frame.payload = NO_PAYLOAD; // drop the parsed data now: only its JSON text waits
-    }
-    const memory = this.ctx.backplane.memory;
-    if (!memory.reserve('queued', job.bytes)) {
-      this.log.warn({ memory: memory.snapshot() }, 'memory budget exhausted, closing');
-      this.closeWith(CLOSE.tryAgainLater, 'memory_budget', 'server memory budget exhausted');
-      return;
-    }
-    this.queued++;
-    if (this.busy) (this.waiting ??= []).push(job);
-    else void this.handle(job);
-  }
-
-  /**
-   * Handles `first` and then every frame that queued behind it, one at a time: a peer's signals
-   * reach the backplane in the order it sent them. Never rejects.
-   */
-  private async handle(first: Job): Promise<void> {
-    this.busy = true;
-    const memory = this.ctx.backplane.memory;
-    for (let job: Job | undefined = first; job; job = this.waiting?.shift()) {
-      try {
-        await this.dispatch(job);
-      } catch (err) {
-        this.log.error({ err: (err as Error).message }, 'frame handler failed');
-        this.send(reply(job.frame, 'error', { reason: 'internal_error' }));
-      }
-      this.queued--;
-      memory.release('queued', job.bytes);
-    }
-    this.waiting = undefined;
-    this.busy = false;
-  }
-
-  /** A frame over the value bound: answered from its head alone, or closed if even that is unusual. */
-  private refuseUnparsed(data: Buffer): void {
-    const head = decodeHead(data);
-    if (!head) {
-      this.closeWith(CLOSE.invalidPayload, 'too_many_values', 'too many JSON values');
-      return;
-    }
-    const isSignal = head.event === SIGNAL_EVENT;
-    if (isSignal) this.ctx.metrics.signalsFailed.inc({ reason: 'invalid_payload' });
-    this.send(
-      reply(head, 'error', {
-        reason: 'invalid_payload',
-        field: isSignal ? 'data' : 'payload',
-        expected: `JSON of at most ${MAX_DATA_VALUES} values (objects, arrays, strings, numbers, booleans, nulls)`,
-      }),
-    );
-  }
-
-  /**
-   * Fairness: one socket read loop can hand over megabytes of frames at once (libuv reads up to
-   * 32 x 64 KiB per readiness). Past TURN_BYTES in one event-loop turn the socket is paused until
-   * the next turn, so other sockets, /healthz and timers run between bursts of large frames.
-   */
-  private yieldAfter(bytes: number): void {
-    if (this.turnBytes === 0) {
-      setImmediate(() => {
-        this.turnBytes = 0;
-        if (this.ws.isPaused && this.state !== 'closed' && performance.now() >= this.throttledUntil) this.ws.resume();
-      });
-    }
-    this.turnBytes += bytes;
-    const processSpent = spendProcessTurn(bytes);
-    if ((this.turnBytes >= TURN_BYTES || processSpent) && !this.ws.isPaused) this.ws.pause();
-  }
-
-  /** Byte rate overdrawn: stop reading this socket for `ms` (the frames already read are handled). */
-  private throttle(ms: number): void {
-    if (ms <= 0 || this.state === 'closed') return;
-    if (!this.throttleTimer) this.ctx.metrics.throttled.inc();
-    else clearTimeout(this.throttleTimer);
-    this.throttledUntil = performance.now() + ms;
-    if (!this.ws.isPaused) this.ws.pause();
-    // One timer owns the pause: each overdraw moves it to the new end.
-    this.throttleTimer = setTimeout(() => {
-      this.throttleTimer = undefined;
-      this.throttledUntil = 0;
-      if (this.state !== 'closed' && this.ws.isPaused) this.ws.resume();
-    }, ms);
   }
 
   // Listeners shared by every connection (`this` is the socket: EventEmitter calls them so).
@@ -238,7 +79,7 @@ export class PeerConnection extends ConnectionEndings implements ChannelHost, Si
     return this.channel?.joined === true;
   }
 
-  private async dispatch(job: Job): Promise<void> {
+  protected override async dispatch(job: Job): Promise<void> {
     const f = job.frame;
     if (this.state !== 'open') return;
     const own = peerTopic(this.peer.sub);
@@ -260,7 +101,7 @@ export class PeerConnection extends ConnectionEndings implements ChannelHost, Si
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.ctx.wheel.cancel(this);
-    if (this.throttleTimer) clearTimeout(this.throttleTimer);
+    this.stopThrottle();
     this.ctx.metrics.closes.inc({ reason: this.closeReason });
     this.log.info({ code, reason: this.closeReason, lifetimeMs: Math.round(performance.now() - this.openedAt) }, 'connection closed');
     this.channel?.leave().catch((err: Error) => this.log.warn({ err: err.message }, 'detach failed'));
