@@ -45,7 +45,7 @@ export const BUSY_RETRY_MS = 1_000;
 
 /**
  * A history entry's size on top of its strings for the per-recipient byte cap
- * (historyMaxBytesPerPeer), the same in memory and in Redis (redis/scripts.ts): a wire-level size.
+ * (historyMaxBytesPerPeer), the same in memory and in Redis (redis/lua.ts): a wire-level size.
  */
 export const RECORD_OVERHEAD_BYTES = 96;
 

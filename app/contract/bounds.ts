@@ -139,3 +139,15 @@ export function backplaneCommandTimeoutMs(t: Timeouts): number {
 export function revocationBoundMs(t: Timeouts): number {
   return t.revocation.resyncIntervalMs + backplaneCommandTimeoutMs(t) + t.drain.marginMs;
 }
+
+/**
+ * Longest a peer is gone when its whole region is evacuated (capacity 0, every server drained;
+ * docs/regions.md): its server's 1012 tells it to reconnect, it waits at most restartJitterMs, then
+ * connects and joins through the global LB to another region within its connect and join timeouts
+ * (the inter-region round trips of the upgrade, the attach and the replay at its home region are
+ * inside them: an attempt that took longer would be abandoned). The drill's scenario 5 checks
+ * every evacuated peer's gap, from losing its session to its next join, against it.
+ */
+export function regionEvacuationBoundMs(t: Timeouts): number {
+  return t.client.restartJitterMs + t.client.connectTimeoutMs + t.client.joinTimeoutMs;
+}

@@ -198,7 +198,7 @@ function status(server: AdminServer) {
     drain: server.drainer.progress() ?? null,
     backplane: { kind: server.backplane.kind, ...server.backplane.health() },
     lifecycleWatcher: server.lifecycle?.status() ?? null,
-    // Several regions (docs/regions.md): this server's region and what it published into each home.
-    regions: server.backplane instanceof RegionalBackplane ? server.backplane.routing() : null,
+    // Several regions only (docs/regions.md): this server's region and what it published into each home.
+    ...(server.backplane instanceof RegionalBackplane ? { regions: server.backplane.routing() } : {}),
   };
 }

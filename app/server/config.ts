@@ -10,6 +10,8 @@ import os from 'node:os';
 import { z } from 'zod';
 import type { SignalPolicy } from '../auth/policy';
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_TOKEN_MAX_TTL_SEC, DEV_TOKEN_SECRET } from '../auth/token';
+import { CLUSTER_SLOTS, DEFAULT_BUCKETS } from '../backplane/redis/keys';
+import { ClusterNode, redisTarget } from '../backplane/redis/target';
 import { DEFAULT_BUDGET } from '../backplane/budget';
 import { RecipientQuota, recipientQuotaErrors } from '../contract/recipient-quota';
 import { resolveTimeouts, serverKeepAliveTimeoutMs, Timeouts, TimeoutsContractError, TimeoutsOverrides } from '../contract/timeouts';
@@ -36,6 +38,10 @@ const envSchema = z.object({
     .regex(/^[A-Za-z0-9_.:-]{1,128}$/)
     .default(os.hostname()),
   SLUICE_REDIS_URL: z.string().url().optional(),
+  /** Seed nodes of a Redis Cluster, `host:port[,host:port...]` (instead of SLUICE_REDIS_URL; app/backplane/redis/target.ts). */
+  SLUICE_REDIS_CLUSTER: z.string().min(1).optional(),
+  /** Buckets of the Redis key layout (app/backplane/redis/keys.ts): fixed per deployment. */
+  SLUICE_REDIS_BUCKETS: z.coerce.number().int().min(1).max(CLUSTER_SLOTS).default(DEFAULT_BUCKETS),
   /** Several regions (regions-config.ts, docs/regions.md). */
   SLUICE_REGION: z.string().optional(),
   SLUICE_REGION_REDIS_URLS: z.string().optional(),
@@ -127,6 +133,10 @@ export interface ServerConfig {
   logLevel: string;
   serverId: string;
   redisUrl?: string;
+  /** SLUICE_REDIS_CLUSTER, parsed: a Redis Cluster backplane (never together with redisUrl). */
+  redisCluster?: ClusterNode[];
+  /** SLUICE_REDIS_BUCKETS (default DEFAULT_BUCKETS). */
+  redisBuckets?: number;
   /** Every region's backplane and this server's region (regions-config.ts); unset: one region. */
   regions?: RegionsConfig;
   gceWatcher: boolean;
@@ -358,6 +368,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { fdLimit
       `invalid configuration:\n  - SLUICE_ADMIN_TOKEN: required when SLUICE_ADMIN_HOST (${e.SLUICE_ADMIN_HOST}) is not a loopback address`,
     );
   }
+  let redisCluster: ClusterNode[] | undefined;
+  try {
+    const target = redisTarget(e.SLUICE_REDIS_URL, e.SLUICE_REDIS_CLUSTER);
+    if (target && 'cluster' in target) redisCluster = target.cluster;
+  } catch (err) {
+    throw new ConfigError(`invalid configuration:\n  - ${(err as Error).message}`);
+  }
   const regions = regionsFromEnv(e);
   if (regions.problems.length > 0) throw new ConfigError(`invalid configuration:\n${regions.problems.map((p) => `  - ${p}`).join('\n')}`);
   const maxConnections = connectionCap(opts.fdLimit ?? openFileLimit(), e.SLUICE_MAX_CONNECTIONS);
@@ -392,6 +409,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { fdLimit
     logLevel: e.SLUICE_LOG_LEVEL,
     serverId: e.SLUICE_SERVER_ID,
     redisUrl: e.SLUICE_REDIS_URL,
+    redisCluster,
+    redisBuckets: e.SLUICE_REDIS_BUCKETS,
     regions: regions.regions,
     gceWatcher: e.SLUICE_GCE_WATCHER === 'on',
     tokenInQuery: e.SLUICE_TOKEN_IN_QUERY === undefined ? tokenInQueryDefault(e.SLUICE_ENV) : e.SLUICE_TOKEN_IN_QUERY === 'on',

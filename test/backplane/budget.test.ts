@@ -107,7 +107,12 @@ describe('redis backplane memory', () => {
     const k = keys(prefix);
     const s = await attachSink(bp, 'leaver');
     for (let i = 1; i <= 5; i++) await bp.publish({ from: 'sender', to: 'leaver', id: `d${i}`, data: '{}' });
-    const all = [k.seq('leaver'), k.history('leaver'), k.peer('leaver'), ...[1, 2, 3, 4, 5].map((i) => k.dedupe('sender', `d${i}`))];
+    const all = [
+      k.seq('leaver'),
+      k.history('leaver'),
+      k.peer('leaver'),
+      ...[1, 2, 3, 4, 5].map((i) => k.dedupe('leaver', 'sender', `d${i}`)),
+    ];
     expect(await admin.exists(...all)).toBe(all.length);
     // Online: numbering and history never expire.
     expect(await admin.pttl(k.seq('leaver'))).toBe(-1);
@@ -123,7 +128,7 @@ describe('redis backplane memory', () => {
     }
     await until(async () => (await admin.exists(...all)) === 0, grace + age + 3_000, 'every key of the departed peer to expire');
     expect(Date.now() - left).toBeGreaterThanOrEqual(grace + age - 100);
-    expect(await admin.zscore(k.away, 'leaver')).toBeNull(); // the reaper took it off the away set
+    expect(await admin.zscore(k.away(k.bucketOf('leaver')), 'leaver')).toBeNull(); // the reaper took it off the away set
     // Nothing of it is left to replay; the name is free.
     expect(await bp.replay('leaver', null)).toEqual({ deliveries: [], more: false, lastSeq: 0 });
     expect(await admin.exists(k.seq('leaver'), k.history('leaver'))).toBe(0); // a replay creates nothing

@@ -1,11 +1,13 @@
 /**
  * The Backplane contract, checked on both implementations with the same scenario: MemoryBackplane
- * is the reference, RedisBackplane (against a real redis-server) must behave the same.
+ * is the reference, RedisBackplane must behave the same against a real redis-server and against a
+ * real Redis Cluster (3 primaries + 3 replicas, test/helpers/redis-cluster.ts).
  */
 import { MemoryBackplane } from '../../app/backplane/memory';
 import { RedisBackplane } from '../../app/backplane/redis/backplane';
 import { Backplane, BackplaneError, Delivery, PresenceEvent } from '../../app/backplane/types';
 import { resolveTimeouts } from '../../app/contract/timeouts';
+import { RedisCluster } from '../helpers/redis-cluster';
 import { until } from '../helpers/server';
 import { RedisProc, startRedis, untilPresenceSettled } from './helpers';
 
@@ -15,7 +17,7 @@ const HISTORY_BYTES = 4_000;
 
 // Short grace so expiry is observable; the drain/backoff shrink with it to keep the contract valid.
 const timeouts = resolveTimeouts({
-  resume: { historyMaxMessages: 3, awayGraceMs: 1_500, historyMaxAgeMs: 60_000, dedupeWindowMs: 60_000 },
+  resume: { historyMaxMessages: 3, awayGraceMs: 1_500, historyMaxAgeMs: 60_000, dedupeWindowMs: 120_000 },
   drain: { windowMs: 500, deadlineMs: 1_000, marginMs: 500 },
   // max(deadline 1000, detection 600) + cap 300 + connect 100 + join 100 = 1500 <= grace.
   client: {
@@ -31,14 +33,15 @@ const timeouts = resolveTimeouts({
 });
 
 let redis: RedisProc;
+let cluster: RedisCluster;
 const open: Backplane[] = [];
 
 beforeAll(async () => {
-  redis = await startRedis();
-});
+  [redis, cluster] = await Promise.all([startRedis(), RedisCluster.start()]);
+}, 60_000);
 afterAll(async () => {
   await Promise.all(open.map((b) => b.close()));
-  await redis?.destroy();
+  await Promise.all([redis?.destroy(), cluster?.destroy()]);
 });
 
 type Factory = () => Promise<{ a: Backplane; b: Backplane; sa: string; sb: string }>;
@@ -65,6 +68,19 @@ const factories: Array<[string, Factory]> = [
       await Promise.all([a.whenReady(), b.whenReady()]);
       await untilPresenceSettled(b);
       return { a, b, sa: 'red-a', sb: 'red-b' };
+    },
+  ],
+  [
+    'redis-cluster',
+    async () => {
+      const prefix = `c${++n}:`;
+      const budget = { historyMaxBytesPerPeer: HISTORY_BYTES };
+      const a = new RedisBackplane({ cluster: cluster.seeds, serverId: 'cl-a', timeouts, prefix, budget });
+      const b = new RedisBackplane({ cluster: cluster.seeds, serverId: 'cl-b', timeouts, prefix, budget });
+      open.push(a, b);
+      await Promise.all([a.whenReady(), b.whenReady()]);
+      await untilPresenceSettled(b);
+      return { a, b, sa: 'cl-a', sb: 'cl-b' };
     },
   ],
 ];

@@ -11,6 +11,7 @@ import path from 'node:path';
 import pino from 'pino';
 import WebSocket from 'ws';
 import { RedisBackplane } from '../../app/backplane/redis/backplane';
+import type { ClusterNode } from '../../app/backplane/redis/target';
 import { Backplane, BackplaneError, PresenceEvent } from '../../app/backplane/types';
 import { resolveTimeouts, TimeoutsOverrides } from '../../app/contract/timeouts';
 import { spawnServer as spawnServerProcess } from '../helpers/process';
@@ -162,9 +163,9 @@ export interface RedisTestServer extends TestServer {
   stop(): Promise<void>;
 }
 
-/** A SluiceServer in this process with its own RedisBackplane (its own three connections). */
+/** A SluiceServer in this process with its own RedisBackplane (its own connections): one Redis (a URL) or a Redis Cluster (seed nodes). */
 export async function startRedisServer(
-  url: string,
+  url: string | ClusterNode[],
   serverId: string,
   overrides: TimeoutsOverrides = FAST,
   random?: () => number,
@@ -172,7 +173,8 @@ export async function startRedisServer(
 ): Promise<RedisTestServer> {
   const timeouts = resolveTimeouts(overrides);
   const log = pino({ level: process.env.SLUICE_TEST_LOG ?? 'silent', base: { server: serverId } });
-  const backplane = new RedisBackplane({ url, serverId, timeouts, log });
+  const target = typeof url === 'string' ? { url } : { cluster: url };
+  const backplane = new RedisBackplane({ ...target, serverId, timeouts, log });
   let ts: TestServer;
   try {
     await backplane.whenReady();

@@ -13,6 +13,7 @@ import pino from 'pino';
 import { RedisBackplane, ServerIdConflictError } from '../../app/backplane/redis/backplane';
 import { backplaneReadinessGraceMs, resolveTimeouts } from '../../app/contract/timeouts';
 import { redisTiming } from '../../app/backplane/redis/clients';
+import { keys } from '../../app/backplane/redis/keys';
 import { EXIT_SERVER_ID_CONFLICT } from '../../app/server/shutdown';
 import { spawnServer as spawnServerProcess } from '../helpers/process';
 import { SECRET, until } from '../helpers/server';
@@ -124,7 +125,9 @@ describe('server id claim', () => {
       // Another process took the id (as after this one was cut off for a whole TTL).
       // (It renews; here the claim simply outlasts the test.)
       await r.set('sluice:srv:taken-1:claim', 'the-new-owner', 'PX', 120_000);
-      await r.hset('sluice:srv:taken-1:peers', 'someone-else', 'client 999999 1');
+      // The takeover's peer set in the bucket of its peer (keys.ts): the old process must leave it alone.
+      const theirs = keys().serverPeers('taken-1', keys().bucketOf('someone-else'));
+      await r.hset(theirs, 'someone-else', 'client 999999 1');
       await until(() => old.server.state !== 'serving', timeouts.presence.renewIntervalMs * 3, 'old server drains');
       expect(old.backplane.health()).toMatchObject({ ok: false, fatal: true });
       expect(await readyz(old)).toBe(503);
@@ -132,7 +135,7 @@ describe('server id claim', () => {
       expect(peer.closedWith).toBe(1012);
       await old.stop();
       expect(await r.get('sluice:srv:taken-1:claim')).toBe('the-new-owner');
-      expect(await r.hget('sluice:srv:taken-1:peers', 'someone-else')).toBe('client 999999 1');
+      expect(await r.hget(theirs, 'someone-else')).toBe('client 999999 1');
     } finally {
       r.disconnect();
       await old.stop();

@@ -50,6 +50,10 @@ describe('server config', () => {
     [{ SLUICE_TIMEOUTS: '{oops' }, /SLUICE_TIMEOUTS: must be a JSON object/],
     [{ SLUICE_TIMEOUTS: '{"lb":{"idleTimeoutSec":5}}' }, /\[lb-idle-exceeds-heartbeats\]/],
     [{ SLUICE_REDIS_URL: 'not a url' }, /SLUICE_REDIS_URL/],
+    [{ SLUICE_REDIS_CLUSTER: '127.0.0.1' }, /SLUICE_REDIS_CLUSTER: "127.0.0.1" is not host:port/],
+    [{ SLUICE_REDIS_CLUSTER: '127.0.0.1:7000,127.0.0.1:99999' }, /SLUICE_REDIS_CLUSTER: "127.0.0.1:99999" is not host:port \(port 1-65535\)/],
+    [{ SLUICE_REDIS_CLUSTER: '127.0.0.1:7000', SLUICE_REDIS_URL: 'redis://127.0.0.1:6379' }, /SLUICE_REDIS_URL and SLUICE_REDIS_CLUSTER are both set/],
+    [{ SLUICE_REDIS_BUCKETS: '0' }, /SLUICE_REDIS_BUCKETS/],
     [{ SLUICE_RECIPIENT_SIGNALS_PER_SEC: '0' }, /SLUICE_RECIPIENT_SIGNALS_PER_SEC: must be >= 1, got 0/],
     [
       { SLUICE_RECIPIENT_BYTES_PER_SEC: '100000' },
@@ -62,6 +66,17 @@ describe('server config', () => {
   ])('rejects %j naming the field', (env, message) => {
     expect(() => loadConfig(env as NodeJS.ProcessEnv)).toThrow(ConfigError);
     expect(() => loadConfig(env as NodeJS.ProcessEnv)).toThrow(message);
+  });
+
+  it('reads a Redis Cluster backplane from SLUICE_REDIS_CLUSTER (seed nodes) and its buckets', () => {
+    const c = loadConfig({ SLUICE_REDIS_CLUSTER: '127.0.0.1:7000, [::1]:7001', SLUICE_REDIS_BUCKETS: '32' });
+    expect(c.redisCluster).toEqual([
+      { host: '127.0.0.1', port: 7000 },
+      { host: '::1', port: 7001 },
+    ]);
+    expect(c.redisUrl).toBeUndefined();
+    expect(c.redisBuckets).toBe(32);
+    expect(loadConfig({}).redisBuckets).toBe(16);
   });
 
   it('applies valid timeout overrides', () => {

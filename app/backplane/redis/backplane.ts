@@ -3,23 +3,23 @@
  * key layout, TTLs and memory bound). Same semantics as MemoryBackplane; what differs is where the
  * state lives and how a delivery reaches the peer's server:
  *
- *   publish  -> one Lua script: dedupe (from,id), next seq, XADD to the peer's history, and XADD
- *               to the owner's inbox; the owner's reader hands it to the socket and acks
+ *   publish  -> one Lua script: dedupe (to,from,id), next seq, XADD to the peer's history, and XADD
+ *               to the owner's inbox for the peer's bucket (every key in the bucket's slot: keys.ts); the owner's reader hands it to the socket and acks
  *               (routing.ts). `delivered` only when the owner said so, `stored` otherwise.
  *   attach   -> one Lua script: new epoch, owner record, presence; the previous owner (any server)
  *               is told through its inbox to evict its stale connection.
  *   presence -> per-server peer hashes + liveness deadlines (presence.ts); events via pub/sub.
  *
- * One instance per server: the inbox and the liveness key are this server's.
+ * One instance per server: the inboxes and the liveness entries are this server's. The target is one
+ * Redis or a Redis Cluster (target.ts); the key layout is the same for both.
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import pino, { Logger } from 'pino';
-import { FORBIDDEN_DETAIL, groupsWire } from '../../auth/policy';
+import { groupsWire } from '../../auth/policy';
 import type { PeerKind } from '../../auth/token';
 import type { Timeouts } from '../../contract/timeouts';
-import { BudgetLimits, BUSY_RETRY_MS, DEFAULT_BUDGET, MemoryBudget, RecipientQuota } from '../budget';
-import { RecipientBusyError } from '../quota';
+import { BudgetLimits, DEFAULT_BUDGET, MemoryBudget, RecipientQuota } from '../budget';
 import { senderHistoryBound } from '../../contract/recipient-quota';
 import {
   AttachingPeer,
@@ -27,7 +27,6 @@ import {
   Backplane,
   BackplaneError,
   BackplaneHealth,
-  Delivery,
   PeerSession,
   PresenceEntry,
   PresenceEvent,
@@ -37,7 +36,7 @@ import {
   SignalEnvelope,
 } from '../types';
 import { closeClients, createClients, describeRedisError, RedisClients, RedisTiming, redisTiming } from './clients';
-import { DEFAULT_PREFIX, Keys, keys as makeKeys } from './keys';
+import { DEFAULT_BUCKETS, DEFAULT_PREFIX, Keys, keys as makeKeys } from './keys';
 import { PresenceLease, ServerIdConflictError } from './presence';
 import { RedisRevocations } from './revocations';
 import type { Revocation } from '../../auth/revocation';
@@ -45,9 +44,16 @@ import type { Revocation } from '../../auth/revocation';
 export { ServerIdConflictError } from './presence';
 import { AckWaiters, InboxEntry, InboxReader } from './routing';
 import { scripts } from './scripts';
+import { SignalPath } from './signals';
+import type { ClusterNode, RedisTarget } from './target';
 
 export interface RedisBackplaneOptions {
-  url: string;
+  /** One Redis (`redis://host:port`); or `cluster`. */
+  url?: string;
+  /** Seed nodes of a Redis Cluster (SLUICE_REDIS_CLUSTER). */
+  cluster?: ClusterNode[];
+  /** Buckets of the key layout (keys.ts), fixed per deployment. */
+  buckets?: number;
   serverId: string;
   timeouts: Timeouts;
   log?: Logger;
@@ -87,7 +93,8 @@ export class RedisBackplane implements Backplane {
   /** Detaches that failed while Redis was away: `peer epoch`, retried on recovery. */
   private readonly pendingDetach = new Set<string>();
   private readonly acks = new AckWaiters(randomBytes(6).toString('hex'));
-  private readonly inbox: InboxReader;
+  private readonly inboxes: InboxReader[];
+  private readonly signals: SignalPath;
   private readonly lease: PresenceLease;
   private readonly events = new EventEmitter();
   private readonly inboxMaxLen: number;
@@ -96,7 +103,7 @@ export class RedisBackplane implements Backplane {
 
   constructor(private readonly o: RedisBackplaneOptions) {
     this.serverId = o.serverId;
-    this.k = makeKeys(o.prefix ?? DEFAULT_PREFIX);
+    this.k = makeKeys(o.prefix ?? DEFAULT_PREFIX, o.buckets ?? DEFAULT_BUCKETS);
     this.timing = redisTiming(o.timeouts);
     this.log = (o.log ?? pino({ level: 'silent' })).child({ component: 'redis-backplane' });
     this.inboxMaxLen = o.inboxMaxLen ?? 100_000;
@@ -107,14 +114,16 @@ export class RedisBackplane implements Backplane {
     this.memory = new MemoryBudget(budget.memoryBudgetBytes);
     this.events.setMaxListeners(0);
     let lastErrorLog = 0;
-    this.clients = createClients(o.url, this.timing, `sluice:${o.serverId}`, (which, err) => {
+    const target: RedisTarget = o.cluster ? { cluster: o.cluster } : { url: o.url ?? '' };
+    if (!o.cluster && !o.url) throw new Error('RedisBackplane needs url (one Redis) or cluster (seed nodes)');
+    this.clients = createClients(target, this.k.buckets, this.timing, `sluice:${o.serverId}`, (which, err) => {
       // Every reconnect attempt errors while Redis is down: log at most once a second.
       if (Date.now() - lastErrorLog > 1_000) {
         lastErrorLog = Date.now();
         this.log.warn({ which, err: err.message }, 'redis connection error');
       }
     });
-    const { command, reader, sub } = this.clients;
+    const { command, readers, sub } = this.clients;
     this.revocationSync = new RedisRevocations({
       command,
       keys: this.k,
@@ -130,11 +139,11 @@ export class RedisBackplane implements Backplane {
       timeouts: o.timeouts,
       timing: this.timing,
       log: this.log,
-      restore: () => this.restore(),
+      restore: (buckets) => this.restore(buckets),
       instanceToken: randomBytes(12).toString('hex'),
-      onConflict: () => void this.inbox.stop(),
+      onConflict: () => void Promise.all(this.inboxes.map((r) => r.stop())),
       // Ready only once the revocations were read: no revoked token is admitted by a new server.
-      connectionsReady: () => reader.status === 'ready' && sub.status === 'ready' && this.revocationSync.loaded,
+      connectionsReady: () => readers.every((r) => r.conn.status === 'ready') && sub.status === 'ready' && this.revocationSync.loaded,
       onHealth: (h) => {
         // Our own close() drops the connections: that is no outage (close() reports 'closed' itself).
         if (this.closed) return;
@@ -142,7 +151,7 @@ export class RedisBackplane implements Backplane {
         if (h.ok) this.retryDetaches();
       },
     });
-    for (const c of [command, reader, sub]) {
+    for (const c of [command, sub, ...readers.map((r) => r.conn)]) {
       c.on('ready', () => this.lease.refresh());
       for (const ev of ['close', 'end', 'reconnecting']) c.on(ev, () => this.lease.refresh('redis connection lost'));
     }
@@ -150,15 +159,37 @@ export class RedisBackplane implements Backplane {
     sub
       .subscribe(this.k.presenceChannel, this.k.ackChannel(o.serverId), this.k.revocationChannel)
       .catch((err: Error) => this.log.error({ err: err.message }, 'subscribe failed'));
-    this.inbox = new InboxReader({
-      reader,
-      command,
-      key: this.k.inbox(o.serverId),
-      blockMs: this.timing.readBlockMs,
+    this.signals = new SignalPath({
+      command: () => this.clients.command,
+      keys: this.k,
+      serverId: o.serverId,
+      timeouts: o.timeouts,
+      timing: this.timing,
+      quota: this.quota,
+      senderBound: this.senderBound,
+      historyMaxBytes: this.historyMaxBytes,
+      inboxMaxLen: this.inboxMaxLen,
+      acks: this.acks,
+      lease: this.lease,
       log: this.log,
-      handle: (entries) => this.onInbox(entries),
+      run: (op, bucket) => this.run(op, bucket),
+      raiseFloor: (peerId, seq) => {
+        const local = this.sessions.get(peerId);
+        if (local) local.floor = Math.max(local.floor, seq);
+      },
     });
-    this.inbox.start();
+    this.inboxes = readers.map(
+      (r) =>
+        new InboxReader({
+          reader: r.conn,
+          command,
+          keys: r.buckets.map((b) => this.k.inbox(o.serverId, b)),
+          blockMs: this.timing.readBlockMs,
+          log: this.log,
+          handle: (entries) => this.onInbox(entries),
+        }),
+    );
+    for (const r of this.inboxes) r.start();
     this.lease.start();
     this.revocationSync.start();
   }
@@ -201,13 +232,34 @@ export class RedisBackplane implements Backplane {
     this.assertOpen();
     if (serverId !== this.serverId) throw new Error(`this RedisBackplane serves ${this.serverId}, not ${serverId}`);
     const k = this.k;
-    const res = (await this.run(() =>
-      scripts.attach.run(
-        this.clients.command,
-        [k.peer(peer.id), k.serverPeers(serverId), k.seq(peer.id), k.history(peer.id), k.away, k.servers, k.epoch],
-        [k.prefix, peer.id, peer.kind, serverId, this.inboxMaxLen, groupsWire(peer.groups)],
-      ),
-    )) as [string, number, number];
+    const b = k.bucketOf(peer.id);
+    let res: [string, number | string, number?];
+    // The old owner (to evict) is declared with the keys: a wrong guess writes nothing and says who.
+    for (let attempt = 0; ; attempt++) {
+      const old = this.signals.ownerOf(peer.id);
+      res = (await this.run(
+        () =>
+          scripts.attach.run(
+            this.clients.command,
+            [
+              k.peer(peer.id),
+              k.serverPeers(serverId, b),
+              k.seq(peer.id),
+              k.history(peer.id),
+              k.away(b),
+              k.servers(b),
+              k.epoch(b),
+              k.serverPeers(old, b),
+              k.inbox(old, b),
+            ],
+            [k.prefix, peer.id, peer.kind, serverId, this.inboxMaxLen, groupsWire(peer.groups), old],
+          ),
+        b,
+      )) as typeof res;
+      if (res[0] !== 'owner' || attempt >= 3) break;
+      this.signals.rememberOwner(peer.id, String(res[1]));
+    }
+    this.signals.rememberOwner(peer.id, serverId);
     if (res[0] !== 'ok') {
       void this.lease.tick();
       throw new BackplaneError('backplane_unavailable', 'this server is not registered with redis yet');
@@ -222,125 +274,27 @@ export class RedisBackplane implements Backplane {
 
   async publish(signal: SignalEnvelope): Promise<PublishOutcome> {
     this.assertOpen();
-    // Right after a reconnect this server has not yet seen which Redis process answers (a
-    // restarted one may have loaded stale liveness deadlines): it routes nothing until it has.
-    if (!this.lease.processChecked())
-      throw new BackplaneError('backplane_unavailable', this.lease.conflictDetail() ?? 'redis reconnected: checking for a restart');
-    const k = this.k;
-    const check = signal.check;
-    const { reqId, result } = this.acks.register();
-    let res: [string, number?, string?];
-    try {
-      res = (await this.run(() =>
-        scripts.publish.run(
-          this.clients.command,
-          [
-            k.dedupe(signal.from, signal.id),
-            k.peer(signal.to),
-            k.seq(signal.to),
-            k.history(signal.to),
-            k.servers,
-            k.redis,
-            k.quota(signal.to),
-          ],
-          [
-            k.prefix,
-            signal.to,
-            signal.from,
-            signal.id,
-            signal.data,
-            this.serverId,
-            reqId,
-            this.o.timeouts.resume.dedupeWindowMs,
-            this.o.timeouts.resume.historyMaxMessages,
-            this.o.timeouts.resume.historyMaxAgeMs,
-            this.inboxMaxLen,
-            this.timing.rebuildMs,
-            this.historyMaxBytes,
-            check ? (check.absent === 'forbidden' ? 'forbidden' : 'unknown') : 'unknown',
-            check?.refuseKind ?? '',
-            check?.groupsWire ?? '*',
-            this.quota.recipientSignalsPerSec,
-            this.quota.recipientBytesPerSec,
-            this.senderBound.entries,
-            BUSY_RETRY_MS,
-            this.senderBound.bytes,
-          ],
-        ),
-      )) as typeof res;
-    } catch (err) {
-      this.acks.settle(reqId, null);
-      throw err;
-    }
-    const seq = Number(res[1]);
-    switch (res[0]) {
-      case 'duplicate':
-        this.acks.settle(reqId, null);
-        return { status: 'duplicate', seq };
-      case 'stored':
-        this.acks.settle(reqId, null);
-        return { status: 'stored', seq };
-      case 'busy':
-        this.acks.settle(reqId, null);
-        throw new RecipientBusyError(seq, BUSY_WHY[res[2] ?? ''] ?? 'over quota');
-      case 'forbidden':
-        this.acks.settle(reqId, null);
-        throw new BackplaneError('forbidden', FORBIDDEN_DETAIL);
-      case 'recovering':
-        this.acks.settle(reqId, null);
-        throw new BackplaneError('backplane_unavailable', 'redis restarted: servers are restoring their peers');
-      case 'routed': {
-        this.acks.arm(reqId, this.timing.ackTimeoutMs);
-        const handed = await result;
-        return { status: handed ? 'delivered' : 'stored', seq };
-      }
-      default:
-        this.acks.settle(reqId, null);
-        throw new BackplaneError('unknown_peer', `peer ${signal.to} is not online`);
-    }
+    return this.signals.publish(signal);
   }
 
   async replay(peerId: string, afterSeq: number | null, limit = REPLAY_PAGE_DEFAULT): Promise<ReplayResult> {
     this.assertOpen();
-    // One page per call (XRANGE ... COUNT): a reply is at most `limit` entries, never the whole history.
-    const count = Math.max(1, Math.floor(limit));
-    const res = (await this.run(() =>
-      scripts.replay.run(
-        this.clients.command,
-        [this.k.seq(peerId), this.k.history(peerId)],
-        [afterSeq === null ? '' : String(afterSeq), this.o.timeouts.resume.historyMaxAgeMs, count + 1],
-      ),
-    )) as [number, string?, number?, Array<[string, string[]]>?];
-    const last = Number(res[0]);
-    const local = this.sessions.get(peerId);
-    const raise = (seq: number) => {
-      if (local) local.floor = Math.max(local.floor, seq);
-    };
-    if (afterSeq === null) {
-      raise(last);
-      return { deliveries: [], more: false, lastSeq: last };
-    }
-    if (res[1] === 'seq_reset') {
-      // Clamped (see the replay script): the peer continues from Redis' last seq.
-      raise(last);
-      return { deliveries: [], more: false, lastSeq: last, gap: { reason: 'seq_reset', missedFrom: last + 1, missedTo: afterSeq } };
-    }
-    // The script reads one entry past the page: that it exists is `more`.
-    const rows = res[3] ?? [];
-    const deliveries = rows.slice(0, count).map(([id, fields]) => toDelivery(id, fields));
-    const oldest = Number(res[2]);
-    raise(last);
-    const result: ReplayResult = { deliveries, more: rows.length > count, lastSeq: last };
-    if (afterSeq + 1 < oldest) result.gap = { reason: 'trimmed', missedFrom: afterSeq + 1, missedTo: oldest - 1 };
-    return result;
+    return this.signals.replay(peerId, afterSeq, limit);
   }
 
   async presence(): Promise<PresenceEntry[]> {
     this.assertOpen();
-    const rows = (await this.run(() =>
-      scripts.presence.run(this.clients.command, [this.k.servers, this.k.away], [this.k.prefix]),
-    )) as string[][];
-    return rows
+    const k = this.k;
+    const perBucket = await Promise.all(
+      Array.from({ length: k.buckets }, (_, b) =>
+        this.run(
+          () => scripts.presence.run(this.clients.command, [k.servers(b), k.away(b)], [k.prefix, k.tag(b)]) as Promise<string[][]>,
+          b,
+        ),
+      ),
+    );
+    return perBucket
+      .flat()
       .map((r) => {
         const e: PresenceEntry = {
           peerId: r[0],
@@ -379,12 +333,16 @@ export class RedisBackplane implements Backplane {
     this.lease.stop();
     this.revocationSync.stop();
     const k = this.k;
-    const stopReader = this.inbox.stop();
-    // Wake the blocking XREAD so the reader finishes and its connection can QUIT cleanly.
-    if (this.clients.command.status === 'ready')
-      await this.clients.command.xadd(k.inbox(this.serverId), '*', 'k', 'wake').catch(() => this.clients.reader.disconnect());
-    else this.clients.reader.disconnect();
-    await stopReader;
+    const stopReaders = Promise.all(this.inboxes.map((r) => r.stop()));
+    // Wake the blocking XREADs so the readers finish and their connections can QUIT cleanly.
+    const ready = this.clients.command.status === 'ready';
+    await Promise.all(
+      this.clients.readers.map(async (r) => {
+        if (!ready) return r.conn.disconnect();
+        await this.clients.command.xadd(k.inbox(this.serverId, r.buckets[0]), '*', 'k', 'wake').catch(() => r.conn.disconnect());
+      }),
+    );
+    await stopReaders;
     const left = [...this.sessions.entries()];
     this.sessions.clear();
     await Promise.allSettled([
@@ -393,12 +351,18 @@ export class RedisBackplane implements Backplane {
     ]);
     // After a conflict the id, its peer set and its inbox belong to the other process: leave them.
     if (!this.lease.conflictDetail()) {
-      await this.clients.command
-        .multi()
-        .zrem(k.servers, this.serverId)
-        .del(k.serverPeers(this.serverId), k.inbox(this.serverId), k.claim(this.serverId))
-        .exec()
-        .catch(() => undefined);
+      // One transaction per bucket (one slot each), then the claim.
+      await Promise.all(
+        Array.from({ length: k.buckets }, (_, b) =>
+          this.clients.command
+            .multi()
+            .zrem(k.servers(b), this.serverId)
+            .del(k.serverPeers(this.serverId, b), k.inbox(this.serverId, b))
+            .exec()
+            .catch(() => undefined),
+        ),
+      );
+      await this.clients.command.del(k.claim(this.serverId)).catch(() => undefined);
     }
     this.acks.settleAll();
     await closeClients(this.clients, this.timing.commandTimeoutMs);
@@ -421,9 +385,10 @@ export class RedisBackplane implements Backplane {
 
   private async runDetach(peerId: string, epoch: string): Promise<void> {
     const k = this.k;
+    const b = k.bucketOf(peerId);
     await scripts.detach.run(
       this.clients.command,
-      [k.peer(peerId), k.serverPeers(this.serverId), k.seq(peerId), k.history(peerId), k.away],
+      [k.peer(peerId), k.serverPeers(this.serverId, b), k.seq(peerId), k.history(peerId), k.away(b)],
       [k.prefix, peerId, this.serverId, epoch, this.o.timeouts.resume.awayGraceMs, this.o.timeouts.resume.historyMaxAgeMs],
     );
     this.pendingDetach.delete(`${peerId} ${epoch}`);
@@ -436,14 +401,16 @@ export class RedisBackplane implements Backplane {
     }
   }
 
-  /** Redis forgot this server: put back every peer it still holds, or evict those that moved on. */
-  private async restore(): Promise<void> {
+  /** Redis forgot this server in `buckets`: put back every peer it still holds there, or evict those that moved on. */
+  private async restore(buckets: Set<number>): Promise<void> {
     const k = this.k;
     await Promise.all(
       [...this.sessions.entries()].map(async ([peerId, s]) => {
+        const b = k.bucketOf(peerId);
+        if (!buckets.has(b)) return;
         const res = await scripts.restore.run(
           this.clients.command,
-          [k.peer(peerId), k.serverPeers(this.serverId), k.seq(peerId), k.history(peerId), k.away, k.epoch],
+          [k.peer(peerId), k.serverPeers(this.serverId, b), k.seq(peerId), k.history(peerId), k.away(b), k.epoch(b)],
           [k.prefix, peerId, s.kind, this.serverId, s.epoch, s.since, s.floor, s.groups],
         );
         if (res === 'moved' && this.sessions.get(peerId) === s) {
@@ -503,8 +470,11 @@ export class RedisBackplane implements Backplane {
     }
   }
 
-  /** Run a Redis operation; any failure to reach Redis becomes BackplaneError('backplane_unavailable'). */
-  private async run<T>(op: () => Promise<T>): Promise<T> {
+  /**
+   * Run a Redis operation on `bucket`'s slot; any failure to reach Redis becomes
+   * BackplaneError('backplane_unavailable'), and the bucket is checked again before it routes.
+   */
+  private async run<T>(op: () => Promise<T>, bucket?: number): Promise<T> {
     if (this.clients.command.status !== 'ready') {
       throw new BackplaneError('backplane_unavailable', `redis is not connected (${this.clients.command.status})`);
     }
@@ -513,8 +483,14 @@ export class RedisBackplane implements Backplane {
     } catch (err) {
       const detail = describeRedisError(err);
       this.log.warn({ err: detail }, 'redis operation failed');
-      if (/timed out|Connection is closed|Stream isn't writeable|max retries|ECONN|LOADING/i.test(detail))
+      if (
+        /timed out|Connection is closed|Stream isn't writeable|max retries|ECONN|LOADING|CLUSTERDOWN|TRYAGAIN|Too many Cluster redirections/i.test(
+          detail,
+        )
+      ) {
+        if (this.clients.cluster && bucket !== undefined) this.lease.uncheckBucket(bucket);
         this.lease.commandFailed(`redis: ${detail}`);
+      }
       throw new BackplaneError('backplane_unavailable', `redis: ${detail}`);
     }
   }
@@ -522,19 +498,6 @@ export class RedisBackplane implements Backplane {
   private assertOpen(): void {
     if (this.closed) throw new BackplaneError('backplane_unavailable', 'backplane closed');
   }
-}
-
-/** Why the publish script answered busy (quota.ts states each bound). */
-const BUSY_WHY: Record<string, string> = {
-  rate: 'over the signals or bytes per second into one recipient',
-  share: "this sender holds its share of the away recipient's history",
-  full: "the away recipient's history is full of signals accepted while it was away",
-};
-
-function toDelivery(id: string, fields: string[]): Delivery {
-  const f: Record<string, string> = {};
-  for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]] = fields[i + 1];
-  return { from: f.f, id: f.i, seq: Number(id.split('-')[0]), data: f.d, ts: Number(f.t) };
 }
 
 /** One attachment of a peer on this server (a class, not a closure per attach). */

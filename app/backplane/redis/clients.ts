@@ -1,18 +1,26 @@
 /**
- * The three ioredis connections a server keeps, and the timing they share.
+ * The ioredis connections a server keeps, and the timing they share. With a single Redis they are
+ * three `Redis` connections; with a Redis Cluster (`SLUICE_REDIS_CLUSTER`) each is an ioredis
+ * `Cluster`, which follows the slot map through MOVED/ASK redirections and failovers.
  *
  *   command: scripts and plain commands. No offline queue and no retries per request: while Redis
  *            is unreachable a command fails at once (-> `backplane_unavailable`) instead of queueing
  *            behind a reconnect the client is not waiting for; `commandTimeout` turns a hung Redis
  *            into the same error.
- *   reader:  the blocking XREAD on this server's inbox (a blocked connection can run nothing else).
+ *   readers: the blocking XREAD on this server's inboxes (a blocked connection can run nothing
+ *            else). One Redis: one reader for every bucket's inbox in one XREAD. A Cluster refuses a
+ *            command over keys of several slots ("CROSSSLOT", even on one node), so there each
+ *            bucket's inbox has a reader of its own (an ioredis Cluster that connects only to the
+ *            node holding the bucket's slot, and follows it when the slot moves or fails over).
  *   sub:     pub/sub (presence events, delivery acks); it queues its SUBSCRIBEs until connected and
  *            resubscribes after every reconnect.
  *
  * All three reconnect forever with a short capped backoff, so the backplane recovers by itself.
  */
-import Redis, { RedisOptions } from 'ioredis';
+import Redis, { Cluster, ClusterOptions, RedisOptions } from 'ioredis';
 import { backplaneCommandTimeoutMs, type Timeouts } from '../../contract/timeouts';
+import type { RedisLike } from './lua';
+import type { RedisTarget } from './target';
 
 export interface RedisTiming {
   /** A command (script) that has no answer after this fails with backplane_unavailable. */
@@ -53,13 +61,27 @@ export function redisTiming(t: Timeouts): RedisTiming {
   };
 }
 
-export interface RedisClients {
-  command: Redis;
-  reader: Redis;
-  sub: Redis;
+export interface InboxReaderClient {
+  conn: RedisLike;
+  /** The buckets whose inboxes this connection reads. */
+  buckets: number[];
 }
 
-export function createClients(url: string, timing: RedisTiming, name: string, onError: (which: string, err: Error) => void): RedisClients {
+export interface RedisClients {
+  command: RedisLike;
+  readers: InboxReaderClient[];
+  sub: RedisLike;
+  /** True when the target is a Redis Cluster. */
+  cluster: boolean;
+}
+
+export function createClients(
+  target: RedisTarget,
+  buckets: number,
+  timing: RedisTiming,
+  name: string,
+  onError: (which: string, err: Error) => void,
+): RedisClients {
   const base: RedisOptions = {
     connectionName: name,
     connectTimeout: Math.max(1_000, timing.commandTimeoutMs),
@@ -68,7 +90,7 @@ export function createClients(url: string, timing: RedisTiming, name: string, on
     enableReadyCheck: true, // after a restart, wait until Redis has loaded its AOF (no LOADING errors)
     lazyConnect: false,
   };
-  const command = new Redis(url, {
+  const commandOptions: RedisOptions = {
     ...base,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
@@ -76,25 +98,67 @@ export function createClients(url: string, timing: RedisTiming, name: string, on
     // (the client resends with the same id and dedupe sorts it out).
     autoResendUnfulfilledCommands: false,
     commandTimeout: timing.commandTimeoutMs,
-  });
-  const reader = new Redis(url, {
+  };
+  const readerOptions: RedisOptions = {
     ...base,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
     // Safety net for a hung Redis: the XREAD gives up BLOCK + grace after it was sent.
     blockingTimeout: timing.readBlockMs + timing.commandTimeoutMs,
-  });
-  const sub = new Redis(url, { ...base, enableOfflineQueue: true, maxRetriesPerRequest: null, autoResubscribe: true });
-  command.on('error', (err: Error) => onError('command', err));
-  reader.on('error', (err: Error) => onError('reader', err));
-  sub.on('error', (err: Error) => onError('sub', err));
-  return { command, reader, sub };
+  };
+  const subOptions: RedisOptions = { ...base, enableOfflineQueue: true, maxRetriesPerRequest: null, autoResubscribe: true };
+  let clients: RedisClients;
+  if ('url' in target) {
+    const all = Array.from({ length: buckets }, (_, b) => b);
+    clients = {
+      command: new Redis(target.url, commandOptions),
+      readers: [{ conn: new Redis(target.url, readerOptions), buckets: all }],
+      sub: new Redis(target.url, subOptions),
+      cluster: false,
+    };
+  } else {
+    const cluster = (redisOptions: RedisOptions, offline: boolean) =>
+      new Cluster(target.cluster, clusterOptions(timing, redisOptions, offline));
+    clients = {
+      command: cluster(commandOptions, false),
+      readers: Array.from({ length: buckets }, (_, b) => ({ conn: cluster(readerOptions, false), buckets: [b] })),
+      sub: cluster(subOptions, true),
+      cluster: true,
+    };
+  }
+  clients.command.on('error', (err: Error) => onError('command', err));
+  for (const r of clients.readers) r.conn.on('error', (err: Error) => onError('reader', err));
+  clients.sub.on('error', (err: Error) => onError('sub', err));
+  return clients;
 }
 
-/** Close all three, politely if Redis answers, and never wait more than `ms`. */
+/**
+ * ioredis Cluster options. Redirections (MOVED after a failover or a finished migration, ASK and
+ * TRYAGAIN while a slot migrates, CLUSTERDOWN while a shard has no primary) are retried after a
+ * short pause, within the command timeout; a command whose connection dropped fails (as above).
+ */
+function clusterOptions(timing: RedisTiming, redisOptions: RedisOptions, offlineQueue: boolean): ClusterOptions {
+  const pause = Math.max(20, Math.floor(timing.reconnectCapMs / 5));
+  return {
+    redisOptions,
+    enableOfflineQueue: offlineQueue,
+    enableReadyCheck: true,
+    clusterRetryStrategy: (attempt) => Math.min(timing.reconnectCapMs, 25 * 2 ** Math.min(attempt, 10)),
+    retryDelayOnFailover: pause,
+    retryDelayOnClusterDown: pause,
+    retryDelayOnTryAgain: pause,
+    retryDelayOnMoved: 0,
+    maxRedirections: 16,
+    slotsRefreshTimeout: Math.max(1_000, timing.commandTimeoutMs),
+    // Each bucket reader only needs the node of its slot; the slot map is read from any node.
+    lazyConnect: false,
+  };
+}
+
+/** Close every connection, politely if Redis answers, and never wait more than `ms`. */
 export async function closeClients(c: RedisClients, ms: number): Promise<void> {
-  const quit = async (r: Redis) => {
+  const quit = async (r: RedisLike) => {
     if (r.status !== 'ready') return r.disconnect();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -107,7 +171,7 @@ export async function closeClients(c: RedisClients, ms: number): Promise<void> {
     clearTimeout(timer);
     if ((r.status as string) !== 'end') r.disconnect(); // QUIT timed out
   };
-  await Promise.all([quit(c.command), quit(c.sub), quit(c.reader)]);
+  await Promise.all([quit(c.command), quit(c.sub), ...c.readers.map((r) => quit(r.conn))]);
 }
 
 /** Redis errors that mean "the backplane cannot be reached or cannot accept writes right now". */

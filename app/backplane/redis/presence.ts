@@ -9,27 +9,35 @@
  * them answer unknown_peer; the reaper, scheduled for the earliest pending deadline, publishes
  * their `offline` events and frees their keys. So a dead server's peers leave presence at most
  * presence.ttlMs after it died, which the contract keeps <= PRESENCE_MAX_BOUND_MS (60 s).
+ *
+ * Per bucket (keys.ts): every bucket holds its own copy of the liveness deadlines and its own
+ * restart detection (the `beat` script reads the run_id of the process serving the bucket's slot),
+ * so on a Redis Cluster a failover of one shard restarts the recovery window of that shard's
+ * buckets only. A tick renews the claim on the server id (one key), then beats every bucket.
  */
-import type Redis from 'ioredis';
 import type { Logger } from 'pino';
 import type { Timeouts } from '../../contract/timeouts';
 import type { BackplaneHealth } from '../types';
 import type { RedisTiming } from './clients';
 import type { Keys } from './keys';
+import type { RedisLike } from './lua';
 import { scripts } from './scripts';
 
 /** At most this many dead servers / due away peers are reaped per script run (keeps each run short). */
 const REAP_BATCH = 200;
 
 export interface PresenceLeaseOptions {
-  command: Redis;
+  command: RedisLike;
   keys: Keys;
   serverId: string;
   timeouts: Timeouts;
   timing: RedisTiming;
   log: Logger;
-  /** Redis no longer knows this server (reaped while cut off, or restarted without data): re-register its peers. */
-  restore(): Promise<void>;
+  /**
+   * Redis no longer knows this server in these buckets (reaped while cut off, restarted without
+   * data) or a new Redis process serves them (restart, failover): re-register their peers.
+   */
+  restore(buckets: Set<number>): Promise<void>;
   /** Other conditions health depends on (the reader and pub/sub connections). */
   connectionsReady(): boolean;
   onHealth(h: BackplaneHealth): void;
@@ -46,9 +54,21 @@ export class ServerIdConflictError extends Error {
 
 export class PresenceLease {
   private registered = false;
-  /** Set on every (re)connect: learn whether this is a new Redis process before trusting deadlines. */
-  private needsMark = true;
-  private lastRunId?: string;
+  /**
+   * Per bucket: checked on the current connection which Redis process serves it. Cleared on every
+   * (re)connect and every node error; a bucket routes nothing until a beat has checked it again.
+   */
+  private readonly checked: boolean[];
+  /** Per bucket: the run_id seen last (a different one means a restart or failover). */
+  private readonly lastRunIds: Array<string | undefined>;
+  /**
+   * Per bucket: when it was last checked after being unchecked or served by a new process. Other
+   * servers are reaped in a bucket only `reapGraceMs` after that: a promoted replica (or a node
+   * back from an outage) holds deadlines that passed while nobody could renew them there.
+   */
+  private readonly checkedSince: number[];
+  /** Per bucket: the primary ("host:port") serving its slot in the Cluster's slot map (single Redis: none). */
+  private owners: Array<string | undefined> = [];
   private lastRenewOk = false;
   private connectedAt = 0;
   private interval?: NodeJS.Timeout;
@@ -61,19 +81,30 @@ export class PresenceLease {
   private stopped = false;
   private health: BackplaneHealth = { ok: false, detail: 'connecting to redis' };
 
-  constructor(private readonly o: PresenceLeaseOptions) {}
+  constructor(private readonly o: PresenceLeaseOptions) {
+    this.checked = Array.from({ length: o.keys.buckets }, () => false);
+    this.lastRunIds = Array.from({ length: o.keys.buckets }, () => undefined);
+    this.checkedSince = Array.from({ length: o.keys.buckets }, () => 0);
+  }
+
+  private get allBuckets(): number[] {
+    return this.checked.map((_, b) => b);
+  }
 
   start(): void {
     this.interval = setInterval(() => void this.tick(), this.o.timeouts.presence.renewIntervalMs);
     this.o.command.on('ready', () => {
       this.connectedAt = Date.now();
-      this.needsMark = true;
-      void this.tick();
+      this.uncheck();
     });
     // Whatever comes back may be another Redis process: nothing is routed until it is checked.
-    this.o.command.on('close', () => {
-      this.needsMark = true;
-    });
+    this.o.command.on('close', () => this.uncheck(false));
+    // A Cluster: a node failing or the node set changing may be a failover of some shard. Every
+    // bucket is checked again at once (healthy shards answer within a round trip).
+    this.o.command.on('node error', (_err: Error, address?: string) => this.uncheckNode(address));
+    // The slot map was read again: a bucket whose slot has another primary now (a promoted replica,
+    // a finished migration) is checked before it routes, before any command reaches that primary.
+    this.o.command.on('refresh', () => this.slotMapRead());
     if (this.o.command.status === 'ready') void this.tick();
   }
 
@@ -89,8 +120,50 @@ export class PresenceLease {
    * (and so whether that process is still restoring). A publish before that could read liveness
    * deadlines a restarted Redis loaded from disk, and answer unknown_peer for a live peer.
    */
-  processChecked(): boolean {
-    return !this.needsMark && this.conflict === undefined;
+  processChecked(bucket: number): boolean {
+    return this.checked[bucket] && this.conflict === undefined;
+  }
+
+  private slotOwners(): Array<string | undefined> {
+    const slots = (this.o.command as { slots?: string[][] }).slots;
+    return this.allBuckets.map((b) => slots?.[this.o.keys.slot(b)]?.[0]);
+  }
+
+  private slotMapRead(): void {
+    const owners = this.slotOwners();
+    let changed = false;
+    owners.forEach((o, b) => {
+      if (this.owners[b] !== undefined && o !== this.owners[b]) {
+        this.checked[b] = false;
+        changed = true;
+      }
+    });
+    this.owners = owners;
+    if (changed && !this.stopped) void this.tick();
+  }
+
+  /**
+   * A Cluster node failed: forget which process serves the buckets whose slot it holds (all of
+   * them when the slot map does not say) and check them again at once; other shards keep routing.
+   */
+  uncheckNode(address: string | undefined): void {
+    const slots = (this.o.command as { slots?: string[][] }).slots;
+    for (const b of this.allBuckets) {
+      const owner = slots?.[this.o.keys.slot(b)]?.[0];
+      if (address === undefined || owner === undefined || owner === address) this.checked[b] = false;
+    }
+    if (!this.stopped) void this.tick();
+  }
+
+  /** A command on `bucket`'s slot failed to reach Redis: check which process serves it before it routes again. */
+  uncheckBucket(bucket: number): void {
+    this.checked[bucket] = false;
+  }
+
+  /** Forget which processes serve the buckets; with `now`, check them again at once. */
+  uncheck(now = true): void {
+    this.checked.fill(false);
+    if (now && !this.stopped) void this.tick();
   }
 
   /** Set when another live process holds this server id (this one must not serve). */
@@ -145,51 +218,34 @@ export class PresenceLease {
 
   private async runTick(): Promise<void> {
     if (this.stopped || this.o.command.status !== 'ready') return;
-    const { command, keys, serverId } = this.o;
+    const { serverId } = this.o;
     try {
-      let newRedis = false;
-      if (this.needsMark) {
-        const runId = /run_id:(\w+)/.exec(await command.info('server'))?.[1] ?? 'unknown';
-        // `mark` records (once, for everyone) when this Redis process was first seen; whether
-        // *this* server must restore depends on the process it saw last, not on who marked first.
-        await scripts.mark.run(command, [keys.redis, keys.servers], [runId, this.o.timeouts.presence.ttlMs]);
-        newRedis = this.lastRunId !== undefined && this.lastRunId !== runId;
-        if (newRedis) this.o.log.warn({ runId }, 'redis restarted or failed over (new run_id)');
-        this.lastRunId = runId;
-        this.needsMark = false;
-      }
       if (!this.registered) {
         if (!(await this.claim())) return;
         // A previous process with this id died holding peers (its claim expired): they are not ours.
         await this.reap(serverId);
-        await scripts.renew.run(
-          command,
-          [keys.servers, keys.claim(serverId)],
-          [serverId, this.o.timeouts.presence.ttlMs, this.o.instanceToken],
+      }
+      // The claim lives on one shard, the buckets on all: a shard that does not answer (failing
+      // over) must not stop the renewals on the others, or every bucket's deadline would pass.
+      const [claimed, beaten] = await Promise.allSettled([this.registered ? this.renewClaim() : Promise.resolve(true), this.beatAll()]);
+      if (claimed.status === 'fulfilled' && !claimed.value)
+        return this.conflicted(
+          `server id ${serverId} was taken over by another process (this one was cut off from redis for longer than presence.ttlMs)`,
         );
+      if (beaten.status === 'rejected') throw beaten.reason;
+      if (claimed.status === 'rejected') throw claimed.reason;
+      const restore = beaten.value;
+      if (!this.registered) {
         this.registered = true;
         this.connectedAt = Date.now();
         this.o.log.info({ serverId }, 'registered with the redis backplane');
-      } else {
-        const still = Number(
-          await scripts.renew.run(
-            command,
-            [keys.servers, keys.claim(serverId)],
-            [serverId, this.o.timeouts.presence.ttlMs, this.o.instanceToken],
-          ),
-        );
-        if (still === -1)
-          return this.conflicted(
-            `server id ${serverId} was taken over by another process (this one was cut off from redis for longer than presence.ttlMs)`,
-          );
+      } else if (restore.size > 0) {
         // A new Redis process may have lost the last writes (no fsync, or a failover to a replica
         // that had not received them): a seq counter one behind would hand out a number a peer
         // already has, and the connection would skip that signal. Restoring puts every local
         // peer's record back and raises its counter to what it has been given.
-        if (still === 0 || newRedis) {
-          this.o.log.warn({ reaped: still === 0, newRedis }, "restoring this server's peers in redis");
-          await this.o.restore();
-        }
+        this.o.log.warn({ buckets: [...restore] }, "restoring this server's peers in redis");
+        await this.o.restore(restore);
       }
       this.lastRenewOk = true;
       this.refresh();
@@ -201,6 +257,48 @@ export class PresenceLease {
       this.refresh(`redis: ${(err as Error).message}`);
       this.retrySoon();
     }
+  }
+
+  /**
+   * Renew liveness and check the serving process in every bucket, in parallel. Returns the buckets
+   * whose peers need restoring; throws when any bucket could not be reached (after the others
+   * have been checked: one shard's outage does not hold up the rest).
+   */
+  private async beatAll(): Promise<Set<number>> {
+    const { command, keys, serverId } = this.o;
+    const restore = new Set<number>();
+    const results = await Promise.allSettled(
+      this.allBuckets.map((b) => scripts.beat.run(command, [keys.redis(b), keys.servers(b)], [serverId, this.o.timeouts.presence.ttlMs])),
+    );
+    let failed: unknown;
+    results.forEach((r, b) => {
+      if (r.status === 'rejected') {
+        failed ??= r.reason;
+        return;
+      }
+      const [runId, had] = r.value as [string, number];
+      const last = this.lastRunIds[b];
+      if (last !== undefined && last !== runId) this.o.log.warn({ bucket: b, runId }, 'redis restarted or failed over (new run_id)');
+      if (this.registered && (Number(had) === 0 || (last !== undefined && last !== runId))) restore.add(b);
+      if (!this.checked[b] || last !== runId) this.checkedSince[b] = Date.now();
+      this.lastRunIds[b] = runId;
+      this.checked[b] = true;
+    });
+    if (failed !== undefined) {
+      // Peers of the reachable buckets are restored now; the others when their shard answers.
+      if (restore.size > 0 && this.registered) await this.o.restore(restore);
+      throw failed;
+    }
+    return restore;
+  }
+
+  /** Renew the claim on the server id; false when another process holds it. */
+  private async renewClaim(): Promise<boolean> {
+    const { command, keys, serverId } = this.o;
+    const res = (await scripts.claim.run(command, [keys.claim(serverId)], [this.o.instanceToken, this.o.timeouts.presence.ttlMs])) as [
+      string,
+    ];
+    return res[0] === 'ok';
   }
 
   /**
@@ -250,18 +348,34 @@ export class PresenceLease {
     this.o.onConflict(detail);
   }
 
-  /** Reap what is due, then sleep until the next deadline (never longer than one renew interval). */
+  /** Reap what is due in every bucket, then sleep until the next deadline (never longer than one renew interval). */
   private async reap(force: string): Promise<void> {
     const { command, keys, serverId, timing } = this.o;
-    const reapServers = force === '' && Date.now() - this.connectedAt >= timing.reapGraceMs ? '1' : '0';
-    const res = (await scripts.reap.run(
-      command,
-      [keys.servers, keys.away],
-      [keys.prefix, serverId, this.o.timeouts.resume.historyMaxAgeMs, REAP_BATCH, reapServers, force],
-    )) as [number, string];
+    const now = Date.now();
+    const reapServers = force === '' && now - this.connectedAt >= timing.reapGraceMs ? '1' : '0';
+    const settled = (b: number) => this.checked[b] && now - this.checkedSince[b] >= timing.reapGraceMs;
+    const results = await Promise.all(
+      this.allBuckets.map(
+        (b) =>
+          scripts.reap.run(
+            command,
+            [keys.servers(b), keys.away(b)],
+            [
+              keys.prefix,
+              serverId,
+              this.o.timeouts.resume.historyMaxAgeMs,
+              REAP_BATCH,
+              reapServers === '1' && settled(b) ? '1' : '0',
+              force,
+              keys.tag(b),
+            ],
+          ) as Promise<[number, string]>,
+      ),
+    );
     // `next` comes back as a bulk string (the script formats it with %d).
-    const gone = Number(res[0]);
-    const next = Number(res[1]);
+    const gone = results.reduce((sum, r) => sum + Number(r[0]), 0);
+    const due = results.map((r) => Number(r[1])).filter((n) => n >= 0);
+    const next = due.length > 0 ? Math.min(...due) : -1;
     if (gone > 0) this.o.log.info({ gone }, 'reaped peers (dead servers, expired away grace)');
     if (force !== '' || this.stopped) return;
     const renew = this.o.timeouts.presence.renewIntervalMs;

@@ -18,12 +18,11 @@
  * this matters only for a server whose subscriber was down at that moment). Revoke the `sub` for a
  * guarantee.
  */
-import type Redis from 'ioredis';
 import type { Logger } from 'pino';
 import { decodeRevocation, encodeRevocation, Revocation } from '../../auth/revocation';
 import { RevocationReplica } from '../revocations';
 import type { Keys } from './keys';
-import { LuaScript } from './scripts';
+import { LuaScript, RedisLike } from './lua';
 
 /** KEYS: revocations ZSET. ARGV: member, until (ms), channel. Returns how many revocations are kept. */
 const REVOKE = new LuaScript(
@@ -40,7 +39,7 @@ return redis.call('ZCARD', key)
 );
 
 export interface RedisRevocationsOptions {
-  command: Redis;
+  command: RedisLike;
   keys: Keys;
   resyncIntervalMs: number;
   log: Logger;

@@ -8,7 +8,7 @@
  *     costs nothing but precision: the publisher answers `stored`, which is still true (the signal
  *     is in history).
  */
-import type Redis from 'ioredis';
+import type { RedisLike } from './lua';
 import type { Logger } from 'pino';
 
 export type InboxEntry =
@@ -88,22 +88,25 @@ export class AckWaiters {
 }
 
 export interface InboxReaderOptions {
-  reader: Redis;
+  reader: RedisLike;
   /** For trimming what has been read (the reader connection is busy blocking). */
-  command: Redis;
-  key: string;
+  command: RedisLike;
+  /** The inbox streams this reader reads in one XREAD (one Redis: all buckets; a Cluster: one). */
+  keys: string[];
   blockMs: number;
   log: Logger;
   handle(entries: InboxEntry[]): void;
 }
 
-/** Reads this server's inbox in order, forever, across Redis outages. */
+/** Reads this server's inboxes, each in order, forever, across Redis outages. */
 export class InboxReader {
-  private lastId = '0-0';
+  private readonly lastIds: string[];
   private running = false;
   private loopDone: Promise<void> = Promise.resolve();
 
-  constructor(private readonly o: InboxReaderOptions) {}
+  constructor(private readonly o: InboxReaderOptions) {
+    this.lastIds = o.keys.map(() => '0-0');
+  }
 
   start(): void {
     if (this.running) return;
@@ -120,7 +123,7 @@ export class InboxReader {
     while (this.running) {
       let res: Array<[string, Array<[string, string[]]>]> | null;
       try {
-        res = (await this.o.reader.xread('COUNT', 512, 'BLOCK', this.o.blockMs, 'STREAMS', this.o.key, this.lastId)) as typeof res;
+        res = (await this.o.reader.xread('COUNT', 512, 'BLOCK', this.o.blockMs, 'STREAMS', ...this.o.keys, ...this.lastIds)) as typeof res;
       } catch (err) {
         if (!this.running) break;
         this.o.log.debug({ err: (err as Error).message }, 'inbox read failed; waiting for Redis');
@@ -129,12 +132,15 @@ export class InboxReader {
       }
       if (!res || !this.running) continue;
       const entries: InboxEntry[] = [];
-      for (const [, items] of res) {
+      const read: Array<[string, string]> = [];
+      for (const [key, items] of res) {
+        const i = this.o.keys.indexOf(key);
         for (const [id, fields] of items) {
-          this.lastId = id;
+          if (i >= 0) this.lastIds[i] = id;
           const e = parseInboxEntry(fields);
           if (e) entries.push(e);
         }
+        if (i >= 0 && items.length > 0) read.push([key, this.lastIds[i]]);
       }
       try {
         this.o.handle(entries);
@@ -142,7 +148,7 @@ export class InboxReader {
         this.o.log.error({ err: (err as Error).message }, 'inbox handler failed');
       }
       // Read entries are done with; keeping the last one is harmless (XTRIM MINID keeps it).
-      this.o.command.xtrim(this.o.key, 'MINID', this.lastId).catch(() => undefined);
+      for (const [key, id] of read) this.o.command.xtrim(key, 'MINID', id).catch(() => undefined);
     }
   }
 

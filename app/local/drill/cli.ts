@@ -6,6 +6,7 @@
  *   npm run drill                         # scenarios 1-4, contract defaults, 300 peers (~6 min)
  *   npm run drill -- --quick              # the contract scaled down ~5x, 120 peers (~2 min)
  *   npm run drill -- --quick --scenarios 1,2,3 --lb haproxy --backplane redis
+ *   npm run drill -- --quick --scenarios 5  # two regions, one evacuated (docs/regions.md)
  *   npm run drill -- --rollout --release skip-drain --quick   # the rollout controller's halt (rollout-drill.ts)
  *   npm run drill -- --doc docs/drill.md  # also fill the drill block of docs/drill.md and docs/drill-*.svg
  */
@@ -42,11 +43,11 @@ const program = new Command('drill')
   })
   .option(
     '--scenarios <list>',
-    'comma-separated scenario numbers (1-4)',
+    'comma-separated scenario numbers (1-5; 5, a region evacuated, needs redis-server)',
     (v) => {
       const ns = v.split(',').map((x) => Number(x.trim()));
-      if (ns.length === 0 || ns.some((n) => ![1, 2, 3, 4].includes(n)))
-        throw new InvalidArgumentError('must be numbers from 1 to 4, e.g. 1,2,3');
+      if (ns.length === 0 || ns.some((n) => ![1, 2, 3, 4, 5].includes(n)))
+        throw new InvalidArgumentError('must be numbers from 1 to 5, e.g. 1,2,3');
       return ns;
     },
     [1, 2, 3, 4],

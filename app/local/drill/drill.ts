@@ -9,15 +9,20 @@
  *     timeout too long    longer than the scenario
  *   4 no defense          no drain, no useful LB timeout, no           only the VM deletion's RST (scaled)
  *                         heartbeats: the incident
+ *   5 region evacuated    a region's capacity 0, its servers drain     drain + global LB; each peer's state
+ *                         (two regions, evacuation.ts)                 stays in its home region
  *
  * "Silent": the server keeps running but its network is black-holed (no byte, no FIN, no RST in
  * either direction), until its VM is "deleted" (a final RST on every connection) later.
  */
-import type { Timeouts } from '../../contract/timeouts';
+import { regionEvacuationBoundMs, Timeouts } from '../../contract/timeouts';
 import { percentiles } from '../../peer/fleet';
-import type { FleetSummary, Percentiles } from '../../peer/fleet';
+import type { Percentiles } from '../../peer/fleet';
 import { regionChart } from '../status/charts';
-import { machineNote, MachineReport, ScenarioProbe } from './probe';
+import { machineNote, ScenarioProbe } from './probe';
+import { evacuation } from './evacuation';
+import { lossChecks, settleSamples, until } from './result';
+import type { Check, ScenarioResult } from './result';
 import type { LocalBalancerKind } from '../lb/load-balancer';
 import { BackplaneKind, Region, startRegion } from '../region/region';
 import { bounds, noHeartbeatClient, reconnectMs, regionTimeouts, withLbIdle } from '../region/timeouts';
@@ -33,39 +38,7 @@ export interface DrillOptions {
   signal?: AbortSignal;
 }
 
-export interface Check {
-  what: string;
-  value: number;
-  bound: number;
-  ok: boolean;
-}
-
-export interface ScenarioResult {
-  n: number;
-  name: string;
-  fails: string;
-  acts: string;
-  lb: string;
-  backplane: string;
-  peers: number;
-  /** Peers on the failed server (all peers for the rollout). */
-  affected: number;
-  /** Per affected peer: from the event to its next join (scenario 1: its reconnect gaps). */
-  outageMs: Percentiles;
-  /**
-   * Scenario 3: per affected peer, event -> its heartbeat gave up; server end, per connection on
-   * the silent server: the last byte its VM network forwarded to it -> the server closed it.
-   */
-  clientDetectMs?: Percentiles;
-  serverDetectMs?: Percentiles;
-  deletedAtMs?: number;
-  everOffline: number;
-  summary: FleetSummary;
-  checks: Check[];
-  machine: MachineReport;
-  chart: string;
-  notes: string[];
-}
+export type { Check, ScenarioResult } from './result';
 
 /** The incident's half-open window (postmortem: 5 to 10 minutes) and the drill's scaled VM deletion. */
 export const INCIDENT_MS = { min: 5 * 60_000, max: 10 * 60_000 };
@@ -93,6 +66,7 @@ export function defaultsBoundMs(n: number): number | undefined {
   if (n === 1) return bounds.drainGapMs(t);
   if (n === 2) return bounds.lbRecoveryMs(t, quietEveryMs(t));
   if (n === 3) return bounds.heartbeatRecoveryMs(t);
+  if (n === 5) return regionEvacuationBoundMs(t);
   return undefined;
 }
 
@@ -121,6 +95,7 @@ const SCENARIOS: Array<(o: DrillOptions) => Promise<ScenarioResult>> = [
   (o) => silent(o, 2),
   (o) => silent(o, 3),
   (o) => silent(o, 4),
+  (o) => evacuation(o),
 ];
 
 async function region(
@@ -356,16 +331,6 @@ async function silent(o: DrillOptions, n: 2 | 3 | 4): Promise<ScenarioResult> {
   };
 }
 
-/** Zero loss, zero duplicates, everything settled; `everOffline` null: not a bound here (scenario 4). */
-function lossChecks(s: FleetSummary, everOffline: number | null): Check[] {
-  const out: Check[] = [
-    { what: 'signals lost', value: s.lost, bound: 0, ok: s.lost === 0 && s.settled },
-    { what: 'signals duplicated', value: s.duplicated, bound: 0, ok: s.duplicated === 0 },
-  ];
-  if (everOffline !== null) out.push({ what: 'peers ever shown offline', value: everOffline, bound: 0, ok: everOffline === 0 });
-  return out;
-}
-
 function offlineNotes(r: Region): string[] {
   const seen = r.monitor.offlineSeen;
   if (seen.length === 0) return [];
@@ -374,22 +339,4 @@ function offlineNotes(r: Region): string[] {
     .map((o) => `${o.peer} at ${(o.t / 1000).toFixed(1)} s (presence of ${o.reader})`)
     .join(', ');
   return [`peers first seen offline: ${first}${seen.length > 5 ? `, and ${seen.length - 5} more` : ''}`];
-}
-
-/** Let the monitor take `n` more samples (the chart shows the end). */
-async function settleSamples(r: Region, n: number): Promise<void> {
-  const target = r.monitor.samples.length + n;
-  await until(() => r.monitor.samples.length >= target || r.monitor.samples.length >= 2_000, 10_000, 'samples');
-}
-
-/** Wait (bounded) for `pred`, checking every 50 ms; `fail` false: just stop waiting at the bound. */
-async function until(pred: () => boolean, ms: number, what: string, fail = true): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > deadline) {
-      if (fail) throw new Error(`drill: timed out after ${ms} ms waiting for ${what}`);
-      return;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }

@@ -17,6 +17,7 @@ import { SOCKET_PATH } from '../../protocol/endpoints';
 import type { FleetController, FleetSummary } from '../../peer/fleet';
 import type { PeerSpec } from '../../peer/peer';
 import { Relay, startRelay } from '../network/relay';
+import type { Sample } from './monitor';
 import { LocalRedis, redisAvailable, startRedis } from './redis';
 import { Region, RegionOptions, startRegion } from './region';
 
@@ -117,6 +118,11 @@ export class Regions {
       this.regions.push(region);
     }
     for (let i = 0; i < n; i++) this.fronts.push(await startRelay(() => this.route(i)));
+    // Every sample keeps each server's count: a drained server's signals stay counted.
+    for (const r of this.regions)
+      r.monitor.on('sample', (sample: Sample) => {
+        for (const v of sample.servers) if (v.crossRegion !== undefined) this.crossSeen.set(v.id, v.crossRegion);
+      });
   }
 
   /** The global front of region i: its own balancer while it has capacity, else the next region's that has. */
@@ -159,7 +165,6 @@ export class Regions {
 
   view(): RegionView[] {
     return this.regions.map((r, i) => {
-      for (const s of r.monitor.latest()?.servers ?? []) if (s.crossRegion !== undefined) this.crossSeen.set(s.id, s.crossRegion);
       const prefix = `${regionName(i)}-`;
       return {
         name: regionName(i),
