@@ -1,9 +1,9 @@
 /**
  * A connection's own channel, `peer:<sub>`: the join (fresh, or a resume from `last_seq`), the
  * replay of history page by page, live deliveries (held back while the replay runs so the peer sees
- * them in seq order), and the leave. The connection (connection.ts) owns the socket, the framing,
- * the queue and the deadlines, and hands a `phx_join` / `phx_leave` here; this module never touches
- * the socket except through `ChannelHost`.
+ * them in seq order), and the leave. The connection (connection.ts, over frame-queue.ts and
+ * endings.ts) owns the socket, the framing, the queue and the deadlines, and hands a `phx_join` /
+ * `phx_leave` here; this module never touches the socket except through `ChannelHost`.
  */
 import type { Logger } from 'pino';
 import { subOf } from '../auth/policy';
