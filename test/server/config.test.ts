@@ -51,8 +51,14 @@ describe('server config', () => {
     [{ SLUICE_TIMEOUTS: '{"lb":{"idleTimeoutSec":5}}' }, /\[lb-idle-exceeds-heartbeats\]/],
     [{ SLUICE_REDIS_URL: 'not a url' }, /SLUICE_REDIS_URL/],
     [{ SLUICE_REDIS_CLUSTER: '127.0.0.1' }, /SLUICE_REDIS_CLUSTER: "127.0.0.1" is not host:port/],
-    [{ SLUICE_REDIS_CLUSTER: '127.0.0.1:7000,127.0.0.1:99999' }, /SLUICE_REDIS_CLUSTER: "127.0.0.1:99999" is not host:port \(port 1-65535\)/],
-    [{ SLUICE_REDIS_CLUSTER: '127.0.0.1:7000', SLUICE_REDIS_URL: 'redis://127.0.0.1:6379' }, /SLUICE_REDIS_URL and SLUICE_REDIS_CLUSTER are both set/],
+    [
+      { SLUICE_REDIS_CLUSTER: '127.0.0.1:7000,127.0.0.1:99999' },
+      /SLUICE_REDIS_CLUSTER: "127.0.0.1:99999" is not host:port \(port 1-65535\)/,
+    ],
+    [
+      { SLUICE_REDIS_CLUSTER: '127.0.0.1:7000', SLUICE_REDIS_URL: 'redis://127.0.0.1:6379' },
+      /SLUICE_REDIS_URL and SLUICE_REDIS_CLUSTER are both set/,
+    ],
     [{ SLUICE_REDIS_BUCKETS: '0' }, /SLUICE_REDIS_BUCKETS/],
     [{ SLUICE_RECIPIENT_SIGNALS_PER_SEC: '0' }, /SLUICE_RECIPIENT_SIGNALS_PER_SEC: must be >= 1, got 0/],
     [
