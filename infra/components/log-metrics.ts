@@ -42,7 +42,7 @@ export const SERVER_LOG = {
   backplaneUnavailable: { msg: 'backplane unavailable', file: 'app/server/server.ts' },
   backplaneRecovered: { msg: 'backplane recovered', file: 'app/server/server.ts' },
   watcherPollFailed: { msg: 'lifecycle watcher: poll failed, retrying next interval', file: 'app/lifecycle/watcher.ts' },
-  idleTimeout: { msg: 'idle limit passed, terminating', file: 'app/server/connection.ts' },
+  idleTimeout: { msg: 'idle limit passed, terminating', file: 'app/server/endings.ts' },
   connectionOpen: { msg: 'connection open', file: 'app/server/connection.ts' },
   connectionClosed: { msg: 'connection closed', file: 'app/server/connection.ts' },
 } as const;

@@ -11,7 +11,7 @@ import { signToken, TokenSubject } from '../../app/auth/token';
 import { resolveTimeouts, revocationBoundMs, TimeoutsOverrides } from '../../app/contract/timeouts';
 import { CLOSE } from '../../app/protocol/phoenix';
 import { openRaw, SECRET } from '../helpers/server';
-import { FAST, RawPeer, RedisProc, RedisTestServer, startAll, startRedis, startRedisServer } from './helpers';
+import { FAST, RawPeer, RedisProc, RedisTestServer, startAll, startRedis, startRedisServer, untilPresenceSettled } from './helpers';
 
 const ADMIN_TOKEN = 'admin-token-0123456789-abcdefghijklmnop';
 const OVERRIDES: TimeoutsOverrides = { ...FAST, revocation: { resyncIntervalMs: 1_000 } };
@@ -25,6 +25,9 @@ beforeAll(async () => {
     ['rev-a', 'rev-b', 'rev-c'].map((id) => () => startRedisServer(redis.url, id, OVERRIDES, undefined, { adminToken: ADMIN_TOKEN })),
     (s) => s.stop(),
   );
+  // A Redis first seen starts the backplane's recovery window (publish answers backplane_unavailable
+  // until it has passed): the neighbours' signal at the end must not depend on how long the rounds took.
+  await untilPresenceSettled(servers[0].backplane);
 }, 60_000);
 afterAll(async () => {
   await Promise.all((servers ?? []).map((s) => s.stop()));
