@@ -1,6 +1,8 @@
 /** Talking to the status page (app/local/status/server.ts) from a test: JSON in and out, its SSE states. */
 import http from 'node:http';
-import type { RegionState } from '../../app/local/status/server';
+import { Region, startRegion } from '../../app/local/region/region';
+import { regionTimeouts } from '../../app/local/region/timeouts';
+import { startStatusServer, type RegionState } from '../../app/local/status/server';
 
 export interface Answer {
   status: number;
@@ -65,4 +67,37 @@ export function stateWhen(url: string, done: (s: RegionState) => boolean): Promi
       if (!req.destroyed) reject(err);
     });
   });
+}
+
+export interface RegionWithPage {
+  region: Region;
+  status: Awaited<ReturnType<typeof startStatusServer>>;
+}
+
+/**
+ * For a describe block: a quick in-process region (3 servers, memory backplane, built-in balancer,
+ * a fleet of `peers`) and its status page, started before the block's tests and stopped after.
+ * Read the fields inside the tests (they are set by the beforeAll this registers).
+ */
+export function regionWithStatusPage(peers: number): RegionWithPage {
+  const h = {} as RegionWithPage;
+  beforeAll(async () => {
+    h.region = await startRegion({
+      servers: 3,
+      peers,
+      timeouts: regionTimeouts(true),
+      lb: 'builtin',
+      backplane: 'memory',
+      port: 0,
+      logLevel: 'error',
+      sampleEveryMs: 250,
+    });
+    await h.region.startFleet();
+    h.status = await startStatusServer(h.region, 0);
+  });
+  afterAll(async () => {
+    await h.status?.close();
+    await h.region?.stop();
+  });
+  return h;
 }

@@ -6,35 +6,17 @@
  * `unknown_server`), and the POST guards (JSON only, same origin) on the new endpoints.
  */
 import http from 'node:http';
-import { Region, startRegion, withTimeout } from '../../app/local/region/region';
-import { regionTimeouts } from '../../app/local/region/timeouts';
+import { Region, withTimeout } from '../../app/local/region/region';
 import type { PeerView, TestResult } from '../../app/local/status/peers';
-import { startStatusServer } from '../../app/local/status/server';
-import { getJson, post, request, stateWhen } from '../helpers/status-page';
+import { getJson, post, request, stateWhen, regionWithStatusPage, type RegionWithPage } from '../helpers/status-page';
 
 jest.setTimeout(120_000);
 
 describe('status page: lookup, test signal, heal', () => {
   let region: Region;
-  let status: Awaited<ReturnType<typeof startStatusServer>>;
-  beforeAll(async () => {
-    region = await startRegion({
-      servers: 3,
-      peers: 8,
-      timeouts: regionTimeouts(true),
-      lb: 'builtin',
-      backplane: 'memory',
-      port: 0,
-      logLevel: 'error',
-      sampleEveryMs: 250,
-    });
-    await region.startFleet();
-    status = await startStatusServer(region, 0);
-  });
-  afterAll(async () => {
-    await status?.close();
-    await region?.stop();
-  });
+  let status: RegionWithPage['status'];
+  const page = regionWithStatusPage(8);
+  beforeAll(() => ({ region, status } = page));
 
   it('looks a fleet peer up: presence, its server, region, client state and recent signals', async () => {
     // Let the pair exchange a few numbered signals first (the page hooks the fleet on first use).

@@ -7,34 +7,16 @@
  * than test/rollout/local-region.test.ts).
  */
 import http from 'node:http';
-import { startRegion, Region, withTimeout } from '../../app/local/region/region';
-import { startStatusServer } from '../../app/local/status/server';
-import { regionTimeouts } from '../../app/local/region/timeouts';
-import { post, stateWhen } from '../helpers/status-page';
+import { Region, withTimeout } from '../../app/local/region/region';
+import { post, stateWhen, regionWithStatusPage, type RegionWithPage } from '../helpers/status-page';
 
 jest.setTimeout(120_000);
 
 describe('POST /api/rollout', () => {
   let region: Region;
-  let status: Awaited<ReturnType<typeof startStatusServer>>;
-  beforeAll(async () => {
-    region = await startRegion({
-      servers: 3,
-      peers: 24,
-      timeouts: regionTimeouts(true),
-      lb: 'builtin',
-      backplane: 'memory',
-      port: 0,
-      logLevel: 'error',
-      sampleEveryMs: 250,
-    });
-    await region.startFleet();
-    status = await startStatusServer(region, 0);
-  });
-  afterAll(async () => {
-    await status?.close();
-    await region?.stop();
-  });
+  let status: RegionWithPage['status'];
+  const page = regionWithStatusPage(24);
+  beforeAll(() => ({ region, status } = page));
 
   it('refuses an unknown release with the field and the choices', async () => {
     expect(await post(`${status.url}api/rollout`, '{"release":"v2"}')).toEqual({
