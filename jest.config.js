@@ -51,4 +51,15 @@ if (unknown.length > 0) {
   );
 }
 
-module.exports = { projects: only ? projects.filter((p) => only.includes(p.displayName)) : projects };
+/**
+ * workerIdleMemoryLimit: on 2 cores jest's default is one worker, and with one worker and no memory
+ * limit it runs every suite inside its own process, one after another (@jest/core shouldRunInBand),
+ * so what 100+ suites leave behind (heap, handles) is still there when a timed suite runs late in
+ * the run: test/backplane/drain-fleet.test.ts took 27 s at position 294 of a fresh-clone CI run
+ * (reconnect gap p50 2.4 s) and 15 s alone (p50 60-80 ms). With a limit jest runs the suites in a
+ * worker process and replaces it whenever it holds more than this after a suite.
+ */
+module.exports = {
+  workerIdleMemoryLimit: '512MB',
+  projects: only ? projects.filter((p) => only.includes(p.displayName)) : projects,
+};
