@@ -200,6 +200,10 @@ export class MemoryBackplane implements Backplane {
   }
 
   async publish(signal: SignalEnvelope): Promise<PublishOutcome> {
+    return this.publishNow(signal);
+  }
+
+  publishNow(signal: SignalEnvelope): PublishOutcome {
     this.assertOpen();
     const now = this.now();
     this.trimSeen(now);
