@@ -8,7 +8,7 @@
  * rounds; the figures are medians. Then the ceiling: the highest rate of the rounds with p99 < 500 ms,
  * continued with higher steps (one round).
  *
- * `--baseline DIR` runs another checkout's sluice (`git archive <commit> app package.json tsconfig.json`
+ * `--baseline DIR[,DIR2]` runs another checkout's sluice (`git archive <commit> app package.json tsconfig.json`
  * unpacked in DIR beside a node_modules link) as one more system in the same interleaved rounds:
  * before/after of a change under the same load, with the ratio per figure.
  *
@@ -50,7 +50,11 @@ interface Variant {
 const VARIANTS: Variant[] = (argOf('systems') ?? 'sluice,socketio,ws,ws-ack')
   .split(',')
   .map((s) => ({ key: s, system: s as SystemName, label: SYSTEM_LABEL[s as SystemName] }));
-if (BASELINE) VARIANTS.splice(1, 0, { key: 'baseline', system: 'sluice', label: `sluice (baseline ${BASELINE})`, root: BASELINE });
+// --baseline DIR[,DIR2...]: each one more sluice, interleaved with this checkout's.
+for (const [i, dir] of (BASELINE?.split(',') ?? []).entries()) {
+  const key = i === 0 ? 'baseline' : `baseline${i + 1}`;
+  VARIANTS.splice(1 + i, 0, { key, system: 'sluice', label: `sluice (${dir})`, root: dir });
+}
 const has = (key: string) => VARIANTS.some((v) => v.key === key);
 
 interface Figures extends RelayFigures {
@@ -176,7 +180,9 @@ async function main(): Promise<void> {
   const mib = (x: number) => (Number.isFinite(x) ? `${(x / 2 ** 20).toFixed(0)} MiB` : 'n/a');
   const rateOf = (x: number) => (x > 0 ? `${x / 1000}k/s` : `< ${Math.min(...RATES) / 1000}k/s`);
   // Ratio columns: sluice against each peer present (and against its baseline).
-  const against = ['baseline', 'socketio', 'ws'].filter((k) => has('sluice') && has(k));
+  const against = [...VARIANTS.filter((v) => v.key.startsWith('baseline')).map((v) => v.key), 'socketio', 'ws'].filter(
+    (k) => has('sluice') && has(k),
+  );
   const cols = VARIANTS.map((v) => v.label);
   const row = (label: string, key: string, f: (x: number) => string) => [
     label,
