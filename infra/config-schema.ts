@@ -55,7 +55,7 @@ const rolloutSchema = z
     canaryRegion: z.string().optional(),
     canaryTargetSize: z.coerce.number().int().min(1).optional(),
     waves: z.array(z.array(z.string()).min(1, 'a wave lists at least one region')).optional(),
-    /** Gate threshold overrides (app/rollout/gates.ts resolveThresholds checks each against the contract). */
+    /** Gate threshold overrides (app/gated-steps/gates.ts resolveThresholds checks each against the contract). */
     gates: z.record(z.string(), z.unknown()).optional(),
   })
   .strict();
