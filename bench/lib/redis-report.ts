@@ -169,19 +169,18 @@ export function renderRedisReport(o: ReportInput): {
     `${x.loadgenLagMaxMs.toFixed(0)} ms${x.generatorBound ? ' (generator-bound)' : ''}`,
   ]);
 
-  // Per redis-server process at the last table rate, round 1: the spread over shards.
-  const last = o.tableRates[o.tableRates.length - 1];
+  // Per redis-server process at each system's highest step of round 1: the spread over shards.
   const procRows: Array<Array<string | number>> = [];
   for (const s of ['sluice', 'sluice-c1', 'sluice-c3'] as BenchSystem[]) {
-    const st = at(s, last)[0];
+    const st = o.steps.filter((x) => x.system === s && x.round === 0).pop();
     if (!st) continue;
     const calls = st.nodes.reduce((a, n) => a + (n.role === 'primary' ? n.calls : 0), 0);
     for (const n of st.nodes)
       procRows.push([
-        s,
+        `${s} at ${k(st.rate)}`,
         `:${n.port} ${n.role}`,
         `${((n.cpuUs / 1000 / st.wallMs) * 100).toFixed(1)} %`,
-        us(n.cpuUs / ((last * (o.warmupMs + o.durationMs)) / 1000)),
+        us(n.cpuUs / ((st.rate * (o.warmupMs + o.durationMs)) / 1000)),
         n.role === 'primary' && calls > 0 ? `${((n.calls / calls) * 100).toFixed(0)} %` : '-',
       ]);
   }
@@ -210,7 +209,7 @@ export function renderRedisReport(o: ReportInput): {
     '',
     table(['system, round', 'rate', 'p99', 'servers', 'redis-servers', 'lost / refused', 'generator lag'], stepRows),
     '',
-    `## Per redis-server process at ${k(last)} (round 1): % of one core, CPU per signal, share of the commands`,
+    "## Per redis-server process at each system's highest step (round 1): % of one core, CPU per signal, share of the primaries' commands",
     '',
     table(['system', 'process', 'CPU', 'CPU per signal', 'commands'], procRows),
   ].join('\n');

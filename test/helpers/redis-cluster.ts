@@ -116,6 +116,9 @@ export class RedisCluster {
       '--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, 'nodes.conf'),
       '--cluster-node-timeout', String(CLUSTER_NODE_TIMEOUT_MS),
       '--cluster-require-full-coverage', 'no', '--cluster-replica-validity-factor', '0',
+      // A node that never met another (a cluster of one) reports its own address as "" in CLUSTER
+      // SLOTS, where ioredis then cannot connect: announce the loopback address.
+      '--cluster-announce-ip', '127.0.0.1',
     ]; // prettier-ignore
     // SIGKILLed by the kernel if this process dies (a bench killed at its budget leaves no node behind).
     const p = spawn(...withLifeline('redis-server', args), { stdio: ['ignore', 'ignore', 'pipe'] });
