@@ -207,7 +207,7 @@ export function renderRedisReport(o: ReportInput): {
     '',
     '## Steps (servers and redis-servers as % of one core; not delivered / refused)',
     '',
-    table(['system, round', 'rate', 'p99', 'servers', 'redis-servers', 'lost / refused', 'generator lag'], stepRows),
+    table(['system, round', 'rate', 'p99', 'servers', 'redis-servers', 'not delivered / refused', 'generator lag'], stepRows),
     '',
     "## Per redis-server process at each system's highest step (round 1): % of one core, CPU per signal, share of the primaries' commands",
     '',
