@@ -40,7 +40,7 @@ const TABLE_RATES = STEP_RATES.slice(0, 2);
 const CEILING_P99_MS = 500;
 const WARMUP_MS = 1_000;
 const DURATION_MS = 3_000;
-/** Warm-up passes: 1 s at 1k/s each, until one has no refusal and nothing missing (bounded). */
+/** Warm-up passes: 1 s at 1k/s each, until one has no refusal (bounded). */
 const WARM_PASS_RATE = 1_000;
 const WARM_LIMIT_MS = 40_000;
 /** A step whose load generator ran this late behind its schedule measured the generator, not the system. */
@@ -100,7 +100,9 @@ async function session(sys: BenchSystem, backend: Backend, round: number, steps:
     const w0 = Date.now();
     for (;;) {
       const r = await measureRelay(servers, gens, pairsByGen, { rate: WARM_PASS_RATE, warmupMs: 0, durationMs: 1_000 });
-      if (r.nacked === 0 && r.missing === 0) break;
+      // Refusals are the recovery window; "missing" on a loaded machine is only lateness (3 s settle),
+      // so a pass with refusals is repeated, one merely late is not.
+      if (r.nacked === 0) break;
       if (Date.now() - w0 > WARM_LIMIT_MS)
         throw new Error(`${sys}: still refusing after ${WARM_LIMIT_MS} ms of warm-up (${r.nacked} refused, ${r.missing} missing)`);
     }
@@ -148,6 +150,7 @@ async function main(): Promise<void> {
   const clusters: RedisCluster[] = [];
   const steps: Step[] = [];
   const warm: Record<string, number[]> = {};
+  const failures: string[] = [];
   const allNodes: RedisNode[] = [];
   try {
     const c1 = await RedisCluster.start({ primaries: 1, replicas: 0 });
@@ -168,7 +171,16 @@ async function main(): Promise<void> {
     for (let round = 0; round < ROUNDS; round++) {
       // Interleaved: each round starts one system later (A B C D E, B C D E A, ...).
       const order = SYSTEMS.map((_, i) => SYSTEMS[(i + round) % SYSTEMS.length]);
-      for (const sys of order) (warm[sys] ??= []).push((await session(sys, backends[sys], round, steps)).warmMs);
+      for (const sys of order) {
+        // One system failing (a server that never got ready, a warm-up that never stopped refusing)
+        // is reported in the results; the others still run.
+        try {
+          (warm[sys] ??= []).push((await session(sys, backends[sys], round, steps)).warmMs);
+        } catch (err) {
+          failures.push(`${sys} round ${round + 1}: ${(err as Error).message}`);
+          process.stderr.write(`redis: ${sys} round ${round + 1} failed: ${(err as Error).message}\n`);
+        }
+      }
     }
   } finally {
     await detach(allNodes);
@@ -183,6 +195,7 @@ async function main(): Promise<void> {
     stepRates: STEP_RATES,
     tableRates: TABLE_RATES,
     warm,
+    failures,
     p99LimitMs: CEILING_P99_MS,
     warmupMs: WARMUP_MS,
     durationMs: DURATION_MS,
@@ -199,8 +212,11 @@ async function main(): Promise<void> {
     goals: md.goals,
     ceilings: md.ceilings,
     warmMs: warm,
+    failures,
     steps,
   });
+  // Written first, then reported as a failure of the run (npm run bench lists it).
+  if (failures.length) throw new Error(`redis: ${failures.length} session(s) failed: ${failures.join('; ')}`);
 }
 
 run(main);
