@@ -13,7 +13,7 @@
  * cannot disagree. Per step: server CPU (both servers), CPU of every redis-server process
  * (/proc/<pid>/stat) and its commands (INFO commandstats), each divided by the signals offered.
  *
- * Run: npx tsx bench/redis.ts [--rounds 2] [--rates 2000,5000,10000,15000,20000]
+ * Run: npx tsx bench/redis.ts [--rounds 2] [--rates 2000,5000,10000,15000,20000] [--pairs 100]
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -33,7 +33,13 @@ const arg = (name: string): string | undefined => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 const ROUNDS = Number(arg('rounds') ?? 2);
-const PAIRS = 100;
+/**
+ * Pairs (each split across the servers). sluice runs a connection's signals one at a time, each
+ * waiting for its `ok` (app/server/frame-queue.ts), so at R msg/s each of the 2 x PAIRS senders must
+ * get its `ok` within 2 x PAIRS / R (40 ms at 5k/s with 100 pairs) or its queue grows without end:
+ * `--pairs` shows how much of a ceiling is that per-connection bound rather than CPU.
+ */
+const PAIRS = Number(arg('pairs') ?? 100);
 const STEP_RATES = (arg('rates') ?? '2000,5000,10000,15000,20000').split(',').map(Number);
 /** The rows of the side-by-side table: the first two steps. The one-server reference runs only these. */
 const TABLE_RATES = STEP_RATES.slice(0, 2);
@@ -84,7 +90,7 @@ async function session(sys: BenchSystem, backend: Backend, round: number, steps:
     gens.push(await LoadGen.start(), await LoadGen.start());
     const pairsByGen: Array<Array<[string, string]>> = [[], []];
     for (let k = 0; k < PAIRS; k++) pairsByGen[k % 2].push([`${run}-a${k}`, `${run}-b${k}`]);
-    if (pairsByGen.some((p) => p.length % 2)) throw new Error('PAIRS must split into an even count per generator');
+    if (pairsByGen.some((p) => p.length % 2)) throw new Error('--pairs must be a multiple of 4 (an even count per generator)');
     for (const [g, pairs] of pairsByGen.entries()) {
       for (const side of [0, 1]) {
         // The generator makes the i-th id of a list a client (even i) or a gateway (odd i), and only
