@@ -45,7 +45,7 @@ export { ServerIdConflictError } from './presence';
 import { AckWaiters, InboxEntry, InboxReader } from './routing';
 import { scripts } from './scripts';
 import { SignalPath } from './signals';
-import type { ClusterNode, RedisTarget } from './target';
+import type { ClusterNode, NatMap, RedisTarget } from './target';
 
 export interface RedisBackplaneOptions {
   /** One Redis (`redis://host:port`); or `cluster`. */
@@ -54,6 +54,10 @@ export interface RedisBackplaneOptions {
   cluster?: ClusterNode[];
   /** Buckets of the key layout (keys.ts), fixed per deployment. */
   buckets?: number;
+  /** Cluster node addresses reached elsewhere (SLUICE_REDIS_NAT_MAP; target.ts). */
+  natMap?: NatMap;
+  /** Replicas that must acknowledge a signal's writes (WAIT) before its `ok` (SLUICE_REDIS_WAIT_REPLICAS; 0: none). */
+  waitReplicas?: number;
   serverId: string;
   timeouts: Timeouts;
   log?: Logger;
@@ -114,7 +118,7 @@ export class RedisBackplane implements Backplane {
     this.memory = new MemoryBudget(budget.memoryBudgetBytes);
     this.events.setMaxListeners(0);
     let lastErrorLog = 0;
-    const target: RedisTarget = o.cluster ? { cluster: o.cluster } : { url: o.url ?? '' };
+    const target: RedisTarget = o.cluster ? { cluster: o.cluster, natMap: o.natMap } : { url: o.url ?? '' };
     if (!o.cluster && !o.url) throw new Error('RedisBackplane needs url (one Redis) or cluster (seed nodes)');
     this.clients = createClients(target, this.k.buckets, this.timing, `sluice:${o.serverId}`, (which, err) => {
       // Every reconnect attempt errors while Redis is down: log at most once a second.
@@ -169,6 +173,7 @@ export class RedisBackplane implements Backplane {
       senderBound: this.senderBound,
       historyMaxBytes: this.historyMaxBytes,
       inboxMaxLen: this.inboxMaxLen,
+      waitReplicas: o.waitReplicas ?? 0,
       acks: this.acks,
       lease: this.lease,
       log: this.log,
