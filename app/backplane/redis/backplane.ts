@@ -36,11 +36,12 @@ import {
 } from '../types';
 import { closeClients, createClients, describeRedisError, RedisClients, RedisTiming, redisTiming } from './clients';
 import { DEFAULT_BUCKETS, DEFAULT_PREFIX, Keys, keys as makeKeys } from './keys';
-import { PresenceLease, ServerIdConflictError } from './presence';
+import { ServerIdConflictError } from './claim';
+import { PresenceLease } from './presence';
 import { RedisRevocations } from './revocations';
 import type { Revocation } from '../../auth/revocation';
 
-export { ServerIdConflictError } from './presence';
+export { ServerIdConflictError } from './claim';
 import { AckWaiters, InboxReader } from './routing';
 import { Attachments } from './attachments';
 import { scripts } from './scripts';
