@@ -10,12 +10,12 @@
  *   2. One region on a cluster: signals between servers through it, 0 lost, 0 duplicated.
  */
 import { fleetLine, runStartRegions } from '../../app/local/start-regions';
-import { clusterMissing, startRegion } from '../../app/local/region/region';
+import { startRegion } from '../../app/local/region/region';
 import { peerRegionIndex } from '../../app/local/region/regions';
 import type { Sample } from '../../app/local/region/monitor';
 import { regionTimeouts } from '../../app/local/region/timeouts';
 import type { RegionState } from '../../app/local/status/server';
-import type { RedisCluster } from '../../app/local/region/redis-cluster';
+import { clusterMissing, type RedisCluster } from '../../app/local/region/redis-cluster';
 
 jest.setTimeout(180_000);
 const DELAY_MS = 60;

@@ -19,11 +19,21 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import Redis from 'ioredis';
-import { pollUntil, RedisChild, redisServerArgs, spawnRedis } from './redis';
+import { pollUntil, redisAvailable, RedisChild, redisCliAvailable, redisServerArgs, spawnRedis } from './redis';
 
 const run = promisify(execFile);
 
 export const CLUSTER_NODE_TIMEOUT_MS = 1_500;
+
+/** `npm start -- --backplane redis-cluster`: 3 primaries, one replica each, per region. */
+export const LOCAL_CLUSTER = { primaries: 3, replicas: 1 } as const;
+
+/** Why a local Redis Cluster cannot start here, or undefined when it can. */
+export function clusterMissing(): string | undefined {
+  if (!redisAvailable()) return 'redis-server is not on PATH';
+  if (!redisCliAvailable()) return 'redis-cli is not on PATH (it creates the cluster)';
+  return undefined;
+}
 
 export interface ClusterNodeProc extends RedisChild {
   port: number;

@@ -29,21 +29,11 @@ import type { LoadBalancer, LocalBalancerKind } from '../lb/load-balancer';
 import { resolveLbKind, startLoadBalancer } from '../lb/start';
 import { Monitor } from './monitor';
 import { NetworkHost, startNetworkHost } from '../network/network-host';
-import { LocalRedis, freePort, redisAvailable, redisCliAvailable, startRedis } from './redis';
-import { RedisCluster } from './redis-cluster';
+import { LocalRedis, freePort, redisAvailable, startRedis } from './redis';
+import { clusterMissing, LOCAL_CLUSTER, RedisCluster } from './redis-cluster';
 import { DrainAnswer, killChildrenNow, LocalServer, startLocalServer } from './servers';
 
 export type BackplaneKind = 'memory' | 'redis' | 'redis-cluster';
-
-/** A local Redis Cluster per region: 3 primaries, one replica each (app/local/region/redis-cluster.ts). */
-export const LOCAL_CLUSTER = { primaries: 3, replicas: 1 } as const;
-
-/** Why a local Redis Cluster cannot start here, or undefined when it can. */
-export function clusterMissing(): string | undefined {
-  if (!redisAvailable()) return 'redis-server is not on PATH';
-  if (!redisCliAvailable()) return 'redis-cli is not on PATH (it creates the cluster)';
-  return undefined;
-}
 
 /** The release the region's first servers run. */
 export const INITIAL_RELEASE = 'initial';

@@ -19,8 +19,8 @@ import type { PeerSpec } from '../../peer/peer';
 import { Relay, startRelay } from '../network/relay';
 import type { Sample } from './monitor';
 import { LocalRedis, redisAvailable, startRedis } from './redis';
-import { RedisCluster } from './redis-cluster';
-import { clusterMissing, LOCAL_CLUSTER, Region, RegionOptions, startOrCleanUp, startRegion } from './region';
+import { clusterMissing, LOCAL_CLUSTER, RedisCluster } from './redis-cluster';
+import { Region, RegionOptions, startOrCleanUp, startRegion } from './region';
 
 /**
  * The largest inter-region round trip the backplane's Redis timing tolerates: a quarter of its
