@@ -12,7 +12,7 @@ import WebSocket from 'ws';
 import { RedisBackplane } from '../../app/backplane/redis/backplane';
 import type { ClusterNode } from '../../app/backplane/redis/target';
 import { Backplane, BackplaneError, PresenceEvent } from '../../app/backplane/types';
-import { resolveTimeouts, TimeoutsOverrides } from '../../app/contract/timeouts';
+import { resolveTimeouts, Timeouts, TimeoutsOverrides } from '../../app/contract/timeouts';
 import { spawnServer as spawnServerProcess } from '../helpers/process';
 import { SECRET, startServer, TestServer, TestServerOptions, token, until } from '../helpers/server';
 import { freePort, redisServerArgs, spawnRedis } from '../../app/local/region/redis';
@@ -74,6 +74,29 @@ export async function startRedis(opts: { appendfsync?: 'always' | 'everysec' | '
 export const FAST: TimeoutsOverrides = {
   presence: { ttlMs: 3_000, renewIntervalMs: 1_000 },
 };
+
+/**
+ * A contract with a short away grace (1.5 s) so expiry is observable in a test; the drain and the
+ * client's timers shrink with it to keep the contract valid:
+ * max(deadline 1000, detection 600) + cap 300 + connect 100 + join 100 = 1500 <= grace.
+ */
+export function shortGraceTimeouts(resume: TimeoutsOverrides['resume'], client: TimeoutsOverrides['client'] = {}): Timeouts {
+  return resolveTimeouts({
+    resume: { awayGraceMs: 1_500, ...resume },
+    drain: { windowMs: 500, deadlineMs: 1_000, marginMs: 500 },
+    client: {
+      heartbeatIntervalMs: 200,
+      heartbeatTimeoutMs: 400,
+      deadPeerDetectionMs: 600,
+      reconnectBaseMs: 50,
+      reconnectCapMs: 300,
+      connectTimeoutMs: 100,
+      joinTimeoutMs: 100,
+      ...client,
+    },
+    presence: FAST.presence,
+  });
+}
 
 /**
  * For a short while (RedisTiming.rebuildMs) after a new Redis process is first seen, a peer that is not found may

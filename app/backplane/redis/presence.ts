@@ -15,13 +15,9 @@
  * so on a Redis Cluster a failover of one shard restarts the recovery window of that shard's
  * buckets only. A tick renews the claim on the server id (one key), then beats every bucket.
  */
-import type { Logger } from 'pino';
 import type { Timeouts } from '../../contract/timeouts';
 import type { BackplaneHealth } from '../types';
-import type { RedisTiming } from './clients';
-import type { Keys } from './keys';
-import type { RedisLike } from './lua';
-import { ServerIdClaim } from './claim';
+import { ServerIdClaim, ServerIdClaimOptions } from './claim';
 import { scripts } from './scripts';
 
 /**
@@ -37,13 +33,8 @@ export function staleBucketMs(t: Timeouts): number {
 /** At most this many dead servers / due away peers are reaped per script run (keeps each run short). */
 const REAP_BATCH = 200;
 
-export interface PresenceLeaseOptions {
-  command: RedisLike;
-  keys: Keys;
-  serverId: string;
-  timeouts: Timeouts;
-  timing: RedisTiming;
-  log: Logger;
+/** What the claim needs (command, keys, serverId, timeouts, timing, log, instanceToken), and: */
+export interface PresenceLeaseOptions extends ServerIdClaimOptions {
   /**
    * Redis no longer knows this server in these buckets (reaped while cut off, restarted without
    * data) or a new Redis process serves them (restart, failover): re-register their peers.
@@ -52,8 +43,6 @@ export interface PresenceLeaseOptions {
   /** Other conditions health depends on (the reader and pub/sub connections). */
   connectionsReady(): boolean;
   onHealth(h: BackplaneHealth): void;
-  /** This process's claim on `serverId` (random per process). */
-  instanceToken: string;
   /** Another live process holds (or took over) this server id: stop serving, never share its routing. */
   onConflict(detail: string): void;
 }
