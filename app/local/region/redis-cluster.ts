@@ -100,8 +100,18 @@ export class RedisCluster {
         taken.add(port);
         c.nodes.push({ port, ...(await c.spawnNode(port)) });
       }
-      const create = ['--cluster', 'create', ...c.nodes.map((n) => `127.0.0.1:${n.port}`)];
-      await cli(...create, '--cluster-replicas', String(replicas), '--cluster-yes');
+      // `redis-cli --cluster create` wants at least 3 primaries; a cluster of one (the bench's
+      // "does a cluster cost anything" case, and Memorystore's smallest shape) takes every slot itself.
+      if (primaries === 1 && replicas === 0) await cli('-p', String(c.nodes[0].port), 'cluster', 'addslotsrange', '0', '16383');
+      else
+        await cli(
+          '--cluster',
+          'create',
+          ...c.nodes.map((n) => `127.0.0.1:${n.port}`),
+          '--cluster-replicas',
+          String(replicas),
+          '--cluster-yes',
+        );
       await c.untilHealthy();
       return c;
     } catch (err) {
@@ -126,8 +136,13 @@ export class RedisCluster {
       '--appendonly', 'no', '--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, 'nodes.conf'),
       '--cluster-node-timeout', String(CLUSTER_NODE_TIMEOUT_MS),
       '--cluster-require-full-coverage', 'no', '--cluster-replica-validity-factor', '0',
+      // A node that never met another (a cluster of one) reports its own address as "" in CLUSTER
+      // SLOTS, where ioredis then cannot connect: announce the loopback address.
+      '--cluster-announce-ip', '127.0.0.1',
     ]; // prettier-ignore
-    return spawnRedis(port, redisServerArgs(port, dir, cluster), { detached: this.detached });
+    // Always under a lifeline: SIGKILLed by the kernel if this process dies (a bench killed at its
+    // budget, a test worker replaced) leaves no node behind.
+    return spawnRedis(port, redisServerArgs(port, dir, cluster), { detached: this.detached, lifeline: true });
   }
 
   /** Parsed CLUSTER NODES as one live node sees it. */

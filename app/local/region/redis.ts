@@ -64,10 +64,11 @@ export interface RedisChild {
 
 /**
  * Spawn redis-server with `args` and resolve once it answers PING with PONG (not `-LOADING` while it
- * reads its AOF). `detached`: its own process group and a lifeline (the local region's servers).
+ * reads its AOF). `detached`: its own process group (a terminal's Ctrl-C reaches only `npm start`,
+ * which stops it after the drain), and a lifeline. `lifeline`: SIGKILLed if this process dies.
  */
-export async function spawnRedis(port: number, args: string[], opts: { detached?: boolean } = {}): Promise<RedisChild> {
-  const [cmd, argv] = opts.detached ? withLifeline('redis-server', args) : ['redis-server', args];
+export async function spawnRedis(port: number, args: string[], opts: { detached?: boolean; lifeline?: boolean } = {}): Promise<RedisChild> {
+  const [cmd, argv] = opts.detached || opts.lifeline ? withLifeline('redis-server', args) : ['redis-server', args];
   const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], detached: opts.detached ?? false });
   let out = '';
   const keep = (d: Buffer) => {
