@@ -139,13 +139,10 @@ async function variant(redisUrl: string, restartJitterMs: number): Promise<Varia
     let emptiedAt: number | null = null;
     const sampler = (async () => {
       while (sampling) {
-        try {
-          const [onA, onB] = await Promise.all([status(a.adminPort!), status(b.adminPort!)]);
-          samples.push([Date.now(), onB.connections]);
-          if (emptiedAt === null && onA.connections === 0) emptiedAt = Date.now();
-        } catch {
-          /* a slow answer: skip */
-        }
+        // Each answer on its own: a slow (or, once drained, absent) A must not hide B's count.
+        const [onA, onB] = await Promise.allSettled([status(a.adminPort!), status(b.adminPort!)]);
+        if (onB.status === 'fulfilled') samples.push([Date.now(), onB.value.connections]);
+        if (emptiedAt === null && onA.status === 'fulfilled' && onA.value.connections === 0) emptiedAt = Date.now();
         await sleep(100);
       }
     })();
@@ -156,6 +153,7 @@ async function variant(redisUrl: string, restartJitterMs: number): Promise<Varia
     const deadline = Date.now() + defaultTimeouts.drain.deadlineMs + 60_000;
     while (Date.now() < deadline && (samples.at(-1)?.[1] ?? 0) < PEERS) await sleep(200);
     const movedAfterMs = Date.now() - d0;
+    process.stderr.write(`drain: ${samples.at(-1)?.[1] ?? 0} of ${PEERS} on B after ${movedAfterMs} ms\n`);
     // POST /drain?wait=1 answers {state, drain: DrainReport} once the drain has finished.
     const report = ((await drain)?.drain ?? null) as { reset?: number; firstCloseMs?: number | null; lastCloseMs?: number | null } | null;
     while (emptiedAt === null && Date.now() < deadline) await sleep(200);
@@ -163,6 +161,8 @@ async function variant(redisUrl: string, restartJitterMs: number): Promise<Varia
     sampling = false;
     await sampler;
     const summaries = await Promise.all(workers.map((w) => ask<FleetSummary>(w, { cmd: 'stop' }, 'summary', 120_000)));
+    for (const x of summaries as Array<FleetSummary & { connectMs?: unknown; joinMs?: unknown }>)
+      if (x.connectMs) process.stderr.write(`gap halves: connect ${JSON.stringify(x.connectMs)}, join ${JSON.stringify(x.joinMs)}\n`);
     let peak = 0;
     let peak100 = 0;
     for (let i = 0; i < samples.length; i++) {

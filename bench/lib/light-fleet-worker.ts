@@ -35,6 +35,12 @@ export interface LightStart {
 
 const JOIN_REF = '1';
 
+/** The drill fleet's summary, and the two halves of the reconnect gap. */
+export interface LightSummary extends FleetSummary {
+  connectMs: FleetSummary['gapMs'];
+  joinMs: FleetSummary['gapMs'];
+}
+
 class LightPeer {
   ws?: WebSocket;
   joined = false;
@@ -48,6 +54,10 @@ class LightPeer {
   /** Times each of the partner's numbers arrived (index n). */
   readonly got: number[] = [];
   lostAt?: number;
+  openedAt?: number;
+  /** The two halves of each gap: close to the new socket's open, open to the join reply. */
+  readonly connectMs: number[] = [];
+  readonly joinMs: number[] = [];
   sending?: NodeJS.Timeout;
   stats = { sent: 0, acked: 0, failed: 0, received: 0, duplicated: 0, reconnects: 0, replayed: 0, historyGaps: 0 };
   readonly failures: Record<string, number> = {};
@@ -73,7 +83,11 @@ class LightPeer {
       handshakeTimeout: 30_000,
     });
     this.ws = ws;
-    ws.on('open', () => ws.send(`["${JOIN_REF}","0","${this.topic}","phx_join",{"last_seq":${this.lastSeq ?? 'null'}}]`));
+    ws.on('open', () => {
+      this.openedAt = performance.now();
+      if (this.lostAt !== undefined) this.connectMs.push(this.openedAt - this.lostAt);
+      ws.send(`["${JOIN_REF}","0","${this.topic}","phx_join",{"last_seq":${this.lastSeq ?? 'null'}}]`);
+    });
     ws.on('message', (raw: Buffer) => this.onFrame(raw.toString()));
     ws.on('error', () => undefined); // a close follows
     ws.on('close', (code: number) => this.onClose(code));
@@ -99,7 +113,10 @@ class LightPeer {
       if (response.gap) this.stats.historyGaps++;
       if (this.lastSeq === null) this.lastSeq = response.last_seq as number;
       const first = this.lostAt === undefined && !this.sending;
-      if (this.lostAt !== undefined) this.gapsMs.push(performance.now() - this.lostAt);
+      if (this.lostAt !== undefined) {
+        this.gapsMs.push(performance.now() - this.lostAt);
+        this.joinMs.push(performance.now() - this.openedAt!);
+      }
       this.lostAt = undefined;
       this.joined = true;
       // The outbox: what was in flight on the old socket, then what waited, in order (same ids: deduped).
@@ -134,10 +151,10 @@ class LightPeer {
     this.ws = undefined;
     if (this.stopped) return;
     this.stats.reconnects++;
-    // 1012 "reconnect elsewhere": the next server after the contract's jitter; anything else: retry.
-    const moving = code === CLOSE.serviceRestart;
-    if (moving) this.url++;
-    const delay = moving ? Math.random() * this.cfg.restartJitterMs : this.cfg.retryMs;
+    // The next server, as the SDK rotates: after a 1012 "reconnect elsewhere" within the contract's
+    // jitter, after any other close (a refused upgrade, a reset) after the reconnect base delay.
+    this.url++;
+    const delay = code === CLOSE.serviceRestart ? Math.random() * this.cfg.restartJitterMs : this.cfg.retryMs;
     setTimeout(() => this.connect(), delay);
   }
 
@@ -225,7 +242,7 @@ function percentiles(xs: number[]): FleetSummary['gapMs'] {
   return { count: s.length, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: at(1) };
 }
 
-async function stop(): Promise<FleetSummary> {
+async function stop(): Promise<LightSummary> {
   for (const p of peers) p.stopSending();
   // Settle: every peer joined and nothing unacknowledged, or settleMs, whichever first.
   const until = Date.now() + settleMs;
@@ -245,6 +262,8 @@ async function stop(): Promise<FleetSummary> {
   const delivered = sum((p) => p.stats.received);
   const g = percentiles(peers.flatMap((p) => p.gapsMs));
   return {
+    connectMs: percentiles(peers.flatMap((p) => p.connectMs)),
+    joinMs: percentiles(peers.flatMap((p) => p.joinMs)),
     peers: peers.length,
     urls,
     durationMs: Date.now() - startedAt,
