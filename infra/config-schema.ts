@@ -55,7 +55,7 @@ const rolloutSchema = z
     canaryRegion: z.string().optional(),
     canaryTargetSize: z.coerce.number().int().min(1).optional(),
     waves: z.array(z.array(z.string()).min(1, 'a wave lists at least one region')).optional(),
-    /** Gate threshold overrides (app/rollout/gates.ts resolveThresholds checks each against the contract). */
+    /** Gate threshold overrides (app/gated-steps/gates.ts resolveThresholds checks each against the contract). */
     gates: z.record(z.string(), z.unknown()).optional(),
   })
   .strict();
@@ -94,6 +94,8 @@ export const schema = z.object({
 });
 /** On GKE there is no VM image to pin: bootImage is not required there (GCE-only keys are refused by parseGkeConfig). */
 export const gkeSchema = schema.extend({ bootImage: schema.shape.bootImage.optional() });
+/** The config as the schema parsed it (either platform), before the cross-checks and resolution. */
+export type RawStackConfig = z.infer<typeof gkeSchema>;
 
 /** Keys whose values are JSON (structured), parsed before the schema sees them. */
 export const STRUCTURED = new Set(['regions', 'timeouts', 'canary', 'rollout', 'redisMaintenance', 'gke', 'redisCluster']);

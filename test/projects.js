@@ -20,11 +20,11 @@ const PULUMI = [
   'test/infra/edge.test.ts',
   'test/infra/gcp-facts.test.ts',
   'test/infra/gke-cluster-requirements.test.ts',
-  'test/infra/gke-plan.test.ts',
+  'test/infra/gke-preview.test.ts',
   'test/infra/gke.test.ts',
   'test/infra/k8s-schemas.test.ts',
   'test/infra/operations.test.ts',
-  'test/infra/plan.test.ts',
+  'test/infra/offline-preview.test.ts',
   'test/infra/regions.test.ts',
   'test/infra/resources.test.ts',
   'test/infra/secrets.test.ts',
@@ -32,7 +32,7 @@ const PULUMI = [
   'test/rollout/admin-source.test.ts',
   'test/rollout/deploy-workflow.test.ts',
   'test/rollout/pins.test.ts',
-  'test/rollout/rollout.test.ts',
+  'test/rollout/release.test.ts',
   'test/rollout/thresholds.test.ts',
 ];
 

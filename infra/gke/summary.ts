@@ -1,5 +1,5 @@
 /**
- * The GKE lines of the plan's contract summary (infra/plan/plan.ts): the numbers of the rolling-update
+ * The GKE lines of the plan's contract summary (infra/offline-preview/preview.ts): the numbers of the rolling-update
  * timeline in docs/deploy-gke.md, each from the one function that derives it.
  */
 import { endpointRemovalBoundSec, gkeGraceNeededSec, GkeTimeouts, preStopWaitSec } from '../../app/contract/gke';

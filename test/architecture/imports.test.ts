@@ -1,7 +1,7 @@
 /**
  * Imports go one way: contract <- protocol <- auth <- backplane <- server. The client SDK and the
  * peer tools never load the server; nothing in app/ loads Pulumi; infra/ takes from app/ only the
- * values it must agree on (contract, protocol) and the Pulumi-free rollout controller
+ * values it must agree on (contract, protocol) and the Pulumi-free gated step loop (app/gated-steps)
  * (INFRA_MAY_IMPORT). No file imports another that imports it back, not even for a type, and
  * no longer chain of imports comes back to where it started.
  * The layer table is also what the architecture diagram of docs/architecture.md is checked against.
@@ -117,7 +117,7 @@ test('every file of app/ belongs to a known layer', () => {
   for (const f of appFiles) expect(LAYERS[layerOf(rel(f))]).toBeDefined();
 });
 
-test('no layer imports upward, app/ never imports Pulumi, infra/ takes only contract, protocol and rollout', () => {
+test('no layer imports upward, app/ never imports Pulumi, infra/ takes only contract, protocol and gated-steps', () => {
   expect(upwardImports()).toEqual([]);
 });
 
@@ -181,6 +181,6 @@ test('the docs/architecture.md diagram draws exactly the imports that exist betw
   const readme = fs.readFileSync(path.join(ROOT, 'docs/architecture.md'), 'utf8');
   const block = /<!-- architecture:begin[^>]*-->\s*```mermaid\n([\s\S]*?)```\s*<!-- architecture:end -->/.exec(readme);
   expect(block).not.toBeNull();
-  const drawn = [...block![1].matchAll(/^\s*(\w+)\s*-->\s*(\w+)\s*$/gm)].map((m) => `${m[1]} -> ${m[2]}`).sort();
+  const drawn = [...block![1].matchAll(/^\s*([\w-]+)\s*-->\s*([\w-]+)\s*$/gm)].map((m) => `${m[1]} -> ${m[2]}`).sort();
   expect(drawn).toEqual(layerEdges());
 });

@@ -3,7 +3,7 @@
  * test and by the architecture diagram check (docs/architecture.md).
  */
 export type Layer =
-  'contract' | 'protocol' | 'auth' | 'backplane' | 'lifecycle' | 'server' | 'client' | 'peer' | 'cli' | 'rollout' | 'local';
+  'contract' | 'protocol' | 'auth' | 'backplane' | 'lifecycle' | 'server' | 'client' | 'peer' | 'cli' | 'gated-steps' | 'local';
 
 export const LAYERS: Record<Layer, { what: string; mayImport: Layer[] }> = {
   contract: { what: 'timeouts contract: plain data, rules, derived bounds', mayImport: [] },
@@ -18,21 +18,21 @@ export const LAYERS: Record<Layer, { what: string; mayImport: Layer[] }> = {
   client: { what: 'client SDK: heartbeats, backoff, outbox, resume', mayImport: ['contract', 'protocol'] },
   peer: { what: 'simulated peers and fleets', mayImport: ['contract', 'protocol', 'auth', 'client'] },
   cli: { what: 'small command-line tools (token minting)', mayImport: ['contract', 'protocol', 'auth'] },
-  rollout: {
-    what: 'the rollout controller: gates, the admin gate source, the gated step loop (no Pulumi)',
+  'gated-steps': {
+    what: 'the gated step loop of a rollout: gates, the admin gate source, the loop itself (no Pulumi)',
     mayImport: ['contract', 'protocol'],
   },
   local: {
     what: 'the local region: lb/, network/, region/, status/, drill/ (npm start, npm run drill)',
-    mayImport: ['contract', 'protocol', 'auth', 'backplane', 'lifecycle', 'server', 'client', 'peer', 'rollout'],
+    mayImport: ['contract', 'protocol', 'auth', 'backplane', 'lifecycle', 'server', 'client', 'peer', 'gated-steps'],
   },
 };
 
 /**
  * What infra/ may take from app/: the values it must agree on (contract, protocol) and the
- * Pulumi-free rollout controller that both `npm run rollout` and the local region drive.
+ * Pulumi-free gated step loop (app/gated-steps) that both `npm run rollout` and the local region drive.
  */
-export const INFRA_MAY_IMPORT: Layer[] = ['contract', 'protocol', 'rollout'];
+export const INFRA_MAY_IMPORT: Layer[] = ['contract', 'protocol', 'gated-steps'];
 
 /** `app/<layer>/...` -> layer. */
 export function layerOf(repoPath: string): Layer {

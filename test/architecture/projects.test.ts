@@ -85,9 +85,9 @@ test('the projects split the test files (quick, pulumi and e2e all hold some)', 
   const by = (p: string) => files.filter((f) => projectOf(f) === p).length;
   expect(by('quick') + by('pulumi') + by('e2e')).toBe(files.length);
   for (const p of ['quick', 'pulumi', 'e2e']) expect(by(p)).toBeGreaterThan(0);
-  expect(projectOf('test/infra/plan.test.ts')).toBe('pulumi');
+  expect(projectOf('test/infra/offline-preview.test.ts')).toBe('pulumi');
   expect(projectOf('test/contract/timeouts.test.ts')).toBe('quick');
-  expect(packagesLoaded(path.join(ROOT, 'test/infra/plan.test.ts')).has('@pulumi/pulumi')).toBe(true);
+  expect(packagesLoaded(path.join(ROOT, 'test/infra/offline-preview.test.ts')).has('@pulumi/pulumi')).toBe(true);
   // (split so that this file's own text does not hold the call)
   expect(STARTS_PROCESS.test(`const srv = await ${'spawnServer'}({})`)).toBe(true);
   expect(STARTS_PROCESS.test('const m = /x/.exec(text)')).toBe(false);

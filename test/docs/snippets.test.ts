@@ -7,7 +7,7 @@ import { checkOf, commandLine, fencedBlocks, inlineNpmCommands, shellCommands } 
 const scripts = {
   start: 'tsx app/local/main.ts',
   test: 'jest',
-  plan: 'tsx infra/plan/cli.ts',
+  plan: 'tsx infra/offline-preview/cli.ts',
   server: 'tsx app/server/main.ts',
   drill: 'x',
 };

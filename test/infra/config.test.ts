@@ -168,7 +168,7 @@ describe('the program and the plan fail on a broken stack', () => {
       // The program is the repository's; only the stack files come from `dir`.
       fs.symlinkSync(path.join(ROOT, 'infra'), path.join(dir, 'infra'));
       fs.symlinkSync(path.join(ROOT, 'app'), path.join(dir, 'app'));
-      const r = spawnSync(path.join(ROOT, 'node_modules/.bin/tsx'), ['infra/plan/cli.ts', '--stack', 'broken', '--root', dir], {
+      const r = spawnSync(path.join(ROOT, 'node_modules/.bin/tsx'), ['infra/offline-preview/cli.ts', '--stack', 'broken', '--root', dir], {
         cwd: ROOT,
         encoding: 'utf8',
         timeout: 60_000,

@@ -11,7 +11,7 @@ import { AddressInfo } from 'node:net';
 import { defaultTimeouts } from '../../app/contract/timeouts';
 import { rolloutShape } from '../../infra/components/fleet';
 import { hostFirewallCommand } from '../../infra/components/vm-boot';
-import { parseYaml } from '../../infra/plan/yaml';
+import { parseYaml } from '../../infra/offline-preview/yaml';
 import { ADMIN_TOKEN, imageAt, render, Rendered, T } from './harness';
 
 let dev: Rendered;

@@ -9,7 +9,7 @@ import * as pulumi from '@pulumi/pulumi';
 import { GkeCluster } from '../../infra/gke/cluster';
 import { crdProblem } from '../../infra/gke/crd-wait';
 import { clusterProblems, refusal, REQUIRED_CRDS } from '../../infra/gke/requirements';
-import { PlanMocks } from '../../infra/plan/mocks';
+import { PreviewMocks } from '../../infra/offline-preview/mocks';
 
 describe('cluster requirements', () => {
   const fit = { name: 'c', gatewayApiConfig: { channel: 'CHANNEL_STANDARD' } };
@@ -88,7 +88,7 @@ describe('an existing cluster, read under the plan mocks', () => {
   /** The settled value of an output (Output.promise is the SDK's own accessor). */
   const settle = (o: pulumi.Output<unknown>) => (o as unknown as { promise(): Promise<unknown> }).promise();
 
-  beforeAll(() => pulumi.runtime.setMocks(new PlanMocks('sluice-test-project'), 'sluice', 'test', false));
+  beforeAll(() => pulumi.runtime.setMocks(new PreviewMocks('sluice-test-project'), 'sluice', 'test', false));
 
   // gkeStack's refusal() throws these (failing the deployment before the namespace, which waits on it,
   // is sent); the problems are asserted here because a rejected apply ends the jest worker.

@@ -6,9 +6,9 @@
 import { defaultGkeTimeouts, gkeGraceNeededSec } from '../../app/contract/gke';
 import { defaultTimeouts } from '../../app/contract/timeouts';
 import { StackConfigError } from '../../infra/config';
-import { isSecretValue } from '../../infra/plan/format';
+import { isSecretValue } from '../../infra/offline-preview/format';
 import { preStopScript } from '../../infra/gke/render';
-import { renderProgram } from '../../infra/plan/render';
+import { renderProgram } from '../../infra/offline-preview/render';
 import { render, Rendered, toRaw, BASE_CONFIG, ADMIN_TOKEN, TOKEN_SECRET } from './harness';
 
 const K = {

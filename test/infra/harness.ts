@@ -5,9 +5,9 @@
 import { createHash } from 'node:crypto';
 import * as pulumi from '@pulumi/pulumi';
 import type { StackOutputs } from '../../infra/program';
-import { isSecretValue } from '../../infra/plan/format';
-import { renderProgram, RenderedResource, RenderedStack } from '../../infra/plan/render';
-import { mockRandomPassword } from '../../infra/plan/mocks';
+import { isSecretValue } from '../../infra/offline-preview/format';
+import { renderProgram, RenderedResource, RenderedStack } from '../../infra/offline-preview/render';
+import { mockRandomPassword } from '../../infra/offline-preview/mocks';
 import { GENERATED_SECRET_LENGTH } from '../../infra/components/secrets';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -7,8 +7,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { GENERATED_SECRET_LENGTH } from '../../infra/components/secrets';
-import { isSecretValue } from '../../infra/plan/format';
-import { readStackFiles } from '../../infra/plan/render';
+import { isSecretValue } from '../../infra/offline-preview/format';
+import { readStackFiles } from '../../infra/offline-preview/render';
 import { ADMIN_TOKEN, render, Rendered, T, TOKEN_SECRET } from './harness';
 
 const ROOT = path.resolve(__dirname, '../..');

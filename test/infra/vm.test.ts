@@ -6,7 +6,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { resolveTimeouts } from '../../app/contract/timeouts';
 import { loadConfig } from '../../app/server/config';
-import { parseYaml } from '../../infra/plan/yaml';
+import { parseYaml } from '../../infra/offline-preview/yaml';
 import { openRaw, startServer } from '../helpers/server';
 import { imageAt, render, Rendered, T } from './harness';
 

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseYaml } from '../../infra/plan/yaml';
+import { parseYaml } from '../../infra/offline-preview/yaml';
 
 const ROOT = path.resolve(__dirname, '../..');
 const read = (f: string) => fs.readFileSync(path.join(ROOT, '.github/workflows', f), 'utf8');

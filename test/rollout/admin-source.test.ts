@@ -7,10 +7,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { defaultTimeouts } from '../../app/contract/timeouts';
 import { parseStackConfig } from '../../infra/config';
-import { defaultThresholds, evaluateGates } from '../../app/rollout/gates';
-import { planRollout } from '../../infra/rollout/plan';
-import { runRollout } from '../../infra/rollout/run';
-import { AdminGateSource, AdminTarget, metricValue } from '../../app/rollout/source';
+import { defaultThresholds, evaluateGates } from '../../app/gated-steps/gates';
+import { releaseSteps } from '../../infra/release/steps';
+import { runRollout } from '../../infra/release/run';
+import { AdminGateSource, AdminTarget, metricValue } from '../../app/gated-steps/source';
 import { BASE_CONFIG, imageAt, toRaw } from '../infra/harness';
 
 const TH = defaultThresholds(defaultTimeouts);
@@ -187,7 +187,7 @@ describe('AdminGateSource', () => {
     const admins = await Promise.all(states.map(fakeAdmin));
     try {
       const cfg = parseStackConfig(toRaw(BASE_CONFIG), new Set(['sluice:tokenSecret', 'sluice:adminToken']));
-      const plan = planRollout('dev', cfg, imageAt('2.0.0'));
+      const plan = releaseSteps('dev', cfg, imageAt('2.0.0'));
       const source = new AdminGateSource(() => admins.map((s, i) => ({ id: `s${i}`, region: 'us-central1', url: s.url, token: TOKEN })));
       const drained: number[] = [];
       const lines: string[] = [];

@@ -7,9 +7,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { defaultTimeouts } from '../../app/contract/timeouts';
-import { defaultThresholds, evaluateGates } from '../../app/rollout/gates';
+import { defaultThresholds, evaluateGates } from '../../app/gated-steps/gates';
 import { logMetricSpecs } from '../../infra/components/log-metrics';
-import { CloudMonitoringGateSource, GATE_METRICS } from '../../infra/rollout/sources';
+import { CloudMonitoringGateSource, GATE_METRICS } from '../../infra/release/sources';
 
 const TOKEN = 'ya29.test-access-token';
 const PROJECT = 'sluice-test-project';

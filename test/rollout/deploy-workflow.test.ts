@@ -6,9 +6,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseStackConfig } from '../../infra/config';
-import { readStackFiles } from '../../infra/plan/render';
-import { planRollout } from '../../infra/rollout/plan';
-import { parseYaml } from '../../infra/plan/yaml';
+import { readStackFiles } from '../../infra/offline-preview/render';
+import { releaseSteps } from '../../infra/release/steps';
+import { parseYaml } from '../../infra/offline-preview/yaml';
 import { imageAt } from '../infra/harness';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -33,7 +33,7 @@ const wf = parseYaml(TEXT) as {
 describe('.github/workflows/deploy.yml', () => {
   const files = readStackFiles(ROOT, 'prod');
   const cfg = parseStackConfig(files.config, new Set(files.secretKeys));
-  const plan = planRollout('prod', cfg, imageAt('9.9.9', 'us-docker.pkg.dev/sluice-prod-project/sluice/server'));
+  const plan = releaseSteps('prod', cfg, imageAt('9.9.9', 'us-docker.pkg.dev/sluice-prod-project/sluice/server'));
   const waveJobs = Object.entries(wf.jobs).filter(([, j]) => j.environment);
 
   it('runs on push to main, never two at once, and never cancels a running deploy', () => {

@@ -3,10 +3,10 @@
  * them one by one like a MIG's rolling update (new server up, old one drains, its clients move to the
  * survivors), and a GateSource that reads the fleet. A scenario decides how each drain goes.
  */
-import type { Evidence, ServerObservation } from '../../app/rollout/gates';
-import type { ConfigChange, RolloutStep } from '../../infra/rollout/plan';
-import type { Deployed, RolloutExecutor, StepContext } from '../../infra/rollout/run';
-import type { GateSource } from '../../app/rollout/source';
+import type { Evidence, ServerObservation } from '../../app/gated-steps/gates';
+import type { ConfigChange, ReleaseStep } from '../../infra/release/steps';
+import type { Deployed, RolloutExecutor, StepContext } from '../../infra/release/run';
+import type { GateSource } from '../../app/gated-steps/source';
 
 export interface DrainOutcome {
   /** Connections reset at the deadline. */
@@ -75,7 +75,7 @@ export class FakeFleet {
     this.drained.push(old.id);
   }
 
-  executor(): RolloutExecutor & { apply(step: RolloutStep, changes: ConfigChange[], ctx: StepContext): Promise<void> } {
+  executor(): RolloutExecutor & { apply(step: ReleaseStep, changes: ConfigChange[], ctx: StepContext): Promise<void> } {
     return {
       deployed: async () => this.deployedReleases,
       apply: async (step, changes, ctx) => {

@@ -8,8 +8,8 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseYaml } from '../../infra/plan/yaml';
-import { defaultTokenProvider, MONITORING_TOKEN_ENV, providerCredentialClash } from '../../infra/rollout/sources';
+import { parseYaml } from '../../infra/offline-preview/yaml';
+import { defaultTokenProvider, MONITORING_TOKEN_ENV, providerCredentialClash } from '../../infra/release/sources';
 
 const ROOT = path.resolve(__dirname, '../..');
 type Step = { id?: string; run?: string };

@@ -1,12 +1,12 @@
 /**
- * Issue 15: the rollout controller (app/rollout: gates, admin gate source, gated step loop) drives
+ * Issue 15: the rollout controller (app/gated-steps: gates, admin gate source, gated step loop) drives
  * the local region for real: 3 servers behind the balancer, a fleet of peers. A release that skips
  * its drain (each replaced server deleted with its connections open) must halt the rollout after
  * the first server, with the failed gate and the reason; rolling the good release out afterwards
  * (the rollback) passes every gate and replaces every server.
  */
 import { startRegion, Region, withTimeout } from '../../app/local/region/region';
-import { rolloutLocal } from '../../app/local/region/rollout';
+import { rolloutLocal } from '../../app/local/region/replace-servers';
 import { regionTimeouts } from '../../app/local/region/timeouts';
 
 jest.setTimeout(180_000);

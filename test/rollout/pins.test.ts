@@ -4,7 +4,7 @@
  * region runs which release; bad pins fail with the key named.
  */
 import { parseStackConfig, regionReleases } from '../../infra/config';
-import { formatReleases } from '../../infra/plan/plan';
+import { formatReleases } from '../../infra/offline-preview/preview';
 import { BASE_CONFIG, imageAt, render, T, toRaw } from '../infra/harness';
 
 const IMG = (version: string) => imageAt(version);

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { signToken } from '../../app/auth/token';
 import { runPeer } from '../../app/peer/single';
 import { Region, startRegion, withTimeout } from '../../app/local/region/region';
-import { rolloutLocal } from '../../app/local/region/rollout';
+import { rolloutLocal } from '../../app/local/region/replace-servers';
 import { regionTimeouts } from '../../app/local/region/timeouts';
 
 const ROOT = path.resolve(__dirname, '../..');

@@ -1,13 +1,13 @@
 /**
- * The gated step loop shared by `npm run rollout -- --apply` and the local region (app/rollout):
+ * The gated step loop shared by `npm run rollout -- --apply` and the local region (app/gated-steps):
  * a deployer's ctx.sampled() waits for a sample that started after the call (a sample already
  * running may have read the servers before the deployer's last change); and a server that left
  * with its connections and no drain report fails a hard gate mid-step.
  */
 import { defaultTimeouts } from '../../app/contract/timeouts';
-import { defaultThresholds, evaluateGates, Evidence, ServerObservation } from '../../app/rollout/gates';
-import { runGatedStep } from '../../app/rollout/runner';
-import type { GateSource } from '../../app/rollout/source';
+import { defaultThresholds, evaluateGates, Evidence, ServerObservation } from '../../app/gated-steps/gates';
+import { runGatedStep } from '../../app/gated-steps/runner';
+import type { GateSource } from '../../app/gated-steps/source';
 
 const TH = defaultThresholds(defaultTimeouts);
 const srv = (id: string, o: Partial<ServerObservation> = {}): ServerObservation => ({

@@ -4,10 +4,10 @@
  * what was expected; the plan prints each threshold with where it came from.
  */
 import { defaultTimeouts, reconnectBoundMs } from '../../app/contract/timeouts';
-import { defaultThresholds, resolveThresholds } from '../../app/rollout/gates';
+import { defaultThresholds, resolveThresholds } from '../../app/gated-steps/gates';
 import { parseStackConfig } from '../../infra/config';
-import { thresholdLines } from '../../infra/rollout/print';
-import { thresholdsFor } from '../../infra/rollout/thresholds';
+import { thresholdLines } from '../../infra/release/print';
+import { thresholdsFor } from '../../infra/release/thresholds';
 import { BASE_CONFIG, toRaw } from '../infra/harness';
 
 const SECRETS = new Set(['sluice:tokenSecret', 'sluice:adminToken']);

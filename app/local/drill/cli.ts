@@ -7,7 +7,7 @@
  *   npm run drill -- --quick              # the contract scaled down ~5x, 120 peers (~2 min)
  *   npm run drill -- --quick --scenarios 1,2,3 --lb haproxy --backplane redis
  *   npm run drill -- --quick --scenarios 5  # two regions, one evacuated (docs/regions.md)
- *   npm run drill -- --rollout --release skip-drain --quick   # the rollout controller's halt (rollout-drill.ts)
+ *   npm run drill -- --rollout --release skip-drain --quick   # the rollout controller's halt (replacement-drill.ts)
  *   npm run drill -- --doc docs/drill.md  # also fill the drill block of docs/drill.md and docs/drill-*.svg
  */
 import path from 'node:path';
@@ -17,8 +17,8 @@ import { runningRegions } from '../region/region';
 import { runMeta, updateReadme, writeReport } from './report';
 import type { LocalBalancerKind } from '../lb/load-balancer';
 import type { BackplaneKind } from '../region/region';
-import type { LocalRelease } from '../region/rollout';
-import { runRolloutDrill } from './rollout-drill';
+import type { LocalRelease } from '../region/replace-servers';
+import { runReplacementDrill } from './replacement-drill';
 
 interface Opts {
   quick: boolean;
@@ -85,7 +85,7 @@ const program = new Command('drill')
     process.on('SIGINT', () => interrupt('SIGINT', log));
     process.on('SIGTERM', () => interrupt('SIGTERM', log));
     if (o.rollout) {
-      const code = await runRolloutDrill({
+      const code = await runReplacementDrill({
         release: o.release,
         quick: o.quick,
         peers,

@@ -91,7 +91,7 @@ export class Region extends EventEmitter {
   lb!: LoadBalancer;
   backplaneKind!: BackplaneKind;
   rolling: { step: number; of: number; current?: string } | null = null;
-  /** The release each server runs (app/local/region/rollout.ts rolls a named release out). */
+  /** The release each server runs (app/local/region/replace-servers.ts rolls a named release out). */
   readonly releases = new Map<string, string>();
   private memory?: MemoryBackplane;
   private redis?: LocalRedis;

@@ -1,13 +1,13 @@
 /**
  * The status page's rollouts: each one started from the page (POST /api/rollout) runs the rollout
- * controller (app/local/region/rollout.ts) and is kept as a view: its steps with their gate results
+ * controller (app/local/region/replace-servers.ts) and is kept as a view: its steps with their gate results
  * and durations, and, when it halted, the halt as a state of its own (the failing gates with their
  * numbers, and the rollback: the previous release, with the real command that rolls it out).
  * The last HISTORY rollouts are kept; only the latest keeps the controller's printed lines.
  */
-import type { GateResult } from '../../rollout/gates';
+import type { GateResult } from '../../gated-steps/gates';
 import type { Region } from '../region/region';
-import { LocalRelease, LOCAL_RELEASES, rolloutLocal, StepRecord } from '../region/rollout';
+import { LocalRelease, LOCAL_RELEASES, rolloutLocal, StepRecord } from '../region/replace-servers';
 
 const HISTORY = 10;
 const LINES = 200;

@@ -6,7 +6,7 @@
  *   GET  /api/state      the current state (JSON; the same object every SSE `state` event carries)
  *   GET  /api/events     SSE stream of states
  *   POST /api/rollout    {"release"?: "good" | "skip-drain" | "initial"}: roll a release out through the
- *                        rollout controller (app/local/region/rollout.ts: canary, then the rest, gated;
+ *                        rollout controller (app/local/region/replace-servers.ts: canary, then the rest, gated;
  *                        halts on a failed gate) (202; 409 while one runs). The outcome is the state's
  *                        `rollout` (a halt with its failed gates and rollback), the last ten `rollouts`.
  *   POST /api/break      {"mode": "silence" | "delete" | "restore" | "heal", "server": "<id>"} (servers.ts:
@@ -29,7 +29,7 @@ import { allowedHosts, hostAllowed } from './host';
 import type { Sample } from '../region/monitor';
 import type { BreakMode, Region } from '../region/region';
 import type { RegionView } from '../region/regions';
-import { isLocalRelease, LOCAL_RELEASES } from '../region/rollout';
+import { isLocalRelease, LOCAL_RELEASES } from '../region/replace-servers';
 import { Rollouts, RolloutView } from './rollouts';
 import { PageInputError, PEER_ID, PeerDesk, TestResult } from './peers';
 import { ServerDesk, ServerRow } from './servers';

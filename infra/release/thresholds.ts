@@ -1,11 +1,11 @@
 /**
- * The gate thresholds of a rollout: defaultThresholds(timeouts) (app/rollout/gates.ts), then the
+ * The gate thresholds of a rollout: defaultThresholds(timeouts) (app/gated-steps/gates.ts), then the
  * stack's `sluice:rollout.gates`, then `--gate key=value` flags; each value checked by
  * resolveThresholds (the key, what was expected). The plan prints each with where it came from.
  */
-import { GateThresholds, resolveThresholds, THRESHOLD_KEYS } from '../../app/rollout/gates';
+import { GateThresholds, resolveThresholds, THRESHOLD_KEYS } from '../../app/gated-steps/gates';
 import { CONFIG_NAMESPACE, StackConfig } from '../config';
-import { RolloutError } from './plan';
+import { RolloutError } from './steps';
 
 export type ThresholdOrigin = 'default' | 'stack' | 'flag';
 

@@ -1,6 +1,6 @@
 /**
- * The rollout controller on the local region: the same gates, admin gate source and gated step loop
- * as `npm run rollout -- --apply` (app/rollout), with the region's servers instead of MIGs.
+ * The local region replacing its servers one by one (the rollout controller on the local region): the same gates, admin gate source and gated step loop
+ * as `npm run rollout -- --apply` (app/gated-steps), with the region's servers instead of MIGs.
  *
  *   step 1 canary   one server replaced by one on the release (the MIG's canary version)
  *   step 2 promote  every other server replaced, one by one
@@ -20,9 +20,9 @@
  * A rollout replaces the servers that do not run the release yet (a rollback replaces only what the
  * halted rollout changed); when every server runs it already, all of them (a MIG's "replace").
  */
-import { defaultThresholds, gateLines, GateResult, GateThresholds, settleMs } from '../../rollout/gates';
-import { GatedStep, HaltReport, printHalt, runGatedStep, StepContext } from '../../rollout/runner';
-import { AdminGateSource, AdminTarget } from '../../rollout/source';
+import { defaultThresholds, gateLines, GateResult, GateThresholds, settleMs } from '../../gated-steps/gates';
+import { GatedStep, HaltReport, printHalt, runGatedStep, StepContext } from '../../gated-steps/runner';
+import { AdminGateSource, AdminTarget } from '../../gated-steps/source';
 import { INITIAL_RELEASE, Region } from './region';
 import type { LocalServer } from './servers';
 
@@ -45,13 +45,13 @@ export interface LocalStep extends GatedStep {
   servers: string[];
 }
 
-export interface LocalPlan {
+export interface ReplacementOrder {
   release: LocalRelease;
   steps: LocalStep[];
 }
 
 /** canary: the first server; promote: the rest (a one-server rollout is promoted directly). */
-export function planLocalRollout(servers: string[], release: LocalRelease): LocalPlan {
+export function serverReplacementOrder(servers: string[], release: LocalRelease): ReplacementOrder {
   if (servers.length === 0) throw new Error('the region has no live server to roll out to');
   const steps: LocalStep[] = [];
   const add = (s: Omit<LocalStep, 'index' | 'regions'>) => steps.push({ ...s, index: steps.length + 1, regions: [LOCAL_REGION] });
@@ -133,7 +133,7 @@ export async function rolloutLocal(region: Region, o: LocalRolloutOptions): Prom
     .map((s) => s.id)
     .sort((a, b) => num(a) - num(b));
   const todo = live.filter((id) => region.releases.get(id) !== o.release);
-  const plan = planLocalRollout(todo.length > 0 ? todo : live, o.release);
+  const plan = serverReplacementOrder(todo.length > 0 ? todo : live, o.release);
   // Development servers on loopback: their admin listeners take no token (servers.ts adminJson).
   const source = new AdminGateSource(() => region.live().map(target));
   const replaced: LocalRolloutResult['replaced'] = [];

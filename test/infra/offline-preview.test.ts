@@ -1,23 +1,23 @@
 /**
- * The offline plans of the example stacks, compared with reviewed copies in test/infra/plans/. A
+ * The offline plans of the example stacks, compared with reviewed copies in test/infra/previews/. A
  * difference fails with the diff: review it like a `pulumi preview`, then regenerate the copy with
- *   npm run plan -- --stack dev --out test/infra/plans/dev.plan.txt
+ *   npm run plan -- --stack dev --out test/infra/previews/dev.preview.txt
  * (never automatically: these files are the reviewed record of what each stack deploys).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { renderPlan } from '../../infra/plan/plan';
-import { unifiedDiff } from '../../infra/plan/unified-diff';
+import { renderPreview } from '../../infra/offline-preview/preview';
+import { unifiedDiff } from '../../infra/offline-preview/unified-diff';
 
 const ROOT = path.resolve(__dirname, '../..');
 const TSX = path.join(ROOT, 'node_modules/.bin/tsx');
 
 describe.each(['dev', 'prod'])('the %s plan', (stack) => {
   it('matches the reviewed plan', async () => {
-    const { text } = await renderPlan(ROOT, stack);
-    const file = path.join(__dirname, 'plans', `${stack}.plan.txt`);
+    const { text } = await renderPreview(ROOT, stack);
+    const file = path.join(__dirname, 'previews', `${stack}.preview.txt`);
     const reviewed = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
     const diff = unifiedDiff(reviewed, text, `reviewed ${path.relative(ROOT, file)}`, `rendered ${stack}`);
     if (diff.changed) {
@@ -28,15 +28,15 @@ describe.each(['dev', 'prod'])('the %s plan', (stack) => {
   });
 
   it('is deterministic', async () => {
-    const a = await renderPlan(ROOT, stack);
-    const b = await renderPlan(ROOT, stack);
+    const a = await renderPreview(ROOT, stack);
+    const b = await renderPreview(ROOT, stack);
     expect(b.text).toBe(a.text);
   });
 });
 
 describe('the plans cover what review needs', () => {
   it('prod shows what issue 10 fixed: host firewall, pinned image, reduced surge, waitForInstances, grants, a backplane per region', () => {
-    const prod = fs.readFileSync(path.join(__dirname, 'plans', 'prod.plan.txt'), 'utf8');
+    const prod = fs.readFileSync(path.join(__dirname, 'previews', 'prod.preview.txt'), 'utf8');
     expect(prod).toContain(
       "ExecStart=/bin/sh -c '/sbin/iptables -w -C INPUT -p tcp --dport 4000 -j ACCEPT || /sbin/iptables -w -A INPUT -p tcp --dport 4000 -j ACCEPT'",
     );
@@ -55,7 +55,7 @@ describe('the plans cover what review needs', () => {
   });
 
   it('prod has a MIG per region behind one backend service, TLS, and no secret in clear', () => {
-    const prod = fs.readFileSync(path.join(__dirname, 'plans', 'prod.plan.txt'), 'utf8');
+    const prod = fs.readFileSync(path.join(__dirname, 'previews', 'prod.preview.txt'), 'utf8');
     expect(prod.match(/^ {2}\+ gcp:compute\/regionInstanceGroupManager:RegionInstanceGroupManager {2}/gm)).toHaveLength(2);
     expect(prod.match(/^ {2}\+ gcp:compute\/backendService:BackendService/gm)).toHaveLength(1);
     expect(prod).toContain('url: "wss://ws.sluice.example.com/socket/websocket"');
@@ -74,13 +74,17 @@ describe('npm run plan:diff', () => {
       fs.cpSync(path.join(ROOT, 'app'), path.join(repo, 'app'), { recursive: true });
       fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(repo, 'node_modules'), 'dir');
       fs.writeFileSync(path.join(repo, '.gitignore'), 'node_modules\n');
+      // The base commit keeps the plan tool where commits before issue 24 had it (infra/plan/); the
+      // working tree has it at infra/offline-preview/: plan:diff runs each side's own.
+      fs.renameSync(path.join(repo, 'infra/offline-preview'), path.join(repo, 'infra/plan'));
       git('init', '-q', '-b', 'main');
       git('add', '.');
       git('-c', 'user.name=t', '-c', 'user.email=t@example.com', 'commit', '-q', '-m', 'base');
+      fs.renameSync(path.join(repo, 'infra/plan'), path.join(repo, 'infra/offline-preview'));
       const stackFile = path.join(repo, 'Pulumi.dev.yaml');
       fs.writeFileSync(stackFile, fs.readFileSync(stackFile, 'utf8').replace('replicas: 4', 'replicas: 6'));
 
-      const r = spawnSync(TSX, [path.join(repo, 'infra/plan/diff.ts'), '--base', 'main', '--root', repo], {
+      const r = spawnSync(TSX, [path.join(repo, 'infra/offline-preview/diff.ts'), '--base', 'main', '--root', repo], {
         cwd: repo,
         encoding: 'utf8',
         timeout: 60_000,

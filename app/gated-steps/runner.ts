@@ -1,6 +1,6 @@
 /**
  * One gated rollout step, whatever deploys it: `pulumi up` through the Automation API
- * (infra/rollout/run.ts) or the local region replacing its servers (app/local/region/rollout.ts).
+ * (infra/release/run.ts) or the local region replacing its servers (app/local/region/replace-servers.ts).
  *
  * While the step deploys, ONE timer samples the GateSource every `pollMs` and judges the hard gates
  * (resets, drain duration, watcher errors): the first bad server aborts the step (ctx.signal) and the

@@ -14,7 +14,7 @@ import { Canary, CONFIG_NAMESPACE, RegionConfig, RegionRelease, regionReleases, 
 
 export type ConfigChange = { op: 'set'; path: string; value: string } | { op: 'rm'; path: string };
 
-export interface RolloutStep {
+export interface ReleaseStep {
   /** 1-based position in the plan. */
   index: number;
   kind: 'canary' | 'promote' | 'wave' | 'finalize';
@@ -30,10 +30,10 @@ export interface RolloutStep {
   target: RegionRelease[];
 }
 
-export interface RolloutPlan {
+export interface ReleaseSteps {
   stack: string;
   release: string;
-  steps: RolloutStep[];
+  steps: ReleaseStep[];
   /** Waves in order (unique `wave` values of the steps). */
   waves: string[];
 }
@@ -50,7 +50,7 @@ type Cfg = Pick<StackConfig, 'regions' | 'image' | 'canary' | 'rollout'>;
 const regionPath = (i: number, field: string) => `${CONFIG_NAMESPACE}:regions[${i}].${field}`;
 
 /** The steps that take every region of `cfg` to `release`, skipping regions already on it. */
-export function planRollout(stack: string, cfg: Cfg, release: string): RolloutPlan {
+export function releaseSteps(stack: string, cfg: Cfg, release: string): ReleaseSteps {
   if (cfg.canary) {
     throw new RolloutError(
       `${CONFIG_NAMESPACE}:canary is set: a release rolls out region by region with per-region pins; remove it (pulumi config rm ${CONFIG_NAMESPACE}:canary) or finish that canary first`,
@@ -60,8 +60,8 @@ export function planRollout(stack: string, cfg: Cfg, release: string): RolloutPl
   const current = regionReleases(cfg);
   const releaseOf = (region: string) => current[index.get(region)!];
   const onRelease = (region: string) => releaseOf(region).image === release && !releaseOf(region).canary;
-  const steps: RolloutStep[] = [];
-  const add = (s: Omit<RolloutStep, 'index'>) => steps.push({ ...s, index: steps.length + 1 });
+  const steps: ReleaseStep[] = [];
+  const add = (s: Omit<ReleaseStep, 'index'>) => steps.push({ ...s, index: steps.length + 1 });
 
   const canaryRegion = cfg.rollout.canaryRegion;
   const ci = index.get(canaryRegion)!;
@@ -184,12 +184,12 @@ export function applyChanges(config: Record<string, string>, changes: ConfigChan
 }
 
 /** Config after every change of steps 1..n (the state a wave's job deploys). */
-export function configThrough(config: Record<string, string>, plan: RolloutPlan, n: number): Record<string, string> {
+export function configThrough(config: Record<string, string>, plan: ReleaseSteps, n: number): Record<string, string> {
   return plan.steps.filter((s) => s.index <= n).reduce((c, s) => applyChanges(c, s.changes), config);
 }
 
 /** The commands that put `previous` back for a halted step, then deploy. */
-export function rollbackCommands(stack: string, cfg: Pick<StackConfig, 'regions'>, step: RolloutStep): string[] {
+export function rollbackCommands(stack: string, cfg: Pick<StackConfig, 'regions'>, step: ReleaseStep): string[] {
   // A cancelled `pulumi up` leaves the MIG's proactive update running: stop it first ("changes the
   // update type of the managed instance group to opportunistic", gcloud ... rolling-action stop-proactive-update).
   const cmds: string[] = step.regions.map(

@@ -5,9 +5,9 @@
  *   AdminGateSource           (here) each server's admin `GET /status` (state, connections, drain
  *                             report, lifecycleWatcher) and `GET /metrics` (sluice_heartbeat_timeouts_total,
  *                             sluice_drain_reset), presence from `GET /presence`: the local region
- *                             (app/local/region/rollout.ts), or a VM reached over IAP (the admin port listens
+ *                             (app/local/region/replace-servers.ts), or a VM reached over IAP (the admin port listens
  *                             on loopback only)
- *   CloudMonitoringGateSource (infra/rollout/sources.ts) the log-based metrics of a GCE fleet
+ *   CloudMonitoringGateSource (infra/release/sources.ts) the log-based metrics of a GCE fleet
  */
 import type { Evidence, PresenceAbsence, ServerObservation } from './gates';
 

@@ -10,12 +10,12 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { StackConfigError } from '../config';
 import { AutomationExecutor } from './automation';
-import { RolloutError } from './plan';
+import { RolloutError } from './steps';
 import { printRollout } from './print';
 import { runRollout } from './run';
 import { thresholdsFor } from './thresholds';
-import { settleMs } from '../../app/rollout/gates';
-import { AdminGateSource, AdminTarget, GateSource } from '../../app/rollout/source';
+import { settleMs } from '../../app/gated-steps/gates';
+import { AdminGateSource, AdminTarget, GateSource } from '../../app/gated-steps/source';
 import { CloudMonitoringGateSource, defaultTokenProvider, providerCredentialClash } from './sources';
 
 async function main(): Promise<number> {

@@ -4,7 +4,7 @@
  * The difference between the offline plan at <ref> and the plan of the working tree, per stack
  * (default: every Pulumi.<stack>.yaml in either tree), as a unified diff. The base tree is exported
  * with `git archive` into a temporary directory (no worktree, no index changes) and rendered by its
- * own `infra/plan/cli.ts`, so each side's plan is exactly what `npm run plan` printed at that commit.
+ * own `infra/offline-preview/cli.ts`, so each side's plan is exactly what `npm run plan` printed at that commit.
  * A side without a plan (no plan tool yet, no such stack) renders as empty; an invalid stack renders
  * as its error. Exit 0 when every working-tree stack renders, 1 otherwise.
  */
@@ -41,10 +41,14 @@ function stacksIn(dir: string): string[] {
     .filter((s): s is string => Boolean(s));
 }
 
+/** Where a tree keeps its plan CLI: today's path first, then where commits before issue 24 kept it. */
+const CLI_PATHS = ['infra/offline-preview/cli.ts', 'infra/plan/cli.ts'];
+
 /** Run that tree's own plan CLI for `stack`. */
 function planOf(tree: string, stack: string, label: string, tsx: string): Side {
-  const cli = path.join(tree, 'infra/plan/cli.ts');
-  if (!fs.existsSync(cli)) return { label, text: '', ok: true };
+  // The entry point moved (issue 24): a base commit from before the move has it at infra/plan/cli.ts.
+  const cli = CLI_PATHS.map((p) => path.join(tree, p)).find((p) => fs.existsSync(p));
+  if (!cli) return { label, text: '', ok: true };
   if (!fs.existsSync(path.join(tree, `Pulumi.${stack}.yaml`))) return { label, text: '', ok: true };
   const r = spawnSync(tsx, [cli, '--stack', stack, '--root', tree], {
     cwd: tree,

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { StackConfigError } from '../config';
-import { renderPlanOf } from './plan';
+import { renderPreviewOf } from './preview';
 import { readStackFiles } from './render';
 
 async function main(): Promise<void> {
@@ -28,7 +28,7 @@ async function main(): Promise<void> {
   const root = path.resolve(opts.root);
   const files = readStackFiles(root, opts.stack);
   if (opts.image !== undefined) files.config['sluice:image'] = opts.image;
-  const { text } = await renderPlanOf(root, opts.stack, files);
+  const { text } = await renderPreviewOf(root, opts.stack, files);
   if (opts.out) fs.writeFileSync(opts.out, text);
   else process.stdout.write(text);
 }

@@ -1,26 +1,26 @@
 /**
  * The offline plan of the GKE example stack (Pulumi.gke.yaml), compared with its reviewed copy. A
  * difference fails with the diff: review it like a `pulumi preview`, then regenerate the copy with
- *   npm run plan -- --stack gke --out test/infra/plans/gke.plan.txt
+ *   npm run plan -- --stack gke --out test/infra/previews/gke.preview.txt
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { renderPlan } from '../../infra/plan/plan';
-import { unifiedDiff } from '../../infra/plan/unified-diff';
+import { renderPreview } from '../../infra/offline-preview/preview';
+import { unifiedDiff } from '../../infra/offline-preview/unified-diff';
 
 const ROOT = path.resolve(__dirname, '../..');
-const FILE = path.join(__dirname, 'plans', 'gke.plan.txt');
+const FILE = path.join(__dirname, 'previews', 'gke.preview.txt');
 
 describe('the gke plan', () => {
   it('matches the reviewed plan, and renders the same twice', async () => {
-    const { text } = await renderPlan(ROOT, 'gke');
+    const { text } = await renderPreview(ROOT, 'gke');
     const reviewed = fs.existsSync(FILE) ? fs.readFileSync(FILE, 'utf8') : '';
     const diff = unifiedDiff(reviewed, text, `reviewed ${path.relative(ROOT, FILE)}`, 'rendered gke');
     if (diff.changed)
       throw new Error(
         `the gke plan changed. Review the diff, then: npm run plan -- --stack gke --out ${path.relative(ROOT, FILE)}\n${diff.text}`,
       );
-    expect((await renderPlan(ROOT, 'gke')).text).toBe(text);
+    expect((await renderPreview(ROOT, 'gke')).text).toBe(text);
   });
 
   it('shows what review needs: the GKE timers, one cluster, the policies, no VM, no secret in clear', () => {
@@ -41,7 +41,7 @@ describe('the gke plan', () => {
 describe('the PR preview workflow', () => {
   it('previews the gke stack with the others', () => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { parseYaml } = require('../../infra/plan/yaml') as typeof import('../../infra/plan/yaml');
+    const { parseYaml } = require('../../infra/offline-preview/yaml') as typeof import('../../infra/offline-preview/yaml');
     const wf = parseYaml(fs.readFileSync(path.join(ROOT, '.github/workflows/preview.yml'), 'utf8')) as {
       jobs: { preview: { strategy: { matrix: { stack: string[] } } } };
     };

@@ -20,18 +20,18 @@ import { gkeContractSummary } from '../gke/summary';
 import { formatOutputs, formatResources, formatValue, SECRET_MASK } from './format';
 import { readStackFiles, renderProgram, StackFiles } from './render';
 
-export interface PlanResult {
+export interface PreviewResult {
   text: string;
   files: StackFiles;
 }
 
 /** Render the stack `stack` of the Pulumi project in `root` and format it. Throws what the program throws. */
-export async function renderPlan(root: string, stack: string): Promise<PlanResult> {
-  return renderPlanOf(root, stack, readStackFiles(root, stack));
+export async function renderPreview(root: string, stack: string): Promise<PreviewResult> {
+  return renderPreviewOf(root, stack, readStackFiles(root, stack));
 }
 
 /** The plan of already-read stack files (npm run rollout renders a stack file with a config change applied). */
-export async function renderPlanOf(root: string, stack: string, files: StackFiles): Promise<PlanResult> {
+export async function renderPreviewOf(root: string, stack: string, files: StackFiles): Promise<PreviewResult> {
   // Validate first: the same parse the program does, so a broken stack fails with the rule named
   // before anything is registered.
   const cfg = parseStackConfig(files.config, new Set(files.secretKeys));

@@ -5,7 +5,7 @@
  * credentials, so it runs in .github/workflows/deploy.yml, never in this repository's tests (the
  * test double in test/rollout drives runRollout instead).
  */
-import type { ConfigChange, RolloutStep } from './plan';
+import type { ConfigChange, ReleaseStep } from './steps';
 import type { Deployed, RolloutExecutor, StepContext } from './run';
 
 export interface AutomationOptions {
@@ -29,7 +29,7 @@ export class AutomationExecutor implements RolloutExecutor {
     return outputs.releases?.value as Deployed | undefined;
   }
 
-  async apply(step: RolloutStep, changes: ConfigChange[], ctx: StepContext): Promise<void> {
+  async apply(step: ReleaseStep, changes: ConfigChange[], ctx: StepContext): Promise<void> {
     const stack = await this.select();
     for (const c of changes) {
       if (c.op === 'set') await stack.setConfig(c.path, { value: c.value }, true);

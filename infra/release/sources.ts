@@ -2,7 +2,7 @@
  * CloudMonitoringGateSource: the gates' evidence for a GCE fleet from the log-based metrics of
  * infra/components/operations.ts (names and filters from logMetricSpecs, the one home), read with
  * Cloud Monitoring's REST `projects.timeSeries.list` over `fetch` with a bearer token from an
- * injected provider (no client library: none is a dependency). The AdminGateSource (app/rollout)
+ * injected provider (no client library: none is a dependency). The AdminGateSource (app/gated-steps)
  * is the other source: the local region, or VMs over IAP.
  *
  * Per VM (resource.labels.instance_id of gce_instance, region from its zone) since the step began:
@@ -22,8 +22,8 @@
  * drains-observed.
  */
 import type { Timeouts } from '../../app/contract/timeouts';
-import type { Evidence, ServerObservation } from '../../app/rollout/gates';
-import type { GateSource } from '../../app/rollout/source';
+import type { Evidence, ServerObservation } from '../../app/gated-steps/gates';
+import type { GateSource } from '../../app/gated-steps/source';
 import { logMetricSpecs } from '../components/log-metrics';
 
 /** An OAuth 2 access token for the Monitoring API (scope monitoring.read). Called before each request. */

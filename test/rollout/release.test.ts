@@ -5,9 +5,9 @@
  */
 import { defaultTimeouts } from '../../app/contract/timeouts';
 import { parseStackConfig, ParsedStackConfig } from '../../infra/config';
-import { defaultThresholds, evaluateGates, Evidence, ServerObservation } from '../../app/rollout/gates';
-import { applyChanges, commandOf, configThrough, planRollout, rollbackCommands } from '../../infra/rollout/plan';
-import { runRollout } from '../../infra/rollout/run';
+import { defaultThresholds, evaluateGates, Evidence, ServerObservation } from '../../app/gated-steps/gates';
+import { applyChanges, commandOf, configThrough, releaseSteps, rollbackCommands } from '../../infra/release/steps';
+import { runRollout } from '../../infra/release/run';
 import { BASE_CONFIG, imageAt, toRaw } from '../infra/harness';
 import { DrainOutcome, FakeFleet } from './fake-region';
 
@@ -29,7 +29,7 @@ const cfgOf = (raw: Record<string, string>): ParsedStackConfig =>
 const TH = defaultThresholds(defaultTimeouts);
 
 describe('the rollout plan', () => {
-  const plan = planRollout('prod', cfgOf(RAW), NEW);
+  const plan = releaseSteps('prod', cfgOf(RAW), NEW);
 
   it('goes canary, promote, then the waves in config order, then finalize', () => {
     expect(plan.steps.map((s) => [s.index, s.kind, s.wave, s.regions])).toEqual([
@@ -78,12 +78,12 @@ describe('the rollout plan', () => {
 
   it('skips regions already on the release and refuses a stack-wide canary', () => {
     const partly = configThrough(RAW, plan, 3);
-    expect(planRollout('prod', cfgOf(partly), NEW).steps.map((s) => s.kind + ':' + s.regions.join())).toEqual([
+    expect(releaseSteps('prod', cfgOf(partly), NEW).steps.map((s) => s.kind + ':' + s.regions.join())).toEqual([
       'wave:asia-east1',
       'finalize:',
     ]);
     expect(() =>
-      planRollout('prod', cfgOf({ ...RAW, 'sluice:canary': JSON.stringify({ image: NEW, targetSize: 1 }), 'sluice:rollout': '{}' }), NEW),
+      releaseSteps('prod', cfgOf({ ...RAW, 'sluice:canary': JSON.stringify({ image: NEW, targetSize: 1 }), 'sluice:rollout': '{}' }), NEW),
     ).toThrow(/sluice:canary is set/);
   });
 
@@ -218,7 +218,7 @@ describe('--apply through a test double executor', () => {
     fleet = new FakeFleet({ 'us-central1': 4, 'europe-west1': 4, 'asia-east1': 4 }, OLD, outcome),
   ) => {
     const cfg = cfgOf(RAW);
-    const plan = planRollout('prod', cfg, NEW);
+    const plan = releaseSteps('prod', cfg, NEW);
     const lines: string[] = [];
     const result = await runRollout({
       plan,
@@ -290,7 +290,7 @@ describe('--apply through a test double executor', () => {
     };
     const lines: string[] = [];
     const r = await runRollout({
-      plan: planRollout('prod', cfg, NEW),
+      plan: releaseSteps('prod', cfg, NEW),
       cfg,
       executor: fleet.executor(),
       source,

@@ -1,17 +1,17 @@
 /**
  * `--apply`: run a rollout plan step by step through an executor, judging each step by its gates.
  *
- * Each step runs under app/rollout/runner.ts (the same gated step loop the local region uses):
+ * Each step runs under app/gated-steps/runner.ts (the same gated step loop the local region uses):
  * while `pulumi up` runs, the hard gates are sampled and the first bad drain aborts the step (the
  * executor cancels the update), so no later server or region is touched; afterwards the soft gates
  * settle. What is stack-specific stays here: wave jobs and their precondition, replayed config
  * changes, finalize, and a halt's commands that restore the region's previous pin (rollbackCommands).
  */
-import type { GateResult, GateThresholds } from '../../app/rollout/gates';
-import { HaltReport, printHalt as printHaltReport, runGatedStep, StepContext } from '../../app/rollout/runner';
-import type { GateSource } from '../../app/rollout/source';
+import type { GateResult, GateThresholds } from '../../app/gated-steps/gates';
+import { HaltReport, printHalt as printHaltReport, runGatedStep, StepContext } from '../../app/gated-steps/runner';
+import type { GateSource } from '../../app/gated-steps/source';
 import type { RegionRelease, StackConfig } from '../config';
-import { ConfigChange, RolloutPlan, RolloutStep, rollbackCommands } from './plan';
+import { ConfigChange, ReleaseSteps, ReleaseStep, rollbackCommands } from './steps';
 
 export type { StepContext };
 
@@ -21,11 +21,11 @@ export interface RolloutExecutor {
   /** The releases the deployed stack runs (its `releases` output); undefined if unknown. */
   deployed(): Promise<Deployed | undefined>;
   /** Make `changes` to the stack config and deploy (pulumi up). */
-  apply(step: RolloutStep, changes: ConfigChange[], ctx: StepContext): Promise<void>;
+  apply(step: ReleaseStep, changes: ConfigChange[], ctx: StepContext): Promise<void>;
 }
 
 export interface RunOptions {
-  plan: RolloutPlan;
+  plan: ReleaseSteps;
   cfg: Pick<StackConfig, 'regions'>;
   executor: RolloutExecutor;
   source: GateSource;
@@ -40,7 +40,7 @@ export interface RunOptions {
 }
 
 export interface Halt {
-  step: RolloutStep;
+  step: ReleaseStep;
   gates: GateResult[];
   error?: string;
   rollback: string[];
@@ -59,7 +59,7 @@ const sameRelease = (a: Omit<RegionRelease, 'region'> | undefined, b: Omit<Regio
   Number(a.canary?.targetSize ?? 0) === Number(b.canary?.targetSize ?? 0);
 
 /** A wave's job may run only when every earlier step is deployed and nothing later was deployed ahead. */
-export function checkWavePrecondition(plan: RolloutPlan, wave: string, deployed: Deployed | undefined): string[] {
+export function checkWavePrecondition(plan: ReleaseSteps, wave: string, deployed: Deployed | undefined): string[] {
   const first = plan.steps.find((s) => s.wave === wave);
   if (!first) return [`wave ${wave} is not in the plan (waves: ${plan.waves.join(', ') || 'none: every region runs the release'})`];
   if (!deployed)

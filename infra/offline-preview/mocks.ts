@@ -50,7 +50,7 @@ export function mockRandomPassword(project: string, name: string, length: number
   return out.slice(0, length);
 }
 
-export class PlanMocks implements pulumi.runtime.Mocks {
+export class PreviewMocks implements pulumi.runtime.Mocks {
   constructor(private readonly project: string) {}
 
   newResource(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult {

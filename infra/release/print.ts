@@ -1,17 +1,17 @@
 /**
  * The printed rollout plan: per step the exact config commands, the offline plan diff they cause
- * (infra/plan rendering + unified diff: the same text `npm run plan:diff` shows) and the gate to pass.
+ * (infra/offline-preview rendering + unified diff: the same text `npm run plan:diff` shows) and the gate to pass.
  */
 import { parseStackConfig, ParsedStackConfig } from '../config';
-import { renderPlanOf } from '../plan/plan';
-import { readStackFiles, StackFiles } from '../plan/render';
-import { unifiedDiff } from '../plan/unified-diff';
-import { gateLines, GateThresholds } from '../../app/rollout/gates';
+import { renderPreviewOf } from '../offline-preview/preview';
+import { readStackFiles, StackFiles } from '../offline-preview/render';
+import { unifiedDiff } from '../offline-preview/unified-diff';
+import { gateLines, GateThresholds } from '../../app/gated-steps/gates';
 import type { ResolvedThresholds } from './thresholds';
-import { applyChanges, commandOf, planRollout, RolloutPlan } from './plan';
+import { applyChanges, commandOf, releaseSteps, ReleaseSteps } from './steps';
 
 export interface PrintedRollout {
-  plan: RolloutPlan;
+  plan: ReleaseSteps;
   thresholds: GateThresholds;
   cfg: ParsedStackConfig;
   files: StackFiles;
@@ -38,7 +38,7 @@ export async function printRollout(
   const cfg = parseStackConfig(files.config, new Set(files.secretKeys));
   // The release must pass the same image rule as any pin: validate it as sluice:image would be.
   parseStackConfig({ ...files.config, 'sluice:image': release }, new Set(files.secretKeys));
-  const plan = planRollout(stack, cfg, release);
+  const plan = releaseSteps(stack, cfg, release);
   const resolved = thresholds(cfg);
   const th = resolved.thresholds;
   const lines = [
@@ -49,10 +49,10 @@ export async function printRollout(
   ];
   const diffs: PrintedRollout['diffs'] = [];
   let config = files.config;
-  let before = (await renderPlanOf(root, stack, files)).text;
+  let before = (await renderPreviewOf(root, stack, files)).text;
   for (const step of plan.steps) {
     config = applyChanges(config, step.changes);
-    const after = (await renderPlanOf(root, stack, { ...files, config })).text;
+    const after = (await renderPreviewOf(root, stack, { ...files, config })).text;
     const diff = unifiedDiff(before, after, `plan ${stack} before step ${step.index}`, `plan ${stack} after step ${step.index}`);
     diffs.push({ index: step.index, added: diff.added, removed: diff.removed, text: diff.text });
     lines.push(`== step ${step.index} (${step.wave}): ${step.title}`, 'config:');

@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import * as pulumi from '@pulumi/pulumi';
-import { PlanMocks } from './mocks';
+import { PreviewMocks } from './mocks';
 import { readYamlFile } from './yaml';
 
 export interface RenderedResource {
@@ -48,7 +48,7 @@ export interface RenderOptions {
 /** The SDK's RPC drain (exported at runtime, @internal in the typings): resolves when every registration is done. */
 function waitForRPCs(): Promise<void> {
   const fn = (pulumi.runtime as unknown as { waitForRPCs?: () => Promise<void> }).waitForRPCs;
-  if (!fn) throw new Error('@pulumi/pulumi no longer exports runtime.waitForRPCs; update infra/plan/render.ts');
+  if (!fn) throw new Error('@pulumi/pulumi no longer exports runtime.waitForRPCs; update infra/offline-preview/render.ts');
   return fn();
 }
 
@@ -72,7 +72,7 @@ interface RegisterRequest {
  */
 export async function renderProgram(program: () => unknown, opts: RenderOptions): Promise<RenderedStack> {
   const cloudProject = opts.cloudProject ?? readProjectId(opts.config, opts.project);
-  const mocks = new PlanMocks(cloudProject);
+  const mocks = new PreviewMocks(cloudProject);
   const resources: RenderedResource[] = [];
   let current: RenderedResource | undefined;
 

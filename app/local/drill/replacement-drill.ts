@@ -1,15 +1,15 @@
 /**
  * `npm run drill -- --rollout [--release good|skip-drain] [--quick]`: a local region (3 servers
  * behind the balancer, a fleet of peers), one release rolled out through the rollout controller
- * (rollout.ts: the gates and gated step loop of `npm run rollout -- --apply`), then the region stops.
+ * (region/replace-servers.ts: the gates and gated step loop of `npm run rollout -- --apply`), then the region stops.
  * Exit 0 when the rollout passed every gate, 3 when it halted (as `npm run rollout`), 2 on failure.
  */
 import type { LocalBalancerKind } from '../lb/load-balancer';
 import { BackplaneKind, startRegion } from '../region/region';
-import { LocalRelease, rolloutLocal } from '../region/rollout';
+import { LocalRelease, rolloutLocal } from '../region/replace-servers';
 import { regionTimeouts } from '../region/timeouts';
 
-export interface RolloutDrillOptions {
+export interface ReplacementDrillOptions {
   release: LocalRelease;
   quick: boolean;
   peers: number;
@@ -21,7 +21,7 @@ export interface RolloutDrillOptions {
   log(line: string): void;
 }
 
-export async function runRolloutDrill(o: RolloutDrillOptions): Promise<number> {
+export async function runReplacementDrill(o: ReplacementDrillOptions): Promise<number> {
   const region = await startRegion({
     servers: 3,
     peers: o.peers,
