@@ -124,7 +124,6 @@ async function variant(redisUrl: string, restartJitterMs: number): Promise<Varia
             timeouts: { client: { restartJitterMs } },
             // The light fleet's own fields (the SDK fleet reads the timeouts above).
             restartJitterMs,
-            retryMs: defaultTimeouts.client.reconnectBaseMs,
             settleMs: 20_000,
           },
           'ready',

@@ -15,6 +15,8 @@
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { signToken } from '../../app/auth/token';
+import { fullJitterMs, parseRetryAfterMs, restartDelayMs, retryAfterDelayMs } from '../../app/client/backoff';
+import { defaultTimeouts, Timeouts } from '../../app/contract/timeouts';
 import type { FleetSummary } from '../../app/peer/fleet';
 import { authTokenSubprotocols, CLOSE } from '../../app/protocol/phoenix';
 
@@ -28,8 +30,6 @@ export interface LightStart {
   intervalMs: number;
   secret: string;
   restartJitterMs: number;
-  /** Reconnect delay after any other close (no server told us where to go). */
-  retryMs: number;
   settleMs: number;
 }
 
@@ -51,6 +51,13 @@ class LightPeer {
   /** Numbered signals not yet acknowledged: sent on this socket (by ref) or waiting for a join. */
   readonly inFlight = new Map<string, number>();
   readonly unsent: number[] = [];
+  /** When each number was first handed to send (the outbox gives up after client.outboxMaxAgeMs). */
+  readonly sentAt: number[] = [];
+  /** Failed attempts since the last join (the backoff's exponent). */
+  failures = 0;
+  /** Retry-After of the last refused upgrade (503), ms. */
+  retryAfterMs?: number;
+  joinedOnce = false;
   /** Times each of the partner's numbers arrived (index n). */
   readonly got: number[] = [];
   lostAt?: number;
@@ -60,7 +67,7 @@ class LightPeer {
   readonly joinMs: number[] = [];
   sending?: NodeJS.Timeout;
   stats = { sent: 0, acked: 0, failed: 0, received: 0, duplicated: 0, reconnects: 0, replayed: 0, historyGaps: 0 };
-  readonly failures: Record<string, number> = {};
+  readonly refusals: Record<string, number> = {};
   readonly statuses = { delivered: 0, stored: 0, duplicate: 0 };
   readonly gapsMs: number[] = [];
   stopped = false;
@@ -71,6 +78,7 @@ class LightPeer {
     readonly partner: string,
     private readonly token: string,
     private readonly cfg: LightStart,
+    private readonly t: Timeouts['client'],
     private readonly onFirstJoin: () => void,
   ) {
     this.topic = `peer:${id}`;
@@ -89,6 +97,11 @@ class LightPeer {
       ws.send(`["${JOIN_REF}","0","${this.topic}","phx_join",{"last_seq":${this.lastSeq ?? 'null'}}]`);
     });
     ws.on('message', (raw: Buffer) => this.onFrame(raw.toString()));
+    // A refused upgrade (503 while draining, not ready or at capacity): its Retry-After is honoured.
+    ws.on('unexpected-response', (_req, res) => {
+      this.retryAfterMs = parseRetryAfterMs(res.headers['retry-after']);
+      ws.terminate();
+    });
     ws.on('error', () => undefined); // a close follows
     ws.on('close', (code: number) => this.onClose(code));
   }
@@ -119,11 +132,18 @@ class LightPeer {
       }
       this.lostAt = undefined;
       this.joined = true;
-      // The outbox: what was in flight on the old socket, then what waited, in order (same ids: deduped).
+      this.joinedOnce = true;
+      this.failures = 0;
+      // The outbox: what was in flight on the old socket, then what waited, in order (same ids:
+      // deduped), except what is older than client.outboxMaxAgeMs, which the SDK rejects as expired.
       const again = [...this.inFlight.values(), ...this.unsent].sort((a, b) => a - b);
       this.inFlight.clear();
       this.unsent.length = 0;
-      for (const n of again) this.transmit(n);
+      const now = performance.now();
+      for (const n of again) {
+        if (now - this.sentAt[n] > this.t.outboxMaxAgeMs) this.fail('expired');
+        else this.transmit(n);
+      }
       if (first) this.onFirstJoin();
       return;
     }
@@ -138,23 +158,33 @@ class LightPeer {
       const reason = String(response.reason);
       // A refusal the SDK retries (the server could not take it now) goes back in the outbox.
       if (reason === 'backplane_unavailable' || reason === 'overloaded') this.unsent.push(n);
-      else {
-        this.stats.failed++;
-        this.failures[reason] = (this.failures[reason] ?? 0) + 1;
-      }
+      else this.fail(reason);
     }
   }
 
+  private fail(reason: string): void {
+    this.stats.failed++;
+    this.refusals[reason] = (this.refusals[reason] ?? 0) + 1;
+  }
+
+  /**
+   * The SDK's reconnect policy (app/client/backoff.ts): after a 1012/1001 within the restart jitter,
+   * after a 503 its Retry-After plus that jitter, after anything else full-jitter exponential
+   * backoff. Once joined, a peer moves on to the next server; before its first join it stays on
+   * the first (the benchmark starts every peer on server A).
+   */
   private onClose(code: number): void {
     if (this.joined) this.lostAt = performance.now();
     this.joined = false;
     this.ws = undefined;
     if (this.stopped) return;
     this.stats.reconnects++;
-    // The next server, as the SDK rotates: after a 1012 "reconnect elsewhere" within the contract's
-    // jitter, after any other close (a refused upgrade, a reset) after the reconnect base delay.
-    this.url++;
-    const delay = code === CLOSE.serviceRestart ? Math.random() * this.cfg.restartJitterMs : this.cfg.retryMs;
+    if (this.joinedOnce) this.url++;
+    let delay: number;
+    if (code === CLOSE.serviceRestart || code === 1001) delay = restartDelayMs(this.t, Math.random);
+    else if (this.retryAfterMs !== undefined) delay = retryAfterDelayMs(this.retryAfterMs, this.t, Math.random);
+    else delay = fullJitterMs(this.failures++, this.t, Math.random);
+    this.retryAfterMs = undefined;
     setTimeout(() => this.connect(), delay);
   }
 
@@ -162,6 +192,7 @@ class LightPeer {
     const tick = () => {
       const n = this.nextN++;
       this.stats.sent++;
+      this.sentAt[n] = performance.now();
       if (this.joined) this.transmit(n);
       else this.unsent.push(n);
     };
@@ -210,6 +241,7 @@ async function start(m: LightStart): Promise<void> {
     const partner = client ? `${m.prefix}-g-${k < m.count >> 1 ? k : 0}` : `${m.prefix}-c-${k}`;
     return { id, partner: m.count === 1 ? id : partner, kind: client ? ('client' as const) : ('gateway' as const) };
   });
+  const t: Timeouts['client'] = { ...defaultTimeouts.client, restartJitterMs: m.restartJitterMs };
   let joinedOnce = 0;
   let allJoined!: () => void;
   const ready = new Promise<void>((r) => (allJoined = r));
@@ -221,7 +253,7 @@ async function start(m: LightStart): Promise<void> {
     const batch = specs.slice(i, i + m.chunk);
     const tokens = await Promise.all(batch.map((s) => signToken(m.secret, { sub: s.id, kind: s.kind }, 24 * 3600)));
     batch.forEach((s, j) => {
-      const p = new LightPeer(s.id, s.partner, tokens[j], m, () => {
+      const p = new LightPeer(s.id, s.partner, tokens[j], m, t, () => {
         maybeStart(p);
         const q = byId.get(p.partner);
         if (q) maybeStart(q);
@@ -254,7 +286,7 @@ async function stop(): Promise<LightSummary> {
   const failures: Record<string, number> = {};
   const statuses = { delivered: 0, stored: 0, duplicate: 0 };
   for (const p of peers) {
-    for (const [k, v] of Object.entries(p.failures)) failures[k] = (failures[k] ?? 0) + v;
+    for (const [k, v] of Object.entries(p.refusals)) failures[k] = (failures[k] ?? 0) + v;
     for (const k of Object.keys(statuses) as Array<keyof typeof statuses>) statuses[k] += p.statuses[k];
   }
   const sent = sum((p) => p.stats.sent);
