@@ -34,6 +34,8 @@ export interface LightStart {
 }
 
 const JOIN_REF = '1';
+/** Why sockets ended, by close code or refused upgrade status (printed while the fleet joins). */
+const ends: Record<string, number> = {};
 
 /** The drill fleet's summary, and the two halves of the reconnect gap. */
 export interface LightSummary extends FleetSummary {
@@ -100,6 +102,7 @@ class LightPeer {
     // A refused upgrade (503 while draining, not ready or at capacity): its Retry-After is honoured.
     ws.on('unexpected-response', (_req, res) => {
       this.retryAfterMs = parseRetryAfterMs(res.headers['retry-after']);
+      ends[`http_${res.statusCode}`] = (ends[`http_${res.statusCode}`] ?? 0) + 1;
       ws.terminate();
     });
     ws.on('error', () => undefined); // a close follows
@@ -178,6 +181,7 @@ class LightPeer {
     this.joined = false;
     this.ws = undefined;
     if (this.stopped) return;
+    ends[code] = (ends[code] ?? 0) + 1;
     this.stats.reconnects++;
     if (this.joinedOnce) this.url++;
     let delay: number;
@@ -265,7 +269,11 @@ async function start(m: LightStart): Promise<void> {
     });
     if (i + m.chunk < specs.length) await new Promise((r) => setTimeout(r, m.rampMs));
   }
-  await ready;
+  const progress = setInterval(
+    () => process.stderr.write(`light fleet ${m.prefix}: ${joinedOnce} of ${m.count} joined; socket ends ${JSON.stringify(ends)}\n`),
+    15_000,
+  );
+  await ready.finally(() => clearInterval(progress));
 }
 
 function percentiles(xs: number[]): FleetSummary['gapMs'] {
