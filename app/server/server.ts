@@ -430,18 +430,10 @@ function refuse(socket: Socket, status: number, text: string, headers: Record<st
   socket.end(`${lines.join('\r\n')}\r\n\r\n`);
 }
 
-/**
- * Accept queue of each listener. Node's default is 511; a drain moves a whole server's peers here in
- * one drain window (10k in 10 s on bench/drain.ts), and a full queue drops SYNs, which the peer
- * retransmits only after 1, 3, 7, 15, 31 s: the reconnect gap's tail. The kernel caps it at
- * net.core.somaxconn (4096 on current Linux).
- */
-const LISTEN_BACKLOG = 4096;
-
 function listen(server: http.Server, port: number, host: string): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
+    server.listen(port, host, () => {
       server.off('error', reject);
       resolve();
     });
