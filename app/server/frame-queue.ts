@@ -21,6 +21,7 @@ import {
   scanFrame,
   SIGNAL_EVENT,
 } from '../protocol/phoenix';
+import { heartbeatReplyFrame } from './beats';
 import { ConnectionEndings } from './endings';
 import { currentTurn, PreparedSignal, prepareSignal, resumeAfterTurn, spendProcessTurn, TURN_BYTES } from './inbound';
 import { ByteRate, TokenBucket } from './rate-limit';
@@ -69,6 +70,12 @@ export abstract class FrameQueue extends ConnectionEndings {
     }
     if (isBinary) {
       this.closeWith(CLOSE.unsupportedData, 'binary_frame', 'binary frames are not supported');
+      return;
+    }
+    // A plain heartbeat (nearly every frame of an idle connection) is answered from its bytes (beats.ts).
+    const beat = heartbeatReplyFrame(data);
+    if (beat) {
+      this.sendFrame(beat);
       return;
     }
     // Before parsing: a frame of more values than any signal may carry is refused unparsed.
