@@ -1,7 +1,7 @@
 /**
  * npm run plan -- --stack dev [--root <dir>] [--out <file>] [--image <repo>@sha256:<digest>]
  *
- * Prints the deterministic offline plan of a stack (see plan.ts). Exit 1 when the stack is invalid
+ * Prints the deterministic offline plan of a stack (see preview.ts). Exit 1 when the stack is invalid
  * (the broken key or contract rule is named on stderr), 2 on any other failure.
  */
 import fs from 'node:fs';
