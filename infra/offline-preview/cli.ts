@@ -7,16 +7,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
+import { exitQuietlyOnClosedPipe } from '../cli-stdout';
 import { StackConfigError } from '../config';
 import { renderPreviewOf } from './preview';
 import { readStackFiles } from './render';
 
 async function main(): Promise<void> {
-  // `npm run plan | head` closes the pipe early: not an error.
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(0);
-    throw err;
-  });
+  exitQuietlyOnClosedPipe();
   const cmd = new Command('plan')
     .description('Render the Pulumi program offline (mocks) and print a deterministic plan')
     .requiredOption('-s, --stack <name>', 'stack name (reads Pulumi.<name>.yaml)')
