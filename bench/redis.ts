@@ -1,61 +1,148 @@
 /**
- * Benchmark: two servers and one Redis, side by side. 100 pairs, each pair split across the two
- * servers (peer a on server 1, peer b on server 2), so every signal crosses Redis: sluice's Redis
- * backplane (one Lua script per signal: dedupe, seq, history, inbox; the owner acks back) vs
- * Socket.IO with `@socket.io/redis-streams-adapter` (on ioredis) on the same redis-server.
- * Relay p99 at fixed rates (interleaved rounds, medians), then the ceiling (p99 < 500 ms).
+ * Benchmark: two servers and Redis, side by side in one run. 100 pairs, each pair split across the
+ * two servers (peer a on server 1, peer b on server 2), so every signal crosses Redis. Systems:
+ *   - sluice on one Redis primary (SLUICE_REDIS_URL);
+ *   - sluice on a Redis Cluster of one primary (SLUICE_REDIS_CLUSTER, every slot on one node);
+ *   - sluice on a local 3-primary + 3-replica cluster (test/helpers/redis-cluster.ts);
+ *   - Socket.IO with `@socket.io/redis-streams-adapter` on the same single Redis;
+ *   - sluice on ONE server, both peers of a pair on it, no Redis: the single-server reference.
+ * Each session: start the servers, open the pairs, then warm up until a whole pass of signals is
+ * answered without `backplane_unavailable` (a fresh Redis holds the backplane in its recovery window,
+ * and the load generator does not retry), then rising rates in the same warm session until p99
+ * passes 500 ms. The fixed-rate rows of the table and the ceiling are the same measurements, so they
+ * cannot disagree. Per step: server CPU (both servers), CPU of every redis-server process
+ * (/proc/<pid>/stat) and its commands (INFO commandstats), each divided by the signals offered.
  *
- * Run: npx tsx bench/redis.ts [--rounds 2] [--rates 2000,5000]
+ * Run: npx tsx bench/redis.ts [--rounds 2] [--rates 2000,5000,10000,15000,20000] [--pairs 100]
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startRedis } from '../app/local/region/redis';
-import { LoadGen, measureRelay, RelayFigures } from './lib/loadgen-handle';
-import { machine, median, ms, ratio, run, table, writeResults } from './lib/report';
-import { RunningSystem, startSystem, SYSTEM_LABEL } from './lib/systems';
+import { RedisCluster } from '../test/helpers/redis-cluster';
+import { LoadGen, measureRelay } from './lib/loadgen-handle';
+import { READINESS_PATH } from '../app/protocol/endpoints';
+import { machine, run, sleep, writeResults } from './lib/report';
+import { BenchSystem, Step, SYSTEMS, renderRedisReport } from './lib/redis-report';
+import { attachNodes, delta, detach, RedisNode, sample } from './lib/redis-stats';
+import { RunningSystem, startSystem } from './lib/systems';
 
-type Name = 'sluice' | 'socketio';
 const args = process.argv.slice(2);
-const ROUNDS = (() => {
-  const i = args.indexOf('--rounds');
-  return i >= 0 ? Number(args[i + 1]) : 2;
-})();
-const PAIRS = 100;
-const RATES = (() => {
-  const i = args.indexOf('--rates');
-  return i >= 0 ? args[i + 1].split(',').map(Number) : [2_000, 5_000];
-})();
-const CEILING_RATES = [5_000, 10_000, 15_000, 20_000];
+const arg = (name: string): string | undefined => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const ROUNDS = Number(arg('rounds') ?? 2);
+/**
+ * Pairs (each split across the servers). sluice runs a connection's signals one at a time, each
+ * waiting for its `ok` (app/server/frame-queue.ts), so at R msg/s each of the 2 x PAIRS senders must
+ * get its `ok` within 2 x PAIRS / R (40 ms at 5k/s with 100 pairs) or its queue grows without end:
+ * `--pairs` shows how much of a ceiling is that per-connection bound rather than CPU.
+ */
+const PAIRS = Number(arg('pairs') ?? 100);
+const STEP_RATES = (arg('rates') ?? '2000,5000,10000,15000,20000').split(',').map(Number);
+/** The rows of the side-by-side table: the first two steps. The one-server reference runs only these. */
+const TABLE_RATES = STEP_RATES.slice(0, 2);
 const CEILING_P99_MS = 500;
-const SYSTEMS: Name[] = ['sluice', 'socketio'];
+const WARMUP_MS = 1_000;
+const DURATION_MS = 3_000;
+/** Warm-up passes: 1 s at 1k/s each, until one has no refusal (bounded). */
+const WARM_PASS_RATE = 1_000;
+const WARM_LIMIT_MS = 40_000;
+/** A step whose load generator ran this late behind its schedule measured the generator, not the system. */
+const GENERATOR_LAG_MS = 100;
 
-async function session(
-  name: Name,
-  redisUrl: string,
-  fn: (measure: (rate: number, durationMs?: number) => Promise<RelayFigures>) => Promise<void>,
-): Promise<void> {
+interface Backend {
+  env: Record<string, string>;
+  redisUrl?: string;
+  nodes: RedisNode[];
+}
+
+async function untilReady(port: number, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}${READINESS_PATH}`);
+      if (r.ok) return;
+      last = `${r.status} ${await r.text()}`;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await sleep(100);
+  }
+  throw new Error(`server :${port} not ready within ${timeoutMs} ms (${last})`);
+}
+
+async function session(sys: BenchSystem, backend: Backend, round: number, steps: Step[]): Promise<{ warmMs: number }> {
   const servers: RunningSystem[] = [];
   const gens: LoadGen[] = [];
+  const name = sys === 'socketio' ? 'socketio' : 'sluice';
   try {
-    // Fresh server ids per session: a server id that a stopped server held stays claimed on the
-    // shared Redis until its liveness expires, and a new process with it is refused (by design).
-    const run = `${name}-${Date.now().toString(36)}`;
-    servers.push(await startSystem(name, { redisUrl, serverId: `${run}-a` }), await startSystem(name, { redisUrl, serverId: `${run}-b` }));
+    // Fresh server ids per session: a stopped server's id stays claimed on Redis until its liveness expires.
+    const run = `${sys}-${round}-${Date.now().toString(36)}`;
+    const nServers = sys === 'one-server' ? 1 : 2;
+    for (let i = 0; i < nServers; i++)
+      servers.push(await startSystem(name, { redisUrl: backend.redisUrl, env: backend.env, serverId: `${run}-${i}` }));
+    // A sluice server refuses upgrades (503) until it has reached its backplane: on a cluster that is
+    // 18 cluster clients (command, sub, one reader per bucket), so wait for /readyz on each.
+    if (name === 'sluice') await Promise.all(servers.map((s) => untilReady(s.port)));
     gens.push(await LoadGen.start(), await LoadGen.start());
     const pairsByGen: Array<Array<[string, string]>> = [[], []];
     for (let k = 0; k < PAIRS; k++) pairsByGen[k % 2].push([`${run}-a${k}`, `${run}-b${k}`]);
+    if (pairsByGen.some((p) => p.length % 2)) throw new Error('--pairs must be a multiple of 4 (an even count per generator)');
     for (const [g, pairs] of pairsByGen.entries()) {
-      for (const [side, srv] of servers.entries()) {
-        const o = await gens[g].open(
-          name,
-          srv.port,
-          pairs.map((p) => p[side]),
-        );
-        if (o.failed > 0) throw new Error(`${name}: ${o.failed} connections failed: ${o.firstError}`);
+      for (const side of [0, 1]) {
+        // The generator makes the i-th id of a list a client (even i) or a gateway (odd i), and only
+        // client<->gateway may signal (the default policy): side b lists each two pairs swapped
+        // (b1 b0 b3 b2 ...), so b_k gets the other kind than a_k.
+        const ids = pairs.map((p, i) => (side === 0 ? p[0] : pairs[i ^ 1][1]));
+        const o = await gens[g].open(name, servers[side % nServers].port, ids);
+        if (o.failed > 0) throw new Error(`${sys}: ${o.failed} connections failed: ${o.firstError}`);
       }
     }
-    await fn((rate, durationMs = 4_000) => measureRelay(servers, gens, pairsByGen, { rate, warmupMs: 1_500, durationMs }));
+    // Warm-up: the recovery window of a fresh Redis (publishes answered backplane_unavailable, as
+    // test/backplane/helpers.ts untilPresenceSettled waits out), JIT, connection buffers.
+    const w0 = Date.now();
+    for (;;) {
+      const r = await measureRelay(servers, gens, pairsByGen, { rate: WARM_PASS_RATE, warmupMs: 0, durationMs: 1_000 });
+      // Refusals are the recovery window; "missing" on a loaded machine is only lateness (3 s settle),
+      // so a pass with refusals is repeated, one merely late is not.
+      if (r.nacked === 0) break;
+      if (Date.now() - w0 > WARM_LIMIT_MS)
+        throw new Error(`${sys}: still refusing after ${WARM_LIMIT_MS} ms of warm-up (${r.nacked} refused, ${r.missing} missing)`);
+    }
+    const warmMs = Date.now() - w0;
+    for (const rate of sys === 'one-server' ? TABLE_RATES : STEP_RATES) {
+      const before = await sample(backend.nodes);
+      const t0 = Date.now();
+      const r = await measureRelay(servers, gens, pairsByGen, { rate, warmupMs: WARMUP_MS, durationMs: DURATION_MS });
+      const nodes = delta(before, await sample(backend.nodes));
+      const wallMs = Date.now() - t0;
+      const offered = (rate * (WARMUP_MS + DURATION_MS)) / 1000;
+      const sum = (f: (n: (typeof nodes)[number]) => number, only?: 'primary') =>
+        nodes.filter((n) => !only || n.role === only).reduce((s, n) => s + f(n), 0);
+      const step: Step = {
+        system: sys,
+        round,
+        ...r,
+        wallMs,
+        redisCpuUsPerSignal: nodes.length ? sum((n) => n.cpuUs) / offered : NaN,
+        redisPrimaryCpuUsPerSignal: nodes.length ? sum((n) => n.cpuUs, 'primary') / offered : NaN,
+        commandsPerSignal: nodes.length ? sum((n) => n.calls, 'primary') / offered : NaN,
+        scriptsPerSignal: nodes.length ? sum((n) => n.scripts, 'primary') / offered : NaN,
+        nodes: nodes.map((n) => ({ port: n.port, role: n.role, cpuUs: n.cpuUs, calls: n.calls })),
+        generatorBound: r.loadgenLagMaxMs > GENERATOR_LAG_MS,
+      };
+      steps.push(step);
+      process.stderr.write(
+        `redis r${round + 1} ${sys} ${rate}/s: p99 ${r.p99Ms.toFixed(1)} ms, server ${r.cpuUsPerSignal.toFixed(0)} us/signal, ` +
+          `redis ${step.redisCpuUsPerSignal.toFixed(0)} us/signal, ${step.commandsPerSignal.toFixed(1)} cmds/signal, ` +
+          `missing ${r.missing}, refused ${r.nacked}, generator lag ${r.loadgenLagMaxMs.toFixed(0)} ms\n`,
+      );
+      if (!(r.p99Ms < CEILING_P99_MS) || r.missing > r.sent * 0.01) break;
+    }
+    return { warmMs };
   } finally {
     await Promise.all(gens.map((g) => g.stop()));
     await Promise.all(servers.map((s) => s.stop()));
@@ -65,89 +152,77 @@ async function session(
 async function main(): Promise<void> {
   const m = machine();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-redis-'));
-  const redis = await startRedis(dir);
-  const runs: Record<string, RelayFigures[]> = {};
-  const ceiling: Record<Name, { ceiling: number; steps: RelayFigures[] }> = {
-    sluice: { ceiling: 0, steps: [] },
-    socketio: { ceiling: 0, steps: [] },
-  };
+  const single = await startRedis(dir);
+  const clusters: RedisCluster[] = [];
+  const steps: Step[] = [];
+  const warm: Record<string, number[]> = {};
+  const failures: string[] = [];
+  const allNodes: RedisNode[] = [];
   try {
+    const c1 = await RedisCluster.start({ primaries: 1, replicas: 0 });
+    clusters.push(c1);
+    const c3 = await RedisCluster.start({ primaries: 3, replicas: 1 });
+    clusters.push(c3);
+    const singleNodes = await attachNodes([Number(new URL(single.url).port)]);
+    const c1Nodes = await attachNodes(c1.nodes.map((n) => n.port));
+    const c3Nodes = await attachNodes(c3.nodes.map((n) => n.port));
+    allNodes.push(...singleNodes, ...c1Nodes, ...c3Nodes);
+    const backends: Record<BenchSystem, Backend> = {
+      sluice: { env: {}, redisUrl: single.url, nodes: singleNodes },
+      'sluice-c1': { env: { SLUICE_REDIS_CLUSTER: c1.seedText }, nodes: c1Nodes },
+      'sluice-c3': { env: { SLUICE_REDIS_CLUSTER: c3.seedText }, nodes: c3Nodes },
+      socketio: { env: {}, redisUrl: single.url, nodes: singleNodes },
+      'one-server': { env: {}, nodes: [] },
+    };
     for (let round = 0; round < ROUNDS; round++) {
-      for (const name of round % 2 ? [...SYSTEMS].reverse() : SYSTEMS) {
-        await session(name, redis.url, async (measure) => {
-          for (const rate of RATES) {
-            const r = await measure(rate);
-            (runs[`${name}@${rate}`] ??= []).push(r);
-            process.stderr.write(
-              `redis round ${round + 1} ${name} ${rate}/s: p99 ${ms(r.p99Ms)} ack p99 ${ms(r.ackP99Ms)} cpu/signal ${r.cpuUsPerSignal.toFixed(0)} us missing ${r.missing}\n`,
-            );
-          }
-        });
+      // Interleaved: each round starts one system later (A B C D E, B C D E A, ...).
+      const order = SYSTEMS.map((_, i) => SYSTEMS[(i + round) % SYSTEMS.length]);
+      for (const sys of order) {
+        // One system failing (a server that never got ready, a warm-up that never stopped refusing)
+        // is reported in the results; the others still run.
+        try {
+          (warm[sys] ??= []).push((await session(sys, backends[sys], round, steps)).warmMs);
+        } catch (err) {
+          failures.push(`${sys} round ${round + 1}: ${(err as Error).message}`);
+          process.stderr.write(`redis: ${sys} round ${round + 1} failed: ${(err as Error).message}\n`);
+        }
       }
     }
-    for (const name of SYSTEMS) {
-      await session(name, redis.url, async (measure) => {
-        for (const rate of CEILING_RATES) {
-          const r = await measure(rate, 3_000);
-          ceiling[name].steps.push(r);
-          process.stderr.write(`redis ceiling ${name} ${rate}/s: p99 ${ms(r.p99Ms)} delivered ${r.delivered}/${r.sent}\n`);
-          if (!(r.p99Ms < CEILING_P99_MS) || r.missing > r.sent * 0.01) break;
-          ceiling[name].ceiling = rate;
-        }
-      });
-    }
   } finally {
-    await redis.stop();
+    await detach(allNodes);
+    await Promise.all(clusters.map((c) => c.destroy()));
+    await single.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  const med = (n: Name, rate: number, f: (r: RelayFigures) => number) => median((runs[`${n}@${rate}`] ?? []).map(f));
-  const us = (x: number) => (Number.isFinite(x) ? `${x.toFixed(0)} us` : 'n/a');
-  const rate = (x: number) => (x > 0 ? `${x / 1000}k/s` : `< ${CEILING_RATES[0] / 1000}k/s`);
-  const rows: Array<Array<string | number>> = [];
-  for (const r of RATES) {
-    for (const [label, f, fmt] of [
-      ['delivery p50', (x: RelayFigures) => x.p50Ms, (v: number) => ms(v, 2)],
-      ['delivery p99', (x: RelayFigures) => x.p99Ms, (v: number) => ms(v, 2)],
-      ['ack p99', (x: RelayFigures) => x.ackP99Ms, (v: number) => ms(v, 2)],
-      ['CPU per signal (both servers)', (x: RelayFigures) => x.cpuUsPerSignal, us],
-      ['not delivered (worst run)', (x: RelayFigures) => x.missing, String],
-    ] as Array<[string, (x: RelayFigures) => number, (v: number) => string]>) {
-      const worst = label.startsWith('not');
-      const v = (n: Name) => (worst ? Math.max(...(runs[`${n}@${r}`] ?? []).map(f)) : med(n, r, f));
-      rows.push([`${label} at ${r / 1000}k msg/s`, fmt(v('sluice')), fmt(v('socketio')), worst ? '' : ratio(v('sluice'), v('socketio'))]);
-    }
-  }
-  rows.push([
-    `highest offered rate with p99 < ${CEILING_P99_MS} ms`,
-    rate(ceiling.sluice.ceiling),
-    rate(ceiling.socketio.ceiling),
-    ratio(ceiling.sluice.ceiling, ceiling.socketio.ceiling),
-  ]);
-  const md = [
-    '# Two servers + Redis benchmark',
-    '',
-    `${PAIRS} pairs, each split across two servers in their own processes (every signal crosses Redis), one redis-server (${'loopback'}, no persistence);`,
-    `~120 B signals both ways, open loop, 2 load-generator processes; ${ROUNDS} interleaved round(s) of 1.5 s warm-up + 4 s measured per rate; medians.`,
-    'sluice: its Redis backplane (dedupe, seq, history and routing in one Lua script per signal; the ack waits for the owning server).',
-    'Socket.IO: `@socket.io/redis-streams-adapter` on ioredis, acked by the sending server once emitted (no delivery guarantee behind it).',
-    'Reproduce: `npx tsx bench/redis.ts`.',
-    '',
-    table(['figure', 'sluice (Redis backplane)', `${SYSTEM_LABEL.socketio} + redis-streams-adapter`, 'sluice / Socket.IO'], rows),
-    '',
-    '## Ceiling steps',
-    '',
-    table(
-      ['system', ...CEILING_RATES.map((r) => `${r / 1000}k/s p99 (server CPU, both)`)],
-      SYSTEMS.map((n) => [
-        n,
-        ...CEILING_RATES.map((r) => {
-          const st = ceiling[n].steps.find((x) => x.rate === r);
-          return st ? `${ms(st.p99Ms)} (${(st.serverCpu * 100).toFixed(0)} %)` : '-';
-        }),
-      ]),
-    ),
-  ].join('\n');
-  writeResults('redis', m, md, { settings: { pairs: PAIRS, rates: RATES, ceilingRates: CEILING_RATES, rounds: ROUNDS }, runs, ceiling });
+  const md = renderRedisReport({
+    steps,
+    rounds: ROUNDS,
+    pairs: PAIRS,
+    stepRates: STEP_RATES,
+    tableRates: TABLE_RATES,
+    warm,
+    failures,
+    p99LimitMs: CEILING_P99_MS,
+    warmupMs: WARMUP_MS,
+    durationMs: DURATION_MS,
+  });
+  writeResults('redis', m, md.markdown, {
+    settings: {
+      pairs: PAIRS,
+      stepRates: STEP_RATES,
+      tableRates: TABLE_RATES,
+      rounds: ROUNDS,
+      warmupMs: WARMUP_MS,
+      durationMs: DURATION_MS,
+    },
+    goals: md.goals,
+    ceilings: md.ceilings,
+    warmMs: warm,
+    failures,
+    steps,
+  });
+  // Written first, then reported as a failure of the run (npm run bench lists it).
+  if (failures.length) throw new Error(`redis: ${failures.length} session(s) failed: ${failures.join('; ')}`);
 }
 
 run(main);

@@ -7,7 +7,7 @@ import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
 import { FleetAutoscaler } from './components/autoscaling';
 import { Backplane } from './components/backplane';
-import { RegionalRedisCluster } from './components/redis-cluster';
+import { clusterConnectGrant, RegionalRedisCluster } from './components/redis-cluster';
 import { DEFAULT_NODE_TYPE, staggeredHour } from './redis-cluster-config';
 import { Edge } from './components/edge';
 import { NAMED_PORT, ServerFleet } from './components/fleet';
@@ -43,6 +43,8 @@ function regionClusters(
           nodeType: rc.nodeType ?? DEFAULT_NODE_TYPE,
           maintenance: { day: rc.maintenance.day, hour: staggeredHour(rc.maintenance.hour, i) },
           serverTag: SERVER_TAG,
+          iamAuth: rc.iamAuth,
+          transitEncryption: rc.transitEncryption,
         },
         opts,
       ).url,
@@ -148,6 +150,9 @@ export function sluiceStack(parsed: ParsedStackConfig): StackOutputs | GkeStackO
     },
     opts,
   );
+
+  // sluice:redisCluster with IAM authentication: the servers' account may AUTH to the clusters (redis-cluster.ts).
+  if (cfg.redisCluster?.iamAuth) identity.grants.push(clusterConnectGrant('sluice', cfg.project, identity.member, { provider }));
 
   // The pinned boot image, resolved (and checked) at preview: "If `name` is specified, it will fetch
   // the corresponding image. If `family` is specified, it will return the latest image that is part of

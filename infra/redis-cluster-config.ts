@@ -4,7 +4,8 @@
  * region design). Its schema shape joins config-schema.ts; its cross-checks run with the others in
  * config.ts. No Pulumi here.
  *
- *   sluice:redisCluster  {shards, replicas, persistence, nodeType?, pscSubnets: {<region>: <cidr>}}
+ *   sluice:redisCluster  {shards, replicas, persistence, nodeType?, pscSubnets: {<region>: <cidr>},
+ *                         iamAuth? (default true), transitEncryption? (default true)}
  */
 import { z } from 'zod';
 import { cidrsOverlap, validCidr } from './cidr';
@@ -23,6 +24,10 @@ export const REDIS_CLUSTER_SCHEMA_SHAPE = {
       nodeType: z.enum(['REDIS_SHARED_CORE_NANO', 'REDIS_STANDARD_SMALL', 'REDIS_HIGHMEM_MEDIUM', 'REDIS_HIGHMEM_XLARGE']).optional(),
       /** A dedicated regular subnet per region for the cluster's Private Service Connect endpoints. */
       pscSubnets: z.record(z.string(), z.string()),
+      /** AUTH with an IAM access token (AUTH_MODE_IAM_AUTH). Off only by an explicit `false`. */
+      iamAuth: z.boolean().default(true),
+      /** TLS with server authentication (fixed at creation). Off only by an explicit `false`. */
+      transitEncryption: z.boolean().default(true),
     })
     .strict()
     .optional(),

@@ -292,13 +292,17 @@ async function relay(c: RelayCmd): Promise<RelayResult> {
       const stopAt = Math.min(now, winEnd);
       let k = sent;
       while (start + k * interval < stopAt) {
-        const due = start + k * interval;
+        // Rounded once, as it travels in the payload (`t` with 3 decimals): the window test below
+        // and the receiver's (onDeliver) then see the same number. Unrounded, the first signal of
+        // the window (due == winStart) rounded below winStart in about half the runs: counted as
+        // sent in the window, its delivery ignored, so 1-2 'missing' per run for every system.
+        const due = Number((start + k * interval).toFixed(3));
         lagMax = Math.max(lagMax, now - due);
         const [conn, to] = senders[k % senders.length];
         if (conn.joined && conn.ws.readyState === WebSocket.OPEN) {
           // ~payloadBytes of data: the due time (latency origin) and padding.
-          conn.send(to, `${c.runId}-${k}`, `{"t":${due.toFixed(3)},"p":"${pad}"}`, due);
-          if (due >= winStart) inWindow++;
+          conn.send(to, `${c.runId}-${k}`, `{"t":${due},"p":"${pad}"}`, due);
+          if (due >= winStart && due < winEnd) inWindow++;
         }
         k++;
       }

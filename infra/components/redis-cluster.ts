@@ -15,6 +15,50 @@ export interface RegionalRedisClusterArgs {
   maintenance: { day: string; hour: number };
   /** Network tag of the server VMs: the egress rule's target. */
   serverTag: string;
+  /** IAM authentication (AUTH with an IAM access token) instead of no AUTH at all. Default on (config). */
+  iamAuth: boolean;
+  /** TLS between the servers and the cluster (server authentication with the cluster's CA). Default on (config). */
+  transitEncryption: boolean;
+}
+
+/**
+ * The role the servers need to authenticate: "a user requires the redis.clusters.connect permission
+ * to authenticate with a cluster. To get this permission, you can bind the user or service account
+ * to the predefined Redis Cluster DB Connection User (roles/redis.dbConnectionUser) role"
+ * (cloud.google.com/memorystore/docs/cluster/about-iam-auth).
+ */
+export const CLUSTER_CONNECT_ROLE = 'roles/redis.dbConnectionUser';
+
+/**
+ * The servers' one grant for every region's cluster: CLUSTER_CONNECT_ROLE for their service account
+ * on the project, without a condition. "By default, IAM policy bindings are applied at the
+ * project-level, such that principals receive role permissions for all Memorystore instances in the
+ * project. However, IAM policy bindings can be restricted to a particular cluster"
+ * (about-iam-auth). The stored docs did not show the form of that restriction, and IAM's list of
+ * services whose resource names a condition can test ("The resource name attribute can control
+ * access to the following Google Cloud services", cloud.google.com/iam/docs/configuring-resource-based-access)
+ * does not name Memorystore; a condition IAM cannot evaluate would deny every AUTH. So: the project,
+ * one role holding the connect permission (redis.editor, for one, does not: it has "All redis
+ * permissions except for redis.clusters.create redis.clusters.delete redis.clusters.connect",
+ * cloud.google.com/memorystore/docs/cluster/access-control), for this one account. docs/backplane.md
+ * says what that leaves open.
+ */
+export function clusterConnectGrant(
+  name: string,
+  project: string,
+  member: pulumi.Input<string>,
+  opts?: pulumi.CustomResourceOptions,
+): gcp.projects.IAMMember {
+  return new gcp.projects.IAMMember(`${name}-redis-connect`, { project, role: CLUSTER_CONNECT_ROLE, member }, opts);
+}
+
+/** The cluster's CA chain(s) as one PEM bundle ('' without in-transit encryption): what a TLS client must trust. */
+export function caBundle(cas: Array<{ caCerts?: Array<{ certificates?: string[] }> }> | undefined): string {
+  return (cas ?? [])
+    .flatMap((ca) => ca.caCerts ?? [])
+    .flatMap((c) => c.certificates ?? [])
+    .map((pem) => pem.trim())
+    .join('\n');
 }
 
 /**
@@ -42,13 +86,25 @@ export interface RegionalRedisClusterArgs {
  * - Maintenance: a weekly window, "Start time of the window in UTC" (ClusterWeeklyMaintenanceWindow,
  *   Memorystore for Redis Cluster v1 API reference); staggered per region by the caller.
  *
- * Not yet: IAM authentication (the server would send an access token as its password; it sends
- * none today) and in-transit encryption (the server would need the cluster's CA). Until then the
- * endpoints are reachable only inside this VPC, whose only VMs are the servers.
+ * - IAM authentication by default: "IAM based authentication integrates with Redis AUTH, letting you
+ *   seamlessly rotate credentials (IAM tokens) without relying on static passwords"
+ *   (cloud.google.com/memorystore/docs/cluster/about-iam-auth); the grant is clusterConnectGrant.
+ * - In-transit encryption by default: "When in-transit encryption is enabled, Redis clients
+ *   communicate exclusively across a secure connection. Redis clients that aren't configured for
+ *   TLS are blocked", and "You can only enable in-transit encryptions when you initially create
+ *   your Memorystore cluster" (cloud.google.com/memorystore/docs/cluster/manage-in-transit-encryption):
+ *   a choice made at creation, so on from the first deploy. The CA the clients must trust is
+ *   `managedServerCas` ("This field will only be populated if Redis Cluster's transitEncryptionMode
+ *   is TRANSIT_ENCRYPTION_MODE_SERVER_AUTHENTICATION", @pulumi/gcp redis.Cluster), exported as `ca`.
+ * - Not yet: the server side of both (ioredis TLS with that CA, an access token from the metadata
+ *   server as the AUTH password, renewed before its hour is up). Until it lands, a server cannot
+ *   reach a cluster with these defaults: docs/backplane.md "Memorystore Cluster security".
  */
 export class RegionalRedisCluster extends pulumi.ComponentResource {
   /** `redis-cluster://<discovery address>:<port>`: the cluster's discovery endpoint as a seed node. */
   readonly url: pulumi.Output<string>;
+  /** The PEM bundle of the cluster's CA ('' without in-transit encryption). */
+  readonly ca: pulumi.Output<string>;
 
   constructor(name: string, args: RegionalRedisClusterArgs, opts?: pulumi.ComponentResourceOptions) {
     super('sluice:infra:RegionalRedisCluster', name, {}, opts);
@@ -84,8 +140,10 @@ export class RegionalRedisCluster extends pulumi.ComponentResource {
         nodeType: args.nodeType,
         pscConfigs: [{ network: args.network }],
         zoneDistributionConfig: { mode: 'MULTI_ZONE' },
-        authorizationMode: 'AUTH_MODE_DISABLED',
-        transitEncryptionMode: 'TRANSIT_ENCRYPTION_MODE_DISABLED',
+        authorizationMode: args.iamAuth ? 'AUTH_MODE_IAM_AUTH' : 'AUTH_MODE_DISABLED',
+        transitEncryptionMode: args.transitEncryption
+          ? 'TRANSIT_ENCRYPTION_MODE_SERVER_AUTHENTICATION'
+          : 'TRANSIT_ENCRYPTION_MODE_DISABLED',
         // Presence and replay history live here; eviction would silently drop them.
         redisConfigs: { 'maxmemory-policy': 'noeviction' },
         persistenceConfig:
@@ -122,6 +180,7 @@ export class RegionalRedisCluster extends pulumi.ComponentResource {
       // The server reads this scheme as a Redis Cluster's seed node (app/backplane/index.ts CLUSTER_SCHEME).
       return ep?.address ? `redis-cluster://${ep.address}:${ep.port ?? 6379}` : '';
     });
-    this.registerOutputs({ url: this.url });
+    this.ca = cluster.managedServerCas.apply((cas) => caBundle(cas));
+    this.registerOutputs({ url: this.url, ca: this.ca });
   }
 }

@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import Redis from 'ioredis';
+import { withLifeline } from '../../app/local/lifeline';
 import { until } from './server';
 
 const run = promisify(execFile);
@@ -77,14 +78,18 @@ export class RedisCluster {
         taken.add(port);
         c.nodes.push({ port, proc: await c.spawnNode(port) });
       }
-      await cli(
-        '--cluster',
-        'create',
-        ...c.nodes.map((n) => `127.0.0.1:${n.port}`),
-        '--cluster-replicas',
-        String(replicas),
-        '--cluster-yes',
-      );
+      // `redis-cli --cluster create` wants at least 3 primaries; a cluster of one (the bench's
+      // "does a cluster cost anything" case, and Memorystore's smallest shape) takes every slot itself.
+      if (primaries === 1 && replicas === 0) await cli('-p', String(c.nodes[0].port), 'cluster', 'addslotsrange', '0', '16383');
+      else
+        await cli(
+          '--cluster',
+          'create',
+          ...c.nodes.map((n) => `127.0.0.1:${n.port}`),
+          '--cluster-replicas',
+          String(replicas),
+          '--cluster-yes',
+        );
       await c.untilHealthy();
       return c;
     } catch (err) {
@@ -111,8 +116,12 @@ export class RedisCluster {
       '--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, 'nodes.conf'),
       '--cluster-node-timeout', String(CLUSTER_NODE_TIMEOUT_MS),
       '--cluster-require-full-coverage', 'no', '--cluster-replica-validity-factor', '0',
+      // A node that never met another (a cluster of one) reports its own address as "" in CLUSTER
+      // SLOTS, where ioredis then cannot connect: announce the loopback address.
+      '--cluster-announce-ip', '127.0.0.1',
     ]; // prettier-ignore
-    const p = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    // SIGKILLed by the kernel if this process dies (a bench killed at its budget leaves no node behind).
+    const p = spawn(...withLifeline('redis-server', args), { stdio: ['ignore', 'ignore', 'pipe'] });
     this.children.add(p);
     p.once('exit', () => this.children.delete(p));
     await until(async () => (await ping(port)) || p.exitCode !== null, 10_000, `redis-server :${port} to answer`);

@@ -5,6 +5,7 @@
  * the key named, before any resource.
  */
 import { parseStackConfig, StackConfigError } from '../../infra/config';
+import { caBundle } from '../../infra/components/redis-cluster';
 import { BASE_CONFIG, imageAt, render, toRaw } from './harness';
 
 const TWO_REGIONS = {
@@ -107,4 +108,63 @@ test('a cluster and an instance are not both configured', () => {
   expect(issues({ 'sluice:redisTier': 'STANDARD_HA' })).toContain(
     'sluice:redisTier: set sluice:redisCluster or sluice:redisTier, not both (a cluster replaces the instance)',
   );
+});
+
+describe('Memorystore Cluster security defaults (IAM authentication, in-transit encryption)', () => {
+  const GRANT = 'gcp:projects/iAMMember:IAMMember';
+  const connectGrants = (s: Awaited<ReturnType<typeof render>>) =>
+    s.all(GRANT).filter((g) => g.inputs.role === 'roles/redis.dbConnectionUser');
+
+  test('by default every cluster takes only IAM-authenticated TLS clients, and the servers (only) may connect', async () => {
+    const s = await render(TWO_REGIONS);
+    for (const c of s.all(CLUSTER)) {
+      // "Redis clients that aren't configured for TLS are blocked" (manage-in-transit-encryption).
+      expect(c.inputs.authorizationMode).toBe('AUTH_MODE_IAM_AUTH');
+      expect(c.inputs.transitEncryptionMode).toBe('TRANSIT_ENCRYPTION_MODE_SERVER_AUTHENTICATION');
+    }
+    // "a user requires the redis.clusters.connect permission ... Redis Cluster DB Connection User
+    // (roles/redis.dbConnectionUser)" (about-iam-auth): one grant, the server account, the project.
+    const grants = connectGrants(s);
+    expect(grants).toHaveLength(1);
+    // The same member as the servers' other grants (the log writer role): the server VMs' account.
+    const logWriter = s.all(GRANT).find((g) => g.inputs.role === 'roles/logging.logWriter')!;
+    expect(String(grants[0].inputs.member)).toMatch(/^serviceAccount:/);
+    expect(grants[0].inputs.member).toBe(logWriter.inputs.member);
+    expect(grants[0].inputs.project).toBe(BASE_CONFIG['sluice:project']);
+    expect(grants[0].inputs.condition).toBeUndefined();
+    // No broader Redis role anywhere (redis.admin / redis.editor would also manage the clusters).
+    const redisRoles = s
+      .all(GRANT)
+      .map((g) => String(g.inputs.role))
+      .filter((r) => r.startsWith('roles/redis.'));
+    expect(redisRoles).toEqual(['roles/redis.dbConnectionUser']);
+  });
+
+  test('explicit false turns each off, and without IAM authentication there is no grant', async () => {
+    const s = await render({
+      ...TWO_REGIONS,
+      'sluice:redisCluster': { ...TWO_REGIONS['sluice:redisCluster'], iamAuth: false, transitEncryption: false },
+    });
+    for (const c of s.all(CLUSTER)) {
+      expect(c.inputs.authorizationMode).toBe('AUTH_MODE_DISABLED');
+      expect(c.inputs.transitEncryptionMode).toBe('TRANSIT_ENCRYPTION_MODE_DISABLED');
+    }
+    expect(connectGrants(s)).toHaveLength(0);
+  });
+
+  test('a non-boolean setting is refused with its key', () => {
+    expect(issues({ 'sluice:redisCluster': { ...TWO_REGIONS['sluice:redisCluster'], iamAuth: 'yes' } }).join('\n')).toContain('iamAuth');
+  });
+
+  test('the CA bundle a TLS client must trust is every certificate of every managed CA, in order', () => {
+    expect(caBundle(undefined)).toBe('');
+    expect(caBundle([{ caCerts: [{ certificates: ['A\n', 'B'] }, { certificates: ['C'] }] }])).toBe('A\nB\nC');
+  });
+
+  test('the servers wait for the grant before their first boot (a MIG depends on every grant)', async () => {
+    const s = await render(TWO_REGIONS);
+    const grant = connectGrants(s)[0];
+    const mig = s.all('gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager')[0];
+    expect(mig.dependsOn).toEqual(expect.arrayContaining([grant.urn]));
+  });
 });
