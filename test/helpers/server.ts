@@ -8,6 +8,7 @@ import type { Backplane } from '../../app/backplane/types';
 import { resolveTimeouts, TimeoutsOverrides } from '../../app/contract/timeouts';
 import { defaultLimits, Limits, ServerConfig } from '../../app/server/config';
 import { SluiceServer } from '../../app/server/server';
+import { pollUntil } from '../../app/local/region/redis';
 
 export const SECRET = 'test-secret-that-is-at-least-32-characters-long';
 
@@ -154,19 +155,6 @@ export { mulberry32 as seeded } from '../../app/peer/prng';
  * Wait for `predicate` to hold, checking every 10 ms; fails after `timeoutMs`. A predicate that throws
  * counts as "not yet" (connection refused while a process starts); the last error is in the failure.
  */
-export async function until(predicate: () => boolean | Promise<boolean>, timeoutMs = 5_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      if (await predicate()) return;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > deadline) {
-      const cause = lastError === undefined ? '' : ` (last error: ${lastError instanceof Error ? lastError.message : String(lastError)})`;
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${cause}`);
-    }
-    await new Promise((r) => setTimeout(r, 10));
-  }
+export function until(predicate: () => boolean | Promise<boolean>, timeoutMs = 5_000, what = 'condition'): Promise<void> {
+  return pollUntil(predicate, timeoutMs, what, 10);
 }
