@@ -75,7 +75,15 @@ export class AdminGateSource implements GateSource {
     this.misses.clear();
     this.onlineAtStart = undefined;
     this.absences.clear();
-    await this.sample();
+    // The step's starting point must hold every listed server: one that did not answer the first
+    // round (a loaded machine, a 2 s timeout) would be missing from `before`, and its connections
+    // would count for nothing if it then left undrained. Ask again, as many rounds as make it gone.
+    const rounds = this.opts.goneAfterMisses ?? 3;
+    for (let i = 0; i < rounds; i++) {
+      await this.sample();
+      const listed = this.targets().filter((t) => this.regions.includes(t.region));
+      if (listed.every((t) => this.latest.has(t.id))) break;
+    }
     this.before = [...this.latest.values()].filter((s) => s.state !== 'gone');
   }
 
@@ -87,8 +95,9 @@ export class AdminGateSource implements GateSource {
       if (!o) continue;
       answered.add(o.id);
       this.misses.delete(o.id);
-      // A drain is one-way: an answer read before a recorded drain report does not erase it.
-      this.latest.set(o.id, { ...o, drain: o.drain ?? this.latest.get(o.id)?.drain ?? null });
+      // A drain is one-way: an answer read before a recorded drain report (record(), which may land
+      // while this round's requests are in flight) neither erases it nor turns it back to unfinished.
+      this.latest.set(o.id, { ...o, drain: laterDrain(this.latest.get(o.id)?.drain ?? null, o.drain) });
     }
     // A server that left the target list, or missed `goneAfterMisses` rounds in a row, keeps its last
     // report, marked gone; one slow answer from a listed server (a loaded machine) is not a departure.
@@ -135,7 +144,7 @@ export class AdminGateSource implements GateSource {
       connections: body.connections ?? prev?.connections ?? 0,
       heartbeatTimeouts: prev?.heartbeatTimeouts ?? 0,
       watcher: o.watcher ?? prev?.watcher ?? null,
-      drain: o.drain ?? prev?.drain ?? null,
+      drain: laterDrain(prev?.drain ?? null, o.drain),
     });
   }
 
@@ -203,6 +212,19 @@ export class AdminGateSource implements GateSource {
       return;
     }
   }
+}
+
+type DrainReport = ServerObservation['drain'];
+
+/**
+ * The more advanced of two reports of a server's drain: a later drain over an earlier one, a
+ * finished one over the same drain still running; an answer without a drain changes nothing.
+ */
+export function laterDrain(prev: DrainReport, next: DrainReport): DrainReport {
+  if (!next) return prev;
+  if (!prev || next.startedAt > prev.startedAt) return next;
+  if (next.startedAt < prev.startedAt) return prev;
+  return prev.finishedAt > 0 && next.finishedAt === 0 ? prev : next;
 }
 
 function toObservation(t: AdminTarget, body: StatusBody, text: string): ServerObservation {

@@ -24,6 +24,10 @@ interface FakeState {
   peers: string[];
   /** Peers shown away (disconnected, their grace running). */
   away?: string[];
+  /** /status answers 503 this many more times (a server too loaded to answer in time). */
+  unavailable?: number;
+  /** Awaited after /status read the state, before it answers (an answer still in flight). */
+  hold?: () => Promise<void>;
 }
 
 async function fakeAdmin(s: FakeState): Promise<{ url: string; close(): Promise<void>; auth: string[] }> {
@@ -35,17 +39,21 @@ async function fakeAdmin(s: FakeState): Promise<{ url: string; close(): Promise<
       return;
     }
     if (req.url === '/status') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(
-        JSON.stringify({
-          serverId: 'x',
-          state: s.state,
-          ready: s.state === 'serving',
-          connections: s.connections,
-          drain: s.drain,
-          backplane: { kind: 'redis' },
-          lifecycleWatcher: null,
-        }),
-      );
+      if (s.unavailable) {
+        s.unavailable--;
+        res.writeHead(503).end();
+        return;
+      }
+      const body = JSON.stringify({
+        serverId: 'x',
+        state: s.state,
+        ready: s.state === 'serving',
+        connections: s.connections,
+        drain: s.drain,
+        backplane: { kind: 'redis' },
+        lifecycleWatcher: null,
+      });
+      void (s.hold?.() ?? Promise.resolve()).then(() => res.writeHead(200, { 'content-type': 'application/json' }).end(body));
     } else if (req.url === '/metrics') {
       res
         .writeHead(200, { 'content-type': 'text/plain' })
@@ -123,6 +131,55 @@ describe('AdminGateSource', () => {
     } finally {
       await sa.close();
       await sb.close();
+    }
+  });
+
+  it("begin asks again until every listed server answered: one too slow for the first round is still in the step's start", async () => {
+    const a: FakeState = { state: 'serving', connections: 7, drain: null, heartbeatTimeouts: 0, peers: ['p1'], unavailable: 1 };
+    const sa = await fakeAdmin(a);
+    let targets: AdminTarget[] = [{ id: 'a', region: 'r1', url: sa.url, token: TOKEN }];
+    try {
+      const src = new AdminGateSource(() => targets);
+      await src.begin(['r1']);
+      expect(src.evidence().before).toMatchObject([{ id: 'a', connections: 7 }]);
+      // Deleted without a drain: its 7 connections were cut, the hard gate fails.
+      targets = [];
+      await src.sample();
+      const resets = evaluateGates(src.evidence(), TH, { regions: ['r1'], final: false }).find((g) => g.gate === 'drain-resets')!;
+      expect(resets).toMatchObject({ verdict: 'fail', observed: '7 reset (RST) on a (7 of 7: left without a drain)' });
+    } finally {
+      await sa.close();
+    }
+  });
+
+  it('a status answer read mid-drain and landing after the recorded final report does not turn the drain back to unfinished', async () => {
+    const a: FakeState = { state: 'serving', connections: 5, drain: null, heartbeatTimeouts: 0, peers: ['p1'] };
+    const sa = await fakeAdmin(a);
+    const target: AdminTarget = { id: 'a', region: 'r1', url: sa.url, token: TOKEN };
+    let targets = [target];
+    try {
+      const src = new AdminGateSource(() => targets);
+      await src.begin(['r1']);
+      const startedAt = Date.now();
+      a.state = 'draining';
+      a.drain = { reason: 'admin', startedAt, finishedAt: 0, total: 5, closeSent: 0, reset: 0 };
+      // The round reads the running drain; its answer is held until the final report was recorded.
+      let answer!: () => void;
+      let asked!: () => void;
+      const read = new Promise<void>((resolve) => (asked = resolve));
+      a.hold = () => (asked(), new Promise<void>((resolve) => (answer = resolve)));
+      const round = src.sample();
+      await read;
+      src.record(target, { state: 'drained', drain: { startedAt, finishedAt: startedAt + 300, total: 5, closeSent: 5, reset: 0 } });
+      answer();
+      await round;
+      targets = [];
+      await src.sample();
+      expect(src.evidence().latest).toMatchObject([{ id: 'a', state: 'gone', drain: { finishedAt: startedAt + 300, closeSent: 5 } }]);
+      const gates = evaluateGates(src.evidence(), TH, { regions: ['r1'], final: false });
+      expect(gates.find((g) => g.gate === 'drain-duration')).toMatchObject({ verdict: 'pass', observed: 'longest 300 ms over 1 drain(s)' });
+    } finally {
+      await sa.close();
     }
   });
 
