@@ -209,6 +209,17 @@ async function silent(o: DrillOptions, n: 2 | 3 | 4): Promise<ScenarioResult> {
   const { r, probe } = await region(o, t, clientT, legacy ? quietMs : SIGNAL_EVERY_MS, legacy);
   const fleet = r.fleet!;
   const target = r.live()[0];
+  // The client's detection is its heartbeat's silence clock (app/client/heartbeat.ts): from the last
+  // heartbeat reply it got (or its socket's open) to giving the socket up. Timed from t0 instead, it
+  // also counted how long the silence took to take effect (a mode switch answered by the network
+  // host's process, replies still arriving meanwhile): ~340 ms at load 15. Heard from here on.
+  const watchFrom = Date.now();
+  const lastHeard = new Map<string, number>();
+  for (const p of fleet.peers) {
+    const heard = () => lastHeard.set(p.spec.id, Date.now());
+    p.client.on('heartbeat', heard);
+    p.client.on('connected', heard);
+  }
   // The rollout's surge server comes up; the old one is scheduled for deletion but never drains.
   await r.addServer();
   const placement = await r.live()[1].presence();
@@ -220,7 +231,8 @@ async function silent(o: DrillOptions, n: 2 | 3 | 4): Promise<ScenarioResult> {
   const detected = new Map<string, number>();
   for (const p of peers) {
     p.client.on('disconnected', (d) => {
-      if (!detected.has(p.spec.id) && d.reason === 'heartbeat_timeout') detected.set(p.spec.id, Date.now() - t0);
+      if (!detected.has(p.spec.id) && d.reason === 'heartbeat_timeout')
+        detected.set(p.spec.id, Date.now() - (lastHeard.get(p.spec.id) ?? watchFrom));
     });
     p.client.on('connected', () => {
       if (!recovered.has(p.spec.id)) recovered.set(p.spec.id, Date.now() - t0);
