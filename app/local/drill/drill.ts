@@ -213,12 +213,21 @@ async function silent(o: DrillOptions, n: 2 | 3 | 4): Promise<ScenarioResult> {
   // heartbeat reply it got (or its socket's open) to giving the socket up. Timed from t0 instead, it
   // also counted how long the silence took to take effect (a mode switch answered by the network
   // host's process, replies still arriving meanwhile): ~340 ms at load 15. Heard from here on.
+  // The peers share this process's event loop, stalled up to ~2 s at load 15 (probe.ts): a reference
+  // timer armed with the same delay at the same moment as the client's silence clock fires in the
+  // same timers phase, just after it; how late it fired is this loop's lateness, not the client's,
+  // and is taken off the client's figure.
+  const deadPeerMs = clientT.client.deadPeerDetectionMs;
   const watchFrom = Date.now();
-  const lastHeard = new Map<string, number>();
+  const heard = new Map<string, { at: number; lateMs: number; ref: NodeJS.Timeout }>();
   for (const p of fleet.peers) {
-    const heard = () => lastHeard.set(p.spec.id, Date.now());
-    p.client.on('heartbeat', heard);
-    p.client.on('connected', heard);
+    const hear = () => {
+      clearTimeout(heard.get(p.spec.id)?.ref);
+      const h = { at: Date.now(), lateMs: 0, ref: setTimeout(() => (h.lateMs = Date.now() - h.at - deadPeerMs), deadPeerMs).unref() };
+      heard.set(p.spec.id, h);
+    };
+    p.client.on('heartbeat', hear);
+    p.client.on('connected', hear);
   }
   // The rollout's surge server comes up; the old one is scheduled for deletion but never drains.
   await r.addServer();
@@ -232,7 +241,7 @@ async function silent(o: DrillOptions, n: 2 | 3 | 4): Promise<ScenarioResult> {
   for (const p of peers) {
     p.client.on('disconnected', (d) => {
       if (!detected.has(p.spec.id) && d.reason === 'heartbeat_timeout')
-        detected.set(p.spec.id, Date.now() - (lastHeard.get(p.spec.id) ?? watchFrom));
+        detected.set(p.spec.id, Date.now() - (heard.get(p.spec.id)?.at ?? watchFrom) - (heard.get(p.spec.id)?.lateMs ?? 0));
     });
     p.client.on('connected', () => {
       if (!recovered.has(p.spec.id)) recovered.set(p.spec.id, Date.now() - t0);
