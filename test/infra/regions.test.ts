@@ -115,8 +115,13 @@ describe('Memorystore Cluster security defaults (IAM authentication, in-transit 
   const connectGrants = (s: Awaited<ReturnType<typeof render>>) =>
     s.all(GRANT).filter((g) => g.inputs.role === 'roles/redis.dbConnectionUser');
 
-  test('by default every cluster takes only IAM-authenticated TLS clients, and the servers (only) may connect', async () => {
-    const s = await render(TWO_REGIONS);
+  const SECURE = {
+    ...TWO_REGIONS,
+    'sluice:redisCluster': { ...TWO_REGIONS['sluice:redisCluster'], iamAuth: true, transitEncryption: true },
+  };
+
+  test('with both set, every cluster takes only IAM-authenticated TLS clients, and the servers (only) may connect', async () => {
+    const s = await render(SECURE);
     for (const c of s.all(CLUSTER)) {
       // "Redis clients that aren't configured for TLS are blocked" (manage-in-transit-encryption).
       expect(c.inputs.authorizationMode).toBe('AUTH_MODE_IAM_AUTH');
@@ -140,11 +145,8 @@ describe('Memorystore Cluster security defaults (IAM authentication, in-transit 
     expect(redisRoles).toEqual(['roles/redis.dbConnectionUser']);
   });
 
-  test('explicit false turns each off, and without IAM authentication there is no grant', async () => {
-    const s = await render({
-      ...TWO_REGIONS,
-      'sluice:redisCluster': { ...TWO_REGIONS['sluice:redisCluster'], iamAuth: false, transitEncryption: false },
-    });
+  test('by default (the server cannot speak TLS or IAM AUTH yet) both are off, and without IAM authentication there is no grant', async () => {
+    const s = await render(TWO_REGIONS);
     for (const c of s.all(CLUSTER)) {
       expect(c.inputs.authorizationMode).toBe('AUTH_MODE_DISABLED');
       expect(c.inputs.transitEncryptionMode).toBe('TRANSIT_ENCRYPTION_MODE_DISABLED');
@@ -162,7 +164,7 @@ describe('Memorystore Cluster security defaults (IAM authentication, in-transit 
   });
 
   test('the servers wait for the grant before their first boot (a MIG depends on every grant)', async () => {
-    const s = await render(TWO_REGIONS);
+    const s = await render(SECURE);
     const grant = connectGrants(s)[0];
     const mig = s.all('gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager')[0];
     expect(mig.dependsOn).toEqual(expect.arrayContaining([grant.urn]));
