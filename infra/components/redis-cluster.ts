@@ -62,6 +62,20 @@ export function caBundle(cas: Array<{ caCerts?: Array<{ certificates?: string[] 
 }
 
 /**
+ * The server env lines that match a cluster's security (app/backplane/redis/security.ts):
+ * SLUICE_REDIS_TLS_CA with every region's CA bundle (a server reaches every region's cluster; the
+ * PEM on one line, newlines written as `\n`, as env files take one line per variable) and
+ * SLUICE_REDIS_IAM_AUTH=1. '' when both are off.
+ */
+export function clusterSecurityEnv(caBundles: string[], iamAuth: boolean): string {
+  const pem = caBundles
+    .map((b) => b.trim())
+    .filter((b) => b !== '')
+    .join('\n');
+  return `${pem ? `SLUICE_REDIS_TLS_CA=${pem.replace(/\r?\n/g, '\\n')}\n` : ''}${iamAuth ? 'SLUICE_REDIS_IAM_AUTH=1\n' : ''}`;
+}
+
+/**
  * One region's backplane as a Memorystore for Redis Cluster (docs/regions.md: each peer's state
  * lives in its home region's cluster; every server, in every region, reaches every cluster).
  *
@@ -96,9 +110,9 @@ export function caBundle(cas: Array<{ caCerts?: Array<{ certificates?: string[] 
  *   a choice made at creation, so on from the first deploy. The CA the clients must trust is
  *   `managedServerCas` ("This field will only be populated if Redis Cluster's transitEncryptionMode
  *   is TRANSIT_ENCRYPTION_MODE_SERVER_AUTHENTICATION", @pulumi/gcp redis.Cluster), exported as `ca`.
- * - Not yet: the server side of both (ioredis TLS with that CA, an access token from the metadata
- *   server as the AUTH password, renewed before its hour is up). Until it lands, a server cannot
- *   reach a cluster with either on, so config defaults both to false: docs/backplane.md "Memorystore Cluster security".
+ * - The server side: clusterSecurityEnv gives the servers the CA (SLUICE_REDIS_TLS_CA) and turns on
+ *   IAM AUTH with a metadata-server token (SLUICE_REDIS_IAM_AUTH; app/backplane/redis/security.ts,
+ *   iam-token.ts). Config still defaults both to false until that runs against a real cluster: docs/backplane.md "Memorystore Cluster security".
  */
 export class RegionalRedisCluster extends pulumi.ComponentResource {
   /** `redis-cluster://<discovery address>:<port>`: the cluster's discovery endpoint as a seed node. */

@@ -5,7 +5,7 @@
  * the key named, before any resource.
  */
 import { parseStackConfig, StackConfigError } from '../../infra/config';
-import { caBundle } from '../../infra/components/redis-cluster';
+import { caBundle, clusterSecurityEnv } from '../../infra/components/redis-cluster';
 import { BASE_CONFIG, imageAt, render, toRaw } from './harness';
 
 const TWO_REGIONS = {
@@ -161,6 +161,31 @@ describe('Memorystore Cluster security defaults (IAM authentication, in-transit 
   test('the CA bundle a TLS client must trust is every certificate of every managed CA, in order', () => {
     expect(caBundle(undefined)).toBe('');
     expect(caBundle([{ caCerts: [{ certificates: ['A\n', 'B'] }, { certificates: ['C'] }] }])).toBe('A\nB\nC');
+  });
+
+  test('the servers get what the clusters need: the CA of every region on one env line, and IAM AUTH on', async () => {
+    const env = (s: Awaited<ReturnType<typeof render>>) =>
+      s
+        .all('gcp:secretmanager/secretVersion:SecretVersion')
+        .filter((v) => v.name.startsWith('sluice-server-env-'))
+        .map((v) => String(s.plain(v).secretData));
+    const secure = env(await render(SECURE));
+    expect(secure).toHaveLength(2);
+    for (const e of secure) {
+      expect(e).toContain('SLUICE_REDIS_IAM_AUTH=1\n');
+      const ca = /^SLUICE_REDIS_TLS_CA=(.*)$/m.exec(e)![1];
+      // Both regions' CAs (a server reaches both clusters), one line: the server turns \n back into newlines.
+      expect(ca.match(/-----BEGIN CERTIFICATE-----/g)).toHaveLength(2);
+      expect(ca).not.toContain('\n-----END');
+      expect(ca).toContain('\\n-----END CERTIFICATE-----');
+    }
+    for (const e of env(await render(TWO_REGIONS))) expect(e).not.toMatch(/SLUICE_REDIS_(TLS_CA|IAM_AUTH)/);
+  });
+
+  test('clusterSecurityEnv: nothing when both are off, blank bundles skipped', () => {
+    expect(clusterSecurityEnv(['', ''], false)).toBe('');
+    expect(clusterSecurityEnv(['', ''], true)).toBe('SLUICE_REDIS_IAM_AUTH=1\n');
+    expect(clusterSecurityEnv(['A\nB\n', 'C'], false)).toBe('SLUICE_REDIS_TLS_CA=A\\nB\\nC\n');
   });
 
   test('the servers wait for the grant before their first boot (a MIG depends on every grant)', async () => {
