@@ -247,4 +247,63 @@ describe('IAM AUTH with a token from the metadata server', () => {
     expect(err.message).toMatch(/metadata token: HTTP 403/);
     expect(open[open.length - 1].command.status).toBe('wait');
   });
+
+  test('a Redis Cluster over TLS with IAM AUTH: nodes found through the seed use the CA and the token, also after a rotation', async () => {
+    token = 'token-C';
+    const port = await startRedis(
+      [
+        '--cluster-enabled',
+        'yes',
+        '--tls-cluster',
+        'yes',
+        '--cluster-config-file',
+        join(dir, `nodes-${Date.now()}.conf`),
+        '--requirepass',
+        'token-C',
+        '--masterauth',
+        'token-C',
+        '--cluster-announce-ip',
+        '127.0.0.1',
+      ],
+      true,
+    );
+    const tls = { ca: redisSecurityFromEnv({ SLUICE_REDIS_TLS_CA: join(dir, 'ca.pem') }).tlsCa };
+    const admin = new Redis({ port, host: '127.0.0.1', password: 'token-C', tls });
+    try {
+      // A cluster of one: this node owns every slot.
+      await admin.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
+      const c = createClients({ cluster: [{ host: '127.0.0.1', port }] }, 2, timing, 'sluice:iam-cluster', () => undefined, {
+        tlsCa: tls.ca,
+        iamMetadataUrl: base,
+      });
+      open.push(c);
+      await ready(c);
+      expect(c.cluster).toBe(true);
+      await c.command.set('{a}k', '1');
+      expect(await c.command.get('{a}k')).toBe('1');
+
+      const seenD = new Promise<void>((resolve) => (onServe = (t) => t === 'token-D' && resolve()));
+      token = 'token-D';
+      await admin.config('SET', 'requirepass', 'token-D');
+      await seenD;
+      const deadline = Date.now() + 5_000;
+      while (c.tokens?.token !== 'token-D' && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+      expect(c.tokens?.token).toBe('token-D');
+      // Every connection cut: the cluster clients reconnect with token D (over TLS) and commands run.
+      await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+      const until = Date.now() + 10_000;
+      let got: string | null | undefined;
+      // A command fails at once while the cluster reconnects (no offline queue): poll, yielding to I/O.
+      while (got !== '1' && Date.now() < until) {
+        got = await c.command.get('{a}k').catch(() => undefined);
+        if (got !== '1') await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(got).toBe('1');
+      const names = String(await admin.call('CLIENT', 'LIST'));
+      expect(names).toContain('sluice:iam-cluster');
+    } finally {
+      admin.disconnect();
+      onServe = undefined;
+    }
+  });
 });
