@@ -25,8 +25,8 @@ export const REDIS_CLUSTER_SCHEMA_SHAPE = {
       /** A dedicated regular subnet per region for the cluster's Private Service Connect endpoints. */
       pscSubnets: z.record(z.string(), z.string()),
       /**
-       * AUTH with an IAM access token (AUTH_MODE_IAM_AUTH). Default off until the server's VM env
-       * carries the token setting (docs/backplane.md "Memorystore Cluster security").
+       * AUTH with an IAM access token (AUTH_MODE_IAM_AUTH). Default off until the server side
+       * (SLUICE_REDIS_IAM_AUTH) has run against a real cluster (docs/backplane.md "Memorystore Cluster security").
        */
       iamAuth: z.boolean().default(false),
       /** TLS with server authentication (fixed at creation). Default off, same reason as iamAuth. */
