@@ -8,7 +8,7 @@ import type { Timeouts } from '../contract/timeouts';
 import type { BudgetLimits } from './budget';
 import { MemoryBackplane } from './memory';
 import { RedisBackplane } from './redis/backplane';
-import { ClusterNode, parseClusterNodes } from './redis/target';
+import { ClusterNode, NatMap, parseClusterNodes } from './redis/target';
 import { RegionalBackplane } from './regions';
 import type { Backplane } from './types';
 
@@ -29,6 +29,10 @@ export interface BackplaneConfig {
   redisCluster?: ClusterNode[];
   /** Buckets of the Redis key layout (keys.ts); default DEFAULT_BUCKETS. */
   redisBuckets?: number;
+  /** Cluster node addresses reached elsewhere (SLUICE_REDIS_NAT_MAP). */
+  redisNatMap?: NatMap;
+  /** WAIT for this many replicas before a signal's `ok` (SLUICE_REDIS_WAIT_REPLICAS). */
+  redisWaitReplicas?: number;
   regions?: RegionsConfig;
   serverId: string;
   timeouts: Timeouts;
@@ -36,28 +40,25 @@ export interface BackplaneConfig {
 }
 
 export function createBackplane(config: BackplaneConfig, log: Logger): Backplane {
+  const common = {
+    buckets: config.redisBuckets,
+    natMap: config.redisNatMap,
+    waitReplicas: config.redisWaitReplicas,
+    serverId: config.serverId,
+    timeouts: config.timeouts,
+    budget: config.limits,
+  };
   const redis = (url: string | undefined, region?: string) =>
-    new RedisBackplane({
-      url,
-      cluster: region ? undefined : config.redisCluster,
-      buckets: config.redisBuckets,
-      serverId: config.serverId,
-      timeouts: config.timeouts,
-      log: region ? log.child({ region }) : log,
-      budget: config.limits,
-    });
+    new RedisBackplane({ ...common, url, cluster: region ? undefined : config.redisCluster, log: region ? log.child({ region }) : log });
   if (config.regions) {
     const { region, redisUrls, accountHomes } = config.regions;
     // A region's value is a Redis URL, or `redis-cluster://host:port[,host:port]` (its cluster's seed nodes).
     const member = (r: string, spec: string): Backplane =>
       spec.startsWith(CLUSTER_SCHEME)
         ? new RedisBackplane({
+            ...common,
             cluster: parseClusterNodes(spec.slice(CLUSTER_SCHEME.length), `SLUICE_REGION_REDIS_URLS.${r}`),
-            buckets: config.redisBuckets,
-            serverId: config.serverId,
-            timeouts: config.timeouts,
             log: log.child({ region: r }),
-            budget: config.limits,
           })
         : redis(spec, r);
     const members = new Map(Object.entries(redisUrls).map(([r, spec]) => [r, member(r, spec)] as const));

@@ -14,15 +14,16 @@ import { SERVER_PORT } from '../protocol/endpoints';
 import type { FleetSummary } from '../peer/fleet';
 import type { LocalBalancerKind } from './lb/load-balancer';
 import { BackplaneKind, Region, startRegion } from './region/region';
+import { clusterMissing } from './region/redis-cluster';
 import { watchLaunchers } from './lifeline';
 import { checkPorts } from './ports';
 import { startStatusServer } from './status/server';
-import { runStartRegions } from './start-regions';
+import { fleetLine, runStartRegions } from './start-regions';
 import { regionTimeouts } from './region/timeouts';
 
 interface StartOptions {
   lb: LocalBalancerKind | 'auto';
-  backplane: BackplaneKind | 'auto' | 'redis-cluster';
+  backplane: BackplaneKind | 'auto';
   /** Several regions (start-regions.ts, docs/regions.md); 1: the one region below. */
   regions: number;
   regionDelayMs: number;
@@ -56,7 +57,7 @@ export async function runStart(
     peers: o.peers,
     timeouts: regionTimeouts(o.quick),
     lb: o.lb,
-    backplane: checkBackplane(o),
+    backplane: checkBackplane(o, out),
     port: o.port,
     intervalMs: o.interval,
     logLevel: o.logLevel,
@@ -75,7 +76,7 @@ export async function runStart(
         .live()
         .map((s) => s.id)
         .join(', ')}), ` +
-        `${region.backplaneKind === 'redis' ? 'Redis backplane, servers as child processes' : 'in-memory backplane, servers in this process'}, ` +
+        `${BACKPLANE_TEXT[region.backplaneKind]}, ` +
         `${region.lb.kind === 'haproxy' ? 'HAProxy' : 'built-in'} load balancer, ${o.peers} peers.`,
       `  status page  : ${status.url}`,
       `  load balancer: ${region.lbUrl}?vsn=2.0.0`,
@@ -94,16 +95,12 @@ export async function runStart(
   const stop = (reason: string) => {
     stopping ??= (async () => {
       out(
-        `stopping (${reason}): fleet, then a drain of every server, then the load balancer${region.backplaneKind === 'redis' ? ' and Redis' : ''}...`,
+        `stopping (${reason}): fleet, then a drain of every server, then the load balancer${region.backplaneKind === 'memory' ? '' : ' and Redis'}...`,
       );
       await status.close();
       const printSummary = (summary: FleetSummary | undefined) => {
         if (!summary) return;
-        out(
-          `fleet: ${summary.peers} peers, ${summary.sent} signals sent, ${summary.delivered} delivered, ` +
-            `${summary.lost} lost, ${summary.duplicated} duplicated, ${summary.reconnects} reconnects, ` +
-            `peers ever offline ${region.monitor.everOffline.size}`,
-        );
+        out(`${fleetLine(summary)}, peers ever offline ${region.monitor.everOffline.size}`);
       };
       const summary = await region.stop().catch((err: Error) => {
         printSummary(region.summary);
@@ -118,18 +115,25 @@ export async function runStart(
   return { region, stop };
 }
 
+const BACKPLANE_TEXT: Record<BackplaneKind, string> = {
+  memory: 'in-memory backplane, servers in this process',
+  redis: 'Redis backplane, servers as child processes',
+  'redis-cluster': 'Redis Cluster backplane (3 primaries + 3 replicas), servers as child processes',
+};
+
 /**
- * The Redis Cluster backplane has landed (SLUICE_REDIS_CLUSTER; a region's `redis-cluster://` seed
- * nodes), but `npm start` does not start a local Redis Cluster yet: `--backplane redis-cluster` says
- * so instead of running something else.
+ * The backplane to ask the region for. `redis-cluster` without redis-server or redis-cli: one region
+ * falls back to the in-memory backplane and says so; several regions need a Redis each (an error).
  */
-export function checkBackplane(o: Pick<StartOptions, 'backplane' | 'regions'>): BackplaneKind | 'auto' {
-  if (o.backplane === 'redis-cluster')
-    throw new Error(
-      '--backplane redis-cluster: not yet: the servers speak Redis Cluster (SLUICE_REDIS_CLUSTER, docs/backplane.md), but npm start does not start a local cluster per region yet; use --backplane redis',
-    );
+export function checkBackplane(o: Pick<StartOptions, 'backplane' | 'regions'>, out: (line: string) => void): BackplaneKind | 'auto' {
   if (o.regions > 1 && o.backplane === 'memory')
     throw new Error('--regions: each region needs its own Redis (--backplane redis or auto); the in-memory backplane is one process');
+  const missing = o.backplane === 'redis-cluster' ? clusterMissing() : undefined;
+  if (missing && o.regions > 1) throw new Error(`--backplane redis-cluster: ${missing} (apt-get install redis-server)`);
+  if (missing) {
+    out(`--backplane redis-cluster: ${missing} (apt-get install redis-server); falling back to the in-memory backplane`);
+    return 'memory';
+  }
   return o.backplane;
 }
 
@@ -180,8 +184,8 @@ if (require.main === module) {
       // npm (or tsx) SIGKILLed: nothing signals this process, so it notices the launcher gone.
       watchLaunchers((pid) => onSignal(`launcher ${pid} gone`));
       if (o.regions > 1) {
-        checkBackplane(o);
-        started = await runStartRegions(o);
+        const backplane = checkBackplane(o, (l) => process.stderr.write(`${l}\n`));
+        started = await runStartRegions({ ...o, backplane: backplane === 'redis-cluster' ? backplane : 'redis' });
       } else started = await runStart(o);
       if (asked !== undefined) {
         const sig = asked;

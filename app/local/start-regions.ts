@@ -13,6 +13,8 @@ import { startStatusServer } from './status/server';
 export interface StartRegionsOptions {
   regions: number;
   regionDelayMs: number;
+  /** Each region's backplane: one Redis, or a local Redis Cluster (3 primaries + 3 replicas). */
+  backplane: 'redis' | 'redis-cluster';
   lb: LocalBalancerKind | 'auto';
   servers: number;
   peers: number;
@@ -34,6 +36,7 @@ export async function runStartRegions(
   const regions = await startRegions({
     regions: o.regions,
     regionDelayMs: o.regionDelayMs,
+    backplane: o.backplane,
     servers: o.servers,
     peers: o.peers,
     timeouts: regionTimeouts(o.quick),
@@ -55,7 +58,7 @@ export async function runStartRegions(
   out(
     [
       '',
-      `sluice is running in ${o.regions} regions, ${o.regionDelayMs} ms round trip between them; Redis backplane per region, ` +
+      `sluice is running in ${o.regions} regions, ${o.regionDelayMs} ms round trip between them; ${o.backplane === 'redis-cluster' ? 'a Redis Cluster (3 primaries + 3 replicas)' : 'Redis'} backplane per region, ` +
         `each server reaching every region's (docs/regions.md); ${o.peers} peers, every client/gateway pair split across regions.`,
       ...regions.regions.map(
         (r, i) =>
@@ -76,11 +79,7 @@ export async function runStartRegions(
       const view = regions.view();
       const summary = await regions.stop();
       if (summary) {
-        out(
-          `fleet: ${summary.peers} peers, ${summary.sent} signals sent, ${summary.delivered} delivered, ` +
-            `${summary.lost} lost, ${summary.duplicated} duplicated, ${summary.reconnects} reconnects; ` +
-            `cross-region signals ${view.map((v) => `${v.name} ${v.crossRegion}`).join(', ')}`,
-        );
+        out(`${fleetLine(summary)}; cross-region signals ${view.map((v) => `${v.name} ${v.crossRegion}`).join(', ')}`);
       }
       out('stopped.');
       return summary;
@@ -88,4 +87,12 @@ export async function runStartRegions(
     return stopping;
   };
   return { regions, stop };
+}
+
+/** The fleet's summary line, printed when `npm start` stops (one region or several). */
+export function fleetLine(s: FleetSummary): string {
+  return (
+    `fleet: ${s.peers} peers, ${s.sent} signals sent, ${s.delivered} delivered, ` +
+    `${s.lost} lost, ${s.duplicated} duplicated, ${s.reconnects} reconnects`
+  );
 }

@@ -11,7 +11,7 @@ import { z } from 'zod';
 import type { SignalPolicy } from '../auth/policy';
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_TOKEN_MAX_TTL_SEC, DEV_TOKEN_SECRET } from '../auth/token';
 import { CLUSTER_SLOTS, DEFAULT_BUCKETS } from '../backplane/redis/keys';
-import { ClusterNode, redisTarget } from '../backplane/redis/target';
+import { ClusterNode, NatMap, parseNatMap, redisTarget } from '../backplane/redis/target';
 import { DEFAULT_BUDGET } from '../backplane/budget';
 import { RecipientQuota, recipientQuotaErrors } from '../contract/recipient-quota';
 import { resolveTimeouts, serverKeepAliveTimeoutMs, Timeouts, TimeoutsContractError, TimeoutsOverrides } from '../contract/timeouts';
@@ -42,6 +42,10 @@ const envSchema = z.object({
   SLUICE_REDIS_CLUSTER: z.string().min(1).optional(),
   /** Buckets of the Redis key layout (app/backplane/redis/keys.ts): fixed per deployment. */
   SLUICE_REDIS_BUCKETS: z.coerce.number().int().min(1).max(CLUSTER_SLOTS).default(DEFAULT_BUCKETS),
+  /** Announced Redis Cluster node address -> the address to reach it at, JSON (app/backplane/redis/target.ts parseNatMap). */
+  SLUICE_REDIS_NAT_MAP: z.string().min(1).optional(),
+  /** WAIT for this many replicas after a signal's script, before its `ok` (0: off; docs/backplane.md, durability). */
+  SLUICE_REDIS_WAIT_REPLICAS: z.coerce.number().int().min(0).max(16).default(0),
   /** Several regions (regions-config.ts, docs/regions.md). */
   SLUICE_REGION: z.string().optional(),
   SLUICE_REGION_REDIS_URLS: z.string().optional(),
@@ -137,6 +141,10 @@ export interface ServerConfig {
   redisCluster?: ClusterNode[];
   /** SLUICE_REDIS_BUCKETS (default DEFAULT_BUCKETS). */
   redisBuckets?: number;
+  /** SLUICE_REDIS_NAT_MAP, parsed: cluster node addresses this server reaches elsewhere (a relay, a NAT). */
+  redisNatMap?: NatMap;
+  /** SLUICE_REDIS_WAIT_REPLICAS: replicas that must have a signal's writes before its `ok` (0: none). */
+  redisWaitReplicas?: number;
   /** Every region's backplane and this server's region (regions-config.ts); unset: one region. */
   regions?: RegionsConfig;
   gceWatcher: boolean;
@@ -369,9 +377,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { fdLimit
     );
   }
   let redisCluster: ClusterNode[] | undefined;
+  let redisNatMap: NatMap | undefined;
   try {
     const target = redisTarget(e.SLUICE_REDIS_URL, e.SLUICE_REDIS_CLUSTER);
     if (target && 'cluster' in target) redisCluster = target.cluster;
+    if (e.SLUICE_REDIS_NAT_MAP !== undefined) redisNatMap = parseNatMap(e.SLUICE_REDIS_NAT_MAP);
   } catch (err) {
     throw new ConfigError(`invalid configuration:\n  - ${(err as Error).message}`);
   }
@@ -411,6 +421,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { fdLimit
     redisUrl: e.SLUICE_REDIS_URL,
     redisCluster,
     redisBuckets: e.SLUICE_REDIS_BUCKETS,
+    redisNatMap,
+    redisWaitReplicas: e.SLUICE_REDIS_WAIT_REPLICAS,
     regions: regions.regions,
     gceWatcher: e.SLUICE_GCE_WATCHER === 'on',
     tokenInQuery: e.SLUICE_TOKEN_IN_QUERY === undefined ? tokenInQueryDefault(e.SLUICE_ENV) : e.SLUICE_TOKEN_IN_QUERY === 'on',

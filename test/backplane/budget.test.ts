@@ -11,27 +11,15 @@ import { historyEntryBytes } from '../../app/backplane/budget';
 const UNMETERED = { recipientSignalsPerSec: 1e9, recipientBytesPerSec: 1e12 };
 import { RedisBackplane } from '../../app/backplane/redis/backplane';
 import { keys } from '../../app/backplane/redis/keys';
-import { resolveTimeouts } from '../../app/contract/timeouts';
 import { until } from '../helpers/server';
-import { RedisProc, startRedis, untilPresenceSettled } from './helpers';
+import { RedisProc, shortGraceTimeouts, startRedis, untilPresenceSettled } from './helpers';
 
-// Short grace and history age so expiry is observable; the rest shrinks to keep the contract valid.
-const timeouts = resolveTimeouts({
-  resume: { historyMaxMessages: 1_000, awayGraceMs: 1_500, historyMaxAgeMs: 1_500, dedupeWindowMs: 1_500 },
-  drain: { windowMs: 500, deadlineMs: 1_000, marginMs: 500 },
-  client: {
-    heartbeatIntervalMs: 200,
-    heartbeatTimeoutMs: 400,
-    deadPeerDetectionMs: 600,
-    reconnectBaseMs: 50,
-    reconnectCapMs: 300,
-    connectTimeoutMs: 100,
-    joinTimeoutMs: 100,
-    // The dedupe window must cover the outbox (rule dedupe-covers-outbox): both short here.
-    outboxMaxAgeMs: 1_500,
-  },
-  presence: { ttlMs: 3_000, renewIntervalMs: 1_000 },
-});
+// Short grace and history age so expiry is observable (helpers.ts shortGraceTimeouts).
+const timeouts = shortGraceTimeouts(
+  { historyMaxMessages: 1_000, historyMaxAgeMs: 1_500, dedupeWindowMs: 1_500 },
+  // The dedupe window must cover the outbox (rule dedupe-covers-outbox): both short here.
+  { outboxMaxAgeMs: 1_500 },
+);
 
 let redis: RedisProc;
 let admin: Redis;

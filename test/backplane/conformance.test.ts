@@ -6,31 +6,16 @@
 import { MemoryBackplane } from '../../app/backplane/memory';
 import { RedisBackplane } from '../../app/backplane/redis/backplane';
 import { Backplane, BackplaneError, Delivery, PresenceEvent } from '../../app/backplane/types';
-import { resolveTimeouts } from '../../app/contract/timeouts';
 import { RedisCluster } from '../helpers/redis-cluster';
 import { until } from '../helpers/server';
-import { RedisProc, startRedis, untilPresenceSettled } from './helpers';
+import { RedisProc, shortGraceTimeouts, startRedis, untilPresenceSettled } from './helpers';
 
 const j = (v: unknown) => JSON.stringify(v);
 /** Per-recipient history bytes in these tests: both backplanes must trim by it alike. */
 const HISTORY_BYTES = 4_000;
 
-// Short grace so expiry is observable; the drain/backoff shrink with it to keep the contract valid.
-const timeouts = resolveTimeouts({
-  resume: { historyMaxMessages: 3, awayGraceMs: 1_500, historyMaxAgeMs: 60_000, dedupeWindowMs: 120_000 },
-  drain: { windowMs: 500, deadlineMs: 1_000, marginMs: 500 },
-  // max(deadline 1000, detection 600) + cap 300 + connect 100 + join 100 = 1500 <= grace.
-  client: {
-    heartbeatIntervalMs: 200,
-    heartbeatTimeoutMs: 400,
-    deadPeerDetectionMs: 600,
-    reconnectBaseMs: 50,
-    reconnectCapMs: 300,
-    connectTimeoutMs: 100,
-    joinTimeoutMs: 100,
-  },
-  presence: { ttlMs: 3_000, renewIntervalMs: 1_000 },
-});
+// Short grace so expiry is observable (helpers.ts shortGraceTimeouts).
+const timeouts = shortGraceTimeouts({ historyMaxMessages: 3, historyMaxAgeMs: 60_000, dedupeWindowMs: 120_000 });
 
 let redis: RedisProc;
 let cluster: RedisCluster;

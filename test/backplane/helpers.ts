@@ -2,10 +2,9 @@
  * Helpers for the Redis backplane suites: a real redis-server per suite on a free loopback port,
  * sluice servers in this process or as child processes, and a small raw Phoenix V2 client.
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
@@ -13,10 +12,10 @@ import WebSocket from 'ws';
 import { RedisBackplane } from '../../app/backplane/redis/backplane';
 import type { ClusterNode } from '../../app/backplane/redis/target';
 import { Backplane, BackplaneError, PresenceEvent } from '../../app/backplane/types';
-import { resolveTimeouts, TimeoutsOverrides } from '../../app/contract/timeouts';
+import { resolveTimeouts, Timeouts, TimeoutsOverrides } from '../../app/contract/timeouts';
 import { spawnServer as spawnServerProcess } from '../helpers/process';
 import { SECRET, startServer, TestServer, TestServerOptions, token, until } from '../helpers/server';
-import { freePort } from '../../app/local/region/redis';
+import { freePort, redisServerArgs, spawnRedis } from '../../app/local/region/redis';
 
 export const ROOT = path.resolve(__dirname, '../..');
 
@@ -37,64 +36,18 @@ export interface RedisProc {
   signal(signal: NodeJS.Signals): void;
 }
 
-/** A private redis-server: `--save ''` always; AOF per `appendonly` ('always' = fsync every write). */
+/** A private redis-server (app/local/region/redis.ts): `--save ''` always; AOF per `appendfsync` ('always' = fsync every write). */
 export async function startRedis(opts: { appendfsync?: 'always' | 'everysec' | 'no' | 'off' } = {}): Promise<RedisProc> {
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-redis-'));
   const aof = opts.appendfsync ?? 'off';
-  const args = [
-    '--port',
-    String(port),
-    '--bind',
-    '127.0.0.1',
-    '--save',
-    '',
-    '--dir',
-    dir,
-    '--daemonize',
-    'no',
-    '--protected-mode',
-    'no',
-    '--maxmemory-policy',
-    'noeviction',
-    '--loglevel',
-    'warning',
-    ...(aof === 'off' ? ['--appendonly', 'no'] : ['--appendonly', 'yes', '--appendfsync', aof]),
-  ];
+  const args = redisServerArgs(port, dir, aof === 'off' ? ['--appendonly', 'no'] : ['--appendonly', 'yes', '--appendfsync', aof]);
   let proc: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
   const start = async () => {
-    const p = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    proc = p;
-    exited = new Promise((resolve) => p.once('exit', () => resolve()));
-    let out = '';
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${out}`)), 10_000);
-      const check = () => {
-        const s = net.connect(port, '127.0.0.1');
-        s.once('connect', () => {
-          s.write('PING\r\n');
-          s.once('data', (d) => {
-            s.destroy();
-            if (d.toString().startsWith('+PONG')) {
-              clearTimeout(timer);
-              resolve();
-            } else setTimeout(check, 20); // -LOADING while the AOF is read
-          });
-        });
-        s.once('error', () => {
-          s.destroy();
-          if (p.exitCode === null) setTimeout(check, 20);
-        });
-      };
-      p.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-      p.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-      p.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`redis-server exited with ${code}: ${out}`));
-      });
-      check();
-    });
+    const child = await spawnRedis(port, args);
+    proc = child.proc;
+    exited = child.exited;
   };
   const stop = async (signal: NodeJS.Signals = 'SIGKILL') => {
     if (proc && proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
@@ -121,6 +74,29 @@ export async function startRedis(opts: { appendfsync?: 'always' | 'everysec' | '
 export const FAST: TimeoutsOverrides = {
   presence: { ttlMs: 3_000, renewIntervalMs: 1_000 },
 };
+
+/**
+ * A contract with a short away grace (1.5 s) so expiry is observable in a test; the drain and the
+ * client's timers shrink with it to keep the contract valid:
+ * max(deadline 1000, detection 600) + cap 300 + connect 100 + join 100 = 1500 <= grace.
+ */
+export function shortGraceTimeouts(resume: TimeoutsOverrides['resume'], client: TimeoutsOverrides['client'] = {}): Timeouts {
+  return resolveTimeouts({
+    resume: { awayGraceMs: 1_500, ...resume },
+    drain: { windowMs: 500, deadlineMs: 1_000, marginMs: 500 },
+    client: {
+      heartbeatIntervalMs: 200,
+      heartbeatTimeoutMs: 400,
+      deadPeerDetectionMs: 600,
+      reconnectBaseMs: 50,
+      reconnectCapMs: 300,
+      connectTimeoutMs: 100,
+      joinTimeoutMs: 100,
+      ...client,
+    },
+    presence: FAST.presence,
+  });
+}
 
 /**
  * For a short while (RedisTiming.rebuildMs) after a new Redis process is first seen, a peer that is not found may

@@ -208,23 +208,20 @@ test('Redis restart with appendonly yes + appendfsync always: 0 lost, 0 duplicat
   expect(c.seqNotIncreasing).toBe(0);
 }, 60_000);
 
-test('Redis restart without persistence: peers re-registered, numbering continues, losses only where documented', async () => {
-  const c = await scenario('off');
-  console.log(`redis restart (no persistence): ${JSON.stringify(c)}`);
-  expect(c.unavailable).toBeGreaterThan(0);
-  expect(c.otherErrors).toBe(0);
-  expect(c.disconnects).toBe(0);
-  // Handed to the socket before the crash means received; a later seq never hides behind an old one.
-  expect(c.lostAckedDelivered).toBe(0);
-  expect(c.seqNotIncreasing).toBe(0);
-}, 60_000);
-
-test('Redis restart from a snapshot that misses the last writes: numbering never goes back, nothing handed over is lost', async () => {
-  const c = await scenario('snapshot');
-  console.log(`redis restart (stale snapshot): ${JSON.stringify(c)}`);
-  expect(c.unavailable).toBeGreaterThan(0);
-  expect(c.otherErrors).toBe(0);
-  expect(c.disconnects).toBe(0);
-  expect(c.lostAckedDelivered).toBe(0);
-  expect(c.seqNotIncreasing).toBe(0);
-}, 60_000);
+test.each([
+  ['off', 'without persistence: peers re-registered, numbering continues, losses only where documented', 'no persistence'],
+  ['snapshot', 'from a snapshot that misses the last writes: numbering never goes back, nothing handed over is lost', 'stale snapshot'],
+] as const)(
+  'Redis restart (%s) %s',
+  async (mode, _what, label) => {
+    const c = await scenario(mode);
+    console.log(`redis restart (${label}): ${JSON.stringify(c)}`);
+    expect(c.unavailable).toBeGreaterThan(0);
+    expect(c.otherErrors).toBe(0);
+    expect(c.disconnects).toBe(0);
+    // Handed to the socket before the crash means received; a later seq never hides behind an old one.
+    expect(c.lostAckedDelivered).toBe(0);
+    expect(c.seqNotIncreasing).toBe(0);
+  },
+  60_000,
+);

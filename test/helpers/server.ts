@@ -1,4 +1,5 @@
 /** Test helpers: real servers on 127.0.0.1 with ephemeral ports, tokens, and small awaitables. */
+import crypto from 'node:crypto';
 import pino from 'pino';
 import WebSocket from 'ws';
 import type { SignalPolicy } from '../../app/auth/policy';
@@ -7,6 +8,7 @@ import type { Backplane } from '../../app/backplane/types';
 import { resolveTimeouts, TimeoutsOverrides } from '../../app/contract/timeouts';
 import { defaultLimits, Limits, ServerConfig } from '../../app/server/config';
 import { SluiceServer } from '../../app/server/server';
+import { pollUntil } from '../../app/local/region/redis';
 
 export const SECRET = 'test-secret-that-is-at-least-32-characters-long';
 
@@ -87,6 +89,12 @@ export function token(sub: string, kind: PeerKind = 'client', secret = SECRET, t
 
 export { DEV_TOKEN_SECRET };
 
+/** A WebSocket upgrade request as raw HTTP/1.1 text (RFC 6455 4.1), for tests that talk over a bare TCP socket. */
+export function upgradeRequest(target: string, host = '127.0.0.1'): string {
+  const key = crypto.randomBytes(16).toString('base64');
+  return `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+}
+
 /** Open a raw ws client and wait for `open` (rejects on an HTTP refusal with its status). */
 export function openRaw(url: string): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
@@ -147,19 +155,6 @@ export { mulberry32 as seeded } from '../../app/peer/prng';
  * Wait for `predicate` to hold, checking every 10 ms; fails after `timeoutMs`. A predicate that throws
  * counts as "not yet" (connection refused while a process starts); the last error is in the failure.
  */
-export async function until(predicate: () => boolean | Promise<boolean>, timeoutMs = 5_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      if (await predicate()) return;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > deadline) {
-      const cause = lastError === undefined ? '' : ` (last error: ${lastError instanceof Error ? lastError.message : String(lastError)})`;
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${cause}`);
-    }
-    await new Promise((r) => setTimeout(r, 10));
-  }
+export function until(predicate: () => boolean | Promise<boolean>, timeoutMs = 5_000, what = 'condition'): Promise<void> {
+  return pollUntil(predicate, timeoutMs, what, 10);
 }

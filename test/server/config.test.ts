@@ -60,6 +60,9 @@ describe('server config', () => {
       /SLUICE_REDIS_URL and SLUICE_REDIS_CLUSTER are both set/,
     ],
     [{ SLUICE_REDIS_BUCKETS: '0' }, /SLUICE_REDIS_BUCKETS/],
+    [{ SLUICE_REDIS_NAT_MAP: '{oops' }, /SLUICE_REDIS_NAT_MAP: expected a JSON object/],
+    [{ SLUICE_REDIS_NAT_MAP: '{"127.0.0.1:7000":"relay"}' }, /SLUICE_REDIS_NAT_MAP.127.0.0.1:7000: "relay" is not host:port/],
+    [{ SLUICE_REDIS_WAIT_REPLICAS: '-1' }, /SLUICE_REDIS_WAIT_REPLICAS/],
     [{ SLUICE_RECIPIENT_SIGNALS_PER_SEC: '0' }, /SLUICE_RECIPIENT_SIGNALS_PER_SEC: must be >= 1, got 0/],
     [
       { SLUICE_RECIPIENT_BYTES_PER_SEC: '100000' },
@@ -83,6 +86,13 @@ describe('server config', () => {
     expect(c.redisUrl).toBeUndefined();
     expect(c.redisBuckets).toBe(32);
     expect(loadConfig({}).redisBuckets).toBe(16);
+  });
+
+  it('reads the cluster NAT map (announced address -> where to reach it) and the WAIT replicas', () => {
+    const c = loadConfig({ SLUICE_REDIS_NAT_MAP: '{"127.0.0.1:7000":"127.0.0.1:41000"}', SLUICE_REDIS_WAIT_REPLICAS: '1' });
+    expect(c.redisNatMap).toEqual({ '127.0.0.1:7000': { host: '127.0.0.1', port: 41000 } });
+    expect(c.redisWaitReplicas).toBe(1);
+    expect(loadConfig({}).redisWaitReplicas).toBe(0);
   });
 
   it('applies valid timeout overrides', () => {

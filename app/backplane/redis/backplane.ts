@@ -16,7 +16,6 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import pino, { Logger } from 'pino';
-import { groupsWire } from '../../auth/policy';
 import type { PeerKind } from '../../auth/token';
 import type { Timeouts } from '../../contract/timeouts';
 import { BudgetLimits, DEFAULT_BUDGET, MemoryBudget, RecipientQuota } from '../budget';
@@ -37,15 +36,17 @@ import {
 } from '../types';
 import { closeClients, createClients, describeRedisError, RedisClients, RedisTiming, redisTiming } from './clients';
 import { DEFAULT_BUCKETS, DEFAULT_PREFIX, Keys, keys as makeKeys } from './keys';
-import { PresenceLease, ServerIdConflictError } from './presence';
+import { ServerIdConflictError } from './claim';
+import { PresenceLease } from './presence';
 import { RedisRevocations } from './revocations';
 import type { Revocation } from '../../auth/revocation';
 
-export { ServerIdConflictError } from './presence';
-import { AckWaiters, InboxEntry, InboxReader } from './routing';
+export { ServerIdConflictError } from './claim';
+import { AckWaiters, InboxReader } from './routing';
+import { Attachments } from './attachments';
 import { scripts } from './scripts';
 import { SignalPath } from './signals';
-import type { ClusterNode, RedisTarget } from './target';
+import type { ClusterNode, NatMap, RedisTarget } from './target';
 
 export interface RedisBackplaneOptions {
   /** One Redis (`redis://host:port`); or `cluster`. */
@@ -54,6 +55,10 @@ export interface RedisBackplaneOptions {
   cluster?: ClusterNode[];
   /** Buckets of the key layout (keys.ts), fixed per deployment. */
   buckets?: number;
+  /** Cluster node addresses reached elsewhere (SLUICE_REDIS_NAT_MAP; target.ts). */
+  natMap?: NatMap;
+  /** Replicas that must acknowledge a signal's writes (WAIT) before its `ok` (SLUICE_REDIS_WAIT_REPLICAS; 0: none). */
+  waitReplicas?: number;
   serverId: string;
   timeouts: Timeouts;
   log?: Logger;
@@ -63,17 +68,6 @@ export interface RedisBackplaneOptions {
   inboxMaxLen?: number;
   /** Per-recipient history bytes (enforced by the publish script) and this process's budget. */
   budget?: Partial<BudgetLimits>;
-}
-
-interface LocalPeer {
-  epoch: string;
-  kind: PeerKind;
-  /** `,g1,g2,` ('' for none): restored with the record after a Redis restart. */
-  groups: string;
-  since: number;
-  opts: AttachOptions;
-  /** Highest seq this peer has been given here: numbering must never restart below it. */
-  floor: number;
 }
 
 export class RedisBackplane implements Backplane {
@@ -89,12 +83,10 @@ export class RedisBackplane implements Backplane {
   private readonly timing: RedisTiming;
   private readonly clients: RedisClients;
   private readonly log: Logger;
-  private readonly sessions = new Map<string, LocalPeer>();
-  /** Detaches that failed while Redis was away: `peer epoch`, retried on recovery. */
-  private readonly pendingDetach = new Set<string>();
   private readonly acks = new AckWaiters(randomBytes(6).toString('hex'));
   private readonly inboxes: InboxReader[];
   private readonly signals: SignalPath;
+  private readonly attachments: Attachments;
   private readonly lease: PresenceLease;
   private readonly events = new EventEmitter();
   private readonly inboxMaxLen: number;
@@ -114,7 +106,7 @@ export class RedisBackplane implements Backplane {
     this.memory = new MemoryBudget(budget.memoryBudgetBytes);
     this.events.setMaxListeners(0);
     let lastErrorLog = 0;
-    const target: RedisTarget = o.cluster ? { cluster: o.cluster } : { url: o.url ?? '' };
+    const target: RedisTarget = o.cluster ? { cluster: o.cluster, natMap: o.natMap } : { url: o.url ?? '' };
     if (!o.cluster && !o.url) throw new Error('RedisBackplane needs url (one Redis) or cluster (seed nodes)');
     this.clients = createClients(target, this.k.buckets, this.timing, `sluice:${o.serverId}`, (which, err) => {
       // Every reconnect attempt errors while Redis is down: log at most once a second.
@@ -139,7 +131,7 @@ export class RedisBackplane implements Backplane {
       timeouts: o.timeouts,
       timing: this.timing,
       log: this.log,
-      restore: (buckets) => this.restore(buckets),
+      restore: (buckets) => this.attachments.restore(buckets),
       instanceToken: randomBytes(12).toString('hex'),
       onConflict: () => void Promise.all(this.inboxes.map((r) => r.stop())),
       // Ready only once the revocations were read: no revoked token is admitted by a new server.
@@ -148,7 +140,7 @@ export class RedisBackplane implements Backplane {
         // Our own close() drops the connections: that is no outage (close() reports 'closed' itself).
         if (this.closed) return;
         this.events.emit('health', h);
-        if (h.ok) this.retryDetaches();
+        if (h.ok) this.attachments.retryDetaches();
       },
     });
     for (const c of [command, sub, ...readers.map((r) => r.conn)]) {
@@ -169,14 +161,24 @@ export class RedisBackplane implements Backplane {
       senderBound: this.senderBound,
       historyMaxBytes: this.historyMaxBytes,
       inboxMaxLen: this.inboxMaxLen,
+      waitReplicas: o.waitReplicas ?? 0,
       acks: this.acks,
       lease: this.lease,
       log: this.log,
       run: (op, bucket) => this.run(op, bucket),
-      raiseFloor: (peerId, seq) => {
-        const local = this.sessions.get(peerId);
-        if (local) local.floor = Math.max(local.floor, seq);
-      },
+      raiseFloor: (peerId, seq) => this.attachments.raiseFloor(peerId, seq),
+    });
+    this.attachments = new Attachments({
+      command: () => this.clients.command,
+      keys: this.k,
+      serverId: o.serverId,
+      timeouts: o.timeouts,
+      inboxMaxLen: this.inboxMaxLen,
+      acks: this.acks,
+      owners: this.signals,
+      tick: () => void this.lease.tick(),
+      log: this.log,
+      run: (op, bucket) => this.run(op, bucket),
     });
     this.inboxes = readers.map(
       (r) =>
@@ -186,7 +188,7 @@ export class RedisBackplane implements Backplane {
           keys: r.buckets.map((b) => this.k.inbox(o.serverId, b)),
           blockMs: this.timing.readBlockMs,
           log: this.log,
-          handle: (entries) => this.onInbox(entries),
+          handle: (entries) => this.attachments.onInbox(entries),
         }),
     );
     for (const r of this.inboxes) r.start();
@@ -231,45 +233,7 @@ export class RedisBackplane implements Backplane {
   async attach(peer: AttachingPeer, serverId: string, opts: AttachOptions): Promise<PeerSession> {
     this.assertOpen();
     if (serverId !== this.serverId) throw new Error(`this RedisBackplane serves ${this.serverId}, not ${serverId}`);
-    const k = this.k;
-    const b = k.bucketOf(peer.id);
-    let res: [string, number | string, number?];
-    // The old owner (to evict) is declared with the keys: a wrong guess writes nothing and says who.
-    for (let attempt = 0; ; attempt++) {
-      const old = this.signals.ownerOf(peer.id);
-      res = (await this.run(
-        () =>
-          scripts.attach.run(
-            this.clients.command,
-            [
-              k.peer(peer.id),
-              k.serverPeers(serverId, b),
-              k.seq(peer.id),
-              k.history(peer.id),
-              k.away(b),
-              k.servers(b),
-              k.epoch(b),
-              k.serverPeers(old, b),
-              k.inbox(old, b),
-            ],
-            [k.prefix, peer.id, peer.kind, serverId, this.inboxMaxLen, groupsWire(peer.groups), old],
-          ),
-        b,
-      )) as typeof res;
-      if (res[0] !== 'owner' || attempt >= 3) break;
-      this.signals.rememberOwner(peer.id, String(res[1]));
-    }
-    this.signals.rememberOwner(peer.id, serverId);
-    if (res[0] !== 'ok') {
-      void this.lease.tick();
-      throw new BackplaneError('backplane_unavailable', 'this server is not registered with redis yet');
-    }
-    const epoch = String(res[1]);
-    const prev = this.sessions.get(peer.id);
-    this.sessions.set(peer.id, { epoch, kind: peer.kind, groups: groupsWire(peer.groups), since: Number(res[2]), opts, floor: 0 });
-    // The newest attachment wins, here as across servers.
-    if (prev) prev.opts.onEvicted();
-    return new RedisSession(this, peer.id, epoch);
+    return this.attachments.attach(peer, opts);
   }
 
   async publish(signal: SignalEnvelope): Promise<PublishOutcome> {
@@ -343,12 +307,7 @@ export class RedisBackplane implements Backplane {
       }),
     );
     await stopReaders;
-    const left = [...this.sessions.entries()];
-    this.sessions.clear();
-    await Promise.allSettled([
-      ...left.map(([peerId, s]) => this.runDetach(peerId, s.epoch)),
-      ...[...this.pendingDetach].map((pe) => this.runDetach(...(pe.split(' ') as [string, string]))),
-    ]);
+    await this.attachments.closeAll();
     // After a conflict the id, its peer set and its inbox belong to the other process: leave them.
     if (!this.lease.conflictDetail()) {
       // One transaction per bucket (one slot each), then the claim.
@@ -368,90 +327,6 @@ export class RedisBackplane implements Backplane {
     await closeClients(this.clients, this.timing.commandTimeoutMs);
     this.events.emit('health', { ok: false, detail: 'closed' });
     this.events.removeAllListeners();
-  }
-
-  /** @internal RedisSession.close(). */
-  async detach(peerId: string, epoch: string): Promise<void> {
-    if (this.sessions.get(peerId)?.epoch === epoch) this.sessions.delete(peerId);
-    if (this.closed) return;
-    try {
-      await this.runDetach(peerId, epoch);
-    } catch (err) {
-      // Redis is away: the peer must still turn away once it is back, or it would look online forever.
-      this.pendingDetach.add(`${peerId} ${epoch}`);
-      this.log.warn({ peer: peerId, err: describeRedisError(err) }, 'detach deferred until redis is back');
-    }
-  }
-
-  private async runDetach(peerId: string, epoch: string): Promise<void> {
-    const k = this.k;
-    const b = k.bucketOf(peerId);
-    await scripts.detach.run(
-      this.clients.command,
-      [k.peer(peerId), k.serverPeers(this.serverId, b), k.seq(peerId), k.history(peerId), k.away(b)],
-      [k.prefix, peerId, this.serverId, epoch, this.o.timeouts.resume.awayGraceMs, this.o.timeouts.resume.historyMaxAgeMs],
-    );
-    this.pendingDetach.delete(`${peerId} ${epoch}`);
-  }
-
-  private retryDetaches(): void {
-    for (const pe of [...this.pendingDetach]) {
-      const [peerId, epoch] = pe.split(' ');
-      this.runDetach(peerId, epoch).catch(() => undefined);
-    }
-  }
-
-  /** Redis forgot this server in `buckets`: put back every peer it still holds there, or evict those that moved on. */
-  private async restore(buckets: Set<number>): Promise<void> {
-    const k = this.k;
-    await Promise.all(
-      [...this.sessions.entries()].map(async ([peerId, s]) => {
-        const b = k.bucketOf(peerId);
-        if (!buckets.has(b)) return;
-        const res = await scripts.restore.run(
-          this.clients.command,
-          [k.peer(peerId), k.serverPeers(this.serverId, b), k.seq(peerId), k.history(peerId), k.away(b), k.epoch(b)],
-          [k.prefix, peerId, s.kind, this.serverId, s.epoch, s.since, s.floor, s.groups],
-        );
-        if (res === 'moved' && this.sessions.get(peerId) === s) {
-          this.sessions.delete(peerId);
-          s.opts.onEvicted();
-        }
-      }),
-    );
-  }
-
-  private onInbox(entries: InboxEntry[]): void {
-    const acks = new Map<string, string[]>();
-    for (const e of entries) {
-      const local = this.sessions.get(e.peer);
-      const current = local !== undefined && local.epoch === e.epoch;
-      if (e.kind === 'evict') {
-        if (current) {
-          this.sessions.delete(e.peer);
-          local.opts.onEvicted();
-        }
-        continue;
-      }
-      let handed = false;
-      if (current) {
-        try {
-          handed = local.opts.deliver({ from: e.from, id: e.id, seq: e.seq, data: e.data, ts: e.ts });
-        } catch (err) {
-          this.log.error({ err: (err as Error).message, peer: e.peer }, 'deliver failed; the signal stays in history');
-        }
-        if (handed) local.floor = Math.max(local.floor, e.seq);
-      }
-      if (e.replyTo === this.serverId) this.acks.settle(e.reqId, handed);
-      else {
-        const list = acks.get(e.replyTo) ?? [];
-        list.push(`${e.reqId} ${handed ? 1 : 0}`);
-        acks.set(e.replyTo, list);
-      }
-    }
-    for (const [server, lines] of acks) {
-      this.clients.command.publish(this.k.ackChannel(server), lines.join('\n')).catch(() => undefined);
-    }
   }
 
   private onMessage(channel: string, message: string): void {
@@ -497,18 +372,5 @@ export class RedisBackplane implements Backplane {
 
   private assertOpen(): void {
     if (this.closed) throw new BackplaneError('backplane_unavailable', 'backplane closed');
-  }
-}
-
-/** One attachment of a peer on this server (a class, not a closure per attach). */
-class RedisSession implements PeerSession {
-  constructor(
-    private readonly backplane: RedisBackplane,
-    readonly peerId: string,
-    private readonly epoch: string,
-  ) {}
-
-  close(): Promise<void> {
-    return this.backplane.detach(this.peerId, this.epoch);
   }
 }

@@ -43,6 +43,11 @@ export interface RedisTiming {
    * (records and seq floors) within a few commands.
    */
   rebuildMs: number;
+  /**
+   * WAIT's timeout after a signal's script (SLUICE_REDIS_WAIT_REPLICAS): half the command timeout, so
+   * the reply of the pipeline [script, WAIT] still comes before ioredis gives the command up.
+   */
+  replicaWaitMs: number;
 }
 
 /**
@@ -62,6 +67,7 @@ export function redisTiming(t: Timeouts): RedisTiming {
     reconnectCapMs,
     reapGraceMs: t.presence.renewIntervalMs,
     rebuildMs: 2 * reconnectCapMs + commandTimeoutMs,
+    replicaWaitMs: Math.max(10, Math.floor(commandTimeoutMs / 2)),
   };
 }
 
@@ -130,7 +136,7 @@ export function createClients(
     };
   } else {
     const cluster = (redisOptions: RedisOptions, offline: boolean) =>
-      new Cluster(target.cluster, { ...clusterOptions(timing, redisOptions, offline), lazyConnect: lazy });
+      new Cluster(target.cluster, { ...clusterOptions(timing, redisOptions, offline), natMap: target.natMap, lazyConnect: lazy });
     clients = {
       command: cluster(commandOptions, false),
       readers: Array.from({ length: buckets }, (_, b) => ({ conn: cluster(readerOptions, false), buckets: [b] })),

@@ -95,6 +95,39 @@ export class LuaScript {
     this.sha = createHash('sha1').update(this.source).digest('hex');
   }
 
+  /**
+   * The script, then `WAIT replicas timeoutMs` in one pipeline: on one connection, to the node of the
+   * keys' slot (ioredis sends a pipeline's keyless commands with its keyed ones), so WAIT counts the
+   * replicas that have this script's writes ("WAIT blocks the current client until all the previous
+   * write commands are successfully transferred and acknowledged by at least the number of replicas
+   * specified", redis.io/commands/wait). Resolves with the script's reply and the replicas WAIT saw.
+   * A redirection (MOVED/ASK after a failover or during a migration) fails the pipeline: ioredis does
+   * not resend a pipeline that holds a write, so the caller refreshes the slot map and the client resends.
+   */
+  async runAndWait(
+    redis: RedisLike,
+    keys: string[],
+    args: Array<string | number>,
+    replicas: number,
+    timeoutMs: number,
+  ): Promise<[unknown, number]> {
+    for (const useEval of [false, true]) {
+      const p = redis.pipeline();
+      if (useEval) p.eval(this.source, keys.length, ...keys, ...args);
+      else p.evalsha(this.sha, keys.length, ...keys, ...args);
+      p.wait(replicas, timeoutMs);
+      const [[scriptErr, reply], [waitErr, acked]] = (await p.exec()) as Array<[Error | null, unknown]>;
+      if (scriptErr && !useEval && String(scriptErr.message).startsWith('NOSCRIPT')) continue;
+      if (scriptErr) {
+        if (/^(MOVED|ASK) /.test(scriptErr.message) && 'refreshSlotsCache' in redis) redis.refreshSlotsCache();
+        throw scriptErr;
+      }
+      if (waitErr) throw waitErr;
+      return [reply, Number(acked)];
+    }
+    throw new Error(`${this.name}: NOSCRIPT after EVAL`);
+  }
+
   async run(redis: RedisLike, keys: string[], args: Array<string | number>): Promise<unknown> {
     try {
       return await redis.evalsha(this.sha, keys.length, ...keys, ...args);

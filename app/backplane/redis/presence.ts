@@ -15,12 +15,9 @@
  * so on a Redis Cluster a failover of one shard restarts the recovery window of that shard's
  * buckets only. A tick renews the claim on the server id (one key), then beats every bucket.
  */
-import type { Logger } from 'pino';
 import type { Timeouts } from '../../contract/timeouts';
 import type { BackplaneHealth } from '../types';
-import type { RedisTiming } from './clients';
-import type { Keys } from './keys';
-import type { RedisLike } from './lua';
+import { ServerIdClaim, ServerIdClaimOptions } from './claim';
 import { scripts } from './scripts';
 
 /**
@@ -36,13 +33,8 @@ export function staleBucketMs(t: Timeouts): number {
 /** At most this many dead servers / due away peers are reaped per script run (keeps each run short). */
 const REAP_BATCH = 200;
 
-export interface PresenceLeaseOptions {
-  command: RedisLike;
-  keys: Keys;
-  serverId: string;
-  timeouts: Timeouts;
-  timing: RedisTiming;
-  log: Logger;
+/** What the claim needs (command, keys, serverId, timeouts, timing, log, instanceToken), and: */
+export interface PresenceLeaseOptions extends ServerIdClaimOptions {
   /**
    * Redis no longer knows this server in these buckets (reaped while cut off, restarted without
    * data) or a new Redis process serves them (restart, failover): re-register their peers.
@@ -51,15 +43,8 @@ export interface PresenceLeaseOptions {
   /** Other conditions health depends on (the reader and pub/sub connections). */
   connectionsReady(): boolean;
   onHealth(h: BackplaneHealth): void;
-  /** This process's claim on `serverId` (random per process). */
-  instanceToken: string;
   /** Another live process holds (or took over) this server id: stop serving, never share its routing. */
   onConflict(detail: string): void;
-}
-
-/** Raised by `whenReady` when another live process holds the server id. */
-export class ServerIdConflictError extends Error {
-  readonly code = 'SERVER_ID_CONFLICT';
 }
 
 export class PresenceLease {
@@ -85,8 +70,7 @@ export class PresenceLease {
   private reapTimer?: NodeJS.Timeout;
   private retryTimer?: NodeJS.Timeout;
   private ticking?: Promise<void>;
-  /** While another process's claim on our id is being watched: its PTTL when first seen. */
-  private heldSeen?: { pttl: number; at: number };
+  private readonly idClaim: ServerIdClaim;
   private conflict?: string;
   private stopped = false;
   private health: BackplaneHealth = { ok: false, detail: 'connecting to redis' };
@@ -95,6 +79,7 @@ export class PresenceLease {
     this.checked = Array.from({ length: o.keys.buckets }, () => false);
     this.lastRunIds = Array.from({ length: o.keys.buckets }, () => undefined);
     this.checkedSince = Array.from({ length: o.keys.buckets }, () => 0);
+    this.idClaim = new ServerIdClaim(o);
   }
 
   private get allBuckets(): number[] {
@@ -237,7 +222,7 @@ export class PresenceLease {
       }
       // The claim lives on one shard, the buckets on all: a shard that does not answer (failing
       // over) must not stop the renewals on the others, or every bucket's deadline would pass.
-      const [claimed, beaten] = await Promise.allSettled([this.registered ? this.renewClaim() : Promise.resolve(true), this.beatAll()]);
+      const [claimed, beaten] = await Promise.allSettled([this.registered ? this.idClaim.renew() : Promise.resolve(true), this.beatAll()]);
       if (claimed.status === 'fulfilled' && !claimed.value)
         return this.conflicted(
           `server id ${serverId} was taken over by another process (this one was cut off from redis for longer than presence.ttlMs)`,
@@ -308,49 +293,20 @@ export class PresenceLease {
     return restore;
   }
 
-  /** Renew the claim on the server id; false when another process holds it. */
-  private async renewClaim(): Promise<boolean> {
-    const { command, keys, serverId } = this.o;
-    const res = (await scripts.claim.run(command, [keys.claim(serverId)], [this.o.instanceToken, this.o.timeouts.presence.ttlMs])) as [
-      string,
-    ];
-    return res[0] === 'ok';
-  }
-
-  /**
-   * Claim the server id before registering. Held by another process: live if it renews the claim
-   * within one renew interval (then this one refuses to start), dead if the claim just runs out
-   * (at most presence.ttlMs after that process died; then this one takes it).
-   */
+  /** Claim the server id before registering (claim.ts); false while another process holds it. */
   private async claim(): Promise<boolean> {
-    const { command, keys, serverId } = this.o;
-    const res = (await scripts.claim.run(command, [keys.claim(serverId)], [this.o.instanceToken, this.o.timeouts.presence.ttlMs])) as [
-      string,
-      number?,
-    ];
-    if (res[0] === 'ok') {
-      this.heldSeen = undefined;
-      return true;
-    }
-    const pttl = Number(res[1]);
-    const now = Date.now();
-    const seen = this.heldSeen;
-    // Renewed since first seen: its remaining time grew beyond what the elapsed time explains.
-    if (seen && pttl > seen.pttl - (now - seen.at) + this.o.timing.reconnectCapMs) {
-      this.conflicted(`server id ${serverId} is in use by another live process (SLUICE_SERVER_ID must be unique per process)`);
+    const res = await this.idClaim.take();
+    if (res.kind === 'ok') return true;
+    if (res.kind === 'conflict') {
+      this.conflicted(res.detail);
       return false;
     }
-    if (!seen) {
-      this.heldSeen = { pttl, at: now };
-      this.o.log.warn({ serverId, pttl }, 'server id held by another process: waiting one renew interval to see if it is alive');
-    }
-    this.refresh(`server id ${serverId} held by another process; waiting for it to renew or expire`);
-    const wait = Math.min(this.o.timeouts.presence.renewIntervalMs + this.o.timing.reconnectCapMs, Math.max(25, pttl + 25));
+    this.refresh(res.detail);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       void this.tick();
-    }, wait);
+    }, res.retryInMs);
     return false;
   }
 

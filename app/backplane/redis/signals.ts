@@ -31,6 +31,8 @@ export interface SignalPathDeps {
   senderBound: { entries: number; bytes: number };
   historyMaxBytes: number;
   inboxMaxLen: number;
+  /** WAIT for this many replicas after the publish script, before the `ok` (0: no WAIT). */
+  waitReplicas: number;
   acks: AckWaiters;
   lease: { processChecked(bucket: number): boolean; conflictDetail(): string | undefined };
   log: Logger;
@@ -114,8 +116,7 @@ export class SignalPath {
     const check = signal.check;
     return this.d.run(
       () =>
-        scripts.publish.run(
-          this.d.command(),
+        this.runPublish(
           [
             k.dedupe(signal.to, signal.from, signal.id),
             k.peer(signal.to),
@@ -154,6 +155,26 @@ export class SignalPath {
         ) as Promise<[string, number | string | undefined, string?]>,
       b,
     );
+  }
+
+  /**
+   * The publish script, and with waitReplicas > 0 a WAIT behind it (lua.ts runAndWait). A signal
+   * that fewer replicas acknowledged in time is refused (`backplane_unavailable`, the SDK resends it
+   * with the same id: dedupe answers, or after a failover that lost it, it is numbered again), so an
+   * `ok` means its dedupe record, seq and history entry survive a failover of the primary.
+   */
+  private async runPublish(keys: string[], args: Array<string | number>): Promise<unknown> {
+    const n = this.d.waitReplicas;
+    if (n <= 0) return scripts.publish.run(this.d.command(), keys, args);
+    const [reply, acked] = await scripts.publish.runAndWait(this.d.command(), keys, args, n, this.d.timing.replicaWaitMs);
+    // `duplicate`: the record it found may be this connection's own write of a try that was refused.
+    const writes = Array.isArray(reply) && ['stored', 'routed', 'duplicate'].includes(String(reply[0]));
+    if (writes && acked < n)
+      throw new BackplaneError(
+        'backplane_unavailable',
+        `signal reached ${acked} of ${n} replicas within ${this.d.timing.replicaWaitMs} ms; retry`,
+      );
+    return reply;
   }
 
   rememberOwner(peerId: string, serverId: string): void {

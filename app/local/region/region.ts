@@ -30,9 +30,10 @@ import { resolveLbKind, startLoadBalancer } from '../lb/start';
 import { Monitor } from './monitor';
 import { NetworkHost, startNetworkHost } from '../network/network-host';
 import { LocalRedis, freePort, redisAvailable, startRedis } from './redis';
+import { clusterMissing, LOCAL_CLUSTER, RedisCluster } from './redis-cluster';
 import { DrainAnswer, killChildrenNow, LocalServer, startLocalServer } from './servers';
 
-export type BackplaneKind = 'memory' | 'redis';
+export type BackplaneKind = 'memory' | 'redis' | 'redis-cluster';
 
 /** The release the region's first servers run. */
 export const INITIAL_RELEASE = 'initial';
@@ -72,10 +73,11 @@ export interface RegionOptions {
   /** Server id prefix (ids are `<prefix>-1`, `-2`, ... and never reused). */
   idPrefix?: string;
   /**
-   * Several regions (regions.ts): this region's Redis, started and stopped by the caller (the region
-   * starts none), and the variables that give its servers every region's backplane.
+   * Several regions (regions.ts): this region's Redis (a URL) or Redis Cluster (seed nodes), started
+   * and stopped by the caller (the region starts none), and the variables that give its servers every
+   * region's backplane.
    */
-  external?: { redisUrl: string; serverEnv: Record<string, string> };
+  external?: { redisUrl?: string; redisCluster?: string; serverEnv: Record<string, string> };
 }
 
 export type BreakMode = 'silence' | 'delete' | 'restore';
@@ -95,6 +97,8 @@ export class Region extends EventEmitter {
   readonly releases = new Map<string, string>();
   private memory?: MemoryBackplane;
   private redis?: LocalRedis;
+  /** The local Redis Cluster (--backplane redis-cluster without `external`). */
+  cluster?: RedisCluster;
   /** The servers' VM networks, in a child process (network-host.ts: off this process's event loop). */
   private networks?: NetworkHost;
   private nextId = 1;
@@ -136,13 +140,18 @@ export class Region extends EventEmitter {
   }
 
   private async startParts(): Promise<void> {
-    const asked = this.opts.external ? 'redis' : (this.opts.backplane ?? 'auto');
+    const ext = this.opts.external;
+    const asked = ext ? (ext.redisCluster ? 'redis-cluster' : 'redis') : (this.opts.backplane ?? 'auto');
     if (asked === 'redis' && !redisAvailable())
       throw new Error('--backplane redis: redis-server is not on PATH (apt-get install redis-server)');
+    const noCluster = asked === 'redis-cluster' && !ext ? clusterMissing() : undefined;
+    if (noCluster) throw new Error(`--backplane redis-cluster: ${noCluster} (apt-get install redis-server)`);
     this.backplaneKind = asked === 'auto' ? (redisAvailable() ? 'redis' : 'memory') : asked;
     this.networks = await startNetworkHost();
-    if (this.backplaneKind === 'redis' && !this.opts.external) this.redis = await startRedis(this.dir);
-    else this.memory = new MemoryBackplane(this.opts.timeouts.resume);
+    // With `external` the caller's Redis or cluster serves the region.
+    if (this.backplaneKind === 'memory') this.memory = new MemoryBackplane(this.opts.timeouts.resume);
+    else if (!ext && this.backplaneKind === 'redis') this.redis = await startRedis(this.dir);
+    else if (!ext) this.cluster = await RedisCluster.start({ ...LOCAL_CLUSTER, detached: true, dir: this.dir });
     const kind = resolveLbKind(this.opts.lb ?? 'auto');
     const port = this.opts.port || (kind === 'haproxy' ? await freePort() : 0);
     this.lb = await startLoadBalancer(kind, { port, dir: this.dir, timeouts: this.opts.timeouts });
@@ -228,6 +237,7 @@ export class Region extends EventEmitter {
       jsonLogs: this.opts.jsonLogs,
       memory: this.memory,
       redisUrl: this.opts.external?.redisUrl ?? this.redis?.url,
+      redisCluster: this.opts.external?.redisCluster ?? this.cluster?.seedText,
       env: this.opts.external?.serverEnv,
       network: (p) => this.networks!.open(p),
     });
@@ -346,6 +356,7 @@ export class Region extends EventEmitter {
       await step(() => this.networks?.close());
       await step(() => this.memory?.close());
       await step(() => this.redis?.stop());
+      await step(() => this.cluster?.stop());
       fs.rmSync(this.dir, { recursive: true, force: true });
       runningRegions.delete(this);
       if (errors.length > 0) throw errors[0];
@@ -360,11 +371,16 @@ export class Region extends EventEmitter {
     this.lb?.killNow();
     this.networks?.killNow();
     this.redis?.killNow();
+    this.cluster?.killNow();
   }
 }
 
-export async function startRegion(opts: RegionOptions): Promise<Region> {
-  const r = new Region(opts);
+export function startRegion(opts: RegionOptions): Promise<Region> {
+  return startOrCleanUp(new Region(opts));
+}
+
+/** Start `r`; if that fails, kill what it started, stop the rest, and rethrow (a region, or several: regions.ts). */
+export async function startOrCleanUp<T extends { start(): Promise<void>; killNow(): void; stop(): Promise<unknown> }>(r: T): Promise<T> {
   try {
     await r.start();
   } catch (err) {

@@ -19,7 +19,8 @@ import type { PeerSpec } from '../../peer/peer';
 import { Relay, startRelay } from '../network/relay';
 import type { Sample } from './monitor';
 import { LocalRedis, redisAvailable, startRedis } from './redis';
-import { Region, RegionOptions, startRegion } from './region';
+import { clusterMissing, LOCAL_CLUSTER, RedisCluster } from './redis-cluster';
+import { Region, RegionOptions, startOrCleanUp, startRegion } from './region';
 
 /**
  * The largest inter-region round trip the backplane's Redis timing tolerates: a quarter of its
@@ -36,6 +37,8 @@ export interface RegionsOptions extends Omit<RegionOptions, 'backplane' | 'exter
   regions: number;
   /** Added round-trip time between two regions (each direction gets half). */
   regionDelayMs: number;
+  /** Each region's backplane: one Redis (default) or a local Redis Cluster (3 primaries + 3 replicas). */
+  backplane?: 'redis' | 'redis-cluster';
 }
 
 /** Local region names: r1, r2, ... (lower case: the home rule's region names, regions-config.ts). */
@@ -60,6 +63,8 @@ export class Regions {
   readonly capacity: number[];
   fleet?: FleetController;
   private readonly redis: LocalRedis[] = [];
+  /** Each region's local Redis Cluster (--backplane redis-cluster). */
+  readonly clusters: RedisCluster[] = [];
   private readonly links: Relay[] = [];
   private readonly fronts: Relay[] = [];
   private readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-regions-'));
@@ -89,31 +94,32 @@ export class Regions {
   }
 
   async start(): Promise<void> {
-    if (!redisAvailable())
-      throw new Error('--regions needs redis-server on PATH (each region has its own Redis; apt-get install redis-server)');
+    const cluster = this.opts.backplane === 'redis-cluster';
+    const missing = cluster ? clusterMissing() : redisAvailable() ? undefined : 'redis-server is not on PATH';
+    if (missing)
+      throw new Error(
+        `--regions needs ${cluster ? 'a local Redis Cluster' : 'a Redis'} per region: ${missing} (apt-get install redis-server)`,
+      );
     const n = this.opts.regions;
-    const oneWay = this.opts.regionDelayMs / 2;
-    for (let i = 0; i < n; i++) this.redis.push(await startRedis(this.dir));
-    const redisPort = (j: number) => Number(new URL(this.redis[j].url).port);
+    for (let i = 0; i < n; i++) {
+      if (cluster) this.clusters.push(await RedisCluster.start({ ...LOCAL_CLUSTER, detached: true, dir: this.dir }));
+      else this.redis.push(await startRedis(this.dir));
+    }
     for (let i = 0; i < n; i++) {
       // Region i's view of every backplane: its own directly, the others across the link.
       const urls: Record<string, string> = {};
-      for (let j = 0; j < n; j++) {
-        if (j === i) urls[regionName(j)] = this.redis[j].url;
-        else {
-          const link = await startRelay(() => ({ port: redisPort(j), delayMs: oneWay }));
-          this.links.push(link);
-          urls[regionName(j)] = `redis://127.0.0.1:${link.port}`;
-        }
-      }
+      const nat: Record<string, string> = {};
+      for (let j = 0; j < n; j++)
+        urls[regionName(j)] = cluster ? await this.clusterSpec(j, j !== i, nat) : await this.redisSpec(j, j !== i);
+      const env = { SLUICE_REGION: regionName(i), SLUICE_REGION_REDIS_URLS: JSON.stringify(urls) };
       const region = await startRegion({
         ...this.opts,
+        backplane: undefined,
         peers: i === 0 ? this.opts.peers : 0,
         idPrefix: regionName(i),
-        external: {
-          redisUrl: this.redis[i].url,
-          serverEnv: { SLUICE_REGION: regionName(i), SLUICE_REGION_REDIS_URLS: JSON.stringify(urls) },
-        },
+        external: cluster
+          ? { redisCluster: this.clusters[i].seedText, serverEnv: { ...env, SLUICE_REDIS_NAT_MAP: JSON.stringify(nat) } }
+          : { redisUrl: this.redis[i].url, serverEnv: env },
       });
       this.regions.push(region);
     }
@@ -123,6 +129,35 @@ export class Regions {
       r.monitor.on('sample', (sample: Sample) => {
         for (const v of sample.servers) if (v.crossRegion !== undefined) this.crossSeen.set(v.id, v.crossRegion);
       });
+  }
+
+  /** A delay relay to port (the inter-region link; half the round trip each way). */
+  private async link(port: number): Promise<number> {
+    const l = await startRelay(() => ({ port, delayMs: this.opts.regionDelayMs / 2 }));
+    this.links.push(l);
+    return l.port;
+  }
+
+  /** Region j's Redis URL, across the link when `remote`. */
+  private async redisSpec(j: number, remote: boolean): Promise<string> {
+    const port = Number(new URL(this.redis[j].url).port);
+    return `redis://127.0.0.1:${remote ? await this.link(port) : port}`;
+  }
+
+  /**
+   * Region j's cluster as `redis-cluster://` seeds. Across the link, every node gets a relay of its
+   * own, and `nat` (the server's SLUICE_REDIS_NAT_MAP, ioredis natMap) maps the address the node
+   * announces (CLUSTER SLOTS, MOVED, ASK) to its relay: else the servers would follow the slot map
+   * straight to the nodes and skip the delay.
+   */
+  private async clusterSpec(j: number, remote: boolean, nat: Record<string, string>): Promise<string> {
+    const seeds: string[] = [];
+    for (const node of this.clusters[j].nodes) {
+      const port = remote ? await this.link(node.port) : node.port;
+      if (remote) nat[`127.0.0.1:${node.port}`] = `127.0.0.1:${port}`;
+      seeds.push(`127.0.0.1:${port}`);
+    }
+    return `redis-cluster://${seeds.join(',')}`;
   }
 
   /** The global front of region i: its own balancer while it has capacity, else the next region's that has. */
@@ -181,7 +216,7 @@ export class Regions {
       const summary = await this.fleet?.stop();
       const results = await Promise.allSettled(this.regions.map((r) => r.stop()));
       await Promise.all([...this.fronts, ...this.links].map((l) => l.close()));
-      await Promise.all(this.redis.map((r) => r.stop()));
+      await Promise.all([...this.redis, ...this.clusters].map((r) => r.stop()));
       fs.rmSync(this.dir, { recursive: true, force: true });
       const failed = results.find((x): x is PromiseRejectedResult => x.status === 'rejected');
       if (failed) throw failed.reason;
@@ -192,18 +227,10 @@ export class Regions {
 
   killNow(): void {
     for (const r of this.regions) r.killNow();
-    for (const r of this.redis) r.killNow();
+    for (const r of [...this.redis, ...this.clusters]) r.killNow();
   }
 }
 
-export async function startRegions(opts: RegionsOptions): Promise<Regions> {
-  const r = new Regions(opts);
-  try {
-    await r.start();
-  } catch (err) {
-    r.killNow();
-    await r.stop().catch(() => undefined);
-    throw err;
-  }
-  return r;
+export function startRegions(opts: RegionsOptions): Promise<Regions> {
+  return startOrCleanUp(new Regions(opts));
 }

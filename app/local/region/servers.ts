@@ -63,8 +63,10 @@ export interface ServerSpawnOptions {
   jsonLogs?: boolean;
   /** Shared in-memory backplane (servers in this process) ... */
   memory?: MemoryBackplane;
-  /** ... or a Redis URL (servers as child processes). */
+  /** ... or a Redis URL (servers as child processes) ... */
   redisUrl?: string;
+  /** ... or a Redis Cluster's seed nodes, `host:port[,host:port]` (servers as child processes). */
+  redisCluster?: string;
   /** More variables for a child server (several regions: SLUICE_REGION, SLUICE_REGION_REDIS_URLS). */
   env?: Record<string, string>;
   /** Where its VM network runs (default: a black-hole proxy in this process; the region's: network-host.ts). */
@@ -74,7 +76,8 @@ export interface ServerSpawnOptions {
 const ROOT = path.resolve(__dirname, '../../..');
 
 export async function startLocalServer(o: ServerSpawnOptions): Promise<LocalServer> {
-  return o.redisUrl ? startChild(o, o.redisUrl) : startInProcess(o);
+  if (o.redisUrl) return startChild(o, { SLUICE_REDIS_URL: o.redisUrl });
+  return o.redisCluster ? startChild(o, { SLUICE_REDIS_CLUSTER: o.redisCluster }) : startInProcess(o);
 }
 
 async function startInProcess(o: ServerSpawnOptions): Promise<LocalServer> {
@@ -114,7 +117,7 @@ async function startInProcess(o: ServerSpawnOptions): Promise<LocalServer> {
   );
 }
 
-async function startChild(o: ServerSpawnOptions, redisUrl: string): Promise<LocalServer> {
+async function startChild(o: ServerSpawnOptions, backplaneEnv: Record<string, string>): Promise<LocalServer> {
   // SIGKILLed by the kernel if this process dies (lifeline.ts), whatever kills it.
   const [cmd, args] = withLifeline(process.execPath, ['--import', 'tsx', path.join(ROOT, 'app/server/main.ts')]);
   const proc = spawn(cmd, args, {
@@ -127,7 +130,7 @@ async function startChild(o: ServerSpawnOptions, redisUrl: string): Promise<Loca
       SLUICE_ADMIN_HOST: '127.0.0.1',
       SLUICE_ADMIN_PORT: '0',
       SLUICE_SERVER_ID: o.id,
-      SLUICE_REDIS_URL: redisUrl,
+      ...backplaneEnv,
       SLUICE_TOKEN_SECRET: o.tokenSecret,
       SLUICE_TIMEOUTS: JSON.stringify(o.timeouts),
       // Info level on stdout is how this process learns the ports; the region forwards warnings and up.
