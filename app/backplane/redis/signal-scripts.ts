@@ -31,7 +31,15 @@ if redis.call('SCARD', KEYS[9]) > 0 then return {'recovering'} end
 local dup = redis.call('GET', KEYS[1])
 if dup then return {'duplicate', tonumber(dup)} end
 -- An absent target answers like a refused one wherever the policy could refuse it (no presence oracle).
-local function unknown(why) return {ARGV[14], 0, why} end
+-- Unless no server has beaten this process yet (run_id not the recorded one): a promoted replica
+-- serving a command ioredis re-sent after the failover, before any publisher saw an error. Its
+-- presence lacks what the old primary had not replicated (recent attaches, renewals: an owner's
+-- deadline passed there though it renewed), and its recovery window has not been opened yet.
+local function unknown(why)
+  local runid = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
+  if runid ~= redis.call('HGET', KEYS[6], 'runid') then return {'recovering'} end
+  return {ARGV[14], 0, why}
+end
 local rec = redis.call('HMGET', KEYS[2], 'srv', 'epoch', 'state', 'awayUntil', 'kind', 'grp', 'awayFrom')
 local srv, epoch, state = rec[1], rec[2], rec[3]
 if not srv then return unknown('no record') end
