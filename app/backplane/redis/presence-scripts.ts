@@ -64,7 +64,7 @@ return 1
 
 /**
  * beat: one bucket's liveness renewal and restart detection. KEYS: redis(b), servers(b), recovering(b).
- * ARGV: me, ttlMs, staleMs, rebuildMs. -> {runid, had, fresh, pending}: the run_id of the Redis
+ * ARGV: me, ttlMs, staleMs. -> {runid, had, fresh, pending}: the run_id of the Redis
  * process serving this bucket's slot (read here, by the process that runs the script, so a failover
  * of one shard is seen in that shard's buckets only); 1 when this server was registered in the
  * bucket before (0: reaped, lost or new); 1 when the bucket's liveness data was refreshed for
@@ -81,19 +81,17 @@ return 1
  * Recovery ends on an event, not a clock: a new run_id puts every server known to the bucket into
  * `recovering(b)` (a promoted replica lacks the writes its primary had not yet sent it, records of
  * peers that attached just before among them; only their owner can put them back). Each leaves it
- * after restoring its peers there (`recovered`), or when reaped. A server that registers in the
- * bucket within rebuildMs of a new run_id (Redis lost the servers ZSET too) joins the set itself.
+ * after restoring its peers there (`recovered`), or when reaped. (A Redis that lost the servers
+ * ZSET too, restarted without data, is covered by the rebuildMs window alone, as before.)
  */
 const BEAT = `
 local runid = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)') or 'unknown'
 local now = now_ms()
 local ttl = tonumber(ARGV[2])
-local rec = redis.call('HMGET', KEYS[1], 'runid', 'at', 'since')
-local since = tonumber(rec[3] or '0')
+local rec = redis.call('HMGET', KEYS[1], 'runid', 'at')
 local fresh = 0
 if rec[1] ~= runid then
   redis.call('HSET', KEYS[1], 'runid', runid, 'since', int(now))
-  since = now
   redis.call('DEL', KEYS[3])
   for _, s in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do redis.call('SADD', KEYS[3], s) end
   fresh = 1
@@ -108,7 +106,6 @@ end
 redis.call('HSET', KEYS[1], 'at', int(now))
 local had = redis.call('ZSCORE', KEYS[2], ARGV[1])
 redis.call('ZADD', KEYS[2], int(now + ttl), ARGV[1])
-if not had and now - since < tonumber(ARGV[4]) then redis.call('SADD', KEYS[3], ARGV[1]) end
 local pending = redis.call('SISMEMBER', KEYS[3], ARGV[1])
 if had then return {runid, 1, fresh, pending} end
 return {runid, 0, fresh, pending}

@@ -259,14 +259,14 @@ export class PresenceLease {
    * have been checked and re-asserted: one shard's outage does not hold up the rest).
    */
   private async beatAll(): Promise<Reassert> {
-    const { command, keys, serverId, timeouts, timing } = this.o;
+    const { command, keys, serverId, timeouts } = this.o;
     const todo: Reassert = { restore: new Set<number>(), pending: new Map<number, string>() };
     const results = await Promise.allSettled(
       this.allBuckets.map((b) =>
         scripts.beat.run(
           command,
           [keys.redis(b), keys.servers(b), keys.recovering(b)],
-          [serverId, timeouts.presence.ttlMs, staleBucketMs(timeouts), timing.rebuildMs],
+          [serverId, timeouts.presence.ttlMs, staleBucketMs(timeouts)],
         ),
       ),
     );
