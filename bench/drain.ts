@@ -1,12 +1,16 @@
 /**
- * Benchmark: drain 10k connections to a second server. 10,000 SDK peers (app/peer fleet, in two
- * load-generator processes) exchange numbered signals on server A; A drains (POST /drain: 1012s
- * spread over the 10 s window) and every peer moves to server B (same Redis backplane). Counts
- * lost and duplicated signals, the reconnect gap (loss of the joined session to the next join),
- * and the reconnect rate B sees, once with the client's restart jitter at its default (1 s) and
- * once at 100 ms: the trade-off between the outage it adds and the spike it spares B.
+ * Benchmark: drain 10k connections to a second server. 10,000 peers (in two load-generator
+ * processes) exchange numbered signals on server A; A drains (POST /drain: 1012s spread over the
+ * 10 s window) and every peer moves to server B (same Redis backplane). Counts lost and duplicated
+ * signals, the reconnect gap (loss of the joined session to the next join), how long A takes to
+ * close them all, and the reconnect rate B sees, once with the client's restart jitter at the
+ * contract's value (100 ms) and once at 1 s: the outage it adds against the spike it spares B.
  *
- * Run: npx tsx bench/drain.ts [--peers 10000]
+ * Peers: by default the light fleet (bench/lib/light-fleet-worker.ts: raw ws peers speaking Phoenix
+ * V2 with join/resume/acks and an outbox); `--sdk` runs SluiceClient drill fleets instead
+ * (bench/lib/fleet-worker.ts), which at 10k saturate both cores of a 2-core machine by themselves.
+ *
+ * Run: npx tsx bench/drain.ts [--peers 10000] [--sdk] [--jitters 100,1000]
  */
 import { ChildProcess, fork } from 'node:child_process';
 import fs from 'node:fs';
@@ -24,16 +28,24 @@ const PEERS = (() => {
   const i = args.indexOf('--peers');
   return i >= 0 ? Number(args[i + 1]) : 10_000;
 })();
+const SDK = args.includes('--sdk');
 const WORKERS = 2;
 const INTERVAL_MS = 5_000;
 /** The contract's restart jitter (first: the goals are about it) and 1 s, its value before 2026-12-02. */
-const JITTERS = [defaultTimeouts.client.restartJitterMs, 1_000];
+const JITTERS = args.includes('--jitters')
+  ? args[args.indexOf('--jitters') + 1].split(',').map(Number)
+  : [defaultTimeouts.client.restartJitterMs, 1_000];
 
 interface Variant {
   restartJitterMs: number;
   peers: number;
   joinedAfterMs: number;
   movedAfterMs: number;
+  /** From the drain request to server A holding no connection (its last socket closed). */
+  emptiedAfterMs: number | null;
+  /** The drain report: first and last 1012 sent, from the drain's start. */
+  firstCloseMs: number | null;
+  lastCloseMs: number | null;
   sent: number;
   lost: number;
   duplicated: number;
@@ -49,7 +61,7 @@ interface Variant {
 }
 
 function worker(): Promise<ChildProcess> {
-  const proc = fork(path.join(__dirname, 'lib/fleet-worker.ts'), [], {
+  const proc = fork(path.join(__dirname, SDK ? 'lib/fleet-worker.ts' : 'lib/light-fleet-worker.ts'), [], {
     cwd: ROOT,
     execArgv: ['--import', 'tsx', '--max-old-space-size=4096'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -110,6 +122,9 @@ async function variant(redisUrl: string, restartJitterMs: number): Promise<Varia
             seed: 11 + i,
             secret: SECRET,
             timeouts: { client: { restartJitterMs } },
+            // The light fleet's own fields (the SDK fleet reads the timeouts above).
+            restartJitterMs,
+            settleMs: 20_000,
           },
           'ready',
           240_000,
@@ -120,28 +135,33 @@ async function variant(redisUrl: string, restartJitterMs: number): Promise<Varia
     await sleep(INTERVAL_MS + 1_000); // every peer has sent and received before the drain
     const samples: Array<[number, number]> = [];
     let sampling = true;
+    let emptiedAt: number | null = null;
     const sampler = (async () => {
       while (sampling) {
-        try {
-          samples.push([Date.now(), (await status(b.adminPort!)).connections]);
-        } catch {
-          /* a slow answer: skip */
-        }
+        // Each answer on its own: a slow (or, once drained, absent) A must not hide B's count.
+        const [onA, onB] = await Promise.allSettled([status(a.adminPort!), status(b.adminPort!)]);
+        if (onB.status === 'fulfilled') samples.push([Date.now(), onB.value.connections]);
+        if (emptiedAt === null && onA.status === 'fulfilled' && onA.value.connections === 0) emptiedAt = Date.now();
         await sleep(100);
       }
     })();
     const d0 = Date.now();
     const drain = fetch(`http://127.0.0.1:${a.adminPort}/drain?wait=1`, { method: 'POST' })
-      .then((r) => r.json() as Promise<{ reset?: number }>)
+      .then((r) => r.json() as Promise<Record<string, unknown>>)
       .catch(() => null);
     const deadline = Date.now() + defaultTimeouts.drain.deadlineMs + 60_000;
     while (Date.now() < deadline && (samples.at(-1)?.[1] ?? 0) < PEERS) await sleep(200);
     const movedAfterMs = Date.now() - d0;
-    const report = await drain;
+    process.stderr.write(`drain: ${samples.at(-1)?.[1] ?? 0} of ${PEERS} on B after ${movedAfterMs} ms\n`);
+    // POST /drain?wait=1 answers {state, drain: DrainReport} once the drain has finished.
+    const report = ((await drain)?.drain ?? null) as { reset?: number; firstCloseMs?: number | null; lastCloseMs?: number | null } | null;
+    while (emptiedAt === null && Date.now() < deadline) await sleep(200);
     await sleep(3_000);
     sampling = false;
     await sampler;
     const summaries = await Promise.all(workers.map((w) => ask<FleetSummary>(w, { cmd: 'stop' }, 'summary', 120_000)));
+    for (const x of summaries as Array<FleetSummary & { connectMs?: unknown; joinMs?: unknown }>)
+      if (x.connectMs) process.stderr.write(`gap halves: connect ${JSON.stringify(x.connectMs)}, join ${JSON.stringify(x.joinMs)}\n`);
     let peak = 0;
     let peak100 = 0;
     for (let i = 0; i < samples.length; i++) {
@@ -157,6 +177,9 @@ async function variant(redisUrl: string, restartJitterMs: number): Promise<Varia
       peers: PEERS,
       joinedAfterMs,
       movedAfterMs,
+      emptiedAfterMs: emptiedAt === null ? null : (emptiedAt as number) - d0,
+      firstCloseMs: report?.firstCloseMs ?? null,
+      lastCloseMs: report?.lastCloseMs ?? null,
       sent: sum((s) => s.sent),
       lost: sum((s) => s.lost),
       duplicated: sum((s) => s.duplicated),
@@ -205,6 +228,13 @@ async function main(): Promise<void> {
       `${d.gapP99Ms} ms`,
       d.gapP99Ms <= 300 ? 'met' : 'not met',
     ],
+    [
+      `server A closes all ${PEERS.toLocaleString('en')} (1012s spread over drain.windowMs ${defaultTimeouts.drain.windowMs / 1000} s, RST at drain.deadlineMs ${defaultTimeouts.drain.deadlineMs / 1000} s)`,
+      d.emptiedAfterMs === null
+        ? 'never empty'
+        : `empty after ${s(d.emptiedAfterMs)} (1012s sent from ${s(d.firstCloseMs ?? 0)} to ${s(d.lastCloseMs ?? 0)}, ${d.drainReset ?? 'n/a'} RST)`,
+      d.emptiedAfterMs !== null && d.emptiedAfterMs <= defaultTimeouts.drain.deadlineMs ? 'met' : 'not met',
+    ],
     ...variants
       .slice(1)
       .map((v) => [
@@ -216,11 +246,11 @@ async function main(): Promise<void> {
   const md = [
     '# Drain benchmark',
     '',
-    `${PEERS.toLocaleString('en')} SDK peers (drill fleet in ${WORKERS} load-generator processes, one numbered signal per peer every ${INTERVAL_MS / 1000} s) on server A;`,
+    `${PEERS.toLocaleString('en')} ${SDK ? 'SDK peers (drill fleet' : 'light peers (raw ws speaking Phoenix V2: join with last_seq, acks, an outbox re-sent after each join; bench/lib/light-fleet-worker.ts'} in ${WORKERS} load-generator processes, one numbered signal per peer every ${INTERVAL_MS / 1000} s) on server A;`,
     `A drains (1012s spread over the ${defaultTimeouts.drain.windowMs / 1000} s window) and every peer moves to server B; both servers in their own processes, one redis-server.`,
     'Peers start in fleets of 250 per process every 0.5 s (a real fleet does not connect in one instant). Reconnect gap: from losing',
     "the joined session to the next join, per peer (the largest of the fleets' percentiles: an upper bound of the merged one).",
-    'Reproduce: `npx tsx bench/drain.ts`.',
+    `Reproduce: \`npx tsx bench/drain.ts --peers ${PEERS}${SDK ? ' --sdk' : ''}\`.`,
     '',
     '## Goals',
     '',
@@ -232,6 +262,7 @@ async function main(): Promise<void> {
       [
         'client restart jitter',
         'all on B after',
+        'A empty after',
         'signals sent',
         'lost',
         'duplicated',
@@ -247,6 +278,7 @@ async function main(): Promise<void> {
       variants.map((v) => [
         `${v.restartJitterMs} ms`,
         s(v.movedAfterMs),
+        v.emptiedAfterMs === null ? 'never' : s(v.emptiedAfterMs),
         v.sent,
         v.lost,
         v.duplicated,
@@ -264,7 +296,10 @@ async function main(): Promise<void> {
     'The server already spreads its 1012s over the window, so B sees about peers / window connections per second either way;',
     "the client's extra random(0, restartJitterMs) adds its mean to every peer's outage and smooths only what is left of the spike.",
   ].join('\n');
-  writeResults('drain', m, md, { settings: { peers: PEERS, workers: WORKERS, intervalMs: INTERVAL_MS, jitters: JITTERS }, variants });
+  writeResults('drain', m, md, {
+    settings: { peers: PEERS, fleet: SDK ? 'sdk' : 'light', workers: WORKERS, intervalMs: INTERVAL_MS, jitters: JITTERS },
+    variants,
+  });
 }
 
 run(main);

@@ -3,7 +3,8 @@
  * (100 pairs at --rate msg/s) and under the idle-connection load (--idle joined connections and a
  * 2k msg/s relay), with the top functions by self time. Profiles go to $TMPDIR/sluice-profiles/.
  *
- * Run: npx tsx bench/profile.ts [--rate 5000] [--idle 10000] [--seconds 12] [--kinds relay,idle]
+ * Run: npx tsx bench/profile.ts [--rate 5000] [--idle 10000] [--seconds 12] [--kinds relay,idle] [--root DIR]
+ * (--root: profile another checkout's sluice, as bench/relay.ts --baseline runs it)
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -21,13 +22,14 @@ const arg = (name: string, def: number) => {
 const RATE = arg('rate', 5_000);
 const IDLE = arg('idle', 10_000);
 const SECONDS = arg('seconds', 12);
+const ROOT = args.includes('--root') ? args[args.indexOf('--root') + 1] : undefined;
 const KINDS = (args.includes('--kinds') ? args[args.indexOf('--kinds') + 1] : 'relay,idle').split(',') as Array<'relay' | 'idle'>;
 
 async function profile(kind: 'relay' | 'idle'): Promise<string> {
   const dir = path.join(os.tmpdir(), 'sluice-profiles', kind);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
-  const sys = await startSystem('sluice', { cpuProfDir: dir, maxConnections: IDLE + 400 });
+  const sys = await startSystem('sluice', { cpuProfDir: dir, maxConnections: IDLE + 400, root: ROOT });
   const gens = await Promise.all([LoadGen.start(), LoadGen.start()]);
   try {
     const pairs = pairNames('prof', 100, 2);

@@ -7,7 +7,7 @@ import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
 import { FleetAutoscaler } from './components/autoscaling';
 import { Backplane } from './components/backplane';
-import { clusterConnectGrant, RegionalRedisCluster } from './components/redis-cluster';
+import { clusterConnectGrant, clusterSecurityEnv, RegionalRedisCluster } from './components/redis-cluster';
 import { DEFAULT_NODE_TYPE, staggeredHour } from './redis-cluster-config';
 import { Edge } from './components/edge';
 import { NAMED_PORT, ServerFleet } from './components/fleet';
@@ -26,10 +26,10 @@ function regionClusters(
   cfg: StackConfig,
   network: pulumi.Input<string>,
   opts: pulumi.ComponentResourceOptions,
-): pulumi.Output<Record<string, string>> | undefined {
+): { urls: pulumi.Output<Record<string, string>>; securityEnv: pulumi.Output<string> } | undefined {
   const rc = cfg.redisCluster;
   if (!rc) return undefined;
-  const urls = cfg.regions.map(
+  const made = cfg.regions.map(
     (r, i) =>
       new RegionalRedisCluster(
         `sluice-${r.region}`,
@@ -47,9 +47,13 @@ function regionClusters(
           transitEncryption: rc.transitEncryption,
         },
         opts,
-      ).url,
+      ),
   );
-  return pulumi.all(urls).apply((us) => Object.fromEntries(cfg.regions.map((r, i) => [r.region, us[i]])));
+  return {
+    urls: pulumi.all(made.map((c) => c.url)).apply((us) => Object.fromEntries(cfg.regions.map((r, i) => [r.region, us[i]]))),
+    // TLS: every region's CA (a server reaches every region's cluster); IAM: the token setting.
+    securityEnv: pulumi.all(made.map((c) => c.ca)).apply((cas) => clusterSecurityEnv(cas, rc.iamAuth)),
+  };
 }
 
 /** Network tag of the server VMs (the firewall rule's target). */
@@ -126,10 +130,10 @@ export function sluiceStack(parsed: ParsedStackConfig): StackOutputs | GkeStackO
       pulumi.secret(
         clusters
           ? pulumi
-              .all([cfg.tokenSecret, clusters])
+              .all([cfg.tokenSecret, clusters.urls, clusters.securityEnv])
               .apply(
-                ([token, urls]) =>
-                  `SLUICE_TOKEN_SECRET=${token}\nSLUICE_REGION=${r.region}\nSLUICE_REGION_REDIS_URLS=${JSON.stringify(urls)}\n`,
+                ([token, urls, security]) =>
+                  `SLUICE_TOKEN_SECRET=${token}\nSLUICE_REGION=${r.region}\nSLUICE_REGION_REDIS_URLS=${JSON.stringify(urls)}\n${security}`,
               )
           : pulumi
               .all([cfg.tokenSecret, backplanes[r.region]?.url])
@@ -246,7 +250,7 @@ export function sluiceStack(parsed: ParsedStackConfig): StackOutputs | GkeStackO
     ipAddress: lb.ipAddress,
     migs: pulumi.all(fleets.map((f) => f.migName)).apply((names) => Object.fromEntries(cfg.regions.map((r, i) => [r.region, names[i]]))),
     releases: pulumi.output(Object.fromEntries(releases.map(({ region, ...release }) => [region, release]))),
-    ...(clusters ? { regionBackplanes: clusters } : {}),
+    ...(clusters ? { regionBackplanes: clusters.urls } : {}),
   };
 }
 

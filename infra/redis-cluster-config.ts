@@ -5,7 +5,7 @@
  * config.ts. No Pulumi here.
  *
  *   sluice:redisCluster  {shards, replicas, persistence, nodeType?, pscSubnets: {<region>: <cidr>},
- *                         iamAuth? (default true), transitEncryption? (default true)}
+ *                         iamAuth? (default false), transitEncryption? (default false)}
  */
 import { z } from 'zod';
 import { cidrsOverlap, validCidr } from './cidr';
@@ -24,10 +24,13 @@ export const REDIS_CLUSTER_SCHEMA_SHAPE = {
       nodeType: z.enum(['REDIS_SHARED_CORE_NANO', 'REDIS_STANDARD_SMALL', 'REDIS_HIGHMEM_MEDIUM', 'REDIS_HIGHMEM_XLARGE']).optional(),
       /** A dedicated regular subnet per region for the cluster's Private Service Connect endpoints. */
       pscSubnets: z.record(z.string(), z.string()),
-      /** AUTH with an IAM access token (AUTH_MODE_IAM_AUTH). Off only by an explicit `false`. */
-      iamAuth: z.boolean().default(true),
-      /** TLS with server authentication (fixed at creation). Off only by an explicit `false`. */
-      transitEncryption: z.boolean().default(true),
+      /**
+       * AUTH with an IAM access token (AUTH_MODE_IAM_AUTH). Default off until the server side
+       * (SLUICE_REDIS_IAM_AUTH) has run against a real cluster (docs/backplane.md "Memorystore Cluster security").
+       */
+      iamAuth: z.boolean().default(false),
+      /** TLS with server authentication (fixed at creation). Default off, same reason as iamAuth. */
+      transitEncryption: z.boolean().default(false),
     })
     .strict()
     .optional(),

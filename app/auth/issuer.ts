@@ -5,8 +5,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { exportJWK, generateKeyPair, importJWK, JWK, SignJWT } from 'jose';
-import { DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_TOKEN_MAX_TTL_SEC, tokenClaims, TokenSubject } from './token';
+import { exportJWK, generateKeyPair, importJWK, JWK } from 'jose';
+import { SignOptions, TokenSubject, unsignedToken } from './token';
 
 /** Asymmetric algorithms servers accept from a JWKS (HS256 stays for the development secret). */
 export const ISSUER_ALGORITHMS = ['EdDSA', 'ES256'] as const;
@@ -35,27 +35,11 @@ export function jwks(keys: Array<Pick<IssuerKeyPair, 'publicJwk'>>): { keys: JWK
 }
 
 /** Sign a peer token with an issuer private JWK (its kid goes in the header). */
-export async function signWithKey(
-  privateJwk: JWK,
-  id: TokenSubject,
-  ttlSec: number,
-  opts: { audience?: string; issuer?: string; jti?: string; maxTtlSec?: number } = {},
-): Promise<string> {
+export async function signWithKey(privateJwk: JWK, id: TokenSubject, ttlSec: number, opts: SignOptions = {}): Promise<string> {
   const alg = privateJwk.alg;
   if (alg !== 'EdDSA' && alg !== 'ES256') throw new Error(`private key alg must be EdDSA or ES256, got ${String(alg)}`);
   if (!privateJwk.kid) throw new Error('private key has no kid: servers select the verification key by kid');
-  const maxTtlSec = opts.maxTtlSec ?? DEFAULT_TOKEN_MAX_TTL_SEC;
-  if (!Number.isSafeInteger(ttlSec) || ttlSec > maxTtlSec)
-    throw new RangeError(`token lifetime must be whole seconds <= ${maxTtlSec}, got ${String(ttlSec)}`);
-  const now = Math.floor(Date.now() / 1000);
-  const jwt = new SignJWT(tokenClaims(id))
-    .setProtectedHeader({ alg, kid: privateJwk.kid, typ: 'JWT' })
-    .setSubject(id.sub)
-    .setIssuer(opts.issuer ?? DEFAULT_ISSUER)
-    .setAudience(opts.audience ?? DEFAULT_AUDIENCE)
-    .setIssuedAt(now)
-    .setExpirationTime(now + ttlSec);
-  if (opts.jti) jwt.setJti(opts.jti);
+  const jwt = unsignedToken(id, ttlSec, { alg, kid: privateJwk.kid, typ: 'JWT' }, opts);
   return jwt.sign(await importJWK(privateJwk, alg));
 }
 

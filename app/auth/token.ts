@@ -11,7 +11,7 @@
  * at most `maxTtlSec` (`exp - iat`, and `exp - now` so a token without `iat` cannot outlive it
  * either), and must not be issued in the future beyond `clockSkewSec`.
  */
-import { SignJWT, jwtVerify, errors, JWTVerifyGetKey } from 'jose';
+import { SignJWT, jwtVerify, errors, JWTHeaderParameters, JWTVerifyGetKey } from 'jose';
 import { z } from 'zod';
 import { AUTH_TOKEN_SUBPROTOCOL_PREFIX, PEER_ID_PATTERN } from '../protocol/phoenix';
 import { JTI_PATTERN } from './revocation';
@@ -125,16 +125,20 @@ function key(secret: string): Uint8Array {
   return new TextEncoder().encode(secret);
 }
 
+/** What a signer may set besides the subject and lifetime. */
+export interface SignOptions {
+  maxTtlSec?: number;
+  audience?: string;
+  issuer?: string;
+  jti?: string;
+}
+
 /**
- * Sign a peer token valid for `ttlSec` (negative: already expired, for tests). Refuses a lifetime the
- * verifier would refuse (beyond `maxTtlSec`) or one that is not a whole number of seconds.
+ * A peer token ready to sign, for any signer (the HS256 secret here, an issuer key in issuer.ts):
+ * claims, subject, issuer, audience, iat, exp and jti under `header`. Refuses a lifetime the verifier
+ * would refuse (beyond `maxTtlSec`) or one that is not a whole number of seconds.
  */
-export async function signToken(
-  secret: string,
-  id: TokenSubject,
-  ttlSec = DEFAULT_TOKEN_TTL_SEC,
-  opts: { maxTtlSec?: number; audience?: string; issuer?: string; jti?: string } = {},
-): Promise<string> {
+export function unsignedToken(id: TokenSubject, ttlSec: number, header: JWTHeaderParameters, opts: SignOptions = {}): SignJWT {
   const maxTtlSec = opts.maxTtlSec ?? DEFAULT_TOKEN_MAX_TTL_SEC;
   if (!Number.isSafeInteger(ttlSec)) throw new RangeError(`token lifetime must be a whole number of seconds, got ${String(ttlSec)}`);
   if (ttlSec > maxTtlSec)
@@ -143,14 +147,20 @@ export async function signToken(
     );
   const now = Math.floor(Date.now() / 1000);
   const jwt = new SignJWT(tokenClaims(id))
-    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setProtectedHeader(header)
     .setSubject(id.sub)
     .setIssuer(opts.issuer ?? DEFAULT_ISSUER)
     .setAudience(opts.audience ?? DEFAULT_AUDIENCE)
     .setIssuedAt(now)
     .setExpirationTime(now + ttlSec);
   if (opts.jti) jwt.setJti(opts.jti);
-  return jwt.sign(key(secret));
+  return jwt;
+}
+
+/** Sign a peer token valid for `ttlSec` (negative: already expired, for tests) with the HS256 secret. */
+export async function signToken(secret: string, id: TokenSubject, ttlSec = DEFAULT_TOKEN_TTL_SEC, opts: SignOptions = {}): Promise<string> {
+  // async: a refused lifetime rejects the promise, as it always has.
+  return unsignedToken(id, ttlSec, { alg: 'HS256', typ: 'JWT' }, opts).sign(key(secret));
 }
 
 /** The private claims of a peer token (kind, acct, grp, sig), for any signer. */

@@ -77,9 +77,9 @@ export function historyEntryHeapBytes(entryBytes: number): number {
   return entryBytes - RECORD_OVERHEAD_BYTES + HISTORY_HEAP_OVERHEAD_BYTES;
 }
 
-/** What one dedupe record costs the heap, from its key `${from}\n${id}` (the separator is not charged). */
+/** What one dedupe record costs the heap, from its key (dedupe.ts's dedupeKey: the whole string is held). */
 export function dedupeRecordBytes(key: string): number {
-  return Buffer.byteLength(key) - 1 + DEDUPE_HEAP_OVERHEAD_BYTES;
+  return Buffer.byteLength(key) + DEDUPE_HEAP_OVERHEAD_BYTES;
 }
 
 /** Frees one unit of evictable state (the oldest of its kind); false when it has nothing left. */

@@ -1,6 +1,6 @@
 /**
  * DedupeWindow: the signals a MemoryBackplane has numbered in the last dedupe window, so a resent
- * signal (same sender, same id) gets its first seq back instead of a second delivery.
+ * signal (same recipient, sender and id) gets its first seq back instead of a second delivery.
  *
  * Held for minutes at thousands of signals a second, so what a record costs is measured
  * (test/server/record-cost.test.ts, bench/record-cost.ts) and charged (budget.ts). One Map from
@@ -22,7 +22,14 @@
  */
 import { dedupeRecordBytes, MemoryBudget } from './budget';
 
-export const dedupeKey = (from: string, id: string) => `${from}\n${id}`;
+/**
+ * What makes two signals the same signal, for every backplane: recipient, sender and id. The
+ * MemoryBackplane keys its window by this string and the Redis backplane's dedupe key is it behind
+ * the prefix and the recipient's bucket tag (redis/keys.ts), so a sender that reuses an id for
+ * another recipient gets two deliveries on both (test/backplane/dedupe-key.test.ts). Addresses are
+ * `<account>/<sub>` of [A-Za-z0-9_./-] (no ':'), so the id, last, may hold anything.
+ */
+export const dedupeKey = (to: string, from: string, id: string) => `${to}:${from}:${id}`;
 
 /** Records per generation: a power of two, so a full generation's Map has no spare slots. */
 export const GENERATION_RECORDS = 1 << 17;

@@ -200,10 +200,14 @@ export class MemoryBackplane implements Backplane {
   }
 
   async publish(signal: SignalEnvelope): Promise<PublishOutcome> {
+    return this.publishNow(signal);
+  }
+
+  publishNow(signal: SignalEnvelope): PublishOutcome {
     this.assertOpen();
     const now = this.now();
     this.trimSeen(now);
-    const key = dedupeKey(signal.from, signal.id);
+    const key = dedupeKey(signal.to, signal.from, signal.id);
     const dup = this.seen.get(key);
     if (dup !== undefined) return { status: 'duplicate', seq: dup };
     const rec = this.peers.get(signal.to);

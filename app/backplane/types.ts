@@ -150,6 +150,11 @@ export interface Backplane {
    */
   publish(signal: SignalEnvelope): Promise<PublishOutcome>;
   /**
+   * The same as `publish`, done before it returns (an in-process backplane: nothing to wait for).
+   * The relay path calls it when present, so a signal costs no promise and no microtask turn.
+   */
+  publishNow?(signal: SignalEnvelope): PublishOutcome;
+  /**
    * What `peerId` missed after `afterSeq`, one page of at most `limit` deliveries (default
    * REPLAY_PAGE_DEFAULT); call again from the last seq while `more`. `null` (a peer with no resume
    * state) replays nothing and only reports `lastSeq`, so the peer starts from now.

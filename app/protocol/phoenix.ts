@@ -106,6 +106,14 @@ export function reply(to: Pick<Frame, 'joinRef' | 'ref' | 'topic'>, status: 'ok'
   return encode({ joinRef: to.joinRef, ref: to.ref, topic: to.topic, event: EVENTS.reply, payload: { status, response } });
 }
 
+/**
+ * `reply(to, 'ok', { status })`, the answer to every accepted signal, assembled as text: the same
+ * bytes without the frame, payload and response objects JSON.stringify would walk.
+ */
+export function replyStatus(to: Pick<Frame, 'joinRef' | 'ref' | 'topic'>, status: string): string {
+  return `[${JSON.stringify(to.joinRef)},${JSON.stringify(to.ref)},${JSON.stringify(to.topic)},"${EVENTS.reply}",{"status":"ok","response":{"status":${JSON.stringify(status)}}}]`;
+}
+
 export function push(joinRef: Ref, topic: string, event: string, payload: Record<string, unknown>): string {
   return encode({ joinRef, ref: null, topic, event, payload });
 }

@@ -79,7 +79,8 @@ export class PeerConnection extends FrameQueue implements ChannelHost, SignalSen
     return this.channel?.joined === true;
   }
 
-  protected override async dispatch(job: Job): Promise<void> {
+  /** Returns a promise only while something is awaited (a join, a leave, a publish to Redis). */
+  protected override dispatch(job: Job): void | Promise<void> {
     const f = job.frame;
     if (this.state !== 'open') return;
     const own = peerTopic(this.peer.sub);
@@ -89,9 +90,7 @@ export class PeerConnection extends FrameQueue implements ChannelHost, SignalSen
       return;
     }
     if (f.event === EVENTS.leave) {
-      await this.channel.leave();
-      this.send(reply(f, 'ok', {}));
-      return;
+      return this.channel.leave().then(() => void this.send(reply(f, 'ok', {})));
     }
     if (f.event === SIGNAL_EVENT && job.signal) return relaySignal(this.ctx, this, this.checks, f, job.signal);
     this.send(reply(f, 'error', { reason: 'unknown_event', event: f.event }));

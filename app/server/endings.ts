@@ -20,6 +20,7 @@ import type { PeerIdentity } from '../auth/token';
 import { serverPingDueMs, type Timeouts } from '../contract/timeouts';
 import { CLOSE } from '../protocol/phoenix';
 import { corkForTurn } from './batch';
+import { PING_FRAME } from './beats';
 import type { ChannelContext } from './channel';
 import { joinDeadlineMs } from './config';
 import type { DeadlineWheel } from './deadlines';
@@ -89,9 +90,9 @@ export abstract class ConnectionEndings {
     return this.state === 'closed';
   }
 
-  /** Sent by onDeadline once the peer has been silent for serverPingDueMs. */
+  /** Sent by onDeadline once the peer has been silent for serverPingDueMs: one shared 2-byte frame (beats.ts). */
   private ping(): void {
-    if (this.state === 'open' && this.ws.readyState === WebSocket.OPEN) this.ws.ping();
+    if (this.state === 'open' && this.ws.readyState === WebSocket.OPEN) this.socket.write(PING_FRAME);
   }
 
   /** Polite close 1012 "reconnect elsewhere". With `resetAfterMs`, RST if the peer has not finished closing by then. */
@@ -215,6 +216,22 @@ export abstract class ConnectionEndings {
       this.terminate('slow_consumer');
     }
     return drained && this.state === 'open';
+  }
+
+  /**
+   * Write a whole pre-built WebSocket frame (beats.ts) now, as one buffer: no encoding, no cork
+   * (a lone frame gains nothing from the turn's batch; a socket already corked this turn takes it
+   * in order with the rest). The slow-consumer bound applies as in send().
+   */
+  protected sendFrame(frame: Buffer): boolean {
+    if (this.state !== 'open' || this.ws.readyState !== WebSocket.OPEN) return false;
+    if (this.ws.bufferedAmount + frame.length > this.ctx.limits.maxBufferedBytes) {
+      this.log.warn({ buffered: this.ws.bufferedAmount }, 'slow consumer, disconnecting');
+      this.terminate('slow_consumer');
+      return false;
+    }
+    this.socket.write(frame);
+    return true;
   }
 
   /** Queue text on the socket unless the peer is a slow consumer (then it is disconnected). */

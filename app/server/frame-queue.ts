@@ -21,8 +21,9 @@ import {
   scanFrame,
   SIGNAL_EVENT,
 } from '../protocol/phoenix';
+import { heartbeatReplyFrame } from './beats';
 import { ConnectionEndings } from './endings';
-import { PreparedSignal, prepareSignal, spendProcessTurn, TURN_BYTES } from './inbound';
+import { currentTurn, PreparedSignal, prepareSignal, resumeAfterTurn, spendProcessTurn, TURN_BYTES } from './inbound';
 import { ByteRate, TokenBucket } from './rate-limit';
 
 /** What a signal's frame keeps once its data is prepared (only the JSON text waits in the queue). */
@@ -42,16 +43,20 @@ export abstract class FrameQueue extends ConnectionEndings {
   private busy = false;
   /** Frames in the queue, the one being handled included. */
   private queued = 0;
-  /** Bytes of frames received in this event-loop turn (see yieldAfter). */
+  /** Bytes of frames received in the process's read turn `turn` (see yieldAfter). */
   private turnBytes = 0;
+  private turn = -1;
   private readonly bucket = new TokenBucket(this.ctx.limits.ratePerSec, this.ctx.limits.rateBurst);
   private readonly byteRate = new ByteRate(this.ctx.limits.bytesPerSec, this.ctx.limits.bytesBurst);
   /** Set while reading is stopped for the byte rate (the fairness resume must not undo it). */
   private throttledUntil = 0;
   private throttleTimer?: NodeJS.Timeout;
 
-  /** Handle one queued frame (join, leave, signal...); the queue waits for it. */
-  protected abstract dispatch(job: Job): Promise<void>;
+  /**
+   * Handle one queued frame (join, leave, signal...); the queue waits for it. A promise only when it
+   * must wait (a join, a publish to Redis): a signal on the in-process backplane is handled at once.
+   */
+  protected abstract dispatch(job: Job): void | Promise<void>;
 
   protected onMessage(data: Buffer, isBinary: boolean): void {
     this.touch();
@@ -65,6 +70,12 @@ export abstract class FrameQueue extends ConnectionEndings {
     }
     if (isBinary) {
       this.closeWith(CLOSE.unsupportedData, 'binary_frame', 'binary frames are not supported');
+      return;
+    }
+    // A plain heartbeat (nearly every frame of an idle connection) is answered from its bytes (beats.ts).
+    const beat = heartbeatReplyFrame(data);
+    if (beat) {
+      this.sendFrame(beat);
       return;
     }
     // Before parsing: a frame of more values than any signal may carry is refused unparsed.
@@ -102,28 +113,57 @@ export abstract class FrameQueue extends ConnectionEndings {
     }
     this.queued++;
     if (this.busy) (this.waiting ??= []).push(job);
-    else void this.handle(job);
+    else this.handle(job);
   }
 
   /**
    * Handles `first` and then every frame that queued behind it, one at a time: a peer's signals
-   * reach the backplane in the order it sent them. Never rejects.
+   * reach the backplane in the order it sent them. A frame whose dispatch returns a promise holds
+   * the queue (busy) until it settles; the others cost no promise of their own. Never throws.
    */
-  private async handle(first: Job): Promise<void> {
+  private handle(first: Job): void {
     this.busy = true;
-    const memory = this.ctx.backplane.memory;
     for (let job: Job | undefined = first; job; job = this.waiting?.shift()) {
+      let pending: void | Promise<void> = undefined;
       try {
-        await this.dispatch(job);
+        pending = this.dispatch(job);
       } catch (err) {
-        this.log.error({ err: (err as Error).message }, 'frame handler failed');
-        this.send(reply(job.frame, 'error', { reason: 'internal_error' }));
+        this.failed(job, err);
       }
-      this.queued--;
-      memory.release('queued', job.bytes);
+      if (pending) {
+        void this.settle(job, pending);
+        return;
+      }
+      this.done(job);
     }
     this.waiting = undefined;
     this.busy = false;
+  }
+
+  /** Waits for a dispatch that had to wait, then goes on with the frames queued behind it. */
+  private async settle(job: Job, pending: Promise<void>): Promise<void> {
+    try {
+      await pending;
+    } catch (err) {
+      this.failed(job, err);
+    }
+    this.done(job);
+    const next = this.waiting?.shift();
+    if (next) this.handle(next);
+    else {
+      this.waiting = undefined;
+      this.busy = false;
+    }
+  }
+
+  private failed(job: Job, err: unknown): void {
+    this.log.error({ err: (err as Error).message }, 'frame handler failed');
+    this.send(reply(job.frame, 'error', { reason: 'internal_error' }));
+  }
+
+  private done(job: Job): void {
+    this.queued--;
+    this.ctx.backplane.memory.release('queued', job.bytes);
   }
 
   /** A frame over the value bound: answered from its head alone, or closed if even that is unusual. */
@@ -150,15 +190,22 @@ export abstract class FrameQueue extends ConnectionEndings {
    * the next turn, so other sockets, /healthz and timers run between bursts of large frames.
    */
   private yieldAfter(bytes: number): void {
-    if (this.turnBytes === 0) {
-      setImmediate(() => {
-        this.turnBytes = 0;
-        if (this.ws.isPaused && this.state !== 'closed' && performance.now() >= this.throttledUntil) this.ws.resume();
-      });
+    const turn = currentTurn();
+    if (this.turn !== turn) {
+      this.turn = turn;
+      this.turnBytes = 0;
     }
     this.turnBytes += bytes;
     const processSpent = spendProcessTurn(bytes);
-    if ((this.turnBytes >= TURN_BYTES || processSpent) && !this.ws.isPaused) this.ws.pause();
+    if ((this.turnBytes >= TURN_BYTES || processSpent) && !this.ws.isPaused) {
+      this.ws.pause();
+      resumeAfterTurn(this);
+    }
+  }
+
+  /** The turn that paused this socket ended (inbound.ts): read again unless the byte rate holds it. */
+  resumeAfterTurn(): void {
+    if (this.ws.isPaused && this.state !== 'closed' && performance.now() >= this.throttledUntil) this.ws.resume();
   }
 
   /** Byte rate overdrawn: stop reading this socket for `ms` (the frames already read are handled). */

@@ -15,19 +15,49 @@ export const TURN_BYTES = 64 * 1024;
  * of JSON. Past this, every further socket that delivers a frame in this turn pauses too.
  */
 export const PROCESS_TURN_BYTES = 128 * 1024;
-const processTurn = { bytes: 0, scheduled: false };
+/** Something paused for this turn's budgets, resumed when the turn ends (FrameQueue). */
+export interface TurnPaused {
+  resumeAfterTurn(): void;
+}
+
+/**
+ * The process's read turn: a number that changes once per event-loop turn that read frames, its
+ * bytes, and what paused in it. One setImmediate per turn ends it, for every connection at once
+ * (a setImmediate and a closure per connection and turn cost more than the frames of a small
+ * signal: bench/profile.ts).
+ */
+const processTurn = { n: 0, bytes: 0, scheduled: false, paused: [] as TurnPaused[] };
+
+function endTurn(): void {
+  processTurn.n++;
+  processTurn.bytes = 0;
+  processTurn.scheduled = false;
+  const paused = processTurn.paused;
+  if (paused.length === 0) return;
+  processTurn.paused = [];
+  for (const p of paused) p.resumeAfterTurn();
+}
+
+/** This turn's number (starting the turn if none is running); a connection's turn bytes belong to one. */
+export function currentTurn(): number {
+  if (!processTurn.scheduled) {
+    processTurn.scheduled = true;
+    setImmediate(endTurn);
+  }
+  return processTurn.n;
+}
 
 /** Count `bytes` against this turn's process-wide budget; true once it is spent. */
 export function spendProcessTurn(bytes: number): boolean {
-  if (!processTurn.scheduled) {
-    processTurn.scheduled = true;
-    setImmediate(() => {
-      processTurn.bytes = 0;
-      processTurn.scheduled = false;
-    });
-  }
+  currentTurn();
   processTurn.bytes += bytes;
   return processTurn.bytes >= PROCESS_TURN_BYTES;
+}
+
+/** `p` paused reading for this turn's budgets: resume it when the turn ends. */
+export function resumeAfterTurn(p: TurnPaused): void {
+  currentTurn();
+  processTurn.paused.push(p);
 }
 
 /**

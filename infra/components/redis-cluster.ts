@@ -15,9 +15,9 @@ export interface RegionalRedisClusterArgs {
   maintenance: { day: string; hour: number };
   /** Network tag of the server VMs: the egress rule's target. */
   serverTag: string;
-  /** IAM authentication (AUTH with an IAM access token) instead of no AUTH at all. Default on (config). */
+  /** IAM authentication (AUTH with an IAM access token) instead of no AUTH at all. Default off (config). */
   iamAuth: boolean;
-  /** TLS between the servers and the cluster (server authentication with the cluster's CA). Default on (config). */
+  /** TLS between the servers and the cluster (server authentication with the cluster's CA). Default off (config). */
   transitEncryption: boolean;
 }
 
@@ -62,6 +62,20 @@ export function caBundle(cas: Array<{ caCerts?: Array<{ certificates?: string[] 
 }
 
 /**
+ * The server env lines that match a cluster's security (app/backplane/redis/security.ts):
+ * SLUICE_REDIS_TLS_CA with every region's CA bundle (a server reaches every region's cluster; the
+ * PEM on one line, newlines written as `\n`, as env files take one line per variable) and
+ * SLUICE_REDIS_IAM_AUTH=1. '' when both are off.
+ */
+export function clusterSecurityEnv(caBundles: string[], iamAuth: boolean): string {
+  const pem = caBundles
+    .map((b) => b.trim())
+    .filter((b) => b !== '')
+    .join('\n');
+  return `${pem ? `SLUICE_REDIS_TLS_CA=${pem.replace(/\r?\n/g, '\\n')}\n` : ''}${iamAuth ? 'SLUICE_REDIS_IAM_AUTH=1\n' : ''}`;
+}
+
+/**
  * One region's backplane as a Memorystore for Redis Cluster (docs/regions.md: each peer's state
  * lives in its home region's cluster; every server, in every region, reaches every cluster).
  *
@@ -86,19 +100,19 @@ export function caBundle(cas: Array<{ caCerts?: Array<{ certificates?: string[] 
  * - Maintenance: a weekly window, "Start time of the window in UTC" (ClusterWeeklyMaintenanceWindow,
  *   Memorystore for Redis Cluster v1 API reference); staggered per region by the caller.
  *
- * - IAM authentication by default: "IAM based authentication integrates with Redis AUTH, letting you
+ * - IAM authentication when configured (default off until the server side lands): "IAM based authentication integrates with Redis AUTH, letting you
  *   seamlessly rotate credentials (IAM tokens) without relying on static passwords"
  *   (cloud.google.com/memorystore/docs/cluster/about-iam-auth); the grant is clusterConnectGrant.
- * - In-transit encryption by default: "When in-transit encryption is enabled, Redis clients
+ * - In-transit encryption when configured (default off, same reason): "When in-transit encryption is enabled, Redis clients
  *   communicate exclusively across a secure connection. Redis clients that aren't configured for
  *   TLS are blocked", and "You can only enable in-transit encryptions when you initially create
  *   your Memorystore cluster" (cloud.google.com/memorystore/docs/cluster/manage-in-transit-encryption):
  *   a choice made at creation, so on from the first deploy. The CA the clients must trust is
  *   `managedServerCas` ("This field will only be populated if Redis Cluster's transitEncryptionMode
  *   is TRANSIT_ENCRYPTION_MODE_SERVER_AUTHENTICATION", @pulumi/gcp redis.Cluster), exported as `ca`.
- * - Not yet: the server side of both (ioredis TLS with that CA, an access token from the metadata
- *   server as the AUTH password, renewed before its hour is up). Until it lands, a server cannot
- *   reach a cluster with these defaults: docs/backplane.md "Memorystore Cluster security".
+ * - The server side: clusterSecurityEnv gives the servers the CA (SLUICE_REDIS_TLS_CA) and turns on
+ *   IAM AUTH with a metadata-server token (SLUICE_REDIS_IAM_AUTH; app/backplane/redis/security.ts,
+ *   iam-token.ts). Config still defaults both to false until that runs against a real cluster: docs/backplane.md "Memorystore Cluster security".
  */
 export class RegionalRedisCluster extends pulumi.ComponentResource {
   /** `redis-cluster://<discovery address>:<port>`: the cluster's discovery endpoint as a seed node. */

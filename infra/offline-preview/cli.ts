@@ -1,22 +1,19 @@
 /**
  * npm run plan -- --stack dev [--root <dir>] [--out <file>] [--image <repo>@sha256:<digest>]
  *
- * Prints the deterministic offline plan of a stack (see plan.ts). Exit 1 when the stack is invalid
+ * Prints the deterministic offline plan of a stack (see preview.ts). Exit 1 when the stack is invalid
  * (the broken key or contract rule is named on stderr), 2 on any other failure.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
+import { exitQuietlyOnClosedPipe } from '../cli-stdout';
 import { StackConfigError } from '../config';
 import { renderPreviewOf } from './preview';
 import { readStackFiles } from './render';
 
 async function main(): Promise<void> {
-  // `npm run plan | head` closes the pipe early: not an error.
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(0);
-    throw err;
-  });
+  exitQuietlyOnClosedPipe();
   const cmd = new Command('plan')
     .description('Render the Pulumi program offline (mocks) and print a deterministic plan')
     .requiredOption('-s, --stack <name>', 'stack name (reads Pulumi.<name>.yaml)')

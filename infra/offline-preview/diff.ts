@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
+import { exitQuietlyOnClosedPipe } from '../cli-stdout';
 import { unifiedDiff } from './unified-diff';
 
 interface Side {
@@ -93,11 +94,7 @@ function main(): number {
   return failed ? 1 : 0;
 }
 
-// `npm run plan:diff | head` closes the pipe early: not an error.
-process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-  if (err.code === 'EPIPE') process.exit(0);
-  throw err;
-});
+exitQuietlyOnClosedPipe();
 try {
   process.exitCode = main();
 } catch (err) {

@@ -105,6 +105,12 @@ export class PreviewMocks implements pulumi.runtime.Mocks {
         id = `projects/${p}/locations/${String(inputs.region)}/clusters/${name}`;
         const n = [...String(inputs.region)].reduce((a, ch) => (a * 31 + ch.charCodeAt(0)) % 250, 7) + 2;
         state.discoveryEndpoints = [{ address: `10.201.0.${n}`, port: MOCK_REDIS.port }];
+        // managedServerCas "will only be populated if Redis Cluster's transitEncryptionMode is
+        // TRANSIT_ENCRYPTION_MODE_SERVER_AUTHENTICATION" (@pulumi/gcp redis.Cluster): a made-up PEM per region.
+        if (inputs.transitEncryptionMode === 'TRANSIT_ENCRYPTION_MODE_SERVER_AUTHENTICATION')
+          state.managedServerCas = [
+            { caCerts: [{ certificates: [`-----BEGIN CERTIFICATE-----\nMOCK${n}\n-----END CERTIFICATE-----\n`] }] },
+          ];
         break;
       }
       case 'gcp:container/cluster:Cluster': {

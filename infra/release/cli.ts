@@ -8,6 +8,7 @@
  */
 import path from 'node:path';
 import { Command } from 'commander';
+import { exitQuietlyOnClosedPipe } from '../cli-stdout';
 import { StackConfigError } from '../config';
 import { AutomationExecutor } from './automation';
 import { RolloutError } from './steps';
@@ -19,10 +20,7 @@ import { AdminGateSource, AdminTarget, GateSource } from '../../app/gated-steps/
 import { CloudMonitoringGateSource, defaultTokenProvider, providerCredentialClash } from './sources';
 
 async function main(): Promise<number> {
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(0);
-    throw err;
-  });
+  exitQuietlyOnClosedPipe();
   const opts = new Command('rollout')
     .description('Plan (and with --apply run) a region-by-region rollout of a release')
     .requiredOption('-s, --stack <name>', 'stack name (reads Pulumi.<name>.yaml)')

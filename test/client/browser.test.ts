@@ -5,7 +5,7 @@
  * heartbeats, a drain (close 1012) and the reconnect to the next URL, and a resume that replays
  * what was stored for the page while it was away.
  */
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -18,18 +18,10 @@ import type { ReceivedSignal } from '../../app/client/index';
 import { freePort } from '../backplane/helpers';
 import { fencedBlocks, ROOT } from '../docs/snippets';
 import { startServer, TestServer, token, until } from '../helpers/server';
+import { chromiumPath } from '../helpers/chromium';
 import { client, closeClients, fastTimeouts } from './helpers';
 
 jest.setTimeout(300_000);
-
-function chromiumPath(): string | undefined {
-  if (process.env.CHROMIUM_PATH) return process.env.CHROMIUM_PATH;
-  for (const name of ['chromium', 'chromium-browser']) {
-    const r = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
-    if (r.status === 0 && r.stdout.trim()) return r.stdout.trim();
-  }
-  return undefined;
-}
 
 /** The page the SDK checks run in: the client on the page's session, every event kept in `window.events`. */
 const SDK_PAGE = `<!doctype html>

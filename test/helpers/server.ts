@@ -1,4 +1,5 @@
 /** Test helpers: real servers on 127.0.0.1 with ephemeral ports, tokens, and small awaitables. */
+import crypto from 'node:crypto';
 import pino from 'pino';
 import WebSocket from 'ws';
 import type { SignalPolicy } from '../../app/auth/policy';
@@ -87,6 +88,12 @@ export function token(sub: string, kind: PeerKind = 'client', secret = SECRET, t
 }
 
 export { DEV_TOKEN_SECRET };
+
+/** A WebSocket upgrade request as raw HTTP/1.1 text (RFC 6455 4.1), for tests that talk over a bare TCP socket. */
+export function upgradeRequest(target: string, host = '127.0.0.1'): string {
+  const key = crypto.randomBytes(16).toString('base64');
+  return `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+}
 
 /** Open a raw ws client and wait for `open` (rejects on an HTTP refusal with its status). */
 export function openRaw(url: string): Promise<WebSocket> {

@@ -1,8 +1,8 @@
 /** Talking to the status page (app/local/status/server.ts) from a test: JSON in and out, its SSE states. */
 import http from 'node:http';
-import { Region, startRegion } from '../../app/local/region/region';
-import { regionTimeouts } from '../../app/local/region/timeouts';
+import type { Region } from '../../app/local/region/region';
 import { startStatusServer, type RegionState } from '../../app/local/status/server';
+import { startQuickRegion } from './region';
 
 export interface Answer {
   status: number;
@@ -82,17 +82,7 @@ export interface RegionWithPage {
 export function regionWithStatusPage(peers: number): RegionWithPage {
   const h = {} as RegionWithPage;
   beforeAll(async () => {
-    h.region = await startRegion({
-      servers: 3,
-      peers,
-      timeouts: regionTimeouts(true),
-      lb: 'builtin',
-      backplane: 'memory',
-      port: 0,
-      logLevel: 'error',
-      sampleEveryMs: 250,
-    });
-    await h.region.startFleet();
+    h.region = await startQuickRegion({ peers, lb: 'builtin', backplane: 'memory' });
     h.status = await startStatusServer(h.region, 0);
   });
   afterAll(async () => {

@@ -5,7 +5,7 @@
  * the key named, before any resource.
  */
 import { parseStackConfig, StackConfigError } from '../../infra/config';
-import { caBundle } from '../../infra/components/redis-cluster';
+import { caBundle, clusterSecurityEnv } from '../../infra/components/redis-cluster';
 import { BASE_CONFIG, imageAt, render, toRaw } from './harness';
 
 const TWO_REGIONS = {
@@ -115,8 +115,13 @@ describe('Memorystore Cluster security defaults (IAM authentication, in-transit 
   const connectGrants = (s: Awaited<ReturnType<typeof render>>) =>
     s.all(GRANT).filter((g) => g.inputs.role === 'roles/redis.dbConnectionUser');
 
-  test('by default every cluster takes only IAM-authenticated TLS clients, and the servers (only) may connect', async () => {
-    const s = await render(TWO_REGIONS);
+  const SECURE = {
+    ...TWO_REGIONS,
+    'sluice:redisCluster': { ...TWO_REGIONS['sluice:redisCluster'], iamAuth: true, transitEncryption: true },
+  };
+
+  test('with both set, every cluster takes only IAM-authenticated TLS clients, and the servers (only) may connect', async () => {
+    const s = await render(SECURE);
     for (const c of s.all(CLUSTER)) {
       // "Redis clients that aren't configured for TLS are blocked" (manage-in-transit-encryption).
       expect(c.inputs.authorizationMode).toBe('AUTH_MODE_IAM_AUTH');
@@ -140,11 +145,8 @@ describe('Memorystore Cluster security defaults (IAM authentication, in-transit 
     expect(redisRoles).toEqual(['roles/redis.dbConnectionUser']);
   });
 
-  test('explicit false turns each off, and without IAM authentication there is no grant', async () => {
-    const s = await render({
-      ...TWO_REGIONS,
-      'sluice:redisCluster': { ...TWO_REGIONS['sluice:redisCluster'], iamAuth: false, transitEncryption: false },
-    });
+  test('by default (the server cannot speak TLS or IAM AUTH yet) both are off, and without IAM authentication there is no grant', async () => {
+    const s = await render(TWO_REGIONS);
     for (const c of s.all(CLUSTER)) {
       expect(c.inputs.authorizationMode).toBe('AUTH_MODE_DISABLED');
       expect(c.inputs.transitEncryptionMode).toBe('TRANSIT_ENCRYPTION_MODE_DISABLED');
@@ -161,8 +163,33 @@ describe('Memorystore Cluster security defaults (IAM authentication, in-transit 
     expect(caBundle([{ caCerts: [{ certificates: ['A\n', 'B'] }, { certificates: ['C'] }] }])).toBe('A\nB\nC');
   });
 
+  test('the servers get what the clusters need: the CA of every region on one env line, and IAM AUTH on', async () => {
+    const env = (s: Awaited<ReturnType<typeof render>>) =>
+      s
+        .all('gcp:secretmanager/secretVersion:SecretVersion')
+        .filter((v) => v.name.startsWith('sluice-server-env-'))
+        .map((v) => String(s.plain(v).secretData));
+    const secure = env(await render(SECURE));
+    expect(secure).toHaveLength(2);
+    for (const e of secure) {
+      expect(e).toContain('SLUICE_REDIS_IAM_AUTH=1\n');
+      const ca = /^SLUICE_REDIS_TLS_CA=(.*)$/m.exec(e)![1];
+      // Both regions' CAs (a server reaches both clusters), one line: the server turns \n back into newlines.
+      expect(ca.match(/-----BEGIN CERTIFICATE-----/g)).toHaveLength(2);
+      expect(ca).not.toContain('\n-----END');
+      expect(ca).toContain('\\n-----END CERTIFICATE-----');
+    }
+    for (const e of env(await render(TWO_REGIONS))) expect(e).not.toMatch(/SLUICE_REDIS_(TLS_CA|IAM_AUTH)/);
+  });
+
+  test('clusterSecurityEnv: nothing when both are off, blank bundles skipped', () => {
+    expect(clusterSecurityEnv(['', ''], false)).toBe('');
+    expect(clusterSecurityEnv(['', ''], true)).toBe('SLUICE_REDIS_IAM_AUTH=1\n');
+    expect(clusterSecurityEnv(['A\nB\n', 'C'], false)).toBe('SLUICE_REDIS_TLS_CA=A\\nB\\nC\n');
+  });
+
   test('the servers wait for the grant before their first boot (a MIG depends on every grant)', async () => {
-    const s = await render(TWO_REGIONS);
+    const s = await render(SECURE);
     const grant = connectGrants(s)[0];
     const mig = s.all('gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager')[0];
     expect(mig.dependsOn).toEqual(expect.arrayContaining([grant.urn]));

@@ -91,6 +91,20 @@ const regionDirs = (dir: string) => fs.readdirSync(dir).filter((d) => d.startsWi
     dirs.push(d);
     return d;
   };
+  /** The terminal job's processes now (killed after the suite if any outlives it). */
+  const childrenOf = (t: Terminal) => {
+    const kids = descendants(t.proc.pid!);
+    strays.push(...kids);
+    return kids;
+  };
+  /** Type ^C, wait for the job to end, and return what the terminal showed; anything but exit 0 fails with it. */
+  const ctrlCToExit0 = async (t: Terminal) => {
+    t.ctrlC();
+    const code = await t.exited;
+    const out = t.output();
+    if (code !== 0) throw new Error(`exit ${code}; the terminal showed:\n${out}`);
+    return out;
+  };
 
   test('npm start: fleet summary, drain, temp dir removed, nothing left, exit 0', async () => {
     const dir = tmp();
@@ -98,14 +112,10 @@ const regionDirs = (dir: string) => fs.readdirSync(dir).filter((d) => d.startsWi
     const t = inTerminal('exec npm start -- --port 0 --status-port 0 --peers 6 --quick', { TMPDIR: dir });
     await t.waitFor(/Ctrl-C stops the fleet/, 90_000);
     expect(regionDirs(dir)).toHaveLength(1);
-    const kids = descendants(t.proc.pid!);
-    strays.push(...kids);
+    const kids = childrenOf(t);
     // npm, tsx, the region process and the region's children (at least the VM networks' process).
     expect(kids.length).toBeGreaterThanOrEqual(4);
-    t.ctrlC();
-    const code = await t.exited;
-    const out = t.output();
-    if (code !== 0) throw new Error(`exit ${code}; the terminal showed:\n${out}`);
+    const out = await ctrlCToExit0(t);
     expect(out).toMatch(/stopping \(SIGINT\): fleet, then a drain of every server/);
     expect(out).toMatch(/fleet: 6 peers, \d+ signals sent, \d+ delivered, 0 lost, 0 duplicated/);
     expect(out).toMatch(/stopped\./);
@@ -118,13 +128,9 @@ const regionDirs = (dir: string) => fs.readdirSync(dir).filter((d) => d.startsWi
     const dir = tmp();
     const t = inTerminal(`exec npm run drill -- --quick --scenarios 1 --peers 12 --out ${path.join(dir, 'report')}`, { TMPDIR: dir });
     await t.waitFor(/drill: region up: /, 120_000);
-    const kids = descendants(t.proc.pid!);
-    strays.push(...kids);
+    const kids = childrenOf(t);
     expect(kids.length).toBeGreaterThanOrEqual(4);
-    t.ctrlC();
-    const code = await t.exited;
-    const out = t.output();
-    if (code !== 0) throw new Error(`exit ${code}; the terminal showed:\n${out}`);
+    const out = await ctrlCToExit0(t);
     expect(out).toMatch(/interrupted \(SIGINT\): stopping 1 region\(s\)/);
     expect(out).toMatch(/fleet: 12 peers, \d+ signals sent, \d+ delivered, 0 lost, 0 duplicated/);
     expect(out).toMatch(/drill: stopped\./);

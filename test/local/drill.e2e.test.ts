@@ -3,41 +3,14 @@
  * installed (CI installs both): exit 0 means every bound from the contract was met; the report and
  * one chart per scenario are written, and the numbers in results.json say why.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
+import { runDrill } from '../helpers/drill';
 
-const ROOT = path.resolve(__dirname, '../..');
 jest.setTimeout(300_000);
 
 test('drill --quick, scenarios 1-3: every bound met, nothing lost', async () => {
-  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-drill-'));
-  const proc = spawn(
-    process.execPath,
-    ['--import', 'tsx', path.join(ROOT, 'app/local/drill/cli.ts'), '--quick', '--scenarios', '1,2,3', '--out', out],
-    {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let stderr = '';
-  proc.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const code = await new Promise<number | null>((resolve) => proc.once('exit', (c) => resolve(c)));
-  if (code !== 0) console.log(stderr);
-  expect(code).toBe(0);
-  const results = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8')) as Array<{
-    n: number;
-    lb: string;
-    backplane: string;
-    affected: number;
-    outageMs: { max: number; count: number };
-    summary: { lost: number; duplicated: number; settled: boolean; sent: number };
-    everOffline: number;
-    checks: Array<{ ok: boolean }>;
-  }>;
+  const { out, results } = await runDrill(['--quick', '--scenarios', '1,2,3']);
   expect(results.map((r) => r.n)).toEqual([1, 2, 3]);
   for (const r of results) {
     expect(r.checks.every((c) => c.ok)).toBe(true);

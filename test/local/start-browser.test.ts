@@ -16,12 +16,13 @@
  * README shows status-page.png and links the others) change only when asked:
  * `SLUICE_UPDATE_SCREENSHOTS=1 npx jest test/local/start-browser.test.ts`.
  */
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import readline from 'node:readline';
 import { chromium, Browser } from 'playwright-core';
+import { chromiumPath } from '../helpers/chromium';
 
 const ROOT = path.resolve(__dirname, '../..');
 const OUT = path.join(ROOT, 'test-output/screenshots');
@@ -36,15 +37,6 @@ function phase(name: string): void {
   const now = Date.now();
   timings.push([name, now - phaseStart]);
   phaseStart = now;
-}
-
-function chromiumPath(): string | undefined {
-  if (process.env.CHROMIUM_PATH) return process.env.CHROMIUM_PATH;
-  for (const name of ['chromium', 'chromium-browser']) {
-    const r = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
-    if (r.status === 0 && r.stdout.trim()) return r.stdout.trim();
-  }
-  return undefined;
 }
 
 function getJson<T>(url: string): Promise<T> {

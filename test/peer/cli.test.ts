@@ -14,6 +14,18 @@ interface Run {
   stderr: string;
 }
 
+/** The arguments of a run against `url` for DURATION_SEC, a signal every 50 ms, logging at `level`. */
+const timedRun = (url: string, level: string) => [
+  '--url',
+  url,
+  '--duration',
+  String(DURATION_SEC),
+  '--interval',
+  '50',
+  '--log-level',
+  level,
+];
+
 function peerCli(args: string[], env: Record<string, string> = {}, onLine?: (line: Record<string, unknown>) => void): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(TSX, ['app/peer/cli.ts', ...args], {
@@ -75,27 +87,9 @@ test('a fleet logs state changes as JSON lines and prints its summary last', asy
 }, 30_000);
 
 test('a single peer uses SLUICE_TOKEN and talks to its partner', async () => {
-  const run = await peerCli(
-    [
-      '--kind',
-      'gateway',
-      '--id',
-      'gw-cli',
-      '--to',
-      'gw-cli',
-      '--url',
-      srv.socketUrl,
-      '--duration',
-      String(DURATION_SEC),
-      '--interval',
-      '50',
-      '--log-level',
-      'warn',
-    ],
-    {
-      SLUICE_TOKEN: await token('gw-cli', 'gateway'),
-    },
-  );
+  const run = await peerCli(['--kind', 'gateway', '--id', 'gw-cli', '--to', 'gw-cli', ...timedRun(srv.socketUrl, 'warn')], {
+    SLUICE_TOKEN: await token('gw-cli', 'gateway'),
+  });
   expect(run.code).toBe(0);
   expect(run.lines).toHaveLength(1);
   expect(run.lines[0]).toMatchObject({ event: 'summary', peer: 'gw-cli', to: 'gw-cli', lost: 0, duplicated: 0 });
@@ -203,23 +197,9 @@ test('a peer that never connected exits 4 and says so; signals refused for good 
       /^peer: never connected \(ws:\/\/127\.0\.0\.1:\d+\/socket\/websocket: .+\); is the server or region running\?\n$/,
     ) as string,
   });
-  const alone = await peerCli(
-    [
-      '--id',
-      'c-alone',
-      '--to',
-      'gw-nobody',
-      '--url',
-      srv.socketUrl,
-      '--duration',
-      String(DURATION_SEC),
-      '--interval',
-      '50',
-      '--log-level',
-      'silent',
-    ],
-    { SLUICE_TOKEN_SECRET: SECRET },
-  );
+  const alone = await peerCli(['--id', 'c-alone', '--to', 'gw-nobody', ...timedRun(srv.socketUrl, 'silent')], {
+    SLUICE_TOKEN_SECRET: SECRET,
+  });
   expect({ code: alone.code, stderr: alone.stderr }).toEqual({
     code: 5,
     stderr: expect.stringMatching(

@@ -5,9 +5,9 @@
  * the first server, with the failed gate and the reason; rolling the good release out afterwards
  * (the rollback) passes every gate and replaces every server.
  */
-import { startRegion, Region, withTimeout } from '../../app/local/region/region';
+import { Region, withTimeout } from '../../app/local/region/region';
 import { rolloutLocal } from '../../app/local/region/replace-servers';
-import { regionTimeouts } from '../../app/local/region/timeouts';
+import { startQuickRegion } from '../helpers/region';
 
 jest.setTimeout(180_000);
 const PEERS = 30;
@@ -15,15 +15,7 @@ const PEERS = 30;
 describe('the rollout controller on the local region', () => {
   let region: Region;
   beforeAll(async () => {
-    region = await startRegion({
-      servers: 3,
-      peers: PEERS,
-      timeouts: regionTimeouts(true),
-      port: 0,
-      logLevel: 'error',
-      sampleEveryMs: 250,
-    });
-    await region.startFleet();
+    region = await startQuickRegion({ peers: PEERS });
   });
   afterAll(async () => {
     await region?.stop();

@@ -12,9 +12,10 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { signToken } from '../../app/auth/token';
 import { runPeer } from '../../app/peer/single';
-import { Region, startRegion, withTimeout } from '../../app/local/region/region';
+import { Region, withTimeout } from '../../app/local/region/region';
 import { rolloutLocal } from '../../app/local/region/replace-servers';
 import { regionTimeouts } from '../../app/local/region/timeouts';
+import { startQuickRegion } from '../helpers/region';
 
 const ROOT = path.resolve(__dirname, '../..');
 jest.setTimeout(180_000);
@@ -23,17 +24,7 @@ describe('presence-flaps on the local region', () => {
   let region: Region;
   const t = regionTimeouts(true);
   beforeAll(async () => {
-    region = await startRegion({
-      servers: 3,
-      peers: 12,
-      timeouts: t,
-      lb: 'builtin',
-      backplane: 'memory',
-      port: 0,
-      logLevel: 'error',
-      sampleEveryMs: 250,
-    });
-    await region.startFleet();
+    region = await startQuickRegion({ peers: 12, timeouts: t, lb: 'builtin', backplane: 'memory' });
   });
   afterAll(async () => {
     await region?.stop();

@@ -10,6 +10,7 @@ import { applyChanges, commandOf, configThrough, releaseSteps, rollbackCommands 
 import { runRollout } from '../../infra/release/run';
 import { BASE_CONFIG, imageAt, toRaw } from '../infra/harness';
 import { DrainOutcome, FakeFleet } from './fake-region';
+import { CLEAN_STEP_VERDICTS, observation as srv } from './observations';
 
 const IMG = (version: string) => imageAt(version);
 const OLD = IMG('1.2.3');
@@ -102,16 +103,6 @@ describe('the rollout plan', () => {
 });
 
 describe('gates', () => {
-  const srv = (id: string, o: Partial<ServerObservation> = {}): ServerObservation => ({
-    id,
-    region: 'r1',
-    state: 'serving',
-    connections: 0,
-    drain: null,
-    heartbeatTimeouts: 0,
-    watcher: null,
-    ...o,
-  });
   const drained = (id: string, reset: number, ms = 3000, total = 100) =>
     srv(id, { state: 'gone', drain: { startedAt: 10, finishedAt: 10 + ms, total, closeSent: total - reset, reset } });
   const ev = (latest: ServerObservation[], before: ServerObservation[] = [], flaps: string[] = []): Evidence => ({
@@ -125,15 +116,7 @@ describe('gates', () => {
 
   it('passes a clean step', () => {
     const e = ev([drained('a', 0), srv('b', { connections: 200 })], [srv('a', { connections: 100 }), srv('b', { connections: 100 })]);
-    expect(verdicts(e)).toEqual({
-      'drain-resets': 'pass',
-      'drain-duration': 'pass',
-      'lifecycle-watcher': 'n/a',
-      'drains-observed': 'pass',
-      'survivor-reconnects': 'pass',
-      'heartbeat-timeouts': 'pass',
-      'presence-flaps': 'pass',
-    });
+    expect(verdicts(e)).toEqual(CLEAN_STEP_VERDICTS);
   });
 
   it('fails each gate on its own evidence', () => {

@@ -5,21 +5,12 @@
  * with its connections and no drain report fails a hard gate mid-step.
  */
 import { defaultTimeouts } from '../../app/contract/timeouts';
-import { defaultThresholds, evaluateGates, Evidence, ServerObservation } from '../../app/gated-steps/gates';
+import { defaultThresholds, evaluateGates, Evidence } from '../../app/gated-steps/gates';
 import { runGatedStep } from '../../app/gated-steps/runner';
 import type { GateSource } from '../../app/gated-steps/source';
+import { observation as srv } from './observations';
 
 const TH = defaultThresholds(defaultTimeouts);
-const srv = (id: string, o: Partial<ServerObservation> = {}): ServerObservation => ({
-  id,
-  region: 'r1',
-  state: 'serving',
-  connections: 0,
-  drain: null,
-  heartbeatTimeouts: 0,
-  watcher: null,
-  ...o,
-});
 
 describe('runGatedStep', () => {
   it('resolves ctx.sampled() only after a sample that began after the call', async () => {

@@ -2,10 +2,9 @@
  * Drain: readiness flips at once, every connection gets 1012 spread over the window, a peer that
  * ignores the close frame is reset (RST) at the deadline, and the process exits 0 on SIGTERM.
  */
-import crypto from 'node:crypto';
 import net from 'node:net';
 import WebSocket from 'ws';
-import { closed, openRaw, SECRET, seeded, startServer, TestServer, token } from '../helpers/server';
+import { closed, openRaw, SECRET, seeded, startServer, TestServer, token, upgradeRequest } from '../helpers/server';
 import { spawnServer } from '../helpers/process';
 
 const drain = { windowMs: 2_000, deadlineMs: 4_000, marginMs: 1_000 };
@@ -17,18 +16,7 @@ async function deafClient(port: number, sub: string): Promise<net.Socket> {
   await new Promise<void>((resolve, reject) => {
     socket.once('error', reject);
     socket.once('connect', () => {
-      socket.write(
-        [
-          `GET /socket/websocket?vsn=2.0.0&token=${tok} HTTP/1.1`,
-          'Host: 127.0.0.1',
-          'Upgrade: websocket',
-          'Connection: Upgrade',
-          `Sec-WebSocket-Key: ${crypto.randomBytes(16).toString('base64')}`,
-          'Sec-WebSocket-Version: 13',
-          '',
-          '',
-        ].join('\r\n'),
-      );
+      socket.write(upgradeRequest(`/socket/websocket?vsn=2.0.0&token=${tok}`));
     });
     socket.once('data', (d) => (d.toString().startsWith('HTTP/1.1 101') ? resolve() : reject(new Error(d.toString()))));
   });

@@ -10,7 +10,7 @@ import crypto from 'node:crypto';
 import net from 'node:net';
 import fc from 'fast-check';
 import { spawnServer, ServerProcess } from '../helpers/process';
-import { openRaw, request, token } from '../helpers/server';
+import { openRaw, request, token, upgradeRequest } from '../helpers/server';
 
 const SECRET = 'fuzz-test-secret-that-is-at-least-32-characters';
 const ADMIN_TOKEN = 'fuzz-admin-token-0123456789abcdefghijkl';
@@ -233,9 +233,7 @@ function upgraded(port: number, sub: string): Promise<net.Socket> {
         };
         socket.on('data', onData);
         socket.on('error', reject);
-        socket.write(
-          `GET /socket/websocket?vsn=2.0.0&token=${t} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${crypto.randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-        );
+        socket.write(upgradeRequest(`/socket/websocket?vsn=2.0.0&token=${t}`, 'x'));
       }),
   );
 }

@@ -5,6 +5,7 @@
  */
 import net from 'node:net';
 import { spawnServer, ServerProcess } from '../helpers/process';
+import { upgradeRequest } from '../helpers/server';
 
 const ADMIN_TOKEN = 'admin-token-for-tests-0123456789abcdef';
 
@@ -36,8 +37,7 @@ const NOT_URLS = ['//x:99999/status', '//x:99999/socket/websocket?vsn=2.0.0', 'h
 /** Odd but parseable: any HTTP answer will do. */
 const ODD = ['http://a:1/status', '*', '/%zz', '/status?%', '/socket/websocket?token=%%%'];
 const TARGETS = [...NOT_URLS, ...ODD];
-const upgrade = (target: string) =>
-  `GET ${target} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+const upgrade = (target: string) => upgradeRequest(target, 'x');
 
 describe('request handlers are total', () => {
   let srv: ServerProcess;

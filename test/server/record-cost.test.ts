@@ -29,7 +29,7 @@ test('a dedupe record in a full window costs the heap no more than the budget ch
   const w = new DedupeWindow(budget);
   let k = 0;
   const add = () => {
-    w.add(dedupeKey(SENDERS[k % 200], fresh(`r1x2xabcdefg0-${k}`)), k, k);
+    w.add(dedupeKey(SENDERS[(k + 1) % 200], SENDERS[k % 200], fresh(`r1x2xabcdefg0-${k}`)), k, k);
     k++;
   };
   for (let i = 0; i < n; i++) add();

@@ -2,14 +2,13 @@
  * Failure modes found in review: a signal racing a first join, payloads that cannot be re-serialised,
  * frames piling up behind a stuck backplane, refused upgrades that are never closed by the peer.
  */
-import crypto from 'node:crypto';
 import net from 'node:net';
 import WebSocket from 'ws';
 import { MemoryBackplane } from '../../app/backplane/memory';
 import type { AttachOptions, PeerSession, PublishOutcome, SignalEnvelope } from '../../app/backplane/types';
 import type { PeerKind } from '../../app/auth/token';
 import { defaultTimeouts } from '../../app/contract/timeouts';
-import { closed, openRaw, replyTo, request, startServer, until } from '../helpers/server';
+import { closed, openRaw, replyTo, request, startServer, until, upgradeRequest } from '../helpers/server';
 
 type Msg = [string | null, string | null, string, string, Record<string, unknown>];
 
@@ -105,6 +104,11 @@ describe('signal data that cannot be serialised again', () => {
 describe('frames waiting on a stuck backplane', () => {
   it('are bounded: past the burst the connection is closed with 1008, not queued forever', async () => {
     class StuckBackplane extends MemoryBackplane {
+      constructor(resume: typeof defaultTimeouts.resume) {
+        super(resume);
+        // Like Redis, no in-process publish: the relay path takes `publish`, which hangs.
+        Object.defineProperty(this, 'publishNow', { value: undefined });
+      }
       override publish(_s: SignalEnvelope): Promise<PublishOutcome> {
         return new Promise(() => undefined); // Redis hanging
       }
@@ -144,18 +148,7 @@ describe('a refused upgrade whose client never closes', () => {
       });
       socket.once('end', () => resolve(head)); // the server's FIN, though we never end our side
     });
-    socket.write(
-      [
-        'GET /socket/websocket?vsn=2.0.0&token=bad HTTP/1.1',
-        'Host: 127.0.0.1',
-        'Upgrade: websocket',
-        'Connection: Upgrade',
-        `Sec-WebSocket-Key: ${crypto.randomBytes(16).toString('base64')}`,
-        'Sec-WebSocket-Version: 13',
-        '',
-        '',
-      ].join('\r\n'),
-    );
+    socket.write(upgradeRequest('/socket/websocket?vsn=2.0.0&token=bad'));
     expect(await ended).toMatch(/^HTTP\/1\.1 401 /);
     await ts.server.shutdown(); // resolves: no socket left behind
     socket.destroy();

@@ -16,10 +16,14 @@
  *            resubscribes after every reconnect.
  *
  * All three reconnect forever with a short capped backoff, so the backplane recovers by itself.
+ * With TLS or IAM AUTH configured (security.ts) every connection takes the CA, and every (re)connect
+ * the current IAM access token (iam-token.ts); with IAM the connections open once the first token is in.
  */
 import Redis, { Cluster, ClusterOptions, RedisOptions } from 'ioredis';
 import { backplaneCommandTimeoutMs, type Timeouts } from '../../contract/timeouts';
+import { MetadataTokenSource } from './iam-token';
 import type { RedisLike } from './lua';
+import { guardTlsSockets, redisSecurityFromEnv, type RedisSecurity } from './security';
 import type { RedisTarget } from './target';
 
 export interface RedisTiming {
@@ -79,6 +83,8 @@ export interface RedisClients {
   sub: RedisLike;
   /** True when the target is a Redis Cluster. */
   cluster: boolean;
+  /** With IAM AUTH: the token source (stopped by closeClients). */
+  tokens?: MetadataTokenSource;
 }
 
 export function createClients(
@@ -87,14 +93,19 @@ export function createClients(
   timing: RedisTiming,
   name: string,
   onError: (which: string, err: Error) => void,
+  security: RedisSecurity = redisSecurityFromEnv(process.env),
 ): RedisClients {
+  const iam = security.iamMetadataUrl !== undefined;
+  // With TLS or IAM the connections open after their guard is in place / the first token is in.
+  const lazy = iam || security.tlsCa !== undefined;
   const base: RedisOptions = {
+    ...(security.tlsCa !== undefined ? { tls: { ca: security.tlsCa } } : {}),
     connectionName: name,
     connectTimeout: Math.max(1_000, timing.commandTimeoutMs),
     // Full jitter would slow recovery for no gain here: a handful of connections per server.
     retryStrategy: (attempt) => Math.min(timing.reconnectCapMs, 25 * 2 ** Math.min(attempt, 10)),
     enableReadyCheck: true, // after a restart, wait until Redis has loaded its AOF (no LOADING errors)
-    lazyConnect: false,
+    lazyConnect: lazy,
   };
   const commandOptions: RedisOptions = {
     ...base,
@@ -125,7 +136,7 @@ export function createClients(
     };
   } else {
     const cluster = (redisOptions: RedisOptions, offline: boolean) =>
-      new Cluster(target.cluster, { ...clusterOptions(timing, redisOptions, offline), natMap: target.natMap });
+      new Cluster(target.cluster, { ...clusterOptions(timing, redisOptions, offline), natMap: target.natMap, lazyConnect: lazy });
     clients = {
       command: cluster(commandOptions, false),
       readers: Array.from({ length: buckets }, (_, b) => ({ conn: cluster(readerOptions, false), buckets: [b] })),
@@ -136,7 +147,34 @@ export function createClients(
   clients.command.on('error', (err: Error) => onError('command', err));
   for (const r of clients.readers) r.conn.on('error', (err: Error) => onError('reader', err));
   clients.sub.on('error', (err: Error) => onError('sub', err));
+  if (security.tlsCa !== undefined)
+    for (const conn of [clients.command, clients.sub, ...clients.readers.map((r) => r.conn)]) guardTlsSockets(conn as Redis | Cluster);
+  if (iam) clients.tokens = startTokens(clients, security.iamMetadataUrl!, onError);
+  else if (lazy) connectWaiting(clients);
   return clients;
+}
+
+/**
+ * IAM AUTH: every new token becomes the password of every connection's next (re)connect (ioredis
+ * reads `options.password` at each connect; a Cluster copies its `redisOptions` into each node's
+ * connection, so those are updated too). Open connections stay as they are (see iam-token.ts).
+ */
+function startTokens(c: RedisClients, baseUrl: string, onError: (which: string, err: Error) => void): MetadataTokenSource {
+  const all = [c.command, c.sub, ...c.readers.map((r) => r.conn)] as Array<Redis | Cluster>;
+  const setPassword = (token: string) => {
+    for (const conn of all) {
+      if (conn instanceof Cluster) {
+        (conn.options.redisOptions ??= {}).password = token;
+        for (const node of conn.nodes('all')) node.options.password = token;
+      } else conn.options.password = token;
+    }
+  };
+  const tokens = new MetadataTokenSource({ baseUrl, onToken: setPassword, onError: (err) => onError('iam-token', err) });
+  tokens.start().then(
+    () => connectWaiting(c),
+    () => undefined, // stopped before the first token (closeClients)
+  );
+  return tokens;
 }
 
 /**
@@ -162,8 +200,15 @@ function clusterOptions(timing: RedisTiming, redisOptions: RedisOptions, offline
   };
 }
 
+/** Opens the connections made with lazyConnect (errors reach onError; each retries by itself). */
+function connectWaiting(c: RedisClients): void {
+  for (const conn of [c.command, c.sub, ...c.readers.map((r) => r.conn)] as Array<Redis | Cluster>)
+    if (conn.status === 'wait') conn.connect().catch(() => undefined);
+}
+
 /** Close every connection, politely if Redis answers, and never wait more than `ms`. */
 export async function closeClients(c: RedisClients, ms: number): Promise<void> {
+  c.tokens?.stop();
   const quit = async (r: RedisLike) => {
     if (r.status !== 'ready') return r.disconnect();
     let timer: NodeJS.Timeout | undefined;

@@ -18,6 +18,7 @@
  * bucket, so it changes only with every server stopped and the keyspace emptied (docs/backplane.md).
  */
 import keySlot from 'cluster-key-slot';
+import { dedupeKey } from '../dedupe';
 
 export const DEFAULT_PREFIX = 'sluice:';
 /** Buckets per deployment: more than the primaries a region will ever run (each bucket lives on one). */
@@ -143,7 +144,7 @@ export function keys(prefix = DEFAULT_PREFIX, buckets = DEFAULT_BUCKETS): Keys {
     seq: (p) => `${prefix}seq:${t(p)}:${p}`,
     history: (p) => `${prefix}hist:${t(p)}:${p}`,
     quota: (p) => `${prefix}rq:${t(p)}:${p}`,
-    // Peer ids match PEER_ID_PATTERN (no ':'), so `to:from:id` is unambiguous whatever the id holds.
-    dedupe: (to, from, id) => `${prefix}dd:${t(to)}:${to}:${from}:${id}`,
+    // The one definition of what makes two signals the same (dedupe.ts), as the MemoryBackplane keys it.
+    dedupe: (to, from, id) => `${prefix}dd:${t(to)}:${dedupeKey(to, from, id)}`,
   };
 }

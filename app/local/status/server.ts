@@ -1,8 +1,8 @@
 /**
- * The region's status page on 127.0.0.1: plain HTML and one small script (app/local/status/page/), the
+ * The region's status page on 127.0.0.1: plain HTML and small scripts (app/local/status/page/), the
  * state pushed over server-sent events on every monitor sample, and the controls:
  *
- *   GET  /               the page            GET /app.js   its script
+ *   GET  /               the page            GET /app.js   its script (with dom.js, look.js, chart-hover.js)
  *   GET  /api/state      the current state (JSON; the same object every SSE `state` event carries)
  *   GET  /api/events     SSE stream of states
  *   POST /api/rollout    {"release"?: "good" | "skip-drain" | "initial"}: roll a release out through the
@@ -42,6 +42,7 @@ const FILES: Record<string, string> = {
   '/app.js': 'app.js',
   '/look.js': 'look.js',
   '/chart-hover.js': 'chart-hover.js',
+  '/dom.js': 'dom.js',
 };
 const MAX_BODY = 1024;
 /** The chart's window. */

@@ -1,12 +1,8 @@
 // The status page's main script: render each state pushed over SSE; the rollout and break controls POST JSON.
 (function () {
   'use strict';
-  var $ = function (id) {
-    return document.getElementById(id);
-  };
-  var text = function (id, v) {
-    $(id).textContent = String(v);
-  };
+  var $ = window.sluiceDom.$;
+  var text = window.sluiceDom.text;
 
   function render(s) {
     text(

@@ -2,9 +2,7 @@
 // the region pushed with the chart, state.chartData): peers offline, then the highest values, at most 12 lines.
 (function () {
   'use strict';
-  var $ = function (id) {
-    return document.getElementById(id);
-  };
+  var $ = window.sluiceDom.$;
   var data = null;
   var MAX = 12;
 

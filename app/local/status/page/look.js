@@ -1,12 +1,8 @@
 // The page's "look closer": a peer's lookup (GET /api/peer) and a test signal (POST /api/signal).
 (function () {
   'use strict';
-  var $ = function (id) {
-    return document.getElementById(id);
-  };
-  var text = function (id, v) {
-    $(id).textContent = String(v);
-  };
+  var $ = window.sluiceDom.$;
+  var text = window.sluiceDom.text;
   function clock(ms) {
     return ms ? new Date(ms).toLocaleTimeString([], { hour12: false }) : '-';
   }
