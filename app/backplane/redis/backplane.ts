@@ -316,6 +316,7 @@ export class RedisBackplane implements Backplane {
           this.clients.command
             .multi()
             .zrem(k.servers(b), this.serverId)
+            .srem(k.recovering(b), this.serverId)
             .del(k.serverPeers(this.serverId, b), k.inbox(this.serverId, b))
             .exec()
             .catch(() => undefined),

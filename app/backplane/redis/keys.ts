@@ -46,6 +46,12 @@ export interface Keys {
    * when it was first seen (restart and failover detection, per shard).
    */
   redis(bucket: number): string;
+  /**
+   * SET of the servers that have not yet re-asserted their peers in the bucket since a new Redis
+   * process appeared there (restart, failover): while it is not empty the bucket's presence may
+   * lack records that process never received, and publishes answer `recovering`.
+   */
+  recovering(bucket: number): string;
   /** Pub/sub channel of presence events (JSON PresenceEvent). */
   presenceChannel: string;
   /**
@@ -126,6 +132,7 @@ export function keys(prefix = DEFAULT_PREFIX, buckets = DEFAULT_BUCKETS): Keys {
     away: (b) => `${prefix}away:${tags[b]}`,
     epoch: (b) => `${prefix}epoch:${tags[b]}`,
     redis: (b) => `${prefix}redis:${tags[b]}`,
+    recovering: (b) => `${prefix}recovering:${tags[b]}`,
     presenceChannel: `${prefix}presence`,
     revocations: `${prefix}revoked`,
     revocationChannel: `${prefix}revocations`,

@@ -63,11 +63,13 @@ return 1
 `;
 
 /**
- * beat: one bucket's liveness renewal and restart detection. KEYS: redis(b), servers(b).
- * ARGV: me, ttlMs, staleMs. -> {runid, had, fresh}: the run_id of the Redis process serving this
- * bucket's slot (read here, by the process that runs the script, so a failover of one shard is seen
- * in that shard's buckets only); 1 when this server was registered in the bucket before (0: reaped,
- * lost or new); 1 when the bucket's liveness data was refreshed for everyone (see below).
+ * beat: one bucket's liveness renewal and restart detection. KEYS: redis(b), servers(b), recovering(b).
+ * ARGV: me, ttlMs, staleMs. -> {runid, had, fresh, pending}: the run_id of the Redis
+ * process serving this bucket's slot (read here, by the process that runs the script, so a failover
+ * of one shard is seen in that shard's buckets only); 1 when this server was registered in the
+ * bucket before (0: reaped, lost or new); 1 when the bucket's liveness data was refreshed for
+ * everyone (see below); 1 when this server still has to re-assert its peers here (restore, then
+ * the `recovered` script).
  *
  * `at` is when any server last beat the bucket. When the run_id differs from the one recorded (a
  * restart, failover or migration), or nobody has beaten the bucket for `staleMs` (its shard did not
@@ -75,6 +77,12 @@ return 1
  * them: every server known to the bucket gets a fresh deadline, and the publish script meanwhile
  * answers `recovering` rather than `unknown` for an owner whose deadline passed. A server that died
  * meanwhile is reaped one TTL later. A new run_id also restarts the recovery window (`since`).
+ *
+ * Recovery ends on an event, not a clock: a new run_id puts every server known to the bucket into
+ * `recovering(b)` (a promoted replica lacks the writes its primary had not yet sent it, records of
+ * peers that attached just before among them; only their owner can put them back). Each leaves it
+ * after restoring its peers there (`recovered`), or when reaped. (A Redis that lost the servers
+ * ZSET too, restarted without data, is covered by the rebuildMs window alone, as before.)
  */
 const BEAT = `
 local runid = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)') or 'unknown'
@@ -84,6 +92,8 @@ local rec = redis.call('HMGET', KEYS[1], 'runid', 'at')
 local fresh = 0
 if rec[1] ~= runid then
   redis.call('HSET', KEYS[1], 'runid', runid, 'since', int(now))
+  redis.call('DEL', KEYS[3])
+  for _, s in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do redis.call('SADD', KEYS[3], s) end
   fresh = 1
 elseif now - tonumber(rec[2] or '0') > tonumber(ARGV[3]) then
   fresh = 1
@@ -96,8 +106,21 @@ end
 redis.call('HSET', KEYS[1], 'at', int(now))
 local had = redis.call('ZSCORE', KEYS[2], ARGV[1])
 redis.call('ZADD', KEYS[2], int(now + ttl), ARGV[1])
-if had then return {runid, 1, fresh} end
-return {runid, 0, fresh}
+local pending = redis.call('SISMEMBER', KEYS[3], ARGV[1])
+if had then return {runid, 1, fresh, pending} end
+return {runid, 0, fresh, pending}
+`;
+
+/**
+ * recovered: this server has re-asserted its peers in one bucket on the process it beat.
+ * KEYS: redis(b), recovering(b). ARGV: me, runid (the one the beat returned). Leaves the set only
+ * if that process still serves the slot: a restore that went to a newer process (failover between
+ * beat and restore) is repeated after its own beat. -> servers still recovering in the bucket.
+ */
+const RECOVERED = `
+local runid = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)') or 'unknown'
+if runid == ARGV[2] then redis.call('SREM', KEYS[2], ARGV[1]) end
+return redis.call('SCARD', KEYS[2])
 `;
 
 /**
@@ -117,7 +140,7 @@ return {'ok'}
 `;
 
 /**
- * reap, one bucket. KEYS: servers(b), away(b), redis(b). ARGV: prefix, me, maxAgeMs, limit,
+ * reap, one bucket. KEYS: servers(b), away(b), redis(b), recovering(b). ARGV: prefix, me, maxAgeMs, limit,
  * reapExpiredServers ('1'|'0'), forceServer ('' | id), tag(b), staleMs.
  * Expired servers are not reaped in a bucket nobody has renewed in for staleMs (beat's `at`): its
  * deadlines passed because its shard did not answer, not because the servers died.
@@ -151,6 +174,8 @@ local function reap_server(s)
     end
   end
   redis.call('DEL', pk, P .. 'srv:' .. s .. ':inbox:' .. T)
+  -- A dead server re-asserts nothing: the bucket's recovery does not wait for it.
+  redis.call('SREM', KEYS[4], s)
   redis.call('ZREM', KEYS[1], s)
 end
 if ARGV[6] ~= '' then reap_server(ARGV[6]) end
@@ -232,6 +257,7 @@ export const presenceScripts = {
   attach: new LuaScript('attach', ATTACH),
   detach: new LuaScript('detach', DETACH),
   beat: new LuaScript('beat', BEAT),
+  recovered: new LuaScript('recovered', RECOVERED),
   claim: new LuaScript('claim', CLAIM),
   reap: new LuaScript('reap', REAP),
   presence: new LuaScript('presence', PRESENCE),

@@ -30,6 +30,12 @@ export function staleBucketMs(t: Timeouts): number {
   return Math.max(1, t.presence.ttlMs - t.presence.renewIntervalMs);
 }
 
+/** What a beat found to do: buckets whose peers to restore, and those whose recovery waits for this server (with the run_id beaten). */
+interface Reassert {
+  restore: Set<number>;
+  pending: Map<number, string>;
+}
+
 /** At most this many dead servers / due away peers are reaped per script run (keeps each run short). */
 const REAP_BATCH = 200;
 
@@ -229,18 +235,11 @@ export class PresenceLease {
         );
       if (beaten.status === 'rejected') throw beaten.reason;
       if (claimed.status === 'rejected') throw claimed.reason;
-      const restore = beaten.value;
+      await this.reassert(beaten.value);
       if (!this.registered) {
         this.registered = true;
         this.connectedAt = Date.now();
         this.o.log.info({ serverId }, 'registered with the redis backplane');
-      } else if (restore.size > 0) {
-        // A new Redis process may have lost the last writes (no fsync, or a failover to a replica
-        // that had not received them): a seq counter one behind would hand out a number a peer
-        // already has, and the connection would skip that signal. Restoring puts every local
-        // peer's record back and raises its counter to what it has been given.
-        this.o.log.warn({ buckets: [...restore] }, "restoring this server's peers in redis");
-        await this.o.restore(restore);
       }
       this.lastRenewOk = true;
       this.refresh();
@@ -257,17 +256,17 @@ export class PresenceLease {
   /**
    * Renew liveness and check the serving process in every bucket, in parallel. Returns the buckets
    * whose peers need restoring; throws when any bucket could not be reached (after the others
-   * have been checked: one shard's outage does not hold up the rest).
+   * have been checked and re-asserted: one shard's outage does not hold up the rest).
    */
-  private async beatAll(): Promise<Set<number>> {
-    const { command, keys, serverId } = this.o;
-    const restore = new Set<number>();
+  private async beatAll(): Promise<Reassert> {
+    const { command, keys, serverId, timeouts } = this.o;
+    const todo: Reassert = { restore: new Set<number>(), pending: new Map<number, string>() };
     const results = await Promise.allSettled(
       this.allBuckets.map((b) =>
         scripts.beat.run(
           command,
-          [keys.redis(b), keys.servers(b)],
-          [serverId, this.o.timeouts.presence.ttlMs, staleBucketMs(this.o.timeouts)],
+          [keys.redis(b), keys.servers(b), keys.recovering(b)],
+          [serverId, timeouts.presence.ttlMs, staleBucketMs(timeouts)],
         ),
       ),
     );
@@ -277,20 +276,43 @@ export class PresenceLease {
         failed ??= r.reason;
         return;
       }
-      const [runId, had, fresh] = r.value as [string, number, number];
+      const [runId, had, fresh, pending] = r.value as [string, number, number, number];
       const last = this.lastRunIds[b];
       if (last !== undefined && last !== runId) this.o.log.warn({ bucket: b, runId }, 'redis restarted or failed over (new run_id)');
-      if (this.registered && (Number(had) === 0 || (last !== undefined && last !== runId))) restore.add(b);
+      // Pending: the bucket waits for this server (and stays refusing publishes) until it restored there.
+      if (Number(pending) === 1) todo.pending.set(b, runId);
+      if (Number(had) === 0 || (last !== undefined && last !== runId) || Number(pending) === 1) todo.restore.add(b);
       if (!this.checked[b] || last !== runId || Number(fresh) === 1) this.checkedSince[b] = Date.now();
       this.lastRunIds[b] = runId;
       this.checked[b] = true;
     });
     if (failed !== undefined) {
-      // Peers of the reachable buckets are restored now; the others when their shard answers.
-      if (restore.size > 0 && this.registered) await this.o.restore(restore);
+      // Peers of the reachable buckets are re-asserted now; the others when their shard answers.
+      await this.reassert(todo);
       throw failed;
     }
-    return restore;
+    return todo;
+  }
+
+  /**
+   * A new Redis process may have lost the last writes (no fsync, or a failover to a replica that
+   * had not received them): a peer record written just before (an attach) is missing, and a seq
+   * counter one behind would hand out a number a peer already has. Restoring puts every local
+   * peer's record back and raises its counter to what it has been given; then this server leaves
+   * the bucket's recovering set, and once every server has, the bucket answers unknown_peer again.
+   * (Before registration this server holds no peers: nothing to restore, it only leaves the set.)
+   */
+  private async reassert(todo: Reassert): Promise<void> {
+    const { command, keys, serverId } = this.o;
+    if (this.registered && todo.restore.size > 0) {
+      this.o.log.warn({ buckets: [...todo.restore] }, "restoring this server's peers in redis");
+      await this.o.restore(todo.restore);
+    }
+    await Promise.all(
+      [...todo.pending].map(([b, runId]) => scripts.recovered.run(command, [keys.redis(b), keys.recovering(b)], [serverId, runId])),
+    );
+    todo.restore.clear();
+    todo.pending.clear();
   }
 
   /** Claim the server id before registering (claim.ts); false while another process holds it. */
@@ -331,7 +353,7 @@ export class PresenceLease {
         (b) =>
           scripts.reap.run(
             command,
-            [keys.servers(b), keys.away(b), keys.redis(b)],
+            [keys.servers(b), keys.away(b), keys.redis(b), keys.recovering(b)],
             [
               keys.prefix,
               serverId,

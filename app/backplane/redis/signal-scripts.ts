@@ -6,7 +6,7 @@ import { LuaScript } from './lua';
 
 /**
  * publish. KEYS: dedupe(to, from, id), peer(to), seq(to), hist(to), servers(b), redis(b), quota(to),
- * inbox(owner, b) of the owner the publisher expects (keys.ts; '' when it does not know one).
+ * inbox(owner, b) of the owner the publisher expects (keys.ts; '' when it does not know one), recovering(b).
  * ARGV: prefix, to, from, id, data(JSON), replyTo, reqId, dedupeMs, maxLen, maxAgeMs, inboxMaxLen, rebuildMs,
  * maxBytes (per-recipient history bytes), then the sender's policy for this target
  * (app/auth/policy.ts TargetCheck): absent ('unknown' | 'forbidden'), refuseKind ('' = any kind),
@@ -22,13 +22,24 @@ local P = ARGV[1]
 local now = now_ms()
 -- Right after a new Redis process appeared (restart, failover), until every live server has
 -- renewed and restored its peers: presence may be incomplete ("not found" = "not known yet") and
--- a seq counter may be behind what a peer already has (its owner raises it). Refuse for now.
+-- a seq counter may be behind what a peer already has (its owner raises it). Refuse for now. The
+-- window ends when every server of the bucket has re-asserted its peers (KEYS[9], beat), and not
+-- before rebuildMs (a server the new process does not know at all registers within it).
 local since = tonumber(redis.call('HGET', KEYS[6], 'since') or '0')
 if since == 0 or now - since < tonumber(ARGV[12]) then return {'recovering'} end
+if redis.call('SCARD', KEYS[9]) > 0 then return {'recovering'} end
 local dup = redis.call('GET', KEYS[1])
 if dup then return {'duplicate', tonumber(dup)} end
 -- An absent target answers like a refused one wherever the policy could refuse it (no presence oracle).
-local function unknown(why) return {ARGV[14], 0, why} end
+-- Unless no server has beaten this process yet (run_id not the recorded one): a promoted replica
+-- serving a command ioredis re-sent after the failover, before any publisher saw an error. Its
+-- presence lacks what the old primary had not replicated (recent attaches, renewals: an owner's
+-- deadline passed there though it renewed), and its recovery window has not been opened yet.
+local function unknown(why)
+  local runid = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
+  if runid ~= redis.call('HGET', KEYS[6], 'runid') then return {'recovering'} end
+  return {ARGV[14], 0, why}
+end
 local rec = redis.call('HMGET', KEYS[2], 'srv', 'epoch', 'state', 'awayUntil', 'kind', 'grp', 'awayFrom')
 local srv, epoch, state = rec[1], rec[2], rec[3]
 if not srv then return unknown('no record') end

@@ -126,6 +126,7 @@ export class SignalPath {
             k.redis(b),
             k.quota(signal.to),
             k.inbox(owner, b),
+            k.recovering(b),
           ],
           [
             k.prefix,
