@@ -155,7 +155,10 @@ export async function startSystem(name: SystemName, opts: StartOptions = {}): Pr
     pid: proc.pid!,
     proc,
     mem: () => ask<Mem>('mem'),
-    loopDelay: (start = false) => ask<{ p50: number; p99: number; max: number }>('loop', { start }),
+    loopDelay: async (start = false) => {
+      const { p50, p99, max } = await ask<{ p50: number; p99: number; max: number }>('loop', { start });
+      return { p50, p99, max };
+    },
     heapSnapshot: async (file: string) => (await ask<{ file: string }>('heapsnap', { file })).file,
     cpuUs: async () => {
       const c = await ask<{ user: number; system: number }>('cpu');
