@@ -30,7 +30,7 @@ import { SOCKET_PATH } from '../app/protocol/endpoints';
 import { startRedis } from '../app/local/region/redis';
 import type { FleetSummary } from '../app/peer/fleet';
 import { ask, fleetWorker } from './lib/fleet-ipc';
-import { cpuBetween, listenCounters, procCpuMs, redisPid } from './lib/drain-probe';
+import { acceptQueue, cpuBetween, listenCounters, procCpuMs, redisPid } from './lib/drain-probe';
 import { machine, run, sleep, table, writeResults } from './lib/report';
 import { SECRET, startSystem } from './lib/systems';
 
@@ -82,6 +82,10 @@ interface Variant {
   /** Machine-wide TcpExt counters' growth from the drain request to the end of the settle. */
   listenOverflows: number | null;
   listenDrops: number | null;
+  /** B's accept queue, sampled every 500 ms: the longest seen, and the samples that found it full. */
+  bQueueMax: number | null;
+  bQueueFullSamples: number;
+  bQueueSamples: number;
   /** B's event-loop delay over the same span, ms. */
   bLoopDelay: { p50: number; p99: number; max: number } | null;
   /** CPU time over the same span, ms, per process (B, A, each load generator, redis-server). */
@@ -139,6 +143,8 @@ async function variant(redisUrl: string, restartJitterMs: number, receiver: Vari
     let sampling = true;
     let emptiedAt: number | null = null;
     let lastCpuA: number | null = null;
+    const queue = { max: null as number | null, full: 0, samples: 0 };
+    let lastQueueAt = 0;
     const sampler = (async () => {
       while (sampling) {
         // Each answer on its own: a slow (or, once drained, absent) A must not hide B's count.
@@ -148,6 +154,15 @@ async function variant(redisUrl: string, restartJitterMs: number, receiver: Vari
         // A exits once drained: keep its last reading.
         const aCpu = procCpuMs(a.pid);
         if (aCpu !== null) lastCpuA = aCpu;
+        if (Date.now() - lastQueueAt >= 500) {
+          lastQueueAt = Date.now();
+          const q = acceptQueue(b.port);
+          if (q) {
+            queue.samples++;
+            queue.max = Math.max(queue.max ?? 0, q.queued);
+            if (q.queued >= q.limit) queue.full++;
+          }
+        }
         await sleep(100);
       }
     })();
@@ -225,6 +240,9 @@ async function variant(redisUrl: string, restartJitterMs: number, receiver: Vari
       listenOverflows: listen0 && listen1 ? listen1.listenOverflows - listen0.listenOverflows : null,
       listenDrops: listen0 && listen1 ? listen1.listenDrops - listen0.listenDrops : null,
       bLoopDelay,
+      bQueueMax: queue.max,
+      bQueueFullSamples: queue.full,
+      bQueueSamples: queue.samples,
       cpuMs,
       spanMs,
     };
@@ -339,6 +357,7 @@ async function main(): Promise<void> {
     '',
     'Halves of the gap: from the 1012 to the new socket open (TCP + upgrade accepted by B) and from open to the join reply.',
     'Listen overflows / drops: machine-wide TcpExt counters over the drain (other processes on the machine count too).',
+    "B's accept queue: its listener's Recv-Q (`ss -ltn`) every 500 ms; full = at the listen backlog.",
     'CPU: each process from the drain request to 3 s after A emptied, ms.',
     '',
     table(
@@ -348,6 +367,7 @@ async function main(): Promise<void> {
         'close -> open p50 / p99',
         'open -> joined p50 / p99',
         'listen overflows / drops',
+        "B's accept queue: longest / samples full",
         'B loop delay p50 / p99 / max',
         'CPU ms: B / A / fleets / redis',
         'span',
@@ -358,6 +378,7 @@ async function main(): Promise<void> {
         `${v.connectP50Ms ?? 'n/a'} / ${v.connectP99Ms ?? 'n/a'} ms`,
         `${v.joinP50Ms ?? 'n/a'} / ${v.joinP99Ms ?? 'n/a'} ms`,
         `${v.listenOverflows ?? 'n/a'} / ${v.listenDrops ?? 'n/a'}`,
+        `${v.bQueueMax ?? 'n/a'} / ${v.bQueueFullSamples} of ${v.bQueueSamples}`,
         v.bLoopDelay ? `${v.bLoopDelay.p50} / ${v.bLoopDelay.p99} / ${v.bLoopDelay.max} ms` : 'n/a',
         `${v.cpuMs.B ?? 'n/a'} / ${v.cpuMs.A ?? 'n/a'} / ${Object.entries(v.cpuMs)
           .filter(([k]) => k.startsWith('fleet'))
