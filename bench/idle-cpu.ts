@@ -10,9 +10,13 @@
  * The window is at least one 30 s heartbeat round and three sluice ping intervals.
  *
  * Run: npx tsx bench/idle-cpu.ts [--conns 10000] [--seconds 32] [--variants sluice,sluice-sdk,sluice-phx,socketio,ws]
- *      [--cpu-prof DIR] [--baseline DIR (another checkout's sluice, run before each sluice variant)]
+ *      [--cpu-prof DIR] [--baseline DIR (another checkout's sluice, run before each sluice variant; its SDK
+ *      variant heartbeats at that checkout's contract interval)] [--sdk-interval MS (this checkout's SDK
+ *      variant heartbeats this often instead of the contract's: the same rounds as a baseline's, to
+ *      compare the cost of one round)]
  */
-import { defaultTimeouts } from '../app/contract/timeouts';
+import path from 'node:path';
+import { defaultTimeouts, livenessSchedule, Timeouts } from '../app/contract/timeouts';
 import { LoadGen, sourceAddresses } from './lib/loadgen-handle';
 import { goalsAndFigures, machine, run, sleep, writeResults } from './lib/report';
 import { startSystem, SystemName } from './lib/systems';
@@ -35,23 +39,31 @@ interface Variant {
   heartbeatMs?: number;
   root?: string;
 }
+const SDK_MS = Number(argOf('sdk-interval') ?? defaultTimeouts.client.heartbeatIntervalMs);
+const sdkVariant = (everyMs: number): Variant => ({
+  name: 'sluice-sdk',
+  label: `sluice, SDK heartbeats every ${everyMs / 1000} s`,
+  system: 'sluice',
+  heartbeatMs: everyMs,
+});
 const VARIANTS: Variant[] = [
   { name: 'sluice', label: 'sluice, clients answer pings only', system: 'sluice' },
-  {
-    name: 'sluice-sdk',
-    label: `sluice, SDK heartbeats every ${defaultTimeouts.client.heartbeatIntervalMs / 1000} s`,
-    system: 'sluice',
-    heartbeatMs: defaultTimeouts.client.heartbeatIntervalMs,
-  },
+  sdkVariant(SDK_MS),
   { name: 'sluice-phx', label: 'sluice, phoenix.js heartbeats every 30 s', system: 'sluice', heartbeatMs: PHOENIX_JS_HEARTBEAT_MS },
   { name: 'socketio', label: 'Socket.IO 4.8 (pings every 25 s)', system: 'socketio' },
   { name: 'ws', label: 'plain ws relay (no heartbeat)', system: 'ws' },
 ];
-/** --baseline DIR: the same three sluice variants run from another checkout too, alternating with this one. */
+/**
+ * --baseline DIR: the same three sluice variants run from another checkout too, alternating with
+ * this one; its SDK variant heartbeats at the interval of that checkout's own contract.
+ */
 const BASELINE = argOf('baseline');
 if (BASELINE) {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const base = require(path.resolve(BASELINE, 'app/contract/timeouts')) as { defaultTimeouts: Timeouts };
   for (const v of VARIANTS.filter((x) => x.system === 'sluice')) {
-    VARIANTS.splice(VARIANTS.indexOf(v), 0, { ...v, name: `${v.name}@base`, label: `${v.label} (baseline ${BASELINE})`, root: BASELINE });
+    const like = v.name === 'sluice-sdk' ? sdkVariant(base.defaultTimeouts.client.heartbeatIntervalMs) : v;
+    VARIANTS.splice(VARIANTS.indexOf(v), 0, { ...like, name: `${v.name}@base`, label: `${like.label} (baseline)`, root: BASELINE });
   }
 }
 const chosen = (argOf('variants') ?? VARIANTS.map((v) => v.name).join(',')).split(',');
@@ -117,6 +129,7 @@ async function main(): Promise<void> {
   const figures: Figure[] = [];
   for (const v of VARIANTS.filter((x) => chosen.includes(x.name.replace('@base', '')))) figures.push(await one(v));
   const pct = (x: number) => `${(x * 100).toFixed(2)} %`;
+  const live = livenessSchedule(defaultTimeouts);
   const by = (n: string) => figures.find((f) => f.variant === n);
   const goals = ['sluice', 'sluice-sdk', 'sluice-phx']
     .filter((n) => by(n))
@@ -130,7 +143,8 @@ async function main(): Promise<void> {
     '',
     `${CONNS.toLocaleString('en')} idle connections (authenticated and joined, nothing relayed) from ${GENERATORS} load-generator processes;`,
     `server CPU time (user + system) over ${SECONDS} s after a 5 s settle, as a share of one core. One server process per variant, in turn.`,
-    `sluice detection bounds unchanged: server.pingIntervalMs ${defaultTimeouts.server.pingIntervalMs} ms, server.idleTimeoutMs ${defaultTimeouts.server.idleTimeoutMs} ms.`,
+    `sluice's detection bounds: client ${live.clientDetectionMs / 1000} s (heartbeat ${live.heartbeatIntervalMs / 1000} s + reply timeout ${live.heartbeatTimeoutMs / 1000} s), server idle limit ${live.idleLimitMs / 1000} s; a silent connection is pinged at ${live.firstPingMs / 1000} s and ${live.secondPingMs / 1000} s of silence (livenessSchedule).`,
+    ...(BASELINE ? [`Baseline: ${BASELINE}, run before each sluice variant of this checkout.`] : []),
     'Reproduce: `npx tsx bench/idle-cpu.ts`.',
     '',
     goalsAndFigures(
