@@ -75,12 +75,36 @@ interface Figure {
   cpuShare: number;
   seconds: number;
   loadavg: number;
+  /** Liveness rounds in the window, from the server's counters (a checkout without them: undefined). */
+  pingsPerSec?: number;
+  heartbeatsPerSec?: number;
+  /** Server CPU per round (ping + pong, or heartbeat + reply), microseconds. */
+  usPerRound?: number;
+}
+
+/** Admin token of the bench's sluice servers (they listen on loopback only): to read /metrics. */
+const ADMIN_TOKEN = 'idle-cpu-bench-admin-token-0123456789abcdef';
+
+/** The server's ping and heartbeat counters (sluice_pings_sent_total, sluice_heartbeats_answered_total). */
+async function rounds(adminPort: number | undefined): Promise<{ pings: number; beats: number } | undefined> {
+  if (!adminPort) return undefined;
+  const res = await fetch(`http://127.0.0.1:${adminPort}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  if (!res.ok) throw new Error(`GET /metrics: ${res.status}`);
+  const text = await res.text();
+  const read = (name: string) => {
+    const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
+    return m ? Number(m[1]) : undefined;
+  };
+  const pings = read('sluice_pings_sent_total');
+  const beats = read('sluice_heartbeats_answered_total');
+  return pings === undefined || beats === undefined ? undefined : { pings, beats };
 }
 
 async function one(v: Variant): Promise<Figure> {
   const sys = await startSystem(v.system, {
     maxConnections: CONNS + 100,
     root: v.root,
+    env: { SLUICE_ADMIN_TOKEN: ADMIN_TOKEN },
     ...(PROF ? { cpuProfDir: `${PROF}/${v.name}` } : {}),
   });
   const gens = await Promise.all(Array.from({ length: GENERATORS }, () => LoadGen.start()));
@@ -101,11 +125,14 @@ async function one(v: Variant): Promise<Figure> {
     if (failed > 0) throw new Error(`${v.name}: ${failed} connections failed: ${results.find((r) => r.firstError)?.firstError}`);
     // Settle: the opening burst's garbage collected, every connection's first heartbeat or ping out.
     await sleep(5_000);
+    const r0 = await rounds(sys.adminPort);
     const cpu0 = await sys.cpuUs();
     const t0 = Date.now();
     await sleep(SECONDS * 1000);
     const cpu1 = await sys.cpuUs();
     const wall = Date.now() - t0;
+    const r1 = await rounds(sys.adminPort);
+    const counted = r0 && r1 ? { pings: r1.pings - r0.pings, beats: r1.beats - r0.beats } : undefined;
     const f: Figure = {
       variant: v.name,
       label: v.label,
@@ -113,9 +140,20 @@ async function one(v: Variant): Promise<Figure> {
       cpuShare: (cpu1 - cpu0) / 1000 / wall,
       seconds: wall / 1000,
       loadavg: Number((await import('node:os')).loadavg()[0].toFixed(2)),
+      ...(counted
+        ? {
+            pingsPerSec: (counted.pings * 1000) / wall,
+            heartbeatsPerSec: (counted.beats * 1000) / wall,
+            usPerRound: counted.pings + counted.beats > 0 ? (cpu1 - cpu0) / (counted.pings + counted.beats) : undefined,
+          }
+        : {}),
     };
     process.stderr.write(
-      `idle-cpu ${v.name}: ${CONNS} conns, server CPU ${(f.cpuShare * 100).toFixed(2)} % of a core over ${f.seconds.toFixed(0)} s (load ${f.loadavg})\n`,
+      `idle-cpu ${v.name}: ${CONNS} conns, server CPU ${(f.cpuShare * 100).toFixed(2)} % of a core over ${f.seconds.toFixed(0)} s (load ${f.loadavg})` +
+        (counted
+          ? `; ${f.pingsPerSec!.toFixed(0)} pings/s, ${f.heartbeatsPerSec!.toFixed(0)} heartbeats/s, ${f.usPerRound?.toFixed(1)} us per round`
+          : '') +
+        '\n',
     );
     return f;
   } finally {
@@ -150,8 +188,16 @@ async function main(): Promise<void> {
     goalsAndFigures(
       goals,
       'Side by side',
-      ['variant', 'server CPU (share of a core)', 'window', 'load average (1 min) at end'],
-      figures.map((f) => [f.label, pct(f.cpuShare), `${f.seconds.toFixed(0)} s`, f.loadavg]),
+      ['variant', 'server CPU (share of a core)', 'pings / s', 'heartbeats / s', 'CPU per round', 'window', 'load average (1 min) at end'],
+      figures.map((f) => [
+        f.label,
+        pct(f.cpuShare),
+        f.pingsPerSec?.toFixed(0) ?? 'n/a',
+        f.heartbeatsPerSec?.toFixed(0) ?? 'n/a',
+        f.usPerRound !== undefined ? `${f.usPerRound.toFixed(1)} us` : 'n/a',
+        `${f.seconds.toFixed(0)} s`,
+        f.loadavg,
+      ]),
     ),
   ].join('\n');
   writeResults('idle-cpu', m, md, { settings: { conns: CONNS, seconds: SECONDS }, figures });

@@ -77,7 +77,7 @@ export abstract class FrameQueue extends ConnectionEndings {
     // turn once more, with one more epoll_wait, per heartbeat: bench/idle-cpu.ts --cpu-prof).
     const beat = heartbeatReplyFrame(data);
     if (beat) {
-      this.sendFrame(beat);
+      if (this.sendFrame(beat)) this.ctx.metrics.heartbeatsAnswered.inc();
       return;
     }
     this.yieldAfter(data.length);
@@ -94,7 +94,7 @@ export abstract class FrameQueue extends ConnectionEndings {
       return;
     }
     if (frame.topic === PHOENIX_TOPIC && frame.event === EVENTS.heartbeat) {
-      this.send(reply(frame, 'ok', {}));
+      if (this.send(reply(frame, 'ok', {}))) this.ctx.metrics.heartbeatsAnswered.inc();
       return;
     }
     // The token bucket bounds how fast frames come in, not how many wait on a slow backplane.
