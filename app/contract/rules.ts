@@ -88,6 +88,11 @@ export const RULES: readonly Rule[] = [
       },
     }),
   ),
+  // On the external proxy Network LB the backend timeoutSec is an idle timeout (lb.idleTimeoutSec;
+  // sources in infra/components/load-balancer.ts: field reports, Google's own sentence not found in
+  // the stored docs). On the global external ALB it is not: "Note: this timeout is not an idle
+  // timeout - it's a timeout on the connection lifetime" (github.com/kubernetes/ingress-gce,
+  // examples/websocket/README.md), which rotation-under-lb-max-lifetime covers.
   rule(
     'lb-idle-exceeds-heartbeats',
     'Heartbeats and pings keep a healthy connection busy at the LB: the LB idle timeout is at least twice the longest silence of a healthy connection (the first ping, at 1.1 client heartbeat intervals).',
