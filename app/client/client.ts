@@ -16,7 +16,7 @@
  *
  * Exactly once: receiving in sequence.ts, sending in outbox.ts.
  */
-import type { Timeouts } from '../contract/timeouts';
+import { livenessSchedule, type Timeouts } from '../contract/timeouts';
 import { EVENTS, Frame, PEER_ID_PATTERN, PHOENIX_TOPIC, peerTopic, SIGNAL_EVENT } from '../protocol/phoenix';
 import { Backoff, fullJitterMs } from './backoff';
 import { Heartbeat } from './heartbeat';
@@ -79,7 +79,7 @@ export class SluiceClient extends ClientEmitter {
     this._lastSeq = o.lastSeq;
     this.backoff = new Backoff(this.timeouts.client, this.o.random);
     this.outbox = new Outbox(this.timeouts.client.outboxMaxAgeMs);
-    this.heartbeat = new Heartbeat(this.timeouts.client, () => this.makeRef(), {
+    this.heartbeat = new Heartbeat(livenessSchedule(this.timeouts), () => this.makeRef(), {
       send: (ref) => this.transport?.send(heartbeatFrame(ref)) ?? false,
       onDead: (info) => {
         this.log.warn({ ...info, url: this.currentUrl }, 'no heartbeat reply in time, terminating the socket');

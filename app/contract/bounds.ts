@@ -119,6 +119,8 @@ export interface LivenessSchedule {
   heartbeatTimeoutMs: number;
   /** Longest the SDK takes to notice a silent server: interval + timeout (<= client.deadPeerDetectionMs). */
   clientDetectionMs: number;
+  /** The SDK's promise, and its silence clock: no reply for this long since the last one ends the socket. */
+  deadPeerDetectionMs: number;
   /** Silence (no frame, heartbeat or pong) after which the server sends its first ping. */
   firstPingMs: number;
   /** Silence after which the second ping goes out (every further one follows server.pingIntervalMs later). */
@@ -155,6 +157,7 @@ export function livenessSchedule(t: Timeouts): LivenessSchedule {
     heartbeatIntervalMs,
     heartbeatTimeoutMs,
     clientDetectionMs: heartbeatIntervalMs + heartbeatTimeoutMs,
+    deadPeerDetectionMs: t.client.deadPeerDetectionMs,
     firstPingMs,
     secondPingMs,
     pongRoomMs: t.server.idleTimeoutMs - secondPingMs,

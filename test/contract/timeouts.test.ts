@@ -119,6 +119,7 @@ describe('timeouts contract', () => {
       heartbeatIntervalMs: 7_500,
       heartbeatTimeoutMs: 7_500,
       clientDetectionMs: 15_000,
+      deadPeerDetectionMs: 15_000,
       firstPingMs: 8_250,
       secondPingMs: 11_250,
       pongRoomMs: 3_750,
