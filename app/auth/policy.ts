@@ -80,26 +80,35 @@ export function accountOf(address: string): string {
   return i < 0 ? DEFAULT_ACCOUNT : address.slice(0, i);
 }
 
+function targetCheck(kind: PeerKind | null, groups: ReadonlySet<string> | null, absent: TargetCheck['absent']): TargetCheck {
+  return Object.freeze({ refuseKind: kind, groups, groupsWire: groups ? `,${[...groups].join(',')},` : '*', absent });
+}
+
+/**
+ * The checks without a group condition depend only on (kind, absent): one frozen object each, shared
+ * by every connection (three per connection cost ~170 B of heap for each idle peer: bench/heap.ts).
+ */
+const SHARED_CHECKS = new Map<string, TargetCheck>();
+function sharedCheck(kind: PeerKind | null, absent: TargetCheck['absent']): TargetCheck {
+  const key = `${kind}:${absent}`;
+  let c = SHARED_CHECKS.get(key);
+  if (!c) SHARED_CHECKS.set(key, (c = targetCheck(kind, null, absent)));
+  return c;
+}
+
 /** Build a sender's checks once (at upgrade). */
 export function senderChecks(peer: PeerIdentity, policy: SignalPolicy): SenderChecks {
   const refuseKind = policy.sameKind ? null : peer.kind;
   const list = peer.allow;
   const allowPeers = list ? new Set(list.filter((e) => !e.startsWith('group:'))) : null;
   const allowGroups = list ? new Set(list.filter((e) => e.startsWith('group:')).map((e) => e.slice('group:'.length))) : null;
-  const make = (kind: PeerKind | null, groups: ReadonlySet<string> | null, absent: TargetCheck['absent']): TargetCheck =>
-    Object.freeze({
-      refuseKind: kind,
-      groups,
-      groupsWire: groups ? `,${[...groups].join(',')},` : '*',
-      absent,
-    });
   // An absent peer is unknown_peer only where no present peer of that id could have been refused.
   const namedAbsent = refuseKind === null ? 'unknown_peer' : 'forbidden';
   return Object.freeze({
     sub: peer.sub,
-    self: make(null, null, 'unknown_peer'),
-    named: make(refuseKind, null, namedAbsent),
-    unnamed: allowPeers ? make(refuseKind, allowGroups, 'forbidden') : make(refuseKind, null, namedAbsent),
+    self: sharedCheck(null, 'unknown_peer'),
+    named: sharedCheck(refuseKind, namedAbsent),
+    unnamed: allowPeers ? targetCheck(refuseKind, allowGroups, 'forbidden') : sharedCheck(refuseKind, namedAbsent),
     allowPeers,
   });
 }

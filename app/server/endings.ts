@@ -52,7 +52,6 @@ export abstract class ConnectionEndings {
   private lastSeen = this.openedAt;
   /** Pings sent since the last frame from the peer (the next one is due at serverPingDueMs of silence). */
   private pings = 0;
-  private readonly joinBy: number;
   private readonly rotateAt: number;
   private joinChecked = false;
   private rotated = false;
@@ -75,9 +74,15 @@ export abstract class ConnectionEndings {
     protected readonly ctx: EndingsContext,
   ) {
     const { maxConnectionLifetimeMs, lifetimeJitter } = ctx.timeouts.server;
-    // A connection that never joins holds a socket for nothing: it is closed at the join deadline.
-    this.joinBy = this.openedAt + joinDeadlineMs(ctx.timeouts);
     this.rotateAt = this.openedAt + maxConnectionLifetimeMs * (1 - lifetimeJitter * ctx.random());
+  }
+
+  /**
+   * A connection that never joins holds a socket for nothing: it is closed at the join deadline.
+   * Derived, not a field: a time kept per connection is a boxed number (24 B each, bench/heap.ts).
+   */
+  private get joinBy(): number {
+    return this.openedAt + joinDeadlineMs(this.ctx.timeouts);
   }
 
   /** The peer has joined its channel (the join deadline is met). */
@@ -130,10 +135,10 @@ export abstract class ConnectionEndings {
     this.endBy(this.ctx.timeouts.drain.marginMs, 'terminate', reason);
   }
 
-  /** Any frame from the peer (data, heartbeat, ping, pong): the idle limit and the ping schedule restart. */
-  protected touch(): void {
-    this.lastSeen = performance.now();
+  /** Any frame from the peer (data, heartbeat, ping, pong): the idle limit and the ping schedule restart. Returns the time. */
+  protected touch(): number {
     this.pings = 0;
+    return (this.lastSeen = performance.now());
   }
 
   /** This side began a close: end the socket (terminate or RST) if it is still open `ms` from now. */

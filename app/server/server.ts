@@ -327,7 +327,7 @@ export class SluiceServer implements AdminServer {
   }
 
   private async onUpgrade(req: http.IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroyOnError);
     const rejected = (status: number, reason: string, headers: Record<string, string> = {}) => {
       this.metrics.upgradesRejected.inc({ reason });
       refuse(socket, status, http.STATUS_CODES[status] ?? 'Error', headers);
@@ -395,6 +395,7 @@ export class SluiceServer implements AdminServer {
     if (socket.destroyed) return;
     const checks = senderChecks(peer, this.config.signalPolicy ?? DEFAULT_SIGNAL_POLICY);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
+      socket.off('error', destroyOnError); // ws handles the socket's errors from here (bench/heap.ts)
       const conn = new PeerConnection(ws, socket, peer, this.connectionContext, checks);
       this.connections.add(conn);
       this.tokenFacts.set(conn, facts);
@@ -413,6 +414,11 @@ export class SluiceServer implements AdminServer {
     this.metrics.connections.set(this.connections.size);
     this.drainer.connectionClosed(c);
   }
+}
+
+/** The upgrading socket's error listener, one function for all (a closure per socket outlived the upgrade). */
+function destroyOnError(this: Socket): void {
+  this.destroy();
 }
 
 function refuse(socket: Socket, status: number, text: string, headers: Record<string, string> = {}): void {
