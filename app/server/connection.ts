@@ -51,7 +51,7 @@ export class PeerConnection extends FrameQueue implements ChannelHost, SignalSen
     (ws as Owned)[OWNER] = this;
     ws.on('message', PeerConnection.onWsMessage);
     ws.on('pong', PeerConnection.onWsBeat);
-    ws.on('ping', PeerConnection.onWsBeat);
+    ws.on('ping', PeerConnection.onWsPing);
     ws.on('error', PeerConnection.onWsError);
     ws.on('close', PeerConnection.onWsClose);
     this.scheduleDeadline();
@@ -64,6 +64,9 @@ export class PeerConnection extends FrameQueue implements ChannelHost, SignalSen
   }
   private static onWsBeat(this: WebSocket): void {
     ownerOf(this).touch();
+  }
+  private static onWsPing(this: WebSocket, data: Buffer): void {
+    ownerOf(this).pong(data);
   }
   private static onWsError(this: WebSocket, err: Error): void {
     // ws emits an error and then closes for protocol violations (e.g. 1009 for maxPayload).

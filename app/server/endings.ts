@@ -141,6 +141,18 @@ export abstract class ConnectionEndings {
     return (this.lastSeen = performance.now());
   }
 
+  /**
+   * A ping from the peer: it counts as a frame, and is answered with a pong of the same data (RFC 6455
+   * 5.5.2/5.5.3; ws's own auto-pong is off, it kept a closure per socket). Not once a close has begun
+   * (ws then is CLOSING and would not answer either). A peer that pings and never reads is a slow
+   * consumer like any other: the send-buffer bound applies (ws's bound was 60 unsent pongs).
+   */
+  protected pong(data: Buffer): void {
+    this.touch();
+    if (this.state !== 'open' || this.ws.readyState !== WebSocket.OPEN) return;
+    if (!this.slowConsumer(data.length)) this.ws.pong(data, false);
+  }
+
   /** This side began a close: end the socket (terminate or RST) if it is still open `ms` from now. */
   private endBy(ms: number, how: Ending['how'], reason: string): void {
     const at = performance.now() + ms;
@@ -230,11 +242,7 @@ export abstract class ConnectionEndings {
    */
   protected sendFrame(frame: Buffer): boolean {
     if (this.state !== 'open' || this.ws.readyState !== WebSocket.OPEN) return false;
-    if (this.ws.bufferedAmount + frame.length > this.ctx.limits.maxBufferedBytes) {
-      this.log.warn({ buffered: this.ws.bufferedAmount }, 'slow consumer, disconnecting');
-      this.terminate('slow_consumer');
-      return false;
-    }
+    if (this.slowConsumer(frame.length)) return false;
     this.socket.write(frame);
     return true;
   }
@@ -242,13 +250,17 @@ export abstract class ConnectionEndings {
   /** Queue text on the socket unless the peer is a slow consumer (then it is disconnected). */
   send(text: string): boolean {
     if (this.state !== 'open' || this.ws.readyState !== WebSocket.OPEN) return false;
-    if (this.ws.bufferedAmount + Buffer.byteLength(text) > this.ctx.limits.maxBufferedBytes) {
-      this.log.warn({ buffered: this.ws.bufferedAmount }, 'slow consumer, disconnecting');
-      this.terminate('slow_consumer');
-      return false;
-    }
+    if (this.slowConsumer(Buffer.byteLength(text))) return false;
     corkForTurn(this.socket);
     this.ws.send(text);
+    return true;
+  }
+
+  /** `bytes` more would pass the send-buffer bound: the peer does not read, and is disconnected (true). */
+  private slowConsumer(bytes: number): boolean {
+    if (this.ws.bufferedAmount + bytes <= this.ctx.limits.maxBufferedBytes) return false;
+    this.log.warn({ buffered: this.ws.bufferedAmount }, 'slow consumer, disconnecting');
+    this.terminate('slow_consumer');
     return true;
   }
 }

@@ -24,6 +24,7 @@ import { DeadlineWheel } from './deadlines';
 import { Drainer, DrainReport, DrainState } from './drain';
 import { createMetrics, Metrics } from './metrics';
 import { closeRevoked } from './revoke';
+import { PeerIndex } from './peer-index';
 import { SocketBudget } from './sockets';
 
 export interface SluiceServerOptions {
@@ -51,7 +52,7 @@ export class SluiceServer implements AdminServer {
   private readonly ownsBackplane: boolean;
   private readonly connections = new Set<PeerConnection>();
   /** Open connections by peer address `<account>/<sub>` (SLUICE_MAX_CONNECTIONS_PER_PEER). */
-  private readonly byPeer = new Map<string, Set<PeerConnection>>();
+  private readonly byPeer = new PeerIndex<PeerConnection>();
   /** What a revocation matches of each connection's token (jti, iat), beside its address. */
   private readonly tokenFacts = new WeakMap<PeerConnection, TokenFacts>();
   /** Upgrades between their request and their WebSocket (token verification). */
@@ -111,6 +112,7 @@ export class SluiceServer implements AdminServer {
       maxPayload: opts.config.limits.maxFrameBytes,
       perMessageDeflate: false,
       clientTracking: false,
+      autoPong: false, // PeerConnection answers pings: ws's auto-pong is a closure per socket (bench/heap.ts)
       // A client that sent its token in Sec-WebSocket-Protocol offered `phoenix` beside it: answer
       // with that, never with the token entry (ws's default would echo the first offer).
       handleProtocols: (offered) => (offered.has(PHOENIX_SUBPROTOCOL) ? PHOENIX_SUBPROTOCOL : false),
@@ -387,7 +389,7 @@ export class SluiceServer implements AdminServer {
     // Per-peer cap: the newest JOINED connection wins (older ones are evicted at join), so more
     // than a few open at once for one sub are unjoined attempts; refuse the new one until one ends.
     let open = 0;
-    for (const c of this.byPeer.get(address) ?? []) if (c.isOpen) open++;
+    for (const c of this.byPeer.of(address)) if (c.isOpen) open++;
     if (open >= maxConnectionsPerPeer) {
       this.log.info({ peer: peer.sub, account: peer.account, open }, 'upgrade refused: connections per peer');
       return rejected(429, 'peer_connection_limit', retry);
@@ -399,18 +401,14 @@ export class SluiceServer implements AdminServer {
       const conn = new PeerConnection(ws, socket, peer, this.connectionContext, checks);
       this.connections.add(conn);
       this.tokenFacts.set(conn, facts);
-      const mine = this.byPeer.get(address) ?? new Set<PeerConnection>();
-      mine.add(conn);
-      this.byPeer.set(address, mine);
+      this.byPeer.add(address, conn);
       this.metrics.connections.set(this.connections.size);
     });
   }
 
   private connectionClosed(c: PeerConnection): void {
     this.connections.delete(c);
-    const mine = this.byPeer.get(c.address);
-    mine?.delete(c);
-    if (mine?.size === 0) this.byPeer.delete(c.address);
+    this.byPeer.delete(c.address, c);
     this.metrics.connections.set(this.connections.size);
     this.drainer.connectionClosed(c);
   }
