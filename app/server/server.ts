@@ -6,7 +6,7 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import pino, { Logger } from 'pino';
-import { WebSocketServer } from 'ws';
+import { type Server as WsServer, WebSocketServer } from 'ws';
 import { DEFAULT_SIGNAL_POLICY, peerAddress, senderChecks } from '../auth/policy';
 import { IssuerKeys, JWKS_ALGORITHMS } from '../auth/keys';
 import type { TokenFacts } from '../auth/revocation';
@@ -19,7 +19,7 @@ import { PHOENIX_SUBPROTOCOL, PROTOCOL_VSN } from '../protocol/phoenix';
 import { AdminHandler, AdminServer, createAdminHandler } from './admin';
 import { FD_RESERVE, httpTimeouts, ServerConfig, tokenInQueryAllowed } from './config';
 import { json, parseTarget } from './http';
-import { ConnectionContext, PeerConnection } from './connection';
+import { ConnectionContext, PeerConnection, PeerSocket } from './connection';
 import { DeadlineWheel } from './deadlines';
 import { Drainer, DrainReport, DrainState } from './drain';
 import { createMetrics, Metrics } from './metrics';
@@ -64,7 +64,7 @@ export class SluiceServer implements AdminServer {
   private readonly adminHandler: AdminHandler;
   private drainedPromise?: Promise<DrainReport>;
   private shutdownPromise?: Promise<void>;
-  private readonly wss: WebSocketServer;
+  private readonly wss: WsServer<typeof PeerSocket>;
   /**
    * One timer for every connection's join, idle, ping, lifetime and close deadlines (deadlines.ts).
    * A connection is pinged only after a silence (contract: serverPingDueMs), from its own deadline.
@@ -113,6 +113,7 @@ export class SluiceServer implements AdminServer {
       perMessageDeflate: false,
       clientTracking: false,
       autoPong: false, // PeerConnection answers pings: ws's auto-pong is a closure per socket (bench/heap.ts)
+      WebSocket: PeerSocket, // ws's events go straight to the connection (connection.ts)
       // A client that sent its token in Sec-WebSocket-Protocol offered `phoenix` beside it: answer
       // with that, never with the token entry (ws's default would echo the first offer).
       handleProtocols: (offered) => (offered.has(PHOENIX_SUBPROTOCOL) ? PHOENIX_SUBPROTOCOL : false),
