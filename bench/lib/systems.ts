@@ -39,6 +39,8 @@ export interface RunningSystem {
   heapSnapshot(file: string): Promise<string>;
   /** CPU time used so far, microseconds (user + system). */
   cpuUs(): Promise<number>;
+  /** Event-loop delay since the last `start` (true: restart the histogram now), ms. */
+  loopDelay(start?: boolean): Promise<{ p50: number; p99: number; max: number }>;
   stop(): Promise<void>;
 }
 
@@ -156,6 +158,7 @@ export async function startSystem(name: SystemName, opts: StartOptions = {}): Pr
     pid: proc.pid!,
     proc,
     mem: () => ask<Mem>('mem'),
+    loopDelay: (start = false) => ask<{ p50: number; p99: number; max: number }>('loop', { start }),
     heapSnapshot: async (file: string) => (await ask<{ file: string }>('heapsnap', { file })).file,
     cpuUs: async () => {
       const c = await ask<{ user: number; system: number }>('cpu');
