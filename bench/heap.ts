@@ -82,7 +82,8 @@ function report(m: Measured): string {
   return [
     `### ${m.label}: ${SYSTEM}, ${n} idle joined connections per step`,
     '',
-    `Heap added per connection (self sizes): ${per(first.totalBytes, n)} B from 0 to ${n}, ${per(second.totalBytes, n)} B from ${n} to ${2 * n}.`,
+    `Heap added per connection (self sizes): ${per(first.totalBytes, n)} B from 0 to ${n}, ${per(second.totalBytes, n)} B from ${n} to ${2 * n}; ` +
+      `besides, native objects the snapshot shows (not in the JS heap): ${per(first.nativeBytes, n)} B from 0 to ${n}.`,
     '',
     table(
       [

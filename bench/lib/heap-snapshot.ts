@@ -37,6 +37,11 @@ export interface Added {
   /** The same bytes per retainer path (owner first, then the edges down to the node). */
   byPath: Map<string, { count: number; bytes: number }>;
   totalBytes: number;
+  /**
+   * Native (C++) objects the snapshot shows beside the heap, e.g. a socket's TCPSocketWrap: not in
+   * the JS heap, and new ids in every snapshot, so they are counted apart and never as "added".
+   */
+  nativeBytes: number;
 }
 
 export class HeapSnapshot {
@@ -97,7 +102,7 @@ export class HeapSnapshot {
         retainers[edges[e + this.edge.to_node] / this.nf].push([i, et === 'property' ? name : `(${name})`]);
       }
     }
-    const out: Added = { byConstructor: new Map(), byPath: new Map(), totalBytes: 0 };
+    const out: Added = { byConstructor: new Map(), byPath: new Map(), totalBytes: 0, nativeBytes: 0 };
     const charge = (m: Map<string, { count: number; bytes: number }>, k: string, bytes: number) => {
       const e = m.get(k) ?? { count: 0, bytes: 0 };
       e.count++;
@@ -108,6 +113,10 @@ export class HeapSnapshot {
       if (before.has(nodes[i * this.nf + this.field.id])) continue;
       const bytes = nodes[i * this.nf + this.field.self_size];
       const label = this.label(i);
+      if (label.startsWith('synthetic:') || label.startsWith('native:')) {
+        out.nativeBytes += bytes;
+        continue;
+      }
       out.totalBytes += bytes;
       charge(out.byConstructor, label, bytes);
       charge(out.byPath, this.pathToOwner(i, label, retainers, pathDepth), bytes);
