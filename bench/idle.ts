@@ -8,7 +8,10 @@
  * sockets. Idle connections come from two load-generator processes (under 20k each) and from
  * source addresses 127.0.0.2... (each with its own ephemeral port range).
  *
- * Run: npx tsx bench/idle.ts [--levels 1000,10000,19000] [--rounds 1]
+ * `--baseline DIR` adds another sluice, run from DIR (e.g. `git archive` of main with node_modules),
+ * in turn with the others: a before/after of a change in one run, under the same load.
+ *
+ * Run: npx tsx bench/idle.ts [--levels 1000,10000,19000] [--rounds 1] [--baseline DIR]
  */
 import fs from 'node:fs';
 import { LoadGen, measureRelay, pairNames, RelayFigures, sourceAddresses } from './lib/loadgen-handle';
@@ -22,7 +25,21 @@ const argOf = (name: string) => {
 };
 const LEVELS = (argOf('levels') ?? '1000,10000,19000').split(',').map(Number);
 const ROUNDS = Number(argOf('rounds') ?? 1);
-const SYSTEMS: SystemName[] = ['sluice', 'socketio', 'ws'];
+const BASELINE = argOf('baseline');
+/** One server in the comparison: a system, and for the baseline the checkout it runs from. */
+interface Entrant {
+  key: string;
+  name: SystemName;
+  label: string;
+  root?: string;
+}
+const ENTRANTS: Entrant[] = [
+  { key: 'sluice', name: 'sluice', label: SYSTEM_LABEL.sluice },
+  ...(BASELINE ? [{ key: 'sluice-baseline', name: 'sluice' as const, label: 'sluice (baseline)', root: BASELINE }] : []),
+  { key: 'socketio', name: 'socketio', label: SYSTEM_LABEL.socketio },
+  { key: 'ws', name: 'ws', label: SYSTEM_LABEL.ws },
+];
+const SYSTEMS = ENTRANTS.map((e) => e.key);
 const PAIRS = 100;
 const GENERATORS = 2;
 const RATE = 2_000;
@@ -39,19 +56,21 @@ interface Level {
   relay: RelayFigures;
 }
 interface SystemRun {
-  system: SystemName;
+  /** The entrant's key: the system's name, or sluice-baseline. */
+  system: string;
   base: Mem;
   levels: Level[];
   openMs: number[];
 }
 
-async function one(name: SystemName): Promise<SystemRun> {
+async function one(entrant: Entrant): Promise<SystemRun> {
+  const { name, key } = entrant;
   const max = Math.max(...LEVELS);
-  const sys = await startSystem(name, { maxConnections: max + 2 * PAIRS + 100 });
+  const sys = await startSystem(name, { maxConnections: max + 2 * PAIRS + 100, root: entrant.root });
   const gens = await Promise.all(Array.from({ length: GENERATORS }, () => LoadGen.start()));
-  const out: SystemRun = { system: name, base: await sys.mem(), levels: [], openMs: [] };
+  const out: SystemRun = { system: key, base: await sys.mem(), levels: [], openMs: [] };
   try {
-    const pairs = pairNames(`${name}-r`, PAIRS, GENERATORS);
+    const pairs = pairNames(`${key}-r`, PAIRS, GENERATORS);
     for (const [i, g] of gens.entries()) await g.open(name, sys.port, pairs[i].flat());
     await sleep(1_000);
     out.base = await sys.mem();
@@ -61,14 +80,14 @@ async function one(name: SystemName): Promise<SystemRun> {
       const t0 = Date.now();
       const results = await Promise.all(
         gens.map((g, gi) => {
-          const ids = Array.from({ length: Math.ceil(add / GENERATORS) }, (_, k) => `${name}-i${gi}-${open + k}`);
+          const ids = Array.from({ length: Math.ceil(add / GENERATORS) }, (_, k) => `${key}-i${gi}-${open + k}`);
           return g.open(name, sys.port, ids, ADDRESSES, 48);
         }),
       );
       out.openMs.push(Date.now() - t0);
       const failed = results.reduce((s, r) => s + r.failed, 0);
       if (failed > 0)
-        throw new Error(`${name}: ${failed} idle connections failed at level ${level}: ${results.find((r) => r.firstError)?.firstError}`);
+        throw new Error(`${key}: ${failed} idle connections failed at level ${level}: ${results.find((r) => r.firstError)?.firstError}`);
       open += GENERATORS * Math.ceil(add / GENERATORS);
       await sleep(2_000);
       const mem = await sys.mem();
@@ -81,7 +100,7 @@ async function one(name: SystemName): Promise<SystemRun> {
         relay,
       });
       process.stderr.write(
-        `idle ${name} ${open}: rss/conn ${kb((mem.rss - out.base.rss) / open)}, heap/conn ${kb((mem.heapUsed - out.base.heapUsed) / open)}, relay p99 ${ms(relay.p99Ms)} (${relay.delivered}/${relay.sent})\n`,
+        `idle ${key} ${open}: rss/conn ${kb((mem.rss - out.base.rss) / open)}, heap/conn ${kb((mem.heapUsed - out.base.heapUsed) / open)}, relay p99 ${ms(relay.p99Ms)} (${relay.delivered}/${relay.sent})\n`,
       );
     }
   } finally {
@@ -95,9 +114,9 @@ async function main(): Promise<void> {
   const m = machine();
   const runs: SystemRun[] = [];
   for (let round = 0; round < ROUNDS; round++) {
-    for (const [i] of SYSTEMS.entries()) runs.push(await one(SYSTEMS[(i + round) % SYSTEMS.length]));
+    for (const [i] of ENTRANTS.entries()) runs.push(await one(ENTRANTS[(i + round) % ENTRANTS.length]));
   }
-  const med = (s: SystemName, level: number, f: (l: Level) => number) =>
+  const med = (s: string, level: number, f: (l: Level) => number) =>
     median(
       runs
         .filter((r) => r.system === s)
@@ -108,7 +127,7 @@ async function main(): Promise<void> {
   const top = Math.max(...LEVELS);
   const mid = LEVELS.includes(10_000) ? 10_000 : top;
   const low = Math.min(...LEVELS);
-  const s = (sys: SystemName, lv: number, f: (l: Level) => number) => med(sys, lv, f);
+  const s = (sys: string, lv: number, f: (l: Level) => number) => med(sys, lv, f);
   const rss = (l: Level) => l.rssPerConn;
   const heap = (l: Level) => l.heapPerConn;
   const p99 = (l: Level) => l.relay.p99Ms;
@@ -179,12 +198,21 @@ async function main(): Promise<void> {
     'raising it needs CAP_SYS_RESOURCE, which this machine does not grant), so one server process holds at most ~19.8k sockets;',
     `the top level is ${top.toLocaleString('en')} idle + ${2 * PAIRS} relay connections.`,
     '',
-    goalsAndFigures(goals, 'Side by side', ['figure', ...SYSTEMS.map((x) => SYSTEM_LABEL[x]), 'sluice / Socket.IO', 'sluice / ws'], rows),
+    goalsAndFigures(goals, 'Side by side', ['figure', ...ENTRANTS.map((e) => e.label), 'sluice / Socket.IO', 'sluice / ws'], rows),
     '',
-    `Time to open the idle connections (all levels): ${SYSTEMS.map((x) => `${SYSTEM_LABEL[x]} ${(median(runs.filter((r) => r.system === x).map((r) => r.openMs.reduce((a, b) => a + b, 0))) / 1000).toFixed(1)} s`).join(', ')}.`,
+    ...(BASELINE ? ['', `sluice (baseline): the same server run from \`${BASELINE}\`, in turn with the others.`, ''] : []),
+    `Time to open the idle connections (all levels): ${ENTRANTS.map((e) => `${e.label} ${(median(runs.filter((r) => r.system === e.key).map((r) => r.openMs.reduce((a, b) => a + b, 0))) / 1000).toFixed(1)} s`).join(', ')}.`,
   ].join('\n');
   writeResults('idle', m, md, {
-    settings: { levels: LEVELS, pairs: PAIRS, rate: RATE, windowMs: WINDOW_MS, rounds: ROUNDS, hardOpenFileLimit: hardLimit() },
+    settings: {
+      levels: LEVELS,
+      pairs: PAIRS,
+      rate: RATE,
+      windowMs: WINDOW_MS,
+      rounds: ROUNDS,
+      baseline: BASELINE ?? null,
+      hardOpenFileLimit: hardLimit(),
+    },
     runs,
   });
 }

@@ -34,8 +34,8 @@ function checkOnly(): { nsPerOp: number; bytesPerOp: number } {
   const heap0 = process.memoryUsage().heapUsed;
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < CHECKS; i++) {
-    const s = i & 1 ? plain : narrow;
-    if (targetPermitted(checkFor(s, ids[i % RECIPIENTS]), 'gateway', groups[i % 3])) ok++;
+    const [s, sub] = i & 1 ? [plain, 'c-1'] : [narrow, 'c-2'];
+    if (targetPermitted(checkFor(s, sub, ids[i % RECIPIENTS]), 'gateway', groups[i % 3])) ok++;
   }
   const ns = Number(process.hrtime.bigint() - t0);
   const heap1 = process.memoryUsage().heapUsed;
@@ -55,7 +55,7 @@ async function publishRound(withCheck: boolean): Promise<number> {
   for (let i = 0; i < SIGNALS; i++) {
     const r = i % RECIPIENTS;
     const env: SignalEnvelope = { from: 'acme/c-1', to: tos[r], id: `m${i}`, data };
-    if (withCheck) env.check = checkFor(checks, subs[r]);
+    if (withCheck) env.check = checkFor(checks, 'c-1', subs[r]);
     await bp.publish(env);
   }
   const ns = Number(process.hrtime.bigint() - t0) / SIGNALS;

@@ -19,8 +19,9 @@
  * no peer of that id could be refused (same kind allowed, and no `sig` list or the list names it);
  * everywhere else it is `forbidden`, exactly as a present but refused one.
  *
- * Hot path: a sender's checks are built once per connection (`senderChecks`); a signal picks one by
- * a Set lookup (`checkFor`), allocation-free; the backplane's test is O(target groups) <= 16.
+ * Hot path: a sender's checks are built once per connection (`senderChecks`; one shared object for
+ * all senders of a kind without a `sig` list); a signal picks one by a Set lookup (`checkFor`),
+ * allocation-free; the backplane's test is O(target groups) <= 16.
  */
 import { DEFAULT_ACCOUNT, MAX_GROUPS, PeerIdentity, PeerKind } from './token';
 
@@ -49,7 +50,6 @@ export interface TargetCheck {
 
 /** The checks one sender may need: picked per signal by `checkFor` (no allocation). */
 export interface SenderChecks {
-  readonly sub: string;
   /** To itself: always allowed (a fleet without gateways echoes to itself). */
   readonly self: TargetCheck;
   /** To a peer its `sig` list names (or to anyone, without a list). */
@@ -80,33 +80,58 @@ export function accountOf(address: string): string {
   return i < 0 ? DEFAULT_ACCOUNT : address.slice(0, i);
 }
 
-/** Build a sender's checks once (at upgrade). */
+function targetCheck(kind: PeerKind | null, groups: ReadonlySet<string> | null, absent: TargetCheck['absent']): TargetCheck {
+  return Object.freeze({ refuseKind: kind, groups, groupsWire: groups ? `,${[...groups].join(',')},` : '*', absent });
+}
+
+/**
+ * The checks without a group condition depend only on (kind, absent): one frozen object each, shared
+ * by every connection (three per connection cost ~170 B of heap for each idle peer: bench/heap.ts).
+ */
+const SHARED_CHECKS = new Map<string, TargetCheck>();
+function sharedCheck(kind: PeerKind | null, absent: TargetCheck['absent']): TargetCheck {
+  const key = `${kind}:${absent}`;
+  let c = SHARED_CHECKS.get(key);
+  if (!c) SHARED_CHECKS.set(key, (c = targetCheck(kind, null, absent)));
+  return c;
+}
+
+/** A sender without a `sig` list: its checks depend only on its kind and the policy, shared likewise. */
+const SHARED_SENDERS = new Map<string, SenderChecks>();
+
+/** A sender's checks, built once (at upgrade); shared by every sender of its kind without a `sig` list. */
 export function senderChecks(peer: PeerIdentity, policy: SignalPolicy): SenderChecks {
   const refuseKind = policy.sameKind ? null : peer.kind;
   const list = peer.allow;
-  const allowPeers = list ? new Set(list.filter((e) => !e.startsWith('group:'))) : null;
-  const allowGroups = list ? new Set(list.filter((e) => e.startsWith('group:')).map((e) => e.slice('group:'.length))) : null;
-  const make = (kind: PeerKind | null, groups: ReadonlySet<string> | null, absent: TargetCheck['absent']): TargetCheck =>
-    Object.freeze({
-      refuseKind: kind,
-      groups,
-      groupsWire: groups ? `,${[...groups].join(',')},` : '*',
-      absent,
-    });
+  if (!list) {
+    const key = `${refuseKind}`;
+    let shared = SHARED_SENDERS.get(key);
+    if (!shared) SHARED_SENDERS.set(key, (shared = buildChecks(refuseKind, null, null)));
+    return shared;
+  }
+  const allowPeers = new Set(list.filter((e) => !e.startsWith('group:')));
+  const allowGroups = new Set(list.filter((e) => e.startsWith('group:')).map((e) => e.slice('group:'.length)));
+  return buildChecks(refuseKind, allowPeers, allowGroups);
+}
+
+function buildChecks(
+  refuseKind: PeerKind | null,
+  allowPeers: ReadonlySet<string> | null,
+  allowGroups: ReadonlySet<string> | null,
+): SenderChecks {
   // An absent peer is unknown_peer only where no present peer of that id could have been refused.
   const namedAbsent = refuseKind === null ? 'unknown_peer' : 'forbidden';
   return Object.freeze({
-    sub: peer.sub,
-    self: make(null, null, 'unknown_peer'),
-    named: make(refuseKind, null, namedAbsent),
-    unnamed: allowPeers ? make(refuseKind, allowGroups, 'forbidden') : make(refuseKind, null, namedAbsent),
+    self: sharedCheck(null, 'unknown_peer'),
+    named: sharedCheck(refuseKind, namedAbsent),
+    unnamed: allowPeers ? targetCheck(refuseKind, allowGroups, 'forbidden') : sharedCheck(refuseKind, namedAbsent),
     allowPeers,
   });
 }
 
-/** The check for one signal to `toSub`: a Set lookup, no allocation. */
-export function checkFor(s: SenderChecks, toSub: string): TargetCheck {
-  if (toSub === s.sub) return s.self;
+/** The check for one signal from `fromSub` to `toSub`: a Set lookup, no allocation. */
+export function checkFor(s: SenderChecks, fromSub: string, toSub: string): TargetCheck {
+  if (toSub === fromSub) return s.self;
   if (s.allowPeers === null || s.allowPeers.has(toSub)) return s.named;
   return s.unnamed;
 }

@@ -1,13 +1,13 @@
 /**
  * One peer's WebSocket, the face the rest of the server uses (server.ts makes one per upgrade):
- * Phoenix V2 framing through the `ws` listeners, its own `peer:<sub>` channel and its signals.
+ * Phoenix V2 framing from ws's events (PeerSocket), its own `peer:<sub>` channel and its signals.
  * The class is built in layers, one file per concern, so that a connection stays one object with
  * the same fields (no helper object or bound closure per connection; bench/idle.ts):
  *   - endings.ts: state, the close / RST / terminate paths, every deadline on the server's one
  *     DeadlineWheel (join, idle, ping, lifetime rotation, end of a close), writes and slow consumers;
  *   - frame-queue.ts: each inbound frame checked against the limits, heartbeats answered at once,
  *     the per-connection queue (signals reach the backplane in the order sent), yield and throttle;
- *   - this file: the shared `ws` listeners, what a queued frame is for (join, leave, signal), the close;
+ *   - this file: ws's events (PeerSocket), what a queued frame is for (join, leave, signal), the close;
  *   - signal.ts: the signal's publish and its refusal replies; channel.ts: the join, the resume's
  *     replay and live deliveries.
  */
@@ -26,10 +26,23 @@ export interface ConnectionContext extends EndingsContext {
   onClosed(conn: PeerConnection): void;
 }
 
-/** The connection a `ws` socket belongs to: one shared listener per event instead of closures per connection. */
-const OWNER = Symbol('sluice.connection');
-type Owned = WebSocket & { [OWNER]: PeerConnection };
-const ownerOf = (ws: WebSocket) => (ws as Owned)[OWNER];
+/**
+ * The server's WebSocket class, given to ws as its `WebSocket` option ("the WebSocket class to use.
+ * It must be the WebSocket class or class that extends it", ws/lib/websocket-server.js): ws's events
+ * reach the connection that owns the socket directly. No listener per event and socket: five of them
+ * grew every socket's listener table (a dictionary) by ~100 B (bench/heap.ts). A listener added with
+ * `on` still runs, after the connection's handler.
+ */
+export class PeerSocket extends WebSocket {
+  /** The connection this socket belongs to (set once, by its constructor). */
+  owner: PeerConnection | undefined = undefined;
+
+  override emit(event: string | symbol, a?: unknown, b?: unknown): boolean {
+    const conn = this.owner;
+    if (conn && PeerConnection.route(conn, event, a, b) && this.listenerCount(event) === 0) return true;
+    return super.emit(event, a, b);
+  }
+}
 
 export class PeerConnection extends FrameQueue implements ChannelHost, SignalSender {
   declare protected readonly ctx: ConnectionContext;
@@ -39,7 +52,7 @@ export class PeerConnection extends FrameQueue implements ChannelHost, SignalSen
   readonly address: string;
 
   constructor(
-    ws: WebSocket,
+    ws: PeerSocket,
     socket: Socket,
     peer: PeerIdentity,
     ctx: ConnectionContext,
@@ -48,31 +61,36 @@ export class PeerConnection extends FrameQueue implements ChannelHost, SignalSen
   ) {
     super(ws, socket, peer, ctx);
     this.address = peerAddress(peer.account, peer.sub);
-    (ws as Owned)[OWNER] = this;
-    ws.on('message', PeerConnection.onWsMessage);
-    ws.on('pong', PeerConnection.onWsBeat);
-    ws.on('ping', PeerConnection.onWsBeat);
-    ws.on('error', PeerConnection.onWsError);
-    ws.on('close', PeerConnection.onWsClose);
+    ws.owner = this;
     this.scheduleDeadline();
     this.log.info('connection open');
   }
 
-  // Listeners shared by every connection (`this` is the socket: EventEmitter calls them so).
-  private static onWsMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
-    ownerOf(this).onMessage(data, isBinary);
-  }
-  private static onWsBeat(this: WebSocket): void {
-    ownerOf(this).touch();
-  }
-  private static onWsError(this: WebSocket, err: Error): void {
-    // ws emits an error and then closes for protocol violations (e.g. 1009 for maxPayload).
-    const conn = ownerOf(this);
-    conn.closeReason = (err as { code?: string }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'frame_too_big' : 'socket_error';
-    conn.log.info({ err: err.message }, 'connection error');
-  }
-  private static onWsClose(this: WebSocket, code: number): void {
-    ownerOf(this).onClose(code);
+  /** PeerSocket's call for each of ws's events: true if it is one the connection handles. */
+  static route(conn: PeerConnection, event: string | symbol, a: unknown, b: unknown): boolean {
+    switch (event) {
+      case 'message':
+        conn.onMessage(a as Buffer, b as boolean);
+        return true;
+      case 'pong':
+        conn.touch();
+        return true;
+      case 'ping':
+        conn.pong(a as Buffer);
+        return true;
+      case 'error': {
+        // ws emits an error and then closes for protocol violations (e.g. 1009 for maxPayload).
+        const err = a as Error & { code?: string };
+        conn.closeReason = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'frame_too_big' : 'socket_error';
+        conn.log.info({ err: err.message }, 'connection error');
+        return true;
+      }
+      case 'close':
+        conn.onClose(a as number);
+        return true;
+      default:
+        return false;
+    }
   }
 
   protected override get joined(): boolean {

@@ -52,7 +52,6 @@ export abstract class ConnectionEndings {
   private lastSeen = this.openedAt;
   /** Pings sent since the last frame from the peer (the next one is due at serverPingDueMs of silence). */
   private pings = 0;
-  private readonly joinBy: number;
   private readonly rotateAt: number;
   private joinChecked = false;
   private rotated = false;
@@ -75,9 +74,15 @@ export abstract class ConnectionEndings {
     protected readonly ctx: EndingsContext,
   ) {
     const { maxConnectionLifetimeMs, lifetimeJitter } = ctx.timeouts.server;
-    // A connection that never joins holds a socket for nothing: it is closed at the join deadline.
-    this.joinBy = this.openedAt + joinDeadlineMs(ctx.timeouts);
     this.rotateAt = this.openedAt + maxConnectionLifetimeMs * (1 - lifetimeJitter * ctx.random());
+  }
+
+  /**
+   * A connection that never joins holds a socket for nothing: it is closed at the join deadline.
+   * Derived, not a field: a time kept per connection is a boxed number (24 B each, bench/heap.ts).
+   */
+  private get joinBy(): number {
+    return this.openedAt + joinDeadlineMs(this.ctx.timeouts);
   }
 
   /** The peer has joined its channel (the join deadline is met). */
@@ -132,10 +137,22 @@ export abstract class ConnectionEndings {
     this.endBy(this.ctx.timeouts.drain.marginMs, 'terminate', reason);
   }
 
-  /** Any frame from the peer (data, heartbeat, ping, pong): the idle limit and the ping schedule restart. */
-  protected touch(): void {
-    this.lastSeen = performance.now();
+  /** Any frame from the peer (data, heartbeat, ping, pong): the idle limit and the ping schedule restart. Returns the time. */
+  protected touch(): number {
     this.pings = 0;
+    return (this.lastSeen = performance.now());
+  }
+
+  /**
+   * A ping from the peer: it counts as a frame, and is answered with a pong of the same data (RFC 6455
+   * 5.5.2/5.5.3; ws's own auto-pong is off, it kept a closure per socket). Not once a close has begun
+   * (ws then is CLOSING and would not answer either). A peer that pings and never reads is a slow
+   * consumer like any other: the send-buffer bound applies (ws's bound was 60 unsent pongs).
+   */
+  protected pong(data: Buffer): void {
+    this.touch();
+    if (this.state !== 'open' || this.ws.readyState !== WebSocket.OPEN) return;
+    if (!this.slowConsumer(data.length)) this.ws.pong(data, false);
   }
 
   /** This side began a close: end the socket (terminate or RST) if it is still open `ms` from now. */
@@ -227,11 +244,7 @@ export abstract class ConnectionEndings {
    */
   protected sendFrame(frame: Buffer): boolean {
     if (this.state !== 'open' || this.ws.readyState !== WebSocket.OPEN) return false;
-    if (this.ws.bufferedAmount + frame.length > this.ctx.limits.maxBufferedBytes) {
-      this.log.warn({ buffered: this.ws.bufferedAmount }, 'slow consumer, disconnecting');
-      this.terminate('slow_consumer');
-      return false;
-    }
+    if (this.slowConsumer(frame.length)) return false;
     this.socket.write(frame);
     return true;
   }
@@ -239,13 +252,17 @@ export abstract class ConnectionEndings {
   /** Queue text on the socket unless the peer is a slow consumer (then it is disconnected). */
   send(text: string): boolean {
     if (this.state !== 'open' || this.ws.readyState !== WebSocket.OPEN) return false;
-    if (this.ws.bufferedAmount + Buffer.byteLength(text) > this.ctx.limits.maxBufferedBytes) {
-      this.log.warn({ buffered: this.ws.bufferedAmount }, 'slow consumer, disconnecting');
-      this.terminate('slow_consumer');
-      return false;
-    }
+    if (this.slowConsumer(Buffer.byteLength(text))) return false;
     corkForTurn(this.socket);
     this.ws.send(text);
+    return true;
+  }
+
+  /** `bytes` more would pass the send-buffer bound: the peer does not read, and is disconnected (true). */
+  private slowConsumer(bytes: number): boolean {
+    if (this.ws.bufferedAmount + bytes <= this.ctx.limits.maxBufferedBytes) return false;
+    this.log.warn({ buffered: this.ws.bufferedAmount }, 'slow consumer, disconnecting');
+    this.terminate('slow_consumer');
     return true;
   }
 }

@@ -24,7 +24,7 @@ import {
 import { heartbeatReplyFrame } from './beats';
 import { ConnectionEndings } from './endings';
 import { currentTurn, PreparedSignal, prepareSignal, resumeAfterTurn, spendProcessTurn, TURN_BYTES } from './inbound';
-import { ByteRate, TokenBucket } from './rate-limit';
+import { pauseMs, refill } from './rate-limit';
 
 /** What a signal's frame keeps once its data is prepared (only the JSON text waits in the queue). */
 const NO_PAYLOAD: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
@@ -46,8 +46,12 @@ export abstract class FrameQueue extends ConnectionEndings {
   /** Bytes of frames received in the process's read turn `turn` (see yieldAfter). */
   private turnBytes = 0;
   private turn = -1;
-  private readonly bucket = new TokenBucket(this.ctx.limits.ratePerSec, this.ctx.limits.rateBurst);
-  private readonly byteRate = new ByteRate(this.ctx.limits.bytesPerSec, this.ctx.limits.bytesBurst);
+  /** The message bucket (rate-limit.ts): frames left to take now, refilled at limits.ratePerSec. */
+  private tokens = this.ctx.limits.rateBurst;
+  /** The byte bucket: bytes left to read before the socket pauses, refilled at limits.bytesPerSec. */
+  private byteBalance = this.ctx.limits.bytesBurst;
+  /** When both buckets were last refilled (the last data frame's time; monotonic). */
+  private refilledAt = this.openedAt;
   /** Set while reading is stopped for the byte rate (the fairness resume must not undo it). */
   private throttledUntil = 0;
   private throttleTimer?: NodeJS.Timeout;
@@ -59,14 +63,20 @@ export abstract class FrameQueue extends ConnectionEndings {
   protected abstract dispatch(job: Job): void | Promise<void>;
 
   protected onMessage(data: Buffer, isBinary: boolean): void {
-    this.touch();
+    const now = this.touch();
     if (this.state !== 'open') return;
-    this.throttle(this.byteRate.spend(data.length));
-    if (!this.bucket.take()) {
+    const limits = this.ctx.limits;
+    const elapsed = now - this.refilledAt;
+    this.refilledAt = now;
+    this.byteBalance = refill(this.byteBalance, elapsed, limits.bytesPerSec, limits.bytesBurst) - data.length;
+    this.throttle(pauseMs(this.byteBalance, limits.bytesPerSec));
+    this.tokens = refill(this.tokens, elapsed, limits.ratePerSec, limits.rateBurst);
+    if (this.tokens < 1) {
       this.log.warn('message rate exceeded');
       this.closeWith(CLOSE.policyViolation, 'rate_limited', 'message rate exceeded');
       return;
     }
+    this.tokens -= 1;
     if (isBinary) {
       this.closeWith(CLOSE.unsupportedData, 'binary_frame', 'binary frames are not supported');
       return;

@@ -6,7 +6,6 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import pino, { Logger } from 'pino';
-import type { WebSocket } from 'ws';
 import { IssuerKeys } from '../auth/keys';
 import type { SenderChecks } from '../auth/policy';
 import type { TokenFacts } from '../auth/revocation';
@@ -18,10 +17,11 @@ import { HEALTH_PATH, READINESS_PATH } from '../protocol/endpoints';
 import { AdminHandler, AdminServer, createAdminHandler } from './admin';
 import { FD_RESERVE, httpTimeouts, ServerConfig } from './config';
 import { json, parseTarget } from './http';
-import { ConnectionContext, PeerConnection } from './connection';
+import { ConnectionContext, PeerConnection, PeerSocket } from './connection';
 import { DeadlineWheel } from './deadlines';
 import { Drainer, DrainReport, DrainState } from './drain';
 import { createMetrics, Metrics } from './metrics';
+import { PeerIndex } from './peer-index';
 import { closeRevoked } from './revoke';
 import { SocketBudget } from './sockets';
 import { LISTEN_BACKLOG, UpgradeHost, Upgrades } from './upgrade';
@@ -48,7 +48,7 @@ export class SluiceServer implements AdminServer, UpgradeHost {
   private readonly ownsBackplane: boolean;
   private readonly connections = new Set<PeerConnection>();
   /** Open connections by peer address `<account>/<sub>` (SLUICE_MAX_CONNECTIONS_PER_PEER). */
-  private readonly byPeer = new Map<string, Set<PeerConnection>>();
+  private readonly byPeer = new PeerIndex<PeerConnection>();
   /** What a revocation matches of each connection's token (jti, iat), beside its address. */
   private readonly tokenFacts = new WeakMap<PeerConnection, TokenFacts>();
   private readonly publicSockets: SocketBudget;
@@ -302,26 +302,22 @@ export class SluiceServer implements AdminServer, UpgradeHost {
   /** Open connections of one peer address (upgrade.ts: the per-peer cap). */
   openFor(address: string): number {
     let open = 0;
-    for (const c of this.byPeer.get(address) ?? []) if (c.isOpen) open++;
+    for (const c of this.byPeer.of(address)) if (c.isOpen) open++;
     return open;
   }
 
   /** An upgrade accepted (upgrade.ts): the connection joins the server's books. */
-  accept(ws: WebSocket, socket: Socket, peer: PeerIdentity, facts: TokenFacts, checks: SenderChecks): void {
+  accept(ws: PeerSocket, socket: Socket, peer: PeerIdentity, facts: TokenFacts, checks: SenderChecks): void {
     const conn = new PeerConnection(ws, socket, peer, this.connectionContext, checks);
     this.connections.add(conn);
     this.tokenFacts.set(conn, facts);
-    const mine = this.byPeer.get(facts.address) ?? new Set<PeerConnection>();
-    mine.add(conn);
-    this.byPeer.set(facts.address, mine);
+    this.byPeer.add(facts.address, conn);
     this.metrics.connections.set(this.connections.size);
   }
 
   private connectionClosed(c: PeerConnection): void {
     this.connections.delete(c);
-    const mine = this.byPeer.get(c.address);
-    mine?.delete(c);
-    if (mine?.size === 0) this.byPeer.delete(c.address);
+    this.byPeer.delete(c.address, c);
     this.metrics.connections.set(this.connections.size);
     this.drainer.connectionClosed(c);
   }

@@ -41,7 +41,7 @@ export function relaySignal(
   }
   const { to, id, json } = prepared;
   // `to` is resolved in the sender's own account; the policy for it is picked, not built.
-  const signal = { from: from.address, to: peerAddress(from.peer.account, to), id, data: json, check: checkFor(checks, to) };
+  const signal = { from: from.address, to: peerAddress(from.peer.account, to), id, data: json, check: checkFor(checks, from.peer.sub, to) };
   const bp = ctx.backplane;
   if (bp.publishNow) {
     let outcome: PublishOutcome;

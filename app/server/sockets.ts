@@ -15,11 +15,19 @@ export class SocketBudget {
   private open = 0;
   /** Sockets destroyed to stay within the budget. */
   shed = 0;
+  /**
+   * One 'close' listener for every socket of this budget (EventEmitter calls it with the socket as
+   * `this`): a `once` closure per socket held ~250 B of heap for each idle WebSocket (bench/heap.ts).
+   * 'close' is emitted once per socket, so `on` is `once` here without the wrapper.
+   */
+  private readonly closed: (this: Socket) => void;
 
   constructor(
     readonly max: number,
     private readonly onShed: (why: 'oldest_idle' | 'no_room') => void = () => undefined,
-  ) {}
+  ) {
+    this.closed = closeListener(this);
+  }
 
   get size(): number {
     return this.open;
@@ -42,13 +50,16 @@ export class SocketBudget {
     return this;
   }
 
+  /** A socket of this budget closed (its one 'close' listener). */
+  socketClosed(socket: Socket): void {
+    this.open--;
+    this.idle.delete(socket);
+  }
+
   private accepted(socket: Socket): void {
     this.open++;
     this.idle.add(socket);
-    socket.once('close', () => {
-      this.open--;
-      this.idle.delete(socket);
-    });
+    socket.on('close', this.closed);
     if (this.open <= this.max) return;
     const oldest = this.idle.values().next().value as Socket;
     const victim = oldest !== socket ? oldest : undefined;
@@ -63,4 +74,11 @@ export class SocketBudget {
       this.onShed('no_room');
     }
   }
+}
+
+/** The 'close' listener shared by all of `budget`'s sockets: EventEmitter passes the socket as `this`. */
+function closeListener(budget: SocketBudget): (this: Socket) => void {
+  return function (this: Socket) {
+    budget.socketClosed(this);
+  };
 }

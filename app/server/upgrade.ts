@@ -9,7 +9,7 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { WebSocket, WebSocketServer } from 'ws';
+import { type Server as WsServer, WebSocketServer } from 'ws';
 import { IssuerKeys, JWKS_ALGORITHMS } from '../auth/keys';
 import { DEFAULT_SIGNAL_POLICY, peerAddress, SenderChecks, senderChecks } from '../auth/policy';
 import type { TokenFacts } from '../auth/revocation';
@@ -18,6 +18,7 @@ import type { Backplane } from '../backplane/types';
 import { SOCKET_PATH } from '../protocol/endpoints';
 import { PHOENIX_SUBPROTOCOL, PROTOCOL_VSN } from '../protocol/phoenix';
 import { ServerConfig, tokenInQueryAllowed } from './config';
+import { PeerSocket } from './connection';
 import type { DrainState } from './drain';
 import { parseTarget } from './http';
 import type { Metrics } from './metrics';
@@ -51,13 +52,13 @@ export interface UpgradeHost {
   ready(): { ok: boolean };
   /** Open connections of one peer address (the per-peer cap). */
   openFor(address: string): number;
-  accept(ws: WebSocket, socket: Socket, peer: PeerIdentity, facts: TokenFacts, checks: SenderChecks): void;
+  accept(ws: PeerSocket, socket: Socket, peer: PeerIdentity, facts: TokenFacts, checks: SenderChecks): void;
 }
 
 export class Upgrades {
   /** Upgrades between their request and their WebSocket (token verification). */
   private upgrading = 0;
-  private readonly wss: WebSocketServer;
+  private readonly wss: WsServer<typeof PeerSocket>;
 
   constructor(private readonly host: UpgradeHost) {
     this.wss = new WebSocketServer({
@@ -65,6 +66,8 @@ export class Upgrades {
       maxPayload: host.config.limits.maxFrameBytes,
       perMessageDeflate: false,
       clientTracking: false,
+      autoPong: false, // PeerConnection answers pings: ws's auto-pong is a closure per socket (bench/heap.ts)
+      WebSocket: PeerSocket, // ws's events go straight to the connection (connection.ts)
       // A client that sent its token in Sec-WebSocket-Protocol offered `phoenix` beside it: answer
       // with that, never with the token entry (ws's default would echo the first offer).
       handleProtocols: (offered) => (offered.has(PHOENIX_SUBPROTOCOL) ? PHOENIX_SUBPROTOCOL : false),
@@ -87,7 +90,7 @@ export class Upgrades {
 
   private async upgrade(req: http.IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
     const { host } = this;
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroyOnError);
     const rejected = (status: number, reason: string, headers: Record<string, string> = {}) => {
       host.metrics.upgradesRejected.inc({ reason });
       refuse(socket, status, http.STATUS_CODES[status] ?? 'Error', headers);
@@ -154,8 +157,16 @@ export class Upgrades {
     }
     if (socket.destroyed) return;
     const checks = senderChecks(peer, config.signalPolicy ?? DEFAULT_SIGNAL_POLICY);
-    this.wss.handleUpgrade(req, socket, head, (ws) => host.accept(ws, socket, peer, facts, checks));
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      socket.off('error', destroyOnError); // ws handles the socket's errors from here (bench/heap.ts)
+      host.accept(ws, socket, peer, facts, checks);
+    });
   }
+}
+
+/** The upgrading socket's error listener, one function for all (a closure per socket outlived the upgrade). */
+function destroyOnError(this: Socket): void {
+  this.destroy();
 }
 
 export function refuse(socket: Socket, status: number, text: string, headers: Record<string, string> = {}): void {

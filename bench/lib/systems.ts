@@ -74,6 +74,9 @@ export const SLUICE_BENCH_ENV = {
   SLUICE_RATE_BURST: '500',
 };
 
+/** A heap snapshot of thousands of sockets takes minutes to write on a loaded machine (bench/heap.ts). */
+const HEAPSNAP_TIMEOUT_MS: Record<string, number> = { heapsnap: 300_000 };
+
 export async function startSystem(name: SystemName, opts: StartOptions = {}): Promise<RunningSystem> {
   const execArgv = ['--expose-gc', '--require', PROBE, '--import', 'tsx'];
   if (opts.cpuProfDir) execArgv.push('--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`);
@@ -134,7 +137,7 @@ export async function startSystem(name: SystemName, opts: StartOptions = {}): Pr
       const timer = setTimeout(() => {
         proc.off('message', on);
         reject(new Error(`${name}: no ${probe} answer`));
-      }, 60_000);
+      }, HEAPSNAP_TIMEOUT_MS[probe] ?? 60_000);
       const on = (m: { probe?: string; id?: number }) => {
         if (m?.probe === probe && m.id === id) {
           clearTimeout(timer);
