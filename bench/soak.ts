@@ -2,20 +2,28 @@
  * Benchmark (opt-in, `npm run bench:soak`; too long for `npm run bench`): RSS under a sustained
  * relay, side by side. Each system in turn relays 5k msg/s (100 pairs, ~120 B) for --minutes
  * (default 10); server RSS is sampled every 5 s. Reported: RSS at the start, the peak, the end,
- * and the growth per relayed signal over the first and the last half.
+ * the growth per relayed signal over the first and the last half, and per 10 s window the relay
+ * p50/p99/max next to the server's GC pauses and event-loop delay (probe.cjs 'loop').
  *
  * sluice keeps, by design, every signal's history entry (per recipient: 1000 entries, 5 min,
  * 4 MiB) and a dedupe record per signal for the dedupe window (5 min), all charged to the process
  * memory budget (256 MiB by default): its RSS may grow until those bounds, then must stay flat.
  *
+ * Samples are taken as the process runs (`process.memoryUsage()`, no GC forced): two full GCs
+ * every 5 s (what the soak did until 2026-12-07) stop a server holding ~1M records for hundreds
+ * of ms each time, and that pause, not the relay, made the soak's p99 (docs/benchmarks.md,
+ * "the soak's tail"). `--sample gc` restores them (heap after full GCs, flatter heap figures);
+ * `--sample plain,gc` runs both, one after the other, in one run.
+ *
  * Goal (issue 27): sluice's RSS flat within 10 % over the last half (lastHalf below).
  *
- * Run: npx tsx bench/soak.ts [--minutes 10] [--systems sluice,socketio,ws]
+ * Run: npx tsx bench/soak.ts [--minutes 10] [--systems sluice,socketio,ws] [--sample plain|gc|plain,gc]
+ *      [--cpu-prof DIR] [--root DIR]
  * (a short smoke of the script: --minutes 0.5 --systems sluice)
  */
 import { LoadGen, measureRelay, pairNames, RelayFigures } from './lib/loadgen-handle';
 import { machine, ms, run, sleep, table, writeResults } from './lib/report';
-import { startSystem, SYSTEM_LABEL, SystemName } from './lib/systems';
+import { LoopStats, startSystem, SYSTEM_LABEL, SystemName } from './lib/systems';
 
 const args = process.argv.slice(2);
 const argOf = (name: string) => {
@@ -24,18 +32,29 @@ const argOf = (name: string) => {
 };
 const MINUTES = Number(argOf('minutes') ?? 10);
 const SYSTEMS = (argOf('systems') ?? 'sluice,socketio,ws').split(',') as SystemName[];
+type SampleMode = 'plain' | 'gc';
+const SAMPLES = (argOf('sample') ?? 'plain').split(',') as SampleMode[];
+if (SAMPLES.some((x) => x !== 'plain' && x !== 'gc')) throw new Error('--sample: plain, gc or plain,gc');
+const CPU_PROF = argOf('cpu-prof');
+/** Another checkout's sluice (an A/B of two commits, see bench/lib/systems.ts `root`). */
+const ROOT_DIR = argOf('root');
 const RATE = 5_000;
 const SAMPLE_MS = 5_000;
+const WINDOW_MS = 10_000;
 
 interface Soak {
   system: SystemName;
-  samples: Array<{ t: number; rss: number; heap: number }>;
+  sample: SampleMode;
+  samples: Array<{ t: number; rss: number; heap: number; loop?: LoopStats }>;
   relay: RelayFigures;
   signals: number;
 }
 
-async function one(name: SystemName): Promise<Soak> {
-  const sys = await startSystem(name);
+const label = (s: Soak) =>
+  `${SYSTEM_LABEL[s.system]}${SAMPLES.length > 1 ? `, ${s.sample === 'gc' ? 'full-GC samples' : 'plain samples'}` : ''}`;
+
+async function one(name: SystemName, sample: SampleMode): Promise<Soak> {
+  const sys = await startSystem(name, { ...(CPU_PROF ? { cpuProfDir: CPU_PROF } : {}), ...(ROOT_DIR ? { root: ROOT_DIR } : {}) });
   sys.proc.once('exit', (code, signal) => process.stderr.write(`soak ${name}: server exited (${code ?? signal})\n`));
   const gens = [await LoadGen.start(), await LoadGen.start()];
   try {
@@ -44,11 +63,13 @@ async function one(name: SystemName): Promise<Soak> {
     const samples: Soak['samples'] = [];
     const t0 = Date.now();
     let on = true;
+    await sys.loop(); // starts the GC and event-loop counters
     const sampler = (async () => {
       while (on) {
-        const m = await sys.mem().catch(() => undefined);
+        const m = await sys.mem(sample === 'gc' ? {} : { gc: false }).catch(() => undefined);
+        const loop = await sys.loop().catch(() => undefined);
         if (m) {
-          samples.push({ t: Date.now() - t0, rss: m.rss, heap: m.heapUsed });
+          samples.push({ t: Date.now() - t0, rss: m.rss, heap: m.heapUsed, loop });
           process.stderr.write(
             `soak ${name} ${((Date.now() - t0) / 1000).toFixed(0)} s: RSS ${(m.rss / 2 ** 20).toFixed(1)} MiB, heap ${(m.heapUsed / 2 ** 20).toFixed(1)} MiB\n`,
           );
@@ -56,14 +77,60 @@ async function one(name: SystemName): Promise<Soak> {
         await sleep(SAMPLE_MS);
       }
     })();
-    const relay = await measureRelay(sys, gens, pairs, { rate: RATE, warmupMs: 1_000, durationMs: MINUTES * 60_000 - 1_000 });
+    const relay = await measureRelay(sys, gens, pairs, {
+      rate: RATE,
+      warmupMs: 1_000,
+      durationMs: MINUTES * 60_000 - 1_000,
+      windowMs: WINDOW_MS,
+    });
     on = false;
     await sampler;
-    return { system: name, samples, relay, signals: relay.sent };
+    return { system: name, sample, samples, relay, signals: relay.sent };
   } finally {
     await Promise.all(gens.map((g) => g.stop()));
     await sys.stop();
   }
+}
+
+const pause = (k: { n: number; ms: number; maxMs: number } | undefined) =>
+  k && k.n > 0 ? `${k.n} / ${k.ms.toFixed(0)} / ${k.maxMs.toFixed(1)} ms` : '0';
+
+/** One row per window: the load generators' latencies beside the server's GC and loop figures. */
+function windowTable(s: Soak): string {
+  const rows = (s.relay.windows ?? []).map((w) => {
+    // Samples are taken after the relay's 1 s warm-up began: window w of the measured run spans
+    // [1 s + w, 1 s + w + WINDOW_MS) of the soak's clock; a sample reports what happened before it.
+    const from = 1_000 + w.fromMs;
+    const inIt = s.samples.filter((x) => x.t > from && x.t <= from + WINDOW_MS);
+    const sum = (pick: (l: LoopStats) => { n: number; ms: number; maxMs: number } | undefined) =>
+      inIt.reduce(
+        (a, x) => {
+          const k = x.loop && pick(x.loop);
+          return k ? { n: a.n + k.n, ms: a.ms + k.ms, maxMs: Math.max(a.maxMs, k.maxMs) } : a;
+        },
+        { n: 0, ms: 0, maxMs: 0 },
+      );
+    const loops = inIt.flatMap((x) => (x.loop ? [x.loop] : []));
+    const last = inIt.at(-1);
+    return [
+      `${(w.fromMs / 1000).toFixed(0)} s`,
+      w.delivered,
+      ms(w.p50Ms),
+      ms(w.p99Ms),
+      ms(w.maxMs),
+      pause(sum((l) => l.gc.major)),
+      pause(sum((l) => l.gc.minor)),
+      pause(sum((l) => l.forced)),
+      loops.length > 0
+        ? `${Math.max(...loops.map((l) => l.loopP99Ms)).toFixed(0)} / ${Math.max(...loops.map((l) => l.loopMaxMs)).toFixed(0)} ms`
+        : 'n/a',
+      last ? `${(last.rss / 2 ** 20).toFixed(0)} / ${(last.heap / 2 ** 20).toFixed(0)} MiB` : 'n/a',
+    ];
+  });
+  return table(
+    ['window', 'delivered', 'p50', 'p99', 'max', 'major GC', 'minor GC', 'forced GC', 'loop delay p99 / max', 'RSS / heap'],
+    rows,
+  );
 }
 
 /** "Flat within 10 %": (highest - lowest) / lowest of the samples over the last half of the run. */
@@ -96,8 +163,10 @@ async function main(): Promise<void> {
   const m = machine();
   const soaks: Soak[] = [];
   for (const s of SYSTEMS) {
-    soaks.push(await one(s));
-    process.stderr.write(`soak ${s}: ${soaks.at(-1)!.samples.length} samples\n`);
+    for (const sample of SAMPLES) {
+      soaks.push(await one(s, sample));
+      process.stderr.write(`soak ${s} (${sample}): ${soaks.at(-1)!.samples.length} samples, relay p99 ${ms(soaks.at(-1)!.relay.p99Ms)}\n`);
+    }
   }
   const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
   const goals = soaks
@@ -105,7 +174,7 @@ async function main(): Promise<void> {
     .map((s) => {
       const f = lastHalf(s.samples);
       return [
-        `sluice: RSS flat within ${FLAT_WITHIN * 100} % over the last half of ${MINUTES} min at ${RATE / 1000}k msg/s`,
+        `${label(s)}: RSS flat within ${FLAT_WITHIN * 100} % over the last half of ${MINUTES} min at ${RATE / 1000}k msg/s`,
         f
           ? `${mb(f.min)} - ${mb(f.max)} from ${(f.from / 1000).toFixed(0)} s: ${(f.spread * 100).toFixed(1)} % of its lowest (heap ${(f.heapSpread * 100).toFixed(1)} %), ${f.n} samples`
           : 'too few samples',
@@ -119,7 +188,7 @@ async function main(): Promise<void> {
     const peak = Math.max(...s.samples.map((x) => x.rss));
     const perSignal = (a: typeof first, b: typeof first) => (b.rss - a.rss) / Math.max(1, ((b.t - a.t) / 1000) * RATE);
     return [
-      SYSTEM_LABEL[s.system],
+      label(s),
       mb(first.rss),
       mb(peak),
       mb(last.rss),
@@ -129,10 +198,11 @@ async function main(): Promise<void> {
       s.relay.missing,
     ];
   });
+  const sampled = SAMPLES.map((x) => (x === 'gc' ? 'after two full GCs' : 'as the process runs (no GC forced)')).join(', then ');
   const md = [
     '# Soak benchmark',
     '',
-    `Each system alone relays ${RATE / 1000}k msg/s (100 pairs, ~120 B, 2 load-generator processes) for ${MINUTES} min; server RSS sampled every ${SAMPLE_MS / 1000} s after a full GC.`,
+    `Each system alone relays ${RATE / 1000}k msg/s (100 pairs, ~120 B, 2 load-generator processes) for ${MINUTES} min; server RSS and heap sampled every ${SAMPLE_MS / 1000} s ${sampled}.`,
     'Growth per relayed signal = RSS change / signals relayed over that half of the run. Reproduce: `npm run bench:soak`.',
     '',
     ...(goals.length > 0 ? ['## Goals', '', table(['goal', 'measured', 'status'], goals), '', '## Side by side', ''] : []),
@@ -152,9 +222,20 @@ async function main(): Promise<void> {
     '',
     'sluice holds per signal a history entry (bounded per recipient by count, age and bytes) and a dedupe record for the dedupe',
     'window, both charged to the process memory budget; growth in the first half is those filling up, the second half must be flat.',
+    '',
+    `## Per ${WINDOW_MS / 1000} s window`,
+    '',
+    'Relay latency of the signals due in the window (open loop, from when each was due); the server over the samples that fall in',
+    'it: GC pauses V8 chose (minor = scavenge, major = mark-compact: count, total, longest), full GCs the sampler forced, the',
+    "event loop's delay (p99 / max, `monitorEventLoopDelay`), RSS and heap at the window's last sample.",
+    '',
+    ...soaks.flatMap((s) => [`### ${label(s)}`, '', windowTable(s), '']),
   ].join('\n');
   // A shorter smoke run never overwrites the 10-minute result the docs link.
-  writeResults(MINUTES === 10 ? 'soak' : 'soak-smoke', m, md, { settings: { minutes: MINUTES, rate: RATE, sampleMs: SAMPLE_MS }, soaks });
+  writeResults(MINUTES === 10 ? 'soak' : 'soak-smoke', m, md, {
+    settings: { minutes: MINUTES, rate: RATE, sampleMs: SAMPLE_MS, windowMs: WINDOW_MS, sample: SAMPLES, root: ROOT_DIR },
+    soaks,
+  });
 }
 
 run(main);
