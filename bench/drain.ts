@@ -10,9 +10,14 @@
  * V2 with join/resume/acks and an outbox); `--sdk` runs SluiceClient drill fleets instead
  * (bench/lib/fleet-worker.ts), which at 10k saturate both cores of a 2-core machine by themselves.
  *
- * Run: npx tsx bench/drain.ts [--peers 10000] [--sdk] [--jitters 100,1000]
+ * Around each drain it also reads where the reconnect gap goes: the kernel's listen-queue counters
+ * (TcpExt ListenOverflows / ListenDrops, machine-wide), B's event-loop delay, and the CPU time of B,
+ * A, each load generator and redis-server over the drain (bench/lib/drain-probe.ts). `--cpu-prof DIR`
+ * writes server B's V8 CPU profile there (B serves nothing before the drain: the profile is the
+ * reconnects).
+ *
+ * Run: npx tsx bench/drain.ts [--peers 10000] [--sdk] [--jitters 100,1000] [--cpu-prof DIR]
  */
-import { ChildProcess, fork } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,8 +25,10 @@ import { defaultTimeouts } from '../app/contract/timeouts';
 import { SOCKET_PATH } from '../app/protocol/endpoints';
 import { startRedis } from '../app/local/region/redis';
 import type { FleetSummary } from '../app/peer/fleet';
+import { ask, fleetWorker } from './lib/fleet-ipc';
+import { cpuBetween, listenCounters, procCpuMs, redisPid } from './lib/drain-probe';
 import { machine, run, sleep, table, writeResults } from './lib/report';
-import { ROOT, SECRET, startSystem } from './lib/systems';
+import { SECRET, startSystem } from './lib/systems';
 
 const args = process.argv.slice(2);
 const PEERS = (() => {
@@ -29,6 +36,7 @@ const PEERS = (() => {
   return i >= 0 ? Number(args[i + 1]) : 10_000;
 })();
 const SDK = args.includes('--sdk');
+const CPU_PROF_DIR = args.includes('--cpu-prof') ? path.resolve(args[args.indexOf('--cpu-prof') + 1]) : undefined;
 const WORKERS = 2;
 const INTERVAL_MS = 5_000;
 /** The contract's restart jitter (first: the goals are about it) and 1 s, its value before 2026-12-02. */
@@ -58,38 +66,19 @@ interface Variant {
   peakReconnectsPerSec: number;
   peakReconnectsPer100Ms: number;
   drainReset: number | null;
-}
-
-function worker(): Promise<ChildProcess> {
-  const proc = fork(path.join(__dirname, SDK ? 'lib/fleet-worker.ts' : 'lib/light-fleet-worker.ts'), [], {
-    cwd: ROOT,
-    execArgv: ['--import', 'tsx', '--max-old-space-size=4096'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  return new Promise((resolve, reject) => {
-    proc.once('message', () => resolve(proc));
-    proc.once('exit', (code) => reject(new Error(`fleet worker exited (${code})`)));
-  });
-}
-
-function ask<T>(proc: ChildProcess, cmd: object, key: string, timeoutMs: number): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`fleet worker: no ${key} within ${timeoutMs} ms`)), timeoutMs);
-    const on = (m: Record<string, unknown>) => {
-      if (m.error) {
-        clearTimeout(timer);
-        proc.off('message', on);
-        reject(new Error(String(m.error)));
-      }
-      if (key in m) {
-        clearTimeout(timer);
-        proc.off('message', on);
-        resolve(m[key] as T);
-      }
-    };
-    proc.on('message', on);
-    proc.send(cmd);
-  });
+  /** The two halves of the gap (largest of the fleets' percentiles): 1012 to the new socket's open, open to the join reply. */
+  connectP50Ms: number | null;
+  connectP99Ms: number | null;
+  joinP50Ms: number | null;
+  joinP99Ms: number | null;
+  /** Machine-wide TcpExt counters' growth from the drain request to the end of the settle. */
+  listenOverflows: number | null;
+  listenDrops: number | null;
+  /** B's event-loop delay over the same span, ms. */
+  bLoopDelay: { p50: number; p99: number; max: number } | null;
+  /** CPU time over the same span, ms, per process (B, A, each load generator, redis-server). */
+  cpuMs: Record<string, number | null>;
+  spanMs: number;
 }
 
 async function status(adminPort: number): Promise<{ connections: number }> {
@@ -102,8 +91,8 @@ async function variant(redisUrl: string, restartJitterMs: number): Promise<Varia
   // left on the shared Redis would be refused or replayed.
   const tag = `${restartJitterMs}-${Date.now().toString(36)}`;
   const a = await startSystem('sluice', { redisUrl, serverId: `drain-a-${tag}`, maxConnections: PEERS + 500 });
-  const b = await startSystem('sluice', { redisUrl, serverId: `drain-b-${tag}`, maxConnections: PEERS + 500 });
-  const workers = await Promise.all(Array.from({ length: WORKERS }, worker));
+  const b = await startSystem('sluice', { redisUrl, serverId: `drain-b-${tag}`, maxConnections: PEERS + 500, cpuProfDir: CPU_PROF_DIR });
+  const workers = await Promise.all(Array.from({ length: WORKERS }, () => fleetWorker(SDK)));
   try {
     const urls = [a, b].map((s) => `ws://127.0.0.1:${s.port}${SOCKET_PATH}`);
     const t0 = Date.now();
@@ -145,6 +134,12 @@ async function variant(redisUrl: string, restartJitterMs: number): Promise<Varia
         await sleep(100);
       }
     })();
+    const pids: Record<string, number | null> = { B: b.pid, A: a.pid, redis: redisPid(redisUrl) };
+    workers.forEach((w, i) => (pids[`fleet${i}`] = w.pid ?? null));
+    const cpuNow = () => Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, pid === null ? null : procCpuMs(pid)]));
+    await b.loopDelay(true);
+    const listen0 = listenCounters();
+    const cpu0 = cpuNow();
     const d0 = Date.now();
     const drain = fetch(`http://127.0.0.1:${a.adminPort}/drain?wait=1`, { method: 'POST' })
       .then((r) => r.json() as Promise<Record<string, unknown>>)
@@ -159,6 +154,13 @@ async function variant(redisUrl: string, restartJitterMs: number): Promise<Varia
     await sleep(3_000);
     sampling = false;
     await sampler;
+    const spanMs = Date.now() - d0;
+    const cpuMs = cpuBetween(cpu0, cpuNow());
+    const listen1 = listenCounters();
+    const bLoopDelay = await b.loopDelay().catch(() => null);
+    process.stderr.write(
+      `drain span ${spanMs} ms: cpu ms ${JSON.stringify(cpuMs)}, B loop delay ${JSON.stringify(bLoopDelay)}, listen ${JSON.stringify(listen0)} -> ${JSON.stringify(listen1)}\n`,
+    );
     const summaries = await Promise.all(workers.map((w) => ask<FleetSummary>(w, { cmd: 'stop' }, 'summary', 120_000)));
     for (const x of summaries as Array<FleetSummary & { connectMs?: unknown; joinMs?: unknown }>)
       if (x.connectMs) process.stderr.write(`gap halves: connect ${JSON.stringify(x.connectMs)}, join ${JSON.stringify(x.joinMs)}\n`);
@@ -172,6 +174,11 @@ async function variant(redisUrl: string, restartJitterMs: number): Promise<Varia
     }
     const sum = (f: (s: FleetSummary) => number) => summaries.reduce((x, s) => x + f(s), 0);
     const max = (f: (s: FleetSummary) => number) => Math.max(...summaries.map(f));
+    const halves = summaries as Array<FleetSummary & { connectMs?: FleetSummary['gapMs']; joinMs?: FleetSummary['gapMs'] }>;
+    const half = (f: (s: (typeof halves)[number]) => number | undefined) => {
+      const xs = halves.map(f).filter((x): x is number => x !== undefined);
+      return xs.length ? Math.max(...xs) : null;
+    };
     return {
       restartJitterMs,
       peers: PEERS,
@@ -193,6 +200,15 @@ async function variant(redisUrl: string, restartJitterMs: number): Promise<Varia
       peakReconnectsPerSec: peak,
       peakReconnectsPer100Ms: Math.round(peak100),
       drainReset: report?.reset ?? null,
+      connectP50Ms: half((s) => s.connectMs?.p50),
+      connectP99Ms: half((s) => s.connectMs?.p99),
+      joinP50Ms: half((s) => s.joinMs?.p50),
+      joinP99Ms: half((s) => s.joinMs?.p99),
+      listenOverflows: listen0 && listen1 ? listen1.listenOverflows - listen0.listenOverflows : null,
+      listenDrops: listen0 && listen1 ? listen1.listenDrops - listen0.listenDrops : null,
+      bLoopDelay,
+      cpuMs,
+      spanMs,
     };
   } finally {
     for (const w of workers) w.kill('SIGKILL');

@@ -3,7 +3,7 @@
  * relay, side by side. Each system in turn relays 5k msg/s (100 pairs, ~120 B) for --minutes
  * (default 10); server RSS is sampled every 5 s. Reported: RSS at the start, the peak, the end,
  * the growth per relayed signal over the first and the last half, and per 10 s window the relay
- * p50/p99/max next to the server's GC pauses and event-loop delay (probe.cjs 'loop').
+ * p50/p99/max next to the server's GC pauses and event-loop delay (probe.cjs 'pauses').
  *
  * sluice keeps, by design, every signal's history entry (per recipient: 1000 entries, 5 min,
  * 4 MiB) and a dedupe record per signal for the dedupe window (5 min), all charged to the process
@@ -68,13 +68,13 @@ async function one(name: SystemName, gcEvery: number): Promise<Soak> {
     const t0 = Date.now();
     let on = true;
     let lastGc = -Infinity;
-    await sys.loop(); // starts the GC and event-loop counters
+    await sys.pauses(); // starts the GC and event-loop counters
     const sampler = (async () => {
       while (on) {
         const gc = gcEvery > 0 && Date.now() - lastGc >= gcEvery * 1000 - SAMPLE_MS / 2;
         if (gc) lastGc = Date.now();
         const m = await sys.mem(gc ? {} : { gc: false }).catch(() => undefined);
-        const loop = await sys.loop().catch(() => undefined);
+        const loop = await sys.pauses().catch(() => undefined);
         if (m) {
           samples.push({ t: Date.now() - t0, rss: m.rss, heap: m.heapUsed, gc, loop });
           process.stderr.write(

@@ -22,7 +22,7 @@ import pino, { Logger } from 'pino';
 import { signToken } from '../auth/token';
 import { defaultTimeouts, Timeouts } from '../contract/timeouts';
 import { redact } from '../client/wire';
-import { DrillPeer, PeerSpec } from './peer';
+import { DrillPeer, PeerSpec, PeerStats } from './peer';
 import { mulberry32 } from './prng';
 import { sdkLogger } from './sdk-logger';
 
@@ -138,6 +138,58 @@ export function percentiles(values: number[]): Percentiles {
   return { count: s.length, p50: at(50), p90: at(90), p99: at(99), max: s[s.length - 1] };
 }
 
+/** What summarizeFleet reads of each peer: its counts and its sends still unanswered. */
+export interface TalliedPeer {
+  readonly stats: PeerStats;
+  readonly pending: number;
+}
+
+/**
+ * The fleet's summary from its peers' counts (the drill fleet here and the light fleet of
+ * bench/lib/light-fleet-worker.ts count alike): sums, refusals and statuses by reason, reconnect
+ * gap percentiles, and `lost` = sent - failed - delivered.
+ */
+export function summarizeFleet(
+  peers: readonly TalliedPeer[],
+  meta: { urls: string[]; durationMs: number; intervalMs: number; settled: boolean },
+): FleetSummary {
+  const sum = (f: (s: PeerStats) => number) => peers.reduce((acc, p) => acc + f(p.stats), 0);
+  const failures: Record<string, number> = {};
+  const fatal: Record<string, number> = {};
+  const statuses = { delivered: 0, stored: 0, duplicate: 0 };
+  for (const { stats } of peers) {
+    if (stats.fatal) fatal[stats.fatal] = (fatal[stats.fatal] ?? 0) + 1;
+    for (const [k, v] of Object.entries(stats.failures)) failures[k] = (failures[k] ?? 0) + v;
+    for (const k of Object.keys(statuses) as Array<keyof typeof statuses>) statuses[k] += stats.statuses[k];
+  }
+  const g = percentiles(peers.flatMap((p) => p.stats.gapsMs));
+  const sent = sum((s) => s.sent);
+  const failed = sum((s) => s.failed);
+  const delivered = sum((s) => s.received);
+  return {
+    peers: peers.length,
+    urls: meta.urls,
+    durationMs: meta.durationMs,
+    intervalMs: meta.intervalMs,
+    sent,
+    acked: sum((s) => s.acked),
+    failed,
+    failures,
+    statuses,
+    delivered,
+    duplicated: sum((s) => s.duplicated),
+    lost: sent - failed - delivered,
+    unacked: peers.reduce((acc, p) => acc + p.pending, 0),
+    reconnects: sum((s) => s.reconnects),
+    replayed: sum((s) => s.replayed),
+    historyGaps: sum((s) => s.historyGaps),
+    longestGapMs: g.max,
+    gapMs: g,
+    settled: meta.settled,
+    fatal,
+  };
+}
+
 export function runFleet(opts: FleetOptions): FleetController {
   if (opts.urls.length === 0) throw new Error('runFleet: at least one url is required');
   if (!opts.token && !opts.tokenSecret) throw new Error('runFleet: tokenSecret or token is required');
@@ -194,44 +246,8 @@ export function runFleet(opts: FleetOptions): FleetController {
   }
   for (const p of peers) p.connect();
 
-  const summarize = (settled: boolean): FleetSummary => {
-    const sum = (f: (p: DrillPeer) => number) => peers.reduce((acc, p) => acc + f(p), 0);
-    const failures: Record<string, number> = {};
-    const fatal: Record<string, number> = {};
-    for (const p of peers) if (p.stats.fatal) fatal[p.stats.fatal] = (fatal[p.stats.fatal] ?? 0) + 1;
-    const statuses = { delivered: 0, stored: 0, duplicate: 0 };
-    for (const p of peers) {
-      for (const [k, v] of Object.entries(p.stats.failures)) failures[k] = (failures[k] ?? 0) + v;
-      for (const k of Object.keys(statuses) as Array<keyof typeof statuses>) statuses[k] += p.stats.statuses[k];
-    }
-    const gaps = peers.flatMap((p) => p.stats.gapsMs);
-    const g = percentiles(gaps);
-    const sent = sum((p) => p.stats.sent);
-    const failed = sum((p) => p.stats.failed);
-    const delivered = sum((p) => p.stats.received);
-    return {
-      peers: peers.length,
-      urls: opts.urls.map(redact),
-      durationMs: Date.now() - startedAt,
-      intervalMs,
-      sent,
-      acked: sum((p) => p.stats.acked),
-      failed,
-      failures,
-      statuses,
-      delivered,
-      duplicated: sum((p) => p.stats.duplicated),
-      lost: sent - failed - delivered,
-      unacked: sum((p) => p.pending),
-      reconnects: sum((p) => p.stats.reconnects),
-      replayed: sum((p) => p.stats.replayed),
-      historyGaps: sum((p) => p.stats.historyGaps),
-      longestGapMs: g.max,
-      gapMs: g,
-      settled,
-      fatal,
-    };
-  };
+  const summarize = (settled: boolean): FleetSummary =>
+    summarizeFleet(peers, { urls: opts.urls.map(redact), durationMs: Date.now() - startedAt, intervalMs, settled });
 
   let resolveDone!: (s: FleetSummary) => void;
   const done = new Promise<FleetSummary>((resolve) => (resolveDone = resolve));

@@ -6,18 +6,17 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import pino, { Logger } from 'pino';
-import { WebSocketServer } from 'ws';
-import { DEFAULT_SIGNAL_POLICY, peerAddress, senderChecks } from '../auth/policy';
-import { IssuerKeys, JWKS_ALGORITHMS } from '../auth/keys';
+import type { WebSocket } from 'ws';
+import { IssuerKeys } from '../auth/keys';
+import type { SenderChecks } from '../auth/policy';
 import type { TokenFacts } from '../auth/revocation';
-import { TokenCarrier, TokenError, upgradeToken, VerifiedToken, verifyTokenClaims } from '../auth/token';
+import type { PeerIdentity } from '../auth/token';
 import { MemoryBackplane } from '../backplane/memory';
 import type { Backplane } from '../backplane/types';
 import { backplaneReadinessGraceMs } from '../contract/timeouts';
-import { HEALTH_PATH, READINESS_PATH, SOCKET_PATH } from '../protocol/endpoints';
-import { PHOENIX_SUBPROTOCOL, PROTOCOL_VSN } from '../protocol/phoenix';
+import { HEALTH_PATH, READINESS_PATH } from '../protocol/endpoints';
 import { AdminHandler, AdminServer, createAdminHandler } from './admin';
-import { FD_RESERVE, httpTimeouts, ServerConfig, tokenInQueryAllowed } from './config';
+import { FD_RESERVE, httpTimeouts, ServerConfig } from './config';
 import { json, parseTarget } from './http';
 import { ConnectionContext, PeerConnection } from './connection';
 import { DeadlineWheel } from './deadlines';
@@ -25,6 +24,7 @@ import { Drainer, DrainReport, DrainState } from './drain';
 import { createMetrics, Metrics } from './metrics';
 import { closeRevoked } from './revoke';
 import { SocketBudget } from './sockets';
+import { UpgradeHost, Upgrades } from './upgrade';
 
 export interface SluiceServerOptions {
   config: ServerConfig;
@@ -35,10 +35,7 @@ export interface SluiceServerOptions {
   random?: () => number;
 }
 
-/** Seconds a refused upgrade is told to wait: the LB routes the retry to a serving VM. */
-const RETRY_AFTER_SEC = 1;
-
-export class SluiceServer implements AdminServer {
+export class SluiceServer implements AdminServer, UpgradeHost {
   readonly config: ServerConfig;
   readonly backplane: Backplane;
   readonly metrics: Metrics;
@@ -54,8 +51,6 @@ export class SluiceServer implements AdminServer {
   private readonly byPeer = new Map<string, Set<PeerConnection>>();
   /** What a revocation matches of each connection's token (jti, iat), beside its address. */
   private readonly tokenFacts = new WeakMap<PeerConnection, TokenFacts>();
-  /** Upgrades between their request and their WebSocket (token verification). */
-  private upgrading = 0;
   private readonly publicSockets: SocketBudget;
   private readonly adminSockets: SocketBudget;
   private readonly public: http.Server;
@@ -63,7 +58,6 @@ export class SluiceServer implements AdminServer {
   private readonly adminHandler: AdminHandler;
   private drainedPromise?: Promise<DrainReport>;
   private shutdownPromise?: Promise<void>;
-  private readonly wss: WebSocketServer;
   /**
    * One timer for every connection's join, idle, ping, lifetime and close deadlines (deadlines.ts).
    * A connection is pinged only after a silence (contract: serverPingDueMs), from its own deadline.
@@ -106,16 +100,6 @@ export class SluiceServer implements AdminServer {
       onClosed: (c) => this.connectionClosed(c),
       ready: () => this.ready().ok,
     };
-    this.wss = new WebSocketServer({
-      noServer: true,
-      maxPayload: opts.config.limits.maxFrameBytes,
-      perMessageDeflate: false,
-      clientTracking: false,
-      // A client that sent its token in Sec-WebSocket-Protocol offered `phoenix` beside it: answer
-      // with that, never with the token entry (ws's default would echo the first offer).
-      handleProtocols: (offered) => (offered.has(PHOENIX_SUBPROTOCOL) ? PHOENIX_SUBPROTOCOL : false),
-    });
-
     // A silent or slowloris connection is closed within httpTimeouts().boundMs (docs/security.md "Limits"); an
     // idle keep-alive connection of the LB's pool lives past its 600 s backend keepalive (keepAliveTimeoutMs).
     const t = httpTimeouts(opts.config.timeouts);
@@ -126,18 +110,7 @@ export class SluiceServer implements AdminServer {
       keepAliveTimeout: t.keepAliveTimeoutMs,
     };
     this.public = http.createServer(httpOptions, (req, res) => this.onPublicRequest(req, res));
-    this.public.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
-      let pending: Promise<void>;
-      try {
-        pending = this.onUpgrade(req, socket, head);
-      } catch (err) {
-        pending = Promise.reject(err);
-      }
-      pending.catch((err: Error) => {
-        this.log.error({ err: err.message }, 'upgrade failed');
-        refuse(socket, 500, 'Internal Server Error');
-      });
-    });
+    this.public.on('upgrade', new Upgrades(this).onUpgrade);
     this.adminHandler = createAdminHandler(this);
     this.admin = http.createServer(httpOptions, this.adminHandler);
     // Descriptor budgets: WebSockets stay under the cap, HTTP gets a reserve beside them, so
@@ -326,83 +299,22 @@ export class SluiceServer implements AdminServer {
     json(res, 404, { error: 'not_found' });
   }
 
-  private async onUpgrade(req: http.IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
-    socket.on('error', () => socket.destroy());
-    const rejected = (status: number, reason: string, headers: Record<string, string> = {}) => {
-      this.metrics.upgradesRejected.inc({ reason });
-      refuse(socket, status, http.STATUS_CODES[status] ?? 'Error', headers);
-    };
-    const url = parseTarget(req.url);
-    if (!url) return rejected(400, 'bad_request');
-    if (url.pathname !== SOCKET_PATH) return rejected(404, 'not_found');
-    const vsn = url.searchParams.get('vsn');
-    if (vsn !== null && vsn !== PROTOCOL_VSN) return rejected(400, 'bad_vsn');
-    const retry = { 'Retry-After': String(RETRY_AFTER_SEC) };
-    if (this.drainer.state !== 'serving') return rejected(503, 'draining', retry);
-    // Readiness gates serving: while /readyz says 503 (no backplane yet, or another process holds
-    // this server id) no upgrade is answered 101, so no peer is ever told it joined here.
-    if (!this.ready().ok) return rejected(503, 'not_ready', retry);
-    // Process cap (SLUICE_MAX_CONNECTIONS): open plus upgrading, so a burst of upgrades cannot
-    // overshoot it while tokens are verified. /readyz is not affected: the LB keeps routing here.
-    const { maxConnections, maxConnectionsPerPeer, tokenMaxTtlSec } = this.config.limits;
-    if (this.connections.size + this.upgrading >= maxConnections) return rejected(503, 'at_capacity', retry);
-    let verified: VerifiedToken;
-    let carrier: TokenCarrier | undefined;
-    this.upgrading++;
-    try {
-      // Sec-WebSocket-Protocol first; the query only while SLUICE_TOKEN_IN_QUERY allows it (docs/security.md "Tokens out of URLs").
-      const found = upgradeToken(req.headers['sec-websocket-protocol'], url.searchParams.get('token'), {
-        queryAllowed: tokenInQueryAllowed(this.config),
-      });
-      carrier = found.carrier;
-      verified = await verifyTokenClaims(this.keys?.resolver ?? this.config.tokenSecret, found.token, {
-        algorithms: this.keys ? JWKS_ALGORITHMS : undefined,
-        maxTtlSec: tokenMaxTtlSec,
-        issuer: this.config.tokenIssuer,
-        audience: this.config.tokenAudience,
-        requireAccount: this.config.env === 'production',
-      });
-    } catch (err) {
-      const reason = err instanceof TokenError ? err.reason : 'invalid';
-      // Never the token, the header or the URL: only why, and where the token was.
-      this.log.info({ reason, carrier: (err instanceof TokenError ? err.carrier : undefined) ?? carrier }, 'upgrade refused: token');
-      return rejected(401, `token_${reason}`);
-    } finally {
-      this.upgrading--;
-    }
-    // The drain may have started while the token was being verified.
-    if (this.drainer.state !== 'serving') return rejected(503, 'draining', retry);
-    if (!this.ready().ok) return rejected(503, 'not_ready', retry);
-    const peer = verified.id;
-    const address = peerAddress(peer.account, peer.sub);
-    // Revoked (app/auth/revocation.ts): 403 until the revocation ends; the SDK stops on it. Checked
-    // after the last await, so a revocation applied meanwhile either refuses this or closes it.
-    const facts: TokenFacts = { address, jti: verified.jti, iat: verified.iat };
-    const revoked = this.backplane.revocations.match(facts);
-    if (revoked) {
-      this.log.info({ reason: 'revoked', by: revoked.kind, peer: peer.sub, account: peer.account }, 'upgrade refused: token revoked');
-      return rejected(403, 'token_revoked');
-    }
-    if (this.connections.size >= maxConnections) return rejected(503, 'at_capacity', retry);
-    // Per-peer cap: the newest JOINED connection wins (older ones are evicted at join), so more
-    // than a few open at once for one sub are unjoined attempts; refuse the new one until one ends.
+  /** Open connections of one peer address (upgrade.ts: the per-peer cap). */
+  openFor(address: string): number {
     let open = 0;
     for (const c of this.byPeer.get(address) ?? []) if (c.isOpen) open++;
-    if (open >= maxConnectionsPerPeer) {
-      this.log.info({ peer: peer.sub, account: peer.account, open }, 'upgrade refused: connections per peer');
-      return rejected(429, 'peer_connection_limit', retry);
-    }
-    if (socket.destroyed) return;
-    const checks = senderChecks(peer, this.config.signalPolicy ?? DEFAULT_SIGNAL_POLICY);
-    this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const conn = new PeerConnection(ws, socket, peer, this.connectionContext, checks);
-      this.connections.add(conn);
-      this.tokenFacts.set(conn, facts);
-      const mine = this.byPeer.get(address) ?? new Set<PeerConnection>();
-      mine.add(conn);
-      this.byPeer.set(address, mine);
-      this.metrics.connections.set(this.connections.size);
-    });
+    return open;
+  }
+
+  /** An upgrade accepted (upgrade.ts): the connection joins the server's books. */
+  accept(ws: WebSocket, socket: Socket, peer: PeerIdentity, facts: TokenFacts, checks: SenderChecks): void {
+    const conn = new PeerConnection(ws, socket, peer, this.connectionContext, checks);
+    this.connections.add(conn);
+    this.tokenFacts.set(conn, facts);
+    const mine = this.byPeer.get(facts.address) ?? new Set<PeerConnection>();
+    mine.add(conn);
+    this.byPeer.set(facts.address, mine);
+    this.metrics.connections.set(this.connections.size);
   }
 
   private connectionClosed(c: PeerConnection): void {
@@ -413,21 +325,6 @@ export class SluiceServer implements AdminServer {
     this.metrics.connections.set(this.connections.size);
     this.drainer.connectionClosed(c);
   }
-}
-
-function refuse(socket: Socket, status: number, text: string, headers: Record<string, string> = {}): void {
-  if (socket.destroyed) return;
-  // After 'upgrade' the HTTP server no longer manages this socket (no timeouts, and it is
-  // half-open capable): destroy it once the answer is written, as ws's abortHandshake does, or a
-  // peer that never closes would hold it, and the listener's close, forever.
-  socket.once('finish', () => socket.destroy());
-  const lines = [
-    `HTTP/1.1 ${status} ${text}`,
-    'Connection: close',
-    'Content-Length: 0',
-    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
-  ];
-  socket.end(`${lines.join('\r\n')}\r\n\r\n`);
 }
 
 function listen(server: http.Server, port: number, host: string): Promise<void> {

@@ -17,7 +17,8 @@ import WebSocket from 'ws';
 import { signToken } from '../../app/auth/token';
 import { fullJitterMs, parseRetryAfterMs, restartDelayMs, retryAfterDelayMs } from '../../app/client/backoff';
 import { defaultTimeouts, Timeouts } from '../../app/contract/timeouts';
-import type { FleetSummary } from '../../app/peer/fleet';
+import { FleetSummary, percentiles, summarizeFleet } from '../../app/peer/fleet';
+import type { PeerStats } from '../../app/peer/peer';
 import { authTokenSubprotocols, CLOSE } from '../../app/protocol/phoenix';
 
 export interface LightStart {
@@ -68,10 +69,20 @@ class LightPeer {
   readonly connectMs: number[] = [];
   readonly joinMs: number[] = [];
   sending?: NodeJS.Timeout;
-  stats = { sent: 0, acked: 0, failed: 0, received: 0, duplicated: 0, reconnects: 0, replayed: 0, historyGaps: 0 };
-  readonly refusals: Record<string, number> = {};
-  readonly statuses = { delivered: 0, stored: 0, duplicate: 0 };
-  readonly gapsMs: number[] = [];
+  /** The drill peer's counts (app/peer/peer.ts), so both fleets share one summary (summarizeFleet). */
+  readonly stats: PeerStats = {
+    sent: 0,
+    acked: 0,
+    failed: 0,
+    failures: {},
+    statuses: { delivered: 0, stored: 0, duplicate: 0 },
+    received: 0,
+    duplicated: 0,
+    reconnects: 0,
+    gapsMs: [],
+    historyGaps: 0,
+    replayed: 0,
+  };
   stopped = false;
   private readonly topic: string;
 
@@ -95,7 +106,7 @@ class LightPeer {
     this.ws = ws;
     ws.on('open', () => {
       this.openedAt = performance.now();
-      if (this.lostAt !== undefined) this.connectMs.push(this.openedAt - this.lostAt);
+      if (this.lostAt !== undefined) this.connectMs.push(Math.round(this.openedAt - this.lostAt));
       ws.send(`["${JOIN_REF}","0","${this.topic}","phx_join",{"last_seq":${this.lastSeq ?? 'null'}}]`);
     });
     ws.on('message', (raw: Buffer) => this.onFrame(raw.toString()));
@@ -130,8 +141,8 @@ class LightPeer {
       if (this.lastSeq === null) this.lastSeq = response.last_seq as number;
       const first = this.lostAt === undefined && !this.sending;
       if (this.lostAt !== undefined) {
-        this.gapsMs.push(performance.now() - this.lostAt);
-        this.joinMs.push(performance.now() - this.openedAt!);
+        this.stats.gapsMs.push(Math.round(performance.now() - this.lostAt));
+        this.joinMs.push(Math.round(performance.now() - this.openedAt!));
       }
       this.lostAt = undefined;
       this.joined = true;
@@ -155,8 +166,8 @@ class LightPeer {
     this.inFlight.delete(ref);
     if (status === 'ok') {
       this.stats.acked++;
-      const s = response.status as keyof LightPeer['statuses'];
-      if (s in this.statuses) this.statuses[s]++;
+      const s = response.status as keyof PeerStats['statuses'];
+      if (s in this.stats.statuses) this.stats.statuses[s]++;
     } else {
       const reason = String(response.reason);
       // A refusal the SDK retries (the server could not take it now) goes back in the outbox.
@@ -167,7 +178,7 @@ class LightPeer {
 
   private fail(reason: string): void {
     this.stats.failed++;
-    this.refusals[reason] = (this.refusals[reason] ?? 0) + 1;
+    this.stats.failures[reason] = (this.stats.failures[reason] ?? 0) + 1;
   }
 
   /**
@@ -276,12 +287,6 @@ async function start(m: LightStart): Promise<void> {
   await ready.finally(() => clearInterval(progress));
 }
 
-function percentiles(xs: number[]): FleetSummary['gapMs'] {
-  const s = [...xs].sort((a, b) => a - b);
-  const at = (q: number) => (s.length ? Math.round(s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]) : 0);
-  return { count: s.length, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: at(1) };
-}
-
 async function stop(): Promise<LightSummary> {
   for (const p of peers) p.stopSending();
   // Settle: every peer joined and nothing unacknowledged, or settleMs, whichever first.
@@ -290,40 +295,10 @@ async function stop(): Promise<LightSummary> {
   await new Promise((r) => setTimeout(r, 500)); // the last acked signals' pushes
   const settled = peers.every((p) => p.pending === 0);
   for (const p of peers) p.close();
-  const sum = (f: (p: LightPeer) => number) => peers.reduce((a, p) => a + f(p), 0);
-  const failures: Record<string, number> = {};
-  const statuses = { delivered: 0, stored: 0, duplicate: 0 };
-  for (const p of peers) {
-    for (const [k, v] of Object.entries(p.refusals)) failures[k] = (failures[k] ?? 0) + v;
-    for (const k of Object.keys(statuses) as Array<keyof typeof statuses>) statuses[k] += p.statuses[k];
-  }
-  const sent = sum((p) => p.stats.sent);
-  const failed = sum((p) => p.stats.failed);
-  const delivered = sum((p) => p.stats.received);
-  const g = percentiles(peers.flatMap((p) => p.gapsMs));
   return {
+    ...summarizeFleet(peers, { urls, durationMs: Date.now() - startedAt, intervalMs, settled }),
     connectMs: percentiles(peers.flatMap((p) => p.connectMs)),
     joinMs: percentiles(peers.flatMap((p) => p.joinMs)),
-    peers: peers.length,
-    urls,
-    durationMs: Date.now() - startedAt,
-    intervalMs,
-    sent,
-    acked: sum((p) => p.stats.acked),
-    failed,
-    failures,
-    statuses,
-    delivered,
-    duplicated: sum((p) => p.stats.duplicated),
-    lost: sent - failed - delivered,
-    unacked: sum((p) => p.pending),
-    reconnects: sum((p) => p.stats.reconnects),
-    replayed: sum((p) => p.stats.replayed),
-    historyGaps: sum((p) => p.stats.historyGaps),
-    longestGapMs: g.max,
-    gapMs: g,
-    settled,
-    fatal: {},
   };
 }
 

@@ -4,8 +4,8 @@
 'use strict';
 
 /**
- * The 'loop' probe (the soak's per-window figures): event-loop delay and GC pauses since the
- * previous 'loop' question. Started by the first question, so other benchmarks pay nothing for it.
+ * The 'pauses' probe (the soak's per-window figures): event-loop delay and GC pauses since the
+ * previous 'pauses' question. Started by the first question, so other benchmarks pay nothing for it.
  */
 let loop;
 function loopStats() {
@@ -40,6 +40,8 @@ function loopStats() {
 }
 
 if (typeof process.send === 'function') {
+  // Event-loop delay, only once asked (a 10 ms sampling timer would cost an idle server CPU).
+  let loopDelay = null;
   // The benchmark that started this server is gone (finished, killed at its time budget): go too.
   process.on('disconnect', () => process.exit(0));
   process.on('message', (m) => {
@@ -60,8 +62,8 @@ if (typeof process.send === 'function') {
         external: u.external,
         arrayBuffers: u.arrayBuffers,
       });
-    } else if (m.probe === 'loop') {
-      process.send({ probe: 'loop', id: m.id, ...loopStats() });
+    } else if (m.probe === 'pauses') {
+      process.send({ probe: 'pauses', id: m.id, ...loopStats() });
     } else if (m.probe === 'cpu') {
       const c = process.cpuUsage();
       process.send({ probe: 'cpu', id: m.id, user: c.user, system: c.system });
@@ -69,6 +71,22 @@ if (typeof process.send === 'function') {
       if (typeof global.gc === 'function') global.gc();
       const file = require('node:v8').writeHeapSnapshot(m.file);
       process.send({ probe: 'heapsnap', id: m.id, file });
+    } else if (m.probe === 'loop') {
+      // {probe:'loop', start:true} (re)starts the histogram; every answer is since that start, ms.
+      if (m.start || !loopDelay) {
+        loopDelay ??= require('node:perf_hooks').monitorEventLoopDelay({ resolution: 10 });
+        loopDelay.disable();
+        loopDelay.reset();
+        loopDelay.enable();
+      }
+      const ms = (ns) => Math.round(ns / 1e5) / 10;
+      process.send({
+        probe: 'loop',
+        id: m.id,
+        p50: ms(loopDelay.percentile(50)),
+        p99: ms(loopDelay.percentile(99)),
+        max: ms(loopDelay.max),
+      });
     } else if (m.probe === 'exit') {
       process.exit(0);
     }

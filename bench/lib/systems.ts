@@ -50,12 +50,14 @@ export interface RunningSystem {
   proc: ChildProcess;
   /** Memory after two full GCs (`{ gc: false }`: as it is, without them). */
   mem(opts?: { gc?: boolean }): Promise<Mem>;
-  /** Event-loop delay and GC pauses since the previous call (probe.cjs 'loop'; the first call starts counting). */
-  loop(): Promise<LoopStats>;
+  /** Event-loop delay and GC pauses since the previous call (probe.cjs 'pauses'; the first call starts counting). */
+  pauses(): Promise<LoopStats>;
   /** Writes a V8 heap snapshot (after a full GC) to `file`; resolves to its path. */
   heapSnapshot(file: string): Promise<string>;
   /** CPU time used so far, microseconds (user + system). */
   cpuUs(): Promise<number>;
+  /** Event-loop delay since the last `start` (true: restart the histogram now), ms. */
+  loopDelay(start?: boolean): Promise<{ p50: number; p99: number; max: number }>;
   stop(): Promise<void>;
 }
 
@@ -170,7 +172,8 @@ export async function startSystem(name: SystemName, opts: StartOptions = {}): Pr
     pid: proc.pid!,
     proc,
     mem: (o) => ask<Mem>('mem', o?.gc === false ? { gc: false } : {}),
-    loop: () => ask<LoopStats>('loop'),
+    pauses: () => ask<LoopStats>('pauses'),
+    loopDelay: (start = false) => ask<{ p50: number; p99: number; max: number }>('loop', { start }),
     heapSnapshot: async (file: string) => (await ask<{ file: string }>('heapsnap', { file })).file,
     cpuUs: async () => {
       const c = await ask<{ user: number; system: number }>('cpu');
