@@ -16,7 +16,11 @@
  * writes server B's V8 CPU profile there (B serves nothing before the drain: the profile is the
  * reconnects).
  *
- * Run: npx tsx bench/drain.ts [--peers 10000] [--sdk] [--jitters 100,1000] [--cpu-prof DIR]
+ * `--baseline DIR` runs each variant a second time with server B (the receiver) from another checkout
+ * (DIR: `git archive <commit> | tar -x -C DIR` plus node_modules), alternating with this one,
+ * `--rounds N` times: before/after in one run, under the same load.
+ *
+ * Run: npx tsx bench/drain.ts [--peers 10000] [--sdk] [--jitters 100,1000] [--cpu-prof DIR] [--baseline DIR] [--rounds 1]
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -26,7 +30,7 @@ import { SOCKET_PATH } from '../app/protocol/endpoints';
 import { startRedis } from '../app/local/region/redis';
 import type { FleetSummary } from '../app/peer/fleet';
 import { ask, fleetWorker } from './lib/fleet-ipc';
-import { cpuBetween, listenCounters, procCpuMs, redisPid } from './lib/drain-probe';
+import { acceptQueue, cpuBetween, listenCounters, procCpuMs, redisPid } from './lib/drain-probe';
 import { machine, run, sleep, table, writeResults } from './lib/report';
 import { SECRET, startSystem } from './lib/systems';
 
@@ -36,6 +40,8 @@ const PEERS = (() => {
   return i >= 0 ? Number(args[i + 1]) : 10_000;
 })();
 const SDK = args.includes('--sdk');
+const BASELINE = args.includes('--baseline') ? path.resolve(args[args.indexOf('--baseline') + 1]) : undefined;
+const ROUNDS = args.includes('--rounds') ? Number(args[args.indexOf('--rounds') + 1]) : 1;
 const CPU_PROF_DIR = args.includes('--cpu-prof') ? path.resolve(args[args.indexOf('--cpu-prof') + 1]) : undefined;
 const WORKERS = 2;
 const INTERVAL_MS = 5_000;
@@ -45,6 +51,8 @@ const JITTERS = args.includes('--jitters')
   : [defaultTimeouts.client.restartJitterMs, 1_000];
 
 interface Variant {
+  /** Which checkout server B ran: this one, or --baseline's. */
+  receiver: 'this' | 'baseline';
   restartJitterMs: number;
   peers: number;
   joinedAfterMs: number;
@@ -74,6 +82,10 @@ interface Variant {
   /** Machine-wide TcpExt counters' growth from the drain request to the end of the settle. */
   listenOverflows: number | null;
   listenDrops: number | null;
+  /** B's accept queue, sampled every 500 ms: the longest seen, and the samples that found it full. */
+  bQueueMax: number | null;
+  bQueueFullSamples: number;
+  bQueueSamples: number;
   /** B's event-loop delay over the same span, ms. */
   bLoopDelay: { p50: number; p99: number; max: number } | null;
   /** CPU time over the same span, ms, per process (B, A, each load generator, redis-server). */
@@ -86,12 +98,17 @@ async function status(adminPort: number): Promise<{ connections: number }> {
   return (await r.json()) as { connections: number };
 }
 
-async function variant(redisUrl: string, restartJitterMs: number): Promise<Variant> {
+async function variant(redisUrl: string, restartJitterMs: number, receiver: Variant['receiver']): Promise<Variant> {
   // Fresh ids per variant (servers and peers): a server id or a peer's history a previous variant
   // left on the shared Redis would be refused or replayed.
   const tag = `${restartJitterMs}-${Date.now().toString(36)}`;
   const a = await startSystem('sluice', { redisUrl, serverId: `drain-a-${tag}`, maxConnections: PEERS + 500 });
-  const b = await startSystem('sluice', { redisUrl, serverId: `drain-b-${tag}`, maxConnections: PEERS + 500, cpuProfDir: CPU_PROF_DIR });
+  const b = await startSystem('sluice', {
+    redisUrl,
+    serverId: `drain-b-${tag}`,
+    maxConnections: PEERS + 500,
+    ...(receiver === 'baseline' ? { root: BASELINE } : { cpuProfDir: CPU_PROF_DIR }),
+  });
   const workers = await Promise.all(Array.from({ length: WORKERS }, () => fleetWorker(SDK)));
   try {
     const urls = [a, b].map((s) => `ws://127.0.0.1:${s.port}${SOCKET_PATH}`);
@@ -125,12 +142,27 @@ async function variant(redisUrl: string, restartJitterMs: number): Promise<Varia
     const samples: Array<[number, number]> = [];
     let sampling = true;
     let emptiedAt: number | null = null;
+    let lastCpuA: number | null = null;
+    const queue = { max: null as number | null, full: 0, samples: 0 };
+    let lastQueueAt = 0;
     const sampler = (async () => {
       while (sampling) {
         // Each answer on its own: a slow (or, once drained, absent) A must not hide B's count.
         const [onA, onB] = await Promise.allSettled([status(a.adminPort!), status(b.adminPort!)]);
         if (onB.status === 'fulfilled') samples.push([Date.now(), onB.value.connections]);
         if (emptiedAt === null && onA.status === 'fulfilled' && onA.value.connections === 0) emptiedAt = Date.now();
+        // A exits once drained: keep its last reading.
+        const aCpu = procCpuMs(a.pid);
+        if (aCpu !== null) lastCpuA = aCpu;
+        if (Date.now() - lastQueueAt >= 500) {
+          lastQueueAt = Date.now();
+          const q = acceptQueue(b.port);
+          if (q) {
+            queue.samples++;
+            queue.max = Math.max(queue.max ?? 0, q.queued);
+            if (q.queued >= q.limit) queue.full++;
+          }
+        }
         await sleep(100);
       }
     })();
@@ -155,7 +187,7 @@ async function variant(redisUrl: string, restartJitterMs: number): Promise<Varia
     sampling = false;
     await sampler;
     const spanMs = Date.now() - d0;
-    const cpuMs = cpuBetween(cpu0, cpuNow());
+    const cpuMs = cpuBetween(cpu0, { ...cpuNow(), A: lastCpuA });
     const listen1 = listenCounters();
     const bLoopDelay = await b.loopDelay().catch(() => null);
     process.stderr.write(
@@ -180,6 +212,7 @@ async function variant(redisUrl: string, restartJitterMs: number): Promise<Varia
       return xs.length ? Math.max(...xs) : null;
     };
     return {
+      receiver,
       restartJitterMs,
       peers: PEERS,
       joinedAfterMs,
@@ -207,6 +240,9 @@ async function variant(redisUrl: string, restartJitterMs: number): Promise<Varia
       listenOverflows: listen0 && listen1 ? listen1.listenOverflows - listen0.listenOverflows : null,
       listenDrops: listen0 && listen1 ? listen1.listenDrops - listen0.listenDrops : null,
       bLoopDelay,
+      bQueueMax: queue.max,
+      bQueueFullSamples: queue.full,
+      bQueueSamples: queue.samples,
       cpuMs,
       spanMs,
     };
@@ -223,15 +259,20 @@ async function main(): Promise<void> {
   const redis = await startRedis(dir);
   const variants: Variant[] = [];
   try {
-    for (const j of JITTERS) {
-      variants.push(await variant(redis.url, j));
-      process.stderr.write(`drain jitter ${j} ms: ${JSON.stringify(variants.at(-1))}\n`);
-    }
+    for (const j of JITTERS)
+      for (let r = 0; r < ROUNDS; r++) {
+        // With a baseline: alternate which receiver goes first, so neither always meets the same load.
+        const order: Array<Variant['receiver']> = !BASELINE ? ['this'] : r % 2 === 0 ? ['this', 'baseline'] : ['baseline', 'this'];
+        for (const receiver of order) {
+          variants.push(await variant(redis.url, j, receiver));
+          process.stderr.write(`drain jitter ${j} ms, receiver ${receiver}: ${JSON.stringify(variants.at(-1))}\n`);
+        }
+      }
   } finally {
     await redis.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  const d = variants[0];
+  const d = variants.find((v) => v.receiver === 'this')!;
   const s = (x: number) => `${(x / 1000).toFixed(2)} s`;
   const goals = [
     [
@@ -252,7 +293,7 @@ async function main(): Promise<void> {
       d.emptiedAfterMs !== null && d.emptiedAfterMs <= defaultTimeouts.drain.deadlineMs ? 'met' : 'not met',
     ],
     ...variants
-      .slice(1)
+      .filter((v) => v !== d && v.receiver === 'this' && v.restartJitterMs !== d.restartJitterMs)
       .map((v) => [
         `reconnect gap p99 <= 300 ms (jitter ${v.restartJitterMs} ms)`,
         `${v.gapP99Ms} ms`,
@@ -266,7 +307,8 @@ async function main(): Promise<void> {
     `A drains (1012s spread over the ${defaultTimeouts.drain.windowMs / 1000} s window) and every peer moves to server B; both servers in their own processes, one redis-server.`,
     'Peers start in fleets of 250 per process every 0.5 s (a real fleet does not connect in one instant). Reconnect gap: from losing',
     "the joined session to the next join, per peer (the largest of the fleets' percentiles: an upper bound of the merged one).",
-    `Reproduce: \`npx tsx bench/drain.ts --peers ${PEERS}${SDK ? ' --sdk' : ''}\`.`,
+    `Reproduce: \`npx tsx bench/drain.ts --peers ${PEERS}${SDK ? ' --sdk' : ''} --jitters ${JITTERS.join(',')}${BASELINE ? ` --rounds ${ROUNDS} --baseline DIR` : ''}\`.`,
+    BASELINE ? `Server B from this checkout and from the baseline (${BASELINE}) alternate; server A is always this checkout.` : '',
     '',
     '## Goals',
     '',
@@ -276,6 +318,7 @@ async function main(): Promise<void> {
     '',
     table(
       [
+        'receiver B',
         'client restart jitter',
         'all on B after',
         'A empty after',
@@ -292,6 +335,7 @@ async function main(): Promise<void> {
         'RST at deadline',
       ],
       variants.map((v) => [
+        v.receiver,
         `${v.restartJitterMs} ms`,
         s(v.movedAfterMs),
         v.emptiedAfterMs === null ? 'never' : s(v.emptiedAfterMs),
@@ -309,11 +353,54 @@ async function main(): Promise<void> {
       ]),
     ),
     '',
+    '## Where the gap goes',
+    '',
+    'Halves of the gap: from the 1012 to the new socket open (TCP + upgrade accepted by B) and from open to the join reply.',
+    'Listen overflows / drops: machine-wide TcpExt counters over the drain (other processes on the machine count too).',
+    "B's accept queue: its listener's Recv-Q (`ss -ltn`) every 500 ms; full = at the listen backlog.",
+    'CPU: each process from the drain request to 3 s after A emptied, ms.',
+    '',
+    table(
+      [
+        'receiver B',
+        'jitter',
+        'close -> open p50 / p99',
+        'open -> joined p50 / p99',
+        'listen overflows / drops',
+        "B's accept queue: longest / samples full",
+        'B loop delay p50 / p99 / max',
+        'CPU ms: B / A / fleets / redis',
+        'span',
+      ],
+      variants.map((v) => [
+        v.receiver,
+        `${v.restartJitterMs} ms`,
+        `${v.connectP50Ms ?? 'n/a'} / ${v.connectP99Ms ?? 'n/a'} ms`,
+        `${v.joinP50Ms ?? 'n/a'} / ${v.joinP99Ms ?? 'n/a'} ms`,
+        `${v.listenOverflows ?? 'n/a'} / ${v.listenDrops ?? 'n/a'}`,
+        `${v.bQueueMax ?? 'n/a'} / ${v.bQueueFullSamples} of ${v.bQueueSamples}`,
+        v.bLoopDelay ? `${v.bLoopDelay.p50} / ${v.bLoopDelay.p99} / ${v.bLoopDelay.max} ms` : 'n/a',
+        `${v.cpuMs.B ?? 'n/a'} / ${v.cpuMs.A ?? 'n/a'} / ${Object.entries(v.cpuMs)
+          .filter(([k]) => k.startsWith('fleet'))
+          .map(([, x]) => x ?? 'n/a')
+          .join(' + ')} / ${v.cpuMs.redis ?? 'n/a'}`,
+        s(v.spanMs),
+      ]),
+    ),
+    '',
     'The server already spreads its 1012s over the window, so B sees about peers / window connections per second either way;',
     "the client's extra random(0, restartJitterMs) adds its mean to every peer's outage and smooths only what is left of the spike.",
   ].join('\n');
   writeResults('drain', m, md, {
-    settings: { peers: PEERS, fleet: SDK ? 'sdk' : 'light', workers: WORKERS, intervalMs: INTERVAL_MS, jitters: JITTERS },
+    settings: {
+      peers: PEERS,
+      fleet: SDK ? 'sdk' : 'light',
+      workers: WORKERS,
+      intervalMs: INTERVAL_MS,
+      jitters: JITTERS,
+      rounds: ROUNDS,
+      baseline: BASELINE ?? null,
+    },
     variants,
   });
 }

@@ -11,6 +11,7 @@
  * at most `maxTtlSec` (`exp - iat`, and `exp - now` so a token without `iat` cannot outlive it
  * either), and must not be issued in the future beyond `clockSkewSec`.
  */
+import { createSecretKey, KeyObject } from 'node:crypto';
 import { SignJWT, jwtVerify, errors, JWTHeaderParameters, JWTVerifyGetKey } from 'jose';
 import { z } from 'zod';
 import { AUTH_TOKEN_SUBPROTOCOL_PREFIX, PEER_ID_PATTERN } from '../protocol/phoenix';
@@ -121,8 +122,15 @@ export interface VerifyOptions {
 /** A shared secret (HS256, development) or a jose key resolver (a JWKS: keys.ts). */
 export type VerificationKey = string | Uint8Array | JWTVerifyGetKey;
 
-function key(secret: string): Uint8Array {
-  return new TextEncoder().encode(secret);
+/**
+ * The HS256 key of a secret, made once per secret: jose turns a Uint8Array into a KeyObject on
+ * every verify (crypto.createSecretKey), a cost paid per upgrade (bench/join-cost.ts). A server has
+ * one secret; a second replaces the first (tests and tools mint with several).
+ */
+let lastKey: { secret: string; key: KeyObject } | undefined;
+function key(secret: string): KeyObject {
+  if (lastKey?.secret !== secret) lastKey = { secret, key: createSecretKey(Buffer.from(secret, 'utf8')) };
+  return lastKey.key;
 }
 
 /** What a signer may set besides the subject and lifetime. */

@@ -14,48 +14,42 @@
  * end into the next step: reconnect after a delay chosen by backoff.ts, or stop. Every timer's
  * duration comes from the timeouts contract (`options.timeouts`, default `defaultTimeouts`).
  *
- * Exactly once, receiving: the server numbers deliveries per recipient (`seq`). The client hands a
- * seq to listeners only if it is the next one; an older one (a replay overlapping what already
- * arrived) is dropped, a skipped one means something went missing, so the client reconnects and
- * the join's `last_seq` makes the server replay from there. Sending: see outbox.ts.
+ * Exactly once: receiving in sequence.ts, sending in outbox.ts.
  */
-import { EventEmitter } from 'events';
-import { defaultTimeouts, Timeouts, TimeoutsContractError, validate } from '../contract/timeouts';
-import { encode, EVENTS, Frame, PHOENIX_TOPIC, peerTopic, SIGNAL_EVENT } from '../protocol/phoenix';
-import { PEER_ID_PATTERN } from '../protocol/phoenix';
-import { Backoff, fullJitterMs, Random } from './backoff';
+import { livenessSchedule, type Timeouts } from '../contract/timeouts';
+import { EVENTS, Frame, PEER_ID_PATTERN, PHOENIX_TOPIC, peerTopic, SIGNAL_EVENT } from '../protocol/phoenix';
+import { Backoff, fullJitterMs } from './backoff';
 import { Heartbeat } from './heartbeat';
+import { ClientEmitter } from './client-emitter';
+import { ClientSettings, clientSettings } from './options';
+import { deliveryStep, lastSeqAfterJoin } from './sequence';
 import { Outbox, OutboxEntry } from './outbox';
 import { decideReconnect, ReconnectDecision } from './reconnect-policy';
 import { afterPendingIo, Timer } from './timers';
 import { Transport, TransportEnd } from './transport';
+import { ClientLogger, DisconnectReason, SendStatus, SluiceClientError, SluiceClientOptions } from './types';
 import {
-  ClientEvents,
-  ClientLogger,
-  ClientState,
-  DisconnectReason,
-  SendStatus,
-  SluiceClientError,
-  SluiceClientOptions,
-  TokenSource,
-} from './types';
-import { deliverySchema, joinResponseSchema, redact, replySchema, socketRequest, subjectOf } from './wire';
+  deliverySchema,
+  heartbeatFrame,
+  joinFrame,
+  joinResponseSchema,
+  redact,
+  replySchema,
+  signalFrame,
+  socketRequest,
+  subjectOf,
+} from './wire';
 
-const silent: ClientLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined };
-
-export class SluiceClient extends EventEmitter<ClientEvents> {
+export class SluiceClient extends ClientEmitter {
   readonly timeouts: Timeouts;
-  private readonly urls: readonly string[];
+  /** The checked options (options.ts): URLs, token source, randomness. */
+  private readonly o: ClientSettings;
   private urlIndex: number;
-  private readonly token: TokenSource;
-  private readonly tokenInQuery: boolean;
-  private readonly random: Random;
-  private readonly log: ClientLogger;
+  protected readonly log: ClientLogger;
   private readonly backoff: Backoff;
   private readonly outbox: Outbox;
   private readonly heartbeat: Heartbeat;
 
-  private _state: ClientState = 'idle';
   private _peerId?: string;
   private transport?: Transport;
   /** The ref of the join on the current socket; deliveries carrying another join_ref are stale. */
@@ -70,8 +64,6 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
   private joinTimer?: Timer;
   private retryTimer?: Timer;
   private outboxTimer?: Timer;
-  private stopError?: SluiceClientError;
-  private readyWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
   private transportGone?: () => void;
   private closing?: Promise<void>;
   /** Counters for tests, the fleet and dashboards. */
@@ -79,35 +71,16 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
 
   constructor(opts: SluiceClientOptions) {
     super();
-    this.timeouts = opts.timeouts ?? defaultTimeouts;
-    const violations = validate(this.timeouts);
-    if (violations.length > 0) throw new TimeoutsContractError(violations);
-    this.urls = typeof opts.url === 'string' ? [opts.url] : [...opts.url];
-    if (this.urls.length === 0) throw new Error('SluiceClient: at least one url is required');
-    for (const u of this.urls) {
-      // Fail fast here: a bad URL found later, inside the reconnect loop, would only ever retry.
-      const parsed = new URL(u);
-      if (!['ws:', 'wss:'].includes(parsed.protocol)) throw new Error(`SluiceClient: not a ws:// or wss:// URL: ${redact(u)}`);
-      if (parsed.hash) throw new Error(`SluiceClient: a WebSocket URL has no #fragment: ${redact(u)}`);
-    }
-    this.urlIndex = (opts.startUrlIndex ?? 0) % this.urls.length;
-    // Checked here: a missing token found inside the reconnect loop would only retry forever.
-    if (!(typeof opts.token === 'function' || (typeof opts.token === 'string' && opts.token.length > 0))) {
-      throw new TypeError(
-        `SluiceClient: token is required: a string (a JWT, e.g. from \`npm run token\`) or a function returning one; got ${opts.token === '' ? 'an empty string' : typeof opts.token}`,
-      );
-    }
-    this.token = opts.token;
-    this.tokenInQuery = opts.tokenInQuery ?? false;
-    this.random = opts.random ?? Math.random;
-    this.log = opts.logger ?? silent;
-    this._peerId = opts.peerId ?? (typeof opts.token === 'string' ? subjectOf(opts.token) : undefined);
-    this._lastSeq = opts.resumeFrom ?? null;
-    this.backoff = new Backoff(this.timeouts.client, this.random);
+    const o = (this.o = clientSettings(opts));
+    this.timeouts = o.timeouts;
+    this.urlIndex = o.urlIndex;
+    this.log = o.log;
+    this._peerId = o.peerId;
+    this._lastSeq = o.lastSeq;
+    this.backoff = new Backoff(this.timeouts.client, this.o.random);
     this.outbox = new Outbox(this.timeouts.client.outboxMaxAgeMs);
-    this.heartbeat = new Heartbeat(this.timeouts.client, () => this.makeRef(), {
-      send: (ref) =>
-        this.transport?.send(encode({ joinRef: null, ref, topic: PHOENIX_TOPIC, event: EVENTS.heartbeat, payload: {} })) ?? false,
+    this.heartbeat = new Heartbeat(livenessSchedule(this.timeouts), () => this.makeRef(), {
+      send: (ref) => this.transport?.send(heartbeatFrame(ref)) ?? false,
       onDead: (info) => {
         this.log.warn({ ...info, url: this.currentUrl }, 'no heartbeat reply in time, terminating the socket');
         this.transport?.terminate('heartbeat_timeout');
@@ -116,9 +89,6 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
     });
   }
 
-  get state(): ClientState {
-    return this._state;
-  }
   /** The peer id (token `sub`); known once the token has been read. */
   get peerId(): string | undefined {
     return this._peerId;
@@ -133,7 +103,7 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
   }
   /** The endpoint of the current (or next) attempt, without its query string. */
   get currentUrl(): string {
-    return redact(this.urls[this.urlIndex]);
+    return redact(this.o.urls[this.urlIndex]);
   }
   private get topic(): string {
     return peerTopic(this._peerId ?? '');
@@ -145,20 +115,13 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
     return this;
   }
 
-  /** Resolves when joined (now or at the next join); rejects once the client has stopped. */
-  ready(): Promise<void> {
-    if (this._state === 'joined') return Promise.resolve();
-    if (this._state === 'stopped') return Promise.reject(this.stopError ?? new SluiceClientError('closed', 'client closed'));
-    return new Promise((resolve, reject) => this.readyWaiters.push({ resolve, reject }));
-  }
-
   /**
    * Send `data` to peer `to`. Resolves with the server's status once acknowledged, across reconnects
    * (the outbox re-sends with the same id; the server drops a copy it already accepted and answers
    * `duplicate`). Rejects with SendError on a final refusal, or when the client is closed first.
    */
   send(to: string, data: unknown, id?: string): Promise<SendStatus> {
-    if (this._state === 'stopped') return Promise.reject(this.stopError ?? new SluiceClientError('closed', 'client closed'));
+    if (this._state === 'stopped') return Promise.reject(this.stoppedError);
     const entry = this.outbox.add(to, data, id ?? this.outbox.nextId());
     // Pipelined: it does not wait for earlier sends (a transiently refused one is retried later and
     // may then arrive after this one; each still arrives exactly once).
@@ -187,10 +150,10 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
 
   private async open(): Promise<void> {
     this.setState('connecting');
-    const endpoint = this.urls[this.urlIndex];
+    const endpoint = this.o.urls[this.urlIndex];
     let token: string;
     try {
-      token = typeof this.token === 'string' ? this.token : await this.token();
+      token = typeof this.o.token === 'string' ? this.o.token : await this.o.token();
     } catch (err) {
       if (this._state !== 'connecting') return;
       this.emitError(new SluiceClientError('token_unavailable', `token source failed: ${(err as Error).message}`));
@@ -206,7 +169,7 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
       return;
     }
     this._peerId = sub;
-    const { url, protocols } = socketRequest(endpoint, token, this.tokenInQuery);
+    const { url, protocols } = socketRequest(endpoint, token, this.o.tokenInQuery);
     let t: Transport;
     try {
       t = new Transport(url, protocols, this.timeouts.client.connectTimeoutMs, {
@@ -234,8 +197,7 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
     const ref = this.makeRef();
     this.joinRef = ref;
     this.joinLastSeq = this._lastSeq;
-    const payload = this._lastSeq === null ? {} : { last_seq: this._lastSeq };
-    t.send(encode({ joinRef: ref, ref, topic: this.topic, event: EVENTS.join, payload }));
+    t.send(joinFrame(ref, this.topic, this._lastSeq));
     const timer = setTimeout(
       () =>
         afterPendingIo(() => {
@@ -298,19 +260,13 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
     if (!parsed.success) return this.protocolError('malformed join reply');
     const { last_seq: serverSeq, replayed, gap } = parsed.data;
     const sent = this.joinLastSeq;
-    if (sent === null || gap?.reason === 'seq_reset') {
-      // First join: start from now. seq_reset: the server's numbering restarted below ours.
-      this._lastSeq = serverSeq;
-    } else if (gap?.reason === 'trimmed') {
-      // Replay starts after the hole; do not mistake that for a skipped seq.
-      this._lastSeq = Math.max(sent, gap.missedTo);
-    }
+    this._lastSeq = lastSeqAfterJoin(this._lastSeq, sent, serverSeq, gap);
     this.backoff.reset();
     this.sessionJoined = true;
     this.setState('joined');
     const reconnects = this.joins++;
     this.log.info({ url: this.currentUrl, lastSeq: serverSeq, replayed, gap, reconnects }, 'joined');
-    for (const w of this.readyWaiters.splice(0)) w.resolve();
+    this.resolveReady();
     this.fire('connected', { url: this.currentUrl, peerId: this._peerId ?? '', lastSeq: serverSeq, reconnects });
     if (gap) {
       this.stats.gaps++;
@@ -324,13 +280,13 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
     const parsed = deliverySchema.safeParse(payload);
     if (!parsed.success) return this.protocolError('malformed signal delivery');
     const d = parsed.data;
-    const last = this._lastSeq ?? 0;
-    if (d.seq <= last) {
+    const step = deliveryStep(this._lastSeq, d.seq);
+    if (step === 'duplicate') {
       this.stats.duplicatesDropped++;
       return;
     }
-    if (d.seq > last + 1) {
-      this.log.warn({ expected: last + 1, got: d.seq }, 'delivery skipped a seq, reconnecting to replay');
+    if (step === 'hole') {
+      this.log.warn({ expected: (this._lastSeq ?? 0) + 1, got: d.seq }, 'delivery skipped a seq, reconnecting to replay');
       this.transport?.terminate('seq_hole');
       return;
     }
@@ -348,14 +304,7 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
 
   private push(entry: OutboxEntry): void {
     const ref = this.makeRef();
-    const frame = encode({
-      joinRef: this.joinRef,
-      ref,
-      topic: this.topic,
-      event: SIGNAL_EVENT,
-      payload: { to: entry.to, id: entry.id, data: entry.data },
-    });
-    if (this.transport?.send(frame)) this.outbox.markSent(entry, ref);
+    if (this.transport?.send(signalFrame(this.joinRef, ref, this.topic, entry))) this.outbox.markSent(entry, ref);
   }
 
   private flushOutbox(): void {
@@ -371,7 +320,7 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
         this.outboxTimer = undefined;
         this.flushOutbox();
       },
-      Math.max(entry.retryAfterMs ?? 0, fullJitterMs(entry.failures, this.timeouts.client, this.random)),
+      Math.max(entry.retryAfterMs ?? 0, fullJitterMs(entry.failures, this.timeouts.client, this.o.random)),
     );
   }
 
@@ -399,7 +348,7 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
       this.transportGone?.();
       return;
     }
-    this.next(endpoint, wasJoined, decideReconnect(end, this.timeouts.client, this.backoff, this.random), facts);
+    this.next(endpoint, wasJoined, decideReconnect(end, this.timeouts.client, this.backoff, this.o.random), facts);
   }
 
   private next(
@@ -416,7 +365,7 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
       return;
     }
     // Move on to the next URL: with several servers listed, a draining or dead one is skipped.
-    this.urlIndex = (this.urlIndex + 1) % this.urls.length;
+    this.urlIndex = (this.urlIndex + 1) % this.o.urls.length;
     this.setState('waiting', decision.reason);
     this.log.info(
       { reason: decision.reason, url, ...facts, delayMs: decision.delayMs },
@@ -433,44 +382,18 @@ export class SluiceClient extends EventEmitter<ClientEvents> {
   /** Enter `stopped`: timers off, pending sends and ready() waiters rejected. */
   private halt(reason: DisconnectReason, err: SluiceClientError): void {
     if (this._state === 'stopped') return;
-    this.stopError = err;
     clearTimeout(this.retryTimer);
     clearTimeout(this.joinTimer);
     clearTimeout(this.outboxTimer);
     this.heartbeat.stop();
     this.setState('stopped', reason);
     this.outbox.failAll(err);
-    for (const w of this.readyWaiters.splice(0)) w.reject(err);
+    this.rejectReady(err);
   }
 
   // ---- small helpers ----------------------------------------------------------------------------
 
-  private setState(to: ClientState, reason?: DisconnectReason): void {
-    if (this._state === to) return;
-    const from = this._state;
-    this._state = to;
-    this.fire('state', { from, to, reason });
-  }
-
   private makeRef(): string {
     return String(++this.refCounter);
-  }
-
-  /**
-   * Emit to user listeners. A listener that throws must not break the state machine (we are inside
-   * a socket or timer callback, where it would become an uncaught exception): report it instead.
-   */
-  private fire<K extends Exclude<keyof ClientEvents, 'error'>>(event: K, ...args: ClientEvents[K]): void {
-    try {
-      (this.emit as (e: K, ...a: ClientEvents[K]) => boolean)(event, ...args);
-    } catch (err) {
-      this.emitError(new SluiceClientError('listener_error', `${event} listener threw: ${(err as Error).message}`, { event }));
-    }
-  }
-
-  /** 'error' without a listener would throw from EventEmitter and kill the process: log instead. */
-  private emitError(err: SluiceClientError): void {
-    if (this.listenerCount('error') > 0) this.emit('error', err);
-    else this.log.warn({ code: err.code, err: err.message }, 'client error');
   }
 }

@@ -13,7 +13,7 @@
  *   interval after the last reply, and the contract only promises interval + timeout <= bound.
  * - On death the owner terminates the socket (no closing handshake with a dead peer) and reconnects.
  */
-import type { Timeouts } from '../contract/timeouts';
+import type { LivenessSchedule } from '../contract/timeouts';
 import { afterPendingIo, Timer } from './timers';
 
 export interface HeartbeatHooks {
@@ -34,7 +34,8 @@ export class Heartbeat {
   private running = false;
 
   constructor(
-    private readonly t: Timeouts['client'],
+    /** The client's side of the contract's livenessSchedule(): interval, reply timeout, silence bound. */
+    private readonly t: Pick<LivenessSchedule, 'heartbeatIntervalMs' | 'heartbeatTimeoutMs' | 'deadPeerDetectionMs'>,
     private readonly makeRef: () => string,
     private readonly hooks: HeartbeatHooks,
   ) {}

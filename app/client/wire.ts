@@ -5,7 +5,7 @@
  * Sec-WebSocket-Protocol header).
  */
 import { z } from 'zod';
-import { authTokenSubprotocols, fromBase64url, PROTOCOL_VSN } from '../protocol/phoenix';
+import { authTokenSubprotocols, encode, EVENTS, fromBase64url, PHOENIX_TOPIC, PROTOCOL_VSN, SIGNAL_EVENT } from '../protocol/phoenix';
 
 /** `phx_reply` payload: `{status, response}`. */
 export const replySchema = z.object({
@@ -72,4 +72,19 @@ export function redact(endpoint: string): string {
   const u = new URL(endpoint);
   u.search = '';
   return u.toString();
+}
+
+/** A Phoenix heartbeat (topic `phoenix`, no join ref): the server answers it from its bytes (app/server/beats.ts). */
+export function heartbeatFrame(ref: string): string {
+  return encode({ joinRef: null, ref, topic: PHOENIX_TOPIC, event: EVENTS.heartbeat, payload: {} });
+}
+
+/** The join of the peer's own topic; `lastSeq` (the last seq handed to listeners) makes the server replay after it. */
+export function joinFrame(ref: string, topic: string, lastSeq: number | null): string {
+  return encode({ joinRef: ref, ref, topic, event: EVENTS.join, payload: lastSeq === null ? {} : { last_seq: lastSeq } });
+}
+
+/** A signal to peer `to`, with the sender's id (the server drops a re-sent copy it already accepted). */
+export function signalFrame(joinRef: string | null, ref: string, topic: string, s: { to: string; id: string; data: unknown }): string {
+  return encode({ joinRef, ref, topic, event: SIGNAL_EVENT, payload: { to: s.to, id: s.id, data: s.data } });
 }

@@ -102,20 +102,77 @@ export function serverKeepAliveTimeoutMs(t: Timeouts): number {
 }
 
 /**
- * When the server pings a connection that has sent nothing (no frame, heartbeat or pong) for a
- * while: the silence after which ping number `sent + 1` goes out, `sent` being the pings already
- * sent in this silence. A connection that spoke within the interval needs no ping: whatever it
- * sent already proved it alive (a client heartbeating every client.heartbeatIntervalMs is never
- * pinged while its heartbeats arrive). The first ping waits one interval plus a tenth (a heartbeat
- * sent every interval may arrive that late without drawing a ping); every further one follows at
- * the next whole interval, so the second goes out at twice the interval of silence: no later than
- * the fixed-phase pinger it replaces sent its second ping in the worst case, which is what rule
- * server-idle-covers-two-pings bounds (idle limit >= 2 intervals: the second ping leaves the
- * remaining third of the limit for its pong, with the default contract).
+ * How much later than a client's heartbeat interval the server's first ping waits: a heartbeat sent
+ * every client.heartbeatIntervalMs may arrive a tenth of an interval late (timer drift, a busy event
+ * loop, the network) and still spare its connection the ping. Written as the divisor of that tenth
+ * so the schedule stays in whole milliseconds (1.1 * 12_000 is not 13_200 in floating point).
+ */
+const LATE_HEARTBEAT_FRACTION = 10;
+/** The first ping's silence in client heartbeat intervals (1.1), for messages and docs. */
+export const PING_AFTER_HEARTBEAT_INTERVALS = 1 + 1 / LATE_HEARTBEAT_FRACTION;
+
+/** Both ends' liveness timing, derived from the contract in one place (livenessSchedule). */
+export interface LivenessSchedule {
+  /** The SDK sends a Phoenix heartbeat this often, whatever other traffic flows. */
+  heartbeatIntervalMs: number;
+  /** ... and gives one up after this; interval + timeout is the client's dead-peer detection. */
+  heartbeatTimeoutMs: number;
+  /** Longest the SDK takes to notice a silent server: interval + timeout (<= client.deadPeerDetectionMs). */
+  clientDetectionMs: number;
+  /** The SDK's promise, and its silence clock: no reply for this long since the last one ends the socket. */
+  deadPeerDetectionMs: number;
+  /** Silence (no frame, heartbeat or pong) after which the server sends its first ping. */
+  firstPingMs: number;
+  /** Silence after which the second ping goes out (every further one follows server.pingIntervalMs later). */
+  secondPingMs: number;
+  /** What the second ping leaves for its pong before the idle limit. */
+  pongRoomMs: number;
+  /** A connection silent this long is terminated (server.idleTimeoutMs). */
+  idleLimitMs: number;
+  /**
+   * Longest a healthy connection stays silent on the wire, in both directions: a heartbeating client
+   * speaks every interval, a pong-only one is pinged at firstPingMs. What an LB idle timeout must outlast.
+   */
+  longestHealthySilenceMs: number;
+}
+
+/**
+ * The liveness schedule, the one derivation the rules (server-idle-covers-two-pings,
+ * lb-idle-exceeds-heartbeats), the server's pings (serverPingDueMs), the SDK's heartbeat, the plan
+ * summary and docs/timeouts.md read.
+ *
+ * A connection that spoke within the client's heartbeat interval needs no ping: whatever it sent
+ * already proved it alive. So the server's first ping waits for a silence of 1.1 client intervals
+ * (an SDK heartbeating every client.heartbeatIntervalMs is never pinged while its heartbeats
+ * arrive), and the second follows one server.pingIntervalMs later, still one ping interval before
+ * the idle limit (rule server-idle-covers-two-pings): one late or lost pong does not end a healthy
+ * connection. With the defaults: SDK heartbeat every 7.5 s, reply timeout 7.5 s (detection 15 s);
+ * pings at 8.25 s and 11.25 s of silence, idle limit 15 s (the second pong has 3.75 s).
+ */
+export function livenessSchedule(t: Timeouts): LivenessSchedule {
+  const { heartbeatIntervalMs, heartbeatTimeoutMs } = t.client;
+  const firstPingMs = heartbeatIntervalMs + heartbeatIntervalMs / LATE_HEARTBEAT_FRACTION;
+  const secondPingMs = firstPingMs + t.server.pingIntervalMs;
+  return {
+    heartbeatIntervalMs,
+    heartbeatTimeoutMs,
+    clientDetectionMs: heartbeatIntervalMs + heartbeatTimeoutMs,
+    deadPeerDetectionMs: t.client.deadPeerDetectionMs,
+    firstPingMs,
+    secondPingMs,
+    pongRoomMs: t.server.idleTimeoutMs - secondPingMs,
+    idleLimitMs: t.server.idleTimeoutMs,
+    longestHealthySilenceMs: Math.max(heartbeatIntervalMs, firstPingMs),
+  };
+}
+
+/**
+ * When the server pings a connection that has sent nothing for a while: the silence after which
+ * ping number `sent + 1` goes out, `sent` being the pings already sent in this silence
+ * (livenessSchedule: the first at 1.1 client heartbeat intervals, then every server.pingIntervalMs).
  */
 export function serverPingDueMs(t: Timeouts, sent: number): number {
-  const p = t.server.pingIntervalMs;
-  return sent === 0 ? p + p / 10 : (sent + 1) * p;
+  return livenessSchedule(t).firstPingMs + sent * t.server.pingIntervalMs;
 }
 
 /**

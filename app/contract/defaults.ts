@@ -25,8 +25,8 @@ export const REVOCATION_MAX_BOUND_MS = 30_000;
 
 export const defaultTimeouts: Timeouts = {
   client: {
-    heartbeatIntervalMs: 5_000,
-    heartbeatTimeoutMs: 10_000,
+    heartbeatIntervalMs: 7_500,
+    heartbeatTimeoutMs: 7_500,
     deadPeerDetectionMs: 15_000,
     connectTimeoutMs: 5_000,
     joinTimeoutMs: 5_000,
@@ -36,7 +36,7 @@ export const defaultTimeouts: Timeouts = {
     outboxMaxAgeMs: 120_000,
   },
   server: {
-    pingIntervalMs: 5_000,
+    pingIntervalMs: 3_000,
     idleTimeoutMs: 15_000,
     maxConnectionLifetimeMs: 30 * 60_000,
     lifetimeJitter: 0.1,

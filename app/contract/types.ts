@@ -31,7 +31,10 @@ export interface Timeouts {
     outboxMaxAgeMs: number;
   };
   server: {
-    /** WebSocket ping to every connection this often. */
+    /**
+     * The spacing of the server's pings to a silent connection: the first goes out at 1.1 client
+     * heartbeat intervals of silence, each further one this much later (livenessSchedule).
+     */
     pingIntervalMs: number;
     /** A connection with no frame at all (data, heartbeat or pong) for this long is terminated. */
     idleTimeoutMs: number;

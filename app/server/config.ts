@@ -3,8 +3,6 @@
  * with the variable's name and what was expected; timeouts come only from the contract
  * (`SLUICE_TIMEOUTS` holds JSON overrides, validated against every rule).
  */
-import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import { z } from 'zod';
@@ -14,10 +12,15 @@ import { CLUSTER_SLOTS, DEFAULT_BUCKETS } from '../backplane/redis/keys';
 import { ClusterNode, NatMap, parseNatMap, redisTarget } from '../backplane/redis/target';
 import { DEFAULT_BUDGET } from '../backplane/budget';
 import { RecipientQuota, recipientQuotaErrors } from '../contract/recipient-quota';
-import { resolveTimeouts, serverKeepAliveTimeoutMs, Timeouts, TimeoutsContractError, TimeoutsOverrides } from '../contract/timeouts';
+import { resolveTimeouts, Timeouts, TimeoutsContractError, TimeoutsOverrides } from '../contract/timeouts';
 import { ADMIN_PORT, SERVER_PORT } from '../protocol/endpoints';
 import type { RegionsConfig } from '../backplane';
 import { regionsFromEnv } from './regions-config';
+import { DEFAULT_MAX_CONNECTIONS, FD_RESERVED, Limits, openFileLimit } from './limits';
+
+// The limits and the listeners' deadlines live in their own files; importers keep reading them here.
+export * from './limits';
+export { httpTimeouts, joinDeadlineMs } from './http-timeouts';
 
 /** SLUICE_ADMIN_TOKEN length floor: a bearer token is a password that is never typed. */
 export const ADMIN_TOKEN_MIN_LENGTH = 32;
@@ -163,33 +166,6 @@ export interface ServerConfig {
   limits: Limits;
 }
 
-export interface Limits extends RecipientQuota {
-  /** Largest accepted WebSocket message; larger ones close the connection with 1009. */
-  maxFrameBytes: number;
-  /** Token bucket per connection: sustained messages per second ... */
-  ratePerSec: number;
-  /** ... and burst size. Exceeding it closes with 1008. */
-  rateBurst: number;
-  /** A connection whose unsent bytes exceed this is a slow consumer and is disconnected. */
-  maxBufferedBytes: number;
-  /**
-   * Incoming bytes per second per connection, and the burst above it: past it the server stops
-   * reading that socket for a while (backpressure through TCP), it never closes for it.
-   */
-  bytesPerSec: number;
-  bytesBurst: number;
-  /** WebSocket connections per process (open + upgrading); further upgrades get 503 with Retry-After. */
-  maxConnections: number;
-  /** Open connections per token `sub`; a further upgrade for that sub gets 429. */
-  maxConnectionsPerPeer: number;
-  /** Longest token lifetime accepted (`exp - iat`, and `exp - now`). */
-  tokenMaxTtlSec: number;
-  /** Replay history bytes kept per recipient (app/backplane/budget.ts); older entries are trimmed. */
-  historyMaxBytesPerPeer: number;
-  /** Bytes this process holds for peers: in-memory history + dedupe records + queued frames. */
-  memoryBudgetBytes: number;
-}
-
 /**
  * Tokens in URLs end up in LB, proxy and browser logs: production refuses them unless
  * SLUICE_TOKEN_IN_QUERY=on; development accepts them (older clients, hand-written URLs).
@@ -202,35 +178,6 @@ export function tokenInQueryDefault(env: ServerConfig['env']): boolean {
 export function tokenInQueryAllowed(config: Pick<ServerConfig, 'env' | 'tokenInQuery'>): boolean {
   return config.tokenInQuery ?? tokenInQueryDefault(config.env);
 }
-
-/** SLUICE_MAX_CONNECTIONS when the open-file limit leaves room for it. */
-export const DEFAULT_MAX_CONNECTIONS = 10_000;
-
-export const defaultLimits: Limits = {
-  maxFrameBytes: 64 * 1024,
-  ratePerSec: 50,
-  rateBurst: 100,
-  maxBufferedBytes: 1024 * 1024,
-  bytesPerSec: 256 * 1024,
-  bytesBurst: 512 * 1024,
-  maxConnections: DEFAULT_MAX_CONNECTIONS,
-  maxConnectionsPerPeer: 4,
-  tokenMaxTtlSec: DEFAULT_TOKEN_MAX_TTL_SEC,
-  historyMaxBytesPerPeer: DEFAULT_BUDGET.historyMaxBytesPerPeer,
-  memoryBudgetBytes: DEFAULT_BUDGET.memoryBudgetBytes,
-  recipientSignalsPerSec: DEFAULT_BUDGET.recipientSignalsPerSec,
-  recipientBytesPerSec: DEFAULT_BUDGET.recipientBytesPerSec,
-  senderHistoryShare: DEFAULT_BUDGET.senderHistoryShare,
-};
-
-/**
- * File descriptors never given to WebSockets (docs/security.md "Limits and failure behaviour"): the public
- * listener keeps `publicHttp` sockets for /healthz, /readyz and upgrades in flight beyond the
- * WebSocket cap, the admin listener holds at most `admin`, and `process` is left for everything else
- * (stdio, epoll, listeners, Redis clients, DNS, logs). WebSockets get what remains of `ulimit -n`.
- */
-export const FD_RESERVE = { publicHttp: 32, admin: 32, process: 64 } as const;
-const FD_RESERVED = FD_RESERVE.publicHttp + FD_RESERVE.admin + FD_RESERVE.process;
 
 /**
  * The WebSocket cap for an open-file limit: SLUICE_MAX_CONNECTIONS if given (refused when it does
@@ -252,66 +199,6 @@ export function connectionCap(fdLimit: number, requested?: number): number {
     );
   }
   return Math.min(DEFAULT_MAX_CONNECTIONS, room);
-}
-
-/** This process's soft open-file limit (`ulimit -n`); Infinity when unlimited or unknown. */
-export function openFileLimit(): number {
-  try {
-    const line = readFileSync('/proc/self/limits', 'utf8')
-      .split('\n')
-      .find((l) => l.startsWith('Max open files'));
-    const soft = line?.split(/\s{2,}/)[1];
-    if (soft) return soft === 'unlimited' ? Infinity : Number(soft);
-  } catch {
-    // not Linux: ask a shell, which inherits our limit
-  }
-  const r = spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' });
-  const n = Number(r.stdout?.trim());
-  return Number.isFinite(n) && n > 0 ? n : Infinity;
-}
-
-/**
- * The server's join deadline: a connection that has not joined this long after its upgrade is
- * closed with CLOSE.joinTimeout (4408). An honest client has given up by then: it allows the
- * upgrade connectTimeoutMs and the join reply joinTimeoutMs (docs/security.md "Limits and failure behaviour").
- */
-export function joinDeadlineMs(t: Timeouts): number {
-  return t.client.connectTimeoutMs + t.client.joinTimeoutMs;
-}
-
-/** Longest any HTTP request (headers, or headers and body) may take; Node checks every `checkIntervalMs`. */
-const HTTP_TIMEOUT_CAP_MS = 8_000;
-
-/**
- * `headersTimeout` / `requestTimeout` of both HTTP listeners: a client gives the whole upgrade
- * `client.connectTimeoutMs`, so the server waits no longer for a request (capped at 8 s), and checks
- * once a second: a silent or slowloris connection is closed within `boundMs` (6 s by default).
- *
- * `keepAliveTimeoutMs`: an idle keep-alive connection between two requests stays open past the LB's
- * 600 s backend keepalive (serverKeepAliveTimeoutMs, the contract). The two do not interfere in Node 20.
- * Node 16's docs warned that the headersTimeout check ran "since the connection was established" (so a
- * long-lived keep-alive connection tripped it); Node 18+ documents only "Limit the amount of time the
- * parser will wait to receive the complete HTTP headers", timed per request from its first byte (or
- * from accept on a new connection), while keepAliveTimeout is "the number of milliseconds of inactivity
- * a server needs to wait for additional incoming data, after it has finished writing the last response"
- * (nodejs.org http docs). test/server/keepalive.test.ts measures both on one server.
- */
-export function httpTimeouts(t: Timeouts): {
-  headersTimeoutMs: number;
-  requestTimeoutMs: number;
-  checkIntervalMs: number;
-  boundMs: number;
-  keepAliveTimeoutMs: number;
-} {
-  const headersTimeoutMs = Math.min(t.client.connectTimeoutMs, HTTP_TIMEOUT_CAP_MS);
-  const checkIntervalMs = 1_000;
-  return {
-    headersTimeoutMs,
-    requestTimeoutMs: headersTimeoutMs,
-    checkIntervalMs,
-    boundMs: headersTimeoutMs + checkIntervalMs,
-    keepAliveTimeoutMs: serverKeepAliveTimeoutMs(t),
-  };
 }
 
 /** 127.0.0.0/8, ::1, their IPv4-mapped forms, and `localhost`. */

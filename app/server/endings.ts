@@ -92,7 +92,9 @@ export abstract class ConnectionEndings {
 
   /** Sent by onDeadline once the peer has been silent for serverPingDueMs: one shared 2-byte frame (beats.ts). */
   private ping(): void {
-    if (this.state === 'open' && this.ws.readyState === WebSocket.OPEN) this.socket.write(PING_FRAME);
+    if (this.state !== 'open' || this.ws.readyState !== WebSocket.OPEN) return;
+    this.socket.write(PING_FRAME);
+    this.ctx.metrics.pingsSent.inc();
   }
 
   /** Polite close 1012 "reconnect elsewhere". With `resetAfterMs`, RST if the peer has not finished closing by then. */

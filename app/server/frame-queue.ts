@@ -61,7 +61,6 @@ export abstract class FrameQueue extends ConnectionEndings {
   protected onMessage(data: Buffer, isBinary: boolean): void {
     this.touch();
     if (this.state !== 'open') return;
-    this.yieldAfter(data.length);
     this.throttle(this.byteRate.spend(data.length));
     if (!this.bucket.take()) {
       this.log.warn('message rate exceeded');
@@ -72,12 +71,16 @@ export abstract class FrameQueue extends ConnectionEndings {
       this.closeWith(CLOSE.unsupportedData, 'binary_frame', 'binary frames are not supported');
       return;
     }
-    // A plain heartbeat (nearly every frame of an idle connection) is answered from its bytes (beats.ts).
+    // A plain heartbeat (nearly every frame of an idle connection) is answered from its bytes (beats.ts),
+    // outside the per-turn read budget: at most 125 bytes, so the message bucket above bounds a flood
+    // of them, and a lone heartbeat does not start a read turn (its setImmediate made the event loop
+    // turn once more, with one more epoll_wait, per heartbeat: bench/idle-cpu.ts --cpu-prof).
     const beat = heartbeatReplyFrame(data);
     if (beat) {
-      this.sendFrame(beat);
+      if (this.sendFrame(beat)) this.ctx.metrics.heartbeatsAnswered.inc();
       return;
     }
+    this.yieldAfter(data.length);
     // Before parsing: a frame of more values than any signal may carry is refused unparsed.
     const scan = data.length > 2 * MAX_DATA_VALUES ? scanFrame(data) : undefined;
     if (scan?.tooManyValues) return this.refuseUnparsed(data);
@@ -91,7 +94,7 @@ export abstract class FrameQueue extends ConnectionEndings {
       return;
     }
     if (frame.topic === PHOENIX_TOPIC && frame.event === EVENTS.heartbeat) {
-      this.send(reply(frame, 'ok', {}));
+      if (this.send(reply(frame, 'ok', {}))) this.ctx.metrics.heartbeatsAnswered.inc();
       return;
     }
     // The token bucket bounds how fast frames come in, not how many wait on a slow backplane.

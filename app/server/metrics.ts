@@ -39,6 +39,16 @@ export function createMetrics(opts: { defaultMetrics?: boolean; jwksAgeSec?: () 
       help: 'Times a connection went over its incoming byte rate and reading was paused (SLUICE_BYTES_PER_SEC)',
       registers: [registry],
     }),
+    pingsSent: new Counter({
+      name: 'sluice_pings_sent_total',
+      help: 'WebSocket pings sent to connections silent past the first ping due (contract: livenessSchedule)',
+      registers: [registry],
+    }),
+    heartbeatsAnswered: new Counter({
+      name: 'sluice_heartbeats_answered_total',
+      help: 'Phoenix heartbeats answered (the SDK, phoenix.js)',
+      registers: [registry],
+    }),
     heartbeatTimeouts: new Counter({
       name: 'sluice_heartbeat_timeouts_total',
       help: 'Connections terminated after the idle limit (no frame, no pong)',

@@ -24,7 +24,7 @@ import { Drainer, DrainReport, DrainState } from './drain';
 import { createMetrics, Metrics } from './metrics';
 import { closeRevoked } from './revoke';
 import { SocketBudget } from './sockets';
-import { UpgradeHost, Upgrades } from './upgrade';
+import { LISTEN_BACKLOG, UpgradeHost, Upgrades } from './upgrade';
 
 export interface SluiceServerOptions {
   config: ServerConfig;
@@ -204,7 +204,7 @@ export class SluiceServer implements AdminServer, UpgradeHost {
 
   async start(): Promise<{ port: number; adminPort: number }> {
     if (this.keys && !(await this.keys.start())) this.log.error('issuer keys (JWKS) not loaded: unready until a refresh succeeds');
-    await listen(this.public, this.config.port, this.config.host);
+    await listen(this.public, this.config.port, this.config.host, LISTEN_BACKLOG);
     await listen(this.admin, this.config.adminPort, this.config.adminHost);
     const addr = this.ports();
     const { maxConnections, maxConnectionsPerPeer } = this.config.limits;
@@ -327,10 +327,10 @@ export class SluiceServer implements AdminServer, UpgradeHost {
   }
 }
 
-function listen(server: http.Server, port: number, host: string): Promise<void> {
+function listen(server: http.Server, port: number, host: string, backlog?: number): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    server.listen({ port, host, backlog }, () => {
       server.off('error', reject);
       resolve();
     });

@@ -65,3 +65,17 @@ export function cpuBetween(before: Record<string, number | null>, after: Record<
   }
   return out;
 }
+
+/**
+ * Connections waiting in the accept queue of the TCP listener on `port` now (`ss -ltn`: for a
+ * listening socket Recv-Q is the accept queue's length and Send-Q its limit), or null without `ss`.
+ */
+export function acceptQueue(port: number): { queued: number; limit: number } | null {
+  try {
+    const out = execFileSync('ss', ['-ltnH', `sport = :${port}`], { encoding: 'utf8', timeout: 2_000 });
+    const f = out.trim().split(/\s+/);
+    return f.length >= 3 ? { queued: Number(f[1]), limit: Number(f[2]) } : null;
+  } catch {
+    return null;
+  }
+}

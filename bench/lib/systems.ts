@@ -173,7 +173,10 @@ export async function startSystem(name: SystemName, opts: StartOptions = {}): Pr
     proc,
     mem: (o) => ask<Mem>('mem', o?.gc === false ? { gc: false } : {}),
     pauses: () => ask<LoopStats>('pauses'),
-    loopDelay: (start = false) => ask<{ p50: number; p99: number; max: number }>('loop', { start }),
+    loopDelay: async (start = false) => {
+      const { p50, p99, max } = await ask<{ p50: number; p99: number; max: number }>('loop', { start });
+      return { p50, p99, max };
+    },
     heapSnapshot: async (file: string) => (await ask<{ file: string }>('heapsnap', { file })).file,
     cpuUs: async () => {
       const c = await ask<{ user: number; system: number }>('cpu');

@@ -8,6 +8,7 @@ import {
   drainCompleteBoundMs,
   drainEndBoundMs,
   lbHealthyAfterSec,
+  livenessSchedule,
   shortestLifetimeMs,
   shutdownBudgetSec,
   shutdownScriptWaitSec,
@@ -120,13 +121,14 @@ export function formatReleases(cfg: Pick<StackConfig, 'regions' | 'image' | 'can
 function contractSummary(t: Timeouts): string[] {
   const s = (ms: number) => `${ms / 1000} s`;
   const alb = t.lb.kind === 'external-application';
+  const live = livenessSchedule(t);
   return [
     `lb.kind: ${t.lb.kind}`,
     alb
       ? `backend timeoutSec: ${backendTimeoutSec(t)} s = lb.maxConnectionLifetimeSec (maximum WebSocket lifetime on the global ALB)`
       : `backend timeoutSec: ${backendTimeoutSec(t)} s = lb.idleTimeoutSec (idle timeout on the proxy Network LB)`,
     `connection rotation: 1012 after ${s(shortestLifetimeMs(t))} to ${s(t.server.maxConnectionLifetimeMs)}${alb ? `, + margin ${s(t.drain.marginMs)} <= ${t.lb.maxConnectionLifetimeSec} s` : ''}`,
-    `heartbeats: client every ${s(t.client.heartbeatIntervalMs)} (dead after ${s(t.client.deadPeerDetectionMs)}), server ping every ${s(t.server.pingIntervalMs)}, server idle ${s(t.server.idleTimeoutMs)} < LB idle ${t.lb.idleTimeoutSec} s`,
+    `heartbeats: client every ${s(live.heartbeatIntervalMs)}, reply timeout ${s(live.heartbeatTimeoutMs)} (dead after ${s(live.clientDetectionMs)} <= ${s(t.client.deadPeerDetectionMs)}); server pings a silent peer at ${s(live.firstPingMs)} and ${s(live.secondPingMs)}, idle limit ${s(live.idleLimitMs)} < LB idle ${t.lb.idleTimeoutSec} s`,
     `watcher detection: <= ${s(watcherDetectionBoundMs(t))} = poll every ${s(t.gce.watcherPollIntervalMs)} (fixed rate) + request timeout ${s(t.gce.watcherRequestTimeoutMs)}`,
     `connection draining: ${t.lb.connectionDrainingSec} s >= detection ${s(watcherDetectionBoundMs(t))} + drain deadline ${s(t.drain.deadlineMs)} + margin ${s(t.drain.marginMs)} = ${s(drainCompleteBoundMs(t))}`,
     `rollout: minReadySec ${t.gce.minReadySec} s >= LB readiness detection ${lbHealthyAfterSec()} s`,

@@ -1,9 +1,11 @@
 import {
   defaultTimeouts,
   describeRules,
+  livenessSchedule,
   mergeTimeouts,
   resolveTimeouts,
   RULES,
+  serverPingDueMs,
   Timeouts,
   TimeoutsContractError,
   TimeoutsOverrides,
@@ -15,10 +17,10 @@ const broken = (o: TimeoutsOverrides) => validate(mergeTimeouts(defaultTimeouts,
 describe('timeouts contract', () => {
   it('accepts the defaults and states the numbers docs/timeouts.md promises', () => {
     expect(validate(defaultTimeouts)).toEqual([]);
-    expect(defaultTimeouts.client.heartbeatIntervalMs).toBe(5_000);
-    expect(defaultTimeouts.client.heartbeatTimeoutMs).toBe(10_000);
+    expect(defaultTimeouts.client.heartbeatIntervalMs).toBe(7_500);
+    expect(defaultTimeouts.client.heartbeatTimeoutMs).toBe(7_500);
     expect(defaultTimeouts.client.deadPeerDetectionMs).toBe(15_000);
-    expect(defaultTimeouts.server.pingIntervalMs).toBe(5_000);
+    expect(defaultTimeouts.server.pingIntervalMs).toBe(3_000);
     expect(defaultTimeouts.server.idleTimeoutMs).toBe(15_000);
     expect(defaultTimeouts.lb.idleTimeoutSec).toBe(30);
     expect(defaultTimeouts.drain.windowMs).toBe(10_000);
@@ -37,12 +39,9 @@ describe('timeouts contract', () => {
     ['client-detects-dead-peer-in-bound', { client: { heartbeatTimeoutMs: 11_000 } }],
     ['client-timeout-covers-interval', { client: { heartbeatIntervalMs: 5_000, heartbeatTimeoutMs: 4_000, deadPeerDetectionMs: 15_000 } }],
     ['client-backoff-ordered', { client: { reconnectBaseMs: 20_000 } }],
-    [
-      'server-idle-covers-two-client-heartbeats',
-      { client: { heartbeatIntervalMs: 7_000, heartbeatTimeoutMs: 8_000 }, server: { idleTimeoutMs: 12_000 } },
-    ],
+    ['server-idle-covers-two-client-heartbeats', { server: { idleTimeoutMs: 14_000, pingIntervalMs: 2_000 } }],
     ['server-idle-covers-two-pings', { server: { pingIntervalMs: 9_000, idleTimeoutMs: 15_000 } }],
-    ['lb-idle-exceeds-heartbeats', { lb: { idleTimeoutSec: 9 }, server: { idleTimeoutMs: 10_000, pingIntervalMs: 5_000 } }],
+    ['lb-idle-exceeds-heartbeats', { lb: { idleTimeoutSec: 16 } }],
     ['lb-idle-exceeds-server-idle', { lb: { idleTimeoutSec: 15 } }],
     ['rotation-under-lb-max-lifetime', { server: { maxConnectionLifetimeMs: 3_600_000 } }],
     ['lb-lifetime-advised-maximum', { lb: { maxConnectionLifetimeSec: 100_000 } }],
@@ -112,6 +111,29 @@ describe('timeouts contract', () => {
     const t: Timeouts = mergeTimeouts(defaultTimeouts, { client: { heartbeatIntervalMs: 1 } });
     expect(t.client.heartbeatIntervalMs).toBe(1);
     expect(JSON.stringify(defaultTimeouts)).toBe(before);
+  });
+
+  it("derives both ends' liveness schedule in one place: the SDK never pinged, two pings before the idle limit (issue 27)", () => {
+    const s = livenessSchedule(defaultTimeouts);
+    expect(s).toEqual({
+      heartbeatIntervalMs: 7_500,
+      heartbeatTimeoutMs: 7_500,
+      clientDetectionMs: 15_000,
+      deadPeerDetectionMs: 15_000,
+      firstPingMs: 8_250,
+      secondPingMs: 11_250,
+      pongRoomMs: 3_750,
+      idleLimitMs: 15_000,
+      longestHealthySilenceMs: 8_250,
+    });
+    // The same detection bounds as before: the client notices a silent server within 15 s, the server a silent peer at 15 s.
+    expect(s.clientDetectionMs).toBeLessThanOrEqual(defaultTimeouts.client.deadPeerDetectionMs);
+    // A heartbeat a tenth of an interval late still arrives before the first ping is due.
+    expect(s.firstPingMs).toBeGreaterThanOrEqual(s.heartbeatIntervalMs * 1.1);
+    expect(s.pongRoomMs).toBeGreaterThanOrEqual(defaultTimeouts.server.pingIntervalMs);
+    expect([0, 1, 2].map((n) => serverPingDueMs(defaultTimeouts, n))).toEqual([8_250, 11_250, 14_250]);
+    // Whole milliseconds for any interval (no 1.1 * x rounding error).
+    expect(serverPingDueMs(mergeTimeouts(defaultTimeouts, { client: { heartbeatIntervalMs: 12_000 } }), 0)).toBe(13_200);
   });
 
   it('documents every rule', () => {

@@ -37,7 +37,7 @@ describe('server config', () => {
     expect(c.signalPolicy).toEqual({ sameKind: false });
     expect(c).toMatchObject({ tokenIssuer: 'sluice', tokenAudience: 'sluice', jwks: undefined });
     expect(c.adminToken).toBeUndefined();
-    expect(c.timeouts.client.heartbeatIntervalMs).toBe(5_000);
+    expect(c.timeouts.client.heartbeatIntervalMs).toBe(7_500);
   });
 
   it.each([

@@ -11,7 +11,7 @@ import { join } from '../helpers/phoenix';
 // shorter than the test: only working heartbeats keep the connection open.
 const timeouts = {
   client: { heartbeatIntervalMs: 200, heartbeatTimeoutMs: 400, deadPeerDetectionMs: 600 },
-  server: { pingIntervalMs: 400, idleTimeoutMs: 1_000 },
+  server: { pingIntervalMs: 300, idleTimeoutMs: 1_000 },
 };
 
 function phoenixSocket(ts: TestServer, tok: string, onClose?: (code: number) => void): Socket {

@@ -1,12 +1,13 @@
 /**
- * The server pings a connection only after a silence (contract: serverPingDueMs): a peer that
- * speaks within the interval (heartbeats) is never pinged; a silent one gets its pings at 1.1 and
- * 2 intervals of silence, so two pings still go out before the idle limit (rule
- * server-idle-covers-two-pings), and it is terminated at the idle limit, not before.
+ * The server pings a connection only after a silence (contract: livenessSchedule, serverPingDueMs):
+ * a peer that speaks within the client heartbeat interval is never pinged; a silent one gets its
+ * pings at 1.1 client intervals of silence and one ping interval later, so two pings still go out
+ * before the idle limit (rule server-idle-covers-two-pings), and it is terminated at the idle
+ * limit, not before.
  */
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
-import { resolveTimeouts, serverPingDueMs } from '../../app/contract/timeouts';
+import { livenessSchedule, resolveTimeouts, serverPingDueMs } from '../../app/contract/timeouts';
 import { closed, request, startServer, TestServer, until } from '../helpers/server';
 
 const overrides = {
@@ -15,6 +16,7 @@ const overrides = {
 };
 const timeouts = resolveTimeouts(overrides);
 const P = timeouts.server.pingIntervalMs;
+const schedule = livenessSchedule(timeouts);
 
 function open(url: string, autoPong: boolean): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
@@ -33,13 +35,15 @@ describe('server pings after a silence only', () => {
     await ts.server.shutdown();
   });
 
-  it('derives the schedule from the interval: 1.1 intervals, then every whole interval, two before the idle limit', () => {
-    expect(serverPingDueMs(timeouts, 0)).toBe(550);
-    expect(serverPingDueMs(timeouts, 1)).toBe(1_000);
-    expect(serverPingDueMs(timeouts, 2)).toBe(1_500);
-    // The second ping no later than the fixed-phase pinger's worst case (two intervals), inside the limit.
-    expect(serverPingDueMs(timeouts, 1)).toBeLessThanOrEqual(2 * P);
-    expect(2 * P).toBeLessThanOrEqual(timeouts.server.idleTimeoutMs);
+  it('derives the schedule from the contract: 1.1 client intervals, then every ping interval, two before the idle limit', () => {
+    const C = timeouts.client.heartbeatIntervalMs;
+    expect(serverPingDueMs(timeouts, 0)).toBe(C + C / 10);
+    expect(serverPingDueMs(timeouts, 1)).toBe(C + C / 10 + P);
+    expect(serverPingDueMs(timeouts, 2)).toBe(C + C / 10 + 2 * P);
+    expect(schedule.firstPingMs).toBe(serverPingDueMs(timeouts, 0));
+    expect(schedule.secondPingMs).toBe(serverPingDueMs(timeouts, 1));
+    // The second ping leaves at least one ping interval for its pong, inside the limit.
+    expect(schedule.secondPingMs + P).toBeLessThanOrEqual(timeouts.server.idleTimeoutMs);
   });
 
   it('never pings a peer whose heartbeats arrive within the interval, and keeps it open past the idle limit', async () => {
@@ -73,8 +77,9 @@ describe('server pings after a silence only', () => {
     expect(rel.length).toBeGreaterThanOrEqual(2);
     expect(rel[0]).toBeGreaterThanOrEqual(serverPingDueMs(timeouts, 0) - 5);
     expect(rel[1]).toBeGreaterThanOrEqual(serverPingDueMs(timeouts, 1) - 5);
-    // Two pings out before the idle limit, the second no later than two intervals (+ load slack).
-    expect(rel[1]).toBeLessThan(2 * P + 250);
+    // Two pings out before the idle limit, the second no later than its due silence (+ load slack).
+    expect(rel[1]).toBeLessThan(schedule.secondPingMs + 250);
+    expect(rel[1]).toBeLessThan(timeouts.server.idleTimeoutMs);
     expect(endedAfter).toBeGreaterThanOrEqual(timeouts.server.idleTimeoutMs - 5);
     expect(endedAfter).toBeLessThan(timeouts.server.idleTimeoutMs + 500);
   });

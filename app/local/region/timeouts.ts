@@ -4,16 +4,17 @@
  * only additions here are a scaled-down contract for `--quick` and the client contract of a peer
  * release without application heartbeats (the postmortem's fix 3 not yet shipped).
  */
-import { mergeTimeouts, reconnectBoundMs, resolveTimeouts, Timeouts, TimeoutsOverrides } from '../../contract/timeouts';
+import { livenessSchedule, mergeTimeouts, reconnectBoundMs, resolveTimeouts, Timeouts, TimeoutsOverrides } from '../../contract/timeouts';
 
 /**
  * `--quick` (CI): the contract's shape with every timer scaled down about 5x, validated like the
- * defaults. Drain window 2 s, RST deadline 4 s, client detection 3 s, LB idle 6 s.
+ * defaults. Drain window 2 s, RST deadline 4 s, client detection 3 s (heartbeat 1.5 s + reply
+ * timeout 1.5 s), server pings at 1.65 s and 2.25 s of silence, idle limit 3 s, LB idle 6 s.
  */
 export const QUICK_OVERRIDES: TimeoutsOverrides = {
   client: {
-    heartbeatIntervalMs: 1_000,
-    heartbeatTimeoutMs: 2_000,
+    heartbeatIntervalMs: 1_500,
+    heartbeatTimeoutMs: 1_500,
     deadPeerDetectionMs: 3_000,
     connectTimeoutMs: 1_000,
     joinTimeoutMs: 1_000,
@@ -22,7 +23,7 @@ export const QUICK_OVERRIDES: TimeoutsOverrides = {
     restartJitterMs: 500,
     outboxMaxAgeMs: 60_000,
   },
-  server: { pingIntervalMs: 1_000, idleTimeoutMs: 3_000 },
+  server: { pingIntervalMs: 600, idleTimeoutMs: 3_000 },
   // GCE values stay at their defaults (no lifecycle watcher runs locally); connection draining
   // keeps room for them so the drain-inside-lb-draining rule holds.
   lb: { kind: 'external-proxy-network', idleTimeoutSec: 6, connectionDrainingSec: 15 },
@@ -47,10 +48,15 @@ export function regionTimeouts(quick: boolean, extra: TimeoutsOverrides = {}): T
  */
 export function noHeartbeatClient(t: Timeouts, horizonMs: number): Timeouts {
   const h = Math.ceil(horizonMs / 1000) * 1000;
+  const client = { heartbeatIntervalMs: h, heartbeatTimeoutMs: h, deadPeerDetectionMs: 2 * h };
+  // The server and LB fields only have to let this client contract validate (the rules read the
+  // liveness schedule of both ends); the server itself keeps running with `t`.
+  const pings = livenessSchedule(mergeTimeouts(t, { client }));
+  const idleTimeoutMs = Math.max(2 * h, pings.secondPingMs + t.server.pingIntervalMs);
   const longer = mergeTimeouts(t, {
-    client: { heartbeatIntervalMs: h, heartbeatTimeoutMs: h, deadPeerDetectionMs: 2 * h },
-    server: { idleTimeoutMs: 2 * h },
-    lb: { idleTimeoutSec: 2 * (h / 1000) + 1 },
+    client,
+    server: { idleTimeoutMs },
+    lb: { idleTimeoutSec: Math.ceil(Math.max(2 * pings.longestHealthySilenceMs, idleTimeoutMs) / 1000) + 1 },
   });
   const grace = reconnectBoundMs(longer);
   return resolveTimeouts(
