@@ -1,8 +1,9 @@
 /**
  * In-process Backplane: routing, per-recipient sequence, bounded history, dedupe and presence in
- * plain maps. History keeps each signal's encoded JSON text, capped per recipient by count, age and
- * bytes; history and dedupe records are charged to the process MemoryBudget (budget.ts), which
- * evicts the oldest first; a sweeper timer deletes what expired, including departed peers' records.
+ * plain maps. History (memory-history.ts) keeps each signal's delivery, capped per recipient by
+ * count, age and bytes; history and dedupe (dedupe.ts) records are charged to the process
+ * MemoryBudget (budget.ts), which evicts the oldest first; a sweeper timer deletes what expired,
+ * including departed peers' records.
  * Several servers in one process can share one instance (tests, the local drill's single-process
  * mode); across processes use the Redis backplane.
  */
@@ -10,17 +11,10 @@ import { EventEmitter } from 'node:events';
 import type { Timeouts } from '../contract/timeouts';
 import { FORBIDDEN_DETAIL, targetPermitted } from '../auth/policy';
 import type { PeerKind } from '../auth/token';
-import {
-  BudgetLimits,
-  BUSY_RETRY_MS,
-  DEFAULT_BUDGET,
-  historyEntryBytes,
-  historyEntryHeapBytes,
-  MemoryBudget,
-  RecipientQuota,
-} from './budget';
-import { AwayShares, InboundBucket, RecipientBusyError } from './quota';
+import { BudgetLimits, DEFAULT_BUDGET, historyEntryBytes, historyEntryHeapBytes, MemoryBudget } from './budget';
+import { AwayShares } from './quota';
 import { dedupeKey, DedupeWindow } from './dedupe';
+import { Histories } from './memory-history';
 import type { Revocation } from '../auth/revocation';
 import { RevocationReplica } from './revocations';
 import {
@@ -53,26 +47,6 @@ interface PeerRecord {
   awayTimer?: NodeJS.Timeout;
 }
 
-/** One history entry and what it costs; `d` is dropped (null) once it left the history. */
-interface Stored {
-  peer: string;
-  d: Delivery | null;
-  bytes: number;
-}
-
-interface History {
-  lastSeq: number;
-  /** In seq order (which is also publish order, across all peers). */
-  entries: Stored[];
-  bytes: number;
-  /** Set when the peer went offline: the record (numbering included) is deleted at this time. */
-  keepUntil?: number;
-  /** Inbound quota of this recipient (quota.ts), made at its first signal. */
-  bucket?: InboundBucket;
-  /** While the peer is away: what each sender holds of the entries accepted since (quota.ts). */
-  away?: AwayShares;
-}
-
 export interface MemoryBackplaneOptions {
   /** Clock for trimming and grace (tests); timers still run on the real clock. */
   now?: () => number;
@@ -84,54 +58,15 @@ export interface MemoryBackplaneOptions {
   sweepIntervalMs?: number;
 }
 
-/**
- * Every history entry of the process in publish order, for evicting the oldest first. Entries that
- * left their history another way (count, age, byte cap) stay here as tombstones until they reach
- * the front or a compaction drops them (whenever tombstones outnumber live entries).
- */
-class GlobalOrder {
-  private items: Stored[] = [];
-  private head = 0;
-  private live = 0;
-
-  push(s: Stored): void {
-    this.items.push(s);
-    this.live++;
-  }
-
-  /** `s` left its history (it is a tombstone from now on). */
-  dropped(): void {
-    this.live--;
-    const size = this.items.length - this.head;
-    if (size > 1024 && size > 2 * this.live) {
-      this.items = this.items.slice(this.head).filter((x) => x.d !== null);
-      this.head = 0;
-    }
-  }
-
-  /** The oldest entry still in a history, or undefined. */
-  oldest(): Stored | undefined {
-    while (this.head < this.items.length && this.items[this.head].d === null) this.head++;
-    if (this.head > 4096 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
-    return this.items[this.head];
-  }
-}
-
 export class MemoryBackplane implements Backplane {
   readonly kind = 'memory' as const;
   readonly memory: MemoryBudget;
   private readonly peers = new Map<string, PeerRecord>();
-  private readonly histories = new Map<string, History>();
+  private readonly histories: Histories;
   /** Signals numbered in the last dedupe window (dedupe.ts). */
   private readonly seen: DedupeWindow;
-  private readonly order = new GlobalOrder();
   private readonly events = new EventEmitter();
   private readonly now: () => number;
-  private readonly historyMaxBytes: number;
-  private readonly quota: RecipientQuota;
   private readonly unregister: Array<() => void>;
   private readonly sweeper: NodeJS.Timeout;
   private closed = false;
@@ -143,13 +78,12 @@ export class MemoryBackplane implements Backplane {
     this.events.setMaxListeners(0);
     this.now = opts.now ?? Date.now;
     const budget = { ...DEFAULT_BUDGET, ...opts.budget };
-    this.historyMaxBytes = budget.historyMaxBytesPerPeer;
-    this.quota = budget;
     this.memory = opts.memory ?? new MemoryBudget(budget.memoryBudgetBytes);
+    this.histories = new Histories(resume, budget, budget.historyMaxBytesPerPeer, this.memory);
     this.seen = new DedupeWindow(this.memory);
     this.unregister = [
-      this.memory.addReclaimer('history', () => this.evictOldestEntry()),
-      this.memory.addReclaimer('dedupe', () => this.evictOldestDedupe()),
+      this.memory.addReclaimer('history', () => this.histories.evictOldest()),
+      this.memory.addReclaimer('dedupe', () => this.seen.dropOldest()),
     ];
     const every = opts.sweepIntervalMs ?? sweepIntervalMs(resume);
     this.sweeper = setInterval(() => this.sweep(), every);
@@ -184,7 +118,7 @@ export class MemoryBackplane implements Backplane {
     rec.since = this.now();
     const awayUntil = rec.since + this.resume.awayGraceMs;
     rec.awayUntil = awayUntil;
-    const h = this.history(peerId);
+    const h = this.histories.of(peerId);
     h.away = new AwayShares(h.lastSeq);
     rec.awayTimer = setTimeout(() => {
       if (this.peers.get(peerId) === rec && rec.state === 'away') {
@@ -217,19 +151,12 @@ export class MemoryBackplane implements Backplane {
       throw new BackplaneError('unknown_peer', `peer ${signal.to} is not online`);
     }
     if (check && !targetPermitted(check, rec.kind, rec.groups)) throw new BackplaneError('forbidden', FORBIDDEN_DETAIL);
-    const hist = this.history(signal.to);
+    const hist = this.histories.of(signal.to);
     const bytes = historyEntryBytes(signal.from, signal.id, signal.data);
-    this.admit(hist, signal.from, bytes, now);
+    this.histories.admit(hist, signal.from, bytes, now);
     const delivery: Delivery = { from: signal.from, id: signal.id, seq: hist.lastSeq + 1, data: signal.data, ts: now };
-    const stored: Stored = { peer: signal.to, d: delivery, bytes };
-    hist.away?.add(signal.from, bytes);
-    hist.lastSeq = delivery.seq;
-    hist.entries.push(stored);
-    hist.bytes += stored.bytes;
-    this.order.push(stored);
     // Past the process budget this evicts the oldest entries of all peers (this one last).
-    this.memory.charge('history', historyEntryHeapBytes(stored.bytes));
-    this.trimHistory(hist, now);
+    this.histories.append(hist, signal.to, delivery, bytes, now);
     this.seen.add(key, delivery.seq, now);
     const handed = rec.owner ? rec.owner.opts.deliver(delivery) : false;
     return { status: handed ? 'delivered' : 'stored', seq: delivery.seq };
@@ -239,7 +166,7 @@ export class MemoryBackplane implements Backplane {
     this.assertOpen();
     // Never creates a record: a replay for a peer nobody has written to holds no memory.
     const hist = this.histories.get(peerId) ?? { lastSeq: 0, entries: [], bytes: 0 };
-    this.trimHistory(hist, this.now());
+    this.histories.trim(hist, this.now());
     if (afterSeq === null) return { deliveries: [], more: false, lastSeq: hist.lastSeq };
     if (afterSeq > hist.lastSeq) {
       return {
@@ -293,7 +220,7 @@ export class MemoryBackplane implements Backplane {
     clearInterval(this.sweeper);
     for (const rec of this.peers.values()) if (rec.awayTimer) clearTimeout(rec.awayTimer);
     for (const u of this.unregister) u();
-    for (const id of [...this.histories.keys()]) this.deleteHistory(id);
+    this.histories.clear();
     this.seen.clear();
   }
 
@@ -311,13 +238,7 @@ export class MemoryBackplane implements Backplane {
     dedupeRecords: number;
     dedupeBytes: number;
   } {
-    let entries = 0;
-    let bytes = 0;
-    for (const h of this.histories.values()) {
-      entries += h.entries.length;
-      bytes += h.bytes;
-    }
-
+    const { entries, bytes } = this.histories.totals();
     return {
       peers: this.peers.size,
       histories: this.histories.size,
@@ -336,109 +257,7 @@ export class MemoryBackplane implements Backplane {
   sweep(): void {
     const now = this.now();
     this.trimSeen(now);
-    for (const [id, h] of this.histories) {
-      this.trimHistory(h, now);
-      if (h.keepUntil !== undefined && now >= h.keepUntil && !this.peers.has(id)) this.deleteHistory(id);
-    }
-  }
-
-  private history(peerId: string): History {
-    let h = this.histories.get(peerId);
-    if (!h) {
-      h = { lastSeq: 0, entries: [], bytes: 0 };
-      this.histories.set(peerId, h);
-    }
-    return h;
-  }
-
-  private deleteHistory(peerId: string): void {
-    const h = this.histories.get(peerId);
-    if (!h) return;
-    this.dropFront(h, h.entries.length);
-    this.histories.delete(peerId);
-  }
-
-  /**
-   * The recipient's inbound quota and, while it is away, the fair history (quota.ts): throws
-   * RecipientBusyError, or makes room by dropping entries from before it went away only.
-   */
-  private admit(hist: History, from: string, bytes: number, now: number): void {
-    hist.bucket ??= new InboundBucket(this.quota, now);
-    const wait = hist.bucket.wait(bytes, now);
-    if (wait > 0)
-      throw new RecipientBusyError(
-        wait,
-        `over ${this.quota.recipientSignalsPerSec} signals/s or ${this.quota.recipientBytesPerSec} bytes/s into one recipient`,
-      );
-    const away = hist.away;
-    if (away) {
-      away.check(from, bytes, this.quota, this.resume.historyMaxMessages, this.historyMaxBytes);
-      this.trimHistory(hist, now);
-      let drop = 0;
-      let held = hist.bytes;
-      while (hist.entries.length - drop + 1 > this.resume.historyMaxMessages || held + bytes > this.historyMaxBytes) {
-        const e = hist.entries[drop];
-        if (!e || e.d!.seq > away.fromSeq) {
-          throw new RecipientBusyError(
-            BUSY_RETRY_MS,
-            `the away recipient's history is full of signals accepted while it was away (${this.resume.historyMaxMessages} entries, ${this.historyMaxBytes} bytes)`,
-          );
-        }
-        held -= e.bytes;
-        drop++;
-      }
-      this.dropFront(hist, drop);
-    }
-    hist.bucket.take(bytes);
-  }
-
-  /** Count, age and per-recipient bytes. */
-  private trimHistory(h: History, now: number): void {
-    const minTs = now - this.resume.historyMaxAgeMs;
-    let drop = Math.max(0, h.entries.length - this.resume.historyMaxMessages);
-    let bytes = h.bytes;
-    for (let i = 0; i < drop; i++) bytes -= h.entries[i].bytes;
-    while (drop < h.entries.length && (h.entries[drop].d!.ts < minTs || bytes > this.historyMaxBytes)) {
-      bytes -= h.entries[drop].bytes;
-      drop++;
-    }
-    this.dropFront(h, drop);
-  }
-
-  private dropFront(h: History, n: number): void {
-    if (n <= 0) return;
-    let freed = 0;
-    let heap = 0;
-    for (let i = 0; i < n; i++) {
-      const s = h.entries[i];
-      if (h.away && s.d && s.d.seq > h.away.fromSeq) h.away.remove(s.d.from, s.bytes);
-      freed += s.bytes;
-      heap += historyEntryHeapBytes(s.bytes);
-      s.d = null;
-      this.order.dropped();
-    }
-    h.entries.splice(0, n);
-    h.bytes -= freed;
-    this.memory.release('history', heap);
-  }
-
-  /** The process budget is exceeded: the oldest history entry of all peers goes. */
-  private evictOldestEntry(): boolean {
-    const s = this.order.oldest();
-    if (!s) return false;
-    const h = this.histories.get(s.peer);
-    if (!h || h.entries[0] !== s) {
-      // Cannot happen (per-peer order is global order); never loop on it.
-      s.d = null;
-      this.order.dropped();
-      return true;
-    }
-    this.dropFront(h, 1);
-    return true;
-  }
-
-  private evictOldestDedupe(): boolean {
-    return this.seen.dropOldest();
+    this.histories.sweep(now, (id) => this.peers.has(id));
   }
 
   private trimSeen(now: number): void {

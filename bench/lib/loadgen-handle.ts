@@ -89,6 +89,17 @@ export interface RelayFigures {
   serverCpu: number;
   /** How late the load generator itself ran behind its schedule at worst (its own saturation). */
   loadgenLagMaxMs: number;
+  /** With `windowMs`: delivery latency per window of the measured run (by due time), all generators merged. */
+  windows?: WindowFigures[];
+}
+
+export interface WindowFigures {
+  /** Window start, ms after the measured run began. */
+  fromMs: number;
+  delivered: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
 }
 
 export interface RelayOptions {
@@ -96,6 +107,8 @@ export interface RelayOptions {
   warmupMs: number;
   durationMs: number;
   payloadBytes?: number;
+  /** Also report latency per window of this length (the soak: 10 s). */
+  windowMs?: number;
 }
 
 let runSeq = 0;
@@ -123,6 +136,7 @@ export async function measureRelay(
         durationMs: o.durationMs,
         payloadBytes: o.payloadBytes ?? 120,
         runId: `${runId}g${i}`,
+        windowMs: o.windowMs,
       }),
     ),
   );
@@ -151,7 +165,27 @@ export async function measureRelay(
     cpuUsPerSignal: sum((r) => r.sentTotal) > 0 ? (cpu1 - cpu0) / sum((r) => r.sentTotal) : NaN,
     serverCpu: (cpu1 - cpu0) / 1000 / wall,
     loadgenLagMaxMs: Math.max(...results.map((r) => r.lagMaxMs)),
+    ...(o.windowMs ? { windows: mergeWindows(results, o.windowMs) } : {}),
   };
+}
+
+function mergeWindows(results: RelayResult[], windowMs: number): WindowFigures[] {
+  const n = Math.max(0, ...results.map((r) => r.windows?.length ?? 0));
+  return Array.from({ length: n }, (_, w) => {
+    const h = hdr.build({ useWebAssembly: false });
+    for (const r of results) {
+      const enc = r.windows?.[w];
+      if (enc) h.add(hdr.decodeFromCompressedBase64(enc, 'packed', false));
+    }
+    const ms = (us: number) => us / 1000;
+    return {
+      fromMs: w * windowMs,
+      delivered: h.totalCount,
+      p50Ms: ms(h.getValueAtPercentile(50)),
+      p99Ms: ms(h.getValueAtPercentile(99)),
+      maxMs: ms(h.maxValue),
+    };
+  });
 }
 
 /** `count` pairs named `<prefix>-a<k>` / `<prefix>-b<k>`, split over the generators. */

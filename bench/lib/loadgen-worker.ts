@@ -33,6 +33,8 @@ export interface RelayCmd {
   durationMs: number;
   payloadBytes: number;
   runId: string;
+  /** Also keep one latency histogram per window of this length (by due time; the soak's per-window p99). */
+  windowMs?: number;
 }
 export interface RelayResult {
   hist: string;
@@ -46,6 +48,8 @@ export interface RelayResult {
   lagMaxMs: number;
   /** Every signal sent, warm-up included (the server's CPU is divided by this). */
   sentTotal: number;
+  /** With `windowMs`: the delivery latencies of each window of the measured run, in order. */
+  windows?: string[];
 }
 type Cmd = OpenCmd | RelayCmd | { cmd: 'close' } | { cmd: 'count' };
 
@@ -243,19 +247,13 @@ async function open(c: OpenCmd): Promise<{ opened: number; failed: number; first
   return { opened: c.ids.length - failed, failed, firstError, ms: performance.now() - t0 };
 }
 
+/** Microseconds, 1 us to 60 s, 3 significant digits. */
+const buildHist = () =>
+  hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3, useWebAssembly: false });
+
 async function relay(c: RelayCmd): Promise<RelayResult> {
-  const hist = hdr.build({
-    lowestDiscernibleValue: 1,
-    highestTrackableValue: 60_000_000,
-    numberOfSignificantValueDigits: 3,
-    useWebAssembly: false,
-  });
-  const ackHist = hdr.build({
-    lowestDiscernibleValue: 1,
-    highestTrackableValue: 60_000_000,
-    numberOfSignificantValueDigits: 3,
-    useWebAssembly: false,
-  });
+  const hist = buildHist();
+  const ackHist = buildHist();
   const pad = 'x'.repeat(Math.max(0, c.payloadBytes - 40));
   const start = performance.now() + 50;
   const winStart = start + c.warmupMs;
@@ -266,10 +264,17 @@ async function relay(c: RelayCmd): Promise<RelayResult> {
   let acked = 0;
   let nacked = 0;
   let lagMax = 0;
+  const windows: hdr.Histogram[] = [];
   onDeliver = (t) => {
     if (t < winStart || t >= winEnd) return;
     delivered++;
-    hist.recordValue(Math.max(1, Math.round((performance.now() - t) * 1000)));
+    const us = Math.max(1, Math.round((performance.now() - t) * 1000));
+    hist.recordValue(us);
+    if (c.windowMs) {
+      const w = Math.floor((t - winStart) / c.windowMs);
+      while (windows.length <= w) windows.push(buildHist());
+      windows[w].recordValue(us);
+    }
   };
   onAck = (due) => {
     acked++;
@@ -328,6 +333,7 @@ async function relay(c: RelayCmd): Promise<RelayResult> {
     nacked,
     missing: Math.max(0, inWindow - delivered),
     lagMaxMs: lagMax,
+    ...(c.windowMs ? { windows: windows.map((w) => hdr.encodeIntoCompressedBase64(w)) } : {}),
   };
 }
 

@@ -2,6 +2,43 @@
 // the parent's IPC questions about this process (memory after a full GC, CPU time) and exits on
 // request (so `--cpu-prof` writes its profile). Plain CommonJS so it loads before any TS loader.
 'use strict';
+
+/**
+ * The 'pauses' probe (the soak's per-window figures): event-loop delay and GC pauses since the
+ * previous 'pauses' question. Started by the first question, so other benchmarks pay nothing for it.
+ */
+let loop;
+function loopStats() {
+  const { monitorEventLoopDelay, PerformanceObserver, constants: c } = require('node:perf_hooks');
+  const KINDS = {
+    [c.NODE_PERFORMANCE_GC_MINOR]: 'minor',
+    [c.NODE_PERFORMANCE_GC_MAJOR]: 'major',
+    [c.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
+    [c.NODE_PERFORMANCE_GC_WEAKCB]: 'weakcb',
+  };
+  const empty = () => ({ gc: {}, forced: { n: 0, ms: 0, maxMs: 0 } });
+  if (!loop) {
+    loop = { eld: monitorEventLoopDelay({ resolution: 10 }), acc: empty() };
+    loop.eld.enable();
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        const d = e.detail || {};
+        // A gc() the probe itself asked for ('mem') is counted apart from the ones V8 decided on.
+        const forced = (d.flags & c.NODE_PERFORMANCE_GC_FLAGS_FORCED) !== 0;
+        const k = forced ? loop.acc.forced : (loop.acc.gc[KINDS[d.kind] || String(d.kind)] ||= { n: 0, ms: 0, maxMs: 0 });
+        k.n++;
+        k.ms += e.duration;
+        k.maxMs = Math.max(k.maxMs, e.duration);
+      }
+    }).observe({ entryTypes: ['gc'] });
+  }
+  const h = loop.eld;
+  const out = { ...loop.acc, loopP99Ms: h.percentile(99) / 1e6, loopMaxMs: h.max / 1e6 };
+  h.reset();
+  loop.acc = empty();
+  return out;
+}
+
 if (typeof process.send === 'function') {
   // Event-loop delay, only once asked (a 10 ms sampling timer would cost an idle server CPU).
   let loopDelay = null;
@@ -10,7 +47,8 @@ if (typeof process.send === 'function') {
   process.on('message', (m) => {
     if (!m || typeof m !== 'object' || typeof m.probe !== 'string') return;
     if (m.probe === 'mem') {
-      if (typeof global.gc === 'function') {
+      // m.gc === false: what the process holds right now, without stopping it for two full GCs.
+      if (typeof global.gc === 'function' && m.gc !== false) {
         global.gc();
         global.gc();
       }
@@ -24,6 +62,8 @@ if (typeof process.send === 'function') {
         external: u.external,
         arrayBuffers: u.arrayBuffers,
       });
+    } else if (m.probe === 'pauses') {
+      process.send({ probe: 'pauses', id: m.id, ...loopStats() });
     } else if (m.probe === 'cpu') {
       const c = process.cpuUsage();
       process.send({ probe: 'cpu', id: m.id, user: c.user, system: c.system });

@@ -27,14 +27,31 @@ export interface Mem {
   arrayBuffers: number;
 }
 
+export interface GcKind {
+  n: number;
+  ms: number;
+  maxMs: number;
+}
+
+export interface LoopStats {
+  /** GC pauses V8 decided on, by kind (minor = scavenge, major = mark-compact, ...). */
+  gc: Record<string, GcKind>;
+  /** GCs the probe forced (`mem` without `{ gc: false }`). */
+  forced: GcKind;
+  loopP99Ms: number;
+  loopMaxMs: number;
+}
+
 export interface RunningSystem {
   name: SystemName;
   port: number;
   adminPort?: number;
   pid: number;
   proc: ChildProcess;
-  /** Memory after two full GCs. */
-  mem(): Promise<Mem>;
+  /** Memory after two full GCs (`{ gc: false }`: as it is, without them). */
+  mem(opts?: { gc?: boolean }): Promise<Mem>;
+  /** Event-loop delay and GC pauses since the previous call (probe.cjs 'pauses'; the first call starts counting). */
+  pauses(): Promise<LoopStats>;
   /** Writes a V8 heap snapshot (after a full GC) to `file`; resolves to its path. */
   heapSnapshot(file: string): Promise<string>;
   /** CPU time used so far, microseconds (user + system). */
@@ -157,7 +174,8 @@ export async function startSystem(name: SystemName, opts: StartOptions = {}): Pr
     ...ports,
     pid: proc.pid!,
     proc,
-    mem: () => ask<Mem>('mem'),
+    mem: (o) => ask<Mem>('mem', o?.gc === false ? { gc: false } : {}),
+    pauses: () => ask<LoopStats>('pauses'),
     loopDelay: async (start = false) => {
       const { p50, p99, max } = await ask<{ p50: number; p99: number; max: number }>('loop', { start });
       return { p50, p99, max };
