@@ -40,9 +40,9 @@ export interface PeerStats {
   fatal?: string;
 }
 
-export class DrillPeer {
-  readonly client: SluiceClient;
-  readonly stats: PeerStats = {
+/** A peer's counts before anything happened (the drill peer and the bench's light peer start from it). */
+export function newPeerStats(): PeerStats {
+  return {
     sent: 0,
     acked: 0,
     failed: 0,
@@ -55,6 +55,11 @@ export class DrillPeer {
     historyGaps: 0,
     replayed: 0,
   };
+}
+
+export class DrillPeer {
+  readonly client: SluiceClient;
+  readonly stats: PeerStats = newPeerStats();
   /** Numbers received, per sender (compact: a long drill must not grow a set per signal). */
   private readonly receivedFrom = new Map<string, Received>();
   private timer?: NodeJS.Timeout;

@@ -18,7 +18,7 @@ import { signToken } from '../../app/auth/token';
 import { fullJitterMs, parseRetryAfterMs, restartDelayMs, retryAfterDelayMs } from '../../app/client/backoff';
 import { defaultTimeouts, Timeouts } from '../../app/contract/timeouts';
 import { FleetSummary, percentiles, summarizeFleet } from '../../app/peer/fleet';
-import type { PeerStats } from '../../app/peer/peer';
+import { newPeerStats, PeerStats } from '../../app/peer/peer';
 import { authTokenSubprotocols, CLOSE } from '../../app/protocol/phoenix';
 
 export interface LightStart {
@@ -70,19 +70,7 @@ class LightPeer {
   readonly joinMs: number[] = [];
   sending?: NodeJS.Timeout;
   /** The drill peer's counts (app/peer/peer.ts), so both fleets share one summary (summarizeFleet). */
-  readonly stats: PeerStats = {
-    sent: 0,
-    acked: 0,
-    failed: 0,
-    failures: {},
-    statuses: { delivered: 0, stored: 0, duplicate: 0 },
-    received: 0,
-    duplicated: 0,
-    reconnects: 0,
-    gapsMs: [],
-    historyGaps: 0,
-    replayed: 0,
-  };
+  readonly stats: PeerStats = newPeerStats();
   stopped = false;
   private readonly topic: string;
 
