@@ -3,6 +3,7 @@
  * the others still run), bounded in time. Results: bench/results/<name>.{md,json}.
  * The 10-minute soak is separate (`npm run bench:soak`): it alone would take the whole budget.
  */
+import './lib/help'; // first: --help prints the comment above and exits
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 

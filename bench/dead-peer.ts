@@ -16,6 +16,7 @@
  *
  * Run: npx tsx bench/dead-peer.ts [--clients 4]
  */
+import './lib/help'; // first: --help prints the comment above and exits
 import { Socket as PhoenixSocket } from 'phoenix';
 import { io as ioClient } from 'socket.io-client';
 import WebSocket from 'ws';

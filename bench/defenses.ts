@@ -10,6 +10,7 @@
  * Prints a table and the ratios, and writes bench/results/defenses.{md,json}.
  * Run: npx tsx bench/defenses.ts [--peers 400]
  */
+import './lib/help'; // first: --help prints the comment above and exits
 import fs from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';

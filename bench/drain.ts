@@ -22,6 +22,7 @@
  *
  * Run: npx tsx bench/drain.ts [--peers 10000] [--sdk] [--jitters 100,1000] [--cpu-prof DIR] [--baseline DIR] [--rounds 1]
  */
+import './lib/help'; // first: --help prints the comment above and exits
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

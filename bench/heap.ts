@@ -12,6 +12,7 @@
  *
  * Run: npx tsx bench/heap.ts [--system sluice|socketio|ws] [--idle 2000] [--top 40] [--baseline DIR]
  */
+import './lib/help'; // first: --help prints the comment above and exits
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

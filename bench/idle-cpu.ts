@@ -15,6 +15,7 @@
  *      variant heartbeats this often instead of the contract's: the same rounds as a baseline's, to
  *      compare the cost of one round)]
  */
+import './lib/help'; // first: --help prints the comment above and exits
 import path from 'node:path';
 import { defaultTimeouts, livenessSchedule, Timeouts } from '../app/contract/timeouts';
 import { LoadGen, sourceAddresses } from './lib/loadgen-handle';

@@ -13,6 +13,7 @@
  *
  * Run: npx tsx bench/idle.ts [--levels 1000,10000,19000] [--rounds 1] [--baseline DIR]
  */
+import './lib/help'; // first: --help prints the comment above and exits
 import fs from 'node:fs';
 import { LoadGen, measureRelay, pairNames, RelayFigures, sourceAddresses } from './lib/loadgen-handle';
 import { goalsAndFigures, kb, machine, median, ms, ratio, run, sleep, writeResults } from './lib/report';

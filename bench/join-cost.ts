@@ -10,6 +10,7 @@
  *
  * Run: npx tsx bench/join-cost.ts [--peers 2000] [--rate 1000] [--rounds 3] [--baseline DIR] [--cpu-prof DIR]
  */
+import './lib/help'; // first: --help prints the comment above and exits
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

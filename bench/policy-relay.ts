@@ -16,6 +16,7 @@
  *
  * Run: npx tsx bench/policy-relay.ts [--rounds 5] [--rate 2000] [--no-redis]
  */
+import './lib/help'; // first: --help prints the comment above and exits
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

@@ -9,6 +9,7 @@
  *
  * Run: npx tsx bench/policy.ts [--rounds 5]
  */
+import './lib/help'; // first: --help prints the comment above and exits
 import { checkFor, DEFAULT_SIGNAL_POLICY, senderChecks, targetPermitted } from '../app/auth/policy';
 import { MemoryBackplane } from '../app/backplane/memory';
 import type { Delivery, SignalEnvelope } from '../app/backplane/types';

@@ -6,6 +6,7 @@
  * Run: npx tsx bench/profile.ts [--rate 5000] [--idle 10000] [--seconds 12] [--kinds relay,idle] [--root DIR]
  * (--root: profile another checkout's sluice, as bench/relay.ts --baseline runs it)
  */
+import './lib/help'; // first: --help prints the comment above and exits
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

@@ -12,6 +12,7 @@
  *
  * Run: node --expose-gc --import tsx bench/record-cost.ts [--rate 5000] [--minutes 10]
  */
+import './lib/help'; // first: --help prints the comment above and exits
 import { constants, performance, PerformanceObserver } from 'node:perf_hooks';
 import { defaultTimeouts } from '../app/contract/timeouts';
 import { MemoryBackplane } from '../app/backplane/memory';

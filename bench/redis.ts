@@ -15,6 +15,7 @@
  *
  * Run: npx tsx bench/redis.ts [--rounds 2] [--rates 2000,5000,10000,15000,20000] [--pairs 100]
  */
+import './lib/help'; // first: --help prints the comment above and exits
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

@@ -15,6 +15,7 @@
  * Run: npx tsx bench/relay.ts [--rounds 3] [--quick] [--systems sluice,socketio,ws,ws-ack]
  *      [--rates 5000,10000,20000] [--baseline DIR] [--no-ceiling]
  */
+import './lib/help'; // first: --help prints the comment above and exits
 import fs from 'node:fs';
 import { LoadGen, measureRelay, pairNames, RelayFigures } from './lib/loadgen-handle';
 import { goalsAndFigures, machine, median, ms, ratio, run, table, writeResults } from './lib/report';

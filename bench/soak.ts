@@ -23,6 +23,7 @@
  *      [--cpu-prof DIR] [--root DIR]
  * (a short smoke of the script: --minutes 0.5 --systems sluice)
  */
+import './lib/help'; // first: --help prints the comment above and exits
 import { LoadGen, measureRelay, pairNames, RelayFigures } from './lib/loadgen-handle';
 import { machine, median, ms, run, sleep, table, writeResults } from './lib/report';
 import { LoopStats, startSystem, SYSTEM_LABEL, SystemName } from './lib/systems';

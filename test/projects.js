@@ -45,6 +45,7 @@ const E2E = [
   'test/rollout/local-region.test.ts',
   'test/rollout/status-rollout.test.ts',
   'test/docs/commands.test.ts',
+  'test/docs/bench-help.test.ts',
   'test/client/browser.test.ts',
   'test/client/package.test.ts',
   'test/rollout/presence-gate.test.ts',
