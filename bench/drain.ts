@@ -32,7 +32,8 @@ import { startRedis } from '../app/local/region/redis';
 import type { FleetSummary } from '../app/peer/fleet';
 import { ask, fleetWorker } from './lib/fleet-ipc';
 import { acceptQueue, cpuBetween, listenCounters, procCpuMs, redisPid } from './lib/drain-probe';
-import { machine, run, sleep, table, writeResults } from './lib/report';
+import { machine, run, sleep } from './lib/report';
+import { type Variant, writeDrainResults } from './lib/drain-report';
 import { SECRET, startSystem } from './lib/systems';
 
 const args = process.argv.slice(2);
@@ -50,49 +51,6 @@ const INTERVAL_MS = 5_000;
 const JITTERS = args.includes('--jitters')
   ? args[args.indexOf('--jitters') + 1].split(',').map(Number)
   : [defaultTimeouts.client.restartJitterMs, 1_000];
-
-interface Variant {
-  /** Which checkout server B ran: this one, or --baseline's. */
-  receiver: 'this' | 'baseline';
-  restartJitterMs: number;
-  peers: number;
-  joinedAfterMs: number;
-  movedAfterMs: number;
-  /** From the drain request to server A holding no connection (its last socket closed). */
-  emptiedAfterMs: number | null;
-  /** The drain report: first and last 1012 sent, from the drain's start. */
-  firstCloseMs: number | null;
-  lastCloseMs: number | null;
-  sent: number;
-  lost: number;
-  duplicated: number;
-  replayed: number;
-  reconnects: number;
-  gapP50Ms: number;
-  gapP90Ms: number;
-  gapP99Ms: number;
-  gapMaxMs: number;
-  peakReconnectsPerSec: number;
-  peakReconnectsPer100Ms: number;
-  drainReset: number | null;
-  /** The two halves of the gap (largest of the fleets' percentiles): 1012 to the new socket's open, open to the join reply. */
-  connectP50Ms: number | null;
-  connectP99Ms: number | null;
-  joinP50Ms: number | null;
-  joinP99Ms: number | null;
-  /** Machine-wide TcpExt counters' growth from the drain request to the end of the settle. */
-  listenOverflows: number | null;
-  listenDrops: number | null;
-  /** B's accept queue, sampled every 500 ms: the longest seen, and the samples that found it full. */
-  bQueueMax: number | null;
-  bQueueFullSamples: number;
-  bQueueSamples: number;
-  /** B's event-loop delay over the same span, ms. */
-  bLoopDelay: { p50: number; p99: number; max: number } | null;
-  /** CPU time over the same span, ms, per process (B, A, each load generator, redis-server). */
-  cpuMs: Record<string, number | null>;
-  spanMs: number;
-}
 
 async function status(adminPort: number): Promise<{ connections: number }> {
   const r = await fetch(`http://127.0.0.1:${adminPort}/status`);
@@ -273,136 +231,14 @@ async function main(): Promise<void> {
     await redis.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  const d = variants.find((v) => v.receiver === 'this')!;
-  const s = (x: number) => `${(x / 1000).toFixed(2)} s`;
-  const goals = [
-    [
-      `drain of ${PEERS.toLocaleString('en')} connections: 0 lost, 0 duplicated`,
-      `${d.lost} lost, ${d.duplicated} duplicated of ${d.sent}`,
-      d.lost === 0 && d.duplicated === 0 ? 'met' : 'not met',
-    ],
-    [
-      `reconnect gap p99 <= 300 ms (the contract's jitter, ${d.restartJitterMs} ms)`,
-      `${d.gapP99Ms} ms`,
-      d.gapP99Ms <= 300 ? 'met' : 'not met',
-    ],
-    [
-      `server A closes all ${PEERS.toLocaleString('en')} (1012s spread over drain.windowMs ${defaultTimeouts.drain.windowMs / 1000} s, RST at drain.deadlineMs ${defaultTimeouts.drain.deadlineMs / 1000} s)`,
-      d.emptiedAfterMs === null
-        ? 'never empty'
-        : `empty after ${s(d.emptiedAfterMs)} (1012s sent from ${s(d.firstCloseMs ?? 0)} to ${s(d.lastCloseMs ?? 0)}, ${d.drainReset ?? 'n/a'} RST)`,
-      d.emptiedAfterMs !== null && d.emptiedAfterMs <= defaultTimeouts.drain.deadlineMs ? 'met' : 'not met',
-    ],
-    ...variants
-      .filter((v) => v !== d && v.receiver === 'this' && v.restartJitterMs !== d.restartJitterMs)
-      .map((v) => [
-        `reconnect gap p99 <= 300 ms (jitter ${v.restartJitterMs} ms)`,
-        `${v.gapP99Ms} ms`,
-        v.gapP99Ms <= 300 ? 'met' : 'not met',
-      ]),
-  ];
-  const md = [
-    '# Drain benchmark',
-    '',
-    `${PEERS.toLocaleString('en')} ${SDK ? 'SDK peers (drill fleet' : 'light peers (raw ws speaking Phoenix V2: join with last_seq, acks, an outbox re-sent after each join; bench/lib/light-fleet-worker.ts'} in ${WORKERS} load-generator processes, one numbered signal per peer every ${INTERVAL_MS / 1000} s) on server A;`,
-    `A drains (1012s spread over the ${defaultTimeouts.drain.windowMs / 1000} s window) and every peer moves to server B; both servers in their own processes, one redis-server.`,
-    'Peers start in fleets of 250 per process every 0.5 s (a real fleet does not connect in one instant). Reconnect gap: from losing',
-    "the joined session to the next join, per peer (the largest of the fleets' percentiles: an upper bound of the merged one).",
-    `Reproduce: \`npx tsx bench/drain.ts --peers ${PEERS}${SDK ? ' --sdk' : ''} --jitters ${JITTERS.join(',')}${BASELINE ? ` --rounds ${ROUNDS} --baseline DIR` : ''}\`.`,
-    BASELINE ? `Server B from this checkout and from the baseline (${BASELINE}) alternate; server A is always this checkout.` : '',
-    '',
-    '## Goals',
-    '',
-    table(['goal', 'measured', 'status'], goals),
-    '',
-    '## Restart jitter side by side',
-    '',
-    table(
-      [
-        'receiver B',
-        'client restart jitter',
-        'all on B after',
-        'A empty after',
-        'signals sent',
-        'lost',
-        'duplicated',
-        'replayed',
-        'gap p50',
-        'gap p90',
-        'gap p99',
-        'gap max',
-        'peak new connections on B per s',
-        'per 100 ms (as /s)',
-        'RST at deadline',
-      ],
-      variants.map((v) => [
-        v.receiver,
-        `${v.restartJitterMs} ms`,
-        s(v.movedAfterMs),
-        v.emptiedAfterMs === null ? 'never' : s(v.emptiedAfterMs),
-        v.sent,
-        v.lost,
-        v.duplicated,
-        v.replayed,
-        `${v.gapP50Ms} ms`,
-        `${v.gapP90Ms} ms`,
-        `${v.gapP99Ms} ms`,
-        `${v.gapMaxMs} ms`,
-        v.peakReconnectsPerSec,
-        v.peakReconnectsPer100Ms,
-        v.drainReset ?? 'n/a',
-      ]),
-    ),
-    '',
-    '## Where the gap goes',
-    '',
-    'Halves of the gap: from the 1012 to the new socket open (TCP + upgrade accepted by B) and from open to the join reply.',
-    'Listen overflows / drops: machine-wide TcpExt counters over the drain (other processes on the machine count too).',
-    "B's accept queue: its listener's Recv-Q (`ss -ltn`) every 500 ms; full = at the listen backlog.",
-    'CPU: each process from the drain request to 3 s after A emptied, ms.',
-    '',
-    table(
-      [
-        'receiver B',
-        'jitter',
-        'close -> open p50 / p99',
-        'open -> joined p50 / p99',
-        'listen overflows / drops',
-        "B's accept queue: longest / samples full",
-        'B loop delay p50 / p99 / max',
-        'CPU ms: B / A / fleets / redis',
-        'span',
-      ],
-      variants.map((v) => [
-        v.receiver,
-        `${v.restartJitterMs} ms`,
-        `${v.connectP50Ms ?? 'n/a'} / ${v.connectP99Ms ?? 'n/a'} ms`,
-        `${v.joinP50Ms ?? 'n/a'} / ${v.joinP99Ms ?? 'n/a'} ms`,
-        `${v.listenOverflows ?? 'n/a'} / ${v.listenDrops ?? 'n/a'}`,
-        `${v.bQueueMax ?? 'n/a'} / ${v.bQueueFullSamples} of ${v.bQueueSamples}`,
-        v.bLoopDelay ? `${v.bLoopDelay.p50} / ${v.bLoopDelay.p99} / ${v.bLoopDelay.max} ms` : 'n/a',
-        `${v.cpuMs.B ?? 'n/a'} / ${v.cpuMs.A ?? 'n/a'} / ${Object.entries(v.cpuMs)
-          .filter(([k]) => k.startsWith('fleet'))
-          .map(([, x]) => x ?? 'n/a')
-          .join(' + ')} / ${v.cpuMs.redis ?? 'n/a'}`,
-        s(v.spanMs),
-      ]),
-    ),
-    '',
-    'The server already spreads its 1012s over the window, so B sees about peers / window connections per second either way;',
-    "the client's extra random(0, restartJitterMs) adds its mean to every peer's outage and smooths only what is left of the spike.",
-  ].join('\n');
-  writeResults('drain', m, md, {
-    settings: {
-      peers: PEERS,
-      fleet: SDK ? 'sdk' : 'light',
-      workers: WORKERS,
-      intervalMs: INTERVAL_MS,
-      jitters: JITTERS,
-      rounds: ROUNDS,
-      baseline: BASELINE ?? null,
-    },
-    variants,
+  writeDrainResults(m, variants, {
+    peers: PEERS,
+    sdk: SDK,
+    workers: WORKERS,
+    intervalMs: INTERVAL_MS,
+    jitters: JITTERS,
+    rounds: ROUNDS,
+    baseline: BASELINE,
   });
 }
 

@@ -30,6 +30,8 @@ export interface ChannelHost {
   readonly address: string;
   readonly isOpen: boolean;
   readonly log: Logger;
+  /** The join was answered and its replay sent: the connection records it (and logs it at debug). */
+  joinedLive(lastSeq: number): void;
   /** Queue text on the socket; false if the connection is not open or the peer is a slow consumer. */
   send(text: string): boolean;
   /** Close with `code`; the connection is ended if the peer does not finish the close in time. */
@@ -132,7 +134,7 @@ export class PeerChannel implements AttachOptions {
     this.host.send(reply(f, 'ok', { last_seq: fresh ? start : replay.lastSeq, replayed: total, gap: replay.gap ?? null }));
     // After a trimmed gap the peer continues from its end (the client does the same).
     this.lastSentSeq = replay.gap?.reason === 'trimmed' ? Math.max(start, replay.gap.missedTo) : start;
-    if (await this.replayPages(replay, pageSize)) this.host.log.info({ lastSeq: this.lastSentSeq }, 'joined');
+    if (await this.replayPages(replay, pageSize)) this.host.joinedLive(this.lastSentSeq);
   }
 
   /** The join's topic and `last_seq` (null: fresh), or false once the refusal is answered. */

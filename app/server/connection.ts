@@ -50,6 +50,8 @@ export class PeerConnection extends FrameQueue implements ChannelHost, SignalSen
   private channel?: PeerChannel;
   /** `<account>/<sub>`: this peer's id in the backplane (policy.ts). */
   readonly address: string;
+  /** From the open to the (last) join's reply and replay, ms; null until then. Logged once, at close. */
+  private joinedAfterMs: number | null = null;
 
   constructor(
     ws: PeerSocket,
@@ -93,6 +95,16 @@ export class PeerConnection extends FrameQueue implements ChannelHost, SignalSen
     }
   }
 
+  /**
+   * ChannelHost: the join is served. Its own line is debug (one per connection and join, 12 % of a
+   * join's CPU with the open and close lines: docs/benchmarks.md, session 5); the close line carries
+   * `joinedAfterMs`. The level is checked first: `this.log` makes a pino child.
+   */
+  joinedLive(lastSeq: number): void {
+    this.joinedAfterMs = Math.round(performance.now() - this.openedAt);
+    if (this.ctx.log.isLevelEnabled('debug')) this.log.debug({ lastSeq }, 'joined');
+  }
+
   protected override get joined(): boolean {
     return this.channel?.joined === true;
   }
@@ -120,7 +132,12 @@ export class PeerConnection extends FrameQueue implements ChannelHost, SignalSen
     this.ctx.wheel.cancel(this);
     this.stopThrottle();
     this.ctx.metrics.closes.inc({ reason: this.closeReason });
-    this.log.info({ code, reason: this.closeReason, lifetimeMs: Math.round(performance.now() - this.openedAt) }, 'connection closed');
+    // The one line of a connection's end carries its join: how long after the open it was served
+    // (null: never joined), so the join needs no info line of its own.
+    this.log.info(
+      { code, reason: this.closeReason, lifetimeMs: Math.round(performance.now() - this.openedAt), joinedAfterMs: this.joinedAfterMs },
+      'connection closed',
+    );
     this.channel?.leave().catch((err: Error) => this.log.warn({ err: err.message }, 'detach failed'));
     this.ctx.onClosed(this);
   }

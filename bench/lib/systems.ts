@@ -81,8 +81,8 @@ export interface StartOptions {
 }
 
 /**
- * Bench settings of sluice: production defaults (log level info: one line per connection open,
- * join and close, as deployed) but the per-connection rate limit, raised because the relay load
+ * Bench settings of sluice: production defaults (log level info: a line per connection open and close,
+ * the join at debug, as deployed) but the per-connection rate limit, raised because the relay load
  * sends up to a few hundred signals/s per connection (the limit is still checked on every frame).
  */
 export const SLUICE_BENCH_ENV = {
