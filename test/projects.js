@@ -66,6 +66,7 @@ const E2E = [
   'test/lifecycle/',
   'test/server/amplification.test.ts',
   'test/server/bad-input.test.ts',
+  'test/server/acceptors.test.ts',
   'test/server/drain.test.ts',
   'test/server/fd-exhaustion.test.ts',
   'test/server/fuzz.test.ts',

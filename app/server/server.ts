@@ -4,7 +4,7 @@
  * Construct with a config (see config.ts) and optionally a shared Backplane and logger.
  */
 import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import pino, { Logger } from 'pino';
 import { IssuerKeys } from '../auth/keys';
 import type { SenderChecks } from '../auth/policy';
@@ -14,6 +14,7 @@ import { MemoryBackplane } from '../backplane/memory';
 import type { Backplane } from '../backplane/types';
 import { backplaneReadinessGraceMs } from '../contract/timeouts';
 import { HEALTH_PATH, READINESS_PATH } from '../protocol/endpoints';
+import { addAcceptors, EXTRA_ACCEPTORS } from './acceptors';
 import { AdminHandler, AdminServer, createAdminHandler } from './admin';
 import { FD_RESERVE, httpTimeouts, ServerConfig } from './config';
 import { json, parseTarget } from './http';
@@ -33,6 +34,11 @@ export interface SluiceServerOptions {
   logger?: Logger;
   /** Source of randomness for drain jitter and lifetime jitter (seed it in tests). */
   random?: () => number;
+  /**
+   * Descriptors accepting on the public listening socket beside its own (acceptors.ts), made by a
+   * helper process at start; default EXTRA_ACCEPTORS. In-process tests pass 0 (no child process).
+   */
+  acceptors?: number;
 }
 
 export class SluiceServer implements AdminServer, UpgradeHost {
@@ -52,6 +58,9 @@ export class SluiceServer implements AdminServer, UpgradeHost {
   /** What a revocation matches of each connection's token (jti, iat), beside its address. */
   private readonly tokenFacts = new WeakMap<PeerConnection, TokenFacts>();
   private readonly publicSockets: SocketBudget;
+  /** More descriptors of the public listening socket (acceptors.ts), closed with it. */
+  private acceptors: NetServer[] = [];
+  private readonly extraAcceptors: number;
   private readonly adminSockets: SocketBudget;
   private readonly public: http.Server;
   private readonly admin: http.Server;
@@ -74,6 +83,7 @@ export class SluiceServer implements AdminServer, UpgradeHost {
     this.config = opts.config;
     this.log = opts.logger ?? pino({ level: opts.config.logLevel, base: { server: opts.config.serverId } });
     this.random = opts.random ?? Math.random;
+    this.extraAcceptors = opts.acceptors ?? EXTRA_ACCEPTORS;
     this.ownsBackplane = !opts.backplane;
     this.backplane = opts.backplane ?? new MemoryBackplane(opts.config.timeouts.resume, { budget: opts.config.limits });
     const keys = opts.config.jwks
@@ -205,6 +215,8 @@ export class SluiceServer implements AdminServer, UpgradeHost {
   async start(): Promise<{ port: number; adminPort: number }> {
     if (this.keys && !(await this.keys.start())) this.log.error('issuer keys (JWKS) not loaded: unready until a refresh succeeds');
     await listen(this.public, this.config.port, this.config.host, LISTEN_BACKLOG);
+    // More than one accept per loop turn (acceptors.ts: libuv accepts one per turn and listener).
+    this.acceptors = await addAcceptors(this.public, this.extraAcceptors);
     await listen(this.admin, this.config.adminPort, this.config.adminHost);
     const addr = this.ports();
     const { maxConnections, maxConnectionsPerPeer } = this.config.limits;
@@ -218,6 +230,7 @@ export class SluiceServer implements AdminServer, UpgradeHost {
         maxConnections,
         maxConnectionsPerPeer,
         publicSocketBudget: this.publicSockets.max,
+        acceptors: 1 + this.acceptors.length,
         adminSocketBudget: this.adminSockets.max,
       },
       'server listening',
@@ -268,6 +281,7 @@ export class SluiceServer implements AdminServer, UpgradeHost {
       this.wheel.stop();
       this.adminHandler.closeStreams();
       const force = setTimeout(() => this.admin.closeAllConnections(), 2_000);
+      for (const a of this.acceptors) a.close();
       await Promise.all([closeServer(this.public, true), closeServer(this.admin, false)]);
       clearTimeout(force);
       if (this.ownsBackplane) await this.backplane.close();

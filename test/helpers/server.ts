@@ -29,6 +29,8 @@ export interface TestServerOptions {
   backplane?: Backplane;
   serverId?: string;
   random?: () => number;
+  /** Descriptors accepting beside the listener's own (app/server/acceptors.ts): 0 unless asked (no child process). */
+  acceptors?: number;
   /** Public port (default 0: any free one). */
   port?: number;
   /** SLUICE_ADMIN_TOKEN: when set, admin routes (but GET /metrics) need `Authorization: Bearer <it>`. */
@@ -69,6 +71,7 @@ export async function startServer(opts: TestServerOptions = {}): Promise<TestSer
     config,
     backplane: opts.backplane,
     random: opts.random,
+    acceptors: opts.acceptors ?? 0,
     logger: pino({ level: config.logLevel, base: { server: config.serverId } }),
   });
   const { port, adminPort } = await server.start();
