@@ -8,6 +8,9 @@
  * resumes from the start is told what it missed (a `trimmed` gap).
  *
  * The load runs in its own process (amplification-flood.ts) so the probes measure the server.
+ * /healthz is held to what the same machine gives an identical idle server at the same moments
+ * (a control process probed alternately in the same loop): on a busy machine every probe's time
+ * is mostly the scheduler's, not the flood's (docs/benchmarks.md, 2026-12-07 session 5).
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -21,13 +24,15 @@ import { SECRET, token } from '../helpers/server';
 
 /** The stated bound (docs/security.md, Limits and failure behaviour): measured peak ~NNN MB; see below. */
 const RSS_BOUND_MB = 400;
-const HEALTHZ_BOUND_MS = 100;
 /**
- * The single worst probe. On a quiet 2-core machine it stays under 100 ms too (15-89 ms); with two
- * busy processes beside the server, the flood process and jest on the same 2 cores, the scheduler
- * alone delays a probe now and then (65-150 ms seen, p99 still 21-32 ms), so the worst one is held
- * to this looser bound and every other probe (p99) to 100 ms.
+ * What the flood may add to /healthz at p99, over the control server's p99 in the same run. On a
+ * quiet machine the control's p99 is a few ms, so this is the old 100 ms bound. With the load at
+ * 7-11 on 2 cores, probes of 100-560 ms came with the server's event loop late by as much while it
+ * used 1-28 ms of CPU: the process was waiting for a core, not working through the flood, and the
+ * idle control waits alike. Before the flood was bounded, /healthz stalled for seconds.
  */
+const HEALTHZ_BOUND_MS = 100;
+/** The same for the single worst probe, over the control's worst. */
 const HEALTHZ_WORST_MS = 300;
 const FLOOD_MS = 20_000;
 const PEERS = 8;
@@ -36,6 +41,21 @@ const PEERS = 8;
  * each recipient in the flood (~2.8 MB), so a 1 MiB budget makes the resume below cross it.
  */
 const HISTORY_BYTES = 1024 * 1024;
+
+const p99 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.99)];
+
+/**
+ * One connection and join: tsx compiles modules the first upgrade needs (~0.5 s, once per process;
+ * not part of serving), which would otherwise land in the first probes.
+ */
+async function warmUp(port: number): Promise<void> {
+  const warm = new WebSocket(`ws://127.0.0.1:${port}/socket/websocket?vsn=2.0.0&token=${await token('warm-up')}`);
+  await new Promise((resolve) => warm.once('open', resolve));
+  const warmed = new Promise((resolve) => warm.once('message', resolve));
+  warm.send('["1","1","peer:warm-up","phx_join",{}]');
+  await warmed;
+  warm.terminate();
+}
 
 function rssMb(pid: number): number {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -101,43 +121,51 @@ function runFlood(port: number): Promise<FloodSummary> {
 
 describe('history amplification flood (8 tokens, ~64 KiB [{},{},...] payloads near the rate limit)', () => {
   let srv: ServerProcess | undefined;
+  let control: ServerProcess | undefined;
   afterEach(async () => {
-    if (srv && srv.proc.exitCode === null && srv.proc.signalCode === null) {
-      srv.proc.kill('SIGKILL');
-      await srv.exited;
+    for (const s of [srv, control]) {
+      if (s && s.proc.exitCode === null && s.proc.signalCode === null) {
+        s.proc.kill('SIGKILL');
+        await s.exited;
+      }
     }
   });
 
-  it('keeps RSS under the bound and /healthz under 100 ms (p99; worst < 300 ms); the server lives; a resume reports the trimmed gap', async () => {
+  it('keeps RSS under the bound and /healthz within 100 ms of an idle server (p99; worst 300 ms); the server lives; a resume reports the trimmed gap', async () => {
     // The flood's peers are all clients signalling one client, as fast as their own limits allow:
     // same-kind signals on and the per-recipient quota lifted, so what this measures is the history
     // and parsing cost, not the quota (test/backplane/quota.test.ts covers that).
-    srv = await spawnServer({
+    const env = {
       SLUICE_TOKEN_SECRET: SECRET,
       SLUICE_LOG_LEVEL: 'info',
       SLUICE_HISTORY_MAX_BYTES: String(HISTORY_BYTES),
       SLUICE_SIGNAL_SAME_KIND: 'on',
       SLUICE_RECIPIENT_SIGNALS_PER_SEC: '1000000',
       SLUICE_RECIPIENT_BYTES_PER_SEC: '1000000000000',
-    });
+    };
+    // The control: the same server, warmed the same way, that no flood reaches.
+    [srv, control] = await Promise.all([spawnServer(env), spawnServer(env)]);
     const pid = srv.proc.pid!;
-    // One connection and join first: tsx compiles modules the first upgrade needs (~0.5 s, once
-    // per process; not part of serving), which would otherwise land in the first probes.
-    const warm = new WebSocket(`ws://127.0.0.1:${srv.port}/socket/websocket?vsn=2.0.0&token=${await token('warm-up')}`);
-    await new Promise((resolve) => warm.once('open', resolve));
-    const warmed = new Promise((resolve) => warm.once('message', resolve));
-    warm.send('["1","1","peer:warm-up","phx_join",{}]');
-    await warmed;
-    warm.terminate();
+    await Promise.all([warmUp(srv.port), warmUp(control.port)]);
     const baseline = rssMb(pid);
-    const samples: Array<{ at: number; rss: number; healthMs: number }> = [];
+    const samples: Array<{ at: number; rss: number; healthMs: number; controlMs: number }> = [];
     let flooding = true;
     const t0 = Date.now();
     const probe = (async () => {
-      while (flooding) {
-        // A probe that gets no answer counts as its timeout (and fails the bound below).
-        const healthMs = await healthz(srv!.port, 2_000).catch(() => 2_000);
-        samples.push({ at: Date.now() - t0, rss: rssMb(pid), healthMs });
+      for (let i = 0; flooding; i++) {
+        // A probe that gets no answer counts as its timeout (and fails the bound below). Which
+        // server goes first alternates, so neither always probes right after the other.
+        const ask = (port: number) => healthz(port, 2_000).catch(() => 2_000);
+        let healthMs: number;
+        let controlMs: number;
+        if (i % 2 === 0) {
+          healthMs = await ask(srv!.port);
+          controlMs = await ask(control!.port);
+        } else {
+          controlMs = await ask(control!.port);
+          healthMs = await ask(srv!.port);
+        }
+        samples.push({ at: Date.now() - t0, rss: rssMb(pid), healthMs, controlMs });
         await new Promise((r) => setTimeout(r, 50));
       }
     })();
@@ -161,13 +189,17 @@ describe('history amplification flood (8 tokens, ~64 KiB [{},{},...] payloads ne
     const throttled = Number(/^sluice_throttled_total (\d+)/m.exec(metrics)?.[1] ?? 0);
     const maxRss = Math.max(...samples.map((s) => s.rss));
     const maxHealth = Math.max(...samples.map((s) => s.healthMs));
-    const sorted = samples.map((s) => s.healthMs).sort((a, b) => a - b);
+    const maxControl = Math.max(...samples.map((s) => s.controlMs));
+    const healthP99 = p99(samples.map((s) => s.healthMs));
+    const controlP99 = p99(samples.map((s) => s.controlMs));
     const report = {
       baselineMb: Math.round(baseline),
       maxRssMb: Math.round(maxRss),
       afterFloodMb: Math.round(afterFlood),
       healthzMaxMs: Math.round(maxHealth),
-      healthzP99Ms: Math.round(sorted[Math.floor(sorted.length * 0.99)]),
+      healthzP99Ms: Math.round(healthP99),
+      controlMaxMs: Math.round(maxControl),
+      controlP99Ms: Math.round(controlP99),
       probes: samples.length,
       offered,
       sent,
@@ -202,12 +234,13 @@ describe('history amplification flood (8 tokens, ~64 KiB [{},{},...] payloads ne
     expect(total((p) => p.errors.rate_limited ?? 0)).toBe(0);
     expect(samples.length).toBeGreaterThan(FLOOD_MS / 200); // probed throughout (every ~50 ms + latency)
     expect(maxRss).toBeLessThan(RSS_BOUND_MB);
-    expect(sorted[Math.floor(sorted.length * 0.99)]).toBeLessThan(HEALTHZ_BOUND_MS);
-    expect(maxHealth).toBeLessThan(HEALTHZ_WORST_MS);
+    expect(healthP99).toBeLessThan(controlP99 + HEALTHZ_BOUND_MS);
+    expect(maxHealth).toBeLessThan(maxControl + HEALTHZ_WORST_MS);
 
     // Alive, and a peer that resumes from the very start gets what its budget kept and the gap.
     expect(srv.proc.exitCode).toBeNull();
-    expect(await healthz(srv.port, 1_000)).toBeLessThan(HEALTHZ_BOUND_MS);
+    const [after, afterControl] = [await healthz(srv.port, 1_000), await healthz(control.port, 1_000)];
+    expect(after).toBeLessThan(afterControl + HEALTHZ_BOUND_MS);
     const ws = new WebSocket(`ws://127.0.0.1:${srv.port}/socket/websocket?vsn=2.0.0&token=${await token('amp-0')}`);
     const joinReply = new Promise<Record<string, unknown>>((resolve, reject) => {
       ws.on('message', (raw: Buffer) => {
