@@ -8,9 +8,10 @@
  * resumes from the start is told what it missed (a `trimmed` gap).
  *
  * The load runs in its own process (amplification-flood.ts) so the probes measure the server.
- * /healthz is held to what the same machine gives an identical idle server at the same moments
- * (a control process probed alternately in the same loop): on a busy machine every probe's time
- * is mostly the scheduler's, not the flood's (docs/benchmarks.md, 2026-12-07 session 5).
+ * Each /healthz probe's time is held to its bound without the time its two ends (the server's
+ * event loop, this test's) spent runnable but waiting for a CPU (the kernel's schedstat): on a
+ * busy machine that wait, not the flood, made most of a slow probe (docs/benchmarks.md,
+ * 2026-12-07 session 5). The raw times are printed beside it.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -25,14 +26,14 @@ import { SECRET, token } from '../helpers/server';
 /** The stated bound (docs/security.md, Limits and failure behaviour): measured peak ~NNN MB; see below. */
 const RSS_BOUND_MB = 400;
 /**
- * What the flood may add to /healthz at p99, over the control server's p99 in the same run. On a
- * quiet machine the control's p99 is a few ms, so this is the old 100 ms bound. With the load at
- * 7-11 on 2 cores, probes of 100-560 ms came with the server's event loop late by as much while it
- * used 1-28 ms of CPU: the process was waiting for a core, not working through the flood, and the
- * idle control waits alike. Before the flood was bounded, /healthz stalled for seconds.
+ * /healthz at p99, less the probe's wait for a CPU. Before the flood was bounded, /healthz stalled
+ * for seconds behind the server's own work, which no CPU wait explains. On a quiet machine the wait
+ * is ~0 and this is the raw time (p99 21-48 ms). With the load at 7-12 on 2 cores, raw probes of
+ * 100-1,000 ms came with the server's event loop late by as much while it used 1-28 ms of CPU:
+ * the process was waiting for a core, not working through the flood.
  */
 const HEALTHZ_BOUND_MS = 100;
-/** The same for the single worst probe, over the control's worst. */
+/** The same for the single worst probe (15-89 ms raw on a quiet machine). */
 const HEALTHZ_WORST_MS = 300;
 const FLOOD_MS = 20_000;
 const PEERS = 8;
@@ -55,6 +56,31 @@ async function warmUp(port: number): Promise<void> {
   warm.send('["1","1","peer:warm-up","phx_join",{}]');
   await warmed;
   warm.terminate();
+}
+
+/**
+ * Milliseconds a thread has spent runnable but not running, queued for a CPU: the second field of
+ * /proc/<pid>/task/<tid>/schedstat (Linux Documentation/scheduler/sched-stats.rst: "2) time spent
+ * waiting on a runqueue (in nanoseconds)").
+ */
+function runQueueWaitMs(pid: number | 'thread-self', tid?: number): number {
+  const file = pid === 'thread-self' ? '/proc/thread-self/schedstat' : `/proc/${pid}/task/${tid ?? pid}/schedstat`;
+  return Number(fs.readFileSync(file, 'utf8').split(' ')[1]) / 1e6;
+}
+
+/**
+ * One probe, and how much of it the two ends' CPU waits explain: the server's main thread (its
+ * event loop; tid = pid) and the thread running this test. Waits that overlap are counted twice, so
+ * `servedMs` is a lower bound of what the server's own work cost the probe when the machine is
+ * busy, and the raw time when it is quiet; the server working through a flood for 1 s while the probe
+ * waits still shows as 1 s (it runs, it does not wait).
+ */
+async function probeHealthz(port: number, pid: number, timeoutMs: number): Promise<{ rawMs: number; waitMs: number; servedMs: number }> {
+  const w0 = runQueueWaitMs(pid) + runQueueWaitMs('thread-self');
+  // A probe that gets no answer counts as its timeout (and fails the bound below).
+  const rawMs = await healthz(port, timeoutMs).catch(() => Infinity);
+  const waitMs = runQueueWaitMs(pid) + runQueueWaitMs('thread-self') - w0;
+  return { rawMs, waitMs, servedMs: Math.max(0, rawMs - waitMs) };
 }
 
 function rssMb(pid: number): number {
@@ -121,51 +147,35 @@ function runFlood(port: number): Promise<FloodSummary> {
 
 describe('history amplification flood (8 tokens, ~64 KiB [{},{},...] payloads near the rate limit)', () => {
   let srv: ServerProcess | undefined;
-  let control: ServerProcess | undefined;
   afterEach(async () => {
-    for (const s of [srv, control]) {
-      if (s && s.proc.exitCode === null && s.proc.signalCode === null) {
-        s.proc.kill('SIGKILL');
-        await s.exited;
-      }
+    if (srv && srv.proc.exitCode === null && srv.proc.signalCode === null) {
+      srv.proc.kill('SIGKILL');
+      await srv.exited;
     }
   });
 
-  it('keeps RSS under the bound and /healthz within 100 ms of an idle server (p99; worst 300 ms); the server lives; a resume reports the trimmed gap', async () => {
+  it('keeps RSS under the bound and /healthz under 100 ms less CPU waits (p99; worst < 300 ms); the server lives; a resume reports the trimmed gap', async () => {
     // The flood's peers are all clients signalling one client, as fast as their own limits allow:
     // same-kind signals on and the per-recipient quota lifted, so what this measures is the history
     // and parsing cost, not the quota (test/backplane/quota.test.ts covers that).
-    const env = {
+    srv = await spawnServer({
       SLUICE_TOKEN_SECRET: SECRET,
       SLUICE_LOG_LEVEL: 'info',
       SLUICE_HISTORY_MAX_BYTES: String(HISTORY_BYTES),
       SLUICE_SIGNAL_SAME_KIND: 'on',
       SLUICE_RECIPIENT_SIGNALS_PER_SEC: '1000000',
       SLUICE_RECIPIENT_BYTES_PER_SEC: '1000000000000',
-    };
-    // The control: the same server, warmed the same way, that no flood reaches.
-    [srv, control] = await Promise.all([spawnServer(env), spawnServer(env)]);
+    });
     const pid = srv.proc.pid!;
-    await Promise.all([warmUp(srv.port), warmUp(control.port)]);
+    await warmUp(srv.port);
     const baseline = rssMb(pid);
-    const samples: Array<{ at: number; rss: number; healthMs: number; controlMs: number }> = [];
+    const samples: Array<{ at: number; rss: number; rawMs: number; waitMs: number; servedMs: number }> = [];
     let flooding = true;
     const t0 = Date.now();
     const probe = (async () => {
-      for (let i = 0; flooding; i++) {
-        // A probe that gets no answer counts as its timeout (and fails the bound below). Which
-        // server goes first alternates, so neither always probes right after the other.
-        const ask = (port: number) => healthz(port, 2_000).catch(() => 2_000);
-        let healthMs: number;
-        let controlMs: number;
-        if (i % 2 === 0) {
-          healthMs = await ask(srv!.port);
-          controlMs = await ask(control!.port);
-        } else {
-          controlMs = await ask(control!.port);
-          healthMs = await ask(srv!.port);
-        }
-        samples.push({ at: Date.now() - t0, rss: rssMb(pid), healthMs, controlMs });
+      while (flooding) {
+        const p = await probeHealthz(srv!.port, pid, 2_000);
+        samples.push({ at: Date.now() - t0, rss: rssMb(pid), ...p });
         await new Promise((r) => setTimeout(r, 50));
       }
     })();
@@ -188,18 +198,17 @@ describe('history amplification flood (8 tokens, ~64 KiB [{},{},...] payloads ne
     const metrics = await (await fetch(`http://127.0.0.1:${srv.adminPort}/metrics`)).text();
     const throttled = Number(/^sluice_throttled_total (\d+)/m.exec(metrics)?.[1] ?? 0);
     const maxRss = Math.max(...samples.map((s) => s.rss));
-    const maxHealth = Math.max(...samples.map((s) => s.healthMs));
-    const maxControl = Math.max(...samples.map((s) => s.controlMs));
-    const healthP99 = p99(samples.map((s) => s.healthMs));
-    const controlP99 = p99(samples.map((s) => s.controlMs));
+    const maxServed = Math.max(...samples.map((s) => s.servedMs));
+    const servedP99 = p99(samples.map((s) => s.servedMs));
     const report = {
       baselineMb: Math.round(baseline),
       maxRssMb: Math.round(maxRss),
       afterFloodMb: Math.round(afterFlood),
-      healthzMaxMs: Math.round(maxHealth),
-      healthzP99Ms: Math.round(healthP99),
-      controlMaxMs: Math.round(maxControl),
-      controlP99Ms: Math.round(controlP99),
+      healthzMaxMs: Math.round(Math.max(...samples.map((s) => s.rawMs))),
+      healthzP99Ms: Math.round(p99(samples.map((s) => s.rawMs))),
+      cpuWaitP99Ms: Math.round(p99(samples.map((s) => s.waitMs))),
+      servedMaxMs: Math.round(maxServed),
+      servedP99Ms: Math.round(servedP99),
       probes: samples.length,
       offered,
       sent,
@@ -234,13 +243,12 @@ describe('history amplification flood (8 tokens, ~64 KiB [{},{},...] payloads ne
     expect(total((p) => p.errors.rate_limited ?? 0)).toBe(0);
     expect(samples.length).toBeGreaterThan(FLOOD_MS / 200); // probed throughout (every ~50 ms + latency)
     expect(maxRss).toBeLessThan(RSS_BOUND_MB);
-    expect(healthP99).toBeLessThan(controlP99 + HEALTHZ_BOUND_MS);
-    expect(maxHealth).toBeLessThan(maxControl + HEALTHZ_WORST_MS);
+    expect(servedP99).toBeLessThan(HEALTHZ_BOUND_MS);
+    expect(maxServed).toBeLessThan(HEALTHZ_WORST_MS);
 
     // Alive, and a peer that resumes from the very start gets what its budget kept and the gap.
     expect(srv.proc.exitCode).toBeNull();
-    const [after, afterControl] = [await healthz(srv.port, 1_000), await healthz(control.port, 1_000)];
-    expect(after).toBeLessThan(afterControl + HEALTHZ_BOUND_MS);
+    expect((await probeHealthz(srv.port, pid, 1_000)).servedMs).toBeLessThan(HEALTHZ_BOUND_MS);
     const ws = new WebSocket(`ws://127.0.0.1:${srv.port}/socket/websocket?vsn=2.0.0&token=${await token('amp-0')}`);
     const joinReply = new Promise<Record<string, unknown>>((resolve, reject) => {
       ws.on('message', (raw: Buffer) => {
