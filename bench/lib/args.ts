@@ -16,6 +16,10 @@ export interface IntOpt extends Base<'int'> {
   default: number;
   min: number;
 }
+/** A whole number with no default: undefined when not given (a default that depends on another option). */
+export interface MaybeIntOpt extends Base<'maybe-int'> {
+  min: number;
+}
 export interface IntsOpt extends Base<'ints'> {
   default: readonly number[];
   min: number;
@@ -35,12 +39,14 @@ export interface ChoicesOpt<T extends string> extends Base<'choices'> {
   default: readonly T[];
 }
 export type FlagOpt = Base<'flag'>;
-export type Opt = IntOpt | IntsOpt | StringOpt | PathOpt | ChoiceOpt<string> | ChoicesOpt<string> | FlagOpt;
+export type Opt = IntOpt | MaybeIntOpt | IntsOpt | StringOpt | PathOpt | ChoiceOpt<string> | ChoicesOpt<string> | FlagOpt;
 
 /** Builders for a script's option table, e.g. `{ peers: opt.int(10_000, { min: 2 }) }`. */
 export const opt = {
   /** A whole number >= min (default 1). */
   int: (def: number, o: { min?: number } = {}): IntOpt => ({ kind: 'int', default: def, min: o.min ?? 1 }),
+  /** A whole number >= min (default 1), undefined when not given. */
+  maybeInt: (o: { min?: number } = {}): MaybeIntOpt => ({ kind: 'maybe-int', min: o.min ?? 1 }),
   /** Comma-separated whole numbers, each >= min (default 1): `--rates 2000,5000`. */
   ints: (def: readonly number[], o: { min?: number } = {}): IntsOpt => ({ kind: 'ints', default: def, min: o.min ?? 1 }),
   /** Any non-empty text. */
@@ -48,26 +54,32 @@ export const opt = {
   /** A file or directory, returned resolved against the working directory. */
   path: (): PathOpt => ({ kind: 'path' }),
   /** One of the choices. */
-  choice: <T extends string>(choices: readonly T[], def: T): ChoiceOpt<T> => ({ kind: 'choice', choices, default: def }),
+  choice: <T extends string>(choices: readonly T[], def: NoInfer<T>): ChoiceOpt<T> => ({ kind: 'choice', choices, default: def }),
   /** Comma-separated, each one of the choices: `--systems sluice,ws`. */
-  choices: <T extends string>(choices: readonly T[], def: readonly T[]): ChoicesOpt<T> => ({ kind: 'choices', choices, default: def }),
+  choices: <T extends string>(choices: readonly T[], def: readonly NoInfer<T>[]): ChoicesOpt<T> => ({
+    kind: 'choices',
+    choices,
+    default: def,
+  }),
   /** Present or not; takes no value. */
   flag: (): FlagOpt => ({ kind: 'flag' }),
 };
 
 type ValueOf<O> = O extends IntOpt
   ? number
-  : O extends IntsOpt
-    ? number[]
-    : O extends ChoiceOpt<infer T>
-      ? T
-      : O extends ChoicesOpt<infer T>
-        ? T[]
-        : O extends FlagOpt
-          ? boolean
-          : O extends { default: string }
-            ? string
-            : string | undefined;
+  : O extends MaybeIntOpt
+    ? number | undefined
+    : O extends IntsOpt
+      ? number[]
+      : O extends ChoiceOpt<infer T>
+        ? T
+        : O extends ChoicesOpt<infer T>
+          ? T[]
+          : O extends FlagOpt
+            ? boolean
+            : O extends { default: string }
+              ? string
+              : string | undefined;
 export type Values<S extends Record<string, Opt>> = { -readonly [K in keyof S]: ValueOf<S[K]> };
 
 /** What was wrong with the command line (the message names the flag and what it expects). */
@@ -76,6 +88,7 @@ export class BenchArgsError extends Error {}
 function expects(o: Opt): string {
   switch (o.kind) {
     case 'int':
+    case 'maybe-int':
       return `a whole number >= ${o.min}`;
     case 'ints':
       return `comma-separated whole numbers, each >= ${o.min}`;
@@ -101,7 +114,8 @@ function wholeNumber(raw: string, min: number): number | undefined {
 function convert(name: string, o: Opt, raw: string): unknown {
   const bad = () => new BenchArgsError(`--${name}: expected ${expects(o)}, got '${raw}'`);
   switch (o.kind) {
-    case 'int': {
+    case 'int':
+    case 'maybe-int': {
       const n = wholeNumber(raw, o.min);
       if (n === undefined) throw bad();
       return n;
@@ -187,6 +201,7 @@ export function parseBenchArgs<S extends Record<string, Opt>>(
   for (const [name, o] of Object.entries(spec)) {
     if (name in out) continue;
     if (o.kind === 'flag') out[name] = false;
+    else if (o.kind === 'maybe-int') out[name] = undefined;
     else if (o.kind === 'path') out[name] = o.default === undefined ? undefined : path.resolve(o.default);
     else out[name] = Array.isArray(o.default) ? [...(o.default as unknown[])] : o.default;
   }

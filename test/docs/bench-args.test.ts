@@ -9,6 +9,7 @@ import { BenchArgsError, opt, parseBenchArgs } from '../../bench/lib/args';
 
 const SPEC = {
   peers: opt.int(10_000, { min: 2 }),
+  rounds: opt.maybeInt(),
   rates: opt.ints([5_000, 10_000]),
   sdk: opt.flag(),
   baseline: opt.path(),
@@ -31,6 +32,7 @@ describe('bench options (bench/lib/args.ts)', () => {
   it('fills in defaults and converts what is given', () => {
     expect(parse()).toEqual({
       peers: 10_000,
+      rounds: undefined,
       rates: [5_000, 10_000],
       sdk: false,
       baseline: undefined,
@@ -42,11 +44,14 @@ describe('bench options (bench/lib/args.ts)', () => {
     const v = parse('--peers', '5000', '--rates=2000,3000', '--sdk', '--baseline', 'x/y', '--system', 'ws', '--systems', 'socketio');
     expect(v).toMatchObject({ peers: 5_000, rates: [2_000, 3_000], sdk: true, system: 'ws', systems: ['socketio'] });
     expect(v.baseline).toBe(path.resolve('x/y'));
+    const rounds: number | undefined = parse('--rounds', '3').rounds;
+    expect(rounds).toBe(3);
+    expect(refusal('--rounds', '0')).toBe("--rounds: expected a whole number >= 1, got '0'");
   });
 
   it('refuses an unknown flag, naming it and the nearest known one', () => {
     expect(refusal('--peer', '5000')).toBe(
-      '--peer: unknown option (did you mean --peers?); options: --peers, --rates, --sdk, --baseline, --label, --system, --systems',
+      '--peer: unknown option (did you mean --peers?); options: --peers, --rounds, --rates, --sdk, --baseline, --label, --system, --systems',
     );
     expect(refusal('--verbose')).toMatch(/^--verbose: unknown option; options: --peers/);
   });
