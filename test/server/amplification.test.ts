@@ -28,9 +28,10 @@ const RSS_BOUND_MB = 400;
 /**
  * /healthz at p99, less the probe's wait for a CPU. Before the flood was bounded, /healthz stalled
  * for seconds behind the server's own work, which no CPU wait explains. On a quiet machine the wait
- * is ~0 and this is the raw time (p99 21-48 ms). With the load at 7-12 on 2 cores, raw probes of
- * 100-1,000 ms came with the server's event loop late by as much while it used 1-28 ms of CPU:
- * the process was waiting for a core, not working through the flood.
+ * is ~0 and this is the raw time (p99 6-13 ms, 2026-12-02). With the load at 6-12 on 2 cores, raw
+ * probes of 100-1,000 ms came with the server's event loop late by as much while it used 1-28 ms
+ * of CPU: the process was waiting for a core, not working through the flood. Less that wait, p99
+ * was 19-53 ms beside two busy loops (docs/benchmarks.md, 2026-12-07 session 5).
  */
 const HEALTHZ_BOUND_MS = 100;
 /** The same for the single worst probe (15-89 ms raw on a quiet machine). */
