@@ -23,6 +23,7 @@
  * Run: npx tsx bench/drain.ts [--peers 10000] [--sdk] [--jitters 100,1000] [--cpu-prof DIR] [--baseline DIR] [--rounds 1]
  */
 import './lib/help'; // first: --help prints the comment above and exits
+import { benchArgs, opt } from './lib/args';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -36,21 +37,23 @@ import { machine, run, sleep } from './lib/report';
 import { type Variant, writeDrainResults } from './lib/drain-report';
 import { SECRET, startSystem } from './lib/systems';
 
-const args = process.argv.slice(2);
-const PEERS = (() => {
-  const i = args.indexOf('--peers');
-  return i >= 0 ? Number(args[i + 1]) : 10_000;
-})();
-const SDK = args.includes('--sdk');
-const BASELINE = args.includes('--baseline') ? path.resolve(args[args.indexOf('--baseline') + 1]) : undefined;
-const ROUNDS = args.includes('--rounds') ? Number(args[args.indexOf('--rounds') + 1]) : 1;
-const CPU_PROF_DIR = args.includes('--cpu-prof') ? path.resolve(args[args.indexOf('--cpu-prof') + 1]) : undefined;
+const opts = benchArgs({
+  peers: opt.int(10_000, { min: 2 }),
+  sdk: opt.flag(),
+  /** The contract's restart jitter (first: the goals are about it) and 1 s, its value before 2026-12-02. */
+  jitters: opt.ints([defaultTimeouts.client.restartJitterMs, 1_000], { min: 0 }),
+  'cpu-prof': opt.path(),
+  baseline: opt.path(),
+  rounds: opt.int(1),
+});
+const PEERS = opts.peers;
+const SDK = opts.sdk;
+const BASELINE = opts.baseline;
+const ROUNDS = opts.rounds;
+const CPU_PROF_DIR = opts['cpu-prof'];
+const JITTERS = opts.jitters;
 const WORKERS = 2;
 const INTERVAL_MS = 5_000;
-/** The contract's restart jitter (first: the goals are about it) and 1 s, its value before 2026-12-02. */
-const JITTERS = args.includes('--jitters')
-  ? args[args.indexOf('--jitters') + 1].split(',').map(Number)
-  : [defaultTimeouts.client.restartJitterMs, 1_000];
 
 async function status(adminPort: number): Promise<{ connections: number }> {
   const r = await fetch(`http://127.0.0.1:${adminPort}/status`);

@@ -11,6 +11,7 @@
  * Run: npx tsx bench/join-cost.ts [--peers 2000] [--rate 1000] [--rounds 3] [--baseline DIR] [--cpu-prof DIR]
  */
 import './lib/help'; // first: --help prints the comment above and exits
+import { benchArgs, opt } from './lib/args';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,13 +22,18 @@ import { ask, fleetWorker } from './lib/fleet-ipc';
 import { machine, median, run, table, writeResults } from './lib/report';
 import { RunningSystem, SECRET, startSystem } from './lib/systems';
 
-const args = process.argv.slice(2);
-const argOf = (k: string) => (args.includes(`--${k}`) ? args[args.indexOf(`--${k}`) + 1] : undefined);
-const PEERS = Number(argOf('peers') ?? 2_000);
-const RATE = Number(argOf('rate') ?? 1_000);
-const ROUNDS = Number(argOf('rounds') ?? 3);
-const BASELINE = argOf('baseline') ? path.resolve(argOf('baseline')!) : undefined;
-const CPU_PROF_DIR = argOf('cpu-prof') ? path.resolve(argOf('cpu-prof')!) : undefined;
+const opts = benchArgs({
+  peers: opt.int(2_000),
+  rate: opt.int(1_000),
+  rounds: opt.int(3),
+  baseline: opt.path(),
+  'cpu-prof': opt.path(),
+});
+const PEERS = opts.peers;
+const RATE = opts.rate;
+const ROUNDS = opts.rounds;
+const BASELINE = opts.baseline;
+const CPU_PROF_DIR = opts['cpu-prof'];
 /** Peers start in chunks every CHUNK_MS (the drain spreads its closes evenly; this is its arrival rate). */
 const CHUNK_MS = 100;
 
