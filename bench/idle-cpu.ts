@@ -233,7 +233,7 @@ async function one(v: Variant): Promise<Figure> {
     };
     process.stderr.write(
       `idle-cpu ${v.name}: ${CONNS} conns, server CPU ${(f.cpuShare * 100).toFixed(2)} % of a core (user ${(f.userShare * 100).toFixed(2)} %, system ${(f.systemShare * 100).toFixed(2)} %) over ${f.seconds.toFixed(0)} s (load ${f.loadavgStart} -> ${f.loadavg})` +
-        (counted
+        (counted && n > 0
           ? `; ${f.pingsPerSec!.toFixed(0)} pings/s, ${f.heartbeatsPerSec!.toFixed(0)} heartbeats/s, ${f.usPerRound?.toFixed(1)} us per round (user ${f.userUsPerRound?.toFixed(1)}, system ${f.systemUsPerRound?.toFixed(1)})`
           : '') +
         '\n',

@@ -8,6 +8,7 @@
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { livenessSchedule, resolveTimeouts, serverPingDueMs } from '../../app/contract/timeouts';
+import { ConnectionEndings } from '../../app/server/endings';
 import { closed, request, startServer, TestServer, until } from '../helpers/server';
 
 const overrides = {
@@ -60,6 +61,29 @@ describe('server pings after a silence only', () => {
     expect(ws.readyState).toBe(WebSocket.OPEN);
     expect(pings).toBe(0);
     ws.terminate();
+  });
+
+  it('keeps a peer that answers every ping, with one deadline firing per ping sent', async () => {
+    // The pong moves the deadline at once (endings.ts ponged): no firing in between that finds nothing due.
+    const deadlines = jest.spyOn(ConnectionEndings.prototype, 'onDeadline');
+    try {
+      const ws = await open(await ts.urlFor('ponger'), true);
+      const pingsAt: number[] = [];
+      ws.on('ping', () => pingsAt.push(performance.now()));
+      await request(ws, ['1', '1', 'peer:ponger', 'phx_join', {}]);
+      let closeCode: number | undefined;
+      ws.once('close', (code) => (closeCode = code));
+      await until(() => pingsAt.length >= 5 || closeCode !== undefined, 5 * timeouts.server.idleTimeoutMs, 'five pings');
+      expect(closeCode).toBeUndefined();
+      expect(pingsAt.length).toBeGreaterThanOrEqual(5);
+      const calls = deadlines.mock.contexts.filter((c) => c.peer.sub === 'ponger').length;
+      // One wheel firing per ping sent (the join deadline may add one); the lazy deadline fired twice per round
+      // (a pong held up past the second ping's time draws that ping too, and its firing counts a ping).
+      expect(calls).toBeLessThanOrEqual(pingsAt.length + 1);
+      ws.terminate();
+    } finally {
+      deadlines.mockRestore();
+    }
   });
 
   it('pings a silent peer at the due silences, twice before the idle limit, and ends it at the limit', async () => {
