@@ -17,13 +17,14 @@
  * rounds (sluice's counters; the pings the load generators received for the others) and CPU per round.
  * The window is at least one 30 s heartbeat round and three sluice ping intervals.
  *
- * Run: npx tsx bench/idle-cpu.ts [--conns 10000] [--seconds 32] [--variants sluice,sluice-sdk,sluice-phx,socketio,ws]
+ * Run: npx tsx bench/idle-cpu.ts [--conns 10000] [--seconds 32] [--variants sluice,ws-ping,socketio-15s,sluice-sdk,sluice-phx,socketio,ws]
  *      [--cpu-prof DIR] [--baseline DIR (another checkout's sluice, run before each sluice variant; its SDK
  *      variant heartbeats at that checkout's contract interval)] [--sdk-interval MS (this checkout's SDK
  *      variant heartbeats this often instead of the contract's: the same rounds as a baseline's, to
  *      compare the cost of one round)]
  */
 import './lib/help'; // first: --help prints the comment above and exits
+import { benchArgs, opt } from './lib/args';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -33,14 +34,18 @@ import { LoadGen, sourceAddresses } from './lib/loadgen-handle';
 import { goalsAndFigures, machine, run, sleep, writeResults } from './lib/report';
 import { startSystem, SystemName } from './lib/systems';
 
-const args = process.argv.slice(2);
-const argOf = (name: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : undefined;
-};
-const CONNS = Number(argOf('conns') ?? 10_000);
-const SECONDS = Number(argOf('seconds') ?? 32);
-const PROF = argOf('cpu-prof');
+const VARIANT_NAMES = ['sluice', 'ws-ping', 'socketio-15s', 'sluice-sdk', 'sluice-phx', 'socketio', 'ws'] as const;
+const opts = benchArgs({
+  conns: opt.int(10_000, { min: 2 }),
+  seconds: opt.int(32),
+  variants: opt.choices(VARIANT_NAMES, VARIANT_NAMES),
+  'cpu-prof': opt.path(),
+  baseline: opt.path(),
+  'sdk-interval': opt.maybeInt(),
+});
+const CONNS = opts.conns;
+const SECONDS = opts.seconds;
+const PROF = opts['cpu-prof'];
 const PHOENIX_JS_HEARTBEAT_MS = 30_000;
 const GENERATORS = 2;
 const LIVE = livenessSchedule(defaultTimeouts);
@@ -56,7 +61,7 @@ interface Variant {
   /** Longest a dead peer goes unnoticed by the server, ms (undefined: never). */
   detectionMs?: number;
 }
-const SDK_MS = Number(argOf('sdk-interval') ?? defaultTimeouts.client.heartbeatIntervalMs);
+const SDK_MS = opts['sdk-interval'] ?? defaultTimeouts.client.heartbeatIntervalMs;
 const sdkVariant = (everyMs: number): Variant => ({
   name: 'sluice-sdk',
   label: `sluice, SDK heartbeats every ${everyMs / 1000} s`,
@@ -99,7 +104,7 @@ const VARIANTS: Variant[] = [
  * --baseline DIR: the same three sluice variants run from another checkout too, alternating with
  * this one; its SDK variant heartbeats at the interval of that checkout's own contract.
  */
-const BASELINE = argOf('baseline');
+const BASELINE = opts.baseline;
 if (BASELINE) {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const base = require(path.resolve(BASELINE, 'app/contract/timeouts')) as { defaultTimeouts: Timeouts };
@@ -108,7 +113,7 @@ if (BASELINE) {
     VARIANTS.splice(VARIANTS.indexOf(v), 0, { ...like, name: `${v.name}@base`, label: `${like.label} (baseline)`, root: BASELINE });
   }
 }
-const chosen = (argOf('variants') ?? VARIANTS.map((v) => v.name).join(',')).split(',');
+const chosen: readonly string[] = opts.variants;
 
 interface Figure {
   variant: string;
