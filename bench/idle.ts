@@ -14,19 +14,17 @@
  * Run: npx tsx bench/idle.ts [--levels 1000,10000,19000] [--rounds 1] [--baseline DIR]
  */
 import './lib/help'; // first: --help prints the comment above and exits
+import { benchArgs, opt } from './lib/args';
 import fs from 'node:fs';
 import { LoadGen, measureRelay, pairNames, RelayFigures, sourceAddresses } from './lib/loadgen-handle';
 import { goalsAndFigures, kb, machine, median, ms, ratio, run, sleep, writeResults } from './lib/report';
 import { Mem, startSystem, SYSTEM_LABEL, SystemName } from './lib/systems';
 
-const args = process.argv.slice(2);
-const argOf = (name: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : undefined;
-};
-const LEVELS = (argOf('levels') ?? '1000,10000,19000').split(',').map(Number);
-const ROUNDS = Number(argOf('rounds') ?? 1);
-const BASELINE = argOf('baseline');
+const {
+  levels: LEVELS,
+  rounds: ROUNDS,
+  baseline: BASELINE,
+} = benchArgs({ levels: opt.ints([1_000, 10_000, 19_000]), rounds: opt.int(1), baseline: opt.path() });
 /** One server in the comparison: a system, and for the baseline the checkout it runs from. */
 interface Entrant {
   key: string;

@@ -13,7 +13,7 @@ const SCRIPTS = fs.readdirSync(path.join(ROOT, 'bench')).filter((f) => f.endsWit
  * Scripts whose owners this session convert them to bench/lib/args.ts themselves (the conversion for
  * each is in docs/benchmarks.md, 2026-12-07 session 5): until then they still read process.argv.
  */
-const NOT_YET_STRICT = new Set(['drain.ts', 'soak.ts', 'relay.ts', 'idle-cpu.ts', 'idle.ts', 'join-cost.ts']);
+const NOT_YET_STRICT = new Set(['soak.ts', 'relay.ts']);
 
 /** Runs a bench script as `npm run` would; a script that started its work would outlive the timeout. */
 function runBench(script: string, args: string[]) {
