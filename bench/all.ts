@@ -4,6 +4,7 @@
  * The 10-minute soak is separate (`npm run bench:soak`): it alone would take the whole budget.
  */
 import './lib/help'; // first: --help prints the comment above and exits
+import { benchArgs } from './lib/args';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 
@@ -23,7 +24,8 @@ const BENCHES: Array<{ script: string; args: string[]; budgetSec: number }> = [
   { script: 'defenses.ts', args: ['--peers', '200'], budgetSec: 100 },
 ];
 
-const only = process.argv.slice(2);
+// Bare arguments pick benchmarks by the start of their names (`npm run bench -- relay idle`).
+const only = benchArgs({}, { name: 'benchmark', allowed: BENCHES.map((b) => b.script) }).positionals;
 const failed: string[] = [];
 const t0 = Date.now();
 for (const b of BENCHES) {

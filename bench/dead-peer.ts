@@ -17,6 +17,7 @@
  * Run: npx tsx bench/dead-peer.ts [--clients 4]
  */
 import './lib/help'; // first: --help prints the comment above and exits
+import { benchArgs, opt } from './lib/args';
 import { Socket as PhoenixSocket } from 'phoenix';
 import { io as ioClient } from 'socket.io-client';
 import WebSocket from 'ws';
@@ -28,11 +29,7 @@ import { startBlackholeProxy } from '../app/local/network/blackhole-proxy';
 import { machine, median, run, sleep, table, writeResults } from './lib/report';
 import { SECRET, startSystem } from './lib/systems';
 
-const args = process.argv.slice(2);
-const CLIENTS = (() => {
-  const i = args.indexOf('--clients');
-  return i >= 0 ? Number(args[i + 1]) : 4;
-})();
+const { clients: CLIENTS } = benchArgs({ clients: opt.int(4) });
 const STAGGER_MS = 2_500;
 const GIVE_UP_MS = 75_000;
 

@@ -11,6 +11,7 @@
  * Run: npx tsx bench/defenses.ts [--peers 400]
  */
 import './lib/help'; // first: --help prints the comment above and exits
+import { benchArgs, opt } from './lib/args';
 import fs from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';
@@ -23,8 +24,7 @@ import { defaultLimits } from '../app/server/config';
 import { SluiceServer } from '../app/server/server';
 
 const SECRET = 'bench-secret-of-at-least-thirty-two-characters';
-const peersArg = process.argv.indexOf('--peers');
-const PEERS = peersArg > 0 ? Number(process.argv[peersArg + 1]) : 400;
+const { peers: PEERS } = benchArgs({ peers: opt.int(400, { min: 2 }) });
 /** Hard bound on any wait in a scenario: the contract's detection bound plus backoff, doubled. */
 const MOVE_BOUND_MS =
   2 * (defaultTimeouts.client.deadPeerDetectionMs + defaultTimeouts.drain.deadlineMs + defaultTimeouts.client.reconnectCapMs);

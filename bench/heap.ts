@@ -13,23 +13,26 @@
  * Run: npx tsx bench/heap.ts [--system sluice|socketio|ws] [--idle 2000] [--top 40] [--baseline DIR]
  */
 import './lib/help'; // first: --help prints the comment above and exits
+import { benchArgs, opt } from './lib/args';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Added, HeapSnapshot } from './lib/heap-snapshot';
 import { LoadGen } from './lib/loadgen-handle';
 import { run, table } from './lib/report';
-import { startSystem, SystemName } from './lib/systems';
+import { startSystem, SYSTEM_LABEL, SystemName } from './lib/systems';
 
-const args = process.argv.slice(2);
-const opt = (name: string, def: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : def;
-};
-const SYSTEM = opt('system', 'sluice') as SystemName;
-const IDLE = Number(opt('idle', '2000'));
-const TOP = Number(opt('top', '40'));
-const BASELINE = opt('baseline', '');
+const {
+  system: SYSTEM,
+  idle: IDLE,
+  top: TOP,
+  baseline: BASELINE,
+} = benchArgs({
+  system: opt.choice(Object.keys(SYSTEM_LABEL) as SystemName[], 'sluice'),
+  idle: opt.int(2_000),
+  top: opt.int(40),
+  baseline: opt.path(),
+});
 
 interface Measured {
   label: string;

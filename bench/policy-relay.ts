@@ -17,6 +17,7 @@
  * Run: npx tsx bench/policy-relay.ts [--rounds 5] [--rate 2000] [--no-redis]
  */
 import './lib/help'; // first: --help prints the comment above and exits
+import { benchArgs, opt } from './lib/args';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,15 +26,13 @@ import { LoadGen, measureRelay, pairNames, RelayFigures } from './lib/loadgen-ha
 import { machine, median, ms, run, table, writeResults } from './lib/report';
 import { startSystem } from './lib/systems';
 
-const args = process.argv.slice(2);
-const arg = (name: string, def: number) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : def;
-};
-const ROUNDS = arg('rounds', 5);
-// 2k/s: below saturation on 2 shared cores, so latency is the relay's and not a queue's (at 5k/s
-// beside other work p50 reached seconds, and only CPU per signal meant anything).
-const RATE = arg('rate', 2_000);
+// --rate 2k/s: below saturation on 2 shared cores, so latency is the relay's and not a queue's (at
+// 5k/s beside other work p50 reached seconds, and only CPU per signal meant anything).
+const {
+  rounds: ROUNDS,
+  rate: RATE,
+  'no-redis': NO_REDIS,
+} = benchArgs({ rounds: opt.int(5), rate: opt.int(2_000), 'no-redis': opt.flag() });
 const PAIRS = 100;
 const GENERATORS = 2;
 const WARMUP_MS = 1_000;
@@ -93,7 +92,7 @@ async function series(backplane: string, redisUrl: string | undefined): Promise<
 async function main(): Promise<void> {
   const m = machine();
   const all: Series[] = [await series('memory', undefined)];
-  if (!args.includes('--no-redis')) {
+  if (!NO_REDIS) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-policy-'));
     const redis = await startRedis(dir);
     try {

@@ -10,17 +10,14 @@
  * Run: npx tsx bench/policy.ts [--rounds 5]
  */
 import './lib/help'; // first: --help prints the comment above and exits
+import { benchArgs, opt } from './lib/args';
 import { checkFor, DEFAULT_SIGNAL_POLICY, senderChecks, targetPermitted } from '../app/auth/policy';
 import { MemoryBackplane } from '../app/backplane/memory';
 import type { Delivery, SignalEnvelope } from '../app/backplane/types';
 import { defaultTimeouts } from '../app/contract/timeouts';
 import { machine, median, table, writeResults } from './lib/report';
 
-const args = process.argv.slice(2);
-const ROUNDS = (() => {
-  const i = args.indexOf('--rounds');
-  return i >= 0 ? Number(args[i + 1]) : 5;
-})();
+const { rounds: ROUNDS } = benchArgs({ rounds: opt.int(5) });
 const CHECKS = 2_000_000;
 const SIGNALS = 100_000;
 const RECIPIENTS = 100;

@@ -7,6 +7,7 @@
  * (--root: profile another checkout's sluice, as bench/relay.ts --baseline runs it)
  */
 import './lib/help'; // first: --help prints the comment above and exits
+import { benchArgs, opt } from './lib/args';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,16 +16,19 @@ import { LoadGen, measureRelay, pairNames, sourceAddresses } from './lib/loadgen
 import { ms, run, table } from './lib/report';
 import { startSystem } from './lib/systems';
 
-const args = process.argv.slice(2);
-const arg = (name: string, def: number) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : def;
-};
-const RATE = arg('rate', 5_000);
-const IDLE = arg('idle', 10_000);
-const SECONDS = arg('seconds', 12);
-const ROOT = args.includes('--root') ? args[args.indexOf('--root') + 1] : undefined;
-const KINDS = (args.includes('--kinds') ? args[args.indexOf('--kinds') + 1] : 'relay,idle').split(',') as Array<'relay' | 'idle'>;
+const {
+  rate: RATE,
+  idle: IDLE,
+  seconds: SECONDS,
+  root: ROOT,
+  kinds: KINDS,
+} = benchArgs({
+  rate: opt.int(5_000),
+  idle: opt.int(10_000, { min: 2 }),
+  seconds: opt.int(12),
+  root: opt.path(),
+  kinds: opt.choices<'relay' | 'idle'>(['relay', 'idle'], ['relay', 'idle']),
+});
 
 async function profile(kind: 'relay' | 'idle'): Promise<string> {
   const dir = path.join(os.tmpdir(), 'sluice-profiles', kind);

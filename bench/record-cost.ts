@@ -14,17 +14,12 @@
  * Run: node --expose-gc --import tsx bench/record-cost.ts [--rate 5000] [--minutes 10]
  */
 import './lib/help'; // first: --help prints the comment above and exits
+import { benchArgs, opt } from './lib/args';
 import { constants, performance, PerformanceObserver } from 'node:perf_hooks';
 import { defaultTimeouts } from '../app/contract/timeouts';
 import { MemoryBackplane } from '../app/backplane/memory';
 
-const args = process.argv.slice(2);
-const arg = (n: string, d: number) => {
-  const i = args.indexOf(`--${n}`);
-  return i >= 0 ? Number(args[i + 1]) : d;
-};
-const RATE = arg('rate', 5_000);
-const MINUTES = arg('minutes', 10);
+const { rate: RATE, minutes: MINUTES } = benchArgs({ rate: opt.int(5_000), minutes: opt.int(10) });
 const PAIRS = 100;
 
 const gc = (globalThis as { gc?: () => void }).gc;

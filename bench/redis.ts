@@ -16,6 +16,7 @@
  * Run: npx tsx bench/redis.ts [--rounds 2] [--rates 2000,5000,10000,15000,20000] [--pairs 100]
  */
 import './lib/help'; // first: --help prints the comment above and exits
+import { benchArgs, opt } from './lib/args';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,20 +29,20 @@ import { BenchSystem, Step, SYSTEMS, renderRedisReport } from './lib/redis-repor
 import { attachNodes, delta, detach, RedisNode, sample } from './lib/redis-stats';
 import { RunningSystem, startSystem } from './lib/systems';
 
-const args = process.argv.slice(2);
-const arg = (name: string): string | undefined => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : undefined;
-};
-const ROUNDS = Number(arg('rounds') ?? 2);
+const opts = benchArgs({
+  rounds: opt.int(2),
+  pairs: opt.int(100),
+  rates: opt.ints([2_000, 5_000, 10_000, 15_000, 20_000]),
+});
+const ROUNDS = opts.rounds;
 /**
  * Pairs (each split across the servers). sluice runs a connection's signals one at a time, each
  * waiting for its `ok` (app/server/frame-queue.ts), so at R msg/s each of the 2 x PAIRS senders must
  * get its `ok` within 2 x PAIRS / R (40 ms at 5k/s with 100 pairs) or its queue grows without end:
  * `--pairs` shows how much of a ceiling is that per-connection bound rather than CPU.
  */
-const PAIRS = Number(arg('pairs') ?? 100);
-const STEP_RATES = (arg('rates') ?? '2000,5000,10000,15000,20000').split(',').map(Number);
+const PAIRS = opts.pairs;
+const STEP_RATES = opts.rates;
 /** The rows of the side-by-side table: the first two steps. The one-server reference runs only these. */
 const TABLE_RATES = STEP_RATES.slice(0, 2);
 const CEILING_P99_MS = 500;

@@ -15,16 +15,12 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pino from 'pino';
 import { MemoryBackplane } from '../../backplane/memory';
 import type { Timeouts } from '../../contract/timeouts';
 import { SOCKET_PATH } from '../../protocol/endpoints';
-import { FleetController, FleetSummary, runFleet } from '../../peer/fleet';
+import type { FleetController, FleetSummary } from '../../peer/fleet';
 import type { PeerSpec } from '../../peer/peer';
-import { DEV_TOKEN_SECRET, signToken } from '../../auth/token';
-
-/** The account of the region's fleet (app/auth/policy.ts): its clients and gateways signal within it. */
-export const REGION_ACCOUNT = 'local-region';
+import { DEV_TOKEN_SECRET } from '../../auth/token';
 import type { LoadBalancer, LocalBalancerKind } from '../lb/load-balancer';
 import { resolveLbKind, startLoadBalancer } from '../lb/start';
 import { Monitor } from './monitor';
@@ -32,26 +28,14 @@ import { NetworkHost, startNetworkHost } from '../network/network-host';
 import { LocalRedis, freePort, redisAvailable, startRedis } from './redis';
 import { clusterMissing, LOCAL_CLUSTER, RedisCluster } from './redis-cluster';
 import { DrainAnswer, killChildrenNow, LocalServer, startLocalServer } from './servers';
+import { startRampedFleet, withTimeout } from './fleet-join';
+
+export { withTimeout };
 
 export type BackplaneKind = 'memory' | 'redis' | 'redis-cluster';
 
 /** The release the region's first servers run. */
 export const INITIAL_RELEASE = 'initial';
-
-/**
- * The fleet's first connections arrive at this rate, not all in one millisecond. 120 peers
- * connecting at once on a loaded 2-core machine collapsed: upgrades took over the 1 s connect
- * timeout of `--quick`, every attempt was abandoned and retried, the health checks behind the same
- * event loop timed out, HAProxy marked every server down and answered 503 for 20 s. 40 per second
- * is twice the reconnect rate a `--quick` drain asks of one server (40 peers over its 2 s window).
- */
-export const JOIN_RAMP_PER_SEC = 40;
-/**
- * ... and at most this many first connections are in flight (started, not joined yet) at once, so
- * the ramp slows down by itself when upgrades are slow: on a loaded machine 40 a second still
- * collapsed (the first answers took over a second; every server down at HAProxy, 503s for 30 s).
- */
-export const JOIN_IN_FLIGHT = 10;
 
 export interface RegionOptions {
   servers: number;
@@ -165,64 +149,21 @@ export class Region extends EventEmitter {
    */
   async startFleet(urlsFor?: (peer: PeerSpec, index: number) => string[]): Promise<FleetController> {
     if (this.opts.peers < 1) throw new Error('no peers configured');
-    // The client fetches its token before each attempt: the first fetch of peer i waits for its
-    // slot of the ramp, so first connects are spread; reconnects are never delayed.
-    const t0 = Date.now();
-    let slot = 0;
-    const firstAt = new Map<string, number>();
-    const secret = this.secret;
-    let inFlight = 0;
-    const waiting: Array<() => void> = [];
-    const admitted = new Set<string>();
-    const admit = async (id: string) => {
-      if (admitted.has(id)) return;
-      admitted.add(id);
-      while (inFlight >= JOIN_IN_FLIGHT) await new Promise<void>((r) => waiting.push(r));
-      inFlight++;
-    };
-    const joined = () => {
-      inFlight--;
-      waiting.shift()?.();
-    };
-    this.fleet = runFleet({
-      urls: [this.lbUrl],
-      urlsFor,
-      count: this.opts.peers,
-      token: async (spec) => {
-        if (!firstAt.has(spec.id)) firstAt.set(spec.id, t0 + (slot++ * 1000) / JOIN_RAMP_PER_SEC);
-        const wait = firstAt.get(spec.id)! - Date.now();
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-        await admit(spec.id);
-        return signToken(secret, { sub: spec.id, kind: spec.kind, account: REGION_ACCOUNT });
+    const { fleet, joined } = startRampedFleet(
+      {
+        peers: this.opts.peers,
+        secret: this.secret,
+        lbUrl: this.lbUrl,
+        urlsFor,
+        timeouts: this.opts.timeouts,
+        clientTimeouts: this.opts.clientTimeouts,
+        intervalMs: this.opts.intervalMs,
+        seed: this.opts.seed,
       },
-      timeouts: this.opts.clientTimeouts ?? this.opts.timeouts,
-      intervalMs: this.opts.intervalMs ?? 250,
-      seed: this.opts.seed ?? 1,
-      logger: pino({ level: 'silent' }),
-    });
-    const bound = this.opts.timeouts.client.connectTimeoutMs * 4 + (this.opts.peers * 1000) / JOIN_RAMP_PER_SEC + this.opts.peers * 20;
-    const failed: Record<string, number> = {};
-    // No peer can have joined yet (a join needs I/O): every admitted peer releases its slot here.
-    for (const p of this.fleet.peers) p.client.once('connected', joined);
-    for (const p of this.fleet.peers) {
-      p.client.on('disconnected', (d) => {
-        const k = `${d.reason}${d.status ? ` ${d.status}` : ''}`;
-        if (!d.wasJoined) failed[k] = (failed[k] ?? 0) + 1;
-      });
-    }
-    const fleet = this.fleet;
-    await withTimeout(fleet.ready(), Math.max(30_000, bound), 'every peer joined').catch(async (err: Error) => {
-      // Say why: how far the fleet got, what its attempts ran into, what the LB thinks of the servers.
-      const joined = fleet.peers.filter((p) => p.joined).length;
-      const lb = await Promise.resolve()
-        .then(() => this.lb.info())
-        .then(
-          (bs) => bs.map((b) => `${b.id} ${b.state} ${b.connections}`).join(', '),
-          (e: Error) => e.message,
-        );
-      throw new Error(`${err.message}: ${joined} of ${fleet.peers.length} joined; failed attempts ${JSON.stringify(failed)}; LB: ${lb}`);
-    });
-    return fleet;
+      this.lb,
+    );
+    this.fleet = fleet;
+    return joined;
   }
 
   /** A new server with a fresh id, added to the LB; resolves once the LB has it up. */
@@ -389,14 +330,4 @@ export async function startOrCleanUp<T extends { start(): Promise<void>; killNow
     throw err;
   }
   return r;
-}
-
-export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-    }),
-  ]);
 }
