@@ -21,34 +21,39 @@
  *      [--semi-space 32,64] [--v8-heap]
  */
 import './lib/help'; // first: --help prints the comment above and exits
+import { benchArgs, opt } from './lib/args';
 import fs from 'node:fs';
 import { LoadGen, measureRelay, pairNames, RelayFigures } from './lib/loadgen-handle';
 import { goalsAndFigures, machine, median, ms, ratio, run, table, writeResults } from './lib/report';
 import { RunningSystem, startSystem, SYSTEM_LABEL, SystemName } from './lib/systems';
 import { heapFlags, heapPlan } from '../app/contract/memory';
 
-const args = process.argv.slice(2);
-const argOf = (name: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : undefined;
-};
-const QUICK = args.includes('--quick');
-const ROUNDS = Number(argOf('rounds') ?? (QUICK ? 1 : 3));
+const ARGS = benchArgs({
+  rounds: opt.maybeInt(),
+  quick: opt.flag(),
+  systems: opt.choices(['sluice', 'socketio', 'ws', 'ws-ack'] as const, ['sluice', 'socketio', 'ws', 'ws-ack']),
+  rates: opt.ints([5_000, 10_000, 20_000]),
+  baseline: opt.string(),
+  'no-ceiling': opt.flag(),
+  'semi-space': opt.ints([]),
+  'v8-heap': opt.flag(),
+});
+const QUICK = ARGS.quick;
+const ROUNDS = ARGS.rounds ?? (QUICK ? 1 : 3);
 const PAIRS = 100;
 /** Load-generator processes (pairs split between them; each pair lives in one). */
 const GENERATORS = 2;
 /** Issue 27's rates: CPU per signal at each, p99 at 10k, RSS at 20k. */
-const RATES = (argOf('rates') ?? '5000,10000,20000').split(',').map(Number);
+const RATES = ARGS.rates;
 /** Ceiling steps beyond the rounds' rates (the rounds' own rates count as steps too). */
 const CEILING_STEPS = [30_000, 40_000];
 const CEILING_P99_MS = 500;
 const WARMUP_MS = 1_000;
 const DURATION_MS = QUICK ? 2_000 : 3_000;
-const BASELINE = argOf('baseline');
-const CEILING = !args.includes('--no-ceiling');
+const BASELINE = ARGS.baseline;
+const CEILING = !ARGS['no-ceiling'];
 /** V8 semi-space sizes (MiB) to run this checkout's sluice with besides the production one. */
-const SEMI_SPACES = (argOf('semi-space')?.split(',') ?? []).map(Number);
-if (SEMI_SPACES.some((x) => !Number.isInteger(x) || x < 1 || x > 1024)) throw new Error('--semi-space: MiB, e.g. 32,64');
+const SEMI_SPACES = ARGS['semi-space'];
 
 /** One server under test: a system, or sluice from another checkout (`--baseline`). */
 interface Variant {
@@ -59,9 +64,7 @@ interface Variant {
   /** sluice's V8 heap flags when not the production ones. */
   heapFlags?: string[];
 }
-const VARIANTS: Variant[] = (argOf('systems') ?? 'sluice,socketio,ws,ws-ack')
-  .split(',')
-  .map((s) => ({ key: s, system: s as SystemName, label: SYSTEM_LABEL[s as SystemName] }));
+const VARIANTS: Variant[] = ARGS.systems.map((s) => ({ key: s, system: s as SystemName, label: SYSTEM_LABEL[s as SystemName] }));
 // --baseline DIR[,DIR2...]: each one more sluice, interleaved with this checkout's.
 for (const [i, dir] of (BASELINE?.split(',') ?? []).entries()) {
   const key = i === 0 ? 'baseline' : `baseline${i + 1}`;
@@ -71,8 +74,7 @@ for (const semi of SEMI_SPACES) {
   const flags = heapFlags(heapPlan(undefined, semi));
   VARIANTS.splice(1, 0, { key: `semi${semi}`, system: 'sluice', label: `sluice (${flags.join(' ')})`, heapFlags: flags });
 }
-if (args.includes('--v8-heap'))
-  VARIANTS.splice(1, 0, { key: 'semiv8', system: 'sluice', label: "sluice (V8's own heap sizing)", heapFlags: [] });
+if (ARGS['v8-heap']) VARIANTS.splice(1, 0, { key: 'semiv8', system: 'sluice', label: "sluice (V8's own heap sizing)", heapFlags: [] });
 const has = (key: string) => VARIANTS.some((v) => v.key === key);
 
 interface Figures extends RelayFigures {

@@ -28,26 +28,30 @@
  * (a short smoke of the script: --minutes 0.5 --systems sluice)
  */
 import './lib/help'; // first: --help prints the comment above and exits
+import { benchArgs, opt } from './lib/args';
 import { LoadGen, measureRelay, pairNames, RelayFigures } from './lib/loadgen-handle';
 import { machine, median, ms, run, sleep, table, writeResults } from './lib/report';
 import { LoopStats, startSystem, SYSTEM_LABEL, SystemName } from './lib/systems';
 
-const args = process.argv.slice(2);
-const argOf = (name: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : undefined;
-};
-const MINUTES = Number(argOf('minutes') ?? 10);
-const SYSTEMS = (argOf('systems') ?? 'sluice,socketio,ws').split(',') as SystemName[];
+const ARGS = benchArgs({
+  minutes: opt.string('10'),
+  systems: opt.choices(['sluice', 'socketio', 'ws'] as const, ['sluice', 'socketio', 'ws']),
+  'gc-every': opt.ints([60], { min: 0 }),
+  heap: opt.choices(['derived', 'v8'] as const, ['derived']),
+  'cpu-prof': opt.path(),
+  root: opt.path(),
+});
+/** Minutes per soak; a fraction for a smoke run (0.5). */
+const MINUTES = Number(ARGS.minutes);
+if (!(MINUTES > 0)) throw new Error(`--minutes: a positive number of minutes, e.g. 10 or 0.5, got '${ARGS.minutes}'`);
+const SYSTEMS: SystemName[] = ARGS.systems;
 /** Seconds between samples after full GCs (0: none), one soak per value. */
-const GC_EVERY = (argOf('gc-every') ?? '60').split(',').map(Number);
-if (GC_EVERY.some((x) => !Number.isFinite(x) || x < 0)) throw new Error('--gc-every: seconds >= 0, e.g. 60 or 5,60');
-const CPU_PROF = argOf('cpu-prof');
+const GC_EVERY = ARGS['gc-every'];
+const CPU_PROF = ARGS['cpu-prof'];
 /** sluice's heap flags per soak: `derived` (the production ones) or `v8` (none: V8 sizes the heap from the machine). */
-const HEAPS = (argOf('heap') ?? 'derived').split(',') as HeapMode[];
-if (HEAPS.some((h) => h !== 'derived' && h !== 'v8')) throw new Error('--heap: derived, v8 or derived,v8');
+const HEAPS: HeapMode[] = ARGS.heap;
 /** Another checkout's sluice (an A/B of two commits, see bench/lib/systems.ts `root`). */
-const ROOT_DIR = argOf('root');
+const ROOT_DIR = ARGS.root;
 const RATE = 5_000;
 const SAMPLE_MS = 5_000;
 const WINDOW_MS = 10_000;
