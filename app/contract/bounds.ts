@@ -151,7 +151,7 @@ export interface LivenessSchedule {
  */
 export function livenessSchedule(t: Timeouts): LivenessSchedule {
   const { heartbeatIntervalMs, heartbeatTimeoutMs } = t.client;
-  const firstPingMs = heartbeatIntervalMs + heartbeatIntervalMs / LATE_HEARTBEAT_FRACTION;
+  const firstPingMs = firstPingSilenceMs(t);
   const secondPingMs = firstPingMs + t.server.pingIntervalMs;
   return {
     heartbeatIntervalMs,
@@ -172,7 +172,14 @@ export function livenessSchedule(t: Timeouts): LivenessSchedule {
  * (livenessSchedule: the first at 1.1 client heartbeat intervals, then every server.pingIntervalMs).
  */
 export function serverPingDueMs(t: Timeouts, sent: number): number {
-  return livenessSchedule(t).firstPingMs + sent * t.server.pingIntervalMs;
+  // Not through livenessSchedule(): the server calls this on every deadline of every connection,
+  // and an object built per call was garbage at ~2,400 calls a second for 10k idle connections.
+  return firstPingSilenceMs(t) + sent * t.server.pingIntervalMs;
+}
+
+/** The silence before the first ping: 1.1 client heartbeat intervals (livenessSchedule's firstPingMs). */
+function firstPingSilenceMs(t: Timeouts): number {
+  return t.client.heartbeatIntervalMs + t.client.heartbeatIntervalMs / LATE_HEARTBEAT_FRACTION;
 }
 
 /**

@@ -73,7 +73,7 @@ export class PeerConnection extends FrameQueue implements ChannelHost, SignalSen
         conn.onMessage(a as Buffer, b as boolean);
         return true;
       case 'pong':
-        conn.touch();
+        conn.ponged();
         return true;
       case 'ping':
         conn.pong(a as Buffer);

@@ -88,6 +88,7 @@ export abstract class FrameQueue extends ConnectionEndings {
     const beat = heartbeatReplyFrame(data);
     if (beat) {
       if (this.sendFrame(beat)) this.ctx.metrics.heartbeatsAnswered.inc();
+      this.scheduleDeadline(); // touched above: the next ping is due 1.1 intervals from now (endings.ts)
       return;
     }
     this.yieldAfter(data.length);

@@ -55,6 +55,11 @@ export class LoadGen {
     return this.request<RelayResult>({ cmd: 'relay', ...c }, c.warmupMs + c.durationMs + 120_000);
   }
 
+  /** Joined connections, and liveness pings received from the server since the generator started. */
+  count(): Promise<{ joined: number; pings: number }> {
+    return this.request({ cmd: 'count' });
+  }
+
   closeAll(): Promise<unknown> {
     return this.request({ cmd: 'close' });
   }

@@ -66,6 +66,9 @@ let onDeliver: (dataT: number) => void = () => undefined;
 let onAck: (due: number) => void = () => undefined;
 let onNack: () => void = () => undefined;
 let refSeq = 1;
+/** Liveness pings received from the server (WebSocket pings; Engine.IO "2" for Socket.IO): bench/idle-cpu.ts's rounds. */
+let pingsReceived = 0;
+const countPing = () => void pingsReceived++;
 /** ref -> due time of the signal, for ack latency. */
 const ackDue = new Map<number, number>();
 
@@ -157,6 +160,7 @@ function connect(system: SystemName, port: number, id: string, token: string, lo
       clearTimeout(timer);
       reject(err);
     });
+    if (system !== 'socketio') ws.on('ping', countPing); // ws answers it itself (autoPong)
     ws.on('close', () => {
       conn.joined = false;
       conns.delete(id);
@@ -188,6 +192,7 @@ function connect(system: SystemName, port: number, id: string, token: string, lo
       ws.on('message', (raw) => {
         const s = raw.toString();
         if (s === '2') {
+          pingsReceived++;
           ws.send('3');
           return;
         }
@@ -342,7 +347,7 @@ process.on('message', (m: Cmd & { reqId: number }) => {
   const fail = (e: Error) => process.send!({ reqId: m.reqId, error: e.message });
   if (m.cmd === 'open') open(m).then(reply, fail);
   else if (m.cmd === 'relay') relay(m).then(reply, fail);
-  else if (m.cmd === 'count') reply({ joined: [...conns.values()].filter((c) => c.joined).length });
+  else if (m.cmd === 'count') reply({ joined: [...conns.values()].filter((c) => c.joined).length, pings: pingsReceived });
   else if (m.cmd === 'close') {
     for (const c of conns.values()) c.ws.terminate();
     conns.clear();

@@ -5,6 +5,8 @@
  * `{from, id, data}`, acknowledged with `{status}` when the sender asked for an ack. With
  * BENCH_REDIS_URL the `@socket.io/redis-streams-adapter` (on ioredis) carries rooms across servers.
  * WebSocket transport only (no long-polling upgrade dance), no per-message deflate: like sluice.
+ * BENCH_PING_INTERVAL_MS / BENCH_PING_TIMEOUT_MS set Engine.IO's pingInterval / pingTimeout (defaults
+ * 25 s / 20 s; bench/idle-cpu.ts runs it at sluice's 15 s bound too).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -16,11 +18,15 @@ import { verifyToken } from '../../app/auth/token';
 const SECRET = process.env.BENCH_SECRET ?? '';
 const httpServer = http.createServer();
 const redisUrl = process.env.BENCH_REDIS_URL;
+const pingInterval = Number(process.env.BENCH_PING_INTERVAL_MS ?? 25_000);
+const pingTimeout = Number(process.env.BENCH_PING_TIMEOUT_MS ?? 20_000);
 const io = new Server(httpServer, {
   transports: ['websocket'],
   perMessageDeflate: false,
   maxHttpBufferSize: 64 * 1024,
   serveClient: false,
+  pingInterval,
+  pingTimeout,
   ...(redisUrl ? { adapter: createAdapter(new Redis(redisUrl)) } : {}),
 });
 

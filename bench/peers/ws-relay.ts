@@ -5,6 +5,7 @@
  * `{to, id, data}` as `{from, id, data}`. No history, no dedupe, no limits beyond ws's maxPayload.
  *
  *   BENCH_ACK=1   with-ack variant: the sender gets `{"t":"ack","id":...,"status":"delivered"|"unknown_peer"}`
+ *   BENCH_PING=1  ping on sluice's liveness schedule (ws-pinger.ts; bench/idle-cpu.ts): idle limit 15 s
  *   BENCH_PORT    port (0: ephemeral); the bound port is sent to the parent over IPC: {ready: port}
  */
 import http from 'node:http';
@@ -12,9 +13,11 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { verifyToken } from '../../app/auth/token';
+import { watch } from './ws-pinger';
 
 const SECRET = process.env.BENCH_SECRET ?? '';
 const ACK = process.env.BENCH_ACK === '1';
+const PING = process.env.BENCH_PING === '1';
 const peers = new Map<string, WebSocket>();
 
 const server = http.createServer((_req, res) => {
@@ -42,6 +45,7 @@ function joined(ws: WebSocket, id: string): void {
     if (peers.get(id) === ws) peers.delete(id);
   });
   ws.on('error', () => undefined);
+  if (PING) watch(ws);
   ws.send('{"t":"joined"}');
 }
 
