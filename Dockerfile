@@ -24,8 +24,13 @@ RUN npm run build
 #    the token secret, admin token and Redis URL arrive as environment at `docker run` (Secret Manager,
 #    read by the VM's prestart; a Kubernetes Secret on GKE).
 FROM ${BASE}
+# NODE_OPTIONS: the V8 heap limit derived from the default memory budget (app/contract/memory.ts
+# heapNodeOptions(), 256 MiB -> 480 MiB of old space; test/contract/memory.test.ts keeps this line equal
+# to it). The GCE unit's env file and the GKE pod's env set it again for their budget; the server
+# refuses to start in production with a heap limit that does not match its budget (app/server/heap.ts).
 ENV NODE_ENV=production \
-    SLUICE_ENV=production
+    SLUICE_ENV=production \
+    NODE_OPTIONS=--max-old-space-size=480
 WORKDIR /app
 COPY --from=build --chown=root:root /src/dist ./dist
 COPY --from=build --chown=root:root /src/package.json ./package.json

@@ -8,7 +8,8 @@
  * Also the pauses those records cost: how long the two full GCs of each reading take (what the
  * soak's sampler used to force every 5 s, bench/soak.ts) and the GC pauses V8 chose on its own
  * while the minute's signals were published (PerformanceObserver 'gc': mark-compact, scavenges).
- * Wall-clock, on a shared machine: quote `uptime` with them.
+ * Wall-clock, on a shared machine: quote `uptime` with them. And the process CPU time per publish
+ * over each minute (user + system, GC threads included): less sensitive to other work than wall time.
  *
  * Run: node --expose-gc --import tsx bench/record-cost.ts [--rate 5000] [--minutes 10]
  */
@@ -78,6 +79,7 @@ async function main(): Promise<void> {
   const step = 1000 / RATE;
   const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
   for (let minute = 1; minute <= MINUTES; minute++) {
+    const cpu0 = process.cpuUsage();
     for (let i = 0; i < RATE * 60; i++, k++) {
       now += step;
       const from = peers[k % peers.length];
@@ -90,6 +92,8 @@ async function main(): Promise<void> {
       if (i % 500 === 0) await new Promise((r) => setImmediate(r));
     }
     bp.sweep();
+    const cpu = process.cpuUsage(cpu0);
+    const usPerSignal = (cpu.user + cpu.system) / (RATE * 60);
     // The observer's entries arrive asynchronously: let them in before reading the minute's.
     await settle();
     const own = pauses.take();
@@ -100,7 +104,7 @@ async function main(): Promise<void> {
     const s = bp.stats();
     const m = bp.memory.snapshot();
     process.stdout.write(
-      `minute ${minute}: heap +${mb(h)}, budget charged ${mb(m.total)} (history ${mb(m.used.history)} for ${s.historyEntries} entries, dedupe ${mb(m.used.dedupe)} for ${s.dedupeRecords} records), heap/charged ${(h / m.total).toFixed(2)}, evicted ${JSON.stringify(m.evicted)}; two full GCs ${full.ms.toFixed(0)} ms (CPU ${full.cpuMs.toFixed(0)} ms); V8's own: ${own}\n`,
+      `minute ${minute}: heap +${mb(h)}, budget charged ${mb(m.total)} (history ${mb(m.used.history)} for ${s.historyEntries} entries, dedupe ${mb(m.used.dedupe)} for ${s.dedupeRecords} records), heap/charged ${(h / m.total).toFixed(2)}, evicted ${JSON.stringify(m.evicted)}; two full GCs ${full.ms.toFixed(0)} ms (CPU ${full.cpuMs.toFixed(0)} ms); V8's own: ${own}; CPU ${usPerSignal.toFixed(2)} us per publish\n`,
     );
   }
   await bp.close();

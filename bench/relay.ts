@@ -10,36 +10,50 @@
  *
  * `--baseline DIR[,DIR2]` runs another checkout's sluice (`git archive <commit> app package.json tsconfig.json`
  * unpacked in DIR beside a node_modules link) as one more system in the same interleaved rounds:
- * before/after of a change under the same load, with the ratio per figure.
+ * before/after of a change under the same load, with the ratio per figure. sluice runs with the
+ * production heap flags (app/contract/memory.ts); `--semi-space 32,64` adds this checkout's sluice
+ * with V8's semi-space at each size (MiB, --max-semi-space-size; the old space as derived) to the
+ * same rounds, and `--v8-heap` this checkout's sluice without heap flags (V8 sizes its heap from the
+ * machine, as before 2026-12-07).
  *
  * Run: npx tsx bench/relay.ts [--rounds 3] [--quick] [--systems sluice,socketio,ws,ws-ack]
  *      [--rates 5000,10000,20000] [--baseline DIR] [--no-ceiling]
+ *      [--semi-space 32,64] [--v8-heap]
  */
 import './lib/help'; // first: --help prints the comment above and exits
+import { benchArgs, opt } from './lib/args';
 import fs from 'node:fs';
 import { LoadGen, measureRelay, pairNames, RelayFigures } from './lib/loadgen-handle';
 import { goalsAndFigures, machine, median, ms, ratio, run, table, writeResults } from './lib/report';
 import { RunningSystem, startSystem, SYSTEM_LABEL, SystemName } from './lib/systems';
+import { heapFlags, heapPlan } from '../app/contract/memory';
 
-const args = process.argv.slice(2);
-const argOf = (name: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : undefined;
-};
-const QUICK = args.includes('--quick');
-const ROUNDS = Number(argOf('rounds') ?? (QUICK ? 1 : 3));
+const ARGS = benchArgs({
+  rounds: opt.maybeInt(),
+  quick: opt.flag(),
+  systems: opt.choices(['sluice', 'socketio', 'ws', 'ws-ack'] as const, ['sluice', 'socketio', 'ws', 'ws-ack']),
+  rates: opt.ints([5_000, 10_000, 20_000]),
+  baseline: opt.string(),
+  'no-ceiling': opt.flag(),
+  'semi-space': opt.ints([]),
+  'v8-heap': opt.flag(),
+});
+const QUICK = ARGS.quick;
+const ROUNDS = ARGS.rounds ?? (QUICK ? 1 : 3);
 const PAIRS = 100;
 /** Load-generator processes (pairs split between them; each pair lives in one). */
 const GENERATORS = 2;
 /** Issue 27's rates: CPU per signal at each, p99 at 10k, RSS at 20k. */
-const RATES = (argOf('rates') ?? '5000,10000,20000').split(',').map(Number);
+const RATES = ARGS.rates;
 /** Ceiling steps beyond the rounds' rates (the rounds' own rates count as steps too). */
 const CEILING_STEPS = [30_000, 40_000];
 const CEILING_P99_MS = 500;
 const WARMUP_MS = 1_000;
 const DURATION_MS = QUICK ? 2_000 : 3_000;
-const BASELINE = argOf('baseline');
-const CEILING = !args.includes('--no-ceiling');
+const BASELINE = ARGS.baseline;
+const CEILING = !ARGS['no-ceiling'];
+/** V8 semi-space sizes (MiB) to run this checkout's sluice with besides the production one. */
+const SEMI_SPACES = ARGS['semi-space'];
 
 /** One server under test: a system, or sluice from another checkout (`--baseline`). */
 interface Variant {
@@ -47,15 +61,20 @@ interface Variant {
   system: SystemName;
   label: string;
   root?: string;
+  /** sluice's V8 heap flags when not the production ones. */
+  heapFlags?: string[];
 }
-const VARIANTS: Variant[] = (argOf('systems') ?? 'sluice,socketio,ws,ws-ack')
-  .split(',')
-  .map((s) => ({ key: s, system: s as SystemName, label: SYSTEM_LABEL[s as SystemName] }));
+const VARIANTS: Variant[] = ARGS.systems.map((s) => ({ key: s, system: s as SystemName, label: SYSTEM_LABEL[s as SystemName] }));
 // --baseline DIR[,DIR2...]: each one more sluice, interleaved with this checkout's.
 for (const [i, dir] of (BASELINE?.split(',') ?? []).entries()) {
   const key = i === 0 ? 'baseline' : `baseline${i + 1}`;
   VARIANTS.splice(1 + i, 0, { key, system: 'sluice', label: `sluice (${dir})`, root: dir });
 }
+for (const semi of SEMI_SPACES) {
+  const flags = heapFlags(heapPlan(undefined, semi));
+  VARIANTS.splice(1, 0, { key: `semi${semi}`, system: 'sluice', label: `sluice (${flags.join(' ')})`, heapFlags: flags });
+}
+if (ARGS['v8-heap']) VARIANTS.splice(1, 0, { key: 'semiv8', system: 'sluice', label: "sluice (V8's own heap sizing)", heapFlags: [] });
 const has = (key: string) => VARIANTS.some((v) => v.key === key);
 
 interface Figures extends RelayFigures {
@@ -93,7 +112,10 @@ function rssSampler(pid: number): () => { peak: number; median: number } {
 type Measure = (rate: number, warmupMs?: number, durationMs?: number) => Promise<Figures>;
 
 async function session(v: Variant, fn: (m: Measure) => Promise<void>): Promise<void> {
-  const sys: RunningSystem = await startSystem(v.system, v.root ? { root: v.root } : {});
+  const sys: RunningSystem = await startSystem(v.system, {
+    ...(v.root ? { root: v.root } : {}),
+    ...(v.heapFlags ? { heapFlags: v.heapFlags } : {}),
+  });
   const gens = await Promise.all(Array.from({ length: GENERATORS }, () => LoadGen.start()));
   try {
     const pairs = pairNames(`${v.key}-p`, PAIRS, GENERATORS);
@@ -167,6 +189,8 @@ async function main(): Promise<void> {
           RATES.flatMap((rate) => [
             [`p50Ms@${rate}`, med(v.key, rate, (r) => r.p50Ms)],
             [`p99Ms@${rate}`, med(v.key, rate, (r) => r.p99Ms)],
+            [`p99MinMs@${rate}`, Math.min(...(runs[`${v.key}@${rate}`] ?? []).map((r) => r.p99Ms))],
+            [`p99MaxMs@${rate}`, Math.max(...(runs[`${v.key}@${rate}`] ?? []).map((r) => r.p99Ms))],
             [`ackP99Ms@${rate}`, med(v.key, rate, (r) => r.ackP99Ms)],
             [`cpuUsPerSignal@${rate}`, med(v.key, rate, (r) => r.cpuUsPerSignal)],
             [`rssPeak@${rate}`, med(v.key, rate, (r) => r.rssPeak)],
@@ -181,7 +205,7 @@ async function main(): Promise<void> {
   const mib = (x: number) => (Number.isFinite(x) ? `${(x / 2 ** 20).toFixed(0)} MiB` : 'n/a');
   const rateOf = (x: number) => (x > 0 ? `${x / 1000}k/s` : `< ${Math.min(...RATES) / 1000}k/s`);
   // Ratio columns: sluice against each peer present (and against its baseline).
-  const against = [...VARIANTS.filter((v) => v.key.startsWith('baseline')).map((v) => v.key), 'socketio', 'ws'].filter(
+  const against = [...VARIANTS.filter((v) => /^(baseline|semi)/.test(v.key)).map((v) => v.key), 'socketio', 'ws'].filter(
     (k) => has('sluice') && has(k),
   );
   const cols = VARIANTS.map((v) => v.label);
@@ -241,6 +265,8 @@ async function main(): Promise<void> {
         ...RATES.flatMap((r) => [
           row(`delivery p50 at ${r / 1000}k msg/s`, `p50Ms@${r}`, (x) => ms(x, 2)),
           row(`delivery p99 at ${r / 1000}k msg/s`, `p99Ms@${r}`, (x) => ms(x, 2)),
+          row(`delivery p99 at ${r / 1000}k msg/s, lowest of the rounds`, `p99MinMs@${r}`, (x) => ms(x, 2)),
+          row(`delivery p99 at ${r / 1000}k msg/s, highest of the rounds`, `p99MaxMs@${r}`, (x) => ms(x, 2)),
           row(`ack p99 at ${r / 1000}k msg/s`, `ackP99Ms@${r}`, (x) => ms(x, 2)),
           row(`server CPU per signal at ${r / 1000}k msg/s`, `cpuUsPerSignal@${r}`, us),
           row(`server RSS (peak) during ${r / 1000}k msg/s`, `rssPeak@${r}`, mib),
@@ -270,7 +296,7 @@ async function main(): Promise<void> {
     'Load-generator lag is how late the generator itself ran behind its schedule: past a few ms the generator (one process, on the',
     'same 2 cores) is saturated too, and the step measures both.',
   ].join('\n');
-  writeResults(BASELINE ? 'relay-baseline' : 'relay', m, md, {
+  writeResults(BASELINE || has('semiv8') || SEMI_SPACES.length > 0 ? 'relay-baseline' : 'relay', m, md, {
     settings: {
       pairs: PAIRS,
       rates: RATES,
@@ -279,6 +305,7 @@ async function main(): Promise<void> {
       warmupMs: WARMUP_MS,
       durationMs: DURATION_MS,
       baseline: BASELINE,
+      semiSpaces: SEMI_SPACES,
     },
     summary,
     runs,

@@ -17,49 +17,69 @@
  * the per-window table marks the windows a forced GC fell in. `--gc-every 5,60` runs the old
  * sampling and the new one after each other in one run; `--gc-every 0` never forces one.
  *
+ * sluice runs with the production V8 heap flags derived from its memory budget
+ * (app/contract/memory.ts: --max-old-space-size); `--heap derived,v8` runs it with them and then
+ * with V8's own sizing (no flag), one soak after the other in one run (before/after).
+ *
  * Goal (issue 27): sluice's RSS flat within 10 % over the last half (lastHalf below).
  *
  * Run: npx tsx bench/soak.ts [--minutes 10] [--systems sluice,socketio,ws] [--gc-every 60|5,60|0]
- *      [--cpu-prof DIR] [--root DIR]
+ *      [--heap derived|v8|derived,v8] [--cpu-prof DIR] [--root DIR]
  * (a short smoke of the script: --minutes 0.5 --systems sluice)
  */
 import './lib/help'; // first: --help prints the comment above and exits
+import { benchArgs, opt } from './lib/args';
 import { LoadGen, measureRelay, pairNames, RelayFigures } from './lib/loadgen-handle';
 import { machine, median, ms, run, sleep, table, writeResults } from './lib/report';
 import { LoopStats, startSystem, SYSTEM_LABEL, SystemName } from './lib/systems';
 
-const args = process.argv.slice(2);
-const argOf = (name: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : undefined;
-};
-const MINUTES = Number(argOf('minutes') ?? 10);
-const SYSTEMS = (argOf('systems') ?? 'sluice,socketio,ws').split(',') as SystemName[];
+const ARGS = benchArgs({
+  minutes: opt.string('10'),
+  systems: opt.choices(['sluice', 'socketio', 'ws'] as const, ['sluice', 'socketio', 'ws']),
+  'gc-every': opt.ints([60], { min: 0 }),
+  heap: opt.choices(['derived', 'v8'] as const, ['derived']),
+  'cpu-prof': opt.path(),
+  root: opt.path(),
+});
+/** Minutes per soak; a fraction for a smoke run (0.5). */
+const MINUTES = Number(ARGS.minutes);
+if (!(MINUTES > 0)) throw new Error(`--minutes: a positive number of minutes, e.g. 10 or 0.5, got '${ARGS.minutes}'`);
+const SYSTEMS: SystemName[] = ARGS.systems;
 /** Seconds between samples after full GCs (0: none), one soak per value. */
-const GC_EVERY = (argOf('gc-every') ?? '60').split(',').map(Number);
-if (GC_EVERY.some((x) => !Number.isFinite(x) || x < 0)) throw new Error('--gc-every: seconds >= 0, e.g. 60 or 5,60');
-const CPU_PROF = argOf('cpu-prof');
+const GC_EVERY = ARGS['gc-every'];
+const CPU_PROF = ARGS['cpu-prof'];
+/** sluice's heap flags per soak: `derived` (the production ones) or `v8` (none: V8 sizes the heap from the machine). */
+const HEAPS: HeapMode[] = ARGS.heap;
 /** Another checkout's sluice (an A/B of two commits, see bench/lib/systems.ts `root`). */
-const ROOT_DIR = argOf('root');
+const ROOT_DIR = ARGS.root;
 const RATE = 5_000;
 const SAMPLE_MS = 5_000;
 const WINDOW_MS = 10_000;
+type HeapMode = 'derived' | 'v8';
 
 interface Soak {
   system: SystemName;
   /** Seconds between full-GC samples (0: none). */
   gcEvery: number;
+  heap: HeapMode;
+  /** Server CPU (user + system) over the measured relay, microseconds per signal. */
+  cpuUsPerSignal: number;
   /** `gc`: taken after two full GCs; otherwise as the process ran. */
-  samples: Array<{ t: number; rss: number; heap: number; gc: boolean; loop?: LoopStats }>;
+  samples: Array<{ t: number; rss: number; heap: number; heapTotal: number; gc: boolean; loop?: LoopStats }>;
   relay: RelayFigures;
   signals: number;
 }
 
 const label = (s: Soak) =>
-  `${SYSTEM_LABEL[s.system]}${GC_EVERY.length > 1 ? `, full GCs ${s.gcEvery > 0 ? `every ${s.gcEvery} s` : 'never'}` : ''}`;
+  `${SYSTEM_LABEL[s.system]}${GC_EVERY.length > 1 ? `, full GCs ${s.gcEvery > 0 ? `every ${s.gcEvery} s` : 'never'}` : ''}` +
+  `${HEAPS.length > 1 && s.system === 'sluice' ? (s.heap === 'derived' ? ', heap limit from the budget' : ", V8's own heap limit") : ''}`;
 
-async function one(name: SystemName, gcEvery: number): Promise<Soak> {
-  const sys = await startSystem(name, { ...(CPU_PROF ? { cpuProfDir: CPU_PROF } : {}), ...(ROOT_DIR ? { root: ROOT_DIR } : {}) });
+async function one(name: SystemName, gcEvery: number, heap: HeapMode): Promise<Soak> {
+  const sys = await startSystem(name, {
+    ...(CPU_PROF ? { cpuProfDir: CPU_PROF } : {}),
+    ...(ROOT_DIR ? { root: ROOT_DIR } : {}),
+    ...(heap === 'v8' ? { heapFlags: [] } : {}),
+  });
   sys.proc.once('exit', (code, signal) => process.stderr.write(`soak ${name}: server exited (${code ?? signal})\n`));
   const gens = [await LoadGen.start(), await LoadGen.start()];
   try {
@@ -70,6 +90,7 @@ async function one(name: SystemName, gcEvery: number): Promise<Soak> {
     let on = true;
     let lastGc = -Infinity;
     await sys.pauses(); // starts the GC and event-loop counters
+    const cpu0 = await sys.cpuUs();
     const sampler = (async () => {
       while (on) {
         const gc = gcEvery > 0 && Date.now() - lastGc >= gcEvery * 1000 - SAMPLE_MS / 2;
@@ -77,7 +98,7 @@ async function one(name: SystemName, gcEvery: number): Promise<Soak> {
         const m = await sys.mem(gc ? {} : { gc: false }).catch(() => undefined);
         const loop = await sys.pauses().catch(() => undefined);
         if (m) {
-          samples.push({ t: Date.now() - t0, rss: m.rss, heap: m.heapUsed, gc, loop });
+          samples.push({ t: Date.now() - t0, rss: m.rss, heap: m.heapUsed, heapTotal: m.heapTotal, gc, loop });
           process.stderr.write(
             `soak ${name} ${((Date.now() - t0) / 1000).toFixed(0)} s: RSS ${(m.rss / 2 ** 20).toFixed(1)} MiB, heap ${(m.heapUsed / 2 ** 20).toFixed(1)} MiB\n`,
           );
@@ -91,9 +112,10 @@ async function one(name: SystemName, gcEvery: number): Promise<Soak> {
       durationMs: MINUTES * 60_000 - 1_000,
       windowMs: WINDOW_MS,
     });
+    const cpuUsPerSignal = (await sys.cpuUs()) - cpu0;
     on = false;
     await sampler;
-    return { system: name, gcEvery, samples, relay, signals: relay.sent };
+    return { system: name, gcEvery, heap, cpuUsPerSignal: cpuUsPerSignal / Math.max(1, relay.sent), samples, relay, signals: relay.sent };
   } finally {
     await Promise.all(gens.map((g) => g.stop()));
     await sys.stop();
@@ -204,10 +226,12 @@ async function main(): Promise<void> {
   const soaks: Soak[] = [];
   for (const s of SYSTEMS) {
     for (const every of GC_EVERY) {
-      soaks.push(await one(s, every));
-      process.stderr.write(
-        `soak ${s} (full GCs every ${every} s): ${soaks.at(-1)!.samples.length} samples, relay p99 ${ms(soaks.at(-1)!.relay.p99Ms)}\n`,
-      );
+      for (const heap of s === 'sluice' ? HEAPS : (['derived'] as HeapMode[])) {
+        soaks.push(await one(s, every, heap));
+        process.stderr.write(
+          `soak ${s} (full GCs every ${every} s, heap ${heap}): ${soaks.at(-1)!.samples.length} samples, relay p99 ${ms(soaks.at(-1)!.relay.p99Ms)}\n`,
+        );
+      }
     }
   }
   const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
@@ -238,6 +262,7 @@ async function main(): Promise<void> {
       `${perSignal(mid, last).toFixed(1)} B`,
       ms(s.relay.p99Ms),
       quietP99(s),
+      `${s.cpuUsPerSignal.toFixed(1)} us`,
       s.relay.missing,
     ];
   });
@@ -263,6 +288,7 @@ async function main(): Promise<void> {
         'growth per signal, second half',
         'relay p99',
         'p99 per window no forced GC touched: median / max',
+        'server CPU per signal',
         'not delivered',
       ],
       rows,
@@ -281,7 +307,7 @@ async function main(): Promise<void> {
   ].join('\n');
   // A shorter smoke run never overwrites the 10-minute result the docs link.
   writeResults(MINUTES === 10 ? 'soak' : 'soak-smoke', m, md, {
-    settings: { minutes: MINUTES, rate: RATE, sampleMs: SAMPLE_MS, windowMs: WINDOW_MS, gcEvery: GC_EVERY, root: ROOT_DIR },
+    settings: { minutes: MINUTES, rate: RATE, sampleMs: SAMPLE_MS, windowMs: WINDOW_MS, gcEvery: GC_EVERY, heap: HEAPS, root: ROOT_DIR },
     soaks,
   });
 }

@@ -58,6 +58,8 @@ const E2E = [
   'test/server/config.test.ts',
   'test/server/handlers-total.test.ts',
   'test/server/prestop-stay.test.ts',
+  'test/contract/memory.test.ts',
+  'test/server/heap.test.ts',
   'test/rollout/image-job.test.ts',
   // real timers: drains, idle limits, slowloris, slow consumers, rotation, the watcher's polls
   'test/client/blackhole.test.ts',

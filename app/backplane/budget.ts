@@ -19,6 +19,7 @@
  * understate what the heap holds. See the docs/security.md (Limits and failure behaviour).
  */
 
+import { DEFAULT_MEMORY_BUDGET_BYTES } from '../contract/memory';
 import { DEFAULT_RECIPIENT_QUOTA, RecipientQuota } from '../contract/recipient-quota';
 
 export type BudgetKind = 'history' | 'dedupe' | 'queued';
@@ -33,10 +34,13 @@ export interface BudgetLimits extends RecipientQuota {
 /** The per-recipient quota's shape, defaults and validation live in the contract (one home). */
 export type { RecipientQuota };
 
-/** 4 MiB per recipient (64 maximal 64 KiB signals, or 1000 of 4 KiB); 256 MiB per process. */
+/**
+ * 4 MiB per recipient (64 maximal 64 KiB signals, or 1000 of 4 KiB); 256 MiB per process (its home,
+ * with the V8 heap limit derived from it: app/contract/memory.ts).
+ */
 export const DEFAULT_BUDGET: BudgetLimits = {
   historyMaxBytesPerPeer: 4 * 1024 * 1024,
-  memoryBudgetBytes: 256 * 1024 * 1024,
+  memoryBudgetBytes: DEFAULT_MEMORY_BUDGET_BYTES,
   ...DEFAULT_RECIPIENT_QUOTA,
 };
 

@@ -11,6 +11,7 @@ import { DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_TOKEN_MAX_TTL_SEC, DEV_TOKEN_
 import { CLUSTER_SLOTS, DEFAULT_BUCKETS } from '../backplane/redis/keys';
 import { ClusterNode, NatMap, parseNatMap, redisTarget } from '../backplane/redis/target';
 import { DEFAULT_BUDGET } from '../backplane/budget';
+import { MIN_MEMORY_BUDGET_BYTES } from '../contract/memory';
 import { RecipientQuota, recipientQuotaErrors } from '../contract/recipient-quota';
 import { resolveTimeouts, Timeouts, TimeoutsContractError, TimeoutsOverrides } from '../contract/timeouts';
 import { ADMIN_PORT, SERVER_PORT } from '../protocol/endpoints';
@@ -82,11 +83,7 @@ const envSchema = z.object({
     .int()
     .min(64 * 1024)
     .default(DEFAULT_BUDGET.historyMaxBytesPerPeer),
-  SLUICE_MEMORY_BUDGET_BYTES: z.coerce
-    .number()
-    .int()
-    .min(16 * 1024 * 1024)
-    .default(DEFAULT_BUDGET.memoryBudgetBytes),
+  SLUICE_MEMORY_BUDGET_BYTES: z.coerce.number().int().min(MIN_MEMORY_BUDGET_BYTES).default(DEFAULT_BUDGET.memoryBudgetBytes),
   SLUICE_GCE_WATCHER: z.enum(['on', 'off']).default('off'),
   SLUICE_TOKEN_IN_QUERY: z.enum(['on', 'off']).optional(),
   SLUICE_ADMIN_TOKEN: z.string().min(ADMIN_TOKEN_MIN_LENGTH, `must be at least ${ADMIN_TOKEN_MIN_LENGTH} characters`).optional(),

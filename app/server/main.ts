@@ -14,12 +14,17 @@ import type { WatcherHealth } from '../lifecycle/watcher';
 import type { PollFailure } from '../lifecycle/failures';
 import { DEV_TOKEN_SECRET } from '../auth/token';
 import { ConfigError, isLoopbackHost, loadConfig } from './config';
+import { checkHeap } from './heap';
 import { SluiceServer } from './server';
 import { ShutdownController } from './shutdown';
 
 export async function main(): Promise<SluiceServer> {
   const config = loadConfig();
   const log = pino({ level: config.logLevel, base: { server: config.serverId } });
+  // The V8 heap limit derived from the memory budget (app/contract/memory.ts), before anything listens.
+  const heap = checkHeap(config.limits.memoryBudgetBytes, config.env === 'production');
+  if (heap.error) throw new ConfigError(`invalid configuration: ${heap.error}`);
+  if (heap.warning) log.warn({ event: 'heap_limit' }, heap.warning);
   const backplane = createBackplane(config, log);
   const server = new SluiceServer({ config, backplane, logger: log });
   const { port, adminPort } = await server.start();

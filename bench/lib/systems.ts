@@ -6,6 +6,7 @@
 import { ChildProcess, fork } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
+import { heapFlags, heapPlan } from '../../app/contract/memory';
 
 export type SystemName = 'sluice' | 'socketio' | 'ws' | 'ws-ack';
 export const SYSTEM_LABEL: Record<SystemName, string> = {
@@ -73,6 +74,12 @@ export interface StartOptions {
   /** Extra Node/V8 flags (e.g. --trace-gc: its lines come on the child's stdout). */
   execArgv?: string[];
   /**
+   * sluice only: its V8 heap flags. Default: the production ones, derived from its memory budget
+   * (app/contract/memory.ts heapFlags, what the image, the GCE unit and the GKE pod run); `[]` runs
+   * it with V8's own sizing (no --max-old-space-size: before/after runs).
+   */
+  heapFlags?: string[];
+  /**
    * sluice only: run the server from this checkout instead of this one (an A/B of two commits in
    * one run, e.g. `git archive <commit> app package.json tsconfig.json` unpacked beside a
    * node_modules link). Both sides then share the run's load.
@@ -97,6 +104,10 @@ const HEAPSNAP_TIMEOUT_MS: Record<string, number> = { heapsnap: 300_000 };
 export async function startSystem(name: SystemName, opts: StartOptions = {}): Promise<RunningSystem> {
   const execArgv = ['--expose-gc', '--require', PROBE, '--import', 'tsx'];
   if (opts.cpuProfDir) execArgv.push('--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`);
+  if (name === 'sluice') {
+    const budget = opts.env?.SLUICE_MEMORY_BUDGET_BYTES;
+    execArgv.push(...(opts.heapFlags ?? heapFlags(heapPlan(budget ? Number(budget) : undefined))));
+  }
   execArgv.push(...(opts.execArgv ?? []));
   const script =
     name === 'sluice' ? 'app/server/main.ts' : name === 'socketio' ? 'bench/peers/socketio-server.ts' : 'bench/peers/ws-relay.ts';

@@ -18,6 +18,7 @@
  */
 import { z } from 'zod';
 import { defaultGkeTimeouts, GkeTimeouts, mergeGkeTimeouts, validateGke } from '../../app/contract/gke';
+import { budgetForMemory, memoryFitProblem, MIN_MEMORY_BUDGET_BYTES } from '../../app/contract/memory';
 import { Timeouts, TimeoutsContractError } from '../../app/contract/timeouts';
 
 export type GkeClusterConfig =
@@ -174,11 +175,13 @@ export function parseGkeConfig(raw: unknown, ctx: GkeContext): { config?: GkeCon
       message: `${c.cluster.existing.location} is not in regions[0] (${region.region}): the Redis backplane and the LB address are created there`,
     });
   }
-  // The server keeps its memory budget below the container limit (docs/security.md "Limits and failure behaviour").
-  if (memoryBytes(c.resources.memory) < 2 * 64 * 1024 ** 2) {
+  // The pod's budget is the largest whose V8 heap limit and native reserve fit the container's limit
+  // (app/contract/memory.ts); the server refuses a budget below MIN_MEMORY_BUDGET_BYTES.
+  const podMemory = memoryBytes(c.resources.memory);
+  if (budgetForMemory(podMemory) < MIN_MEMORY_BUDGET_BYTES) {
     issues.push({
       key: key(['resources', 'memory']),
-      message: `${c.resources.memory} is below 128Mi: the server's memory budget is half the limit and must be >= 64Mi`,
+      message: memoryFitProblem(MIN_MEMORY_BUDGET_BYTES, podMemory, "the server's smallest memory budget", c.resources.memory)!,
     });
   }
 

@@ -18,6 +18,7 @@
  */
 import type * as k8s from '@pulumi/kubernetes';
 import { GkeTimeouts, preStopWaitSec } from '../../app/contract/gke';
+import { budgetForMemory } from '../../app/contract/memory';
 import { READINESS_PROBE, Timeouts } from '../../app/contract/timeouts';
 import { ADMIN_PORT, HEALTH_PATH, READINESS_PATH, SERVER_PORT } from '../../app/protocol/endpoints';
 import { serverEnv } from '../components/server-env';
@@ -67,11 +68,14 @@ export interface PodSpecArgs {
 /** The server's environment: the GCE one (ports, loopback admin, the whole contract) minus the GCE watcher. */
 export function podEnv(args: Pick<PodSpecArgs, 'timeouts' | 'resources' | 'secretName' | 'redis'>): k8s.types.input.core.v1.EnvVar[] {
   const plain = {
-    ...serverEnv({ timeouts: args.timeouts }),
+    // The largest budget whose V8 heap limit, young generation and native reserve fit the container's
+    // memory limit (app/contract/memory.ts), and NODE_OPTIONS with that heap limit: the heap stays
+    // below the limit instead of growing until the container is OOM-killed: "memory limits are
+    // enforced by the kernel with out of memory (OOM) kills. When a container uses more than its
+    // memory limit, the kernel may terminate it" (kubernetes.io/docs/concepts/configuration/manage-resources-containers/).
+    ...serverEnv({ timeouts: args.timeouts, memoryBudgetBytes: budgetForMemory(memoryBytes(args.resources.memory)) }),
     // No MIG on GKE: the kubelet's preStop is the removal signal.
     SLUICE_GCE_WATCHER: 'off',
-    // Half the container's memory limit: the rest is Node's heap overhead, sockets and buffers.
-    SLUICE_MEMORY_BUDGET_BYTES: String(Math.floor(memoryBytes(args.resources.memory) / 2)),
   };
   return [
     ...Object.entries(plain)

@@ -17,6 +17,7 @@ import path from 'node:path';
 import WebSocket from 'ws';
 import { signToken } from '../../app/auth/token';
 import { socketRequest } from '../../app/client/wire';
+import { heapNodeOptions, heapPlan } from '../../app/contract/memory';
 import { defaultTimeouts } from '../../app/contract/timeouts';
 import { SOCKET_PATH } from '../../app/protocol/endpoints';
 import { serverEnv } from '../../infra/components/server-env';
@@ -81,6 +82,10 @@ maybe('the server image (Dockerfile, podman, the VM unit flags)', () => {
     expect(config.User).toBe('1000:1000');
     expect(config.Entrypoint).toEqual(['node', '--enable-source-maps', 'dist/server.js']);
     expect(config.Env.filter((e) => /TOKEN|SECRET|PASSWORD|KEY=/i.test(e))).toEqual([]);
+    // The V8 heap limit derived from the default memory budget (app/contract/memory.ts), and node in the image gets it.
+    expect(config.Env).toContain(`NODE_OPTIONS=${heapNodeOptions()}`);
+    const limit = await run(['run', '--rm', '--entrypoint', 'node', TAG, '-p', 'require("v8").getHeapStatistics().heap_size_limit']);
+    expect(Number(limit.trim())).toBe(heapPlan().heapLimitBytes);
 
     const sh = (script: string, user = '1000') => run(['run', '--rm', '--user', user, '--entrypoint', '/bin/sh', TAG, '-c', script]);
     expect(await run(['run', '--rm', '--entrypoint', '/bin/sh', TAG, '-c', 'id -u; id -g'])).toBe('1000\n1000');

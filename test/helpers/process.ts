@@ -2,6 +2,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
+import { heapFlags, heapPlan } from '../../app/contract/memory';
 
 export interface ServerProcess {
   proc: ChildProcess;
@@ -26,7 +27,9 @@ export interface SpawnOptions {
  * in production.
  */
 export async function spawnServer(env: Record<string, string>, opts: SpawnOptions = {}): Promise<ServerProcess> {
-  const node = [process.execPath, '--import', 'tsx', path.join(ROOT, 'app/server/main.ts')];
+  // The V8 heap flags production derives from the memory budget (app/contract/memory.ts): the server checks them at start.
+  const budget = env.SLUICE_MEMORY_BUDGET_BYTES ? Number(env.SLUICE_MEMORY_BUDGET_BYTES) : undefined;
+  const node = [process.execPath, ...heapFlags(heapPlan(budget)), '--import', 'tsx', path.join(ROOT, 'app/server/main.ts')];
   const [cmd, ...args] =
     opts.openFileLimit === undefined ? node : ['bash', '-c', `ulimit -n ${Math.floor(opts.openFileLimit)} && exec "$@"`, 'bash', ...node];
   const proc = spawn(cmd, args, {

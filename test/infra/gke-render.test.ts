@@ -8,6 +8,9 @@ import type { AddressInfo } from 'node:net';
 import { defaultGkeTimeouts, gkeGraceNeededSec, preStopWaitSec } from '../../app/contract/gke';
 import { defaultTimeouts, mergeTimeouts, READINESS_PROBE } from '../../app/contract/timeouts';
 import { podEnv, podSpec, preStopScript } from '../../infra/gke/render';
+import { memoryBytes } from '../../infra/gke/config';
+import { budgetForMemory, heapNodeOptions, heapPlan, MIB } from '../../app/contract/memory';
+import { checkHeap } from '../../app/server/heap';
 
 const TOKEN = 'admin-token-for-the-prestop-test-0123456789';
 
@@ -160,8 +163,24 @@ describe('pod template', () => {
     }
     expect(byName.SLUICE_ADMIN_HOST.value).toBe('127.0.0.1');
     expect(byName.SLUICE_GCE_WATCHER.value).toBe('off');
-    expect(byName.SLUICE_MEMORY_BUDGET_BYTES.value).toBe(String(256 * 1024 * 1024));
+    // 512Mi: the largest budget whose heap limit, young generation and native reserve fit (app/contract/memory.ts).
+    expect(byName.SLUICE_MEMORY_BUDGET_BYTES.value).toBe(String(160 * MIB));
+    expect(byName.NODE_OPTIONS.value).toBe('--max-old-space-size=336');
     expect(JSON.parse(byName.SLUICE_TIMEOUTS.value!)).toEqual(defaultTimeouts);
     expect(podEnv({ ...args, redis: false }).map((e) => e.name)).not.toContain('SLUICE_REDIS_URL');
+  });
+  it("derives the V8 heap limit from the container's memory limit, and the pod's memory holds it", () => {
+    for (const memory of ['384Mi', '512Mi', '1Gi', '4Gi']) {
+      const env = Object.fromEntries(
+        (podEnv({ ...args, resources: { cpu: '500m', memory } }) as Array<{ name: string; value?: string }>).map((e) => [e.name, e.value]),
+      );
+      const budget = Number(env.SLUICE_MEMORY_BUDGET_BYTES);
+      expect(budget).toBe(budgetForMemory(memoryBytes(memory)));
+      expect(env.NODE_OPTIONS).toBe(heapNodeOptions(budget));
+      expect(heapPlan(budget).processMemoryBytes).toBeLessThanOrEqual(memoryBytes(memory));
+      // The server's own start check passes in a container of that limit with those flags.
+      const facts = { heapLimitBytes: heapPlan(budget).heapLimitBytes, memoryBytes: memoryBytes(memory), memorySource: 'cgroup' };
+      expect(checkHeap(budget, true, facts)).toEqual({});
+    }
   });
 });

@@ -270,6 +270,20 @@ describe('GKE config: refused before any resource is declared', () => {
     expect(r.issues).toEqual([expect.objectContaining({ key: 'sluice:gke.timeouts', rule: 'gke-grace-covers-prestop-drain' })]);
   });
 
+  it('a container memory limit that cannot hold the smallest budget with its V8 heap limit', async () => {
+    const r = await refusal({ 'sluice:gke': { resources: { cpu: '500m', memory: '256Mi' } } });
+    expect(r.registered).toBe(0);
+    expect(r.issues).toEqual([
+      {
+        key: 'sluice:gke.resources.memory',
+        message: expect.stringMatching(
+          /^the server's smallest memory budget 16 MiB needs 296 MiB of process memory .* but 256Mi gives 256 MiB: raise the memory$/,
+        ),
+      },
+    ]);
+    expect((await refusal({ 'sluice:gke': { resources: { cpu: '500m', memory: '296Mi' } } })).issues).toEqual([]);
+  });
+
   it('an HPA window shorter than a drain, a drain that ends before the endpoint left the LB', async () => {
     expect((await refusal({ 'sluice:gke': { timeouts: { hpaScaleDownStabilizationSec: '30' } } })).issues.map((i) => i.rule)).toEqual([
       'gke-hpa-scale-down-exceeds-drain',

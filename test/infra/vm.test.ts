@@ -113,6 +113,9 @@ describe('the server container environment', () => {
       SLUICE_GCE_WATCHER: 'on',
       SLUICE_LOG_LEVEL: 'info',
       SLUICE_TIMEOUTS: expect.any(String),
+      // The budget and the V8 heap limit derived from it (app/contract/memory.ts); docker run's --env-file hands both to node.
+      SLUICE_MEMORY_BUDGET_BYTES: String(256 * 1024 * 1024),
+      NODE_OPTIONS: '--max-old-space-size=480',
     });
     expect(JSON.parse(env.SLUICE_TIMEOUTS)).toEqual(resolveTimeouts());
     expect(Object.keys(env).join()).not.toMatch(/SECRET|REDIS/);
