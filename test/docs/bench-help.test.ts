@@ -13,7 +13,6 @@ const SCRIPTS = fs.readdirSync(path.join(ROOT, 'bench')).filter((f) => f.endsWit
  * Scripts whose owners this session convert them to bench/lib/args.ts themselves (the conversion for
  * each is in docs/benchmarks.md, 2026-12-07 session 5): until then they still read process.argv.
  */
-const NOT_YET_STRICT = new Set(['soak.ts', 'relay.ts']);
 
 /** Runs a bench script as `npm run` would; a script that started its work would outlive the timeout. */
 function runBench(script: string, args: string[]) {
@@ -45,8 +44,8 @@ describe('bench --help', () => {
     expect(fs.existsSync(results) ? fs.statSync(results).mtimeMs : 0).toBe(before);
   });
 
-  it('every other bench script takes its options from bench/lib/args.ts, never from process.argv', () => {
-    for (const f of SCRIPTS.filter((s) => !NOT_YET_STRICT.has(s))) {
+  it('every bench script takes its options from bench/lib/args.ts, never from process.argv', () => {
+    for (const f of SCRIPTS) {
       const src = fs.readFileSync(path.join(ROOT, 'bench', f), 'utf8');
       expect([f, /process\.argv/.test(src)]).toEqual([f, false]);
       if (/--[a-z]/.test(openingDoc(src) ?? '')) expect([f, src]).toEqual([f, expect.stringContaining("from './lib/args'")]);
