@@ -5,13 +5,11 @@
  * entry of all recipients first (GlobalOrder); while a recipient is away, the fair share of its
  * history (quota.ts).
  */
+import Denque from 'denque';
 import type { Timeouts } from '../contract/timeouts';
 import { BUSY_RETRY_MS, historyEntryHeapBytes, MemoryBudget, RecipientQuota } from './budget';
 import { AwayShares, InboundBucket, RecipientBusyError } from './quota';
 import type { Delivery } from './types';
-
-/** Up to this many entries leave a history's front by shift(), one at a time; more by one splice. */
-const SHIFT_MAX = 64;
 
 /** One history entry and what it costs; `d` is dropped (null) once it left the history. */
 export interface Stored {
@@ -22,8 +20,12 @@ export interface Stored {
 
 export interface History {
   lastSeq: number;
-  /** In seq order (which is also publish order, across all peers). */
-  entries: Stored[];
+  /**
+   * In seq order (which is also publish order, across all peers). A ring buffer (denque): a full
+   * history drops its front once per signal, which an array pays for with a copy or a runtime call
+   * (docs/benchmarks.md, "issue 27, session 5": the soak's long event-loop turns).
+   */
+  entries: Denque<Stored>;
   bytes: number;
   /** Set when the peer went offline: the record (numbering included) is deleted at this time. */
   keepUntil?: number;
@@ -31,6 +33,11 @@ export interface History {
   bucket?: InboundBucket;
   /** While the peer is away: what each sender holds of the entries accepted since (quota.ts). */
   away?: AwayShares;
+}
+
+/** A history with nothing in it and no record behind it (a replay for a peer nobody has written to). */
+export function emptyHistory(): History {
+  return { lastSeq: 0, entries: new Denque<Stored>(), bytes: 0 };
 }
 
 /**
@@ -90,7 +97,7 @@ export class Histories {
   of(peerId: string): History {
     let h = this.byPeer.get(peerId);
     if (!h) {
-      h = { lastSeq: 0, entries: [], bytes: 0 };
+      h = emptyHistory();
       this.byPeer.set(peerId, h);
     }
     return h;
@@ -162,7 +169,7 @@ export class Histories {
       let drop = 0;
       let held = hist.bytes;
       while (hist.entries.length - drop + 1 > this.resume.historyMaxMessages || held + bytes > this.maxBytes) {
-        const e = hist.entries[drop];
+        const e = hist.entries.peekAt(drop);
         if (!e || e.d!.seq > away.fromSeq) {
           throw new RecipientBusyError(
             BUSY_RETRY_MS,
@@ -182,9 +189,9 @@ export class Histories {
     const minTs = now - this.resume.historyMaxAgeMs;
     let drop = Math.max(0, h.entries.length - this.resume.historyMaxMessages);
     let bytes = h.bytes;
-    for (let i = 0; i < drop; i++) bytes -= h.entries[i].bytes;
-    while (drop < h.entries.length && (h.entries[drop].d!.ts < minTs || bytes > this.maxBytes)) {
-      bytes -= h.entries[drop].bytes;
+    for (let i = 0; i < drop; i++) bytes -= h.entries.peekAt(i)!.bytes;
+    for (let e = h.entries.peekAt(drop); e && (e.d!.ts < minTs || bytes > this.maxBytes); e = h.entries.peekAt(drop)) {
+      bytes -= e.bytes;
       drop++;
     }
     this.dropFront(h, drop);
@@ -195,7 +202,7 @@ export class Histories {
     const s = this.order.oldest();
     if (!s) return false;
     const h = this.byPeer.get(s.peer);
-    if (!h || h.entries[0] !== s) {
+    if (!h || h.entries.peekFront() !== s) {
       // Cannot happen (per-peer order is global order); never loop on it.
       s.d = null;
       this.order.dropped();
@@ -210,18 +217,14 @@ export class Histories {
     let freed = 0;
     let heap = 0;
     for (let i = 0; i < n; i++) {
-      const s = h.entries[i];
+      const s = h.entries.shift();
+      if (!s) break;
       if (h.away && s.d && s.d.seq > h.away.fromSeq) h.away.remove(s.d.from, s.bytes);
       freed += s.bytes;
       heap += historyEntryHeapBytes(s.bytes);
       s.d = null;
       this.order.dropped();
     }
-    // shift() drops the front of a large array in O(1) (V8 moves the array's start); splice(0, n)
-    // copies the rest: 12-21 us per call on a 1000-entry history against ~0.1 us (2026-12-07,
-    // docs/benchmarks.md "issue 27, session 5"), and a full history trims one entry per signal.
-    if (n <= SHIFT_MAX) for (let i = 0; i < n; i++) h.entries.shift();
-    else h.entries.splice(0, n);
     h.bytes -= freed;
     this.memory.release('history', heap);
   }

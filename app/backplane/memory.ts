@@ -14,7 +14,7 @@ import type { PeerKind } from '../auth/token';
 import { BudgetLimits, DEFAULT_BUDGET, historyEntryBytes, historyEntryHeapBytes, MemoryBudget } from './budget';
 import { AwayShares } from './quota';
 import { dedupeKey, DedupeWindow } from './dedupe';
-import { Histories } from './memory-history';
+import { emptyHistory, Histories } from './memory-history';
 import type { Revocation } from '../auth/revocation';
 import { RevocationReplica } from './revocations';
 import {
@@ -165,7 +165,7 @@ export class MemoryBackplane implements Backplane {
   async replay(peerId: string, afterSeq: number | null, limit = REPLAY_PAGE_DEFAULT): Promise<ReplayResult> {
     this.assertOpen();
     // Never creates a record: a replay for a peer nobody has written to holds no memory.
-    const hist = this.histories.get(peerId) ?? { lastSeq: 0, entries: [], bytes: 0 };
+    const hist = this.histories.get(peerId) ?? emptyHistory();
     this.histories.trim(hist, this.now());
     if (afterSeq === null) return { deliveries: [], more: false, lastSeq: hist.lastSeq };
     if (afterSeq > hist.lastSeq) {
@@ -176,13 +176,15 @@ export class MemoryBackplane implements Backplane {
         gap: { reason: 'seq_reset', missedFrom: hist.lastSeq + 1, missedTo: afterSeq },
       };
     }
-    const oldest = hist.entries.length > 0 ? hist.entries[0].d!.seq : hist.lastSeq + 1;
+    const oldest = hist.entries.peekFront()?.d!.seq ?? hist.lastSeq + 1;
     // Entries are seq-contiguous: the first one after afterSeq is at a known index.
     const startAt = Math.max(0, afterSeq + 1 - oldest);
-    const page = hist.entries.slice(startAt, startAt + Math.max(1, limit));
+    const end = Math.min(hist.entries.length, startAt + Math.max(1, limit));
+    const deliveries: Delivery[] = [];
+    for (let i = startAt; i < end; i++) deliveries.push(hist.entries.peekAt(i)!.d!);
     const result: ReplayResult = {
-      deliveries: page.map((s) => s.d!),
-      more: startAt + page.length < hist.entries.length,
+      deliveries,
+      more: end < hist.entries.length,
       lastSeq: hist.lastSeq,
     };
     if (afterSeq + 1 < oldest) result.gap = { reason: 'trimmed', missedFrom: afterSeq + 1, missedTo: oldest - 1 };
