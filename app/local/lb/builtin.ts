@@ -61,6 +61,8 @@ export class Balancer extends EventEmitter implements LoadBalancer {
   private readonly backends = new Map<string, Backend>();
   private sweeper?: NodeJS.Timeout;
   private closed = false;
+  /** The port it listened on, kept after close (a status page may still render it while stopping). */
+  private listenPort = 0;
   /** Connections refused because no backend was up. */
   refused = 0;
 
@@ -74,12 +76,13 @@ export class Balancer extends EventEmitter implements LoadBalancer {
       this.server.once('error', reject);
       this.server.listen(this.opts.port, '127.0.0.1', () => resolve());
     });
+    this.listenPort = (this.server.address() as net.AddressInfo).port;
     this.sweeper = setInterval(() => this.sweep(), Math.max(50, this.opts.idleTimeoutMs / 10));
     return this.port;
   }
 
   get port(): number {
-    return (this.server.address() as net.AddressInfo).port;
+    return this.listenPort;
   }
 
   /** Add a backend; it gets traffic once it has passed `rise` checks in a row. */

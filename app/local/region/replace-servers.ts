@@ -122,16 +122,21 @@ export interface LocalRolloutResult {
 
 const target = (s: LocalServer): AdminTarget => ({ id: s.id, region: LOCAL_REGION, url: `http://127.0.0.1:${s.adminPort}` });
 
+/** The region's live servers in the order a rollout takes them: by their number (local-1, local-2, ...), not start order. */
+export function liveServerIds(region: Region): string[] {
+  const num = (id: string) => Number(/(\d+)$/.exec(id)?.[1] ?? 0);
+  return region
+    .live()
+    .map((s) => s.id)
+    .sort((a, b) => num(a) - num(b));
+}
+
 /** Roll `release` out over the region's live servers; resolves when done or halted. */
 export async function rolloutLocal(region: Region, o: LocalRolloutOptions): Promise<LocalRolloutResult> {
   if (region.rolling) throw new Error('a rollout is already running');
   const t = region.opts.timeouts;
   const thresholds = o.thresholds ?? defaultThresholds(t);
-  const num = (id: string) => Number(/(\d+)$/.exec(id)?.[1] ?? 0);
-  const live = region
-    .live()
-    .map((s) => s.id)
-    .sort((a, b) => num(a) - num(b));
+  const live = liveServerIds(region);
   const todo = live.filter((id) => region.releases.get(id) !== o.release);
   const plan = serverReplacementOrder(todo.length > 0 ? todo : live, o.release);
   // Development servers on loopback: their admin listeners take no token (servers.ts adminJson).

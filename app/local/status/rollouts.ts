@@ -7,7 +7,7 @@
  */
 import type { GateResult } from '../../gated-steps/gates';
 import type { Region } from '../region/region';
-import { LocalRelease, LOCAL_RELEASES, rolloutLocal, StepRecord } from '../region/replace-servers';
+import { liveServerIds, LocalRelease, LOCAL_RELEASES, rolloutLocal, StepRecord } from '../region/replace-servers';
 
 const HISTORY = 10;
 const LINES = 200;
@@ -69,7 +69,7 @@ export class Rollouts {
       release,
       status: 'running',
       startedAt: Date.now(),
-      servers: this.region.live().map((s) => s.id),
+      servers: liveServerIds(this.region),
       steps: [],
       lines: [],
     };
