@@ -23,11 +23,21 @@
  *
  * Goal (issue 27): sluice's RSS flat within 10 % over the last half (lastHalf below).
  *
+ * Memory outside the V8 heap: every sample records `external` and `arrayBuffers` beside RSS and
+ * heap (process.memoryUsage()), and the report shows, per window and over the last half, RSS -
+ * heapTotal (what the process holds outside the heap's pages) next to them, so growth there can be
+ * told apart: Buffers (arrayBuffers) and other embedder memory (external) vs malloc'd native state.
+ *
+ * `--baseline DIR` runs another checkout's sluice (unpacked beside a node_modules link, as for
+ * --root) after each soak of this one, alternating in one run (before/after; the server's pid is
+ * printed, so `--cpu-prof` profiles can be told apart).
+ *
  * Run: npx tsx bench/soak.ts [--minutes 10] [--systems sluice,socketio,ws] [--gc-every 60|5,60|0]
- *      [--heap derived|v8|derived,v8] [--cpu-prof DIR] [--root DIR]
+ *      [--heap derived|v8|derived,v8] [--cpu-prof DIR] [--root DIR] [--baseline DIR]
  * (a short smoke of the script: --minutes 0.5 --systems sluice)
  */
 import './lib/help'; // first: --help prints the comment above and exits
+import { readFile } from 'node:fs/promises';
 import { benchArgs, opt } from './lib/args';
 import { LoadGen, measureRelay, pairNames, RelayFigures } from './lib/loadgen-handle';
 import { machine, median, ms, run, sleep, table, writeResults } from './lib/report';
@@ -40,6 +50,7 @@ const ARGS = benchArgs({
   heap: opt.choices(['derived', 'v8'] as const, ['derived']),
   'cpu-prof': opt.path(),
   root: opt.path(),
+  baseline: opt.path(),
 });
 /** Minutes per soak; a fraction for a smoke run (0.5). */
 const MINUTES = Number(ARGS.minutes);
@@ -52,6 +63,8 @@ const CPU_PROF = ARGS['cpu-prof'];
 const HEAPS: HeapMode[] = ARGS.heap;
 /** Another checkout's sluice (an A/B of two commits, see bench/lib/systems.ts `root`). */
 const ROOT_DIR = ARGS.root;
+/** Another checkout's sluice, soaked after each of this one's (before/after in one run). */
+const BASELINE_DIR = ARGS.baseline;
 const RATE = 5_000;
 const SAMPLE_MS = 5_000;
 const WINDOW_MS = 10_000;
@@ -62,24 +75,43 @@ interface Soak {
   /** Seconds between full-GC samples (0: none). */
   gcEvery: number;
   heap: HeapMode;
+  /** The checkout the server ran from when not this one's (--root, --baseline). */
+  root?: string;
+  pid: number;
   /** Server CPU (user + system) over the measured relay, microseconds per signal. */
   cpuUsPerSignal: number;
   /** `gc`: taken after two full GCs; otherwise as the process ran. */
-  samples: Array<{ t: number; rss: number; heap: number; heapTotal: number; gc: boolean; loop?: LoopStats }>;
+  samples: Array<{
+    t: number;
+    rss: number;
+    heap: number;
+    heapTotal: number;
+    /** process.memoryUsage(): C++ objects bound to JS objects (includes arrayBuffers). */
+    external: number;
+    /** process.memoryUsage(): ArrayBuffers and SharedArrayBuffers, all Node Buffers included. */
+    arrayBuffers: number;
+    /** /proc/<pid>/status RssAnon / RssFile (Linux): anonymous memory (V8's pages, malloc, Buffers) / mapped files (node's binary, libraries). */
+    rssAnon?: number;
+    rssFile?: number;
+    gc: boolean;
+    loop?: LoopStats;
+  }>;
   relay: RelayFigures;
   signals: number;
 }
 
 const label = (s: Soak) =>
   `${SYSTEM_LABEL[s.system]}${GC_EVERY.length > 1 ? `, full GCs ${s.gcEvery > 0 ? `every ${s.gcEvery} s` : 'never'}` : ''}` +
-  `${HEAPS.length > 1 && s.system === 'sluice' ? (s.heap === 'derived' ? ', heap limit from the budget' : ", V8's own heap limit") : ''}`;
+  `${HEAPS.length > 1 && s.system === 'sluice' ? (s.heap === 'derived' ? ', heap limit from the budget' : ", V8's own heap limit") : ''}` +
+  `${BASELINE_DIR && s.system === 'sluice' ? (s.root === BASELINE_DIR ? ' (baseline)' : ' (this checkout)') : ''}`;
 
-async function one(name: SystemName, gcEvery: number, heap: HeapMode): Promise<Soak> {
+async function one(name: SystemName, gcEvery: number, heap: HeapMode, root: string | undefined): Promise<Soak> {
   const sys = await startSystem(name, {
     ...(CPU_PROF ? { cpuProfDir: CPU_PROF } : {}),
-    ...(ROOT_DIR ? { root: ROOT_DIR } : {}),
+    ...(root ? { root } : {}),
     ...(heap === 'v8' ? { heapFlags: [] } : {}),
   });
+  process.stderr.write(`soak ${name}${root ? ` from ${root}` : ''}: server pid ${sys.pid}\n`);
   sys.proc.once('exit', (code, signal) => process.stderr.write(`soak ${name}: server exited (${code ?? signal})\n`));
   const gens = [await LoadGen.start(), await LoadGen.start()];
   try {
@@ -98,9 +130,13 @@ async function one(name: SystemName, gcEvery: number, heap: HeapMode): Promise<S
         const m = await sys.mem(gc ? {} : { gc: false }).catch(() => undefined);
         const loop = await sys.pauses().catch(() => undefined);
         if (m) {
-          samples.push({ t: Date.now() - t0, rss: m.rss, heap: m.heapUsed, heapTotal: m.heapTotal, gc, loop });
+          const { rss, heapUsed: heap, heapTotal, external, arrayBuffers } = m;
+          const st = await procRss(sys.pid);
+          samples.push({ t: Date.now() - t0, rss, heap, heapTotal, external, arrayBuffers, ...st, gc, loop });
           process.stderr.write(
-            `soak ${name} ${((Date.now() - t0) / 1000).toFixed(0)} s: RSS ${(m.rss / 2 ** 20).toFixed(1)} MiB, heap ${(m.heapUsed / 2 ** 20).toFixed(1)} MiB\n`,
+            `soak ${name} ${((Date.now() - t0) / 1000).toFixed(0)} s: RSS ${mib(rss)}, heap ${mib(heap)} of ${mib(heapTotal)}, ` +
+              `outside ${mib(rss - heapTotal)} (external ${mib(external)}, arrayBuffers ${mib(arrayBuffers)}` +
+              `${st.rssAnon !== undefined ? `; anonymous - heapTotal ${mib(st.rssAnon - heapTotal)}, files ${mib(st.rssFile!)}` : ''})${gc ? ', after full GCs' : ''}\n`,
           );
         }
         await sleep(SAMPLE_MS);
@@ -115,12 +151,36 @@ async function one(name: SystemName, gcEvery: number, heap: HeapMode): Promise<S
     const cpuUsPerSignal = (await sys.cpuUs()) - cpu0;
     on = false;
     await sampler;
-    return { system: name, gcEvery, heap, cpuUsPerSignal: cpuUsPerSignal / Math.max(1, relay.sent), samples, relay, signals: relay.sent };
+    return {
+      system: name,
+      gcEvery,
+      heap,
+      ...(root ? { root } : {}),
+      pid: sys.pid,
+      cpuUsPerSignal: cpuUsPerSignal / Math.max(1, relay.sent),
+      samples,
+      relay,
+      signals: relay.sent,
+    };
   } finally {
     await Promise.all(gens.map((g) => g.stop()));
     await sys.stop();
   }
 }
+
+/** RssAnon and RssFile of a process from /proc/<pid>/status (Linux; {} elsewhere or when it is gone). */
+async function procRss(pid: number): Promise<{ rssAnon?: number; rssFile?: number }> {
+  const text = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  const kib = (field: string) => {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text);
+    return m ? Number(m[1]) * 1024 : undefined;
+  };
+  const rssAnon = kib('RssAnon');
+  const rssFile = kib('RssFile');
+  return rssAnon !== undefined && rssFile !== undefined ? { rssAnon, rssFile } : {};
+}
+
+const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 
 const pause = (k: { n: number; ms: number; maxMs: number } | undefined) =>
   k && k.n > 0 ? `${k.n} / ${k.ms.toFixed(0)} / ${k.maxMs.toFixed(1)} ms` : '0';
@@ -152,6 +212,10 @@ function quietP99(s: Soak): string {
   return p99s.length > 0 ? `${ms(median(p99s))} / ${ms(p99s.at(-1)!)} (${p99s.length} windows)` : 'n/a';
 }
 
+/** What a sample holds outside the V8 heap: RSS - heapTotal, external, arrayBuffers (MiB). */
+const outside = (x: Soak['samples'][number]) =>
+  `${((x.rss - x.heapTotal) / 2 ** 20).toFixed(0)} / ${(x.external / 2 ** 20).toFixed(1)} / ${(x.arrayBuffers / 2 ** 20).toFixed(1)} MiB`;
+
 /** One row per window: the load generators' latencies beside the server's GC and loop figures. */
 function windowTable(s: Soak): string {
   const rows = sampled(s).map(({ w, inIt }) => {
@@ -178,13 +242,28 @@ function windowTable(s: Soak): string {
         ? `${Math.max(...loops.map((l) => l.loopP99Ms)).toFixed(0)} / ${Math.max(...loops.map((l) => l.loopMaxMs)).toFixed(0)} ms`
         : 'n/a',
       last ? `${(last.rss / 2 ** 20).toFixed(0)} / ${(last.heap / 2 ** 20).toFixed(0)} MiB` : 'n/a',
+      last ? outside(last) : 'n/a',
     ];
   });
   return table(
-    ['window', 'delivered', 'p50', 'p99', 'max', 'major GC', 'minor GC', 'forced GC', 'loop delay p99 / max', 'RSS / heap'],
+    [
+      'window',
+      'delivered',
+      'p50',
+      'p99',
+      'max',
+      'major GC',
+      'minor GC',
+      'forced GC',
+      'loop delay p99 / max',
+      'RSS / heap',
+      'outside the heap: RSS - heapTotal / external / arrayBuffers',
+    ],
     rows,
   );
 }
+
+const range = (xs: number[]) => `${mib(Math.min(...xs))} - ${mib(Math.max(...xs))}`;
 
 /** "Flat within 10 %": (highest - lowest) / lowest of the samples over the last half of the run. */
 const FLAT_WITHIN = 0.1;
@@ -218,6 +297,12 @@ function lastHalf(samples: Soak['samples']) {
     max,
     spread: (max - min) / min,
     heapSpread: (Math.max(...heap) - Math.min(...heap)) / Math.min(...heap),
+    /** Outside the heap over every sample of the last half (as the process ran). */
+    outside: range(all.map((x) => x.rss - x.heapTotal)),
+    external: range(all.map((x) => x.external)),
+    arrayBuffers: range(all.map((x) => x.arrayBuffers)),
+    anonOutside: all.every((x) => x.rssAnon !== undefined) ? range(all.map((x) => x.rssAnon! - x.heapTotal)) : 'n/a',
+    files: all.every((x) => x.rssFile !== undefined) ? range(all.map((x) => x.rssFile!)) : 'n/a',
   };
 }
 
@@ -225,16 +310,20 @@ async function main(): Promise<void> {
   const m = machine();
   const soaks: Soak[] = [];
   for (const s of SYSTEMS) {
+    const roots = s === 'sluice' && BASELINE_DIR ? [ROOT_DIR, BASELINE_DIR] : [ROOT_DIR];
     for (const every of GC_EVERY) {
       for (const heap of s === 'sluice' ? HEAPS : (['derived'] as HeapMode[])) {
-        soaks.push(await one(s, every, heap));
-        process.stderr.write(
-          `soak ${s} (full GCs every ${every} s, heap ${heap}): ${soaks.at(-1)!.samples.length} samples, relay p99 ${ms(soaks.at(-1)!.relay.p99Ms)}\n`,
-        );
+        for (const root of roots) {
+          const k = await one(s, every, heap, root);
+          soaks.push(k);
+          process.stderr.write(
+            `soak ${label(k)} (full GCs every ${every} s, heap ${heap}): ${k.samples.length} samples, relay p99 ${ms(k.relay.p99Ms)}\n`,
+          );
+        }
       }
     }
   }
-  const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+  const mb = mib;
   const goals = soaks
     .filter((s) => s.system === 'sluice')
     .map((s) => {
@@ -266,6 +355,11 @@ async function main(): Promise<void> {
       s.relay.missing,
     ];
   });
+  // What the process held outside the V8 heap over the last half, every sample as it ran.
+  const outsideRows = soaks.flatMap((s) => {
+    const f = lastHalf(s.samples);
+    return f ? [[label(s), f.outside, f.external, f.arrayBuffers, f.anonOutside, f.files]] : [];
+  });
   const sampled = GC_EVERY.map((x) =>
     x > 0
       ? `as the process runs, after two full GCs every ${x} s (the flatness goal is judged on those)`
@@ -293,6 +387,15 @@ async function main(): Promise<void> {
       ],
       rows,
     ),
+    '',
+    '### Outside the V8 heap, last half',
+    '',
+    'Every sample of the last half as the process ran: RSS - heapTotal (native memory: malloc, Buffers, code, stacks), and of it',
+    'what Node can name: `external` (memory of C++ objects bound to JS objects, arrayBuffers included) and `arrayBuffers` (Buffers);',
+    'from /proc/<pid>/status, anonymous memory beyond the V8 heap (malloc arenas, Buffers, thread stacks) and mapped files (the node',
+    'binary and libraries: paged in once, not growth).',
+    '',
+    table(['system', 'RSS - heapTotal', 'external', 'arrayBuffers', 'RssAnon - heapTotal', 'RssFile'], outsideRows),
     '',
     'sluice holds per signal a history entry (bounded per recipient by count, age and bytes) and a dedupe record for the dedupe',
     'window, both charged to the process memory budget; growth in the first half is those filling up, the second half must be flat.',
