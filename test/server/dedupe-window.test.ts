@@ -52,3 +52,16 @@ test('a full window trims in constant time per record (no walk over the deleted 
   expect(w.get(dedupeKey('bob', 'a', `k${n - 1}`))).toBeUndefined();
   expect(ms).toBeLessThan(5_000); // ~0.2 s here; the quadratic walk takes minutes
 });
+
+test('the budget evicts records in the order they were added, even at one timestamp', () => {
+  const w = new DedupeWindow(new MemoryBudget(1 << 30));
+  const n = 3_000;
+  // One millisecond for all: the order of insertion alone says which is oldest.
+  for (let i = 0; i < n; i++) w.add(dedupeKey('bob', 'alice', `t${i}`), i + 1, 5_000);
+  for (let i = 0; i < n / 2; i++) expect(w.dropOldest()).toBe(true);
+  for (let i = 0; i < n; i++) expect(w.get(dedupeKey('bob', 'alice', `t${i}`))).toBe(i < n / 2 ? undefined : i + 1);
+  // Age trims the rest: nothing is younger than 5,001.
+  w.trim(5_001);
+  expect(w.size).toBe(0);
+  expect(w.dropOldest()).toBe(false);
+});
