@@ -60,7 +60,9 @@ export const RECORD_OVERHEAD_BYTES = 96;
  * cycle, after full GCs, Node 20, 2026-12-06:
  *   history entry: 381 B on the heap for 131 B of strings (Delivery + Stored objects, the data,
  *     id and sender strings, the per-recipient and process-order array slots, tombstones
- *     included), 200k entries: 250 B beyond the strings; charged 264.
+ *     included), 200k entries: 250 B beyond the strings; charged 264. Since the process order is
+ *     a linked list through the entries (2026-12-07, session 6: two fields per entry, no slots, no
+ *     tombstones), record-cost.test.ts's entry measures 318 B instead of 356 B: the charge stays.
  *   dedupe record: 160 B at 100k records, 141 B at 300k, 103 B at 1M for a 30-byte key (Map slot
  *     with V8's spare capacity, key string, key and time array slots): 130 B beyond the key at
  *     100k; charged 136. A window of fewer records costs more per record (up to ~210 B at 10k)
