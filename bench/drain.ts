@@ -35,7 +35,7 @@ import type { FleetSummary } from '../app/peer/fleet';
 import { ask, fleetWorker } from './lib/fleet-ipc';
 import { acceptQueue, cpuBetween, listenCounters, procCpuMs, redisPid } from './lib/drain-probe';
 import { machine, run, sleep } from './lib/report';
-import { type Variant, writeDrainResults } from './lib/drain-report';
+import { type DrainSettings, type Variant, writeDrainResults } from './lib/drain-report';
 import { SECRET, startSystem } from './lib/systems';
 
 const opts = benchArgs({
@@ -225,21 +225,31 @@ async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-drain-'));
   const redis = await startRedis(dir);
   const variants: Variant[] = [];
+  // A variant that never got its fleet onto A (a starved machine: no 'ready' within the budget) is
+  // reported as failed; the ones that ran are still written.
+  const failed: DrainSettings['failed'] = [];
   try {
     for (const j of JITTERS)
       for (let r = 0; r < ROUNDS; r++) {
         // With a baseline: alternate which receiver goes first, so neither always meets the same load.
         const order: Array<Variant['receiver']> = !BASELINE ? ['this'] : r % 2 === 0 ? ['this', 'baseline'] : ['baseline', 'this'];
         for (const receiver of order) {
-          variants.push(await variant(redis.url, j, receiver));
-          process.stderr.write(`drain jitter ${j} ms, receiver ${receiver}: ${JSON.stringify(variants.at(-1))}\n`);
+          try {
+            variants.push(await variant(redis.url, j, receiver));
+            process.stderr.write(`drain jitter ${j} ms, receiver ${receiver}: ${JSON.stringify(variants.at(-1))}\n`);
+          } catch (err) {
+            failed.push({ receiver, restartJitterMs: j, error: (err as Error).message });
+            process.stderr.write(`drain jitter ${j} ms, receiver ${receiver}: failed: ${(err as Error).message}\n`);
+          }
         }
       }
   } finally {
     await redis.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
+  if (!variants.some((v) => v.receiver === 'this')) throw new Error(`no drain of this checkout completed: ${JSON.stringify(failed)}`);
   writeDrainResults(m, variants, {
+    failed,
     peers: PEERS,
     sdk: SDK,
     workers: WORKERS,

@@ -16,6 +16,8 @@ export interface DrainSettings {
   jitters: number[];
   rounds: number;
   baseline?: string;
+  /** Variants that did not complete (e.g. the fleet never got onto A within its budget), with why. */
+  failed: Array<{ receiver: Variant['receiver']; restartJitterMs: number; error: string }>;
 }
 
 export interface Variant {
@@ -105,6 +107,7 @@ export function writeDrainResults(m: Machine, variants: Variant[], cfg: DrainSet
     "the joined session to the next join, per peer (the largest of the fleets' percentiles: an upper bound of the merged one).",
     `Reproduce: \`npx tsx bench/drain.ts --peers ${PEERS}${SDK ? ' --sdk' : ''} --jitters ${JITTERS.join(',')}${BASELINE ? ` --rounds ${ROUNDS} --baseline DIR` : ''}\`.`,
     BASELINE ? `Server B from this checkout and from the baseline (${BASELINE}) alternate; server A is always this checkout.` : '',
+    ...cfg.failed.map((f) => `Not completed: receiver ${f.receiver}, jitter ${f.restartJitterMs} ms: ${f.error}.`),
     '',
     '## Goals',
     '',
@@ -233,5 +236,6 @@ export function writeDrainResults(m: Machine, variants: Variant[], cfg: DrainSet
       baseline: BASELINE ?? null,
     },
     variants,
+    failed: cfg.failed,
   });
 }
