@@ -109,7 +109,7 @@ export class Drainer extends EventEmitter {
           if (conn.isClosed || !conn.closeForRestart('drain')) return;
           const offset = Date.now() - startedAt;
           sentAt.push(offset);
-          late.push(Math.max(0, offset - at));
+          late.push(Math.max(0, Math.round(offset - at)));
           report.closeSent++;
           report.firstCloseMs ??= offset;
           report.lastCloseMs = offset;
