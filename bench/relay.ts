@@ -25,7 +25,7 @@ import { benchArgs, opt } from './lib/args';
 import fs from 'node:fs';
 import { LoadGen, measureRelay, pairNames, RelayFigures } from './lib/loadgen-handle';
 import { goalsAndFigures, machine, median, ms, ratio, run, table, writeResults } from './lib/report';
-import { RunningSystem, startSystem, SYSTEM_LABEL, SystemName } from './lib/systems';
+import { GcKind, RunningSystem, startSystem, SYSTEM_LABEL, SystemName } from './lib/systems';
 import { heapFlags, heapPlan } from '../app/contract/memory';
 
 const ARGS = benchArgs({
@@ -81,6 +81,12 @@ interface Figures extends RelayFigures {
   /** Server RSS while the rate ran: peak and median of the samples (bytes). */
   rssPeak: number;
   rssMedian: number;
+  /** The server's event-loop delay while the rate ran (probe.cjs 'pauses', 10 ms resolution), ms. */
+  serverLoopP99Ms: number;
+  serverLoopMaxMs: number;
+  /** V8's pauses while the rate ran: scavenges (minor) and mark-compacts (major): count, total and longest ms. */
+  scavenges: GcKind;
+  markCompacts: GcKind;
 }
 
 interface Ceiling {
@@ -124,10 +130,21 @@ async function session(v: Variant, fn: (m: Measure) => Promise<void>): Promise<v
       if (o.failed > 0) throw new Error(`${v.key}: ${o.failed} connections failed: ${o.firstError}`);
     }
     await fn(async (rate, warmupMs = WARMUP_MS, durationMs = DURATION_MS) => {
+      await sys.pauses(); // starts (or restarts) the loop and GC counts
       const stop = rssSampler(sys.pid);
       const r = await measureRelay(sys, gens, pairs, { rate, warmupMs, durationMs });
       const rss = stop();
-      return { ...r, rssPeak: rss.peak, rssMedian: rss.median };
+      const p = await sys.pauses();
+      const none: GcKind = { n: 0, ms: 0, maxMs: 0 };
+      return {
+        ...r,
+        rssPeak: rss.peak,
+        rssMedian: rss.median,
+        serverLoopP99Ms: p.loopP99Ms,
+        serverLoopMaxMs: p.loopMaxMs,
+        scavenges: p.gc.minor ?? none,
+        markCompacts: p.gc.major ?? none,
+      };
     });
   } finally {
     await Promise.all(gens.map((g) => g.stop()));
@@ -149,7 +166,9 @@ async function main(): Promise<void> {
           (runs[`${v.key}@${rate}`] ??= []).push(r);
           process.stderr.write(
             `relay round ${round + 1} ${v.key} ${rate}/s: p50 ${ms(r.p50Ms)} p99 ${ms(r.p99Ms)} cpu/signal ${r.cpuUsPerSignal.toFixed(0)} us, ` +
-              `RSS ${(r.rssPeak / 2 ** 20).toFixed(0)} MiB, missing ${r.missing}\n`,
+              `RSS ${(r.rssPeak / 2 ** 20).toFixed(0)} MiB, missing ${r.missing}; server loop p99/max ${ms(r.serverLoopP99Ms)}/${ms(r.serverLoopMaxMs)}, ` +
+              `scavenges ${r.scavenges.n} (longest ${ms(r.scavenges.maxMs)}), mark-compacts ${r.markCompacts.n} (longest ${ms(r.markCompacts.maxMs)}), ` +
+              `generators' loop p99/max ${ms(r.loadgenLoopP99Ms)}/${ms(r.loadgenLoopMaxMs)}\n`,
           );
         }
       });
@@ -195,6 +214,12 @@ async function main(): Promise<void> {
             [`cpuUsPerSignal@${rate}`, med(v.key, rate, (r) => r.cpuUsPerSignal)],
             [`rssPeak@${rate}`, med(v.key, rate, (r) => r.rssPeak)],
             [`missing@${rate}`, Math.max(...(runs[`${v.key}@${rate}`] ?? []).map((r) => r.missing))],
+            [`loopP99Ms@${rate}`, med(v.key, rate, (r) => r.serverLoopP99Ms)],
+            [`scavenges@${rate}`, med(v.key, rate, (r) => r.scavenges.n)],
+            [`scavengeMaxMs@${rate}`, med(v.key, rate, (r) => r.scavenges.maxMs)],
+            [`markCompacts@${rate}`, med(v.key, rate, (r) => r.markCompacts.n)],
+            [`markCompactMaxMs@${rate}`, med(v.key, rate, (r) => r.markCompacts.maxMs)],
+            [`genLoopP99Ms@${rate}`, med(v.key, rate, (r) => r.loadgenLoopP99Ms)],
           ]),
         ),
         ceiling: ceilings.find((c) => c.key === v.key)!.ceiling,
@@ -255,6 +280,8 @@ async function main(): Promise<void> {
     "Server and load generator in separate processes on loopback; the same raw-`ws` load generator speaks each system's protocol.",
     'sluice acks every signal after its backplane numbered and stored it (exactly-once); Socket.IO acks with a callback; the ws relay',
     'is measured without and with a per-signal ack. sluice: production defaults but the per-connection rate limit (5000/s, burst 500).',
+    "Event-loop delay and GC pauses: the server's (perf_hooks in probe.cjs, from each rate's warm-up to the end of its settle time) and the",
+    "load generators' own loop delay over the measured window (a late generator adds its delay to every latency it records).",
     `Reproduce: \`npx tsx bench/relay.ts\`.`,
     '',
     goalsAndFigures(
@@ -271,6 +298,12 @@ async function main(): Promise<void> {
           row(`server CPU per signal at ${r / 1000}k msg/s`, `cpuUsPerSignal@${r}`, us),
           row(`server RSS (peak) during ${r / 1000}k msg/s`, `rssPeak@${r}`, mib),
           row(`signals not delivered at ${r / 1000}k msg/s (worst run)`, `missing@${r}`, String),
+          row(`server event-loop delay p99 at ${r / 1000}k msg/s`, `loopP99Ms@${r}`, (x) => ms(x, 1)),
+          row(`server scavenges while ${r / 1000}k msg/s ran (count)`, `scavenges@${r}`, String),
+          row(`server's longest scavenge at ${r / 1000}k msg/s`, `scavengeMaxMs@${r}`, (x) => ms(x, 1)),
+          row(`server mark-compacts while ${r / 1000}k msg/s ran (count)`, `markCompacts@${r}`, String),
+          row(`server's longest mark-compact at ${r / 1000}k msg/s`, `markCompactMaxMs@${r}`, (x) => ms(x, 1)),
+          row(`load generators' own event-loop delay p99 at ${r / 1000}k msg/s (worst generator)`, `genLoopP99Ms@${r}`, (x) => ms(x, 1)),
         ]),
         row(
           `highest offered rate with p99 < ${CEILING_P99_MS} ms (steps ${[...RATES, ...(CEILING ? CEILING_STEPS : [])].map((x) => x / 1000).join(', ')}k)`,
