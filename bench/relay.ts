@@ -18,7 +18,8 @@
  *
  * Run: npx tsx bench/relay.ts [--rounds 3] [--quick] [--systems sluice,socketio,ws,ws-ack]
  *      [--rates 5000,10000,20000] [--baseline DIR] [--no-ceiling]
- *      [--semi-space 32,64] [--v8-heap]
+ *      [--semi-space 32,64] [--v8-heap] [--v8-flags '--no-parallel-scavenge']
+ * (--v8-flags: this checkout's sluice with the production heap flags and these V8 flags, one more system.)
  */
 import './lib/help'; // first: --help prints the comment above and exits
 import { benchArgs, opt } from './lib/args';
@@ -26,7 +27,7 @@ import fs from 'node:fs';
 import { LoadGen, measureRelay, pairNames, RelayFigures } from './lib/loadgen-handle';
 import { goalsAndFigures, machine, median, ms, ratio, run, table, writeResults } from './lib/report';
 import { GcKind, RunningSystem, startSystem, SYSTEM_LABEL, SystemName } from './lib/systems';
-import { heapFlags, heapPlan } from '../app/contract/memory';
+import { heapFlags, heapPlan, SEMI_SPACE_MIB } from '../app/contract/memory';
 
 const ARGS = benchArgs({
   rounds: opt.maybeInt(),
@@ -37,6 +38,7 @@ const ARGS = benchArgs({
   'no-ceiling': opt.flag(),
   'semi-space': opt.ints([]),
   'v8-heap': opt.flag(),
+  'v8-flags': opt.string(),
 });
 const QUICK = ARGS.quick;
 const ROUNDS = ARGS.rounds ?? (QUICK ? 1 : 3);
@@ -71,10 +73,18 @@ for (const [i, dir] of (BASELINE?.split(',') ?? []).entries()) {
   VARIANTS.splice(1 + i, 0, { key, system: 'sluice', label: `sluice (${dir})`, root: dir });
 }
 for (const semi of SEMI_SPACES) {
-  const flags = heapFlags(heapPlan(undefined, semi));
+  // A smaller young generation gives its MiB to the old space: the heap limit stays the plan's, which
+  // the server refuses to start below (app/server/heap.ts).
+  const plan = heapPlan(undefined, semi);
+  const flags = heapFlags({ ...plan, maxOldSpaceMiB: plan.maxOldSpaceMiB + 3 * Math.max(0, SEMI_SPACE_MIB - semi) });
   VARIANTS.splice(1, 0, { key: `semi${semi}`, system: 'sluice', label: `sluice (${flags.join(' ')})`, heapFlags: flags });
 }
 if (ARGS['v8-heap']) VARIANTS.splice(1, 0, { key: 'semiv8', system: 'sluice', label: "sluice (V8's own heap sizing)", heapFlags: [] });
+// --v8-flags '--no-parallel-scavenge ...': this checkout's sluice with the production heap flags and these.
+if (ARGS['v8-flags']) {
+  const flags = [...heapFlags(heapPlan()), ...ARGS['v8-flags'].split(' ').filter(Boolean)];
+  VARIANTS.splice(1, 0, { key: 'semiflags', system: 'sluice', label: `sluice (${ARGS['v8-flags']})`, heapFlags: flags });
+}
 const has = (key: string) => VARIANTS.some((v) => v.key === key);
 
 interface Figures extends RelayFigures {
@@ -329,7 +339,7 @@ async function main(): Promise<void> {
     'Load-generator lag is how late the generator itself ran behind its schedule: past a few ms the generator (one process, on the',
     'same 2 cores) is saturated too, and the step measures both.',
   ].join('\n');
-  writeResults(BASELINE || has('semiv8') || SEMI_SPACES.length > 0 ? 'relay-baseline' : 'relay', m, md, {
+  writeResults(BASELINE || has('semiv8') || has('semiflags') || SEMI_SPACES.length > 0 ? 'relay-baseline' : 'relay', m, md, {
     settings: {
       pairs: PAIRS,
       rates: RATES,
