@@ -29,12 +29,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { defaultTimeouts } from '../app/contract/timeouts';
 import { SOCKET_PATH } from '../app/protocol/endpoints';
+import type { DrainReport } from '../app/server/drain';
 import { startRedis } from '../app/local/region/redis';
 import type { FleetSummary } from '../app/peer/fleet';
 import { ask, fleetWorker } from './lib/fleet-ipc';
 import { acceptQueue, cpuBetween, listenCounters, procCpuMs, redisPid } from './lib/drain-probe';
 import { machine, run, sleep } from './lib/report';
-import { type Variant, writeDrainResults } from './lib/drain-report';
+import { type DrainSettings, type Variant, writeDrainResults } from './lib/drain-report';
 import { SECRET, startSystem } from './lib/systems';
 
 const opts = benchArgs({
@@ -132,6 +133,7 @@ async function variant(redisUrl: string, restartJitterMs: number, receiver: Vari
     workers.forEach((w, i) => (pids[`fleet${i}`] = w.pid ?? null));
     const cpuNow = () => Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, pid === null ? null : procCpuMs(pid)]));
     await b.loopDelay(true);
+    await b.accepts(true);
     const listen0 = listenCounters();
     const cpu0 = cpuNow();
     const d0 = Date.now();
@@ -143,7 +145,7 @@ async function variant(redisUrl: string, restartJitterMs: number, receiver: Vari
     const movedAfterMs = Date.now() - d0;
     process.stderr.write(`drain: ${samples.at(-1)?.[1] ?? 0} of ${PEERS} on B after ${movedAfterMs} ms\n`);
     // POST /drain?wait=1 answers {state, drain: DrainReport} once the drain has finished.
-    const report = ((await drain)?.drain ?? null) as { reset?: number; firstCloseMs?: number | null; lastCloseMs?: number | null } | null;
+    const report = ((await drain)?.drain ?? null) as Pick<Partial<DrainReport>, 'reset' | 'firstCloseMs' | 'lastCloseMs' | 'spread'> | null;
     while (emptiedAt === null && Date.now() < deadline) await sleep(200);
     await sleep(3_000);
     sampling = false;
@@ -152,8 +154,9 @@ async function variant(redisUrl: string, restartJitterMs: number, receiver: Vari
     const cpuMs = cpuBetween(cpu0, { ...cpuNow(), A: lastCpuA });
     const listen1 = listenCounters();
     const bLoopDelay = await b.loopDelay().catch(() => null);
+    const bAccepts = await b.accepts().catch(() => null);
     process.stderr.write(
-      `drain span ${spanMs} ms: cpu ms ${JSON.stringify(cpuMs)}, B loop delay ${JSON.stringify(bLoopDelay)}, listen ${JSON.stringify(listen0)} -> ${JSON.stringify(listen1)}\n`,
+      `drain span ${spanMs} ms: cpu ms ${JSON.stringify(cpuMs)}, B loop delay ${JSON.stringify(bLoopDelay)}, B accepts ${JSON.stringify(bAccepts)}, listen ${JSON.stringify(listen0)} -> ${JSON.stringify(listen1)}\n`,
     );
     const summaries = await Promise.all(workers.map((w) => ask<FleetSummary>(w, { cmd: 'stop' }, 'summary', 120_000)));
     for (const x of summaries as Array<FleetSummary & { connectMs?: unknown; joinMs?: unknown }>)
@@ -182,6 +185,7 @@ async function variant(redisUrl: string, restartJitterMs: number, receiver: Vari
       emptiedAfterMs: emptiedAt === null ? null : (emptiedAt as number) - d0,
       firstCloseMs: report?.firstCloseMs ?? null,
       lastCloseMs: report?.lastCloseMs ?? null,
+      closeSpread: report?.spread ?? null,
       sent: sum((s) => s.sent),
       lost: sum((s) => s.lost),
       duplicated: sum((s) => s.duplicated),
@@ -202,6 +206,7 @@ async function variant(redisUrl: string, restartJitterMs: number, receiver: Vari
       listenOverflows: listen0 && listen1 ? listen1.listenOverflows - listen0.listenOverflows : null,
       listenDrops: listen0 && listen1 ? listen1.listenDrops - listen0.listenDrops : null,
       bLoopDelay,
+      bAccepts,
       bQueueMax: queue.max,
       bQueueFullSamples: queue.full,
       bQueueSamples: queue.samples,
@@ -220,21 +225,31 @@ async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-drain-'));
   const redis = await startRedis(dir);
   const variants: Variant[] = [];
+  // A variant that never got its fleet onto A (a starved machine: no 'ready' within the budget) is
+  // reported as failed; the ones that ran are still written.
+  const failed: DrainSettings['failed'] = [];
   try {
     for (const j of JITTERS)
       for (let r = 0; r < ROUNDS; r++) {
         // With a baseline: alternate which receiver goes first, so neither always meets the same load.
         const order: Array<Variant['receiver']> = !BASELINE ? ['this'] : r % 2 === 0 ? ['this', 'baseline'] : ['baseline', 'this'];
         for (const receiver of order) {
-          variants.push(await variant(redis.url, j, receiver));
-          process.stderr.write(`drain jitter ${j} ms, receiver ${receiver}: ${JSON.stringify(variants.at(-1))}\n`);
+          try {
+            variants.push(await variant(redis.url, j, receiver));
+            process.stderr.write(`drain jitter ${j} ms, receiver ${receiver}: ${JSON.stringify(variants.at(-1))}\n`);
+          } catch (err) {
+            failed.push({ receiver, restartJitterMs: j, error: (err as Error).message });
+            process.stderr.write(`drain jitter ${j} ms, receiver ${receiver}: failed: ${(err as Error).message}\n`);
+          }
         }
       }
   } finally {
     await redis.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
+  if (!variants.some((v) => v.receiver === 'this')) throw new Error(`no drain of this checkout completed: ${JSON.stringify(failed)}`);
   writeDrainResults(m, variants, {
+    failed,
     peers: PEERS,
     sdk: SDK,
     workers: WORKERS,

@@ -18,15 +18,16 @@
  *
  * Run: npx tsx bench/relay.ts [--rounds 3] [--quick] [--systems sluice,socketio,ws,ws-ack]
  *      [--rates 5000,10000,20000] [--baseline DIR] [--no-ceiling]
- *      [--semi-space 32,64] [--v8-heap]
+ *      [--semi-space 32,64] [--v8-heap] [--v8-flags '--no-parallel-scavenge']
+ * (--v8-flags: this checkout's sluice with the production heap flags and these V8 flags, one more system.)
  */
 import './lib/help'; // first: --help prints the comment above and exits
 import { benchArgs, opt } from './lib/args';
 import fs from 'node:fs';
 import { LoadGen, measureRelay, pairNames, RelayFigures } from './lib/loadgen-handle';
 import { goalsAndFigures, machine, median, ms, ratio, run, table, writeResults } from './lib/report';
-import { RunningSystem, startSystem, SYSTEM_LABEL, SystemName } from './lib/systems';
-import { heapFlags, heapPlan } from '../app/contract/memory';
+import { GcKind, RunningSystem, startSystem, SYSTEM_LABEL, SystemName } from './lib/systems';
+import { heapFlags, heapPlan, SEMI_SPACE_MIB } from '../app/contract/memory';
 
 const ARGS = benchArgs({
   rounds: opt.maybeInt(),
@@ -37,6 +38,7 @@ const ARGS = benchArgs({
   'no-ceiling': opt.flag(),
   'semi-space': opt.ints([]),
   'v8-heap': opt.flag(),
+  'v8-flags': opt.string(),
 });
 const QUICK = ARGS.quick;
 const ROUNDS = ARGS.rounds ?? (QUICK ? 1 : 3);
@@ -71,16 +73,30 @@ for (const [i, dir] of (BASELINE?.split(',') ?? []).entries()) {
   VARIANTS.splice(1 + i, 0, { key, system: 'sluice', label: `sluice (${dir})`, root: dir });
 }
 for (const semi of SEMI_SPACES) {
-  const flags = heapFlags(heapPlan(undefined, semi));
+  // A smaller young generation gives its MiB to the old space: the heap limit stays the plan's, which
+  // the server refuses to start below (app/server/heap.ts).
+  const plan = heapPlan(undefined, semi);
+  const flags = heapFlags({ ...plan, maxOldSpaceMiB: plan.maxOldSpaceMiB + 3 * Math.max(0, SEMI_SPACE_MIB - semi) });
   VARIANTS.splice(1, 0, { key: `semi${semi}`, system: 'sluice', label: `sluice (${flags.join(' ')})`, heapFlags: flags });
 }
 if (ARGS['v8-heap']) VARIANTS.splice(1, 0, { key: 'semiv8', system: 'sluice', label: "sluice (V8's own heap sizing)", heapFlags: [] });
+// --v8-flags '--no-parallel-scavenge ...': this checkout's sluice with the production heap flags and these.
+if (ARGS['v8-flags']) {
+  const flags = [...heapFlags(heapPlan()), ...ARGS['v8-flags'].split(' ').filter(Boolean)];
+  VARIANTS.splice(1, 0, { key: 'semiflags', system: 'sluice', label: `sluice (${ARGS['v8-flags']})`, heapFlags: flags });
+}
 const has = (key: string) => VARIANTS.some((v) => v.key === key);
 
 interface Figures extends RelayFigures {
   /** Server RSS while the rate ran: peak and median of the samples (bytes). */
   rssPeak: number;
   rssMedian: number;
+  /** The server's event-loop delay while the rate ran (probe.cjs 'pauses', 10 ms resolution), ms. */
+  serverLoopP99Ms: number;
+  serverLoopMaxMs: number;
+  /** V8's pauses while the rate ran: scavenges (minor) and mark-compacts (major): count, total and longest ms. */
+  scavenges: GcKind;
+  markCompacts: GcKind;
 }
 
 interface Ceiling {
@@ -124,10 +140,21 @@ async function session(v: Variant, fn: (m: Measure) => Promise<void>): Promise<v
       if (o.failed > 0) throw new Error(`${v.key}: ${o.failed} connections failed: ${o.firstError}`);
     }
     await fn(async (rate, warmupMs = WARMUP_MS, durationMs = DURATION_MS) => {
+      await sys.pauses(); // starts (or restarts) the loop and GC counts
       const stop = rssSampler(sys.pid);
       const r = await measureRelay(sys, gens, pairs, { rate, warmupMs, durationMs });
       const rss = stop();
-      return { ...r, rssPeak: rss.peak, rssMedian: rss.median };
+      const p = await sys.pauses();
+      const none: GcKind = { n: 0, ms: 0, maxMs: 0 };
+      return {
+        ...r,
+        rssPeak: rss.peak,
+        rssMedian: rss.median,
+        serverLoopP99Ms: p.loopP99Ms,
+        serverLoopMaxMs: p.loopMaxMs,
+        scavenges: p.gc.minor ?? none,
+        markCompacts: p.gc.major ?? none,
+      };
     });
   } finally {
     await Promise.all(gens.map((g) => g.stop()));
@@ -149,7 +176,9 @@ async function main(): Promise<void> {
           (runs[`${v.key}@${rate}`] ??= []).push(r);
           process.stderr.write(
             `relay round ${round + 1} ${v.key} ${rate}/s: p50 ${ms(r.p50Ms)} p99 ${ms(r.p99Ms)} cpu/signal ${r.cpuUsPerSignal.toFixed(0)} us, ` +
-              `RSS ${(r.rssPeak / 2 ** 20).toFixed(0)} MiB, missing ${r.missing}\n`,
+              `RSS ${(r.rssPeak / 2 ** 20).toFixed(0)} MiB, missing ${r.missing}; server loop p99/max ${ms(r.serverLoopP99Ms)}/${ms(r.serverLoopMaxMs)}, ` +
+              `scavenges ${r.scavenges.n} (longest ${ms(r.scavenges.maxMs)}), mark-compacts ${r.markCompacts.n} (longest ${ms(r.markCompacts.maxMs)}), ` +
+              `generators' loop p99/max ${ms(r.loadgenLoopP99Ms)}/${ms(r.loadgenLoopMaxMs)}\n`,
           );
         }
       });
@@ -195,6 +224,12 @@ async function main(): Promise<void> {
             [`cpuUsPerSignal@${rate}`, med(v.key, rate, (r) => r.cpuUsPerSignal)],
             [`rssPeak@${rate}`, med(v.key, rate, (r) => r.rssPeak)],
             [`missing@${rate}`, Math.max(...(runs[`${v.key}@${rate}`] ?? []).map((r) => r.missing))],
+            [`loopP99Ms@${rate}`, med(v.key, rate, (r) => r.serverLoopP99Ms)],
+            [`scavenges@${rate}`, med(v.key, rate, (r) => r.scavenges.n)],
+            [`scavengeMaxMs@${rate}`, med(v.key, rate, (r) => r.scavenges.maxMs)],
+            [`markCompacts@${rate}`, med(v.key, rate, (r) => r.markCompacts.n)],
+            [`markCompactMaxMs@${rate}`, med(v.key, rate, (r) => r.markCompacts.maxMs)],
+            [`genLoopP99Ms@${rate}`, med(v.key, rate, (r) => r.loadgenLoopP99Ms)],
           ]),
         ),
         ceiling: ceilings.find((c) => c.key === v.key)!.ceiling,
@@ -255,6 +290,8 @@ async function main(): Promise<void> {
     "Server and load generator in separate processes on loopback; the same raw-`ws` load generator speaks each system's protocol.",
     'sluice acks every signal after its backplane numbered and stored it (exactly-once); Socket.IO acks with a callback; the ws relay',
     'is measured without and with a per-signal ack. sluice: production defaults but the per-connection rate limit (5000/s, burst 500).',
+    "Event-loop delay and GC pauses: the server's (perf_hooks in probe.cjs, from each rate's warm-up to the end of its settle time) and the",
+    "load generators' own loop delay over the measured window (a late generator adds its delay to every latency it records).",
     `Reproduce: \`npx tsx bench/relay.ts\`.`,
     '',
     goalsAndFigures(
@@ -271,6 +308,12 @@ async function main(): Promise<void> {
           row(`server CPU per signal at ${r / 1000}k msg/s`, `cpuUsPerSignal@${r}`, us),
           row(`server RSS (peak) during ${r / 1000}k msg/s`, `rssPeak@${r}`, mib),
           row(`signals not delivered at ${r / 1000}k msg/s (worst run)`, `missing@${r}`, String),
+          row(`server event-loop delay p99 at ${r / 1000}k msg/s`, `loopP99Ms@${r}`, (x) => ms(x, 1)),
+          row(`server scavenges while ${r / 1000}k msg/s ran (count)`, `scavenges@${r}`, String),
+          row(`server's longest scavenge at ${r / 1000}k msg/s`, `scavengeMaxMs@${r}`, (x) => ms(x, 1)),
+          row(`server mark-compacts while ${r / 1000}k msg/s ran (count)`, `markCompacts@${r}`, String),
+          row(`server's longest mark-compact at ${r / 1000}k msg/s`, `markCompactMaxMs@${r}`, (x) => ms(x, 1)),
+          row(`load generators' own event-loop delay p99 at ${r / 1000}k msg/s (worst generator)`, `genLoopP99Ms@${r}`, (x) => ms(x, 1)),
         ]),
         row(
           `highest offered rate with p99 < ${CEILING_P99_MS} ms (steps ${[...RATES, ...(CEILING ? CEILING_STEPS : [])].map((x) => x / 1000).join(', ')}k)`,
@@ -296,7 +339,7 @@ async function main(): Promise<void> {
     'Load-generator lag is how late the generator itself ran behind its schedule: past a few ms the generator (one process, on the',
     'same 2 cores) is saturated too, and the step measures both.',
   ].join('\n');
-  writeResults(BASELINE || has('semiv8') || SEMI_SPACES.length > 0 ? 'relay-baseline' : 'relay', m, md, {
+  writeResults(BASELINE || has('semiv8') || has('semiflags') || SEMI_SPACES.length > 0 ? 'relay-baseline' : 'relay', m, md, {
     settings: {
       pairs: PAIRS,
       rates: RATES,

@@ -19,6 +19,14 @@
  * listener, sends it back `count` times, closes its own copy and exits. Connections are handed to
  * the HTTP server as its own (http: "This event can also be explicitly emitted by users to inject
  * connections into the HTTP server").
+ *
+ * The queue's length survives this only if set again at the end: a handle that crosses the IPC channel
+ * arrives as a net.Server that Node listens on with ITS default backlog (net.js setupListenHandle:
+ * `this._handle.listen(backlog || 511)`), and the kernel takes the last listen(2) on the socket as the
+ * queue's length (proc_sys_net(5): somaxconn "defines a ceiling value for the backlog argument of
+ * listen(2)"; the value itself is the latest call's). Measured: a listener made with 4,096 showed
+ * 511 in `ss -ltn` once its acceptors were back (docs/benchmarks.md, issue 27 session 6), so
+ * addAcceptors re-applies the listener's backlog on one of the new descriptors.
  */
 import { spawn } from 'node:child_process';
 import type http from 'node:http';
@@ -37,9 +45,10 @@ const HELPER = `process.on('message', (m, server) => {
 /**
  * `count` more descriptors of `server`'s listening socket, each a listening net.Server whose
  * connections go to `server` ('connection') and whose errors (EMFILE) to its 'error' listeners.
+ * `backlog`: the accept queue `server` listens with, set again once the descriptors are back.
  * Resolves [] if the helper cannot run (the listener then accepts alone, as before).
  */
-export function addAcceptors(server: http.Server, count = EXTRA_ACCEPTORS, timeoutMs = 10_000): Promise<net.Server[]> {
+export function addAcceptors(server: http.Server, count = EXTRA_ACCEPTORS, backlog = 511, timeoutMs = 10_000): Promise<net.Server[]> {
   if (count <= 0) return Promise.resolve([]);
   return new Promise((resolve) => {
     const got: net.Server[] = [];
@@ -54,6 +63,8 @@ export function addAcceptors(server: http.Server, count = EXTRA_ACCEPTORS, timeo
         for (const s of got) s.close();
         got.length = 0;
       }
+      // Every descriptor that arrived was listened on with Node's 511: the socket's queue is the last.
+      if (got.length > 0) relisten(got[0], backlog);
       if (helper.exitCode === null) helper.kill();
       resolve(got);
     };
@@ -69,4 +80,17 @@ export function addAcceptors(server: http.Server, count = EXTRA_ACCEPTORS, timeo
     });
     helper.send({ n: count }, server);
   });
+}
+
+/**
+ * listen(2) again on a listening socket: only its accept queue's length changes. net.Server has no
+ * public call for it (listen() on a listening server throws ERR_SERVER_ALREADY_LISTEN); its TCP
+ * handle's listen() is the one Node itself calls. Throws if Node's internals changed, so a server
+ * never runs silently with another queue than it asked for.
+ */
+function relisten(acceptor: net.Server, backlog: number): void {
+  const handle = (acceptor as unknown as { _handle?: { listen?: (backlog: number) => number } })._handle;
+  if (typeof handle?.listen !== 'function') throw new Error('acceptors: the listening handle has no listen(): cannot set the accept queue');
+  const err = handle.listen(backlog);
+  if (err !== 0) throw new Error(`acceptors: listen(${backlog}) on the listening socket failed (${err})`);
 }

@@ -32,6 +32,12 @@ export interface DrainReport {
   /** Offsets from drain start of the first and last 1012 sent. */
   firstCloseMs: number | null;
   lastCloseMs: number | null;
+  /**
+   * How evenly the 1012s left (set when the drain finishes, if any was sent): how late each close
+   * fired after its planned moment (the event loop's turns: a long turn releases every close due
+   * in it at once), and the most sent within any 100 ms, as a rate per second.
+   */
+  spread?: { lateP50Ms: number; lateP99Ms: number; lateMaxMs: number; peakPerSec100Ms: number };
 }
 
 export class Drainer extends EventEmitter {
@@ -79,12 +85,16 @@ export class Drainer extends EventEmitter {
     };
     this.report = report;
 
+    // Offsets of the 1012s sent and how late each was, ms (for report.spread).
+    const sentAt: number[] = [];
+    const late: number[] = [];
     this.done = new Promise<DrainReport>((resolve) => {
       this.finish = () => {
         if (this._state === 'drained') return;
         for (const t of this.timers) clearTimeout(t);
         this._state = 'drained';
         report.finishedAt = Date.now();
+        if (sentAt.length > 0) report.spread = closeSpread(sentAt, late);
         this.emit('state', this._state, reason);
         resolve({ ...report });
       };
@@ -98,6 +108,8 @@ export class Drainer extends EventEmitter {
         setTimeout(() => {
           if (conn.isClosed || !conn.closeForRestart('drain')) return;
           const offset = Date.now() - startedAt;
+          sentAt.push(offset);
+          late.push(Math.max(0, Math.round(offset - at)));
           report.closeSent++;
           report.firstCloseMs ??= offset;
           report.lastCloseMs = offset;
@@ -134,6 +146,18 @@ export class Drainer extends EventEmitter {
   dispose(): void {
     for (const t of this.timers) clearTimeout(t);
   }
+}
+
+/** report.spread from the 1012s' offsets (in firing order) and lateness, ms. */
+function closeSpread(sentAt: number[], late: number[]): NonNullable<DrainReport['spread']> {
+  const sorted = [...late].sort((x, y) => x - y);
+  const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+  let peak = 0;
+  for (let i = 0, j = 0; i < sentAt.length; i++) {
+    while (sentAt[i] - sentAt[j] >= 100) j++;
+    peak = Math.max(peak, i - j + 1);
+  }
+  return { lateP50Ms: pct(50), lateP99Ms: pct(99), lateMaxMs: sorted[sorted.length - 1], peakPerSec100Ms: peak * 10 };
 }
 
 function shuffle<T>(xs: T[], random: () => number): T[] {

@@ -216,7 +216,7 @@ export class SluiceServer implements AdminServer, UpgradeHost {
     if (this.keys && !(await this.keys.start())) this.log.error('issuer keys (JWKS) not loaded: unready until a refresh succeeds');
     await listen(this.public, this.config.port, this.config.host, LISTEN_BACKLOG);
     // More than one accept per loop turn (acceptors.ts: libuv accepts one per turn and listener).
-    this.acceptors = await addAcceptors(this.public, this.extraAcceptors);
+    this.acceptors = await addAcceptors(this.public, this.extraAcceptors, LISTEN_BACKLOG);
     await listen(this.admin, this.config.adminPort, this.config.adminHost);
     const addr = this.ports();
     const { maxConnections, maxConnectionsPerPeer } = this.config.limits;

@@ -24,16 +24,16 @@ import { parseTarget } from './http';
 import type { Metrics } from './metrics';
 
 /**
- * The public listener's accept queue, kept at Node's default on purpose. Node's docs (net,
- * server.listen): "Backlog is the maximum length of the queue of pending connections. The actual
- * length will be determined by the OS through sysctl settings such as tcp_max_syn_backlog and
- * somaxconn on Linux. The default value of this parameter is 511." listen(2): when the queue is
- * full "the request may be ignored so that a later reattempt at connection succeeds" (the client
- * retransmits after 1, 3, 7, 15, 31 s: the 10k drain's 30 s tail). A deeper queue was measured and
- * made it worse (docs/benchmarks.md, issue 27 session 4): libuv accepts everything queued in one
- * turn, so after a stall a 4,096 queue hands the process thousands of upgrades at once and its event
- * loop stalled 3-21 s (vs 1.2 s) with the reconnect gap p99 77 s vs 39 s in the same run. The cure
- * for the tail is receivers with room (drain.windowMs against peers per server), not a longer line.
+ * The public listener's accept queue, kept at Node's default. Node's docs (net, server.listen):
+ * "Backlog is the maximum length of the queue of pending connections. The actual length will be
+ * determined by the OS through sysctl settings such as tcp_max_syn_backlog and somaxconn on Linux.
+ * The default value of this parameter is 511." listen(2): when the queue is full "the request may be
+ * ignored so that a later reattempt at connection succeeds" (the client retransmits its SYN after 1,
+ * 3, 7 s: the 10k drain's tail). Session 4's 4,096 trial (docs/benchmarks.md, issue 27) read a deeper
+ * queue as worse on the premise that libuv accepts everything queued in one turn; libuv >= 1.45
+ * accepts one connection per turn and descriptor (acceptors.ts), and until session 6 the acceptors
+ * reset any backlog to 511 (acceptors.ts relisten). A deeper queue with the acceptors is untested on a
+ * quiet machine (session 6's runs at load 8-19 starved every variant): measure before changing it.
  */
 export const LISTEN_BACKLOG = 511;
 

@@ -4,6 +4,8 @@
  */
 import { defaultTimeouts } from '../../app/contract/timeouts';
 import { Machine, table, writeResults } from './report';
+import type { DrainReport } from '../../app/server/drain';
+import type { AcceptTurns } from './systems';
 
 /** How drain.ts ran: the settings the report states and writes. */
 export interface DrainSettings {
@@ -14,6 +16,8 @@ export interface DrainSettings {
   jitters: number[];
   rounds: number;
   baseline?: string;
+  /** Variants that did not complete (e.g. the fleet never got onto A within its budget), with why. */
+  failed: Array<{ receiver: Variant['receiver']; restartJitterMs: number; error: string }>;
 }
 
 export interface Variant {
@@ -28,6 +32,8 @@ export interface Variant {
   /** The drain report: first and last 1012 sent, from the drain's start. */
   firstCloseMs: number | null;
   lastCloseMs: number | null;
+  /** A's drain report: how late its 1012s fired after their planned moments, and the most in any 100 ms (as /s). */
+  closeSpread: DrainReport['spread'] | null;
   sent: number;
   lost: number;
   duplicated: number;
@@ -52,6 +58,8 @@ export interface Variant {
   bQueueMax: number | null;
   bQueueFullSamples: number;
   bQueueSamples: number;
+  /** B's listener: connections accepted per event-loop turn and the length of back-to-back accepting turns (probe.cjs 'accepts'). */
+  bAccepts: AcceptTurns | null;
   /** B's event-loop delay over the same span, ms. */
   bLoopDelay: { p50: number; p99: number; max: number } | null;
   /** CPU time over the same span, ms, per process (B, A, each load generator, redis-server). */
@@ -99,6 +107,7 @@ export function writeDrainResults(m: Machine, variants: Variant[], cfg: DrainSet
     "the joined session to the next join, per peer (the largest of the fleets' percentiles: an upper bound of the merged one).",
     `Reproduce: \`npx tsx bench/drain.ts --peers ${PEERS}${SDK ? ' --sdk' : ''} --jitters ${JITTERS.join(',')}${BASELINE ? ` --rounds ${ROUNDS} --baseline DIR` : ''}\`.`,
     BASELINE ? `Server B from this checkout and from the baseline (${BASELINE}) alternate; server A is always this checkout.` : '',
+    ...cfg.failed.map((f) => `Not completed: receiver ${f.receiver}, jitter ${f.restartJitterMs} ms: ${f.error}.`),
     '',
     '## Goals',
     '',
@@ -178,6 +187,41 @@ export function writeDrainResults(m: Machine, variants: Variant[], cfg: DrainSet
       ]),
     ),
     '',
+    "Arrivals: how late A's 1012 timers fired (A's event-loop turns release every close due in them at once) and the most",
+    "1012s A sent within any 100 ms. B's accepts per event-loop turn (probe.cjs 'accepts'): connections its public listener handed over per turn, and the",
+    'length of a turn that followed another accepting turn (the queue held more): the listener accepts about',
+    '(accepts per turn) / (turn length) per second while a burst waits.',
+    '',
+    table(
+      [
+        'receiver B',
+        'jitter',
+        "A's 1012s late p50 / p99 / max",
+        "A's 1012s: most in 100 ms (as /s)",
+        'accepted / turns',
+        'per turn mean / max (turns at max)',
+        'turn length p50 / p90 / p99 / max',
+        'back-to-back turns',
+        'accepts/s in them',
+      ],
+      variants.map((v) => {
+        const a = v.bAccepts;
+        const c = v.closeSpread;
+        const spread = c ? [`${c.lateP50Ms} / ${c.lateP99Ms} / ${c.lateMaxMs} ms`, c.peakPerSec100Ms] : ['n/a', 'n/a'];
+        if (!a) return [v.receiver, `${v.restartJitterMs} ms`, ...spread, 'n/a', 'n/a', 'n/a', 'n/a', 'n/a'];
+        return [
+          v.receiver,
+          `${v.restartJitterMs} ms`,
+          ...spread,
+          `${a.accepted} / ${a.turns}`,
+          `${a.perTurnMean ?? 'n/a'} / ${a.perTurnMax ?? 'n/a'} (${a.turnsAtMax})`,
+          `${a.turnMs.p50 ?? 'n/a'} / ${a.turnMs.p90 ?? 'n/a'} / ${a.turnMs.p99 ?? 'n/a'} / ${a.turnMs.max ?? 'n/a'} ms`,
+          a.burstTurns,
+          a.burstRatePerSec ?? 'n/a',
+        ];
+      }),
+    ),
+    '',
     'The server already spreads its 1012s over the window, so B sees about peers / window connections per second either way;',
     "the client's extra random(0, restartJitterMs) adds its mean to every peer's outage and smooths only what is left of the spike.",
   ].join('\n');
@@ -192,5 +236,6 @@ export function writeDrainResults(m: Machine, variants: Variant[], cfg: DrainSet
       baseline: BASELINE ?? null,
     },
     variants,
+    failed: cfg.failed,
   });
 }

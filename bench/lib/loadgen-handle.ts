@@ -94,6 +94,9 @@ export interface RelayFigures {
   serverCpu: number;
   /** How late the load generator itself ran behind its schedule at worst (its own saturation). */
   loadgenLagMaxMs: number;
+  /** The load generators' own event-loop delay over the measured window, worst generator (loadgen-worker.ts). */
+  loadgenLoopP99Ms: number;
+  loadgenLoopMaxMs: number;
   /** With `windowMs`: delivery latency per window of the measured run (by due time), all generators merged. */
   windows?: WindowFigures[];
 }
@@ -170,6 +173,8 @@ export async function measureRelay(
     cpuUsPerSignal: sum((r) => r.sentTotal) > 0 ? (cpu1 - cpu0) / sum((r) => r.sentTotal) : NaN,
     serverCpu: (cpu1 - cpu0) / 1000 / wall,
     loadgenLagMaxMs: Math.max(...results.map((r) => r.lagMaxMs)),
+    loadgenLoopP99Ms: Math.max(...results.map((r) => r.loopP99Ms)),
+    loadgenLoopMaxMs: Math.max(...results.map((r) => r.loopMaxMs)),
     ...(o.windowMs ? { windows: mergeWindows(results, o.windowMs) } : {}),
   };
 }

@@ -6,7 +6,7 @@
  * Relay load is open-loop: signal k is due at start + k / rate, and its latency is measured from
  * when it was due (no coordinated omission) to when its recipient, in this process, got it.
  */
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import * as hdr from 'hdr-histogram-js';
 import WebSocket from 'ws';
 import { signToken } from '../../app/auth/token';
@@ -46,6 +46,13 @@ export interface RelayResult {
   /** Sent in the measured window and never delivered within the settle time after it. */
   missing: number;
   lagMaxMs: number;
+  /**
+   * The generator's own event-loop delay over the measured window (monitorEventLoopDelay, 10 ms
+   * resolution): a generator that is late itself adds its delay to every latency it records, so a
+   * system's tail is only the server's where this stays low (bench/relay.ts prints it beside p99).
+   */
+  loopP99Ms: number;
+  loopMaxMs: number;
   /** Every signal sent, warm-up included (the server's CPU is divided by this). */
   sentTotal: number;
   /** With `windowMs`: the delivery latencies of each window of the measured run, in order. */
@@ -270,6 +277,8 @@ async function relay(c: RelayCmd): Promise<RelayResult> {
   let nacked = 0;
   let lagMax = 0;
   const windows: hdr.Histogram[] = [];
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  let loopOn = false;
   onDeliver = (t) => {
     if (t < winStart || t >= winEnd) return;
     delivered++;
@@ -317,11 +326,16 @@ async function relay(c: RelayCmd): Promise<RelayResult> {
         k++;
       }
       sent = k;
+      if (!loopOn && now >= winStart) {
+        loopOn = true;
+        loop.enable();
+      }
       if (now >= winEnd) resolve();
       else setTimeout(tick, 1);
     };
     tick();
   });
+  loop.disable();
   // Settle: in-flight signals of the window may still arrive (bounded).
   const settleUntil = performance.now() + 3_000;
   while (delivered < inWindow && performance.now() < settleUntil) await new Promise((r) => setTimeout(r, 20));
@@ -338,6 +352,8 @@ async function relay(c: RelayCmd): Promise<RelayResult> {
     nacked,
     missing: Math.max(0, inWindow - delivered),
     lagMaxMs: lagMax,
+    loopP99Ms: loop.percentile(99) / 1e6,
+    loopMaxMs: loop.max / 1e6,
     ...(c.windowMs ? { windows: windows.map((w) => hdr.encodeIntoCompressedBase64(w)) } : {}),
   };
 }

@@ -39,6 +39,94 @@ function loopStats() {
   return out;
 }
 
+/**
+ * The 'accepts' probe (the drain's receiver): how many connections the listener on `port` accepts per
+ * event-loop turn and how long those turns are. A connection the poll phase hands over is counted in
+ * the turn it arrives; the turn closes at the check phase that follows (one setImmediate, scheduled
+ * only while connections arrive: nothing runs when none do). Consecutive turns that both accepted
+ * give the turn's length: during a burst, the accept rate is (accepts per turn) / (turn length).
+ */
+let accepts;
+const ACCEPTED = Symbol('probe.accepted');
+function acceptsStart(port) {
+  const net = require('node:net');
+  if (!accepts) {
+    const emit = net.Server.prototype.emit;
+    net.Server.prototype.emit = function (event, socket, ...rest) {
+      // An acceptor descriptor re-emits its connection on the HTTP server: count each socket once.
+      if (event === 'connection' && accepts.on && socket && !socket[ACCEPTED] && socket.localPort === accepts.port) {
+        socket[ACCEPTED] = true;
+        accepts.inTurn++;
+        if (!accepts.pending) {
+          accepts.pending = true;
+          setImmediate(acceptsTurnEnd);
+        }
+      }
+      return emit.call(this, event, socket, ...rest);
+    };
+  }
+  accepts = {
+    on: true,
+    port,
+    inTurn: 0,
+    pending: false,
+    lastEnd: 0,
+    lastTurnAccepted: false,
+    perTurn: [],
+    gaps: [],
+    busyMs: 0,
+    busyAccepted: 0,
+  };
+}
+function acceptsTurnEnd() {
+  const now = performance.now();
+  const a = accepts;
+  a.pending = false;
+  a.perTurn.push(a.inTurn);
+  // The previous check phase also ended an accepting turn: this one is a turn of the burst.
+  if (a.lastTurnAccepted && now - a.lastEnd < 1_000) {
+    a.gaps.push(now - a.lastEnd);
+    a.busyMs += now - a.lastEnd;
+    a.busyAccepted += a.inTurn;
+  }
+  a.lastEnd = now;
+  a.lastTurnAccepted = true;
+  a.inTurn = 0;
+  // The next turn without a connection breaks the chain.
+  setImmediate(() => {
+    if (!a.pending) a.lastTurnAccepted = false;
+  });
+}
+function acceptsStats() {
+  const a = accepts;
+  if (!a) return null;
+  const pct = (xs, p) => {
+    if (!xs.length) return null;
+    const s = [...xs].sort((x, y) => x - y);
+    return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+  };
+  const total = a.perTurn.reduce((x, y) => x + y, 0);
+  const r1 = (x) => (x === null ? null : Math.round(x * 10) / 10);
+  return {
+    accepted: total,
+    turns: a.perTurn.length,
+    perTurnMean: a.perTurn.length ? r1(total / a.perTurn.length) : null,
+    perTurnMax: a.perTurn.length ? Math.max(...a.perTurn) : null,
+    /** Turns that accepted as many as the most any turn did (the descriptors' cap, once reached). */
+    turnsAtMax: a.perTurn.filter((n) => n === Math.max(...a.perTurn)).length,
+    /** Length of a turn between two accepting turns, ms. */
+    turnMs: {
+      p50: r1(pct(a.gaps, 50)),
+      p90: r1(pct(a.gaps, 90)),
+      p99: r1(pct(a.gaps, 99)),
+      max: r1(a.gaps.length ? Math.max(...a.gaps) : null),
+    },
+    /** Accepts per second over back-to-back accepting turns (the queue held more: the listener's rate). */
+    burstRatePerSec: a.busyMs > 0 ? Math.round((a.busyAccepted / a.busyMs) * 1000) : null,
+    burstTurns: a.gaps.length,
+  };
+}
+
 if (typeof process.send === 'function') {
   // Event-loop delay, only once asked (a 10 ms sampling timer would cost an idle server CPU).
   let loopDelay = null;
@@ -87,6 +175,10 @@ if (typeof process.send === 'function') {
         p99: ms(loopDelay.percentile(99)),
         max: ms(loopDelay.max),
       });
+    } else if (m.probe === 'accepts') {
+      // {probe:'accepts', start:true, port} (re)starts counting; every answer is since that start.
+      if (m.start) acceptsStart(m.port);
+      process.send({ probe: 'accepts', id: m.id, stats: acceptsStats() });
     } else if (m.probe === 'exit') {
       process.exit(0);
     }

@@ -34,6 +34,20 @@ export interface GcKind {
   maxMs: number;
 }
 
+/** probe.cjs 'accepts': the public listener's accepts per event-loop turn and the length of those turns. */
+export interface AcceptTurns {
+  accepted: number;
+  turns: number;
+  perTurnMean: number | null;
+  perTurnMax: number | null;
+  turnsAtMax: number;
+  /** Length of a turn between two turns that both accepted (the queue held more), ms. */
+  turnMs: { p50: number | null; p90: number | null; p99: number | null; max: number | null };
+  /** Accepts per second over those back-to-back turns. */
+  burstRatePerSec: number | null;
+  burstTurns: number;
+}
+
 export interface LoopStats {
   /** GC pauses V8 decided on, by kind (minor = scavenge, major = mark-compact, ...). */
   gc: Record<string, GcKind>;
@@ -59,6 +73,8 @@ export interface RunningSystem {
   cpuUs(): Promise<number>;
   /** Event-loop delay since the last `start` (true: restart the histogram now), ms. */
   loopDelay(start?: boolean): Promise<{ p50: number; p99: number; max: number }>;
+  /** Connections accepted per event-loop turn on its public port since the last `start` (probe.cjs 'accepts'). */
+  accepts(start?: boolean): Promise<AcceptTurns | null>;
   stop(): Promise<void>;
 }
 
@@ -191,6 +207,7 @@ export async function startSystem(name: SystemName, opts: StartOptions = {}): Pr
       const { p50, p99, max } = await ask<{ p50: number; p99: number; max: number }>('loop', { start });
       return { p50, p99, max };
     },
+    accepts: async (start = false) => (await ask<{ stats: AcceptTurns | null }>('accepts', { start, port: ports.port })).stats,
     heapSnapshot: async (file: string) => (await ask<{ file: string }>('heapsnap', { file })).file,
     cpuUs: async () => {
       const c = await ask<{ user: number; system: number }>('cpu');

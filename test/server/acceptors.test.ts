@@ -3,7 +3,10 @@
  * libuv >= 1.45 accepts one per turn and listening descriptor, so a busy loop left the kernel's
  * queue full during a drain. Real sockets and a helper process: e2e.
  */
+import { execFileSync } from 'node:child_process';
+import http from 'node:http';
 import net from 'node:net';
+import { addAcceptors } from '../../app/server/acceptors';
 import { startServer, TestServer } from '../helpers/server';
 
 /** Connect `n` clients while the loop is blocked, then count the server's 'connection' events per loop turn. */
@@ -70,4 +73,27 @@ test('stop closes every acceptor: the port refuses afterwards', async () => {
     c.on('error', () => resolve(true));
   });
   expect(refused).toBe(true);
+});
+
+test("the listener keeps its accept queue's length: the descriptors that come back do not reset it to Node's 511", async () => {
+  const server = http.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', 1024, resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  // `ss -ltn`: for a listening socket Send-Q is the accept queue's length (the backlog in force).
+  const backlog = () =>
+    Number(
+      execFileSync('ss', ['-ltnH', `sport = :${port}`])
+        .toString()
+        .trim()
+        .split(/\s+/)[2],
+    );
+  expect(backlog()).toBe(1024);
+  const acceptors = await addAcceptors(server, 3, 1024);
+  try {
+    expect(acceptors).toHaveLength(3);
+    expect(backlog()).toBe(1024);
+  } finally {
+    for (const a of acceptors) a.close();
+    server.close();
+  }
 });
