@@ -24,18 +24,27 @@ import { parseTarget } from './http';
 import type { Metrics } from './metrics';
 
 /**
- * The public listener's accept queue, kept at Node's default. Node's docs (net, server.listen):
+ * The public listener's accept queue: 4,096, above Node's default. Node's docs (net, server.listen):
  * "Backlog is the maximum length of the queue of pending connections. The actual length will be
  * determined by the OS through sysctl settings such as tcp_max_syn_backlog and somaxconn on Linux.
  * The default value of this parameter is 511." listen(2): when the queue is full "the request may be
  * ignored so that a later reattempt at connection succeeds" (the client retransmits its SYN after 1,
- * 3, 7 s: the 10k drain's tail). Session 4's 4,096 trial (docs/benchmarks.md, issue 27) read a deeper
- * queue as worse on the premise that libuv accepts everything queued in one turn; libuv >= 1.45
- * accepts one connection per turn and descriptor (acceptors.ts), and until session 6 the acceptors
- * reset any backlog to 511 (acceptors.ts relisten). A deeper queue with the acceptors is untested on a
- * quiet machine (session 6's runs at load 8-19 starved every variant): measure before changing it.
+ * 3, 7 s: the drain's tail), and "If the backlog argument is greater than the value in
+ * /proc/sys/net/core/somaxconn, then it is silently capped to that value. Since Linux 5.4, the default
+ * in this file is 4096" (kernel commit "SOMAXCONN 128 -> 4096"; GCE images and GKE nodes run newer
+ * kernels, and somaxconn is per network namespace, so a pod gets the default too).
+ *
+ * Why deeper than Node's: libuv >= 1.45 accepts one connection per loop turn and descriptor
+ * (acceptors.ts), so while a drain's reconnects arrive faster than the receiver's turns take them, they
+ * wait in this queue; at 511 the overflow is dropped and waits on the SYN retransmit ladder instead.
+ * Quiet A/B, 2026-12-07 14:01-14:12 UTC (docs/benchmarks.md, session 6; receiver alternating, 2
+ * rounds each): 10k drain gap p99 9.2 / 8.3 s at 4,096 vs 15.9 / 19.3 s at 511, listen overflows
+ * 9,060 / 8,761 vs 49,803 / 49,498; 5k drain 1.3 / 2.3 s vs 7.5 / 7.8 s, overflows 0 vs 6,771 / 8,156.
+ * Session 4's trial read 4,096 as worse at load 10+ with one descriptor accepting one connection per
+ * turn (a deeper queue only lengthened the wait); after session 5 added the acceptors, any backlog was
+ * re-listened at 511 until session 6 (acceptors.ts relisten), so this is the first test of both.
  */
-export const LISTEN_BACKLOG = 511;
+export const LISTEN_BACKLOG = 4096;
 
 /** Seconds a refused upgrade is told to wait: the LB routes the retry to a serving VM. */
 export const RETRY_AFTER_SEC = 1;
