@@ -50,7 +50,7 @@ const HELPER = `process.on('message', (m, server) => {
  */
 export function addAcceptors(server: http.Server, count = EXTRA_ACCEPTORS, backlog = 511, timeoutMs = 10_000): Promise<net.Server[]> {
   if (count <= 0) return Promise.resolve([]);
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const got: net.Server[] = [];
     let done = false;
     // No inherited environment (NODE_OPTIONS could ask for a profile or a loader): plain node.
@@ -59,13 +59,21 @@ export function addAcceptors(server: http.Server, count = EXTRA_ACCEPTORS, backl
       if (done) return;
       done = true;
       clearTimeout(timer);
+      const arrived = got.length;
       if (got.length < count) {
         for (const s of got) s.close();
         got.length = 0;
       }
-      // Every descriptor that arrived was listened on with Node's 511: the socket's queue is the last.
-      if (got.length > 0) relisten(got[0], backlog);
       if (helper.exitCode === null) helper.kill();
+      // Every descriptor that arrived was listened on with Node's 511, kept or not: the socket's
+      // queue is the last listen(2)'s, so set it again on the server's own handle.
+      try {
+        if (arrived > 0) relisten(server, backlog);
+      } catch (err) {
+        for (const s of got) s.close();
+        reject(err instanceof Error ? err : new Error(String(err)));
+        return;
+      }
       resolve(got);
     };
     const timer = setTimeout(finish, timeoutMs);
@@ -85,11 +93,12 @@ export function addAcceptors(server: http.Server, count = EXTRA_ACCEPTORS, backl
 /**
  * listen(2) again on a listening socket: only its accept queue's length changes. net.Server has no
  * public call for it (listen() on a listening server throws ERR_SERVER_ALREADY_LISTEN); its TCP
- * handle's listen() is the one Node itself calls. Throws if Node's internals changed, so a server
- * never runs silently with another queue than it asked for.
+ * handle's listen() is the one Node itself calls. Throws if Node's internals changed (addAcceptors
+ * then rejects and the server does not start), so it never runs silently with another queue than
+ * it asked for.
  */
-function relisten(acceptor: net.Server, backlog: number): void {
-  const handle = (acceptor as unknown as { _handle?: { listen?: (backlog: number) => number } })._handle;
+function relisten(listener: net.Server, backlog: number): void {
+  const handle = (listener as unknown as { _handle?: { listen?: (backlog: number) => number } })._handle;
   if (typeof handle?.listen !== 'function') throw new Error('acceptors: the listening handle has no listen(): cannot set the accept queue');
   const err = handle.listen(backlog);
   if (err !== 0) throw new Error(`acceptors: listen(${backlog}) on the listening socket failed (${err})`);
