@@ -72,6 +72,15 @@ export function heapFlags(plan: HeapPlan = heapPlan()): string[] {
   return flags;
 }
 
+/**
+ * The heap flags of a server started with this environment: its SLUICE_MEMORY_BUDGET_BYTES, else the
+ * default budget (the local region's child servers, the test and bench servers).
+ */
+export function serverHeapFlags(env: Readonly<Record<string, string | undefined>> = {}): string[] {
+  const budget = env.SLUICE_MEMORY_BUDGET_BYTES;
+  return heapFlags(heapPlan(budget ? Number(budget) : undefined));
+}
+
 /** NODE_OPTIONS for a server with this budget. */
 export function heapNodeOptions(budgetBytes: number = DEFAULT_MEMORY_BUDGET_BYTES): string {
   return heapFlags(heapPlan(budgetBytes)).join(' ');
@@ -86,7 +95,8 @@ export function budgetForMemory(memoryBytes: number): number {
   return mibs * MIB;
 }
 
-const mib = (b: number) => `${(b / MIB).toFixed(0)} MiB`;
+/** Bytes as whole MiB, for messages ("256 MiB"). */
+export const mib = (b: number) => `${(b / MIB).toFixed(0)} MiB`;
 
 /**
  * Whether a budget fits the process memory: undefined when it does, else the reason, naming

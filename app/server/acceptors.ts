@@ -26,7 +26,7 @@
  * queue's length (proc_sys_net(5): somaxconn "defines a ceiling value for the backlog argument of
  * listen(2)"; the value itself is the latest call's). Measured: a listener made with 4,096 showed
  * 511 in `ss -ltn` once its acceptors were back (docs/benchmarks.md, issue 27 session 6), so
- * addAcceptors re-applies the listener's backlog on one of the new descriptors.
+ * addAcceptors re-applies the listener's backlog on the server's own handle once any came back.
  */
 import { spawn } from 'node:child_process';
 import type http from 'node:http';

@@ -11,7 +11,7 @@
  */
 import os from 'node:os';
 import v8 from 'node:v8';
-import { heapNodeOptions, heapPlan, memoryFitProblem, MIB } from '../contract/memory';
+import { heapNodeOptions, heapPlan, memoryFitProblem, MIB, mib } from '../contract/memory';
 
 /** A heap limit up to this much above the plan's is the plan (rounding, a larger semi-space). */
 const ABOVE_PLAN = 1.25;
@@ -51,8 +51,8 @@ export function checkHeap(budgetBytes: number, production: boolean, facts: HeapF
   const plan = heapPlan(budgetBytes);
   // Flags on node's command line win over NODE_OPTIONS (npm start / npm run server set the default's there).
   const want = `${heapNodeOptions(budgetBytes)} (on node's command line, or in NODE_OPTIONS)`;
-  const limit = `the V8 heap limit is ${(facts.heapLimitBytes / MIB).toFixed(0)} MiB`;
-  const planned = `SLUICE_MEMORY_BUDGET_BYTES ${(budgetBytes / MIB).toFixed(0)} MiB plans ${(plan.heapLimitBytes / MIB).toFixed(0)} MiB`;
+  const limit = `the V8 heap limit is ${mib(facts.heapLimitBytes)}`;
+  const planned = `SLUICE_MEMORY_BUDGET_BYTES ${mib(budgetBytes)} plans ${mib(plan.heapLimitBytes)}`;
   // V8 rounds its limit to pages: a MiB of slack below the plan is the plan.
   if (facts.heapLimitBytes < plan.heapLimitBytes - MIB)
     return { error: `${limit}, below what ${planned} for: the heap would run out before the budget evicts; start node with ${want}` };

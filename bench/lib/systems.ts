@@ -6,7 +6,7 @@
 import { ChildProcess, fork } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
-import { heapFlags, heapPlan } from '../../app/contract/memory';
+import { serverHeapFlags } from '../../app/contract/memory';
 
 export type SystemName = 'sluice' | 'socketio' | 'ws' | 'ws-ack';
 export const SYSTEM_LABEL: Record<SystemName, string> = {
@@ -121,8 +121,7 @@ export async function startSystem(name: SystemName, opts: StartOptions = {}): Pr
   const execArgv = ['--expose-gc', '--require', PROBE, '--import', 'tsx'];
   if (opts.cpuProfDir) execArgv.push('--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`);
   if (name === 'sluice') {
-    const budget = opts.env?.SLUICE_MEMORY_BUDGET_BYTES;
-    execArgv.push(...(opts.heapFlags ?? heapFlags(heapPlan(budget ? Number(budget) : undefined))));
+    execArgv.push(...(opts.heapFlags ?? serverHeapFlags(opts.env)));
   }
   execArgv.push(...(opts.execArgv ?? []));
   const script =

@@ -14,6 +14,7 @@ import {
   memoryFitProblem,
   MIB,
   MIN_MEMORY_BUDGET_BYTES,
+  serverHeapFlags,
 } from '../../app/contract/memory';
 import { DEFAULT_BUDGET } from '../../app/backplane/budget';
 
@@ -28,6 +29,15 @@ describe('heapPlan', () => {
     expect(plan.processMemoryBytes).toBe(656 * MIB);
     expect(heapFlags(plan)).toEqual(['--max-old-space-size=480']);
     expect(heapNodeOptions()).toBe('--max-old-space-size=480');
+  });
+
+  it("gives a server started with an environment its budget's flags, the default's without one", () => {
+    expect(serverHeapFlags()).toEqual(['--max-old-space-size=480']);
+    expect(serverHeapFlags({ SLUICE_MEMORY_BUDGET_BYTES: '' })).toEqual(['--max-old-space-size=480']);
+    expect(serverHeapFlags({ SLUICE_MEMORY_BUDGET_BYTES: String(64 * MIB) })).toEqual(['--max-old-space-size=192']);
+    expect(() => serverHeapFlags({ SLUICE_MEMORY_BUDGET_BYTES: 'lots' })).toThrow(
+      /memory budget must be a positive integer of bytes, got NaN/,
+    );
   });
 
   it('names the semi-space only when it is not V8 default', () => {

@@ -2,7 +2,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
-import { heapFlags, heapPlan } from '../../app/contract/memory';
+import { serverHeapFlags } from '../../app/contract/memory';
 
 export interface ServerProcess {
   proc: ChildProcess;
@@ -28,8 +28,7 @@ export interface SpawnOptions {
  */
 export async function spawnServer(env: Record<string, string>, opts: SpawnOptions = {}): Promise<ServerProcess> {
   // The V8 heap flags production derives from the memory budget (app/contract/memory.ts): the server checks them at start.
-  const budget = env.SLUICE_MEMORY_BUDGET_BYTES ? Number(env.SLUICE_MEMORY_BUDGET_BYTES) : undefined;
-  const node = [process.execPath, ...heapFlags(heapPlan(budget)), '--import', 'tsx', path.join(ROOT, 'app/server/main.ts')];
+  const node = [process.execPath, ...serverHeapFlags(env), '--import', 'tsx', path.join(ROOT, 'app/server/main.ts')];
   const [cmd, ...args] =
     opts.openFileLimit === undefined ? node : ['bash', '-c', `ulimit -n ${Math.floor(opts.openFileLimit)} && exec "$@"`, 'bash', ...node];
   const proc = spawn(cmd, args, {

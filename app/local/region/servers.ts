@@ -13,7 +13,7 @@ import readline from 'node:readline';
 import pino from 'pino';
 import type { MemoryBackplane } from '../../backplane/memory';
 import type { PresenceEntry } from '../../backplane/types';
-import { heapFlags, heapPlan } from '../../contract/memory';
+import { serverHeapFlags } from '../../contract/memory';
 import type { Timeouts } from '../../contract/timeouts';
 import { defaultLimits } from '../../server/config';
 import { SluiceServer } from '../../server/server';
@@ -121,8 +121,7 @@ async function startInProcess(o: ServerSpawnOptions): Promise<LocalServer> {
 async function startChild(o: ServerSpawnOptions, backplaneEnv: Record<string, string>): Promise<LocalServer> {
   // SIGKILLed by the kernel if this process dies (lifeline.ts), whatever kills it.
   // With the V8 heap flags production derives from the memory budget (app/contract/memory.ts).
-  const budget = o.env?.SLUICE_MEMORY_BUDGET_BYTES ? Number(o.env.SLUICE_MEMORY_BUDGET_BYTES) : undefined;
-  const node = [...heapFlags(heapPlan(budget)), '--import', 'tsx', path.join(ROOT, 'app/server/main.ts')];
+  const node = [...serverHeapFlags(o.env), '--import', 'tsx', path.join(ROOT, 'app/server/main.ts')];
   const [cmd, args] = withLifeline(process.execPath, node);
   const proc = spawn(cmd, args, {
     cwd: ROOT,
